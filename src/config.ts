@@ -1,0 +1,165 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { AppError } from './errors.js';
+
+/**
+ * Every setting of the service, in one table: name, type, default, doc.
+ * `.env.example` is generated from it (`npm run env:example`) and a test checks
+ * that they agree, so the documentation cannot drift from the code.
+ * Nothing but this file reads process.env.
+ */
+type Spec =
+  | { type: 'string'; default: string; doc: string; choices?: readonly string[]; secret?: boolean }
+  | { type: 'int'; default: number; doc: string; min?: number; max?: number }
+  | { type: 'number'; default: number; doc: string; min?: number; max?: number }
+  | { type: 'bool'; default: boolean; doc: string };
+
+export const CONFIG_SPEC = {
+  // Server
+  HOST: { type: 'string', default: '127.0.0.1', doc: 'Interface the HTTP server listens on (0.0.0.0 in containers).' },
+  PORT: { type: 'int', default: 3000, min: 0, max: 65535, doc: 'HTTP port.' },
+  LOG_LEVEL: { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' },
+  DATA_DIR: { type: 'string', default: './data', doc: 'Directory of the embedded document store, vector store and embedding cache.' },
+  SHUTDOWN_TIMEOUT_MS: { type: 'int', default: 10_000, min: 0, doc: 'On SIGTERM/SIGINT, how long in-flight requests and jobs may run before the process exits.' },
+  BODY_LIMIT_BYTES: { type: 'int', default: 20 * 1024 * 1024, min: 1024, doc: 'Largest accepted request body (JSON or upload), in bytes.' },
+  MAX_DOCUMENT_TOKENS: { type: 'int', default: 2_000_000, min: 1, doc: 'Largest accepted document, in cl100k tokens.' },
+  MAX_QUESTION_CHARS: { type: 'int', default: 4_000, min: 1, doc: 'Longest accepted question, in characters.' },
+
+  // Chunking
+  CHUNK_TOKENS: { type: 'int', default: 400, min: 16, max: 8192, doc: 'Target chunk size in cl100k tokens (chunks end on sentence or paragraph boundaries, so they vary around it).' },
+  CHUNK_OVERLAP_TOKENS: { type: 'int', default: 40, min: 0, max: 4096, doc: 'Tokens of the previous chunk repeated at the start of the next (whole sentences).' },
+
+  // Embedding
+  EMBEDDER: { type: 'string', default: 'use-lite', choices: ['use-lite', 'transformers', 'openai'], doc: 'Embedding model: use-lite (Universal Sentence Encoder lite, offline, default), transformers (ONNX model from a local directory), openai (any OpenAI-compatible /v1/embeddings endpoint).' },
+  EMBED_BATCH_SIZE: { type: 'int', default: 16, min: 1, max: 2048, doc: 'Chunks embedded per call.' },
+  EMBEDDER_MODEL_DIR: { type: 'string', default: './models', doc: 'transformers: directory that holds local models (one folder per model, Hugging Face layout with onnx/).' },
+  EMBEDDER_MODEL: { type: 'string', default: '', doc: 'transformers: model folder name under EMBEDDER_MODEL_DIR (e.g. bge-small-en-v1.5); openai: model name.' },
+  EMBEDDER_POOLING: { type: 'string', default: 'mean', choices: ['mean', 'cls'], doc: 'transformers: pooling of token vectors (bge uses cls, e5/gte/nomic mean).' },
+  EMBEDDER_QUERY_PREFIX: { type: 'string', default: '', doc: 'Text put before every query (e5: "query: ", nomic: "search_query: ").' },
+  EMBEDDER_DOCUMENT_PREFIX: { type: 'string', default: '', doc: 'Text put before every chunk (e5: "passage: ", nomic: "search_document: ").' },
+  EMBEDDER_URL: { type: 'string', default: '', doc: 'openai: base URL of the embeddings endpoint, e.g. http://localhost:8080/v1.' },
+  EMBEDDER_API_KEY: { type: 'string', default: '', secret: true, doc: 'openai: bearer key for the embeddings endpoint.' },
+  EMBEDDER_TIMEOUT_MS: { type: 'int', default: 60_000, min: 100, doc: 'openai: timeout of one embeddings call.' },
+
+  // Vector store
+  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant'], doc: 'embedded (files in DATA_DIR, exact scores) or qdrant.' },
+  QDRANT_URL: { type: 'string', default: '', doc: 'qdrant: server URL, e.g. http://localhost:6333.' },
+  QDRANT_API_KEY: { type: 'string', default: '', secret: true, doc: 'qdrant: API key, if the server requires one.' },
+  QDRANT_COLLECTION: { type: 'string', default: 'chunks', doc: 'qdrant: collection name (the vector size is suffixed to it).' },
+
+  // Queue
+  REDIS_URL: { type: 'string', default: '', doc: 'Redis for the BullMQ job queue, e.g. redis://127.0.0.1:6379. Empty: an in-process queue runs the same processors (no separate worker needed).' },
+  QUEUE_PREFIX: { type: 'string', default: 'air', doc: 'Key prefix of the BullMQ queues in Redis.' },
+  INGEST_ATTEMPTS: { type: 'int', default: 3, min: 1, max: 50, doc: 'Tries of an ingestion job on transient failures (exponential backoff).' },
+  WORKER_CONCURRENCY: { type: 'int', default: 1, min: 1, max: 64, doc: 'Jobs one worker process runs at once. Embedding is CPU-bound: run one worker per core instead.' },
+
+  // LLM
+  LLM_PROVIDER: { type: 'string', default: 'extractive', choices: ['extractive', 'openai', 'llama-cpp'], doc: 'extractive (no LLM: quotes the best sentences, default), openai (any OpenAI-compatible chat endpoint), llama-cpp (GGUF in process).' },
+  LLM_BASE_URL: { type: 'string', default: '', doc: 'openai: base URL, e.g. http://localhost:8000/v1.' },
+  LLM_API_KEY: { type: 'string', default: '', secret: true, doc: 'openai: bearer key.' },
+  LLM_MODEL: { type: 'string', default: '', doc: 'openai: model name.' },
+  LLM_CONTEXT_WINDOW: { type: 'int', default: 8192, min: 256, doc: 'Context window of the model in tokens (prompt + answer). llama-cpp: the context size to allocate.' },
+  LLM_MAX_ANSWER_TOKENS: { type: 'int', default: 512, min: 1, doc: 'Tokens reserved for each answer or note.' },
+  LLM_TIMEOUT_MS: { type: 'int', default: 120_000, min: 100, doc: 'Timeout of one LLM call (504 LLM_TIMEOUT when exceeded).' },
+  LLM_MAX_RETRIES: { type: 'int', default: 3, min: 0, max: 10, doc: 'Retries on 429 and 5xx, with backoff; Retry-After is honoured.' },
+  LLAMA_MODEL_PATH: { type: 'string', default: '', doc: 'llama-cpp: path of the GGUF model.' },
+  LLAMA_THREADS: { type: 'int', default: 1, min: 1, max: 64, doc: 'llama-cpp: CPU threads (1–2 on a 2-core machine; more is much slower there).' },
+
+  // Retrieval
+  RETRIEVAL_SCORE: { type: 'string', default: 'hybrid', choices: ['dense', 'bm25', 'hybrid'], doc: 'Scores Adaptive-k cuts by default.' },
+  ADAPTIVE_K_A: { type: 'number', default: 0, min: 0, max: 0.999, doc: 'Adaptive-k: fraction of the top of the sorted scores skipped when looking for the largest gap.' },
+  ADAPTIVE_K_B: { type: 'number', default: 0.1, min: 0, max: 0.999, doc: 'Adaptive-k: fraction of the bottom skipped.' },
+  ADAPTIVE_K_BUFFER: { type: 'int', default: 5, min: 0, max: 1000, doc: 'Adaptive-k: chunks added after the cut.' },
+  NAMESPACE_CANDIDATES: { type: 'int', default: 200, min: 1, max: 10_000, doc: 'Whole-namespace queries: candidates taken from the vector store before Adaptive-k.' },
+
+  // Access and limits
+  AUTH: { type: 'string', default: 'auto', choices: ['auto', 'on', 'off'], doc: 'API keys: on, off, or auto (off in the embedded local mode, on when Redis or Qdrant is configured).' },
+  ADMIN_API_KEY: { type: 'string', default: '', secret: true, doc: 'Key of the admin, who manages namespaces and keys. Required when auth is on.' },
+  RATE_LIMIT_PER_MINUTE: { type: 'int', default: 600, min: 0, doc: 'Requests per minute per API key (or per IP without auth); 0 turns the limit off.' },
+  MAX_CONCURRENT_LLM_CALLS: { type: 'int', default: 8, min: 1, doc: 'LLM calls in flight at once across the process.' },
+  MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },
+} as const satisfies Record<string, Spec>;
+
+type SpecTable = typeof CONFIG_SPEC;
+type ValueOf<S> = S extends { type: 'bool' } ? boolean : S extends { type: 'int' | 'number' } ? number : string;
+export type Config = { readonly [K in keyof SpecTable]: ValueOf<SpecTable[K]> };
+
+function parseValue(name: string, spec: Spec, raw: string): string | number | boolean {
+  switch (spec.type) {
+    case 'string':
+      if (spec.choices && !spec.choices.includes(raw)) {
+        throw new AppError('CONFIG_INVALID', [`${name}=${raw} is not one of ${spec.choices.join(', ')}`]);
+      }
+      return raw;
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new AppError('CONFIG_INVALID', [`${name}=${raw} is not a boolean`]);
+    case 'int':
+    case 'number': {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
+        throw new AppError('CONFIG_INVALID', [`${name}=${raw} is not ${spec.type === 'int' ? 'an integer' : 'a number'}`]);
+      }
+      if (spec.min !== undefined && n < spec.min) throw new AppError('CONFIG_INVALID', [`${name}=${raw} is below ${spec.min}`]);
+      if (spec.max !== undefined && n > spec.max) throw new AppError('CONFIG_INVALID', [`${name}=${raw} is above ${spec.max}`]);
+      return n;
+    }
+  }
+}
+
+/**
+ * Builds the config from an environment (process.env by default), with a
+ * `.env` file in the working directory filling what the environment lacks.
+ * The result is validated and frozen.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  opts: { dotenvPath?: string | null; overrides?: Partial<Record<keyof SpecTable, string | number | boolean>> } = {},
+): Config {
+  const dotenvPath = opts.dotenvPath === undefined ? resolve('.env') : opts.dotenvPath;
+  const fileVars = dotenvPath && existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath)) : {};
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(CONFIG_SPEC) as [string, Spec][]) {
+    const override = opts.overrides?.[name as keyof SpecTable];
+    const raw = override !== undefined ? String(override) : (env[name] ?? fileVars[name]);
+    out[name] = raw === undefined || raw === '' ? spec.default : parseValue(name, spec, raw);
+  }
+  const cfg = out as Config;
+  crossValidate(cfg);
+  return Object.freeze(cfg);
+}
+
+function crossValidate(cfg: Config): void {
+  const fail = (msg: string): never => {
+    throw new AppError('CONFIG_INVALID', [msg]);
+  };
+  if (cfg.CHUNK_OVERLAP_TOKENS >= cfg.CHUNK_TOKENS) fail('CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS');
+  if (cfg.ADAPTIVE_K_A + cfg.ADAPTIVE_K_B >= 1) fail('ADAPTIVE_K_A + ADAPTIVE_K_B must be below 1');
+  if (cfg.VECTOR_STORE === 'qdrant' && !cfg.QDRANT_URL) fail('VECTOR_STORE=qdrant needs QDRANT_URL');
+  if (cfg.EMBEDDER === 'openai' && !cfg.EMBEDDER_URL) fail('EMBEDDER=openai needs EMBEDDER_URL');
+  if (cfg.EMBEDDER === 'transformers' && !cfg.EMBEDDER_MODEL) fail('EMBEDDER=transformers needs EMBEDDER_MODEL');
+  if (cfg.LLM_PROVIDER === 'openai' && (!cfg.LLM_BASE_URL || !cfg.LLM_MODEL)) fail('LLM_PROVIDER=openai needs LLM_BASE_URL and LLM_MODEL');
+  if (cfg.LLM_PROVIDER === 'llama-cpp' && !cfg.LLAMA_MODEL_PATH) fail('LLM_PROVIDER=llama-cpp needs LLAMA_MODEL_PATH');
+  if (cfg.LLM_MAX_ANSWER_TOKENS >= cfg.LLM_CONTEXT_WINDOW) fail('LLM_MAX_ANSWER_TOKENS must be below LLM_CONTEXT_WINDOW');
+  if (authEnabled(cfg) && !cfg.ADMIN_API_KEY) fail('auth is on (AUTH=on, or Redis/Qdrant configured with AUTH=auto): set ADMIN_API_KEY, or AUTH=off');
+}
+
+/** Auth is on unless the service runs in its local embedded mode, or AUTH says otherwise. */
+export function authEnabled(cfg: Config): boolean {
+  if (cfg.AUTH === 'on') return true;
+  if (cfg.AUTH === 'off') return false;
+  return cfg.REDIS_URL !== '' || cfg.VECTOR_STORE === 'qdrant';
+}
+
+/** The text of `.env.example`, generated from CONFIG_SPEC. */
+export function renderEnvExample(): string {
+  const lines = ['# Generated from src/config.ts (npm run env:example). Every setting, with its default.', ''];
+  for (const [name, spec] of Object.entries(CONFIG_SPEC) as [string, Spec][]) {
+    lines.push(`# ${spec.doc}${'choices' in spec && spec.choices ? ` One of: ${spec.choices.join(', ')}.` : ''}`);
+    lines.push(`${name}=${String(spec.default)}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,59 @@
+export type DocumentStatus = 'pending' | 'indexing' | 'ready' | 'failed';
+
+/**
+ * The catalogue entry of a document. `version` is the live, fully indexed
+ * version that readers see; `pending` is a newer version being indexed. The
+ * ingestion worker flips `version` to the pending one only after all of its
+ * chunks are stored, which is what keeps readers from mixing versions.
+ */
+export interface DocumentRecord {
+  namespace: string;
+  id: string;
+  title: string;
+  status: DocumentStatus;
+  /** Live version (content hash) or null before the first successful ingestion. */
+  version: string | null;
+  pending: { version: string; jobId: string } | null;
+  chars: number;
+  tokens: number;
+  chunkCount: number;
+  metadata: Record<string, unknown>;
+  /** Where the text came from: 'json', or the uploaded file name. */
+  source: string;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ListPage<T> {
+  items: T[];
+  /** Opaque cursor for the next page, or null at the end. */
+  next: string | null;
+  total: number;
+}
+
+export interface DocumentStore {
+  get(namespace: string, id: string): Promise<DocumentRecord | null>;
+  list(namespace: string, opts: { limit: number; cursor?: string | null }): Promise<ListPage<DocumentRecord>>;
+  /** Writes the record atomically (a reader sees the old or the new one). */
+  put(record: DocumentRecord): Promise<void>;
+  /**
+   * Atomic read-modify-write of one record; `fn` returns the new record, or
+   * null to delete it. Returns what was written.
+   */
+  update(
+    namespace: string,
+    id: string,
+    fn: (current: DocumentRecord | null) => DocumentRecord | null,
+  ): Promise<DocumentRecord | null>;
+  delete(namespace: string, id: string): Promise<void>;
+  /** Keeps the original text of a version, so strategies can rebuild or segment it exactly. */
+  putText(namespace: string, id: string, version: string, text: string): Promise<void>;
+  getText(namespace: string, id: string, version: string): Promise<string | null>;
+  /** Removes stored texts of a document: all, or all but `keepVersion`. */
+  deleteTexts(namespace: string, id: string, opts?: { keepVersion?: string }): Promise<void>;
+  /** Every namespace that holds documents. */
+  namespaces(): Promise<string[]>;
+  health(): Promise<void>;
+  close(): Promise<void>;
+}

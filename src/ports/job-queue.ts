@@ -1,0 +1,51 @@
+export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed';
+
+export interface JobInfo<TData = unknown, TResult = unknown> {
+  id: string;
+  name: string;
+  state: JobState;
+  /** 0–100 */
+  progress: number;
+  attempts: number;
+  data: TData;
+  result: TResult | null;
+  error: { code: string; message: string } | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** What a processor gets for one run of a job. */
+export interface JobContext<TData> {
+  id: string;
+  name: string;
+  data: TData;
+  attempt: number;
+  updateProgress(progress: number): Promise<void>;
+  signal: AbortSignal;
+}
+
+export type JobProcessor<TData = unknown, TResult = unknown> = (job: JobContext<TData>) => Promise<TResult>;
+
+export interface EnqueueOptions {
+  /** Deterministic id: enqueueing an id that exists already is a no-op returning that job. */
+  jobId: string;
+  attempts?: number;
+}
+
+export interface JobQueue {
+  readonly name: string;
+  enqueue<TData>(name: string, data: TData, opts: EnqueueOptions): Promise<JobInfo<TData>>;
+  get(jobId: string): Promise<JobInfo | null>;
+  /** Removes a finished job so the same id can run again. */
+  remove(jobId: string): Promise<void>;
+  health(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Runs processors for jobs of a queue (in this process or in a worker process). */
+export interface JobRunner {
+  register<TData, TResult>(name: string, processor: JobProcessor<TData, TResult>): void;
+  start(): Promise<void>;
+  /** Stops taking jobs, waits for active ones up to the deadline. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,58 @@
+/**
+ * A chunk of a document as stored. `version` is the content hash of the
+ * document text the chunk was cut from: readers ask only for the live version
+ * of each document, so a re-ingested document never shows old and new chunks
+ * mixed.
+ */
+export interface ChunkRecord {
+  /** Deterministic: derived from namespace, document id, version and order. */
+  id: string;
+  namespace: string;
+  documentId: string;
+  version: string;
+  /** Position of the chunk in the document, from 0. */
+  order: number;
+  /** Character offsets into the original text: text === original.slice(start, end). */
+  start: number;
+  end: number;
+  /** Token count with the service tokenizer (cl100k). */
+  tokens: number;
+  text: string;
+}
+
+export interface StoredChunk extends ChunkRecord {
+  vector: Float32Array;
+}
+
+export interface ScoredChunk {
+  chunk: ChunkRecord;
+  /** Cosine similarity to the query, in [-1, 1]. */
+  score: number;
+}
+
+/** A document version to read: the store only returns chunks of these. */
+export interface DocumentVersionRef {
+  documentId: string;
+  version: string;
+}
+
+export interface VectorStore {
+  readonly name: string;
+  /** Creates the collection and indexes if missing; idempotent. */
+  ensureReady(dimensions: number): Promise<void>;
+  /** Inserts or overwrites chunks by id; idempotent, so a retried job never duplicates. */
+  upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void>;
+  /**
+   * Deletes the chunks of a document: all versions, or all but `keepVersion`.
+   */
+  deleteDocument(namespace: string, documentId: string, opts?: { keepVersion?: string }): Promise<void>;
+  /** Every chunk of the given document versions with its exact similarity, unsorted. */
+  scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]>;
+  /** The `limit` most similar chunks among the given versions (approximate in Qdrant). */
+  search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]>;
+  /** The chunks of one document version in order, without vectors. */
+  getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]>;
+  /** Throws when the backend is unreachable. */
+  health(): Promise<void>;
+  close(): Promise<void>;
+}
