@@ -19,7 +19,10 @@ export interface JobContext<TData> {
   id: string;
   name: string;
   data: TData;
+  /** 1 on the first run. */
   attempt: number;
+  /** Most runs this job gets; when attempt === maxAttempts a failure is final. */
+  maxAttempts: number;
   updateProgress(progress: number): Promise<void>;
   signal: AbortSignal;
 }

@@ -1,0 +1,199 @@
+import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
+import type { Logger } from 'pino';
+import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
+import { AppError, isAppError } from '../../errors.js';
+
+export interface BullMqOptions {
+  /** redis://host:port/db */
+  url: string;
+  /** Queue name; jobs of every kind share it and are told apart by job name. */
+  queueName: string;
+  prefix: string;
+  logger?: Logger;
+}
+
+function connection(url: string, role: 'producer' | 'worker'): ConnectionOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    // Workers must block on Redis without a per-command retry limit; the API
+    // should fail fast (503) rather than hang a request while Redis is down.
+    maxRetriesPerRequest: role === 'worker' ? null : 1,
+  };
+}
+
+/** The error stored with a failed job: the stable code survives the trip through Redis. */
+function encodeError(err: unknown): string {
+  if (isAppError(err)) return JSON.stringify({ code: err.code, message: err.message });
+  return JSON.stringify({ code: 'INGEST_FAILED', message: err instanceof Error ? err.message : String(err) });
+}
+
+function decodeError(reason: string | undefined): { code: string; message: string } | null {
+  if (!reason) return null;
+  try {
+    const e = JSON.parse(reason) as { code?: unknown; message?: unknown };
+    if (typeof e.code === 'string' && typeof e.message === 'string') return { code: e.code, message: e.message };
+  } catch {
+    // A failure raised by BullMQ itself (stalled job, lock lost) is plain text.
+  }
+  return { code: 'INGEST_FAILED', message: reason };
+}
+
+function toInfo(job: Job, state: string): JobInfo {
+  const mapped: JobState =
+    state === 'completed' || state === 'failed' || state === 'active' || state === 'delayed' ? state : 'waiting';
+  return {
+    id: job.id!,
+    name: job.name,
+    state: mapped,
+    progress: typeof job.progress === 'number' ? job.progress : 0,
+    attempts: job.attemptsMade,
+    data: job.data,
+    result: job.returnvalue ?? null,
+    error: mapped === 'failed' ? decodeError(job.failedReason) : null,
+    createdAt: new Date(job.timestamp).toISOString(),
+    finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+function unavailable(err: unknown): AppError {
+  return new AppError('QUEUE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true });
+}
+
+/** Producer side: the API enqueues and reads job state. */
+export class BullMqQueue implements JobQueue {
+  readonly name = 'bullmq';
+  private readonly queue: Queue;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: BullMqOptions) {
+    this.queue = new Queue(opts.queueName, { connection: connection(opts.url, 'producer'), prefix: opts.prefix });
+    this.queue.on('error', (err) => opts.logger?.error({ err }, 'queue connection error'));
+  }
+
+  async enqueue<TData>(name: string, data: TData, opts: EnqueueOptions): Promise<JobInfo<TData>> {
+    try {
+      // BullMQ ignores add() for an id that exists: a re-submission is a no-op.
+      const job = await this.queue.add(name, data, {
+        jobId: opts.jobId,
+        attempts: opts.attempts ?? 1,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 30 * 24 * 3600 },
+      });
+      return toInfo(job, await job.getState()) as JobInfo<TData>;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async get(jobId: string): Promise<JobInfo | null> {
+    try {
+      const job = await this.queue.getJob(jobId);
+      return job ? toInfo(job, await job.getState()) : null;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async remove(jobId: string): Promise<void> {
+    try {
+      const job = await this.queue.getJob(jobId);
+      if (job && (await job.isCompleted() || await job.isFailed())) await job.remove();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async health(): Promise<void> {
+    try {
+      await withTimeout(this.queue.getJobCounts('waiting'), 2000);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Deletes the queue and all its jobs (tests). */
+  async obliterate(): Promise<void> {
+    await this.queue.obliterate({ force: true });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.queue.close().catch(() => undefined);
+    return this.closing;
+  }
+}
+
+/** Consumer side: a worker process runs the processors. */
+export class BullMqRunner implements JobRunner {
+  private readonly processors = new Map<string, JobProcessor<any, any>>();
+  private worker: Worker | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: BullMqOptions & { concurrency: number; lockDurationMs?: number }) {}
+
+  register<TData, TResult>(name: string, processor: JobProcessor<TData, TResult>): void {
+    this.processors.set(name, processor as JobProcessor<any, any>);
+  }
+
+  async start(): Promise<void> {
+    const log = this.opts.logger;
+    this.worker = new Worker(
+      this.opts.queueName,
+      async (job: Job, _token?: string, signal?: AbortSignal) => {
+        const processor = this.processors.get(job.name);
+        if (!processor) throw new UnrecoverableError(encodeError(new AppError('INTERNAL')));
+        try {
+          return await processor({
+            id: job.id!,
+            name: job.name,
+            data: job.data,
+            attempt: job.attemptsMade + 1,
+            maxAttempts: job.opts.attempts ?? 1,
+            signal: signal ?? new AbortController().signal,
+            updateProgress: (p) => job.updateProgress(Math.max(0, Math.min(100, Math.round(p)))),
+          });
+        } catch (err) {
+          log?.warn({ err, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job attempt failed');
+          // Non-transient failures (a bad document) must not be retried.
+          if (isAppError(err) && !err.transient) throw new UnrecoverableError(encodeError(err));
+          throw new Error(encodeError(err));
+        }
+      },
+      {
+        connection: connection(this.opts.url, 'worker'),
+        prefix: this.opts.prefix,
+        concurrency: this.opts.concurrency,
+        lockDuration: this.opts.lockDurationMs ?? 60_000,
+        autorun: true,
+      },
+    );
+    this.worker.on('error', (err) => log?.error({ err }, 'worker error'));
+    this.worker.on('completed', (job) => log?.info({ jobId: job.id, job: job.name }, 'job completed'));
+    this.worker.on('failed', (job, err) => log?.error({ jobId: job?.id, err: err.message }, 'job failed'));
+    await this.worker.waitUntilReady();
+  }
+
+  /** Waits for active jobs to finish (BullMQ's graceful close), then disconnects. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.worker) await this.worker.close().catch(() => undefined);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,259 @@
+import type { Logger } from 'pino';
+import type { DocumentRecord, DocumentStore, ListPage } from '../../ports/document-store.js';
+import type { Embedder } from '../../ports/embedder.js';
+import type { JobContext, JobInfo, JobQueue } from '../../ports/job-queue.js';
+import type { StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import { AppError } from '../../errors.js';
+import { cl100k } from '../tokenizer.js';
+import { assertValidId, chunkId, contentDocumentId, contentVersion, ingestJobId } from '../ids.js';
+import { chunkText } from './chunker.js';
+
+export const INGEST_JOB = 'ingest';
+
+export interface IngestJobData {
+  namespace: string;
+  documentId: string;
+  version: string;
+}
+
+export interface IngestResult {
+  documentId: string;
+  version: string;
+  chunks: number;
+  /** Set when the job found nothing to do: the document was deleted or replaced meanwhile. */
+  skipped?: 'deleted' | 'superseded' | 'already-indexed';
+}
+
+export interface SubmitInput {
+  namespace: string;
+  id?: string;
+  title?: string;
+  text: string;
+  metadata?: Record<string, unknown>;
+  /** 'json' or the uploaded file name. */
+  source: string;
+}
+
+export interface SubmitResult {
+  document: DocumentRecord;
+  jobId: string;
+  /** True when this exact content was already stored or queued: nothing new was done. */
+  unchanged: boolean;
+}
+
+export interface DocumentServiceOptions {
+  documents: DocumentStore;
+  vectors: VectorStore;
+  embedder: Embedder;
+  queue: JobQueue;
+  chunkTokens: number;
+  overlapTokens: number;
+  maxDocumentTokens: number;
+  embedBatchSize: number;
+  ingestAttempts: number;
+  logger: Logger;
+}
+
+/**
+ * Documents in, chunks out: validation, versioning and the ingestion job.
+ *
+ * Versioning keeps readers consistent: a document's text is stored under its
+ * content hash; the job writes the chunks of that version, and only then flips
+ * the record's live `version` to it and deletes older chunks. Readers ask the
+ * vector store for live versions only, so they see the old document or the
+ * new one, never a mix.
+ */
+export class DocumentService {
+  constructor(private readonly o: DocumentServiceOptions) {}
+
+  async submit(input: SubmitInput): Promise<SubmitResult> {
+    assertValidId(input.namespace, 'namespace');
+    if (input.id !== undefined) assertValidId(input.id, 'id');
+    if (input.text.trim().length === 0) throw new AppError('EMPTY_TEXT');
+    const tokens = cl100k.count(input.text);
+    if (tokens > this.o.maxDocumentTokens) throw new AppError('DOCUMENT_TOO_LARGE', [tokens, this.o.maxDocumentTokens]);
+
+    const version = contentVersion(input.text);
+    const id = input.id ?? contentDocumentId(version);
+    const jobId = ingestJobId(input.namespace, id, version);
+    const current = await this.o.documents.get(input.namespace, id);
+    if (current && (current.pending?.version === version || (current.version === version && !current.pending))) {
+      if (current.pending?.version === version) await this.enqueue(current.namespace, id, version, jobId);
+      return { document: current, jobId: current.pending?.jobId ?? jobId, unchanged: true };
+    }
+
+    // The text goes to disk before the record points at it: a crash in between leaves an orphan text, never a dangling record.
+    await this.o.documents.putText(input.namespace, id, version, input.text);
+    const now = new Date().toISOString();
+    const document = (await this.o.documents.update(input.namespace, id, (cur) => ({
+      namespace: input.namespace,
+      id,
+      title: input.title ?? cur?.title ?? id,
+      status: cur?.version ? cur.status : 'pending',
+      version: cur?.version ?? null,
+      pending: { version, jobId },
+      chars: input.text.length,
+      tokens,
+      chunkCount: cur?.chunkCount ?? 0,
+      metadata: input.metadata ?? cur?.metadata ?? {},
+      source: input.source,
+      error: null,
+      createdAt: cur?.createdAt ?? now,
+      updatedAt: now,
+    })))!;
+    await this.enqueue(input.namespace, id, version, jobId);
+    return { document, jobId, unchanged: false };
+  }
+
+  private async enqueue(namespace: string, documentId: string, version: string, jobId: string): Promise<JobInfo> {
+    const existing = await this.o.queue.get(jobId);
+    // A failed job with this id blocks a re-run under the same id: clear it first.
+    if (existing?.state === 'failed') await this.o.queue.remove(jobId);
+    const data: IngestJobData = { namespace, documentId, version };
+    return this.o.queue.enqueue(INGEST_JOB, data, { jobId, attempts: this.o.ingestAttempts });
+  }
+
+  async get(namespace: string, id: string): Promise<DocumentRecord> {
+    assertValidId(id, 'id');
+    const doc = await this.o.documents.get(namespace, id);
+    if (!doc) throw new AppError('DOCUMENT_NOT_FOUND', [id]);
+    return doc;
+  }
+
+  list(namespace: string, limit: number, cursor: string | null): Promise<ListPage<DocumentRecord>> {
+    return this.o.documents.list(namespace, { limit, cursor });
+  }
+
+  async delete(namespace: string, id: string): Promise<void> {
+    assertValidId(id, 'id');
+    const existed = await this.o.documents.get(namespace, id);
+    if (!existed) throw new AppError('DOCUMENT_NOT_FOUND', [id]);
+    await this.o.documents.update(namespace, id, () => null);
+    await this.o.vectors.deleteDocument(namespace, id);
+    await this.o.documents.deleteTexts(namespace, id);
+  }
+
+  /**
+   * Re-enqueues documents whose ingestion never finished (the process or the
+   * queue died before the job ran). Idempotent: job ids are deterministic.
+   */
+  async recoverPending(): Promise<number> {
+    let n = 0;
+    for (const ns of await this.o.documents.namespaces()) {
+      let cursor: string | null = null;
+      do {
+        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
+        for (const doc of page.items) {
+          if (doc.pending && doc.status !== 'failed') {
+            const job = await this.o.queue.get(doc.pending.jobId);
+            if (!job || job.state === 'failed') {
+              await this.enqueue(ns, doc.id, doc.pending.version, doc.pending.jobId);
+              n++;
+            }
+          }
+        }
+        cursor = page.next;
+      } while (cursor);
+    }
+    if (n > 0) this.o.logger.info({ recovered: n }, 're-enqueued unfinished ingestion jobs');
+    return n;
+  }
+
+  /** The ingestion job: chunk, embed, store, then make the version live. */
+  async process(job: JobContext<IngestJobData>): Promise<IngestResult> {
+    const { namespace, documentId, version } = job.data;
+    const log = this.o.logger.child({ jobId: job.id, documentId, namespace });
+    const record = await this.o.documents.get(namespace, documentId);
+    if (!record) return { documentId, version, chunks: 0, skipped: 'deleted' };
+    if (record.version === version && !record.pending) {
+      return { documentId, version, chunks: record.chunkCount, skipped: 'already-indexed' };
+    }
+    if (record.pending?.version !== version) return { documentId, version, chunks: 0, skipped: 'superseded' };
+
+    try {
+      await this.o.documents.update(namespace, documentId, (cur) =>
+        cur && cur.pending?.version === version ? { ...cur, status: cur.version ? cur.status : 'indexing', updatedAt: new Date().toISOString() } : cur,
+      );
+      const text = await this.o.documents.getText(namespace, documentId, version);
+      if (text === null) throw new AppError('INGEST_FAILED', ['the stored text of this version is missing']);
+      const pieces = chunkText(text, { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens });
+      if (pieces.length === 0) throw new AppError('EMPTY_TEXT');
+      await job.updateProgress(5);
+
+      const dims = await this.o.embedder.dimensions();
+      await this.o.vectors.ensureReady(dims);
+      const batch = this.o.embedBatchSize;
+      for (let i = 0; i < pieces.length; i += batch) {
+        if (job.signal.aborted) throw new AppError('CANCELLED', [], { transient: true });
+        const slice = pieces.slice(i, i + batch);
+        const vectors = await this.o.embedder.embedDocuments(slice.map((p) => p.text), job.signal);
+        const chunks: StoredChunk[] = slice.map((p, j) => ({
+          id: chunkId(namespace, documentId, version, p.order),
+          namespace,
+          documentId,
+          version,
+          order: p.order,
+          start: p.start,
+          end: p.end,
+          tokens: p.tokens,
+          text: p.text,
+          vector: vectors[j]!,
+        }));
+        await this.o.vectors.upsert(namespace, chunks);
+        await job.updateProgress(5 + (90 * Math.min(pieces.length, i + batch)) / pieces.length);
+      }
+
+      // Flip to the new version only if it is still the one wanted.
+      let flipped = false;
+      await this.o.documents.update(namespace, documentId, (cur) => {
+        if (!cur || cur.pending?.version !== version) return cur;
+        flipped = true;
+        return {
+          ...cur,
+          status: 'ready',
+          version,
+          pending: null,
+          chunkCount: pieces.length,
+          chars: text.length,
+          tokens: cl100k.count(text),
+          error: null,
+          updatedAt: new Date().toISOString(),
+        };
+      });
+      if (!flipped) {
+        await this.discardVersion(namespace, documentId, version);
+        return { documentId, version, chunks: 0, skipped: 'superseded' };
+      }
+      await this.o.vectors.deleteDocument(namespace, documentId, { keepVersion: version });
+      await this.o.documents.deleteTexts(namespace, documentId, { keepVersion: version });
+      await job.updateProgress(100);
+      log.info({ chunks: pieces.length }, 'document indexed');
+      return { documentId, version, chunks: pieces.length };
+    } catch (err) {
+      const transient = err instanceof AppError ? err.transient : true;
+      if (!transient || job.attempt >= job.maxAttempts) {
+        // Final failure: leave no partial chunks, and say why on the document.
+        await this.discardVersion(namespace, documentId, version).catch((e: unknown) => log.error({ err: e }, 'cleanup failed'));
+        const error = err instanceof AppError ? { code: err.code, message: err.message } : { code: 'INGEST_FAILED', message: String((err as Error)?.message ?? err) };
+        await this.o.documents.update(namespace, documentId, (cur) =>
+          cur && cur.pending?.version === version
+            ? { ...cur, status: cur.version ? cur.status : 'failed', error, updatedAt: new Date().toISOString() }
+            : cur,
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async discardVersion(namespace: string, documentId: string, version: string): Promise<void> {
+    const doc = await this.o.documents.get(namespace, documentId);
+    if (doc?.version === version) return;
+    // Delete this version's chunks only: keep the live one (if any).
+    const keep = doc?.version ?? undefined;
+    if (keep) {
+      await this.o.vectors.deleteDocument(namespace, documentId, { keepVersion: keep });
+    } else if (!doc?.pending || doc.pending.version === version) {
+      await this.o.vectors.deleteDocument(namespace, documentId);
+    }
+  }
+}
