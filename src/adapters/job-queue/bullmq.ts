@@ -51,7 +51,7 @@ function toInfo(job: Job, state: string): JobInfo {
     id: job.id!,
     name: job.name,
     state: mapped,
-    progress: typeof job.progress === 'number' ? job.progress : 0,
+    progress: mapped === 'completed' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
     attempts: job.attemptsMade,
     data: job.data,
     result: job.returnvalue ?? null,

@@ -81,11 +81,12 @@ function splitLong(text: string, start: number, end: number, max: number, tok: T
       if (tok.count(text.slice(s, s + mid)) <= max) lo = mid;
       else hi = mid - 1;
     }
-    let cut = s + lo;
-    const space = text.lastIndexOf(' ', cut);
-    if (space > s + lo / 2) cut = space + 1;
+    // Cut before a space (a trailing space is a token of its own); a shorter prefix never has more tokens then.
+    const space = text.lastIndexOf(' ', s + lo);
+    const cut = space > s + lo / 2 ? space : s + lo;
     out.push([s, cut]);
     s = cut;
+    while (s < end && /\s/.test(text[s]!)) s++;
   }
   return out;
 }

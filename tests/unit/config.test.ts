@@ -1,0 +1,69 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_SPEC, authEnabled, loadConfig, renderEnvExample } from '../../src/config.js';
+import { AppError } from '../../src/errors.js';
+
+const bare = (env: Record<string, string> = {}) => loadConfig(env, { dotenvPath: null });
+
+describe('config', () => {
+  it('gives every setting its documented default when the environment is empty', () => {
+    const cfg = bare();
+    for (const [name, spec] of Object.entries(CONFIG_SPEC)) expect(cfg[name as keyof typeof cfg]).toBe(spec.default);
+  });
+
+  it('is frozen so nothing can change it after start', () => {
+    const cfg = bare();
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(() => {
+      (cfg as { PORT: number }).PORT = 1;
+    }).toThrow();
+  });
+
+  it('parses numbers and rejects values that are not numbers, out of range or not a choice', () => {
+    expect(bare({ PORT: '8080' }).PORT).toBe(8080);
+    const bad = [{ PORT: 'eighty' }, { PORT: '70000' }, { CHUNK_TOKENS: '12.5' }, { EMBEDDER: 'word2vec' }, { ADAPTIVE_K_B: '-0.1' }];
+    for (const env of bad) {
+      const err = (() => {
+        try {
+          bare(env);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('CONFIG_INVALID');
+      expect((err as AppError).message).toContain(Object.keys(env)[0]);
+    }
+  });
+
+  it('rejects contradictory settings with a message naming them', () => {
+    expect(() => bare({ CHUNK_TOKENS: '100', CHUNK_OVERLAP_TOKENS: '100' })).toThrow(/CHUNK_OVERLAP_TOKENS/);
+    expect(() => bare({ ADAPTIVE_K_A: '0.6', ADAPTIVE_K_B: '0.5' })).toThrow(/ADAPTIVE_K_A \+ ADAPTIVE_K_B/);
+    expect(() => bare({ VECTOR_STORE: 'qdrant' })).toThrow(/QDRANT_URL/);
+    expect(() => bare({ LLM_PROVIDER: 'openai' })).toThrow(/LLM_BASE_URL/);
+  });
+
+  it('turns auth on when Redis is configured, unless told otherwise, and then needs an admin key', () => {
+    expect(authEnabled(bare())).toBe(false);
+    expect(() => bare({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/ADMIN_API_KEY/);
+    expect(authEnabled(bare({ REDIS_URL: 'redis://127.0.0.1:6379', ADMIN_API_KEY: 'k' }))).toBe(true);
+    expect(authEnabled(bare({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH: 'off' }))).toBe(false);
+  });
+
+  it('reads a .env file for what the environment lacks, the environment winning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const path = join(dir, '.env');
+    writeFileSync(path, 'PORT=4100\nLOG_LEVEL=debug\n');
+    const cfg = loadConfig({ LOG_LEVEL: 'warn' }, { dotenvPath: path });
+    expect(cfg.PORT).toBe(4100);
+    expect(cfg.LOG_LEVEL).toBe('warn');
+  });
+
+  it('documents every setting in .env.example exactly as the code defines it', () => {
+    const committed = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    expect(committed).toBe(renderEnvExample());
+    for (const name of Object.keys(CONFIG_SPEC)) expect(committed).toMatch(new RegExp(`^${name}=`, 'm'));
+  });
+});
