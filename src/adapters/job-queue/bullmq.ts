@@ -104,8 +104,10 @@ export class BullMqQueue implements JobQueue {
 
   async get(jobId: string): Promise<JobInfo | null> {
     try {
+      // State first, then the job: the job's fields are then at least as fresh as its state.
+      const state = await this.queue.getJobState(jobId);
       const job = await this.queue.getJob(jobId);
-      return job ? toInfo(job, await job.getState()) : null;
+      return job ? toInfo(job, state) : null;
     } catch (err) {
       throw unavailable(err);
     }
