@@ -1,0 +1,123 @@
+/**
+ * Okapi BM25 over the chunks in scope (Robertson & Zaragoza, "The Probabilistic
+ * Relevance Framework: BM25 and Beyond", 2009), with the usual k1 = 1.2,
+ * b = 0.75 and the non-negative idf of Lucene: ln(1 + (N - df + 0.5) / (df + 0.5)).
+ * Term frequencies are counted once at build time, so scoring a query touches
+ * only the postings of its terms.
+ */
+
+/** Parameters of BM25. Defaults: k1 = 1.2 (tf saturation), b = 0.75 (length normalisation). */
+export interface Bm25Options {
+  k1?: number;
+  b?: number;
+}
+
+export interface Bm25Index {
+  /** Number of indexed texts. */
+  readonly size: number;
+  /** One score per indexed text, in input order; 0 when no query term occurs in it. */
+  score(query: string): Float64Array;
+}
+
+// Small on purpose: question words and function words, which carry no topic.
+const STOPWORDS = new Set(
+  (
+    'a an and are as at be been being but by can could did do does doing for from had has have having he her hers him his how ' +
+    'i if in into is it its itself me my no nor not of on or our ours she should so than that the their theirs them then there ' +
+    'these they this those to too us was we were what when where which while who whom why will with would you your yours ' +
+    's t d ll m re ve'
+  ).split(' '),
+);
+
+// Letters/digits runs; a number keeps its inner separators ("1,234.5") so it stays one term.
+const WORD = /\p{N}+(?:[.,]\p{N}+)*|[\p{L}\p{M}\p{N}]+/gu;
+const DOUBLE_CONSONANT = /([b-df-hj-np-tv-z])\1$/;
+
+/**
+ * Light, deterministic suffix stripping (a much-reduced Porter step 1):
+ * plurals, -ing, -ed, and a final -e so "increase", "increased", "increasing"
+ * meet. Short words and numbers are left alone.
+ */
+export function stem(word: string): string {
+  if (word.length <= 3 || /\p{N}/u.test(word)) return word;
+  let w = word;
+  if (w.endsWith('ies') && w.length > 4) w = `${w.slice(0, -3)}y`;
+  else if (w.endsWith('sses')) w = w.slice(0, -2);
+  else if (w.endsWith('s') && !/(?:ss|us|is)$/.test(w)) w = w.slice(0, -1);
+
+  for (const suffix of ['ing', 'ed']) {
+    if (w.endsWith(suffix) && w.length - suffix.length >= 4) {
+      w = w.slice(0, -suffix.length);
+      if (DOUBLE_CONSONANT.test(w) && !/(?:ll|ss|zz)$/.test(w)) w = w.slice(0, -1);
+      break;
+    }
+  }
+  if (w.length > 4 && w.endsWith('e')) w = w.slice(0, -1);
+  return w;
+}
+
+/** Lowercased words of `text`, stopwords removed; stemmed unless `stemming` is false. */
+export function analyze(text: string, stemming = true): string[] {
+  const out: string[] = [];
+  for (const m of text.toLowerCase().matchAll(WORD)) {
+    const raw = m[0].replace(/,/g, '');
+    if (STOPWORDS.has(raw)) continue;
+    out.push(stemming ? stem(raw) : raw);
+  }
+  return out;
+}
+
+interface Posting {
+  docs: Int32Array;
+  tfs: Float64Array;
+}
+
+/** Builds a BM25 index over `texts` (each text one retrievable unit, e.g. a chunk). */
+export function buildBm25Index(texts: readonly string[], opts: Bm25Options = {}): Bm25Index {
+  const k1 = opts.k1 ?? 1.2;
+  const b = opts.b ?? 0.75;
+  const n = texts.length;
+  const lengths = new Float64Array(n);
+  const building = new Map<string, { docs: number[]; tfs: number[] }>();
+  for (let d = 0; d < n; d++) {
+    const terms = analyze(texts[d]!);
+    lengths[d] = terms.length;
+    const counts = new Map<string, number>();
+    for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
+    for (const [t, c] of counts) {
+      let p = building.get(t);
+      if (!p) building.set(t, (p = { docs: [], tfs: [] }));
+      p.docs.push(d);
+      p.tfs.push(c);
+    }
+  }
+  let total = 0;
+  for (let d = 0; d < n; d++) total += lengths[d]!;
+  const avgdl = n > 0 && total > 0 ? total / n : 1;
+  // Per-document denominator part k1·(1 - b + b·dl/avgdl), computed once.
+  const norm = new Float64Array(n);
+  for (let d = 0; d < n; d++) norm[d] = k1 * (1 - b + (b * lengths[d]!) / avgdl);
+
+  const postings = new Map<string, Posting & { idf: number }>();
+  for (const [t, p] of building) {
+    const df = p.docs.length;
+    postings.set(t, { docs: Int32Array.from(p.docs), tfs: Float64Array.from(p.tfs), idf: Math.log(1 + (n - df + 0.5) / (df + 0.5)) });
+  }
+
+  return {
+    size: n,
+    score(query: string): Float64Array {
+      const scores = new Float64Array(n);
+      for (const term of new Set(analyze(query))) {
+        const p = postings.get(term);
+        if (!p) continue;
+        for (let j = 0; j < p.docs.length; j++) {
+          const d = p.docs[j]!;
+          const tf = p.tfs[j]!;
+          scores[d]! += (p.idf * tf * (k1 + 1)) / (tf + norm[d]!);
+        }
+      }
+      return scores;
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { AppError } from '../../errors.js';
+import { adaptiveK, validateAdaptiveKOptions, type AdaptiveKOptions, type AdaptiveKResult } from './adaptive-k.js';
+
+/** A scored chunk to choose from. `order` is its position in its document. */
+export interface Candidate {
+  id: string;
+  order: number;
+  tokens: number;
+  score: number;
+}
+
+/** How many candidates to read. */
+export type SelectionMethod =
+  | ({ kind: 'adaptive-k' } & AdaptiveKOptions)
+  | { kind: 'top-k'; k: number }
+  /** The best-scored prefix whose tokens add up to at most `tokens` (may be empty). */
+  | { kind: 'token-budget'; tokens: number };
+
+export interface Selection<C extends Candidate> {
+  /** Chosen candidates, best first. */
+  selected: C[];
+  /** Sum of the chosen candidates' tokens (overlapping chunks counted twice; assembly removes the overlap). */
+  tokens: number;
+  /** Present for Adaptive-k: the curve and the cut, with indices into the score-sorted candidates. */
+  adaptiveK?: AdaptiveKResult;
+}
+
+function rank<C extends Candidate>(candidates: readonly C[]): C[] {
+  // One deterministic order for every method: score, then document position, then id.
+  return [...candidates].sort((x, y) => y.score - x.score || x.order - y.order || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+}
+
+function sumTokens(cs: readonly Candidate[]): number {
+  let t = 0;
+  for (const c of cs) t += c.tokens;
+  return t;
+}
+
+/** Throws INVALID_PARAMETER when the method's parameters are out of range. */
+export function validateSelectionMethod(method: SelectionMethod): void {
+  switch (method.kind) {
+    case 'adaptive-k':
+      validateAdaptiveKOptions(method);
+      return;
+    case 'top-k':
+      if (!Number.isInteger(method.k) || method.k < 0) throw new AppError('INVALID_PARAMETER', [`top-k needs an integer k ≥ 0, got ${method.k}`]);
+      return;
+    case 'token-budget':
+      if (!Number.isFinite(method.tokens) || method.tokens < 0) {
+        throw new AppError('INVALID_PARAMETER', [`token-budget needs tokens ≥ 0, got ${method.tokens}`]);
+      }
+      return;
+    default:
+      throw new AppError('INVALID_PARAMETER', [`unknown selection method ${(method as { kind: unknown }).kind}`]);
+  }
+}
+
+/**
+ * Chooses candidates by one method. Every method reads the same ranking
+ * (score descending, ties by document order), so comparisons between methods
+ * differ only in where they stop.
+ */
+export function select<C extends Candidate>(candidates: readonly C[], method: SelectionMethod): Selection<C> {
+  validateSelectionMethod(method);
+  const ranked = rank(candidates);
+  switch (method.kind) {
+    case 'top-k': {
+      const selected = ranked.slice(0, method.k);
+      return { selected, tokens: sumTokens(selected) };
+    }
+    case 'token-budget': {
+      const selected: C[] = [];
+      let used = 0;
+      for (const c of ranked) {
+        if (used + c.tokens > method.tokens) break;
+        used += c.tokens;
+        selected.push(c);
+      }
+      return { selected, tokens: used };
+    }
+    case 'adaptive-k': {
+      const { kind: _kind, ...opts } = method;
+      const result = adaptiveK(
+        ranked.map((c) => c.score),
+        opts,
+        ranked.map((c) => c.tokens),
+      );
+      const selected = result.sorted.slice(0, result.k).map((s) => ranked[s.index]!);
+      return { selected, tokens: sumTokens(selected), adaptiveK: result };
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { fuseWeighted, minMaxNormalize, reciprocalRankFusion } from '../../src/core/retrieval/fusion.js';
+import { select, type Candidate } from '../../src/core/retrieval/select.js';
+import { AppError } from '../../src/errors.js';
+
+const cands = (scores: number[], tokens = 100): Candidate[] =>
+  scores.map((score, i) => ({ id: `c${i}`, order: i, tokens, score }));
+
+describe('fusion', () => {
+  it('min-max normalises to [0, 1] and maps a constant list to zeros', () => {
+    expect([...minMaxNormalize([2, 4, 3])]).toEqual([0, 1, 0.5]);
+    expect([...minMaxNormalize([5, 5])]).toEqual([0, 0]);
+  });
+
+  it('weights normalised dense scores by alpha and BM25 by 1 - alpha', () => {
+    const fused = fuseWeighted([0.2, 0.4, 0.3], [10, 0, 5], 0.25);
+    expect(fused[0]).toBeCloseTo(0.75, 12);
+    expect(fused[1]).toBeCloseTo(0.25, 12);
+    expect(fused[2]).toBeCloseTo(0.125 + 0.375, 12);
+  });
+
+  it('rejects a weight outside [0, 1] with INVALID_PARAMETER', () => {
+    expect(() => fuseWeighted([1], [1], 1.5)).toThrow(AppError);
+  });
+
+  it('adds 1 / (60 + rank) over the rankings in reciprocal rank fusion', () => {
+    const f = reciprocalRankFusion([
+      [0.9, 0.1, 0.5],
+      [1, 3, 2],
+    ]);
+    expect(f[0]).toBeCloseTo(1 / 61 + 1 / 63, 12);
+    expect(f[1]).toBeCloseTo(1 / 63 + 1 / 61, 12);
+    expect(f[2]).toBeCloseTo(2 / 62, 12);
+  });
+
+  it('gives tied scores the same rank in reciprocal rank fusion', () => {
+    const f = reciprocalRankFusion([[1, 1, 0]]);
+    expect(f[0]).toBe(f[1]);
+    expect(f[2]).toBeCloseTo(1 / 63, 12);
+  });
+});
+
+describe('select', () => {
+  const scores = [0.1, 0.9, 0.85, 0.2, 0.15, 0.12, 0.11, 0.1, 0.05, 0.02, 0.01];
+
+  it('takes the k best candidates for top-k, best first', () => {
+    const s = select(cands(scores), { kind: 'top-k', k: 3 });
+    expect(s.selected.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+    expect(s.tokens).toBe(300);
+    expect(s.adaptiveK).toBeUndefined();
+  });
+
+  it('takes the best-scored prefix that fits the token budget', () => {
+    const cs = cands(scores).map((c, i) => ({ ...c, tokens: i === 2 ? 500 : 100 }));
+    const s = select(cs, { kind: 'token-budget', tokens: 650 });
+    expect(s.selected.map((c) => c.id)).toEqual(['c1', 'c2']);
+    expect(s.tokens).toBe(600);
+    expect(select(cs, { kind: 'token-budget', tokens: 50 }).selected).toEqual([]);
+  });
+
+  it('cuts with Adaptive-k and returns its diagnostics', () => {
+    const s = select(cands(scores), { kind: 'adaptive-k', buffer: 1 });
+    expect(s.adaptiveK?.cutIndex).toBe(1);
+    expect(s.selected.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+    expect(s.tokens).toBe(300);
+  });
+
+  it('breaks score ties by document order in every method alike', () => {
+    const cs = cands([0.5, 0.5, 0.5]).reverse();
+    expect(select(cs, { kind: 'top-k', k: 2 }).selected.map((c) => c.id)).toEqual(['c0', 'c1']);
+    expect(select(cs, { kind: 'adaptive-k', buffer: 0 }).selected.map((c) => c.id)).toEqual(['c0']);
+  });
+
+  it('returns nothing from no candidates', () => {
+    expect(select([], { kind: 'adaptive-k' }).selected).toEqual([]);
+    expect(select([], { kind: 'top-k', k: 5 }).selected).toEqual([]);
+  });
+
+  it('rejects invalid method parameters with INVALID_PARAMETER', () => {
+    for (const m of [
+      { kind: 'top-k', k: -1 },
+      { kind: 'top-k', k: 2.5 },
+      { kind: 'token-budget', tokens: -5 },
+      { kind: 'adaptive-k', a: 0.7, b: 0.5 },
+      { kind: 'nearest' },
+    ]) {
+      expect(() => select(cands([1, 2]), m as never), JSON.stringify(m)).toThrow(
+        expect.objectContaining({ code: 'INVALID_PARAMETER' }),
+      );
+    }
+  });
+});
