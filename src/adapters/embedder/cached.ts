@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Logger } from 'pino';
+import { AppError } from '../../errors.js';
+import type { Embedder } from '../../ports/embedder.js';
+import { throwIfAborted } from './vectors.js';
+
+export interface CachingEmbedderOptions {
+  /** Directory of the cache files, normally `<DATA_DIR>/embedding-cache`. Created on first write. */
+  dir: string;
+  logger?: Logger;
+}
+
+/**
+ * Record layout, little-endian; one append-only file per embedder id:
+ *
+ *   magic "EMB1" | dims u32 | sha256(text) 32 B | dims × f32 | crc32(dims..vector) u32
+ *
+ * Every record carries its own size and checksum, so a torn write (a crash
+ * mid-append, or two processes' appends interleaving on a filesystem that does
+ * not keep O_APPEND writes whole) only loses the records it touches: the reader
+ * skips bytes until the next magic that starts a record whose checksum holds.
+ */
+const MAGIC = Buffer.from('EMB1', 'latin1');
+const HEADER = 4 + 4 + 32;
+const MAX_DIMS = 1 << 16;
+
+const recordSize = (dims: number): number => HEADER + dims * 4 + 4;
+
+export function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Encodes one record per vector into a single buffer, so a batch is one write. */
+export function encodeRecords(entries: readonly { hash: Buffer; vector: Float32Array }[]): Buffer {
+  const size = entries.reduce((n, e) => n + recordSize(e.vector.length), 0);
+  const buf = Buffer.alloc(size);
+  let at = 0;
+  for (const { hash, vector } of entries) {
+    MAGIC.copy(buf, at);
+    buf.writeUInt32LE(vector.length, at + 4);
+    hash.copy(buf, at + 8);
+    for (let i = 0; i < vector.length; i++) buf.writeFloatLE(vector[i]!, at + HEADER + i * 4);
+    const end = at + HEADER + vector.length * 4;
+    buf.writeUInt32LE(crc32(buf.subarray(at + 4, end)), end);
+    at = end + 4;
+  }
+  return buf;
+}
+
+/**
+ * Parses the records in `buf`. `consumed` is where the next read must resume:
+ * the start of a record that runs past the end of `buf` (still being written,
+ * or torn by a crash — the next read tells which), or the end of the buffer.
+ */
+export function decodeRecords(buf: Buffer, onRecord: (hashHex: string, vector: Float32Array) => void): { consumed: number; skippedBytes: number } {
+  let at = 0;
+  let skippedBytes = 0;
+  const resync = (): number => {
+    const next = buf.indexOf(MAGIC, at + 1);
+    // Keep a possibly cut magic at the very end for the next read.
+    const to = next === -1 ? Math.max(at + 1, buf.length - (MAGIC.length - 1)) : next;
+    skippedBytes += to - at;
+    return to;
+  };
+  while (at + HEADER <= buf.length) {
+    if (buf.compare(MAGIC, 0, 4, at, at + 4) !== 0) {
+      at = resync();
+      continue;
+    }
+    const dims = buf.readUInt32LE(at + 4);
+    if (dims === 0 || dims > MAX_DIMS) {
+      at = resync();
+      continue;
+    }
+    const end = at + recordSize(dims);
+    if (end > buf.length) break;
+    const vecEnd = end - 4;
+    if (crc32(buf.subarray(at + 4, vecEnd)) !== buf.readUInt32LE(vecEnd)) {
+      at = resync();
+      continue;
+    }
+    const vector = new Float32Array(dims);
+    for (let i = 0; i < dims; i++) vector[i] = buf.readFloatLE(at + HEADER + i * 4);
+    onRecord(buf.toString('hex', at + 8, at + HEADER), vector);
+    at = end;
+  }
+  return { consumed: Math.min(at, buf.length), skippedBytes };
+}
+
+/** File name for an embedder id: readable, filesystem-safe, and unique through a hash of the full id. */
+export function cacheFileName(embedderId: string): string {
+  const slug = embedderId.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+  return `${slug}-${sha256(embedderId).toString('hex').slice(0, 16)}.bin`;
+}
+
+/**
+ * Persistent cache of document-chunk vectors in front of any embedder, keyed
+ * by (embedder id, sha256 of the text): a chunk the same model has embedded
+ * once — in this process, an earlier run, or another worker sharing the
+ * directory — is never embedded again. Identical texts within a call, and
+ * texts another call is already embedding, are embedded once. Queries are not
+ * cached: they are short, rarely repeat, and may carry a query prefix.
+ */
+export class CachingEmbedder implements Embedder {
+  readonly id: string;
+  private readonly file: string;
+  private readonly dir: string;
+  private readonly logger: Logger | undefined;
+  private readonly vectors = new Map<string, Float32Array>();
+  private readonly inFlight = new Map<string, Promise<Float32Array>>();
+  private readOffset = 0;
+  private reading: Promise<void> = Promise.resolve();
+  private loaded: Promise<void> | undefined;
+  private hits = 0;
+  private misses = 0;
+
+  constructor(
+    private readonly inner: Embedder,
+    opts: CachingEmbedderOptions,
+  ) {
+    this.id = inner.id;
+    this.dir = opts.dir;
+    this.file = join(opts.dir, cacheFileName(inner.id));
+    this.logger = opts.logger;
+  }
+
+  /** Texts served from the cache (hits) and texts sent to the inner embedder (misses), since construction. */
+  stats(): { hits: number; misses: number } {
+    return { hits: this.hits, misses: this.misses };
+  }
+
+  dimensions(): Promise<number> {
+    return this.inner.dimensions();
+  }
+
+  embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
+    return this.inner.embedQuery(text, signal);
+  }
+
+  health(): Promise<void> {
+    return this.inner.health();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  async embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
+    throwIfAborted(signal);
+    if (texts.length === 0) return [];
+    this.loaded ??= this.readNew();
+    await this.loaded;
+
+    const keys = texts.map((t) => sha256(t).toString('hex'));
+    let missing = this.missingKeys(keys, texts);
+    // Another process may have embedded them since we last looked.
+    if (missing.size > 0) {
+      await this.readNew();
+      missing = this.missingKeys(keys, texts);
+    }
+    if (missing.size > 0) this.embedMissing(missing, signal);
+    this.misses += missing.size;
+    this.hits += texts.length - missing.size;
+
+    // Taken synchronously: an in-flight entry is removed as soon as its batch settles.
+    const found = keys.map((key) => this.vectors.get(key) ?? this.inFlight.get(key));
+    const vectors = await Promise.all(found);
+    return vectors.map((v, i) => {
+      if (!v) throw new AppError('INTERNAL', [], { cause: new Error(`embedding cache lost ${keys[i]}`) });
+      // A copy, so a caller scaling its vector cannot corrupt the cache.
+      return v.slice();
+    });
+  }
+
+  /** Keys neither cached nor in flight, each with its text. */
+  private missingKeys(keys: readonly string[], texts: readonly string[]): Map<string, string> {
+    const missing = new Map<string, string>();
+    keys.forEach((key, i) => {
+      if (!this.vectors.has(key) && !this.inFlight.has(key)) missing.set(key, texts[i]!);
+    });
+    return missing;
+  }
+
+  /**
+   * Starts one inner call for all missing texts. Calls that need the same texts
+   * meanwhile wait for it, so they share its fate, cancellation included.
+   */
+  private embedMissing(missing: Map<string, string>, signal: AbortSignal | undefined): void {
+    const keys = [...missing.keys()];
+    const batch = this.inner.embedDocuments([...missing.values()], signal).then(async (vectors) => {
+      if (vectors.length !== keys.length) {
+        throw new AppError('EMBEDDER_BAD_RESPONSE', [`${this.id}: ${vectors.length} vectors for ${keys.length} texts`]);
+      }
+      keys.forEach((key, i) => this.vectors.set(key, vectors[i]!));
+      await this.append(keys.map((key, i) => ({ hash: Buffer.from(key, 'hex'), vector: vectors[i]! })));
+      return vectors;
+    });
+    keys.forEach((key, i) => {
+      const one = batch.then((vectors) => vectors[i]!);
+      // Waiters observe the failure through their own await; this keeps it from being "unhandled".
+      one.catch(() => undefined);
+      this.inFlight.set(key, one);
+    });
+    const settle = (): void => keys.forEach((key) => this.inFlight.delete(key));
+    batch.then(settle, settle);
+  }
+
+  private async append(entries: { hash: Buffer; vector: Float32Array }[]): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true });
+      const fh = await open(this.file, 'a');
+      try {
+        // One write call per batch: with O_APPEND, concurrent writers' batches do not interleave.
+        const buf = encodeRecords(entries);
+        let written = 0;
+        while (written < buf.length) written += (await fh.write(buf, written)).bytesWritten;
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      // The vectors are still returned and kept in memory; only their reuse after a restart is lost.
+      this.logger?.warn({ err, file: this.file }, 'embedding cache write failed');
+    }
+  }
+
+  /** Reads records appended since the last read (by this or another process), serialised. */
+  private readNew(): Promise<void> {
+    this.reading = this.reading.then(() =>
+      this.readTail().catch((err: unknown) => {
+        // Like a failed write, an unreadable cache costs re-embedding, not the request.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger?.warn({ err, file: this.file }, 'embedding cache unreadable');
+      }),
+    );
+    return this.reading;
+  }
+
+  private async readTail(): Promise<void> {
+    const size = (await stat(this.file)).size;
+    if (size < this.readOffset) this.readOffset = 0; // replaced or truncated by hand
+    if (size === this.readOffset) return;
+    const buf = Buffer.alloc(size - this.readOffset);
+    const fh = await open(this.file, 'r');
+    try {
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, this.readOffset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const { consumed, skippedBytes } = decodeRecords(buf.subarray(0, got), (key, vector) => this.vectors.set(key, vector));
+      if (skippedBytes > 0) this.logger?.warn({ file: this.file, skippedBytes }, 'embedding cache: skipped damaged bytes');
+      this.readOffset += consumed;
+    } finally {
+      await fh.close();
+    }
+  }
+}
