@@ -1,0 +1,350 @@
+import { AppError } from '../../errors.js';
+import { cl100k } from '../../core/tokenizer.js';
+import { splitSentences } from '../../core/text/sentences.js';
+import type { Embedder } from '../../ports/embedder.js';
+import type { ChatMessage, Citation, CompletionRequest, CompletionResult, LlmProvider, ReadingTask, SourceSpan } from '../../ports/llm.js';
+
+export interface ExtractiveReaderOptions {
+  embedder: Embedder;
+  /** Tokens it accepts: it reads anything, so budgets never cut its context. Default 1 000 000. */
+  contextWindow?: number;
+  /** Sentences in an answer. Default 3. */
+  maxSentences?: number;
+  /** Sentences a Chain-of-Agents note carries forward. Default 2 × maxSentences. */
+  noteSentences?: number;
+  /**
+   * Most sentences embedded per call; beyond it, sentences are pre-filtered by
+   * term overlap. USE lite embeds ~60 short sentences/s on 2 cores. Default 160.
+   */
+  maxEmbeddedSentences?: number;
+  /** Weight of embedding similarity in a sentence's score; term overlap gets the rest. Default 0.5. */
+  denseWeight?: number;
+}
+
+/** Every answer starts with it, so nobody mistakes quoted sentences for a model's reasoning. */
+export const EXTRACTIVE_PREFIX = '[extractive] ';
+
+interface Candidate {
+  text: string;
+  citation: Citation | null;
+  /** Sort key for reading order: document rank, then offset. */
+  order: readonly [number, number];
+}
+
+const STOPWORDS = new Set(
+  (
+    'a an and are as at be been being but by can could did do does doing done for from had has have having he her hers him his how i if in into is it its ' +
+    'me my no nor not of on or our ours she so than that the their theirs them then there these they this those to too was we were what when where which ' +
+    'while who whom whose why will with would you your yours about after again against all am any because before below between both during each few ' +
+    'further here just more most once only other own same should some such through under until up very off over out down s t also may might must shall'
+  ).split(' '),
+);
+
+/** Lowercase content words, crudely stemmed so "lamps"/"lamp" and "lighted"/"light" meet. */
+export function contentTerms(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
+    const w = m[0];
+    if (STOPWORDS.has(w) || (w.length < 2 && !/\d/.test(w))) continue;
+    out.push(stem(w));
+  }
+  return out;
+}
+
+function stem(w: string): string {
+  if (/\d/.test(w) || w.length <= 3) return w;
+  if (w.endsWith('ies') && w.length > 4) return `${w.slice(0, -3)}y`;
+  if (w.endsWith('sses')) return w.slice(0, -2);
+  if (w.endsWith('ing') && w.length > 5) return w.slice(0, -3);
+  if (w.endsWith('ed') && w.length > 4) return w.slice(0, -2);
+  if (w.endsWith('ly') && w.length > 4) return w.slice(0, -2);
+  if (w.endsWith('s') && !/(ss|us|is)$/.test(w)) return w.slice(0, -1);
+  return w;
+}
+
+/**
+ * The reader used when no LLM is configured: it answers by quoting the
+ * sentences of the context most similar to the question (embedding cosine
+ * plus IDF-weighted term overlap), in document order, with their spans as
+ * citations. It cannot reason, decline or paraphrase; every answer says so
+ * with the `[extractive] ` prefix. It ignores `messages` and reads the
+ * structured `task` instead. Deterministic: ties break by reading order.
+ *
+ * In a Chain-of-Agents run (Zhang et al., 2024, "Chain of Agents: Large
+ * Language Models Collaborating on Long-Context Tasks") a worker's note is the
+ * best sentences of the previous note and of its segment, so evidence found
+ * early is carried to the manager.
+ */
+export class ExtractiveReader implements LlmProvider {
+  readonly id = 'extractive';
+  readonly kind = 'extractive' as const;
+  readonly tokenCountIsEstimate = false;
+  readonly model: string;
+  readonly contextWindow: number;
+  private readonly embedder: Embedder;
+  private readonly maxSentences: number;
+  private readonly noteSentences: number;
+  private readonly maxEmbedded: number;
+  private readonly denseWeight: number;
+  /** Notes this reader wrote, with the spans of their sentences, so later steps can cite them. */
+  private readonly notes = new Lru<string, Candidate[]>(256);
+  private readonly vectors = new Lru<string, Float32Array>(4096);
+
+  constructor(opts: ExtractiveReaderOptions) {
+    this.embedder = opts.embedder;
+    this.contextWindow = opts.contextWindow ?? 1_000_000;
+    this.maxSentences = Math.max(1, opts.maxSentences ?? 3);
+    this.noteSentences = Math.max(1, opts.noteSentences ?? 2 * this.maxSentences);
+    this.maxEmbedded = Math.max(1, opts.maxEmbeddedSentences ?? 160);
+    this.denseWeight = Math.min(1, Math.max(0, opts.denseWeight ?? 0.5));
+    this.model = `extractive:${opts.embedder.id}`;
+  }
+
+  countTokens(text: string): number {
+    return cl100k.count(text);
+  }
+
+  /** Content tokens only: it reads no chat template. */
+  countMessageTokens(messages: readonly ChatMessage[]): number {
+    return messages.reduce((n, m) => n + cl100k.count(m.content), 0);
+  }
+
+  async complete(req: CompletionRequest): Promise<CompletionResult> {
+    const started = performance.now();
+    const task = req.task;
+    if (!task) {
+      throw new AppError('INTERNAL', [], {
+        cause: new Error('the extractive reader needs a structured task (answer, coa-worker or coa-manager); it cannot read free-form prompts'),
+      });
+    }
+    if (req.signal?.aborted) throw new AppError('CANCELLED', [], { cause: req.signal.reason });
+    try {
+      switch (task.kind) {
+        case 'answer':
+          return await this.answer(task, req, started);
+        case 'coa-worker':
+          return await this.work(task, req, started);
+        case 'coa-manager':
+          return await this.manage(task, req, started);
+      }
+    } catch (err) {
+      if (req.signal?.aborted && !(err instanceof AppError && err.code === 'CANCELLED')) {
+        throw new AppError('CANCELLED', [], { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  health(): Promise<void> {
+    return this.embedder.health();
+  }
+
+  /** The embedder belongs to the caller, who closes it. */
+  async close(): Promise<void> {}
+
+  private async answer(task: Extract<ReadingTask, { kind: 'answer' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
+    const candidates = spansToCandidates(task.passages);
+    const chosen = await this.select(task.question, candidates, this.maxSentences, req);
+    const read = task.passages.reduce((n, p) => n + cl100k.count(p.text), cl100k.count(task.question));
+    return this.finish(chosen, read, req, started, true);
+  }
+
+  private async work(task: Extract<ReadingTask, { kind: 'coa-worker' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
+    const previous = this.noteEntries(task.previousNote, []).map((c, i) => ({ ...c, order: [0, i] as const }));
+    const segment = spansToCandidates([task.segment]).map((c) => ({ ...c, order: [1, c.order[1]] as const }));
+    const chosen = await this.select(task.question, [...previous, ...segment], this.noteSentences, req);
+    const read = cl100k.count(task.previousNote) + cl100k.count(task.segment.text) + cl100k.count(task.question);
+    return this.finish(chosen, read, req, started, false);
+  }
+
+  private async manage(task: Extract<ReadingTask, { kind: 'coa-manager' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
+    const entries = this.noteEntries(task.note, task.noteSources);
+    const chosen = await this.select(task.question, entries, this.maxSentences, req);
+    const read = cl100k.count(task.note) + cl100k.count(task.question);
+    return this.finish(chosen, read, req, started, true);
+  }
+
+  /** A note's sentences with their spans: remembered if this reader wrote it, else found in `sources`. */
+  private noteEntries(note: string, sources: readonly SourceSpan[]): Candidate[] {
+    const known = this.notes.get(note);
+    if (known) return known;
+    const docRank = documentRanks(sources);
+    return splitSentences(note).map((s, i) => {
+      const text = note.slice(s.start, s.end);
+      for (const src of sources) {
+        const at = src.text.indexOf(text);
+        if (at !== -1) {
+          const start = src.start + at;
+          return { text, citation: { documentId: src.documentId, chunkId: src.chunkId, start, end: start + text.length, text }, order: [docRank.get(src.documentId) ?? 0, start] as const };
+        }
+      }
+      return { text, citation: null, order: [Number.MAX_SAFE_INTEGER, i] as const };
+    });
+  }
+
+  /** The best `limit` candidates that fit `req.maxTokens`, in reading order. */
+  private async select(question: string, candidates: readonly Candidate[], limit: number, req: CompletionRequest): Promise<Candidate[]> {
+    if (candidates.length === 0) return [];
+    const scores = await this.score(question, candidates, req.signal);
+    const ranked = candidates.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || compareOrder(candidates[a]!, candidates[b]!));
+    const chosen: Candidate[] = [];
+    let tokens = cl100k.count(EXTRACTIVE_PREFIX);
+    for (const i of ranked) {
+      if (chosen.length >= limit || !Number.isFinite(scores[i]!)) break;
+      const c = candidates[i]!;
+      const cost = cl100k.count(` ${normalise(c.text)}`);
+      if (tokens + cost > req.maxTokens) continue;
+      chosen.push(c);
+      tokens += cost;
+    }
+    if (chosen.length === 0) chosen.push(truncate(candidates[ranked[0]!]!, req.maxTokens - cl100k.count(EXTRACTIVE_PREFIX)));
+    return chosen.sort(compareOrder);
+  }
+
+  /**
+   * denseWeight × cosine(question, sentence) + (1 − denseWeight) × the share
+   * of the question's IDF mass (BM25 IDF over the candidate sentences) that
+   * the sentence contains. Sentences left out by the pre-filter score -Infinity.
+   */
+  private async score(question: string, candidates: readonly Candidate[], signal: AbortSignal | undefined): Promise<number[]> {
+    const qTerms = [...new Set(contentTerms(question))];
+    const cTerms = candidates.map((c) => new Set(contentTerms(c.text)));
+    const df = new Map<string, number>();
+    for (const terms of cTerms) for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
+    const n = candidates.length;
+    const idf = (t: string): number => Math.log(1 + (n - (df.get(t) ?? 0) + 0.5) / ((df.get(t) ?? 0) + 0.5));
+    const qMass = qTerms.reduce((s, t) => s + idf(t), 0);
+    const overlap = cTerms.map((terms) => (qMass === 0 ? 0 : qTerms.reduce((s, t) => s + (terms.has(t) ? idf(t) : 0), 0) / qMass));
+
+    let embedded = candidates.map((_, i) => i);
+    if (embedded.length > this.maxEmbedded) {
+      embedded = embedded
+        .sort((a, b) => overlap[b]! - overlap[a]! || compareOrder(candidates[a]!, candidates[b]!))
+        .slice(0, this.maxEmbedded);
+    }
+    const dense = await this.similarities(
+      question,
+      embedded.map((i) => normalise(candidates[i]!.text)),
+      signal,
+    );
+    const scores = new Array<number>(n).fill(Number.NEGATIVE_INFINITY);
+    embedded.forEach((i, k) => {
+      scores[i] = this.denseWeight * dense[k]! + (1 - this.denseWeight) * overlap[i]!;
+    });
+    return scores;
+  }
+
+  private async similarities(question: string, texts: readonly string[], signal: AbortSignal | undefined): Promise<number[]> {
+    if (this.denseWeight === 0) return texts.map(() => 0);
+    const q = await this.embedder.embedQuery(question, signal);
+    const local = new Map<string, Float32Array>();
+    for (const t of texts) {
+      const v = this.vectors.get(t);
+      if (v) local.set(t, v);
+    }
+    const missing = [...new Set(texts.filter((t) => !local.has(t)))];
+    if (missing.length > 0) {
+      const vecs = await this.embedder.embedDocuments(missing, signal);
+      if (vecs.length !== missing.length) throw new AppError('EMBEDDER_BAD_RESPONSE', [`${vecs.length} vectors for ${missing.length} sentences`]);
+      missing.forEach((t, i) => {
+        local.set(t, vecs[i]!);
+        this.vectors.set(t, vecs[i]!);
+      });
+    }
+    return texts.map((t) => cosine(q, local.get(t)!));
+  }
+
+  private finish(chosen: Candidate[], readTokens: number, req: CompletionRequest, started: number, isAnswer: boolean): CompletionResult {
+    const pieces = chosen.map((c, i) => `${i === 0 ? '' : isAnswer ? ' ' : '\n\n'}${normalise(c.text)}`);
+    if (isAnswer) pieces[0] = `${EXTRACTIVE_PREFIX}${pieces[0] ?? 'The context holds no sentences to quote.'}`;
+    const text = pieces.join('');
+    if (!isAnswer) this.notes.set(text, chosen);
+    for (const p of pieces) req.onToken?.(p);
+    const truncated = chosen.some((c) => c.citation !== null && normalise(c.text) !== normalise(c.citation.text));
+    return {
+      text,
+      usage: { promptTokens: readTokens, completionTokens: cl100k.count(text), estimated: false },
+      latencyMs: performance.now() - started,
+      finishReason: truncated ? 'length' : 'stop',
+      citations: chosen.flatMap((c) => (c.citation ? [c.citation] : [])),
+    };
+  }
+}
+
+function spansToCandidates(spans: readonly SourceSpan[]): Candidate[] {
+  const docRank = documentRanks(spans);
+  const seen = new Set<string>();
+  const out: Candidate[] = [];
+  for (const span of spans) {
+    for (const s of splitSentences(span.text)) {
+      const start = span.start + s.start;
+      const end = span.start + s.end;
+      // Overlapping chunks repeat sentences; quote each once.
+      const key = `${span.documentId}\u0000${start}\u0000${end}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const text = span.text.slice(s.start, s.end);
+      out.push({ text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end, text }, order: [docRank.get(span.documentId) ?? 0, start] });
+    }
+  }
+  return out;
+}
+
+function documentRanks(spans: readonly SourceSpan[]): Map<string, number> {
+  const ranks = new Map<string, number>();
+  for (const s of spans) if (!ranks.has(s.documentId)) ranks.set(s.documentId, ranks.size);
+  return ranks;
+}
+
+function compareOrder(a: Candidate, b: Candidate): number {
+  return a.order[0] - b.order[0] || a.order[1] - b.order[1];
+}
+
+function normalise(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Cuts a sentence to whole words within `budget` tokens; its citation still spans the full sentence. */
+function truncate(c: Candidate, budget: number): Candidate {
+  const words = normalise(c.text).split(' ');
+  let text = '';
+  for (const w of words) {
+    const next = text ? `${text} ${w}` : w;
+    if (cl100k.count(` ${next}`) > Math.max(1, budget)) break;
+    text = next;
+  }
+  return { ...c, text: text || (words[0] ?? '') };
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i] ?? 0;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/** A Map that forgets its least recently used entries beyond `max`. */
+class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(private readonly max: number) {}
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: K, v: V): void {
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
+  }
+}
