@@ -1,0 +1,105 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { Id } from '../src/http/schemas.js';
+import { AppError } from '../src/errors.js';
+import type { SelectionMethod } from '../src/core/retrieval/select.js';
+import type { RetrievalResult } from '../src/core/retrieval/service.js';
+import type { Config } from '../src/config.js';
+import type { ScoreKind } from '../src/core/retrieval/defaults.js';
+
+/** Selection parameters shared by /v1/retrieve, /v1/answer and /v1/query. Ranges are checked by the core (INVALID_PARAMETER). */
+export const SelectionParams = {
+  method: Type.Optional(Type.Union([Type.Literal('adaptive-k'), Type.Literal('top-k'), Type.Literal('token-budget')], { description: 'Default adaptive-k.' })),
+  a: Type.Optional(Type.Number({ description: 'Adaptive-k: fraction of the top skipped when looking for the largest gap, in [0,1). Default ADAPTIVE_K_A (0).' })),
+  b: Type.Optional(Type.Number({ description: 'Adaptive-k: fraction of the bottom skipped, in [0,1), a + b < 1. Default ADAPTIVE_K_B (0.1).' })),
+  buffer: Type.Optional(Type.Number({ description: 'Adaptive-k: chunks added after the cut, integer ≥ 0. Default ADAPTIVE_K_BUFFER (5).' })),
+  bufferTokens: Type.Optional(Type.Number({ description: 'Adaptive-k: buffer measured in tokens instead of chunks (0 = off).' })),
+  minRelativeGap: Type.Optional(Type.Number({ description: 'Adaptive-k: relative gap below which the curve counts as flat.' })),
+  k: Type.Optional(Type.Number({ description: 'top-k: chunks to read.' })),
+  tokens: Type.Optional(Type.Number({ description: 'token-budget: most tokens to read.' })),
+  score: Type.Optional(Type.Union([Type.Literal('dense'), Type.Literal('bm25'), Type.Literal('hybrid')], { description: 'Scores to select on. Default RETRIEVAL_SCORE.' })),
+  hybridAlpha: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Weight of dense scores in the hybrid fusion. Default 0.5.' })),
+};
+
+export const Scope = {
+  question: Type.String({ maxLength: 100_000 }),
+  documentIds: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: 100, description: 'Documents to read; omit for the whole namespace.' })),
+};
+
+const RetrieveBody = Type.Object({ ...Scope, ...SelectionParams, includeCurve: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false });
+type SelectionInput = { method?: string; a?: number; b?: number; buffer?: number; bufferTokens?: number; minRelativeGap?: number; k?: number; tokens?: number };
+
+export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMethod {
+  switch (body.method ?? 'adaptive-k') {
+    case 'top-k':
+      if (body.k === undefined) throw new AppError('INVALID_PARAMETER', ['method top-k needs k']);
+      return { kind: 'top-k', k: body.k };
+    case 'token-budget':
+      if (body.tokens === undefined) throw new AppError('INVALID_PARAMETER', ['method token-budget needs tokens']);
+      return { kind: 'token-budget', tokens: body.tokens };
+    default:
+      return {
+        kind: 'adaptive-k',
+        a: body.a ?? cfg.ADAPTIVE_K_A,
+        b: body.b ?? cfg.ADAPTIVE_K_B,
+        buffer: body.buffer ?? cfg.ADAPTIVE_K_BUFFER,
+        ...(body.bufferTokens !== undefined ? { bufferTokens: body.bufferTokens } : {}),
+        ...(body.minRelativeGap !== undefined ? { minRelativeGap: body.minRelativeGap } : {}),
+      };
+  }
+}
+
+export function checkQuestion(question: string, cfg: Config): string {
+  if (question.trim() === '') throw new AppError('EMPTY_QUESTION');
+  if (question.length > cfg.MAX_QUESTION_CHARS) throw new AppError('QUESTION_TOO_LONG', [question.length, cfg.MAX_QUESTION_CHARS]);
+  return question;
+}
+
+export function retrievalView(r: RetrievalResult, includeCurve = true) {
+  return {
+    scope: r.scope,
+    method: r.method,
+    score: r.score,
+    k: r.signals.k,
+    cutIndex: r.signals.cutIndex,
+    selected: r.selected.map(({ text: _t, ...c }) => c),
+    passages: r.passages,
+    ...(includeCurve ? { curve: r.curve } : {}),
+    adaptiveK: r.adaptiveK,
+    signals: r.signals,
+    tokens: r.tokens,
+    timings: r.timings,
+  };
+}
+
+const routes: FastifyPluginAsync = async (app) => {
+  const cfg = app.container.config;
+  app.post(
+    '/retrieve',
+    {
+      schema: {
+        tags: ['retrieval'],
+        summary: 'Select the passages a question needs (Adaptive-k by default) and show why',
+        description:
+          'Scores every chunk of the documents in scope (or the top NAMESPACE_CANDIDATES of the namespace), selects with Adaptive-k, fixed top-k or a token budget, ' +
+          'and returns the passages in document order, the whole sorted score curve, the cut, and signals describing the distribution.',
+        body: RetrieveBody,
+        response: { 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
+      },
+    },
+    async (req) => {
+      const body = req.body as Static<typeof RetrieveBody>;
+      const r = await app.container.retrieval.retrieve({
+        namespace: req.namespace,
+        question: checkQuestion(body.question, cfg),
+        documentIds: body.documentIds ?? null,
+        method: selectionFrom(body, cfg),
+        score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
+        hybridAlpha: body.hybridAlpha ?? 0.5,
+      });
+      return retrievalView(r, body.includeCurve ?? true);
+    },
+  );
+};
+
+export default routes;

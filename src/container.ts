@@ -1,0 +1,126 @@
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { DocumentStore } from './ports/document-store.js';
+import type { Embedder } from './ports/embedder.js';
+import type { JobQueue, JobRunner } from './ports/job-queue.js';
+import type { LlmProvider } from './ports/llm.js';
+import type { VectorStore } from './ports/vector-store.js';
+import { FileDocumentStore } from './adapters/document-store/file.js';
+import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
+import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
+import { createEmbedder } from './adapters/embedder/index.js';
+import { createLlm } from './adapters/llm/index.js';
+import { InProcessQueue } from './adapters/job-queue/in-process.js';
+import { BullMqQueue, BullMqRunner } from './adapters/job-queue/bullmq.js';
+import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/document-service.js';
+import { RetrievalService } from './core/retrieval/service.js';
+
+/** Everything the service is made of, picked from the config in one place. */
+export interface Container {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly documents: DocumentStore;
+  readonly vectors: VectorStore;
+  readonly embedder: Embedder;
+  readonly llm: LlmProvider;
+  readonly queue: JobQueue;
+  /** Runs jobs in this process: the in-process queue, or a BullMQ worker in the worker process. Null in an API process backed by Redis. */
+  readonly runner: JobRunner | null;
+  readonly documentService: DocumentService;
+  readonly retrieval: RetrievalService;
+  /** Closes everything, each step even if an earlier one failed. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface ContainerOptions {
+  /** 'api' serves HTTP (runs jobs itself only without Redis); 'worker' runs jobs from Redis; 'local' always runs jobs in process (CLI, eval). */
+  role: 'api' | 'worker' | 'local';
+  /** Replace adapters (tests). */
+  overrides?: Partial<Pick<Container, 'documents' | 'vectors' | 'embedder' | 'llm' | 'queue'>>;
+}
+
+export const QUEUE_NAME = 'jobs';
+
+export function createVectorStore(cfg: Config): VectorStore {
+  switch (cfg.VECTOR_STORE) {
+    case 'qdrant':
+      return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION });
+    default:
+      return new EmbeddedVectorStore({ dir: join(resolve(cfg.DATA_DIR), 'vectors') });
+  }
+}
+
+export function buildContainer(config: Config, logger: Logger, opts: ContainerOptions): Container {
+  const o = opts.overrides ?? {};
+  const documents = o.documents ?? new FileDocumentStore({ dir: join(resolve(config.DATA_DIR), 'documents') });
+  const vectors = o.vectors ?? createVectorStore(config);
+  const embedder = o.embedder ?? createEmbedder(config, { logger });
+  const llm = o.llm ?? createLlm(config, { embedder, logger });
+
+  let queue: JobQueue;
+  let runner: JobRunner | null = null;
+  const useRedis = config.REDIS_URL !== '' && opts.role !== 'local';
+  if (o.queue) {
+    queue = o.queue;
+    if (o.queue instanceof InProcessQueue) runner = o.queue;
+  } else if (useRedis) {
+    const bull = { url: config.REDIS_URL, queueName: QUEUE_NAME, prefix: config.QUEUE_PREFIX, logger };
+    queue = new BullMqQueue(bull);
+    if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY });
+  } else {
+    const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger });
+    queue = q;
+    runner = q;
+  }
+
+  const documentService = new DocumentService({
+    documents,
+    vectors,
+    embedder,
+    queue,
+    chunkTokens: config.CHUNK_TOKENS,
+    overlapTokens: config.CHUNK_OVERLAP_TOKENS,
+    maxDocumentTokens: config.MAX_DOCUMENT_TOKENS,
+    embedBatchSize: config.EMBED_BATCH_SIZE,
+    ingestAttempts: config.INGEST_ATTEMPTS,
+    logger,
+  });
+  const retrieval = new RetrievalService({ documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
+  runner?.register<IngestJobData, unknown>(INGEST_JOB, (job) => documentService.process(job));
+
+  let closing: Promise<void> | null = null;
+  return {
+    config,
+    logger,
+    documents,
+    vectors,
+    embedder,
+    llm,
+    queue,
+    runner,
+    documentService,
+    retrieval,
+    close() {
+      // Stop taking jobs first, then close what they use. Every step runs even if one fails.
+      closing ??= (async () => {
+        const steps: Array<[string, () => Promise<void>]> = [
+          ['runner', async () => { if (runner && (runner as unknown) !== queue) await runner.close(); }],
+          ['queue', () => queue.close()],
+          ['llm', () => llm.close()],
+          ['embedder', () => embedder.close()],
+          ['vectors', () => vectors.close()],
+          ['documents', () => documents.close()],
+        ];
+        for (const [name, step] of steps) {
+          try {
+            await step();
+          } catch (err) {
+            logger.error({ err, component: name }, 'close failed');
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}

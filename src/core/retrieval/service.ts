@@ -1,0 +1,229 @@
+import type { Logger } from 'pino';
+import type { DocumentRecord, DocumentStore } from '../../ports/document-store.js';
+import type { Embedder } from '../../ports/embedder.js';
+import type { ChunkRecord, DocumentVersionRef, VectorStore } from '../../ports/vector-store.js';
+import { AppError } from '../../errors.js';
+import { assertValidId } from '../ids.js';
+import { buildBm25Index, type Bm25Index } from './bm25.js';
+import { fuseWeighted } from './fusion.js';
+import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
+import { assembleContext, type Passage } from './assemble.js';
+import type { AdaptiveKResult } from './adaptive-k.js';
+import type { ScoreKind } from './defaults.js';
+
+export interface RetrieveInput {
+  namespace: string;
+  question: string;
+  /** Documents to read; null means the whole namespace (top-M candidates from the vector store). */
+  documentIds: string[] | null;
+  method: SelectionMethod;
+  score: ScoreKind;
+  /** Weight of dense scores in the hybrid fusion. */
+  hybridAlpha: number;
+  signal?: AbortSignal;
+}
+
+export interface ScoredCandidate {
+  id: string;
+  documentId: string;
+  order: number;
+  start: number;
+  end: number;
+  tokens: number;
+  /** The score the selection used (dense, BM25 or fused). */
+  score: number;
+  dense: number;
+  bm25: number;
+  text: string;
+}
+
+/** Numbers that describe the score distribution; the router reads these. */
+export interface RetrievalSignals {
+  candidates: number;
+  k: number;
+  cutIndex: number | null;
+  largestGap: number | null;
+  /** Largest gap / score range: near 1 one chunk stands out; near 0 the curve is flat. */
+  relativeGap: number | null;
+  topScore: number | null;
+  aboveCut: number | null;
+  flat: boolean | null;
+  /** Share of the documents' tokens the selection reads (after merging overlaps). */
+  selectedShare: number;
+  /** Spread of the selected chunks over their documents: (last - first position) / chunks, 0–1. */
+  spread: number;
+}
+
+export interface RetrievalResult {
+  scope: { documents: Array<{ id: string; version: string; title: string; tokens: number; chars: number; chunkCount: number }>; wholeNamespace: boolean };
+  method: SelectionMethod;
+  score: ScoreKind;
+  selected: ScoredCandidate[];
+  passages: Passage[];
+  /** The whole curve, best first (scores only, with chunk ids and orders for plotting). */
+  curve: Array<{ id: string; documentId: string; order: number; score: number }>;
+  adaptiveK: Omit<AdaptiveKResult, 'sorted' | 'gaps'> | null;
+  signals: RetrievalSignals;
+  tokens: { selected: number; documents: number };
+  timings: { embedMs: number; scoreMs: number; selectMs: number };
+}
+
+export interface RetrievalServiceOptions {
+  documents: DocumentStore;
+  vectors: VectorStore;
+  embedder: Embedder;
+  namespaceCandidates: number;
+  logger: Logger;
+}
+
+/**
+ * Retrieval over the chunks in scope: exact dense scores for every chunk of
+ * the documents named (Adaptive-k needs the whole distribution), BM25 over the
+ * same chunks, their fusion, then one selection method and order-preserving
+ * assembly.
+ */
+export class RetrievalService {
+  /** BM25 indexes per set of document versions: chunks of a version never change. */
+  private readonly bm25Cache = new Map<string, { index: Bm25Index; ids: string[] }>();
+  private readonly textCache = new Map<string, string>();
+
+  constructor(private readonly o: RetrievalServiceOptions) {}
+
+  /** Ready documents in scope, or a 4xx naming the ones that are missing or still ingesting. */
+  async resolveScope(namespace: string, documentIds: string[] | null): Promise<DocumentRecord[]> {
+    if (documentIds === null) {
+      const out: DocumentRecord[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await this.o.documents.list(namespace, { limit: 500, cursor });
+        out.push(...page.items.filter((d) => d.version !== null));
+        cursor = page.next;
+      } while (cursor);
+      if (out.length === 0) throw new AppError('NO_DOCUMENTS', [namespace]);
+      return out;
+    }
+    if (documentIds.length === 0) throw new AppError('VALIDATION', ['documentIds must name at least one document, or be omitted for the whole namespace']);
+    const unique = [...new Set(documentIds)];
+    for (const id of unique) assertValidId(id, 'documentIds');
+    const records = await Promise.all(unique.map((id) => this.o.documents.get(namespace, id)));
+    const missing = unique.filter((_, i) => !records[i]);
+    if (missing.length > 0) throw new AppError('DOCUMENTS_NOT_FOUND', [missing.join(', ')], { details: { missing } });
+    const notReady = records.filter((d) => d!.version === null).map((d) => d!);
+    if (notReady.length > 0) {
+      throw new AppError('DOCUMENT_NOT_READY', [notReady.map((d) => `${d.id} (${d.status})`).join(', ')], {
+        details: { notReady: notReady.map((d) => ({ id: d.id, status: d.status, jobId: d.pending?.jobId ?? null, error: d.error })) },
+      });
+    }
+    return records as DocumentRecord[];
+  }
+
+  async getText(namespace: string, doc: DocumentRecord): Promise<string> {
+    const key = `${namespace}\0${doc.id}\0${doc.version}`;
+    let t = this.textCache.get(key);
+    if (t === undefined) {
+      t = (await this.o.documents.getText(namespace, doc.id, doc.version!)) ?? '';
+      this.textCache.set(key, t);
+      if (this.textCache.size > 64) this.textCache.delete(this.textCache.keys().next().value!);
+    }
+    return t;
+  }
+
+  async retrieve(input: RetrieveInput): Promise<RetrievalResult> {
+    if (input.question.trim() === '') throw new AppError('EMPTY_QUESTION');
+    validateSelectionMethod(input.method);
+    const docs = await this.resolveScope(input.namespace, input.documentIds);
+    const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
+
+    const t0 = performance.now();
+    const q = await this.o.embedder.embedQuery(input.question, input.signal);
+    const t1 = performance.now();
+    const scored =
+      input.documentIds === null
+        ? await this.o.vectors.search(input.namespace, refs, q, this.o.namespaceCandidates)
+        : await this.o.vectors.scoreAll(input.namespace, refs, q);
+    // A stable candidate order (document, position) makes BM25 caching and tie-breaks deterministic.
+    const docIndex = new Map(docs.map((d, i) => [d.id, i]));
+    scored.sort((x, y) => docIndex.get(x.chunk.documentId)! - docIndex.get(y.chunk.documentId)! || x.chunk.order - y.chunk.order);
+    const chunks = scored.map((s) => s.chunk);
+    const dense = scored.map((s) => s.score);
+    const bm25 = this.bm25For(input.namespace, chunks, input.documentIds === null).score(input.question);
+    const used =
+      input.score === 'dense' ? Float64Array.from(dense) : input.score === 'bm25' ? bm25 : fuseWeighted(dense, bm25, input.hybridAlpha);
+    const candidates: ScoredCandidate[] = chunks.map((c, i) => ({
+      id: c.id,
+      documentId: c.documentId,
+      order: c.order,
+      start: c.start,
+      end: c.end,
+      tokens: c.tokens,
+      score: used[i]!,
+      dense: dense[i]!,
+      bm25: bm25[i]!,
+      text: c.text,
+    }));
+    const t2 = performance.now();
+    const selection = select(candidates, input.method);
+    const texts = new Map<string, string>();
+    for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
+    const assembled = assembleContext(
+      selection.selected.map((c) => ({ documentId: c.documentId, chunkId: c.id, start: c.start, end: c.end, text: c.text, order: c.order })),
+      { getText: (id) => texts.get(id) },
+    );
+    const t3 = performance.now();
+
+    const docTokens = docs.reduce((a, d) => a + d.tokens, 0);
+    const ak = selection.adaptiveK;
+    const ranked = [...candidates].sort((x, y) => y.score - x.score || x.order - y.order);
+    return {
+      scope: {
+        documents: docs.map((d) => ({ id: d.id, version: d.version!, title: d.title, tokens: d.tokens, chars: d.chars, chunkCount: d.chunkCount })),
+        wholeNamespace: input.documentIds === null,
+      },
+      method: input.method,
+      score: input.score,
+      selected: selection.selected,
+      passages: assembled.passages,
+      curve: ranked.map((c) => ({ id: c.id, documentId: c.documentId, order: c.order, score: c.score })),
+      adaptiveK: ak ? (({ sorted: _s, gaps: _g, ...rest }) => rest)(ak) : null,
+      signals: {
+        candidates: candidates.length,
+        k: selection.selected.length,
+        cutIndex: ak?.cutIndex ?? null,
+        largestGap: ak?.largestGap ?? null,
+        relativeGap: ak?.relativeGap ?? null,
+        topScore: ak ? ak.topScore : (ranked[0]?.score ?? null),
+        aboveCut: ak?.aboveCut ?? null,
+        flat: ak?.flat ?? null,
+        selectedShare: docTokens > 0 ? assembled.totalTokens / docTokens : 0,
+        spread: spreadOf(selection.selected, docs),
+      },
+      tokens: { selected: assembled.totalTokens, documents: docTokens },
+      timings: { embedMs: t1 - t0, scoreMs: t2 - t1, selectMs: t3 - t2 },
+    };
+  }
+
+  private bm25For(namespace: string, chunks: readonly ChunkRecord[], transient: boolean): Bm25Index {
+    if (transient) return buildBm25Index(chunks.map((c) => c.text));
+    const key = namespace + '\0' + [...new Set(chunks.map((c) => `${c.documentId}@${c.version}`))].join('|');
+    const hit = this.bm25Cache.get(key);
+    if (hit && hit.ids.length === chunks.length && hit.ids.every((id, i) => id === chunks[i]!.id)) return hit.index;
+    const index = buildBm25Index(chunks.map((c) => c.text));
+    this.bm25Cache.set(key, { index, ids: chunks.map((c) => c.id) });
+    if (this.bm25Cache.size > 32) this.bm25Cache.delete(this.bm25Cache.keys().next().value!);
+    return index;
+  }
+}
+
+/** How widely the selection is spread across the documents: 0 all in one place, 1 from start to end. */
+function spreadOf(selected: readonly ScoredCandidate[], docs: readonly DocumentRecord[]): number {
+  if (selected.length < 2) return 0;
+  let weighted = 0;
+  let total = 0;
+  for (const d of docs) {
+    const orders = selected.filter((c) => c.documentId === d.id).map((c) => c.order);
+    if (orders.length === 0 || d.chunkCount < 2) continue;
+    weighted += ((Math.max(...orders) - Math.min(...orders)) / (d.chunkCount - 1)) * orders.length;
+    total += orders.length;
+  }
+  return total > 0 ? weighted / total : 0;
+}

@@ -1,0 +1,53 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, isAppError, type ErrorCode } from '../errors.js';
+
+/** fastify's own error codes, translated to ours (lib/errors.js in fastify). */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION',
+  FST_REQ_FILE_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_PARTS_LIMIT: 'VALIDATION',
+  FST_FILES_LIMIT: 'VALIDATION',
+  FST_FIELDS_LIMIT: 'VALIDATION',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_PROTO_VIOLATION: 'MALFORMED_JSON',
+  FST_ERR_VALIDATION: 'VALIDATION',
+};
+
+export function toAppError(err: unknown, bodyLimit: number): AppError {
+  if (isAppError(err)) return err;
+  const e = err as FastifyError & { validation?: unknown[]; validationContext?: string };
+  if (e?.validation) {
+    return new AppError('VALIDATION', [`${e.validationContext ?? 'body'} ${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim()], {
+      cause: err,
+    });
+  }
+  const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped === 'BODY_TOO_LARGE') return new AppError('BODY_TOO_LARGE', [bodyLimit], { cause: err });
+  if (mapped === 'UNSUPPORTED_MEDIA_TYPE') return new AppError('UNSUPPORTED_MEDIA_TYPE', [String((e as { message?: string }).message ?? '').replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown'], { cause: err });
+  if (mapped === 'MALFORMED_JSON') return new AppError('MALFORMED_JSON', [e.message], { cause: err });
+  if (mapped) return new AppError(mapped, [e.message], { cause: err });
+  if (e instanceof SyntaxError) return new AppError('MALFORMED_JSON', [e.message], { cause: err });
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new AppError('VALIDATION', [e.message], { cause: err });
+  }
+  return new AppError('INTERNAL', [], { cause: err });
+}
+
+/** The one error handler: stable codes, a request id, never a stack trace. */
+export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const e = toAppError(err, bodyLimit);
+    if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code: e.code, msg: e.message }, 'request rejected');
+    if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.ceil(e.retryAfter)));
+    const status = e.statusCode === 499 ? 499 : e.statusCode;
+    void reply.status(status).send({ error: e.toJSON(), requestId: req.id });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`]).toJSON(), requestId: req.id });
+  });
+}

@@ -1,0 +1,49 @@
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { buildContainer } from './container.js';
+import { buildApp } from './app.js';
+
+/** Process entry: config, container, HTTP, signals. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const container = buildContainer(config, logger, { role: 'api' });
+  const app = await buildApp(container);
+  app.addHook('onClose', async () => container.close());
+
+  if (container.runner) {
+    await container.runner.start();
+    await container.documentService.recoverPending();
+  }
+  await app.listen({ host: config.HOST, port: config.PORT });
+  logger.info(
+    { embedder: config.EMBEDDER, vectorStore: config.VECTOR_STORE, queue: container.queue.name, llm: config.LLM_PROVIDER },
+    `adaptive-reader listening on http://${config.HOST}:${config.PORT} (docs at /docs)`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests and jobs');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown deadline passed, exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    deadline.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
+  process.exit(1);
+});

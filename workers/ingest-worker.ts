@@ -1,0 +1,37 @@
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { buildContainer } from '../src/container.js';
+import { AppError } from '../src/errors.js';
+
+/**
+ * The worker process: takes jobs from Redis (BullMQ) and runs the processors
+ * (chunk, embed, store). Run one per core; each embeds on its own core.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL).child({ role: 'worker', pid: process.pid });
+  if (!config.REDIS_URL) {
+    throw new AppError('CONFIG_INVALID', ['the worker needs REDIS_URL; without Redis the API runs jobs in process']);
+  }
+  const container = buildContainer(config, logger, { role: 'worker' });
+  await container.runner!.start();
+  await container.documentService.recoverPending();
+  logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'worker stopping: finishing active jobs');
+    const deadline = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
+    deadline.unref();
+    container.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
+  process.exit(1);
+});
