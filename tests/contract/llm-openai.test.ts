@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OpenAiChatProvider, parseRetryAfter, type OpenAiChatOptions } from '../../src/adapters/llm/openai.js';
 import { AppError } from '../../src/errors.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
@@ -211,12 +211,24 @@ describe('OpenAiChatProvider', () => {
     await server.requests[0]!.clientGone; // hangs (and the test times out) if the socket stayed open
   });
 
+  it('passes an exception thrown by onToken through unchanged, without retrying', async () => {
+    server.script({ kind: 'answer', pieces: ['a', 'b'] });
+    const boom = new Error('consumer failed');
+    const err = await provider()
+      .complete(contractRequest({ onToken: () => { throw boom; } }))
+      .then(() => null, (e: unknown) => e);
+    expect(err).toBe(boom);
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('rejects with CANCELLED when the caller aborts before any token', async () => {
     server.script({ kind: 'hang' });
     const ac = new AbortController();
     const p = provider().complete(contractRequest({ signal: ac.signal }));
-    setImmediate(() => ac.abort());
+    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+    ac.abort();
     expect((await failure(p)).code).toBe('CANCELLED');
+    await server.requests[0]!.clientGone;
   });
 
   it('checks health against GET /models', async () => {

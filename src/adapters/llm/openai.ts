@@ -142,6 +142,7 @@ export class OpenAiChatProvider implements LlmProvider {
             const out = stream ? await this.readStream(res, req, partial) : await this.readJson(res);
             return this.result(req, out, started);
           } catch (err) {
+            if (err instanceof CallbackError) throw err.cause;
             if (err instanceof AppError) throw err;
             // Once tokens reached the caller, an abort keeps what was said rather than losing it.
             if (cancelled() && partial.text !== '') {
@@ -244,7 +245,11 @@ export class OpenAiChatProvider implements LlmProvider {
       const piece = choice?.delta?.content;
       if (typeof piece === 'string' && piece !== '') {
         partial.text += piece;
-        req.onToken?.(piece);
+        try {
+          req.onToken?.(piece);
+        } catch (err) {
+          throw new CallbackError(err);
+        }
       }
       if (choice?.finish_reason) finish = mapFinish(choice.finish_reason);
       return false;
@@ -302,6 +307,13 @@ export class OpenAiChatProvider implements LlmProvider {
       return new AppError('LLM_CONTEXT_OVERFLOW', [`the prompt does not fit the model's context window (${detail})`], { cause });
     }
     return new AppError('LLM_REJECTED', [detail], { cause });
+  }
+}
+
+/** Carries an exception thrown by the caller's onToken out of the stream reader unchanged. */
+class CallbackError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('onToken threw');
   }
 }
 
