@@ -68,6 +68,14 @@ describe('splitSentences', () => {
     ]);
   });
 
+  it('keeps numbered list markers with their item', () => {
+    expect(texts('Steps:\n1. Open the box.\n2. Take the key. It is small.')).toEqual(['Steps:', '1. Open the box.', '2. Take the key.', 'It is small.']);
+  });
+
+  it('still ends a sentence after a number inside a line', () => {
+    expect(texts('He was born in 1921. Then came the war.')).toEqual(['He was born in 1921.', 'Then came the war.']);
+  });
+
   it('cuts sentences longer than maxChars at whitespace', () => {
     const text = Array.from({ length: 50 }, (_, i) => `word${i}`).join(' ');
     const spans = splitSentences(text, { maxChars: 60 });

@@ -111,6 +111,9 @@ function isBoundary(text: string, termStart: number, term: string, end: number, 
   if (isLowercase(next)) return false;
   if (term[0] !== '.' || term.startsWith('..')) return true;
   const word = wordBefore(text, termStart).toLowerCase();
+  if (/^\d{1,3}$/.test(word) && /(^|\n)[ \t]*$/.test(text.slice(Math.max(0, termStart - word.length - 40), termStart - word.length))) {
+    return false; // a numbered list marker: "1. First point"
+  }
   if (word.length === 1 && /\p{L}/u.test(word)) return false; // an initial: "J. Smith"
   if (ABBREVIATIONS.has(word)) return false;
   if (NUMBER_ABBREVIATIONS.has(word)) return !/\p{N}/u.test(next);
