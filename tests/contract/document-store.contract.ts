@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import type { DocumentRecord, DocumentStore } from '../../src/ports/document-store.js';
+
+/** The behaviour every DocumentStore must have, run against each adapter. */
+export interface DocumentStoreHarness {
+  store: DocumentStore;
+  cleanup(): Promise<void>;
+}
+
+export function makeRecord(namespace: string, id: string, over: Partial<DocumentRecord> = {}): DocumentRecord {
+  return {
+    namespace,
+    id,
+    title: `Title of ${id}`,
+    status: 'ready',
+    version: 'v1',
+    pending: null,
+    chars: 100,
+    tokens: 25,
+    chunkCount: 2,
+    metadata: { tags: ['a', 'b'], n: 1 },
+    source: 'json',
+    error: null,
+    createdAt: '2025-01-01T00:00:00.000Z',
+    updatedAt: '2025-01-01T00:00:00.000Z',
+    ...over,
+  };
+}
+
+export function documentStoreContract(name: string, make: () => Promise<DocumentStoreHarness>): void {
+  describe(`DocumentStore contract: ${name}`, () => {
+    let h: DocumentStoreHarness;
+    let store: DocumentStore;
+    let ns: string;
+
+    beforeEach(async () => {
+      h = await make();
+      store = h.store;
+      ns = `ns-${randomUUID()}`;
+    });
+
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    it('get returns null for a document that was never stored', async () => {
+      expect(await store.get(ns, 'nope')).toBeNull();
+    });
+
+    it('put then get returns an equal record, and changing the returned copy changes nothing stored', async () => {
+      const rec = makeRecord(ns, 'doc-1', { pending: { version: 'v2', jobId: 'job-1' }, error: { code: 'X', message: 'm' } });
+      await store.put(rec);
+      const got = await store.get(ns, 'doc-1');
+      expect(got).toEqual(rec);
+      got!.title = 'mutated';
+      (got!.metadata.tags as string[]).push('c');
+      expect(await store.get(ns, 'doc-1')).toEqual(rec);
+    });
+
+    it('update passes the current record and stores what the function returns', async () => {
+      const first = await store.update(ns, 'doc', (cur) => {
+        expect(cur).toBeNull();
+        return makeRecord(ns, 'doc', { status: 'pending' });
+      });
+      expect(first?.status).toBe('pending');
+      const second = await store.update(ns, 'doc', (cur) => ({ ...cur!, status: 'ready', chunkCount: cur!.chunkCount + 1 }));
+      expect(second).toMatchObject({ status: 'ready', chunkCount: 3 });
+      expect(await store.get(ns, 'doc')).toEqual(second);
+    });
+
+    it('update returning null deletes the record', async () => {
+      await store.put(makeRecord(ns, 'doc'));
+      expect(await store.update(ns, 'doc', () => null)).toBeNull();
+      expect(await store.get(ns, 'doc')).toBeNull();
+    });
+
+    it('update that throws stores nothing and rejects with the same error', async () => {
+      await store.put(makeRecord(ns, 'doc', { title: 'before' }));
+      const boom = new Error('boom');
+      await expect(
+        store.update(ns, 'doc', () => {
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect((await store.get(ns, 'doc'))?.title).toBe('before');
+      // The key is not left locked.
+      await store.update(ns, 'doc', (cur) => ({ ...cur!, title: 'after' }));
+      expect((await store.get(ns, 'doc'))?.title).toBe('after');
+    });
+
+    it('concurrent updates of one record are serialised: no increment is lost', async () => {
+      await store.put(makeRecord(ns, 'counter', { chunkCount: 0 }));
+      await Promise.all(
+        Array.from({ length: 40 }, () => store.update(ns, 'counter', (cur) => ({ ...cur!, chunkCount: cur!.chunkCount + 1 }))),
+      );
+      expect((await store.get(ns, 'counter'))?.chunkCount).toBe(40);
+    });
+
+    it('list pages through every record once, sorted by createdAt then id, with the total', async () => {
+      const ids = ['e', 'b', 'a', 'd', 'c', 'g', 'f'];
+      const created = ['2025-01-03', '2025-01-01', '2025-01-02', '2025-01-01', '2025-01-02', '2025-01-01', '2025-01-05'];
+      await Promise.all(ids.map((id, i) => store.put(makeRecord(ns, id, { createdAt: `${created[i]}T00:00:00.000Z` }))));
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await store.list(ns, { limit: 3, cursor });
+        expect(page.total).toBe(7);
+        expect(page.items.length).toBeLessThanOrEqual(3);
+        seen.push(...page.items.map((r) => r.id));
+        cursor = page.next;
+        pages++;
+      } while (cursor !== null && pages < 10);
+      expect(pages).toBe(3);
+      expect(seen).toEqual(['b', 'd', 'g', 'a', 'c', 'e', 'f']);
+    });
+
+    it('a page cursor stays valid when records are added before it', async () => {
+      await Promise.all(['a', 'b', 'c', 'd'].map((id) => store.put(makeRecord(ns, id))));
+      const first = await store.list(ns, { limit: 2 });
+      expect(first.items.map((r) => r.id)).toEqual(['a', 'b']);
+      await store.put(makeRecord(ns, '0', { createdAt: '2024-01-01T00:00:00.000Z' }));
+      const second = await store.list(ns, { limit: 2, cursor: first.next });
+      expect(second.items.map((r) => r.id)).toEqual(['c', 'd']);
+      expect(second.next).toBeNull();
+      expect(second.total).toBe(5);
+    });
+
+    it('list of an empty namespace is empty, and a malformed cursor is a 400', async () => {
+      expect(await store.list(ns, { limit: 10 })).toEqual({ items: [], next: null, total: 0 });
+      const err = await store.list(ns, { limit: 10, cursor: 'not-a-cursor' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).statusCode).toBe(400);
+    });
+
+    it('keeps namespaces apart and lists the namespaces that hold documents', async () => {
+      const other = `${ns}-other`;
+      await store.put(makeRecord(ns, 'same', { title: 'mine' }));
+      await store.put(makeRecord(other, 'same', { title: 'theirs' }));
+      expect((await store.get(ns, 'same'))?.title).toBe('mine');
+      expect((await store.get(other, 'same'))?.title).toBe('theirs');
+      expect((await store.list(ns, { limit: 10 })).total).toBe(1);
+      const names = await store.namespaces();
+      expect(names).toContain(ns);
+      expect(names).toContain(other);
+      await store.delete(other, 'same');
+      expect(await store.namespaces()).not.toContain(other);
+      expect(await store.get(ns, 'same')).not.toBeNull();
+    });
+
+    it('stores texts per version and deletes all of them or all but one', async () => {
+      const text = 'Ünïcödé text 🚀\r\nwith CRLF and trailing space ';
+      await store.putText(ns, 'doc', 'v1', text);
+      await store.putText(ns, 'doc', 'v2', 'second');
+      await store.putText(ns, 'doc', 'v3', 'third');
+      expect(await store.getText(ns, 'doc', 'v1')).toBe(text);
+      expect(await store.getText(ns, 'doc', 'v9')).toBeNull();
+      expect(await store.getText(ns, 'other', 'v1')).toBeNull();
+      await store.deleteTexts(ns, 'doc', { keepVersion: 'v2' });
+      expect(await store.getText(ns, 'doc', 'v1')).toBeNull();
+      expect(await store.getText(ns, 'doc', 'v2')).toBe('second');
+      expect(await store.getText(ns, 'doc', 'v3')).toBeNull();
+      await store.deleteTexts(ns, 'doc');
+      expect(await store.getText(ns, 'doc', 'v2')).toBeNull();
+    });
+
+    it('delete removes the record and is a no-op for a missing one', async () => {
+      await store.put(makeRecord(ns, 'doc'));
+      await store.delete(ns, 'doc');
+      expect(await store.get(ns, 'doc')).toBeNull();
+      await expect(store.delete(ns, 'doc')).resolves.toBeUndefined();
+    });
+
+    it('health resolves', async () => {
+      await expect(store.health()).resolves.toBeUndefined();
+    });
+  });
+}
