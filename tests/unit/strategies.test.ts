@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
 import { cl100k } from '../../src/core/tokenizer.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider, SourceSpan } from '../../src/ports/llm.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
@@ -57,6 +57,11 @@ class ScriptedLlm implements LlmProvider {
   prompt(i: number): string {
     return this.requests[i]!.messages.map((m) => m.content).join('\n');
   }
+}
+
+/** The passages of an answer task (none for other tasks). */
+function passagesOf(req: CompletionRequest): readonly SourceSpan[] {
+  return req.task?.kind === 'answer' ? req.task.passages : [];
 }
 
 const COLOURS = ['amber', 'blue', 'crimson', 'dusky', 'emerald', 'fawn', 'grey'];
@@ -131,7 +136,7 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       const llm = new ScriptedLlm(100_000);
       const r = await service(llm).answer(ask(llm, { selection: { kind: 'top-k', k: 5 } }));
       const req = llm.requests[0]!;
-      const passages = req.task!.kind === 'answer' ? req.task.passages : [];
+      const passages = passagesOf(req);
       expect(passages.length).toBeGreaterThan(1);
       const starts = passages.map((p) => p.start);
       expect(starts).toEqual([...starts].sort((a, b) => a - b));
@@ -167,7 +172,7 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
     it('cites the passages a generative answer names by number', async () => {
       const llm = new ScriptedLlm(100_000, () => 'Under the third stone [2].');
       const r = await service(llm).answer(ask(llm, { selection: { kind: 'top-k', k: 4 } }));
-      const passages = llm.requests[0]!.task!.kind === 'answer' ? llm.requests[0]!.task.passages : [];
+      const passages = passagesOf(llm.requests[0]!);
       expect(r.citations).toEqual([expect.objectContaining({ start: passages[1]!.start, end: passages[1]!.end })]);
     });
 
@@ -216,7 +221,7 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       const r = await service(llm).answer(ask(llm, { strategy: 'full' }));
       const req = llm.requests[0]!;
       expect(req.promptTokens + req.maxTokens).toBeLessThanOrEqual(2048);
-      const parts = req.task!.kind === 'answer' ? req.task.passages : [];
+      const parts = passagesOf(req);
       expect(parts).toHaveLength(2);
       const [head, tail] = parts as [(typeof parts)[0], (typeof parts)[0]];
       expect(head.start).toBe(0);
@@ -238,7 +243,7 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
     it('shares the budget between documents in proportion to their size', async () => {
       const llm = new ScriptedLlm(3000);
       await service(llm).answer(ask(llm, { strategy: 'full', documentIds: ['long', 'other'] }));
-      const parts = llm.requests[0]!.task!.kind === 'answer' ? llm.requests[0]!.task.passages : [];
+      const parts = passagesOf(llm.requests[0]!);
       const kept = (id: string) => parts.filter((p) => p.documentId === id).reduce((n, p) => n + cl100k.count(p.text), 0);
       const share = (id: string) => kept(id) / cl100k.count(texts.get(id)!);
       expect(share('long')).toBeGreaterThan(0.05);
