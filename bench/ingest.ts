@@ -1,0 +1,93 @@
+/**
+ * Ingestion benchmark: the real pipeline (HTTP-free core: validation, storage,
+ * queue, chunking, embedding, vector store) against the bare embedder on the
+ * same chunks, measured in the same run. The embedder is the floor; the
+ * pipeline should cost little on top of it.
+ *
+ *   npx tsx bench/ingest.ts [--dataset ../shared/datasets/lara] [--length 128k] [--limit N]
+ */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { buildContainer } from '../src/container.js';
+import { createEmbedder } from '../src/adapters/embedder/index.js';
+import { chunkText } from '../src/core/ingest/chunker.js';
+
+const { values } = parseArgs({
+  options: {
+    dataset: { type: 'string', default: new URL('../../shared/datasets/lara', import.meta.url).pathname },
+    length: { type: 'string', default: '128k' },
+    limit: { type: 'string', default: '0' },
+  },
+});
+
+async function documents(): Promise<Array<{ name: string; text: string }>> {
+  const root = join(values.dataset!, 'documents', values.length!);
+  const out: Array<{ name: string; text: string }> = [];
+  for (const type of (await readdir(root)).sort()) {
+    for (const f of (await readdir(join(root, type))).sort()) out.push({ name: `${type}/${f}`, text: await readFile(join(root, type, f), 'utf8') });
+  }
+  // Interleave types so a --limit still sees books, papers and filings.
+  out.sort((x, y) => (x.name.split('/')[1]! < y.name.split('/')[1]! ? -1 : 1));
+  const limit = Number(values.limit);
+  return limit > 0 ? out.slice(0, limit) : out;
+}
+
+function rssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function main(): Promise<void> {
+  const docs = await documents();
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-ingest-'));
+  const config = loadConfig(process.env, { overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded' } });
+  const chunks = docs.flatMap((d) => chunkText(d.text, { chunkTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS }));
+  const tokens = docs.reduce((a, d) => a + d.text.length, 0);
+  console.log(`documents: ${docs.length} (${values.length}), ${chunks.length} chunks, ${(tokens / 1e6).toFixed(2)}M chars, embedder ${config.EMBEDDER}, batch ${config.EMBED_BATCH_SIZE}`);
+
+  // Warm-up outside both measurements: model load and first-call compilation.
+  const bare = createEmbedder({ ...config, DATA_DIR: join(dataDir, 'bare') } as typeof config, {});
+  await bare.embedDocuments(['warm up the model with a sentence.', 'and another one.']);
+
+  // 1. The bare embedder on exactly the chunks the pipeline will embed (own, empty cache dir).
+  let t = performance.now();
+  for (let i = 0; i < chunks.length; i += config.EMBED_BATCH_SIZE) {
+    await bare.embedDocuments(chunks.slice(i, i + config.EMBED_BATCH_SIZE).map((c) => c.text));
+  }
+  const bareSec = (performance.now() - t) / 1000;
+  await bare.close();
+
+  // 2. The pipeline: submit every document, wait until all are indexed (fresh store and cache).
+  const container = buildContainer(config, createLogger('warn'), { role: 'local' });
+  await container.runner!.start();
+  await container.embedder.embedDocuments(['warm up the model with a sentence.', 'and another one.']);
+  t = performance.now();
+  const ids: string[] = [];
+  for (const d of docs) ids.push((await container.documentService.submit({ namespace: 'bench', title: d.name, text: d.text, source: d.name })).document.id);
+  for (;;) {
+    const states = await Promise.all(ids.map((id) => container.documentService.get('bench', id)));
+    const failed = states.filter((s) => s.status === 'failed');
+    if (failed.length > 0) throw new Error(`ingestion failed: ${failed.map((f) => `${f.id} ${f.error?.message}`).join('; ')}`);
+    if (states.every((s) => s.status === 'ready' && !s.pending)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pipeSec = (performance.now() - t) / 1000;
+  const stored = (await Promise.all(ids.map((id) => container.documentService.get('bench', id)))).reduce((a, d) => a + d.chunkCount, 0);
+  await container.close();
+  await rm(dataDir, { recursive: true, force: true });
+
+  const bareRate = chunks.length / bareSec;
+  const pipeRate = stored / pipeSec;
+  console.log(`bare embedder : ${chunks.length} chunks in ${bareSec.toFixed(1)} s = ${bareRate.toFixed(2)} chunks/s`);
+  console.log(`pipeline      : ${stored} chunks in ${pipeSec.toFixed(1)} s = ${pipeRate.toFixed(2)} chunks/s (end to end: submit, store text, queue, chunk, embed, store vectors, flip version)`);
+  console.log(`ratio         : pipeline / bare embedder = ${(pipeRate / bareRate).toFixed(3)} (target ≥ 0.85)`);
+  console.log(`peak RSS      : ${rssMiB().toFixed(0)} MiB`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
