@@ -168,7 +168,7 @@ export class AnswerService {
    * `question` when given. Chain-of-Agents assumes every note fills its reserve.
    */
   estimateCosts(
-    docs: ReadonlyArray<Pick<DocumentRecord, 'title' | 'tokens'>>,
+    docs: ReadonlyArray<Pick<DocumentRecord, 'title' | 'tokens'> & { chars?: number }>,
     retrievalTokens: number,
     llm: LlmProvider = this.o.llm,
     question = '',
@@ -203,7 +203,7 @@ export class AnswerService {
       contextTokens: ragRead,
     };
 
-    const budget = coaSegmentBudget({ llm }, question, docs.map((d) => d.title), reserves);
+    const budget = coaSegmentBudget({ llm }, question, docs.map((d) => d.title), reserves, Math.max(0, ...docs.map((d) => d.chars ?? 99_999_999)));
     const perSegment = Math.max(1, budget - slack(budget));
     const feasible = budget >= MIN_SEGMENT_TOKENS;
     const segments = feasible ? Math.max(docs.length, Math.ceil(docTokens / perSegment)) : 0;

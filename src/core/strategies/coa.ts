@@ -30,11 +30,19 @@ export interface CoaSegment {
  * instructions and question (with labels as long as they can get), the
  * previous note's reserve and the reserve for the note it writes.
  */
-export function coaSegmentBudget(caller: Pick<LlmCaller, 'llm'>, question: string, titles: readonly string[], reserves: Reserves): number {
+export function coaSegmentBudget(
+  caller: Pick<LlmCaller, 'llm'>,
+  question: string,
+  titles: readonly string[],
+  reserves: Reserves,
+  /** Length of the longest text in characters: it bounds the offsets and the segment count in the labels. Default 99 999 999. */
+  longestChars = 99_999_999,
+): number {
   const llm = caller.llm;
   const longest = titles.reduce((a, b) => (b.length > a.length ? b : a), '');
+  const big = Math.max(2, longestChars);
   const frame = llm.countMessageTokens(
-    coaWorkerMessages({ question, previousNote: '', segment: { title: longest, start: 99_999_999, end: 99_999_999, text: '' }, index: 99_998, total: 99_999 }),
+    coaWorkerMessages({ question, previousNote: '', segment: { title: longest, start: big, end: big, text: '' }, index: big - 1, total: big }),
   );
   const room = llm.contextWindow - frame - 2 * reserves.note;
   return room - slack(Math.max(0, room));
@@ -64,7 +72,7 @@ export async function runCoa(input: CoaInput): Promise<StrategyRun> {
   const { caller, question, docs, reserves } = input;
   const llm = caller.llm;
   const count = (t: string) => llm.countTokens(t);
-  const budget = coaSegmentBudget(caller, question, docs.map((d) => d.title), reserves);
+  const budget = coaSegmentBudget(caller, question, docs.map((d) => d.title), reserves, Math.max(...docs.map((d) => d.text.length)));
   if (budget < MIN_SEGMENT_TOKENS) {
     throw new AppError('BUDGET_TOO_SMALL', [
       `Chain-of-Agents needs at least ${MIN_SEGMENT_TOKENS} tokens of text per worker; the context window of ${llm.contextWindow} leaves ${Math.max(0, budget)} after the question, the instructions and the note reserves of ${reserves.note}`,

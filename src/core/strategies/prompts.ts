@@ -31,12 +31,12 @@ function label(t: Pick<LabelledText, 'title' | 'start' | 'end'>): string {
  */
 export function ragMessages(question: string, passages: readonly LabelledText[], opts: { allowUnanswerable?: boolean } = {}): ChatMessage[] {
   const rules = [
-    'Answer the question using only the numbered passages below, which are excerpts of longer documents in their original order.',
-    'Cite the passages you rely on by their numbers in square brackets, like [2].',
+    'Answer the question from the numbered passages only: excerpts of longer documents, in their original order.',
+    'Cite the passages you use by number, like [2].',
     opts.allowUnanswerable
-      ? `If the passages do not hold enough information to answer, reply with the single word ${UNANSWERABLE} and nothing else.`
-      : 'If the passages do not hold the answer, say so in one sentence.',
-    'Be brief and specific.',
+      ? `If they do not hold enough to answer, reply with the single word ${UNANSWERABLE} and nothing else.`
+      : 'If they do not hold the answer, say so.',
+    'Be brief.',
   ];
   const body = passages.length === 0 ? '(no passages were found)' : passages.map((p, i) => `[${i + 1}] (${label(p)})\n${p.text}`).join('\n\n');
   return [
@@ -62,10 +62,9 @@ export interface FullDocument {
 export function fullMessages(question: string, docs: readonly FullDocument[]): ChatMessage[] {
   const cut = docs.some((d) => d.droppedTokens > 0);
   const rules = [
-    docs.length > 1 ? 'Answer the question about the documents below.' : 'Answer the question about the document below.',
-    'Base the answer only on their text.',
-    cut ? 'Where a document was too long, a marker shows that part of its middle was left out.' : '',
-    'Be brief and specific.',
+    `Answer the question from the ${docs.length > 1 ? 'documents' : 'document'} below only.`,
+    cut ? 'A marker shows where the middle of a long document was left out.' : '',
+    'Be brief.',
   ].filter(Boolean);
   const body = docs
     .map((d) => {
@@ -87,11 +86,10 @@ export function fullMessages(question: string, docs: readonly FullDocument[]): C
  * the note of the worker before it and writes the note passed on.
  */
 export function coaWorkerMessages(input: { question: string; previousNote: string; segment: LabelledText; index: number; total: number }): ChatMessage[] {
+  // Short on purpose: every worker pays for these tokens again.
   const rules =
-    'You are one of a chain of readers going through a long text in order, one part each, to gather what a question needs. ' +
-    'Rewrite the notes you were handed so they also cover your part: keep every earlier point that still matters, add the facts your part contributes ' +
-    '(names, numbers, dates, places, with short exact quotes), and leave out anything unrelated to the question. ' +
-    'Do not answer the question yet. If your part adds nothing, return the earlier notes unchanged. Write only the notes.';
+    'You read one part of a long text, in order, for a question. Update the notes: keep earlier points that matter, ' +
+    'add what this part says about the question (names, numbers, short quotes). Do not answer yet. Write only the notes.';
   const note = input.previousNote.trim() === '' ? '(none yet: you read the first part)' : input.previousNote;
   return [
     { role: 'system', content: rules },
@@ -109,9 +107,7 @@ export function coaManagerMessages(question: string, note: string): ChatMessage[
   return [
     {
       role: 'system',
-      content:
-        'Readers went through a long text from start to end and left notes on what matters for a question. ' +
-        'Answer the question from these notes. If the notes do not hold the answer, say so in one sentence. Be brief and specific.',
+      content: 'Readers took these notes from a long text, start to end, for a question. Answer it from the notes; if they do not hold the answer, say so. Be brief.',
     },
     { role: 'user', content: `Notes:\n${note.trim() === '' ? '(the readers found nothing relevant)' : note}\n\nQuestion: ${question}` },
   ];

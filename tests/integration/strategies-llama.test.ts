@@ -1,0 +1,166 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
+import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
+import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import { RetrievalService } from '../../src/core/retrieval/service.js';
+import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
+import type { AnswerEvent, StrategyName } from '../../src/core/strategies/types.js';
+import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+import { STORIES_GGUF } from '../helpers/paths.js';
+
+/** The real provider, with every request and result kept so the test can recount them. */
+class Recording implements LlmProvider {
+  readonly seen: Array<{ req: CompletionRequest; res: CompletionResult }> = [];
+  constructor(private readonly inner: LlmProvider) {}
+  get id() { return this.inner.id; }
+  get model() { return this.inner.model; }
+  get contextWindow() { return this.inner.contextWindow; }
+  get kind() { return this.inner.kind; }
+  get tokenCountIsEstimate() { return this.inner.tokenCountIsEstimate; }
+  countTokens(t: string) { return this.inner.countTokens(t); }
+  countMessageTokens(m: readonly ChatMessage[]) { return this.inner.countMessageTokens(m); }
+  async complete(req: CompletionRequest) {
+    const res = await this.inner.complete(req);
+    this.seen.push({ req, res });
+    return res;
+  }
+  health() { return this.inner.health(); }
+  close() { return this.inner.close(); }
+}
+
+const NAMES = ['Lily', 'Tom', 'Sue', 'Ben', 'Mia', 'Max', 'Amy', 'Sam'];
+const THINGS = ['a red ball', 'a big tree', 'a shiny stone', 'a little dog', 'a blue kite', 'a funny hat', 'a green frog'];
+/** A TinyStories-like text several 512-token windows long, its sentences varied so the model's tokenizer cannot compress it. */
+const STORY = Array.from({ length: 60 }, (_, i) => {
+  const who = NAMES[i % NAMES.length]!;
+  const what = THINGS[(i * 3) % THINGS.length]!;
+  return `On day ${i + 1}, ${who} went to the park and found ${what}. ${who} was very happy and showed it to ${NAMES[(i + 3) % NAMES.length]}.`;
+}).join(' ');
+
+describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 thread)', () => {
+  const NS = 'llama';
+  let dir: string;
+  let queue: InProcessQueue;
+  let vectors: EmbeddedVectorStore;
+  let docs: FileDocumentStore;
+  let llama: LlamaCppProvider;
+  let service: AnswerService;
+  const cfg = loadConfig({}, { dotenvPath: null, overrides: { LLM_MAX_ANSWER_TOKENS: 48, LOG_LEVEL: 'silent' } });
+  const logger = pino({ level: 'silent' });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'air-llama-strategies-'));
+    const embedder = new HashingEmbedder();
+    docs = new FileDocumentStore({ dir: join(dir, 'documents') });
+    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+    queue = new InProcessQueue({ logger });
+    const ds = new DocumentService({ documents: docs, vectors, embedder, queue, chunkTokens: 60, overlapTokens: 5, maxDocumentTokens: 100_000, embedBatchSize: 64, ingestAttempts: 1, logger });
+    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => ds.process(job));
+    await queue.start();
+    await ds.submit({ namespace: NS, id: 'story', title: 'Lily', text: STORY, source: 'json' });
+    await queue.drain();
+    llama = await LlamaCppProvider.load({ modelPath: STORIES_GGUF, threads: 1, contextSize: 512 });
+    service = new AnswerService({ retrieval: new RetrievalService({ documents: docs, vectors, embedder, namespaceCandidates: 50, logger }), llm: llama, config: cfg, logger });
+  });
+  afterAll(async () => {
+    await llama?.close();
+    await queue?.close();
+    await vectors?.close();
+    await docs?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const run = async (strategy: StrategyName, extra: Partial<AnswerInput> = {}) => {
+    const llm = new Recording(llama);
+    const events: AnswerEvent[] = [];
+    const result = await service.answer({
+      namespace: NS,
+      question: 'What did Lily find in the park?',
+      documentIds: ['story'],
+      strategy,
+      selection: { kind: 'top-k', k: 4 },
+      score: 'hybrid',
+      hybridAlpha: 0.5,
+      llm,
+      onEvent: (e) => events.push(e),
+      ...extra,
+    });
+    return { result, llm, events };
+  };
+
+  /** Every prompt, recounted by the model's own tokenizer and as llama.cpp evaluated it, fits with its answer. */
+  const expectAllFit = (llm: Recording, recorded: number[]) => {
+    expect(llm.seen.length).toBeGreaterThan(0);
+    llm.seen.forEach(({ req, res }, i) => {
+      const counted = llama.countMessageTokens(req.messages);
+      expect(counted).toBe(recorded[i]);
+      expect(res.usage.promptTokens).toBe(counted);
+      expect(res.usage.estimated).toBe(false);
+      expect(counted + req.maxTokens).toBeLessThanOrEqual(512);
+      expect(res.usage.completionTokens).toBeLessThanOrEqual(req.maxTokens);
+    });
+  };
+
+  it('uses the model tokenizer, and the story is several windows long', () => {
+    expect(llama.contextWindow).toBe(512);
+    expect(llama.tokenCountIsEstimate).toBe(false);
+    expect(llama.countTokens(STORY)).toBeGreaterThan(3 * 512);
+  });
+
+  it('answers by retrieval within the window', async () => {
+    const { result, llm } = await run('rag');
+    expectAllFit(llm, result.calls.map((c) => c.promptTokens));
+    expect(result.calls).toHaveLength(1);
+    expect(result.extractive).toBe(false);
+    expect(result.answer.length).toBeGreaterThan(0);
+    expect(result.contextTokens).toBeGreaterThan(0);
+    expect(result.fullContextTokens).toBeGreaterThan(result.totals.promptTokens);
+  });
+
+  it('answers with full context middle-truncated to the window', async () => {
+    const { result, llm } = await run('full');
+    expectAllFit(llm, result.calls.map((c) => c.promptTokens));
+    expect(result.truncated!.droppedTokens).toBeGreaterThan(0);
+    expect(result.truncated!.keptTokens).toBe(result.contextTokens);
+    expect(result.truncated!.keptTokens + result.truncated!.droppedTokens).toBe(llama.countTokens(STORY));
+    const parts = llm.seen[0]!.req.task!.kind === 'answer' ? llm.seen[0]!.req.task.passages : [];
+    expect(parts[0]!.start).toBe(0);
+    expect(parts.at(-1)!.end).toBe(STORY.length);
+  });
+
+  it('runs Chain-of-Agents over several segments, each prompt in the window', async () => {
+    const { result, llm, events } = await run('coa');
+    expectAllFit(llm, result.calls.map((c) => c.promptTokens));
+    expect(result.segments!.count).toBeGreaterThanOrEqual(4);
+    expect(result.calls).toHaveLength(result.segments!.count + 1);
+    expect(result.notes).toHaveLength(result.segments!.count);
+    expect(result.contextTokens).toBe(result.segments!.tokensPerSegment.reduce((a, b) => a + b, 0));
+    // Segments tile the story: their token counts add up to about the whole (seams cost a token or so each).
+    expect(Math.abs(result.contextTokens - llama.countTokens(STORY))).toBeLessThanOrEqual(2 * result.segments!.count);
+    expect(events.filter((e) => e.type === 'progress' && e.stage === 'segment').map((e) => (e.type === 'progress' ? e.index : 0))).toEqual(
+      Array.from({ length: result.segments!.count }, (_, i) => i + 1),
+    );
+    expect(events.some((e) => e.type === 'token')).toBe(true);
+  });
+
+  it('cancels a chain between segments', async () => {
+    const abort = new AbortController();
+    const llm = new Recording(llama);
+    await expect(
+      service.answer({
+        namespace: NS, question: 'What did Lily find?', documentIds: ['story'], strategy: 'coa', selection: { kind: 'top-k', k: 2 }, score: 'hybrid', hybridAlpha: 0.5, llm,
+        signal: abort.signal,
+        onEvent: (e) => e.type === 'progress' && e.stage === 'segment' && e.index === 1 && abort.abort(),
+      }),
+    ).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(llm.seen).toHaveLength(1);
+  });
+});
