@@ -131,7 +131,8 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
     expect(result.truncated!.droppedTokens).toBeGreaterThan(0);
     expect(result.truncated!.keptTokens).toBe(result.contextTokens);
     expect(result.truncated!.keptTokens + result.truncated!.droppedTokens).toBe(llama.countTokens(STORY));
-    const parts = llm.seen[0]!.req.task!.kind === 'answer' ? llm.seen[0]!.req.task.passages : [];
+    const task = llm.seen[0]!.req.task;
+    const parts = task?.kind === 'answer' ? task.passages : [];
     expect(parts[0]!.start).toBe(0);
     expect(parts.at(-1)!.end).toBe(STORY.length);
   });
