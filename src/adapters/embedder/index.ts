@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import { AppError } from '../../errors.js';
+import type { Embedder } from '../../ports/embedder.js';
+import { CachingEmbedder } from './cached.js';
+import { OpenAiEmbedder } from './openai.js';
+import { TransformersEmbedder, type Pooling } from './transformers.js';
+import { UseLiteEmbedder } from './use-lite.js';
+
+type Factory = (cfg: Config, logger: Logger | undefined) => Embedder;
+
+/** One line per adapter; `EMBEDDER` in config.ts lists the same names. */
+const ADAPTERS: Record<string, Factory> = {
+  'use-lite': (cfg, logger) => new UseLiteEmbedder({ batchSize: cfg.EMBED_BATCH_SIZE, logger }),
+  transformers: (cfg, logger) => new TransformersEmbedder({ modelDir: cfg.EMBEDDER_MODEL_DIR, model: cfg.EMBEDDER_MODEL, pooling: cfg.EMBEDDER_POOLING as Pooling, queryPrefix: cfg.EMBEDDER_QUERY_PREFIX, documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX, batchSize: cfg.EMBED_BATCH_SIZE, logger }),
+  openai: (cfg, logger) => new OpenAiEmbedder({ baseUrl: cfg.EMBEDDER_URL, model: cfg.EMBEDDER_MODEL, apiKey: cfg.EMBEDDER_API_KEY, batchSize: cfg.EMBED_BATCH_SIZE, timeoutMs: cfg.EMBEDDER_TIMEOUT_MS, queryPrefix: cfg.EMBEDDER_QUERY_PREFIX, documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX, logger }),
+};
+
+/**
+ * The embedder chosen by `cfg.EMBEDDER`, behind a persistent cache of chunk
+ * vectors in `<DATA_DIR>/embedding-cache`. Nothing is loaded until first use.
+ */
+export function createEmbedder(cfg: Config, opts: { logger?: Logger } = {}): Embedder {
+  const factory = ADAPTERS[cfg.EMBEDDER];
+  if (!factory) throw new AppError('CONFIG_INVALID', [`EMBEDDER=${cfg.EMBEDDER} is not one of ${Object.keys(ADAPTERS).join(', ')}`]);
+  const logger = opts.logger?.child({ component: 'embedder' });
+  return new CachingEmbedder(factory(cfg, logger), { dir: `${cfg.DATA_DIR}/embedding-cache`, logger });
+}
+
+export { CachingEmbedder } from './cached.js';
+export { OpenAiEmbedder } from './openai.js';
+export { TransformersEmbedder } from './transformers.js';
+export { UseLiteEmbedder } from './use-lite.js';

