@@ -12,6 +12,7 @@ import healthRoutes from '../routes/health.js';
 import documentRoutes from '../routes/documents.js';
 import jobRoutes from '../routes/jobs.js';
 import retrieveRoutes from '../routes/retrieve.js';
+import playgroundRoutes from '../routes/playground.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -113,5 +114,6 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(documentRoutes, { prefix: '/v1' });
   await app.register(jobRoutes, { prefix: '/v1' });
   await app.register(retrieveRoutes, { prefix: '/v1' });
+  await app.register(playgroundRoutes);
   return app;
 }
