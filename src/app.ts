@@ -3,6 +3,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import { Redis } from 'ioredis';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import type { Container } from './container.js';
 import { AppError } from './errors.js';
 import { installErrorHandling } from './http/errors.js';
@@ -12,7 +16,12 @@ import healthRoutes from '../routes/health.js';
 import documentRoutes from '../routes/documents.js';
 import jobRoutes from '../routes/jobs.js';
 import retrieveRoutes from '../routes/retrieve.js';
+import queryRoutes from '../routes/query.js';
+import answerRoutes from '../routes/answer.js';
 import playgroundRoutes from '../routes/playground.js';
+import adminRoutes from '../routes/admin.js';
+import { installAuth } from './http/auth.js';
+import { authEnabled } from './config.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,6 +31,14 @@ declare module 'fastify' {
     /** The tenant this request acts in. */
     namespace: string;
   }
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+function newAjv(coerce: boolean): Ajv {
+  const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  addFormats(ajv);
+  return ajv;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -48,11 +65,15 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
   app.decorate('container', container);
+  // Query strings and params arrive as text and are coerced ("limit=2" → 2);
+  // JSON bodies are not: {"text": 42} is a type error, not the string "42".
+  const coercing = newAjv(true);
+  const strict = newAjv(false);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
   app.decorateRequest('namespace', 'default');
   installErrorHandling(app, cfg.BODY_LIMIT_BYTES);
 
@@ -78,6 +99,23 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       req.namespace = ns;
     }
   });
+  installAuth(app, { enabled: authEnabled(cfg), adminKey: cfg.ADMIN_API_KEY, keys: container.keys });
+
+  if (cfg.RATE_LIMIT_PER_MINUTE > 0) {
+    // Counted in Redis when there is one, so every replica shares the budget of a key.
+    const redis = cfg.REDIS_URL ? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
+    if (redis) app.addHook('onClose', async () => redis.disconnect());
+    await app.register(rateLimit, {
+      global: true,
+      max: cfg.RATE_LIMIT_PER_MINUTE,
+      timeWindow: 60_000,
+      ...(redis ? { redis, nameSpace: `${cfg.QUEUE_PREFIX}:rate:` } : {}),
+      skipOnError: true,
+      allowList: (req) => /^\/(healthz|readyz)$/.test(req.url.split('?')[0]!),
+      keyGenerator: (req) => (req.principal?.kind === 'key' ? `key:${req.principal.key.id}` : req.principal?.kind === 'admin' ? 'admin' : `ip:${req.ip}`),
+      errorResponseBuilder: (_req, ctx) => new AppError('RATE_LIMITED', [Math.ceil(ctx.ttl / 1000)], { retryAfter: Math.ceil(ctx.ttl / 1000) }),
+    });
+  }
 
   await app.register(multipart, {
     limits: { fileSize: cfg.BODY_LIMIT_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 12 },
@@ -97,11 +135,13 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
         { name: 'documents', description: 'Ingest, list, inspect and delete documents' },
         { name: 'jobs', description: 'Background jobs' },
         { name: 'retrieval', description: 'Adaptive-k passage selection' },
+        { name: 'admin', description: 'Namespaces and API keys (admin key)' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
       components: {
         securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
       },
+      security: [{ apiKey: [] }],
     },
   });
   app.addSchema(ErrorBody);
@@ -114,6 +154,9 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(documentRoutes, { prefix: '/v1' });
   await app.register(jobRoutes, { prefix: '/v1' });
   await app.register(retrieveRoutes, { prefix: '/v1' });
+  await app.register(queryRoutes, { prefix: '/v1' });
+  await app.register(answerRoutes, { prefix: '/v1' });
   await app.register(playgroundRoutes);
+  await app.register(adminRoutes, { prefix: '/v1' });
   return app;
 }

@@ -6,6 +6,9 @@ import type { Embedder } from './ports/embedder.js';
 import type { JobQueue, JobRunner } from './ports/job-queue.js';
 import type { LlmProvider } from './ports/llm.js';
 import type { VectorStore } from './ports/vector-store.js';
+import type { KeyStore } from './ports/key-store.js';
+import { FileKeyStore } from './adapters/key-store/file.js';
+import { RedisKeyStore } from './adapters/key-store/redis.js';
 import { FileDocumentStore } from './adapters/document-store/file.js';
 import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
 import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
@@ -15,6 +18,9 @@ import { InProcessQueue } from './adapters/job-queue/in-process.js';
 import { BullMqQueue, BullMqRunner } from './adapters/job-queue/bullmq.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/document-service.js';
 import { RetrievalService } from './core/retrieval/service.js';
+import { AnswerService } from './core/strategies/answer-service.js';
+import { QueryService } from './core/routing/query-service.js';
+import { QUERY_BATCH_JOB, queryBatchProcessor } from './core/routing/batch.js';
 
 /** Everything the service is made of, picked from the config in one place. */
 export interface Container {
@@ -25,10 +31,16 @@ export interface Container {
   readonly embedder: Embedder;
   readonly llm: LlmProvider;
   readonly queue: JobQueue;
+  /** API keys (hashed): in Redis when configured, so every API replica sees them; else a file in DATA_DIR. */
+  readonly keys: KeyStore;
   /** Runs jobs in this process: the in-process queue, or a BullMQ worker in the worker process. Null in an API process backed by Redis. */
   readonly runner: JobRunner | null;
   readonly documentService: DocumentService;
   readonly retrieval: RetrievalService;
+  /** Answers questions by one reading strategy (rag, coa, full). */
+  readonly answers: AnswerService;
+  /** Routes each question to retrieval, Chain-of-Agents or full context (POST /v1/query). */
+  readonly query: QueryService;
   /** Closes everything, each step even if an earlier one failed. Idempotent. */
   close(): Promise<void>;
 }
@@ -86,7 +98,14 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     ingestAttempts: config.INGEST_ATTEMPTS,
     logger,
   });
+  const keys: KeyStore =
+    config.REDIS_URL !== ''
+      ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX })
+      : new FileKeyStore({ path: join(resolve(config.DATA_DIR), 'api-keys.json') });
   const retrieval = new RetrievalService({ documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
+  const answers = new AnswerService({ retrieval, llm, config, logger });
+  const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => createLlm(cfg, { embedder, logger }) });
+  runner?.register(QUERY_BATCH_JOB, queryBatchProcessor(query));
   runner?.register<IngestJobData, unknown>(INGEST_JOB, (job) => documentService.process(job));
 
   let closing: Promise<void> | null = null;
@@ -98,15 +117,19 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     embedder,
     llm,
     queue,
+    keys,
     runner,
     documentService,
     retrieval,
+    answers,
+    query,
     close() {
       // Stop taking jobs first, then close what they use. Every step runs even if one fails.
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<void>]> = [
           ['runner', async () => { if (runner && (runner as unknown) !== queue) await runner.close(); }],
           ['queue', () => queue.close()],
+          ['keys', () => keys.close()],
           ['llm', () => llm.close()],
           ['embedder', () => embedder.close()],
           ['vectors', () => vectors.close()],

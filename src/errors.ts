@@ -27,6 +27,8 @@ export const ErrorCatalogue = {
   DOCUMENT_NOT_READY: { status: 409, message: 'Documents not ready yet: %s' },
   NO_DOCUMENTS: { status: 404, message: 'The namespace %s holds no ready documents' },
   JOB_NOT_FOUND: { status: 404, message: 'Job %s not found' },
+  NAMESPACE_NOT_FOUND: { status: 404, message: 'Namespace %s not found' },
+  KEY_NOT_FOUND: { status: 404, message: 'API key %s not found' },
 
   // Access and limits
   UNAUTHORIZED: { status: 401, message: 'Missing or invalid API key' },

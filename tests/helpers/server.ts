@@ -24,10 +24,14 @@ export interface TestServer {
 export async function startServer(
   settings: Partial<Record<keyof Config, string | number | boolean>> = {},
   overrides: ContainerOptions['overrides'] = {},
+  opts: { logLines?: string[] } = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'air-test-'));
-  const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: 0, ...settings } });
-  const container = buildContainer(config, createLogger(config.LOG_LEVEL), { role: 'api', overrides });
+  const logLevel = opts.logLines ? 'debug' : 'silent';
+  const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: logLevel, PORT: 0, RATE_LIMIT_PER_MINUTE: 0, ...settings } });
+  // Tests that check what is logged pass an array that collects every line.
+  const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
+  const container = buildContainer(config, createLogger(config.LOG_LEVEL, sink), { role: 'api', overrides });
   const app = await buildApp(container);
   app.addHook('onClose', async () => container.close());
   if (container.runner) await container.runner.start();
