@@ -101,6 +101,14 @@ describe('UseLiteEmbedder', () => {
     }
   });
 
+  it('answers a query before document batches queued ahead of it', async () => {
+    const finished: string[] = [];
+    const docs = embedder.embedDocuments(Array.from({ length: 8 }, (_, i) => `document chunk number ${i}`)).then(() => finished.push('documents'));
+    const query = embedder.embedQuery('a question').then(() => finished.push('query'));
+    await Promise.all([docs, query]);
+    expect(finished).toEqual(['query', 'documents']);
+  });
+
   it('stops with CANCELLED for an aborted signal', async () => {
     await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED' });
   });

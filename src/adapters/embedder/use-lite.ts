@@ -138,11 +138,12 @@ export class UseLiteEmbedder implements Embedder {
   }
 
   embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return this.embed(texts, signal);
+    return this.embed(texts, signal, false);
   }
 
   async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
-    const [v] = await this.embed([text], signal);
+    // A question waits for at most one batch per thread, not behind a whole document being ingested.
+    const [v] = await this.embed([text], signal, true);
     return v!;
   }
 
@@ -158,7 +159,7 @@ export class UseLiteEmbedder implements Embedder {
     if (pool) await this.shutdown(pool, new AppError('EMBEDDER_UNAVAILABLE', ['the embedder was closed']));
   }
 
-  private async embed(texts: readonly string[], signal: AbortSignal | undefined): Promise<Float32Array[]> {
+  private async embed(texts: readonly string[], signal: AbortSignal | undefined, urgent: boolean): Promise<Float32Array[]> {
     throwIfAborted(signal);
     if (texts.length === 0) return [];
     const pool = await this.load();
@@ -169,7 +170,7 @@ export class UseLiteEmbedder implements Embedder {
     });
     const parts = await Promise.all(
       batches(rows, this.batchSize).map(
-        (batch) => new Promise<Float32Array[]>((resolve, reject) => this.enqueue(pool, { rows: batch, signal, resolve, reject })),
+        (batch) => new Promise<Float32Array[]>((resolve, reject) => this.enqueue(pool, { rows: batch, signal, resolve, reject }, urgent)),
       ),
     );
     const out = parts.flat();
@@ -177,12 +178,13 @@ export class UseLiteEmbedder implements Embedder {
     return out;
   }
 
-  private enqueue(pool: Pool, task: Task): void {
+  private enqueue(pool: Pool, task: Task, urgent: boolean): void {
     if (pool.closed) {
       task.reject(new AppError('EMBEDDER_UNAVAILABLE', [`${this.id} was closed`]));
       return;
     }
-    this.queue.push(task);
+    if (urgent) this.queue.unshift(task);
+    else this.queue.push(task);
     this.dispatch(pool);
   }
 
