@@ -43,7 +43,7 @@ describe('ExtractiveReader', () => {
   });
 
   it('answers with the best sentences, prefixed, in document order, citing exact spans of the document', async () => {
-    const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 2 });
+    const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 2, minRelativeScore: 0 });
     const passages = [passage('d1', DOC, 'The mine closed'), passage('d1', DOC, 'The village', 'for the miners.')];
     const res = await reader.complete(request({ kind: 'answer', question: 'When did Ilse Brandt open her shop?', passages }));
     expect(res.text.startsWith(EXTRACTIVE_PREFIX)).toBe(true);
@@ -156,8 +156,18 @@ describe('ExtractiveReader', () => {
     expect(res.citations).toEqual([{ documentId: 'd1', chunkId: src.chunkId, start: DOC.indexOf('The mine'), end: DOC.indexOf('The mine') + 40, text: 'The mine closed after the flood of 1957.' }]);
   });
 
+  it('leaves out sentences scoring under half the best one', async () => {
+    const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 3 });
+    const res = await reader.complete(request({ kind: 'answer', question: 'When did the mine close after the flood?', passages: [passage('d1', DOC, 'The village')] }));
+    expect(res.text).toBe(`${EXTRACTIVE_PREFIX}The mine closed after the flood of 1957.`);
+    const padded = await new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 3, minRelativeScore: 0 }).complete(
+      request({ kind: 'answer', question: 'When did the mine close after the flood?', passages: [passage('d1', DOC, 'The village')] }),
+    );
+    expect(padded.citations).toHaveLength(3);
+  });
+
   it('streams its answer in pieces that concatenate to the text', async () => {
-    const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
+    const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), minRelativeScore: 0 });
     const pieces: string[] = [];
     const res = await reader.complete(request({ kind: 'answer', question: 'Who baked bread?', passages: [passage('d1', DOC, 'The village')] }, { onToken: (t) => pieces.push(t) }));
     expect(pieces.length).toBeGreaterThan(1);

@@ -19,6 +19,11 @@ export interface ExtractiveReaderOptions {
   maxEmbeddedSentences?: number;
   /** Weight of embedding similarity in a sentence's score; term overlap gets the rest. Default 0.5. */
   denseWeight?: number;
+  /**
+   * Sentences after the best one are quoted only if they score at least this
+   * fraction of the best, so weak matches do not pad an answer. Default 0.5.
+   */
+  minRelativeScore?: number;
 }
 
 /** Every answer starts with it, so nobody mistakes quoted sentences for a model's reasoning. */
@@ -86,6 +91,7 @@ export class ExtractiveReader implements LlmProvider {
   private readonly noteSentences: number;
   private readonly maxEmbedded: number;
   private readonly denseWeight: number;
+  private readonly minRelativeScore: number;
   /** Notes this reader wrote, with the spans of their sentences, so later steps can cite them. */
   private readonly notes = new Lru<string, Candidate[]>(256);
   private readonly vectors = new Lru<string, Float32Array>(4096);
@@ -97,6 +103,7 @@ export class ExtractiveReader implements LlmProvider {
     this.noteSentences = Math.max(1, opts.noteSentences ?? 2 * this.maxSentences);
     this.maxEmbedded = Math.max(1, opts.maxEmbeddedSentences ?? 160);
     this.denseWeight = Math.min(1, Math.max(0, opts.denseWeight ?? 0.5));
+    this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
   }
 
@@ -189,8 +196,10 @@ export class ExtractiveReader implements LlmProvider {
     const ranked = candidates.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || compareOrder(candidates[a]!, candidates[b]!));
     const chosen: Candidate[] = [];
     let tokens = cl100k.count(EXTRACTIVE_PREFIX);
+    const best = scores[ranked[0]!]!;
+    const floor = best > 0 ? best * this.minRelativeScore : best;
     for (const i of ranked) {
-      if (chosen.length >= limit || !Number.isFinite(scores[i]!)) break;
+      if (chosen.length >= limit || !Number.isFinite(scores[i]!) || scores[i]! < floor) break;
       const c = candidates[i]!;
       const cost = cl100k.count(` ${normalise(c.text)}`);
       if (tokens + cost > req.maxTokens) continue;
