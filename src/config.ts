@@ -53,6 +53,7 @@ export const CONFIG_SPEC = {
   QUEUE_PREFIX: { type: 'string', default: 'air', doc: 'Key prefix of the BullMQ queues in Redis.' },
   INGEST_ATTEMPTS: { type: 'int', default: 3, min: 1, max: 50, doc: 'Tries of an ingestion job on transient failures (exponential backoff).' },
   WORKER_CONCURRENCY: { type: 'int', default: 1, min: 1, max: 64, doc: 'Jobs one worker process runs at once. Embedding is CPU-bound: run one worker per core instead.' },
+  WORKER_LOCK_MS: { type: 'int', default: 30_000, min: 1000, doc: 'BullMQ job lock: a job whose worker died (no lock renewal for this long) is taken up again by another worker.' },
 
   // LLM
   LLM_PROVIDER: { type: 'string', default: 'extractive', choices: ['extractive', 'openai', 'llama-cpp'], doc: 'extractive (no LLM: quotes the best sentences, default), openai (any OpenAI-compatible chat endpoint), llama-cpp (GGUF in process).' },
@@ -79,6 +80,19 @@ export const CONFIG_SPEC = {
   RATE_LIMIT_PER_MINUTE: { type: 'int', default: 600, min: 0, doc: 'Requests per minute per API key (or per IP without auth); 0 turns the limit off.' },
   MAX_CONCURRENT_LLM_CALLS: { type: 'int', default: 8, min: 1, doc: 'LLM calls in flight at once across the process.' },
   MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },
+
+  // Router (POST /v1/query, strategy auto). Defaults measured on LaRA dev: see src/core/routing/defaults.ts.
+  ROUTER_MIN_RELATIVE_GAP: { type: 'number', default: 0.3, min: 0, max: 1, doc: 'Evidence counts as concentrated (read by retrieval) only when the largest score gap is at least this share of the score range.' },
+  ROUTER_MAX_ABOVE_CUT: { type: 'int', default: 3, min: 1, doc: 'Evidence counts as concentrated only when at most this many chunks stand above the largest gap.' },
+  ROUTER_MAX_SELECTED_SHARE: { type: 'number', default: 0.5, min: 0, max: 1, doc: 'A selection reading more than this share of the documents reads them whole instead.' },
+  ROUTER_MAX_SPREAD: { type: 'number', default: 1, min: 0, max: 1, doc: 'Selected chunks spread over more than this share of their documents count as diffuse evidence (1 = rule off).' },
+  ROUTER_DIFFUSE_CUES: { type: 'string', default: 'comparison,aggregation,global', doc: 'Question cues (comparison, aggregation, global; comma-separated, may be empty) that send a question to a whole-text strategy.' },
+  ROUTER_SELF_ROUTE: { type: 'bool', default: true, doc: 'Self-Route escalation: when auto picks retrieval, let the model reply UNANSWERABLE and then read the whole text (generative readers only).' },
+  ROUTER_LATENCY_MS_PER_CALL: { type: 'number', default: 1500, min: 0, doc: 'Latency model for maxLatencyMs budgets: milliseconds per sequential LLM call (a rough default; set it for your deployment).' },
+  ROUTER_LATENCY_MS_PER_1K_TOKENS: { type: 'number', default: 150, min: 0, doc: 'Latency model for maxLatencyMs budgets: milliseconds per 1000 prompt tokens.' },
+  ROUTER_ALLOWED_MODELS: { type: 'string', default: '', doc: 'openai: model names (comma-separated) a request may pick instead of LLM_MODEL, on the same endpoint.' },
+  ROUTER_MAX_BATCH: { type: 'int', default: 1000, min: 1, doc: 'Most questions in one POST /v1/query/batch.' },
+  ROUTER_INLINE_BATCH: { type: 'int', default: 10, min: 0, doc: 'Batches up to this many questions are answered inline; larger ones run as a background job.' },
 } as const satisfies Record<string, Spec>;
 
 type SpecTable = typeof CONFIG_SPEC;

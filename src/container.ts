@@ -41,6 +41,8 @@ export interface Container {
   readonly answers: AnswerService;
   /** Routes each question to retrieval, Chain-of-Agents or full context (POST /v1/query). */
   readonly query: QueryService;
+  /** Prepares the vector store for the embedder's vector size (loads the model once). Memoised; retried after a failure. */
+  ready(): Promise<void>;
   /** Closes everything, each step even if an earlier one failed. Idempotent. */
   close(): Promise<void>;
 }
@@ -79,14 +81,24 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   } else if (useRedis) {
     const bull = { url: config.REDIS_URL, queueName: QUEUE_NAME, prefix: config.QUEUE_PREFIX, logger };
     queue = new BullMqQueue(bull);
-    if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY });
+    if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS });
   } else {
     const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger });
     queue = q;
     runner = q;
   }
 
+  let readying: Promise<void> | null = null;
+  const ready = (): Promise<void> => {
+    readying ??= (async () => vectors.ensureReady(await embedder.dimensions()))().catch((err: unknown) => {
+      readying = null;
+      throw err;
+    });
+    return readying;
+  };
+
   const documentService = new DocumentService({
+    ready,
     documents,
     vectors,
     embedder,
@@ -102,7 +114,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     config.REDIS_URL !== ''
       ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX })
       : new FileKeyStore({ path: join(resolve(config.DATA_DIR), 'api-keys.json') });
-  const retrieval = new RetrievalService({ documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
+  const retrieval = new RetrievalService({ ready, documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
   const answers = new AnswerService({ retrieval, llm, config, logger });
   const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => createLlm(cfg, { embedder, logger }) });
   runner?.register(QUERY_BATCH_JOB, queryBatchProcessor(query));
@@ -123,6 +135,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     retrieval,
     answers,
     query,
+    ready,
     close() {
       // Stop taking jobs first, then close what they use. Every step runs even if one fails.
       closing ??= (async () => {

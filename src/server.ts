@@ -11,6 +11,9 @@ async function main(): Promise<void> {
   const app = await buildApp(container);
   app.addHook('onClose', async () => container.close());
 
+  await container.ready();
+  // An in-process model loads in the background: wait, so prompts are sized with its own tokenizer.
+  if (config.LLM_PROVIDER === 'llama-cpp') await container.llm.health();
   if (container.runner) {
     await container.runner.start();
     await container.documentService.recoverPending();

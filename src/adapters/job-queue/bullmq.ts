@@ -181,7 +181,10 @@ export class BullMqRunner implements JobRunner {
         connection: connection(this.opts.url, 'worker'),
         prefix: this.opts.prefix,
         concurrency: this.opts.concurrency,
-        lockDuration: this.opts.lockDurationMs ?? 60_000,
+        lockDuration: this.opts.lockDurationMs ?? 30_000,
+        // Look for jobs whose worker died as often as a lock can expire.
+        stalledInterval: this.opts.lockDurationMs ?? 30_000,
+        maxStalledCount: 3,
         autorun: true,
       },
     );

@@ -42,6 +42,8 @@ export interface SubmitResult {
 }
 
 export interface DocumentServiceOptions {
+  /** Prepares the vector store (see Container.ready); by default ensureReady with the embedder's size, once. */
+  ready?: () => Promise<void>;
   documents: DocumentStore;
   vectors: VectorStore;
   embedder: Embedder;
@@ -65,6 +67,16 @@ export interface DocumentServiceOptions {
  */
 export class DocumentService {
   constructor(private readonly o: DocumentServiceOptions) {}
+
+  private readying: Promise<void> | null = null;
+  private ready(): Promise<void> {
+    if (this.o.ready) return this.o.ready();
+    this.readying ??= (async () => this.o.vectors.ensureReady(await this.o.embedder.dimensions()))().catch((err: unknown) => {
+      this.readying = null;
+      throw err;
+    });
+    return this.readying;
+  }
 
   async submit(input: SubmitInput): Promise<SubmitResult> {
     assertValidId(input.namespace, 'namespace');
@@ -128,6 +140,7 @@ export class DocumentService {
     assertValidId(id, 'id');
     const existed = await this.o.documents.get(namespace, id);
     if (!existed) throw new AppError('DOCUMENT_NOT_FOUND', [id]);
+    await this.ready();
     await this.o.documents.update(namespace, id, () => null);
     await this.o.vectors.deleteDocument(namespace, id);
     await this.o.documents.deleteTexts(namespace, id);
@@ -180,8 +193,7 @@ export class DocumentService {
       if (pieces.length === 0) throw new AppError('EMPTY_TEXT');
       await job.updateProgress(5);
 
-      const dims = await this.o.embedder.dimensions();
-      await this.o.vectors.ensureReady(dims);
+      await this.ready();
       const batch = this.o.embedBatchSize;
       for (let i = 0; i < pieces.length; i += batch) {
         if (job.signal.aborted) throw new AppError('CANCELLED', [], { transient: true });

@@ -69,6 +69,8 @@ export interface RetrievalResult {
 }
 
 export interface RetrievalServiceOptions {
+  /** Prepares the vector store (see Container.ready); by default ensureReady with the embedder's size, once. */
+  ready?: () => Promise<void>;
   documents: DocumentStore;
   vectors: VectorStore;
   embedder: Embedder;
@@ -88,6 +90,16 @@ export class RetrievalService {
   private readonly textCache = new Map<string, string>();
 
   constructor(private readonly o: RetrievalServiceOptions) {}
+
+  private readying: Promise<void> | null = null;
+  private ready(): Promise<void> {
+    if (this.o.ready) return this.o.ready();
+    this.readying ??= (async () => this.o.vectors.ensureReady(await this.o.embedder.dimensions()))().catch((err: unknown) => {
+      this.readying = null;
+      throw err;
+    });
+    return this.readying;
+  }
 
   /** Ready documents in scope, or a 4xx naming the ones that are missing or still ingesting. */
   async resolveScope(namespace: string, documentIds: string[] | null): Promise<DocumentRecord[]> {
@@ -136,6 +148,7 @@ export class RetrievalService {
 
     const t0 = performance.now();
     const q = await this.o.embedder.embedQuery(input.question, input.signal);
+    await this.ready();
     const t1 = performance.now();
     const scored =
       input.documentIds === null
