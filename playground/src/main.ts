@@ -1,6 +1,6 @@
 import { Api, ApiError, loadApiKey, saveApiKey, streamError } from './api.js';
 import { renderCurve, renderDocMap } from './charts.js';
-import type { AnswerResult, Citation, Decision, DocumentView, JobView, ProgressEvent, RetrieveResult, Submitted } from './types.js';
+import type { AnswerResult, Citation, Decision, DocumentView, JobView, ProgressEvent, RetrieveResult, StrategyEstimate, Submitted } from './types.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const node = document.getElementById(id);
@@ -245,6 +245,8 @@ function resetResult(): void {
   $('stage').textContent = '';
   $('reasons').replaceChildren();
   $('signals').replaceChildren();
+  $('cues').replaceChildren();
+  show($('estimates'), false);
   const answer = $('answer');
   answer.textContent = '';
   answer.dataset.state = 'streaming';
@@ -254,6 +256,7 @@ function resetResult(): void {
   show($('coa'), false);
   $('citations').replaceChildren();
   show($('citations-box'), false);
+  show($('curve-note'), false);
   lastCitations = [];
 }
 
@@ -265,8 +268,46 @@ function showStrategy(strategy: string, how: string): void {
   b.dataset.strategy = strategy;
 }
 
+/** The router's signals worth a glance; the rest stay in the JSON. */
+const SIGNALS: Array<[string, string]> = [
+  ['k', 'k (chunks read)'],
+  ['candidates', 'chunks scored'],
+  ['relativeGap', 'relative gap'],
+  ['flat', 'flat curve'],
+  ['selectedShare', 'share of the text read'],
+  ['spread', 'spread of the chunks'],
+  ['documentTokens', 'document tokens'],
+  ['window', 'model window'],
+  ['llm', 'reader'],
+];
+
+function isEstimate(v: unknown): v is StrategyEstimate {
+  return typeof v === 'object' && v !== null && 'promptTokens' in v && 'calls' in v;
+}
+
+function showEstimates(d: Decision): void {
+  const table = $<HTMLTableElement>('estimates');
+  const body = table.tBodies[0]!;
+  body.replaceChildren();
+  for (const [name, est] of Object.entries(d.estimates ?? {})) {
+    if (!isEstimate(est)) continue;
+    const tr = document.createElement('tr');
+    if (name === d.strategy) tr.className = 'chosen';
+    const why = !est.feasible ? (est.reason ?? 'not feasible') : est.excludedBy ? `over the ${est.excludedBy} budget` : name === d.strategy ? 'chosen' : '';
+    tr.append(
+      cell(name + (est.segments ? ` (${est.segments} segments)` : ''), 'strat'),
+      cell(fmtInt(est.promptTokens), 'num'),
+      cell(fmtInt(est.calls), 'num'),
+      cell(fmtMs(est.latencyMs), 'num'),
+      cell(why, est.feasible && !est.excludedBy ? 'muted' : 'error-text'),
+    );
+    body.appendChild(tr);
+  }
+  show(table, body.childElementCount > 0);
+}
+
 function showDecision(d: Decision): void {
-  showStrategy(d.strategy, 'chosen by the router');
+  showStrategy(d.strategy, d.requested && d.requested !== 'auto' ? `forced by the request (${d.requested})` : 'chosen by the router');
   const ul = $('reasons');
   ul.replaceChildren();
   for (const r of d.reasons ?? []) {
@@ -274,18 +315,30 @@ function showDecision(d: Decision): void {
     li.textContent = r;
     ul.appendChild(li);
   }
-  const entries: Array<[string, string]> = [];
-  for (const [k, v] of Object.entries(d.estimates ?? {})) entries.push([`estimate · ${k}`, fmtValue(v)]);
-  for (const [k, v] of Object.entries(d.signals ?? {})) if (typeof v !== 'object' || v === null) entries.push([k, fmtValue(v)]);
-  fillKv($('signals'), entries.slice(0, 14));
+  const cues = $('cues');
+  cues.replaceChildren();
+  for (const c of d.cues ?? []) {
+    const chip = document.createElement('span');
+    chip.className = 'chip';
+    chip.textContent = `${c.name}: “${c.match}”`;
+    cues.appendChild(chip);
+  }
+  const signals = d.signals ?? {};
+  fillKv(
+    $('signals'),
+    SIGNALS.filter(([k]) => signals[k] !== undefined).map(([k, label]) => [label, fmtValue(signals[k])]),
+  );
+  showEstimates(d);
+  if (d.escalated) notice(`Self-Route: the ${d.escalated.from} answer was declined, so the question was read again by ${d.escalated.to} (${d.escalated.reason}).`);
 }
 
-function addNote(index: number | undefined, total: number | undefined, note: string): void {
+/** One worker's note; `done` counts segments read so far (1-based, as the chain reports it). */
+function addNote(done: number | undefined, total: number | undefined, note: string): void {
   show($('coa'), true);
   const li = document.createElement('li');
   const head = document.createElement('span');
   head.className = 'seg';
-  head.textContent = index !== undefined ? `segment ${index + 1}${total ? ` / ${total}` : ''}` : 'note';
+  head.textContent = done !== undefined ? `segment ${done}${total ? ` of ${total}` : ''}` : 'note';
   const body = document.createElement('span');
   body.textContent = note;
   li.append(head, body);
@@ -293,10 +346,24 @@ function addNote(index: number | undefined, total: number | undefined, note: str
 }
 
 function showProgress(p: ProgressEvent): void {
-  const where = p.index !== undefined ? ` ${p.index + 1}${p.total ? `/${p.total}` : ''}` : '';
-  const names: Record<string, string> = { retrieve: 'retrieving', read: 'reading', segment: 'worker reading segment', manager: 'manager writing the answer' };
-  $('stage').textContent = `${names[p.stage] ?? p.stage}${where}…`;
-  if (p.stage === 'segment' && p.note) addNote(p.index, p.total, p.note);
+  const stage = $('stage');
+  switch (p.stage) {
+    case 'retrieve':
+      stage.textContent = 'retrieving…';
+      break;
+    case 'read':
+      stage.textContent = p.total ? `reading ${p.total} segment${p.total === 1 ? '' : 's'}…` : 'reading…';
+      break;
+    case 'segment':
+      stage.textContent = `${p.index ?? '?'}${p.total ? ` of ${p.total}` : ''} segments read…`;
+      if (p.note !== undefined) addNote(p.index, p.total, p.note);
+      break;
+    case 'manager':
+      stage.textContent = 'the manager is writing the answer…';
+      break;
+    default:
+      stage.textContent = `${p.stage}…`;
+  }
 }
 
 function showResult(r: AnswerResult, wallMs: number): void {
@@ -315,8 +382,11 @@ function showResult(r: AnswerResult, wallMs: number): void {
     ['LLM calls', fmtInt(t?.calls ?? r.calls?.length)],
     ['latency', `${fmtMs(t?.latencyMs)} LLM · ${fmtMs(wallMs)} total`],
   ]);
-  if ($('coa-notes').childElementCount === 0 && r.strategy === 'coa') r.notes?.forEach((n, i) => addNote(i, r.notes?.length, n));
-  if (r.truncated) notice('The context was truncated to fit the model.');
+  if ($('coa-notes').childElementCount === 0 && r.strategy === 'coa') r.notes?.forEach((n, i) => addNote(i + 1, r.notes?.length, n));
+  if (r.truncated) {
+    const t = typeof r.truncated === 'object' ? ` (${fmtInt(r.truncated.droppedTokens)} tokens, ${Math.round(100 * r.truncated.droppedShare)}% of the text, cut from the middle)` : '';
+    notice(`The document did not fit the model's window and was truncated${t}.`);
+  }
   lastCitations = r.citations ?? [];
   const ol = $('citations');
   ol.replaceChildren();
@@ -326,6 +396,12 @@ function showResult(r: AnswerResult, wallMs: number): void {
     ol.appendChild(li);
   }
   show($('citations-box'), lastCitations.length > 0);
+  const note = $('curve-note');
+  note.textContent =
+    r.strategy === 'coa' || r.strategy === 'full'
+      ? `This answer read the whole text (${r.strategy}); the curve shows what retrieval would have read instead.`
+      : '';
+  show(note, note.textContent !== '');
   drawCharts();
 }
 
@@ -348,6 +424,12 @@ async function streamAnswer(path: string, body: object, signal: AbortSignal): Pr
         showResult(JSON.parse(ev.data) as AnswerResult, performance.now() - started);
         gotResult = true;
         break;
+      case 'escalate': {
+        const e = JSON.parse(ev.data) as { from: string; to: string; reason: string };
+        $('answer').textContent = '';
+        $('stage').textContent = `escalating from ${e.from} to ${e.to}…`;
+        break;
+      }
       case 'error':
         throw streamError(ev.data);
       default:

@@ -95,11 +95,27 @@ export interface LlmCall {
   latencyMs: number;
 }
 
+/** The router's cost estimate of one strategy (src/core/routing/query-service.ts). */
+export interface StrategyEstimate {
+  feasible: boolean;
+  reason?: string;
+  promptTokens: number;
+  calls: number;
+  contextTokens: number;
+  latencyMs: number;
+  excludedBy: string | null;
+  segments?: number;
+}
+
 export interface Decision {
   strategy: string;
+  requested?: string;
   reasons: string[];
   signals?: Record<string, unknown>;
-  estimates?: Record<string, unknown>;
+  cues?: Array<{ name: string; match: string }>;
+  estimates?: Record<string, StrategyEstimate | unknown>;
+  selfRoute?: { requested: boolean; active: boolean; note: string | null };
+  escalated?: null | { from: string; to: string; reason: string };
 }
 
 export interface AnswerResult {
@@ -112,7 +128,7 @@ export interface AnswerResult {
   fullContextTokens?: number;
   contextTokens?: number;
   notes?: string[];
-  truncated?: boolean;
+  truncated?: null | boolean | { keptTokens: number; droppedTokens: number; droppedShare: number };
   decision?: Decision;
 }
 

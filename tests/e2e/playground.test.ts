@@ -143,6 +143,38 @@ describe.skipIf(!hasChromium)('the playground page in a real headless Chromium (
     expect(errors).toEqual([]);
   });
 
+  it('shows each Chain-of-Agents worker’s note as the chain reads the segments', async (ctx) => {
+    if (!(await routeExists(server, '/v1/query'))) ctx.skip('POST /v1/query is not on this server yet');
+    await page.selectOption('#strategy', 'coa');
+    await page.click('#ask-btn');
+    await page.waitForSelector('#answer:is([data-state=done], [data-state=failed])', { timeout: 120_000 });
+    expect(await page.isVisible('#ask-error'), (await page.textContent('#ask-error')) ?? '').toBe(false);
+    expect(await page.getAttribute('#strategy-badge', 'data-strategy')).toBe('coa');
+    const notes = await page.$$eval('#coa-notes li', (lis) => lis.map((li) => li.textContent ?? ''));
+    expect(notes.length).toBeGreaterThan(0);
+    expect(notes[0]).toMatch(/^segment 1 of \d+/);
+    expect(notes.join(' ')).toContain('Captain Marbles');
+    await page.selectOption('#strategy', 'auto');
+  });
+
+  it('compares the strategies side by side: retrieval reads fewer tokens than the whole text', async (ctx) => {
+    if (!(await routeExists(server, '/v1/answer'))) ctx.skip('POST /v1/answer is not on this server yet');
+    await page.click('#compare-btn');
+    await page.waitForSelector('#compare tbody tr:nth-child(4)');
+    await page.waitForSelector('#compare-btn:not([disabled])', { timeout: 120_000 });
+    const rows = await page.$$eval('#compare tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    expect(rows.map((r) => r[0])).toEqual([expect.stringMatching(/^auto → (rag|coa|full)$/), 'rag', 'coa', 'full']);
+    const tokens = (name: string) => Number(rows.find((r) => r[0] === name)![1]!.replace(/,/g, ''));
+    expect(tokens('rag')).toBeGreaterThan(0);
+    expect(tokens('rag')).toBeLessThan(tokens('full'));
+    for (const r of rows) {
+      expect(r).toHaveLength(6);
+      expect(Number(r[3])).toBeGreaterThan(0);
+      expect(r[5]).toContain('Captain Marbles');
+    }
+    await page.screenshot({ path: 'test-output/playground-compare.png', fullPage: true });
+  });
+
   it('shows the service’s error message when an upload is refused', async () => {
     await page.click('#tab-upload');
     await page.setInputFiles('#doc-file', { name: 'report.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4') });
