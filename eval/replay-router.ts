@@ -1,0 +1,364 @@
+/**
+ * The router's two measurements on a LaRA-style dataset (Li et al., 2025,
+ * arXiv 2502.09977), with our own retrieval signals:
+ *
+ * (a) Coverage at cost: evidence coverage and tokens read per question for
+ *     auto, always-RAG (Adaptive-k), always-full and always-CoA, per task.
+ *     Full context and CoA read everything; with a window smaller than a
+ *     document, full context is middle-truncated (as LaRA did) and its coverage
+ *     is that of the kept head and tail.
+ * (b) Recorded-answer replay: LaRA ships each model's answers with full
+ *     context and with RAG. Per question the router decides (CoA counts as
+ *     full), the recorded answer of the chosen route is judged by the
+ *     APPROXIMATE lexical judge (eval/judges/lexical.ts), and routed accuracy is
+ *     compared with always-RAG, always-full and the oracle (best of both).
+ *
+ *   npx tsx eval/replay-router.ts --dataset ../shared/datasets/lara --model gpt-4o [--model ...]
+ *     [--data-dir data/eval-embed] [--window 128000] [--limit N] [--lengths 32k,128k]
+ *     [--sweep] [--min-rag-share 0.4] [--out eval-out/router.json]
+ *
+ * Documents are chunked and embedded by the in-process core with the default
+ * config (the embedding cache under DATA_DIR makes re-runs cheap; the default
+ * data dir is the one eval/measure-retrieval.ts uses, so both share it).
+ * --sweep searches the thresholds on one length and checks them on the other
+ * (documents never cross: each length has its own documents), both ways.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from '../src/config.js';
+import { buildContainer, type Container } from '../src/container.js';
+import { createLogger } from '../src/logger.js';
+import { sha256 } from '../src/core/ids.js';
+import { cl100k } from '../src/core/tokenizer.js';
+import type { RetrievalSignals } from '../src/core/retrieval/service.js';
+import { middleTruncate } from '../src/core/strategies/budget.js';
+import { CUE_NAMES, type CueName } from '../src/core/routing/cues.js';
+import { decide, type RouterThresholds, type RoutingEstimates } from '../src/core/routing/policy.js';
+import { thresholdsFromConfig } from '../src/core/routing/query-service.js';
+import type { StrategyName } from '../src/core/strategies/types.js';
+import type { LlmProvider } from '../src/ports/llm.js';
+import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
+import { evidenceCoverage, goldSpans, segmentSpans, type Span } from './lara/evidence.js';
+import { judgeLexical } from './judges/lexical.js';
+
+const { values: args } = parseArgs({
+  options: {
+    dataset: { type: 'string', default: '../shared/datasets/lara' },
+    model: { type: 'string', multiple: true, default: ['gpt-4o'] },
+    'data-dir': { type: 'string', default: 'data/eval-embed' },
+    window: { type: 'string', default: '128000' },
+    limit: { type: 'string' },
+    lengths: { type: 'string' },
+    sweep: { type: 'boolean', default: false },
+    'min-rag-share': { type: 'string', default: '0.4' },
+    out: { type: 'string', default: 'eval-out/router.json' },
+  },
+});
+
+const NAMESPACE = 'lara-dev';
+const WINDOW = Number(args.window);
+const MIN_RAG_SHARE = Number(args['min-rag-share']);
+
+/** What the router sees of one question, plus what the measurements need. */
+interface QuestionRecord {
+  q: LaraQuery;
+  signals: RetrievalSignals;
+  selectedTokens: number;
+  documentTokens: number;
+  estimates: RoutingEstimates;
+  coverage: { rag: number; full: number; coa: number };
+  tokens: { rag: number; full: number; coa: number };
+  promptTokens: { rag: number; full: number; coa: number };
+}
+
+function documentId(q: LaraQuery): string {
+  const base = `${q.length}_${q.type}_${q.file}`.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9_]+/, '');
+  return base.length <= 100 ? base : `${base.slice(0, 80)}_${sha256(base).slice(0, 16)}`;
+}
+
+async function ingest(c: Container, queries: readonly LaraQuery[], text: (q: LaraQuery) => string): Promise<void> {
+  const byDoc = new Map<string, LaraQuery>();
+  for (const q of queries) byDoc.set(documentId(q), q);
+  const started = Date.now();
+  let i = 0;
+  for (const [id, q] of byDoc) {
+    const r = await c.documentService.submit({ namespace: NAMESPACE, id, title: q.file, text: text(q), source: "lara" });
+    i++;
+    if (!r.unchanged) console.error(`[${i}/${byDoc.size}] submitted ${id}`);
+  }
+  // Wait until every document is ready (the embedding cache makes repeated runs quick).
+  for (const [id] of byDoc) {
+    for (;;) {
+      const d = await c.documents.get(NAMESPACE, id);
+      if (d?.status === 'failed') throw new Error(`ingestion of ${id} failed: ${JSON.stringify(d.error)}`);
+      if (d && d.version !== null && d.pending === null) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    process.stderr.write(`ready ${id} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+  }
+}
+
+async function measureQuestions(c: Container, cfg: Config, queries: Array<{ q: LaraQuery; nSegments: number }>, text: (q: LaraQuery) => string): Promise<QuestionRecord[]> {
+  const out: QuestionRecord[] = [];
+  const kept = new Map<string, Span[]>();
+  const selection = { kind: 'adaptive-k' as const, a: cfg.ADAPTIVE_K_A, b: cfg.ADAPTIVE_K_B, buffer: cfg.ADAPTIVE_K_BUFFER };
+  // The extractive reader has no window of its own: estimate as a reader with the stated window would (LaRA's models: 128k).
+  const reader: LlmProvider = {
+    id: c.llm.id,
+    model: c.llm.model,
+    kind: 'generative',
+    contextWindow: WINDOW,
+    tokenCountIsEstimate: false,
+    countTokens: (t) => cl100k.count(t),
+    countMessageTokens: (ms) => ms.reduce((n, m) => n + 4 + cl100k.count(m.content), 3),
+    complete: () => Promise.reject(new Error('the replay never calls the reader')),
+    health: async () => {},
+    close: async () => {},
+  };
+  let done = 0;
+  for (const { q, nSegments } of queries) {
+    const id = documentId(q);
+    const docText = text(q);
+    const r = await c.retrieval.retrieve({ namespace: NAMESPACE, question: q.question, documentIds: [id], method: selection, score: cfg.RETRIEVAL_SCORE as never, hybridAlpha: 0.5 });
+    const docs = await c.retrieval.resolveScope(NAMESPACE, [id]);
+    const e = c.answers.estimateCosts(docs, r.tokens.selected, reader, q.question);
+    const gold = goldSpans(q, docText, nSegments);
+    const segments = gold === 'full' ? segmentSpans(q.type, docText, nSegments) : undefined;
+    const cover = (spans: readonly Span[]) => evidenceCoverage(spans, gold, segments);
+
+    // What full context keeps of the document: all of it, or head and tail around a cut middle.
+    let spans = kept.get(id);
+    if (!spans) {
+      const ht = middleTruncate(docText, e.full.contextTokens, (t) => cl100k.count(t), docs[0]!.tokens);
+      spans = [ht.head, ...(ht.tail ? [ht.tail] : [])];
+      kept.set(id, spans);
+    }
+    out.push({
+      q,
+      signals: r.signals,
+      selectedTokens: r.tokens.selected,
+      documentTokens: r.tokens.documents,
+      estimates: e,
+      coverage: { rag: cover(r.passages), full: cover(spans), coa: e.coa.feasible ? 1 : 0 },
+      tokens: { rag: e.rag.contextTokens, full: e.full.contextTokens, coa: e.coa.contextTokens },
+      promptTokens: { rag: e.rag.promptTokens, full: e.full.promptTokens, coa: e.coa.promptTokens },
+    });
+    if (++done % 100 === 0) console.error(`retrieved ${done}/${queries.length}`);
+  }
+  return out;
+}
+
+function route(rec: QuestionRecord, t: RouterThresholds): StrategyName {
+  return decide(rec.signals, { question: rec.q.question, documentTokens: rec.documentTokens, window: WINDOW, budgets: {}, estimates: rec.estimates }, t).strategy;
+}
+
+const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const pct = (x: number): string => (Number.isNaN(x) ? '   -' : (100 * x).toFixed(1).padStart(5));
+const kt = (x: number): string => (Number.isNaN(x) ? '   -' : `${(x / 1000).toFixed(1)}k`.padStart(7));
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    m.set(k, [...(m.get(k) ?? []), x]);
+  }
+  return m;
+}
+
+/** (a) Coverage and tokens read per task, for auto and the three fixed strategies. */
+function coverageTable(recs: readonly QuestionRecord[], t: RouterThresholds): { text: string; rows: unknown[] } {
+  const lines = [
+    `window ${WINDOW} tokens; coverage = share of questions whose evidence segment(s) the context reaches; tokens = document tokens given to the LLM (prompt tokens incl. instructions/notes in brackets)`,
+    'task        n  | auto cov  tokens (prompt)   mix rag/full/coa | rag cov  tokens | full cov  tokens | coa cov  tokens (prompt)',
+  ];
+  const rows: unknown[] = [];
+  const groups = [...groupBy(recs, (r) => r.q.task), ['all', [...recs]] as [string, QuestionRecord[]]];
+  for (const [task, rs] of groups) {
+    const choice = rs.map((r) => route(r, t));
+    const auto = rs.map((r, i) => ({ cov: r.coverage[choice[i]!], tok: r.tokens[choice[i]!], prompt: r.promptTokens[choice[i]!] }));
+    const mix = (['rag', 'full', 'coa'] as const).map((s) => choice.filter((c) => c === s).length);
+    const row = {
+      task,
+      n: rs.length,
+      auto: { coverage: mean(auto.map((a) => a.cov)), tokens: mean(auto.map((a) => a.tok)), promptTokens: mean(auto.map((a) => a.prompt)), mix: { rag: mix[0], full: mix[1], coa: mix[2] } },
+      rag: { coverage: mean(rs.map((r) => r.coverage.rag)), tokens: mean(rs.map((r) => r.tokens.rag)) },
+      full: { coverage: mean(rs.map((r) => r.coverage.full)), tokens: mean(rs.map((r) => r.tokens.full)) },
+      coa: { coverage: mean(rs.map((r) => r.coverage.coa)), tokens: mean(rs.map((r) => r.tokens.coa)), promptTokens: mean(rs.map((r) => r.promptTokens.coa)) },
+    };
+    rows.push(row);
+    lines.push(
+      `${task.padEnd(10)} ${String(rs.length).padStart(4)} | ${pct(row.auto.coverage)} ${kt(row.auto.tokens)} (${kt(row.auto.promptTokens)})  ${String(mix[0]).padStart(4)}/${String(mix[1]).padStart(4)}/${String(mix[2]).padStart(3)} |` +
+        ` ${pct(row.rag.coverage)} ${kt(row.rag.tokens)} | ${pct(row.full.coverage)} ${kt(row.full.tokens)} | ${pct(row.coa.coverage)} ${kt(row.coa.tokens)} (${kt(row.coa.promptTokens)})`,
+    );
+  }
+  return { text: lines.join('\n'), rows };
+}
+
+/** A question with both recorded answers judged. */
+interface Judged {
+  rec: QuestionRecord;
+  rag: boolean;
+  full: boolean;
+}
+
+function judgeAll(recs: readonly QuestionRecord[], model: string, root: string): { judged: Judged[]; missing: number } {
+  const { predictions } = loadPredictions(root);
+  const preds = new Map<string, { rag?: boolean; full?: boolean }>();
+  for (const p of predictions) {
+    if (p.model !== model) continue;
+    const key = `${p.length}|${p.type}|${p.task}|${p.file ?? ''}|${p.question}`;
+    const e = preds.get(key) ?? {};
+    e[p.mode] = judgeLexical({ question: p.question, answer: p.groundTruth, prediction: p.prediction, task: p.task }).correct;
+    preds.set(key, e);
+  }
+  const judged: Judged[] = [];
+  let missing = 0;
+  for (const rec of recs) {
+    const e = preds.get(`${rec.q.length}|${rec.q.type}|${rec.q.task}|${rec.q.file}|${rec.q.question}`);
+    if (e?.rag === undefined || e.full === undefined) {
+      missing++;
+      continue;
+    }
+    judged.push({ rec, rag: e.rag, full: e.full });
+  }
+  return { judged, missing };
+}
+
+interface ReplayRow {
+  group: string;
+  n: number;
+  rag: number;
+  full: number;
+  routed: number;
+  oracle: number;
+  ragShare: number;
+}
+
+function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): ReplayRow {
+  const toRag = js.map((j) => route(j.rec, t) === 'rag');
+  return {
+    group,
+    n: js.length,
+    rag: mean(js.map((j) => +j.rag)),
+    full: mean(js.map((j) => +j.full)),
+    routed: mean(js.map((j, i) => +(toRag[i] ? j.rag : j.full))),
+    oracle: mean(js.map((j) => +(j.rag || j.full))),
+    ragShare: mean(toRag.map((x) => +x)),
+  };
+}
+
+function replayTable(js: readonly Judged[], t: RouterThresholds): { text: string; rows: ReplayRow[] } {
+  const rows: ReplayRow[] = [];
+  for (const [k, g] of groupBy(js, (j) => j.rec.q.task)) rows.push(replayRow(k, g, t));
+  for (const [k, g] of groupBy(js, (j) => j.rec.q.length)) rows.push(replayRow(k, g, t));
+  rows.push(replayRow('all', js, t));
+  const lines = ['group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best'];
+  for (const r of rows) {
+    lines.push(
+      `${r.group.padEnd(10)} ${String(r.n).padStart(4)}   ${pct(r.rag)}       ${pct(r.full)}      ${pct(r.routed)}   ${pct(r.oracle)}   ${pct(r.ragShare)}   ${((r.routed - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(6)}`,
+    );
+  }
+  return { text: lines.join('\n'), rows };
+}
+
+/** Threshold grid: few knobs, coarse steps. */
+function* grid(base: RouterThresholds): Generator<RouterThresholds> {
+  const cueSets: CueName[][] = [[...CUE_NAMES], ['comparison'], ['comparison', 'aggregation'], []];
+  for (const minRelativeGap of [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5])
+    for (const maxAboveCut of [1, 2, 3, 5, 8, 1_000_000])
+      for (const maxSelectedShare of [0.1, 0.2, 0.35, 0.5, 1])
+        for (const maxSpread of [1, 0.5, 0.25])
+          for (const diffuseCues of cueSets) yield { ...base, minRelativeGap, maxAboveCut, maxSelectedShare, maxSpread, diffuseCues };
+}
+
+/** Best thresholds on `tune`: highest routed accuracy with at least MIN_RAG_SHARE of questions sent to retrieval. */
+function tuneOn(tune: readonly Judged[], base: RouterThresholds): { t: RouterThresholds; row: ReplayRow } | null {
+  let best: { t: RouterThresholds; row: ReplayRow } | null = null;
+  for (const t of grid(base)) {
+    const row = replayRow('tune', tune, t);
+    if (row.ragShare < MIN_RAG_SHARE) continue;
+    if (!best || row.routed > best.row.routed + 1e-9 || (Math.abs(row.routed - best.row.routed) < 1e-9 && row.ragShare > best.row.ragShare)) best = { t, row };
+  }
+  return best;
+}
+
+const show = (t: RouterThresholds): string =>
+  `minRelativeGap=${t.minRelativeGap} maxAboveCut=${t.maxAboveCut} maxSelectedShare=${t.maxSelectedShare} maxSpread=${t.maxSpread} diffuseCues=${t.diffuseCues.join(',') || '(none)'}`;
+
+async function main(): Promise<void> {
+  const root = resolve(args.dataset!);
+  const lengths = args.lengths?.split(',').map((s) => s.trim());
+  const ds = loadLara(root, lengths ? { lengths } : {});
+  for (const e of ds.errors) console.error(`malformed: ${e.file}:${e.line}: ${e.message}`);
+  const limit = args.limit === undefined ? Infinity : Number(args.limit);
+  const queries = ds.groups.flatMap((g) => g.queries.slice(0, limit).map((q) => ({ q, nSegments: g.nSegments })));
+
+  const cfg = loadConfig(process.env, {
+    dotenvPath: null,
+    overrides: { DATA_DIR: resolve(args['data-dir']!), LLM_PROVIDER: 'extractive', LOG_LEVEL: 'warn' },
+  });
+  const c = buildContainer(cfg, createLogger('warn'), { role: 'local' });
+  await c.runner?.start();
+  const out: Record<string, unknown> = { window: WINDOW, dataDir: args['data-dir'], questions: queries.length, judge: 'lexical-approximate' };
+  try {
+    const text = (q: LaraQuery) => ds.documentText(q);
+    await ingest(c, queries.map((x) => x.q), text);
+    const recs = await measureQuestions(c, cfg, queries, text);
+    const configured = thresholdsFromConfig(cfg);
+    out.thresholds = configured;
+
+    console.log(`\n== (a) Coverage at cost, ${recs.length} questions, thresholds: ${show(configured)}`);
+    const cov = coverageTable(recs, configured);
+    console.log(cov.text);
+    out.coverage = cov.rows;
+
+    const models: Record<string, unknown> = {};
+    for (const model of args.model!) {
+      const { judged, missing } = judgeAll(recs, model, root);
+      console.log(`\n== (b) Recorded-answer replay, ${model}: ${judged.length} questions with both answers (${missing} without), lexical judge (approximate)`);
+      const rt = replayTable(judged, configured);
+      console.log(rt.text);
+      const m: Record<string, unknown> = { questions: judged.length, missing, configured: rt.rows };
+      if (args.sweep) {
+        for (const [tuneLen, checkLen] of [['32k', '128k'], ['128k', '32k']] as const) {
+          const tune = judged.filter((j) => j.rec.q.length === tuneLen);
+          const check = judged.filter((j) => j.rec.q.length === checkLen);
+          const best = tuneOn(tune, configured);
+          if (!best || check.length === 0) continue;
+          console.log(`\n-- tuned on ${tuneLen} (routed ${pct(best.row.routed)}, to RAG ${pct(best.row.ragShare)}): ${show(best.t)}\n   checked on ${checkLen}:`);
+          const held = replayTable(check, best.t);
+          console.log(held.text);
+          m[`tuned-on-${tuneLen}`] = { thresholds: best.t, tune: best.row, check: held.rows };
+        }
+        const all = tuneOn(judged, configured);
+        if (all) {
+          console.log(`\n-- tuned on all dev: routed ${pct(all.row.routed)}, to RAG ${pct(all.row.ragShare)}: ${show(all.t)}`);
+          m['tuned-on-all'] = { thresholds: all.t, row: all.row };
+        }
+      }
+      models[model] = m;
+    }
+    out.replay = models;
+    out.signals = recs.map((r) => ({
+      id: r.q.id,
+      task: r.q.task,
+      length: r.q.length,
+      type: r.q.type,
+      signals: r.signals,
+      selectedTokens: r.selectedTokens,
+      documentTokens: r.documentTokens,
+      coverage: r.coverage,
+    }));
+    mkdirSync(dirname(resolve(args.out!)), { recursive: true });
+    writeFileSync(resolve(args.out!), JSON.stringify(out, null, 1));
+    console.error(`\nwrote ${args.out}`);
+  } finally {
+    await c.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,336 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import { AppError } from '../../errors.js';
+import type { LlmProvider } from '../../ports/llm.js';
+import type { ScoreKind } from '../retrieval/defaults.js';
+import type { SelectionMethod } from '../retrieval/select.js';
+import type { RetrievalService } from '../retrieval/service.js';
+import type { AnswerService, CostEstimates } from '../strategies/answer-service.js';
+import { isUnanswerable } from '../strategies/prompts.js';
+import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName } from '../strategies/types.js';
+import { findCues, parseCueNames, type Cue } from './cues.js';
+import { decide, estimateLatencyMs, overBudget, type Budgets, type RouterThresholds } from './policy.js';
+
+export type RequestedStrategy = 'auto' | StrategyName;
+
+/** Which reader a request wants instead of the configured one. */
+export interface LlmChoice {
+  /** A configured provider: LLM_PROVIDER, or 'extractive' (always available). */
+  provider?: string;
+  /** openai: LLM_MODEL or one of ROUTER_ALLOWED_MODELS. */
+  model?: string;
+}
+
+/** A reader chosen for one request; `release` closes it when it was made for the request. */
+export interface ChosenLlm {
+  llm: LlmProvider;
+  release(): Promise<void>;
+}
+
+export interface QueryInput {
+  namespace: string;
+  question: string;
+  /** Documents to read; null for the whole namespace. */
+  documentIds: string[] | null;
+  /** Default 'auto'. */
+  strategy?: RequestedStrategy;
+  budgets?: Budgets;
+  selection: SelectionMethod;
+  score: ScoreKind;
+  hybridAlpha: number;
+  /** A reader for this request (already resolved, e.g. by `QueryService.chooseLlm`). */
+  llm?: LlmProvider;
+  /** Self-Route escalation; default ROUTER_SELF_ROUTE. Only with strategy auto and a generative reader. */
+  selfRoute?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: QueryEvent) => void;
+}
+
+/** Events of a query: the decision first, then the answer's, with `escalate` between two attempts. */
+export type QueryEvent = { type: 'decision'; decision: QueryDecision } | { type: 'escalate'; from: 'rag'; to: StrategyName; reason: string } | AnswerEvent;
+
+export interface StrategyEstimateView {
+  feasible: boolean;
+  reason?: string;
+  promptTokens: number;
+  calls: number;
+  contextTokens: number;
+  /** Under the ROUTER_LATENCY_* model. */
+  latencyMs: number;
+  excludedBy: string | null;
+}
+
+/** Why the query was read the way it was; part of every response. */
+export interface QueryDecision {
+  strategy: StrategyName;
+  requested: RequestedStrategy;
+  reasons: string[];
+  signals: {
+    k: number;
+    candidates: number;
+    cutIndex: number | null;
+    largestGap: number | null;
+    relativeGap: number | null;
+    aboveCut: number | null;
+    flat: boolean | null;
+    topScore: number | null;
+    selectedShare: number;
+    spread: number;
+    selectedTokens: number;
+    documentTokens: number;
+    /** Context window of the reader minus its answer reserve. */
+    window: number;
+    llm: string;
+  };
+  cues: Cue[];
+  estimates: { rag: StrategyEstimateView; coa: StrategyEstimateView & { segments: number }; full: StrategyEstimateView & { truncated: boolean } };
+  budgets: Budgets;
+  selfRoute: { requested: boolean; active: boolean; note: string | null };
+  escalated: null | { from: 'rag'; to: StrategyName; reason: string; firstAttempt: AnswerResult };
+}
+
+export type QueryResult = AnswerResult & { decision: QueryDecision };
+
+export interface QueryServiceOptions {
+  retrieval: RetrievalService;
+  answers: AnswerService;
+  config: Config;
+  logger: Logger;
+  /**
+   * Builds a reader from a config (the adapters' `createLlm`), for per-request
+   * choices; the core never imports adapters itself.
+   */
+  createLlm?: (cfg: Config) => LlmProvider;
+}
+
+/** The router's thresholds from config (ROUTER_*). */
+export function thresholdsFromConfig(cfg: Config): RouterThresholds {
+  return {
+    minRelativeGap: cfg.ROUTER_MIN_RELATIVE_GAP,
+    maxAboveCut: cfg.ROUTER_MAX_ABOVE_CUT,
+    maxSelectedShare: cfg.ROUTER_MAX_SELECTED_SHARE,
+    maxSpread: cfg.ROUTER_MAX_SPREAD,
+    diffuseCues: parseCueNames(cfg.ROUTER_DIFFUSE_CUES),
+    latencyMsPerCall: cfg.ROUTER_LATENCY_MS_PER_CALL,
+    latencyMsPerKiloToken: cfg.ROUTER_LATENCY_MS_PER_1K_TOKENS,
+  };
+}
+
+/** Throws INVALID_PARAMETER unless every budget given is a non-negative number (calls an integer). */
+export function validateBudgets(b: Budgets): void {
+  for (const [name, v] of Object.entries(b) as Array<[keyof Budgets, number | undefined]>) {
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (name === 'maxCalls' && !Number.isInteger(v))) {
+      throw new AppError('INVALID_PARAMETER', [`budgets.${name} must be ${name === 'maxCalls' ? 'an integer' : 'a number'} ≥ 0, got ${JSON.stringify(v)}`]);
+    }
+  }
+}
+
+/**
+ * Answers a question the way its evidence asks for: retrieves (Adaptive-k),
+ * decides between retrieval, Chain-of-Agents and full context (or honours an
+ * explicit strategy, within the budgets), answers through the AnswerService,
+ * and reports the decision with the answer.
+ *
+ * Self-Route (Li et al., "Retrieval Augmented Generation or Long-Context LLMs?
+ * A Comprehensive Study and Hybrid Approach", EMNLP 2024 industry track): when
+ * auto picks retrieval, the model may reply UNANSWERABLE; the question is then
+ * read again whole (full context when it fits, else Chain-of-Agents). Off for
+ * the extractive reader, which quotes sentences and cannot decline honestly.
+ */
+export class QueryService {
+  private readonly thresholds: RouterThresholds;
+
+  constructor(private readonly o: QueryServiceOptions) {
+    this.thresholds = thresholdsFromConfig(o.config);
+  }
+
+  /**
+   * The reader for a request: the configured one when `choice` asks for
+   * nothing new; else a reader made for the request (release it after), only
+   * among configured providers and allowed models (INVALID_PARAMETER otherwise).
+   */
+  chooseLlm(choice: LlmChoice | undefined): ChosenLlm {
+    const cfg = this.o.config;
+    const base = this.o.answers.llm;
+    const keep = { llm: base, release: async () => {} };
+    if (!choice || (choice.provider === undefined && choice.model === undefined)) return keep;
+    const provider = choice.provider ?? cfg.LLM_PROVIDER;
+    const configured = [...new Set([cfg.LLM_PROVIDER, 'extractive'])];
+    if (!configured.includes(provider)) {
+      throw new AppError('INVALID_PARAMETER', [`llm.provider ${JSON.stringify(provider)} is not configured on this server; available: ${configured.join(', ')}`]);
+    }
+    if (choice.model !== undefined && provider !== 'openai') {
+      throw new AppError('INVALID_PARAMETER', [`llm.model can only be chosen for the openai provider, not ${provider}`]);
+    }
+    const allowedModels = [cfg.LLM_MODEL, ...cfg.ROUTER_ALLOWED_MODELS.split(',').map((s) => s.trim())].filter((s) => s !== '');
+    if (choice.model !== undefined && !allowedModels.includes(choice.model)) {
+      throw new AppError('INVALID_PARAMETER', [`llm.model ${JSON.stringify(choice.model)} is not allowed on this server; allowed: ${allowedModels.join(', ')}`]);
+    }
+    const model = choice.model ?? (provider === cfg.LLM_PROVIDER ? cfg.LLM_MODEL : '');
+    if (provider === cfg.LLM_PROVIDER && model === cfg.LLM_MODEL) return keep;
+    if (provider === 'extractive' && base.kind === 'extractive') return keep;
+    if (!this.o.createLlm) throw new AppError('INVALID_PARAMETER', ['this server does not offer a per-request choice of LLM']);
+    const llm = this.o.createLlm({ ...cfg, LLM_PROVIDER: provider, LLM_MODEL: model } as Config);
+    return { llm, release: () => llm.close() };
+  }
+
+  async query(input: QueryInput): Promise<QueryResult> {
+    const requested: RequestedStrategy = input.strategy ?? 'auto';
+    if (requested !== 'auto' && !isStrategyName(requested)) throw new AppError('UNKNOWN_STRATEGY', [JSON.stringify(requested)]);
+    const budgets = input.budgets ?? {};
+    validateBudgets(budgets);
+    const llm = input.llm ?? this.o.answers.llm;
+    const log = this.o.logger.child({ strategy: requested });
+    const emit = (e: QueryEvent): void => {
+      try {
+        input.onEvent?.(e);
+      } catch (err) {
+        log.warn({ err }, 'query event listener failed');
+      }
+    };
+
+    const docs = await this.o.retrieval.resolveScope(input.namespace, input.documentIds);
+    emit({ type: 'progress', stage: 'retrieve' });
+    const r = await this.o.retrieval.retrieve({
+      namespace: input.namespace,
+      question: input.question,
+      documentIds: input.documentIds,
+      method: input.selection,
+      score: input.score,
+      hybridAlpha: input.hybridAlpha,
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    const estimates = this.o.answers.estimateCosts(docs, r.tokens.selected, llm, input.question);
+    const window = llm.contextWindow - estimates.reserves.answer;
+    const ctx = { question: input.question, documentTokens: r.tokens.documents, window, budgets, estimates };
+    const latency = {
+      rag: estimateLatencyMs(estimates.rag, this.thresholds),
+      full: estimateLatencyMs(estimates.full, this.thresholds),
+      coa: estimateLatencyMs(estimates.coa, this.thresholds),
+    };
+    let strategy: StrategyName;
+    let reasons: string[];
+    let cues: Cue[];
+    if (requested === 'auto') {
+      const routed = decide(r.signals, ctx, this.thresholds);
+      strategy = routed.strategy;
+      reasons = routed.reasons;
+      cues = routed.cues;
+    } else {
+      const why = overBudget(requested, estimates[requested], budgets, latency[requested]);
+      if (why) {
+        const e = estimates[requested];
+        throw new AppError(
+          'BUDGET_TOO_SMALL',
+          [`The budget is too small for strategy ${requested}: ${why}. The minimum for it is ${e.promptTokens} prompt tokens and ${e.calls} LLM call${e.calls === 1 ? '' : 's'}.`],
+          { details: { strategy: requested, minimum: { promptTokens: e.promptTokens, calls: e.calls, latencyMs: Math.round(latency[requested]) } } },
+        );
+      }
+      strategy = requested;
+      reasons = [`strategy ${requested} was requested`];
+      cues = findCues(input.question);
+      // What auto would have done, for comparison; within these budgets it may have had no option at all.
+      try {
+        const routed = decide(r.signals, ctx, this.thresholds);
+        if (routed.strategy !== requested) reasons.push(`auto would have chosen ${routed.strategy}: ${routed.reasons.join('; ')}`);
+      } catch (err) {
+        if (!(err instanceof AppError && err.code === 'BUDGET_TOO_SMALL')) throw err;
+      }
+    }
+
+    const selfRouteRequested = input.selfRoute ?? this.o.config.ROUTER_SELF_ROUTE;
+    let selfRouteNote: string | null = null;
+    if (selfRouteRequested && llm.kind === 'extractive') {
+      selfRouteNote = 'Self-Route escalation is off: the extractive reader quotes sentences and cannot decline honestly';
+    } else if (selfRouteRequested && requested !== 'auto') {
+      selfRouteNote = 'Self-Route escalation applies only to strategy auto';
+    }
+    const selfRoute = selfRouteRequested && llm.kind === 'generative' && requested === 'auto' && strategy === 'rag';
+    // Said in the reasons only when asked for explicitly; the note field always carries it.
+    if (input.selfRoute === true && selfRouteNote) reasons = [...reasons, selfRouteNote];
+
+    const decision: QueryDecision = {
+      strategy,
+      requested,
+      reasons,
+      signals: {
+        k: r.signals.k,
+        candidates: r.signals.candidates,
+        cutIndex: r.signals.cutIndex,
+        largestGap: r.signals.largestGap,
+        relativeGap: r.signals.relativeGap,
+        aboveCut: r.signals.aboveCut,
+        flat: r.signals.flat,
+        topScore: r.signals.topScore,
+        selectedShare: r.signals.selectedShare,
+        spread: r.signals.spread,
+        selectedTokens: r.tokens.selected,
+        documentTokens: r.tokens.documents,
+        window,
+        llm: `${llm.id}:${llm.model}`,
+      },
+      cues,
+      estimates: estimateViews(estimates, budgets, latency),
+      budgets,
+      selfRoute: { requested: selfRouteRequested, active: selfRoute, note: selfRouteNote },
+      escalated: null,
+    };
+    emit({ type: 'decision', decision });
+
+    const base = {
+      namespace: input.namespace,
+      question: input.question,
+      documentIds: input.documentIds,
+      selection: input.selection,
+      score: input.score,
+      hybridAlpha: input.hybridAlpha,
+      llm,
+      ...(input.signal ? { signal: input.signal } : {}),
+      onEvent: emit,
+    };
+    const first = await this.o.answers.answer({ ...base, strategy, ...(selfRoute ? { allowUnanswerable: true } : {}) });
+    if (!selfRoute || !isUnanswerable(first.answer)) {
+      log.info({ chosen: strategy, escalated: false }, 'query answered');
+      return { ...first, decision };
+    }
+
+    // The model declined: read more, within what the budgets leave after the first attempt.
+    const left: Budgets = {
+      ...(budgets.maxPromptTokens !== undefined ? { maxPromptTokens: budgets.maxPromptTokens - first.totals.promptTokens } : {}),
+      ...(budgets.maxCalls !== undefined ? { maxCalls: budgets.maxCalls - first.totals.calls } : {}),
+      ...(budgets.maxLatencyMs !== undefined ? { maxLatencyMs: budgets.maxLatencyMs - first.totals.latencyMs } : {}),
+    };
+    const fits = estimates.full.feasible && !estimates.full.truncated;
+    const order: StrategyName[] = fits ? ['full', 'coa'] : ['coa', 'full'];
+    const target = order.find((s) => overBudget(s, estimates[s], left, latency[s]) === null);
+    if (!target) {
+      decision.reasons.push('the model found the passages insufficient (UNANSWERABLE), but the budgets leave no room to read more');
+      log.info({ chosen: strategy, escalated: false }, 'query declined, no budget to escalate');
+      return { ...first, decision };
+    }
+    const reason =
+      `the model found the retrieved passages insufficient (replied ${first.answer.trim().slice(0, 40)}): reading ` +
+      (target === 'full' ? (fits ? 'the whole text' : 'the middle-truncated text') : 'the whole text with Chain-of-Agents');
+    emit({ type: 'escalate', from: 'rag', to: target, reason });
+    const second = await this.o.answers.answer({ ...base, strategy: target });
+    decision.strategy = target;
+    decision.reasons.push(`Self-Route: ${reason}`);
+    decision.escalated = { from: 'rag', to: target, reason, firstAttempt: first };
+    log.info({ chosen: target, escalated: true }, 'query answered after escalation');
+    return { ...second, decision };
+  }
+}
+
+function estimateViews(e: CostEstimates, budgets: Budgets, latency: Record<StrategyName, number>): QueryDecision['estimates'] {
+  const view = (s: StrategyName): StrategyEstimateView => ({
+    feasible: e[s].feasible,
+    ...(e[s].reason ? { reason: e[s].reason } : {}),
+    promptTokens: e[s].promptTokens,
+    calls: e[s].calls,
+    contextTokens: e[s].contextTokens,
+    latencyMs: Math.round(latency[s]),
+    excludedBy: overBudget(s, e[s], budgets, latency[s]),
+  });
+  return { rag: view('rag'), coa: { ...view('coa'), segments: e.coa.segments }, full: { ...view('full'), truncated: e.full.truncated } };
+}

@@ -1,0 +1,347 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { cl100k } from '../../src/core/tokenizer.js';
+import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
+
+/**
+ * Two documents built so their retrieval signals genuinely differ, embedded
+ * with the default model (USE-lite, real): in NEEDLE one paragraph answers the
+ * question and every other paragraph is about something else; in LEDGER every
+ * paragraph is a harbour record of the same shape, so for a question about the
+ * records no chunk stands out.
+ */
+const TOPICS = [
+  ['orchard', 'apples', 'pruning', 'cider', 'blossom', 'grafting'],
+  ['observatory', 'telescope', 'nebula', 'eclipse', 'comet', 'parallax'],
+  ['railway', 'locomotive', 'signal box', 'timetable', 'sleeper car', 'gauge'],
+  ['bakery', 'sourdough', 'rye flour', 'oven', 'croissant', 'proofing'],
+  ['glacier', 'moraine', 'crevasse', 'ice core', 'meltwater', 'firn'],
+  ['choir', 'soprano', 'hymn', 'rehearsal', 'organ', 'harmony'],
+  ['vineyard', 'grapes', 'harvest', 'barrel', 'cellar', 'vintage'],
+  ['chess club', 'gambit', 'endgame', 'tournament', 'knight', 'rook'],
+  ['beekeeping', 'hive', 'queen bee', 'honeycomb', 'swarm', 'smoker'],
+  ['tailor', 'waistcoat', 'linen', 'pattern', 'hem', 'buttonhole'],
+  ['printing press', 'typeface', 'ink', 'broadsheet', 'compositor', 'galley'],
+  ['pottery', 'kiln', 'glaze', 'clay', 'wheel', 'porcelain'],
+  ['falconry', 'hawk', 'jesses', 'lure', 'mews', 'hood'],
+  ['clockmaker', 'escapement', 'pendulum', 'mainspring', 'dial', 'gear train'],
+  ['shipwright', 'keel', 'caulking', 'mast', 'rigging', 'hull'],
+  ['herbalist', 'chamomile', 'tincture', 'mortar', 'yarrow', 'poultice'],
+];
+
+function topicParagraph(words: readonly string[], seed: number): string {
+  const [a, b, c, d, e, f] = words as [string, string, string, string, string, string];
+  const s: string[] = [];
+  for (let i = 0; i < 14; i++) {
+    const v = (seed * 7 + i * 3) % 5;
+    s.push(
+      [
+        `The ${a} was busy in week ${i + 1}, when the talk was all of ${b} and ${c}.`,
+        `Old hands said that ${d} mattered more than ${e}, and nobody argued about ${f}.`,
+        `A visitor asked about the ${c}, and was shown how ${b} and ${f} are handled in the ${a}.`,
+        `By evening the ${e} had been checked twice, and the notes on ${d} were filed.`,
+        `Letters about ${b} came from three towns, each praising the ${a} and its ${c}.`,
+      ][v]!,
+    );
+  }
+  return s.join(' ');
+}
+
+function needleDocument(): string {
+  const paras = TOPICS.map((t, i) => topicParagraph(t, i));
+  paras.splice(
+    8,
+    0,
+    'The lighthouse keeper kept a grey parrot named Admiral Pimento. Admiral Pimento the parrot lived in the lamp room of the lighthouse, ' +
+      'and the keeper taught the parrot to whistle whenever a ship rounded the point. Every visitor to the lighthouse asked about the parrot, ' +
+      'and the keeper always answered that the parrot was called Admiral Pimento, after a captain he had once served under.',
+  );
+  return paras.join('\n\n');
+}
+
+const CARGO = ['salt', 'timber', 'wool', 'copper', 'grain', 'coal', 'wine', 'hides', 'tin', 'flax', 'oil', 'spices'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+function ledgerDocument(): string {
+  const paras: string[] = [];
+  for (let y = 0; y < 4; y++) {
+    for (let m = 0; m < 12; m++) {
+      const s: string[] = [];
+      for (let d = 0; d < 10; d++) {
+        const c = CARGO[(y + m + d) % CARGO.length]!;
+        s.push(`In ${MONTHS[m]} ${1801 + y}, on day ${d * 3 + 1}, the harbour master recorded ${2 + ((y + m * 5 + d) % 7)} ships at the harbour carrying ${c}, and entered their tonnage in the harbour ledger.`);
+      }
+      paras.push(s.join(' '));
+    }
+  }
+  return paras.join('\n\n');
+}
+
+/**
+ * A generative LLM that cannot run here (a remote API), replaced by the port it
+ * implements: counts tokens as OpenAI chat models do and answers from a script.
+ * It declines retrieval prompts that allow declining, and answers otherwise.
+ */
+class DecliningLlm implements LlmProvider {
+  readonly id = 'scripted';
+  readonly model = 'decliner';
+  readonly kind = 'generative' as const;
+  readonly tokenCountIsEstimate = false;
+  readonly contextWindow = 32_768;
+  readonly requests: CompletionRequest[] = [];
+  countTokens(text: string): number {
+    return cl100k.count(text);
+  }
+  countMessageTokens(messages: readonly ChatMessage[]): number {
+    return messages.reduce((n, m) => n + 4 + cl100k.count(m.content), 3);
+  }
+  async complete(req: CompletionRequest): Promise<CompletionResult> {
+    if (req.signal?.aborted) throw new AppError('CANCELLED');
+    const promptTokens = this.countMessageTokens(req.messages);
+    if (promptTokens + req.maxTokens > this.contextWindow) throw new AppError('LLM_REJECTED', ['context length exceeded']);
+    this.requests.push(req);
+    const system = req.messages[0]?.content ?? '';
+    const text = /reply with the single word UNANSWERABLE/.test(system) ? 'UNANSWERABLE' : req.task?.kind === 'coa-worker' ? 'note' : 'Admiral Pimento.';
+    req.onToken?.(text);
+    return { text, usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false }, latencyMs: 1, finishReason: 'stop' };
+  }
+  async health(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+// Explicit thresholds: the test is about the mechanism, not the tuned defaults.
+const ROUTER = { ROUTER_MIN_RELATIVE_GAP: 0.3, ROUTER_MAX_ABOVE_CUT: 3, ROUTER_MAX_SELECTED_SHARE: 0.5, ROUTER_MAX_SPREAD: 1, LLM_CONTEXT_WINDOW: 32_768 };
+const NEEDLE_Q = 'What is the name of the lighthouse keeper’s parrot?';
+const LEDGER_Q = 'Which ships did the harbour master record in the harbour ledger?';
+
+async function ingest(s: TestServer, id: string, text: string): Promise<void> {
+  const headers: Record<string, string> = {};
+  const r = await s.call('POST', '/v1/documents', { id, title: id, text }, headers);
+  expect(r.status, JSON.stringify(r.body)).toBe(202);
+  const job = await waitForJob(s, r.body.jobId, headers);
+  expect(job.state).toBe('completed');
+}
+
+describe('POST /v1/query with the default extractive reader', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer({ ...ROUTER, ROUTER_INLINE_BATCH: 3 });
+    await ingest(s, 'needle', needleDocument());
+    await ingest(s, 'ledger', ledgerDocument());
+  }, 180_000);
+  afterAll(async () => s?.close());
+
+  it('sends a question answered in one place to retrieval and a question spread over the text to full context', async () => {
+    const a = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'] });
+    const b = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'] });
+    expect(a.status, JSON.stringify(a.body)).toBe(200);
+    expect(b.status, JSON.stringify(b.body)).toBe(200);
+
+    expect(a.body.decision.strategy).toBe('rag');
+    expect(a.body.strategy).toBe('rag');
+    expect(a.body.decision.signals.relativeGap).toBeGreaterThanOrEqual(0.3);
+    expect(a.body.decision.signals.aboveCut).toBeLessThanOrEqual(3);
+    expect(a.body.decision.reasons[0]).toMatch(/stands? out: the largest score gap is \d+% of the score range/);
+    expect(a.body.answer).toMatch(/Admiral Pimento/);
+
+    expect(b.body.decision.strategy).toBe('full');
+    expect(b.body.strategy).toBe('full');
+    const sb = b.body.decision.signals;
+    expect(sb.relativeGap < 0.3 || sb.aboveCut > 3 || sb.selectedShare > 0.5, JSON.stringify(sb)).toBe(true);
+    expect(b.body.decision.reasons.join(' ')).toMatch(/fit the window/);
+  });
+
+  it('reports signals, cues, the estimated cost of each alternative and no escalation', async () => {
+    const r = await s.call('POST', '/v1/query', { question: 'How many ships carried salt compared with wool?', documentIds: ['ledger'] });
+    expect(r.status).toBe(200);
+    const d = r.body.decision;
+    expect(d.requested).toBe('auto');
+    expect(d.cues.map((c: { name: string }) => c.name)).toEqual(['comparison', 'aggregation']);
+    expect(d.signals.window).toBeGreaterThan(d.signals.documentTokens);
+    expect(d.signals.documentTokens).toBeGreaterThan(d.signals.selectedTokens);
+    for (const k of ['rag', 'coa', 'full']) {
+      expect(d.estimates[k].promptTokens, k).toBeGreaterThan(0);
+      expect(d.estimates[k].calls, k).toBeGreaterThanOrEqual(1);
+    }
+    expect(d.estimates.full.promptTokens).toBeGreaterThan(d.estimates.rag.promptTokens);
+    expect(d.estimates.coa.calls).toBe(d.estimates.coa.segments + 1);
+    expect(d.escalated).toBeNull();
+  });
+
+  it('honours an explicit strategy and says what auto would have chosen', async () => {
+    const r = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], strategy: 'rag' });
+    expect(r.status).toBe(200);
+    expect(r.body.strategy).toBe('rag');
+    expect(r.body.decision.requested).toBe('rag');
+    expect(r.body.decision.reasons).toEqual(['strategy rag was requested', expect.stringMatching(/^auto would have chosen full/)]);
+  });
+
+  it('says Self-Route is off with the extractive reader when it is asked for', async () => {
+    const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], selfRoute: true });
+    expect(r.status).toBe(200);
+    expect(r.body.decision.selfRoute).toEqual({ requested: true, active: false, note: expect.stringMatching(/extractive reader .* cannot decline honestly/) });
+    expect(r.body.decision.reasons.join(' ')).toMatch(/Self-Route escalation is off/);
+  });
+
+  it('streams the decision first, then the answer, as Server-Sent Events', async () => {
+    const res = await fetch(`${s.url}/v1/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ question: NEEDLE_Q, documentIds: ['needle'] }),
+    });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const events = [...(await res.text()).matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({ event: m[1], data: JSON.parse(m[2]!) }));
+    const names = events.map((e) => e.event);
+    expect(names.indexOf('decision')).toBeGreaterThanOrEqual(0);
+    expect(names.filter((n) => n === 'decision')).toHaveLength(1);
+    expect(names.indexOf('decision')).toBeLessThan(names.indexOf('call'));
+    expect(names.at(-1)).toBe('result');
+    expect(events[names.indexOf('decision')]!.data.strategy).toBe('rag');
+    expect(events.at(-1)!.data.decision.strategy).toBe('rag');
+  });
+
+  describe('budgets', () => {
+    it('answers 400 BUDGET_TOO_SMALL saying the minimum when no strategy fits the prompt budget', async () => {
+      const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], budgets: { maxPromptTokens: 10 } });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('BUDGET_TOO_SMALL');
+      const min = r.body.error.details.minimum.promptTokens;
+      expect(min).toBeGreaterThan(10);
+      expect(r.body.error.message).toContain(`the minimum is ${min.toLocaleString('en-US')} prompt tokens`);
+    });
+
+    it('answers 400 BUDGET_TOO_SMALL when an explicit strategy exceeds the budget', async () => {
+      const r = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], strategy: 'full', budgets: { maxPromptTokens: 1000 } });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('BUDGET_TOO_SMALL');
+      expect(r.body.error.message).toMatch(/strategy full: full needs about [\d,]+ prompt tokens, more than the budget of 1,000/);
+    });
+
+    it('reads a diffuse question by retrieval when the budget leaves nothing else, and says so', async () => {
+      const probe = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'] });
+      const ragCost = probe.body.decision.estimates.rag.promptTokens;
+      const r = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], budgets: { maxPromptTokens: ragCost } });
+      expect(r.status).toBe(200);
+      expect(r.body.decision.strategy).toBe('rag');
+      expect(r.body.decision.reasons.join(' ')).toMatch(/more than the budget of .*; using rag instead/);
+      expect(r.body.decision.estimates.full.excludedBy).toMatch(/full needs about/);
+    });
+
+    it('rejects a negative budget, an unknown strategy, an empty question and unknown documents', async () => {
+      const neg = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], budgets: { maxCalls: -1 } });
+      expect([neg.status, neg.body.error.code]).toEqual([400, 'INVALID_PARAMETER']);
+      const strat = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], strategy: 'guess' });
+      expect([strat.status, strat.body.error.code]).toEqual([400, 'UNKNOWN_STRATEGY']);
+      const empty = await s.call('POST', '/v1/query', { question: '  ', documentIds: ['needle'] });
+      expect([empty.status, empty.body.error.code]).toEqual([400, 'EMPTY_QUESTION']);
+      const missing = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['nope'] });
+      expect([missing.status, missing.body.error.code]).toEqual([404, 'DOCUMENTS_NOT_FOUND']);
+    });
+  });
+
+  it('accepts a per-request reader only among the configured ones', async () => {
+    const ok = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], llm: { provider: 'extractive' } });
+    expect(ok.status).toBe(200);
+    const other = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], llm: { provider: 'openai' } });
+    expect(other.status).toBe(400);
+    expect(other.body.error.message).toMatch(/provider "openai" is not configured on this server; available: extractive/);
+    const model = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], llm: { model: 'gpt-4o' } });
+    expect(model.status).toBe(400);
+    expect(model.body.error.message).toMatch(/llm.model can only be chosen for the openai provider/);
+  });
+
+  it('answers a small batch inline, one item per question with its own decision', async () => {
+    const r = await s.call('POST', '/v1/query/batch', {
+      questions: [NEEDLE_Q, { id: 'parrot-2', question: 'Where did Admiral Pimento live?' }],
+      documentIds: ['needle'],
+      budgets: { maxCalls: 5 },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.jobId).toBeNull();
+    expect(r.body.items.map((i: { id: string }) => i.id)).toEqual(['1', 'parrot-2']);
+    expect(r.body.items.every((i: { ok: boolean }) => i.ok)).toBe(true);
+    expect(r.body.items[0].result.decision.strategy).toBe('rag');
+    expect(r.body.summary).toMatchObject({ questions: 2, answered: 2, failed: 0 });
+  });
+
+  it('runs a large batch as a job polled at /v1/jobs/:id, visible only to its namespace', async () => {
+    const questions = [NEEDLE_Q, 'Who taught the parrot to whistle?', 'What did visitors ask about?', 'Which captain was the parrot named after?'];
+    const r = await s.call('POST', '/v1/query/batch', { questions, documentIds: ['needle'] });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    expect(r.body.questions).toBe(4);
+    const job = await waitForJob(s, r.body.jobId);
+    expect(job.state).toBe('completed');
+    expect(job.progress).toBe(100);
+    expect(job.result.items).toHaveLength(4);
+    expect(job.result.summary.answered).toBe(4);
+    const other = await s.call('GET', `/v1/jobs/${r.body.jobId}`, undefined, { 'x-namespace': 'elsewhere' });
+    expect(other.status).toBe(404);
+  });
+
+  it('rejects a batch with an empty question, naming it, before doing any work', async () => {
+    const r = await s.call('POST', '/v1/query/batch', { questions: ['fine', { id: 'q2', question: ' ' }], documentIds: ['needle'] });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: 'EMPTY_QUESTION', details: { questionId: 'q2' } });
+  });
+});
+
+describe('Self-Route escalation with a generative reader', () => {
+  let s: TestServer;
+  let llm: DecliningLlm;
+  beforeAll(async () => {
+    llm = new DecliningLlm();
+    s = await startServer({ ...ROUTER }, { llm });
+    await ingest(s, 'needle', needleDocument());
+  }, 180_000);
+  afterAll(async () => s?.close());
+
+  it('escalates a retrieval answer the model declines to full context and reports both attempts', async () => {
+    const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'] });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const d = r.body.decision;
+    expect(d.selfRoute).toEqual({ requested: true, active: true, note: null });
+    expect(d.escalated).toMatchObject({ from: 'rag', to: 'full', reason: expect.stringMatching(/insufficient \(replied UNANSWERABLE\): reading the whole text/) });
+    expect(d.escalated.firstAttempt.strategy).toBe('rag');
+    expect(d.escalated.firstAttempt.answer).toBe('UNANSWERABLE');
+    expect(d.strategy).toBe('full');
+    expect(r.body.strategy).toBe('full');
+    expect(r.body.answer).toBe('Admiral Pimento.');
+    expect(llm.requests.slice(-2).map((q) => q.task?.kind)).toEqual(['answer', 'answer']);
+  });
+
+  it('does not escalate when Self-Route is switched off for the request', async () => {
+    const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], selfRoute: false });
+    expect(r.status).toBe(200);
+    expect(r.body.decision.escalated).toBeNull();
+    expect(r.body.decision.selfRoute).toEqual({ requested: false, active: false, note: null });
+    // Without Self-Route the prompt does not offer declining, so this model answers from the passages.
+    expect(r.body.answer).toBe('Admiral Pimento.');
+    expect(r.body.strategy).toBe('rag');
+  });
+
+  it('keeps the declined answer when the budget leaves no room to read more', async () => {
+    const probe = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], selfRoute: false });
+    const rag = probe.body.decision.estimates.rag.promptTokens;
+    const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], budgets: { maxPromptTokens: rag + 50 } });
+    expect(r.status).toBe(200);
+    expect(r.body.decision.escalated).toBeNull();
+    expect(r.body.answer).toBe('UNANSWERABLE');
+    expect(r.body.decision.reasons.join(' ')).toMatch(/budgets leave no room to read more/);
+  });
+
+  it('streams an escalate event between the two attempts', async () => {
+    const res = await fetch(`${s.url}/v1/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ question: NEEDLE_Q, documentIds: ['needle'] }),
+    });
+    const names = [...(await res.text()).matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    const calls = names.map((n, i) => (n === 'call' ? i : -1)).filter((i) => i >= 0);
+    expect(names[names.indexOf('decision')]).toBe('decision');
+    expect(calls).toHaveLength(2);
+    expect(names.indexOf('escalate')).toBeGreaterThan(calls[0]!);
+    expect(names.indexOf('escalate')).toBeLessThan(calls[1]!);
+    expect(names.at(-1)).toBe('result');
+  });
+});
