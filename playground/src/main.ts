@@ -295,7 +295,7 @@ function showEstimates(d: Decision): void {
     if (name === d.strategy) tr.className = 'chosen';
     const why = !est.feasible ? (est.reason ?? 'not feasible') : est.excludedBy ? `over the ${est.excludedBy} budget` : name === d.strategy ? 'chosen' : '';
     tr.append(
-      cell(name + (est.segments ? ` (${est.segments} segments)` : ''), 'strat'),
+      cell(name + (est.segments ? ` (${est.segments} segment${est.segments === 1 ? '' : 's'})` : ''), 'strat'),
       cell(fmtInt(est.promptTokens), 'num'),
       cell(fmtInt(est.calls), 'num'),
       cell(fmtMs(est.latencyMs), 'num'),

@@ -83,6 +83,16 @@ describe.skipIf(!hasChromium)('the playground page in a real headless Chromium (
     expect(missing.body.error.code).toBe('NOT_FOUND');
   });
 
+  it('shows the service’s message when a question is asked before any document exists', async () => {
+    await page.goto(`${server.url}/playground`);
+    await page.waitForSelector('#doc-list li.muted:text("No documents yet")');
+    await page.fill('#question', 'Anything?');
+    await page.click('#ask-btn');
+    await page.waitForSelector('#ask-error:not([hidden])');
+    expect(await page.textContent('#ask-error')).toMatch(/no ready documents \(NO_DOCUMENTS\)/);
+    expect(await page.getAttribute('#answer', 'data-state')).toBe('failed');
+  });
+
   it('ingests a pasted document, answers a question with its strategy, and draws the score curve with the cut and the document map', async () => {
     const { text } = haystack();
     const errors: string[] = [];
@@ -202,5 +212,25 @@ describe.skipIf(!hasChromium)('the playground page in a real headless Chromium (
     expect(keysSent.every((k) => k === 'air_test_key')).toBe(true);
     await page.fill('#api-key', '');
     await page.dispatchEvent('#api-key', 'change');
+  });
+
+  it('works with auth on: asks for a key, then reads the documents with it', async () => {
+    const secured = await startServer({ AUTH: 'on', ADMIN_API_KEY: 'admin-secret-for-the-playground' });
+    const p = await browser.newPage();
+    try {
+      await p.goto(`${secured.url}/playground`);
+      await p.waitForSelector('#doc-list li.error-text');
+      expect(await p.textContent('#doc-list')).toContain('Enter an API key');
+      await p.fill('#api-key', 'admin-secret-for-the-playground');
+      await p.dispatchEvent('#api-key', 'change');
+      await p.waitForSelector('#doc-list li.muted:text("No documents yet")');
+      await p.fill('#doc-text', 'The vault code is 4417. '.repeat(20));
+      await p.click('#ingest-btn');
+      await p.waitForSelector('#ingest-status:is([data-state=ready], [data-state=failed])', { timeout: 120_000 });
+      expect(await p.textContent('#ingest-text')).toMatch(/^Ready/);
+    } finally {
+      await p.close();
+      await secured.close();
+    }
   });
 });
