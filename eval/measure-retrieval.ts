@@ -113,11 +113,10 @@ function variants(dense: boolean, sweep: boolean): Variant[] {
   if (sweep) {
     const scores = dense ? ['bm25', 'dense', 'hybrid@0.3', 'hybrid@0.5', 'hybrid@0.7', 'rrf'] : ['bm25'];
     for (const s of scores) {
-      for (const buffer of [0, 10, 15, 20]) v.push({ name: `ak-${s}-B${buffer}`, score: s, method: { ...published, buffer } });
-      for (const t of [2000, 4000, 6000, 8000]) v.push({ name: `ak-${s}-T${t}`, score: s, method: { ...published, bufferTokens: t } });
-      for (const b of [0, 0.3, 0.5]) v.push({ name: `ak-${s}-b${b}`, score: s, method: { ...published, b } });
+      for (const buffer of [10, 15]) v.push({ name: `ak-${s}-B${buffer}`, score: s, method: { ...published, buffer } });
+      for (const t of [2000, 4000, 6000]) v.push({ name: `ak-${s}-T${t}`, score: s, method: { ...published, bufferTokens: t } });
       for (const t of [4000, 6000, 8000]) v.push({ name: `budget${t / 1000}k-${s}`, score: s, method: { kind: 'token-budget', tokens: t } });
-      for (const k of [10, 20]) v.push({ name: `top${k}-${s}`, score: s, method: { kind: 'top-k', k } });
+      if (s === 'hybrid@0.3' || s === 'hybrid@0.7') v.push({ name: `ak-${s}`, score: s, method: published });
     }
   }
   return v;
