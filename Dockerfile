@@ -4,6 +4,7 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY . .
+RUN npm run build:playground
 USER node
 EXPOSE 3000
 CMD ["node", "--import", "tsx", "src/server.ts"]
