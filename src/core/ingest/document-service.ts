@@ -4,6 +4,7 @@ import type { Embedder } from '../../ports/embedder.js';
 import type { JobContext, JobInfo, JobQueue } from '../../ports/job-queue.js';
 import type { StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
+import { vectorReadiness } from '../readiness.js';
 import { cl100k } from '../tokenizer.js';
 import { assertValidId, chunkId, contentDocumentId, contentVersion, ingestJobId } from '../ids.js';
 import { chunkText } from './chunker.js';
@@ -66,17 +67,12 @@ export interface DocumentServiceOptions {
  * new one, never a mix.
  */
 export class DocumentService {
-  constructor(private readonly o: DocumentServiceOptions) {}
+  private readonly ready: () => Promise<void>;
 
-  private readying: Promise<void> | null = null;
-  private ready(): Promise<void> {
-    if (this.o.ready) return this.o.ready();
-    this.readying ??= (async () => this.o.vectors.ensureReady(await this.o.embedder.dimensions()))().catch((err: unknown) => {
-      this.readying = null;
-      throw err;
-    });
-    return this.readying;
+  constructor(private readonly o: DocumentServiceOptions) {
+    this.ready = o.ready ?? vectorReadiness(o.vectors, o.embedder);
   }
+
 
   async submit(input: SubmitInput): Promise<SubmitResult> {
     assertValidId(input.namespace, 'namespace');

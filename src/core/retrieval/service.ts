@@ -3,6 +3,7 @@ import type { DocumentRecord, DocumentStore } from '../../ports/document-store.j
 import type { Embedder } from '../../ports/embedder.js';
 import type { ChunkRecord, DocumentVersionRef, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
+import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
 import { buildBm25Index, type Bm25Index } from './bm25.js';
 import { fuseWeighted } from './fusion.js';
@@ -89,17 +90,12 @@ export class RetrievalService {
   private readonly bm25Cache = new Map<string, { index: Bm25Index; ids: string[] }>();
   private readonly textCache = new Map<string, string>();
 
-  constructor(private readonly o: RetrievalServiceOptions) {}
+  private readonly ready: () => Promise<void>;
 
-  private readying: Promise<void> | null = null;
-  private ready(): Promise<void> {
-    if (this.o.ready) return this.o.ready();
-    this.readying ??= (async () => this.o.vectors.ensureReady(await this.o.embedder.dimensions()))().catch((err: unknown) => {
-      this.readying = null;
-      throw err;
-    });
-    return this.readying;
+  constructor(private readonly o: RetrievalServiceOptions) {
+    this.ready = o.ready ?? vectorReadiness(o.vectors, o.embedder);
   }
+
 
   /** Ready documents in scope, or a 4xx naming the ones that are missing or still ingesting. */
   async resolveScope(namespace: string, documentIds: string[] | null): Promise<DocumentRecord[]> {
