@@ -274,6 +274,7 @@ function* grid(base: RouterThresholds): Generator<RouterThresholds> {
 
 /** Best thresholds on `tune`: highest routed accuracy with at least MIN_RAG_SHARE of questions sent to retrieval. */
 function tuneOn(tune: readonly Judged[], base: RouterThresholds): { t: RouterThresholds; row: ReplayRow } | null {
+  if (tune.length === 0) return null;
   let best: { t: RouterThresholds; row: ReplayRow } | null = null;
   for (const t of grid(base)) {
     const row = replayRow('tune', tune, t);
@@ -342,12 +343,15 @@ async function main(): Promise<void> {
     out.replay = models;
     out.signals = recs.map((r) => ({
       id: r.q.id,
+      question: r.q.question,
+      file: r.q.file,
       task: r.q.task,
       length: r.q.length,
       type: r.q.type,
       signals: r.signals,
       selectedTokens: r.selectedTokens,
       documentTokens: r.documentTokens,
+      estimates: r.estimates,
       coverage: r.coverage,
     }));
     mkdirSync(dirname(resolve(args.out!)), { recursive: true });
