@@ -1,0 +1,349 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../../src/config.js';
+import { cl100k } from '../../src/core/tokenizer.js';
+import { EXTRACTIVE_PREFIX } from '../../src/adapters/llm/extractive.js';
+import type { SelectionMethod } from '../../src/core/retrieval/select.js';
+import type { AnswerResult, StrategyName } from '../../src/core/strategies/types.js';
+import { loadPredictions } from '../lara/dataset.js';
+import { contentWords } from '../lara/evidence.js';
+import type { Judge } from '../judges/llm.js';
+import type { Backend, BackendDescription, RetrievalView } from './backend.js';
+import { selectQuestions, type QuestionEvidence, type SelectionFilters } from './dataset.js';
+import { latencySummary, readingMetrics, spansRead, summarise, type LatencySummary, type StrategySummary } from './metrics.js';
+import { silentProgress, type Progress } from './progress.js';
+import { judgePredictions, replayModel, routeQuestions, type ModelReplay } from './replay.js';
+import { manifestConflict, ResultStore, type RunManifest } from './store.js';
+import type { BrokenInput, EvalQuestion, FailureRow, ResultRow, StrategySpec } from './types.js';
+import { writeReports } from '../report/index.js';
+
+export interface EvalOptions {
+  /** The LaRA-style folder. */
+  dataset: string;
+  /** Output directory: results.jsonl, errors.jsonl, run.json, summary.json, report.md, report.html. */
+  out: string;
+  strategies: readonly StrategySpec[];
+  filters?: SelectionFilters;
+  /** Questions to run, sampled evenly over the (length, type, task) groups. Default all. */
+  limit?: number;
+  /** Sampling and order. Default 1. */
+  seed?: number;
+  /** Questions answered at once. Default 1. */
+  concurrency?: number;
+  judge: Judge;
+  /** Broken dataset lines and failed answers: skip them (counted apart) or stop the run. Default 'skip'. */
+  onError?: 'skip' | 'stop';
+  backend: Backend;
+  /** Config of this process: router thresholds and Adaptive-k defaults for the replay. */
+  config: Config;
+  logger: Logger;
+  progress?: Progress;
+  /** Models in predictions/ to replay with the router. */
+  replayModels?: readonly string[];
+  /** Window the router assumes for the replay (LaRA's models: 128k). Default 128 000. */
+  replayWindow?: number;
+  /** Skip answering; only replay (and report what results.jsonl already holds). */
+  replayOnly?: boolean;
+  /** First N questions of the order keep their score curves for the report. Default 6. */
+  sampleCurves?: number;
+  /** Stops the run between answers (in-flight LLM work is cancelled); what finished is kept. */
+  signal?: AbortSignal;
+  /** Where skipped lines and failed answers are reported as they happen. Default: the logger at warn. */
+  warn?: (message: string) => void;
+}
+
+export interface EvalSummary {
+  dataset: string;
+  filters: SelectionFilters;
+  seed: number;
+  limit: number | null;
+  strategies: Array<{ key: string; label: string; selection: SelectionMethod }>;
+  judge: { name: string; approximate: boolean };
+  backend: BackendDescription;
+  questions: { available: number; selected: number; answered: number };
+  pairs: { expected: number; answered: number; failed: number };
+  /** Dataset lines that could not be used: never run, never counted as answered. */
+  broken: { count: number; items: BrokenInput[] };
+  failures: { count: number; items: FailureRow[] };
+  results: StrategySummary[];
+  replay: ModelReplay[];
+  interrupted: boolean;
+  /** Wall clock: varies between runs, unlike everything above. */
+  timing: { wallMs: number; pairsRun: number; questionsRun: number; msPerQuestion: number | null; msPerPair: number | null; latency: LatencySummary[] };
+}
+
+export interface EvalOutcome {
+  summary: EvalSummary;
+  rows: ResultRow[];
+  store: ResultStore;
+}
+
+/** The dataset has lines the run cannot use and the user asked to stop on them. */
+export class EvalInputError extends Error {
+  constructor(readonly broken: readonly BrokenInput[]) {
+    super(`the dataset has ${broken.length} unusable line${broken.length === 1 ? '' : 's'}:\n${broken.slice(0, 20).map((b) => `  ${b.file}:${b.line}: ${b.message}`).join('\n')}${broken.length > 20 ? `\n  ... and ${broken.length - 20} more` : ''}`);
+    this.name = 'EvalInputError';
+  }
+}
+
+/** An answer failed and the user asked to stop on failures. */
+export class EvalStoppedError extends Error {
+  constructor(readonly failure: FailureRow) {
+    super(`stopped on the first failure: ${failure.questionId} (${failure.strategy}): ${failure.code}: ${failure.message}`);
+    this.name = 'EvalStoppedError';
+  }
+}
+
+interface DocInfo {
+  text: string;
+  tokens: number;
+  words: Set<string>;
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown };
+  return typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'ERROR';
+}
+
+function stripPrefix(answer: string): string {
+  return answer.startsWith(EXTRACTIVE_PREFIX) ? answer.slice(EXTRACTIVE_PREFIX.length) : answer;
+}
+
+function sumTimings(t: { embedMs: number; scoreMs: number; selectMs: number } | undefined | null): number | null {
+  return t ? t.embedMs + t.scoreMs + t.selectMs : null;
+}
+
+/**
+ * Runs a LaRA-style evaluation: samples the questions, ingests their
+ * documents, answers each (question, strategy) pair not already in
+ * results.jsonl, judges and measures every answer, then writes summary.json,
+ * report.md and report.html over all finished pairs of the selection.
+ */
+export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
+  const started = performance.now();
+  const seed = o.seed ?? 1;
+  const filters = o.filters ?? {};
+  const progress = o.progress ?? silentProgress;
+  const onError = o.onError ?? 'skip';
+  const warn = o.warn ?? ((m: string) => o.logger.warn(m));
+  const sel = selectQuestions(o.dataset, filters, seed, o.limit ?? Infinity);
+  const broken = [...sel.broken];
+  if (broken.length > 0 && onError === 'stop') throw new EvalInputError(broken);
+  for (const b of broken) warn(`skipped ${b.file}:${b.line}: ${b.message}`);
+
+  const store = await ResultStore.open(o.out);
+  if (store.repaired > 0) warn(`results.jsonl: ${store.repaired} torn or unreadable line(s) dropped; those pairs run again`);
+  const desc = o.backend.describe();
+  const manifest: RunManifest = { dataset: o.dataset, judge: o.judge.name, reader: desc.reader, embedder: desc.embedder, settings: desc.settings };
+  const previous = await store.readManifest();
+  if (previous) {
+    const conflict = manifestConflict(previous, manifest);
+    if (conflict) throw new Error(`${o.out} holds results made with other settings (${conflict}); use another --out`);
+  } else {
+    await store.writeManifest(manifest);
+  }
+
+  const docs = new Map<string, DocInfo>();
+  const docOf = (q: EvalQuestion): DocInfo => {
+    let d = docs.get(q.documentId);
+    if (!d) {
+      const text = sel.dataset.documentText({ docPath: join(o.dataset, 'documents', q.length, q.type, q.file) });
+      d = { text, tokens: cl100k.count(text), words: contentWords(text) };
+      docs.set(q.documentId, d);
+    }
+    return d;
+  };
+
+  const pending = o.replayOnly ? [] : sel.questions.map((q) => ({ q, specs: o.strategies.filter((s) => !store.has(`${q.id}|${s.key}`)) })).filter((x) => x.specs.length > 0);
+  const replayModels = o.replayModels ?? [];
+  const needed = new Map<string, EvalQuestion>();
+  for (const { q } of pending) needed.set(q.documentId, q);
+  if (replayModels.length > 0) for (const q of sel.questions) needed.set(q.documentId, q);
+  if (needed.size > 0) {
+    await o.backend.ensureDocuments(
+      [...needed.values()].map((q) => ({ id: q.documentId, title: q.file, text: docOf(q).text })),
+      progress,
+    );
+  }
+
+  // Answering: one question at a time per worker, its strategies in turn, sharing its retrievals.
+  const stop = new AbortController();
+  const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
+  let stoppedBy: FailureRow | null = null;
+  let pairsRun = 0;
+  const questionsRun = new Set<string>();
+  const total = pending.reduce((n, p) => n + p.specs.length, 0);
+  const sampleCurves = o.sampleCurves ?? 6;
+
+  const evaluate = async (q: EvalQuestion, spec: StrategySpec, retrieve: (s: SelectionMethod) => Promise<RetrievalView>): Promise<ResultRow> => {
+    const ev: QuestionEvidence = sel.evidence.get(q.id)!;
+    const doc = docOf(q);
+    const t0 = performance.now();
+    let result: AnswerResult;
+    let chosen: StrategyName;
+    let reasons: string[];
+    if (spec.requested === 'auto') {
+      const r = await o.backend.query(q.documentId, q.question, spec.selection, signal);
+      result = r;
+      chosen = r.decision.strategy;
+      reasons = r.decision.reasons;
+    } else {
+      result = await o.backend.answer(q.documentId, q.question, spec.requested, spec.selection, signal);
+      chosen = spec.requested;
+      reasons = [`strategy ${spec.label} requested`];
+    }
+    const answerMs = performance.now() - t0;
+
+    let selectedSpans: Array<{ start: number; end: number }> | null = null;
+    let k: number | null = null;
+    let cutIndex: number | null = null;
+    if (chosen === 'rag') {
+      // The same retrieval the answer read (deterministic), for the spans; chunks dropped to fit the window were not read.
+      const r = await retrieve(spec.selection);
+      const dropped = new Set(result.retrieval?.droppedForWindow?.chunkIds ?? []);
+      const read = r.selected.filter((c) => !dropped.has(c.id));
+      selectedSpans = read.map((c) => ({ start: c.start, end: c.end }));
+      k = read.length;
+      cutIndex = r.adaptiveK?.cutIndex ?? null;
+    }
+    const spans = spansRead(chosen, doc.text, selectedSpans, result.truncated, doc.tokens);
+    const m = readingMetrics(spans, doc.text, q.answer, ev, doc.words);
+    const tj = performance.now();
+    const verdict = await o.judge.judge({ question: q.question, answer: q.answer, prediction: result.extractive ? stripPrefix(result.answer) : result.answer, task: q.task }, signal);
+    const judgeMs = performance.now() - tj;
+
+    const byRole = (role: string) => result.calls.filter((c) => c.role === role).reduce((n, c) => n + c.latencyMs, 0);
+    const row: ResultRow = {
+      key: `${q.id}|${spec.key}`,
+      questionId: q.id,
+      order: q.order,
+      strategy: spec.key,
+      length: q.length,
+      type: q.type,
+      task: q.task,
+      file: q.file,
+      documentId: q.documentId,
+      question: q.question,
+      groundTruth: q.answer,
+      chosen,
+      reasons,
+      k,
+      cutIndex,
+      tokensRead: result.contextTokens,
+      documentTokens: doc.tokens,
+      tokenRatio: doc.tokens > 0 ? result.contextTokens / doc.tokens : 0,
+      promptTokens: result.totals.promptTokens,
+      completionTokens: result.totals.completionTokens,
+      llmCalls: result.totals.calls,
+      latency: {
+        totalMs: Math.round(answerMs + judgeMs),
+        retrieveMs: chosen === 'rag' ? sumTimings(result.retrieval?.timings) : null,
+        answerMs: Math.round(byRole('answer')),
+        coaWorkersMs: Math.round(byRole('coa-worker')),
+        coaManagerMs: Math.round(byRole('coa-manager')),
+        judgeMs: Math.round(judgeMs),
+      },
+      answer: result.answer,
+      evidenceCoverage: m.evidenceCoverage,
+      answerSupport: m.answerSupport,
+      verdict,
+    };
+    if (q.order < sampleCurves && (spec.key === 'rag' || spec.key === 'auto')) {
+      const r = await retrieve(spec.selection);
+      row.scoreCurve = { scores: r.curve.map((c) => c.score), cutIndex: r.adaptiveK?.cutIndex ?? null, k: r.signals.k };
+    }
+    return row;
+  };
+
+  progress.start('answer', total);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < pending.length && !signal.aborted) {
+      const { q, specs } = pending[next++]!;
+      const cache = new Map<string, Promise<RetrievalView>>();
+      const retrieve = (s: SelectionMethod): Promise<RetrievalView> => {
+        const key = JSON.stringify(s);
+        let p = cache.get(key);
+        if (!p) {
+          p = o.backend.retrieve(q.documentId, q.question, s);
+          cache.set(key, p);
+        }
+        return p;
+      };
+      for (const spec of specs) {
+        if (signal.aborted) break;
+        questionsRun.add(q.id);
+        try {
+          const row = await evaluate(q, spec, retrieve);
+          await store.append(row);
+          pairsRun++;
+        } catch (err) {
+          if (signal.aborted) break;
+          const failure: FailureRow = { key: `${q.id}|${spec.key}`, questionId: q.id, strategy: spec.key, code: errorCode(err), message: (err as Error).message ?? String(err), at: new Date().toISOString() };
+          await store.fail(failure);
+          warn(`failed ${q.id} (${spec.key}): ${failure.code}: ${failure.message}`);
+          if (onError === 'stop') {
+            stoppedBy ??= failure;
+            stop.abort();
+            break;
+          }
+        }
+        progress.tick(`${q.task} ${spec.key}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 1) }, worker));
+  progress.stop();
+  await store.flush();
+
+  // Replay of recorded answers: route every selected question, judge the recorded answer of the route.
+  const replay: ModelReplay[] = [];
+  if (replayModels.length > 0 && !signal.aborted) {
+    const selection: SelectionMethod = { kind: 'adaptive-k', a: o.config.ADAPTIVE_K_A, b: o.config.ADAPTIVE_K_B, buffer: o.config.ADAPTIVE_K_BUFFER };
+    progress.start('route', sel.questions.length);
+    const decisions = await routeQuestions(o.backend, sel.questions, { config: o.config, logger: o.logger, window: o.replayWindow ?? 128_000, selection, onDone: (q) => progress.tick(q.task) });
+    progress.stop();
+    const { predictions, errors } = loadPredictions(o.dataset);
+    for (const e of errors) broken.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
+    const known = new Set(predictions.map((p) => p.model));
+    for (const model of replayModels) {
+      if (!known.has(model)) throw new Error(`no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`);
+      const judged = await judgePredictions(predictions, model, o.judge);
+      replay.push(replayModel(model, o.judge.name, sel.questions, decisions, judged));
+    }
+  }
+
+  const wanted = new Set(sel.questions.flatMap((q) => o.strategies.map((s) => `${q.id}|${s.key}`)));
+  const rows = store.rows().filter((r) => wanted.has(r.key));
+  const failures = store.failures().filter((f) => wanted.has(f.key));
+  const wallMs = performance.now() - started;
+  const summary: EvalSummary = {
+    dataset: o.dataset,
+    filters,
+    seed,
+    limit: o.limit ?? null,
+    strategies: o.strategies.map((s) => ({ key: s.key, label: s.label, selection: s.selection })),
+    judge: { name: o.judge.name, approximate: o.judge.approximate },
+    backend: desc,
+    questions: { available: sel.available, selected: sel.questions.length, answered: new Set(rows.map((r) => r.questionId)).size },
+    pairs: { expected: wanted.size, answered: rows.length, failed: failures.length },
+    broken: { count: broken.length, items: broken.slice(0, 500) },
+    failures: { count: failures.length, items: failures.slice(0, 500) },
+    results: summarise(rows, o.strategies),
+    replay,
+    interrupted: signal.aborted && stoppedBy === null,
+    timing: {
+      wallMs: Math.round(wallMs),
+      pairsRun,
+      questionsRun: questionsRun.size,
+      msPerQuestion: questionsRun.size > 0 ? Math.round(wallMs / questionsRun.size) : null,
+      msPerPair: pairsRun > 0 ? Math.round(wallMs / pairsRun) : null,
+      latency: latencySummary(rows, o.strategies.map((s) => s.key)),
+    },
+  };
+  await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+  await writeReports(o.out, summary, rows);
+  if (stoppedBy) throw new EvalStoppedError(stoppedBy);
+  return { summary, rows, store };
+}
