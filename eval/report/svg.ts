@@ -13,7 +13,8 @@ export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '
 
 const W = 420;
 const H = 280;
-const M = { left: 52, right: 16, top: 30, bottom: 42 };
+const MARGIN = { left: 52, right: 16, top: 30, bottom: 42 };
+const M = MARGIN;
 
 function fmtTick(v: number): string {
   if (Math.abs(v) >= 1000) return `${+(v / 1000).toFixed(v >= 10_000 ? 0 : 1)}k`;
@@ -59,6 +60,9 @@ export interface ScatterOptions {
 
 /** A scatter plot with a legend; points carry <title> tooltips. */
 export function scatterChart(o: ScatterOptions): string {
+  // The legend sits right of the plot, where it hides no point.
+  const M = { ...MARGIN, right: 96 };
+  const W = 480;
   const pts = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.xLog || p.x > 0));
   const xs = pts.map((p) => p.x);
   let x0 = xs.length ? Math.min(...xs) : 1;
@@ -92,13 +96,15 @@ export function scatterChart(o: ScatterOptions): string {
     if (o.connect && ok.length > 1) {
       parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.2" stroke-opacity="0.6" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
     }
+    // Later series are drawn smaller, so points that coincide show as nested rings.
+    const r = Math.max(2.5, 8 - 1.2 * i);
     for (const p of ok) {
       parts.push(
-        `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="5" fill="${s.color}" data-series="${esc(s.name)}"><title>${esc(`${s.name}${p.label ? ` (${p.label})` : ''}: ${fmtTick(p.x)} tokens, ${(p.y * 100).toFixed(1)}%`)}</title></circle>`,
+        `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="${r.toFixed(1)}" fill="${s.color}" stroke="#fff" stroke-width="1" data-series="${esc(s.name)}"><title>${esc(`${s.name}${p.label ? ` (${p.label})` : ''}: ${fmtTick(p.x)} tokens, ${(p.y * 100).toFixed(1)}%`)}</title></circle>`,
       );
     }
     const ly = M.top + 6 + i * 14;
-    parts.push(`<circle cx="${M.left + pw - 86}" cy="${ly}" r="4" fill="${s.color}"/><text x="${M.left + pw - 78}" y="${ly + 4}" class="legend">${esc(s.name)}</text>`);
+    parts.push(`<circle cx="${M.left + pw + 12}" cy="${ly}" r="4" fill="${s.color}"/><text x="${M.left + pw + 20}" y="${ly + 4}" class="legend">${esc(s.name)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" data-chart="${esc(o.id)}" role="img" aria-label="${esc(o.title)}">${parts.join('')}</svg>`;
 }
