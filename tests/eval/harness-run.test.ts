@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { HttpBackend, InProcessBackend } from '../../eval/harness/backend.js';
-import { EvalInputError, runEval, type EvalOptions } from '../../eval/harness/runner.js';
+import { EvalInputError, EvalStoppedError, runEval, type EvalOptions } from '../../eval/harness/runner.js';
+import type { Backend } from '../../eval/harness/backend.js';
 import { strategySpecs } from '../../eval/harness/strategies.js';
 import type { Progress } from '../../eval/harness/progress.js';
 import type { ResultRow } from '../../eval/harness/types.js';
@@ -227,6 +228,29 @@ describe('bad input', () => {
     const p = runEval({ dataset: brokenRoot, out, strategies: specs(['rag']), judge: lexicalJudge(), backend, config, logger, onError: 'stop' });
     await expect(p).rejects.toBeInstanceOf(EvalInputError);
     await expect(p).rejects.toThrow(/queries\/32k_book_location.jsonl:4: not valid JSON/);
+  });
+
+  it('counts failed answers apart and retries them; stops on the first one when asked', async () => {
+    // The service failing Chain-of-Agents answers (as an LLM outage would): the answer call throws.
+    const failing: Backend = Object.assign(Object.create(backend) as Backend, {
+      answer: (...args: Parameters<Backend['answer']>) =>
+        args[2] === 'coa' ? Promise.reject(Object.assign(new Error('upstream unavailable'), { code: 'LLM_UNAVAILABLE' })) : backend.answer(...args),
+    });
+    const out = await mkdtemp(join(tmpdir(), 'eval-fail-'));
+    const skipped = await run(out, { backend: failing, strategies: specs(['coa', 'full']) });
+    expect(skipped.summary.pairs).toMatchObject({ expected: 16, answered: 8, failed: 8 });
+    expect(skipped.summary.failures.items[0]).toMatchObject({ strategy: 'coa', code: 'LLM_UNAVAILABLE' });
+    expect(skipped.summary.results.find((r) => r.strategy === 'coa')!.overall.n).toBe(0);
+    // The next run retries the failed pairs only.
+    const retried = await run(out, { strategies: specs(['coa', 'full']) });
+    expect(retried.summary.timing.pairsRun).toBe(8);
+    expect(retried.summary.pairs).toMatchObject({ answered: 16, failed: 0 });
+
+    const stopOut = await mkdtemp(join(tmpdir(), 'eval-fail-'));
+    await expect(run(stopOut, { backend: failing, strategies: specs(['coa']), onError: 'stop' })).rejects.toBeInstanceOf(EvalStoppedError);
+    const summary = JSON.parse(await readFile(join(stopOut, 'summary.json'), 'utf8'));
+    expect(summary.pairs.failed).toBe(1);
+    expect(summary.pairs.answered).toBe(0);
   });
 
   it('says which folder is missing', async () => {
