@@ -1,3 +1,4 @@
+import type { Config } from '../../config.js';
 import type { AdaptiveKOptions } from './adaptive-k.js';
 
 /** Which scores Adaptive-k cuts: cosine, BM25, or their fusion. */
@@ -32,3 +33,14 @@ export const DEFAULTS = Object.freeze({
   hybridAlpha: 0.3,
   adaptiveK: Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 6000, minRelativeGap: 0 }) satisfies Required<AdaptiveKOptions>,
 });
+
+/** The Adaptive-k selection the service is configured with (ADAPTIVE_K_* settings). */
+export function configuredAdaptiveK(cfg: Pick<Config, 'ADAPTIVE_K_A' | 'ADAPTIVE_K_B' | 'ADAPTIVE_K_BUFFER' | 'ADAPTIVE_K_BUFFER_TOKENS'>): {
+  kind: 'adaptive-k';
+  a: number;
+  b: number;
+  buffer: number;
+  bufferTokens: number;
+} {
+  return { kind: 'adaptive-k', a: cfg.ADAPTIVE_K_A, b: cfg.ADAPTIVE_K_B, buffer: cfg.ADAPTIVE_K_BUFFER, bufferTokens: cfg.ADAPTIVE_K_BUFFER_TOKENS };
+}
