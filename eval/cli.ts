@@ -29,6 +29,7 @@
  * with the same --out: finished (question, strategy) pairs are not redone.
  * Exit codes: 0 done, 1 failed (or stopped on a failure), 2 bad input, 130 interrupted.
  */
+import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -103,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     dotenvPath: null,
     overrides: { DATA_DIR: resolve(a['data-dir']!), LOG_LEVEL: 'warn' },
   });
-  const adaptiveK: SelectionMethod = { kind: 'adaptive-k', a: config.ADAPTIVE_K_A, b: config.ADAPTIVE_K_B, buffer: config.ADAPTIVE_K_BUFFER };
+  const adaptiveK: SelectionMethod = configuredAdaptiveK(config);
   const strategies = strategySpecs(list(a.strategies) ?? [], {
     adaptiveK,
     topK: positiveInt('top-k', a['top-k'], 5),

@@ -23,6 +23,7 @@
  * --sweep searches the thresholds on one length and checks them on the other
  * (documents never cross: each length has its own documents), both ways.
  */
+import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,6 +37,7 @@ import { middleTruncate } from '../src/core/strategies/budget.js';
 import { CUE_NAMES, type CueName } from '../src/core/routing/cues.js';
 import { decide, type RouterThresholds, type RoutingEstimates } from '../src/core/routing/policy.js';
 import { thresholdsFromConfig } from '../src/core/routing/query-service.js';
+import { absentTerms, vocabulary } from '../src/core/routing/terms.js';
 import type { StrategyName } from '../src/core/strategies/types.js';
 import type { LlmProvider } from '../src/ports/llm.js';
 import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
@@ -64,6 +66,8 @@ const MIN_RAG_SHARE = Number(args['min-rag-share']);
 interface QuestionRecord {
   q: LaraQuery;
   signals: RetrievalSignals;
+  /** The question's terms the document never uses (the absent-terms rule). */
+  absentTerms: string[];
   selectedTokens: number;
   documentTokens: number;
   estimates: RoutingEstimates;
@@ -102,7 +106,8 @@ async function ingest(c: Container, queries: readonly LaraQuery[], text: (q: Lar
 async function measureQuestions(c: Container, cfg: Config, queries: Array<{ q: LaraQuery; nSegments: number }>, text: (q: LaraQuery) => string): Promise<QuestionRecord[]> {
   const out: QuestionRecord[] = [];
   const kept = new Map<string, Span[]>();
-  const selection = { kind: 'adaptive-k' as const, a: cfg.ADAPTIVE_K_A, b: cfg.ADAPTIVE_K_B, buffer: cfg.ADAPTIVE_K_BUFFER };
+  const vocabularies = new Map<string, Set<string>>();
+  const selection = configuredAdaptiveK(cfg);
   // The extractive reader has no window of its own: estimate as a reader with the stated window would (LaRA's models: 128k).
   const reader: LlmProvider = {
     id: c.llm.id,
@@ -134,9 +139,12 @@ async function measureQuestions(c: Container, cfg: Config, queries: Array<{ q: L
       spans = [ht.head, ...(ht.tail ? [ht.tail] : [])];
       kept.set(id, spans);
     }
+    let vocab = vocabularies.get(id);
+    if (!vocab) vocabularies.set(id, (vocab = vocabulary(docText)));
     out.push({
       q,
       signals: r.signals,
+      absentTerms: absentTerms(q.question, [vocab]),
       selectedTokens: r.tokens.selected,
       documentTokens: r.tokens.documents,
       estimates: e,
@@ -150,7 +158,7 @@ async function measureQuestions(c: Container, cfg: Config, queries: Array<{ q: L
 }
 
 function route(rec: QuestionRecord, t: RouterThresholds): StrategyName {
-  return decide(rec.signals, { question: rec.q.question, documentTokens: rec.documentTokens, window: WINDOW, budgets: {}, estimates: rec.estimates }, t).strategy;
+  return decide(rec.signals, { question: rec.q.question, documentTokens: rec.documentTokens, window: WINDOW, budgets: {}, estimates: rec.estimates, absentTerms: rec.absentTerms }, t).strategy;
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -285,7 +293,8 @@ function tuneOn(tune: readonly Judged[], base: RouterThresholds): { t: RouterThr
 }
 
 const show = (t: RouterThresholds): string =>
-  `minRelativeGap=${t.minRelativeGap} maxAboveCut=${t.maxAboveCut} maxSelectedShare=${t.maxSelectedShare} maxSpread=${t.maxSpread} diffuseCues=${t.diffuseCues.join(',') || '(none)'}`;
+  `minRelativeGap=${t.minRelativeGap} maxAboveCut=${t.maxAboveCut} maxSelectedShare=${t.maxSelectedShare} maxSpread=${t.maxSpread} diffuseCues=${t.diffuseCues.join(',') || '(none)'}` +
+  ` maxQuestionWords=${t.maxQuestionWords} minAbsentTerms=${t.minAbsentTerms}`;
 
 async function main(): Promise<void> {
   const root = resolve(args.dataset!);
@@ -349,6 +358,7 @@ async function main(): Promise<void> {
       length: r.q.length,
       type: r.q.type,
       signals: r.signals,
+      absentTerms: r.absentTerms,
       selectedTokens: r.selectedTokens,
       documentTokens: r.documentTokens,
       estimates: r.estimates,

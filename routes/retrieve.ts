@@ -5,15 +5,15 @@ import { AppError } from '../src/errors.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import type { RetrievalResult } from '../src/core/retrieval/service.js';
 import type { Config } from '../src/config.js';
-import type { ScoreKind } from '../src/core/retrieval/defaults.js';
+import { configuredAdaptiveK, type ScoreKind } from '../src/core/retrieval/defaults.js';
 
 /** Selection parameters shared by /v1/retrieve, /v1/answer and /v1/query. Ranges are checked by the core (INVALID_PARAMETER). */
 export const SelectionParams = {
   method: Type.Optional(Type.Union([Type.Literal('adaptive-k'), Type.Literal('top-k'), Type.Literal('token-budget')], { description: 'Default adaptive-k.' })),
   a: Type.Optional(Type.Number({ description: 'Adaptive-k: fraction of the top skipped when looking for the largest gap, in [0,1). Default ADAPTIVE_K_A (0).' })),
   b: Type.Optional(Type.Number({ description: 'Adaptive-k: fraction of the bottom skipped, in [0,1), a + b < 1. Default ADAPTIVE_K_B (0.1).' })),
-  buffer: Type.Optional(Type.Number({ description: 'Adaptive-k: chunks added after the cut, integer ≥ 0. Default ADAPTIVE_K_BUFFER (5).' })),
-  bufferTokens: Type.Optional(Type.Number({ description: 'Adaptive-k: buffer measured in tokens instead of chunks (0 = off).' })),
+  buffer: Type.Optional(Type.Number({ description: 'Adaptive-k: chunks added after the cut, integer ≥ 0. Default ADAPTIVE_K_BUFFER (5), used when ADAPTIVE_K_BUFFER_TOKENS is 0 or a request sets buffer.' })),
+  bufferTokens: Type.Optional(Type.Number({ description: 'Adaptive-k: buffer measured in tokens instead of chunks (0 = chunks). Default ADAPTIVE_K_BUFFER_TOKENS (4000).' })),
   minRelativeGap: Type.Optional(Type.Number({ description: 'Adaptive-k: relative gap below which the curve counts as flat.' })),
   k: Type.Optional(Type.Number({ description: 'top-k: chunks to read.' })),
   tokens: Type.Optional(Type.Number({ description: 'token-budget: most tokens to read.' })),
@@ -37,15 +37,18 @@ export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMetho
     case 'token-budget':
       if (body.tokens === undefined) throw new AppError('INVALID_PARAMETER', ['method token-budget needs tokens']);
       return { kind: 'token-budget', tokens: body.tokens };
-    default:
+    default: {
+      const d = configuredAdaptiveK(cfg);
       return {
         kind: 'adaptive-k',
-        a: body.a ?? cfg.ADAPTIVE_K_A,
-        b: body.b ?? cfg.ADAPTIVE_K_B,
-        buffer: body.buffer ?? cfg.ADAPTIVE_K_BUFFER,
-        ...(body.bufferTokens !== undefined ? { bufferTokens: body.bufferTokens } : {}),
+        a: body.a ?? d.a,
+        b: body.b ?? d.b,
+        buffer: body.buffer ?? d.buffer,
+        // A request that sets a chunk buffer means chunks: the configured token buffer then stands aside.
+        bufferTokens: body.bufferTokens ?? (body.buffer !== undefined ? 0 : d.bufferTokens),
         ...(body.minRelativeGap !== undefined ? { minRelativeGap: body.minRelativeGap } : {}),
       };
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -300,7 +301,7 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   // Replay of recorded answers: route every selected question, judge the recorded answer of the route.
   const replay: ModelReplay[] = [];
   if (replayModels.length > 0 && !signal.aborted) {
-    const selection: SelectionMethod = { kind: 'adaptive-k', a: o.config.ADAPTIVE_K_A, b: o.config.ADAPTIVE_K_B, buffer: o.config.ADAPTIVE_K_BUFFER };
+    const selection: SelectionMethod = configuredAdaptiveK(o.config);
     progress.start('route', sel.questions.length);
     const decisions = await routeQuestions(o.backend, sel.questions, { config: o.config, logger: o.logger, window: o.replayWindow ?? 128_000, selection, onDone: (q) => progress.tick(q.task) });
     progress.stop();
