@@ -24,14 +24,20 @@ export type ScoreKind = 'dense' | 'bm25' | 'hybrid';
  *   support at equal reading). A fixed token budget is as efficient as
  *   Adaptive-k on this set (budget 8000 on the same hybrid: 0.988 / 0.905 /
  *   16.6%); Adaptive-k needs no per-corpus size and reports its curve.
- * Without embeddings, use score 'bm25' with bufferTokens 4000 (numbers above).
+ *
+ * The service default (RETRIEVAL_SCORE, ADAPTIVE_K_BUFFER_TOKENS in config) is
+ * BM25 with a 4000-token buffer: within 0.005 coverage / 0.015 support of the
+ * hybrid, it needs no query embedding to select, and the router's thresholds
+ * (ROUTER_*) were calibrated on its score curves. Hybrid α = 0.3 with 6000
+ * tokens stays one setting away (RETRIEVAL_SCORE=hybrid, per-request
+ * hybridAlpha, ADAPTIVE_K_BUFFER_TOKENS=6000).
  */
 export const DEFAULTS = Object.freeze({
   /** Scores Adaptive-k cuts. */
-  score: 'hybrid' as ScoreKind,
-  /** Weight of the dense scores in the min-max fusion (1 - alpha for BM25). */
+  score: 'bm25' as ScoreKind,
+  /** Weight of the dense scores in the min-max fusion (1 - alpha for BM25), when score is 'hybrid'. */
   hybridAlpha: 0.3,
-  adaptiveK: Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 6000, minRelativeGap: 0 }) satisfies Required<AdaptiveKOptions>,
+  adaptiveK: Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 4000, minRelativeGap: 0 }) satisfies Required<AdaptiveKOptions>,
 });
 
 /** The Adaptive-k selection the service is configured with (ADAPTIVE_K_* settings). */
