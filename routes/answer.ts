@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AppError } from '../src/errors.js';
 import { toAppError } from '../src/http/errors.js';
 import { openSse, wantsEventStream } from '../src/http/sse.js';
-import type { ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import type { AnswerInput } from '../src/core/strategies/answer-service.js';
 import { isStrategyName, STRATEGIES, type AnswerEvent } from '../src/core/strategies/types.js';
@@ -57,7 +57,7 @@ const routes: FastifyPluginAsync = async (app) => {
         strategy: body.strategy,
         selection,
         score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
-        hybridAlpha: body.hybridAlpha ?? 0.5,
+        hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
         signal: abort.signal,
       };
       if (!wantsEventStream(req)) return app.container.answers.answer(input);

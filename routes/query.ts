@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AppError } from '../src/errors.js';
 import { toAppError } from '../src/http/errors.js';
 import { openSse, wantsEventStream } from '../src/http/sse.js';
-import type { ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import { batchJobId, normaliseQuestions, QUERY_BATCH_JOB, runBatch, type QueryBatchJobData } from '../src/core/routing/batch.js';
 import { validateBudgets, type QueryEvent, type QueryInput, type RequestedStrategy } from '../src/core/routing/query-service.js';
@@ -62,7 +62,7 @@ function common(body: Common, cfg: Config) {
   validateSelectionMethod(selection);
   const budgets = body.budgets ?? {};
   validateBudgets(budgets);
-  return { strategy, selection, budgets, score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind), hybridAlpha: body.hybridAlpha ?? 0.5, documentIds: body.documentIds ?? null };
+  return { strategy, selection, budgets, score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind), hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha, documentIds: body.documentIds ?? null };
 }
 
 const routes: FastifyPluginAsync = async (app) => {
