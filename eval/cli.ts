@@ -19,6 +19,7 @@
  *   --namespace NS               namespace the documents go to [lara-dev]
  *   --data-dir DIR               in process: data dir shared with the other LaRA measurements [data/eval-embed]
  *   --window N                   in process, extractive reader: its context window [the reader's own]
+ *   --reader-sentences N         in process, extractive reader: most sentences embedded per call [160]
  *   --on-error skip|stop         broken dataset lines and failed answers [skip]
  *   --replay-predictions MODEL   recorded-answer replay of predictions/MODEL (repeatable)
  *   --replay-window N            window the router assumes in the replay [128000]
@@ -29,13 +30,13 @@
  * with the same --out: finished (question, strategy) pairs are not redone.
  * Exit codes: 0 done, 1 failed (or stopped on a failure), 2 bad input, 130 interrupted.
  */
-import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
+import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { HttpBackend, InProcessBackend, type Backend } from './harness/backend.js';
 import { terminalProgress } from './harness/progress.js';
 import { EvalInputError, EvalStoppedError, runEval } from './harness/runner.js';
@@ -78,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
       namespace: { type: 'string', default: 'lara-dev' },
       'data-dir': { type: 'string', default: 'data/eval-embed' },
       window: { type: 'string' },
+      'reader-sentences': { type: 'string' },
       'on-error': { type: 'string', default: 'skip' },
       'replay-predictions': { type: 'string', multiple: true },
       'replay-window': { type: 'string' },
@@ -121,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
       logger,
       namespace: a.namespace!,
       ...(a.window !== undefined ? { readerWindow: positiveInt('window', a.window, 0) } : {}),
+      ...(a['reader-sentences'] !== undefined ? { readerSentences: positiveInt('reader-sentences', a['reader-sentences'], 160) } : {}),
     });
     await inProcess.start();
     backend = inProcess;

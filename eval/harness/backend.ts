@@ -5,7 +5,7 @@ import { createEmbedder } from '../../src/adapters/embedder/index.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import type { RetrievalResult } from '../../src/core/retrieval/service.js';
 import type { SelectionMethod } from '../../src/core/retrieval/select.js';
-import type { ScoreKind } from '../../src/core/retrieval/defaults.js';
+import { DEFAULTS, type ScoreKind } from '../../src/core/retrieval/defaults.js';
 import type { QueryResult } from '../../src/core/routing/query-service.js';
 import type { AnswerResult, StrategyName } from '../../src/core/strategies/types.js';
 import type { Progress } from './progress.js';
@@ -58,6 +58,7 @@ function settingsOf(cfg: Config, window: number): Record<string, unknown> {
     'ADAPTIVE_K_A',
     'ADAPTIVE_K_B',
     'ADAPTIVE_K_BUFFER',
+    'ADAPTIVE_K_BUFFER_TOKENS',
     'LLM_MAX_ANSWER_TOKENS',
     'ROUTER_MIN_RELATIVE_GAP',
     'ROUTER_MAX_ABOVE_CUT',
@@ -66,7 +67,7 @@ function settingsOf(cfg: Config, window: number): Record<string, unknown> {
     'ROUTER_DIFFUSE_CUES',
     'ROUTER_SELF_ROUTE',
   ] as const;
-  return { ...Object.fromEntries(keys.map((k) => [k, cfg[k]])), window };
+  return { ...Object.fromEntries(keys.map((k) => [k, cfg[k]])), hybridAlpha: DEFAULTS.hybridAlpha, window };
 }
 
 export interface InProcessOptions {
@@ -75,6 +76,12 @@ export interface InProcessOptions {
   namespace: string;
   /** Context window for the extractive reader (it has none of its own: default 1 000 000). Other readers use LLM_CONTEXT_WINDOW. */
   readerWindow?: number;
+  /**
+   * Extractive reader: most sentences it embeds per call (ExtractiveReader
+   * `maxEmbeddedSentences`, default 160). Fewer make long runs on a small
+   * machine feasible at some cost in answer quality; recorded in run.json.
+   */
+  readerSentences?: number;
   /** Replace adapters (tests). */
   overrides?: ContainerOptions['overrides'];
 }
@@ -86,9 +93,13 @@ export class InProcessBackend implements Backend {
 
   constructor(private readonly o: InProcessOptions) {
     const overrides = { ...(o.overrides ?? {}) };
-    if (o.config.LLM_PROVIDER === 'extractive' && o.readerWindow !== undefined && !overrides.llm) {
+    if (o.config.LLM_PROVIDER === 'extractive' && (o.readerWindow !== undefined || o.readerSentences !== undefined) && !overrides.llm) {
       overrides.embedder ??= createEmbedder(o.config, { logger: o.logger });
-      overrides.llm = new ExtractiveReader({ embedder: overrides.embedder, contextWindow: o.readerWindow });
+      overrides.llm = new ExtractiveReader({
+        embedder: overrides.embedder,
+        ...(o.readerWindow !== undefined ? { contextWindow: o.readerWindow } : {}),
+        ...(o.readerSentences !== undefined ? { maxEmbeddedSentences: o.readerSentences } : {}),
+      });
     }
     this.container = buildContainer(o.config, o.logger, { role: 'local', overrides });
     this.score = o.config.RETRIEVAL_SCORE as ScoreKind;
@@ -104,7 +115,7 @@ export class InProcessBackend implements Backend {
       mode: 'in-process',
       reader: `${c.llm.id}:${c.llm.model}`,
       embedder: c.embedder.id,
-      settings: settingsOf(c.config, c.llm.contextWindow),
+      settings: { ...settingsOf(c.config, c.llm.contextWindow), ...(this.o.readerSentences !== undefined ? { readerSentences: this.o.readerSentences } : {}) },
     };
   }
 
@@ -125,7 +136,7 @@ export class InProcessBackend implements Backend {
   }
 
   retrieve(documentId: string, question: string, selection: SelectionMethod): Promise<RetrievalView> {
-    return this.container.retrieval.retrieve({ namespace: this.o.namespace, question, documentIds: [documentId], method: selection, score: this.score, hybridAlpha: 0.5 });
+    return this.container.retrieval.retrieve({ namespace: this.o.namespace, question, documentIds: [documentId], method: selection, score: this.score, hybridAlpha: DEFAULTS.hybridAlpha });
   }
 
   answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult> {
@@ -136,7 +147,7 @@ export class InProcessBackend implements Backend {
       strategy,
       selection,
       score: this.score,
-      hybridAlpha: 0.5,
+      hybridAlpha: DEFAULTS.hybridAlpha,
       ...(signal ? { signal } : {}),
     });
   }
@@ -149,7 +160,7 @@ export class InProcessBackend implements Backend {
       strategy: 'auto',
       selection,
       score: this.score,
-      hybridAlpha: 0.5,
+      hybridAlpha: DEFAULTS.hybridAlpha,
       ...(signal ? { signal } : {}),
     });
   }

@@ -1,9 +1,9 @@
-import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config.js';
 import { cl100k } from '../../src/core/tokenizer.js';
+import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { EXTRACTIVE_PREFIX } from '../../src/adapters/llm/extractive.js';
 import type { SelectionMethod } from '../../src/core/retrieval/select.js';
 import type { AnswerResult, StrategyName } from '../../src/core/strategies/types.js';
@@ -66,6 +66,8 @@ export interface EvalSummary {
   pairs: { expected: number; answered: number; failed: number };
   /** Dataset lines that could not be used: never run, never counted as answered. */
   broken: { count: number; items: BrokenInput[] };
+  /** Unreadable lines of the replayed models' prediction files: those questions count as without a recorded answer. */
+  predictionErrors: { count: number; items: BrokenInput[] };
   failures: { count: number; items: FailureRow[] };
   results: StrategySummary[];
   replay: ModelReplay[];
@@ -300,13 +302,16 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
 
   // Replay of recorded answers: route every selected question, judge the recorded answer of the route.
   const replay: ModelReplay[] = [];
+  const predictionErrors: BrokenInput[] = [];
   if (replayModels.length > 0 && !signal.aborted) {
     const selection: SelectionMethod = configuredAdaptiveK(o.config);
     progress.start('route', sel.questions.length);
     const decisions = await routeQuestions(o.backend, sel.questions, { config: o.config, logger: o.logger, window: o.replayWindow ?? 128_000, selection, onDone: (q) => progress.tick(q.task) });
     progress.stop();
     const { predictions, errors } = loadPredictions(o.dataset);
-    for (const e of errors) broken.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
+    for (const e of errors) {
+      if (replayModels.some((m) => e.file.startsWith(`${m}/`))) predictionErrors.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
+    }
     const known = new Set(predictions.map((p) => p.model));
     for (const model of replayModels) {
       if (!known.has(model)) throw new Error(`no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`);
@@ -330,6 +335,7 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
     questions: { available: sel.available, selected: sel.questions.length, answered: new Set(rows.map((r) => r.questionId)).size },
     pairs: { expected: wanted.size, answered: rows.length, failed: failures.length },
     broken: { count: broken.length, items: broken.slice(0, 500) },
+    predictionErrors: { count: predictionErrors.length, items: predictionErrors.slice(0, 500) },
     failures: { count: failures.length, items: failures.slice(0, 500) },
     results: summarise(rows, o.strategies),
     replay,

@@ -116,6 +116,11 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
     if (s.broken.count > 100) out.push(`- ... ${s.broken.count - 100} more in summary.json`);
     out.push('');
   }
+  if (s.predictionErrors.count > 0) {
+    out.push(`## Unreadable prediction lines of the replayed models (${s.predictionErrors.count}; those questions count as without a recorded answer)`, '');
+    for (const b of s.predictionErrors.items.slice(0, 50)) out.push(`- \`${b.file}:${b.line}\`: ${b.message}`);
+    out.push('');
+  }
   if (s.failures.count > 0) {
     out.push(`## Failed answers (${s.failures.count}; retried on the next run)`, '');
     for (const f of s.failures.items.slice(0, 100)) out.push(`- \`${f.questionId}\` (${f.strategy}): ${f.code}: ${f.message}`);

@@ -5,6 +5,7 @@ import { Parser } from 'htmlparser2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { HttpBackend, InProcessBackend } from '../../eval/harness/backend.js';
 import { EvalInputError, EvalStoppedError, runEval, type EvalOptions } from '../../eval/harness/runner.js';
 import type { Backend } from '../../eval/harness/backend.js';
@@ -31,7 +32,7 @@ let backend: InProcessBackend;
 const logger = createLogger('silent');
 
 function specs(keys = ALL) {
-  return strategySpecs(keys, { adaptiveK: { kind: 'adaptive-k', a: config.ADAPTIVE_K_A, b: config.ADAPTIVE_K_B, buffer: config.ADAPTIVE_K_BUFFER }, topK: 2, budgetTokens: 100 });
+  return strategySpecs(keys, { adaptiveK: configuredAdaptiveK(config), topK: 2, budgetTokens: 100 });
 }
 
 async function run(out: string, over: Partial<EvalOptions> = {}) {
