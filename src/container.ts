@@ -18,9 +18,11 @@ import { InProcessQueue } from './adapters/job-queue/in-process.js';
 import { BullMqQueue, BullMqRunner } from './adapters/job-queue/bullmq.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/document-service.js';
 import { RetrievalService } from './core/retrieval/service.js';
+import { vectorReadiness } from './core/readiness.js';
 import { AnswerService } from './core/strategies/answer-service.js';
 import { QueryService } from './core/routing/query-service.js';
 import { QUERY_BATCH_JOB, queryBatchProcessor } from './core/routing/batch.js';
+import { createLimits, limitChains, limitLlm, type Limits } from './core/limits.js';
 
 /** Everything the service is made of, picked from the config in one place. */
 export interface Container {
@@ -41,6 +43,8 @@ export interface Container {
   readonly answers: AnswerService;
   /** Routes each question to retrieval, Chain-of-Agents or full context (POST /v1/query). */
   readonly query: QueryService;
+  /** Process-wide caps on LLM calls and Chain-of-Agents runs (MAX_CONCURRENT_LLM_CALLS, MAX_CONCURRENT_CHAINS). */
+  readonly limits: Limits;
   /** Prepares the vector store for the embedder's vector size (loads the model once). Memoised; retried after a failure. */
   ready(): Promise<void>;
   /** Closes everything, each step even if an earlier one failed. Idempotent. */
@@ -70,7 +74,9 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   const documents = o.documents ?? new FileDocumentStore({ dir: join(resolve(config.DATA_DIR), 'documents') });
   const vectors = o.vectors ?? createVectorStore(config);
   const embedder = o.embedder ?? createEmbedder(config, { logger });
-  const llm = o.llm ?? createLlm(config, { embedder, logger });
+  // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
+  const limits = createLimits(config);
+  const llm = limitLlm(o.llm ?? createLlm(config, { embedder, logger }), limits.llmCalls);
 
   let queue: JobQueue;
   let runner: JobRunner | null = null;
@@ -88,14 +94,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     runner = q;
   }
 
-  let readying: Promise<void> | null = null;
-  const ready = (): Promise<void> => {
-    readying ??= (async () => vectors.ensureReady(await embedder.dimensions()))().catch((err: unknown) => {
-      readying = null;
-      throw err;
-    });
-    return readying;
-  };
+  const ready = vectorReadiness(vectors, embedder);
 
   const documentService = new DocumentService({
     ready,
@@ -115,8 +114,8 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
       ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX })
       : new FileKeyStore({ path: join(resolve(config.DATA_DIR), 'api-keys.json') });
   const retrieval = new RetrievalService({ ready, documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
-  const answers = new AnswerService({ retrieval, llm, config, logger });
-  const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => createLlm(cfg, { embedder, logger }) });
+  const answers = limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains);
+  const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => limitLlm(createLlm(cfg, { embedder, logger }), limits.llmCalls) });
   runner?.register(QUERY_BATCH_JOB, queryBatchProcessor(query));
   runner?.register<IngestJobData, unknown>(INGEST_JOB, (job) => documentService.process(job));
 
@@ -135,6 +134,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     retrieval,
     answers,
     query,
+    limits,
     ready,
     close() {
       // Stop taking jobs first, then close what they use. Every step runs even if one fails.
