@@ -104,7 +104,11 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   if (cfg.RATE_LIMIT_PER_MINUTE > 0) {
     // Counted in Redis when there is one, so every replica shares the budget of a key.
     const redis = cfg.REDIS_URL ? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
-    if (redis) app.addHook('onClose', async () => redis.disconnect());
+    if (redis) {
+      // skipOnError lets requests through while Redis is away; the listener keeps ioredis from reporting each reconnect as unhandled.
+      redis.on('error', (err: Error) => app.log.debug({ err }, 'rate-limit Redis unavailable'));
+      app.addHook('onClose', async () => redis.disconnect());
+    }
     await app.register(rateLimit, {
       global: true,
       max: cfg.RATE_LIMIT_PER_MINUTE,

@@ -78,6 +78,7 @@ export class OwnRedis {
     await until(async () => {
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
       const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
       try {
         await r.connect();
         return (await r.ping()) === 'PONG';

@@ -7,7 +7,10 @@ export class RedisKeyStore implements KeyStore {
   private readonly key: string;
 
   constructor(opts: { url: string; prefix: string }) {
-    this.redis = new Redis(opts.url, { maxRetriesPerRequest: 1, lazyConnect: false });
+    // A request must not hang on a Redis that is down or stuck: its key lookup fails within seconds instead.
+    this.redis = new Redis(opts.url, { maxRetriesPerRequest: 1, lazyConnect: false, connectTimeout: 2000, commandTimeout: 2000 });
+    // Connection errors reach callers through the failed commands; without a listener ioredis reports each reconnect attempt as unhandled.
+    this.redis.on('error', () => undefined);
     this.key = `${opts.prefix}:api-keys`;
   }
 
