@@ -83,16 +83,17 @@ export const CONFIG_SPEC = {
   MAX_CONCURRENT_LLM_CALLS: { type: 'int', default: 8, min: 1, doc: 'LLM calls in flight at once across the process.' },
   MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },
 
-  // Router (POST /v1/query, strategy auto). Defaults chosen by `npx tsx eval/replay-router.ts --model gpt-4o --sweep`
-  // on LaRA dev (1,188 questions with both recorded gpt-4o answers, APPROXIMATE lexical judge, our USE-lite hybrid Adaptive-k
-  // signals, 128k window). Gap/above-cut/share: best grid point with >= 40% sent to retrieval, fitted on all dev. With the
-  // question rules (ROUTER_MAX_QUESTION_WORDS = 20, ROUTER_MIN_ABSENT_TERMS = 2): routed 63.4% vs always-full 61.8% (+1.6),
-  // always-RAG 57.9%, oracle 70.0%; 46.7% of questions to retrieval (without them: 62.3%, +0.5, 45.3%).
-  // Held out (the two question thresholds tuned on one part, checked on the other): 32k->128k / 128k->32k +0.3 / +0.9 points
-  // over the better fixed strategy (without the rules +0.5 / +0.4); 5-fold by document +1.7 (without: +0.5).
-  // Same defaults on other models' recorded answers: claude-3-5-sonnet 67.7% vs 66.2% without (+1.2 over always-full);
-  // qwen2.5-7b 53.7% vs 54.2% without (20 questions better, 26 worse; always-RAG 54.6%).
-  // Tuning the gap/above-cut/share knobs themselves does not hold out (32k->128k -1.1, 128k->32k -1.3 points).
+  // Router (POST /v1/query, strategy auto). Measured by `npx tsx eval/replay-router.ts --model gpt-4o --sweep` on LaRA dev
+  // (1,188 questions with both recorded gpt-4o answers, APPROXIMATE lexical judge, 128k window). Gap/above-cut/share were
+  // fitted on all dev with the earlier hybrid signals; with the current retrieval defaults (BM25, 4000-token buffer) they
+  // alone route 60.3% (1.5 below always-full 61.8%; always-RAG 57.9%, oracle 70.0%; 56% to retrieval), and their own
+  // sweep prefers switching them off, so they do not hold out. The question rules (ROUTER_MAX_QUESTION_WORDS = 20,
+  // ROUTER_MIN_ABSENT_TERMS = 2, chosen on gpt-4o with the hybrid signals) lift routed to 62.5% (+0.7 over always-full;
+  // 53.5% to retrieval; 36 questions better, 10 worse than without them). Held out, the two rules' thresholds tuned on one
+  // part and checked on the other: 32k->128k / 128k->32k -0.5 / +0.4 over the better fixed strategy (without them -1.5 /
+  // -1.6); 5-fold by document +0.7 (without: -1.5). Other models, same defaults: claude-3-5-sonnet 67.1% vs 64.7% without
+  // (+0.5 over always-full 66.6%; 41 better, 12 worse); qwen2.5-7b 53.4% vs 54.0% without (27 better, 34 worse; its
+  // always-RAG 54.6% beats always-full 49.8%, and long questions sent whole cost it).
   ROUTER_MIN_RELATIVE_GAP: { type: 'number', default: 0.1, min: 0, max: 1, doc: 'Evidence counts as concentrated (read by retrieval) only when the largest score gap is at least this share of the score range.' },
   ROUTER_MAX_ABOVE_CUT: { type: 'int', default: 8, min: 1, doc: 'Evidence counts as concentrated only when at most this many chunks stand above the largest gap.' },
   ROUTER_MAX_SELECTED_SHARE: { type: 'number', default: 0.35, min: 0, max: 1, doc: 'A selection reading more than this share of the documents reads them whole instead.' },

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { RetrievalSignals } from '../../src/core/retrieval/service.js';
 import { findCues, parseCueNames } from '../../src/core/routing/cues.js';
-import { decide, estimateLatencyMs, readEvidence, type RouterThresholds, type RoutingContext, type RoutingEstimates } from '../../src/core/routing/policy.js';
+import { absentTerms, vocabulary } from '../../src/core/routing/terms.js';
+import { decide, estimateLatencyMs, questionWords, readEvidence, type RouterThresholds, type RoutingContext, type RoutingEstimates } from '../../src/core/routing/policy.js';
 
 const T: RouterThresholds = {
   minRelativeGap: 0.3,
@@ -10,6 +11,8 @@ const T: RouterThresholds = {
   maxSelectedShare: 0.5,
   maxSpread: 1,
   diffuseCues: ['comparison', 'aggregation', 'global'],
+  maxQuestionWords: 0,
+  minAbsentTerms: 0,
   latencyMsPerCall: 1000,
   latencyMsPerKiloToken: 100,
 };
@@ -170,6 +173,48 @@ describe('the routing policy', () => {
     it('accepts a budget exactly at the estimate', () => {
       expect(decide(concentrated(), ctx({ budgets: { maxPromptTokens: 2_500, maxCalls: 1 } }), T).strategy).toBe('rag');
     });
+  });
+});
+
+describe('the question rules', () => {
+  const Q: RouterThresholds = { ...T, maxQuestionWords: 8, minAbsentTerms: 2 };
+
+  it('reads a question longer than maxQuestionWords whole, counting its words, with the edge on the retrieval side', () => {
+    const eight = 'Who found the key in the old house?';
+    expect(questionWords(eight)).toBe(8);
+    expect(decide(concentrated(), ctx({ question: eight }), Q).strategy).toBe('rag');
+    const nine = 'Who found the key in the old stone house?';
+    const d = decide(concentrated(), ctx({ question: nine }), Q);
+    expect(d.strategy).toBe('full');
+    expect(d.reasons.join(' ')).toMatch(/the question is long \(9 words, more than 8\)/);
+    expect(decide(concentrated(), ctx({ question: nine }), { ...Q, maxQuestionWords: 0 }).strategy).toBe('rag');
+  });
+
+  it('sends a question with enough terms the documents never use to retrieval even when the evidence is diffuse, naming them', () => {
+    const d = decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum', 'pediatr'] }), Q);
+    expect(d.strategy).toBe('rag');
+    expect(d.answerMayBeAbsent).toBe(true);
+    expect(d.reasons.join(' ')).toMatch(/uses 2 terms the documents never do \("quantum", "pediatr"\), at least 2: its answer may not be in the text/);
+  });
+
+  it('leaves a question with fewer absent terms than the threshold, or the rule off, to the evidence', () => {
+    const one = decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum'] }), Q);
+    expect(one.strategy).toBe('full');
+    expect(one.answerMayBeAbsent).toBe(false);
+    expect(decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum', 'pediatr'] }), { ...Q, minAbsentTerms: 0 }).strategy).toBe('full');
+    expect(decide(concentrated({ relativeGap: 0.05 }), ctx(), Q).strategy).toBe('full');
+  });
+
+  it('does not flag a possibly absent answer when the budgets force another strategy', () => {
+    const d = decide(concentrated(), ctx({ absentTerms: ['quantum', 'pediatr'], budgets: { maxPromptTokens: 100_000 }, estimates: { ...estimates(), rag: { feasible: false, reason: 'no', promptTokens: 0, calls: 1, contextTokens: 0 } } }), Q);
+    expect(d.strategy).toBe('full');
+    expect(d.answerMayBeAbsent).toBe(false);
+  });
+
+  it('finds the question terms no document uses, as BM25 analyses them, whichever document has the others', () => {
+    const docs = [vocabulary('The admiral found the keys in a drawer.'), vocabulary('Pimento sailed home.')];
+    expect(absentTerms('What colour were the keys Pimento found with the lantern?', docs)).toEqual(['colour', 'lantern']);
+    expect(absentTerms('Who found the key?', docs)).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
+import type { DocumentRecord } from '../../ports/document-store.js';
 import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
 import type { SelectionMethod } from '../retrieval/select.js';
@@ -9,6 +10,7 @@ import type { AnswerService, CostEstimates } from '../strategies/answer-service.
 import { isUnanswerable } from '../strategies/prompts.js';
 import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName } from '../strategies/types.js';
 import { findCues, parseCueNames, type Cue } from './cues.js';
+import { absentTerms, vocabulary } from './terms.js';
 import { decide, estimateLatencyMs, overBudget, type Budgets, type RouterThresholds } from './policy.js';
 
 export type RequestedStrategy = 'auto' | StrategyName;
@@ -111,6 +113,8 @@ export function thresholdsFromConfig(cfg: Config): RouterThresholds {
     maxSelectedShare: cfg.ROUTER_MAX_SELECTED_SHARE,
     maxSpread: cfg.ROUTER_MAX_SPREAD,
     diffuseCues: parseCueNames(cfg.ROUTER_DIFFUSE_CUES),
+    maxQuestionWords: cfg.ROUTER_MAX_QUESTION_WORDS,
+    minAbsentTerms: cfg.ROUTER_MIN_ABSENT_TERMS,
     latencyMsPerCall: cfg.ROUTER_LATENCY_MS_PER_CALL,
     latencyMsPerKiloToken: cfg.ROUTER_LATENCY_MS_PER_1K_TOKENS,
   };
@@ -138,11 +142,36 @@ export function validateBudgets(b: Budgets): void {
  * read again whole (full context when it fits, else Chain-of-Agents). Off for
  * the extractive reader, which quotes sentences and cannot decline honestly.
  */
+/** Most document vocabularies kept (and most documents in a scope the absent-terms rule reads). */
+const VOCABULARY_CACHE = 64;
+
 export class QueryService {
   private readonly thresholds: RouterThresholds;
+  /** Term sets of recently read document versions, for the absent-terms rule. */
+  private readonly vocabularies = new Map<string, Set<string>>();
 
   constructor(private readonly o: QueryServiceOptions) {
     this.thresholds = thresholdsFromConfig(o.config);
+  }
+
+  /**
+   * The question's terms no document in scope uses; undefined when the rule is
+   * off or the scope is too large to read every document's words for it.
+   */
+  private async absentTerms(namespace: string, docs: readonly DocumentRecord[], question: string): Promise<string[] | undefined> {
+    if (this.thresholds.minAbsentTerms <= 0 || docs.length > VOCABULARY_CACHE) return undefined;
+    const vocabularies: Array<Set<string>> = [];
+    for (const d of docs) {
+      const key = `${namespace}\0${d.id}\0${d.version}`;
+      let v = this.vocabularies.get(key);
+      if (!v) {
+        v = vocabulary(await this.o.retrieval.getText(namespace, d));
+        this.vocabularies.set(key, v);
+        if (this.vocabularies.size > VOCABULARY_CACHE) this.vocabularies.delete(this.vocabularies.keys().next().value!);
+      }
+      vocabularies.push(v);
+    }
+    return absentTerms(question, vocabularies);
   }
 
   /**
@@ -203,7 +232,7 @@ export class QueryService {
     });
     const estimates = this.o.answers.estimateCosts(docs, r.tokens.selected, llm, input.question);
     const window = llm.contextWindow - estimates.reserves.answer;
-    const ctx = { question: input.question, documentTokens: r.tokens.documents, window, budgets, estimates };
+    const ctx = { question: input.question, documentTokens: r.tokens.documents, window, budgets, estimates, absentTerms: await this.absentTerms(input.namespace, docs, input.question) };
     const latency = {
       rag: estimateLatencyMs(estimates.rag, this.thresholds),
       full: estimateLatencyMs(estimates.full, this.thresholds),
@@ -212,8 +241,10 @@ export class QueryService {
     let strategy: StrategyName;
     let reasons: string[];
     let cues: Cue[];
+    let answerMayBeAbsent = false;
     if (requested === 'auto') {
       const routed = decide(r.signals, ctx, this.thresholds);
+      answerMayBeAbsent = routed.answerMayBeAbsent;
       strategy = routed.strategy;
       reasons = routed.reasons;
       cues = routed.cues;
@@ -246,7 +277,11 @@ export class QueryService {
     } else if (selfRouteRequested && requested !== 'auto') {
       selfRouteNote = 'Self-Route escalation applies only to strategy auto';
     }
-    const selfRoute = selfRouteRequested && llm.kind === 'generative' && requested === 'auto' && strategy === 'rag';
+    if (selfRouteRequested && selfRouteNote === null && answerMayBeAbsent) {
+      // Escalating would hand the question to the reader least likely to say the answer is not there.
+      selfRouteNote = 'Self-Route escalation is off for this question: its answer may not be in the text, so a reply that the passages do not answer it is kept';
+    }
+    const selfRoute = selfRouteRequested && llm.kind === 'generative' && requested === 'auto' && strategy === 'rag' && !answerMayBeAbsent;
     // Said in the reasons only when asked for explicitly; the note field always carries it.
     if (input.selfRoute === true && selfRouteNote) reasons = [...reasons, selfRouteNote];
 
