@@ -49,9 +49,10 @@ function topicParagraph(words: readonly string[], seed: number): string {
 }
 
 function needleDocument(): string {
-  const paras = TOPICS.map((t, i) => topicParagraph(t, i));
+  // Three rounds of the topics (~13k tokens): large enough that the default 4000-token buffer stays selective.
+  const paras = [0, 1, 2].flatMap((round) => TOPICS.map((t, i) => topicParagraph(t, round * TOPICS.length + i)));
   paras.splice(
-    8,
+    30,
     0,
     'The lighthouse keeper kept a grey parrot named Admiral Pimento. Admiral Pimento the parrot lived in the lamp room of the lighthouse, ' +
       'and the keeper taught the parrot to whistle whenever a ship rounded the point. Every visitor to the lighthouse asked about the parrot, ' +
