@@ -1,7 +1,7 @@
 import { basename, extname } from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { AppError } from '../src/errors.js';
+import { AppError, isAppError } from '../src/errors.js';
 import { decodeUtf8 } from '../src/app.js';
 import { htmlToText } from '../src/core/ingest/html.js';
 import { Id } from '../src/http/schemas.js';
@@ -49,22 +49,28 @@ export function toView(d: DocumentRecord) {
 async function readUpload(req: FastifyRequest): Promise<Omit<SubmitInput, 'namespace'>> {
   const fields: Record<string, string> = {};
   let file: { name: string; text: string } | null = null;
-  for await (const part of req.parts()) {
-    if (part.type === 'file') {
-      if (file) throw new AppError('VALIDATION', ['upload exactly one file']);
-      // Only the extension of the client's file name is used; the name itself is never a path here.
-      const name = basename(part.filename.replace(/\\/g, '/')).slice(0, 200);
-      const ext = extname(name).toLowerCase();
-      const kind = FILE_TYPES[ext];
-      if (!kind) {
-        await part.toBuffer().catch(() => undefined);
-        throw new AppError('UNSUPPORTED_FILE_TYPE', [ext || `(none: ${JSON.stringify(name)})`]);
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        if (file) throw new AppError('VALIDATION', ['upload exactly one file']);
+        // Only the extension of the client's file name is used; the name itself is never a path here.
+        const name = basename(part.filename.replace(/\\/g, '/')).slice(0, 200);
+        const ext = extname(name).toLowerCase();
+        const kind = FILE_TYPES[ext];
+        if (!kind) {
+          await part.toBuffer().catch(() => undefined);
+          throw new AppError('UNSUPPORTED_FILE_TYPE', [ext || `(none: ${JSON.stringify(name)})`]);
+        }
+        const raw = decodeUtf8(await part.toBuffer());
+        file = { name, text: kind === 'html' ? htmlToText(raw) : raw };
+      } else {
+        fields[part.fieldname] = String(part.value);
       }
-      const raw = decodeUtf8(await part.toBuffer());
-      file = { name, text: kind === 'html' ? htmlToText(raw) : raw };
-    } else {
-      fields[part.fieldname] = String(part.value);
     }
+  } catch (err) {
+    // busboy reports broken framing (no boundary, truncated parts) as plain errors: the client's fault, not ours.
+    if (isAppError(err) || (typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('FST_'))) throw err;
+    throw new AppError('VALIDATION', [`malformed multipart body: ${(err as Error).message}`], { cause: err });
   }
   if (!file) throw new AppError('VALIDATION', ['multipart upload needs a "file" part']);
   let metadata: Record<string, unknown> | undefined;
@@ -118,6 +124,8 @@ const routes: FastifyPluginAsync = async (app) => {
       },
     },
     async (req, reply) => {
+      // Without a content type fastify has nothing to validate the body against.
+      if (!req.isMultipart() && (typeof req.body !== 'object' || req.body === null)) throw new AppError('VALIDATION', ['send the document as a JSON object or a multipart upload']);
       const input = req.isMultipart()
         ? await readUpload(req)
         : { ...(req.body as Static<typeof JsonDocument>), source: 'json' };

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import multipart from '@fastify/multipart';
@@ -41,6 +43,26 @@ function newAjv(coerce: boolean): Ajv {
   return ajv;
 }
 
+const MAX_PARAM_LENGTH = 1024;
+
+/**
+ * Requests Node's HTTP parser refuses (oversized headers, broken framing)
+ * never reach fastify: answer them in the service's error format, as
+ * fastify's default handler does in its own.
+ */
+function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW' ? new AppError('HEADERS_TOO_LARGE')
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new AppError('REQUEST_TIMEOUT')
+    : new AppError('BAD_REQUEST');
+  const body = JSON.stringify({ error: e.toJSON() });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode] ?? 'Error'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes bytes as UTF-8, refusing invalid sequences instead of silently replacing them. */
@@ -67,6 +89,17 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Ids may be 128 characters (INVALID_ID past that): the router must not refuse them first.
+    maxParamLength: MAX_PARAM_LENGTH,
+    // Errors raised before routing get the same body and stable codes as the rest.
+    frameworkErrors: (err, req, reply) => {
+      const e =
+        err.code === 'FST_ERR_BAD_URL' ? new AppError('BAD_URL', [req.url.slice(0, 200)], { cause: err })
+        : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new AppError('URL_TOO_LONG', [MAX_PARAM_LENGTH], { cause: err })
+        : new AppError('BAD_REQUEST', [], { cause: err });
+      void (reply as unknown as FastifyReply).status(e.statusCode).send({ error: e.toJSON(), requestId: req.id });
+    },
+    clientErrorHandler: clientError,
   });
   app.decorate('container', container);
   // Query strings and params arrive as text and are coerced ("limit=2" → 2);

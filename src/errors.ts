@@ -56,6 +56,13 @@ export const ErrorCatalogue = {
   // Configuration
   CONFIG_INVALID: { status: 500, message: 'Invalid configuration: %s' },
   INTERNAL: { status: 500, message: 'Internal error' },
+
+  // HTTP framing, refused before routing
+  BAD_URL: { status: 400, message: 'The URL is not valid: %s' },
+  URL_TOO_LONG: { status: 414, message: 'A segment of the URL is longer than %s characters' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
+  BAD_REQUEST: { status: 400, message: 'The HTTP request is malformed' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCatalogue;
