@@ -48,17 +48,25 @@ async function main(): Promise<void> {
   const tokens = docs.reduce((a, d) => a + d.text.length, 0);
   console.log(`documents: ${docs.length} (${values.length}), ${chunks.length} chunks, ${(tokens / 1e6).toFixed(2)}M chars, embedder ${config.EMBEDDER}, batch ${config.EMBED_BATCH_SIZE}`);
 
-  // Warm-up outside both measurements: model load and first-call compilation.
-  const bare = createEmbedder({ ...config, DATA_DIR: join(dataDir, 'bare') } as typeof config, {});
+  // Every measurement starts after a warm-up (model load, first-call compilation).
+  // 1. The bare embedder on exactly the chunks the pipeline will embed (its own, empty cache dir).
+  //    Measured before and after the pipeline: the machine's load drifts, so the baseline is their mean.
+  // Repeated chunk texts (boilerplate in filings, reference lists) are embedded once by the pipeline's
+  // cache, so the floor is the time the bare embedder needs for the distinct texts.
+  const distinct = [...new Set(chunks.map((c) => c.text))];
+  const bareRun = async (): Promise<number> => {
+    const start = performance.now();
+    for (let i = 0; i < distinct.length; i += config.EMBED_BATCH_SIZE) {
+      await bare.embedDocuments(distinct.slice(i, i + config.EMBED_BATCH_SIZE));
+    }
+    return (performance.now() - start) / 1000;
+  };
+  const bareDir = join(dataDir, 'bare');
+  let bare = createEmbedder({ ...config, DATA_DIR: bareDir } as typeof config, {});
   await bare.embedDocuments(['warm up the model with a sentence.', 'and another one.']);
-
-  // 1. The bare embedder on exactly the chunks the pipeline will embed (own, empty cache dir).
-  let t = performance.now();
-  for (let i = 0; i < chunks.length; i += config.EMBED_BATCH_SIZE) {
-    await bare.embedDocuments(chunks.slice(i, i + config.EMBED_BATCH_SIZE).map((c) => c.text));
-  }
-  const bareSec = (performance.now() - t) / 1000;
+  const bareSec1 = await bareRun();
   await bare.close();
+  let t = 0;
 
   // 2. The pipeline: submit every document, wait until all are indexed (fresh store and cache).
   const container = buildContainer(config, createLogger('warn'), { role: 'local' });
@@ -76,12 +84,22 @@ async function main(): Promise<void> {
   }
   const pipeSec = (performance.now() - t) / 1000;
   const stored = (await Promise.all(ids.map((id) => container.documentService.get('bench', id)))).reduce((a, d) => a + d.chunkCount, 0);
+  const cacheStats = (container.embedder as unknown as { stats?: () => { hits: number; misses: number } }).stats?.();
   await container.close();
+
+  // 1b. The bare embedder again, with a fresh cache so nothing is served from disk.
+  await rm(bareDir, { recursive: true, force: true });
+  bare = createEmbedder({ ...config, DATA_DIR: bareDir } as typeof config, {});
+  await bare.embedDocuments(['warm up the model with a sentence.', 'and another one.']);
+  const bareSec2 = await bareRun();
+  await bare.close();
   await rm(dataDir, { recursive: true, force: true });
+  const bareSec = (bareSec1 + bareSec2) / 2;
 
   const bareRate = chunks.length / bareSec;
   const pipeRate = stored / pipeSec;
-  console.log(`bare embedder : ${chunks.length} chunks in ${bareSec.toFixed(1)} s = ${bareRate.toFixed(2)} chunks/s`);
+  console.log(`bare embedder : ${distinct.length} distinct chunk texts (of ${chunks.length}) in ${bareSec1.toFixed(1)} s before and ${bareSec2.toFixed(1)} s after the pipeline, mean ${bareRate.toFixed(2)} chunks/s (chunks served per second)`);
+  console.log(`pipeline cache: ${cacheStats ? `${cacheStats.hits} hits, ${cacheStats.misses} misses (hits: repeated chunk texts, embedded once)` : 'n/a'}`);
   console.log(`pipeline      : ${stored} chunks in ${pipeSec.toFixed(1)} s = ${pipeRate.toFixed(2)} chunks/s (end to end: submit, store text, queue, chunk, embed, store vectors, flip version)`);
   console.log(`ratio         : pipeline / bare embedder = ${(pipeRate / bareRate).toFixed(3)} (target ≥ 0.85)`);
   console.log(`peak RSS      : ${rssMiB().toFixed(0)} MiB`);
