@@ -90,7 +90,7 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Ids may be 128 characters (INVALID_ID past that): the router must not refuse them first.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors raised before routing get the same body and stable codes as the rest.
     frameworkErrors: (err, req, reply) => {
       const e =

@@ -122,6 +122,8 @@ export class UseLiteEmbedder implements Embedder {
   private readonly logger: Logger | undefined;
   private loading: Promise<Pool> | undefined;
   private readonly queue: Task[] = [];
+  /** Queries, first come first served, ahead of every document batch (a LIFO here starved the oldest question under load). */
+  private readonly urgent: Task[] = [];
   private nextTaskId = 0;
 
   constructor(opts: UseLiteEmbedderOptions = {}) {
@@ -183,8 +185,7 @@ export class UseLiteEmbedder implements Embedder {
       task.reject(new AppError('EMBEDDER_UNAVAILABLE', [`${this.id} was closed`]));
       return;
     }
-    if (urgent) this.queue.unshift(task);
-    else this.queue.push(task);
+    (urgent ? this.urgent : this.queue).push(task);
     this.dispatch(pool);
   }
 
@@ -193,7 +194,7 @@ export class UseLiteEmbedder implements Embedder {
     for (const slot of pool.slots) {
       if (slot.busy) continue;
       let task: Task | undefined;
-      while ((task = this.queue.shift())) {
+      while ((task = this.nextUrgent() ?? this.queue.shift())) {
         if (!task.signal?.aborted) break;
         task.reject(new AppError('CANCELLED', [], { cause: task.signal.reason }));
       }
@@ -203,6 +204,40 @@ export class UseLiteEmbedder implements Embedder {
       slot.worker.ref();
       slot.worker.postMessage({ id, rows: task.rows });
     }
+  }
+
+  /**
+   * The waiting queries as one batch of up to `batchSize` rows: one model call
+   * for many questions costs little more than one for a single question, so
+   * concurrent questions do not queue behind each other one call at a time.
+   */
+  private nextUrgent(): Task | undefined {
+    const taken: Task[] = [];
+    let rows = 0;
+    while (this.urgent.length > 0 && (taken.length === 0 || rows + this.urgent[0]!.rows.length <= this.batchSize)) {
+      const t = this.urgent.shift()!;
+      if (t.signal?.aborted) {
+        t.reject(new AppError('CANCELLED', [], { cause: t.signal.reason }));
+        continue;
+      }
+      taken.push(t);
+      rows += t.rows.length;
+    }
+    if (taken.length <= 1) return taken[0];
+    return {
+      rows: taken.flatMap((t) => t.rows),
+      signal: undefined,
+      resolve: (vectors) => {
+        let at = 0;
+        for (const t of taken) {
+          t.resolve(vectors.slice(at, at + t.rows.length));
+          at += t.rows.length;
+        }
+      },
+      reject: (err) => {
+        for (const t of taken) t.reject(err);
+      },
+    };
   }
 
   private load(): Promise<Pool> {
@@ -293,7 +328,7 @@ export class UseLiteEmbedder implements Embedder {
       slot.busy?.task.reject(reason);
       slot.busy = undefined;
     }
-    for (const task of this.queue.splice(0)) task.reject(reason);
+    for (const task of [...this.urgent.splice(0), ...this.queue.splice(0)]) task.reject(reason);
     await Promise.all(
       pool.slots.map(async (slot) => {
         for (const event of ['message', 'error', 'exit'] as const) slot.worker.removeAllListeners(event);
