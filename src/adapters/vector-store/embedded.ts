@@ -14,6 +14,7 @@ import {
   writeFileAtomic,
   type FileLockOptions,
 } from '../../core/fs-atomic.js';
+import { toChunkRecord } from './chunk-record.js';
 
 /** Options of {@link EmbeddedVectorStore}. */
 export interface EmbeddedVectorStoreOptions {
@@ -368,20 +369,6 @@ function clamp(x: number): number {
   return x > 1 ? 1 : x < -1 ? -1 : x;
 }
 
-function toRecord(c: ChunkRecord): ChunkRecord {
-  return {
-    id: c.id,
-    namespace: c.namespace,
-    documentId: c.documentId,
-    version: c.version,
-    order: c.order,
-    start: c.start,
-    end: c.end,
-    tokens: c.tokens,
-    text: c.text,
-  };
-}
-
 /** Later rows override earlier ones with the same chunk id. */
 function mergeRows(parts: readonly (readonly Row[])[]): Row[] {
   const byId = new Map<string, Row>();
@@ -405,7 +392,7 @@ function buildSegment(sig: string, rows: Row[], dims: number): Segment {
 
 /** Part file: magic, JSON length, chunk JSON, zero padding to 4 bytes, Float32 LE vectors in chunk order. */
 async function writePart(docDir: string, gen: number, dims: number, rows: readonly (Row | StoredChunk)[]): Promise<void> {
-  const records = rows.map((r) => ('chunk' in r ? r.chunk : toRecord(r)));
+  const records = rows.map((r) => ('chunk' in r ? r.chunk : toChunkRecord(r)));
   const json = Buffer.from(JSON.stringify({ dims, chunks: records }), 'utf8');
   const head = 8 + json.length;
   const pad = (4 - (head % 4)) % 4;

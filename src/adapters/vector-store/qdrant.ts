@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { QdrantClient, QdrantClientResourceExhaustedError, QdrantClientTimeoutError, type Schemas } from '@qdrant/js-client-rest';
 import { AppError } from '../../errors.js';
 import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import { toChunkRecord } from './chunk-record.js';
 
 /** Options of {@link QdrantVectorStore}. */
 export interface QdrantVectorStoreOptions {
@@ -93,7 +94,7 @@ export class QdrantVectorStore implements VectorStore {
       if (c.vector.length !== dims) {
         throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} has ${c.vector.length} dimensions, the collection holds ${dims}`]);
       }
-      return { id: pointId(namespace, c.id), vector: Array.from(c.vector), payload: { ...toRecord(c) } };
+      return { id: pointId(namespace, c.id), vector: Array.from(c.vector), payload: { ...toChunkRecord(c) } };
     });
     for (let i = 0; i < points.length; i += this.#upsertBatch) {
       const batch = points.slice(i, i + this.#upsertBatch);
@@ -285,20 +286,6 @@ function versionsFilter(namespace: string, docs: readonly DocumentVersionRef[]):
     should.push({ must: [match('documentId', d.documentId), match('version', d.version)] });
   }
   return { must: [match('namespace', namespace)], should };
-}
-
-function toRecord(c: ChunkRecord): ChunkRecord {
-  return {
-    id: c.id,
-    namespace: c.namespace,
-    documentId: c.documentId,
-    version: c.version,
-    order: c.order,
-    start: c.start,
-    end: c.end,
-    tokens: c.tokens,
-    text: c.text,
-  };
 }
 
 function payloadToRecord(payload: Record<string, unknown> | null | undefined): ChunkRecord {
