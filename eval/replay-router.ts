@@ -30,7 +30,6 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../src/config.js';
 import { buildContainer, type Container } from '../src/container.js';
 import { createLogger } from '../src/logger.js';
-import { sha256 } from '../src/core/ids.js';
 import { cl100k } from '../src/core/tokenizer.js';
 import type { RetrievalSignals } from '../src/core/retrieval/service.js';
 import { middleTruncate } from '../src/core/strategies/budget.js';
@@ -39,10 +38,11 @@ import { decide, type RouterThresholds, type RoutingEstimates } from '../src/cor
 import { thresholdsFromConfig } from '../src/core/routing/query-service.js';
 import { absentTerms, vocabulary } from '../src/core/routing/terms.js';
 import type { StrategyName } from '../src/core/strategies/types.js';
-import type { LlmProvider } from '../src/ports/llm.js';
+import { estimatingReader } from './harness/replay.js';
 import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
 import { evidenceCoverage, goldSpans, segmentSpans, type Span } from './lara/evidence.js';
 import { judgeLexical } from './judges/lexical.js';
+import { LARA_NAMESPACE as NAMESPACE, ingestLara as ingest, laraDocumentId as documentId } from './lara/ingest.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,7 +58,6 @@ const { values: args } = parseArgs({
   },
 });
 
-const NAMESPACE = 'lara-dev';
 const WINDOW = Number(args.window);
 const MIN_RAG_SHARE = Number(args['min-rag-share']);
 
@@ -76,51 +75,13 @@ interface QuestionRecord {
   promptTokens: { rag: number; full: number; coa: number };
 }
 
-function documentId(q: LaraQuery): string {
-  const base = `${q.length}_${q.type}_${q.file}`.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9_]+/, '');
-  return base.length <= 100 ? base : `${base.slice(0, 80)}_${sha256(base).slice(0, 16)}`;
-}
-
-async function ingest(c: Container, queries: readonly LaraQuery[], text: (q: LaraQuery) => string): Promise<void> {
-  const byDoc = new Map<string, LaraQuery>();
-  for (const q of queries) byDoc.set(documentId(q), q);
-  const started = Date.now();
-  let i = 0;
-  for (const [id, q] of byDoc) {
-    const r = await c.documentService.submit({ namespace: NAMESPACE, id, title: q.file, text: text(q), source: "lara" });
-    i++;
-    if (!r.unchanged) console.error(`[${i}/${byDoc.size}] submitted ${id}`);
-  }
-  // Wait until every document is ready (the embedding cache makes repeated runs quick).
-  for (const [id] of byDoc) {
-    for (;;) {
-      const d = await c.documents.get(NAMESPACE, id);
-      if (d?.status === 'failed') throw new Error(`ingestion of ${id} failed: ${JSON.stringify(d.error)}`);
-      if (d && d.version !== null && d.pending === null) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    process.stderr.write(`ready ${id} (${Math.round((Date.now() - started) / 1000)} s)\n`);
-  }
-}
-
 async function measureQuestions(c: Container, cfg: Config, queries: Array<{ q: LaraQuery; nSegments: number }>, text: (q: LaraQuery) => string): Promise<QuestionRecord[]> {
   const out: QuestionRecord[] = [];
   const kept = new Map<string, Span[]>();
   const vocabularies = new Map<string, Set<string>>();
   const selection = configuredAdaptiveK(cfg);
   // The extractive reader has no window of its own: estimate as a reader with the stated window would (LaRA's models: 128k).
-  const reader: LlmProvider = {
-    id: c.llm.id,
-    model: c.llm.model,
-    kind: 'generative',
-    contextWindow: WINDOW,
-    tokenCountIsEstimate: false,
-    countTokens: (t) => cl100k.count(t),
-    countMessageTokens: (ms) => ms.reduce((n, m) => n + 4 + cl100k.count(m.content), 3),
-    complete: () => Promise.reject(new Error('the replay never calls the reader')),
-    health: async () => {},
-    close: async () => {},
-  };
+  const reader = estimatingReader(WINDOW);
   let done = 0;
   for (const { q, nSegments } of queries) {
     const id = documentId(q);

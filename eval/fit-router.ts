@@ -1,0 +1,233 @@
+/**
+ * Fits and checks the router's learned preference for retrieval over reading
+ * the whole text, from eval/router-features.ts output.
+ *
+ * Label: for question i and model m, d(i,m) = correct(RAG answer) − correct(full
+ * answer) ∈ {−1, 0, 1} (LaRA's recorded answers, approximate lexical judge).
+ * Averaging d over several models removes much of one model's per-question
+ * noise, so the preference is fitted on the mean over the TRAINING models and
+ * checked on a model it never saw (leave-one-model-out), and on documents it
+ * never saw (folds by document: no question of a test document is ever in the
+ * training set). Model: ridge regression of the mean d on standardised
+ * features; a question goes to retrieval when the prediction exceeds a
+ * threshold chosen on the training folds (highest mean routed accuracy over
+ * the training models with at least --min-rag-share of questions to retrieval).
+ *
+ *   npx tsx eval/fit-router.ts [--in eval-out/router-features.json] [--model gpt-4o] [--folds 5] [--lambda 10]
+ *     [--min-rag-share 0.4] [--write src/core/routing/learned-weights.ts]
+ *
+ * --write fits once on all dev questions and all models and writes the weights
+ * the service ships (with the numbers that justify them).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FEATURE_NAMES, type RouterFeatures } from '../src/core/routing/features.js';
+import type { FeatureRow } from './router-features.js';
+
+const { values: args } = parseArgs({
+  options: {
+    in: { type: 'string', default: 'eval-out/router-features.json' },
+    model: { type: 'string', multiple: true, default: ['gpt-4o'] },
+    folds: { type: 'string', default: '5' },
+    lambda: { type: 'string', default: '10' },
+    'min-rag-share': { type: 'string', default: '0.4' },
+    features: { type: 'string' },
+    univariate: { type: 'boolean', default: false },
+    write: { type: 'string' },
+  },
+});
+
+const rows = JSON.parse(readFileSync(resolve(args.in!), 'utf8')) as FeatureRow[];
+const MIN_SHARE = Number(args['min-rag-share']);
+const LAMBDA = Number(args.lambda);
+const FOLDS = Number(args.folds);
+const names: Array<keyof RouterFeatures> = args.features ? (args.features.split(',') as Array<keyof RouterFeatures>) : [...FEATURE_NAMES];
+const allModels = [...new Set(rows.flatMap((r) => Object.keys(r.judged)))].sort();
+
+const pct = (x: number): string => (100 * x).toFixed(1).padStart(5);
+const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+/** Mean d over `models` for a row (NaN when none of them answered it both ways). */
+function meanD(r: FeatureRow, models: readonly string[]): number {
+  const ds = models.filter((m) => r.judged[m]).map((m) => +r.judged[m]!.rag - +r.judged[m]!.full);
+  return mean(ds);
+}
+
+export interface Fitted {
+  names: string[];
+  means: number[];
+  scales: number[];
+  weights: number[];
+  intercept: number;
+  threshold: number;
+}
+
+/** Solves (XᵀX + λI) w = Xᵀy by Gaussian elimination (a few dozen features). */
+function ridge(x: number[][], y: number[], lambda: number): number[] {
+  const p = x[0]!.length;
+  const a = Array.from({ length: p }, () => new Array<number>(p + 1).fill(0));
+  for (let i = 0; i < x.length; i++) {
+    const xi = x[i]!;
+    for (let j = 0; j < p; j++) {
+      a[j]![p]! += xi[j]! * y[i]!;
+      for (let k = 0; k < p; k++) a[j]![k]! += xi[j]! * xi[k]!;
+    }
+  }
+  for (let j = 0; j < p; j++) a[j]![j]! += lambda;
+  for (let c = 0; c < p; c++) {
+    let piv = c;
+    for (let r = c + 1; r < p; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[piv]![c]!)) piv = r;
+    [a[c], a[piv]] = [a[piv]!, a[c]!];
+    for (let r = 0; r < p; r++) {
+      if (r === c) continue;
+      const f = a[r]![c]! / a[c]![c]!;
+      for (let k = c; k <= p; k++) a[r]![k]! -= f * a[c]![k]!;
+    }
+  }
+  return a.map((row, j) => row[p]! / row[j]!);
+}
+
+function predict(f: Fitted, feats: RouterFeatures): number {
+  let s = f.intercept;
+  for (let j = 0; j < f.names.length; j++) s += f.weights[j]! * (((feats as unknown as Record<string, number>)[f.names[j]!]! - f.means[j]!) / f.scales[j]!);
+  return s;
+}
+
+/** Routed accuracy of `model` when rows with prediction > t go to retrieval. */
+function routed(rs: readonly FeatureRow[], preds: readonly number[], t: number, model: string): { acc: number; share: number } {
+  let ok = 0;
+  let n = 0;
+  let toRag = 0;
+  rs.forEach((r, i) => {
+    const j = r.judged[model];
+    if (!j) return;
+    n++;
+    const rag = preds[i]! > t;
+    if (rag) toRag++;
+    ok += +(rag ? j.rag : j.full);
+  });
+  return { acc: ok / n, share: toRag / n };
+}
+
+function fit(train: readonly FeatureRow[], models: readonly string[]): Fitted {
+  const usable = train.filter((r) => !Number.isNaN(meanD(r, models)));
+  const cols = names.map((n) => usable.map((r) => r.features[n]));
+  const means = cols.map((c) => mean(c));
+  const scales = cols.map((c, j) => Math.sqrt(mean(c.map((v) => (v - means[j]!) ** 2))) || 1);
+  const x = usable.map((r) => names.map((n, j) => (r.features[n] - means[j]!) / scales[j]!));
+  const y = usable.map((r) => meanD(r, models));
+  const intercept = mean(y);
+  const weights = ridge(x, y.map((v) => v - intercept), LAMBDA);
+  const f: Fitted = { names: [...names], means, scales, weights, intercept, threshold: 0 };
+  // Threshold: best mean routed accuracy over the training models, with at least MIN_SHARE to retrieval.
+  const preds = usable.map((r) => predict(f, r.features));
+  const candidates = [...new Set(preds)].sort((a, b) => a - b);
+  let best = { t: -Infinity, acc: -1 };
+  for (let q = 0; q < candidates.length; q += Math.max(1, Math.floor(candidates.length / 400))) {
+    const t = candidates[q]! - 1e-12;
+    const rs = models.map((m) => routed(usable, preds, t, m));
+    if (mean(rs.map((r) => r.share)) < MIN_SHARE) break;
+    const acc = mean(rs.map((r) => r.acc));
+    if (acc > best.acc) best = { t, acc };
+  }
+  f.threshold = best.t;
+  return f;
+}
+
+function folds(rs: readonly FeatureRow[], k: number): FeatureRow[][] {
+  // Whole documents per fold, assigned in a fixed order so the split is reproducible.
+  const docs = [...new Set(rs.map((r) => r.document))].sort();
+  const fold = new Map(docs.map((d, i) => [d, i % k]));
+  return Array.from({ length: k }, (_, i) => rs.filter((r) => fold.get(r.document) === i));
+}
+
+function univariate(model: string): void {
+  console.log(`\nunivariate (Spearman-free view): mean d = RAG − full by feature tercile; ${model} and the mean of the other models`);
+  const others = allModels.filter((m) => m !== model);
+  for (const n of names) {
+    const sorted = [...rows].sort((a, b) => a.features[n] - b.features[n]);
+    const parts = [0, 1, 2].map((i) => sorted.slice(Math.floor((i * sorted.length) / 3), Math.floor(((i + 1) * sorted.length) / 3)));
+    const cell = (p: FeatureRow[]) => {
+      const dm = mean(p.filter((r) => r.judged[model]).map((r) => +r.judged[model]!.rag - +r.judged[model]!.full));
+      const dO = mean(p.map((r) => meanD(r, others)).filter((v) => !Number.isNaN(v)));
+      return `${pct(dm)} ${pct(dO)} [≤${p.at(-1)?.features[n].toFixed(2)}]`;
+    };
+    console.log(`${n.padEnd(18)} ${parts.map(cell).join(' | ')}`);
+  }
+}
+
+function evaluate(model: string): void {
+  const others = allModels.filter((m) => m !== model);
+  const fs = folds(rows, FOLDS);
+  const preds = new Map<FeatureRow, number>();
+  const thresholds = new Map<FeatureRow, number>();
+  for (let i = 0; i < fs.length; i++) {
+    const train = fs.filter((_, j) => j !== i).flat();
+    const f = fit(train, others);
+    for (const r of fs[i]!) {
+      preds.set(r, predict(f, r.features));
+      thresholds.set(r, f.threshold);
+    }
+  }
+  const js = rows.filter((r) => r.judged[model]);
+  const acc = (pick: (r: FeatureRow) => boolean) => mean(js.map((r) => +(pick(r) ? r.judged[model]!.rag : r.judged[model]!.full)));
+  const line = (label: string, rs: readonly FeatureRow[]) => {
+    const m = (pick: (r: FeatureRow) => boolean) => mean(rs.map((r) => +(pick(r) ? r.judged[model]!.rag : r.judged[model]!.full)));
+    const rag = m(() => true);
+    const full = m(() => false);
+    const rt = m((r) => preds.get(r)! > thresholds.get(r)!);
+    const oracle = mean(rs.map((r) => +(r.judged[model]!.rag || r.judged[model]!.full)));
+    const share = mean(rs.map((r) => +(preds.get(r)! > thresholds.get(r)!)));
+    console.log(`${label.padEnd(10)} ${String(rs.length).padStart(5)}   ${pct(rag)}   ${pct(full)}   ${pct(rt)}   ${pct(oracle)}   ${pct(share)}   ${((rt - Math.max(rag, full)) * 100).toFixed(1).padStart(6)}`);
+  };
+  console.log(`\n${model}: ${FOLDS}-fold by document, fitted on the other ${others.length} models' answers (λ=${LAMBDA}, ≥${pct(MIN_SHARE)}% to RAG on training)`);
+  console.log('group          n    RAG   full  routed oracle to-RAG  routed−best');
+  for (const task of [...new Set(js.map((r) => r.task))].sort()) line(task, js.filter((r) => r.task === task));
+  for (const len of [...new Set(js.map((r) => r.length))].sort()) line(len, js.filter((r) => r.length === len));
+  line('all', js);
+  void acc;
+}
+
+if (args.univariate) for (const m of args.model!) univariate(m);
+for (const m of args.model!) evaluate(m);
+
+// All models, leave-one-model-out: how often routing beats the best fixed strategy.
+{
+  console.log('\nleave-one-model-out over all models (5-fold by document each):');
+  console.log('model                         RAG   full  routed oracle to-RAG  routed−best');
+  const fs = folds(rows, FOLDS);
+  for (const model of allModels) {
+    const others = allModels.filter((m) => m !== model);
+    const chosen = new Map<FeatureRow, boolean>();
+    for (let i = 0; i < fs.length; i++) {
+      const f = fit(fs.filter((_, j) => j !== i).flat(), others);
+      for (const r of fs[i]!) chosen.set(r, predict(f, r.features) > f.threshold);
+    }
+    const js = rows.filter((r) => r.judged[model]);
+    const m = (pick: (r: FeatureRow) => boolean) => mean(js.map((r) => +(pick(r) ? r.judged[model]!.rag : r.judged[model]!.full)));
+    const rag = m(() => true);
+    const full = m(() => false);
+    const rt = m((r) => chosen.get(r)!);
+    const oracle = mean(js.map((r) => +(r.judged[model]!.rag || r.judged[model]!.full)));
+    console.log(`${model.padEnd(28)} ${pct(rag)}  ${pct(full)}  ${pct(rt)}  ${pct(oracle)}  ${pct(mean(js.map((r) => +chosen.get(r)!)))}   ${((rt - Math.max(rag, full)) * 100).toFixed(1).padStart(6)}`);
+  }
+}
+
+if (args.write) {
+  const f = fit(rows, allModels);
+  const model = {
+    fittedOn: `LaRA dev: ${rows.length} questions, ${new Set(rows.map((r) => r.document)).size} documents, recorded answers of ${allModels.length} models (approximate lexical judge)`,
+    lambda: LAMBDA,
+    minRagShare: MIN_SHARE,
+    features: f.names.map((name, j) => ({ name, mean: f.means[j]!, scale: f.scales[j]!, weight: f.weights[j]! })),
+    intercept: f.intercept,
+    threshold: f.threshold,
+  };
+  const text =
+    `// Generated by \`npx tsx eval/fit-router.ts --write ${args.write}\` (${process.argv.slice(2).join(' ')}); do not edit by hand.\n` +
+    `import type { LearnedPreference } from './learned.js';\n\n` +
+    `export const LEARNED_PREFERENCE: LearnedPreference = ${JSON.stringify(model, null, 2)};\n`;
+  writeFileSync(resolve(args.write), text);
+  console.log(`\nwrote ${args.write}`);
+}
