@@ -2,82 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import { LEDGER_Q, NEEDLE_Q, ledgerDocument, needleDocument } from '../helpers/documents.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 /**
- * Two documents built so their retrieval signals genuinely differ, embedded
- * with the default model (USE-lite, real): in NEEDLE one paragraph answers the
- * question and every other paragraph is about something else; in LEDGER every
- * paragraph is a harbour record of the same shape, so for a question about the
- * records no chunk stands out.
+ * NEEDLE and LEDGER (tests/helpers/documents.ts) embedded with the default
+ * model (USE-lite, real): a question answered in one paragraph, and one about
+ * records of the same shape where no chunk stands out.
  */
-const TOPICS = [
-  ['orchard', 'apples', 'pruning', 'cider', 'blossom', 'grafting'],
-  ['observatory', 'telescope', 'nebula', 'eclipse', 'comet', 'parallax'],
-  ['railway', 'locomotive', 'signal box', 'timetable', 'sleeper car', 'gauge'],
-  ['bakery', 'sourdough', 'rye flour', 'oven', 'croissant', 'proofing'],
-  ['glacier', 'moraine', 'crevasse', 'ice core', 'meltwater', 'firn'],
-  ['choir', 'soprano', 'hymn', 'rehearsal', 'organ', 'harmony'],
-  ['vineyard', 'grapes', 'harvest', 'barrel', 'cellar', 'vintage'],
-  ['chess club', 'gambit', 'endgame', 'tournament', 'knight', 'rook'],
-  ['beekeeping', 'hive', 'queen bee', 'honeycomb', 'swarm', 'smoker'],
-  ['tailor', 'waistcoat', 'linen', 'pattern', 'hem', 'buttonhole'],
-  ['printing press', 'typeface', 'ink', 'broadsheet', 'compositor', 'galley'],
-  ['pottery', 'kiln', 'glaze', 'clay', 'wheel', 'porcelain'],
-  ['falconry', 'hawk', 'jesses', 'lure', 'mews', 'hood'],
-  ['clockmaker', 'escapement', 'pendulum', 'mainspring', 'dial', 'gear train'],
-  ['shipwright', 'keel', 'caulking', 'mast', 'rigging', 'hull'],
-  ['herbalist', 'chamomile', 'tincture', 'mortar', 'yarrow', 'poultice'],
-];
-
-function topicParagraph(words: readonly string[], seed: number): string {
-  const [a, b, c, d, e, f] = words as [string, string, string, string, string, string];
-  const s: string[] = [];
-  for (let i = 0; i < 14; i++) {
-    const v = (seed * 7 + i * 3) % 5;
-    s.push(
-      [
-        `The ${a} was busy in week ${i + 1}, when the talk was all of ${b} and ${c}.`,
-        `Old hands said that ${d} mattered more than ${e}, and nobody argued about ${f}.`,
-        `A visitor asked about the ${c}, and was shown how ${b} and ${f} are handled in the ${a}.`,
-        `By evening the ${e} had been checked twice, and the notes on ${d} were filed.`,
-        `Letters about ${b} came from three towns, each praising the ${a} and its ${c}.`,
-      ][v]!,
-    );
-  }
-  return s.join(' ');
-}
-
-function needleDocument(): string {
-  // Three rounds of the topics (~13k tokens): large enough that the default 4000-token buffer stays selective.
-  const paras = [0, 1, 2].flatMap((round) => TOPICS.map((t, i) => topicParagraph(t, round * TOPICS.length + i)));
-  paras.splice(
-    30,
-    0,
-    'The lighthouse keeper kept a grey parrot named Admiral Pimento. Admiral Pimento the parrot lived in the lamp room of the lighthouse, ' +
-      'and the keeper taught the parrot to whistle whenever a ship rounded the point. Every visitor to the lighthouse asked about the parrot, ' +
-      'and the keeper always answered that the parrot was called Admiral Pimento, after a captain he had once served under.',
-  );
-  return paras.join('\n\n');
-}
-
-const CARGO = ['salt', 'timber', 'wool', 'copper', 'grain', 'coal', 'wine', 'hides', 'tin', 'flax', 'oil', 'spices'];
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
-
-function ledgerDocument(): string {
-  const paras: string[] = [];
-  for (let y = 0; y < 4; y++) {
-    for (let m = 0; m < 12; m++) {
-      const s: string[] = [];
-      for (let d = 0; d < 10; d++) {
-        const c = CARGO[(y + m + d) % CARGO.length]!;
-        s.push(`In ${MONTHS[m]} ${1801 + y}, on day ${d * 3 + 1}, the harbour master recorded ${2 + ((y + m * 5 + d) % 7)} ships at the harbour carrying ${c}, and entered their tonnage in the harbour ledger.`);
-      }
-      paras.push(s.join(' '));
-    }
-  }
-  return paras.join('\n\n');
-}
 
 /**
  * A generative LLM that cannot run here (a remote API), replaced by the port it
@@ -113,8 +45,6 @@ class DecliningLlm implements LlmProvider {
 
 // Explicit thresholds: the test is about the mechanism, not the tuned defaults.
 const ROUTER = { ROUTER_MIN_RELATIVE_GAP: 0.3, ROUTER_MAX_ABOVE_CUT: 3, ROUTER_MAX_SELECTED_SHARE: 0.5, ROUTER_MAX_SPREAD: 1, LLM_CONTEXT_WINDOW: 32_768 };
-const NEEDLE_Q = 'What is the name of the lighthouse keeper’s parrot?';
-const LEDGER_Q = 'Which ships did the harbour master record in the harbour ledger?';
 
 async function ingest(s: TestServer, id: string, text: string): Promise<void> {
   const headers: Record<string, string> = {};

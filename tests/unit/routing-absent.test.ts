@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cl100k } from '../../src/core/tokenizer.js';
 import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import { lighthouseDocument } from '../helpers/documents.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 /**
@@ -35,15 +36,6 @@ class DecliningLlm implements LlmProvider {
   }
   async health(): Promise<void> {}
   async close(): Promise<void> {}
-}
-
-const TOPICS = ['orchard apples pruning cider', 'observatory telescope nebula comet', 'railway locomotive timetable gauge', 'bakery sourdough oven proofing'];
-
-function lighthouseDocument(): string {
-  const paras: string[] = [];
-  for (let i = 0; i < 24; i++) paras.push(`Chapter ${i + 1}. The ${TOPICS[i % TOPICS.length]} were discussed at length in the village hall that season, as every season.`);
-  paras.splice(11, 0, 'The lighthouse keeper kept a parrot named Admiral Pimento, who greeted every ship that passed the rocks.');
-  return paras.join('\n\n');
 }
 
 describe('a question about things the documents never mention', () => {
