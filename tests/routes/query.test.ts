@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
-import { cl100k } from '../../src/core/tokenizer.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
 import { LEDGER_Q, NEEDLE_Q, ledgerDocument, needleDocument } from '../helpers/documents.js';
+import { ScriptedLlm, declining } from '../helpers/llm.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 /**
@@ -10,38 +8,6 @@ import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
  * model (USE-lite, real): a question answered in one paragraph, and one about
  * records of the same shape where no chunk stands out.
  */
-
-/**
- * A generative LLM that cannot run here (a remote API), replaced by the port it
- * implements: counts tokens as OpenAI chat models do and answers from a script.
- * It declines retrieval prompts that allow declining, and answers otherwise.
- */
-class DecliningLlm implements LlmProvider {
-  readonly id = 'scripted';
-  readonly model = 'decliner';
-  readonly kind = 'generative' as const;
-  readonly tokenCountIsEstimate = false;
-  readonly contextWindow = 32_768;
-  readonly requests: CompletionRequest[] = [];
-  countTokens(text: string): number {
-    return cl100k.count(text);
-  }
-  countMessageTokens(messages: readonly ChatMessage[]): number {
-    return messages.reduce((n, m) => n + 4 + cl100k.count(m.content), 3);
-  }
-  async complete(req: CompletionRequest): Promise<CompletionResult> {
-    if (req.signal?.aborted) throw new AppError('CANCELLED');
-    const promptTokens = this.countMessageTokens(req.messages);
-    if (promptTokens + req.maxTokens > this.contextWindow) throw new AppError('LLM_REJECTED', ['context length exceeded']);
-    this.requests.push(req);
-    const system = req.messages[0]?.content ?? '';
-    const text = /reply with the single word UNANSWERABLE/.test(system) ? 'UNANSWERABLE' : req.task?.kind === 'coa-worker' ? 'note' : 'Admiral Pimento.';
-    req.onToken?.(text);
-    return { text, usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false }, latencyMs: 1, finishReason: 'stop' };
-  }
-  async health(): Promise<void> {}
-  async close(): Promise<void> {}
-}
 
 // Explicit thresholds: the test is about the mechanism, not the tuned defaults.
 const ROUTER = { ROUTER_MIN_RELATIVE_GAP: 0.3, ROUTER_MAX_ABOVE_CUT: 3, ROUTER_MAX_SELECTED_SHARE: 0.5, ROUTER_MAX_SPREAD: 1, LLM_CONTEXT_WINDOW: 32_768 };
@@ -219,9 +185,9 @@ describe('POST /v1/query with the default extractive reader', () => {
 
 describe('Self-Route escalation with a generative reader', () => {
   let s: TestServer;
-  let llm: DecliningLlm;
+  let llm: ScriptedLlm;
   beforeAll(async () => {
-    llm = new DecliningLlm();
+    llm = new ScriptedLlm(32_768, declining);
     s = await startServer({ ...ROUTER }, { llm });
     await ingest(s, 'needle', needleDocument());
   }, 180_000);

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cl100k } from '../../src/core/tokenizer.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
 import { lighthouseDocument } from '../helpers/documents.js';
+import { ScriptedLlm, declining } from '../helpers/llm.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 /**
@@ -10,39 +9,11 @@ import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
  * instruction and escalation that would hand it to a whole-text reader.
  */
 
-/**
- * A generative LLM that cannot run here (a remote API), replaced by the port it
- * implements: counts tokens as OpenAI chat models do, declines prompts that
- * allow declining (so an escalation would show), and answers otherwise.
- */
-class DecliningLlm implements LlmProvider {
-  readonly id = 'scripted';
-  readonly model = 'decliner';
-  readonly kind = 'generative' as const;
-  readonly tokenCountIsEstimate = false;
-  readonly contextWindow = 32_768;
-  readonly requests: CompletionRequest[] = [];
-  countTokens(text: string): number {
-    return cl100k.count(text);
-  }
-  countMessageTokens(messages: readonly ChatMessage[]): number {
-    return messages.reduce((n, m) => n + 4 + cl100k.count(m.content), 3);
-  }
-  async complete(req: CompletionRequest): Promise<CompletionResult> {
-    this.requests.push(req);
-    const system = req.messages[0]?.content ?? '';
-    const text = /reply with the single word UNANSWERABLE/.test(system) ? 'UNANSWERABLE' : 'Admiral Pimento.';
-    return { text, usage: { promptTokens: this.countMessageTokens(req.messages), completionTokens: cl100k.count(text), estimated: false }, latencyMs: 1, finishReason: 'stop' };
-  }
-  async health(): Promise<void> {}
-  async close(): Promise<void> {}
-}
-
 describe('a question about things the documents never mention', () => {
   let s: TestServer;
-  let llm: DecliningLlm;
+  let llm: ScriptedLlm;
   beforeAll(async () => {
-    llm = new DecliningLlm();
+    llm = new ScriptedLlm(32_768, declining);
     // Gap rules that would read this question whole, so only the absent-terms rule can send it to retrieval.
     s = await startServer({ ROUTER_MIN_RELATIVE_GAP: 1, ROUTER_MIN_ABSENT_TERMS: 2, ROUTER_MAX_QUESTION_WORDS: 0 }, { llm });
     const r = await s.call('POST', '/v1/documents', { id: 'lighthouse', title: 'lighthouse', text: lighthouseDocument() });

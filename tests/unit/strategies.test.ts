@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { AppError } from '../../src/errors.js';
 import { cl100k } from '../../src/core/tokenizer.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider, SourceSpan } from '../../src/ports/llm.js';
+import type { ChatMessage, CompletionRequest, LlmProvider, SourceSpan } from '../../src/ports/llm.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
@@ -19,45 +18,7 @@ import { LlmCaller } from '../../src/core/strategies/caller.js';
 import { isUnanswerable, UNANSWERABLE } from '../../src/core/strategies/prompts.js';
 import type { AnswerEvent } from '../../src/core/strategies/types.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
-
-/**
- * An LLM that cannot run here, replaced by the port it implements: counts
- * tokens as OpenAI chat models do (cl100k, 4 tokens per message, 3 to prime
- * the reply), records every request, and answers from a script. Like a real
- * server it refuses a prompt that does not fit its window.
- */
-class ScriptedLlm implements LlmProvider {
-  readonly id = 'scripted';
-  readonly model = 'fake';
-  readonly kind = 'generative' as const;
-  readonly tokenCountIsEstimate = false;
-  readonly requests: Array<CompletionRequest & { promptTokens: number }> = [];
-  constructor(
-    readonly contextWindow: number,
-    private readonly script: (req: CompletionRequest, n: number) => string = (req, n) =>
-      req.task?.kind === 'coa-worker' ? `note-${n}` : 'the answer',
-  ) {}
-  countTokens(text: string): number {
-    return cl100k.count(text);
-  }
-  countMessageTokens(messages: readonly ChatMessage[]): number {
-    return messages.reduce((n, m) => n + 4 + cl100k.count(m.content), 3);
-  }
-  async complete(req: CompletionRequest): Promise<CompletionResult> {
-    if (req.signal?.aborted) throw new AppError('CANCELLED');
-    const promptTokens = this.countMessageTokens(req.messages);
-    if (promptTokens + req.maxTokens > this.contextWindow) throw new AppError('LLM_REJECTED', ['context length exceeded']);
-    this.requests.push({ ...req, promptTokens });
-    const text = this.script(req, this.requests.length - 1);
-    req.onToken?.(text);
-    return { text, usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false }, latencyMs: 1, finishReason: 'stop' };
-  }
-  async health(): Promise<void> {}
-  async close(): Promise<void> {}
-  prompt(i: number): string {
-    return this.requests[i]!.messages.map((m) => m.content).join('\n');
-  }
-}
+import { ScriptedLlm } from '../helpers/llm.js';
 
 /** The passages of an answer task (none for other tasks). */
 function passagesOf(req: CompletionRequest): readonly SourceSpan[] {
