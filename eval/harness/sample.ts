@@ -1,19 +1,9 @@
+import { seededRandom } from '../../src/core/random.js';
+
 /**
  * Deterministic sampling: the same seed always picks and orders the same
  * questions, whatever machine or concurrency runs them.
  */
-
-/** mulberry32: a small, fast 32-bit PRNG with a good enough spread for shuffling. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fisher–Yates with a seeded generator; returns a new array. */
 export function shuffle<T>(xs: readonly T[], random: () => number): T[] {

@@ -5,8 +5,9 @@ import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QdrantVectorStore, pointId } from '../../src/adapters/vector-store/qdrant.js';
 import { AppError } from '../../src/errors.js';
+import { seededRandom } from '../../src/core/random.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
-import { DIMS, makeChunks, randomVector, rng } from './vector-store.contract.js';
+import { DIMS, makeChunks, randomVector } from './vector-store.contract.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
 
@@ -74,7 +75,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
 
   it('stores the chunk record as payload under the deterministic point id', async () => {
     await store.ensureReady(DIMS);
-    const [chunk] = makeChunks('ns', 'doc', 'v1', 1, rng(1));
+    const [chunk] = makeChunks('ns', 'doc', 'v1', 1, seededRandom(1));
     await store.upsert('ns', [chunk!]);
     const point = fake.collections.get(`${base}_${DIMS}`)!.points.get(pointId('ns', chunk!.id));
     const { vector: _v, ...record } = chunk!;
@@ -83,10 +84,10 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
 
   it('scoreAll counts the matching points, then asks for exact scores of all of them', async () => {
     await store.ensureReady(DIMS);
-    await store.upsert('ns', makeChunks('ns', 'doc', 'v1', 13, rng(2)));
-    await store.upsert('ns', makeChunks('ns', 'doc', 'v2', 4, rng(3)));
+    await store.upsert('ns', makeChunks('ns', 'doc', 'v1', 13, seededRandom(2)));
+    await store.upsert('ns', makeChunks('ns', 'doc', 'v2', 4, seededRandom(3)));
     const before = fake.requests.length;
-    const scored = await store.scoreAll('ns', [V1], randomVector(rng(4)));
+    const scored = await store.scoreAll('ns', [V1], randomVector(seededRandom(4)));
     expect(scored).toHaveLength(13);
     const sent = fake.requests.slice(before);
     expect(sent.map((r) => r.operationId)).toEqual(['count_points', 'query_points']);
@@ -127,7 +128,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   it('getChunks pages through scroll results and returns them in order', async () => {
     const small = new QdrantVectorStore({ url: fake.url, collection: base, scrollPage: 3 });
     await small.ensureReady(DIMS);
-    await small.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, rng(5)));
+    await small.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, seededRandom(5)));
     const before = fake.requests.length;
     const got = await small.getChunks('ns', V1);
     expect(got.map((c) => c.order)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -138,7 +139,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     const batched = new QdrantVectorStore({ url: fake.url, collection: base, upsertBatch: 4 });
     await batched.ensureReady(DIMS);
     const before = fake.requests.length;
-    await batched.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, rng(6)));
+    await batched.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, seededRandom(6)));
     expect(fake.requests.slice(before).map((r) => (r.body as { points: unknown[] }).points.length)).toEqual([4, 4, 2]);
   });
 
@@ -146,7 +147,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     await store.ensureReady(DIMS);
     for (const status of [500, 503, 429]) {
       fake.failNext(status, { operationId: 'count_points' });
-      const err = await appErrorOf(store.scoreAll('ns', [V1], randomVector(rng(7))));
+      const err = await appErrorOf(store.scoreAll('ns', [V1], randomVector(seededRandom(7))));
       expect(err.code).toBe('VECTOR_STORE_UNAVAILABLE');
       expect(err.transient).toBe(true);
       expect(err.cause).toBeDefined();
@@ -157,7 +158,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   it('translates other 4xx answers into VECTOR_STORE_ERROR that is not retried', async () => {
     await store.ensureReady(DIMS);
     fake.failNext(400, { operationId: 'upsert_points' });
-    const err = await appErrorOf(store.upsert('ns', makeChunks('ns', 'doc', 'v1', 1, rng(8))));
+    const err = await appErrorOf(store.upsert('ns', makeChunks('ns', 'doc', 'v1', 1, seededRandom(8))));
     expect(err.code).toBe('VECTOR_STORE_ERROR');
     expect(err.transient).toBe(false);
     expect(err.message).toContain('Injected failure 400');

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { encodeName } from '../../src/core/fs-atomic.js';
 import { AppError } from '../../src/errors.js';
-import { DIMS, cosine, makeChunks, randomVector, rng } from './vector-store.contract.js';
+import { seededRandom } from '../../src/core/random.js';
+import { DIMS, cosine, makeChunks, randomVector } from './vector-store.contract.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const MODULE = join(REPO, 'src/adapters/vector-store/embedded.ts');
@@ -27,7 +28,7 @@ describe('EmbeddedVectorStore on disk', () => {
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vs-disk-'));
-    rand = rng(7);
+    rand = seededRandom(7);
   });
 
   afterEach(async () => {

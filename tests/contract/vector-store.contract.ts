@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
+import { seededRandom } from '../../src/core/random.js';
 import type { ChunkRecord, StoredChunk, VectorStore } from '../../src/ports/vector-store.js';
 
 /**
@@ -13,18 +14,6 @@ export interface VectorStoreHarness {
 }
 
 export const DIMS = 8;
-
-/** Deterministic pseudo-random numbers (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function randomVector(rand: () => number, dims = DIMS): Float32Array {
   const v = new Float32Array(dims);
@@ -86,7 +75,7 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
       await store.ensureReady(DIMS);
       // Unique namespaces keep tests apart even on a shared live server.
       ns = `ns-${randomUUID()}`;
-      rand = rng(42);
+      rand = seededRandom(42);
     });
 
     afterEach(async () => {
