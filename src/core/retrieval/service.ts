@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DocumentRecord, DocumentStore } from '../../ports/document-store.js';
 import type { Embedder } from '../../ports/embedder.js';
-import type { ChunkRecord, DocumentVersionRef, VectorStore } from '../../ports/vector-store.js';
+import type { ChunkRecord, DocumentVersionRef, ScoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
@@ -21,6 +21,13 @@ export interface RetrieveInput {
   score: ScoreKind;
   /** Weight of dense scores in the hybrid fusion. */
   hybridAlpha: number;
+  /**
+   * Score every chunk against the embedded question even when the selection
+   * does not use dense scores (score bm25), to report them. False lets a BM25
+   * retrieval over named documents skip embedding the question; the
+   * candidates' `dense` is then NaN. Default true.
+   */
+  denseScores?: boolean;
   signal?: AbortSignal;
 }
 
@@ -33,6 +40,7 @@ export interface ScoredCandidate {
   tokens: number;
   /** The score the selection used (dense, BM25 or fused). */
   score: number;
+  /** Cosine similarity to the question; NaN when the retrieval skipped dense scores (`RetrieveInput.denseScores`). */
   dense: number;
   bm25: number;
   text: string;
@@ -143,21 +151,25 @@ export class RetrievalService {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
     const t0 = performance.now();
-    const q = await this.o.embedder.embedQuery(input.question, input.signal);
+    // Dense scores pick the namespace's candidates, and fuse or select; a BM25 selection over named documents needs none.
+    const dense = input.documentIds === null || input.score !== 'bm25' || input.denseScores !== false;
+    const q = dense ? await this.o.embedder.embedQuery(input.question, input.signal) : null;
     await this.ready();
     const t1 = performance.now();
     const scored =
-      input.documentIds === null
-        ? await this.o.vectors.search(input.namespace, refs, q, this.o.namespaceCandidates)
-        : await this.o.vectors.scoreAll(input.namespace, refs, q);
+      q === null
+        ? await this.unscored(input.namespace, refs)
+        : input.documentIds === null
+          ? await this.o.vectors.search(input.namespace, refs, q, this.o.namespaceCandidates)
+          : await this.o.vectors.scoreAll(input.namespace, refs, q);
     // A stable candidate order (document, position) makes BM25 caching and tie-breaks deterministic.
     const docIndex = new Map(docs.map((d, i) => [d.id, i]));
     scored.sort((x, y) => docIndex.get(x.chunk.documentId)! - docIndex.get(y.chunk.documentId)! || x.chunk.order - y.chunk.order);
     const chunks = scored.map((s) => s.chunk);
-    const dense = scored.map((s) => s.score);
+    const denseScores = scored.map((s) => s.score);
     const bm25 = this.bm25For(input.namespace, chunks, input.documentIds === null).score(input.question);
     const used =
-      input.score === 'dense' ? Float64Array.from(dense) : input.score === 'bm25' ? bm25 : fuseWeighted(dense, bm25, input.hybridAlpha);
+      input.score === 'dense' ? Float64Array.from(denseScores) : input.score === 'bm25' ? bm25 : fuseWeighted(denseScores, bm25, input.hybridAlpha);
     const candidates: ScoredCandidate[] = chunks.map((c, i) => ({
       id: c.id,
       documentId: c.documentId,
@@ -166,7 +178,7 @@ export class RetrievalService {
       end: c.end,
       tokens: c.tokens,
       score: used[i]!,
-      dense: dense[i]!,
+      dense: denseScores[i]!,
       bm25: bm25[i]!,
       text: c.text,
     }));
@@ -209,6 +221,12 @@ export class RetrievalService {
       tokens: { selected: assembled.totalTokens, documents: docTokens },
       timings: { embedMs: t1 - t0, scoreMs: t2 - t1, selectMs: t3 - t2 },
     };
+  }
+
+  /** Every chunk of the versions, each with a NaN dense score: what scoreAll returns, without a query vector. */
+  private async unscored(namespace: string, refs: readonly DocumentVersionRef[]): Promise<ScoredChunk[]> {
+    const perDoc = await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)));
+    return perDoc.flat().map((chunk) => ({ chunk, score: Number.NaN }));
   }
 
   private bm25For(namespace: string, chunks: readonly ChunkRecord[], transient: boolean): Bm25Index {

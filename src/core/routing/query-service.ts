@@ -228,6 +228,7 @@ export class QueryService {
       method: input.selection,
       score: input.score,
       hybridAlpha: input.hybridAlpha,
+      denseScores: false,
       ...(input.signal ? { signal: input.signal } : {}),
     });
     const estimates = this.o.answers.estimateCosts(docs, r.tokens.selected, llm, input.question);
@@ -324,7 +325,8 @@ export class QueryService {
       ...(input.signal ? { signal: input.signal } : {}),
       onEvent: emit,
     };
-    const first = await this.o.answers.answer({ ...base, strategy, ...(selfRoute ? { allowUnanswerable: true } : {}) });
+    // Retrieval answers read the passages the decision was made on, not a second retrieval.
+    const first = await this.o.answers.answer({ ...base, strategy, retrieval: r, ...(selfRoute ? { allowUnanswerable: true } : {}) });
     if (!selfRoute || !isUnanswerable(first.answer)) {
       log.info({ chosen: strategy, escalated: false }, 'query answered');
       return { ...first, decision };

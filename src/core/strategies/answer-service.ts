@@ -5,7 +5,7 @@ import type { DocumentRecord } from '../../ports/document-store.js';
 import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
 import type { SelectionMethod } from '../retrieval/select.js';
-import type { RetrievalService } from '../retrieval/service.js';
+import type { RetrievalResult, RetrievalService } from '../retrieval/service.js';
 import { reservesFor, slack, type Reserves } from './budget.js';
 import { LlmCaller } from './caller.js';
 import { coaSegmentBudget, MIN_SEGMENT_TOKENS, runCoa } from './coa.js';
@@ -39,6 +39,11 @@ export interface AnswerInput {
   signal?: AbortSignal;
   /** Progress, streamed answer tokens and each finished LLM call. Exceptions it throws are logged and ignored. */
   onEvent?: (e: AnswerEvent) => void;
+  /**
+   * RAG only: retrieval already run for this question, scope, selection and
+   * score (the router's, in QueryService), read instead of retrieving again.
+   */
+  retrieval?: RetrievalResult;
   /** RAG only: let the model reply UNANSWERABLE (see `isUnanswerable`) when the passages are not enough. Default false. */
   allowUnanswerable?: boolean;
 }
@@ -103,16 +108,21 @@ export class AnswerService {
     caller.checkCancelled();
     let run: StrategyRun;
     if (input.strategy === 'rag') {
-      emit({ type: 'progress', stage: 'retrieve' });
-      const r = await this.o.retrieval.retrieve({
-        namespace: input.namespace,
-        question: input.question,
-        documentIds: input.documentIds,
-        method: input.selection,
-        score: input.score,
-        hybridAlpha: input.hybridAlpha,
-        ...(input.signal ? { signal: input.signal } : {}),
-      });
+      let r = input.retrieval;
+      if (!r) {
+        emit({ type: 'progress', stage: 'retrieve' });
+        r = await this.o.retrieval.retrieve({
+          namespace: input.namespace,
+          question: input.question,
+          documentIds: input.documentIds,
+          method: input.selection,
+          score: input.score,
+          hybridAlpha: input.hybridAlpha,
+          // The answer reports no per-chunk dense scores: with BM25 selection the question need not be embedded.
+          denseScores: false,
+          ...(input.signal ? { signal: input.signal } : {}),
+        });
+      }
       caller.checkCancelled();
       // Texts only of the documents chunks came from, at the version retrieval read.
       const versions = new Map(r.scope.documents.map((d) => [d.id, d.version]));
