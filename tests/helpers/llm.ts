@@ -53,3 +53,21 @@ export const declining: LlmScript = (req) => {
   const system = req.messages[0]?.content ?? '';
   return /reply with the single word UNANSWERABLE/.test(system) ? 'UNANSWERABLE' : req.task?.kind === 'coa-worker' ? 'note' : 'Admiral Pimento.';
 };
+
+/**
+ * Forwards every member of the port to `inner`: a base for wrappers that
+ * watch or hold calls to a real provider, overriding only what they change.
+ */
+export class ForwardingLlm<L extends LlmProvider = LlmProvider> implements LlmProvider {
+  constructor(protected readonly inner: L) {}
+  get id() { return this.inner.id; }
+  get model() { return this.inner.model; }
+  get contextWindow() { return this.inner.contextWindow; }
+  get kind() { return this.inner.kind; }
+  get tokenCountIsEstimate() { return this.inner.tokenCountIsEstimate; }
+  countTokens(t: string) { return this.inner.countTokens(t); }
+  countMessageTokens(m: readonly ChatMessage[]) { return this.inner.countMessageTokens(m); }
+  complete(req: CompletionRequest): Promise<CompletionResult> { return this.inner.complete(req); }
+  health() { return this.inner.health(); }
+  close() { return this.inner.close(); }
+}

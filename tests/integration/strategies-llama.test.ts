@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import type { CompletionRequest, CompletionResult } from '../../src/ports/llm.js';
 import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
 import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
@@ -14,26 +14,17 @@ import { RetrievalService } from '../../src/core/retrieval/service.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
 import type { AnswerEvent, StrategyName } from '../../src/core/strategies/types.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+import { ForwardingLlm } from '../helpers/llm.js';
 import { STORIES_GGUF } from '../helpers/paths.js';
 
 /** The real provider, with every request and result kept so the test can recount them. */
-class Recording implements LlmProvider {
+class Recording extends ForwardingLlm {
   readonly seen: Array<{ req: CompletionRequest; res: CompletionResult }> = [];
-  constructor(private readonly inner: LlmProvider) {}
-  get id() { return this.inner.id; }
-  get model() { return this.inner.model; }
-  get contextWindow() { return this.inner.contextWindow; }
-  get kind() { return this.inner.kind; }
-  get tokenCountIsEstimate() { return this.inner.tokenCountIsEstimate; }
-  countTokens(t: string) { return this.inner.countTokens(t); }
-  countMessageTokens(m: readonly ChatMessage[]) { return this.inner.countMessageTokens(m); }
-  async complete(req: CompletionRequest) {
+  override async complete(req: CompletionRequest) {
     const res = await this.inner.complete(req);
     this.seen.push({ req, res });
     return res;
   }
-  health() { return this.inner.health(); }
-  close() { return this.inner.close(); }
 }
 
 const NAMES = ['Lily', 'Tom', 'Sue', 'Ben', 'Mia', 'Max', 'Amy', 'Sam'];

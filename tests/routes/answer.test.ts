@@ -2,24 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
+import { ForwardingLlm } from '../helpers/llm.js';
+import type { CompletionRequest, CompletionResult } from '../../src/ports/llm.js';
 
 /**
  * The extractive reader, with the requests it was sent. It can hold calls at a
  * gate (so a test can act while a chain is mid-way) and tells when the signal
  * of a held call fires.
  */
-class Watched implements LlmProvider {
+class Watched extends ForwardingLlm<ExtractiveReader> {
   readonly started: Array<{ kind: string | undefined; abortedAtStart: boolean }> = [];
   private gate: { from: number; open: Promise<void>; release: () => void } | null = null;
-  constructor(private readonly inner: ExtractiveReader) {}
-  get id() { return this.inner.id; }
-  get model() { return this.inner.model; }
-  get contextWindow() { return this.inner.contextWindow; }
-  get kind() { return this.inner.kind; }
-  get tokenCountIsEstimate() { return this.inner.tokenCountIsEstimate; }
-  countTokens(t: string) { return this.inner.countTokens(t); }
-  countMessageTokens(m: readonly ChatMessage[]) { return this.inner.countMessageTokens(m); }
   /** Holds every call from the `from`-th on (counted from now) until `release()`. */
   hold(from: number): { release: () => void } {
     let release!: () => void;
@@ -33,7 +26,7 @@ class Watched implements LlmProvider {
   /** How the first held call ended (its result or its error), once it has. */
   heldOutcome: Promise<unknown> = new Promise(() => {});
   private settleHeld: (outcome: unknown) => void = () => {};
-  async complete(req: CompletionRequest): Promise<CompletionResult> {
+  override async complete(req: CompletionRequest): Promise<CompletionResult> {
     const n = this.started.length;
     this.started.push({ kind: req.task?.kind, abortedAtStart: req.signal?.aborted ?? false });
     const gate = this.gate;
@@ -47,8 +40,6 @@ class Watched implements LlmProvider {
     }
     return this.inner.complete(req);
   }
-  health() { return this.inner.health(); }
-  close() { return this.inner.close(); }
 }
 
 const PLACES = ['harbour', 'orchard', 'mill', 'chapel', 'market', 'bridge', 'quarry', 'forge'];
