@@ -253,24 +253,22 @@ describe('fuzzing every route with generated hostile requests', () => {
     // The injection test's own tenant, which the fuzzer never names, so no generated DELETE removes its documents.
     injectKey = (await s.call('POST', '/v1/admin/keys', { namespace: 'inject-target', name: 'victim' }, { 'x-api-key': ADMIN })).body.key;
     const ik = { 'x-api-key': injectKey };
-    for (const [id, t] of [
+    const ingest = async (headers: Record<string, string>, namespace: string, docs: ReadonlyArray<readonly [string, string]>) => {
+      for (const [id, t] of docs) {
+        const r = await s.call('POST', '/v1/documents', { id, text: t }, headers);
+        expect(r.status).toBe(202);
+        expect((await waitForJob(s, r.body.jobId, headers)).state).toBe('completed');
+        accepted.add(`${namespace}/${id}`);
+      }
+    };
+    await ingest(ik, 'inject-target', [
       ['hello-doc', 'The granary holds 400 sacks of barley. The miller is called Tobias.'],
       ['injected', `${INJECTION}\n\nThe granary holds 400 sacks of barley. The miller is called Tobias. ${INJECTION}`],
-    ] as const) {
-      const r = await s.call('POST', '/v1/documents', { id, text: t }, ik);
-      expect(r.status).toBe(202);
-      expect((await waitForJob(s, r.body.jobId, ik)).state).toBe('completed');
-      accepted.add(`inject-target/${id}`);
-    }
-    for (const [id, t] of [
+    ]);
+    await ingest(k, 'fuzz', [
       ['hello-doc', 'The lighthouse at Vardø was built in 1896. Its keeper, Ingrid Olsen, logged every storm. The lamp burned whale oil until 1921.'],
       ['injected', `${INJECTION}\n\nThe granary holds 400 sacks of barley. The miller is called Tobias. ${INJECTION}`],
-    ] as const) {
-      const r = await s.call('POST', '/v1/documents', { id, text: t }, k);
-      expect(r.status).toBe(202);
-      expect((await waitForJob(s, r.body.jobId, k)).state).toBe('completed');
-      accepted.add(`fuzz/${id}`);
-    }
+    ]);
   });
   afterAll(async () => s?.close());
 

@@ -162,13 +162,19 @@ describe('caps on concurrent LLM calls and Chain-of-Agents runs', () => {
   const rag = { question: 'How many sacks did the mill grind in record 7?', documentIds: ['mill'], strategy: 'rag' };
   const coa = { ...rag, strategy: 'coa' };
 
-  it('queues an LLM call beyond the cap, refuses one more with 503 OVERLOADED and Retry-After, and runs the queued one when a slot frees', async () => {
+  /** Holds one retrieval answer at the hanging upstream and queues a second one behind it (the cap is one call). */
+  async function oneCallUpstreamOneQueued() {
     fake.script({ kind: 'hang' });
     const before = fake.requests.length;
     const first = held(s, '/v1/answer', rag);
     await until(() => fake.requests.length === before + 1, 'the first call upstream');
     const second = held(s, '/v1/answer', rag);
     await until(() => s.container.limits.llmCalls.queued === 1, 'the second call to queue');
+    return { before, first, second };
+  }
+
+  it('queues an LLM call beyond the cap, refuses one more with 503 OVERLOADED and Retry-After, and runs the queued one when a slot frees', async () => {
+    const { before, first, second } = await oneCallUpstreamOneQueued();
     const third = await s.call('POST', '/v1/answer', rag);
     expect(third.status).toBe(503);
     expect(third.body.error.code).toBe('OVERLOADED');
@@ -184,12 +190,7 @@ describe('caps on concurrent LLM calls and Chain-of-Agents runs', () => {
   });
 
   it('lets a client that gave up while queued leave the queue', async () => {
-    fake.script({ kind: 'hang' });
-    const before = fake.requests.length;
-    const first = held(s, '/v1/answer', rag);
-    await until(() => fake.requests.length === before + 1, 'the first call upstream');
-    const second = held(s, '/v1/answer', rag);
-    await until(() => s.container.limits.llmCalls.queued === 1, 'the second call to queue');
+    const { before, first, second } = await oneCallUpstreamOneQueued();
     second.abort();
     await until(() => s.container.limits.llmCalls.queued === 0, 'the queue to empty');
     first.abort();
