@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { AppError } from '../src/errors.js';
-import { toAppError } from '../src/http/errors.js';
-import { openSse, wantsEventStream } from '../src/http/sse.js';
+import { abortOnClientClose } from '../src/http/cancel.js';
+import { streamResult, wantsEventStream } from '../src/http/sse.js';
 import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import type { AnswerInput } from '../src/core/strategies/answer-service.js';
@@ -45,11 +45,6 @@ const routes: FastifyPluginAsync = async (app) => {
       // Unknown or unready documents are a 404/409 JSON reply, also for stream requests.
       await app.container.retrieval.resolveScope(req.namespace, documentIds);
 
-      // Work for a client that left is wasted: abort retrieval and the LLM calls.
-      const abort = new AbortController();
-      reply.raw.on('close', () => {
-        if (!reply.raw.writableEnded) abort.abort(new AppError('CANCELLED'));
-      });
       const input: AnswerInput = {
         namespace: req.namespace,
         question,
@@ -58,24 +53,12 @@ const routes: FastifyPluginAsync = async (app) => {
         selection,
         score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
         hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
-        signal: abort.signal,
+        signal: abortOnClientClose(reply),
       };
       if (!wantsEventStream(req)) return app.container.answers.answer(input);
-
-      const sse = openSse(req, reply);
-      try {
-        const result = await app.container.answers.answer({ ...input, onEvent: (e) => sse.send(e.type, eventData(e)) });
-        sse.send('result', result);
-      } catch (err) {
-        const e = toAppError(err, cfg.BODY_LIMIT_BYTES);
-        if (e.code === 'CANCELLED') req.log.info('answer cancelled');
-        else if (e.statusCode >= 500) req.log.error({ err }, 'answer failed');
-        else req.log.info({ code: e.code, msg: e.message }, 'answer rejected');
-        sse.send('error', { error: e.toJSON(), requestId: req.id });
-      } finally {
-        sse.end();
-      }
-      return reply;
+      return streamResult(req, reply, { what: 'answer', bodyLimit: cfg.BODY_LIMIT_BYTES }, (sse) =>
+        app.container.answers.answer({ ...input, onEvent: (e) => sse.send(e.type, eventData(e)) }),
+      );
     },
   );
 };

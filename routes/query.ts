@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { AppError } from '../src/errors.js';
-import { toAppError } from '../src/http/errors.js';
-import { openSse, wantsEventStream } from '../src/http/sse.js';
+import { abortOnClientClose } from '../src/http/cancel.js';
+import { streamResult, wantsEventStream } from '../src/http/sse.js';
 import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import { batchJobId, normaliseQuestions, QUERY_BATCH_JOB, runBatch, type QueryBatchJobData } from '../src/core/routing/batch.js';
@@ -93,34 +93,19 @@ const routes: FastifyPluginAsync = async (app) => {
       await app.container.retrieval.resolveScope(req.namespace, c.documentIds);
       const chosen = service.chooseLlm(body.llm);
 
-      const abort = new AbortController();
-      reply.raw.on('close', () => {
-        if (!reply.raw.writableEnded) abort.abort(new AppError('CANCELLED'));
-      });
       const input: QueryInput = {
         namespace: req.namespace,
         question,
         ...c,
         llm: chosen.llm,
         ...(body.selfRoute !== undefined ? { selfRoute: body.selfRoute } : {}),
-        signal: abort.signal,
+        signal: abortOnClientClose(reply),
       };
       try {
         if (!wantsEventStream(req)) return await service.query(input);
-        const sse = openSse(req, reply);
-        try {
-          const result = await service.query({ ...input, onEvent: (e) => sse.send(e.type, eventData(e)) });
-          sse.send('result', result);
-        } catch (err) {
-          const e = toAppError(err, cfg.BODY_LIMIT_BYTES);
-          if (e.code === 'CANCELLED') req.log.info('query cancelled');
-          else if (e.statusCode >= 500) req.log.error({ err }, 'query failed');
-          else req.log.info({ code: e.code, msg: e.message }, 'query rejected');
-          sse.send('error', { error: e.toJSON(), requestId: req.id });
-        } finally {
-          sse.end();
-        }
-        return reply;
+        return await streamResult(req, reply, { what: 'query', bodyLimit: cfg.BODY_LIMIT_BYTES }, (sse) =>
+          service.query({ ...input, onEvent: (e) => sse.send(e.type, eventData(e)) }),
+        );
       } finally {
         await chosen.release();
       }
@@ -165,11 +150,7 @@ const routes: FastifyPluginAsync = async (app) => {
       const data: QueryBatchJobData = { namespace: req.namespace, questions, ...c, llm: body.llm ?? null, selfRoute: body.selfRoute ?? null };
 
       if (questions.length <= cfg.ROUTER_INLINE_BATCH) {
-        const abort = new AbortController();
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableEnded) abort.abort(new AppError('CANCELLED'));
-        });
-        return { jobId: null, ...(await runBatch(service, data, { signal: abort.signal })) };
+        return { jobId: null, ...(await runBatch(service, data, { signal: abortOnClientClose(reply) })) };
       }
       const job = await app.container.queue.enqueue(QUERY_BATCH_JOB, data, { jobId: batchJobId(), attempts: 1 });
       return reply.status(202).send({ jobId: job.id, state: job.state, questions: questions.length });

@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { toAppError } from './errors.js';
 
 export interface SseOptions {
   /** Interval of the keep-alive comment, so proxies do not close a quiet stream. Default 15 000 ms. */
@@ -84,4 +85,32 @@ export function openSse(req: FastifyRequest, reply: FastifyReply, opts: SseOptio
       else listeners.push(fn);
     },
   };
+}
+
+/**
+ * Answers with an SSE stream: the events `run` sends, then `result` with what
+ * it returns, or `error` with the error body and request id if it throws. The
+ * failure is logged by its severity, `what` naming the work ('answer failed').
+ * Returns the (hijacked) reply for the handler to return.
+ */
+export async function streamResult(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  opts: { what: string; bodyLimit: number },
+  run: (sse: SseStream) => Promise<unknown>,
+): Promise<FastifyReply> {
+  const sse = openSse(req, reply);
+  try {
+    const result = await run(sse);
+    sse.send('result', result);
+  } catch (err) {
+    const e = toAppError(err, opts.bodyLimit);
+    if (e.code === 'CANCELLED') req.log.info(`${opts.what} cancelled`);
+    else if (e.statusCode >= 500) req.log.error({ err }, `${opts.what} failed`);
+    else req.log.info({ code: e.code, msg: e.message }, `${opts.what} rejected`);
+    sse.send('error', { error: e.toJSON(), requestId: req.id });
+  } finally {
+    sse.end();
+  }
+  return reply;
 }
