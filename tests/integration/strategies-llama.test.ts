@@ -1,21 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import type { CompletionRequest, CompletionResult } from '../../src/ports/llm.js';
 import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
-import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
-import { RetrievalService } from '../../src/core/retrieval/service.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
 import type { AnswerEvent, StrategyName } from '../../src/core/strategies/types.js';
-import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { ForwardingLlm } from '../helpers/llm.js';
 import { STORIES_GGUF } from '../helpers/paths.js';
+import { openStores, type Stores } from '../helpers/stores.js';
 
 /** The real provider, with every request and result kept so the test can recount them. */
 class Recording extends ForwardingLlm {
@@ -38,35 +30,22 @@ const STORY = Array.from({ length: 60 }, (_, i) => {
 
 describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 thread)', () => {
   const NS = 'llama';
-  let dir: string;
-  let queue: InProcessQueue;
-  let vectors: EmbeddedVectorStore;
-  let docs: FileDocumentStore;
+  let stores: Stores;
   let llama: LlamaCppProvider;
   let service: AnswerService;
   const cfg = loadConfig({}, { dotenvPath: null, overrides: { LLM_MAX_ANSWER_TOKENS: 48, LOG_LEVEL: 'silent' } });
   const logger = pino({ level: 'silent' });
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'air-llama-strategies-'));
-    const embedder = new HashingEmbedder();
-    docs = new FileDocumentStore({ dir: join(dir, 'documents') });
-    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
-    queue = new InProcessQueue({ logger });
-    const ds = new DocumentService({ documents: docs, vectors, embedder, queue, chunkTokens: 60, overlapTokens: 5, maxDocumentTokens: 100_000, embedBatchSize: 64, ingestAttempts: 1, logger });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => ds.process(job));
-    await queue.start();
-    await ds.submit({ namespace: NS, id: 'story', title: 'Lily', text: STORY, source: 'json' });
-    await queue.drain();
+    stores = await openStores('air-llama-strategies-', { chunkTokens: 60, overlapTokens: 5, maxDocumentTokens: 100_000, namespaceCandidates: 50 }, logger);
+    await stores.documents.submit({ namespace: NS, id: 'story', title: 'Lily', text: STORY, source: 'json' });
+    await stores.queue.drain();
     llama = await LlamaCppProvider.load({ modelPath: STORIES_GGUF, threads: 1, contextSize: 512 });
-    service = new AnswerService({ retrieval: new RetrievalService({ documents: docs, vectors, embedder, namespaceCandidates: 50, logger }), llm: llama, config: cfg, logger });
+    service = new AnswerService({ retrieval: stores.retrieval, llm: llama, config: cfg, logger });
   });
   afterAll(async () => {
     await llama?.close();
-    await queue?.close();
-    await vectors?.close();
-    await docs?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await stores?.close();
   });
 
   const run = async (strategy: StrategyName, extra: Partial<AnswerInput> = {}) => {

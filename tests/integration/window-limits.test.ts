@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -7,14 +6,9 @@ import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../../src/ports/llm.js';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
-import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
-import { RetrievalService } from '../../src/core/retrieval/service.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
-import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { LARA_DIR } from '../helpers/paths.js';
+import { openStores, type Stores } from '../helpers/stores.js';
 
 const WINDOW = 8192;
 
@@ -55,38 +49,23 @@ const FILES = {
 
 describe('prompts fit an 8k window on 128k-token LaRA documents', () => {
   const NS = 'lara';
-  let dir: string;
-  let queue: InProcessQueue;
-  let vectors: EmbeddedVectorStore;
-  let docs: FileDocumentStore;
+  let stores: Stores;
   let service: AnswerService;
   const texts = new Map<string, string>();
   const cfg = loadConfig({}, { dotenvPath: null, overrides: { LOG_LEVEL: 'silent' } });
   const logger = pino({ level: 'silent' });
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'air-window-limits-'));
-    const embedder = new HashingEmbedder();
-    docs = new FileDocumentStore({ dir: join(dir, 'documents') });
-    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
-    queue = new InProcessQueue({ logger });
-    const ds = new DocumentService({ documents: docs, vectors, embedder, queue, chunkTokens: 400, overlapTokens: 40, maxDocumentTokens: 2_000_000, embedBatchSize: 256, ingestAttempts: 1, logger });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => ds.process(job));
-    await queue.start();
+    stores = await openStores('air-window-limits-', { chunkTokens: 400, overlapTokens: 40, maxDocumentTokens: 2_000_000, embedBatchSize: 256, namespaceCandidates: 200 }, logger);
     for (const [id, file] of Object.entries(FILES)) {
       const text = await readFile(join(LARA_DIR, file), 'utf8');
       texts.set(id, text);
-      await ds.submit({ namespace: NS, id, title: file.split('/').at(-1)!, text, source: 'json' });
+      await stores.documents.submit({ namespace: NS, id, title: file.split('/').at(-1)!, text, source: 'json' });
     }
-    await queue.drain();
-    service = new AnswerService({ retrieval: new RetrievalService({ documents: docs, vectors, embedder, namespaceCandidates: 200, logger }), llm: new Window8k(), config: cfg, logger });
+    await stores.queue.drain();
+    service = new AnswerService({ retrieval: stores.retrieval, llm: new Window8k(), config: cfg, logger });
   });
-  afterAll(async () => {
-    await queue?.close();
-    await vectors?.close();
-    await docs?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => stores?.close());
 
   const ask = (llm: Window8k, over: Partial<AnswerInput>) =>
     service.answer({

@@ -1,17 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import type { ChatMessage, CompletionRequest, LlmProvider, SourceSpan } from '../../src/ports/llm.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
-import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
-import { RetrievalService } from '../../src/core/retrieval/service.js';
+import type { RetrievalService } from '../../src/core/retrieval/service.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
 import { cutToTokens, middleTruncate, packSegments, reservesFor, sentencePieces } from '../../src/core/strategies/budget.js';
 import { LlmCaller } from '../../src/core/strategies/caller.js';
@@ -19,6 +12,7 @@ import { isUnanswerable, UNANSWERABLE } from '../../src/core/strategies/prompts.
 import type { AnswerEvent } from '../../src/core/strategies/types.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { ScriptedLlm } from '../helpers/llm.js';
+import { openStores, type Stores } from '../helpers/stores.js';
 
 /** The passages of an answer task (none for other tasks). */
 function passagesOf(req: CompletionRequest): readonly SourceSpan[] {
@@ -41,10 +35,7 @@ const cfg = loadConfig({}, { dotenvPath: null, overrides: { LLM_MAX_ANSWER_TOKEN
 const logger = pino({ level: 'silent' });
 
 describe('reading strategies over real stores (hashing embedder, in-process queue)', () => {
-  let dir: string;
-  let queue: InProcessQueue;
-  let vectors: EmbeddedVectorStore;
-  let docsStore: FileDocumentStore;
+  let stores: Stores;
   let retrieval: RetrievalService;
   let extractive: ExtractiveReader;
   const texts = new Map<string, string>();
@@ -64,33 +55,19 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
   });
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'air-strategies-'));
-    const embedder = new HashingEmbedder();
-    docsStore = new FileDocumentStore({ dir: join(dir, 'documents') });
-    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
-    queue = new InProcessQueue({ logger });
-    const documentService = new DocumentService({
-      documents: docsStore, vectors, embedder, queue, chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, embedBatchSize: 64, ingestAttempts: 1, logger,
-    });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => documentService.process(job));
-    await queue.start();
-    retrieval = new RetrievalService({ documents: docsStore, vectors, embedder, namespaceCandidates: 200, logger });
-    extractive = new ExtractiveReader({ embedder });
+    stores = await openStores('air-strategies-', { chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, namespaceCandidates: 200 }, logger);
+    retrieval = stores.retrieval;
+    extractive = new ExtractiveReader({ embedder: stores.embedder });
     const add = async (id: string, title: string, text: string) => {
       texts.set(id, text);
-      await documentService.submit({ namespace: NS, id, title, text, source: 'json' });
+      await stores.documents.submit({ namespace: NS, id, title, text, source: 'json' });
     };
     await add('long', 'The Harbour', book(400));
     await add('short', 'A Note', 'The gate opens at nine. Visitors leave by the east door. The keeper Arvid hid the brass key under the third stone of the pier.');
     await add('other', 'Second Harbour', book(150, 'The ferry captain Lund counted eleven gulls on the mast.'));
-    await queue.drain();
+    await stores.queue.drain();
   });
-  afterAll(async () => {
-    await queue?.close();
-    await vectors?.close();
-    await docsStore?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => stores?.close());
 
   describe('retrieval (rag)', () => {
     it('puts the selected passages in document order, labelled with their document and offsets', async () => {
@@ -156,7 +133,7 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       expect(r.extractive).toBe(true);
       expect(r.answer).toContain('brass key');
       expect(r.citations.length).toBeGreaterThan(0);
-      const chunks = await vectors.getChunks(NS, { documentId: 'long', version: (await docsStore.get(NS, 'long'))!.version! });
+      const chunks = await stores.vectors.getChunks(NS, { documentId: 'long', version: (await stores.docs.get(NS, 'long'))!.version! });
       for (const c of r.citations) {
         expect(texts.get(c.documentId)!.slice(c.start, c.end)).toBe(c.text);
         const chunk = chunks.find((k) => k.id === c.chunkId);
@@ -327,7 +304,7 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
     it('estimates each strategy without calling the LLM, consistent with what the runs cost', async () => {
       const llm = new ScriptedLlm(2048);
       const svc = service(llm);
-      const doc = (await docsStore.get(NS, 'long'))!;
+      const doc = (await stores.docs.get(NS, 'long'))!;
       const est = svc.estimateCosts([doc], 600, llm, 'Where did Arvid hide the brass key?');
       expect(llm.requests).toHaveLength(0);
       expect(est.full).toMatchObject({ feasible: true, calls: 1, truncated: true });

@@ -1,0 +1,76 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
+import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import { RetrievalService } from '../../src/core/retrieval/service.js';
+import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+
+/** Options of {@link openStores}: how documents are cut and how many chunks retrieval scores. */
+export interface StoresOptions {
+  chunkTokens: number;
+  overlapTokens: number;
+  maxDocumentTokens: number;
+  /** Default 64. */
+  embedBatchSize?: number;
+  namespaceCandidates: number;
+}
+
+/**
+ * The service's ingestion and retrieval wired in process over a fresh temp
+ * directory: file document store, embedded vector store, in-process queue
+ * running the ingest job, and the hashing embedder. Submit documents with
+ * `documents.submit`, then `queue.drain()`.
+ */
+export interface Stores {
+  dir: string;
+  embedder: HashingEmbedder;
+  docs: FileDocumentStore;
+  vectors: EmbeddedVectorStore;
+  queue: InProcessQueue;
+  documents: DocumentService;
+  retrieval: RetrievalService;
+  /** Closes everything and removes the directory. */
+  close(): Promise<void>;
+}
+
+export async function openStores(prefix: string, opts: StoresOptions, logger: Logger): Promise<Stores> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const embedder = new HashingEmbedder();
+  const docs = new FileDocumentStore({ dir: join(dir, 'documents') });
+  const vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+  const queue = new InProcessQueue({ logger });
+  const documents = new DocumentService({
+    documents: docs,
+    vectors,
+    embedder,
+    queue,
+    chunkTokens: opts.chunkTokens,
+    overlapTokens: opts.overlapTokens,
+    maxDocumentTokens: opts.maxDocumentTokens,
+    embedBatchSize: opts.embedBatchSize ?? 64,
+    ingestAttempts: 1,
+    logger,
+  });
+  queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => documents.process(job));
+  await queue.start();
+  const retrieval = new RetrievalService({ documents: docs, vectors, embedder, namespaceCandidates: opts.namespaceCandidates, logger });
+  return {
+    dir,
+    embedder,
+    docs,
+    vectors,
+    queue,
+    documents,
+    retrieval,
+    async close() {
+      await queue.close();
+      await vectors.close();
+      await docs.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
