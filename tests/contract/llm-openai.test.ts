@@ -1,9 +1,8 @@
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OpenAiChatProvider, parseRetryAfter, type OpenAiChatOptions } from '../../src/adapters/llm/openai.js';
 import { AppError } from '../../src/errors.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
+import { freePort } from '../helpers/net.js';
 import { contractRequest, llmContract } from './llm.contract.js';
 
 let contractServer: OpenAiFixture;
@@ -244,11 +243,3 @@ describe('OpenAiChatProvider', () => {
     expect(parseRetryAfter(null)).toBeUndefined();
   });
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}

@@ -1,23 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QdrantVectorStore, pointId } from '../../src/adapters/vector-store/qdrant.js';
 import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
+import { freePort } from '../helpers/net.js';
 import { DIMS, makeChunks, randomVector } from './vector-store.contract.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
-
-async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
   const err = await p.then(
@@ -165,7 +156,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   });
 
   it('reports an unreachable server as transient VECTOR_STORE_UNAVAILABLE, from health and from calls', async () => {
-    const dead = new QdrantVectorStore({ url: `http://127.0.0.1:${await closedPort()}`, collection: base });
+    const dead = new QdrantVectorStore({ url: `http://127.0.0.1:${await freePort()}`, collection: base });
     const h = await appErrorOf(dead.health());
     expect(h.code).toBe('VECTOR_STORE_UNAVAILABLE');
     expect(h.transient).toBe(true);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
-import { abortablePost, freePort, until } from './helpers.js';
+import { freePort } from '../helpers/net.js';
+import { abortablePost, until } from './helpers.js';
 
 const TEXT = Array.from(
   { length: 60 },

@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildContainer, type Container } from '../../src/container.js';
-import { exited, freePort, OwnRedis, spawnTs, until } from './helpers.js';
+import { freePort } from '../helpers/net.js';
+import { exited, OwnRedis, spawnTs, until } from './helpers.js';
 
 const doc = (topic: string, n: number) => Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} register notes shipment ${i * 13} in detail.`).join(' ');
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
-import { abortablePost, exited, freePort, spawnTs, until } from './helpers.js';
+import { freePort } from '../helpers/net.js';
+import { abortablePost, exited, spawnTs, until } from './helpers.js';
 
 /**
  * A TCP proxy in front of the fake LLM that holds every connection until
