@@ -14,6 +14,13 @@ export const SelectionParams = {
   b: Type.Optional(Type.Number({ description: 'Adaptive-k: fraction of the bottom skipped, in [0,1), a + b < 1. Default ADAPTIVE_K_B (0.1).' })),
   buffer: Type.Optional(Type.Number({ description: 'Adaptive-k: chunks added after the cut, integer ≥ 0. Default ADAPTIVE_K_BUFFER (5), used when ADAPTIVE_K_BUFFER_TOKENS is 0 or a request sets buffer.' })),
   bufferTokens: Type.Optional(Type.Number({ description: 'Adaptive-k: buffer measured in tokens instead of chunks (0 = chunks). Default ADAPTIVE_K_BUFFER_TOKENS (4000).' })),
+  bufferMaxShare: Type.Optional(
+    Type.Number({
+      description:
+        'Adaptive-k: caps the token buffer at this share of the candidate chunks\' tokens, in [0,1] (1 = no cap). Default ADAPTIVE_K_BUFFER_MAX_SHARE (0.2). ' +
+        'The buffer applied is reported as adaptiveK.effectiveBufferTokens.',
+    }),
+  ),
   minRelativeGap: Type.Optional(Type.Number({ description: 'Adaptive-k: relative gap below which the curve counts as flat.' })),
   k: Type.Optional(Type.Number({ description: 'top-k: chunks to read.' })),
   tokens: Type.Optional(Type.Number({ description: 'token-budget: most tokens to read.' })),
@@ -27,7 +34,17 @@ export const Scope = {
 };
 
 const RetrieveBody = Type.Object({ ...Scope, ...SelectionParams, includeCurve: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false });
-type SelectionInput = { method?: string; a?: number; b?: number; buffer?: number; bufferTokens?: number; minRelativeGap?: number; k?: number; tokens?: number };
+type SelectionInput = {
+  method?: string;
+  a?: number;
+  b?: number;
+  buffer?: number;
+  bufferTokens?: number;
+  bufferMaxShare?: number;
+  minRelativeGap?: number;
+  k?: number;
+  tokens?: number;
+};
 
 export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMethod {
   switch (body.method ?? 'adaptive-k') {
@@ -46,6 +63,7 @@ export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMetho
         buffer: body.buffer ?? d.buffer,
         // A request that sets a chunk buffer means chunks: the configured token buffer then stands aside.
         bufferTokens: body.bufferTokens ?? (body.buffer !== undefined ? 0 : d.bufferTokens),
+        bufferMaxShare: body.bufferMaxShare ?? d.bufferMaxShare,
         ...(body.minRelativeGap !== undefined ? { minRelativeGap: body.minRelativeGap } : {}),
       };
     }
@@ -85,7 +103,8 @@ const routes: FastifyPluginAsync = async (app) => {
         summary: 'Select the passages a question needs (Adaptive-k by default) and show why',
         description:
           'Scores every chunk of the documents in scope (or the top NAMESPACE_CANDIDATES of the namespace), selects with Adaptive-k, fixed top-k or a token budget, ' +
-          'and returns the passages in document order, the whole sorted score curve, the cut, and signals describing the distribution.',
+          'and returns the passages in document order, the whole sorted score curve, the cut, and signals describing the distribution. ' +
+          'adaptiveK.effectiveBufferTokens is the token buffer applied after the cut: bufferTokens, capped at bufferMaxShare of the candidates\' tokens (adaptiveK.bufferCapped).',
         body: RetrieveBody,
         response: { 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
       },

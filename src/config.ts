@@ -74,6 +74,7 @@ export const CONFIG_SPEC = {
   ADAPTIVE_K_B: { type: 'number', default: 0.1, min: 0, max: 0.999, doc: 'Adaptive-k: fraction of the bottom skipped.' },
   ADAPTIVE_K_BUFFER: { type: 'int', default: 5, min: 0, max: 1000, doc: 'Adaptive-k: chunks added after the cut (the paper\'s buffer; ignored when ADAPTIVE_K_BUFFER_TOKENS > 0).' },
   ADAPTIVE_K_BUFFER_TOKENS: { type: 'int', default: 4000, min: 0, max: 1_000_000, doc: 'Adaptive-k: buffer measured in tokens instead of chunks (0 = the paper\'s chunk buffer). 4000 served LaRA dev best: coverage 0.977 vs 0.930 with 5 chunks.' },
+  ADAPTIVE_K_BUFFER_MAX_SHARE: { type: 'number', default: 0.2, min: 0, max: 1, doc: 'Adaptive-k: caps the token buffer at this share of the candidate chunks\' tokens, so a buffer measured on LaRA\'s long documents (12k–130k tokens) does not read the whole of a small one (a 3k-token document gets 600 tokens, not all of it). 1 = no cap; no effect on the chunk buffer.' },
   NAMESPACE_CANDIDATES: { type: 'int', default: 200, min: 1, max: 10_000, doc: 'Whole-namespace queries: candidates taken from the vector store before Adaptive-k.' },
 
   // Access and limits

@@ -46,10 +46,10 @@ function topicParagraph(words: readonly string[], seed: number): string {
  * something else.
  */
 export function needleDocument(): string {
-  // Three rounds of the topics (~13k tokens): large enough that the default 4000-token buffer stays selective.
-  const paras = [0, 1, 2].flatMap((round) => TOPICS.map((t, i) => topicParagraph(t, round * TOPICS.length + i)));
+  // One round of the topics (~4.5k tokens): the token buffer is capped at a share of the document (ADAPTIVE_K_BUFFER_MAX_SHARE), so retrieval stays selective.
+  const paras = TOPICS.map((t, i) => topicParagraph(t, i));
   paras.splice(
-    30,
+    8,
     0,
     'The lighthouse keeper kept a grey parrot named Admiral Pimento. Admiral Pimento the parrot lived in the lamp room of the lighthouse, ' +
       'and the keeper taught the parrot to whistle whenever a ship rounded the point. Every visitor to the lighthouse asked about the parrot, ' +

@@ -39,8 +39,9 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
     expect(r.body.adaptiveK.cutIndex).toBe(0);
     expect(r.body.signals.relativeGap).toBeGreaterThan(0.3);
     expect(r.body.tokens.documents).toBe(doc.tokens);
-    // The default 4000-token buffer reads all of this small document; a chunk buffer reads less.
-    expect(r.body.tokens.selected).toBeLessThanOrEqual(doc.tokens);
+    // A small document (~2.4k tokens) is still read selectively: the token buffer is capped at a share of it.
+    expect(r.body.k).toBeLessThan(r.body.curve.length);
+    expect(r.body.tokens.selected).toBeLessThan(doc.tokens / 2);
     const narrow = await s.call('POST', '/v1/retrieve', { question: 'Where did Captain Marbles hide the brass telescope?', documentIds: ['farm'], buffer: 1 });
     expect(narrow.body.k).toBe(2);
     expect(narrow.body.tokens.selected).toBeLessThan(doc.tokens / 4);
@@ -48,6 +49,38 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
     // Passages come back in document order.
     const starts = r.body.passages.map((p: any) => p.start);
     expect([...starts].sort((a, b) => a - b)).toEqual(starts);
+  });
+
+  it('caps the default 4000-token buffer at a fifth of a small document instead of reading it whole, and says so', async () => {
+    const q = { question: 'Where did Captain Marbles hide the brass telescope?', documentIds: ['farm'] };
+    const doc = (await s.call('GET', '/v1/documents/farm')).body;
+    expect(doc.tokens).toBeLessThan(4000);
+    const r = await s.call('POST', '/v1/retrieve', q);
+    expect(r.status).toBe(200);
+    expect(r.body.method).toMatchObject({ kind: 'adaptive-k', bufferTokens: 4000, bufferMaxShare: 0.2 });
+    // Chunks without overlap: the candidates' tokens are the document's.
+    expect(r.body.adaptiveK.effectiveBufferTokens).toBe(Math.floor(0.2 * doc.tokens));
+    expect(r.body.adaptiveK.bufferCapped).toBe(true);
+    const bufferRead = r.body.selected.slice(r.body.adaptiveK.aboveCut).reduce((a: number, c: any) => a + c.tokens, 0);
+    const lastTokens = r.body.selected.at(-1).tokens;
+    // The buffer stops at the first chunk that reaches the capped size.
+    expect(bufferRead).toBeGreaterThanOrEqual(r.body.adaptiveK.effectiveBufferTokens);
+    expect(bufferRead - lastTokens).toBeLessThan(r.body.adaptiveK.effectiveBufferTokens);
+    expect(r.body.signals.selectedShare).toBeLessThan(0.5);
+    expect(r.body.passages.some((p: any) => p.text.includes(NEEDLE))).toBe(true);
+
+    // Without the cap (share 1), the same buffer reads every chunk: what the service did before.
+    const whole = await s.call('POST', '/v1/retrieve', { ...q, bufferMaxShare: 1 });
+    expect(whole.body.adaptiveK.bufferCapped).toBe(true);
+    expect(whole.body.adaptiveK.effectiveBufferTokens).toBe(doc.tokens);
+    expect(whole.body.k).toBe(whole.body.curve.length);
+    expect(whole.body.tokens.selected).toBe(doc.tokens);
+    expect(whole.body.signals.selectedShare).toBe(1);
+
+    // A chunk buffer is the published setting: no token buffer, nothing to cap.
+    const chunks = await s.call('POST', '/v1/retrieve', { ...q, buffer: 2 });
+    expect(chunks.body.adaptiveK).toMatchObject({ effectiveBufferTokens: 0, bufferCapped: false });
+    expect(chunks.body.k).toBe(chunks.body.adaptiveK.aboveCut + 2);
   });
 
   it('runs the published setting (a chunk buffer) and the baselines through the same path', async () => {
@@ -69,6 +102,7 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
       [{ question: q, documentIds: ['farm'], b: -0.1 }, 400, 'INVALID_PARAMETER'],
       [{ question: q, documentIds: ['farm'], a: 0.6, b: 0.5 }, 400, 'INVALID_PARAMETER'],
       [{ question: q, documentIds: ['farm'], buffer: -1 }, 400, 'INVALID_PARAMETER'],
+      [{ question: q, documentIds: ['farm'], bufferMaxShare: 1.5 }, 400, 'INVALID_PARAMETER'],
       [{ question: q, documentIds: ['farm'], method: 'top-k' }, 400, 'INVALID_PARAMETER'],
       [{ question: q, documentIds: ['farm', 'nope', 'ghost'] }, 404, 'DOCUMENTS_NOT_FOUND'],
       [{ question: q, documentIds: [] }, 400, 'VALIDATION'],

@@ -111,6 +111,52 @@ describe('adaptiveK', () => {
     // 300 < 500, 600 ≥ 500: two chunks past the cut.
     expect(r.k).toBe(4);
     expect(() => adaptiveK(scores, { bufferTokens: 500 })).toThrow(AppError);
+    expect(r.effectiveBufferTokens).toBe(500);
+    expect(r.bufferCapped).toBe(false);
+  });
+
+  // A small document: one chunk stands out, then 7 chunks of 400 tokens (3000 tokens in all).
+  const smallScores = [9, 1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+  const smallTokens = [200, 400, 400, 400, 400, 400, 400, 400];
+
+  it('caps the token buffer at bufferMaxShare of the candidates’ tokens, so a small document is not read whole', () => {
+    expect(adaptiveK(smallScores, { bufferTokens: 4000 }, smallTokens).k).toBe(8);
+    const r = adaptiveK(smallScores, { bufferTokens: 4000, bufferMaxShare: 0.2 }, smallTokens);
+    expect(r.cutIndex).toBe(0);
+    // 0.2 × 3000 = 600 tokens: 400 < 600, 800 ≥ 600, so two chunks past the cut.
+    expect(r.effectiveBufferTokens).toBe(600);
+    expect(r.bufferCapped).toBe(true);
+    expect(r.k).toBe(3);
+  });
+
+  it('leaves the token buffer alone when the candidates are large enough', () => {
+    const scores = [9, ...Array.from({ length: 99 }, (_, i) => 1 - i * 0.001)];
+    const tokens = scores.map(() => 400);
+    // 0.2 × 40 000 = 8000 ≥ 4000: the cap does not bind.
+    const capped = adaptiveK(scores, { bufferTokens: 4000, bufferMaxShare: 0.2 }, tokens);
+    const uncapped = adaptiveK(scores, { bufferTokens: 4000 }, tokens);
+    expect(capped.effectiveBufferTokens).toBe(4000);
+    expect(capped.bufferCapped).toBe(false);
+    expect(capped.k).toBe(uncapped.k);
+    expect(capped.k).toBe(11);
+  });
+
+  it('behaves as before with bufferMaxShare 1, and reads no buffer with 0', () => {
+    const old = adaptiveK(smallScores, { bufferTokens: 4000 }, smallTokens);
+    const one = adaptiveK(smallScores, { bufferTokens: 4000, bufferMaxShare: 1 }, smallTokens);
+    expect(one.k).toBe(old.k);
+    expect(one.effectiveBufferTokens).toBe(3000);
+    const zero = adaptiveK(smallScores, { bufferTokens: 4000, bufferMaxShare: 0 }, smallTokens);
+    expect(zero.effectiveBufferTokens).toBe(0);
+    expect(zero.k).toBe(zero.aboveCut);
+  });
+
+  it('keeps the published chunk buffer untouched by the cap', () => {
+    const r = adaptiveK(smallScores, { buffer: 5, bufferMaxShare: 0.01 }, smallTokens);
+    expect(r.k).toBe(6);
+    expect(r.effectiveBufferTokens).toBe(0);
+    expect(r.bufferCapped).toBe(false);
+    expect(adaptiveK(smallScores, { bufferMaxShare: 0.01 }).k).toBe(adaptiveK(smallScores).k);
   });
 
   it.each([
@@ -121,6 +167,8 @@ describe('adaptiveK', () => {
     [{ buffer: -1 }, /buffer must be an integer/],
     [{ buffer: 1.5 }, /buffer must be an integer/],
     [{ b: Number.NaN }, /b must be in/],
+    [{ bufferMaxShare: 1.5 }, /bufferMaxShare must be in \[0, 1\]/],
+    [{ bufferMaxShare: -0.1 }, /bufferMaxShare must be in \[0, 1\]/],
   ])('rejects the invalid options %o with INVALID_PARAMETER', (opts, message) => {
     let err: unknown;
     try {
@@ -171,6 +219,20 @@ describe('adaptiveK', () => {
     fc.assert(
       fc.property(curves, ab, fc.nat(20), fc.nat(20), (scores, [a, b], b1, extra) => {
         return adaptiveK(scores, { a, b, buffer: b1 + extra }).k >= adaptiveK(scores, { a, b, buffer: b1 }).k;
+      }),
+    );
+  });
+
+  it('never lowers k when the buffer cap share grows, and never reads more than the uncapped buffer', () => {
+    const withTokens = curves.chain((scores) => fc.tuple(fc.constant(scores), fc.array(fc.integer({ min: 1, max: 800 }), { minLength: scores.length, maxLength: scores.length })));
+    const share = fc.double({ min: 0, max: 1, noNaN: true });
+    fc.assert(
+      fc.property(withTokens, ab, fc.integer({ min: 1, max: 10_000 }), share, share, ([scores, tokens], [a, b], bufferTokens, s1, s2) => {
+        const [lo, hi] = s1 <= s2 ? [s1, s2] : [s2, s1];
+        const low = adaptiveK(scores, { a, b, bufferTokens, bufferMaxShare: lo }, tokens);
+        const high = adaptiveK(scores, { a, b, bufferTokens, bufferMaxShare: hi }, tokens);
+        const uncapped = adaptiveK(scores, { a, b, bufferTokens }, tokens);
+        return low.k <= high.k && high.k <= uncapped.k && low.effectiveBufferTokens <= high.effectiveBufferTokens && high.k >= high.aboveCut;
       }),
     );
   });

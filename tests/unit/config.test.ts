@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_SPEC, authEnabled, loadConfig, renderEnvExample } from '../../src/config.js';
+import { DEFAULTS, configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { AppError } from '../../src/errors.js';
 
 const bare = (env: Record<string, string> = {}) => loadConfig(env, { dotenvPath: null });
@@ -23,7 +24,7 @@ describe('config', () => {
 
   it('parses numbers and rejects values that are not numbers, out of range or not a choice', () => {
     expect(bare({ PORT: '8080' }).PORT).toBe(8080);
-    const bad: Array<Record<string, string>> = [{ PORT: 'eighty' }, { PORT: '70000' }, { CHUNK_TOKENS: '12.5' }, { EMBEDDER: 'word2vec' }, { ADAPTIVE_K_B: '-0.1' }];
+    const bad: Array<Record<string, string>> = [{ PORT: 'eighty' }, { PORT: '70000' }, { CHUNK_TOKENS: '12.5' }, { EMBEDDER: 'word2vec' }, { ADAPTIVE_K_B: '-0.1' }, { ADAPTIVE_K_BUFFER_MAX_SHARE: '1.5' }];
     for (const env of bad) {
       const err = (() => {
         try {
@@ -59,6 +60,13 @@ describe('config', () => {
     const cfg = loadConfig({ LOG_LEVEL: 'warn' }, { dotenvPath: path });
     expect(cfg.PORT).toBe(4100);
     expect(cfg.LOG_LEVEL).toBe('warn');
+  });
+
+  it('selects with the configured token buffer and its cap share', () => {
+    expect(configuredAdaptiveK(bare())).toMatchObject({ bufferTokens: 4000, bufferMaxShare: 0.2 });
+    expect(configuredAdaptiveK(bare({ ADAPTIVE_K_BUFFER_MAX_SHARE: '1' })).bufferMaxShare).toBe(1);
+    expect(DEFAULTS.adaptiveK.bufferMaxShare).toBe(CONFIG_SPEC.ADAPTIVE_K_BUFFER_MAX_SHARE.default);
+    expect(DEFAULTS.adaptiveK.bufferTokens).toBe(CONFIG_SPEC.ADAPTIVE_K_BUFFER_TOKENS.default);
   });
 
   it('documents every setting in .env.example exactly as the code defines it', () => {

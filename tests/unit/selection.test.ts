@@ -65,6 +65,16 @@ describe('select', () => {
     expect(s.tokens).toBe(300);
   });
 
+  it('caps an Adaptive-k token buffer at a share of all the candidates’ tokens', () => {
+    // 11 candidates of 100 tokens: 0.2 × 1100 = 220 tokens of buffer, so three chunks past the cut instead of all nine.
+    const s = select(cands(scores), { kind: 'adaptive-k', bufferTokens: 4000, bufferMaxShare: 0.2 });
+    expect(s.adaptiveK?.cutIndex).toBe(1);
+    expect(s.adaptiveK?.effectiveBufferTokens).toBe(220);
+    expect(s.adaptiveK?.bufferCapped).toBe(true);
+    expect(s.selected.map((c) => c.id)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(select(cands(scores), { kind: 'adaptive-k', bufferTokens: 4000 }).selected).toHaveLength(11);
+  });
+
   it('breaks score ties by document order in every method alike', () => {
     const cs = cands([0.5, 0.5, 0.5]).reverse();
     expect(select(cs, { kind: 'top-k', k: 2 }).selected.map((c) => c.id)).toEqual(['c0', 'c1']);

@@ -10,6 +10,9 @@ import { AppError } from '../../errors.js';
  * `sorted[i] - sorted[i+1]`. The cut is at the largest gap inside the window
  * `[floor((N-1)·a), N-1-floor((N-1)·b))`, and `buffer` more chunks are read
  * after it: `k = min(N, cut + 1 + buffer)`.
+ *
+ * Optional, not in the paper: a buffer measured in tokens (`bufferTokens`),
+ * capped at a share of the candidates' tokens (`bufferMaxShare`).
  */
 export interface AdaptiveKOptions {
   /** Fraction of the top of the sorted curve skipped when looking for the gap. Default 0. */
@@ -25,6 +28,13 @@ export interface AdaptiveKOptions {
    * Default 0 (off): a chunk count, as published.
    */
   bufferTokens?: number;
+  /**
+   * Caps the token buffer at this share of all candidates' tokens:
+   * `min(bufferTokens, bufferMaxShare × Σ tokens)`. A buffer sized on long
+   * documents would otherwise read the whole of a short one. In [0, 1];
+   * ignored without `bufferTokens`. Default 1 (no cap).
+   */
+  bufferMaxShare?: number;
   /**
    * Below this relative gap (largest gap / score range) the curve counts as
    * flat: no chunk stands out, so the caller may prefer reading more (or the
@@ -56,16 +66,20 @@ export interface AdaptiveKResult {
   window: [number, number];
   /** True when the curve has no clear gap: all scores equal, or relativeGap < minRelativeGap. */
   flat: boolean;
+  /** Token buffer applied after the cut: min(bufferTokens, bufferMaxShare × candidate tokens); 0 when the buffer is a chunk count. */
+  effectiveBufferTokens: number;
+  /** True when bufferMaxShare lowered the token buffer below bufferTokens. */
+  bufferCapped: boolean;
 }
 
 /** Published defaults (a = 0, b = 0.1, B = 5); the optional improvements are off. */
-export const ADAPTIVE_K_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 0, minRelativeGap: 0 });
+export const ADAPTIVE_K_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 0, bufferMaxShare: 1, minRelativeGap: 0 });
 
 function invalid(msg: string): never {
   throw new AppError('INVALID_PARAMETER', [msg]);
 }
 
-/** Checks a, b, buffer, bufferTokens and minRelativeGap; throws INVALID_PARAMETER with a readable message. */
+/** Checks a, b, buffer, bufferTokens, bufferMaxShare and minRelativeGap; throws INVALID_PARAMETER with a readable message. */
 export function validateAdaptiveKOptions(opts: AdaptiveKOptions = {}): Required<AdaptiveKOptions> {
   const o = { ...ADAPTIVE_K_DEFAULTS, ...stripUndefined(opts) };
   if (!Number.isFinite(o.a) || o.a < 0 || o.a >= 1) invalid(`Adaptive-k parameter a must be in [0, 1), got ${o.a}`);
@@ -73,6 +87,9 @@ export function validateAdaptiveKOptions(opts: AdaptiveKOptions = {}): Required<
   if (o.a + o.b >= 1) invalid(`Adaptive-k parameters a + b must be below 1, got ${o.a} + ${o.b}`);
   if (!Number.isInteger(o.buffer) || o.buffer < 0) invalid(`Adaptive-k buffer must be an integer ≥ 0, got ${o.buffer}`);
   if (!Number.isFinite(o.bufferTokens) || o.bufferTokens < 0) invalid(`Adaptive-k bufferTokens must be ≥ 0, got ${o.bufferTokens}`);
+  if (!Number.isFinite(o.bufferMaxShare) || o.bufferMaxShare < 0 || o.bufferMaxShare > 1) {
+    invalid(`Adaptive-k bufferMaxShare must be in [0, 1], got ${o.bufferMaxShare}`);
+  }
   if (!Number.isFinite(o.minRelativeGap) || o.minRelativeGap < 0 || o.minRelativeGap > 1) {
     invalid(`Adaptive-k minRelativeGap must be in [0, 1], got ${o.minRelativeGap}`);
   }
@@ -110,7 +127,20 @@ export function adaptiveK(scores: ArrayLike<number>, opts: AdaptiveKOptions = {}
   const sorted = Array.from({ length: n }, (_, index) => ({ index, score: scores[index]! }));
   sorted.sort((x, y) => y.score - x.score || x.index - y.index);
   if (n === 0) {
-    return { k: 0, cutIndex: -1, sorted, gaps: [], largestGap: 0, relativeGap: 0, topScore: Number.NaN, aboveCut: 0, window: [0, 0], flat: true };
+    return {
+      k: 0,
+      cutIndex: -1,
+      sorted,
+      gaps: [],
+      largestGap: 0,
+      relativeGap: 0,
+      topScore: Number.NaN,
+      aboveCut: 0,
+      window: [0, 0],
+      flat: true,
+      effectiveBufferTokens: 0,
+      bufferCapped: false,
+    };
   }
 
   const gaps: number[] = [];
@@ -140,10 +170,16 @@ export function adaptiveK(scores: ArrayLike<number>, opts: AdaptiveKOptions = {}
   const flat = range === 0 || relativeGap < o.minRelativeGap;
 
   let k: number;
+  let effectiveBufferTokens = 0;
+  let bufferCapped = false;
   if (o.bufferTokens > 0) {
+    let total = 0;
+    for (let i = 0; i < n; i++) total += tokens![i]!;
+    effectiveBufferTokens = Math.min(o.bufferTokens, Math.floor(o.bufferMaxShare * total));
+    bufferCapped = effectiveBufferTokens < o.bufferTokens;
     k = cutIndex + 1;
     let added = 0;
-    while (k < n && added < o.bufferTokens) {
+    while (k < n && added < effectiveBufferTokens) {
       added += tokens![sorted[k]!.index]!;
       k++;
     }
@@ -162,5 +198,7 @@ export function adaptiveK(scores: ArrayLike<number>, opts: AdaptiveKOptions = {}
     aboveCut: cutIndex + 1,
     window: [lo, Math.max(lo, hi)],
     flat,
+    effectiveBufferTokens,
+    bufferCapped,
   };
 }
