@@ -43,12 +43,13 @@ const routes: FastifyPluginAsync = async (app) => {
       validateSelectionMethod(selection);
       const documentIds = body.documentIds ?? null;
       // Unknown or unready documents are a 404/409 JSON reply, also for stream requests.
-      await app.container.retrieval.resolveScope(req.namespace, documentIds);
+      const documents = await app.container.retrieval.resolveScope(req.namespace, documentIds);
 
       const input: AnswerInput = {
         namespace: req.namespace,
         question,
         documentIds,
+        documents,
         strategy: body.strategy,
         selection,
         score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),

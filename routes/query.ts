@@ -90,13 +90,14 @@ const routes: FastifyPluginAsync = async (app) => {
       const question = checkQuestion(body.question, cfg);
       const c = common(body, cfg);
       // Unknown or unready documents are a 404/409 JSON reply, also for stream requests; so is a bad choice of LLM.
-      await app.container.retrieval.resolveScope(req.namespace, c.documentIds);
+      const documents = await app.container.retrieval.resolveScope(req.namespace, c.documentIds);
       const chosen = service.chooseLlm(body.llm);
 
       const input: QueryInput = {
         namespace: req.namespace,
         question,
         ...c,
+        documents,
         llm: chosen.llm,
         ...(body.selfRoute !== undefined ? { selfRoute: body.selfRoute } : {}),
         signal: abortOnClientClose(reply),

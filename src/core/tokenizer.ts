@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { countTokens as cl100kCount, encode as cl100kEncode, decode as cl100kDecode } from 'gpt-tokenizer/encoding/cl100k_base';
 
 /**
@@ -13,9 +14,53 @@ export interface Tokenizer {
   decode(tokens: readonly number[]): string;
 }
 
+/**
+ * Token counts of long texts, keyed by the SHA-256 of the text and forgotten
+ * least recently used first. One answer counts the same passages several
+ * times (assembly, the prompt, its fit check, the reader's usage), and BPE
+ * costs about 1 ms per thousand tokens on the event loop, against ~0.01 ms to
+ * hash them. A digest, not the text, is the key, so a cached count never keeps
+ * a document (or the string a passage was sliced from) in memory.
+ */
+export class CountMemo {
+  private readonly counts = new Map<string, number>();
+
+  /**
+   * @param count the exact count, called on a miss
+   * @param minChars shorter texts are counted every time (default 2048)
+   * @param maxEntries counts kept (default 4096, well under 1 MiB)
+   */
+  constructor(
+    private readonly count: (text: string) => number,
+    private readonly minChars = 2048,
+    private readonly maxEntries = 4096,
+  ) {}
+
+  get size(): number {
+    return this.counts.size;
+  }
+
+  get(text: string): number {
+    if (text.length < this.minChars) return this.count(text);
+    const key = createHash('sha256').update(text, 'utf8').digest('base64');
+    const hit = this.counts.get(key);
+    if (hit !== undefined) {
+      this.counts.delete(key);
+      this.counts.set(key, hit);
+      return hit;
+    }
+    const n = this.count(text);
+    this.counts.set(key, n);
+    if (this.counts.size > this.maxEntries) this.counts.delete(this.counts.keys().next().value!);
+    return n;
+  }
+}
+
+const cl100kCounts = new CountMemo((text) => cl100kCount(text));
+
 export const cl100k: Tokenizer = Object.freeze({
   name: 'cl100k_base',
-  count: (text: string) => (text.length === 0 ? 0 : cl100kCount(text)),
+  count: (text: string) => (text.length === 0 ? 0 : cl100kCounts.get(text)),
   encode: (text: string) => cl100kEncode(text),
   decode: (tokens: readonly number[]) => cl100kDecode(tokens as number[]),
 });

@@ -23,6 +23,15 @@ class CountingEmbedder extends HashingEmbedder {
   }
 }
 
+/** Counts the chunk reads it serves. */
+class CountingVectors extends EmbeddedVectorStore {
+  chunkReads = 0;
+  override getChunks(...args: Parameters<EmbeddedVectorStore['getChunks']>): ReturnType<EmbeddedVectorStore['getChunks']> {
+    this.chunkReads++;
+    return super.getChunks(...args);
+  }
+}
+
 /** Counts the retrievals it runs. */
 class CountingRetrieval extends RetrievalService {
   runs = 0;
@@ -50,10 +59,11 @@ const QUESTION = 'Where did Arvid hide the brass key?';
 describe('the retrieval service', () => {
   let dir: string;
   let queue: InProcessQueue;
-  let vectors: EmbeddedVectorStore;
+  let vectors: CountingVectors;
   let documents: FileDocumentStore;
   let embedder: CountingEmbedder;
   let retrieval: CountingRetrieval;
+  let service: DocumentService;
 
   const input = (over: Partial<RetrieveInput> = {}): RetrieveInput => ({
     namespace: NS,
@@ -69,9 +79,9 @@ describe('the retrieval service', () => {
     dir = await mkdtemp(join(tmpdir(), 'air-retrieval-service-'));
     embedder = new CountingEmbedder();
     documents = new FileDocumentStore({ dir: join(dir, 'documents') });
-    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+    vectors = new CountingVectors({ dir: join(dir, 'vectors') });
     queue = new InProcessQueue({ logger });
-    const service = new DocumentService({
+    service = new DocumentService({
       documents, vectors, embedder, queue, chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, embedBatchSize: 64, ingestAttempts: 1, logger,
     });
     queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => service.process(job));
@@ -101,6 +111,25 @@ describe('the retrieval service', () => {
     const strip = (r: RetrievalResult) => ({ ...r, selected: r.selected.map(({ dense: _d, ...c }) => c), timings: null });
     expect(strip(without)).toEqual(strip(withDense));
     expect(without.passages.map((p) => p.text).join(' ')).toMatch(/Arvid hid the brass key/);
+  });
+
+  it('reads the chunks of the same document versions from the vector store once for BM25-only retrievals, and again for a new version', async () => {
+    const before = vectors.chunkReads;
+    const first = await retrieval.retrieve(input({ documentIds: ['other'], denseScores: false }));
+    const reads = vectors.chunkReads;
+    expect(reads).toBeGreaterThan(before);
+    const second = await retrieval.retrieve(input({ documentIds: ['other'], denseScores: false }));
+    expect(vectors.chunkReads).toBe(reads);
+    expect(second.selected).toEqual(first.selected);
+
+    // A new version of the document is read from the store.
+    await service.submit({ namespace: NS, id: 'other', title: 'Second Harbour', text: `${book(90).replace('Arvid', 'Lund')} Revised.`, source: 'json' });
+    await queue.drain();
+    const third = await retrieval.retrieve(input({ documentIds: ['other'], denseScores: false }));
+    expect(vectors.chunkReads).toBeGreaterThan(reads);
+    expect(third.scope.documents[0]!.version).not.toBe(first.scope.documents[0]!.version);
+    const revised = await retrieval.retrieve(input({ question: 'What was revised?', documentIds: ['other'], denseScores: false }));
+    expect(revised.selected[0]!.text).toMatch(/Revised\.$/);
   });
 
   it('still embeds the question for dense and hybrid scores, and for a whole-namespace search', async () => {

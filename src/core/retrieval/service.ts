@@ -28,6 +28,8 @@ export interface RetrieveInput {
    * candidates' `dense` is then NaN. Default true.
    */
   denseScores?: boolean;
+  /** The scope as `resolveScope` returned it for this request; resolved here when absent. */
+  documents?: readonly DocumentRecord[];
   signal?: AbortSignal;
 }
 
@@ -87,6 +89,9 @@ export interface RetrievalServiceOptions {
   logger: Logger;
 }
 
+/** Most sets of document versions whose chunks are kept for BM25-only retrieval. */
+const CHUNK_CACHE = 32;
+
 /**
  * Retrieval over the chunks in scope: exact dense scores for every chunk of
  * the documents named (Adaptive-k needs the whole distribution), BM25 over the
@@ -96,6 +101,8 @@ export interface RetrievalServiceOptions {
 export class RetrievalService {
   /** BM25 indexes per set of document versions: chunks of a version never change. */
   private readonly bm25Cache = new Map<string, { index: Bm25Index; ids: string[] }>();
+  /** The chunks of sets of document versions, for selections that need no dense scores (no vector-store read then). */
+  private readonly chunkCache = new Map<string, ChunkRecord[]>();
   private readonly textCache = new Map<string, string>();
 
   private readonly ready: () => Promise<void>;
@@ -147,7 +154,7 @@ export class RetrievalService {
   async retrieve(input: RetrieveInput): Promise<RetrievalResult> {
     if (input.question.trim() === '') throw new AppError('EMPTY_QUESTION');
     validateSelectionMethod(input.method);
-    const docs = await this.resolveScope(input.namespace, input.documentIds);
+    const docs = input.documents ?? (await this.resolveScope(input.namespace, input.documentIds));
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
     const t0 = performance.now();
@@ -225,8 +232,16 @@ export class RetrievalService {
 
   /** Every chunk of the versions, each with a NaN dense score: what scoreAll returns, without a query vector. */
   private async unscored(namespace: string, refs: readonly DocumentVersionRef[]): Promise<ScoredChunk[]> {
-    const perDoc = await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)));
-    return perDoc.flat().map((chunk) => ({ chunk, score: Number.NaN }));
+    const key = namespace + '\0' + refs.map((r) => `${r.documentId}@${r.version}`).join('|');
+    let chunks = this.chunkCache.get(key);
+    if (chunks) {
+      this.chunkCache.delete(key);
+    } else {
+      chunks = (await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)))).flat();
+    }
+    this.chunkCache.set(key, chunks);
+    if (this.chunkCache.size > CHUNK_CACHE) this.chunkCache.delete(this.chunkCache.keys().next().value!);
+    return chunks.map((chunk) => ({ chunk, score: Number.NaN }));
   }
 
   private bm25For(namespace: string, chunks: readonly ChunkRecord[], transient: boolean): Bm25Index {

@@ -34,6 +34,8 @@ export interface QueryInput {
   question: string;
   /** Documents to read; null for the whole namespace. */
   documentIds: string[] | null;
+  /** Their records as `RetrievalService.resolveScope` returned them for this request; resolved here when absent. */
+  documents?: readonly DocumentRecord[];
   /** Default 'auto'. */
   strategy?: RequestedStrategy;
   budgets?: Budgets;
@@ -219,7 +221,7 @@ export class QueryService {
       }
     };
 
-    const docs = await this.o.retrieval.resolveScope(input.namespace, input.documentIds);
+    const docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
     emit({ type: 'progress', stage: 'retrieve' });
     const r = await this.o.retrieval.retrieve({
       namespace: input.namespace,
@@ -229,6 +231,7 @@ export class QueryService {
       score: input.score,
       hybridAlpha: input.hybridAlpha,
       denseScores: false,
+      documents: docs,
       ...(input.signal ? { signal: input.signal } : {}),
     });
     const estimates = this.o.answers.estimateCosts(docs, r.tokens.selected, llm, input.question);
@@ -318,6 +321,7 @@ export class QueryService {
       namespace: input.namespace,
       question: input.question,
       documentIds: input.documentIds,
+      documents: docs,
       selection: input.selection,
       score: input.score,
       hybridAlpha: input.hybridAlpha,

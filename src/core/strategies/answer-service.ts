@@ -44,6 +44,8 @@ export interface AnswerInput {
    * score (the router's, in QueryService), read instead of retrieving again.
    */
   retrieval?: RetrievalResult;
+  /** The scope as `RetrievalService.resolveScope` returned it for this request; resolved here when absent. */
+  documents?: readonly DocumentRecord[];
   /** RAG only: let the model reply UNANSWERABLE (see `isUnanswerable`) when the passages are not enough. Default false. */
   allowUnanswerable?: boolean;
 }
@@ -104,7 +106,7 @@ export class AnswerService {
     const reserves = reservesFor(llm, this.o.config.LLM_MAX_ANSWER_TOKENS);
     const started = performance.now();
 
-    const docs = await this.o.retrieval.resolveScope(input.namespace, input.documentIds);
+    const docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
     caller.checkCancelled();
     let run: StrategyRun;
     if (input.strategy === 'rag') {
@@ -120,6 +122,7 @@ export class AnswerService {
           hybridAlpha: input.hybridAlpha,
           // The answer reports no per-chunk dense scores: with BM25 selection the question need not be embedded.
           denseScores: false,
+          documents: docs,
           ...(input.signal ? { signal: input.signal } : {}),
         });
       }
