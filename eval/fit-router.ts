@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     features: { type: 'string' },
     univariate: { type: 'boolean', default: false },
     write: { type: 'string' },
+    /** Models whose answers train the preference: 'others' (all but the one checked), 'self', or a comma-separated list. */
+    train: { type: 'string', default: 'others' },
   },
 });
 
@@ -157,8 +159,14 @@ function univariate(model: string): void {
   }
 }
 
+function trainModels(model: string): string[] {
+  if (args.train === 'others') return allModels.filter((m) => m !== model);
+  if (args.train === 'self') return [model];
+  return args.train!.split(',').filter((m) => m !== model);
+}
+
 function evaluate(model: string): void {
-  const others = allModels.filter((m) => m !== model);
+  const others = trainModels(model);
   const fs = folds(rows, FOLDS);
   const preds = new Map<FeatureRow, number>();
   const thresholds = new Map<FeatureRow, number>();
@@ -181,7 +189,7 @@ function evaluate(model: string): void {
     const share = mean(rs.map((r) => +(preds.get(r)! > thresholds.get(r)!)));
     console.log(`${label.padEnd(10)} ${String(rs.length).padStart(5)}   ${pct(rag)}   ${pct(full)}   ${pct(rt)}   ${pct(oracle)}   ${pct(share)}   ${((rt - Math.max(rag, full)) * 100).toFixed(1).padStart(6)}`);
   };
-  console.log(`\n${model}: ${FOLDS}-fold by document, fitted on the other ${others.length} models' answers (λ=${LAMBDA}, ≥${pct(MIN_SHARE)}% to RAG on training)`);
+  console.log(`\n${model}: ${FOLDS}-fold by document, fitted on ${others.length} models' answers (${args.train}) (λ=${LAMBDA}, ≥${pct(MIN_SHARE)}% to RAG on training)`);
   console.log('group          n    RAG   full  routed oracle to-RAG  routed−best');
   for (const task of [...new Set(js.map((r) => r.task))].sort()) line(task, js.filter((r) => r.task === task));
   for (const len of [...new Set(js.map((r) => r.length))].sort()) line(len, js.filter((r) => r.length === len));
@@ -198,7 +206,8 @@ for (const m of args.model!) evaluate(m);
   console.log('model                         RAG   full  routed oracle to-RAG  routed−best');
   const fs = folds(rows, FOLDS);
   for (const model of allModels) {
-    const others = allModels.filter((m) => m !== model);
+    const others = trainModels(model);
+    if (others.length === 0) continue;
     const chosen = new Map<FeatureRow, boolean>();
     for (let i = 0; i < fs.length; i++) {
       const f = fit(fs.filter((_, j) => j !== i).flat(), others);
