@@ -59,6 +59,7 @@ function settingsOf(cfg: Config, window: number): Record<string, unknown> {
     'ADAPTIVE_K_B',
     'ADAPTIVE_K_BUFFER',
     'ADAPTIVE_K_BUFFER_TOKENS',
+    'ADAPTIVE_K_BUFFER_MAX_SHARE',
     'LLM_MAX_ANSWER_TOKENS',
     'ROUTER_MIN_RELATIVE_GAP',
     'ROUTER_MAX_ABOVE_CUT',
