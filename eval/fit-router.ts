@@ -37,6 +37,12 @@ const { values: args } = parseArgs({
     write: { type: 'string' },
     /** Models whose answers train the preference: 'others' (all but the one checked), 'self', or a comma-separated list. */
     train: { type: 'string', default: 'others' },
+    /** 'ridge' (linear, shippable with --write) or 'trees' (gradient-boosted regression trees, to test whether interactions help). */
+    learner: { type: 'string', default: 'ridge' },
+    rounds: { type: 'string', default: '100' },
+    depth: { type: 'string', default: '2' },
+    shrink: { type: 'string', default: '0.05' },
+    'min-leaf': { type: 'string', default: '40' },
   },
 });
 
@@ -112,18 +118,67 @@ function routed(rs: readonly FeatureRow[], preds: readonly number[], t: number, 
   return { acc: ok / n, share: toRag / n };
 }
 
-function fit(train: readonly FeatureRow[], models: readonly string[]): Fitted {
-  const usable = train.filter((r) => !Number.isNaN(meanD(r, models)));
-  const cols = names.map((n) => usable.map((r) => r.features[n]));
-  const means = cols.map((c) => mean(c));
-  const scales = cols.map((c, j) => Math.sqrt(mean(c.map((v) => (v - means[j]!) ** 2))) || 1);
-  const x = usable.map((r) => names.map((n, j) => (r.features[n] - means[j]!) / scales[j]!));
-  const y = usable.map((r) => meanD(r, models));
-  const intercept = mean(y);
-  const weights = ridge(x, y.map((v) => v - intercept), LAMBDA);
-  const f: Fitted = { names: [...names], means, scales, weights, intercept, threshold: 0 };
-  // Threshold: best mean routed accuracy over the training models, with at least MIN_SHARE to retrieval.
-  const preds = usable.map((r) => predict(f, r.features));
+/** A fitted scorer: predicted mean d for a question, and the threshold above which it goes to retrieval. */
+interface Scorer {
+  predict(feats: RouterFeatures): number;
+  threshold: number;
+  linear?: Fitted;
+}
+
+type Tree = { leaf: number } | { feature: string; split: number; left: Tree; right: Tree };
+
+function evalTree(t: Tree, f: Record<string, number>): number {
+  while (!('leaf' in t)) t = f[t.feature]! <= t.split ? t.left : t.right;
+  return t.leaf;
+}
+
+/** Least-squares regression tree on residuals; splits at up to 16 quantiles of each feature. */
+function growTree(x: Array<Record<string, number>>, y: number[], idx: number[], depth: number, minLeaf: number): Tree {
+  const m = mean(idx.map((i) => y[i]!));
+  if (depth === 0 || idx.length < 2 * minLeaf) return { leaf: m };
+  let best: { feature: string; split: number; gain: number } | null = null;
+  const total = idx.reduce((a, i) => a + y[i]!, 0);
+  for (const n of names) {
+    const sorted = [...idx].sort((a, b) => x[a]![n]! - x[b]![n]!);
+    let sumL = 0;
+    const step = Math.max(1, Math.floor(sorted.length / 16));
+    for (let c = 0; c < sorted.length - 1; c++) {
+      sumL += y[sorted[c]!]!;
+      const nl = c + 1;
+      const nr = sorted.length - nl;
+      if (nl < minLeaf || nr < minLeaf || (nl % step !== 0)) continue;
+      const v = x[sorted[c]!]![n]!;
+      const next = x[sorted[c + 1]!]![n]!;
+      if (v === next) continue;
+      const gain = (sumL * sumL) / nl + ((total - sumL) ** 2) / nr;
+      if (!best || gain > best.gain) best = { feature: n, split: (v + next) / 2, gain };
+    }
+  }
+  if (!best) return { leaf: m };
+  const left = idx.filter((i) => x[i]![best.feature]! <= best.split);
+  const right = idx.filter((i) => x[i]![best.feature]! > best.split);
+  return { feature: best.feature, split: best.split, left: growTree(x, y, left, depth - 1, minLeaf), right: growTree(x, y, right, depth - 1, minLeaf) };
+}
+
+/** Gradient-boosted regression trees (squared loss) on the mean d. */
+function boostTrees(usable: readonly FeatureRow[], y: readonly number[]): (f: RouterFeatures) => number {
+  const x = usable.map((r) => r.features as unknown as Record<string, number>);
+  const base = mean(y);
+  const trees: Tree[] = [];
+  const pred = y.map(() => base);
+  const all = x.map((_, i) => i);
+  const shrink = Number(args.shrink);
+  for (let k = 0; k < Number(args.rounds); k++) {
+    const resid = y.map((v, i) => v - pred[i]!);
+    const t = growTree(x, resid, all, Number(args.depth), Number(args['min-leaf']));
+    trees.push(t);
+    for (let i = 0; i < x.length; i++) pred[i]! += shrink * evalTree(t, x[i]!);
+  }
+  return (f) => base + shrink * trees.reduce((a, t) => a + evalTree(t, f as unknown as Record<string, number>), 0);
+}
+
+/** Threshold: best mean routed accuracy over the training models, with at least MIN_SHARE to retrieval. */
+function chooseThreshold(usable: readonly FeatureRow[], preds: readonly number[], models: readonly string[]): number {
   const candidates = [...new Set(preds)].sort((a, b) => a - b);
   let best = { t: -Infinity, acc: -1 };
   for (let q = 0; q < candidates.length; q += Math.max(1, Math.floor(candidates.length / 400))) {
@@ -133,7 +188,29 @@ function fit(train: readonly FeatureRow[], models: readonly string[]): Fitted {
     const acc = mean(rs.map((r) => r.acc));
     if (acc > best.acc) best = { t, acc };
   }
-  f.threshold = best.t;
+  return best.t;
+}
+
+function fit(train: readonly FeatureRow[], models: readonly string[]): Scorer {
+  const usable = train.filter((r) => !Number.isNaN(meanD(r, models)));
+  if (args.learner === 'trees') {
+    const score = boostTrees(usable, usable.map((r) => meanD(r, models)));
+    return { predict: score, threshold: chooseThreshold(usable, usable.map((r) => score(r.features)), models) };
+  }
+  const linear = fitLinear(usable, models);
+  return { predict: (feats) => predict(linear, feats), threshold: linear.threshold, linear };
+}
+
+function fitLinear(usable: readonly FeatureRow[], models: readonly string[]): Fitted {
+  const cols = names.map((n) => usable.map((r) => r.features[n]));
+  const means = cols.map((c) => mean(c));
+  const scales = cols.map((c, j) => Math.sqrt(mean(c.map((v) => (v - means[j]!) ** 2))) || 1);
+  const x = usable.map((r) => names.map((n, j) => (r.features[n] - means[j]!) / scales[j]!));
+  const y = usable.map((r) => meanD(r, models));
+  const intercept = mean(y);
+  const weights = ridge(x, y.map((v) => v - intercept), LAMBDA);
+  const f: Fitted = { names: [...names], means, scales, weights, intercept, threshold: 0 };
+  f.threshold = chooseThreshold(usable, usable.map((r) => predict(f, r.features)), models);
   return f;
 }
 
@@ -174,7 +251,7 @@ function evaluate(model: string): void {
     const train = fs.filter((_, j) => j !== i).flat();
     const f = fit(train, others);
     for (const r of fs[i]!) {
-      preds.set(r, predict(f, r.features));
+      preds.set(r, f.predict(r.features));
       thresholds.set(r, f.threshold);
     }
   }
@@ -211,7 +288,7 @@ for (const m of args.model!) evaluate(m);
     const chosen = new Map<FeatureRow, boolean>();
     for (let i = 0; i < fs.length; i++) {
       const f = fit(fs.filter((_, j) => j !== i).flat(), others);
-      for (const r of fs[i]!) chosen.set(r, predict(f, r.features) > f.threshold);
+      for (const r of fs[i]!) chosen.set(r, f.predict(r.features) > f.threshold);
     }
     const js = rows.filter((r) => r.judged[model]);
     const m = (pick: (r: FeatureRow) => boolean) => mean(js.map((r) => +(pick(r) ? r.judged[model]!.rag : r.judged[model]!.full)));
@@ -224,7 +301,8 @@ for (const m of args.model!) evaluate(m);
 }
 
 if (args.write) {
-  const f = fit(rows, allModels);
+  if (args.learner !== 'ridge') throw new Error('--write ships the linear (ridge) preference only');
+  const f = fit(rows, allModels).linear!;
   const model = {
     fittedOn: `LaRA dev: ${rows.length} questions, ${new Set(rows.map((r) => r.document)).size} documents, recorded answers of ${allModels.length} models (approximate lexical judge)`,
     lambda: LAMBDA,

@@ -41,7 +41,7 @@ import type { StrategyName } from '../src/core/strategies/types.js';
 import { estimatingReader } from './harness/replay.js';
 import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
 import { evidenceCoverage, goldSpans, segmentSpans, type Span } from './lara/evidence.js';
-import { judgeLexical } from './judges/lexical.js';
+import { declines, judgeLexical } from './judges/lexical.js';
 import { LARA_NAMESPACE as NAMESPACE, ingestLara as ingest, laraDocumentId as documentId } from './lara/ingest.js';
 
 const { values: args } = parseArgs({
@@ -118,8 +118,12 @@ async function measureQuestions(c: Container, cfg: Config, queries: Array<{ q: L
   return out;
 }
 
+function decision(rec: QuestionRecord, t: RouterThresholds): { strategy: StrategyName; answerMayBeAbsent: boolean } {
+  return decide(rec.signals, { question: rec.q.question, documentTokens: rec.documentTokens, window: WINDOW, budgets: {}, estimates: rec.estimates, absentTerms: rec.absentTerms }, t);
+}
+
 function route(rec: QuestionRecord, t: RouterThresholds): StrategyName {
-  return decide(rec.signals, { question: rec.q.question, documentTokens: rec.documentTokens, window: WINDOW, budgets: {}, estimates: rec.estimates, absentTerms: rec.absentTerms }, t).strategy;
+  return decision(rec, t).strategy;
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -169,16 +173,19 @@ interface Judged {
   rec: QuestionRecord;
   rag: boolean;
   full: boolean;
+  /** The recorded RAG answer declines in its first sentence: Self-Route would have escalated it. */
+  ragDeclines: boolean;
 }
 
 function judgeAll(recs: readonly QuestionRecord[], model: string, root: string): { judged: Judged[]; missing: number } {
   const { predictions } = loadPredictions(root);
-  const preds = new Map<string, { rag?: boolean; full?: boolean }>();
+  const preds = new Map<string, { rag?: boolean; full?: boolean; ragDeclines?: boolean }>();
   for (const p of predictions) {
     if (p.model !== model) continue;
     const key = `${p.length}|${p.type}|${p.task}|${p.file ?? ''}|${p.question}`;
     const e = preds.get(key) ?? {};
     e[p.mode] = judgeLexical({ question: p.question, answer: p.groundTruth, prediction: p.prediction, task: p.task }).correct;
+    if (p.mode === 'rag') e.ragDeclines = declines(p.prediction);
     preds.set(key, e);
   }
   const judged: Judged[] = [];
@@ -189,7 +196,7 @@ function judgeAll(recs: readonly QuestionRecord[], model: string, root: string):
       missing++;
       continue;
     }
-    judged.push({ rec, rag: e.rag, full: e.full });
+    judged.push({ rec, rag: e.rag, full: e.full, ragDeclines: e.ragDeclines ?? false });
   }
   return { judged, missing };
 }
@@ -202,10 +209,18 @@ interface ReplayRow {
   routed: number;
   oracle: number;
   ragShare: number;
+  /** Always-RAG with Self-Route (Li et al., EMNLP 2024): a declined retrieval answer is replaced by the full one. */
+  selfRoute: number;
+  /** Routed, then Self-Route on the questions routed to retrieval (not those the absent-terms rule sent there), as the service does with ROUTER_SELF_ROUTE on. */
+  routedSelfRoute: number;
+  /** Share answered from retrieval by routed + Self-Route (escalated questions read both). */
+  routedSelfRouteRagShare: number;
 }
 
 function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): ReplayRow {
-  const toRag = js.map((j) => route(j.rec, t) === 'rag');
+  const ds = js.map((j) => decision(j.rec, t));
+  const toRag = ds.map((d) => d.strategy === 'rag');
+  const escalated = js.map((j, i) => toRag[i]! && !ds[i]!.answerMayBeAbsent && j.ragDeclines);
   return {
     group,
     n: js.length,
@@ -214,6 +229,9 @@ function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): R
     routed: mean(js.map((j, i) => +(toRag[i] ? j.rag : j.full))),
     oracle: mean(js.map((j) => +(j.rag || j.full))),
     ragShare: mean(toRag.map((x) => +x)),
+    selfRoute: mean(js.map((j) => +(j.ragDeclines ? j.full : j.rag))),
+    routedSelfRoute: mean(js.map((j, i) => +(toRag[i] && !escalated[i] ? j.rag : j.full))),
+    routedSelfRouteRagShare: mean(js.map((_, i) => +(toRag[i]! && !escalated[i]))),
   };
 }
 
@@ -222,10 +240,11 @@ function replayTable(js: readonly Judged[], t: RouterThresholds): { text: string
   for (const [k, g] of groupBy(js, (j) => j.rec.q.task)) rows.push(replayRow(k, g, t));
   for (const [k, g] of groupBy(js, (j) => j.rec.q.length)) rows.push(replayRow(k, g, t));
   rows.push(replayRow('all', js, t));
-  const lines = ['group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best'];
+  const lines = ['group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best | Self-Route  routed+SR  answered-by-RAG'];
   for (const r of rows) {
     lines.push(
-      `${r.group.padEnd(10)} ${String(r.n).padStart(4)}   ${pct(r.rag)}       ${pct(r.full)}      ${pct(r.routed)}   ${pct(r.oracle)}   ${pct(r.ragShare)}   ${((r.routed - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(6)}`,
+      `${r.group.padEnd(10)} ${String(r.n).padStart(4)}   ${pct(r.rag)}       ${pct(r.full)}      ${pct(r.routed)}   ${pct(r.oracle)}   ${pct(r.ragShare)}   ${((r.routed - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(6)}` +
+        `        | ${pct(r.selfRoute)}       ${pct(r.routedSelfRoute)}     ${pct(r.routedSelfRouteRagShare)}`,
     );
   }
   return { text: lines.join('\n'), rows };

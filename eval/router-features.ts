@@ -21,7 +21,7 @@ import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { vocabulary } from '../src/core/routing/terms.js';
 import { questionFeatures, type RouterFeatures } from '../src/core/routing/features.js';
 import { loadLara, loadPredictions } from './lara/dataset.js';
-import { judgeLexical } from './judges/lexical.js';
+import { declines, judgeLexical } from './judges/lexical.js';
 import { laraDocumentId, ingestLara } from './lara/ingest.js';
 
 const { values: args } = parseArgs({
@@ -42,7 +42,7 @@ export interface FeatureRow {
   question: string;
   features: RouterFeatures;
   /** model → judged correctness of its recorded answers (absent when a mode is missing). */
-  judged: Record<string, { rag: boolean; full: boolean }>;
+  judged: Record<string, { rag: boolean; full: boolean; ragDeclines: boolean }>;
 }
 
 async function main(): Promise<void> {
@@ -59,12 +59,13 @@ async function main(): Promise<void> {
   try {
     await ingestLara(c, queries, (q) => ds.documentText(q));
 
-    const judged = new Map<string, Record<string, { rag?: boolean; full?: boolean }>>();
+    const judged = new Map<string, Record<string, { rag?: boolean; full?: boolean; ragDeclines?: boolean }>>();
     for (const p of loadPredictions(root).predictions) {
       const key = `${p.length}|${p.type}|${p.task}|${p.file ?? ''}|${p.question}`;
       const byModel = judged.get(key) ?? {};
       const e = (byModel[p.model] ??= {});
       e[p.mode] = judgeLexical({ question: p.question, answer: p.groundTruth, prediction: p.prediction, task: p.task }).correct;
+      if (p.mode === 'rag') e.ragDeclines = declines(p.prediction);
       judged.set(key, byModel);
     }
 
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
       const features = questionFeatures(q.question, r, [vocab], 128_000);
       const byModel = judged.get(`${q.length}|${q.type}|${q.task}|${q.file}|${q.question}`) ?? {};
       const complete: FeatureRow['judged'] = {};
-      for (const [m, e] of Object.entries(byModel)) if (e.rag !== undefined && e.full !== undefined) complete[m] = { rag: e.rag, full: e.full };
+      for (const [m, e] of Object.entries(byModel)) if (e.rag !== undefined && e.full !== undefined) complete[m] = { rag: e.rag, full: e.full, ragDeclines: e.ragDeclines ?? false };
       rows.push({ id: q.id, document: id, task: q.task, length: q.length, type: q.type, question: q.question, features, judged: complete });
       if (rows.length % 200 === 0) console.error(`features ${rows.length}/${queries.length}`);
     }

@@ -75,6 +75,11 @@ function lead(text: string): string {
   return m ? m[0] : text;
 }
 
+/** True when a reply declines in its first sentence (the passages or text do not say): what Self-Route escalates on. */
+export function declines(prediction: string): boolean {
+  return saysMissing(lead(prediction));
+}
+
 const NUMBER = /\d+(?:[.,]\d+)*/g;
 
 /** Numbers of a text as written ("1,234.50" → "1234.50"): the decimals written set the precision compared. */
@@ -135,13 +140,13 @@ export function overlapScore(question: string, answer: string, prediction: strin
  */
 export function judgeLexical(input: LexicalJudgeInput): LexicalVerdict {
   const expectMissing = saysMissing(input.answer);
-  const declines = saysMissing(lead(input.prediction));
+  const declined = declines(input.prediction);
   if (expectMissing && (input.task === 'hallu' || overlapScore(input.question, input.answer, input.prediction) < LEXICAL_THRESHOLD)) {
     // Either wording of "not there" is right; an answer with content is a hallucination.
     const right = saysMissing(input.prediction);
     return { correct: right, score: right ? 1 : 0, method: 'lexical-approximate', rule: 'refusal-expected' };
   }
   const score = overlapScore(input.question, input.answer, input.prediction);
-  if (declines) return { correct: score >= REFUSAL_OVERRIDE, score, method: 'lexical-approximate', rule: 'refusal-unexpected' };
+  if (declined) return { correct: score >= REFUSAL_OVERRIDE, score, method: 'lexical-approximate', rule: 'refusal-unexpected' };
   return { correct: score >= LEXICAL_THRESHOLD, score, method: 'lexical-approximate', rule: 'overlap' };
 }

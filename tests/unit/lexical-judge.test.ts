@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeLexical, numbersOf, overlapScore, saysMissing } from '../../eval/judges/lexical.js';
+import { declines, judgeLexical, numbersOf, overlapScore, saysMissing } from '../../eval/judges/lexical.js';
 
 // Cases written after LaRA's questions and recorded answers, checked by hand.
 describe('the lexical judge', () => {
@@ -58,6 +58,12 @@ describe('the lexical judge', () => {
     for (const t of ['The tavern was called the Blue Boar.', 'Revenue did not increase in 2023.', 'Notably, she mentioned the river.']) {
       expect(saysMissing(t), t).toBe(false);
     }
+  });
+
+  it('counts a reply as declining (what Self-Route escalates) only when its first sentence says the information is missing', () => {
+    expect(declines('The passages do not mention the tavern. It may be the Blue Boar.')).toBe(true);
+    expect(declines('The tavern was the Blue Boar. Its owner is not mentioned.')).toBe(false);
+    expect(declines('UNANSWERABLE')).toBe(true);
   });
 
   it('on a hallucination question, accepts exactly the predictions that say the information is missing', () => {
