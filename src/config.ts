@@ -48,10 +48,12 @@ export const CONFIG_SPEC = {
   QDRANT_URL: { type: 'string', default: '', doc: 'qdrant: server URL, e.g. http://localhost:6333.' },
   QDRANT_API_KEY: { type: 'string', default: '', secret: true, doc: 'qdrant: API key, if the server requires one.' },
   QDRANT_COLLECTION: { type: 'string', default: 'chunks', doc: 'qdrant: collection name (the vector size is suffixed to it).' },
+  QDRANT_TIMEOUT_MS: { type: 'int', default: 10_000, min: 100, doc: 'qdrant: timeout of one call to the server (503 VECTOR_STORE_UNAVAILABLE when exceeded). Bulk upserts wait for indexing, so keep it well above a query\'s time.' },
 
   // Queue
   REDIS_URL: { type: 'string', default: '', doc: 'Redis for the BullMQ job queue, e.g. redis://127.0.0.1:6379. Empty: an in-process queue runs the same processors (no separate worker needed).' },
   QUEUE_PREFIX: { type: 'string', default: 'air', doc: 'Key prefix of the BullMQ queues in Redis.' },
+  REDIS_TIMEOUT_MS: { type: 'int', default: 2000, min: 100, doc: 'API process: how long an enqueue, a job lookup or an API-key lookup may wait for Redis (connecting included) before it fails with 503 QUEUE_UNAVAILABLE / KEY_STORE_UNAVAILABLE and a Retry-After. Workers block on Redis without it.' },
   INGEST_ATTEMPTS: { type: 'int', default: 3, min: 1, max: 50, doc: 'Tries of an ingestion job on transient failures (exponential backoff).' },
   WORKER_CONCURRENCY: { type: 'int', default: 1, min: 1, max: 64, doc: 'Jobs one worker process runs at once. Embedding is CPU-bound: run one worker per core instead.' },
   WORKER_LOCK_MS: { type: 'int', default: 30_000, min: 1000, doc: 'BullMQ job lock: a job whose worker died (no lock renewal for this long) is taken up again by another worker.' },

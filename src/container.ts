@@ -63,7 +63,7 @@ export const QUEUE_NAME = 'jobs';
 export function createVectorStore(cfg: Config): VectorStore {
   switch (cfg.VECTOR_STORE) {
     case 'qdrant':
-      return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION });
+      return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION, timeoutMs: cfg.QDRANT_TIMEOUT_MS });
     default:
       return new EmbeddedVectorStore({ dir: join(resolve(cfg.DATA_DIR), 'vectors') });
   }
@@ -85,7 +85,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     queue = o.queue;
     if (o.queue instanceof InProcessQueue) runner = o.queue;
   } else if (useRedis) {
-    const bull = { url: config.REDIS_URL, queueName: QUEUE_NAME, prefix: config.QUEUE_PREFIX, logger };
+    const bull = { url: config.REDIS_URL, queueName: QUEUE_NAME, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS, logger };
     queue = new BullMqQueue(bull);
     if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS });
   } else {
@@ -111,7 +111,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   });
   const keys: KeyStore =
     config.REDIS_URL !== ''
-      ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX })
+      ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS })
       : new FileKeyStore({ path: join(resolve(config.DATA_DIR), 'api-keys.json') });
   const retrieval = new RetrievalService({ ready, documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
   const answers = limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains);

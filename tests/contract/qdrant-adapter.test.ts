@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QdrantVectorStore, pointId } from '../../src/adapters/vector-store/qdrant.js';
@@ -163,6 +164,23 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(h.message).toMatch(/ECONNREFUSED|fetch failed/);
     const e = await appErrorOf(dead.ensureReady(DIMS));
     expect(e.code).toBe('VECTOR_STORE_UNAVAILABLE');
+  });
+
+  it('gives up on a server that accepts the connection but never answers, with transient VECTOR_STORE_UNAVAILABLE', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((sock) => void sockets.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const stuck = new QdrantVectorStore({ url: `http://127.0.0.1:${port}`, collection: base, timeoutMs: 300 });
+      const e = await appErrorOf(stuck.health());
+      expect(e.code).toBe('VECTOR_STORE_UNAVAILABLE');
+      expect(e.transient).toBe(true);
+      expect(e.message).toContain('QDRANT_TIMEOUT_MS');
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it('sends the API key when one is configured', async () => {

@@ -9,10 +9,19 @@ export interface BullMqOptions {
   /** Queue name; jobs of every kind share it and are told apart by job name. */
   queueName: string;
   prefix: string;
+  /**
+   * Producer only: bound on each call, waiting for a connection included
+   * (REDIS_TIMEOUT_MS). Past it the call fails with QUEUE_UNAVAILABLE (503).
+   * Default 2000.
+   */
+  timeoutMs?: number;
   logger?: Logger;
 }
 
-function connection(url: string, role: 'producer' | 'worker'): ConnectionOptions {
+/** Seconds a client is told to wait (Retry-After) while Redis is away: about one reconnect backoff of ioredis (at most 2 s) and a margin. */
+const RETRY_AFTER_S = 5;
+
+function connection(url: string, role: 'producer' | 'worker', timeoutMs = 2000): ConnectionOptions {
   const u = new URL(url);
   return {
     host: u.hostname,
@@ -21,9 +30,13 @@ function connection(url: string, role: 'producer' | 'worker'): ConnectionOptions
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-    // Workers must block on Redis without a per-command retry limit; the API
-    // should fail fast (503) rather than hang a request while Redis is down.
-    maxRetriesPerRequest: role === 'worker' ? null : 1,
+    // Workers must block on Redis without a per-command retry limit (and their blocking
+    // commands without a command timeout); the API should fail fast (503) rather than
+    // hang a request while Redis is down: no offline queue, bounded commands (BullMQ's
+    // advice for producers).
+    ...(role === 'worker'
+      ? { maxRetriesPerRequest: null }
+      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs }),
   };
 }
 
@@ -72,23 +85,26 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 function unavailable(err: unknown): AppError {
-  return new AppError('QUEUE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true });
+  return new AppError('QUEUE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: RETRY_AFTER_S });
 }
 
 /** Producer side: the API enqueues and reads job state. */
 export class BullMqQueue implements JobQueue {
   readonly name = 'bullmq';
   private readonly queue: Queue;
+  private readonly timeoutMs: number;
   private closing: Promise<void> | null = null;
 
   constructor(private readonly opts: BullMqOptions) {
-    this.queue = new Queue(opts.queueName, { connection: connection(opts.url, 'producer'), prefix: opts.prefix });
+    this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.queue = new Queue(opts.queueName, { connection: connection(opts.url, 'producer', this.timeoutMs), prefix: opts.prefix });
     this.queue.on('error', (err) => opts.logger?.error({ err }, 'queue connection error'));
   }
 
   async enqueue<TData>(name: string, data: TData, opts: EnqueueOptions): Promise<JobInfo<TData>> {
-    try {
-      // BullMQ ignores add() for an id that exists: a re-submission is a no-op.
+    return this.call(async () => {
+      // BullMQ ignores add() for an id that exists: a re-submission is a no-op. One that times out
+      // here may still land once Redis is back; its id is deterministic, so that is the same job.
       const job = await this.queue.add(name, data, {
         jobId: opts.jobId,
         attempts: opts.attempts ?? 1,
@@ -97,34 +113,37 @@ export class BullMqQueue implements JobQueue {
         removeOnFail: { age: 30 * 24 * 3600 },
       });
       return toInfo(job, await job.getState()) as JobInfo<TData>;
-    } catch (err) {
-      throw unavailable(err);
-    }
+    });
   }
 
   async get(jobId: string): Promise<JobInfo | null> {
-    try {
+    return this.call(async () => {
       // State first, then the job: the job's fields are then at least as fresh as its state.
       const state = await this.queue.getJobState(jobId);
       const job = await this.queue.getJob(jobId);
       return job ? toInfo(job, state) : null;
-    } catch (err) {
-      throw unavailable(err);
-    }
+    });
   }
 
   async remove(jobId: string): Promise<void> {
-    try {
+    return this.call(async () => {
       const job = await this.queue.getJob(jobId);
       if (job && (await job.isCompleted() || await job.isFailed())) await job.remove();
-    } catch (err) {
-      throw unavailable(err);
-    }
+    });
   }
 
   async health(): Promise<void> {
+    return this.call(() => this.queue.getJobCounts('waiting').then(() => undefined));
+  }
+
+  /**
+   * Every producer call within the timeout: the connection's command timeout
+   * does not cover BullMQ's own wait for a first connection (a Redis down
+   * since start would hang the request forever), so the whole call is raced.
+   */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      await withTimeout(this.queue.getJobCounts('waiting'), 2000);
+      return await withTimeout(fn(), this.timeoutMs);
     } catch (err) {
       throw unavailable(err);
     }

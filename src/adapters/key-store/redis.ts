@@ -1,41 +1,57 @@
 import { Redis } from 'ioredis';
+import { AppError } from '../../errors.js';
 import type { ApiKeyRecord, KeyStore } from '../../ports/key-store.js';
+
+/** Seconds a client is told to wait (Retry-After) while Redis is away: about one reconnect backoff of ioredis (at most 2 s) and a margin. */
+const RETRY_AFTER_S = 5;
 
 /** Keys in a Redis hash (hash → record), shared by every API replica. */
 export class RedisKeyStore implements KeyStore {
   private readonly redis: Redis;
   private readonly key: string;
 
-  constructor(opts: { url: string; prefix: string }) {
-    // A request must not hang on a Redis that is down or stuck: its key lookup fails within seconds instead.
-    this.redis = new Redis(opts.url, { maxRetriesPerRequest: 1, lazyConnect: false, connectTimeout: 2000, commandTimeout: 2000 });
+  /** @param opts.timeoutMs bound on each command, waiting for a connection included (REDIS_TIMEOUT_MS). Default 2000. */
+  constructor(opts: { url: string; prefix: string; timeoutMs?: number }) {
+    const timeoutMs = opts.timeoutMs ?? 2000;
+    // A request must not hang on a Redis that is down or stuck: its key lookup fails within the timeout instead
+    // (ioredis starts commandTimeout before a command enters its offline queue, so it bounds the wait for a reconnect too).
+    this.redis = new Redis(opts.url, { maxRetriesPerRequest: 1, lazyConnect: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs });
     // Connection errors reach callers through the failed commands; without a listener ioredis reports each reconnect attempt as unhandled.
     this.redis.on('error', () => undefined);
     this.key = `${opts.prefix}:api-keys`;
   }
 
   async findByHash(hash: string): Promise<ApiKeyRecord | null> {
-    const raw = await this.redis.hget(this.key, hash);
+    const raw = await this.call(() => this.redis.hget(this.key, hash));
     return raw ? (JSON.parse(raw) as ApiKeyRecord) : null;
   }
 
   async add(record: ApiKeyRecord): Promise<void> {
-    await this.redis.hset(this.key, record.hash, JSON.stringify(record));
+    await this.call(() => this.redis.hset(this.key, record.hash, JSON.stringify(record)));
   }
 
   async list(namespace?: string): Promise<ApiKeyRecord[]> {
-    const all = Object.values(await this.redis.hgetall(this.key)).map((v) => JSON.parse(v) as ApiKeyRecord);
+    const all = Object.values(await this.call(() => this.redis.hgetall(this.key))).map((v) => JSON.parse(v) as ApiKeyRecord);
     return all.filter((k) => namespace === undefined || k.namespace === namespace).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   async remove(id: string): Promise<boolean> {
     const rec = (await this.list()).find((k) => k.id === id);
     if (!rec) return false;
-    await this.redis.hdel(this.key, rec.hash);
+    await this.call(() => this.redis.hdel(this.key, rec.hash));
     return true;
   }
 
   async close(): Promise<void> {
     this.redis.disconnect();
+  }
+
+  /** A Redis failure is the store being unavailable (503 with Retry-After), not an internal error: the request may simply be retried. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new AppError('KEY_STORE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: RETRY_AFTER_S });
+    }
   }
 }

@@ -17,6 +17,12 @@ export interface QdrantVectorStoreOptions {
   upsertBatch?: number;
   /** Points per scroll page in getChunks. Default 512. */
   scrollPage?: number;
+  /**
+   * Timeout of each call in milliseconds (QDRANT_TIMEOUT_MS); a call past it is
+   * aborted and fails with VECTOR_STORE_UNAVAILABLE. Ignored when `client` is
+   * given. Default 10 000 (the client's own default is 300 s).
+   */
+  timeoutMs?: number;
 }
 
 type Filter = Schemas['Filter'];
@@ -52,6 +58,7 @@ export class QdrantVectorStore implements VectorStore {
       new QdrantClient({
         url: opts.url,
         ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+        timeout: opts.timeoutMs ?? 10_000,
         // The check only logs a warning from a detached promise; health() reports reachability instead.
         checkCompatibility: false,
       });
@@ -218,7 +225,7 @@ export function translateError(what: string, err: unknown): AppError {
     return new AppError('VECTOR_STORE_UNAVAILABLE', [detail], { cause: err, transient: true, retryAfter: err.retry_after });
   }
   if (err instanceof QdrantClientTimeoutError) {
-    return new AppError('VECTOR_STORE_UNAVAILABLE', [detail], { cause: err, transient: true });
+    return new AppError('VECTOR_STORE_UNAVAILABLE', [`${what}: no answer within the timeout (QDRANT_TIMEOUT_MS)`], { cause: err, transient: true });
   }
   if (status !== null) {
     if (status === 429 || status >= 500) {
