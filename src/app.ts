@@ -74,6 +74,31 @@ export function decodeUtf8(buf: Buffer): string {
   }
 }
 
+/** How often connections that fell idle are closed while the server closes. */
+const CLOSING_SWEEP_MS = 100;
+
+/**
+ * `forceCloseConnections: 'idle'` closes the keep-alive connections idle when
+ * close() starts; a request still in flight then leaves its connection open
+ * and idle once answered, and Node's server.close() waits for it until
+ * keepAliveTimeout (72 s in fastify), far past any shutdown deadline. So
+ * while closing, every reply says `Connection: close` (the client will not
+ * reuse it, and Node ends it after the reply), and connections that still
+ * fall idle (event streams, replies already on their way) are swept.
+ */
+function closeKeptAliveConnectionsOnClose(app: FastifyInstance): void {
+  let sweeper: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    sweeper ??= setInterval(() => app.server.closeIdleConnections(), CLOSING_SWEEP_MS);
+    sweeper.unref();
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (sweeper) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onClose', async () => clearInterval(sweeper));
+}
+
 /**
  * Builds the HTTP app around a container. Listening and signals are the
  * entry point's job (src/server.ts), so tests can `inject` or listen on port 0.
@@ -123,6 +148,8 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     }
     defaultJson(req, text, done);
   });
+
+  closeKeptAliveConnectionsOnClose(app);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest, type ClientRequest } from 'node:http';
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
@@ -97,11 +97,16 @@ export class OwnRedis {
  * fresh keep-alive connection after an abort, and a connection that never
  * sends a request holds up the server's close until Node's headers timeout.
  */
-export function abortablePost(baseUrl: string, path: string, body: unknown): { abort: () => void; done: Promise<{ status: number; body: any } | Error> } {
+export function abortablePost(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  agent: Agent | false = false,
+): { abort: () => void; done: Promise<{ status: number; body: any; headers: IncomingHttpHeaders } | Error> } {
   let req!: ClientRequest;
-  const done = new Promise<{ status: number; body: any } | Error>((resolve) => {
+  const done = new Promise<{ status: number; body: any; headers: IncomingHttpHeaders } | Error>((resolve) => {
     const payload = JSON.stringify(body);
-    req = httpRequest(baseUrl + path, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+    req = httpRequest(baseUrl + path, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -112,7 +117,7 @@ export function abortablePost(baseUrl: string, path: string, body: unknown): { a
         } catch {
           // keep the text
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
+        resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
       });
       res.on('error', (err) => resolve(err));
     });

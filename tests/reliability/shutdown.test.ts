@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,7 +83,7 @@ describe('graceful shutdown of the API process (node src/server.ts)', () => {
   });
 
   /** Starts the API process with the LLM behind the proxy, ingests one document and leaves an answer waiting on the LLM. */
-  async function serveAndHoldAnAnswer(shutdownMs: number) {
+  async function serveAndHoldAnAnswer(shutdownMs: number, agent: Agent | false = false) {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const dir = await mkdtemp(join(dataDir, 'run-'));
@@ -108,9 +109,9 @@ describe('graceful shutdown of the API process (node src/server.ts)', () => {
     await until(async () => (await fetch(`${base}/v1/jobs/${jobId}`).then((r) => r.json() as Promise<{ state: string }>)).state === 'completed', 'ingestion', 90_000, 100);
 
     const heldBefore = proxy.held();
-    const inFlight = abortablePost(base, '/v1/answer', { question: 'How many passengers did the ferry carry in entry 5?', documentIds: ['ferry'], strategy: 'rag' });
+    const inFlight = abortablePost(base, '/v1/answer', { question: 'How many passengers did the ferry carry in entry 5?', documentIds: ['ferry'], strategy: 'rag' }, agent);
     await until(() => proxy.held() === heldBefore + 1, 'the LLM call to reach the proxy');
-    return { child: c, port, inFlight };
+    return { child: c, port, base, inFlight };
   }
 
   it('on SIGTERM refuses new connections, finishes the in-flight answer, and exits 0', async () => {
@@ -126,6 +127,34 @@ describe('graceful shutdown of the API process (node src/server.ts)', () => {
     expect(answered).toMatchObject({ status: 200, body: { strategy: 'rag', answer: expect.stringMatching(/echo/) } });
     expect(await exited(child)).toEqual({ code: 0, signal: null });
   });
+
+  it('closes kept-alive connections on SIGTERM, idle ones at once and busy ones after their reply, so exit does not wait for keep-alive timeouts', async () => {
+    proxy.hold();
+    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+    try {
+      // One connection busy with the held answer, one idle after a probe: neither may hold the process past the answer.
+      const { child, base, inFlight } = await serveAndHoldAnAnswer(120_000, agent);
+      const idleSocketClosed = new Promise<void>((resolve) => {
+        const req = httpRequest(`${base}/healthz`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => req.socket?.once('close', () => resolve()));
+        });
+        req.end();
+      });
+      await until(() => Object.values(agent.freeSockets).flat().length === 1, 'the probe connection to idle in the agent');
+      child.kill('SIGTERM');
+      await idleSocketClosed;
+
+      proxy.release();
+      const answered = await inFlight.done;
+      expect(answered).not.toBeInstanceOf(Error);
+      expect(answered).toMatchObject({ status: 200, headers: { connection: 'close' } });
+      // Well before the 72 s keep-alive timeout and the 120 s deadline: the test's own timeout would fail otherwise.
+      expect(await exited(child)).toEqual({ code: 0, signal: null });
+    } finally {
+      agent.destroy();
+    }
+  }, 60_000);
 
   it('exits (code 1) at SHUTDOWN_TIMEOUT_MS when an in-flight request outlasts it, instead of hanging', async () => {
     proxy.hold();
