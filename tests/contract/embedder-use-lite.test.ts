@@ -109,6 +109,39 @@ describe('UseLiteEmbedder', () => {
     expect(finished).toEqual(['query', 'documents']);
   });
 
+  it('answers a query on its own thread while a document batch occupies the shared one', async () => {
+    const e = new UseLiteEmbedder({ batchSize: 16 });
+    try {
+      await e.embedQuery('load the query thread');
+      const long = 'The ferry crossed the fjord twice a day, carrying passengers, mail and the occasional goat. '.repeat(25);
+      const finished: string[] = [];
+      const docs = e.embedDocuments(Array.from({ length: 16 }, (_, i) => `${i}: ${long}`)).then(() => finished.push('documents'));
+      // Let the batch reach the shared thread first: a query queued before it would be served first anyway.
+      await new Promise((r) => setImmediate(r));
+      const query = e.embedQuery('Who rode the ferry?').then(() => finished.push('query'));
+      await Promise.all([docs, query]);
+      expect(finished).toEqual(['query', 'documents']);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('without a query thread, a query waits for the document batch in flight', async () => {
+    const e = new UseLiteEmbedder({ batchSize: 16, queryThread: false });
+    try {
+      await e.embedQuery('load');
+      const long = 'The ferry crossed the fjord twice a day, carrying passengers, mail and the occasional goat. '.repeat(25);
+      const finished: string[] = [];
+      const docs = e.embedDocuments(Array.from({ length: 16 }, (_, i) => `${i}: ${long}`)).then(() => finished.push('documents'));
+      await new Promise((r) => setImmediate(r));
+      const query = e.embedQuery('Who rode the ferry?').then(() => finished.push('query'));
+      await Promise.all([docs, query]);
+      expect(finished).toEqual(['documents', 'query']);
+    } finally {
+      await e.close();
+    }
+  });
+
   it('stops with CANCELLED for an aborted signal', async () => {
     await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED' });
   });

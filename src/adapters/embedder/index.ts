@@ -11,7 +11,7 @@ type Factory = (cfg: Config, logger: Logger | undefined) => Embedder;
 
 /** One line per adapter; `EMBEDDER` in config.ts lists the same names. */
 const ADAPTERS: Record<string, Factory> = {
-  'use-lite': (cfg, logger) => new UseLiteEmbedder({ batchSize: cfg.EMBED_BATCH_SIZE, threads: cfg.EMBEDDER_THREADS, logger }),
+  'use-lite': (cfg, logger) => new UseLiteEmbedder({ batchSize: cfg.EMBED_BATCH_SIZE, threads: cfg.EMBEDDER_THREADS, queryThread: cfg.EMBEDDER_QUERY_THREAD, logger }),
   transformers: (cfg, logger) => new TransformersEmbedder({ modelDir: cfg.EMBEDDER_MODEL_DIR, model: cfg.EMBEDDER_MODEL, pooling: cfg.EMBEDDER_POOLING as Pooling, queryPrefix: cfg.EMBEDDER_QUERY_PREFIX, documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX, batchSize: cfg.EMBED_BATCH_SIZE, logger }),
   openai: (cfg, logger) => new OpenAiEmbedder({ baseUrl: cfg.EMBEDDER_URL, model: cfg.EMBEDDER_MODEL, apiKey: cfg.EMBEDDER_API_KEY, batchSize: cfg.EMBED_BATCH_SIZE, timeoutMs: cfg.EMBEDDER_TIMEOUT_MS, queryPrefix: cfg.EMBEDDER_QUERY_PREFIX, documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX, logger }),
 };

