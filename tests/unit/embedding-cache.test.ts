@@ -66,7 +66,7 @@ describe('CachingEmbedder', () => {
     expect(second[0]).toEqual(first[1]);
     expect(second[1]).toEqual(first[0]);
     expect(second[2]).toEqual(vectorOf(inner.id + 'gamma'));
-    expect(cache.stats()).toEqual({ hits: 2, misses: 3 });
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 3 });
   });
 
   it('keeps vectors across instances, as after a restart', async () => {
@@ -76,7 +76,19 @@ describe('CachingEmbedder', () => {
     const after = await restarted.embedDocuments(['three', 'one', 'two']);
     expect(inner.calls).toEqual([]);
     expect(after).toEqual([before[2], before[0], before[1]]);
-    expect(restarted.stats()).toEqual({ hits: 3, misses: 0 });
+    expect(restarted.stats()).toMatchObject({ hits: 3, misses: 0 });
+  });
+
+  it('indexes a file larger than its read buffer across the buffer boundaries', async () => {
+    // 4000 records of 76 bytes: more than the smallest read buffer (one record of the largest size, 256 KiB).
+    const texts = Array.from({ length: 4000 }, (_, i) => `record ${i}`);
+    await new CachingEmbedder(new RecordingEmbedder(), { dir }).embedDocuments(texts);
+    const inner = new RecordingEmbedder();
+    const reopened = new CachingEmbedder(inner, { dir, readChunkBytes: 1 });
+    const out = await reopened.embedDocuments(texts);
+    expect(inner.calls).toEqual([]);
+    expect(out[3999]).toEqual(vectorOf('fake-model@1record 3999'));
+    expect(reopened.stats().indexed).toBe(4000);
   });
 
   it('sees vectors another process appended after it loaded the file', async () => {
@@ -105,7 +117,7 @@ describe('CachingEmbedder', () => {
     expect(inner.calls).toEqual([['x', 'y']]);
     expect(out).toHaveLength(4);
     expect(out[2]).toEqual(out[0]);
-    expect(cache.stats()).toEqual({ hits: 2, misses: 2 });
+    expect(cache.stats()).toMatchObject({ hits: 2, misses: 2 });
   });
 
   it('shares one inner call between concurrent requests for the same texts', async () => {
@@ -169,13 +181,36 @@ describe('CachingEmbedder', () => {
     expect(consumed).toBe(0);
   });
 
-  it('does not cache queries', async () => {
+  it('keeps query vectors in memory only, the least recently used dropped beyond maxQueries', async () => {
     const inner = new RecordingEmbedder();
-    const cache = new CachingEmbedder(inner, { dir });
+    const cache = new CachingEmbedder(inner, { dir, maxQueries: 2 });
+    const first = await cache.embedQuery('what happened?');
+    first.fill(0);
+    expect(await cache.embedQuery('what happened?')).toEqual(vectorOf('what happened?'));
+    expect(inner.queries).toBe(1);
+    await cache.embedQuery('who was there?');
     await cache.embedQuery('what happened?');
+    await cache.embedQuery('where was it?'); // drops "who was there?", used least recently
+    expect(inner.queries).toBe(3);
     await cache.embedQuery('what happened?');
-    expect(inner.queries).toBe(2);
+    expect(inner.queries).toBe(3);
+    await cache.embedQuery('who was there?');
+    expect(inner.queries).toBe(4);
+    expect(cache.stats().queriesInMemory).toBe(2);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('holds at most maxBytes of vectors in memory and reads evicted ones back from the file, not from the model', async () => {
+    const inner = new RecordingEmbedder();
+    // Room for three vectors with their bookkeeping.
+    const cache = new CachingEmbedder(inner, { dir, maxBytes: 3 * (DIMS * 4 + 200) });
+    const texts = Array.from({ length: 10 }, (_, i) => `chunk ${i}`);
+    const first = await cache.embedDocuments(texts);
+    expect(cache.stats()).toMatchObject({ vectorsInMemory: 3, misses: 10 });
+    const again = await cache.embedDocuments(texts);
+    expect(inner.calls).toHaveLength(1);
+    expect(again).toEqual(first);
+    expect(cache.stats()).toMatchObject({ hits: 10, misses: 10, vectorsInMemory: 3, indexed: 10 });
   });
 
   it('caches nothing when the inner embedder fails, and retries next time', async () => {

@@ -18,13 +18,15 @@ const ADAPTERS: Record<string, Factory> = {
 
 /**
  * The embedder chosen by `cfg.EMBEDDER`, behind a persistent cache of chunk
- * vectors in `<DATA_DIR>/embedding-cache`. Nothing is loaded until first use.
+ * vectors in `<DATA_DIR>/embedding-cache` (EMBEDDING_CACHE_MB of them in
+ * memory) and a small in-memory cache of query vectors. Nothing is loaded
+ * until first use.
  */
 export function createEmbedder(cfg: Config, opts: { logger?: Logger } = {}): Embedder {
   const factory = ADAPTERS[cfg.EMBEDDER];
   if (!factory) throw new AppError('CONFIG_INVALID', [`EMBEDDER=${cfg.EMBEDDER} is not one of ${Object.keys(ADAPTERS).join(', ')}`]);
   const logger = opts.logger?.child({ component: 'embedder' });
-  return new CachingEmbedder(factory(cfg, logger), { dir: `${cfg.DATA_DIR}/embedding-cache`, logger });
+  return new CachingEmbedder(factory(cfg, logger), { dir: `${cfg.DATA_DIR}/embedding-cache`, maxBytes: cfg.EMBEDDING_CACHE_MB * 1024 * 1024, logger });
 }
 
 export { CachingEmbedder } from './cached.js';
