@@ -215,6 +215,14 @@ interface ReplayRow {
   routedSelfRoute: number;
   /** Share answered from retrieval by routed + Self-Route (escalated questions read both). */
   routedSelfRouteRagShare: number;
+  /**
+   * Routed with a retrieval probe before every whole-text read, and declines
+   * kept: a retrieval answer that declines is the answer (the text may not
+   * hold one); otherwise the route's answer.
+   */
+  routedProbe: number;
+  /** Share answered from retrieval alone by routed + probe. */
+  routedProbeRagShare: number;
 }
 
 function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): ReplayRow {
@@ -232,6 +240,8 @@ function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): R
     selfRoute: mean(js.map((j) => +(j.ragDeclines ? j.full : j.rag))),
     routedSelfRoute: mean(js.map((j, i) => +(toRag[i] && !escalated[i] ? j.rag : j.full))),
     routedSelfRouteRagShare: mean(js.map((_, i) => +(toRag[i]! && !escalated[i]))),
+    routedProbe: mean(js.map((j, i) => +(toRag[i] || j.ragDeclines ? j.rag : j.full))),
+    routedProbeRagShare: mean(js.map((j, i) => +(toRag[i] || j.ragDeclines))),
   };
 }
 
@@ -240,11 +250,11 @@ function replayTable(js: readonly Judged[], t: RouterThresholds): { text: string
   for (const [k, g] of groupBy(js, (j) => j.rec.q.task)) rows.push(replayRow(k, g, t));
   for (const [k, g] of groupBy(js, (j) => j.rec.q.length)) rows.push(replayRow(k, g, t));
   rows.push(replayRow('all', js, t));
-  const lines = ['group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best | Self-Route  routed+SR  answered-by-RAG'];
+  const lines = ['group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best | Self-Route  routed+SR  by-RAG | routed+probe  by-RAG  −best'];
   for (const r of rows) {
     lines.push(
       `${r.group.padEnd(10)} ${String(r.n).padStart(4)}   ${pct(r.rag)}       ${pct(r.full)}      ${pct(r.routed)}   ${pct(r.oracle)}   ${pct(r.ragShare)}   ${((r.routed - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(6)}` +
-        `        | ${pct(r.selfRoute)}       ${pct(r.routedSelfRoute)}     ${pct(r.routedSelfRouteRagShare)}`,
+        `        | ${pct(r.selfRoute)}       ${pct(r.routedSelfRoute)}  ${pct(r.routedSelfRouteRagShare)} |        ${pct(r.routedProbe)}   ${pct(r.routedProbeRagShare)}  ${((r.routedProbe - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(5)}`,
     );
   }
   return { text: lines.join('\n'), rows };
