@@ -39,6 +39,12 @@ const { values: args } = parseArgs({
     train: { type: 'string', default: 'others' },
     /** 'ridge' (linear, shippable with --write) or 'trees' (gradient-boosted regression trees, to test whether interactions help). */
     learner: { type: 'string', default: 'ridge' },
+    /**
+     * Retrieval probe: every question is first answered from retrieval; a reply
+     * that declines is kept (by the model's own recorded RAG answer), and the
+     * preference decides the rest. The RAG share then counts the kept declines.
+     */
+    probe: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '100' },
     depth: { type: 'string', default: '2' },
     shrink: { type: 'string', default: '0.05' },
@@ -58,7 +64,8 @@ const mean = (xs: readonly number[]): number => (xs.length ? xs.reduce((a, b) =>
 
 /** Mean d over `models` for a row (NaN when none of them answered it both ways). */
 function meanD(r: FeatureRow, models: readonly string[]): number {
-  const ds = models.filter((m) => r.judged[m]).map((m) => +r.judged[m]!.rag - +r.judged[m]!.full);
+  // With the probe, a model's declined question goes to retrieval whatever the preference says: it teaches nothing.
+  const ds = models.filter((m) => r.judged[m]).map((m) => (args.probe && r.judged[m]!.ragDeclines ? 0 : +r.judged[m]!.rag - +r.judged[m]!.full));
   return mean(ds);
 }
 
@@ -111,7 +118,7 @@ function routed(rs: readonly FeatureRow[], preds: readonly number[], t: number, 
     const j = r.judged[model];
     if (!j) return;
     n++;
-    const rag = preds[i]! > t;
+    const rag = (args.probe && j.ragDeclines) || preds[i]! > t;
     if (rag) toRag++;
     ok += +(rag ? j.rag : j.full);
   });
@@ -261,9 +268,10 @@ function evaluate(model: string): void {
     const m = (pick: (r: FeatureRow) => boolean) => mean(rs.map((r) => +(pick(r) ? r.judged[model]!.rag : r.judged[model]!.full)));
     const rag = m(() => true);
     const full = m(() => false);
-    const rt = m((r) => preds.get(r)! > thresholds.get(r)!);
+    const toRag = (r: FeatureRow) => (args.probe && r.judged[model]!.ragDeclines) || preds.get(r)! > thresholds.get(r)!;
+    const rt = m(toRag);
     const oracle = mean(rs.map((r) => +(r.judged[model]!.rag || r.judged[model]!.full)));
-    const share = mean(rs.map((r) => +(preds.get(r)! > thresholds.get(r)!)));
+    const share = mean(rs.map((r) => +toRag(r)));
     console.log(`${label.padEnd(10)} ${String(rs.length).padStart(5)}   ${pct(rag)}   ${pct(full)}   ${pct(rt)}   ${pct(oracle)}   ${pct(share)}   ${((rt - Math.max(rag, full)) * 100).toFixed(1).padStart(6)}`);
   };
   console.log(`\n${model}: ${FOLDS}-fold by document, fitted on ${others.length} models' answers (${args.train}) (λ=${LAMBDA}, ≥${pct(MIN_SHARE)}% to RAG on training)`);
@@ -288,7 +296,7 @@ for (const m of args.model!) evaluate(m);
     const chosen = new Map<FeatureRow, boolean>();
     for (let i = 0; i < fs.length; i++) {
       const f = fit(fs.filter((_, j) => j !== i).flat(), others);
-      for (const r of fs[i]!) chosen.set(r, f.predict(r.features) > f.threshold);
+      for (const r of fs[i]!) chosen.set(r, (args.probe && !!r.judged[model]?.ragDeclines) || f.predict(r.features) > f.threshold);
     }
     const js = rows.filter((r) => r.judged[model]);
     const m = (pick: (r: FeatureRow) => boolean) => mean(js.map((r) => +(pick(r) ? r.judged[model]!.rag : r.judged[model]!.full)));

@@ -106,7 +106,12 @@ export const CONFIG_SPEC = {
   ROUTER_DIFFUSE_CUES: { type: 'string', default: 'comparison,aggregation,global', doc: 'Question cues (comparison, aggregation, global; comma-separated, may be empty) that send a question to a whole-text strategy.' },
   ROUTER_MAX_QUESTION_WORDS: { type: 'int', default: 20, min: 0, doc: 'A question of more than this many words usually asks several things or for reasoning across the text: read it whole (0 = rule off).' },
   ROUTER_MIN_ABSENT_TERMS: { type: 'int', default: 2, min: 0, doc: 'A question using at least this many terms the documents never use may have no answer there: read it by retrieval, without Self-Route escalation (0 = rule off).' },
-  ROUTER_SELF_ROUTE: { type: 'bool', default: true, doc: 'Self-Route escalation: when auto picks retrieval, let the model reply UNANSWERABLE and then read the whole text (generative readers only).' },
+  // Self-Route as published (escalate a retrieval answer the model declines) lowers routed accuracy in the replay of LaRA's
+  // recorded answers (eval/replay-router.ts, declines read from the recorded RAG answers): gpt-4o 62.5% -> 61.2%,
+  // claude-3-5-sonnet 67.1% -> 66.9%, qwen2.5-7b 53.5% -> 51.1%; always-RAG with Self-Route 54.8% vs always-RAG 57.9% (gpt-4o).
+  // Most declines are right: on questions whose answer is not in the text a declining RAG answer is correct 96% of the time
+  // (gpt-4o), and escalating hands them to the reader that invents answers. Off by default; per request `selfRoute: true`.
+  ROUTER_SELF_ROUTE: { type: 'bool', default: false, doc: 'Self-Route escalation: when auto picks retrieval, let the model reply UNANSWERABLE and then read the whole text (generative readers only). Off: it lowered routed accuracy on LaRA dev for the three models replayed.' },
   ROUTER_LATENCY_MS_PER_CALL: { type: 'number', default: 1500, min: 0, doc: 'Latency model for maxLatencyMs budgets: milliseconds per sequential LLM call (a rough default; set it for your deployment).' },
   ROUTER_LATENCY_MS_PER_1K_TOKENS: { type: 'number', default: 150, min: 0, doc: 'Latency model for maxLatencyMs budgets: milliseconds per 1000 prompt tokens.' },
   ROUTER_ALLOWED_MODELS: { type: 'string', default: '', doc: 'openai: model names (comma-separated) a request may pick instead of LLM_MODEL, on the same endpoint.' },

@@ -64,6 +64,8 @@ describe('POST /v1/query with the default extractive reader', () => {
     expect(d.estimates.full.promptTokens).toBeGreaterThan(d.estimates.rag.promptTokens);
     expect(d.estimates.coa.calls).toBe(d.estimates.coa.segments + 1);
     expect(d.escalated).toBeNull();
+    // Self-Route is off unless configured or asked for.
+    expect(d.selfRoute).toEqual({ requested: false, active: false, note: null });
   });
 
   it('honours an explicit strategy and says what auto would have chosen', async () => {
@@ -188,7 +190,8 @@ describe('Self-Route escalation with a generative reader', () => {
   let llm: ScriptedLlm;
   beforeAll(async () => {
     llm = new ScriptedLlm(32_768, declining);
-    s = await startServer({ ...ROUTER }, { llm });
+    // Off by default (it lowered routed accuracy in the LaRA replay): switched on here.
+    s = await startServer({ ...ROUTER, ROUTER_SELF_ROUTE: true }, { llm });
     await ingest(s, 'needle', needleDocument());
   }, 180_000);
   afterAll(async () => s?.close());

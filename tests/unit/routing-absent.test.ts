@@ -15,7 +15,7 @@ describe('a question about things the documents never mention', () => {
   beforeAll(async () => {
     llm = new ScriptedLlm(32_768, declining);
     // Gap rules that would read this question whole, so only the absent-terms rule can send it to retrieval.
-    s = await startServer({ ROUTER_MIN_RELATIVE_GAP: 1, ROUTER_MIN_ABSENT_TERMS: 2, ROUTER_MAX_QUESTION_WORDS: 0 }, { llm });
+    s = await startServer({ ROUTER_MIN_RELATIVE_GAP: 1, ROUTER_MIN_ABSENT_TERMS: 2, ROUTER_MAX_QUESTION_WORDS: 0, ROUTER_SELF_ROUTE: true }, { llm });
     const r = await s.call('POST', '/v1/documents', { id: 'lighthouse', title: 'lighthouse', text: lighthouseDocument() });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     expect((await waitForJob(s, r.body.jobId)).state).toBe('completed');
