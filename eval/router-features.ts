@@ -3,8 +3,8 @@
  * at query time (retrieval curve shape for BM25 and dense scores, question
  * terms against the top chunk and the document, cues, sizes) together with
  * each recorded model's judged answers (full and RAG, approximate lexical
- * judge). The router's learned preference (src/core/routing/learned.ts) is
- * fitted from this file by eval/fit-router.ts.
+ * judge). eval/fit-router.ts fits and
+ * checks learned preferences from this file.
  *
  *   npx tsx eval/router-features.ts [--dataset ../shared/datasets/lara] [--data-dir data/eval-embed] [--out eval-out/router-features.json]
  *
@@ -19,7 +19,7 @@ import { buildContainer } from '../src/container.js';
 import { createLogger } from '../src/logger.js';
 import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { vocabulary } from '../src/core/routing/terms.js';
-import { questionFeatures, type RouterFeatures } from '../src/core/routing/features.js';
+import { questionFeatures, type RouterFeatures } from './routing/features.js';
 import { loadLara, loadPredictions } from './lara/dataset.js';
 import { declines, judgeLexical } from './judges/lexical.js';
 import { laraDocumentId, ingestLara } from './lara/ingest.js';

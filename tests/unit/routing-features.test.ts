@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FEATURE_NAMES, questionFeatures } from '../../src/core/routing/features.js';
-import { scorePreference, type LearnedPreference } from '../../src/core/routing/learned.js';
+import { FEATURE_NAMES, questionFeatures } from '../../eval/routing/features.js';
 import { vocabulary } from '../../src/core/routing/terms.js';
 import type { RetrievalResult } from '../../src/core/retrieval/service.js';
 
@@ -58,32 +57,5 @@ describe('router features', () => {
     const f = questionFeatures('why?', { curve: [], selected: [], signals: { candidates: 0, k: 0, cutIndex: null, largestGap: null, relativeGap: null, topScore: null, aboveCut: null, flat: null, selectedShare: 0, spread: 0 }, tokens: { selected: 0, documents: 0 } }, [], 0);
     for (const n of FEATURE_NAMES) expect(Number.isFinite(f[n]), n).toBe(true);
     expect(f.explain).toBe(1);
-  });
-});
-
-describe('learned preference', () => {
-  const model: LearnedPreference = {
-    fittedOn: 'test',
-    lambda: 1,
-    minRagShare: 0.4,
-    features: [
-      { name: 'absentTerms', mean: 1, scale: 2, weight: 0.1 },
-      { name: 'words', mean: 10, scale: 5, weight: -0.05 },
-    ],
-    intercept: -0.02,
-    threshold: 0,
-  };
-
-  it('is the intercept plus weight × standardised value, contributions largest first', () => {
-    const feats = questionFeatures('Which seven colourful parrots sang at the lighthouse keeper party yesterday evening?', result([1], ['lighthouse keeper'], [0]), [vocabulary('lighthouse keeper')], 1000);
-    const s = scorePreference(model, feats);
-    const expected = -0.02 + (0.1 * (feats.absentTerms - 1)) / 2 - (0.05 * (feats.words - 10)) / 5;
-    expect(s.score).toBeCloseTo(expected, 10);
-    expect(s.contributions.map((c) => c.name)).toEqual(Math.abs((0.1 * (feats.absentTerms - 1)) / 2) >= Math.abs((0.05 * (feats.words - 10)) / 5) ? ['absentTerms', 'words'] : ['words', 'absentTerms']);
-  });
-
-  it('refuses a model naming a feature the service does not compute', () => {
-    const bad = { ...model, features: [{ name: 'nope', mean: 0, scale: 1, weight: 1 }] };
-    expect(() => scorePreference(bad, questionFeatures('x', result([1], ['x'], [0]), [], 1))).toThrow(/nope/);
   });
 });

@@ -2,8 +2,6 @@ import { AppError } from '../../errors.js';
 import type { RetrievalSignals } from '../retrieval/service.js';
 import type { StrategyName } from '../strategies/types.js';
 import { findCues, type Cue, type CueName } from './cues.js';
-import type { RouterFeatures } from './features.js';
-import { scorePreference, type LearnedPreference, type PreferenceScore } from './learned.js';
 
 /**
  * The auto policy: which reading strategy a question gets, from the shape of
@@ -55,8 +53,6 @@ export interface RoutingContext {
    * computed; the absent-terms rule then stays silent.
    */
   absentTerms?: readonly string[];
-  /** The question's features (./features.ts); without them the learned policy cannot score and the rules decide. */
-  features?: RouterFeatures;
 }
 
 /** The knobs of the policy; defaults in config (ROUTER_*), chosen by measurement on LaRA dev. */
@@ -79,16 +75,6 @@ export interface RouterThresholds {
    * text. 0 turns the rule off.
    */
   minAbsentTerms: number;
-  /**
-   * 'learned': a preference fitted on LaRA's recorded answers (./learned.ts)
-   * decides between retrieval and the whole text; 'rules': the gap, share,
-   * spread, cue and question rules above do.
-   */
-  policy?: 'learned' | 'rules';
-  /** The learned preference's weights (the built-in ones unless a test or tool supplies others). */
-  preference?: LearnedPreference;
-  /** Added to the learned score before it is compared with its threshold: above 0 more questions go to retrieval. */
-  ragBias?: number;
   /** Latency model for maxLatencyMs: fixed milliseconds per (sequential) call... */
   latencyMsPerCall: number;
   /** ... plus milliseconds per 1000 prompt tokens. */
@@ -113,8 +99,6 @@ export interface Decision {
    * then plausibly right, not a reason to escalate (Self-Route).
    */
   answerMayBeAbsent: boolean;
-  /** The learned preference's score when it decided (policy 'learned' with features), else null. */
-  preference: (PreferenceScore & { bias: number }) | null;
 }
 
 const pct = (x: number): string => `${Math.round(x * 100)}%`;
@@ -145,54 +129,6 @@ export function questionWords(question: string): number {
 }
 
 const ORDER: readonly StrategyName[] = ['rag', 'full', 'coa'];
-
-/** A feature's value in words, for the reasons of a learned decision. */
-function describeFeature(name: keyof RouterFeatures, v: number): string {
-  switch (name) {
-    case 'logDocTokens':
-      return `the documents are ${num(2 ** v)} tokens long`;
-    case 'windowRatio':
-      return `the documents fill ${pct(v)} of the window`;
-    case 'relativeGap':
-      return `the largest score gap is ${pct(v)} of the score range`;
-    case 'logAboveCut':
-      return `${num(2 ** v - 1)} chunk(s) stand above the largest gap`;
-    case 'logK':
-      return `${num(2 ** v - 1)} chunk(s) are selected`;
-    case 'selectedShare':
-      return `the selection reads ${pct(v)} of the text`;
-    case 'spread':
-      return `the selected chunks spread over ${pct(v)} of the text`;
-    case 'topZ':
-      return `the best passage scores ${v.toFixed(1)} standard deviations above the mean`;
-    case 'topMargin':
-      return `the best passage leads the next by ${pct(v)} of its score`;
-    case 'topCoverage':
-      return `the best passage holds ${pct(v)} of the question's terms`;
-    case 'selectedCoverage':
-      return `the selected passages hold ${pct(v)} of the question's terms`;
-    case 'terms':
-      return `the question has ${num(v)} content term(s)`;
-    case 'absentTerms':
-      return `${num(v)} of the question's terms never occur in the documents`;
-    case 'absentShare':
-      return `${pct(v)} of the question's terms never occur in the documents`;
-    case 'words':
-      return `the question is ${num(v)} words long`;
-    case 'comparisonCue':
-      return v ? 'the question asks for a comparison' : 'the question asks for no comparison';
-    case 'aggregationCue':
-      return v ? 'the question asks for an aggregation' : 'the question asks for no aggregation';
-    case 'globalCue':
-      return v ? 'the question is about the whole text' : 'the question is not about the whole text';
-    case 'yesNo':
-      return v ? 'it is a yes/no question' : 'it is not a yes/no question';
-    case 'explain':
-      return v ? 'it asks why or how' : 'it does not ask why or how';
-    case 'hasNumber':
-      return v ? 'it contains a number' : 'it contains no number';
-  }
-}
 
 /**
  * Throws BUDGET_TOO_SMALL saying what the cheapest feasible strategy needs,
@@ -299,39 +235,18 @@ export function decide(signals: RetrievalSignals, ctx: RoutingContext, t: Router
   const fits = !ctx.estimates.full.truncated && ctx.estimates.full.feasible;
   const absent = ctx.absentTerms ?? [];
   const absentRule = t.minAbsentTerms > 0 && absent.length >= t.minAbsentTerms;
-  const learned = t.policy === 'learned' && t.preference && ctx.features ? scorePreference(t.preference, ctx.features) : null;
-  const bias = t.ragBias ?? 0;
-  let answerMayBeAbsent = absentRule;
-  let reasons: string[];
+  const evidence = readEvidence(signals, cues, t, ctx.question);
+  const reasons = [...evidence.reasons];
   let preferred: StrategyName;
-  if (learned) {
-    // The learned preference weighs every signal at once (absent terms among them): it decides alone.
-    const margin = learned.score + bias - learned.threshold;
-    const per100 = (x: number) => `${Math.abs(x * 100).toFixed(1)} ${x >= 0 ? 'more' : 'fewer'}`;
-    reasons = [
-      `learned preference for retrieval ${learned.score >= 0 ? '+' : ''}${learned.score.toFixed(3)}${bias ? ` with bias ${bias >= 0 ? '+' : ''}${bias}` : ''} against threshold ${learned.threshold.toFixed(3)}: ` +
-        `readers like those in LaRA answer about ${per100(learned.score)} questions in 100 right from retrieved passages than from the whole text`,
-      `weighed most: ${learned.contributions
-        .filter((c) => Math.abs(c.contribution) >= 0.005)
-        .slice(0, 3)
-        .map((c) => `${describeFeature(c.name, c.value)} (${c.contribution >= 0 ? 'for' : 'against'} retrieval, ${c.contribution >= 0 ? '+' : ''}${c.contribution.toFixed(3)})`)
-        .join('; ') || 'no single signal'}`,
-    ];
-    preferred = margin > 0 ? 'rag' : fits ? 'full' : 'coa';
-    answerMayBeAbsent = absentRule && preferred === 'rag';
-  } else {
-    const evidence = readEvidence(signals, cues, t, ctx.question);
-    reasons = [...evidence.reasons];
-    if (absentRule) {
-      // LaRA (Li et al., 2025): on questions whose answer is not in the text, readers given retrieved passages
-      // say so more often than readers given everything (gpt-4o 71.0% against 57.9%).
-      preferred = 'rag';
-      reasons.push(
-        `the question uses ${absent.length} term${absent.length === 1 ? '' : 's'} the documents never do (${absent.slice(0, 5).map((w) => `"${w}"`).join(', ')}), ` +
-          `at least ${t.minAbsentTerms}: its answer may not be in the text, and a reader given a few passages says so more readily than one given everything`,
-      );
-    } else preferred = evidence.concentrated ? 'rag' : fits ? 'full' : 'coa';
-  }
+  if (absentRule) {
+    // LaRA (Li et al., 2025): on questions whose answer is not in the text, readers given retrieved passages
+    // say so more often than readers given everything (gpt-4o 71.0% against 57.9%).
+    preferred = 'rag';
+    reasons.push(
+      `the question uses ${absent.length} term${absent.length === 1 ? '' : 's'} the documents never do (${absent.slice(0, 5).map((w) => `"${w}"`).join(', ')}), ` +
+        `at least ${t.minAbsentTerms}: its answer may not be in the text, and a reader given a few passages says so more readily than one given everything`,
+    );
+  } else preferred = evidence.concentrated ? 'rag' : fits ? 'full' : 'coa';
   if (preferred === 'rag') reasons.push(`retrieval reads ${num(ctx.estimates.rag.contextTokens)} of ${num(ctx.documentTokens)} tokens`);
   else if (preferred === 'full') reasons.push(`the documents (${num(ctx.documentTokens)} tokens) fit the window (${num(ctx.window)} tokens after the answer reserve): reading them whole`);
   else {
@@ -348,5 +263,5 @@ export function decide(signals: RetrievalSignals, ctx: RoutingContext, t: Router
     reasons.push(`${excluded.get(preferred)}; using ${strategy} instead`);
     if (strategy === 'full' && ctx.estimates.full.truncated) reasons.push('full context will be middle-truncated to fit the window');
   }
-  return { strategy, reasons, signals, cues, allowed, preferred, latencyMs, answerMayBeAbsent: answerMayBeAbsent && strategy === 'rag', preference: learned ? { ...learned, bias } : null };
+  return { strategy, reasons, signals, cues, allowed, preferred, latencyMs, answerMayBeAbsent: absentRule && strategy === 'rag' };
 }

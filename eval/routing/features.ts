@@ -1,14 +1,15 @@
-import { analyze } from '../retrieval/bm25.js';
-import type { RetrievalResult } from '../retrieval/service.js';
-import { findCues } from './cues.js';
+import { analyze } from '../../src/core/retrieval/bm25.js';
+import type { RetrievalResult } from '../../src/core/retrieval/service.js';
+import { findCues } from '../../src/core/routing/cues.js';
 
 /**
  * What the router can know about one question before any LLM reads anything:
  * the shape of its retrieval scores (Adaptive-k: Taguchi et al., EMNLP 2025),
  * how well the best passages cover the question's terms, the question's own
  * form, and the size of the documents against the reader's window. All
- * numbers, so a learned preference (./learned.ts) can weigh them; every one is
- * cheap (no extra retrieval, no model call).
+ * numbers, so eval/fit-router.ts can weigh them; every one is cheap (no extra
+ * retrieval, no model call). No learned preference ships in the service: on
+ * LaRA dev none beat the rules held out (see eval/fit-router.ts).
  */
 export interface RouterFeatures {
   /** log2 of the documents' cl100k tokens. */
