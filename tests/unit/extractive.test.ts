@@ -35,6 +35,28 @@ async function rejection(p: Promise<unknown>): Promise<AppError> {
 }
 
 describe('ExtractiveReader', () => {
+  it('reads a long text in slices that let other work run in between, and quotes what reading it whole quotes', async () => {
+    // ~4000 sentences in paragraphs: more than one slice of splitting and of term analysis.
+    const paragraphs = Array.from({ length: 800 }, (_, p) =>
+      Array.from({ length: 5 }, (_, i) => `Ledger ${p}.${i} records that ${i % 2 ? 'the miller' : 'the baker'} sold ${p * 5 + i} loaves.`).join(' '),
+    );
+    const text = paragraphs.join('\n\n');
+    const span: SourceSpan = { documentId: 'ledger', chunkId: null, start: 0, end: text.length, text };
+    const task: ReadingTask = { kind: 'answer', question: 'How many loaves did the miller sell in ledger 412.3?', passages: [span] };
+    const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
+    let ranMeanwhile = false;
+    const answering = reader.complete(request(task));
+    setImmediate(() => (ranMeanwhile = true));
+    const first = await answering;
+    expect(ranMeanwhile).toBe(true);
+    expect(first.text).toContain('Ledger 412.3 records that the miller sold 2063 loaves.');
+    // The second read uses the cached analysis and gives the same answer as a fresh reader.
+    const again = await reader.complete(request(task));
+    const fresh = await new ExtractiveReader({ embedder: new HashingEmbedder() }).complete(request(task));
+    expect(again.text).toBe(first.text);
+    expect(fresh.citations).toEqual(first.citations);
+  });
+
   it('refuses a request without a structured task', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
     const err = await rejection(reader.complete({ messages: [{ role: 'user', content: 'Who baked?' }], maxTokens: 50 }));

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
+import { Lru } from '../../core/lru.js';
 import { cl100k } from '../../core/tokenizer.js';
 import { splitSentences } from '../../core/text/sentences.js';
 import type { Embedder } from '../../ports/embedder.js';
@@ -24,7 +27,25 @@ export interface ExtractiveReaderOptions {
    * fraction of the best, so weak matches do not pad an answer. Default 0.5.
    */
   minRelativeScore?: number;
+  /**
+   * Approximate bytes of analysed passages kept (their sentences and content
+   * terms), least recently used dropped first. Default 32 MiB: about ten
+   * 128k-token books.
+   */
+  analysisCacheBytes?: number;
 }
+
+/** A passage split into sentences with their content terms: the same for every question that reads it. */
+interface AnalysedText {
+  sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string> }>;
+  /** Sentences of the passage that use each term. */
+  df: ReadonlyMap<string, number>;
+}
+
+/** Sentences analysed between two yields to the event loop (~10 ms of work). */
+const ANALYSIS_SLICE = 500;
+/** Characters of text split into sentences between two yields; cuts fall on blank lines, where a sentence always ends. */
+const SPLIT_SLICE_CHARS = 20_000;
 
 /** Every answer starts with it, so nobody mistakes quoted sentences for a model's reasoning. */
 export const EXTRACTIVE_PREFIX = '[extractive] ';
@@ -34,6 +55,8 @@ interface Candidate {
   citation: Citation | null;
   /** Sort key for reading order: document rank, then offset. */
   order: readonly [number, number];
+  /** Its content terms, when already known. */
+  terms?: ReadonlySet<string>;
 }
 
 const STOPWORDS = new Set(
@@ -79,6 +102,13 @@ function stem(w: string): string {
  * Language Models Collaborating on Long-Context Tasks") a worker's note is the
  * best sentences of the previous note and of its segment, so evidence found
  * early is carried to the manager.
+ *
+ * It stands in for a remote LLM, whose time is spent elsewhere; this one runs
+ * on the server's event loop, so it must not hold it: the analysis of a
+ * passage (sentences, content terms; ~150 ms for a 128k-token book) is cached
+ * by the passage's text and done in slices that yield to other requests, and
+ * each question then only scores terms it has and ranks the sentences it
+ * embedded.
  */
 export class ExtractiveReader implements LlmProvider {
   readonly id = 'extractive';
@@ -95,6 +125,7 @@ export class ExtractiveReader implements LlmProvider {
   /** Notes this reader wrote, with the spans of their sentences, so later steps can cite them. */
   private readonly notes = new Lru<string, Candidate[]>(256);
   private readonly vectors = new Lru<string, Float32Array>(4096);
+  private readonly analysed: Lru<string, AnalysedText>;
 
   constructor(opts: ExtractiveReaderOptions) {
     this.embedder = opts.embedder;
@@ -105,6 +136,8 @@ export class ExtractiveReader implements LlmProvider {
     this.denseWeight = Math.min(1, Math.max(0, opts.denseWeight ?? 0.5));
     this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
+    // Per sentence: offsets, a Set of ~10 terms and their share of the df map.
+    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.sentences.length * 600);
   }
 
   countTokens(text: string): number {
@@ -150,15 +183,15 @@ export class ExtractiveReader implements LlmProvider {
   async close(): Promise<void> {}
 
   private async answer(task: Extract<ReadingTask, { kind: 'answer' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
-    const candidates = spansToCandidates(task.passages);
-    const chosen = await this.select(task.question, candidates, this.maxSentences, req);
+    const { candidates, df } = await this.spansToCandidates(task.passages, req.signal);
+    const chosen = await this.select(task.question, candidates, this.maxSentences, req, df);
     const read = task.passages.reduce((n, p) => n + cl100k.count(p.text), cl100k.count(task.question));
     return this.finish(chosen, read, req, started, true);
   }
 
   private async work(task: Extract<ReadingTask, { kind: 'coa-worker' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
     const previous = this.noteEntries(task.previousNote, []).map((c, i) => ({ ...c, order: [0, i] as const }));
-    const segment = spansToCandidates([task.segment]).map((c) => ({ ...c, order: [1, c.order[1]] as const }));
+    const segment = (await this.spansToCandidates([task.segment], req.signal)).candidates.map((c) => ({ ...c, order: [1, c.order[1]] as const }));
     const chosen = await this.select(task.question, [...previous, ...segment], this.noteSentences, req);
     const read = cl100k.count(task.previousNote) + cl100k.count(task.segment.text) + cl100k.count(task.question);
     return this.finish(chosen, read, req, started, false);
@@ -189,11 +222,12 @@ export class ExtractiveReader implements LlmProvider {
     });
   }
 
-  /** The best `limit` candidates that fit `req.maxTokens`, in reading order. */
-  private async select(question: string, candidates: readonly Candidate[], limit: number, req: CompletionRequest): Promise<Candidate[]> {
+  /** The best `limit` candidates that fit `req.maxTokens`, in reading order; `df` as in {@link score}. */
+  private async select(question: string, candidates: readonly Candidate[], limit: number, req: CompletionRequest, df?: ReadonlyMap<string, number>): Promise<Candidate[]> {
     if (candidates.length === 0) return [];
-    const scores = await this.score(question, candidates, req.signal);
-    const ranked = candidates.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || compareOrder(candidates[a]!, candidates[b]!));
+    const { scores, embedded } = await this.score(question, candidates, req.signal, df);
+    // Only embedded sentences have finite scores, and the loop below stops at the first that is not: rank just those.
+    const ranked = embedded.sort((a, b) => scores[b]! - scores[a]! || compareOrder(candidates[a]!, candidates[b]!));
     const chosen: Candidate[] = [];
     let tokens = cl100k.count(EXTRACTIVE_PREFIX);
     const best = scores[ranked[0]!]!;
@@ -213,17 +247,34 @@ export class ExtractiveReader implements LlmProvider {
   /**
    * denseWeight × cosine(question, sentence) + (1 − denseWeight) × the share
    * of the question's IDF mass (BM25 IDF over the candidate sentences) that
-   * the sentence contains. Sentences left out by the pre-filter score -Infinity.
+   * the sentence contains. Sentences left out by the pre-filter score
+   * -Infinity; `embedded` lists the others. `df`, when given, is the number
+   * of candidates that use each term (as computed here otherwise).
    */
-  private async score(question: string, candidates: readonly Candidate[], signal: AbortSignal | undefined): Promise<number[]> {
+  private async score(
+    question: string,
+    candidates: readonly Candidate[],
+    signal: AbortSignal | undefined,
+    knownDf?: ReadonlyMap<string, number>,
+  ): Promise<{ scores: number[]; embedded: number[] }> {
     const qTerms = [...new Set(contentTerms(question))];
-    const cTerms = candidates.map((c) => new Set(contentTerms(c.text)));
-    const df = new Map<string, number>();
-    for (const terms of cTerms) for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
+    const cTerms = candidates.map((c) => c.terms ?? new Set(contentTerms(c.text)));
+    let df = knownDf;
+    if (!df) {
+      const counted = new Map<string, number>();
+      for (const terms of cTerms) for (const t of terms) counted.set(t, (counted.get(t) ?? 0) + 1);
+      df = counted;
+    }
     const n = candidates.length;
     const idf = (t: string): number => Math.log(1 + (n - (df.get(t) ?? 0) + 0.5) / ((df.get(t) ?? 0) + 0.5));
-    const qMass = qTerms.reduce((s, t) => s + idf(t), 0);
-    const overlap = cTerms.map((terms) => (qMass === 0 ? 0 : qTerms.reduce((s, t) => s + (terms.has(t) ? idf(t) : 0), 0) / qMass));
+    const qIdf = qTerms.map(idf);
+    const qMass = qIdf.reduce((s, x) => s + x, 0);
+    const overlap = cTerms.map((terms) => {
+      if (qMass === 0) return 0;
+      let s = 0;
+      for (let k = 0; k < qTerms.length; k++) if (terms.has(qTerms[k]!)) s += qIdf[k]!;
+      return s / qMass;
+    });
 
     let embedded = candidates.map((_, i) => i);
     if (embedded.length > this.maxEmbedded) {
@@ -240,7 +291,70 @@ export class ExtractiveReader implements LlmProvider {
     embedded.forEach((i, k) => {
       scores[i] = this.denseWeight * dense[k]! + (1 - this.denseWeight) * overlap[i]!;
     });
-    return scores;
+    return { scores, embedded };
+  }
+
+  /**
+   * The sentences of the spans as candidates, each quoted once where
+   * overlapping spans repeat it, with the number of candidates using each
+   * term (summed from the spans' cached analyses when nothing was repeated).
+   */
+  private async spansToCandidates(spans: readonly SourceSpan[], signal: AbortSignal | undefined): Promise<{ candidates: Candidate[]; df: ReadonlyMap<string, number> | undefined }> {
+    const docRank = documentRanks(spans);
+    const seen = new Set<string>();
+    const out: Candidate[] = [];
+    const analyses: AnalysedText[] = [];
+    let repeated = false;
+    for (const span of spans) {
+      const a = await this.analyse(span.text, signal);
+      analyses.push(a);
+      for (const s of a.sentences) {
+        const start = span.start + s.start;
+        const end = span.start + s.end;
+        // Overlapping chunks repeat sentences; quote each once.
+        const key = `${span.documentId}\u0000${start}\u0000${end}`;
+        if (seen.has(key)) {
+          repeated = true;
+          continue;
+        }
+        seen.add(key);
+        const text = span.text.slice(s.start, s.end);
+        out.push({ text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end, text }, order: [docRank.get(span.documentId) ?? 0, start], terms: s.terms });
+      }
+    }
+    if (repeated) return { candidates: out, df: undefined };
+    if (analyses.length === 1) return { candidates: out, df: analyses[0]!.df };
+    const df = new Map<string, number>();
+    for (const a of analyses) for (const [t, c] of a.df) df.set(t, (df.get(t) ?? 0) + c);
+    return { candidates: out, df };
+  }
+
+  /** The sentences of `text` and their terms, from the cache or computed in slices that let other requests run in between. */
+  private async analyse(text: string, signal: AbortSignal | undefined): Promise<AnalysedText> {
+    const key = createHash('sha256').update(text).digest('base64');
+    const hit = this.analysed.get(key);
+    if (hit) return hit;
+    const spans: Array<{ start: number; end: number }> = [];
+    for (const piece of blankLinePieces(text, SPLIT_SLICE_CHARS)) {
+      for (const s of splitSentences(text.slice(piece.start, piece.end))) spans.push({ start: piece.start + s.start, end: piece.start + s.end });
+      if (piece.end < text.length) await this.yieldUnlessCancelled(signal);
+    }
+    const sentences: AnalysedText['sentences'][number][] = [];
+    const df = new Map<string, number>();
+    for (let i = 0; i < spans.length; i++) {
+      if (i > 0 && i % ANALYSIS_SLICE === 0) await this.yieldUnlessCancelled(signal);
+      const terms = new Set(contentTerms(text.slice(spans[i]!.start, spans[i]!.end)));
+      for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
+      sentences.push({ ...spans[i]!, terms });
+    }
+    const a = { sentences, df };
+    this.analysed.set(key, a);
+    return a;
+  }
+
+  private async yieldUnlessCancelled(signal: AbortSignal | undefined): Promise<void> {
+    await yieldToLoop();
+    if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: signal.reason });
   }
 
   private async similarities(question: string, texts: readonly string[], signal: AbortSignal | undefined): Promise<number[]> {
@@ -280,22 +394,21 @@ export class ExtractiveReader implements LlmProvider {
   }
 }
 
-function spansToCandidates(spans: readonly SourceSpan[]): Candidate[] {
-  const docRank = documentRanks(spans);
-  const seen = new Set<string>();
-  const out: Candidate[] = [];
-  for (const span of spans) {
-    for (const s of splitSentences(span.text)) {
-      const start = span.start + s.start;
-      const end = span.start + s.end;
-      // Overlapping chunks repeat sentences; quote each once.
-      const key = `${span.documentId}\u0000${start}\u0000${end}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const text = span.text.slice(s.start, s.end);
-      out.push({ text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end, text }, order: [docRank.get(span.documentId) ?? 0, start] });
-    }
+/**
+ * `text` cut into pieces of about `size` characters, each cut just after a
+ * line break that starts an empty line: a blank line always ends a sentence
+ * and a block, so splitting the pieces gives the sentences of the whole.
+ */
+function blankLinePieces(text: string, size: number): Array<{ start: number; end: number }> {
+  const out: Array<{ start: number; end: number }> = [];
+  let start = 0;
+  while (text.length - start > size) {
+    const at = text.indexOf('\n\n', start + size);
+    if (at === -1) break;
+    out.push({ start, end: at + 1 });
+    start = at + 1;
   }
+  out.push({ start, end: text.length });
   return out;
 }
 
@@ -337,23 +450,4 @@ function cosine(a: Float32Array, b: Float32Array): number {
     nb += y * y;
   }
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
-/** A Map that forgets its least recently used entries beyond `max`. */
-class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(k: K): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
-  }
-  set(k: K, v: V): void {
-    this.map.delete(k);
-    this.map.set(k, v);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
-  }
 }
