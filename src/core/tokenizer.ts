@@ -27,13 +27,15 @@ export class CountMemo {
 
   /**
    * @param count the exact count, called on a miss
-   * @param minChars shorter texts are counted every time (default 2048)
-   * @param maxEntries counts kept (default 4096, well under 1 MiB)
+   * @param minChars shorter texts are counted every time (default 256: a
+   *   chunk of 400 tokens is ~1,700 characters, and every passage of a
+   *   retrieval is counted again by each request that reads it)
+   * @param maxEntries counts kept (default 16 384, about 2 MiB)
    */
   constructor(
     private readonly count: (text: string) => number,
-    private readonly minChars = 2048,
-    private readonly maxEntries = 4096,
+    private readonly minChars = 256,
+    private readonly maxEntries = 16_384,
   ) {}
 
   get size(): number {

@@ -3,6 +3,7 @@ import type { DocumentRecord, DocumentStore } from '../../ports/document-store.j
 import type { Embedder } from '../../ports/embedder.js';
 import type { ChunkRecord, DocumentVersionRef, ScoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
+import { Lru } from '../lru.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
 import { buildBm25Index, type Bm25Index } from './bm25.js';
@@ -89,8 +90,17 @@ export interface RetrievalServiceOptions {
   logger: Logger;
 }
 
-/** Most sets of document versions whose chunks are kept for BM25-only retrieval. */
-const CHUNK_CACHE = 32;
+/**
+ * Bounds of the caches below, in characters of document text held or
+ * indexed: counts alone would let 64 documents of 2M tokens hold gigabytes.
+ * 32 Mi characters is about sixty 128k-token books per cache.
+ */
+const TEXT_CACHE_CHARS = 32 * 2 ** 20;
+const CHUNK_CACHE_CHARS = 32 * 2 ** 20;
+const BM25_CACHE_CHARS = 32 * 2 ** 20;
+/** Bookkeeping of one cached chunk beyond its text, in characters' worth. */
+const PER_CHUNK = 100;
+const chunkChars = (chunks: readonly { text: string }[]): number => chunks.reduce((n, c) => n + c.text.length + PER_CHUNK, 0);
 
 /**
  * Retrieval over the chunks in scope: exact dense scores for every chunk of
@@ -100,10 +110,10 @@ const CHUNK_CACHE = 32;
  */
 export class RetrievalService {
   /** BM25 indexes per set of document versions: chunks of a version never change. */
-  private readonly bm25Cache = new Map<string, { index: Bm25Index; ids: string[] }>();
+  private readonly bm25Cache = new Lru<string, { index: Bm25Index; ids: string[]; chars: number }>(BM25_CACHE_CHARS, (e) => e.chars);
   /** The chunks of sets of document versions, for selections that need no dense scores (no vector-store read then). */
-  private readonly chunkCache = new Map<string, ChunkRecord[]>();
-  private readonly textCache = new Map<string, string>();
+  private readonly chunkCache = new Lru<string, ChunkRecord[]>(CHUNK_CACHE_CHARS, chunkChars);
+  private readonly textCache = new Lru<string, string>(TEXT_CACHE_CHARS, (t) => t.length);
 
   private readonly ready: () => Promise<void>;
 
@@ -146,7 +156,6 @@ export class RetrievalService {
     if (t === undefined) {
       t = (await this.o.documents.getText(namespace, doc.id, doc.version!)) ?? '';
       this.textCache.set(key, t);
-      if (this.textCache.size > 64) this.textCache.delete(this.textCache.keys().next().value!);
     }
     return t;
   }
@@ -234,13 +243,10 @@ export class RetrievalService {
   private async unscored(namespace: string, refs: readonly DocumentVersionRef[]): Promise<ScoredChunk[]> {
     const key = namespace + '\0' + refs.map((r) => `${r.documentId}@${r.version}`).join('|');
     let chunks = this.chunkCache.get(key);
-    if (chunks) {
-      this.chunkCache.delete(key);
-    } else {
+    if (!chunks) {
       chunks = (await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)))).flat();
+      this.chunkCache.set(key, chunks);
     }
-    this.chunkCache.set(key, chunks);
-    if (this.chunkCache.size > CHUNK_CACHE) this.chunkCache.delete(this.chunkCache.keys().next().value!);
     return chunks.map((chunk) => ({ chunk, score: Number.NaN }));
   }
 
@@ -250,8 +256,7 @@ export class RetrievalService {
     const hit = this.bm25Cache.get(key);
     if (hit && hit.ids.length === chunks.length && hit.ids.every((id, i) => id === chunks[i]!.id)) return hit.index;
     const index = buildBm25Index(chunks.map((c) => c.text));
-    this.bm25Cache.set(key, { index, ids: chunks.map((c) => c.id) });
-    if (this.bm25Cache.size > 32) this.bm25Cache.delete(this.bm25Cache.keys().next().value!);
+    this.bm25Cache.set(key, { index, ids: chunks.map((c) => c.id), chars: chunkChars(chunks) });
     return index;
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
+import { Lru } from '../lru.js';
 import type { DocumentRecord } from '../../ports/document-store.js';
 import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
@@ -144,13 +145,15 @@ export function validateBudgets(b: Budgets): void {
  * read again whole (full context when it fits, else Chain-of-Agents). Off for
  * the extractive reader, which quotes sentences and cannot decline honestly.
  */
-/** Most document vocabularies kept (and most documents in a scope the absent-terms rule reads). */
+/** Most documents in a scope the absent-terms rule reads. */
 const VOCABULARY_CACHE = 64;
+/** Terms of the document vocabularies kept (a 128k-token book uses ~10 000), least recently used dropped first. */
+const VOCABULARY_TERMS = 1_000_000;
 
 export class QueryService {
   private readonly thresholds: RouterThresholds;
   /** Term sets of recently read document versions, for the absent-terms rule. */
-  private readonly vocabularies = new Map<string, Set<string>>();
+  private readonly vocabularies = new Lru<string, Set<string>>(VOCABULARY_TERMS, (v) => v.size);
 
   constructor(private readonly o: QueryServiceOptions) {
     this.thresholds = thresholdsFromConfig(o.config);
@@ -169,7 +172,6 @@ export class QueryService {
       if (!v) {
         v = vocabulary(await this.o.retrieval.getText(namespace, d));
         this.vocabularies.set(key, v);
-        if (this.vocabularies.size > VOCABULARY_CACHE) this.vocabularies.delete(this.vocabularies.keys().next().value!);
       }
       vocabularies.push(v);
     }

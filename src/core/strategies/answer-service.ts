@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
+import { Lru } from '../lru.js';
 import type { DocumentRecord } from '../../ports/document-store.js';
 import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
@@ -81,7 +82,7 @@ export interface CostEstimates {
  */
 export class AnswerService {
   /** Token counts of document versions per tokenizer: versions never change, and counting 128k tokens is not free. */
-  private readonly tokenCache = new Map<string, number>();
+  private readonly tokenCache = new Lru<string, number>(4096);
 
   constructor(private readonly o: AnswerServiceOptions) {}
 
@@ -250,7 +251,6 @@ export class AnswerService {
         n = llm.countTokens(await this.o.retrieval.getText(namespace, d));
         if (!llm.tokenCountIsEstimate) {
           this.tokenCache.set(key, n);
-          if (this.tokenCache.size > 4096) this.tokenCache.delete(this.tokenCache.keys().next().value!);
         }
       }
       total += n;

@@ -38,9 +38,14 @@ export function slack(budget: number): number {
   return 8 + Math.ceil(budget * 0.01);
 }
 
-/** Tokens of the messages as sent; throws LLM_CONTEXT_OVERFLOW when they and the reserved answer exceed the window. */
-export function assertFits(llm: LlmProvider, messages: readonly ChatMessage[], maxTokens: number, what: string): number {
-  const prompt = llm.countMessageTokens(messages);
+/**
+ * Tokens of the messages as sent; throws LLM_CONTEXT_OVERFLOW when they and
+ * the reserved answer exceed the window. `counted` is their count when the
+ * caller has just taken it with the same provider (a whole book's prompt
+ * costs milliseconds to count again even memoised).
+ */
+export function assertFits(llm: LlmProvider, messages: readonly ChatMessage[], maxTokens: number, what: string, counted?: number): number {
+  const prompt = counted ?? llm.countMessageTokens(messages);
   if (prompt + maxTokens > llm.contextWindow) {
     throw new AppError('LLM_CONTEXT_OVERFLOW', [
       `${what}: the prompt takes ${prompt} tokens and the answer up to ${maxTokens}, more than the context window of ${llm.contextWindow} of ${llm.id}:${llm.model}`,

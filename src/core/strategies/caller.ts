@@ -36,9 +36,11 @@ export class LlmCaller {
     maxTokens: number;
     /** Emit the completion's tokens as `token` events (the final answer only). */
     stream: boolean;
+    /** The messages' token count, when the strategy has just counted these very messages with this provider. */
+    promptTokens?: number;
   }): Promise<CompletionResult> {
     this.checkCancelled();
-    const promptTokens = assertFits(this.llm, input.messages, input.maxTokens, input.index === null ? input.role : `${input.role} ${input.index}`);
+    const promptTokens = assertFits(this.llm, input.messages, input.maxTokens, input.index === null ? input.role : `${input.role} ${input.index}`, input.promptTokens);
     const res = await this.llm.complete({
       messages: input.messages,
       task: input.task,

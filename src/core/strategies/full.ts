@@ -38,6 +38,7 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
   const whole = docs.map((d, i) => view(d, { head: { start: 0, end: d.text.length }, tail: null, keptTokens: totals[i]!, totalTokens: totals[i]! }));
   let messages = fullMessages(question, whole);
   const fullContextTokens = llm.countMessageTokens(messages);
+  let promptTokens = fullContextTokens;
 
   let cuts: HeadTail[] | null = null;
   if (fullContextTokens > limit) {
@@ -55,7 +56,8 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
       const b = budget;
       cuts = docs.map((d, i) => middleTruncate(d.text, Math.floor((b * totals[i]!) / total), count, totals[i]!));
       messages = fullMessages(question, docs.map((d, i) => view(d, cuts![i]!)));
-      const over = llm.countMessageTokens(messages) - limit;
+      promptTokens = llm.countMessageTokens(messages);
+      const over = promptTokens - limit;
       if (over <= 0) break;
       budget -= over + slack(budget);
     }
@@ -76,6 +78,7 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
     task: { kind: 'answer', question, passages: parts },
     maxTokens: reserves.answer,
     stream: true,
+    promptTokens,
   });
 
   const kept = cuts ? cuts.reduce((n, c) => n + c.keptTokens, 0) : totals.reduce((a, b) => a + b, 0);
