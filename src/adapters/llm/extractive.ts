@@ -40,6 +40,12 @@ interface AnalysedText {
   sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string> }>;
   /** Sentences of the passage that use each term. */
   df: ReadonlyMap<string, number>;
+  /**
+   * Its candidates when last read alone, with what places them (document,
+   * chunk, offset): a whole document read again and again (full context)
+   * reuses them. Candidates are never mutated.
+   */
+  alone?: { frame: string; candidates: Candidate[] };
 }
 
 /** Sentences analysed between two yields to the event loop (~10 ms of work). */
@@ -136,8 +142,8 @@ export class ExtractiveReader implements LlmProvider {
     this.denseWeight = Math.min(1, Math.max(0, opts.denseWeight ?? 0.5));
     this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
-    // Per sentence: offsets, a Set of ~10 terms and their share of the df map.
-    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.sentences.length * 600);
+    // Per sentence: offsets, a Set of ~10 terms, its share of the df map, and its candidate when read alone.
+    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.sentences.length * 900);
   }
 
   countTokens(text: string): number {
@@ -305,6 +311,21 @@ export class ExtractiveReader implements LlmProvider {
     const out: Candidate[] = [];
     const analyses: AnalysedText[] = [];
     let repeated = false;
+    if (spans.length === 1) {
+      // One span cannot repeat its own sentences.
+      const span = spans[0]!;
+      const a = await this.analyse(span.text, signal);
+      const frame = `${span.documentId}\u0000${span.chunkId}\u0000${span.start}`;
+      if (a.alone?.frame !== frame) {
+        const candidates = a.sentences.map((s): Candidate => {
+          const text = span.text.slice(s.start, s.end);
+          const start = span.start + s.start;
+          return { text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text }, order: [0, start], terms: s.terms };
+        });
+        a.alone = { frame, candidates };
+      }
+      return { candidates: a.alone.candidates, df: a.df };
+    }
     for (const span of spans) {
       const a = await this.analyse(span.text, signal);
       analyses.push(a);
