@@ -40,12 +40,15 @@ interface AnalysedText {
   sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string> }>;
   /** Sentences of the passage that use each term. */
   df: ReadonlyMap<string, number>;
+  /** cl100k tokens of the passage. */
+  tokens: number;
   /**
-   * Its candidates when last read alone, with what places them (document,
-   * chunk, offset): a whole document read again and again (full context)
-   * reuses them. Candidates are never mutated.
+   * Its candidates as last placed (document, chunk, offset, rank of the
+   * document in the task): the same passage read again — a whole document
+   * for full context, the passages of a repeated retrieval — reuses them.
+   * Candidates are never mutated.
    */
-  alone?: { frame: string; candidates: Candidate[] };
+  placed?: { frame: string; candidates: Candidate[] };
 }
 
 /** Sentences analysed between two yields to the event loop (~10 ms of work). */
@@ -189,9 +192,9 @@ export class ExtractiveReader implements LlmProvider {
   async close(): Promise<void> {}
 
   private async answer(task: Extract<ReadingTask, { kind: 'answer' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
-    const { candidates, df } = await this.spansToCandidates(task.passages, req.signal);
+    const { candidates, df, tokens } = await this.spansToCandidates(task.passages, req.signal);
     const chosen = await this.select(task.question, candidates, this.maxSentences, req, df);
-    const read = task.passages.reduce((n, p) => n + cl100k.count(p.text), cl100k.count(task.question));
+    const read = tokens + cl100k.count(task.question);
     return this.finish(chosen, read, req, started, true);
   }
 
@@ -305,49 +308,33 @@ export class ExtractiveReader implements LlmProvider {
    * overlapping spans repeat it, with the number of candidates using each
    * term (summed from the spans' cached analyses when nothing was repeated).
    */
-  private async spansToCandidates(spans: readonly SourceSpan[], signal: AbortSignal | undefined): Promise<{ candidates: Candidate[]; df: ReadonlyMap<string, number> | undefined }> {
+  private async spansToCandidates(
+    spans: readonly SourceSpan[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ candidates: Candidate[]; df: ReadonlyMap<string, number> | undefined; tokens: number }> {
     const docRank = documentRanks(spans);
-    const seen = new Set<string>();
-    const out: Candidate[] = [];
     const analyses: AnalysedText[] = [];
-    let repeated = false;
-    if (spans.length === 1) {
-      // One span cannot repeat its own sentences.
-      const span = spans[0]!;
-      const a = await this.analyse(span.text, signal);
-      const frame = `${span.documentId}\u0000${span.chunkId}\u0000${span.start}`;
-      if (a.alone?.frame !== frame) {
-        const candidates = a.sentences.map((s): Candidate => {
-          const text = span.text.slice(s.start, s.end);
-          const start = span.start + s.start;
-          return { text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text }, order: [0, start], terms: s.terms };
-        });
-        a.alone = { frame, candidates };
-      }
-      return { candidates: a.alone.candidates, df: a.df };
-    }
-    for (const span of spans) {
-      const a = await this.analyse(span.text, signal);
-      analyses.push(a);
-      for (const s of a.sentences) {
-        const start = span.start + s.start;
-        const end = span.start + s.end;
-        // Overlapping chunks repeat sentences; quote each once.
-        const key = `${span.documentId}\u0000${start}\u0000${end}`;
-        if (seen.has(key)) {
-          repeated = true;
-          continue;
+    for (const span of spans) analyses.push(await this.analyse(span.text, signal));
+    const tokens = analyses.reduce((n, a) => n + a.tokens, 0);
+    if (overlapping(spans)) {
+      // Overlapping chunks repeat sentences; quote each once, and count terms over what is quoted.
+      const seen = new Set<string>();
+      const out: Candidate[] = [];
+      spans.forEach((span, k) => {
+        for (const c of placed(span, analyses[k]!, docRank.get(span.documentId) ?? 0)) {
+          const key = `${span.documentId}\u0000${c.citation!.start}\u0000${c.citation!.end}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(c);
         }
-        seen.add(key);
-        const text = span.text.slice(s.start, s.end);
-        out.push({ text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end, text }, order: [docRank.get(span.documentId) ?? 0, start], terms: s.terms });
-      }
+      });
+      return { candidates: out, df: undefined, tokens };
     }
-    if (repeated) return { candidates: out, df: undefined };
-    if (analyses.length === 1) return { candidates: out, df: analyses[0]!.df };
+    const candidates = spans.length === 1 ? placed(spans[0]!, analyses[0]!, 0) : spans.flatMap((span, k) => placed(span, analyses[k]!, docRank.get(span.documentId) ?? 0));
+    if (analyses.length === 1) return { candidates, df: analyses[0]!.df, tokens };
     const df = new Map<string, number>();
     for (const a of analyses) for (const [t, c] of a.df) df.set(t, (df.get(t) ?? 0) + c);
-    return { candidates: out, df };
+    return { candidates, df, tokens };
   }
 
   /** The sentences of `text` and their terms, from the cache or computed in slices that let other requests run in between. */
@@ -368,7 +355,7 @@ export class ExtractiveReader implements LlmProvider {
       for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
       sentences.push({ ...spans[i]!, terms });
     }
-    const a = { sentences, df };
+    const a: AnalysedText = { sentences, df, tokens: cl100k.count(text) };
     this.analysed.set(key, a);
     return a;
   }
@@ -413,6 +400,31 @@ export class ExtractiveReader implements LlmProvider {
       citations: chosen.flatMap((c) => (c.citation ? [c.citation] : [])),
     };
   }
+}
+
+/** The candidates of one analysed span at its place in a task, reused while the place is the same. */
+function placed(span: SourceSpan, a: AnalysedText, rank: number): Candidate[] {
+  const frame = `${span.documentId}\u0000${span.chunkId}\u0000${span.start}\u0000${rank}`;
+  if (a.placed?.frame !== frame) {
+    const candidates = a.sentences.map((s): Candidate => {
+      const text = span.text.slice(s.start, s.end);
+      const start = span.start + s.start;
+      return { text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text }, order: [rank, start], terms: s.terms };
+    });
+    a.placed = { frame, candidates };
+  }
+  return a.placed.candidates;
+}
+
+/** True when two spans of one document share characters (overlapping chunks): their common sentences must be quoted once. */
+function overlapping(spans: readonly SourceSpan[]): boolean {
+  const byDoc = new Map<string, SourceSpan[]>();
+  for (const s of spans) byDoc.set(s.documentId, [...(byDoc.get(s.documentId) ?? []), s]);
+  for (const list of byDoc.values()) {
+    const sorted = [...list].sort((a, b) => a.start - b.start);
+    for (let i = 1; i < sorted.length; i++) if (sorted[i]!.start < sorted[i - 1]!.end) return true;
+  }
+  return false;
 }
 
 /**

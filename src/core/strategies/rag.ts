@@ -33,7 +33,10 @@ export async function runRag(input: RagInput): Promise<StrategyOutput> {
 
   let passages = r.passages;
   let kept: readonly ScoredCandidate[] = r.selected;
-  if (llm.countMessageTokens(build(passages)) > limit) {
+  let messages = build(passages);
+  // Counted once here and handed to the caller's fit check, unless chunks are dropped below.
+  let promptTokens: number | undefined = llm.countMessageTokens(messages);
+  if (promptTokens > limit) {
     // selected is best first: keeping a prefix drops the lowest-scored chunks.
     const assemble = (m: number) => assemblePrefix(r.selected, m, input.getText);
     let lo = 0;
@@ -45,6 +48,8 @@ export async function runRag(input: RagInput): Promise<StrategyOutput> {
     }
     kept = r.selected.slice(0, lo);
     passages = assemble(lo);
+    messages = build(passages);
+    promptTokens = undefined;
   }
   const keptIds = new Set(kept.map((c) => c.id));
   const dropped = r.selected.filter((c) => !keptIds.has(c.id));
@@ -59,10 +64,11 @@ export async function runRag(input: RagInput): Promise<StrategyOutput> {
   const res = await caller.call({
     role: 'answer',
     index: null,
-    messages: build(passages),
+    messages,
     task: { kind: 'answer', question, passages: spans },
     maxTokens: reserves.answer,
     stream: true,
+    ...(promptTokens !== undefined ? { promptTokens } : {}),
   });
 
   return {
