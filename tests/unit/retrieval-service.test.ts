@@ -132,6 +132,14 @@ describe('the retrieval service', () => {
     expect(revised.selected[0]!.text).toMatch(/Revised\.$/);
   });
 
+  it('reads the chunks once for a burst of concurrent BM25-only retrievals on a cold cache', async () => {
+    const cold = new CountingRetrieval({ documents, vectors, embedder, namespaceCandidates: 200, logger });
+    const before = vectors.chunkReads;
+    const results = await Promise.all(Array.from({ length: 8 }, () => cold.retrieve(input({ documentIds: ['long'], denseScores: false }))));
+    expect(vectors.chunkReads).toBe(before + 1);
+    for (const r of results) expect(r.selected).toEqual(results[0]!.selected);
+  });
+
   it('still embeds the question for dense and hybrid scores, and for a whole-namespace search', async () => {
     for (const over of [{ score: 'dense' as const }, { score: 'hybrid' as const }, { documentIds: null }]) {
       const before = embedder.queries;
