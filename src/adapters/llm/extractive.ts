@@ -135,6 +135,8 @@ export class ExtractiveReader implements LlmProvider {
   private readonly notes = new Lru<string, Candidate[]>(256);
   private readonly vectors = new Lru<string, Float32Array>(4096);
   private readonly analysed: Lru<string, AnalysedText>;
+  /** Analyses in progress, by the key of their text; each entry lives as long as its analysis. */
+  private readonly analysing = new Map<string, Promise<AnalysedText>>();
 
   constructor(opts: ExtractiveReaderOptions) {
     this.embedder = opts.embedder;
@@ -342,27 +344,35 @@ export class ExtractiveReader implements LlmProvider {
     const key = createHash('sha256').update(text).digest('base64');
     const hit = this.analysed.get(key);
     if (hit) return hit;
+    // Readers of the same new passage at once (a burst of full-context questions) share one analysis; it is not
+    // cancelled with any one of them, as the others still need it.
+    let pending = this.analysing.get(key);
+    if (!pending) {
+      pending = this.analyseNow(text)
+        .then((a) => (this.analysed.set(key, a), a))
+        .finally(() => this.analysing.delete(key));
+      this.analysing.set(key, pending);
+    }
+    const a = await pending;
+    if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: signal.reason });
+    return a;
+  }
+
+  private async analyseNow(text: string): Promise<AnalysedText> {
     const spans: Array<{ start: number; end: number }> = [];
     for (const piece of blankLinePieces(text, SPLIT_SLICE_CHARS)) {
       for (const s of splitSentences(text.slice(piece.start, piece.end))) spans.push({ start: piece.start + s.start, end: piece.start + s.end });
-      if (piece.end < text.length) await this.yieldUnlessCancelled(signal);
+      if (piece.end < text.length) await yieldToLoop();
     }
     const sentences: AnalysedText['sentences'][number][] = [];
     const df = new Map<string, number>();
     for (let i = 0; i < spans.length; i++) {
-      if (i > 0 && i % ANALYSIS_SLICE === 0) await this.yieldUnlessCancelled(signal);
+      if (i > 0 && i % ANALYSIS_SLICE === 0) await yieldToLoop();
       const terms = new Set(contentTerms(text.slice(spans[i]!.start, spans[i]!.end)));
       for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
       sentences.push({ ...spans[i]!, terms });
     }
-    const a: AnalysedText = { sentences, df, tokens: cl100k.count(text) };
-    this.analysed.set(key, a);
-    return a;
-  }
-
-  private async yieldUnlessCancelled(signal: AbortSignal | undefined): Promise<void> {
-    await yieldToLoop();
-    if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: signal.reason });
+    return { sentences, df, tokens: cl100k.count(text) };
   }
 
   private async similarities(question: string, texts: readonly string[], signal: AbortSignal | undefined): Promise<number[]> {

@@ -154,6 +154,8 @@ export class QueryService {
   private readonly thresholds: RouterThresholds;
   /** Term sets of recently read document versions, for the absent-terms rule. */
   private readonly vocabularies = new Lru<string, Set<string>>(VOCABULARY_TERMS, (v) => v.size);
+  /** Vocabularies being read, shared by the requests waiting for them; each entry lives as long as its read. */
+  private readonly loadingVocabularies = new Map<string, Promise<Set<string>>>();
 
   constructor(private readonly o: QueryServiceOptions) {
     this.thresholds = thresholdsFromConfig(o.config);
@@ -170,8 +172,20 @@ export class QueryService {
       const key = `${namespace}\0${d.id}\0${d.version}`;
       let v = this.vocabularies.get(key);
       if (!v) {
-        v = vocabulary(await this.o.retrieval.getText(namespace, d));
-        this.vocabularies.set(key, v);
+        // Requests arriving together on a new version share one reading of its words (~70 ms for a 128k-token book).
+        let loading = this.loadingVocabularies.get(key);
+        if (!loading) {
+          loading = this.o.retrieval
+            .getText(namespace, d)
+            .then((text) => {
+              const words = vocabulary(text);
+              this.vocabularies.set(key, words);
+              return words;
+            })
+            .finally(() => this.loadingVocabularies.delete(key));
+          this.loadingVocabularies.set(key, loading);
+        }
+        v = await loading;
       }
       vocabularies.push(v);
     }
