@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import { Lru } from '../../core/lru.js';
@@ -37,6 +36,8 @@ export interface ExtractiveReaderOptions {
 
 /** A passage split into sentences with their content terms: the same for every question that reads it. */
 interface AnalysedText {
+  /** The passage itself (its sentences are slices of it anyway). */
+  text: string;
   sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string> }>;
   /** Sentences of the passage that use each term. */
   df: ReadonlyMap<string, number>;
@@ -136,7 +137,7 @@ export class ExtractiveReader implements LlmProvider {
   private readonly vectors = new Lru<string, Float32Array>(4096);
   private readonly analysed: Lru<string, AnalysedText>;
   /** Analyses in progress, by the key of their text; each entry lives as long as its analysis. */
-  private readonly analysing = new Map<string, Promise<AnalysedText>>();
+  private readonly analysing = new Map<string, { text: string; analysis: Promise<AnalysedText> }>();
 
   constructor(opts: ExtractiveReaderOptions) {
     this.embedder = opts.embedder;
@@ -148,7 +149,7 @@ export class ExtractiveReader implements LlmProvider {
     this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
     // Per sentence: offsets, a Set of ~10 terms, its share of the df map, and its candidate when read alone.
-    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.sentences.length * 900);
+    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.text.length + a.sentences.length * 900);
   }
 
   countTokens(text: string): number {
@@ -287,12 +288,7 @@ export class ExtractiveReader implements LlmProvider {
       return s / qMass;
     });
 
-    let embedded = candidates.map((_, i) => i);
-    if (embedded.length > this.maxEmbedded) {
-      embedded = embedded
-        .sort((a, b) => overlap[b]! - overlap[a]! || compareOrder(candidates[a]!, candidates[b]!))
-        .slice(0, this.maxEmbedded);
-    }
+    const embedded = n > this.maxEmbedded ? mostOverlapping(candidates, overlap, this.maxEmbedded) : candidates.map((_, i) => i);
     const dense = await this.similarities(
       question,
       embedded.map((i) => normalise(candidates[i]!.text)),
@@ -341,19 +337,24 @@ export class ExtractiveReader implements LlmProvider {
 
   /** The sentences of `text` and their terms, from the cache or computed in slices that let other requests run in between. */
   private async analyse(text: string, signal: AbortSignal | undefined): Promise<AnalysedText> {
-    const key = createHash('sha256').update(text).digest('base64');
+    // Keyed by length and ends, and confirmed by comparing the whole text: usually the very string cached by retrieval
+    // (one pointer comparison), where hashing a book costs milliseconds on every read.
+    const key = `${text.length}\u0000${text.slice(0, 64)}\u0000${text.slice(-64)}`;
     const hit = this.analysed.get(key);
-    if (hit) return hit;
+    if (hit?.text === text) return hit;
     // Readers of the same new passage at once (a burst of full-context questions) share one analysis; it is not
     // cancelled with any one of them, as the others still need it.
     let pending = this.analysing.get(key);
-    if (!pending) {
-      pending = this.analyseNow(text)
+    if (pending?.text !== text) {
+      const analysis = this.analyseNow(text)
         .then((a) => (this.analysed.set(key, a), a))
-        .finally(() => this.analysing.delete(key));
+        .finally(() => {
+          if (this.analysing.get(key)?.analysis === analysis) this.analysing.delete(key);
+        });
+      pending = { text, analysis };
       this.analysing.set(key, pending);
     }
-    const a = await pending;
+    const a = await pending.analysis;
     if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: signal.reason });
     return a;
   }
@@ -372,7 +373,7 @@ export class ExtractiveReader implements LlmProvider {
       for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
       sentences.push({ ...spans[i]!, terms });
     }
-    return { sentences, df, tokens: cl100k.count(text) };
+    return { text, sentences, df, tokens: cl100k.count(text) };
   }
 
   private async similarities(question: string, texts: readonly string[], signal: AbortSignal | undefined): Promise<number[]> {
@@ -410,6 +411,23 @@ export class ExtractiveReader implements LlmProvider {
       citations: chosen.flatMap((c) => (c.citation ? [c.citation] : [])),
     };
   }
+}
+
+/**
+ * The `k` candidates of most overlap, ties in reading order: what sorting
+ * all of them by (overlap, reading order) and taking the first `k` gives,
+ * without sorting the thousands of sentences of a book that share none of
+ * the question's terms.
+ */
+function mostOverlapping(candidates: readonly Candidate[], overlap: readonly number[], k: number): number[] {
+  const some: number[] = [];
+  const none: number[] = [];
+  overlap.forEach((o, i) => (o > 0 ? some : none).push(i));
+  const byOrder = (a: number, b: number): number => compareOrder(candidates[a]!, candidates[b]!);
+  some.sort((a, b) => overlap[b]! - overlap[a]! || byOrder(a, b));
+  if (some.length >= k) return some.slice(0, k);
+  const inOrder = none.every((i, j) => j === 0 || byOrder(none[j - 1]!, i) <= 0);
+  return [...some, ...(inOrder ? none : none.sort(byOrder)).slice(0, k - some.length)];
 }
 
 /** The candidates of one analysed span at its place in a task, reused while the place is the same. */
