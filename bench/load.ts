@@ -19,6 +19,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -194,6 +195,9 @@ async function main(): Promise<void> {
       let sent = 0;
       const end = performance.now() + SECONDS * 1000;
       const started = performance.now();
+      // How long the event loop was held at a stretch (this process: the service unless --url).
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       await Promise.all(
         Array.from({ length: c }, async () => {
           while (performance.now() < end && sent < MAX_REQUESTS_PER_PHASE) {
@@ -222,6 +226,8 @@ async function main(): Promise<void> {
         }),
       );
       const wall = (performance.now() - started) / 1000;
+      loop.disable();
+      const loopNote = `event loop delay p99/max ${(loop.percentile(99) / 1e6).toFixed(0)}/${(loop.max / 1e6).toFixed(0)} ms`;
       lat.sort((a, b) => a - b);
       nonLlm.sort((a, b) => a - b);
       totalErrors += errors;
@@ -234,7 +240,7 @@ async function main(): Promise<void> {
         `  ${p.readerMs ? f(percentile(nonLlm, 50)).padStart(11) : '          -'}  ${p.readerMs ? f(percentile(nonLlm, 99)).padStart(11) : '          -'}  ${rss}  ${[...strategies].map(([k, v]) => `${k}:${v}`).join(' ')}`;
       serverMs.sort((a, b) => a - b);
       embedMs.sort((a, b) => a - b);
-      console.log(row + (serverMs.length ? `  [retrieval in service p50/p99 ${percentile(serverMs, 50).toFixed(1)}/${percentile(serverMs, 99).toFixed(1)} ms, query embedding p99 ${percentile(embedMs, 99).toFixed(1)} ms]` : ''));
+      console.log(row + (serverMs.length ? `  [retrieval in service p50/p99 ${percentile(serverMs, 50).toFixed(1)}/${percentile(serverMs, 99).toFixed(1)} ms, query embedding p99 ${percentile(embedMs, 99).toFixed(1)} ms, ${loopNote}]` : `  [${loopNote}]`));
       rows.push(row);
     }
   }

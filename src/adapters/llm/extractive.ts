@@ -38,7 +38,7 @@ export interface ExtractiveReaderOptions {
 interface AnalysedText {
   /** The passage itself (its sentences are slices of it anyway). */
   text: string;
-  sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string> }>;
+  sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string>; normalised: string }>;
   /** Sentences of the passage that use each term. */
   df: ReadonlyMap<string, number>;
   /** cl100k tokens of the passage. */
@@ -67,6 +67,8 @@ interface Candidate {
   order: readonly [number, number];
   /** Its content terms, when already known. */
   terms?: ReadonlySet<string>;
+  /** `normalise(text)`, when already known: the same string object on every read keeps lookups by it cheap. */
+  normalised?: string;
 }
 
 const STOPWORDS = new Set(
@@ -148,8 +150,8 @@ export class ExtractiveReader implements LlmProvider {
     this.denseWeight = Math.min(1, Math.max(0, opts.denseWeight ?? 0.5));
     this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
-    // Per sentence: offsets, a Set of ~10 terms, its share of the df map, and its candidate when read alone.
-    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.text.length + a.sentences.length * 900);
+    // Per sentence: offsets, a Set of ~10 terms, its share of the df map, its normalised text and its placed candidate.
+    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.text.length + a.sentences.length * 1200);
   }
 
   countTokens(text: string): number {
@@ -291,7 +293,7 @@ export class ExtractiveReader implements LlmProvider {
     const embedded = n > this.maxEmbedded ? mostOverlapping(candidates, overlap, this.maxEmbedded) : candidates.map((_, i) => i);
     const dense = await this.similarities(
       question,
-      embedded.map((i) => normalise(candidates[i]!.text)),
+      embedded.map((i) => candidates[i]!.normalised ?? normalise(candidates[i]!.text)),
       signal,
     );
     const scores = new Array<number>(n).fill(Number.NEGATIVE_INFINITY);
@@ -369,9 +371,10 @@ export class ExtractiveReader implements LlmProvider {
     const df = new Map<string, number>();
     for (let i = 0; i < spans.length; i++) {
       if (i > 0 && i % ANALYSIS_SLICE === 0) await yieldToLoop();
-      const terms = new Set(contentTerms(text.slice(spans[i]!.start, spans[i]!.end)));
+      const sentence = text.slice(spans[i]!.start, spans[i]!.end);
+      const terms = new Set(contentTerms(sentence));
       for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
-      sentences.push({ ...spans[i]!, terms });
+      sentences.push({ ...spans[i]!, terms, normalised: normalise(sentence) });
     }
     return { text, sentences, df, tokens: cl100k.count(text) };
   }
@@ -437,7 +440,7 @@ function placed(span: SourceSpan, a: AnalysedText, rank: number): Candidate[] {
     const candidates = a.sentences.map((s): Candidate => {
       const text = span.text.slice(s.start, s.end);
       const start = span.start + s.start;
-      return { text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text }, order: [rank, start], terms: s.terms };
+      return { text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text }, order: [rank, start], terms: s.terms, normalised: s.normalised };
     });
     a.placed = { frame, candidates };
   }
@@ -496,7 +499,9 @@ function truncate(c: Candidate, budget: number): Candidate {
     if (cl100k.count(` ${next}`) > Math.max(1, budget)) break;
     text = next;
   }
-  return { ...c, text: text || (words[0] ?? '') };
+  // Its normalised text is that of the whole sentence: not carried over.
+  const { normalised: _whole, ...rest } = c;
+  return { ...rest, text: text || (words[0] ?? '') };
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
