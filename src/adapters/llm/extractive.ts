@@ -34,6 +34,9 @@ export interface ExtractiveReaderOptions {
   analysisCacheBytes?: number;
 }
 
+/** How many candidates of a read use a term. */
+type DocumentFrequency = (term: string) => number;
+
 /** A passage split into sentences with their content terms: the same for every question that reads it. */
 interface AnalysedText {
   /** The passage itself (its sentences are slices of it anyway). */
@@ -237,7 +240,7 @@ export class ExtractiveReader implements LlmProvider {
   }
 
   /** The best `limit` candidates that fit `req.maxTokens`, in reading order; `df` as in {@link score}. */
-  private async select(question: string, candidates: readonly Candidate[], limit: number, req: CompletionRequest, df?: ReadonlyMap<string, number>): Promise<Candidate[]> {
+  private async select(question: string, candidates: readonly Candidate[], limit: number, req: CompletionRequest, df?: DocumentFrequency): Promise<Candidate[]> {
     if (candidates.length === 0) return [];
     const { scores, embedded } = await this.score(question, candidates, req.signal, df);
     // Only embedded sentences have finite scores, and the loop below stops at the first that is not: rank just those.
@@ -269,7 +272,7 @@ export class ExtractiveReader implements LlmProvider {
     question: string,
     candidates: readonly Candidate[],
     signal: AbortSignal | undefined,
-    knownDf?: ReadonlyMap<string, number>,
+    knownDf?: DocumentFrequency,
   ): Promise<{ scores: number[]; embedded: number[] }> {
     const qTerms = [...new Set(contentTerms(question))];
     const cTerms = candidates.map((c) => c.terms ?? new Set(contentTerms(c.text)));
@@ -277,10 +280,10 @@ export class ExtractiveReader implements LlmProvider {
     if (!df) {
       const counted = new Map<string, number>();
       for (const terms of cTerms) for (const t of terms) counted.set(t, (counted.get(t) ?? 0) + 1);
-      df = counted;
+      df = (t) => counted.get(t) ?? 0;
     }
     const n = candidates.length;
-    const idf = (t: string): number => Math.log(1 + (n - (df.get(t) ?? 0) + 0.5) / ((df.get(t) ?? 0) + 0.5));
+    const idf = (t: string): number => Math.log(1 + (n - df(t) + 0.5) / (df(t) + 0.5));
     const qIdf = qTerms.map(idf);
     const qMass = qIdf.reduce((s, x) => s + x, 0);
     const overlap = cTerms.map((terms) => {
@@ -311,7 +314,7 @@ export class ExtractiveReader implements LlmProvider {
   private async spansToCandidates(
     spans: readonly SourceSpan[],
     signal: AbortSignal | undefined,
-  ): Promise<{ candidates: Candidate[]; df: ReadonlyMap<string, number> | undefined; tokens: number }> {
+  ): Promise<{ candidates: Candidate[]; df: DocumentFrequency | undefined; tokens: number }> {
     const docRank = documentRanks(spans);
     const analyses: AnalysedText[] = [];
     for (const span of spans) analyses.push(await this.analyse(span.text, signal));
@@ -331,9 +334,8 @@ export class ExtractiveReader implements LlmProvider {
       return { candidates: out, df: undefined, tokens };
     }
     const candidates = spans.length === 1 ? placed(spans[0]!, analyses[0]!, 0) : spans.flatMap((span, k) => placed(span, analyses[k]!, docRank.get(span.documentId) ?? 0));
-    if (analyses.length === 1) return { candidates, df: analyses[0]!.df, tokens };
-    const df = new Map<string, number>();
-    for (const a of analyses) for (const [t, c] of a.df) df.set(t, (df.get(t) ?? 0) + c);
+    // Only the question's terms are ever looked up: sum those, rather than merging every passage's whole table.
+    const df: DocumentFrequency = (t) => analyses.reduce((sum, a) => sum + (a.df.get(t) ?? 0), 0);
     return { candidates, df, tokens };
   }
 
