@@ -37,6 +37,9 @@ export interface ExtractiveReaderOptions {
 /** How many candidates of a read use a term. */
 type DocumentFrequency = (term: string) => number;
 
+/** For each term, the indices of the candidates (sentences) that use it, ascending. */
+type Postings = ReadonlyMap<string, readonly number[]>;
+
 /** A passage split into sentences with their content terms: the same for every question that reads it. */
 interface AnalysedText {
   /** The passage itself (its sentences are slices of it anyway). */
@@ -44,6 +47,8 @@ interface AnalysedText {
   sentences: ReadonlyArray<{ start: number; end: number; terms: ReadonlySet<string>; normalised: string }>;
   /** Sentences of the passage that use each term. */
   df: ReadonlyMap<string, number>;
+  /** The indices of those sentences, ascending. */
+  postings: Postings;
   /** cl100k tokens of the passage. */
   tokens: number;
   /**
@@ -153,8 +158,8 @@ export class ExtractiveReader implements LlmProvider {
     this.denseWeight = Math.min(1, Math.max(0, opts.denseWeight ?? 0.5));
     this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
-    // Per sentence: offsets, a Set of ~10 terms, its share of the df map, its normalised text and its placed candidate.
-    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.text.length + a.sentences.length * 1200);
+    // Per sentence: offsets, a Set of ~10 terms, its share of the df map and postings, its normalised text and its placed candidate.
+    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.text.length + a.sentences.length * 1400);
   }
 
   countTokens(text: string): number {
@@ -200,8 +205,8 @@ export class ExtractiveReader implements LlmProvider {
   async close(): Promise<void> {}
 
   private async answer(task: Extract<ReadingTask, { kind: 'answer' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
-    const { candidates, df, tokens } = await this.spansToCandidates(task.passages, req.signal);
-    const chosen = await this.select(task.question, candidates, this.maxSentences, req, df);
+    const { candidates, df, postings, tokens } = await this.spansToCandidates(task.passages, req.signal);
+    const chosen = await this.select(task.question, candidates, this.maxSentences, req, df, postings);
     const read = tokens + cl100k.count(task.question);
     return this.finish(chosen, read, req, started, true);
   }
@@ -240,9 +245,16 @@ export class ExtractiveReader implements LlmProvider {
   }
 
   /** The best `limit` candidates that fit `req.maxTokens`, in reading order; `df` as in {@link score}. */
-  private async select(question: string, candidates: readonly Candidate[], limit: number, req: CompletionRequest, df?: DocumentFrequency): Promise<Candidate[]> {
+  private async select(
+    question: string,
+    candidates: readonly Candidate[],
+    limit: number,
+    req: CompletionRequest,
+    df?: DocumentFrequency,
+    postings?: Postings,
+  ): Promise<Candidate[]> {
     if (candidates.length === 0) return [];
-    const { scores, embedded } = await this.score(question, candidates, req.signal, df);
+    const { scores, embedded } = await this.score(question, candidates, req.signal, df, postings);
     // Only embedded sentences have finite scores, and the loop below stops at the first that is not: rank just those.
     const ranked = embedded.sort((a, b) => scores[b]! - scores[a]! || compareOrder(candidates[a]!, candidates[b]!));
     const chosen: Candidate[] = [];
@@ -273,8 +285,27 @@ export class ExtractiveReader implements LlmProvider {
     candidates: readonly Candidate[],
     signal: AbortSignal | undefined,
     knownDf?: DocumentFrequency,
+    postings?: Postings,
   ): Promise<{ scores: number[]; embedded: number[] }> {
     const qTerms = [...new Set(contentTerms(question))];
+    const n = candidates.length;
+    if (postings && knownDf) {
+      // Sparse: only sentences that use a question term get an overlap, summed in the same order as below.
+      const qIdf = qTerms.map((t) => Math.log(1 + (n - knownDf(t) + 0.5) / (knownDf(t) + 0.5)));
+      const qMass = qIdf.reduce((sum, x) => sum + x, 0);
+      const overlap = new Float64Array(n);
+      const touched: number[] = [];
+      if (qMass !== 0) {
+        qTerms.forEach((t, k) => {
+          for (const i of postings.get(t) ?? []) {
+            if (overlap[i] === 0) touched.push(i);
+            overlap[i]! += qIdf[k]!;
+          }
+        });
+        for (const i of touched) overlap[i]! /= qMass;
+      }
+      return this.scoreEmbedded(question, candidates, overlap, n > this.maxEmbedded ? topOfSparse(candidates, overlap, touched, this.maxEmbedded) : candidates.map((_, i) => i), signal);
+    }
     const cTerms = candidates.map((c) => c.terms ?? new Set(contentTerms(c.text)));
     let df = knownDf;
     if (!df) {
@@ -282,7 +313,6 @@ export class ExtractiveReader implements LlmProvider {
       for (const terms of cTerms) for (const t of terms) counted.set(t, (counted.get(t) ?? 0) + 1);
       df = (t) => counted.get(t) ?? 0;
     }
-    const n = candidates.length;
     const idf = (t: string): number => Math.log(1 + (n - df(t) + 0.5) / (df(t) + 0.5));
     const qIdf = qTerms.map(idf);
     const qMass = qIdf.reduce((s, x) => s + x, 0);
@@ -294,12 +324,23 @@ export class ExtractiveReader implements LlmProvider {
     });
 
     const embedded = n > this.maxEmbedded ? mostOverlapping(candidates, overlap, this.maxEmbedded) : candidates.map((_, i) => i);
+    return this.scoreEmbedded(question, candidates, overlap, embedded, signal);
+  }
+
+  /** Scores of the `embedded` candidates (see {@link score}), -Infinity for the rest. */
+  private async scoreEmbedded(
+    question: string,
+    candidates: readonly Candidate[],
+    overlap: ArrayLike<number>,
+    embedded: number[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ scores: number[]; embedded: number[] }> {
     const dense = await this.similarities(
       question,
       embedded.map((i) => candidates[i]!.normalised ?? normalise(candidates[i]!.text)),
       signal,
     );
-    const scores = new Array<number>(n).fill(Number.NEGATIVE_INFINITY);
+    const scores = new Array<number>(candidates.length).fill(Number.NEGATIVE_INFINITY);
     embedded.forEach((i, k) => {
       scores[i] = this.denseWeight * dense[k]! + (1 - this.denseWeight) * overlap[i]!;
     });
@@ -314,7 +355,7 @@ export class ExtractiveReader implements LlmProvider {
   private async spansToCandidates(
     spans: readonly SourceSpan[],
     signal: AbortSignal | undefined,
-  ): Promise<{ candidates: Candidate[]; df: DocumentFrequency | undefined; tokens: number }> {
+  ): Promise<{ candidates: Candidate[]; df: DocumentFrequency | undefined; postings?: Postings; tokens: number }> {
     const docRank = documentRanks(spans);
     const analyses: AnalysedText[] = [];
     for (const span of spans) analyses.push(await this.analyse(span.text, signal));
@@ -333,7 +374,12 @@ export class ExtractiveReader implements LlmProvider {
       });
       return { candidates: out, df: undefined, tokens };
     }
-    const candidates = spans.length === 1 ? placed(spans[0]!, analyses[0]!, 0) : spans.flatMap((span, k) => placed(span, analyses[k]!, docRank.get(span.documentId) ?? 0));
+    if (spans.length === 1) {
+      // One span's candidates are its sentences, in reading order: its postings index them as they are.
+      const a = analyses[0]!;
+      return { candidates: placed(spans[0]!, a, 0), df: (t) => a.df.get(t) ?? 0, postings: a.postings, tokens };
+    }
+    const candidates = spans.flatMap((span, k) => placed(span, analyses[k]!, docRank.get(span.documentId) ?? 0));
     // Only the question's terms are ever looked up: sum those, rather than merging every passage's whole table.
     const df: DocumentFrequency = (t) => analyses.reduce((sum, a) => sum + (a.df.get(t) ?? 0), 0);
     return { candidates, df, tokens };
@@ -371,14 +417,20 @@ export class ExtractiveReader implements LlmProvider {
     }
     const sentences: AnalysedText['sentences'][number][] = [];
     const df = new Map<string, number>();
+    const postings = new Map<string, number[]>();
     for (let i = 0; i < spans.length; i++) {
       if (i > 0 && i % ANALYSIS_SLICE === 0) await yieldToLoop();
       const sentence = text.slice(spans[i]!.start, spans[i]!.end);
       const terms = new Set(contentTerms(sentence));
-      for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
+      for (const t of terms) {
+        df.set(t, (df.get(t) ?? 0) + 1);
+        const list = postings.get(t);
+        if (list) list.push(i);
+        else postings.set(t, [i]);
+      }
       sentences.push({ ...spans[i]!, terms, normalised: normalise(sentence) });
     }
-    return { text, sentences, df, tokens: cl100k.count(text) };
+    return { text, sentences, df, postings, tokens: cl100k.count(text) };
   }
 
   private async similarities(question: string, texts: readonly string[], signal: AbortSignal | undefined): Promise<number[]> {
@@ -433,6 +485,19 @@ function mostOverlapping(candidates: readonly Candidate[], overlap: readonly num
   if (some.length >= k) return some.slice(0, k);
   const inOrder = none.every((i, j) => j === 0 || byOrder(none[j - 1]!, i) <= 0);
   return [...some, ...(inOrder ? none : none.sort(byOrder)).slice(0, k - some.length)];
+}
+
+/**
+ * {@link mostOverlapping} for candidates in reading order whose overlaps are
+ * zero but at `touched`: the touched ones ranked, then the first untouched
+ * ones, without visiting the rest.
+ */
+function topOfSparse(candidates: readonly Candidate[], overlap: ArrayLike<number>, touched: readonly number[], k: number): number[] {
+  const some = [...touched].sort((a, b) => overlap[b]! - overlap[a]! || compareOrder(candidates[a]!, candidates[b]!));
+  if (some.length >= k) return some.slice(0, k);
+  const taken = new Set(touched);
+  for (let i = 0; some.length < k && i < candidates.length; i++) if (!taken.has(i)) some.push(i);
+  return some;
 }
 
 /** The candidates of one analysed span at its place in a task, reused while the place is the same. */
