@@ -179,8 +179,9 @@ async function main(): Promise<void> {
   gc();
   const rssBefore = process.memoryUsage().rss;
   const heapBefore = process.memoryUsage().heapUsed;
+  const extBefore = process.memoryUsage().external;
   console.log(`\nRSS before load: ${mib(rssBefore)} MiB${values.url ? ' (this client process; the service is remote)' : ''}; ${SECONDS} s per phase, ingestion ${ingesting ? 'running' : 'off'}\n`);
-  console.log('phase        conc   req/s    p50 ms   p95 ms   p99 ms  errors  non-LLM p50  non-LLM p99  RSS/heap MiB  strategies');
+  console.log('phase        conc   req/s    p50 ms   p95 ms   p99 ms  errors  non-LLM p50  non-LLM p99  RSS/heap/ext MiB  strategies');
   const rows: string[] = [];
   let totalErrors = 0;
   for (const c of CONCURRENCIES) {
@@ -233,7 +234,7 @@ async function main(): Promise<void> {
       totalErrors += errors;
       gc();
       const mem = process.memoryUsage();
-      const rss = `${mib(mem.rss)}/${mib(mem.heapUsed)}`.padStart(12);
+      const rss = `${mib(mem.rss)}/${mib(mem.heapUsed)}/${mib(mem.external)}`.padStart(16);
       const f = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1)).padStart(8);
       const row =
         `${p.name.padEnd(12)} ${String(c).padStart(4)} ${((lat.length + errors) / wall).toFixed(1).padStart(7)} ${f(percentile(lat, 50))} ${f(percentile(lat, 95))} ${f(percentile(lat, 99))} ${String(errors).padStart(7)}` +
@@ -250,7 +251,7 @@ async function main(): Promise<void> {
   const rssAfter = process.memoryUsage().rss;
   const heapAfter = process.memoryUsage().heapUsed;
   console.log(
-    `\nRSS after load: ${mib(rssAfter)} MiB (${rssAfter >= rssBefore ? '+' : ''}${mib(rssAfter - rssBefore)} MiB); JS heap after a full GC ${mib(heapBefore)} -> ${mib(heapAfter)} MiB` +
+    `\nRSS after load: ${mib(rssAfter)} MiB (${rssAfter >= rssBefore ? '+' : ''}${mib(rssAfter - rssBefore)} MiB); JS heap after a full GC ${mib(heapBefore)} -> ${mib(heapAfter)} MiB; external (vectors, buffers) ${mib(extBefore)} -> ${mib(process.memoryUsage().external)} MiB` +
       `${values.url ? ' (this client process)' : ''}`,
   );
   console.log(`documents ingested in parallel: ${ingested} (errors ${ingestErrors}); request errors: ${totalErrors}`);
