@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from '../src/http/schemas.js';
 import { AppError } from '../src/errors.js';
+import type { AdaptiveKOptions } from '../src/core/retrieval/adaptive-k.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import type { RetrievalResult } from '../src/core/retrieval/service.js';
 import type { Config } from '../src/config.js';
@@ -34,17 +35,8 @@ export const Scope = {
 };
 
 const RetrieveBody = Type.Object({ ...Scope, ...SelectionParams, includeCurve: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false });
-type SelectionInput = {
-  method?: string;
-  a?: number;
-  b?: number;
-  buffer?: number;
-  bufferTokens?: number;
-  bufferMaxShare?: number;
-  minRelativeGap?: number;
-  k?: number;
-  tokens?: number;
-};
+/** The selection fields of a request body: a method, its top-k / token-budget size, and Adaptive-k's own options. */
+type SelectionInput = AdaptiveKOptions & { method?: string; k?: number; tokens?: number };
 
 export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMethod {
   switch (body.method ?? 'adaptive-k') {

@@ -7,6 +7,8 @@
 export class Lru<K, V> {
   private readonly map = new Map<K, { value: V; weight: number }>();
   private total = 0;
+  /** Loads in flight (`getOrLoad`); each entry lives as long as its load. */
+  private readonly loading = new Map<K, Promise<V>>();
 
   constructor(
     private readonly maxWeight: number,
@@ -30,6 +32,27 @@ export class Lru<K, V> {
     this.map.delete(key);
     this.map.set(key, e);
     return e.value;
+  }
+
+  /**
+   * The value, or `load`'s, kept: concurrent callers of a missing key share one
+   * load, so a burst of requests on a cold cache (after a restart or on a new
+   * document version) reads or computes it once, not once each.
+   */
+  getOrLoad(key: K, load: () => Promise<V>): Promise<V> {
+    const hit = this.get(key);
+    if (hit !== undefined) return Promise.resolve(hit);
+    let p = this.loading.get(key);
+    if (!p) {
+      p = load()
+        .then((value) => {
+          this.set(key, value);
+          return value;
+        })
+        .finally(() => this.loading.delete(key));
+      this.loading.set(key, p);
+    }
+    return p;
   }
 
   has(key: K): boolean {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Lru } from './lru.js';
 import { countTokens as cl100kCount, encode as cl100kEncode, decode as cl100kDecode } from 'gpt-tokenizer/encoding/cl100k_base';
 
 /**
@@ -23,7 +24,7 @@ export interface Tokenizer {
  * a document (or the string a passage was sliced from) in memory.
  */
 export class CountMemo {
-  private readonly counts = new Map<string, number>();
+  private readonly counts: Lru<string, number>;
 
   /**
    * @param count the exact count, called on a miss
@@ -35,8 +36,10 @@ export class CountMemo {
   constructor(
     private readonly count: (text: string) => number,
     private readonly minChars = 256,
-    private readonly maxEntries = 16_384,
-  ) {}
+    maxEntries = 16_384,
+  ) {
+    this.counts = new Lru(maxEntries);
+  }
 
   get size(): number {
     return this.counts.size;
@@ -46,14 +49,9 @@ export class CountMemo {
     if (text.length < this.minChars) return this.count(text);
     const key = createHash('sha256').update(text, 'utf8').digest('base64');
     const hit = this.counts.get(key);
-    if (hit !== undefined) {
-      this.counts.delete(key);
-      this.counts.set(key, hit);
-      return hit;
-    }
+    if (hit !== undefined) return hit;
     const n = this.count(text);
     this.counts.set(key, n);
-    if (this.counts.size > this.maxEntries) this.counts.delete(this.counts.keys().next().value!);
     return n;
   }
 }

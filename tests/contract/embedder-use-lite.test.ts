@@ -109,8 +109,9 @@ describe('UseLiteEmbedder', () => {
     expect(finished).toEqual(['query', 'documents']);
   });
 
-  it('answers a query on its own thread while a document batch occupies the shared one', async () => {
-    const e = new UseLiteEmbedder({ batchSize: 16 });
+  /** Which of a 16-chunk document batch and a query sent just after it finishes first, on an embedder with or without a query thread. */
+  async function raceQueryAgainstBatch(queryThread: boolean): Promise<string[]> {
+    const e = new UseLiteEmbedder({ batchSize: 16, queryThread });
     try {
       await e.embedQuery('load the query thread');
       const long = 'The ferry crossed the fjord twice a day, carrying passengers, mail and the occasional goat. '.repeat(25);
@@ -120,26 +121,18 @@ describe('UseLiteEmbedder', () => {
       await new Promise((r) => setImmediate(r));
       const query = e.embedQuery('Who rode the ferry?').then(() => finished.push('query'));
       await Promise.all([docs, query]);
-      expect(finished).toEqual(['query', 'documents']);
+      return finished;
     } finally {
       await e.close();
     }
+  }
+
+  it('answers a query on its own thread while a document batch occupies the shared one', async () => {
+    expect(await raceQueryAgainstBatch(true)).toEqual(['query', 'documents']);
   });
 
   it('without a query thread, a query waits for the document batch in flight', async () => {
-    const e = new UseLiteEmbedder({ batchSize: 16, queryThread: false });
-    try {
-      await e.embedQuery('load');
-      const long = 'The ferry crossed the fjord twice a day, carrying passengers, mail and the occasional goat. '.repeat(25);
-      const finished: string[] = [];
-      const docs = e.embedDocuments(Array.from({ length: 16 }, (_, i) => `${i}: ${long}`)).then(() => finished.push('documents'));
-      await new Promise((r) => setImmediate(r));
-      const query = e.embedQuery('Who rode the ferry?').then(() => finished.push('query'));
-      await Promise.all([docs, query]);
-      expect(finished).toEqual(['documents', 'query']);
-    } finally {
-      await e.close();
-    }
+    expect(await raceQueryAgainstBatch(false)).toEqual(['documents', 'query']);
   });
 
   it('stops with CANCELLED for an aborted signal', async () => {

@@ -39,4 +39,20 @@ describe('Lru', () => {
     lru.delete('k');
     expect([lru.size, lru.weight]).toEqual([0, 0]);
   });
+
+  it('loads a missing key once for concurrent callers, keeps it, and loads again after a failed load', async () => {
+    const lru = new Lru<string, number>(10);
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      await new Promise((r) => setImmediate(r));
+      return 42;
+    };
+    expect(await Promise.all([lru.getOrLoad('k', load), lru.getOrLoad('k', load), lru.getOrLoad('k', load)])).toEqual([42, 42, 42]);
+    expect(loads).toBe(1);
+    expect(await lru.getOrLoad('k', load)).toBe(42);
+    expect(loads).toBe(1);
+    await expect(lru.getOrLoad('x', async () => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    expect(await lru.getOrLoad('x', load)).toBe(42);
+  });
 });

@@ -114,8 +114,6 @@ export class RetrievalService {
   /** The chunks of sets of document versions, for selections that need no dense scores (no vector-store read then). */
   private readonly chunkCache = new Lru<string, ChunkRecord[]>(CHUNK_CACHE_CHARS, chunkChars);
   private readonly textCache = new Lru<string, string>(TEXT_CACHE_CHARS, (t) => t.length);
-  /** Loads in flight, shared by the requests that need them (see `once`); each entry lives as long as its load. */
-  private readonly loading = new Map<string, Promise<unknown>>();
 
   private readonly ready: () => Promise<void>;
 
@@ -154,27 +152,7 @@ export class RetrievalService {
 
   async getText(namespace: string, doc: DocumentRecord): Promise<string> {
     const key = `${namespace}\0${doc.id}\0${doc.version}`;
-    const t = this.textCache.get(key);
-    if (t !== undefined) return t;
-    return this.once(`text\0${key}`, async () => {
-      const loaded = (await this.o.documents.getText(namespace, doc.id, doc.version!)) ?? '';
-      this.textCache.set(key, loaded);
-      return loaded;
-    });
-  }
-
-  /**
-   * Runs `load` once for concurrent callers of the same key: requests arriving
-   * together on a cold cache (a burst after a restart or a new version) read
-   * a document once, not once each.
-   */
-  private once<T>(key: string, load: () => Promise<T>): Promise<T> {
-    let p = this.loading.get(key) as Promise<T> | undefined;
-    if (!p) {
-      p = load().finally(() => this.loading.delete(key));
-      this.loading.set(key, p);
-    }
-    return p;
+    return this.textCache.getOrLoad(key, async () => (await this.o.documents.getText(namespace, doc.id, doc.version!)) ?? '');
   }
 
   async retrieve(input: RetrieveInput): Promise<RetrievalResult> {
@@ -259,13 +237,7 @@ export class RetrievalService {
   /** Every chunk of the versions, each with a NaN dense score: what scoreAll returns, without a query vector. */
   private async unscored(namespace: string, refs: readonly DocumentVersionRef[]): Promise<ScoredChunk[]> {
     const key = namespace + '\0' + refs.map((r) => `${r.documentId}@${r.version}`).join('|');
-    const chunks =
-      this.chunkCache.get(key) ??
-      (await this.once(`chunks\0${key}`, async () => {
-        const loaded = (await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)))).flat();
-        this.chunkCache.set(key, loaded);
-        return loaded;
-      }));
+    const chunks = await this.chunkCache.getOrLoad(key, async () => (await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)))).flat());
     return chunks.map((chunk) => ({ chunk, score: Number.NaN }));
   }
 

@@ -7,7 +7,7 @@ import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
 import type { SelectionMethod } from '../retrieval/select.js';
 import type { RetrievalService } from '../retrieval/service.js';
-import type { AnswerService, CostEstimates } from '../strategies/answer-service.js';
+import { retrieveFor, type AnswerService, type CostEstimates } from '../strategies/answer-service.js';
 import { isUnanswerable } from '../strategies/prompts.js';
 import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName } from '../strategies/types.js';
 import { findCues, parseCueNames, type Cue } from './cues.js';
@@ -154,8 +154,6 @@ export class QueryService {
   private readonly thresholds: RouterThresholds;
   /** Term sets of recently read document versions, for the absent-terms rule. */
   private readonly vocabularies = new Lru<string, Set<string>>(VOCABULARY_TERMS, (v) => v.size);
-  /** Vocabularies being read, shared by the requests waiting for them; each entry lives as long as its read. */
-  private readonly loadingVocabularies = new Map<string, Promise<Set<string>>>();
 
   constructor(private readonly o: QueryServiceOptions) {
     this.thresholds = thresholdsFromConfig(o.config);
@@ -170,23 +168,8 @@ export class QueryService {
     const vocabularies: Array<Set<string>> = [];
     for (const d of docs) {
       const key = `${namespace}\0${d.id}\0${d.version}`;
-      let v = this.vocabularies.get(key);
-      if (!v) {
-        // Requests arriving together on a new version share one reading of its words (~70 ms for a 128k-token book).
-        let loading = this.loadingVocabularies.get(key);
-        if (!loading) {
-          loading = this.o.retrieval
-            .getText(namespace, d)
-            .then((text) => {
-              const words = vocabulary(text);
-              this.vocabularies.set(key, words);
-              return words;
-            })
-            .finally(() => this.loadingVocabularies.delete(key));
-          this.loadingVocabularies.set(key, loading);
-        }
-        v = await loading;
-      }
+      // Requests arriving together on a new version share one reading of its words (~70 ms for a 128k-token book).
+      const v = await this.vocabularies.getOrLoad(key, async () => vocabulary(await this.o.retrieval.getText(namespace, d)));
       vocabularies.push(v);
     }
     return absentTerms(question, vocabularies);
@@ -239,17 +222,7 @@ export class QueryService {
 
     const docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
     emit({ type: 'progress', stage: 'retrieve' });
-    const r = await this.o.retrieval.retrieve({
-      namespace: input.namespace,
-      question: input.question,
-      documentIds: input.documentIds,
-      method: input.selection,
-      score: input.score,
-      hybridAlpha: input.hybridAlpha,
-      denseScores: false,
-      documents: docs,
-      ...(input.signal ? { signal: input.signal } : {}),
-    });
+    const r = await retrieveFor(this.o.retrieval, input, docs);
     const estimates = this.o.answers.estimateCosts(docs, r.tokens.selected, llm, input.question);
     const window = llm.contextWindow - estimates.reserves.answer;
     const ctx = { question: input.question, documentTokens: r.tokens.documents, window, budgets, estimates, absentTerms: await this.absentTerms(input.namespace, docs, input.question) };

@@ -80,6 +80,29 @@ export interface CostEstimates {
  * in the result. The reserve is LLM_MAX_ANSWER_TOKENS capped at a quarter of
  * the window (`reservesFor`).
  */
+/**
+ * The retrieval an answer reads: the request's question, scope and selection
+ * over documents already resolved for it. No per-chunk dense scores are
+ * reported, so with BM25 selection the question need not be embedded.
+ */
+export function retrieveFor(
+  retrieval: RetrievalService,
+  input: Pick<AnswerInput, 'namespace' | 'question' | 'documentIds' | 'selection' | 'score' | 'hybridAlpha' | 'signal'>,
+  documents: readonly DocumentRecord[],
+): Promise<RetrievalResult> {
+  return retrieval.retrieve({
+    namespace: input.namespace,
+    question: input.question,
+    documentIds: input.documentIds,
+    method: input.selection,
+    score: input.score,
+    hybridAlpha: input.hybridAlpha,
+    denseScores: false,
+    documents,
+    ...(input.signal ? { signal: input.signal } : {}),
+  });
+}
+
 export class AnswerService {
   /** Token counts of document versions per tokenizer: versions never change, and counting 128k tokens is not free. */
   private readonly tokenCache = new Lru<string, number>(4096);
@@ -114,18 +137,7 @@ export class AnswerService {
       let r = input.retrieval;
       if (!r) {
         emit({ type: 'progress', stage: 'retrieve' });
-        r = await this.o.retrieval.retrieve({
-          namespace: input.namespace,
-          question: input.question,
-          documentIds: input.documentIds,
-          method: input.selection,
-          score: input.score,
-          hybridAlpha: input.hybridAlpha,
-          // The answer reports no per-chunk dense scores: with BM25 selection the question need not be embedded.
-          denseScores: false,
-          documents: docs,
-          ...(input.signal ? { signal: input.signal } : {}),
-        });
+        r = await retrieveFor(this.o.retrieval, input, docs);
       }
       caller.checkCancelled();
       // Texts only of the documents chunks came from, at the version retrieval read.
