@@ -2,6 +2,7 @@ import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } f
 import type { Logger } from 'pino';
 import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
 import { AppError, isAppError } from '../../errors.js';
+import { DEFAULT_REDIS_TIMEOUT_MS, REDIS_RETRY_AFTER_S } from '../redis-unavailable.js';
 
 export interface BullMqOptions {
   /** redis://host:port/db */
@@ -18,10 +19,7 @@ export interface BullMqOptions {
   logger?: Logger;
 }
 
-/** Seconds a client is told to wait (Retry-After) while Redis is away: about one reconnect backoff of ioredis (at most 2 s) and a margin. */
-const RETRY_AFTER_S = 5;
-
-function connection(url: string, role: 'producer' | 'worker', timeoutMs = 2000): ConnectionOptions {
+function connection(url: string, role: 'producer' | 'worker', timeoutMs = DEFAULT_REDIS_TIMEOUT_MS): ConnectionOptions {
   const u = new URL(url);
   return {
     host: u.hostname,
@@ -85,7 +83,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 function unavailable(err: unknown): AppError {
-  return new AppError('QUEUE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: RETRY_AFTER_S });
+  return new AppError('QUEUE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: REDIS_RETRY_AFTER_S });
 }
 
 /** Producer side: the API enqueues and reads job state. */
@@ -96,7 +94,7 @@ export class BullMqQueue implements JobQueue {
   private closing: Promise<void> | null = null;
 
   constructor(private readonly opts: BullMqOptions) {
-    this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.queue = new Queue(opts.queueName, { connection: connection(opts.url, 'producer', this.timeoutMs), prefix: opts.prefix });
     this.queue.on('error', (err) => opts.logger?.error({ err }, 'queue connection error'));
   }

@@ -1,9 +1,7 @@
 import { Redis } from 'ioredis';
 import { AppError } from '../../errors.js';
 import type { ApiKeyRecord, KeyStore } from '../../ports/key-store.js';
-
-/** Seconds a client is told to wait (Retry-After) while Redis is away: about one reconnect backoff of ioredis (at most 2 s) and a margin. */
-const RETRY_AFTER_S = 5;
+import { DEFAULT_REDIS_TIMEOUT_MS, REDIS_RETRY_AFTER_S } from '../redis-unavailable.js';
 
 /** Keys in a Redis hash (hash → record), shared by every API replica. */
 export class RedisKeyStore implements KeyStore {
@@ -12,7 +10,7 @@ export class RedisKeyStore implements KeyStore {
 
   /** @param opts.timeoutMs bound on each command, waiting for a connection included (REDIS_TIMEOUT_MS). Default 2000. */
   constructor(opts: { url: string; prefix: string; timeoutMs?: number }) {
-    const timeoutMs = opts.timeoutMs ?? 2000;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     // A request must not hang on a Redis that is down or stuck: its key lookup fails within the timeout instead
     // (ioredis starts commandTimeout before a command enters its offline queue, so it bounds the wait for a reconnect too).
     this.redis = new Redis(opts.url, { maxRetriesPerRequest: 1, lazyConnect: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs });
@@ -51,7 +49,7 @@ export class RedisKeyStore implements KeyStore {
     try {
       return await fn();
     } catch (err) {
-      throw new AppError('KEY_STORE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: RETRY_AFTER_S });
+      throw new AppError('KEY_STORE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: REDIS_RETRY_AFTER_S });
     }
   }
 }
