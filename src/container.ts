@@ -17,6 +17,8 @@ import { createLlm } from './adapters/llm/index.js';
 import { InProcessQueue } from './adapters/job-queue/in-process.js';
 import { BullMqQueue, BullMqRunner } from './adapters/job-queue/bullmq.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/document-service.js';
+import { TokenPool } from './core/ingest/token-pool.js';
+import { inlineTokenWork, type TokenWork } from './core/ingest/token-work.js';
 import { RetrievalService } from './core/retrieval/service.js';
 import { vectorReadiness } from './core/readiness.js';
 import { AnswerService } from './core/strategies/answer-service.js';
@@ -95,6 +97,8 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   }
 
   const ready = vectorReadiness(vectors, embedder);
+  const tokenWork: TokenWork =
+    config.TOKENIZER_THREADS > 0 ? new TokenPool({ threads: config.TOKENIZER_THREADS, inlineBelowChars: config.TOKENIZER_INLINE_CHARS, logger }) : inlineTokenWork;
 
   const documentService = new DocumentService({
     ready,
@@ -107,6 +111,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     maxDocumentTokens: config.MAX_DOCUMENT_TOKENS,
     embedBatchSize: config.EMBED_BATCH_SIZE,
     ingestAttempts: config.INGEST_ATTEMPTS,
+    tokenWork,
     logger,
   });
   const keys: KeyStore =
@@ -145,6 +150,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
           ['keys', () => keys.close()],
           ['llm', () => llm.close()],
           ['embedder', () => embedder.close()],
+          ['tokenizer', () => tokenWork.close()],
           ['vectors', () => vectors.close()],
           ['documents', () => documents.close()],
         ];

@@ -5,9 +5,8 @@ import type { JobContext, JobInfo, JobQueue } from '../../ports/job-queue.js';
 import type { StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
 import { vectorReadiness } from '../readiness.js';
-import { cl100k } from '../tokenizer.js';
 import { assertValidId, chunkId, contentDocumentId, contentVersion, ingestJobId } from '../ids.js';
-import { chunkText } from './chunker.js';
+import { inlineTokenWork, type TokenWork } from './token-work.js';
 
 export const INGEST_JOB = 'ingest';
 
@@ -54,6 +53,8 @@ export interface DocumentServiceOptions {
   maxDocumentTokens: number;
   embedBatchSize: number;
   ingestAttempts: number;
+  /** Where texts are counted and chunked: a {@link TokenPool} keeps it off the event loop. Default inline; the caller closes it. */
+  tokenWork?: TokenWork;
   logger: Logger;
 }
 
@@ -68,17 +69,18 @@ export interface DocumentServiceOptions {
  */
 export class DocumentService {
   private readonly ready: () => Promise<void>;
+  private readonly tokens: TokenWork;
 
   constructor(private readonly o: DocumentServiceOptions) {
     this.ready = o.ready ?? vectorReadiness(o.vectors, o.embedder);
+    this.tokens = o.tokenWork ?? inlineTokenWork;
   }
-
 
   async submit(input: SubmitInput): Promise<SubmitResult> {
     assertValidId(input.namespace, 'namespace');
     if (input.id !== undefined) assertValidId(input.id, 'id');
     if (input.text.trim().length === 0) throw new AppError('EMPTY_TEXT');
-    const tokens = cl100k.count(input.text);
+    const tokens = await this.tokens.count(input.text);
     if (tokens > this.o.maxDocumentTokens) throw new AppError('DOCUMENT_TOO_LARGE', [tokens, this.o.maxDocumentTokens]);
 
     const version = contentVersion(input.text);
@@ -185,8 +187,11 @@ export class DocumentService {
       );
       const text = await this.o.documents.getText(namespace, documentId, version);
       if (text === null) throw new AppError('INGEST_FAILED', ['the stored text of this version is missing']);
-      const pieces = chunkText(text, { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens });
+      const pieces = await this.tokens.chunk(text, { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens }, job.signal);
       if (pieces.length === 0) throw new AppError('EMPTY_TEXT');
+      // submit() counted this very text (the version is its content hash) and wrote the count with `pending`
+      // in one update; the chunks' counts cannot stand in (overlaps repeat tokens, BPE merges across joins).
+      const tokens = record.chars === text.length ? record.tokens : await this.tokens.count(text, job.signal);
       await job.updateProgress(5);
 
       await this.ready();
@@ -223,7 +228,7 @@ export class DocumentService {
           pending: null,
           chunkCount: pieces.length,
           chars: text.length,
-          tokens: cl100k.count(text),
+          tokens,
           error: null,
           updatedAt: new Date().toISOString(),
         };
@@ -238,6 +243,8 @@ export class DocumentService {
       log.info({ chunks: pieces.length }, 'document indexed');
       return { documentId, version, chunks: pieces.length };
     } catch (err) {
+      // Stopped by a shutdown, not failed: the version stays pending and recoverPending runs it again at the next start.
+      if (job.signal.aborted) throw err instanceof AppError && err.transient ? err : new AppError('CANCELLED', [], { cause: err, transient: true });
       const transient = err instanceof AppError ? err.transient : true;
       if (!transient || job.attempt >= job.maxAttempts) {
         // Final failure: leave no partial chunks, and say why on the document.

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
+import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { chunkText } from '../../src/core/ingest/chunker.js';
+import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import { TokenPool } from '../../src/core/ingest/token-pool.js';
+import type { ChunkSizes, TokenWork } from '../../src/core/ingest/token-work.js';
+import { cl100k } from '../../src/core/tokenizer.js';
+import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+import { LARA_DIR } from '../helpers/paths.js';
+
+const logger = pino({ level: 'silent' });
+const book = readFileSync(`${LARA_DIR}/documents/128k/book/A Room with a View.txt`, 'utf8');
+const sizes: ChunkSizes = { chunkTokens: 400, overlapTokens: 40 };
+
+/** A TokenWork that records the texts it was asked about, and may act when chunking starts. */
+class Recording implements TokenWork {
+  readonly counted: number[] = [];
+  readonly chunked: number[] = [];
+  onChunk: (() => void) | undefined;
+  constructor(private readonly inner: TokenWork) {}
+  count(text: string, signal?: AbortSignal): Promise<number> {
+    this.counted.push(text.length);
+    return this.inner.count(text, signal);
+  }
+  chunk(text: string, s: ChunkSizes, signal?: AbortSignal) {
+    this.chunked.push(text.length);
+    const out = this.inner.chunk(text, s, signal);
+    this.onChunk?.();
+    return out;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+describe('DocumentService with its tokenizer work on a TokenPool thread', () => {
+  let dir: string;
+  let docs: FileDocumentStore;
+  let vectors: EmbeddedVectorStore;
+  let pool: TokenPool;
+  const queues: InProcessQueue[] = [];
+
+  const service = (work: TokenWork): { service: DocumentService; queue: InProcessQueue } => {
+    const queue = new InProcessQueue({ logger });
+    queues.push(queue);
+    const s = new DocumentService({
+      documents: docs,
+      vectors,
+      embedder: new HashingEmbedder(),
+      queue,
+      ...sizes,
+      maxDocumentTokens: 2_000_000,
+      embedBatchSize: 64,
+      ingestAttempts: 1,
+      tokenWork: work,
+      logger,
+    });
+    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => s.process(job));
+    return { service: s, queue };
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingest-threads-'));
+    docs = new FileDocumentStore({ dir: join(dir, 'documents') });
+    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+    pool = new TokenPool();
+  });
+  afterEach(async () => {
+    for (const q of queues.splice(0)) await q.close();
+    await pool.close();
+    await vectors.close();
+    await docs.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores exactly the chunks chunkText gives and the exact cl100k count, counting the book once (at submit) and chunking it once', async () => {
+    const work = new Recording(pool);
+    const { service: s, queue } = service(work);
+    await queue.start();
+    const { document } = await s.submit({ namespace: 'ns', id: 'room', text: book, source: 'json' });
+    expect(document.tokens).toBe(cl100k.count(book));
+    await queue.drain();
+
+    const d = await s.get('ns', 'room');
+    expect(d).toMatchObject({ status: 'ready', tokens: cl100k.count(book), chars: book.length, error: null });
+    const expected = chunkText(book, sizes);
+    expect(d.chunkCount).toBe(expected.length);
+    const stored = (await vectors.getChunks('ns', { documentId: 'room', version: d.version! })).sort((a, b) => a.order - b.order);
+    expect(stored.map(({ order, start, end, tokens, text }) => ({ order, start, end, tokens, text }))).toEqual(expected);
+    expect(work.counted).toEqual([book.length]);
+    expect(work.chunked).toEqual([book.length]);
+  });
+
+  it('leaves a document interrupted by a shutdown while it is chunked pending, not failed, and a restart indexes it', async () => {
+    const work = new Recording(pool);
+    const first = service(work);
+    work.onChunk = () => void first.queue.close();
+    await first.queue.start();
+    await first.service.submit({ namespace: 'ns', id: 'room', text: book, source: 'json' });
+    await first.queue.drain().catch(() => undefined);
+    await first.queue.close();
+
+    expect(work.chunked).toEqual([book.length]);
+    const stopped = await first.service.get('ns', 'room');
+    expect(stopped.status).not.toBe('failed');
+    expect(stopped.error).toBeNull();
+    expect(stopped.pending).not.toBeNull();
+
+    const again = service(pool);
+    await again.queue.start();
+    expect(await again.service.recoverPending()).toBe(1);
+    await again.queue.drain();
+    const d = await again.service.get('ns', 'room');
+    expect(d).toMatchObject({ status: 'ready', pending: null, tokens: cl100k.count(book), chunkCount: chunkText(book, sizes).length });
+  });
+});
