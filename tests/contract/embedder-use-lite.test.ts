@@ -1,11 +1,14 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { UseLiteTokenizer, type UseVocabulary } from '../../src/adapters/embedder/use-lite-tokenizer.js';
 
 const require = createRequire(import.meta.url);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
 const SAMPLES = [
@@ -137,6 +140,34 @@ describe('UseLiteEmbedder', () => {
 
   it('stops with CANCELLED for an aborted signal', async () => {
     await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('loads and embeds in a process started with --input-type=module, whose threads inherit the flag (their script then has no require)', async () => {
+    const text = 'Marley was dead: to begin with.';
+    const script = `
+      import { UseLiteEmbedder } from './src/adapters/embedder/use-lite.ts';
+      const e = new UseLiteEmbedder();
+      try {
+        const [v] = await e.embedDocuments([process.argv[1]]);
+        console.log(JSON.stringify({ vector: Array.from(v) }));
+      } catch (err) {
+        console.log(JSON.stringify({ error: err.code + ': ' + err.message }));
+      } finally {
+        await e.close();
+      }
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, text], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const result = JSON.parse(out) as { vector?: number[]; error?: string };
+    expect(result.error).toBeUndefined();
+    const [expected] = await embedder.embedDocuments([text]);
+    expect(dot(Float32Array.from(result.vector!), expected!)).toBeGreaterThan(0.9999);
   });
 
   it('loads again when used after close', async () => {

