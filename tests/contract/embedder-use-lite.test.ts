@@ -138,8 +138,22 @@ describe('UseLiteEmbedder', () => {
     expect(await raceQueryAgainstBatch(false)).toEqual(['documents', 'query']);
   });
 
-  it('stops with CANCELLED for an aborted signal', async () => {
-    await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED' });
+  it('stops with CANCELLED, transient (a job stopped by a shutdown is run again), for an aborted signal', async () => {
+    await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED', transient: true });
+    await expect(embedder.embedQuery('a', AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED', transient: true });
+  });
+
+  it('drops queued batches whose signal fired with CANCELLED, transient, for documents and queries alike', async () => {
+    const docs = new AbortController();
+    const pendingDocs = embedder.embedDocuments(['a', 'b', 'c', 'd'], docs.signal);
+    docs.abort();
+    await expect(pendingDocs).rejects.toMatchObject({ code: 'CANCELLED', transient: true });
+    const query = new AbortController();
+    const pendingQuery = embedder.embedQuery('a question', query.signal);
+    query.abort();
+    await expect(pendingQuery).rejects.toMatchObject({ code: 'CANCELLED', transient: true });
+    // The embedder is still usable afterwards.
+    expect(await embedder.embedQuery('a question')).toHaveLength(512);
   });
 
   it('loads and embeds in a process started with --input-type=module, whose threads inherit the flag (their script then has no require)', async () => {

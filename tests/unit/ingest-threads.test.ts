@@ -6,12 +6,14 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
+import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { chunkText } from '../../src/core/ingest/chunker.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
 import { TokenPool } from '../../src/core/ingest/token-pool.js';
 import type { ChunkSizes, TokenWork } from '../../src/core/ingest/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
+import type { Embedder } from '../../src/ports/embedder.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { LARA_DIR } from '../helpers/paths.js';
 
@@ -47,17 +49,17 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
   let pool: TokenPool;
   const queues: InProcessQueue[] = [];
 
-  const service = (work: TokenWork): { service: DocumentService; queue: InProcessQueue } => {
+  const service = (work: TokenWork, embedder: Embedder = new HashingEmbedder()): { service: DocumentService; queue: InProcessQueue } => {
     const queue = new InProcessQueue({ logger });
     queues.push(queue);
     const s = new DocumentService({
       documents: docs,
       vectors,
-      embedder: new HashingEmbedder(),
+      embedder,
       queue,
       ...sizes,
       maxDocumentTokens: 2_000_000,
-      embedBatchSize: 64,
+      embedBatchSize: 16,
       ingestAttempts: 1,
       tokenWork: work,
       logger,
@@ -119,5 +121,51 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
     await again.queue.drain();
     const d = await again.service.get('ns', 'room');
     expect(d).toMatchObject({ status: 'ready', pending: null, tokens: cl100k.count(book), chunkCount: chunkText(book, sizes).length });
+  });
+
+  it('leaves a document interrupted by a shutdown while USE lite embeds it pending: the embedder stops with CANCELLED (transient), and a restart indexes it', async () => {
+    const text = book.slice(0, 40_000);
+    const useLite = new UseLiteEmbedder({ batchSize: 4 });
+    try {
+      const errors: unknown[] = [];
+      let first: { service: DocumentService; queue: InProcessQueue } | undefined;
+      // USE lite itself, except that the first embedding call stops the queue (as a shutdown does) once under way; keeps what USE lite answered.
+      const stopping: Embedder = {
+        id: useLite.id,
+        dimensions: () => useLite.dimensions(),
+        embedQuery: (q, signal) => useLite.embedQuery(q, signal),
+        health: () => useLite.health(),
+        close: async () => {},
+        embedDocuments: (texts, signal) => {
+          const call = useLite.embedDocuments(texts, signal);
+          void first?.queue.close();
+          return call.catch((err: unknown) => {
+            errors.push(err);
+            throw err;
+          });
+        },
+      };
+      first = service(pool, stopping);
+      await first.queue.start();
+      await first.service.submit({ namespace: 'ns', id: 'room', text, source: 'json' });
+      await first.queue.drain().catch(() => undefined);
+      await first.queue.close();
+
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'CANCELLED', transient: true });
+      const stopped = await first.service.get('ns', 'room');
+      expect(stopped.status).not.toBe('failed');
+      expect(stopped.error).toBeNull();
+      expect(stopped.pending).not.toBeNull();
+
+      const again = service(pool, useLite);
+      await again.queue.start();
+      expect(await again.service.recoverPending()).toBe(1);
+      await again.queue.drain();
+      const d = await again.service.get('ns', 'room');
+      expect(d).toMatchObject({ status: 'ready', pending: null, tokens: cl100k.count(text), chunkCount: chunkText(text, sizes).length });
+    } finally {
+      await useLite.close();
+    }
   });
 });

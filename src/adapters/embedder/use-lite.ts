@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
 import type { Embedder } from '../../ports/embedder.js';
 import { UseLiteTokenizer, type UseVocabulary } from './use-lite-tokenizer.js';
-import { assertVectors, batches, l2normalize, throwIfAborted } from './vectors.js';
+import { assertVectors, batches, cancelledEmbedding, l2normalize, throwIfAborted } from './vectors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -232,7 +232,7 @@ export class UseLiteEmbedder implements Embedder {
       let task: Task | undefined;
       while ((task = this.nextUrgent() ?? (slot.lane === 'any' ? this.queue.shift() : undefined))) {
         if (!task.signal?.aborted) break;
-        task.reject(new AppError('CANCELLED', [], { cause: task.signal.reason }));
+        task.reject(cancelledEmbedding(task.signal));
       }
       if (!task) continue;
       const id = this.nextTaskId++;
@@ -253,7 +253,7 @@ export class UseLiteEmbedder implements Embedder {
     while (this.urgent.length > 0 && (taken.length === 0 || rows + this.urgent[0]!.rows.length <= this.batchSize)) {
       const t = this.urgent.shift()!;
       if (t.signal?.aborted) {
-        t.reject(new AppError('CANCELLED', [], { cause: t.signal.reason }));
+        t.reject(cancelledEmbedding(t.signal));
         continue;
       }
       taken.push(t);

@@ -16,9 +16,18 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Throws AppError CANCELLED when the caller has given up. */
+/**
+ * CANCELLED, transient: the caller gave up (a client went away, or a job was
+ * stopped by a shutdown); nothing was wrong with the texts, so a job that
+ * gets this is run again, not failed for good.
+ */
+export function cancelledEmbedding(signal: AbortSignal): AppError {
+  return new AppError('CANCELLED', [], { cause: signal.reason, transient: true });
+}
+
+/** Throws AppError CANCELLED (transient) when the caller has given up. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: signal.reason });
+  if (signal?.aborted) throw cancelledEmbedding(signal);
 }
 
 /** Checks an adapter's own output before it leaves the adapter. */
