@@ -33,7 +33,8 @@ export function toView(d: DocumentRecord) {
     title: d.title,
     status: d.status,
     version: d.version,
-    pending: d.pending,
+    // Records from before pending sizes were kept hold the pending version's sizes at the top level.
+    pending: d.pending && { version: d.pending.version, jobId: d.pending.jobId, chars: d.pending.chars ?? d.chars, tokens: d.pending.tokens ?? d.tokens },
     chars: d.chars,
     tokens: d.tokens,
     chunkCount: d.chunkCount,

@@ -22,9 +22,20 @@ export const DocumentView = Type.Object(
     title: Type.String(),
     status: Type.Union([Type.Literal('pending'), Type.Literal('indexing'), Type.Literal('ready'), Type.Literal('failed')]),
     version: Type.Union([Type.String(), Type.Null()], { description: 'Content hash of the live, fully indexed text.' }),
-    pending: Type.Union([Type.Object({ version: Type.String(), jobId: Type.String() }), Type.Null()]),
-    chars: Type.Integer({ description: 'Size of the text in characters.' }),
-    tokens: Type.Integer({ description: 'Size of the text in cl100k tokens.' }),
+    pending: Type.Union(
+      [
+        Type.Object({
+          version: Type.String({ description: 'Content hash of the submitted text being indexed.' }),
+          jobId: Type.String(),
+          chars: Type.Integer({ description: 'Size of the submitted text in characters.' }),
+          tokens: Type.Integer({ description: 'Size of the submitted text in cl100k tokens.' }),
+        }),
+        Type.Null(),
+      ],
+      { description: 'A newer version being indexed; it replaces the live one when its job completes.' },
+    ),
+    chars: Type.Integer({ description: "Size in characters of the live version's text (of the pending one while no version is live)." }),
+    tokens: Type.Integer({ description: "Size in cl100k tokens of the live version's text (of the pending one while no version is live)." }),
     chunkCount: Type.Integer(),
     metadata: Type.Record(Type.String(), Type.Unknown()),
     source: Type.String(),

@@ -1,5 +1,17 @@
 export type DocumentStatus = 'pending' | 'indexing' | 'ready' | 'failed';
 
+/** A submitted version not live yet: its ingestion job and the size of its text. */
+export interface PendingVersion {
+  version: string;
+  jobId: string;
+  /**
+   * Size of this version's text, counted at submit. Absent on records written
+   * before these were kept: their top-level sizes are this version's then.
+   */
+  chars?: number;
+  tokens?: number;
+}
+
 /**
  * The catalogue entry of a document. `version` is the live, fully indexed
  * version that readers see; `pending` is a newer version being indexed. The
@@ -13,7 +25,11 @@ export interface DocumentRecord {
   status: DocumentStatus;
   /** Live version (content hash) or null before the first successful ingestion. */
   version: string | null;
-  pending: { version: string; jobId: string } | null;
+  pending: PendingVersion | null;
+  /**
+   * Size of the live version's text (cl100k tokens): what retrieval, answers
+   * and the router read with it. While no version is live, the pending one's.
+   */
   chars: number;
   tokens: number;
   chunkCount: number;

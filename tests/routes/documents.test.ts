@@ -17,6 +17,9 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
     const r = await s.call('POST', '/v1/documents', { id: 'lighthouse', title: 'The Lighthouse', text, metadata: { year: 1927 } });
     expect(r.status).toBe(202);
     expect(r.body.document.id).toBe('lighthouse');
+    // Nothing is live yet: the sizes are the submitted text's, on the document and on its pending version.
+    const sizes = { chars: text.length, tokens: cl100k.count(text) };
+    expect(r.body.document).toMatchObject({ status: 'pending', version: null, ...sizes, pending: { jobId: r.body.jobId, ...sizes } });
     expect(r.body.unchanged).toBe(false);
     expect(r.headers.get('x-request-id')).toBeTruthy();
     const job = await waitForJob(s, r.body.jobId);
@@ -43,14 +46,24 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
   });
 
   it('replaces a document re-submitted under its id with new content, leaving no old chunks', async () => {
-    const v1 = await s.call('POST', '/v1/documents', { id: 'replace-me', text: story('river', 12) });
+    const river = story('river', 12);
+    const mountain = story('mountain', 20);
+    const v1 = await s.call('POST', '/v1/documents', { id: 'replace-me', text: river });
     await waitForJob(s, v1.body.jobId);
     const old = (await s.call('GET', '/v1/documents/replace-me')).body.version as string;
-    const v2 = await s.call('POST', '/v1/documents', { id: 'replace-me', text: story('mountain', 20) });
+    const v2 = await s.call('POST', '/v1/documents', { id: 'replace-me', text: mountain });
     expect(v2.status).toBe(202);
+    // Until the new text is indexed the document's sizes are those of the live text; the new text's are on `pending`.
+    expect(v2.body.document).toMatchObject({
+      version: old,
+      chars: river.length,
+      tokens: cl100k.count(river),
+      pending: { jobId: v2.body.jobId, chars: mountain.length, tokens: cl100k.count(mountain) },
+    });
     await waitForJob(s, v2.body.jobId);
     const d = await s.call('GET', '/v1/documents/replace-me');
     expect(d.body.version).not.toBe(old);
+    expect(d.body).toMatchObject({ pending: null, chars: mountain.length, tokens: cl100k.count(mountain) });
     expect(await s.container.vectors.getChunks('default', { documentId: 'replace-me', version: old })).toEqual([]);
     const fresh = await s.container.vectors.getChunks('default', { documentId: 'replace-me', version: d.body.version });
     expect(fresh.every((c) => c.text.includes('mountain') || !c.text.includes('river'))).toBe(true);

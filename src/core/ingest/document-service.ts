@@ -101,9 +101,10 @@ export class DocumentService {
       title: input.title ?? cur?.title ?? id,
       status: cur?.version ? cur.status : 'pending',
       version: cur?.version ?? null,
-      pending: { version, jobId },
-      chars: input.text.length,
-      tokens,
+      pending: { version, jobId, chars: input.text.length, tokens },
+      // Readers pair the record's sizes with the live text: they change with `version`, when the job makes this one live.
+      chars: cur?.version ? cur.chars : input.text.length,
+      tokens: cur?.version ? cur.tokens : tokens,
       chunkCount: cur?.chunkCount ?? 0,
       metadata: input.metadata ?? cur?.metadata ?? {},
       source: input.source,
@@ -189,9 +190,11 @@ export class DocumentService {
       if (text === null) throw new AppError('INGEST_FAILED', ['the stored text of this version is missing']);
       const pieces = await this.tokens.chunk(text, { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens }, job.signal);
       if (pieces.length === 0) throw new AppError('EMPTY_TEXT');
-      // submit() counted this very text (the version is its content hash) and wrote the count with `pending`
-      // in one update; the chunks' counts cannot stand in (overlaps repeat tokens, BPE merges across joins).
-      const tokens = record.chars === text.length ? record.tokens : await this.tokens.count(text, job.signal);
+      // submit() counted this very text (the version is its content hash) and kept the count with `pending`; the
+      // chunks' counts cannot stand in (overlaps repeat tokens, BPE merges across joins). Records from before
+      // pending sizes were kept have none: count again.
+      const counted = record.pending.tokens !== undefined && record.pending.chars === text.length ? record.pending.tokens : undefined;
+      const tokens = counted ?? (await this.tokens.count(text, job.signal));
       await job.updateProgress(5);
 
       await this.ready();

@@ -1,0 +1,145 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
+import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import { contentVersion } from '../../src/core/ids.js';
+import { RetrievalService, type RetrieveInput } from '../../src/core/retrieval/service.js';
+import { cl100k } from '../../src/core/tokenizer.js';
+import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+
+const logger = pino({ level: 'silent' });
+const NS = 'sizes';
+
+function story(sentences: number): string {
+  return Array.from({ length: sentences }, (_, i) => `Sentence ${i} tells how the harbour boat number ${i} drifted past the harbour wall at dawn.`).join(' ');
+}
+
+describe('DocumentService: the sizes on a document record', () => {
+  let dir: string;
+  let documents: FileDocumentStore;
+  let vectors: EmbeddedVectorStore;
+  let retrieval: RetrievalService;
+  const queues: InProcessQueue[] = [];
+
+  /** A service with its own in-process queue; jobs wait until the queue is started. */
+  const service = (): { service: DocumentService; queue: InProcessQueue } => {
+    const queue = new InProcessQueue({ logger });
+    queues.push(queue);
+    const s = new DocumentService({
+      documents,
+      vectors,
+      embedder: new HashingEmbedder(),
+      queue,
+      chunkTokens: 120,
+      overlapTokens: 10,
+      maxDocumentTokens: 1_000_000,
+      embedBatchSize: 64,
+      ingestAttempts: 1,
+      logger,
+    });
+    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => s.process(job));
+    return { service: s, queue };
+  };
+
+  const retrieve = (): Promise<Awaited<ReturnType<RetrievalService['retrieve']>>> => {
+    const input: RetrieveInput = {
+      namespace: NS,
+      question: 'Which boat drifted past the wall?',
+      documentIds: ['doc'],
+      method: { kind: 'top-k', k: 3 },
+      score: 'bm25',
+      hybridAlpha: 0.3,
+      denseScores: false,
+    };
+    return retrieval.retrieve(input);
+  };
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'document-service-'));
+    documents = new FileDocumentStore({ dir: join(dir, 'documents') });
+    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+    retrieval = new RetrievalService({ documents, vectors, embedder: new HashingEmbedder(), namespaceCandidates: 200, logger });
+  });
+  afterEach(async () => {
+    for (const q of queues.splice(0)) await q.close();
+    await vectors.close();
+    await documents.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the live version's sizes on the record while a replacement of the same length is indexed, the replacement's on pending, and moves them over when it goes live", async () => {
+    const live = story(40);
+    // Same length, other words: the sizes in characters agree, the token counts do not.
+    const next = live.replace(/harbour/g, 'hqxbzur');
+    expect(next.length).toBe(live.length);
+    expect(cl100k.count(next)).not.toBe(cl100k.count(live));
+
+    const first = service();
+    await first.queue.start();
+    await first.service.submit({ namespace: NS, id: 'doc', text: live, source: 'json' });
+    await first.queue.drain();
+
+    // The replacement's job waits in a queue not started yet: the record is as readers see it mid-ingestion.
+    const second = service();
+    const { document: submitted } = await second.service.submit({ namespace: NS, id: 'doc', text: next, source: 'json' });
+    const liveSizes = { chars: live.length, tokens: cl100k.count(live) };
+    const nextSizes = { chars: next.length, tokens: cl100k.count(next) };
+    const pendingView = { version: contentVersion(next), ...nextSizes };
+    expect(submitted).toMatchObject({ status: 'ready', version: contentVersion(live), ...liveSizes, pending: pendingView });
+    expect(await second.service.get(NS, 'doc')).toMatchObject({ ...liveSizes, pending: pendingView });
+
+    const during = await retrieve();
+    expect(during.scope.documents).toMatchObject([{ version: contentVersion(live), ...liveSizes }]);
+    expect(during.tokens.documents).toBe(liveSizes.tokens);
+    expect(during.passages.map((p) => p.text).join(' ')).toContain('harbour');
+
+    await second.queue.start();
+    await second.queue.drain();
+    const after = await second.service.get(NS, 'doc');
+    expect(after).toMatchObject({ status: 'ready', version: contentVersion(next), pending: null, ...nextSizes });
+    const flipped = await retrieve();
+    expect(flipped.scope.documents).toMatchObject([{ version: contentVersion(next), ...nextSizes }]);
+    expect(flipped.tokens.documents).toBe(nextSizes.tokens);
+  });
+
+  it('gives a first-time document its own sizes while it waits, with the same sizes on pending, and keeps them when it goes live', async () => {
+    const text = story(25);
+    const sizes = { chars: text.length, tokens: cl100k.count(text) };
+    const { service: s, queue } = service();
+    const { document } = await s.submit({ namespace: NS, id: 'doc', text, source: 'json' });
+    expect(document).toMatchObject({ status: 'pending', version: null, ...sizes, pending: { version: contentVersion(text), ...sizes } });
+
+    await queue.start();
+    await queue.drain();
+    expect(await s.get(NS, 'doc')).toMatchObject({ status: 'ready', version: contentVersion(text), pending: null, ...sizes });
+  });
+
+  it("keeps the live version's sizes when its replacement fails for good", async () => {
+    const live = story(30);
+    const first = service();
+    await first.queue.start();
+    await first.service.submit({ namespace: NS, id: 'doc', text: live, source: 'json' });
+    await first.queue.drain();
+
+    const next = story(50);
+    const second = service();
+    const { document } = await second.service.submit({ namespace: NS, id: 'doc', text: next, source: 'json' });
+    // The replacement's text vanishes before its job runs: a permanent failure.
+    await documents.deleteTexts(NS, 'doc', { keepVersion: contentVersion(live) });
+    await second.queue.start();
+    await second.queue.drain();
+    expect(await second.service.get(NS, 'doc')).toMatchObject({
+      status: 'ready',
+      version: contentVersion(live),
+      chars: live.length,
+      tokens: cl100k.count(live),
+      pending: { version: document.pending!.version, chars: next.length, tokens: cl100k.count(next) },
+      error: { code: 'INGEST_FAILED' },
+    });
+  });
+});
