@@ -34,6 +34,12 @@ const Options = {
   budgets: Type.Optional(Budgets),
   llm: Type.Optional(LlmChoice),
   selfRoute: Type.Optional(Type.Boolean({ description: 'Self-Route escalation when auto picks retrieval (generative readers only). Default ROUTER_SELF_ROUTE.' })),
+  probe: Type.Optional(
+    Type.Boolean({
+      description:
+        'Retrieval probe with strategy auto (generative readers only): answer from retrieval first, keep a declining or short answer, else read the whole text. Default ROUTER_PROBE (off when Self-Route is on). Not together with selfRoute: true.',
+    }),
+  ),
   ...SelectionParams,
 };
 
@@ -62,6 +68,9 @@ function common(body: Common, cfg: Config) {
   validateSelectionMethod(selection);
   const budgets = body.budgets ?? {};
   validateBudgets(budgets);
+  if (body.selfRoute === true && body.probe === true) {
+    throw new AppError('INVALID_PARAMETER', ['selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one']);
+  }
   return { strategy, selection, budgets, score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind), hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha, documentIds: body.documentIds ?? null };
 }
 
@@ -78,7 +87,8 @@ const routes: FastifyPluginAsync = async (app) => {
         description:
           'With strategy auto (default) the router reads the Adaptive-k score curve of the question: evidence concentrated in a few chunks is answered by retrieval; ' +
           'diffuse evidence (no clear gap, many chunks, a comparison or aggregation in the question) by full context when the documents fit the window, else by Chain-of-Agents. ' +
-          'Budgets exclude strategies whose estimated cost exceeds them. With Self-Route, a retrieval answer the model declines (UNANSWERABLE) is escalated to the whole text. ' +
+          'Budgets exclude strategies whose estimated cost exceeds them. With a generative reader the retrieval probe (default) answers from retrieval first and keeps an answer that declines or is short, else reads the whole text; ' +
+            'with Self-Route instead, a retrieval answer the model declines (UNANSWERABLE) is escalated to the whole text. ' +
           'The response is the answer (as POST /v1/answer) plus `decision`: strategy, reasons in words, signals, cues, the estimated cost of each alternative, and both attempts when escalated. ' +
           'With `Accept: text/event-stream`: a `decision` event, then `progress`, `token`, `call` (and `escalate`), then `result` or `error`.',
         body: QueryBody,
@@ -100,6 +110,7 @@ const routes: FastifyPluginAsync = async (app) => {
         documents,
         llm: chosen.llm,
         ...(body.selfRoute !== undefined ? { selfRoute: body.selfRoute } : {}),
+        ...(body.probe !== undefined ? { probe: body.probe } : {}),
         signal: abortOnClientClose(reply),
       };
       try {
@@ -148,7 +159,7 @@ const routes: FastifyPluginAsync = async (app) => {
       await app.container.retrieval.resolveScope(req.namespace, c.documentIds);
       // Validate the choice of LLM now, not in the job.
       await service.chooseLlm(body.llm).release();
-      const data: QueryBatchJobData = { namespace: req.namespace, questions, ...c, llm: body.llm ?? null, selfRoute: body.selfRoute ?? null };
+      const data: QueryBatchJobData = { namespace: req.namespace, questions, ...c, llm: body.llm ?? null, selfRoute: body.selfRoute ?? null, probe: body.probe ?? null };
 
       if (questions.length <= cfg.ROUTER_INLINE_BATCH) {
         return { jobId: null, ...(await runBatch(service, data, { signal: abortOnClientClose(reply) })) };

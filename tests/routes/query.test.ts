@@ -66,6 +66,8 @@ describe('POST /v1/query with the default extractive reader', () => {
     expect(d.escalated).toBeNull();
     // Self-Route is off unless configured or asked for.
     expect(d.selfRoute).toEqual({ requested: false, active: false, note: null });
+    // On by default, but the extractive reader's answers say nothing about whether the passages were enough.
+    expect(d.probe).toMatchObject({ requested: true, active: false, note: expect.stringMatching(/extractive reader quotes sentences/), fallback: null, verdict: null });
   });
 
   it('honours an explicit strategy and says what auto would have chosen', async () => {
@@ -80,6 +82,8 @@ describe('POST /v1/query with the default extractive reader', () => {
     const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], selfRoute: true });
     expect(r.status).toBe(200);
     expect(r.body.decision.selfRoute).toEqual({ requested: true, active: false, note: expect.stringMatching(/extractive reader .* cannot decline honestly/) });
+    // Self-Route asked for: the probe (on by default) gives way to it.
+    expect(r.body.decision.probe).toMatchObject({ requested: false, active: false });
     expect(r.body.decision.reasons.join(' ')).toMatch(/Self-Route escalation is off/);
   });
 
@@ -243,5 +247,111 @@ describe('Self-Route escalation with a generative reader', () => {
     expect(names.indexOf('escalate')).toBeGreaterThan(calls[0]!);
     expect(names.indexOf('escalate')).toBeLessThan(calls[1]!);
     expect(names.at(-1)).toBe('result');
+  });
+});
+
+describe('the retrieval probe with a generative reader', () => {
+  let s: TestServer;
+  let llm: ScriptedLlm;
+  /** What the reader answers from retrieved passages; whole-text prompts get WHOLE. */
+  let ragReply = 'Admiral Pimento.';
+  const WHOLE = 'Read whole: the Gull, the Heron and the Tern.';
+  beforeAll(async () => {
+    llm = new ScriptedLlm(32_768, (req) => (/numbered passages/.test(req.messages[0]?.content ?? '') ? ragReply : req.task?.kind === 'coa-worker' ? 'note' : WHOLE));
+    // ROUTER_PROBE is on by default; the threshold is explicit because the test is about the mechanism.
+    s = await startServer({ ...ROUTER, ROUTER_PROBE_MAX_ANSWER_TOKENS: 30 }, { llm });
+    await ingest(s, 'ledger', ledgerDocument());
+  }, 180_000);
+  afterAll(async () => s?.close());
+
+  /** A question the evidence rules send to full context (checked in the extractive block above). */
+  const ask = (extra: Record<string, unknown> = {}) => s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], ...extra });
+
+  it('keeps a short retrieval answer: one call, strategy rag, full context named as the fallback', async () => {
+    ragReply = 'The Gull and the Heron [1][3].';
+    const before = llm.requests.length;
+    const r = await ask();
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const d = r.body.decision;
+    expect(d.probe).toMatchObject({ requested: true, active: true, note: null, maxAnswerTokens: 30, fallback: 'full', verdict: { keep: true, why: 'short' } });
+    expect(d.probe.verdict.answerTokens).toBeLessThanOrEqual(30);
+    expect(d.strategy).toBe('rag');
+    expect(r.body.strategy).toBe('rag');
+    expect(r.body.answer).toBe(ragReply);
+    expect(d.escalated).toBeNull();
+    expect(d.reasons.join(' ')).toMatch(/retrieval probe: answering from the passages first.*else the question is read with full/);
+    expect(d.reasons.join(' ')).toMatch(/a short answer \(\d+ tokens, at most 30\) found in the passages; kept/);
+    expect(llm.requests.length - before).toBe(1);
+    // The ordinary retrieval prompt: the reader may say the passages do not answer, in its own words.
+    expect(llm.requests.at(-1)!.messages[0]!.content).not.toMatch(/UNANSWERABLE/);
+  });
+
+  it('keeps a retrieval answer that says the text does not hold what was asked', async () => {
+    ragReply = 'The passages do not mention which ships the harbour master recorded, only the ledger itself, its worn leather binding, the clerk who kept it in the harbour office and the hours at which the office opened.';
+    const before = llm.requests.length;
+    const r = await ask();
+    expect(r.status).toBe(200);
+    expect(r.body.decision.probe.verdict).toMatchObject({ keep: true, why: 'declined' });
+    expect(r.body.decision.probe.verdict.answerTokens).toBeGreaterThan(30);
+    expect(r.body.strategy).toBe('rag');
+    expect(r.body.answer).toBe(ragReply);
+    expect(r.body.decision.reasons.join(' ')).toMatch(/do not hold what was asked; kept/);
+    expect(llm.requests.length - before).toBe(1);
+  });
+
+  it('escalates a long retrieval answer to the policy’s whole-text strategy and reports both attempts', async () => {
+    ragReply = 'Several ships appear in the passages [1], among them the Gull, which carried salt, and the Heron, which carried wool [2]; the ledger also lists the Tern and the Plover, which sailed later in the season with timber and cod for the northern ports [3].';
+    const before = llm.requests.length;
+    const r = await ask();
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const d = r.body.decision;
+    expect(d.probe.verdict).toMatchObject({ keep: false, why: 'long' });
+    expect(d.probe.verdict.answerTokens).toBeGreaterThan(30);
+    expect(d.escalated).toMatchObject({ from: 'rag', to: 'full', reason: expect.stringMatching(/^the retrieval answer is long \(\d+ tokens, more than 30\): the passages were likely not enough: reading the whole text$/) });
+    expect(d.escalated.firstAttempt.strategy).toBe('rag');
+    expect(d.escalated.firstAttempt.answer).toBe(ragReply);
+    expect(d.strategy).toBe('full');
+    expect(r.body.strategy).toBe('full');
+    expect(r.body.answer).toBe(WHOLE);
+    expect(llm.requests.length - before).toBe(2);
+  });
+
+  it('skips the probe, saying why, when the budgets cannot pay for a retrieval answer before full context', async () => {
+    const off = await ask({ probe: false });
+    expect(off.body.decision.probe).toMatchObject({ requested: false, active: false });
+    expect(off.body.strategy).toBe('full');
+    const full = off.body.decision.estimates.full.promptTokens;
+    const before = llm.requests.length;
+    const r = await ask({ budgets: { maxPromptTokens: full + 10 } });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.decision.probe).toMatchObject({ requested: true, active: false, note: expect.stringMatching(/no room for a retrieval answer before full/), verdict: null });
+    expect(r.body.strategy).toBe('full');
+    expect(llm.requests.length - before).toBe(1);
+  });
+
+  it('does not run with an explicit strategy', async () => {
+    ragReply = 'The Gull.';
+    const r = await ask({ strategy: 'full' });
+    expect(r.status).toBe(200);
+    expect(r.body.decision.probe).toMatchObject({ requested: true, active: false, note: 'The retrieval probe applies only to strategy auto' });
+    expect(r.body.strategy).toBe('full');
+  });
+
+  it('refuses selfRoute and probe together with 400, for a question and for a batch, before any call', async () => {
+    const before = llm.requests.length;
+    const one = await ask({ selfRoute: true, probe: true });
+    expect(one.status).toBe(400);
+    expect(one.body.error).toMatchObject({ code: 'INVALID_PARAMETER', message: expect.stringMatching(/selfRoute and probe are two different escalations/) });
+    const batch = await s.call('POST', '/v1/query/batch', { questions: [LEDGER_Q], documentIds: ['ledger'], selfRoute: true, probe: true });
+    expect(batch.status).toBe(400);
+    expect(batch.body.error.code).toBe('INVALID_PARAMETER');
+    expect(llm.requests.length).toBe(before);
+  });
+
+  it('gives way to Self-Route when a request asks for it', async () => {
+    const r = await ask({ selfRoute: true });
+    expect(r.status).toBe(200);
+    expect(r.body.decision.probe).toMatchObject({ requested: false, active: false });
+    expect(r.body.decision.selfRoute.requested).toBe(true);
   });
 });

@@ -27,6 +27,8 @@ export interface QueryBatchJobData {
   hybridAlpha: number;
   llm: LlmChoice | null;
   selfRoute: boolean | null;
+  /** Absent in jobs queued before the probe existed: the configured default. */
+  probe?: boolean | null;
 }
 
 /** One question's outcome: its result, or the error it got (the others still run). */
@@ -80,6 +82,7 @@ export async function runBatch(
           hybridAlpha: data.hybridAlpha,
           llm: chosen.llm,
           ...(data.selfRoute !== null ? { selfRoute: data.selfRoute } : {}),
+          ...(data.probe !== null && data.probe !== undefined ? { probe: data.probe } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
         });
         items.push({ id: q.id, question: q.question, ok: true, result });

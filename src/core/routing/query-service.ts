@@ -12,7 +12,8 @@ import { isUnanswerable } from '../strategies/prompts.js';
 import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName } from '../strategies/types.js';
 import { findCues, parseCueNames, type Cue } from './cues.js';
 import { absentTerms, vocabulary } from './terms.js';
-import { decide, estimateLatencyMs, overBudget, type Budgets, type RouterThresholds } from './policy.js';
+import { decide, estimateLatencyMs, overBudget, type Budgets, type RouterThresholds, type StrategyEstimate } from './policy.js';
+import { judgeProbe, type ProbeVerdict } from './probe.js';
 
 export type RequestedStrategy = 'auto' | StrategyName;
 
@@ -47,6 +48,11 @@ export interface QueryInput {
   llm?: LlmProvider;
   /** Self-Route escalation; default ROUTER_SELF_ROUTE. Only with strategy auto and a generative reader. */
   selfRoute?: boolean;
+  /**
+   * The retrieval probe (./probe.ts); default ROUTER_PROBE unless Self-Route is
+   * on. Only with strategy auto and a generative reader; exclusive with selfRoute.
+   */
+  probe?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: QueryEvent) => void;
 }
@@ -91,6 +97,18 @@ export interface QueryDecision {
   estimates: { rag: StrategyEstimateView; coa: StrategyEstimateView & { segments: number }; full: StrategyEstimateView & { truncated: boolean } };
   budgets: Budgets;
   selfRoute: { requested: boolean; active: boolean; note: string | null };
+  /** The retrieval probe (./probe.ts): whether it ran, and what it made of the retrieval answer. */
+  probe: {
+    requested: boolean;
+    active: boolean;
+    note: string | null;
+    /** A retrieval answer of at most this many tokens is kept. */
+    maxAnswerTokens: number;
+    /** The whole-text strategy read when the retrieval answer is not kept (the policy's choice when it was not retrieval). */
+    fallback: StrategyName | null;
+    /** Set once the retrieval answer is in. */
+    verdict: ProbeVerdict | null;
+  };
   escalated: null | { from: 'rag'; to: StrategyName; reason: string; firstAttempt: AnswerResult };
 }
 
@@ -263,7 +281,10 @@ export class QueryService {
       }
     }
 
-    const selfRouteRequested = input.selfRoute ?? this.o.config.ROUTER_SELF_ROUTE;
+    if (input.selfRoute === true && input.probe === true) {
+      throw new AppError('INVALID_PARAMETER', ['selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one']);
+    }
+    const selfRouteRequested = input.selfRoute ?? (input.probe === true ? false : this.o.config.ROUTER_SELF_ROUTE);
     let selfRouteNote: string | null = null;
     if (selfRouteRequested && llm.kind === 'extractive') {
       selfRouteNote = 'Self-Route escalation is off: the extractive reader quotes sentences and cannot decline honestly';
@@ -277,6 +298,31 @@ export class QueryService {
     const selfRoute = selfRouteRequested && llm.kind === 'generative' && requested === 'auto' && strategy === 'rag' && !answerMayBeAbsent;
     // Said in the reasons only when asked for explicitly; the note field always carries it.
     if (input.selfRoute === true && selfRouteNote) reasons = [...reasons, selfRouteNote];
+
+    const probeRequested = input.probe ?? (selfRouteRequested ? false : this.o.config.ROUTER_PROBE);
+    const maxAnswerTokens = this.o.config.ROUTER_PROBE_MAX_ANSWER_TOKENS;
+    let probeNote: string | null = null;
+    const fits = estimates.full.feasible && !estimates.full.truncated;
+    const wholeText: StrategyName[] = fits ? ['full', 'coa'] : ['coa', 'full'];
+    // The strategy read when the retrieval answer is not kept: the policy's own whole-text choice, else the nearest one.
+    const fallback = strategy !== 'rag' ? strategy : (wholeText.find((s) => overBudget(s, estimates[s], budgets, latency[s]) === null) ?? null);
+    if (probeRequested) {
+      if (llm.kind === 'extractive') probeNote = 'The retrieval probe is off: the extractive reader quotes sentences, so neither a decline nor the length of its answer says anything';
+      else if (requested !== 'auto') probeNote = 'The retrieval probe applies only to strategy auto';
+      else if (overBudget('rag', estimates.rag, budgets, latency.rag) !== null) probeNote = 'The retrieval probe is off for this question: retrieval does not fit the budgets or the window';
+      else if (strategy !== 'rag' && overBudget(strategy, sumEstimates(estimates.rag, estimates[strategy]), budgets, latency.rag + latency[strategy]) !== null) {
+        probeNote = `The retrieval probe is off for this question: the budgets leave no room for a retrieval answer before ${strategy}`;
+      }
+    }
+    const probe = probeRequested && probeNote === null;
+    if (probe) {
+      reasons = [
+        ...reasons,
+        `retrieval probe: answering from the passages first; the answer is kept if it says the text does not hold the answer or is short (at most ${maxAnswerTokens} tokens)` +
+          (fallback ? `, else the question is read with ${fallback}` : ''),
+      ];
+      strategy = 'rag';
+    } else if (input.probe === true && probeNote) reasons = [...reasons, probeNote];
 
     const decision: QueryDecision = {
       strategy,
@@ -302,6 +348,7 @@ export class QueryService {
       estimates: estimateViews(estimates, budgets, latency),
       budgets,
       selfRoute: { requested: selfRouteRequested, active: selfRoute, note: selfRouteNote },
+      probe: { requested: probeRequested, active: probe, note: probeNote, maxAnswerTokens, fallback: probe ? fallback : null, verdict: null },
       escalated: null,
     };
     emit({ type: 'decision', decision });
@@ -320,36 +367,60 @@ export class QueryService {
     };
     // Retrieval answers read the passages the decision was made on, not a second retrieval.
     const first = await this.o.answers.answer({ ...base, strategy, retrieval: r, ...(selfRoute ? { allowUnanswerable: true } : {}) });
-    if (!selfRoute || !isUnanswerable(first.answer)) {
+    // Why the first answer is not the last, in words; null keeps it.
+    let insufficient: string | null = null;
+    if (selfRoute && isUnanswerable(first.answer)) insufficient = `the model found the retrieved passages insufficient (replied ${first.answer.trim().slice(0, 40)})`;
+    if (probe) {
+      const verdict = judgeProbe(first.answer, maxAnswerTokens);
+      decision.probe.verdict = verdict;
+      if (verdict.why === 'declined') {
+        decision.reasons.push('retrieval probe: the answer says the passages do not hold what was asked; kept, since a reader given the whole text more often invents an answer to such questions');
+      } else if (verdict.why === 'short') {
+        decision.reasons.push(`retrieval probe: a short answer (${verdict.answerTokens} tokens, at most ${maxAnswerTokens}) found in the passages; kept`);
+      } else {
+        insufficient =
+          verdict.why === 'empty'
+            ? 'the retrieval answer is empty'
+            : `the retrieval answer is long (${verdict.answerTokens} tokens, more than ${maxAnswerTokens}): the passages were likely not enough`;
+      }
+    }
+    if (insufficient === null) {
       log.info({ chosen: strategy, escalated: false }, 'query answered');
       return { ...first, decision };
     }
 
-    // The model declined: read more, within what the budgets leave after the first attempt.
+    // Read more, within what the budgets leave after the first attempt.
     const left: Budgets = {
       ...(budgets.maxPromptTokens !== undefined ? { maxPromptTokens: budgets.maxPromptTokens - first.totals.promptTokens } : {}),
       ...(budgets.maxCalls !== undefined ? { maxCalls: budgets.maxCalls - first.totals.calls } : {}),
       ...(budgets.maxLatencyMs !== undefined ? { maxLatencyMs: budgets.maxLatencyMs - first.totals.latencyMs } : {}),
     };
-    const fits = estimates.full.feasible && !estimates.full.truncated;
-    const order: StrategyName[] = fits ? ['full', 'coa'] : ['coa', 'full'];
+    const order = probe && fallback ? [fallback, ...wholeText.filter((s) => s !== fallback)] : wholeText;
     const target = order.find((s) => overBudget(s, estimates[s], left, latency[s]) === null);
+    const by = selfRoute ? 'Self-Route' : 'retrieval probe';
     if (!target) {
-      decision.reasons.push('the model found the passages insufficient (UNANSWERABLE), but the budgets leave no room to read more');
-      log.info({ chosen: strategy, escalated: false }, 'query declined, no budget to escalate');
+      decision.reasons.push(
+        selfRoute
+          ? 'the model found the passages insufficient (UNANSWERABLE), but the budgets leave no room to read more'
+          : `${by}: ${insufficient}, but the budgets leave no room to read more; the retrieval answer is kept`,
+      );
+      log.info({ chosen: strategy, escalated: false }, 'query not escalated: no budget left');
       return { ...first, decision };
     }
-    const reason =
-      `the model found the retrieved passages insufficient (replied ${first.answer.trim().slice(0, 40)}): reading ` +
-      (target === 'full' ? (fits ? 'the whole text' : 'the middle-truncated text') : 'the whole text with Chain-of-Agents');
+    const reason = `${insufficient}: reading ` + (target === 'full' ? (fits ? 'the whole text' : 'the middle-truncated text') : 'the whole text with Chain-of-Agents');
     emit({ type: 'escalate', from: 'rag', to: target, reason });
     const second = await this.o.answers.answer({ ...base, strategy: target });
     decision.strategy = target;
-    decision.reasons.push(`Self-Route: ${reason}`);
+    decision.reasons.push(`${by}: ${reason}`);
     decision.escalated = { from: 'rag', to: target, reason, firstAttempt: first };
-    log.info({ chosen: target, escalated: true }, 'query answered after escalation');
+    log.info({ chosen: target, escalated: true, by }, 'query answered after escalation');
     return { ...second, decision };
   }
+}
+
+/** The cost of two strategies run one after the other. */
+function sumEstimates(a: StrategyEstimate, b: StrategyEstimate): StrategyEstimate {
+  return { feasible: a.feasible && b.feasible, promptTokens: a.promptTokens + b.promptTokens, calls: a.calls + b.calls, contextTokens: a.contextTokens + b.contextTokens };
 }
 
 function estimateViews(e: CostEstimates, budgets: Budgets, latency: Record<StrategyName, number>): QueryDecision['estimates'] {
