@@ -29,7 +29,7 @@ export const CONFIG_SPEC = {
   // Chunking
   CHUNK_TOKENS: { type: 'int', default: 400, min: 16, max: 8192, doc: 'Target chunk size in cl100k tokens (chunks end on sentence or paragraph boundaries, so they vary around it).' },
   CHUNK_OVERLAP_TOKENS: { type: 'int', default: 40, min: 0, max: 4096, doc: 'Tokens of the previous chunk repeated at the start of the next (whole sentences).' },
-  TOKENIZER_THREADS: { type: 'int', default: 1, min: 0, max: 64, doc: 'Worker threads that count and chunk large documents (on upload and in the ingestion job), so that BPE over a book (~0.4 s for 1.4M tokens to count, ~0.6 s to chunk) does not stall every other request of the process. Started on the first large text, idle ones never keep the process alive. 0: on the event loop.' },
+  TOKENIZER_THREADS: { type: 'int', default: 1, min: 0, max: 64, doc: 'Worker threads that count and chunk large documents (on upload and in the ingestion job), so that BPE over a book (~0.4 s for 1.4M tokens to count, ~0.6 s to chunk) does not stall every other request of the process. The API server and the ingest worker start them at start-up (other tools on the first large text); idle ones never keep the process alive. 0: on the event loop.' },
   TOKENIZER_INLINE_CHARS: { type: 'int', default: 20_000, min: 0, doc: 'Texts shorter than this many characters are counted and chunked on the event loop even with TOKENIZER_THREADS: ~5k tokens cost less there than a trip to a thread.' },
 
   // Embedding

@@ -49,6 +49,13 @@ export interface Container {
   readonly limits: Limits;
   /** Prepares the vector store for the embedder's vector size (loads the model once). Memoised; retried after a failure. */
   ready(): Promise<void>;
+  /**
+   * Starts the tokenizer threads (TOKENIZER_THREADS) in the background, so the
+   * first large upload does not wait for one to load. They never keep the
+   * process alive. Called by the process entries only: tests and one-off
+   * tools that never tokenize a large text do not pay for the threads.
+   */
+  warm(): void;
   /** Closes everything, each step even if an earlier one failed. Idempotent. */
   close(): Promise<void>;
 }
@@ -97,8 +104,8 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   }
 
   const ready = vectorReadiness(vectors, embedder);
-  const tokenWork: TokenWork =
-    config.TOKENIZER_THREADS > 0 ? new TokenPool({ threads: config.TOKENIZER_THREADS, inlineBelowChars: config.TOKENIZER_INLINE_CHARS, logger }) : inlineTokenWork;
+  const tokenPool = config.TOKENIZER_THREADS > 0 ? new TokenPool({ threads: config.TOKENIZER_THREADS, inlineBelowChars: config.TOKENIZER_INLINE_CHARS, logger }) : null;
+  const tokenWork: TokenWork = tokenPool ?? inlineTokenWork;
 
   const documentService = new DocumentService({
     ready,
@@ -141,6 +148,9 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     query,
     limits,
     ready,
+    warm() {
+      tokenPool?.warm();
+    },
     close() {
       // Stop taking jobs first, then close what they use. Every step runs even if one fails.
       closing ??= (async () => {

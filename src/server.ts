@@ -8,6 +8,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
   const container = buildContainer(config, logger, { role: 'api' });
+  container.warm();
   const app = await buildApp(container);
   app.addHook('onClose', async () => container.close());
 

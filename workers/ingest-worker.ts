@@ -14,6 +14,7 @@ async function main(): Promise<void> {
     throw new AppError('CONFIG_INVALID', ['the worker needs REDIS_URL; without Redis the API runs jobs in process']);
   }
   const container = buildContainer(config, logger, { role: 'worker' });
+  container.warm();
   await container.ready();
   await container.runner!.start();
   await container.documentService.recoverPending();

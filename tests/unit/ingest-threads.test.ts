@@ -2,14 +2,17 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { buildContainer, type Container } from '../../src/container.js';
 import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { chunkText } from '../../src/core/ingest/chunker.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import { DocumentService, INGEST_JOB, type IngestJobData, type SubmitResult } from '../../src/core/ingest/document-service.js';
 import { TokenPool } from '../../src/core/ingest/token-pool.js';
 import type { ChunkSizes, TokenWork } from '../../src/core/ingest/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
@@ -168,4 +171,40 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
       await useLite.close();
     }
   });
+});
+
+describe('Container.warm', () => {
+  /** The threads this process starts while `fn` runs (Node announces each one on `process`, on the next tick). */
+  async function threadsStartedBy(fn: () => unknown): Promise<Worker[]> {
+    const started: Worker[] = [];
+    const onWorker = (w: Worker): void => void started.push(w);
+    process.on('worker', onWorker);
+    try {
+      await fn();
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('worker', onWorker);
+    }
+    return started;
+  }
+
+  for (const threads of [2, 0]) {
+    it(`starts no tokenizer thread when the container is built, and TOKENIZER_THREADS=${threads} of them on warm()`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'container-warm-'));
+      const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', TOKENIZER_THREADS: threads } });
+      let container: Container | undefined;
+      try {
+        expect(await threadsStartedBy(() => (container = buildContainer(config, logger, { role: 'local' })))).toHaveLength(0);
+        expect(await threadsStartedBy(() => container!.warm())).toHaveLength(threads);
+        // A book uploaded next is counted on a warmed thread, not on a new one.
+        const text = book.slice(0, 50_000);
+        let submitted: SubmitResult | undefined;
+        expect(await threadsStartedBy(async () => (submitted = await container!.documentService.submit({ namespace: 'ns', id: 'room', text, source: 'json' })))).toHaveLength(0);
+        expect(submitted!.document.tokens).toBe(cl100k.count(text));
+      } finally {
+        await container?.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -143,6 +143,53 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
     expect(pool.running).toBe(0);
   });
 
+  it('starts its threads on warm(), once, and serves the next large text on the thread it started', async () => {
+    const pool = open({ threads: 2 });
+    const started: Worker[] = [];
+    const onWorker = (w: Worker): void => void started.push(w);
+    process.on('worker', onWorker);
+    try {
+      pool.warm();
+      expect(pool.running).toBe(2);
+      pool.warm();
+      // Node announces a thread on the next tick.
+      await new Promise((r) => setImmediate(r));
+      expect(started).toHaveLength(2);
+      expect(await pool.count(book)).toBe(cl100k.count(book));
+      expect(await pool.chunk(book, sizes)).toEqual(chunkText(book, sizes));
+      expect(started).toHaveLength(2);
+      expect(pool.running).toBe(2);
+    } finally {
+      process.off('worker', onWorker);
+    }
+  });
+
+  it('warm() after close starts nothing', async () => {
+    const pool = open();
+    await pool.close();
+    pool.warm();
+    expect(pool.running).toBe(0);
+  });
+
+  it('does not keep a process alive when warmed: a script that warms the pool and never uses or closes it exits by itself', async () => {
+    const script = `
+      import { TokenPool } from './src/core/ingest/token-pool.ts';
+      const pool = new TokenPool({ threads: 2 });
+      pool.warm();
+      console.log(JSON.stringify({ running: pool.running }));
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    // A warmed thread that held the process would make this wait forever: the test then fails on the test timeout.
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ running: 2 });
+  });
+
   it('does not keep a process alive: a script that counts a book and never closes the pool exits by itself', async () => {
     const script = `
       import { TokenPool } from './src/core/ingest/token-pool.ts';

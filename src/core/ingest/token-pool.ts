@@ -16,7 +16,7 @@ export type TokenReply =
   | { id: number; ok: false; name: string; message: string };
 
 export interface TokenPoolOptions {
-  /** Worker threads, started on the first large text. Default 1. */
+  /** Worker threads, started on the first large text or by {@link TokenPool.warm}. Default 1. */
   threads?: number;
   /**
    * Texts shorter than this (in characters) are tokenized on the calling
@@ -62,9 +62,10 @@ import('node:worker_threads').then(({ workerData }) =>
  * Runs `cl100k.count` and `chunkText` on worker threads, so that counting and
  * chunking a large upload (~355 ms and ~560 ms for 1.4M tokens) does not stall
  * every other request of the process. Texts below `inlineBelowChars` run
- * inline. Threads are started on demand, unref'd while idle (they never keep
- * a process alive), and replaced when one dies: its call rejects with
- * TOKENIZER_UNAVAILABLE and the next call gets a fresh thread. A call whose
+ * inline. Threads are started on demand (or ahead: {@link TokenPool.warm}),
+ * unref'd while idle (they never keep a process alive), and replaced when one
+ * dies: its call rejects with TOKENIZER_UNAVAILABLE and the next call gets a
+ * fresh thread. A call whose
  * signal fires while it runs rejects with CANCELLED at once, and its thread
  * is terminated, since BPE cannot be interrupted.
  */
@@ -115,6 +116,18 @@ export class TokenPool implements TokenWork {
       chunks[i] = { order: i, start, end, tokens: spans[3 * i + 2]!, text: text.slice(start, end) };
     }
     return chunks;
+  }
+
+  /**
+   * Starts the threads now rather than on the first large text, which would
+   * otherwise wait for its thread to load (about half a second under tsx).
+   * For process entries (the API server, the ingest worker): they are
+   * unref'd like idle threads, so a warmed pool never keeps a process alive.
+   * Threads already running are kept; a no-op once closed.
+   */
+  warm(): void {
+    if (this.closed) return;
+    for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]) this.spawn(i);
   }
 
   /**
@@ -199,7 +212,6 @@ export class TokenPool implements TokenWork {
     const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry, tsx: ts ? import.meta.resolve('tsx/esm/api') : null } });
     const slot: Slot = { worker, busy: undefined };
     this.slots[i] = slot;
-    worker.unref();
     worker.on('message', (reply: TokenReply) => {
       const busy = slot.busy;
       if (this.slots[i] !== slot || !busy || busy.id !== reply.id) return;
@@ -224,6 +236,8 @@ export class TokenPool implements TokenWork {
     };
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
     return slot;
   }
 
