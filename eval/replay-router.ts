@@ -12,16 +12,25 @@
  *     full), the recorded answer of the chosen route is judged by the
  *     APPROXIMATE lexical judge (eval/judges/lexical.ts), and routed accuracy is
  *     compared with always-RAG, always-full and the oracle (best of both).
+ *     Three ways of routing are replayed: the rules alone (src/core/routing/
+ *     policy.ts), the rules with Self-Route, and the retrieval probe the
+ *     service runs by default with a generative reader (src/core/routing/
+ *     probe.ts: the recorded RAG answer is kept when it declines or is short,
+ *     judged by the service's own judgeProbe, else the full answer is taken);
+ *     with the probe every question costs a retrieval read, and the escalated
+ *     ones a whole-text read on top (the "read" column).
  *
  *   npx tsx eval/replay-router.ts --dataset ../shared/datasets/lara --model gpt-4o [--model ...]
  *     [--data-dir data/eval-embed] [--window 128000] [--limit N] [--lengths 32k,128k]
- *     [--sweep] [--min-rag-share 0.4] [--out eval-out/router.json]
+ *     [--sweep] [--tune-for routed|probe] [--min-rag-share 0.4] [--out eval-out/router.json]
  *
  * Documents are chunked and embedded by the in-process core with the default
  * config (the embedding cache under DATA_DIR makes re-runs cheap; the default
  * data dir is the one eval/measure-retrieval.ts uses, so both share it).
  * --sweep searches the thresholds on one length and checks them on the other
- * (documents never cross: each length has its own documents), both ways.
+ * (documents never cross: each length has its own documents), both ways:
+ * the policy's thresholds (--tune-for routed) or the probe's answer-length
+ * threshold (--tune-for probe).
  */
 import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,6 +46,7 @@ import { CUE_NAMES, type CueName } from '../src/core/routing/cues.js';
 import { decide, type RouterThresholds, type RoutingEstimates } from '../src/core/routing/policy.js';
 import { thresholdsFromConfig } from '../src/core/routing/query-service.js';
 import { absentTerms, vocabulary } from '../src/core/routing/terms.js';
+import { judgeProbe, type ProbeVerdict } from '../src/core/routing/probe.js';
 import type { StrategyName } from '../src/core/strategies/types.js';
 import { estimatingReader } from './harness/replay.js';
 import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
@@ -54,12 +64,16 @@ const { values: args } = parseArgs({
     lengths: { type: 'string' },
     sweep: { type: 'boolean', default: false },
     'min-rag-share': { type: 'string', default: '0.4' },
+    /** What --sweep tunes: the policy's thresholds ('routed') or the retrieval probe's ROUTER_PROBE_MAX_ANSWER_TOKENS ('probe'). */
+    'tune-for': { type: 'string', default: 'routed' },
     out: { type: 'string', default: 'eval-out/router.json' },
   },
 });
 
 const WINDOW = Number(args.window);
 const MIN_RAG_SHARE = Number(args['min-rag-share']);
+const TUNE_FOR = args['tune-for'];
+if (TUNE_FOR !== 'routed' && TUNE_FOR !== 'probe') throw new Error(`--tune-for must be routed or probe, not ${String(TUNE_FOR)}`);
 
 /** What the router sees of one question, plus what the measurements need. */
 interface QuestionRecord {
@@ -175,17 +189,27 @@ interface Judged {
   full: boolean;
   /** The recorded RAG answer declines in its first sentence: Self-Route would have escalated it. */
   ragDeclines: boolean;
+  /** The service's probe verdict on the recorded RAG answer with no length limit: whether it declines, and its length. */
+  probe: ProbeVerdict;
+}
+
+/** Whether the retrieval probe keeps `j`'s recorded RAG answer with ROUTER_PROBE_MAX_ANSWER_TOKENS = max (as judgeProbe decides). */
+function probeKeeps(j: Judged, max: number): boolean {
+  return j.probe.why === 'declined' || (j.probe.why !== 'empty' && j.probe.answerTokens <= max);
 }
 
 function judgeAll(recs: readonly QuestionRecord[], model: string, root: string): { judged: Judged[]; missing: number } {
   const { predictions } = loadPredictions(root);
-  const preds = new Map<string, { rag?: boolean; full?: boolean; ragDeclines?: boolean }>();
+  const preds = new Map<string, { rag?: boolean; full?: boolean; ragDeclines?: boolean; probe?: ProbeVerdict }>();
   for (const p of predictions) {
     if (p.model !== model) continue;
     const key = `${p.length}|${p.type}|${p.task}|${p.file ?? ''}|${p.question}`;
     const e = preds.get(key) ?? {};
     e[p.mode] = judgeLexical({ question: p.question, answer: p.groundTruth, prediction: p.prediction, task: p.task }).correct;
-    if (p.mode === 'rag') e.ragDeclines = declines(p.prediction);
+    if (p.mode === 'rag') {
+      e.ragDeclines = declines(p.prediction);
+      e.probe = judgeProbe(p.prediction, Infinity);
+    }
     preds.set(key, e);
   }
   const judged: Judged[] = [];
@@ -196,7 +220,7 @@ function judgeAll(recs: readonly QuestionRecord[], model: string, root: string):
       missing++;
       continue;
     }
-    judged.push({ rec, rag: e.rag, full: e.full, ragDeclines: e.ragDeclines ?? false });
+    judged.push({ rec, rag: e.rag, full: e.full, ragDeclines: e.ragDeclines ?? false, probe: e.probe ?? { keep: false, why: 'empty', answerTokens: 0 } });
   }
   return { judged, missing };
 }
@@ -215,18 +239,19 @@ interface ReplayRow {
   routedSelfRoute: number;
   /** Share answered from retrieval by routed + Self-Route (escalated questions read both). */
   routedSelfRouteRagShare: number;
-  /**
-   * Routed with a retrieval probe before every whole-text read, and declines
-   * kept: a retrieval answer that declines is the answer (the text may not
-   * hold one); otherwise the route's answer.
-   */
-  routedProbe: number;
-  /** Share answered from retrieval alone by routed + probe. */
-  routedProbeRagShare: number;
+  /** The retrieval probe (the service's default with a generative reader): the RAG answer when kept, else the full one. */
+  probe: number;
+  /** Share answered from retrieval alone by the probe. */
+  probeRagShare: number;
+  /** Document tokens read per question with the probe: the retrieval read, plus the policy's whole-text read when escalated. */
+  probeTokens: number;
 }
 
-function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): ReplayRow {
+function replayRow(group: string, js: readonly Judged[], t: RouterThresholds, maxAnswerTokens: number): ReplayRow {
   const ds = js.map((j) => decision(j.rec, t));
+  const kept = js.map((j) => probeKeeps(j, maxAnswerTokens));
+  // Escalated, the probe reads the policy's whole-text choice (full when the policy chose retrieval and the text fits).
+  const whole = js.map((j, i) => (ds[i]!.strategy === 'coa' || j.rec.estimates.full.truncated ? j.rec.tokens.coa : j.rec.tokens.full));
   const toRag = ds.map((d) => d.strategy === 'rag');
   const escalated = js.map((j, i) => toRag[i]! && !ds[i]!.answerMayBeAbsent && j.ragDeclines);
   return {
@@ -240,21 +265,25 @@ function replayRow(group: string, js: readonly Judged[], t: RouterThresholds): R
     selfRoute: mean(js.map((j) => +(j.ragDeclines ? j.full : j.rag))),
     routedSelfRoute: mean(js.map((j, i) => +(toRag[i] && !escalated[i] ? j.rag : j.full))),
     routedSelfRouteRagShare: mean(js.map((_, i) => +(toRag[i]! && !escalated[i]))),
-    routedProbe: mean(js.map((j, i) => +(toRag[i] || j.ragDeclines ? j.rag : j.full))),
-    routedProbeRagShare: mean(js.map((j, i) => +(toRag[i] || j.ragDeclines))),
+    probe: mean(js.map((j, i) => +(kept[i] ? j.rag : j.full))),
+    probeRagShare: mean(kept.map((k) => +k)),
+    probeTokens: mean(js.map((j, i) => j.rec.tokens.rag + (kept[i] ? 0 : whole[i]!))),
   };
 }
 
-function replayTable(js: readonly Judged[], t: RouterThresholds): { text: string; rows: ReplayRow[] } {
+function replayTable(js: readonly Judged[], t: RouterThresholds, maxAnswerTokens: number): { text: string; rows: ReplayRow[] } {
   const rows: ReplayRow[] = [];
-  for (const [k, g] of groupBy(js, (j) => j.rec.q.task)) rows.push(replayRow(k, g, t));
-  for (const [k, g] of groupBy(js, (j) => j.rec.q.length)) rows.push(replayRow(k, g, t));
-  rows.push(replayRow('all', js, t));
-  const lines = ['group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best | Self-Route  routed+SR  by-RAG | routed+probe  by-RAG  −best'];
+  for (const [k, g] of groupBy(js, (j) => j.rec.q.task)) rows.push(replayRow(k, g, t, maxAnswerTokens));
+  for (const [k, g] of groupBy(js, (j) => j.rec.q.length)) rows.push(replayRow(k, g, t, maxAnswerTokens));
+  rows.push(replayRow('all', js, t, maxAnswerTokens));
+  const lines = [
+    `rules: the policy alone; SR: with Self-Route; probe: the retrieval probe, answers of at most ${maxAnswerTokens} tokens or declining kept; read: document tokens per question`,
+    'group        n   always-RAG  always-full  routed  oracle  to-RAG   routed - best | Self-Route  routed+SR  by-RAG |  probe  by-RAG  −best    read',
+  ];
   for (const r of rows) {
     lines.push(
       `${r.group.padEnd(10)} ${String(r.n).padStart(4)}   ${pct(r.rag)}       ${pct(r.full)}      ${pct(r.routed)}   ${pct(r.oracle)}   ${pct(r.ragShare)}   ${((r.routed - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(6)}` +
-        `        | ${pct(r.selfRoute)}       ${pct(r.routedSelfRoute)}  ${pct(r.routedSelfRouteRagShare)} |        ${pct(r.routedProbe)}   ${pct(r.routedProbeRagShare)}  ${((r.routedProbe - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(5)}`,
+        `        | ${pct(r.selfRoute)}       ${pct(r.routedSelfRoute)}  ${pct(r.routedSelfRouteRagShare)} |  ${pct(r.probe)}   ${pct(r.probeRagShare)}  ${((r.probe - Math.max(r.rag, r.full)) * 100).toFixed(1).padStart(5)} ${kt(r.probeTokens)}`,
     );
   }
   return { text: lines.join('\n'), rows };
@@ -270,14 +299,34 @@ function* grid(base: RouterThresholds): Generator<RouterThresholds> {
           for (const diffuseCues of cueSets) yield { ...base, minRelativeGap, maxAboveCut, maxSelectedShare, maxSpread, diffuseCues };
 }
 
-/** Best thresholds on `tune`: highest routed accuracy with at least MIN_RAG_SHARE of questions sent to retrieval. */
-function tuneOn(tune: readonly Judged[], base: RouterThresholds): { t: RouterThresholds; row: ReplayRow } | null {
+/** What --sweep tunes: the policy's thresholds, or the probe's answer-length limit. */
+interface Tuning {
+  t: RouterThresholds;
+  maxAnswerTokens: number;
+}
+
+const PROBE_LIMITS = [0, 10, 20, 30, 40, 50, 60, 80, 100];
+
+function* candidates(base: Tuning): Generator<Tuning> {
+  if (TUNE_FOR === 'probe') for (const maxAnswerTokens of PROBE_LIMITS) yield { ...base, maxAnswerTokens };
+  else for (const t of grid(base.t)) yield { ...base, t };
+}
+
+/** The accuracy and retrieval share --sweep optimises. */
+function objective(row: ReplayRow): { acc: number; share: number } {
+  return TUNE_FOR === 'probe' ? { acc: row.probe, share: row.probeRagShare } : { acc: row.routed, share: row.ragShare };
+}
+
+/** Best candidate on `tune`: highest accuracy with at least MIN_RAG_SHARE of questions answered by retrieval; ties to the larger share. */
+function tuneOn(tune: readonly Judged[], base: Tuning): (Tuning & { row: ReplayRow }) | null {
   if (tune.length === 0) return null;
-  let best: { t: RouterThresholds; row: ReplayRow } | null = null;
-  for (const t of grid(base)) {
-    const row = replayRow('tune', tune, t);
-    if (row.ragShare < MIN_RAG_SHARE) continue;
-    if (!best || row.routed > best.row.routed + 1e-9 || (Math.abs(row.routed - best.row.routed) < 1e-9 && row.ragShare > best.row.ragShare)) best = { t, row };
+  let best: (Tuning & { row: ReplayRow }) | null = null;
+  for (const c of candidates(base)) {
+    const row = replayRow('tune', tune, c.t, c.maxAnswerTokens);
+    const o = objective(row);
+    if (o.share < MIN_RAG_SHARE) continue;
+    const b = best && objective(best.row);
+    if (!b || o.acc > b.acc + 1e-9 || (Math.abs(o.acc - b.acc) < 1e-9 && o.share > b.share)) best = { ...c, row };
   }
   return best;
 }
@@ -285,6 +334,7 @@ function tuneOn(tune: readonly Judged[], base: RouterThresholds): { t: RouterThr
 const show = (t: RouterThresholds): string =>
   `minRelativeGap=${t.minRelativeGap} maxAboveCut=${t.maxAboveCut} maxSelectedShare=${t.maxSelectedShare} maxSpread=${t.maxSpread} diffuseCues=${t.diffuseCues.join(',') || '(none)'}` +
   ` maxQuestionWords=${t.maxQuestionWords} minAbsentTerms=${t.minAbsentTerms}`;
+const showTuning = (c: Tuning): string => (TUNE_FOR === 'probe' ? `ROUTER_PROBE_MAX_ANSWER_TOKENS=${c.maxAnswerTokens}` : show(c.t));
 
 async function main(): Promise<void> {
   const root = resolve(args.dataset!);
@@ -306,7 +356,8 @@ async function main(): Promise<void> {
     await ingest(c, queries.map((x) => x.q), text);
     const recs = await measureQuestions(c, cfg, queries, text);
     const configured = thresholdsFromConfig(cfg);
-    out.thresholds = configured;
+    const maxAnswerTokens = cfg.ROUTER_PROBE_MAX_ANSWER_TOKENS;
+    out.thresholds = { ...configured, probeMaxAnswerTokens: maxAnswerTokens };
 
     console.log(`\n== (a) Coverage at cost, ${recs.length} questions, thresholds: ${show(configured)}`);
     const cov = coverageTable(recs, configured);
@@ -317,24 +368,33 @@ async function main(): Promise<void> {
     for (const model of args.model!) {
       const { judged, missing } = judgeAll(recs, model, root);
       console.log(`\n== (b) Recorded-answer replay, ${model}: ${judged.length} questions with both answers (${missing} without), lexical judge (approximate)`);
-      const rt = replayTable(judged, configured);
+      const rt = replayTable(judged, configured, maxAnswerTokens);
       console.log(rt.text);
       const m: Record<string, unknown> = { questions: judged.length, missing, configured: rt.rows };
       if (args.sweep) {
         for (const [tuneLen, checkLen] of [['32k', '128k'], ['128k', '32k']] as const) {
           const tune = judged.filter((j) => j.rec.q.length === tuneLen);
           const check = judged.filter((j) => j.rec.q.length === checkLen);
-          const best = tuneOn(tune, configured);
+          const best = tuneOn(tune, { t: configured, maxAnswerTokens });
           if (!best || check.length === 0) continue;
-          console.log(`\n-- tuned on ${tuneLen} (routed ${pct(best.row.routed)}, to RAG ${pct(best.row.ragShare)}): ${show(best.t)}\n   checked on ${checkLen}:`);
-          const held = replayTable(check, best.t);
+          const o = objective(best.row);
+          console.log(`\n-- tuned for ${TUNE_FOR} on ${tuneLen} (${pct(o.acc)}, to RAG ${pct(o.share)}): ${showTuning(best)}\n   checked on ${checkLen}:`);
+          const held = replayTable(check, best.t, best.maxAnswerTokens);
           console.log(held.text);
-          m[`tuned-on-${tuneLen}`] = { thresholds: best.t, tune: best.row, check: held.rows };
+          m[`tuned-on-${tuneLen}`] = { thresholds: best.t, maxAnswerTokens: best.maxAnswerTokens, tune: best.row, check: held.rows };
         }
-        const all = tuneOn(judged, configured);
+        const all = tuneOn(judged, { t: configured, maxAnswerTokens });
         if (all) {
-          console.log(`\n-- tuned on all dev: routed ${pct(all.row.routed)}, to RAG ${pct(all.row.ragShare)}: ${show(all.t)}`);
-          m['tuned-on-all'] = { thresholds: all.t, row: all.row };
+          const o = objective(all.row);
+          console.log(`\n-- tuned for ${TUNE_FOR} on all dev: ${pct(o.acc)}, to RAG ${pct(o.share)}: ${showTuning(all)}`);
+          m['tuned-on-all'] = { thresholds: all.t, maxAnswerTokens: all.maxAnswerTokens, row: all.row };
+        }
+        if (TUNE_FOR === 'probe') {
+          console.log(`\n-- probe answer-length limits (all dev): accuracy − best fixed @ share answered by retrieval, document tokens read`);
+          for (const limit of PROBE_LIMITS) {
+            const row = replayRow('all', judged, configured, limit);
+            console.log(`   ${String(limit).padStart(3)} tokens: ${((row.probe - Math.max(row.rag, row.full)) * 100).toFixed(1).padStart(5)} @ ${pct(row.probeRagShare)}%  ${kt(row.probeTokens)}`);
+          }
         }
       }
       models[model] = m;

@@ -114,18 +114,20 @@ export const CONFIG_SPEC = {
   // Most declines are right: on questions whose answer is not in the text a declining RAG answer is correct 96% of the time
   // (gpt-4o), and escalating hands them to the reader that invents answers. Off by default; per request `selfRoute: true`.
   ROUTER_SELF_ROUTE: { type: 'bool', default: false, doc: 'Self-Route escalation: when auto picks retrieval, let the model reply UNANSWERABLE and then read the whole text (generative readers only; replaces the retrieval probe). Off: it lowered routed accuracy on LaRA dev for the three models replayed.' },
-  // The retrieval probe (src/core/routing/probe.ts), replayed on LaRA dev's recorded answers (eval/replay-router.ts,
-  // approximate lexical judge; a retrieval answer is kept when it declines or has at most this many tokens, else the
-  // recorded full-context answer is taken). Over the better fixed strategy, share answered by retrieval in brackets:
-  //   max tokens   gpt-4o        gpt-4o-mini    qwen2.5-7b     claude-3-5-sonnet
-  //    0 (declines only) +3.1 (19%)  +3.2 (18%)  +0.6 (21%)   +0.4 (29%)
-  //   30           +2.9 (44%)    +3.2 (42%)     +1.7 (46%)     +0.5 (36%)
-  //   40           +2.9 (46%)    +3.2 (44%)     +1.8 (48%)     +0.7 (39%)
-  //   60           +2.0 (51%)    ...
-  // The rules alone (probe off): +0.7 / +0.7 / -1.1 / +0.6. Chosen on one length and checked on the other, 30 and 40
-  // tokens give +2.9/+2.7 (gpt-4o, 32k/128k): the threshold does not depend on the document's length. Answer lengths
-  // depend on the model and the prompt: recalibrate with `npx tsx eval/replay-router.ts --sweep --tune-for probe` on
-  // a deployment's own recorded answers.
+  // The retrieval probe (src/core/routing/probe.ts), replayed on LaRA dev's recorded answers (`npx tsx
+  // eval/replay-router.ts --sweep --tune-for probe --model M`, approximate lexical judge): the recorded RAG answer is
+  // kept when it declines or has at most this many tokens, else the recorded full-context answer is taken. Accuracy
+  // minus the better fixed strategy, share answered by retrieval alone in brackets:
+  //   max tokens     gpt-4o        gpt-4o-mini   qwen2.5-7b    claude-3-5-sonnet
+  //    0 (declines)  +3.1 (19%)    +3.2 (18%)    +0.6 (21%)    +0.4 (29%)
+  //   30             +2.9 (44%)    +3.2 (42%)    +1.7 (46%)    +0.5 (36%)
+  //   40             +2.7 (50%)    +3.2 (47%)    +1.7 (51%)    +0.8 (45%)
+  //   60             +0.9 (59%)    +2.4 (56%)    +1.6 (65%)    +1.1 (55%)
+  // The rules alone (probe off): +0.7 / +0.7 / -1.1 / +0.6. gpt-4o, chosen on one length (best with >= 40% to
+  // retrieval) and checked on the other: 32k -> 128k picks 30, +2.8; 128k -> 32k picks 30, +2.9. Document tokens read
+  // per question at 30 (gpt-4o): 47.2k, against 70.5k for always-full and 8.1k for always-RAG. Answer lengths depend on
+  // the model and the prompt (the tuned limit is 30 for gpt-4o and qwen, 40 for gpt-4o-mini, 50 for claude): recalibrate
+  // on a deployment's own recorded answers with the command above.
   ROUTER_PROBE: { type: 'bool', default: true, doc: 'Retrieval probe (generative readers, strategy auto): answer from retrieval first; keep that answer when it says the text does not hold the answer or is short (ROUTER_PROBE_MAX_ANSWER_TOKENS), else read the whole text as the policy chose. ROUTER_SELF_ROUTE=true turns it off.' },
   ROUTER_PROBE_MAX_ANSWER_TOKENS: { type: 'int', default: 30, min: 0, doc: 'Retrieval probe: a retrieval answer of at most this many tokens (citations not counted) is kept; a longer one is escalated to a whole-text strategy (0 = keep only declines).' },
   ROUTER_LATENCY_MS_PER_CALL: { type: 'number', default: 1500, min: 0, doc: 'Latency model for maxLatencyMs budgets: milliseconds per sequential LLM call (a rough default; set it for your deployment).' },

@@ -157,11 +157,19 @@ export function validateBudgets(b: Budgets): void {
  * explicit strategy, within the budgets), answers through the AnswerService,
  * and reports the decision with the answer.
  *
+ * The retrieval probe (./probe.ts, ROUTER_PROBE, on by default): with a
+ * generative reader and strategy auto, every question is answered from
+ * retrieval first; an answer that declines or is short is kept, any other is
+ * escalated to the policy's whole-text strategy.
+ *
  * Self-Route (Li et al., "Retrieval Augmented Generation or Long-Context LLMs?
- * A Comprehensive Study and Hybrid Approach", EMNLP 2024 industry track): when
- * auto picks retrieval, the model may reply UNANSWERABLE; the question is then
- * read again whole (full context when it fits, else Chain-of-Agents). Off for
- * the extractive reader, which quotes sentences and cannot decline honestly.
+ * A Comprehensive Study and Hybrid Approach", EMNLP 2024 industry track),
+ * instead of the probe when asked for: when auto picks retrieval, the model may
+ * reply UNANSWERABLE; the question is then read again whole (full context when
+ * it fits, else Chain-of-Agents).
+ *
+ * Both are off for the extractive reader, which quotes sentences and cannot
+ * decline honestly; the decision says so.
  */
 /** Most documents in a scope the absent-terms rule reads. */
 const VOCABULARY_CACHE = 64;
@@ -374,7 +382,7 @@ export class QueryService {
       const verdict = judgeProbe(first.answer, maxAnswerTokens);
       decision.probe.verdict = verdict;
       if (verdict.why === 'declined') {
-        decision.reasons.push('retrieval probe: the answer says the passages do not hold what was asked; kept, since a reader given the whole text more often invents an answer to such questions');
+        decision.reasons.push('retrieval probe: the answer says the passages do not hold what was asked; kept, since a reader given the whole text more often invents an answer to such questions (ask with strategy full to read it whole anyway)');
       } else if (verdict.why === 'short') {
         decision.reasons.push(`retrieval probe: a short answer (${verdict.answerTokens} tokens, at most ${maxAnswerTokens}) found in the passages; kept`);
       } else {
