@@ -329,7 +329,12 @@ function showDecision(d: Decision): void {
     SIGNALS.filter(([k]) => signals[k] !== undefined).map(([k, label]) => [label, fmtValue(signals[k])]),
   );
   showEstimates(d);
-  if (d.escalated) notice(`Self-Route: the ${d.escalated.from} answer was declined, so the question was read again by ${d.escalated.to} (${d.escalated.reason}).`);
+  if (d.escalated) {
+    const by = d.selfRoute?.active ? 'Self-Route' : 'Retrieval probe';
+    notice(`${by}: the ${d.escalated.from} answer was not kept, so the question was read again by ${d.escalated.to} (${d.escalated.reason}).`);
+  } else if (d.probe?.verdict?.keep) {
+    notice(`Retrieval probe: the retrieval answer was kept (${d.probe.verdict.why === 'declined' ? 'it says the text does not hold what was asked' : `${d.probe.verdict.answerTokens} tokens, at most ${d.probe.maxAnswerTokens}`}).`);
+  }
 }
 
 /** One worker's note; `done` counts segments read so far (1-based, as the chain reports it). */

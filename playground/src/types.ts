@@ -115,6 +115,14 @@ export interface Decision {
   cues?: Array<{ name: string; match: string }>;
   estimates?: Record<string, StrategyEstimate | unknown>;
   selfRoute?: { requested: boolean; active: boolean; note: string | null };
+  probe?: {
+    requested: boolean;
+    active: boolean;
+    note: string | null;
+    maxAnswerTokens: number;
+    fallback: string | null;
+    verdict: null | { keep: boolean; why: 'declined' | 'short' | 'long' | 'empty'; answerTokens: number };
+  };
   escalated?: null | { from: string; to: string; reason: string };
 }
 
