@@ -88,7 +88,7 @@ async function child(mode: Mode, textPath: string): Promise<RunResult> {
   const { loadConfig } = await import('../src/config.js');
   const { createLogger } = await import('../src/logger.js');
   const { buildContainer } = await import('../src/container.js');
-  const { buildApp } = await import('../src/app.js');
+  const { serveInProcess } = await import('./serve.js');
   const text = await readFile(textPath, 'utf8');
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-ingest-loop-'));
   const config = loadConfig(process.env, {
@@ -106,13 +106,7 @@ async function child(mode: Mode, textPath: string): Promise<RunResult> {
     },
   });
   const container = buildContainer(config, createLogger('warn'), { role: 'api', overrides: { embedder: new StubEmbedder() } });
-  const app = await buildApp(container);
-  app.addHook('onClose', async () => container.close());
-  await container.ready();
-  await container.runner!.start();
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const { app, base } = await serveInProcess(container);
   const post = (body: unknown) =>
     fetch(`${base}/v1/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
   const status = async (id: string) => ((await (await fetch(`${base}/v1/documents/${id}`)).json()) as any);

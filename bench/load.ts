@@ -26,7 +26,7 @@ import { runInNewContext } from 'node:vm';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
-import { buildApp } from '../src/app.js';
+import { serveInProcess } from './serve.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
 const { values } = parseArgs({
@@ -109,13 +109,9 @@ async function main(): Promise<void> {
     dataDir = await mkdtemp(join(tmpdir(), 'bench-load-'));
     const config = loadConfig(process.env, { overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded', AUTH: 'off', RATE_LIMIT_PER_MINUTE: 0, LLM_PROVIDER: 'extractive' } });
     const container = buildContainer(config, createLogger('warn'), { role: 'api' });
-    const app = await buildApp(container);
-    app.addHook('onClose', async () => container.close());
-    await container.ready();
-    await container.runner!.start();
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    const served = await serveInProcess(container);
+    const app = served.app;
+    base = served.base;
     stop = async () => {
       await app.close();
       await rm(dataDir!, { recursive: true, force: true });

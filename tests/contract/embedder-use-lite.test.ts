@@ -1,14 +1,12 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { UseLiteTokenizer, type UseVocabulary } from '../../src/adapters/embedder/use-lite-tokenizer.js';
+import { runModuleScript } from '../helpers/child.js';
 
 const require = createRequire(import.meta.url);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
 const SAMPLES = [
@@ -170,12 +168,7 @@ describe('UseLiteEmbedder', () => {
         await e.close();
       }
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, text], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { code, out, err } = await runModuleScript(script, [text]);
     expect(err).toBe('');
     expect(code).toBe(0);
     const result = JSON.parse(out) as { vector?: number[]; error?: string };

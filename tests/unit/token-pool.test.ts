@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
@@ -9,8 +7,8 @@ import { TokenPool } from '../../src/core/ingest/token-pool.js';
 import { inlineTokenWork, type TokenWork } from '../../src/core/ingest/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import { LARA_DIR } from '../helpers/paths.js';
+import { runModuleScript } from '../helpers/child.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const book = readFileSync(`${LARA_DIR}/documents/128k/book/A Room with a View.txt`, 'utf8');
 const sizes = { chunkTokens: 400, overlapTokens: 40 };
 
@@ -178,13 +176,8 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
       pool.warm();
       console.log(JSON.stringify({ running: pool.running }));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
     // A warmed thread that held the process would make this wait forever: the test then fails on the test timeout.
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { code, out, err } = await runModuleScript(script);
     expect(err).toBe('');
     expect(code).toBe(0);
     expect(JSON.parse(out)).toEqual({ running: 2 });
@@ -198,16 +191,8 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
       const n = await pool.count(readFileSync(process.argv[1], 'utf8'));
       console.log(JSON.stringify({ n, running: pool.running }));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, `${LARA_DIR}/documents/128k/book/A Room with a View.txt`], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
     // A thread that held the process would make this wait forever: the test then fails on the test timeout.
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const { code, out, err } = await runModuleScript(script, [`${LARA_DIR}/documents/128k/book/A Room with a View.txt`]);
     expect(err).toBe('');
     expect(code).toBe(0);
     expect(JSON.parse(out)).toEqual({ n: cl100k.count(book), running: 1 });
