@@ -5,6 +5,8 @@ import type { CompletionRequest, CompletionResult } from '../../src/ports/llm.js
 import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
 import type { AnswerEvent, StrategyName } from '../../src/core/strategies/types.js';
+import { QueryService } from '../../src/core/routing/query-service.js';
+import { judgeProbe } from '../../src/core/routing/probe.js';
 import { ForwardingLlm } from '../helpers/llm.js';
 import { STORIES_GGUF } from '../helpers/paths.js';
 import { openStores, type Stores } from '../helpers/stores.js';
@@ -133,5 +135,43 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
       }),
     ).rejects.toMatchObject({ code: 'CANCELLED' });
     expect(llm.seen).toHaveLength(1);
+  });
+  describe('the retrieval probe, judging what the real model wrote', () => {
+    const query = async (maxAnswerTokens: number) => {
+      const config = loadConfig({}, { dotenvPath: null, overrides: { LLM_MAX_ANSWER_TOKENS: 48, LOG_LEVEL: 'silent', ROUTER_PROBE_MAX_ANSWER_TOKENS: maxAnswerTokens } });
+      const answers = new AnswerService({ retrieval: stores.retrieval, llm: llama, config, logger });
+      const router = new QueryService({ retrieval: stores.retrieval, answers, config, logger });
+      const llm = new Recording(llama);
+      const result = await router.query({
+        namespace: NS, question: 'What did Lily find in the park?', documentIds: ['story'], selection: { kind: 'top-k', k: 2 }, score: 'hybrid', hybridAlpha: 0.5, llm,
+      });
+      return { result, llm };
+    };
+
+    it('keeps the retrieval answer when the limit allows its length: one call', async () => {
+      const { result, llm } = await query(1000);
+      const d = result.decision;
+      expect(d.probe).toMatchObject({ requested: true, active: true, maxAnswerTokens: 1000 });
+      expect(d.probe.verdict).toEqual(judgeProbe(result.answer, 1000));
+      expect(d.probe.verdict!.keep).toBe(true);
+      expect(result.strategy).toBe('rag');
+      expect(d.escalated).toBeNull();
+      expect(llm.seen).toHaveLength(1);
+    });
+
+    it('escalates the same answer with a limit of 0 to Chain-of-Agents, the story being longer than the window', async () => {
+      const { result, llm } = await query(0);
+      const d = result.decision;
+      const first = d.escalated?.firstAttempt;
+      expect(first?.strategy).toBe('rag');
+      expect(d.probe.verdict).toEqual(judgeProbe(first!.answer, 0));
+      // The model tells stories: it does not say the text lacks the answer, so only its length speaks.
+      expect(d.probe.verdict!.why).toBe('long');
+      expect(d.probe.fallback).toBe('coa');
+      expect(d.escalated).toMatchObject({ from: 'rag', to: 'coa', reason: expect.stringMatching(/the retrieval answer is long \(\d+ tokens, more than 0\)/) });
+      expect(result.strategy).toBe('coa');
+      expect(llm.seen.length).toBe(1 + result.calls.length);
+      expectAllFit(llm, [...first!.calls, ...result.calls].map((c) => c.promptTokens));
+    });
   });
 });
