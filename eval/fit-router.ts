@@ -22,7 +22,10 @@
  * trees −1.4; with the retrieval probe (a declined retrieval answer kept)
  * ridge +0.3 (others) / +1.4 (self, 43.5% to retrieval), trees +0.1. The
  * rules in src/core/routing/policy.ts reach +0.7, so no learned preference
- * ships in the service; this script stays to test new signals.
+ * ships in the service; this script stays to test new signals. (What did
+ * reach the target is not a question feature but the retrieval answer
+ * itself: the service's retrieval probe, src/core/routing/probe.ts, +2.9 with
+ * 44% answered by retrieval; see eval/replay-router.ts.)
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
