@@ -21,7 +21,8 @@
  *   --window N                   in process, extractive reader: its context window [the reader's own]
  *   --reader-sentences N         in process, extractive reader: most sentences embedded per call [160]
  *   --on-error skip|stop         broken dataset lines and failed answers [skip]
- *   --replay-predictions MODEL   recorded-answer replay of predictions/MODEL (repeatable)
+ *   --replay-predictions MODEL   recorded-answer replay of predictions/MODEL (repeatable): routed by the policy, and
+ *                                the retrieval probe (ROUTER_PROBE_MAX_ANSWER_TOKENS) with the recorded RAG answer as its answer
  *   --replay-window N            window the router assumes in the replay [128000]
  *   --replay-only                only the replay (no answering)
  *   --calibrate                  also calibrate the judge on predictions/ (calibration.md, calibration.json)

@@ -1,4 +1,5 @@
 import type { Cell } from '../harness/metrics.js';
+import type { ModelReplay, ReplayRow } from '../harness/replay.js';
 import type { EvalSummary } from '../harness/runner.js';
 import type { CalibrationReport } from '../calibrate-judge.js';
 
@@ -30,6 +31,29 @@ export const CELL_HEADER = ['n', 'accuracy', 'evidence coverage', 'answer suppor
 
 export function cellColumns(c: Cell): string[] {
   return [String(c.n), pct(c.accuracy), pct(c.evidenceCoverage), pct(c.answerSupport), ktok(c.tokensRead), pct(c.tokenRatio), num(c.llmCalls), num(c.k)];
+}
+
+/** Percentage points, signed. */
+export const points = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`);
+
+export const PROBE_HEADER = ['group', 'n', 'always RAG', 'always full', 'routed', 'probe', 'probe − best fixed', 'by retrieval', 'tokens full', 'tokens routed', 'tokens probe'];
+
+export function probeColumns(r: ReplayRow): string[] {
+  return [r.group, String(r.n), pct(r.alwaysRag), pct(r.alwaysFull), pct(r.routed), pct(r.probe), points(r.probe - Math.max(r.alwaysRag, r.alwaysFull)), pct(r.probeShare), ktok(r.tokensFull), ktok(r.tokensRouted), ktok(r.tokensProbe)];
+}
+
+/** What the probe columns of the replay are, in words (shared by both reports). */
+export function probeNote(m: ModelReplay, approximateJudge: boolean): string {
+  const n = m.probe.maxAnswerTokens;
+  return (
+    `Retrieval probe (ROUTER_PROBE_MAX_ANSWER_TOKENS = ${n}): the model's recorded RAG answer stands in for the probe's retrieval answer. ` +
+    `It is kept when it says the text does not hold what was asked or is at most ${n} tokens long (citations not counted); otherwise the recorded whole-text answer counts. ` +
+    'By retrieval: share of questions the kept RAG answer settles. Tokens probe: the retrieval read, plus the whole-text read (full, or Chain-of-Agents when the text does not fit or the router chose it) when escalated. ' +
+    (m.probe.inService
+      ? 'This config runs the probe for strategy auto with a generative reader.'
+      : 'This config has the probe OFF (ROUTER_PROBE=false, or ROUTER_SELF_ROUTE=true, which escalates declines instead and is not replayed here): the probe columns show what turning it on would do.') +
+    (approximateJudge ? ' Accuracies by the approximate lexical judge: compare the columns with each other, not with LLM-judged numbers.' : '')
+  );
 }
 
 export function judgeNote(s: EvalSummary): string {
@@ -84,7 +108,7 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
   if (s.replay.length > 0) {
     out.push('## Recorded-answer replay', '');
     out.push(
-      "Each question is routed by our router (as for a reader with a 128k window); the model's recorded answer of the chosen route is judged (Chain-of-Agents counts as the whole-text route). Oracle: the better of the two recorded answers. Tokens: document tokens each route reads by our estimates.",
+      "Each question is routed by our router (as for a reader with a 128k window); the model's recorded answer of the chosen route is judged (Chain-of-Agents counts as the whole-text route). Oracle: the better of the two recorded answers. Tokens: document tokens each route reads by our estimates. Below each model's table, the retrieval probe replayed on the same questions.",
       '',
     );
     for (const m of s.replay) {
@@ -96,6 +120,9 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
         ),
         '',
       );
+      out.push(`#### ${m.model}: retrieval probe${m.probe.inService ? '' : ' (off in this config)'}`, '');
+      out.push(probeNote(m, s.judge.approximate), '');
+      out.push(table(PROBE_HEADER, m.rows.map(probeColumns)), '');
     }
   }
 

@@ -180,9 +180,11 @@ export function barChart(o: { id: string; title: string; yLabel: string; groups:
     });
     parts.push(`<text x="${(M.left + gi * gw + gw / 2).toFixed(1)}" y="${M.top + ph + 14}" text-anchor="middle" class="tick">${esc(g.label)}</text>`);
   });
+  // Each legend entry as wide as its label (10px text, ~5.5px a character), so five fit in the plot's width.
+  let lx = M.left + 6;
   names.forEach((n, i) => {
-    const lx = M.left + 6 + i * 96;
-    parts.push(`<rect x="${lx}" y="${M.top + 4}" width="9" height="9" fill="${PALETTE[i % PALETTE.length]}"/><text x="${lx + 12}" y="${M.top + 12}" class="legend">${esc(n)}</text>`);
+    parts.push(`<rect x="${lx.toFixed(1)}" y="${M.top + 4}" width="9" height="9" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 12).toFixed(1)}" y="${M.top + 12}" class="legend">${esc(n)}</text>`);
+    lx += 12 + 5.5 * n.length + 10;
   });
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" class="frame"/>`);
   parts.push(`<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">${esc(o.yLabel)}</text>`);

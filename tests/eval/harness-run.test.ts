@@ -13,6 +13,7 @@ import { strategySpecs } from '../../eval/harness/strategies.js';
 import type { Progress } from '../../eval/harness/progress.js';
 import type { ResultRow } from '../../eval/harness/types.js';
 import { lexicalJudge } from '../../eval/judges/llm.js';
+import { markdownReport } from '../../eval/report/markdown.js';
 import { buildLaraMini } from '../fixtures/lara-mini.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -109,6 +110,47 @@ describe('the evaluation harness on a LaRA-style fixture', () => {
     // Routed accuracy is the recorded answer of the chosen route: between the two fixed routes' mix and the oracle.
     expect(all.routed).toBeLessThanOrEqual(all.oracle);
     expect(all.share.rag + all.share.full + all.share.coa).toBeCloseTo(1);
+  });
+
+  it('routes the replay as the service does, absent-terms rule included', async () => {
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    const share = (g: string) => summary.replay[0].rows.find((r: { group: string }) => r.group === g).share.rag;
+    // The fixture's retrieval signals send every question to full; with ROUTER_MIN_ABSENT_TERMS = 2 the questions using two or more
+    // terms their document never does go to retrieval: location "fuel, befor" and "instrument, bring" (2 of 4), reasoning "keep, record,
+    // over, whol, career" (1 of 2), comp "differ, favour, use", hallu "colour, brought".
+    expect(config.ROUTER_MIN_ABSENT_TERMS).toBe(2);
+    expect([share('location'), share('reasoning'), share('comp'), share('hallu'), share('all')]).toEqual([0.5, 0.5, 1, 1, 5 / 8]);
+  });
+
+  it('replays the retrieval probe on the recorded RAG answers and reports it', async () => {
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    const replay = summary.replay[0];
+    expect(replay.probe).toEqual({ maxAnswerTokens: config.ROUTER_PROBE_MAX_ANSWER_TOKENS, inService: true });
+    // Every recorded RAG answer of the fixture declines ("The text does not say.", "The text does not mention...") or is under 30 tokens:
+    // the probe keeps them all, so it scores as always-RAG and reads only what retrieval reads.
+    for (const r of replay.rows) expect(r).toMatchObject({ probe: r.alwaysRag, probeShare: 1 });
+    const loc = replay.rows.find((r: { group: string }) => r.group === 'location');
+    expect(loc.probe).toBeCloseTo(3 / 4);
+    const all = replay.rows.find((r: { group: string }) => r.group === 'all');
+    expect(all.tokensProbe).toBeGreaterThan(0);
+    expect(all.tokensProbe).toBeLessThan(all.tokensFull);
+    const md = await readFile(join(out, 'report.md'), 'utf8');
+    expect(md).toContain('#### mini-model: retrieval probe\n');
+    expect(md).toContain("the model's recorded RAG answer stands in for the probe's retrieval answer");
+    expect(md).toMatch(/\| all \| 8 \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [+−][\d.]+ \| 100\.0% \|/);
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('<h4>mini-model: retrieval probe</h4>');
+    expect(html).toContain('<th>tokens probe</th>');
+  });
+
+  it('says so when the config has the probe off, and still shows what it would do', async () => {
+    const off = await run(await mkdtemp(join(tmpdir(), 'eval-out-')), { replayOnly: true, replayModels: ['mini-model'], config: { ...config, ROUTER_PROBE: false } });
+    const first = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(off.summary.replay[0]!.probe.inService).toBe(false);
+    expect(off.summary.replay[0]!.rows).toEqual(first.replay[0].rows);
+    const md = markdownReport(off.summary);
+    expect(md).toContain('#### mini-model: retrieval probe (off in this config)');
+    expect(md).toContain('This config has the probe OFF');
   });
 
   it('renders a self-contained HTML report whose charts are there', async () => {
