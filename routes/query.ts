@@ -164,7 +164,7 @@ const routes: FastifyPluginAsync = async (app) => {
       if (questions.length <= cfg.ROUTER_INLINE_BATCH) {
         return { jobId: null, ...(await runBatch(service, data, { signal: abortOnClientClose(reply) })) };
       }
-      const job = await app.container.queue.enqueue(QUERY_BATCH_JOB, data, { jobId: batchJobId(), attempts: 1 });
+      const job = await app.container.queue.enqueue(QUERY_BATCH_JOB, data, { jobId: batchJobId(), attempts: cfg.ROUTER_BATCH_ATTEMPTS });
       return reply.status(202).send({ jobId: job.id, state: job.state, questions: questions.length });
     },
   );

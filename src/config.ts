@@ -21,7 +21,7 @@ export const CONFIG_SPEC = {
   PORT: { type: 'int', default: 3000, min: 0, max: 65535, doc: 'HTTP port.' },
   LOG_LEVEL: { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' },
   DATA_DIR: { type: 'string', default: './data', doc: 'Directory of the embedded document store, vector store and embedding cache.' },
-  SHUTDOWN_TIMEOUT_MS: { type: 'int', default: 10_000, min: 0, doc: 'On SIGTERM/SIGINT, how long in-flight requests and jobs may run before the process exits.' },
+  SHUTDOWN_TIMEOUT_MS: { type: 'int', default: 10_000, min: 0, doc: 'On SIGTERM/SIGINT, how long in-flight requests and jobs may run before the process exits. A worker stops jobs still running a fifth of it (at most 2 s) before; the queue runs them again.' },
   BODY_LIMIT_BYTES: { type: 'int', default: 20 * 1024 * 1024, min: 1024, doc: 'Largest accepted request body (JSON or upload), in bytes.' },
   MAX_DOCUMENT_TOKENS: { type: 'int', default: 2_000_000, min: 1, doc: 'Largest accepted document, in cl100k tokens.' },
   MAX_QUESTION_CHARS: { type: 'int', default: 4_000, min: 1, doc: 'Longest accepted question, in characters.' },
@@ -135,6 +135,7 @@ export const CONFIG_SPEC = {
   ROUTER_ALLOWED_MODELS: { type: 'string', default: '', doc: 'openai: model names (comma-separated) a request may pick instead of LLM_MODEL, on the same endpoint.' },
   ROUTER_MAX_BATCH: { type: 'int', default: 1000, min: 1, doc: 'Most questions in one POST /v1/query/batch.' },
   ROUTER_INLINE_BATCH: { type: 'int', default: 10, min: 0, doc: 'Batches up to this many questions are answered inline; larger ones run as a background job.' },
+  ROUTER_BATCH_ATTEMPTS: { type: 'int', default: 3, min: 1, max: 50, doc: 'Runs of a background batch job (exponential backoff): it is run again, every question afresh, when an upstream outage or a worker shutdown stops it.' },
 } as const satisfies Record<string, Spec>;
 
 type SpecTable = typeof CONFIG_SPEC;

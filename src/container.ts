@@ -96,7 +96,10 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   } else if (useRedis) {
     const bull = { url: config.REDIS_URL, queueName: QUEUE_NAME, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS, logger };
     queue = new BullMqQueue(bull);
-    if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS });
+    // The worker process exits at SHUTDOWN_TIMEOUT_MS; jobs still running are stopped a little before (a fifth of it, at most 2 s),
+    // so they stop and their queue retries them at once rather than when their lock expires.
+    const stopJobsAfterMs = config.SHUTDOWN_TIMEOUT_MS - Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 5));
+    if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS, stopJobsAfterMs });
   } else {
     const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger });
     queue = q;

@@ -164,7 +164,21 @@ export class BullMqRunner implements JobRunner {
   private worker: Worker | null = null;
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly opts: BullMqOptions & { concurrency: number; lockDurationMs?: number }) {}
+  constructor(
+    private readonly opts: BullMqOptions & {
+      concurrency: number;
+      lockDurationMs?: number;
+      /**
+       * On close, how long active jobs may still run; then their signals fire
+       * and their processors stop. A processor stopped so fails with a
+       * transient error, which the queue records as a failed attempt and
+       * retries on a running or the next worker (attempts permitting), instead
+       * of leaving the job locked until another worker finds it stalled.
+       * Default: no limit (close waits for the jobs to finish).
+       */
+      stopJobsAfterMs?: number;
+    },
+  ) {}
 
   register<TData, TResult>(name: string, processor: JobProcessor<TData, TResult>): void {
     this.processors.set(name, processor as JobProcessor<any, any>);
@@ -211,10 +225,23 @@ export class BullMqRunner implements JobRunner {
     await this.worker.waitUntilReady();
   }
 
-  /** Waits for active jobs to finish (BullMQ's graceful close), then disconnects. Idempotent. */
+  /**
+   * Takes no new job and waits for active ones to finish (BullMQ's graceful
+   * close), stopping those still running after `stopJobsAfterMs` through their
+   * signal; then disconnects. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.worker) await this.worker.close().catch(() => undefined);
+      const worker = this.worker;
+      if (!worker) return;
+      const after = this.opts.stopJobsAfterMs;
+      // Before BullMQ disconnects (it waits for the jobs first), so their failed attempts are still recorded.
+      const stop = after === undefined ? undefined : setTimeout(() => worker.cancelAllJobs('worker shutdown'), after);
+      try {
+        await worker.close().catch(() => undefined);
+      } finally {
+        clearTimeout(stop);
+      }
     })();
     return this.closing;
   }

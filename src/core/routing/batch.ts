@@ -87,7 +87,8 @@ export async function runBatch(
         });
         items.push({ id: q.id, question: q.question, ok: true, result });
       } catch (err) {
-        if (isAppError(err) && err.code === 'CANCELLED') throw err;
+        // Once the batch is stopped, whatever the question ended with (CANCELLED, or what an aborted call turned into) stops it too.
+        if (opts.signal?.aborted || (isAppError(err) && err.code === 'CANCELLED')) throw err;
         // Upstream outages fail the whole job so the queue can retry it; per-question problems stay per question.
         if (isAppError(err) && err.transient) throw err;
         const e = isAppError(err) ? err.toJSON() : { code: 'INTERNAL', message: 'Internal error' };
@@ -114,11 +115,24 @@ export async function runBatch(
   return { items, summary: { questions: items.length, answered, failed: items.length - answered, strategies, escalated, promptTokens } };
 }
 
-/** The queue processor of QUERY_BATCH_JOB. */
+/**
+ * The queue processor of QUERY_BATCH_JOB. A batch stopped by its job's signal
+ * (a shutdown stopping the worker) fails with CANCELLED, transient, whatever
+ * error the stop surfaced as (runBatch's own CANCELLED, an LLM adapter's, or
+ * anything else an aborted call threw): the queue then runs the job again
+ * instead of failing it for good. Re-running loses nothing: a batch stores
+ * nothing until its result, and the next run answers every question afresh.
+ */
 export function queryBatchProcessor(service: QueryService): (job: JobContext<QueryBatchJobData>) => Promise<BatchResult> {
-  return (job) =>
-    runBatch(service, job.data, {
-      signal: job.signal,
-      onProgress: (done, total) => job.updateProgress(Math.floor((100 * done) / total)),
-    });
+  return async (job) => {
+    try {
+      return await runBatch(service, job.data, {
+        signal: job.signal,
+        onProgress: (done, total) => job.updateProgress(Math.floor((100 * done) / total)),
+      });
+    } catch (err) {
+      if (job.signal.aborted) throw err instanceof AppError && err.transient ? err : new AppError('CANCELLED', [], { cause: err, transient: true });
+      throw err;
+    }
+  };
 }
