@@ -161,7 +161,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       if (!isErrno(err, 'EEXIST')) throw err;
     }
     const seen = await readFileOrNull(lockPath);
-    if (seen !== null && isStale(seen.toString('utf8'), staleMs)) {
+    if (seen !== null && isStale(seen.toString('utf8'), staleMs, await ageMs(lockPath))) {
       await breakLock(lockPath, seen.toString('utf8'));
       continue;
     }
@@ -183,17 +183,35 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
   }
 }
 
-function isStale(text: string, staleMs: number): boolean {
-  let lock: Partial<LockBody>;
+/**
+ * A lock file with no whole body this long after it was created is abandoned:
+ * its creator writes the body straight after creating the file, so only a
+ * creator killed in between (SIGKILL, power loss) leaves it empty or torn.
+ */
+export const TORN_LOCK_GRACE_MS = 2_000;
+
+/** Milliseconds since the file at `path` was last written; null when it is gone. */
+async function ageMs(path: string): Promise<number | null> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
+function isStale(text: string, staleMs: number, age: number | null): boolean {
+  let lock: Partial<LockBody> | null;
   try {
     lock = JSON.parse(text) as Partial<LockBody>;
   } catch {
-    // An empty or torn lock body means its creator died between open and write; age decides below.
-    lock = {};
+    lock = null;
   }
+  // An empty or torn body: its creator died between creating the file and writing it, unless it is still writing.
+  if (lock === null || typeof lock !== 'object') return age !== null && age > Math.min(staleMs, TORN_LOCK_GRACE_MS);
   if (typeof lock.pid === 'number' && lock.host === hostname() && !pidAlive(lock.pid)) return true;
   if (typeof lock.time === 'number') return Date.now() - lock.time > staleMs;
-  return false;
+  return age !== null && age > staleMs;
 }
 
 async function breakLock(lockPath: string, observed: string): Promise<void> {

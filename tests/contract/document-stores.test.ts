@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
-import { encodeName } from '../../src/core/fs-atomic.js';
+import { TORN_LOCK_GRACE_MS, encodeName } from '../../src/core/fs-atomic.js';
 import { AppError } from '../../src/errors.js';
 import { documentStoreContract, makeRecord } from './document-store.contract.js';
 
@@ -147,6 +147,27 @@ describe('FileDocumentStore on disk', () => {
     await store.update('ns', 'doc', (cur) => ({ ...cur!, chunkCount: 2 }));
     expect((await store.get('ns', 'doc'))?.chunkCount).toBe(2);
     await expect(stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('breaks a lock whose creator died before writing its body, once it is older than the grace, and waits for a fresh one', async () => {
+    const store = new FileDocumentStore({ dir, lock: { staleMs: 30_000, timeoutMs: 10_000 } });
+    await store.put(makeRecord('ns', 'torn', { chunkCount: 0 }));
+    const lock = join(dir, encodeName('ns'), 'records', `${encodeName('torn')}.lock`);
+    // Created and never written (SIGKILL between open and write), or torn mid-write: no holder to ask, only the file's age.
+    for (const body of ['', '{"pid": 12']) {
+      await writeFile(lock, body);
+      const old = new Date(Date.now() - TORN_LOCK_GRACE_MS - 5_000);
+      await utimes(lock, old, old);
+      await store.update('ns', 'torn', (cur) => ({ ...cur!, chunkCount: cur!.chunkCount + 1 }));
+      await expect(stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    expect((await store.get('ns', 'torn'))?.chunkCount).toBe(2);
+    // A body-less lock created just now may belong to a creator still writing it: respected until the wait runs out.
+    await writeFile(lock, '');
+    const impatient = new FileDocumentStore({ dir, lock: { staleMs: 30_000, timeoutMs: 200 } });
+    await expect(impatient.update('ns', 'torn', (cur) => ({ ...cur!, chunkCount: 99 }))).rejects.toMatchObject({ code: 'INTERNAL', transient: true });
+    expect((await store.get('ns', 'torn'))?.chunkCount).toBe(2);
+    await unlink(lock);
   });
 
   it('a writer killed mid-write leaves only whole records, and the store opens cleanly', async () => {
