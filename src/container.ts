@@ -101,7 +101,9 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     const stopJobsAfterMs = config.SHUTDOWN_TIMEOUT_MS - Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 5));
     if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS, stopJobsAfterMs });
   } else {
-    const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger });
+    // Only the API process keeps its jobs in DATA_DIR: a CLI or eval run on the same DATA_DIR must not take up (and run twice) the server's jobs.
+    const dir = opts.role === 'api' ? join(resolve(config.DATA_DIR), 'jobs') : undefined;
+    const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger, dir });
     queue = q;
     runner = q;
   }

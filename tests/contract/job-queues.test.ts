@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jobQueueContract } from './job-queue.contract.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { BullMqQueue, BullMqRunner } from '../../src/adapters/job-queue/bullmq.js';
@@ -8,6 +11,15 @@ jobQueueContract('in-process', async (processors) => {
   for (const [name, p] of Object.entries(processors)) q.register(name, p);
   await q.start();
   return { queue: q, runner: q, cleanup: () => q.close() };
+});
+
+// The same queue keeping its jobs in files (the embedded server's mode): it must behave the same.
+jobQueueContract('in-process, persisted', async (processors) => {
+  const dir = await mkdtemp(join(tmpdir(), 'air-jobs-'));
+  const q = new InProcessQueue({ backoffMs: 10, dir });
+  for (const [name, p] of Object.entries(processors)) q.register(name, p);
+  await q.start();
+  return { queue: q, runner: q, cleanup: async () => { await q.close(); await rm(dir, { recursive: true, force: true }); } };
 });
 
 // Real Redis on 127.0.0.1:6379 (.ci/run starts it); each test gets its own queue name.
