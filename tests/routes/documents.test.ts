@@ -118,6 +118,20 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
     expect((await s.call('DELETE', '/v1/documents/doomed')).body.error.code).toBe('DOCUMENT_NOT_FOUND');
   });
 
+  it('indexes the same text again after its document was deleted (the finished job of that version does not stand in)', async () => {
+    const text = story('garnet', 8);
+    const first = await s.call('POST', '/v1/documents', { id: 'phoenix', text });
+    expect((await waitForJob(s, first.body.jobId)).state).toBe('completed');
+    expect((await s.call('DELETE', '/v1/documents/phoenix')).status).toBe(204);
+    const again = await s.call('POST', '/v1/documents', { id: 'phoenix', text });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    expect((await waitForJob(s, again.body.jobId)).state).toBe('completed');
+    const d = (await s.call('GET', '/v1/documents/phoenix')).body;
+    expect(d).toMatchObject({ status: 'ready', pending: null });
+    expect(d.chunkCount).toBeGreaterThan(0);
+    expect(await s.container.vectors.getChunks('default', { documentId: 'phoenix', version: d.version })).toHaveLength(d.chunkCount);
+  });
+
   describe('bad input gets a 4xx with a stable code and stores nothing', () => {
     const ns = { 'x-namespace': 'bad-input' };
     const cases: Array<[string, () => Promise<{ status: number; body: any }>, number, string]> = [

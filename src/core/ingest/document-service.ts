@@ -118,8 +118,10 @@ export class DocumentService {
 
   private async enqueue(namespace: string, documentId: string, version: string, jobId: string): Promise<JobInfo> {
     const existing = await this.o.queue.get(jobId);
-    // A failed job with this id blocks a re-run under the same id: clear it first.
-    if (existing?.state === 'failed') await this.o.queue.remove(jobId);
+    // A finished job with this id would stand in for the run this version still needs (job ids are deterministic:
+    // a failed run, or a completed one whose document was deleted before the same text came back): clear it first.
+    // A waiting or active one is the run itself.
+    if (existing?.state === 'failed' || existing?.state === 'completed') await this.o.queue.remove(jobId);
     const data: IngestJobData = { namespace, documentId, version };
     return this.o.queue.enqueue(INGEST_JOB, data, { jobId, attempts: this.o.ingestAttempts });
   }
@@ -158,7 +160,7 @@ export class DocumentService {
         for (const doc of page.items) {
           if (doc.pending && doc.status !== 'failed') {
             const job = await this.o.queue.get(doc.pending.jobId);
-            if (!job || job.state === 'failed') {
+            if (!job || job.state === 'failed' || job.state === 'completed') {
               await this.enqueue(ns, doc.id, doc.pending.version, doc.pending.jobId);
               n++;
             }
