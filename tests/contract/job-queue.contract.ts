@@ -8,7 +8,8 @@ export interface QueueUnderTest {
   cleanup(): Promise<void>;
 }
 
-async function until(queue: JobQueue, id: string, done: (j: JobInfo) => boolean, ms = 30_000): Promise<JobInfo> {
+/** Polls `id` until `done` holds (or fails after `ms`), returning the job then. */
+export async function until(queue: JobQueue, id: string, done: (j: JobInfo) => boolean, ms = 30_000): Promise<JobInfo> {
   const end = Date.now() + ms;
   for (;;) {
     const j = await queue.get(id);
@@ -17,7 +18,7 @@ async function until(queue: JobQueue, id: string, done: (j: JobInfo) => boolean,
     await new Promise((r) => setTimeout(r, 25));
   }
 }
-const finished = (j: JobInfo) => j.state === 'completed' || j.state === 'failed';
+export const finished = (j: JobInfo) => j.state === 'completed' || j.state === 'failed';
 
 /** Every JobQueue adapter passes this suite (unjs/unstorage style). */
 export function jobQueueContract(name: string, make: (processors: Record<string, JobProcessor<any, any>>) => Promise<QueueUnderTest>): void {

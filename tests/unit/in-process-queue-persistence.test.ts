@@ -6,17 +6,8 @@ import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { AppError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import type { JobContext, JobInfo, JobQueue } from '../../src/ports/job-queue.js';
+import { finished, until } from '../contract/job-queue.contract.js';
 
-async function until(queue: JobQueue, id: string, done: (j: JobInfo) => boolean, ms = 30_000): Promise<JobInfo> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const j = await queue.get(id);
-    if (j && done(j)) return j;
-    if (Date.now() > end) throw new Error(`job ${id} never reached the expected state; last: ${JSON.stringify(j)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-const finished = (j: JobInfo) => j.state === 'completed' || j.state === 'failed';
 
 /** A processor that runs until its signal fires (a shutdown), then stops as the real ones do: transient CANCELLED. */
 function untilStopped(started: () => void) {
