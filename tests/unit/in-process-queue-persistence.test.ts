@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { AppError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
-import type { JobContext, JobInfo, JobQueue } from '../../src/ports/job-queue.js';
+import type { JobContext } from '../../src/ports/job-queue.js';
 import { finished, until } from '../contract/job-queue.contract.js';
 
 
