@@ -46,12 +46,12 @@ import { CUE_NAMES, type CueName } from '../src/core/routing/cues.js';
 import { decide, type RouterThresholds, type RoutingEstimates } from '../src/core/routing/policy.js';
 import { thresholdsFromConfig } from '../src/core/routing/query-service.js';
 import { absentTerms, vocabulary } from '../src/core/routing/terms.js';
-import { judgeProbe, type ProbeVerdict } from '../src/core/routing/probe.js';
+import { judgeProbe, keptAt, type ProbeVerdict } from '../src/core/routing/probe.js';
 import type { StrategyName } from '../src/core/strategies/types.js';
 import { estimatingReader } from './harness/replay.js';
 import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
 import { evidenceCoverage, goldSpans, segmentSpans, type Span } from './lara/evidence.js';
-import { declines, judgeLexical } from './judges/lexical.js';
+import { judgeLexical } from './judges/lexical.js';
 import { LARA_NAMESPACE as NAMESPACE, ingestLara as ingest, laraDocumentId as documentId } from './lara/ingest.js';
 
 const { values: args } = parseArgs({
@@ -187,29 +187,23 @@ interface Judged {
   rec: QuestionRecord;
   rag: boolean;
   full: boolean;
-  /** The recorded RAG answer declines in its first sentence: Self-Route would have escalated it. */
-  ragDeclines: boolean;
-  /** The service's probe verdict on the recorded RAG answer with no length limit: whether it declines, and its length. */
+  /**
+   * The service's probe verdict on the recorded RAG answer with no length limit: whether it declines in its first
+   * sentence (what Self-Route escalates, and the probe keeps), and its length.
+   */
   probe: ProbeVerdict;
 }
 
-/** Whether the retrieval probe keeps `j`'s recorded RAG answer with ROUTER_PROBE_MAX_ANSWER_TOKENS = max (as judgeProbe decides). */
-function probeKeeps(j: Judged, max: number): boolean {
-  return j.probe.why === 'declined' || (j.probe.why !== 'empty' && j.probe.answerTokens <= max);
-}
 
 function judgeAll(recs: readonly QuestionRecord[], model: string, root: string): { judged: Judged[]; missing: number } {
   const { predictions } = loadPredictions(root);
-  const preds = new Map<string, { rag?: boolean; full?: boolean; ragDeclines?: boolean; probe?: ProbeVerdict }>();
+  const preds = new Map<string, { rag?: boolean; full?: boolean; probe?: ProbeVerdict }>();
   for (const p of predictions) {
     if (p.model !== model) continue;
     const key = `${p.length}|${p.type}|${p.task}|${p.file ?? ''}|${p.question}`;
     const e = preds.get(key) ?? {};
     e[p.mode] = judgeLexical({ question: p.question, answer: p.groundTruth, prediction: p.prediction, task: p.task }).correct;
-    if (p.mode === 'rag') {
-      e.ragDeclines = declines(p.prediction);
-      e.probe = judgeProbe(p.prediction, Infinity);
-    }
+    if (p.mode === 'rag') e.probe = judgeProbe(p.prediction, Infinity);
     preds.set(key, e);
   }
   const judged: Judged[] = [];
@@ -220,7 +214,7 @@ function judgeAll(recs: readonly QuestionRecord[], model: string, root: string):
       missing++;
       continue;
     }
-    judged.push({ rec, rag: e.rag, full: e.full, ragDeclines: e.ragDeclines ?? false, probe: e.probe ?? { keep: false, why: 'empty', answerTokens: 0 } });
+    judged.push({ rec, rag: e.rag, full: e.full, probe: e.probe ?? { keep: false, why: 'empty', answerTokens: 0 } });
   }
   return { judged, missing };
 }
@@ -249,11 +243,11 @@ interface ReplayRow {
 
 function replayRow(group: string, js: readonly Judged[], t: RouterThresholds, maxAnswerTokens: number): ReplayRow {
   const ds = js.map((j) => decision(j.rec, t));
-  const kept = js.map((j) => probeKeeps(j, maxAnswerTokens));
+  const kept = js.map((j) => keptAt(j.probe, maxAnswerTokens));
   // Escalated, the probe reads the policy's whole-text choice (full when the policy chose retrieval and the text fits).
   const whole = js.map((j, i) => (ds[i]!.strategy === 'coa' || j.rec.estimates.full.truncated ? j.rec.tokens.coa : j.rec.tokens.full));
   const toRag = ds.map((d) => d.strategy === 'rag');
-  const escalated = js.map((j, i) => toRag[i]! && !ds[i]!.answerMayBeAbsent && j.ragDeclines);
+  const escalated = js.map((j, i) => toRag[i]! && !ds[i]!.answerMayBeAbsent && j.probe.why === 'declined');
   return {
     group,
     n: js.length,
@@ -262,7 +256,7 @@ function replayRow(group: string, js: readonly Judged[], t: RouterThresholds, ma
     routed: mean(js.map((j, i) => +(toRag[i] ? j.rag : j.full))),
     oracle: mean(js.map((j) => +(j.rag || j.full))),
     ragShare: mean(toRag.map((x) => +x)),
-    selfRoute: mean(js.map((j) => +(j.ragDeclines ? j.full : j.rag))),
+    selfRoute: mean(js.map((j) => +(j.probe.why === 'declined' ? j.full : j.rag))),
     routedSelfRoute: mean(js.map((j, i) => +(toRag[i] && !escalated[i] ? j.rag : j.full))),
     routedSelfRouteRagShare: mean(js.map((_, i) => +(toRag[i]! && !escalated[i]))),
     probe: mean(js.map((j, i) => +(kept[i] ? j.rag : j.full))),

@@ -3,7 +3,7 @@ import type { Config } from '../../src/config.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import { AnswerService } from '../../src/core/strategies/answer-service.js';
 import { decide } from '../../src/core/routing/policy.js';
-import { judgeProbe, type ProbeVerdict } from '../../src/core/routing/probe.js';
+import { judgeProbe, keptAt, type ProbeVerdict } from '../../src/core/routing/probe.js';
 import { thresholdsFromConfig } from '../../src/core/routing/query-service.js';
 import { absentTerms, vocabulary } from '../../src/core/routing/terms.js';
 import type { SelectionMethod } from '../../src/core/retrieval/select.js';
@@ -113,18 +113,10 @@ export function predictionKey(p: { length: string; type: string; task: string; f
 export interface JudgedPair {
   rag?: Verdict;
   full?: Verdict;
-  /** The probe's verdict on the recorded RAG answer with no length limit (whether it declines or is empty, and its length); see probeKeeps. */
+  /** The probe's verdict on the recorded RAG answer with no length limit (whether it declines or is empty, and its length); see keptAt. */
   probe?: ProbeVerdict;
 }
 
-/**
- * Whether the probe keeps a retrieval answer with ROUTER_PROBE_MAX_ANSWER_TOKENS
- * = max, from its verdict with no limit: what judgeProbe(answer, max) decides,
- * without counting the answer's tokens again for every limit.
- */
-export function probeKeeps(v: ProbeVerdict, max: number): boolean {
-  return v.why === 'declined' || (v.why !== 'empty' && v.answerTokens <= max);
-}
 
 /** Judges every recorded answer of `model`; keyed by predictionKey (and, as a fallback, without the file). */
 export async function judgePredictions(predictions: readonly LaraPrediction[], model: string, judge: Judge, concurrency = 4): Promise<Map<string, JudgedPair>> {
@@ -208,7 +200,7 @@ const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : 
 function probed(j: Joined, maxAnswerTokens: number): { byRag: boolean; correct: boolean; tokens: number } {
   // Retrieval does not fit the window: no probe, the policy's route answers.
   if (!j.d.ragFits) return { byRag: j.d.strategy === 'rag', correct: j.d.strategy === 'rag' ? j.rag : j.full, tokens: j.d.tokens[j.d.strategy] };
-  if (probeKeeps(j.probe, maxAnswerTokens)) return { byRag: true, correct: j.rag, tokens: j.d.tokens.rag };
+  if (keptAt(j.probe, maxAnswerTokens)) return { byRag: true, correct: j.rag, tokens: j.d.tokens.rag };
   // Escalated: the policy's whole-text choice, or, when it chose retrieval, full if the text fits and Chain-of-Agents if not.
   const whole = j.d.strategy !== 'rag' ? j.d.strategy : j.d.fullFits ? 'full' : 'coa';
   return { byRag: false, correct: j.full, tokens: j.d.tokens.rag + j.d.tokens[whole] };

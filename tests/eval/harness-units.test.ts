@@ -9,9 +9,9 @@ import { stratifiedSample } from '../../eval/harness/sample.js';
 import { ResultStore, manifestConflict } from '../../eval/harness/store.js';
 import { judgeMessages, lexicalJudge, llmJudge, parseVerdict } from '../../eval/judges/llm.js';
 import { agreement, laraAccuracies, pearson } from '../../eval/calibrate-judge.js';
-import { judgePredictions, predictionKey, probeKeeps, replayModel, type RouteDecision } from '../../eval/harness/replay.js';
+import { judgePredictions, predictionKey, replayModel, type RouteDecision } from '../../eval/harness/replay.js';
 import { PROBE_HEADER, probeColumns } from '../../eval/report/markdown.js';
-import { judgeProbe } from '../../src/core/routing/probe.js';
+import { judgeProbe, keptAt } from '../../src/core/routing/probe.js';
 import type { EvalQuestion, ResultRow } from '../../eval/harness/types.js';
 import type { LaraPrediction } from '../../eval/lara/dataset.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
@@ -286,7 +286,7 @@ describe('recorded-answer replay with the retrieval probe', () => {
     expect(at(0).probe!.answerTokens).toBeLessThanOrEqual(5);
     expect(at(2).probe!.answerTokens).toBeGreaterThan(30);
     // keep(N) from the unlimited verdict agrees with judgeProbe at N, for each answer and limit.
-    for (const c of cases) for (const n of [0, 3, 30, 40]) expect(probeKeeps(judgeProbe(c.rag, Infinity), n)).toBe(judgeProbe(c.rag, n).keep);
+    for (const c of cases) for (const n of [0, 3, 30, 40]) expect(keptAt(judgeProbe(c.rag, Infinity), n)).toBe(judgeProbe(c.rag, n).keep);
   });
 
   it('answers kept short and declined answers from retrieval and escalates long and empty ones, with the tokens each reads', async () => {

@@ -40,3 +40,12 @@ export function judgeProbe(answer: string, maxAnswerTokens: number): ProbeVerdic
   if (n <= maxAnswerTokens) return { keep: true, why: 'short', answerTokens: n };
   return { keep: false, why: 'long', answerTokens: n };
 }
+
+/**
+ * Whether judgeProbe(answer, max) keeps the answer, from any verdict on the
+ * same answer (a replay judges each answer once, with no limit, and weighs it
+ * against many limits without counting its tokens again).
+ */
+export function keptAt(v: ProbeVerdict, max: number): boolean {
+  return v.why === 'declined' || (v.why !== 'empty' && v.answerTokens <= max);
+}
