@@ -6,7 +6,7 @@ import { streamResult, wantsEventStream } from '../src/http/sse.js';
 import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import { batchJobId, normaliseQuestions, QUERY_BATCH_JOB, runBatch, type QueryBatchJobData } from '../src/core/routing/batch.js';
-import { validateBudgets, type QueryEvent, type QueryInput, type RequestedStrategy } from '../src/core/routing/query-service.js';
+import { validateBudgets, validateEscalation, type QueryEvent, type QueryInput, type RequestedStrategy } from '../src/core/routing/query-service.js';
 import { isStrategyName } from '../src/core/strategies/types.js';
 import type { Config } from '../src/config.js';
 import { checkQuestion, Scope, SelectionParams, selectionFrom } from './retrieve.js';
@@ -68,9 +68,7 @@ function common(body: Common, cfg: Config) {
   validateSelectionMethod(selection);
   const budgets = body.budgets ?? {};
   validateBudgets(budgets);
-  if (body.selfRoute === true && body.probe === true) {
-    throw new AppError('INVALID_PARAMETER', ['selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one']);
-  }
+  validateEscalation(body);
   return { strategy, selection, budgets, score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind), hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha, documentIds: body.documentIds ?? null };
 }
 

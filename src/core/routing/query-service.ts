@@ -151,6 +151,13 @@ export function validateBudgets(b: Budgets): void {
   }
 }
 
+/** Throws INVALID_PARAMETER when a request asks for both escalations: Self-Route escalates a declined retrieval answer, the probe keeps it. */
+export function validateEscalation(o: { selfRoute?: boolean | undefined; probe?: boolean | undefined }): void {
+  if (o.selfRoute === true && o.probe === true) {
+    throw new AppError('INVALID_PARAMETER', ['selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one']);
+  }
+}
+
 /**
  * Answers a question the way its evidence asks for: retrieves (Adaptive-k),
  * decides between retrieval, Chain-of-Agents and full context (or honours an
@@ -289,9 +296,7 @@ export class QueryService {
       }
     }
 
-    if (input.selfRoute === true && input.probe === true) {
-      throw new AppError('INVALID_PARAMETER', ['selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one']);
-    }
+    validateEscalation(input);
     const selfRouteRequested = input.selfRoute ?? (input.probe === true ? false : this.o.config.ROUTER_SELF_ROUTE);
     let selfRouteNote: string | null = null;
     if (selfRouteRequested && llm.kind === 'extractive') {
