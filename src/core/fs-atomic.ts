@@ -161,7 +161,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       if (!isErrno(err, 'EEXIST')) throw err;
     }
     const seen = await readFileOrNull(lockPath);
-    if (seen !== null && isStale(seen.toString('utf8'), staleMs, await ageMs(lockPath))) {
+    if (seen !== null && (await isStale(lockPath, seen.toString('utf8'), staleMs))) {
       await breakLock(lockPath, seen.toString('utf8'));
       continue;
     }
@@ -190,17 +190,18 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
  */
 export const TORN_LOCK_GRACE_MS = 2_000;
 
-/** Milliseconds since the file at `path` was last written; null when it is gone. */
-async function ageMs(path: string): Promise<number | null> {
+/** Whether the file at `path` was last written more than `ms` ago; false when it is gone. */
+async function olderThan(path: string, ms: number): Promise<boolean> {
   try {
-    return Date.now() - (await stat(path)).mtimeMs;
+    return Date.now() - (await stat(path)).mtimeMs > ms;
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
+    if (isErrno(err, 'ENOENT')) return false;
     throw err;
   }
 }
 
-function isStale(text: string, staleMs: number, age: number | null): boolean {
+/** Whether the lock at `lockPath`, read as `text`, is abandoned. Its file's age is read only for a body that does not say when it was taken. */
+async function isStale(lockPath: string, text: string, staleMs: number): Promise<boolean> {
   let lock: Partial<LockBody> | null;
   try {
     lock = JSON.parse(text) as Partial<LockBody>;
@@ -208,10 +209,10 @@ function isStale(text: string, staleMs: number, age: number | null): boolean {
     lock = null;
   }
   // An empty or torn body: its creator died between creating the file and writing it, unless it is still writing.
-  if (lock === null || typeof lock !== 'object') return age !== null && age > Math.min(staleMs, TORN_LOCK_GRACE_MS);
+  if (lock === null || typeof lock !== 'object') return olderThan(lockPath, Math.min(staleMs, TORN_LOCK_GRACE_MS));
   if (typeof lock.pid === 'number' && lock.host === hostname() && !pidAlive(lock.pid)) return true;
   if (typeof lock.time === 'number') return Date.now() - lock.time > staleMs;
-  return age !== null && age > staleMs;
+  return olderThan(lockPath, staleMs);
 }
 
 async function breakLock(lockPath: string, observed: string): Promise<void> {
