@@ -9,12 +9,12 @@ import type { JobContext } from '../../src/ports/job-queue.js';
 import { finished, until } from '../contract/job-queue.contract.js';
 
 
-/** A processor that runs until its signal fires (a shutdown), then stops as the real ones do: transient CANCELLED. */
-function untilStopped(started: () => void) {
+/** A processor that runs until its signal fires (a shutdown), then stops with `stopWith`. */
+function untilStopped(started: () => void, stopWith: () => unknown) {
   return (job: JobContext<unknown>) =>
     new Promise<never>((_, reject) => {
       started();
-      const stop = () => reject(new AppError('CANCELLED', [], { transient: true }));
+      const stop = () => reject(stopWith());
       if (job.signal.aborted) stop();
       else job.signal.addEventListener('abort', stop, { once: true });
     });
@@ -37,12 +37,17 @@ describe('InProcessQueue with a persistence directory', () => {
     return q;
   };
 
-  it('runs again, in a new queue on the same directory, a job whose run a close stopped, counting that run as an attempt', async () => {
+  // How a stopped processor surfaces the stop: as the core does (transient), or as the LLM adapters do (not transient).
+  const stops = [
+    { how: 'transient CANCELLED', stopWith: () => new AppError('CANCELLED', [], { transient: true }) },
+    { how: 'a non-transient CANCELLED', stopWith: () => new AppError('CANCELLED') },
+  ];
+  it.each(stops)('runs again, in a new queue on the same directory, a job whose run a close stopped ($how), counting that run as an attempt', async ({ stopWith }) => {
     const dir = await tempDir();
     const first = open(dir);
     let began!: () => void;
     const running = new Promise<void>((r) => (began = r));
-    first.register('work', untilStopped(() => began()));
+    first.register('work', untilStopped(() => began(), stopWith));
     await first.start();
     await first.enqueue('work', { n: 7 }, { jobId: 'job-stopped', attempts: 3 });
     await running;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
 import { AppError, isAppError } from '../../errors.js';
 import { DEFAULT_REDIS_TIMEOUT_MS, REDIS_RETRY_AFTER_S } from '../redis-unavailable.js';
+import { failureOf } from './stopped.js';
 
 export interface BullMqOptions {
   /** redis://host:port/db */
@@ -170,10 +171,11 @@ export class BullMqRunner implements JobRunner {
       lockDurationMs?: number;
       /**
        * On close, how long active jobs may still run; then their signals fire
-       * and their processors stop. A processor stopped so fails with a
-       * transient error, which the queue records as a failed attempt and
-       * retries on a running or the next worker (attempts permitting), instead
-       * of leaving the job locked until another worker finds it stalled.
+       * and their processors stop. A processor stopped so fails, whatever it
+       * throws, with a transient CANCELLED (failureOf), which the queue
+       * records as a failed attempt and retries on a running or the next
+       * worker (attempts permitting), instead of leaving the job locked until
+       * another worker finds it stalled.
        * Default: no limit (close waits for the jobs to finish).
        */
       stopJobsAfterMs?: number;
@@ -191,6 +193,7 @@ export class BullMqRunner implements JobRunner {
       async (job: Job, _token?: string, signal?: AbortSignal) => {
         const processor = this.processors.get(job.name);
         if (!processor) throw new UnrecoverableError(encodeError(new AppError('INTERNAL')));
+        const jobSignal = signal ?? new AbortController().signal;
         try {
           return await processor({
             id: job.id!,
@@ -198,10 +201,11 @@ export class BullMqRunner implements JobRunner {
             data: job.data,
             attempt: job.attemptsMade + 1,
             maxAttempts: job.opts.attempts ?? 1,
-            signal: signal ?? new AbortController().signal,
+            signal: jobSignal,
             updateProgress: (p) => job.updateProgress(Math.max(0, Math.min(100, Math.round(p)))),
           });
-        } catch (err) {
+        } catch (thrown) {
+          const err = failureOf(thrown, jobSignal);
           log?.warn({ err, jobId: job.id, attempt: job.attemptsMade + 1 }, 'job attempt failed');
           // Non-transient failures (a bad document) must not be retried.
           if (isAppError(err) && !err.transient) throw new UnrecoverableError(encodeError(err));

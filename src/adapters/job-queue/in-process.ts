@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
 import { AppError, isAppError } from '../../errors.js';
 import { KeyedMutex, removeStrayTemps, writeFileAtomic } from '../../core/fs-atomic.js';
+import { failureOf } from './stopped.js';
 
 interface Entry {
   info: JobInfo;
@@ -195,7 +196,8 @@ export class InProcessQueue implements JobQueue, JobRunner {
       info.progress = 100;
       info.finishedAt = new Date().toISOString();
       log?.info('job completed');
-    } catch (err) {
+    } catch (thrown) {
+      const err = failureOf(thrown, this.abort.signal);
       const transient = isAppError(err) ? err.transient : true;
       // Stopped by close(): with a directory the retry waits on disk for the next start, as BullMQ's waits in Redis.
       if ((!this.closed || this.opts.dir) && transient && info.attempts < entry.maxAttempts) {

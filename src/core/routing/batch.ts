@@ -117,22 +117,15 @@ export async function runBatch(
 
 /**
  * The queue processor of QUERY_BATCH_JOB. A batch stopped by its job's signal
- * (a shutdown stopping the worker) fails with CANCELLED, transient, whatever
- * error the stop surfaced as (runBatch's own CANCELLED, an LLM adapter's, or
- * anything else an aborted call threw): the queue then runs the job again
- * instead of failing it for good. Re-running loses nothing: a batch stores
- * nothing until its result, and the next run answers every question afresh.
+ * (a shutdown stopping the worker) is run again: the queue runners take any
+ * failure after a job's signal fired for a transient CANCELLED.
+ * Re-running loses nothing: a batch stores nothing until its result, and the
+ * next run answers every question afresh.
  */
 export function queryBatchProcessor(service: QueryService): (job: JobContext<QueryBatchJobData>) => Promise<BatchResult> {
-  return async (job) => {
-    try {
-      return await runBatch(service, job.data, {
-        signal: job.signal,
-        onProgress: (done, total) => job.updateProgress(Math.floor((100 * done) / total)),
-      });
-    } catch (err) {
-      if (job.signal.aborted) throw err instanceof AppError && err.transient ? err : new AppError('CANCELLED', [], { cause: err, transient: true });
-      throw err;
-    }
-  };
+  return (job) =>
+    runBatch(service, job.data, {
+      signal: job.signal,
+      onProgress: (done, total) => job.updateProgress(Math.floor((100 * done) / total)),
+    });
 }
