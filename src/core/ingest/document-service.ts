@@ -192,11 +192,10 @@ export class DocumentService {
       if (text === null) throw new AppError('INGEST_FAILED', ['the stored text of this version is missing']);
       const pieces = await this.tokens.chunk(text, { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens }, job.signal);
       if (pieces.length === 0) throw new AppError('EMPTY_TEXT');
-      // submit() counted this very text (the version is its content hash) and kept the count with `pending`; the
-      // chunks' counts cannot stand in (overlaps repeat tokens, BPE merges across joins). Records from before
-      // pending sizes were kept have none: count again.
-      const counted = record.pending.tokens !== undefined && record.pending.chars === text.length ? record.pending.tokens : undefined;
-      const tokens = counted ?? (await this.tokens.count(text, job.signal));
+      // submit() counted this very text (the version is its content hash) and kept the count with `pending`; records
+      // from before pending sizes were kept hold it at the top level, as toView reads them. The chunks' counts cannot
+      // stand in (overlaps repeat tokens, BPE merges across joins).
+      const tokens = record.pending.tokens ?? record.tokens;
       await job.updateProgress(5);
 
       await this.ready();
