@@ -15,12 +15,7 @@ interface Entry {
 }
 
 /** One job's file in the persistence directory. */
-interface StoredJob {
-  v: 1;
-  info: JobInfo;
-  maxAttempts: number;
-  retryAt: number | null;
-}
+type StoredJob = Entry & { v: 1 };
 
 const STATES: ReadonlySet<JobState> = new Set(['waiting', 'active', 'completed', 'failed', 'delayed']);
 const isFinished = (state: JobState) => state === 'completed' || state === 'failed';
@@ -140,7 +135,7 @@ export class InProcessQueue implements JobQueue, JobRunner {
   /** Resolves when no job is waiting, delayed or active (for tests and the CLI). */
   async drain(): Promise<void> {
     for (;;) {
-      const busy = [...this.jobs.values()].some((e) => e.info.state !== 'completed' && e.info.state !== 'failed');
+      const busy = [...this.jobs.values()].some((e) => !isFinished(e.info.state));
       if (!busy) return;
       await Promise.race([...this.active.values(), new Promise((r) => setTimeout(r, 20))]);
     }
@@ -216,7 +211,7 @@ export class InProcessQueue implements JobQueue, JobRunner {
       info.finishedAt = new Date().toISOString();
       log?.error({ err }, 'job failed');
     } finally {
-      if (info.state === 'completed' || info.state === 'failed') await this.persistLogged(id, log);
+      if (isFinished(info.state)) await this.persistLogged(id, log);
       this.evict();
     }
   }
@@ -265,7 +260,7 @@ export class InProcessQueue implements JobQueue, JobRunner {
         await rm(this.fileOf(id), { force: true });
         return;
       }
-      const stored: StoredJob = { v: 1, info: e.info, maxAttempts: e.maxAttempts, retryAt: e.retryAt };
+      const stored: StoredJob = { v: 1, ...e };
       await writeFileAtomic(this.fileOf(id), JSON.stringify(stored));
     });
     this.pendingWrites.add(p);
