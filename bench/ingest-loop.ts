@@ -26,6 +26,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Embedder } from '../src/ports/embedder.js';
+import { median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
@@ -210,12 +211,6 @@ async function buildText(target: number): Promise<{ text: string; parts: number;
 }
 
 const f1 = (x: number) => x.toFixed(1);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main(): Promise<void> {
   if (values.child) {

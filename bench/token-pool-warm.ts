@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TokenPool } from '../src/core/ingest/token-pool.js';
+import { median } from './stats.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'idle-ms': { type: 'string', default: '2000' } } });
@@ -33,11 +34,6 @@ async function firstCount(warm: boolean): Promise<number> {
     await pool.close();
   }
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const cold: number[] = [];
 const warmed: number[] = [];
