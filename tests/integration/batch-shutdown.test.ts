@@ -4,40 +4,12 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildContainer, type Container } from '../../src/container.js';
 import { AppError } from '../../src/errors.js';
-import type { CompletionRequest, CompletionResult } from '../../src/ports/llm.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { NEEDLE_Q, needleDocument } from '../helpers/documents.js';
-import { ForwardingLlm, ScriptedLlm } from '../helpers/llm.js';
+import { ScriptedLlm } from '../helpers/llm.js';
+import { StopsAnswering } from '../helpers/stops-answering.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 import { BullMqQueue, QUEUE_NAME_FOR_TESTS } from './worker-helpers.js';
-
-/**
- * A reader that answers its first `answered` calls and then never replies:
- * the call waits until its signal fires and rejects with `stopWith` of it.
- * `reached` resolves when the first held call arrives.
- */
-class StopsAnswering extends ForwardingLlm<ScriptedLlm> {
-  private arrived!: () => void;
-  readonly reached = new Promise<void>((r) => (this.arrived = r));
-  held = 0;
-  constructor(
-    private readonly answered: number,
-    private readonly stopWith: (signal: AbortSignal) => unknown,
-  ) {
-    super(new ScriptedLlm(32_768));
-  }
-  override complete(req: CompletionRequest): Promise<CompletionResult> {
-    if (this.inner.requests.length < this.answered) return this.inner.complete(req);
-    this.held++;
-    this.arrived();
-    return new Promise((_, reject) => {
-      const signal = req.signal!;
-      const stop = (): void => reject(this.stopWith(signal));
-      if (signal.aborted) stop();
-      else signal.addEventListener('abort', stop, { once: true });
-    });
-  }
-}
 
 const QUESTIONS = [NEEDLE_Q, 'Who taught the parrot to whistle?', 'What did visitors ask about?'];
 

@@ -2,29 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CompletionRequest, CompletionResult } from '../../src/ports/llm.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { NEEDLE_Q, needleDocument } from '../helpers/documents.js';
-import { ForwardingLlm, ScriptedLlm } from '../helpers/llm.js';
+import { ScriptedLlm } from '../helpers/llm.js';
+import { StopsAnswering } from '../helpers/stops-answering.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
-
-/** A reader that answers its first `answered` calls, then holds every call until its signal fires (a shutdown). */
-class StopsAnswering extends ForwardingLlm<ScriptedLlm> {
-  private arrived!: () => void;
-  readonly reached = new Promise<void>((r) => (this.arrived = r));
-  constructor(private readonly answered: number) {
-    super(new ScriptedLlm(32_768));
-  }
-  override complete(req: CompletionRequest): Promise<CompletionResult> {
-    if (this.inner.requests.length < this.answered) return this.inner.complete(req);
-    this.arrived();
-    return new Promise((_, reject) => {
-      const signal = req.signal!;
-      if (signal.aborted) reject(signal.reason);
-      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-  }
-}
 
 /** An embedder whose document embedding holds until its signal fires: an ingestion in progress at shutdown. */
 class StopsEmbedding extends HashingEmbedder {
