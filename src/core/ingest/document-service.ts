@@ -247,8 +247,9 @@ export class DocumentService {
       log.info({ chunks: pieces.length }, 'document indexed');
       return { documentId, version, chunks: pieces.length };
     } catch (err) {
-      // Stopped by a shutdown, not failed: the version stays pending and recoverPending runs it again at the next start.
-      if (job.signal.aborted) throw err instanceof AppError && err.transient ? err : new AppError('CANCELLED', [], { cause: err, transient: true });
+      // Stopped by a shutdown, not failed: the version stays pending (the queue runners take the error for a transient
+      // CANCELLED, see failureOf) and recoverPending runs it again at the next start.
+      if (job.signal.aborted) throw err;
       const transient = err instanceof AppError ? err.transient : true;
       if (!transient || job.attempt >= job.maxAttempts) {
         // Final failure: leave no partial chunks, and say why on the document.
