@@ -46,7 +46,7 @@ import { CUE_NAMES, type CueName } from '../src/core/routing/cues.js';
 import { decide, type RouterThresholds, type RoutingEstimates } from '../src/core/routing/policy.js';
 import { thresholdsFromConfig } from '../src/core/routing/query-service.js';
 import { absentTerms, vocabulary } from '../src/core/routing/terms.js';
-import { judgeProbe, keptAt, type ProbeVerdict } from '../src/core/routing/probe.js';
+import { escalationOrder, judgeProbe, keptAt, type ProbeVerdict } from '../src/core/routing/probe.js';
 import type { StrategyName } from '../src/core/strategies/types.js';
 import { estimatingReader } from './harness/replay.js';
 import { loadLara, loadPredictions, type LaraQuery } from './lara/dataset.js';
@@ -244,8 +244,8 @@ interface ReplayRow {
 function replayRow(group: string, js: readonly Judged[], t: RouterThresholds, maxAnswerTokens: number): ReplayRow {
   const ds = js.map((j) => decision(j.rec, t));
   const kept = js.map((j) => keptAt(j.probe, maxAnswerTokens));
-  // Escalated, the probe reads the policy's whole-text choice (full when the policy chose retrieval and the text fits).
-  const whole = js.map((j, i) => (ds[i]!.strategy === 'coa' || j.rec.estimates.full.truncated ? j.rec.tokens.coa : j.rec.tokens.full));
+  // Escalated, the probe reads what the service would (no budgets here: the first of the order).
+  const whole = js.map((j, i) => j.rec.tokens[escalationOrder(ds[i]!.strategy, j.rec.estimates.full.feasible && !j.rec.estimates.full.truncated)[0]!]);
   const toRag = ds.map((d) => d.strategy === 'rag');
   const escalated = js.map((j, i) => toRag[i]! && !ds[i]!.answerMayBeAbsent && j.probe.why === 'declined');
   return {

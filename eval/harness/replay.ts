@@ -3,7 +3,7 @@ import type { Config } from '../../src/config.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import { AnswerService } from '../../src/core/strategies/answer-service.js';
 import { decide } from '../../src/core/routing/policy.js';
-import { judgeProbe, keptAt, type ProbeVerdict } from '../../src/core/routing/probe.js';
+import { escalationOrder, judgeProbe, keptAt, type ProbeVerdict } from '../../src/core/routing/probe.js';
 import { thresholdsFromConfig } from '../../src/core/routing/query-service.js';
 import { absentTerms, vocabulary } from '../../src/core/routing/terms.js';
 import type { SelectionMethod } from '../../src/core/retrieval/select.js';
@@ -201,8 +201,8 @@ function probed(j: Joined, maxAnswerTokens: number): { byRag: boolean; correct: 
   // Retrieval does not fit the window: no probe, the policy's route answers.
   if (!j.d.ragFits) return { byRag: j.d.strategy === 'rag', correct: j.d.strategy === 'rag' ? j.rag : j.full, tokens: j.d.tokens[j.d.strategy] };
   if (keptAt(j.probe, maxAnswerTokens)) return { byRag: true, correct: j.rag, tokens: j.d.tokens.rag };
-  // Escalated: the policy's whole-text choice, or, when it chose retrieval, full if the text fits and Chain-of-Agents if not.
-  const whole = j.d.strategy !== 'rag' ? j.d.strategy : j.d.fullFits ? 'full' : 'coa';
+  // Escalated: what the service reads (no budgets here: the first of the order).
+  const whole = escalationOrder(j.d.strategy, j.d.fullFits)[0]!;
   return { byRag: false, correct: j.full, tokens: j.d.tokens.rag + j.d.tokens[whole] };
 }
 

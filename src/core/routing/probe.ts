@@ -1,3 +1,4 @@
+import type { StrategyName } from '../strategies/types.js';
 import { cl100k } from '../tokenizer.js';
 import { declines } from '../text/declines.js';
 
@@ -23,6 +24,17 @@ import { declines } from '../text/declines.js';
 export type ProbeVerdict =
   | { keep: true; why: 'declined' | 'short'; answerTokens: number }
   | { keep: false; why: 'long' | 'empty'; answerTokens: number };
+
+/**
+ * The whole-text strategies a retrieval answer that is not kept escalates to,
+ * in the order tried (budgets permitting): the policy's own whole-text choice
+ * first; when the policy chose retrieval, full context if the text fits the
+ * window whole, else Chain-of-Agents. The service and both replays use it.
+ */
+export function escalationOrder(policyChoice: StrategyName, fullFits: boolean): StrategyName[] {
+  const order: StrategyName[] = fullFits ? ['full', 'coa'] : ['coa', 'full'];
+  return policyChoice === 'rag' ? order : [policyChoice, ...order.filter((s) => s !== policyChoice)];
+}
 
 /** Passage citations like [2] or [1, 3]: the service's prompt asks for them, and they say nothing about the answer's length. */
 const CITATION = /\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]/g;

@@ -13,7 +13,7 @@ import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName 
 import { findCues, parseCueNames, type Cue } from './cues.js';
 import { absentTerms, vocabulary } from './terms.js';
 import { decide, estimateLatencyMs, overBudget, type Budgets, type RouterThresholds, type StrategyEstimate } from './policy.js';
-import { judgeProbe, type ProbeVerdict } from './probe.js';
+import { escalationOrder, judgeProbe, type ProbeVerdict } from './probe.js';
 
 export type RequestedStrategy = 'auto' | StrategyName;
 
@@ -316,8 +316,8 @@ export class QueryService {
     const maxAnswerTokens = this.o.config.ROUTER_PROBE_MAX_ANSWER_TOKENS;
     let probeNote: string | null = null;
     const fits = estimates.full.feasible && !estimates.full.truncated;
-    const wholeText: StrategyName[] = fits ? ['full', 'coa'] : ['coa', 'full'];
-    // The strategy read when the retrieval answer is not kept: the policy's own whole-text choice, else the nearest one.
+    // Where a retrieval answer that is not kept goes (Self-Route's and the probe's escalation), first the strategy read if the budgets allow.
+    const wholeText = escalationOrder(strategy, fits);
     const fallback = strategy !== 'rag' ? strategy : (wholeText.find((s) => overBudget(s, estimates[s], budgets, latency[s]) === null) ?? null);
     if (probeRequested) {
       if (llm.kind === 'extractive') probeNote = 'The retrieval probe is off: the extractive reader quotes sentences, so neither a decline nor the length of its answer says anything';
@@ -408,8 +408,8 @@ export class QueryService {
       ...(budgets.maxCalls !== undefined ? { maxCalls: budgets.maxCalls - first.totals.calls } : {}),
       ...(budgets.maxLatencyMs !== undefined ? { maxLatencyMs: budgets.maxLatencyMs - first.totals.latencyMs } : {}),
     };
-    const order = probe && fallback ? [fallback, ...wholeText.filter((s) => s !== fallback)] : wholeText;
-    const target = order.find((s) => overBudget(s, estimates[s], left, latency[s]) === null);
+    // Strategies before the fallback in this order did not fit the whole budgets, so not what is left of them either.
+    const target = wholeText.find((s) => overBudget(s, estimates[s], left, latency[s]) === null);
     const by = selfRoute ? 'Self-Route' : 'retrieval probe';
     if (!target) {
       decision.reasons.push(
