@@ -24,6 +24,11 @@ export interface JobContext<TData> {
   /** Most runs this job gets; when attempt === maxAttempts a failure is final. */
   maxAttempts: number;
   updateProgress(progress: number): Promise<void>;
+  /**
+   * Fires when the runner stops the job (shutdown). Whatever the processor
+   * then throws, the runner records a transient CANCELLED (adapters/job-queue/
+   * stopped.ts), so the job runs again; a processor need not translate it.
+   */
   signal: AbortSignal;
 }
 

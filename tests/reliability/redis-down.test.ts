@@ -1,28 +1,18 @@
-import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/net.js';
+import { freePort, silentServer } from '../helpers/net.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const ADMIN = 'admin-secret-for-redis-down-tests-0123';
 
-/** A TCP server that accepts connections and never says a word: a Redis that is stuck rather than gone. */
-async function silentServer(): Promise<{ url: string; close: () => Promise<void> }> {
-  const sockets: Socket[] = [];
-  const server: Server = createServer((sock) => void sockets.push(sock));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  return {
-    url: `redis://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
+/** A Redis that is stuck rather than gone. */
+async function silentRedis(): Promise<{ url: string; close: () => Promise<void> }> {
+  const s = await silentServer();
+  return { url: `redis://127.0.0.1:${s.port}`, close: s.close };
 }
 
 describe.each([
   ['refuses connections', async () => ({ url: `redis://127.0.0.1:${await freePort()}`, close: async () => {} })],
-  ['accepts connections but never answers', silentServer],
+  ['accepts connections but never answers', silentRedis],
 ] as const)('the API while its Redis %s', (_what, makeRedis) => {
   let redis: { url: string; close: () => Promise<void> };
   let s: TestServer;
