@@ -146,8 +146,6 @@ export class ExtractiveReader implements LlmProvider {
   private readonly notes = new Lru<string, Candidate[]>(256);
   private readonly vectors = new Lru<string, Float32Array>(4096);
   private readonly analysed: Lru<string, AnalysedText>;
-  /** Analyses in progress, by the key of their text; each entry lives as long as its analysis. */
-  private readonly analysing = new Map<string, { text: string; analysis: Promise<AnalysedText> }>();
 
   constructor(opts: ExtractiveReaderOptions) {
     this.embedder = opts.embedder;
@@ -394,17 +392,12 @@ export class ExtractiveReader implements LlmProvider {
     if (hit?.text === text) return hit;
     // Readers of the same new passage at once (a burst of full-context questions) share one analysis; it is not
     // cancelled with any one of them, as the others still need it.
-    let pending = this.analysing.get(key);
-    if (pending?.text !== text) {
-      const analysis = this.analyseNow(text)
-        .then((a) => (this.analysed.set(key, a), a))
-        .finally(() => {
-          if (this.analysing.get(key)?.analysis === analysis) this.analysing.delete(key);
-        });
-      pending = { text, analysis };
-      this.analysing.set(key, pending);
+    let a = hit ? undefined : await this.analysed.getOrLoad(key, () => this.analyseNow(text));
+    if (a?.text !== text) {
+      // Another text of the same length and ends (two versions of a document differing only in the middle): its own.
+      a = await this.analyseNow(text);
+      this.analysed.set(key, a);
     }
-    const a = await pending.analysis;
     if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: signal.reason });
     return a;
   }
