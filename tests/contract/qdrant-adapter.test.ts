@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QdrantVectorStore, pointId } from '../../src/adapters/vector-store/qdrant.js';
 import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
-import { freePort } from '../helpers/net.js';
+import { freePort, silentServer } from '../helpers/net.js';
 import { DIMS, makeChunks, randomVector } from './vector-store.contract.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
@@ -167,19 +166,15 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   });
 
   it('gives up on a server that accepts the connection but never answers, with transient VECTOR_STORE_UNAVAILABLE', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((sock) => void sockets.push(sock));
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silent = await silentServer();
     try {
-      const port = (silent.address() as AddressInfo).port;
-      const stuck = new QdrantVectorStore({ url: `http://127.0.0.1:${port}`, collection: base, timeoutMs: 300 });
+      const stuck = new QdrantVectorStore({ url: `http://127.0.0.1:${silent.port}`, collection: base, timeoutMs: 300 });
       const e = await appErrorOf(stuck.health());
       expect(e.code).toBe('VECTOR_STORE_UNAVAILABLE');
       expect(e.transient).toBe(true);
       expect(e.message).toContain('QDRANT_TIMEOUT_MS');
     } finally {
-      for (const sock of sockets) sock.destroy();
-      await new Promise((r) => silent.close(r));
+      await silent.close();
     }
   });
 
