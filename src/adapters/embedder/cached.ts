@@ -67,11 +67,13 @@ export function encodeRecords(entries: readonly { hash: Buffer; vector: Float32A
 }
 
 /**
- * Parses the records in `buf`. `consumed` is where the next read must resume:
- * the start of a record that runs past the end of `buf` (still being written,
- * or torn by a crash — the next read tells which), or the end of the buffer.
+ * Checks the records in `buf`, calling `onRecord` with the offset and
+ * dimensions of each whole one (`readVector` decodes it: indexing a file needs
+ * no vector). `consumed` is where the next read must resume: the start of a
+ * record that runs past the end of `buf` (still being written, or torn by a
+ * crash — the next read tells which), or the end of the buffer.
  */
-export function decodeRecords(buf: Buffer, onRecord: (hashHex: string, vector: Float32Array, at: number) => void): { consumed: number; skippedBytes: number } {
+export function decodeRecords(buf: Buffer, onRecord: (hashHex: string, at: number, dims: number) => void): { consumed: number; skippedBytes: number } {
   let at = 0;
   let skippedBytes = 0;
   const resync = (): number => {
@@ -98,12 +100,17 @@ export function decodeRecords(buf: Buffer, onRecord: (hashHex: string, vector: F
       at = resync();
       continue;
     }
-    const vector = new Float32Array(dims);
-    for (let i = 0; i < dims; i++) vector[i] = buf.readFloatLE(at + HEADER + i * 4);
-    onRecord(buf.toString('hex', at + 8, at + HEADER), vector, at);
+    onRecord(buf.toString('hex', at + 8, at + HEADER), at, dims);
     at = end;
   }
   return { consumed: Math.min(at, buf.length), skippedBytes };
+}
+
+/** The vector of the record at `at` in `buf`, one that {@link decodeRecords} passed. */
+function readVector(buf: Buffer, at: number, dims: number): Float32Array {
+  const vector = new Float32Array(dims);
+  for (let i = 0; i < dims; i++) vector[i] = buf.readFloatLE(at + HEADER + i * 4);
+  return vector;
 }
 
 /** File name for an embedder id: readable, filesystem-safe, and unique through a hash of the full id. */
@@ -303,8 +310,10 @@ export class CachingEmbedder implements Embedder {
         const buf = Buffer.alloc(size);
         for (const { key, at } of wanted.sort((a, b) => a.at - b.at)) {
           const { bytesRead } = await fh.read(buf, 0, size, at);
-          decodeRecords(buf.subarray(0, bytesRead), (hashHex, vector) => {
+          const record = buf.subarray(0, bytesRead);
+          decodeRecords(record, (hashHex, start, dims) => {
             if (hashHex !== key) return;
+            const vector = readVector(record, start, dims);
             out.set(key, vector);
             this.vectors.set(key, vector);
           });
@@ -349,9 +358,9 @@ export class CachingEmbedder implements Embedder {
           if (bytesRead === 0) break;
           got += bytesRead;
         }
-        const { consumed, skippedBytes } = decodeRecords(buf.subarray(0, got), (key, vector, at) => {
+        const { consumed, skippedBytes } = decodeRecords(buf.subarray(0, got), (key, at, dims) => {
           this.offsets.set(key.slice(0, INDEX_KEY_CHARS), base + at);
-          this.dims = vector.length;
+          this.dims = dims;
         });
         skipped += skippedBytes;
         this.readOffset += consumed;
