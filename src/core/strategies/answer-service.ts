@@ -73,14 +73,6 @@ export interface CostEstimates {
 }
 
 /**
- * Answers a question by one reading strategy: retrieval (`rag`), Chain-of-Agents
- * (`coa`) or the whole text (`full`). Every LLM call is counted with the
- * provider's tokenizer before it is sent and refused (LLM_CONTEXT_OVERFLOW) if
- * it would not fit the window with its answer reserve; every call is recorded
- * in the result. The reserve is LLM_MAX_ANSWER_TOKENS capped at a quarter of
- * the window (`reservesFor`).
- */
-/**
  * The retrieval an answer reads: the request's question, scope and selection
  * over documents already resolved for it. No per-chunk dense scores are
  * reported, so with BM25 selection the question need not be embedded.
@@ -103,6 +95,14 @@ export function retrieveFor(
   });
 }
 
+/**
+ * Answers a question by one reading strategy: retrieval (`rag`), Chain-of-Agents
+ * (`coa`) or the whole text (`full`). Every LLM call is counted with the
+ * provider's tokenizer before it is sent and refused (LLM_CONTEXT_OVERFLOW) if
+ * it would not fit the window with its answer reserve; every call is recorded
+ * in the result. The reserve is LLM_MAX_ANSWER_TOKENS capped at a quarter of
+ * the window (`reservesFor`).
+ */
 export class AnswerService {
   /** Token counts of document versions per tokenizer: versions never change, and counting 128k tokens is not free. */
   private readonly tokenCache = new Lru<string, number>(4096);
