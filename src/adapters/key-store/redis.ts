@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis';
-import { AppError } from '../../errors.js';
 import type { ApiKeyRecord, KeyStore } from '../../ports/key-store.js';
-import { DEFAULT_REDIS_TIMEOUT_MS, REDIS_RETRY_AFTER_S } from '../redis-unavailable.js';
+import { DEFAULT_REDIS_TIMEOUT_MS, redisUnavailable } from '../redis-unavailable.js';
 
 /** Keys in a Redis hash (hash → record), shared by every API replica. */
 export class RedisKeyStore implements KeyStore {
@@ -44,12 +43,12 @@ export class RedisKeyStore implements KeyStore {
     this.redis.disconnect();
   }
 
-  /** A Redis failure is the store being unavailable (503 with Retry-After), not an internal error: the request may simply be retried. */
+  /** A failed command is the key store being unavailable, not an internal error (see redisUnavailable). */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw new AppError('KEY_STORE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: REDIS_RETRY_AFTER_S });
+      throw redisUnavailable('KEY_STORE_UNAVAILABLE', err);
     }
   }
 }
