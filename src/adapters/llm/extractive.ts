@@ -289,8 +289,7 @@ export class ExtractiveReader implements LlmProvider {
     const n = candidates.length;
     if (postings && knownDf) {
       // Sparse: only sentences that use a question term get an overlap, summed in the same order as below.
-      const qIdf = qTerms.map((t) => Math.log(1 + (n - knownDf(t) + 0.5) / (knownDf(t) + 0.5)));
-      const qMass = qIdf.reduce((sum, x) => sum + x, 0);
+      const { qIdf, qMass } = questionWeights(qTerms, n, knownDf);
       const overlap = new Float64Array(n);
       const touched: number[] = [];
       if (qMass !== 0) {
@@ -311,9 +310,7 @@ export class ExtractiveReader implements LlmProvider {
       for (const terms of cTerms) for (const t of terms) counted.set(t, (counted.get(t) ?? 0) + 1);
       df = (t) => counted.get(t) ?? 0;
     }
-    const idf = (t: string): number => Math.log(1 + (n - df(t) + 0.5) / (df(t) + 0.5));
-    const qIdf = qTerms.map(idf);
-    const qMass = qIdf.reduce((s, x) => s + x, 0);
+    const { qIdf, qMass } = questionWeights(qTerms, n, df);
     const overlap = cTerms.map((terms) => {
       if (qMass === 0) return 0;
       let s = 0;
@@ -461,6 +458,12 @@ export class ExtractiveReader implements LlmProvider {
       citations: chosen.flatMap((c) => (c.citation ? [c.citation] : [])),
     };
   }
+}
+
+/** BM25 IDF of each question term over `n` candidates, and their sum (the question's IDF mass). */
+function questionWeights(qTerms: readonly string[], n: number, df: DocumentFrequency): { qIdf: number[]; qMass: number } {
+  const qIdf = qTerms.map((t) => Math.log(1 + (n - df(t) + 0.5) / (df(t) + 0.5)));
+  return { qIdf, qMass: qIdf.reduce((sum, x) => sum + x, 0) };
 }
 
 /**
