@@ -50,8 +50,7 @@ const MAX_REQUESTS_PER_PHASE = 200_000;
 interface Phase {
   name: string;
   path: string;
-  /** The body of the n-th request of the phase, asking `q`. */
-  body: (q: string, n: number) => unknown;
+  body: (q: string) => unknown;
   /** Reader time inside the response, to subtract for the "without LLM time" figure. */
   readerMs?: (res: any) => number;
 }
@@ -170,7 +169,7 @@ async function main(): Promise<void> {
   const chosen = new Set(values.phases!.split(','));
   for (let i = phases.length - 1; i >= 0; i--) if (!chosen.has(phases[i]!.name)) phases.splice(i, 1);
   // Warm-up outside the measurements: first-call compilation, caches of the document's chunks.
-  for (const p of phases) for (const q of questions.slice(0, 3)) await post(base + p.path, p.body(q, 0));
+  for (const p of phases) for (const q of questions.slice(0, 3)) await post(base + p.path, p.body(q));
 
   gc();
   const rssBefore = process.memoryUsage().rss;
@@ -199,11 +198,10 @@ async function main(): Promise<void> {
         Array.from({ length: c }, async () => {
           while (performance.now() < end && sent < MAX_REQUESTS_PER_PHASE) {
             sent++;
-            const n = qi++;
-            const q = questions[n % questions.length]!;
+            const q = questions[qi++ % questions.length]!;
             const t0 = performance.now();
             try {
-              const r = await post(base + p.path, p.body(q, n));
+              const r = await post(base + p.path, p.body(q));
               const ms = performance.now() - t0;
               if (r.status !== 200) {
                 errors++;
