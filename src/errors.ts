@@ -115,3 +115,12 @@ export function appError(code: ErrorCode, ...args: unknown[]): AppError {
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }
+
+/**
+ * CANCELLED, transient: the caller gave up (a shutdown stopping a job), nothing
+ * was wrong with the work, so a queue runs it again instead of failing it for
+ * good. For work that stops on its own signal (tokenizer threads, embedders).
+ */
+export function cancelledBy(signal: AbortSignal): AppError {
+  return new AppError('CANCELLED', [], { cause: signal.reason, transient: true });
+}

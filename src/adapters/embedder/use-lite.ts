@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { AppError } from '../../errors.js';
+import { AppError, cancelledBy } from '../../errors.js';
 import type { Embedder } from '../../ports/embedder.js';
 import { UseLiteTokenizer, type UseVocabulary } from './use-lite-tokenizer.js';
-import { assertVectors, batches, cancelledEmbedding, l2normalize, throwIfAborted } from './vectors.js';
+import { assertVectors, batches, l2normalize, throwIfAborted } from './vectors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -232,7 +232,7 @@ export class UseLiteEmbedder implements Embedder {
       let task: Task | undefined;
       while ((task = this.nextUrgent() ?? (slot.lane === 'any' ? this.queue.shift() : undefined))) {
         if (!task.signal?.aborted) break;
-        task.reject(cancelledEmbedding(task.signal));
+        task.reject(cancelledBy(task.signal));
       }
       if (!task) continue;
       const id = this.nextTaskId++;
@@ -253,7 +253,7 @@ export class UseLiteEmbedder implements Embedder {
     while (this.urgent.length > 0 && (taken.length === 0 || rows + this.urgent[0]!.rows.length <= this.batchSize)) {
       const t = this.urgent.shift()!;
       if (t.signal?.aborted) {
-        t.reject(cancelledEmbedding(t.signal));
+        t.reject(cancelledBy(t.signal));
         continue;
       }
       taken.push(t);

@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { AppError, cancelledBy } from '../../errors.js';
 
 /** Scales `v` in place to unit L2 norm (a zero vector stays zero) and returns it. */
 export function l2normalize(v: Float32Array): Float32Array {
@@ -16,18 +16,10 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/**
- * CANCELLED, transient: the caller gave up (a client went away, or a job was
- * stopped by a shutdown); nothing was wrong with the texts, so a job that
- * gets this is run again, not failed for good.
- */
-export function cancelledEmbedding(signal: AbortSignal): AppError {
-  return new AppError('CANCELLED', [], { cause: signal.reason, transient: true });
-}
 
 /** Throws AppError CANCELLED (transient) when the caller has given up. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw cancelledEmbedding(signal);
+  if (signal?.aborted) throw cancelledBy(signal);
 }
 
 /** Checks an adapter's own output before it leaves the adapter. */

@@ -2,7 +2,7 @@ import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } f
 import type { Logger } from 'pino';
 import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
 import { AppError, isAppError } from '../../errors.js';
-import { DEFAULT_REDIS_TIMEOUT_MS, REDIS_RETRY_AFTER_S } from '../redis-unavailable.js';
+import { DEFAULT_REDIS_TIMEOUT_MS, redisUnavailable } from '../redis-unavailable.js';
 import { failureOf } from './stopped.js';
 
 export interface BullMqOptions {
@@ -83,9 +83,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-function unavailable(err: unknown): AppError {
-  return new AppError('QUEUE_UNAVAILABLE', [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: REDIS_RETRY_AFTER_S });
-}
 
 /** Producer side: the API enqueues and reads job state. */
 export class BullMqQueue implements JobQueue {
@@ -144,7 +141,7 @@ export class BullMqQueue implements JobQueue {
     try {
       return await withTimeout(fn(), this.timeoutMs);
     } catch (err) {
-      throw unavailable(err);
+      throw redisUnavailable('QUEUE_UNAVAILABLE', err);
     }
   }
 

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { AppError } from '../../errors.js';
+import { AppError, cancelledBy } from '../../errors.js';
 import type { TextChunk } from './chunker.js';
-import { cancelled, inlineTokenWork, type ChunkSizes, type TokenWork } from './token-work.js';
+import { inlineTokenWork, type ChunkSizes, type TokenWork } from './token-work.js';
 
 /** A request to a pool thread (see token-pool-worker.ts). */
 export type TokenRequest =
@@ -156,7 +156,7 @@ export class TokenPool implements TokenWork {
   }
 
   private run(request: Request, signal: AbortSignal | undefined): Promise<TokenReply & { ok: true }> {
-    if (signal?.aborted) return Promise.reject(cancelled(signal));
+    if (signal?.aborted) return Promise.reject(cancelledBy(signal));
     return new Promise((resolve, reject) => {
       const task: Task = { request, signal, settled: false, resolve, reject, release: () => {} };
       if (signal) {
@@ -178,7 +178,7 @@ export class TokenPool implements TokenWork {
   }
 
   private abort(task: Task): void {
-    const err = cancelled(task.signal!);
+    const err = cancelledBy(task.signal!);
     const queued = this.queue.indexOf(task);
     if (queued >= 0) {
       this.queue.splice(queued, 1);

@@ -1,4 +1,4 @@
-import { AppError } from '../../errors.js';
+import { cancelledBy } from '../../errors.js';
 import { cl100k } from '../tokenizer.js';
 import { chunkText, type TextChunk } from './chunker.js';
 
@@ -23,19 +23,15 @@ export interface TokenWork {
   close(): Promise<void>;
 }
 
-/** CANCELLED, transient: an ingestion job stopped by a shutdown is run again, not failed for good. */
-export function cancelled(signal: AbortSignal): AppError {
-  return new AppError('CANCELLED', [], { cause: signal.reason, transient: true });
-}
 
 /** Runs on the calling thread: for small texts, and what a process without threads (TOKENIZER_THREADS=0) does. */
 export const inlineTokenWork: TokenWork = Object.freeze({
   async count(text: string, signal?: AbortSignal) {
-    if (signal?.aborted) throw cancelled(signal);
+    if (signal?.aborted) throw cancelledBy(signal);
     return cl100k.count(text);
   },
   async chunk(text: string, sizes: ChunkSizes, signal?: AbortSignal) {
-    if (signal?.aborted) throw cancelled(signal);
+    if (signal?.aborted) throw cancelledBy(signal);
     return chunkText(text, { chunkTokens: sizes.chunkTokens, overlapTokens: sizes.overlapTokens });
   },
   async close() {},
