@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError, cancelledBy } from '../../errors.js';
 import type { Embedder } from '../../ports/embedder.js';
+import { stopThread } from '../../core/worker-thread.js';
 import { UseLiteTokenizer, type UseVocabulary } from './use-lite-tokenizer.js';
 import { assertVectors, batches, l2normalize, throwIfAborted } from './vectors.js';
 
@@ -390,11 +391,6 @@ export class UseLiteEmbedder implements Embedder {
       slot.busy = undefined;
     }
     for (const task of [...this.urgent.splice(0), ...this.queue.splice(0)]) task.reject(reason);
-    await Promise.all(
-      pool.slots.map(async (slot) => {
-        for (const event of ['message', 'error', 'exit'] as const) slot.worker.removeAllListeners(event);
-        await slot.worker.terminate();
-      }),
-    );
+    await Promise.all(pool.slots.map((slot) => stopThread(slot.worker)));
   }
 }

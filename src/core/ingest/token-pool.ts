@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AppError, cancelledBy } from '../../errors.js';
 import type { TextChunk } from './chunker.js';
 import { inlineTokenWork, type ChunkSizes, type TokenWork } from './token-work.js';
+import { stopThread } from '../worker-thread.js';
 
 /** A request to a pool thread (see token-pool-worker.ts). */
 export type TokenRequest =
@@ -146,7 +147,7 @@ export class TokenPool implements TokenWork {
         this.slots[i] = undefined;
         workers.push(slot.worker);
       });
-      await Promise.all(workers.map((w) => this.stop(w)));
+      await Promise.all(workers.map((w) => stopThread(w)));
     })();
     return this.closing;
   }
@@ -231,7 +232,7 @@ export class TokenPool implements TokenWork {
       this.slots[i] = undefined;
       this.logger?.error({ err: cause }, 'tokenizer thread died');
       if (slot.busy) this.settle(slot.busy.task, new AppError('TOKENIZER_UNAVAILABLE', [`the thread died: ${cause.message}`], { cause, transient: true }));
-      void this.stop(worker);
+      void stopThread(worker);
       this.dispatch();
     };
     worker.on('error', died);
@@ -246,13 +247,7 @@ export class TokenPool implements TokenWork {
     const slot = this.slots[i];
     if (!slot) return;
     this.slots[i] = undefined;
-    void this.stop(slot.worker);
+    void stopThread(slot.worker);
   }
 
-  private async stop(worker: Worker): Promise<void> {
-    for (const event of ['message', 'error', 'exit'] as const) worker.removeAllListeners(event);
-    // An 'error' after our listeners are gone would be thrown in this process.
-    worker.on('error', () => {});
-    await worker.terminate();
-  }
 }
