@@ -1,8 +1,5 @@
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-/** The repository's root, where module scripts resolve './src/...'. */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { ROOT } from './paths.js';
 
 /**
  * Runs `script` as an ES module in a new Node process (`node --import tsx
