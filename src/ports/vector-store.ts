@@ -26,7 +26,7 @@ export interface StoredChunk extends ChunkRecord {
 
 export interface ScoredChunk {
   chunk: ChunkRecord;
-  /** Cosine similarity to the query, in [-1, 1]. */
+  /** Cosine similarity to the query, in [-1, 1]; from `searchText`, the lexical score (higher is better). */
   score: number;
 }
 
@@ -50,6 +50,13 @@ export interface VectorStore {
   scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]>;
   /** The `limit` most similar chunks among the given versions (approximate in Qdrant). */
   search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]>;
+  /**
+   * The `limit` best chunks of the given document versions by lexical relevance
+   * (BM25 or the backend's equivalent: SQLite FTS5 bm25, PostgreSQL full text,
+   * Qdrant sparse vectors with the IDF modifier), best first. Scores are
+   * higher-is-better and comparable only within one call.
+   */
+  searchText?(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]>;
   /** The chunks of one document version in order, without vectors. */
   getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]>;
   /** Throws when the backend is unreachable. */
