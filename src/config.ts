@@ -48,11 +48,16 @@ export const CONFIG_SPEC = {
   EMBEDDER_TIMEOUT_MS: { type: 'int', default: 60_000, min: 100, doc: 'openai: timeout of one embeddings call.' },
 
   // Vector store
-  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant'], doc: 'embedded (files in DATA_DIR, exact scores) or qdrant.' },
+  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant', 'postgres'], doc: 'embedded (files in DATA_DIR, exact scores), qdrant, or postgres (chunks, vectors and a full-text index in DATABASE_URL, exact scores; for deployments without Qdrant).' },
   QDRANT_URL: { type: 'string', default: '', doc: 'qdrant: server URL, e.g. http://localhost:6333.' },
   QDRANT_API_KEY: { type: 'string', default: '', secret: true, doc: 'qdrant: API key, if the server requires one.' },
   QDRANT_COLLECTION: { type: 'string', default: 'chunks', doc: 'qdrant: collection name (the vector size is suffixed to it).' },
   QDRANT_TIMEOUT_MS: { type: 'int', default: 10_000, min: 100, doc: 'qdrant: timeout of one call to the server (503 VECTOR_STORE_UNAVAILABLE when exceeded). Bulk upserts wait for indexing, so keep it well above a query\'s time.' },
+
+  // Database
+  DATABASE_URL: { type: 'string', default: '', secret: true, doc: 'PostgreSQL for the documents (catalogue, versions, texts), API keys, the embedding cache and job bookkeeping, shared by every API replica and worker, e.g. postgres://user:pass@db:5432/reader. Empty: files in DATA_DIR. Migrations are applied at start.' },
+  DATABASE_POOL_SIZE: { type: 'int', default: 10, min: 1, max: 1000, doc: 'Connections to PostgreSQL one process opens at most (one pool per process).' },
+  DATABASE_TIMEOUT_MS: { type: 'int', default: 2000, min: 100, doc: 'How long a call waits for a PostgreSQL connection (connecting included) before it fails with 503 DATABASE_UNAVAILABLE and a Retry-After.' },
 
   // Queue
   REDIS_URL: { type: 'string', default: '', doc: 'Redis for the BullMQ job queue, e.g. redis://127.0.0.1:6379. Empty: an in-process queue runs the same processors (no separate worker needed).' },
@@ -84,7 +89,7 @@ export const CONFIG_SPEC = {
   NAMESPACE_CANDIDATES: { type: 'int', default: 200, min: 1, max: 10_000, doc: 'Whole-namespace queries: candidates taken from the vector store before Adaptive-k.' },
 
   // Access and limits
-  AUTH: { type: 'string', default: 'auto', choices: ['auto', 'on', 'off'], doc: 'API keys: on, off, or auto (off in the embedded local mode, on when Redis or Qdrant is configured).' },
+  AUTH: { type: 'string', default: 'auto', choices: ['auto', 'on', 'off'], doc: 'API keys: on, off, or auto (off in the embedded local mode, on when Redis, Qdrant or PostgreSQL is configured).' },
   ADMIN_API_KEY: { type: 'string', default: '', secret: true, doc: 'Key of the admin, who manages namespaces and keys. Required when auth is on.' },
   RATE_LIMIT_PER_MINUTE: { type: 'int', default: 600, min: 0, doc: 'Requests per minute per API key (or per IP without auth); 0 turns the limit off.' },
   MAX_CONCURRENT_LLM_CALLS: { type: 'int', default: 8, min: 1, doc: 'LLM calls in flight at once across the process.' },
@@ -195,6 +200,8 @@ function crossValidate(cfg: Config): void {
   if (cfg.CHUNK_OVERLAP_TOKENS >= cfg.CHUNK_TOKENS) fail('CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS');
   if (cfg.ADAPTIVE_K_A + cfg.ADAPTIVE_K_B >= 1) fail('ADAPTIVE_K_A + ADAPTIVE_K_B must be below 1');
   if (cfg.VECTOR_STORE === 'qdrant' && !cfg.QDRANT_URL) fail('VECTOR_STORE=qdrant needs QDRANT_URL');
+  if (cfg.VECTOR_STORE === 'postgres' && !cfg.DATABASE_URL) fail('VECTOR_STORE=postgres needs DATABASE_URL');
+  if (cfg.DATABASE_URL && !/^postgres(ql)?:\/\//.test(cfg.DATABASE_URL)) fail('DATABASE_URL must be a postgres:// or postgresql:// URL');
   if (cfg.EMBEDDER === 'openai' && !cfg.EMBEDDER_URL) fail('EMBEDDER=openai needs EMBEDDER_URL');
   if (cfg.EMBEDDER === 'transformers' && !cfg.EMBEDDER_MODEL) fail('EMBEDDER=transformers needs EMBEDDER_MODEL');
   if (cfg.LLM_PROVIDER === 'openai' && (!cfg.LLM_BASE_URL || !cfg.LLM_MODEL)) fail('LLM_PROVIDER=openai needs LLM_BASE_URL and LLM_MODEL');
@@ -207,7 +214,7 @@ function crossValidate(cfg: Config): void {
 export function authEnabled(cfg: Config): boolean {
   if (cfg.AUTH === 'on') return true;
   if (cfg.AUTH === 'off') return false;
-  return cfg.REDIS_URL !== '' || cfg.VECTOR_STORE === 'qdrant';
+  return cfg.REDIS_URL !== '' || cfg.VECTOR_STORE === 'qdrant' || cfg.DATABASE_URL !== '';
 }
 
 /** The text of `.env.example`, generated from CONFIG_SPEC. */

@@ -12,6 +12,9 @@ import { RedisKeyStore } from './adapters/key-store/redis.js';
 import { FileDocumentStore } from './adapters/document-store/file.js';
 import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
 import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
+import { PgDatabase } from './adapters/postgres/database.js';
+import { PostgresDocumentStore } from './adapters/postgres/document-store.js';
+import { PostgresKeyStore } from './adapters/postgres/key-store.js';
 import { createEmbedder } from './adapters/embedder/index.js';
 import { createLlm } from './adapters/llm/index.js';
 import { InProcessQueue } from './adapters/job-queue/in-process.js';
@@ -35,8 +38,10 @@ export interface Container {
   readonly embedder: Embedder;
   readonly llm: LlmProvider;
   readonly queue: JobQueue;
-  /** API keys (hashed): in Redis when configured, so every API replica sees them; else a file in DATA_DIR. */
+  /** API keys (hashed): in PostgreSQL or Redis when configured, so every API replica sees them; else a file in DATA_DIR. */
   readonly keys: KeyStore;
+  /** The process's one PostgreSQL pool (DATABASE_URL), shared by the PostgreSQL adapters; null without it. */
+  readonly database: PgDatabase | null;
   /** Runs jobs in this process: the in-process queue, or a BullMQ worker in the worker process. Null in an API process backed by Redis. */
   readonly runner: JobRunner | null;
   readonly documentService: DocumentService;
@@ -69,7 +74,7 @@ export interface ContainerOptions {
 
 export const QUEUE_NAME = 'jobs';
 
-export function createVectorStore(cfg: Config): VectorStore {
+export function createVectorStore(cfg: Config, database: PgDatabase | null = null): VectorStore {
   switch (cfg.VECTOR_STORE) {
     case 'qdrant':
       return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION, timeoutMs: cfg.QDRANT_TIMEOUT_MS });
@@ -80,8 +85,10 @@ export function createVectorStore(cfg: Config): VectorStore {
 
 export function buildContainer(config: Config, logger: Logger, opts: ContainerOptions): Container {
   const o = opts.overrides ?? {};
-  const documents = o.documents ?? new FileDocumentStore({ dir: join(resolve(config.DATA_DIR), 'documents') });
-  const vectors = o.vectors ?? createVectorStore(config);
+  // One pool per process; its migrations run before its first query.
+  const database = config.DATABASE_URL ? new PgDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS }) : null;
+  const documents = o.documents ?? (database ? new PostgresDocumentStore({ db: database }) : new FileDocumentStore({ dir: join(resolve(config.DATA_DIR), 'documents') }));
+  const vectors = o.vectors ?? createVectorStore(config, database);
   const embedder = o.embedder ?? createEmbedder(config, { logger });
   // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
   const limits = createLimits(config);
@@ -126,8 +133,9 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     tokenWork,
     logger,
   });
-  const keys: KeyStore =
-    config.REDIS_URL !== ''
+  const keys: KeyStore = database
+    ? new PostgresKeyStore({ db: database })
+    : config.REDIS_URL !== ''
       ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS })
       : new FileKeyStore({ path: join(resolve(config.DATA_DIR), 'api-keys.json') });
   const retrieval = new RetrievalService({ ready, documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
@@ -146,6 +154,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     llm,
     queue,
     keys,
+    database,
     runner,
     documentService,
     retrieval,
@@ -168,6 +177,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
           ['tokenizer', () => tokenWork.close()],
           ['vectors', () => vectors.close()],
           ['documents', () => documents.close()],
+          ['database', async () => { await database?.close(); }],
         ];
         for (const [name, step] of steps) {
           try {

@@ -49,6 +49,8 @@ export const ErrorCatalogue = {
   VECTOR_STORE_ERROR: { status: 502, message: 'The vector store failed: %s' },
   QUEUE_UNAVAILABLE: { status: 503, message: 'The job queue is unavailable: %s' },
   KEY_STORE_UNAVAILABLE: { status: 503, message: 'The API key store is unavailable: %s' },
+  DATABASE_UNAVAILABLE: { status: 503, message: 'The database is unavailable: %s' },
+  DATABASE_ERROR: { status: 500, message: 'The database failed: %s' },
   TOKENIZER_UNAVAILABLE: { status: 503, message: 'The tokenizer thread is unavailable: %s' },
   CANCELLED: { status: 499, message: 'The request was cancelled' },
 

@@ -1,0 +1,120 @@
+import { AppError } from '../../errors.js';
+import type { DocumentRecord, DocumentStore, ListPage } from '../../ports/document-store.js';
+import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
+import type { PgDatabase, Queryable } from './database.js';
+
+/**
+ * The document catalogue and texts in PostgreSQL (tables `documents` and
+ * `document_texts`, migration 001), shared by every API replica and worker.
+ * `update` is a transaction holding a per-record advisory lock, so
+ * read-modify-writes of one record from any number of processes serialise,
+ * creation included (a row lock alone cannot guard a row that does not exist yet).
+ */
+export class PostgresDocumentStore implements DocumentStore {
+  readonly #db: PgDatabase;
+
+  constructor(opts: { db: PgDatabase }) {
+    this.#db = opts.db;
+  }
+
+  async get(namespace: string, id: string): Promise<DocumentRecord | null> {
+    const { rows } = await this.#db.query<{ record: string }>('documents.get', 'SELECT record FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+    return rows[0] ? parseRecord(rows[0].record) : null;
+  }
+
+  async list(namespace: string, opts: { limit: number; cursor?: string | null }): Promise<ListPage<DocumentRecord>> {
+    const limit = Math.max(1, Math.floor(opts.limit));
+    const after = opts.cursor ? decodeCursor(opts.cursor) : null;
+    // One snapshot for the page and the total, so they agree.
+    return this.#db.transaction('documents.list', async (c) => {
+      const total = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM documents WHERE namespace = $1', [namespace])).rows[0]?.n ?? 0);
+      const { rows } = after
+        ? await c.query<{ record: string }>(
+            'SELECT record FROM documents WHERE namespace = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4',
+            [namespace, after.c, after.i, limit + 1],
+          )
+        : await c.query<{ record: string }>('SELECT record FROM documents WHERE namespace = $1 ORDER BY created_at, id LIMIT $2', [namespace, limit + 1]);
+      const items = rows.slice(0, limit).map((r) => parseRecord(r.record));
+      const last = items.at(-1);
+      return { items, next: rows.length > limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null, total };
+    });
+  }
+
+  async put(record: DocumentRecord): Promise<void> {
+    await this.update(record.namespace, record.id, () => record);
+  }
+
+  async update(namespace: string, id: string, fn: (current: DocumentRecord | null) => DocumentRecord | null): Promise<DocumentRecord | null> {
+    return this.#db.transaction('documents.update', async (c) => {
+      await lockRecord(c, namespace, id);
+      const { rows } = await c.query<{ record: string }>('SELECT record FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+      const next = fn(rows[0] ? parseRecord(rows[0].record) : null);
+      if (next === null) {
+        await c.query('DELETE FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+        return null;
+      }
+      if (next.namespace !== namespace || next.id !== id) {
+        throw new AppError('INTERNAL', [], { cause: new Error(`update(${namespace}, ${id}) returned a record keyed ${next.namespace}/${next.id}`) });
+      }
+      const json = JSON.stringify(next);
+      await c.query(
+        `INSERT INTO documents (namespace, id, created_at, record) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (namespace, id) DO UPDATE SET created_at = EXCLUDED.created_at, record = EXCLUDED.record`,
+        [namespace, id, next.createdAt, json],
+      );
+      return parseRecord(json);
+    });
+  }
+
+  async delete(namespace: string, id: string): Promise<void> {
+    await this.update(namespace, id, () => null);
+  }
+
+  async putText(namespace: string, id: string, version: string, text: string): Promise<void> {
+    await this.#db.query(
+      'documents.putText',
+      `INSERT INTO document_texts (namespace, id, version, body) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (namespace, id, version) DO UPDATE SET body = EXCLUDED.body`,
+      [namespace, id, version, Buffer.from(text, 'utf8')],
+    );
+  }
+
+  async getText(namespace: string, id: string, version: string): Promise<string | null> {
+    const { rows } = await this.#db.query<{ body: Buffer }>(
+      'documents.getText',
+      'SELECT body FROM document_texts WHERE namespace = $1 AND id = $2 AND version = $3',
+      [namespace, id, version],
+    );
+    return rows[0] ? rows[0].body.toString('utf8') : null;
+  }
+
+  async deleteTexts(namespace: string, id: string, opts: { keepVersion?: string } = {}): Promise<void> {
+    if (opts.keepVersion === undefined) {
+      await this.#db.query('documents.deleteTexts', 'DELETE FROM document_texts WHERE namespace = $1 AND id = $2', [namespace, id]);
+    } else {
+      await this.#db.query('documents.deleteTexts', 'DELETE FROM document_texts WHERE namespace = $1 AND id = $2 AND version <> $3', [namespace, id, opts.keepVersion]);
+    }
+  }
+
+  async namespaces(): Promise<string[]> {
+    const { rows } = await this.#db.query<{ namespace: string }>('documents.namespaces', 'SELECT DISTINCT namespace FROM documents ORDER BY namespace');
+    return rows.map((r) => r.namespace);
+  }
+
+  async health(): Promise<void> {
+    await this.#db.health();
+  }
+
+  async close(): Promise<void> {
+    // The pool belongs to the container, which closes it after every adapter.
+  }
+}
+
+/** Serialises transactions on one record, across processes, until this transaction ends. */
+async function lockRecord(c: Queryable, namespace: string, id: string): Promise<void> {
+  await c.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [namespace, id]);
+}
+
+function parseRecord(json: string): DocumentRecord {
+  return JSON.parse(json) as DocumentRecord;
+}
