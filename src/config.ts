@@ -48,7 +48,7 @@ export const CONFIG_SPEC = {
   EMBEDDER_TIMEOUT_MS: { type: 'int', default: 60_000, min: 100, doc: 'openai: timeout of one embeddings call.' },
 
   // Vector store
-  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant'], doc: 'embedded (files in DATA_DIR, exact scores) or qdrant.' },
+  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant', 'postgres'], doc: 'embedded (files in DATA_DIR, exact scores), qdrant, or postgres (chunks, vectors and a full-text index in DATABASE_URL, exact scores and BM25 at the store; for deployments without Qdrant).' },
   QDRANT_URL: { type: 'string', default: '', doc: 'qdrant: server URL, e.g. http://localhost:6333.' },
   QDRANT_API_KEY: { type: 'string', default: '', secret: true, doc: 'qdrant: API key, if the server requires one.' },
   QDRANT_COLLECTION: { type: 'string', default: 'chunks', doc: 'qdrant: collection name (the vector size is suffixed to it).' },
@@ -200,6 +200,7 @@ function crossValidate(cfg: Config): void {
   if (cfg.CHUNK_OVERLAP_TOKENS >= cfg.CHUNK_TOKENS) fail('CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS');
   if (cfg.ADAPTIVE_K_A + cfg.ADAPTIVE_K_B >= 1) fail('ADAPTIVE_K_A + ADAPTIVE_K_B must be below 1');
   if (cfg.VECTOR_STORE === 'qdrant' && !cfg.QDRANT_URL) fail('VECTOR_STORE=qdrant needs QDRANT_URL');
+  if (cfg.VECTOR_STORE === 'postgres' && !cfg.DATABASE_URL) fail('VECTOR_STORE=postgres needs DATABASE_URL');
   if (cfg.DATABASE_URL && !/^postgres(ql)?:\/\//.test(cfg.DATABASE_URL)) fail('DATABASE_URL must be a postgres:// or postgresql:// URL');
   if (cfg.EMBEDDER === 'openai' && !cfg.EMBEDDER_URL) fail('EMBEDDER=openai needs EMBEDDER_URL');
   if (cfg.EMBEDDER === 'transformers' && !cfg.EMBEDDER_MODEL) fail('EMBEDDER=transformers needs EMBEDDER_MODEL');

@@ -15,6 +15,8 @@ import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
 import { PgDatabase } from './adapters/postgres/database.js';
 import { PostgresDocumentStore } from './adapters/postgres/document-store.js';
 import { PostgresKeyStore } from './adapters/postgres/key-store.js';
+import { PostgresVectorStore } from './adapters/postgres/vector-store.js';
+import { AppError } from './errors.js';
 import { createEmbedder } from './adapters/embedder/index.js';
 import { createLlm } from './adapters/llm/index.js';
 import { InProcessQueue } from './adapters/job-queue/in-process.js';
@@ -76,6 +78,9 @@ export const QUEUE_NAME = 'jobs';
 
 export function createVectorStore(cfg: Config, database: PgDatabase | null = null): VectorStore {
   switch (cfg.VECTOR_STORE) {
+    case 'postgres':
+      if (!database) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=postgres needs DATABASE_URL']);
+      return new PostgresVectorStore({ db: database });
     case 'qdrant':
       return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION, timeoutMs: cfg.QDRANT_TIMEOUT_MS });
     default:

@@ -7,13 +7,13 @@ const ADMIN = 'admin-secret-for-tests';
 const text = (topic: string) =>
   Array.from({ length: 25 }, (_, i) => `Entry ${i} of the ${topic} log records how the ${topic} crew kept watch through the night.`).join(' ');
 
-describe('the API with DATABASE_URL: documents, texts and API keys in PostgreSQL (real server, own schema)', () => {
+describe('the API with DATABASE_URL and VECTOR_STORE=postgres: documents, texts, chunks and API keys in PostgreSQL (real server, own schema)', () => {
   let schema: TestSchema;
   let s: TestServer;
   let key: string;
   beforeAll(async () => {
     schema = await freshSchema();
-    s = await startServer({ DATABASE_URL: schema.url, AUTH: 'on', ADMIN_API_KEY: ADMIN, CHUNK_TOKENS: 100, CHUNK_OVERLAP_TOKENS: 10 });
+    s = await startServer({ DATABASE_URL: schema.url, VECTOR_STORE: 'postgres', AUTH: 'on', ADMIN_API_KEY: ADMIN, CHUNK_TOKENS: 100, CHUNK_OVERLAP_TOKENS: 10 });
     key = (await s.call('POST', '/v1/admin/keys', { namespace: 'crew', name: 'ops' }, { 'x-api-key': ADMIN })).body.key;
   });
   afterAll(async () => {
@@ -32,6 +32,8 @@ describe('the API with DATABASE_URL: documents, texts and API keys in PostgreSQL
     expect(doc.body.chunkCount).toBeGreaterThan(1);
     const { rows } = await s.container.database!.query<{ n: string }>('test', "SELECT count(*) AS n FROM documents WHERE namespace = 'crew'");
     expect(rows[0]!.n).toBe('1');
+    const chunks = await s.container.database!.query<{ n: string }>('test', "SELECT count(*) AS n FROM chunks WHERE namespace = 'crew' AND document_id = 'log'");
+    expect(Number(chunks.rows[0]!.n)).toBe(doc.body.chunkCount);
     expect(await s.container.documents.getText('crew', 'log', doc.body.version)).toBe(body);
     const ret = await s.call('POST', '/v1/retrieve', { question: 'Who kept watch through the night?', documentIds: ['log'] }, auth);
     expect(ret.status).toBe(200);
@@ -40,6 +42,7 @@ describe('the API with DATABASE_URL: documents, texts and API keys in PostgreSQL
     expect((await s.call('DELETE', '/v1/documents/log', undefined, auth)).status).toBe(204);
     expect((await s.call('GET', '/v1/documents/log', undefined, auth)).status).toBe(404);
     expect(await s.container.documents.getText('crew', 'log', doc.body.version)).toBeNull();
+    expect(await s.container.vectors.getChunks('crew', { documentId: 'log', version: doc.body.version })).toEqual([]);
   });
 });
 

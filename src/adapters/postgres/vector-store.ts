@@ -1,0 +1,249 @@
+import { AppError } from '../../errors.js';
+import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import type { PgDatabase } from './database.js';
+import { bytesToVector, vectorToBytes } from './vectors.js';
+
+/** Text search configuration of the full-text index: English stemming and stop words (what LaRA and most users hold). */
+const TS_CONFIG = 'english';
+
+/** Okapi BM25 parameters, the same as the service's own index (src/core/retrieval/bm25.ts). */
+const BM25_K1 = 1.2;
+const BM25_B = 0.75;
+
+/** Rows per INSERT: well under PostgreSQL's 65 535 parameters and a statement a few MB large. */
+const UPSERT_BATCH = 256;
+
+interface ChunkRow {
+  id: string;
+  document_id: string;
+  version: string;
+  ord: number;
+  start_at: number;
+  end_at: number;
+  tokens: number;
+  body: Buffer;
+}
+
+/**
+ * Vector store in PostgreSQL (table `chunks`, migration 002), for deployments
+ * without Qdrant: every process reads and writes the same chunks.
+ *
+ * Scores are exact, as the embedded store gives: the vectors of the requested
+ * document versions are read and compared with the query here (the server has
+ * no vector type without pgvector). Lexical search ({@link searchText}) is
+ * Okapi BM25 computed in SQL over the full-text index: term frequencies and
+ * lengths from each chunk's tsvector, document frequencies and the average
+ * length over the requested versions, so a score means what the service's own
+ * BM25 means, over PostgreSQL's English stemming.
+ */
+export class PostgresVectorStore implements VectorStore {
+  readonly name = 'postgres';
+  readonly #db: PgDatabase;
+  #dims: number | null = null;
+
+  constructor(opts: { db: PgDatabase }) {
+    this.#db = opts.db;
+  }
+
+  async ensureReady(dimensions: number): Promise<void> {
+    if (!Number.isInteger(dimensions) || dimensions <= 0) {
+      throw new AppError('VECTOR_STORE_ERROR', [`invalid vector size ${dimensions}`]);
+    }
+    await this.#db.ready();
+    this.#dims = dimensions;
+  }
+
+  async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
+    const dims = this.#ready();
+    // One row per id (the last wins): INSERT … ON CONFLICT may not touch a row twice.
+    const byId = new Map<string, StoredChunk>();
+    for (const c of chunks) {
+      if (c.namespace !== namespace) {
+        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`]);
+      }
+      if (c.vector.length !== dims) {
+        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} has ${c.vector.length} dimensions, the store holds ${dims}`]);
+      }
+      byId.set(c.id, c);
+    }
+    const rows = [...byId.values()];
+    for (let i = 0; i < rows.length; i += UPSERT_BATCH) {
+      const batch = rows.slice(i, i + UPSERT_BATCH);
+      await this.#db.query(
+        'vectors.upsert',
+        `INSERT INTO chunks (dims, namespace, id, document_id, version, ord, start_at, end_at, tokens, body, vector, lexemes, len)
+         SELECT $1, $2, r.id, r.document_id, r.version, r.ord, r.start_at, r.end_at, r.tokens, r.body, r.vector, t.lexemes,
+                (SELECT coalesce(sum(array_length(u.positions, 1)), 0) FROM unnest(t.lexemes) u)
+         FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::int[], $10::bytea[], $11::bytea[], $12::text[])
+              AS r(id, document_id, version, ord, start_at, end_at, tokens, body, vector, plain)
+         CROSS JOIN LATERAL (SELECT to_tsvector('${TS_CONFIG}', r.plain) AS lexemes) t
+         ON CONFLICT (dims, namespace, id) DO UPDATE SET
+           document_id = EXCLUDED.document_id, version = EXCLUDED.version, ord = EXCLUDED.ord, start_at = EXCLUDED.start_at,
+           end_at = EXCLUDED.end_at, tokens = EXCLUDED.tokens, body = EXCLUDED.body, vector = EXCLUDED.vector,
+           lexemes = EXCLUDED.lexemes, len = EXCLUDED.len`,
+        [
+          dims,
+          namespace,
+          batch.map((c) => c.id),
+          batch.map((c) => c.documentId),
+          batch.map((c) => c.version),
+          batch.map((c) => c.order),
+          batch.map((c) => c.start),
+          batch.map((c) => c.end),
+          batch.map((c) => c.tokens),
+          batch.map((c) => Buffer.from(c.text, 'utf8')),
+          batch.map((c) => vectorToBytes(c.vector)),
+          // text refuses U+0000; the exact text is kept in `body`, the index only needs the words.
+          batch.map((c) => c.text.replaceAll('\u0000', ' ')),
+        ],
+      );
+    }
+  }
+
+  async deleteDocument(namespace: string, documentId: string, opts: { keepVersion?: string } = {}): Promise<void> {
+    const dims = this.#ready();
+    if (opts.keepVersion === undefined) {
+      await this.#db.query('vectors.deleteDocument', 'DELETE FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3', [dims, namespace, documentId]);
+    } else {
+      await this.#db.query(
+        'vectors.deleteDocument',
+        'DELETE FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version <> $4',
+        [dims, namespace, documentId, opts.keepVersion],
+      );
+    }
+  }
+
+  async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
+    const dims = this.#ready();
+    if (query.length !== dims) {
+      throw new AppError('VECTOR_STORE_ERROR', [`query has ${query.length} dimensions, the store holds ${dims}`]);
+    }
+    if (docs.length === 0) return [];
+    const { ids, versions } = refs(docs);
+    const { rows } = await this.#db.query<ChunkRow & { vector: Buffer }>(
+      'vectors.scoreAll',
+      `SELECT c.id, c.document_id, c.version, c.ord, c.start_at, c.end_at, c.tokens, c.body, c.vector
+       FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
+       WHERE c.dims = $1 AND c.namespace = $2`,
+      [dims, namespace, ids, versions],
+    );
+    const qn = norm(query);
+    return rows.map((r) => {
+      const v = bytesToVector(r.vector);
+      const denom = qn * norm(v);
+      return { chunk: toRecord(namespace, r), score: denom === 0 ? 0 : Math.max(-1, Math.min(1, dot(query, v) / denom)) };
+    });
+  }
+
+  async search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]> {
+    const all = await this.scoreAll(namespace, docs, query);
+    all.sort((a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order);
+    return all.slice(0, Math.max(0, Math.floor(limit)));
+  }
+
+  async searchText(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]> {
+    const dims = this.#ready();
+    const n = Math.floor(limit);
+    if (docs.length === 0 || n <= 0) return [];
+    const { ids, versions } = refs(docs);
+    // Okapi BM25 (Robertson & Zaragoza 2009) with Lucene's non-negative idf, as src/core/retrieval/bm25.ts: the collection
+    // is the requested versions' chunks; a query term is a distinct lexeme of the query under the same configuration.
+    const { rows } = await this.#db.query<ChunkRow & { score: number }>(
+      'vectors.searchText',
+      `WITH scope AS (
+         SELECT c.* FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
+         WHERE c.dims = $1 AND c.namespace = $2
+       ),
+       terms AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('${TS_CONFIG}', $5)) u),
+       stats AS (SELECT count(*)::float8 AS n, greatest(avg(len), 1)::float8 AS avgdl FROM scope),
+       hits AS (
+         SELECT s.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, s.len::float8 AS len
+         FROM scope s CROSS JOIN LATERAL unnest(s.lexemes) u
+         -- The GIN index finds the chunks holding any term; each lexeme is quoted for tsquery input (quotes doubled,
+         -- backslashes escaped), so whatever the question holds is read as words, never as operators.
+         WHERE s.lexemes @@ (SELECT coalesce(string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '), '')::tsquery FROM terms)
+           AND u.lexeme IN (SELECT lexeme FROM terms)
+       ),
+       df AS (SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme),
+       scored AS (
+         SELECT h.id, sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * h.tf * ($6::float8 + 1) / (h.tf + $6::float8 * (1 - $7::float8 + $7::float8 * h.len / st.avgdl))) AS score
+         FROM hits h JOIN df USING (lexeme) CROSS JOIN stats st
+         GROUP BY h.id
+       )
+       SELECT s.id, s.document_id, s.version, s.ord, s.start_at, s.end_at, s.tokens, s.body, sc.score
+       FROM scored sc JOIN scope s USING (id)
+       ORDER BY sc.score DESC, s.document_id, s.ord
+       LIMIT $8`,
+      [dims, namespace, ids, versions, query.replaceAll('\u0000', ' '), BM25_K1, BM25_B, n],
+    );
+    return rows.map((r) => ({ chunk: toRecord(namespace, r), score: Number(r.score) }));
+  }
+
+  async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
+    const dims = this.#ready();
+    const { rows } = await this.#db.query<ChunkRow>(
+      'vectors.getChunks',
+      `SELECT id, document_id, version, ord, start_at, end_at, tokens, body FROM chunks
+       WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version = $4 ORDER BY ord, id`,
+      [dims, namespace, doc.documentId, doc.version],
+    );
+    return rows.map((r) => toRecord(namespace, r));
+  }
+
+  /** Fails with DATABASE_UNAVAILABLE (503, Retry-After) while the server is away, like every call of this store. */
+  async health(): Promise<void> {
+    await this.#db.health();
+  }
+
+  async close(): Promise<void> {
+    // The pool belongs to the container, which closes it after every adapter.
+  }
+
+  #ready(): number {
+    if (this.#dims === null) throw new AppError('VECTOR_STORE_ERROR', ['ensureReady() must be called before use']);
+    return this.#dims;
+  }
+}
+
+/** The requested versions as two parallel arrays, duplicates removed (a join would repeat their chunks). */
+function refs(docs: readonly DocumentVersionRef[]): { ids: string[]; versions: string[] } {
+  const seen = new Set<string>();
+  const ids: string[] = [];
+  const versions: string[] = [];
+  for (const d of docs) {
+    const key = `${d.documentId}\0${d.version}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    ids.push(d.documentId);
+    versions.push(d.version);
+  }
+  return { ids, versions };
+}
+
+function toRecord(namespace: string, r: ChunkRow): ChunkRecord {
+  return {
+    id: r.id,
+    namespace,
+    documentId: r.document_id,
+    version: r.version,
+    order: r.ord,
+    start: r.start_at,
+    end: r.end_at,
+    tokens: r.tokens,
+    text: r.body.toString('utf8'),
+  };
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+}
+
+function norm(v: Float32Array): number {
+  return Math.sqrt(dot(v, v));
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
