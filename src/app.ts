@@ -6,13 +6,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
+import cors from '@fastify/cors';
 import { Redis } from 'ioredis';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Container } from './container.js';
 import { AppError } from './errors.js';
 import { installErrorHandling } from './http/errors.js';
-import { DocumentView, ErrorBody, JobView } from './http/schemas.js';
+import { DocumentView, ErrorBody, JobView, OpenAiErrorBody } from './http/schemas.js';
 import { assertValidId } from './core/ids.js';
 import healthRoutes from '../routes/health.js';
 import documentRoutes from '../routes/documents.js';
@@ -22,8 +23,9 @@ import queryRoutes from '../routes/query.js';
 import answerRoutes from '../routes/answer.js';
 import playgroundRoutes from '../routes/playground.js';
 import adminRoutes from '../routes/admin.js';
+import openaiRoutes from '../routes/openai.js';
 import { installAuth } from './http/auth.js';
-import { authEnabled } from './config.js';
+import { authEnabled, corsOrigins } from './config.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -151,6 +153,10 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
 
   closeKeptAliveConnectionsOnClose(app);
 
+  // Before auth: a browser's preflight carries no API key. Off unless CORS_ORIGINS names origins.
+  const origins = corsOrigins(cfg);
+  if (origins) await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
+
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     const ns = req.headers['x-namespace'];
@@ -211,6 +217,7 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   app.addSchema(ErrorBody);
   app.addSchema(DocumentView);
   app.addSchema(JobView);
+  app.addSchema(OpenAiErrorBody);
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
@@ -222,5 +229,6 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(answerRoutes, { prefix: '/v1' });
   await app.register(playgroundRoutes);
   await app.register(adminRoutes, { prefix: '/v1' });
+  await app.register(openaiRoutes, { prefix: '/v1' });
   return app;
 }

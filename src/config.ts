@@ -93,6 +93,7 @@ export const CONFIG_SPEC = {
   ADMIN_API_KEY: { type: 'string', default: '', secret: true, doc: 'Key of the admin, who manages namespaces and keys. Required when auth is on.' },
   RATE_LIMIT_PER_MINUTE: { type: 'int', default: 600, min: 0, doc: 'Requests per minute per API key (or per IP without auth); 0 turns the limit off.' },
   MAX_CONCURRENT_LLM_CALLS: { type: 'int', default: 8, min: 1, doc: 'LLM calls in flight at once across the process.' },
+  CORS_ORIGINS: { type: 'string', default: '', doc: 'Browser origins allowed to call the API (CORS), comma-separated, e.g. https://chat.example.com,http://localhost:8080; * allows any. Empty: CORS off (browsers on other origins are refused).' },
   MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },
 
   // Router (POST /v1/query, strategy auto). Measured by `npx tsx eval/replay-router.ts --model gpt-4o --sweep` on LaRA dev
@@ -215,6 +216,13 @@ export function authEnabled(cfg: Config): boolean {
   if (cfg.AUTH === 'on') return true;
   if (cfg.AUTH === 'off') return false;
   return cfg.REDIS_URL !== '' || cfg.VECTOR_STORE === 'qdrant' || cfg.DATABASE_URL !== '';
+}
+
+/** The origins CORS_ORIGINS allows: false when CORS is off, true for any (*), else the list. */
+export function corsOrigins(cfg: Config): false | true | string[] {
+  const list = cfg.CORS_ORIGINS.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (list.length === 0) return false;
+  return list.includes('*') ? true : list;
 }
 
 /** The text of `.env.example`, generated from CONFIG_SPEC. */

@@ -19,6 +19,7 @@ export const ErrorCatalogue = {
   INVALID_PARAMETER: { status: 400, message: '%s' },
   BUDGET_TOO_SMALL: { status: 400, message: '%s' },
   UNKNOWN_STRATEGY: { status: 400, message: 'Unknown strategy %s' },
+  UNKNOWN_MODEL: { status: 404, message: 'The model %s does not exist: use one of %s (GET /v1/models)' },
 
   // Lookups
   NOT_FOUND: { status: 404, message: 'Route %s not found' },

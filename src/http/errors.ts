@@ -37,16 +37,28 @@ export function toAppError(err: unknown, bodyLimit: number): AppError {
   return new AppError('INTERNAL', [], { cause: err });
 }
 
+/**
+ * Answers with an error: logged by its severity, Retry-After when it has one,
+ * never a stack trace. `shape` builds the body (default: the service's own,
+ * `{error: {code, message, details?}, requestId}`).
+ */
+export function replyWithError(
+  err: unknown,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  bodyLimit: number,
+  shape: (e: AppError, requestId: string) => unknown = (e, requestId) => ({ error: e.toJSON(), requestId }),
+): void {
+  const e = toAppError(err, bodyLimit);
+  if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
+  else req.log.info({ code: e.code, msg: e.message }, 'request rejected');
+  if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.ceil(e.retryAfter)));
+  void reply.status(e.statusCode).send(shape(e, req.id));
+}
+
 /** The one error handler: stable codes, a request id, never a stack trace. */
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
-  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const e = toAppError(err, bodyLimit);
-    if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
-    else req.log.info({ code: e.code, msg: e.message }, 'request rejected');
-    if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.ceil(e.retryAfter)));
-    const status = e.statusCode === 499 ? 499 : e.statusCode;
-    void reply.status(status).send({ error: e.toJSON(), requestId: req.id });
-  });
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => replyWithError(err, req, reply, bodyLimit));
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`]).toJSON(), requestId: req.id });
   });

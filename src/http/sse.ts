@@ -11,6 +11,8 @@ export interface SseOptions {
 export interface SseStream {
   /** Writes one event; a no-op (returning false) once the client is gone or the stream ended. */
   send(event: string, data: unknown): boolean;
+  /** Writes one unnamed event whose data is `line` as is (OpenAI's `data: {...}` chunks and `data: [DONE]`); false as `send`. */
+  data(line: string): boolean;
   /** Ends the response. Idempotent. */
   end(): void;
   /** False once the stream ended or the client disconnected. */
@@ -70,6 +72,9 @@ export function openSse(req: FastifyRequest, reply: FastifyReply, opts: SseOptio
   return {
     send(event, data) {
       return write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    data(line) {
+      return write(`data: ${line}\n\n`);
     },
     end() {
       if (ended) return;
