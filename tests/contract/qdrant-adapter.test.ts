@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { QdrantVectorStore, pointId } from '../../src/adapters/vector-store/qdrant.js';
+import { LEXICAL_VECTOR, QdrantVectorStore, pointId } from '../../src/adapters/vector-store/qdrant.js';
+import { chunkSparseVector, termIndex } from '../../src/adapters/vector-store/sparse.js';
+import { analyze, buildBm25Index } from '../../src/core/retrieval/bm25.js';
 import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
@@ -191,6 +193,58 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     } finally {
       await locked.stop();
     }
+  });
+
+  it('creates the collection with a sparse vector whose idf Qdrant applies, and gives every point its BM25 term weights', async () => {
+    await store.ensureReady(DIMS);
+    const c = fake.collections.get(`${base}_${DIMS}`)!;
+    expect(Object.fromEntries(c.sparse)).toEqual({ [LEXICAL_VECTOR]: 'idf' });
+    const [chunk] = makeChunks('ns', 'doc', 'v1', 1, seededRandom(4)).map((x) => ({ ...x, text: 'The keeper kept the lamp; the lamp kept burning.' }));
+    await store.upsert('ns', [chunk!]);
+    const sparse = c.points.get(pointId('ns', chunk!.id))!.sparse.get(LEXICAL_VECTOR)!;
+    const expected = chunkSparseVector(chunk!.text);
+    expect([...sparse.keys()].sort((a, b) => a - b)).toEqual(expected.indices);
+    // "lamp" and "kept" occur twice: a higher saturated tf weight than "keeper" and "burn" (once).
+    const w = (term: string) => sparse.get(termIndex(term))!;
+    expect(w('lamp')).toBeGreaterThan(w('keeper'));
+    expect(w('lamp')).toBeCloseTo(w('kept'), 6);
+    expect(sparse.has(termIndex('the'))).toBe(false);
+  });
+
+  it('searchText ranks the requested versions by Okapi BM25 at the store (sparse vectors, idf modifier)', async () => {
+    const texts = [
+      'The keeper climbed the lighthouse stairs at dusk.',
+      'Fishing boats returned to the harbour with their nets full.',
+      'A storm battered the lighthouse all night; the keeper kept the lamp lit.',
+      'The market sold bread, cheese and apples on Sundays.',
+      'Gulls circled the harbour wall while the tide went out, and the harbour master watched.',
+    ];
+    // With the average length the chunks really have, the store's scores are exactly the service's own BM25 over them.
+    const avg = texts.reduce((n, t) => n + analyze(t).length, 0) / texts.length;
+    const lexical = new QdrantVectorStore({ url: fake.url, collection: base, avgChunkTerms: avg });
+    await lexical.ensureReady(DIMS);
+    await lexical.upsert('ns', makeChunks('ns', 'doc', 'v1', 5, seededRandom(5)).map((c, i) => ({ ...c, text: texts[i]! })));
+    const question = 'Who kept the lighthouse lamp lit in the storm near the harbour?';
+    const hits = await lexical.searchText('ns', [V1], question, 10);
+    const bm25 = buildBm25Index(texts).score(question);
+    const expected = [...bm25.keys()].filter((i) => bm25[i]! > 0).sort((a, b) => bm25[b]! - bm25[a]!);
+    expect(hits.map((h) => h.chunk.order)).toEqual(expected);
+    for (const h of hits) expect(h.score).toBeCloseTo(bm25[h.chunk.order]!, 4);
+    const q = fake.requests.filter((r) => r.operationId === 'query_points').at(-1)!;
+    expect(q.body).toMatchObject({ using: LEXICAL_VECTOR, limit: 10 });
+    expect(await lexical.searchText('ns', [{ documentId: 'doc', version: 'v2' }], question, 10)).toEqual([]);
+    expect(await lexical.searchText('ns', [V1], 'the of and', 10)).toEqual([]);
+  });
+
+  it('keeps serving dense search on a collection created without the sparse vector, and says text search needs it re-created', async () => {
+    const client = new QdrantClient({ url: fake.url, checkCompatibility: false });
+    await client.createCollection(`${base}_${DIMS}`, { vectors: { size: DIMS, distance: 'Cosine' } });
+    await store.ensureReady(DIMS);
+    await store.upsert('ns', makeChunks('ns', 'doc', 'v1', 3, seededRandom(6)));
+    expect(await store.scoreAll('ns', [V1], randomVector(seededRandom(7)))).toHaveLength(3);
+    const err = await appErrorOf(store.searchText('ns', [V1], 'lamp', 5));
+    expect(err.code).toBe('VECTOR_STORE_ERROR');
+    expect(err.message).toMatch(/re-create/);
   });
 
   it('rejects a collection name Qdrant would not accept, at construction', () => {

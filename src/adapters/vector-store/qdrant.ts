@@ -3,6 +3,13 @@ import { QdrantClient, QdrantClientResourceExhaustedError, QdrantClientTimeoutEr
 import { AppError } from '../../errors.js';
 import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { toChunkRecord } from './chunk-record.js';
+import { DEFAULT_AVG_CHUNK_TERMS, chunkSparseVector, querySparseVector } from './sparse.js';
+
+/** The named sparse vector of every point: its BM25 term weights, idf applied by Qdrant (`modifier: idf`). */
+export const LEXICAL_VECTOR = 'text';
+
+/** Qdrant's name of a collection's unnamed dense vector, when points carry named vectors too. */
+const DENSE_VECTOR = '';
 
 /** Options of {@link QdrantVectorStore}. */
 export interface QdrantVectorStoreOptions {
@@ -23,6 +30,8 @@ export interface QdrantVectorStoreOptions {
    * given. Default 10 000 (the client's own default is 300 s).
    */
   timeoutMs?: number;
+  /** BM25's average chunk length in terms for the sparse vectors (see {@link DEFAULT_AVG_CHUNK_TERMS}). */
+  avgChunkTerms?: number;
 }
 
 type Filter = Schemas['Filter'];
@@ -35,6 +44,13 @@ type Filter = Schemas['Filter'];
  * namespaces never mix. Errors are translated at this boundary:
  * VECTOR_STORE_UNAVAILABLE (transient) for connection failures, timeouts, 429
  * and 5xx; VECTOR_STORE_ERROR otherwise. The original error is kept as `cause`.
+ *
+ * Each point also carries a sparse vector named {@link LEXICAL_VECTOR}: the
+ * chunk's BM25 term weights, to which Qdrant applies the idf at query time
+ * (the collection's sparse vector has `modifier: idf`), so `searchText` ranks
+ * a namespace's chunks by BM25 at the store, beside the dense search.
+ * Collections created before (without that vector) keep working for dense
+ * search; `searchText` on them says they must be re-created.
  */
 export class QdrantVectorStore implements VectorStore {
   readonly name = 'qdrant';
@@ -42,8 +58,11 @@ export class QdrantVectorStore implements VectorStore {
   readonly #base: string;
   readonly #upsertBatch: number;
   readonly #scrollPage: number;
+  readonly #avgChunkTerms: number;
   #collection: string | null = null;
   #dims: number | null = null;
+  /** Whether the collection has the sparse vector (false for one created before it existed). */
+  #lexical = false;
 
   constructor(opts: QdrantVectorStoreOptions) {
     if (!opts.collection || !/^[A-Za-z0-9_.-]+$/.test(opts.collection)) {
@@ -53,6 +72,7 @@ export class QdrantVectorStore implements VectorStore {
     this.#base = opts.collection;
     this.#upsertBatch = opts.upsertBatch ?? 256;
     this.#scrollPage = opts.scrollPage ?? 512;
+    this.#avgChunkTerms = opts.avgChunkTerms ?? DEFAULT_AVG_CHUNK_TERMS;
     this.#client =
       opts.client ??
       new QdrantClient({
@@ -74,11 +94,16 @@ export class QdrantVectorStore implements VectorStore {
       throw new AppError('VECTOR_STORE_ERROR', [`invalid vector size ${dimensions}`]);
     }
     const name = this.collectionName(dimensions);
-    await this.#call('ensureReady', async () => {
+    const lexical = await this.#call('ensureReady', async () => {
+      let created = false;
       const { exists } = await this.#client.collectionExists(name);
       if (!exists) {
         try {
-          await this.#client.createCollection(name, { vectors: { size: dimensions, distance: 'Cosine' } });
+          await this.#client.createCollection(name, {
+            vectors: { size: dimensions, distance: 'Cosine' },
+            sparse_vectors: { [LEXICAL_VECTOR]: { modifier: 'idf' } },
+          });
+          created = true;
         } catch (err) {
           // Another process created it between our check and our create.
           if (statusOf(err) !== 409 || !(await this.#client.collectionExists(name)).exists) throw err;
@@ -87,9 +112,13 @@ export class QdrantVectorStore implements VectorStore {
       for (const field of ['namespace', 'documentId', 'version']) {
         await this.#client.createPayloadIndex(name, { field_name: field, field_schema: 'keyword', wait: true });
       }
+      if (created) return true;
+      const info = await this.#client.getCollection(name);
+      return info.config.params.sparse_vectors?.[LEXICAL_VECTOR] != null;
     });
     this.#collection = name;
     this.#dims = dimensions;
+    this.#lexical = lexical;
   }
 
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
@@ -101,7 +130,9 @@ export class QdrantVectorStore implements VectorStore {
       if (c.vector.length !== dims) {
         throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} has ${c.vector.length} dimensions, the collection holds ${dims}`]);
       }
-      return { id: pointId(namespace, c.id), vector: Array.from(c.vector), payload: { ...toChunkRecord(c) } };
+      const dense = Array.from(c.vector);
+      const vector = this.#lexical ? { [DENSE_VECTOR]: dense, [LEXICAL_VECTOR]: chunkSparseVector(c.text, this.#avgChunkTerms) } : dense;
+      return { id: pointId(namespace, c.id), vector, payload: { ...toChunkRecord(c) } };
     });
     for (let i = 0; i < points.length; i += this.#upsertBatch) {
       const batch = points.slice(i, i + this.#upsertBatch);
@@ -144,6 +175,27 @@ export class QdrantVectorStore implements VectorStore {
     return this.#call('search', async () => {
       const res = await this.#client.query(collection, {
         query: Array.from(query),
+        filter: versionsFilter(namespace, docs),
+        limit: n,
+        with_payload: true,
+        with_vector: false,
+      });
+      return res.points.map(toScored);
+    });
+  }
+
+  async searchText(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]> {
+    const { collection } = this.#ready();
+    if (!this.#lexical) {
+      throw new AppError('VECTOR_STORE_ERROR', [`collection ${collection} was created without the sparse vector "${LEXICAL_VECTOR}" that text search needs: re-create it and re-ingest`]);
+    }
+    const n = Math.floor(limit);
+    const sparse = querySparseVector(query);
+    if (docs.length === 0 || n <= 0 || sparse.indices.length === 0) return [];
+    return this.#call('searchText', async () => {
+      const res = await this.#client.query(collection, {
+        query: sparse,
+        using: LEXICAL_VECTOR,
         filter: versionsFilter(namespace, docs),
         limit: n,
         with_payload: true,
