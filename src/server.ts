@@ -12,6 +12,8 @@ async function main(): Promise<void> {
   const app = await buildApp(container);
   app.addHook('onClose', async () => container.close());
 
+  // Migrations first, once per deployment (an advisory lock keeps replicas from applying one twice).
+  await container.database?.ready();
   await container.ready();
   // An in-process model loads in the background: wait, so prompts are sized with its own tokenizer.
   if (config.LLM_PROVIDER === 'llama-cpp') await container.llm.health();
