@@ -20,7 +20,7 @@ export const CONFIG_SPEC = {
   HOST: { type: 'string', default: '127.0.0.1', doc: 'Interface the HTTP server listens on (0.0.0.0 in containers).' },
   PORT: { type: 'int', default: 3000, min: 0, max: 65535, doc: 'HTTP port.' },
   LOG_LEVEL: { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'pino log level.' },
-  DATA_DIR: { type: 'string', default: './data', doc: 'Directory of the embedded document store, vector store and embedding cache.' },
+  DATA_DIR: { type: 'string', default: './data', doc: 'Directory of the embedded stores: one SQLite database (adaptive-reader.db) for documents, texts, API keys and in-process jobs, and the vector store and embedding cache.' },
   SHUTDOWN_TIMEOUT_MS: { type: 'int', default: 10_000, min: 0, doc: 'On SIGTERM/SIGINT, how long in-flight requests and jobs may run before the process exits. A worker stops jobs still running a fifth of it (at most 2 s) before; the queue runs them again.' },
   BODY_LIMIT_BYTES: { type: 'int', default: 20 * 1024 * 1024, min: 1024, doc: 'Largest accepted request body (JSON or upload), in bytes.' },
   MAX_DOCUMENT_TOKENS: { type: 'int', default: 2_000_000, min: 1, doc: 'Largest accepted document, in cl100k tokens.' },
@@ -65,7 +65,7 @@ export const CONFIG_SPEC = {
   REDIS_TIMEOUT_MS: { type: 'int', default: 2000, min: 100, doc: 'API process: how long an enqueue, a job lookup or an API-key lookup may wait for Redis (connecting included) before it fails with 503 QUEUE_UNAVAILABLE / KEY_STORE_UNAVAILABLE and a Retry-After. Workers block on Redis without it.' },
   INGEST_ATTEMPTS: { type: 'int', default: 3, min: 1, max: 50, doc: 'Tries of an ingestion job on transient failures (exponential backoff).' },
   WORKER_CONCURRENCY: { type: 'int', default: 1, min: 1, max: 64, doc: 'Jobs one worker process runs at once. Embedding is CPU-bound: run one worker per core instead.' },
-  WORKER_LOCK_MS: { type: 'int', default: 30_000, min: 1000, doc: 'BullMQ job lock: a job whose worker died (no lock renewal for this long) is taken up again by another worker.' },
+  WORKER_LOCK_MS: { type: 'int', default: 30_000, min: 1000, doc: 'Job lock (lease): a job whose process died (no renewal for this long) is taken up again by another, counting an attempt. BullMQ workers, and the in-process queue shared by the processes on one DATA_DIR.' },
 
   // LLM
   LLM_PROVIDER: { type: 'string', default: 'extractive', choices: ['extractive', 'openai', 'llama-cpp'], doc: 'extractive (no LLM: quotes the best sentences, default), openai (any OpenAI-compatible chat endpoint), llama-cpp (GGUF in process).' },

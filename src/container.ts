@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { DocumentStore } from './ports/document-store.js';
@@ -7,9 +8,12 @@ import type { JobQueue, JobRunner } from './ports/job-queue.js';
 import type { LlmProvider } from './ports/llm.js';
 import type { VectorStore } from './ports/vector-store.js';
 import type { KeyStore } from './ports/key-store.js';
-import { FileKeyStore } from './adapters/key-store/file.js';
+import type { JobStore } from './ports/job-store.js';
 import { RedisKeyStore } from './adapters/key-store/redis.js';
-import { FileDocumentStore } from './adapters/document-store/file.js';
+import { SQLITE_FILE, openSqlite } from './adapters/sqlite/database.js';
+import { SqliteDocumentStore } from './adapters/sqlite/document-store.js';
+import { SqliteKeyStore } from './adapters/sqlite/key-store.js';
+import { SqliteJobStore } from './adapters/sqlite/job-store.js';
 import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
 import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
 import { PgDatabase } from './adapters/postgres/database.js';
@@ -40,8 +44,10 @@ export interface Container {
   readonly embedder: Embedder;
   readonly llm: LlmProvider;
   readonly queue: JobQueue;
-  /** API keys (hashed): in PostgreSQL or Redis when configured, so every API replica sees them; else a file in DATA_DIR. */
+  /** API keys (hashed): in PostgreSQL (DATABASE_URL) or else Redis when configured, so every API replica sees them; else in DATA_DIR's database. */
   readonly keys: KeyStore;
+  /** Where documents, texts, keys and the in-process queue's jobs are kept (see openStores). */
+  readonly stores: Stores;
   /** The process's one PostgreSQL pool (DATABASE_URL), shared by the PostgreSQL adapters; null without it. */
   readonly database: PgDatabase | null;
   /** Runs jobs in this process: the in-process queue, or a BullMQ worker in the worker process. Null in an API process backed by Redis. */
@@ -76,6 +82,58 @@ export interface ContainerOptions {
 
 export const QUEUE_NAME = 'jobs';
 
+/**
+ * The stores of the catalogue (documents, versions, texts), API keys and the
+ * in-process queue's jobs, and the database connections they share in this
+ * process. Closed last, after everything that uses them.
+ */
+export interface Stores {
+  readonly documents: DocumentStore;
+  readonly keys: KeyStore;
+  readonly jobs: JobStore;
+  /** The process's one PostgreSQL pool when DATABASE_URL is set, else null. */
+  readonly database: PgDatabase | null;
+  /** DATA_DIR's SQLite database, opened once per process, when a store lives there; the other SQLite adapters share it. */
+  readonly sqlite: Database.Database | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the stores: PostgreSQL at DATABASE_URL, else SQLite in DATA_DIR (the
+ * embedded default). Each store is one line per backend here.
+ */
+export function openStores(config: Config): Stores {
+  const sqliteFile = join(resolve(config.DATA_DIR), SQLITE_FILE);
+  if (config.DATABASE_URL) {
+    // One pool per process; its migrations run before its first query.
+    const database = new PgDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS });
+    // The in-process queue's jobs stay in DATA_DIR's SQLite until PostgreSQL has a JobStore.
+    const sqlite = openSqlite(sqliteFile);
+    return {
+      documents: new PostgresDocumentStore({ db: database }),
+      keys: new PostgresKeyStore({ db: database }),
+      jobs: new SqliteJobStore({ db: sqlite }),
+      database,
+      sqlite,
+      close: async () => {
+        sqlite.close();
+        await database.close();
+      },
+    };
+  }
+  const sqlite = openSqlite(sqliteFile);
+  return {
+    documents: new SqliteDocumentStore({ db: sqlite }),
+    keys: new SqliteKeyStore({ db: sqlite }),
+    jobs: new SqliteJobStore({ db: sqlite }),
+    database: null,
+    sqlite,
+    close: async () => {
+      sqlite.close();
+    },
+  };
+}
+
 export function createVectorStore(cfg: Config, database: PgDatabase | null = null): VectorStore {
   switch (cfg.VECTOR_STORE) {
     case 'postgres':
@@ -90,9 +148,9 @@ export function createVectorStore(cfg: Config, database: PgDatabase | null = nul
 
 export function buildContainer(config: Config, logger: Logger, opts: ContainerOptions): Container {
   const o = opts.overrides ?? {};
-  // One pool per process; its migrations run before its first query.
-  const database = config.DATABASE_URL ? new PgDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS }) : null;
-  const documents = o.documents ?? (database ? new PostgresDocumentStore({ db: database }) : new FileDocumentStore({ dir: join(resolve(config.DATA_DIR), 'documents') }));
+  const stores = openStores(config);
+  const database = stores.database;
+  const documents = o.documents ?? stores.documents;
   const vectors = o.vectors ?? createVectorStore(config, database);
   const embedder = o.embedder ?? createEmbedder(config, { logger });
   // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
@@ -113,9 +171,8 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     const stopJobsAfterMs = config.SHUTDOWN_TIMEOUT_MS - Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 5));
     if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS, stopJobsAfterMs });
   } else {
-    // Only the API process keeps its jobs in DATA_DIR: a CLI or eval run on the same DATA_DIR must not take up (and run twice) the server's jobs.
-    const dir = opts.role === 'api' ? join(resolve(config.DATA_DIR), 'jobs') : undefined;
-    const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger, dir });
+    // Every process on DATA_DIR shares one job table: each run is claimed by one of them (see InProcessQueue).
+    const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger, store: stores.jobs, leaseMs: config.WORKER_LOCK_MS });
     queue = q;
     runner = q;
   }
@@ -138,11 +195,10 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     tokenWork,
     logger,
   });
-  const keys: KeyStore = database
-    ? new PostgresKeyStore({ db: database })
-    : config.REDIS_URL !== ''
+  const keys: KeyStore =
+    config.REDIS_URL !== '' && !database
       ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS })
-      : new FileKeyStore({ path: join(resolve(config.DATA_DIR), 'api-keys.json') });
+      : stores.keys;
   const retrieval = new RetrievalService({ ready, documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
   const answers = limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains);
   const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => limitLlm(createLlm(cfg, { embedder, logger }), limits.llmCalls) });
@@ -159,6 +215,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     llm,
     queue,
     keys,
+    stores,
     database,
     runner,
     documentService,
@@ -182,7 +239,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
           ['tokenizer', () => tokenWork.close()],
           ['vectors', () => vectors.close()],
           ['documents', () => documents.close()],
-          ['database', async () => { await database?.close(); }],
+          ['stores', () => stores.close()],
         ];
         for (const [name, step] of steps) {
           try {

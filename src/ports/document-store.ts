@@ -48,6 +48,18 @@ export interface ListPage<T> {
   total: number;
 }
 
+export interface UpdateOptions {
+  /**
+   * In the same atomic step as the write (only if `fn` returned a record):
+   * delete the texts of this document's versions stored before this version
+   * (by putText order; a text stored again counts from then). Making a
+   * version live passes it, so a crash leaves either the old version live
+   * with its texts or the new one without them, never an old text for good.
+   * Texts stored after it (a newer submit in flight) are kept.
+   */
+  dropTextsStoredBefore?: string;
+}
+
 export interface DocumentStore {
   get(namespace: string, id: string): Promise<DocumentRecord | null>;
   list(namespace: string, opts: { limit: number; cursor?: string | null }): Promise<ListPage<DocumentRecord>>;
@@ -55,12 +67,14 @@ export interface DocumentStore {
   put(record: DocumentRecord): Promise<void>;
   /**
    * Atomic read-modify-write of one record; `fn` returns the new record, or
-   * null to delete it. Returns what was written.
+   * null to delete it. Returns what was written. Concurrent updates of one
+   * record, from this process or others, are serialised.
    */
   update(
     namespace: string,
     id: string,
     fn: (current: DocumentRecord | null) => DocumentRecord | null,
+    opts?: UpdateOptions,
   ): Promise<DocumentRecord | null>;
   delete(namespace: string, id: string): Promise<void>;
   /** Keeps the original text of a version, so strategies can rebuild or segment it exactly. */

@@ -166,6 +166,28 @@ export function documentStoreContract(name: string, make: () => Promise<Document
       expect(await store.getText(ns, 'doc', 'v2')).toBeNull();
     });
 
+    it('an update making a version live drops, in the same step, the texts stored before it and keeps those stored after', async () => {
+      await store.putText(ns, 'doc', 'v1', 'first');
+      await store.putText(ns, 'doc', 'v2', 'second');
+      await store.putText(ns, 'doc', 'v3', 'third, submitted while v2 was indexing');
+      await store.putText(ns, 'other', 'v1', 'another document');
+      await store.put(makeRecord(ns, 'doc', { version: 'v1', pending: { version: 'v2', jobId: 'j2' } }));
+      // A function that throws writes nothing and drops nothing.
+      await expect(store.update(ns, 'doc', () => { throw new Error('boom'); }, { dropTextsStoredBefore: 'v2' })).rejects.toThrow('boom');
+      expect(await store.getText(ns, 'doc', 'v1')).toBe('first');
+      await store.update(ns, 'doc', (cur) => ({ ...cur!, version: 'v2', pending: null }), { dropTextsStoredBefore: 'v2' });
+      expect((await store.get(ns, 'doc'))?.version).toBe('v2');
+      expect(await store.getText(ns, 'doc', 'v1')).toBeNull();
+      expect(await store.getText(ns, 'doc', 'v2')).toBe('second');
+      expect(await store.getText(ns, 'doc', 'v3')).toBe('third, submitted while v2 was indexing');
+      expect(await store.getText(ns, 'other', 'v1')).toBe('another document');
+      // A text stored again counts from then: v2 stored anew after v3 makes v3 older than it.
+      await store.putText(ns, 'doc', 'v2', 'second');
+      await store.update(ns, 'doc', (cur) => ({ ...cur!, updatedAt: '2025-02-01T00:00:00.000Z' }), { dropTextsStoredBefore: 'v2' });
+      expect(await store.getText(ns, 'doc', 'v3')).toBeNull();
+      expect(await store.getText(ns, 'doc', 'v2')).toBe('second');
+    });
+
     it('delete removes the record and is a no-op for a missing one', async () => {
       await store.put(makeRecord(ns, 'doc'));
       await store.delete(ns, 'doc');

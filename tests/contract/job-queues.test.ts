@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobQueueContract } from './job-queue.contract.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
+import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
+import { SqliteJobStore } from '../../src/adapters/sqlite/job-store.js';
 import { BullMqQueue, BullMqRunner } from '../../src/adapters/job-queue/bullmq.js';
 
 jobQueueContract('in-process', async (processors) => {
@@ -13,13 +15,22 @@ jobQueueContract('in-process', async (processors) => {
   return { queue: q, runner: q, cleanup: () => q.close() };
 });
 
-// The same queue keeping its jobs in files (the embedded server's mode): it must behave the same.
-jobQueueContract('in-process, persisted', async (processors) => {
+// The same queue on a database file (the embedded server's mode): it must behave the same.
+jobQueueContract('in-process, SQLite file', async (processors) => {
   const dir = await mkdtemp(join(tmpdir(), 'air-jobs-'));
-  const q = new InProcessQueue({ backoffMs: 10, dir });
+  const db = openSqlite(join(dir, SQLITE_FILE));
+  const q = new InProcessQueue({ backoffMs: 10, store: new SqliteJobStore({ db }) });
   for (const [name, p] of Object.entries(processors)) q.register(name, p);
   await q.start();
-  return { queue: q, runner: q, cleanup: async () => { await q.close(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    queue: q,
+    runner: q,
+    cleanup: async () => {
+      await q.close();
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 // Real Redis on 127.0.0.1:6379 (.ci/run starts it); each test gets its own queue name.

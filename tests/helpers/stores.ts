@@ -2,12 +2,27 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import type Database from 'better-sqlite3';
+import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
+import { SqliteDocumentStore } from '../../src/adapters/sqlite/document-store.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
 import { RetrievalService } from '../../src/core/retrieval/service.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+
+/** A SQLite document store on a database file of its own in `dir`, which its close() closes. */
+export class OwnSqliteDocumentStore extends SqliteDocumentStore {
+  readonly db: Database.Database;
+  constructor(dir: string) {
+    const db = openSqlite(join(dir, SQLITE_FILE));
+    super({ db });
+    this.db = db;
+  }
+  override async close(): Promise<void> {
+    this.db.close();
+  }
+}
 
 /** Options of {@link openStores}: how documents are cut and how many chunks retrieval scores. */
 export interface StoresOptions {
@@ -21,14 +36,14 @@ export interface StoresOptions {
 
 /**
  * The service's ingestion and retrieval wired in process over a fresh temp
- * directory: file document store, embedded vector store, in-process queue
+ * directory: SQLite document store, embedded vector store, in-process queue
  * running the ingest job, and the hashing embedder. Submit documents with
  * `documents.submit`, then `queue.drain()`.
  */
 export interface Stores {
   dir: string;
   embedder: HashingEmbedder;
-  docs: FileDocumentStore;
+  docs: SqliteDocumentStore;
   vectors: EmbeddedVectorStore;
   queue: InProcessQueue;
   documents: DocumentService;
@@ -40,7 +55,7 @@ export interface Stores {
 export async function openStores(prefix: string, opts: StoresOptions, logger: Logger): Promise<Stores> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const embedder = new HashingEmbedder();
-  const docs = new FileDocumentStore({ dir: join(dir, 'documents') });
+  const docs = new OwnSqliteDocumentStore(dir);
   const vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
   const queue = new InProcessQueue({ logger });
   const documents = new DocumentService({

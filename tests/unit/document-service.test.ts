@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { OwnSqliteDocumentStore } from '../helpers/stores.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
@@ -21,7 +21,7 @@ function story(sentences: number): string {
 
 describe('DocumentService: the sizes on a document record', () => {
   let dir: string;
-  let documents: FileDocumentStore;
+  let documents: OwnSqliteDocumentStore;
   let vectors: EmbeddedVectorStore;
   let retrieval: RetrievalService;
   const queues: InProcessQueue[] = [];
@@ -61,7 +61,7 @@ describe('DocumentService: the sizes on a document record', () => {
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'document-service-'));
-    documents = new FileDocumentStore({ dir: join(dir, 'documents') });
+    documents = new OwnSqliteDocumentStore(dir);
     vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
     retrieval = new RetrievalService({ documents, vectors, embedder: new HashingEmbedder(), namespaceCandidates: 200, logger });
   });

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { buildContainer, type Container } from '../../src/container.js';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { OwnSqliteDocumentStore } from '../helpers/stores.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
@@ -47,7 +47,7 @@ class Recording implements TokenWork {
 
 describe('DocumentService with its tokenizer work on a TokenPool thread', () => {
   let dir: string;
-  let docs: FileDocumentStore;
+  let docs: OwnSqliteDocumentStore;
   let vectors: EmbeddedVectorStore;
   let pool: TokenPool;
   const queues: InProcessQueue[] = [];
@@ -73,7 +73,7 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ingest-threads-'));
-    docs = new FileDocumentStore({ dir: join(dir, 'documents') });
+    docs = new OwnSqliteDocumentStore(dir);
     vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
     pool = new TokenPool();
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { FileDocumentStore } from '../../src/adapters/document-store/file.js';
+import { OwnSqliteDocumentStore } from '../helpers/stores.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
@@ -60,7 +60,7 @@ describe('the retrieval service', () => {
   let dir: string;
   let queue: InProcessQueue;
   let vectors: CountingVectors;
-  let documents: FileDocumentStore;
+  let documents: OwnSqliteDocumentStore;
   let embedder: CountingEmbedder;
   let retrieval: CountingRetrieval;
   let service: DocumentService;
@@ -78,7 +78,7 @@ describe('the retrieval service', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'air-retrieval-service-'));
     embedder = new CountingEmbedder();
-    documents = new FileDocumentStore({ dir: join(dir, 'documents') });
+    documents = new OwnSqliteDocumentStore(dir);
     vectors = new CountingVectors({ dir: join(dir, 'vectors') });
     queue = new InProcessQueue({ logger });
     service = new DocumentService({

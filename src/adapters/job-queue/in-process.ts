@@ -1,75 +1,80 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
+import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner } from '../../ports/job-queue.js';
+import type { JobRecord, JobStore, RunOutcome } from '../../ports/job-store.js';
 import { AppError, isAppError } from '../../errors.js';
-import { KeyedMutex, removeStrayTemps, writeFileAtomic } from '../../core/fs-atomic.js';
+import { openSqlite } from '../sqlite/database.js';
+import { SqliteJobStore } from '../sqlite/job-store.js';
 import { failureOf } from './stopped.js';
 
-interface Entry {
-  info: JobInfo;
-  maxAttempts: number;
-  /** When a delayed job runs again (epoch ms); null unless delayed. */
-  retryAt: number | null;
-}
-
-/** One job's file in the persistence directory. */
-type StoredJob = Entry & { v: 1 };
-
-const STATES: ReadonlySet<JobState> = new Set(['waiting', 'active', 'completed', 'failed', 'delayed']);
-const isFinished = (state: JobState) => state === 'completed' || state === 'failed';
-
 export interface InProcessQueueOptions {
-  /** Jobs run at once. Default 1. */
+  /** Jobs this process runs at once. Default 1. */
   concurrency?: number;
   /** Base of the exponential retry backoff in ms. Default 1000. */
   backoffMs?: number;
   /** Finished jobs kept for `get` (oldest dropped first). Default 10 000. */
   keepFinished?: number;
   /**
-   * Directory where every job is kept as a file, so jobs survive a restart:
-   * waiting, delayed and interrupted ones run again, finished ones stay
-   * readable. One process may use a directory at a time. Default: none
-   * (jobs live in memory only).
+   * Where the jobs are kept. The container passes the store of DATA_DIR's
+   * database, shared by every process on it; by default a private in-memory
+   * database (jobs live as long as the queue).
    */
-  dir?: string;
+  store?: JobStore;
+  /** How long a run is leased: a process that dies holding a job gives it up after this long. Renewed every third of it. Default 30 000 (WORKER_LOCK_MS). */
+  leaseMs?: number;
+  /** How often an idle queue looks for jobs other processes accepted, or whose owner died. Default 500. */
+  pollMs?: number;
   logger?: Logger;
+}
+
+interface Running {
+  done: Promise<void>;
+  /** Fires when this run must stop: the queue closes, or another process took the job over. */
+  stop: AbortController;
 }
 
 /**
  * The queue used when no Redis is configured: same interface and the same
- * processors as BullMQ, run inside the API process. Jobs live in memory and,
- * given a `dir`, in one file each, written atomically at enqueue and at every
- * change of state (not at progress updates: a job that runs again starts its
- * progress afresh, and two fsyncs per progress tick would slow the job for
- * nothing). At start the files are loaded: a job found active was cut short by
- * a killed process and counts as an attempt, like a stalled BullMQ job.
- * Ingestion is also recovered from the document store (see
- * DocumentService.recoverPending); ingestion job ids are deterministic, so the
- * two meet on one job.
+ * processors as BullMQ, run inside the process. The jobs live in a
+ * {@link JobStore} (the SQLite database of DATA_DIR), which every process on
+ * that DATA_DIR shares: a job accepted by one is readable by all, and each run
+ * is claimed atomically by one process and leased to it (renewed while it
+ * runs). A process that dies mid-run stops renewing; once the lease runs out
+ * another claims the job again, counting the dead run as an attempt, like a
+ * stalled BullMQ job. Ingestion is also recovered from the document store
+ * (DocumentService.recoverPending); its job ids are deterministic, so the two
+ * meet on one job.
  */
 export class InProcessQueue implements JobQueue, JobRunner {
   readonly name = 'in-process';
-  private readonly jobs = new Map<string, Entry>();
-  private readonly waiting: string[] = [];
+  /** This process's id as the owner of the runs it claims. */
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly store: JobStore;
+  private readonly ownsStore: boolean;
   private readonly processors = new Map<string, JobProcessor<any, any>>();
-  private readonly active = new Map<string, Promise<void>>();
-  private readonly abort = new AbortController();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly writes = new KeyedMutex();
-  private readonly pendingWrites = new Set<Promise<void>>();
-  private loading: Promise<void> | null = null;
+  private readonly running = new Map<string, Running>();
+  private readonly closing = new AbortController();
+  private timer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private pumpAgain = false;
   private started = false;
   private closed = false;
+  private finishedSincePrune = 0;
   private readonly concurrency: number;
   private readonly backoffMs: number;
   private readonly keepFinished: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
 
   constructor(private readonly opts: InProcessQueueOptions = {}) {
     this.concurrency = opts.concurrency ?? 1;
     this.backoffMs = opts.backoffMs ?? 1000;
     this.keepFinished = opts.keepFinished ?? 10_000;
+    this.leaseMs = opts.leaseMs ?? 30_000;
+    this.pollMs = opts.pollMs ?? 500;
+    this.ownsStore = opts.store === undefined;
+    this.store = opts.store ?? new SqliteJobStore({ db: openSqlite(':memory:') });
   }
 
   register<TData, TResult>(name: string, processor: JobProcessor<TData, TResult>): void {
@@ -77,291 +82,195 @@ export class InProcessQueue implements JobQueue, JobRunner {
   }
 
   async start(): Promise<void> {
-    await this.load();
+    if (this.closed) return;
     this.started = true;
+    await this.prune();
     this.pump();
   }
 
   async enqueue<TData>(name: string, data: TData, opts: EnqueueOptions): Promise<JobInfo<TData>> {
     if (this.closed) throw new AppError('QUEUE_UNAVAILABLE', ['the queue is closed']);
-    await this.load();
-    const existing = this.jobs.get(opts.jobId);
-    if (existing) return structuredClone(existing.info) as JobInfo<TData>;
-    const info: JobInfo = {
-      id: opts.jobId,
-      name,
-      state: 'waiting',
-      progress: 0,
-      attempts: 0,
-      data,
-      result: null,
-      error: null,
-      createdAt: new Date().toISOString(),
-      finishedAt: null,
-    };
-    const entry: Entry = { info, maxAttempts: opts.attempts ?? 1, retryAt: null };
-    this.jobs.set(opts.jobId, entry);
-    try {
-      // Accepted means on disk: a client told 202 can poll this job after a restart.
-      await this.persist(opts.jobId);
-    } catch (err) {
-      if (this.jobs.get(opts.jobId) === entry) this.jobs.delete(opts.jobId);
-      throw new AppError('QUEUE_UNAVAILABLE', ['the job could not be saved'], { cause: err });
-    }
-    this.waiting.push(opts.jobId);
-    this.pump();
-    return structuredClone(info) as JobInfo<TData>;
+    // Accepted means stored: a client told 202 can poll this job from any process, after a restart too.
+    const { job, created } = await this.store.insert({ id: opts.jobId, name, data, maxAttempts: opts.attempts ?? 1 }, Date.now());
+    if (created) this.pump();
+    return toInfo(job) as JobInfo<TData>;
   }
 
   async get(jobId: string): Promise<JobInfo | null> {
-    await this.load();
-    const e = this.jobs.get(jobId);
-    return e ? structuredClone(e.info) : null;
+    const job = await this.store.get(jobId);
+    return job ? toInfo(job) : null;
   }
 
   async remove(jobId: string): Promise<void> {
-    await this.load();
-    const e = this.jobs.get(jobId);
-    if (e && isFinished(e.info.state)) {
-      this.jobs.delete(jobId);
-      await this.persist(jobId);
-    }
+    await this.store.remove(jobId);
   }
 
   async health(): Promise<void> {
     if (this.closed) throw new AppError('QUEUE_UNAVAILABLE', ['the queue is closed']);
+    await this.store.health();
   }
 
-  /** Resolves when no job is waiting, delayed or active (for tests and the CLI). */
+  /** Resolves when no job this queue can run is waiting, delayed or active, in any process on the store (for tests and the CLI). */
   async drain(): Promise<void> {
     for (;;) {
-      const busy = [...this.jobs.values()].some((e) => !isFinished(e.info.state));
-      if (!busy) return;
-      await Promise.race([...this.active.values(), new Promise((r) => setTimeout(r, 20))]);
+      if (this.running.size === 0 && !(await this.store.busy([...this.processors.keys()]))) return;
+      await Promise.race([...[...this.running.values()].map((r) => r.done), new Promise((r) => setTimeout(r, 20))]);
     }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.abort.abort();
-    await Promise.allSettled([...this.active.values()]);
-    await Promise.allSettled([...this.pendingWrites]);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.closing.abort();
+    await this.pumping;
+    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+    if (this.ownsStore) await this.store.close();
   }
 
+  /** Claims due jobs up to the concurrency, then sleeps until the next one is due or the poll interval passes. */
   private pump(): void {
     if (!this.started || this.closed) return;
-    while (this.active.size < this.concurrency && this.waiting.length > 0) {
-      const id = this.waiting.shift()!;
-      const run = this.run(id).finally(() => {
-        this.active.delete(id);
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = (async () => {
+      do {
+        this.pumpAgain = false;
+        try {
+          await this.claimDue();
+        } catch (err) {
+          this.opts.logger?.warn({ err }, 'could not claim jobs; trying again');
+        }
+      } while (this.pumpAgain && !this.closed);
+      this.pumping = null;
+      this.sleep();
+    })();
+  }
+
+  private async claimDue(): Promise<void> {
+    const names = [...this.processors.keys()];
+    while (!this.closed && this.running.size < this.concurrency) {
+      const job = await this.store.claim(this.owner, names, this.leaseMs, Date.now());
+      if (!job) return;
+      const stop = new AbortController();
+      const done = this.run(job, stop).finally(() => {
+        this.running.delete(job.id);
         this.pump();
       });
-      this.active.set(id, run);
+      this.running.set(job.id, { done, stop });
     }
   }
 
-  private async run(id: string): Promise<void> {
-    const entry = this.jobs.get(id);
-    if (!entry) return;
-    const { info } = entry;
-    const processor = this.processors.get(info.name);
-    info.state = 'active';
-    info.attempts += 1;
-    entry.retryAt = null;
-    const log = this.opts.logger?.child({ jobId: id, job: info.name });
-    // The attempt is counted on disk before it runs: a process killed during it must not get it for free.
-    await this.persistLogged(id, log);
+  private sleep(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    void this.store
+      .nextDue([...this.processors.keys()])
+      .catch(() => null)
+      .then((at) => {
+        if (this.closed) return;
+        const wait = at === null ? this.pollMs : Math.max(0, Math.min(this.pollMs, at - Date.now()));
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.pump();
+        }, wait);
+        // Waiting for work never keeps a process alive on its own.
+        this.timer.unref();
+      });
+  }
+
+  private async run(job: JobRecord, stop: AbortController): Promise<void> {
+    const processor = this.processors.get(job.name)!;
+    const log = this.opts.logger?.child({ jobId: job.id, job: job.name });
+    const signal = AbortSignal.any([this.closing.signal, stop.signal]);
+    let lost = false;
+    const lose = () => {
+      if (lost) return;
+      lost = true;
+      log?.warn('the job was taken over by another process (its lease ran out); stopping this run');
+      stop.abort(new AppError('CANCELLED', [], { transient: true }));
+    };
+    const renew = setInterval(() => {
+      this.store.renew(job.id, this.owner, this.leaseMs, Date.now()).then(
+        (held) => held || lose(),
+        (err: unknown) => log?.warn({ err }, 'could not renew the job lease'),
+      );
+    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    renew.unref();
+    let lastProgress = 0;
+    let outcome: RunOutcome;
     try {
-      if (!processor) throw new AppError('INTERNAL', [], { details: { reason: `no processor for ${info.name}` } });
-      info.result = await processor({
-        id,
-        name: info.name,
-        data: info.data,
-        attempt: info.attempts,
-        maxAttempts: entry.maxAttempts,
-        signal: this.abort.signal,
+      const result = await processor({
+        id: job.id,
+        name: job.name,
+        data: job.data,
+        attempt: job.attempts,
+        maxAttempts: job.maxAttempts,
+        signal,
         updateProgress: async (p) => {
-          info.progress = Math.max(0, Math.min(100, Math.round(p)));
+          const progress = Math.max(0, Math.min(100, Math.round(p)));
+          if (progress === lastProgress) return;
+          lastProgress = progress;
+          if (!(await this.store.progress(job.id, this.owner, progress))) lose();
         },
       });
-      info.state = 'completed';
-      info.progress = 100;
-      info.finishedAt = new Date().toISOString();
+      outcome = { state: 'completed', result };
       log?.info('job completed');
     } catch (thrown) {
-      const err = failureOf(thrown, this.abort.signal);
+      const err = failureOf(thrown, signal);
       const transient = isAppError(err) ? err.transient : true;
-      // Stopped by close(): with a directory the retry waits on disk for the next start, as BullMQ's waits in Redis.
-      if ((!this.closed || this.opts.dir) && transient && info.attempts < entry.maxAttempts) {
-        info.state = 'delayed';
-        const delay = this.backoffMs * 2 ** (info.attempts - 1);
-        entry.retryAt = Date.now() + delay;
-        log?.warn({ err, delay }, this.closed ? 'job stopped by shutdown, retrying at next start' : 'job failed, retrying');
-        this.schedule(id, delay);
-        await this.persistLogged(id, log);
-        return;
-      }
-      info.state = 'failed';
-      info.error = isAppError(err)
+      const error = isAppError(err)
         ? { code: err.code, message: err.message }
         : { code: 'INGEST_FAILED', message: err instanceof Error ? err.message : String(err) };
-      info.finishedAt = new Date().toISOString();
-      log?.error({ err }, 'job failed');
+      if (transient && job.attempts < job.maxAttempts) {
+        const delay = this.backoffMs * 2 ** (job.attempts - 1);
+        // Stopped by close(): the retry waits in the store for the next process, as BullMQ's waits in Redis.
+        log?.warn({ err, delay }, this.closed ? 'job stopped by shutdown, retrying later' : 'job failed, retrying');
+        outcome = { state: 'delayed', runAt: Date.now() + delay, error };
+      } else {
+        log?.error({ err }, 'job failed');
+        outcome = { state: 'failed', error };
+      }
     } finally {
-      if (isFinished(info.state)) await this.persistLogged(id, log);
-      this.evict();
+      clearInterval(renew);
     }
-  }
-
-  private schedule(id: string, delayMs: number): void {
-    if (this.closed) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      const e = this.jobs.get(id);
-      if (!e || e.info.state !== 'delayed') return;
-      e.info.state = 'waiting';
-      e.retryAt = null;
-      void this.persistLogged(id);
-      this.waiting.push(id);
-      this.pump();
-    }, Math.max(0, delayMs));
-    this.timers.add(t);
-  }
-
-  private evict(): void {
-    if (this.jobs.size <= this.keepFinished) return;
-    for (const [id, e] of this.jobs) {
-      if (this.jobs.size <= this.keepFinished) break;
-      if (isFinished(e.info.state)) {
-        this.jobs.delete(id);
-        void this.persistLogged(id);
-      }
-    }
-  }
-
-  /** The file of a job: a hash of its id, so any id makes a short, safe name. */
-  private fileOf(id: string): string {
-    return join(this.opts.dir!, `${createHash('sha256').update(id).digest('hex').slice(0, 40)}.json`);
-  }
-
-  /**
-   * Makes a job's file match memory: its record, or no file once the job is
-   * gone. Writes of one job are serialised, and each writes the state current
-   * when it runs, so the file never goes back to an older state.
-   */
-  private persist(id: string): Promise<void> {
-    if (!this.opts.dir) return Promise.resolve();
-    const p = this.writes.run(id, async () => {
-      const e = this.jobs.get(id);
-      if (!e) {
-        await rm(this.fileOf(id), { force: true });
-        return;
-      }
-      const stored: StoredJob = { v: 1, ...e };
-      await writeFileAtomic(this.fileOf(id), JSON.stringify(stored));
-    });
-    this.pendingWrites.add(p);
-    void p.then(
-      () => this.pendingWrites.delete(p),
-      () => this.pendingWrites.delete(p),
-    );
-    return p;
-  }
-
-  /** persist() for a job already accepted: a failed write is logged; the job goes on in memory. */
-  private async persistLogged(id: string, log: Logger | undefined = this.opts.logger): Promise<void> {
     try {
-      await this.persist(id);
+      if (!(await this.store.finish(job.id, this.owner, outcome, Date.now()))) {
+        log?.warn({ outcome: outcome.state }, 'another process holds this job now; this run is not recorded');
+      }
     } catch (err) {
-      log?.warn({ err, jobId: id }, 'could not save the job state');
+      // The run stays active in the store; its lease runs out and the job runs again, counting this run.
+      log?.error({ err }, 'could not record how the job ended');
     }
+    if (++this.finishedSincePrune >= 100) await this.prune();
   }
 
-  private load(): Promise<void> {
-    this.loading ??= this.loadDir();
-    return this.loading;
-  }
-
-  /** Reads the jobs a previous process left in `dir`; unreadable files are skipped with a warning. */
-  private async loadDir(): Promise<void> {
-    const dir = this.opts.dir;
-    if (!dir) return;
-    const log = this.opts.logger;
-    await mkdir(dir, { recursive: true });
-    await removeStrayTemps(dir);
-    const found: Entry[] = [];
-    for (const name of await readdir(dir)) {
-      if (!name.endsWith('.json')) continue;
-      const path = join(dir, name);
-      try {
-        const stored = parseStored(await readFile(path, 'utf8'));
-        if (!stored) throw new Error('not a job record');
-        if (this.fileOf(stored.info.id) !== path) throw new Error(`the file name does not match job id ${stored.info.id}`);
-        found.push({ info: stored.info, maxAttempts: stored.maxAttempts, retryAt: stored.retryAt });
-      } catch (err) {
-        log?.warn({ err, file: path }, 'skipping an unreadable job file');
-      }
+  private async prune(): Promise<void> {
+    this.finishedSincePrune = 0;
+    try {
+      await this.store.prune(this.keepFinished);
+    } catch (err) {
+      this.opts.logger?.warn({ err }, 'could not prune finished jobs');
     }
-    // Oldest first: the order they were enqueued in, which is also the order evict() drops finished ones.
-    found.sort((a, b) => a.info.createdAt.localeCompare(b.info.createdAt) || a.info.id.localeCompare(b.info.id));
-    const changed: string[] = [];
-    for (const e of found) {
-      const { info } = e;
-      if (this.jobs.has(info.id)) continue;
-      this.jobs.set(info.id, e);
-      if (info.state === 'active') {
-        // Cut short by a killed process: that run was an attempt.
-        info.progress = 0;
-        changed.push(info.id);
-        if (info.attempts < e.maxAttempts) {
-          info.state = 'waiting';
-        } else {
-          info.state = 'failed';
-          info.error = { code: 'CANCELLED', message: `The process running this job stopped during its last attempt (${info.attempts} of ${e.maxAttempts})` };
-          info.finishedAt = new Date().toISOString();
-          continue;
-        }
-      }
-      if (info.state === 'waiting') this.waiting.push(info.id);
-      else if (info.state === 'delayed') this.schedule(info.id, (e.retryAt ?? 0) - Date.now());
-    }
-    const interrupted = changed.length;
-    for (const id of changed) await this.persistLogged(id);
-    this.evict();
-    if (found.length > 0) log?.info({ jobs: found.length, requeued: this.waiting.length, interrupted }, 'loaded saved jobs');
   }
 }
 
-function parseStored(text: string): StoredJob | null {
-  const s = JSON.parse(text) as Partial<StoredJob> | null;
-  const i = s?.info as Partial<JobInfo> | undefined;
-  if (!s || s.v !== 1 || !i || typeof i !== 'object') return null;
-  const ok =
-    typeof i.id === 'string' &&
-    typeof i.name === 'string' &&
-    typeof i.state === 'string' &&
-    STATES.has(i.state) &&
-    typeof i.attempts === 'number' &&
-    typeof i.progress === 'number' &&
-    typeof i.createdAt === 'string' &&
-    'data' in i &&
-    typeof s.maxAttempts === 'number' &&
-    (s.retryAt === null || typeof s.retryAt === 'number');
-  if (!ok) return null;
-  const info: JobInfo = {
-    id: i.id!,
-    name: i.name!,
-    state: i.state!,
-    progress: i.progress!,
-    attempts: i.attempts!,
-    data: i.data,
-    result: i.result ?? null,
-    error: i.error ?? null,
-    createdAt: i.createdAt!,
-    finishedAt: i.finishedAt ?? null,
+/** What callers see of a job: the store's bookkeeping (owner, lease, due time) stays inside. */
+function toInfo(j: JobRecord): JobInfo {
+  return {
+    id: j.id,
+    name: j.name,
+    state: j.state,
+    progress: j.progress,
+    attempts: j.attempts,
+    data: j.data,
+    result: j.result,
+    error: j.error,
+    createdAt: j.createdAt,
+    finishedAt: j.finishedAt,
   };
-  return { v: 1, info, maxAttempts: s.maxAttempts!, retryAt: s.retryAt ?? null };
 }

@@ -180,6 +180,9 @@ export class DocumentService {
     const record = await this.o.documents.get(namespace, documentId);
     if (!record) return { documentId, version, chunks: 0, skipped: 'deleted' };
     if (record.version === version && !record.pending) {
+      // A run that made this version live and then died (a kill, a failed delete) before removing the old
+      // version's chunks and texts comes back here: finish that clean-up, or it is left for good.
+      await this.dropOtherVersions(namespace, documentId, version);
       return { documentId, version, chunks: record.chunkCount, skipped: 'already-indexed' };
     }
     if (record.pending?.version !== version) return { documentId, version, chunks: 0, skipped: 'superseded' };
@@ -220,9 +223,12 @@ export class DocumentService {
         await job.updateProgress(5 + (90 * Math.min(pieces.length, i + batch)) / pieces.length);
       }
 
-      // Flip to the new version only if it is still the one wanted.
+      // Flip to the new version only if it is still the one wanted; the old texts go in the same atomic step.
       let flipped = false;
-      await this.o.documents.update(namespace, documentId, (cur) => {
+      await this.o.documents.update(
+        namespace,
+        documentId,
+        (cur) => {
         if (!cur || cur.pending?.version !== version) return cur;
         flipped = true;
         return {
@@ -236,13 +242,14 @@ export class DocumentService {
           error: null,
           updatedAt: new Date().toISOString(),
         };
-      });
+        },
+        { dropTextsStoredBefore: version },
+      );
       if (!flipped) {
         await this.discardVersion(namespace, documentId, version);
         return { documentId, version, chunks: 0, skipped: 'superseded' };
       }
-      await this.o.vectors.deleteDocument(namespace, documentId, { keepVersion: version });
-      await this.o.documents.deleteTexts(namespace, documentId, { keepVersion: version });
+      await this.dropOtherVersions(namespace, documentId, version);
       await job.updateProgress(100);
       log.info({ chunks: pieces.length }, 'document indexed');
       return { documentId, version, chunks: pieces.length };
@@ -263,6 +270,17 @@ export class DocumentService {
       }
       throw err;
     }
+  }
+
+  /**
+   * Removes the chunks other versions of a live document left (their texts went with the flip, in its
+   * transaction). Idempotent, so a re-run after a crash repeats it. Skipped while a newer version is pending:
+   * its chunks are being written, and its own going live clears everything older.
+   */
+  private async dropOtherVersions(namespace: string, documentId: string, live: string): Promise<void> {
+    const doc = await this.o.documents.get(namespace, documentId);
+    if (doc?.version !== live || doc.pending) return;
+    await this.o.vectors.deleteDocument(namespace, documentId, { keepVersion: live });
   }
 
   private async discardVersion(namespace: string, documentId: string, version: string): Promise<void> {

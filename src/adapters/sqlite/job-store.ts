@@ -1,0 +1,179 @@
+import type Database from 'better-sqlite3';
+import type { JobState } from '../../ports/job-queue.js';
+import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
+import { sqlite } from './errors.js';
+
+interface Row {
+  id: string;
+  name: string;
+  data: string;
+  state: JobState;
+  attempts: number;
+  max_attempts: number;
+  progress: number;
+  result: string | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+  run_at: number;
+  owner: string | null;
+  lease_until: number | null;
+}
+
+const COLUMNS = 'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
+/** Job names are passed as one JSON array parameter, so one prepared statement serves any set of names. */
+const NAMED = 'name IN (SELECT value FROM json_each(?))';
+
+/**
+ * The in-process queue's jobs in the process's SQLite database (table `jobs`,
+ * migration 001-catalogue), shared by every process on the file. A claim is
+ * one IMMEDIATE transaction (the write lock taken before the job is picked),
+ * so two processes never take the same run; the run's owner is checked on
+ * every later write, so a run whose lease was taken over cannot overwrite the
+ * new owner's record. The database is the container's; close() leaves it open.
+ */
+export class SqliteJobStore implements JobStore {
+  readonly #get: Database.Statement<[string], Row>;
+  readonly #removeFinished: Database.Statement<[string]>;
+  readonly #prune: Database.Statement<[number]>;
+  readonly #busy: Database.Statement<[string], { one: number }>;
+  readonly #nextDue: Database.Statement<[string], { at: number | null }>;
+  readonly #renew: Database.Statement<[number, string, string]>;
+  readonly #progress: Database.Statement<[number, string, string]>;
+  readonly #insert: (job: NewJob, now: number) => { job: JobRecord; created: boolean };
+  readonly #claim: (owner: string, names: string, leaseMs: number, now: number) => JobRecord | null;
+  readonly #finish: (id: string, owner: string, outcome: RunOutcome, now: number) => boolean;
+
+  constructor(opts: { db: Database.Database }) {
+    const db = opts.db;
+    this.#get = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`);
+    this.#removeFinished = db.prepare(`DELETE FROM jobs WHERE id = ? AND state IN ('completed', 'failed')`);
+    this.#prune = db.prepare(
+      `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
+    );
+    this.#busy = db.prepare(`SELECT 1 AS one FROM jobs WHERE state IN ('waiting', 'delayed', 'active') AND ${NAMED} LIMIT 1`);
+    this.#nextDue = db.prepare(
+      `SELECT min(CASE WHEN state = 'active' THEN lease_until ELSE run_at END) AS at FROM jobs WHERE state IN ('waiting', 'delayed', 'active') AND ${NAMED}`,
+    );
+    this.#renew = db.prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ? AND state = 'active'`);
+    this.#progress = db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND state = 'active'`);
+
+    const insert = db.prepare(
+      `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, created_at, run_at)
+       VALUES (?, ?, ?, 'waiting', 0, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
+    this.#insert = db.transaction((job: NewJob, now: number) => {
+      const created = insert.run(job.id, job.name, JSON.stringify(job.data ?? null), job.maxAttempts, new Date(now).toISOString(), now).changes > 0;
+      return { job: fromRow(this.#get.get(job.id)!), created };
+    });
+
+    // A run whose owner stopped renewing and that had no attempts left: failed, as a stalled BullMQ job is.
+    const failStalled = db.prepare(
+      `UPDATE jobs SET state = 'failed', owner = NULL, lease_until = NULL, progress = 0, finished_at = ?,
+         error = json_object('code', 'CANCELLED', 'message', 'The process running this job stopped during its last attempt (' || attempts || ' of ' || max_attempts || ')')
+       WHERE state = 'active' AND lease_until <= ? AND attempts >= max_attempts AND ${NAMED}`,
+    );
+    const pick = db.prepare<[string, number, number], { id: string }>(
+      `SELECT id FROM jobs WHERE ${NAMED} AND ((state IN ('waiting', 'delayed') AND run_at <= ?) OR (state = 'active' AND lease_until <= ?))
+       ORDER BY run_at, seq LIMIT 1`,
+    );
+    const take = db.prepare(`UPDATE jobs SET state = 'active', owner = ?, lease_until = ?, attempts = attempts + 1, progress = 0 WHERE id = ?`);
+    const claim = db.transaction((owner: string, names: string, leaseMs: number, now: number) => {
+      failStalled.run(new Date(now).toISOString(), now, names);
+      const due = pick.get(names, now, now);
+      if (!due) return null;
+      take.run(owner, now + leaseMs, due.id);
+      return fromRow(this.#get.get(due.id)!);
+    });
+    this.#claim = (owner, names, leaseMs, now) => claim.immediate(owner, names, leaseMs, now);
+
+    const complete = db.prepare(
+      `UPDATE jobs SET state = 'completed', result = ?, error = NULL, progress = 100, finished_at = ?, owner = NULL, lease_until = NULL
+       WHERE id = ? AND owner = ? AND state = 'active'`,
+    );
+    const fail = db.prepare(
+      `UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, owner = NULL, lease_until = NULL WHERE id = ? AND owner = ? AND state = 'active'`,
+    );
+    const delay = db.prepare(
+      `UPDATE jobs SET state = 'delayed', error = ?, run_at = ?, progress = 0, owner = NULL, lease_until = NULL WHERE id = ? AND owner = ? AND state = 'active'`,
+    );
+    this.#finish = (id, owner, outcome, now) => {
+      const at = new Date(now).toISOString();
+      switch (outcome.state) {
+        case 'completed':
+          return complete.run(JSON.stringify(outcome.result ?? null), at, id, owner).changes > 0;
+        case 'failed':
+          return fail.run(JSON.stringify(outcome.error), at, id, owner).changes > 0;
+        case 'delayed':
+          return delay.run(JSON.stringify(outcome.error), outcome.runAt, id, owner).changes > 0;
+      }
+    };
+  }
+
+  async insert<TData>(job: NewJob<TData>, now: number): Promise<{ job: JobRecord<TData>; created: boolean }> {
+    return sqlite('jobs.insert', () => this.#insert(job, now)) as { job: JobRecord<TData>; created: boolean };
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const row = sqlite('jobs.get', () => this.#get.get(id));
+    return row ? fromRow(row) : null;
+  }
+
+  async claim(owner: string, names: readonly string[], leaseMs: number, now: number): Promise<JobRecord | null> {
+    if (names.length === 0) return null;
+    return sqlite('jobs.claim', () => this.#claim(owner, JSON.stringify(names), leaseMs, now));
+  }
+
+  async renew(id: string, owner: string, leaseMs: number, now: number): Promise<boolean> {
+    return sqlite('jobs.renew', () => this.#renew.run(now + leaseMs, id, owner).changes > 0);
+  }
+
+  async progress(id: string, owner: string, progress: number): Promise<boolean> {
+    return sqlite('jobs.progress', () => this.#progress.run(progress, id, owner).changes > 0);
+  }
+
+  async finish(id: string, owner: string, outcome: RunOutcome, now: number): Promise<boolean> {
+    return sqlite('jobs.finish', () => this.#finish(id, owner, outcome, now));
+  }
+
+  async remove(id: string): Promise<boolean> {
+    return sqlite('jobs.remove', () => this.#removeFinished.run(id).changes > 0);
+  }
+
+  async prune(keep: number): Promise<number> {
+    return sqlite('jobs.prune', () => this.#prune.run(Math.max(0, Math.floor(keep))).changes);
+  }
+
+  async busy(names: readonly string[]): Promise<boolean> {
+    return sqlite('jobs.busy', () => this.#busy.get(JSON.stringify(names)) !== undefined);
+  }
+
+  async nextDue(names: readonly string[]): Promise<number | null> {
+    return sqlite('jobs.nextDue', () => this.#nextDue.get(JSON.stringify(names))?.at ?? null);
+  }
+
+  async health(): Promise<void> {
+    sqlite('jobs.health', () => this.#get.get(''));
+  }
+
+  async close(): Promise<void> {}
+}
+
+function fromRow(r: Row): JobRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    state: r.state,
+    progress: r.progress,
+    attempts: r.attempts,
+    data: JSON.parse(r.data),
+    result: r.result === null ? null : JSON.parse(r.result),
+    error: r.error === null ? null : JSON.parse(r.error),
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    maxAttempts: r.max_attempts,
+    runAt: r.run_at,
+    owner: r.owner,
+    leaseUntil: r.lease_until,
+  };
+}

@@ -1,0 +1,22 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
+import { SqliteJobStore } from '../../src/adapters/sqlite/job-store.js';
+import { jobStoreContract } from './job-store.contract.js';
+
+// Two connections on one database file: what two processes on one DATA_DIR have.
+jobStoreContract('SQLite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'air-jobstore-'));
+  const a = openSqlite(join(dir, SQLITE_FILE));
+  const b = openSqlite(join(dir, SQLITE_FILE));
+  return {
+    store: new SqliteJobStore({ db: a }),
+    other: new SqliteJobStore({ db: b }),
+    cleanup: async () => {
+      a.close();
+      b.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
