@@ -1,5 +1,5 @@
 import { AppError } from '../../errors.js';
-import type { DocumentRecord, DocumentStore, ListPage } from '../../ports/document-store.js';
+import type { DocumentRecord, DocumentStore, ListPage, UpdateOptions } from '../../ports/document-store.js';
 import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
 import type { PgDatabase, Queryable } from './database.js';
 
@@ -44,7 +44,12 @@ export class PostgresDocumentStore implements DocumentStore {
     await this.update(record.namespace, record.id, () => record);
   }
 
-  async update(namespace: string, id: string, fn: (current: DocumentRecord | null) => DocumentRecord | null): Promise<DocumentRecord | null> {
+  async update(
+    namespace: string,
+    id: string,
+    fn: (current: DocumentRecord | null) => DocumentRecord | null,
+    opts: UpdateOptions = {},
+  ): Promise<DocumentRecord | null> {
     return this.#db.transaction('documents.update', async (c) => {
       await lockRecord(c, namespace, id);
       const { rows } = await c.query<{ record: string }>('SELECT record FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
@@ -62,6 +67,13 @@ export class PostgresDocumentStore implements DocumentStore {
          ON CONFLICT (namespace, id) DO UPDATE SET created_at = EXCLUDED.created_at, record = EXCLUDED.record`,
         [namespace, id, next.createdAt, json],
       );
+      if (opts.dropTextsStoredBefore !== undefined) {
+        await c.query(
+          `DELETE FROM document_texts WHERE namespace = $1 AND id = $2
+             AND seq < (SELECT seq FROM document_texts WHERE namespace = $1 AND id = $2 AND version = $3)`,
+          [namespace, id, opts.dropTextsStoredBefore],
+        );
+      }
       return parseRecord(json);
     });
   }
@@ -74,7 +86,7 @@ export class PostgresDocumentStore implements DocumentStore {
     await this.#db.query(
       'documents.putText',
       `INSERT INTO document_texts (namespace, id, version, body) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (namespace, id, version) DO UPDATE SET body = EXCLUDED.body`,
+       ON CONFLICT (namespace, id, version) DO UPDATE SET body = EXCLUDED.body, seq = nextval(pg_get_serial_sequence('document_texts', 'seq'))`,
       [namespace, id, version, Buffer.from(text, 'utf8')],
     );
   }
