@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
@@ -38,4 +39,63 @@ async function admin(url: string, sql: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+/**
+ * A PostgreSQL cluster of the test's own (initdb in a temporary directory, on
+ * a port of its own), for fault tests that stop and restart the server: the
+ * machine's server is never touched. initdb refuses to run as root, so as
+ * root the cluster runs as the `postgres` user.
+ */
+export class OwnPostgres {
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  get #data(): string {
+    return `${this.dir}/data`;
+  }
+
+  async init(): Promise<void> {
+    if (process.getuid?.() === 0) await run('chown', ['postgres', this.dir]);
+    await this.#pg('initdb', ['-D', this.#data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  }
+
+  /** Starts the server and waits until it accepts connections. */
+  async start(): Promise<void> {
+    await this.#pg('pg_ctl', ['-D', this.#data, '-l', `${this.dir}/server.log`, '-w', '-t', '60', '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`, 'start']);
+  }
+
+  /** `immediate` is a crash (no checkpoint; recovery replays the WAL at the next start); `fast` a clean stop. */
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    await this.#pg('pg_ctl', ['-D', this.#data, '-m', mode, '-w', 'stop']);
+  }
+
+  /** For afterAll: stops the server if it runs. */
+  async kill(): Promise<void> {
+    await this.#pg('pg_ctl', ['-D', this.#data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+  }
+
+  async #pg(bin: string, args: string[]): Promise<void> {
+    const path = `${PG_BIN}/${bin}`;
+    if (process.getuid?.() === 0) await run('runuser', ['-u', 'postgres', '--', path, ...args]);
+    else await run(path, args);
+  }
+}
+
+function run(cmd: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
+  });
 }
