@@ -18,6 +18,7 @@ import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
 import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
 import { PgDatabase } from './adapters/postgres/database.js';
 import { PostgresDocumentStore } from './adapters/postgres/document-store.js';
+import { PostgresJobStore } from './adapters/postgres/job-store.js';
 import { PostgresKeyStore } from './adapters/postgres/key-store.js';
 import { PostgresVectorStore } from './adapters/postgres/vector-store.js';
 import { AppError } from './errors.js';
@@ -105,20 +106,15 @@ export interface Stores {
 export function openStores(config: Config): Stores {
   const sqliteFile = join(resolve(config.DATA_DIR), SQLITE_FILE);
   if (config.DATABASE_URL) {
-    // One pool per process; its migrations run before its first query.
+    // One pool per process; its migrations run before its first query. Nothing is kept in DATA_DIR.
     const database = new PgDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS });
-    // The in-process queue's jobs stay in DATA_DIR's SQLite until PostgreSQL has a JobStore.
-    const sqlite = openSqlite(sqliteFile);
     return {
       documents: new PostgresDocumentStore({ db: database }),
       keys: new PostgresKeyStore({ db: database }),
-      jobs: new SqliteJobStore({ db: sqlite }),
+      jobs: new PostgresJobStore({ db: database }),
       database,
-      sqlite,
-      close: async () => {
-        sqlite.close();
-        await database.close();
-      },
+      sqlite: null,
+      close: () => database.close(),
     };
   }
   const sqlite = openSqlite(sqliteFile);

@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { freePort } from '../helpers/net.js';
 import { freshSchema, type TestSchema } from '../helpers/postgres.js';
 import { exited, spawnTs, until } from '../reliability/helpers.js';
@@ -101,7 +102,69 @@ describe('scale-out: two API processes and a worker, each with its own DATA_DIR,
     // No process kept a document, a text, a chunk or a key on its own disk.
     for (const dir of ['api-a', 'api-b', 'worker']) {
       const files = existsSync(join(root, dir)) ? await readdir(join(root, dir)) : [];
-      expect(files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs'].includes(f)), dir).toEqual([]);
+      expect(files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs', SQLITE_FILE].includes(f)), dir).toEqual([]);
+    }
+  });
+});
+
+describe('scale-out without Redis: two API processes with their own DATA_DIR run the in-process queue on PostgreSQL', () => {
+  let root: string;
+  let schema: TestSchema;
+  const children: ReturnType<typeof spawnTs>[] = [];
+  const apis: string[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'air-scale-pg-'));
+    schema = await freshSchema();
+    const env = {
+      DATABASE_URL: schema.url,
+      VECTOR_STORE: 'postgres',
+      AUTH: 'off',
+      LOG_LEVEL: 'error',
+      CHUNK_TOKENS: '80',
+      CHUNK_OVERLAP_TOKENS: '8',
+      TOKENIZER_THREADS: '0',
+      EMBEDDER_QUERY_THREAD: 'false',
+    };
+    for (const name of ['a', 'b']) {
+      const port = await freePort();
+      children.push(spawnTs('src/server.ts', { ...env, DATA_DIR: join(root, name), PORT: String(port) }, `api-${name}`));
+      apis.push(`http://127.0.0.1:${port}`);
+    }
+    for (const base of apis) await until(async () => fetch(`${base}/readyz`).then((r) => r.ok, () => false), `${base} ready`, 120_000, 200);
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => exited(c)));
+    await schema?.drop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('jobs accepted by either API are run once, by one of them, and read through both', async () => {
+    const [a, b] = apis as [string, string];
+    const jobs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await call(i % 2 ? b : a, 'POST', '/v1/documents', { id: `doc-${i}`, text: text(`station${i}`) });
+      expect(r.status).toBe(202);
+      jobs.push(r.body.jobId);
+    }
+    for (const id of jobs) {
+      let job: any;
+      await until(async () => {
+        job = (await call(id.length % 2 ? a : b, 'GET', `/v1/jobs/${id}`)).body;
+        return job?.state === 'completed' || job?.state === 'failed';
+      }, `job ${id}`, 120_000, 200);
+      expect(job).toMatchObject({ state: 'completed', attempts: 1 });
+      expect((await call(a, 'GET', `/v1/jobs/${id}`)).body).toEqual((await call(b, 'GET', `/v1/jobs/${id}`)).body);
+    }
+    for (const base of [a, b]) {
+      const listed = await call(base, 'GET', '/v1/documents');
+      expect(listed.body.items.map((d: any) => [d.id, d.status])).toEqual([0, 1, 2, 3].map((i) => [`doc-${i}`, 'ready']));
+    }
+    for (const dir of ['a', 'b']) {
+      const files = existsSync(join(root, dir)) ? await readdir(join(root, dir)) : [];
+      expect(files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs', SQLITE_FILE].includes(f)), dir).toEqual([]);
     }
   });
 });
