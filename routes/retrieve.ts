@@ -71,6 +71,7 @@ export function checkQuestion(question: string, cfg: Config): string {
 export function retrievalView(r: RetrievalResult, includeCurve = true) {
   return {
     scope: r.scope,
+    library: r.library,
     method: r.method,
     score: r.score,
     k: r.signals.k,
@@ -94,7 +95,8 @@ const routes: FastifyPluginAsync = async (app) => {
         tags: ['retrieval'],
         summary: 'Select the passages a question needs (Adaptive-k by default) and show why',
         description:
-          'Scores every chunk of the documents in scope (or the top NAMESPACE_CANDIDATES of the namespace), selects with Adaptive-k, fixed top-k or a token budget, ' +
+          'Scores every chunk of the documents in scope, selects with Adaptive-k, fixed top-k or a token budget, ' +
+          'and over the whole namespace (no documentIds) first picks the documents: the store\'s best NAMESPACE_CANDIDATES chunks score the documents, and Adaptive-k cuts their curve (`library` says which and why); ' +
           'and returns the passages in document order, the whole sorted score curve, the cut, and signals describing the distribution. ' +
           'adaptiveK.effectiveBufferTokens is the token buffer applied after the cut: bufferTokens, capped at bufferMaxShare of the candidates\' tokens (adaptiveK.bufferCapped).',
         body: RetrieveBody,

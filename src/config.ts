@@ -86,7 +86,10 @@ export const CONFIG_SPEC = {
   ADAPTIVE_K_BUFFER: { type: 'int', default: 5, min: 0, max: 1000, doc: 'Adaptive-k: chunks added after the cut (the paper\'s buffer; ignored when ADAPTIVE_K_BUFFER_TOKENS > 0).' },
   ADAPTIVE_K_BUFFER_TOKENS: { type: 'int', default: 4000, min: 0, max: 1_000_000, doc: 'Adaptive-k: buffer measured in tokens instead of chunks (0 = the paper\'s chunk buffer). 4000 served LaRA dev best: coverage 0.977 vs 0.930 with 5 chunks.' },
   ADAPTIVE_K_BUFFER_MAX_SHARE: { type: 'number', default: 0.2, min: 0, max: 1, doc: 'Adaptive-k: caps the token buffer at this share of the candidate chunks\' tokens, so a buffer measured on LaRA\'s long documents (12k–130k tokens) does not read the whole of a small one (a 3k-token document gets 600 tokens, not all of it). 1 = no cap; no effect on the chunk buffer.' },
-  NAMESPACE_CANDIDATES: { type: 'int', default: 200, min: 1, max: 10_000, doc: 'Whole-namespace queries: candidates taken from the vector store before Adaptive-k.' },
+  NAMESPACE_CANDIDATES: { type: 'int', default: 200, min: 1, max: 10_000, doc: 'Whole-namespace queries: chunks the store returns from each of its searches (lexical, and dense when the score uses it) before the documents are picked.' },
+  LIBRARY_DOCUMENT_SCORE: { type: 'string', default: 'top3', choices: ['max', 'top3'], doc: 'Whole-namespace queries: a document\'s score from its candidate chunks, whose curve Adaptive-k cuts to pick the documents read: max (its best chunk) or top3 (the sum of its three best). Chosen on LaRA dev (docs/library.md).' },
+  LIBRARY_MAX_DOCUMENTS: { type: 'int', default: 8, min: 1, max: 1000, doc: 'Whole-namespace queries: most documents picked, whatever the documents\' score curve says.' },
+  LIBRARY_DOCUMENT_BUFFER: { type: 'int', default: 0, min: 0, max: 100, doc: 'Whole-namespace queries: documents picked after the largest gap of the documents\' score curve.' },
 
   // Access and limits
   AUTH: { type: 'string', default: 'auto', choices: ['auto', 'on', 'off'], doc: 'API keys: on, off, or auto (off in the embedded local mode, on when Redis, Qdrant or PostgreSQL is configured).' },

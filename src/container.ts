@@ -30,6 +30,7 @@ import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/d
 import { TokenPool } from './core/ingest/token-pool.js';
 import { inlineTokenWork, type TokenWork } from './core/ingest/token-work.js';
 import { RetrievalService } from './core/retrieval/service.js';
+import type { DocumentAggregate } from './core/retrieval/library.js';
 import { vectorReadiness } from './core/readiness.js';
 import { AnswerService } from './core/strategies/answer-service.js';
 import { QueryService } from './core/routing/query-service.js';
@@ -195,7 +196,15 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     config.REDIS_URL !== '' && !database
       ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS })
       : stores.keys;
-  const retrieval = new RetrievalService({ ready, documents, vectors, embedder, namespaceCandidates: config.NAMESPACE_CANDIDATES, logger });
+  const retrieval = new RetrievalService({
+    ready,
+    documents,
+    vectors,
+    embedder,
+    namespaceCandidates: config.NAMESPACE_CANDIDATES,
+    library: { aggregate: config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate, maxDocuments: config.LIBRARY_MAX_DOCUMENTS, buffer: config.LIBRARY_DOCUMENT_BUFFER },
+    logger,
+  });
   const answers = limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains);
   const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => limitLlm(createLlm(cfg, { embedder, logger }), limits.llmCalls) });
   runner?.register(QUERY_BATCH_JOB, queryBatchProcessor(query));

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { OwnSqliteDocumentStore } from '../helpers/stores.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import type { VectorStore } from '../../src/ports/vector-store.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
 import { RetrievalService, type RetrievalResult, type RetrieveInput } from '../../src/core/retrieval/service.js';
@@ -140,7 +141,8 @@ describe('the retrieval service', () => {
     for (const r of results) expect(r.selected).toEqual(results[0]!.selected);
   });
 
-  it('still embeds the question for dense and hybrid scores, and for a whole-namespace search', async () => {
+  it('still embeds the question for dense and hybrid scores, and for a whole-namespace search on a store without lexical search', async () => {
+    expect((vectors as VectorStore).searchText).toBeUndefined();
     for (const over of [{ score: 'dense' as const }, { score: 'hybrid' as const }, { documentIds: null }]) {
       const before = embedder.queries;
       const r = await retrieval.retrieve(input({ ...over, denseScores: false }));

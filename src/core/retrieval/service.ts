@@ -10,13 +10,14 @@ import { buildBm25Index, type Bm25Index } from './bm25.js';
 import { fuseWeighted } from './fusion.js';
 import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
 import { assembleContext, type Passage } from './assemble.js';
+import { documentScores, fuseHits, pickDocuments, type DocumentAggregate, type DocumentPickOptions, type DocumentScore, type LibraryCandidate, type RetrieverHit } from './library.js';
 import type { AdaptiveKResult } from './adaptive-k.js';
 import type { ScoreKind } from './defaults.js';
 
 export interface RetrieveInput {
   namespace: string;
   question: string;
-  /** Documents to read; null means the whole namespace (top-M candidates from the vector store). */
+  /** Documents to read; null means the whole namespace: the documents are picked first (see `LibraryView`). */
   documentIds: string[] | null;
   method: SelectionMethod;
   score: ScoreKind;
@@ -66,8 +67,37 @@ export interface RetrievalSignals {
   spread: number;
 }
 
+/** How a whole-namespace retrieval picked the documents it read (./library.ts). */
+export interface LibraryView {
+  /** Ready documents in the namespace. */
+  namespaceDocuments: number;
+  candidates: {
+    /** `store`: the store's lexical search (plus its dense search when the score uses dense); `dense-fallback`: the store's dense search alone, re-scored by BM25 among its hits. */
+    source: 'store' | 'dense-fallback';
+    lexical: number;
+    dense: number;
+  };
+  /** Set when the candidates came another way than asked, saying why. */
+  fallback: string | null;
+  aggregate: DocumentAggregate;
+  /** Picked documents, best first, with their score on the documents' curve. */
+  picked: Array<{ id: string; title: string; score: number; tokens: number }>;
+  /** The documents' curve, best first (documents with at least one candidate chunk). */
+  curve: DocumentScore[];
+  cutIndex: number;
+  largestGap: number;
+  relativeGap: number;
+  aboveCut: number;
+  capped: boolean;
+  /** Why these documents, in words. */
+  reasons: string[];
+}
+
 export interface RetrievalResult {
+  /** The documents read: those named, or for the whole namespace those picked (`library`). */
   scope: { documents: Array<{ id: string; version: string; title: string; tokens: number; chars: number; chunkCount: number }>; wholeNamespace: boolean };
+  /** Whole-namespace retrieval only: how the documents were picked. */
+  library: LibraryView | null;
   method: SelectionMethod;
   score: ScoreKind;
   selected: ScoredCandidate[];
@@ -87,6 +117,8 @@ export interface RetrievalServiceOptions {
   vectors: VectorStore;
   embedder: Embedder;
   namespaceCandidates: number;
+  /** Whole-namespace retrieval: how documents are scored and picked. Defaults in ./library.ts. */
+  library?: { aggregate?: DocumentAggregate } & DocumentPickOptions;
   logger: Logger;
 }
 
@@ -159,26 +191,136 @@ export class RetrievalService {
     if (input.question.trim() === '') throw new AppError('EMPTY_QUESTION');
     validateSelectionMethod(input.method);
     const docs = input.documents ?? (await this.resolveScope(input.namespace, input.documentIds));
+    if (input.documentIds === null) return this.retrieveLibrary(input, docs);
+    return this.retrieveIn(input, docs, null);
+  }
+
+  /**
+   * The whole namespace in two levels of Adaptive-k (./library.ts): the
+   * store's best chunks score the documents, the documents' curve is cut at
+   * its largest gap, then chunks are selected within the picked documents as
+   * for named ones.
+   */
+  private async retrieveLibrary(input: RetrieveInput, docs: readonly DocumentRecord[]): Promise<RetrievalResult> {
+    const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
+    const t0 = performance.now();
+    const c = await this.namespaceCandidates(input, refs);
+    const t1 = performance.now();
+    const lib = this.o.library ?? {};
+    const aggregate = lib.aggregate ?? 'top3';
+    const pick = pickDocuments(documentScores(c.candidates, aggregate), lib);
+    const byId = new Map(docs.map((d) => [d.id, d]));
+    const picked = pick.picked.map((id) => byId.get(id)!);
+    if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
+    const scores = new Map(pick.curve.map((d) => [d.documentId, d.score]));
+    // Chunks are selected within the picked documents as for named ones; the dense question vector, when there is one, is reused.
+    const r = await this.retrieveIn({ ...input, documentIds: pick.picked }, picked, c.query);
+    return {
+      ...r,
+      scope: { ...r.scope, wholeNamespace: true },
+      library: {
+        namespaceDocuments: docs.length,
+        candidates: { source: c.source, lexical: c.lexical, dense: c.dense },
+        fallback: c.fallback,
+        aggregate,
+        picked: picked.map((d) => ({ id: d.id, title: d.title, score: scores.get(d.id)!, tokens: d.tokens })),
+        curve: pick.curve,
+        cutIndex: pick.cutIndex,
+        largestGap: pick.largestGap,
+        relativeGap: pick.relativeGap,
+        aboveCut: pick.aboveCut,
+        capped: pick.capped,
+        reasons: [`${c.how}`, ...pick.reasons, `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`],
+      },
+      timings: { embedMs: r.timings.embedMs + c.embedMs, scoreMs: r.timings.scoreMs + (t1 - t0 - c.embedMs), selectMs: r.timings.selectMs },
+    };
+  }
+
+  /**
+   * The namespace's candidate chunks with one score each, in the scale the
+   * request asks for: the store's lexical search (BM25) for `bm25`, its dense
+   * search for `dense`, both fused for `hybrid`. A store without lexical
+   * search falls back to its dense search re-scored by BM25 among its hits,
+   * and says so.
+   */
+  private async namespaceCandidates(
+    input: RetrieveInput,
+    refs: readonly DocumentVersionRef[],
+  ): Promise<{ candidates: LibraryCandidate[]; query: Float32Array | null; source: 'store' | 'dense-fallback'; lexical: number; dense: number; fallback: string | null; how: string; embedMs: number }> {
+    const m = this.o.namespaceCandidates;
+    const vectors = this.o.vectors;
+    let embedMs = 0;
+    const embed = async (): Promise<Float32Array> => {
+      const t = performance.now();
+      const q = await this.o.embedder.embedQuery(input.question, input.signal);
+      await this.ready();
+      embedMs += performance.now() - t;
+      return q;
+    };
+    const hits = (scored: readonly ScoredChunk[]): RetrieverHit[] => scored.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score }));
+
+    let fallback: string | null = null;
+    if (vectors.searchText) {
+      await this.ready();
+      const lexical = input.score === 'dense' ? [] : await vectors.searchText(input.namespace, refs, input.question, m);
+      if (input.score === 'bm25' && lexical.length > 0) {
+        return { candidates: hits(lexical), query: null, source: 'store', lexical: lexical.length, dense: 0, fallback: null, how: `candidates: the ${lexical.length} best chunks of the namespace by the store's lexical search (${vectors.name})`, embedMs };
+      }
+      if (input.score === 'bm25') fallback = 'no chunk of the namespace shares a term with the question: documents were picked by dense similarity instead';
+      const q = await embed();
+      const dense = await vectors.search(input.namespace, refs, q, m);
+      const alpha = input.score === 'hybrid' ? input.hybridAlpha : 1;
+      return {
+        candidates: input.score === 'hybrid' ? fuseHits(hits(lexical), hits(dense), alpha) : hits(dense),
+        query: q,
+        source: 'store',
+        lexical: lexical.length,
+        dense: dense.length,
+        fallback,
+        how:
+          input.score === 'hybrid'
+            ? `candidates: the store's ${lexical.length} best chunks by lexical search and ${dense.length} by dense similarity (${vectors.name}), fused with dense weight ${alpha}`
+            : `candidates: the ${dense.length} chunks of the namespace most similar to the question (${vectors.name})`,
+        embedMs,
+      };
+    }
+
+    // The store cannot search text: what the service did before it could (dense candidates, BM25 among them).
+    fallback = `fallback: the vector store (${vectors.name}) has no lexical search, so the candidates are its ${m} chunks most similar to the question by dense score, re-scored by BM25 among themselves; documents whose words match but whose chunks are not among them are missed`;
+    const q = await embed();
+    const dense = await vectors.search(input.namespace, refs, q, m);
+    const bm25 = buildBm25Index(dense.map((s) => s.chunk.text)).score(input.question);
+    const cosines = dense.map((s) => s.score);
+    const used = input.score === 'dense' ? cosines : input.score === 'bm25' ? bm25 : fuseWeighted(cosines, bm25, input.hybridAlpha);
+    return {
+      candidates: dense.map((s, i) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: used[i]! })),
+      query: q,
+      source: 'dense-fallback',
+      lexical: 0,
+      dense: dense.length,
+      fallback,
+      how: `candidates: the ${dense.length} chunks of the namespace most similar to the question (${vectors.name}), scored by ${input.score}`,
+      embedMs,
+    };
+  }
+
+  /** Retrieval over every chunk of the given documents (named by the caller, or picked by `retrieveLibrary`). */
+  private async retrieveIn(input: RetrieveInput, docs: readonly DocumentRecord[], query: Float32Array | null): Promise<RetrievalResult> {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
     const t0 = performance.now();
-    // Dense scores pick the namespace's candidates, and fuse or select; a BM25 selection over named documents needs none.
-    const dense = input.documentIds === null || input.score !== 'bm25' || input.denseScores !== false;
-    const q = dense ? await this.o.embedder.embedQuery(input.question, input.signal) : null;
+    // Dense scores fuse or select; a BM25 selection needs none unless they are to be reported (or the question is embedded already).
+    const dense = input.score !== 'bm25' || input.denseScores !== false;
+    const q = query ?? (dense ? await this.o.embedder.embedQuery(input.question, input.signal) : null);
     await this.ready();
     const t1 = performance.now();
-    const scored =
-      q === null
-        ? await this.unscored(input.namespace, refs)
-        : input.documentIds === null
-          ? await this.o.vectors.search(input.namespace, refs, q, this.o.namespaceCandidates)
-          : await this.o.vectors.scoreAll(input.namespace, refs, q);
+    const scored = q === null ? await this.unscored(input.namespace, refs) : await this.o.vectors.scoreAll(input.namespace, refs, q);
     // A stable candidate order (document, position) makes BM25 caching and tie-breaks deterministic.
     const docIndex = new Map(docs.map((d, i) => [d.id, i]));
     scored.sort((x, y) => docIndex.get(x.chunk.documentId)! - docIndex.get(y.chunk.documentId)! || x.chunk.order - y.chunk.order);
     const chunks = scored.map((s) => s.chunk);
     const denseScores = scored.map((s) => s.score);
-    const bm25 = this.bm25For(input.namespace, chunks, input.documentIds === null).score(input.question);
+    const bm25 = this.bm25For(input.namespace, chunks).score(input.question);
     const used =
       input.score === 'dense' ? Float64Array.from(denseScores) : input.score === 'bm25' ? bm25 : fuseWeighted(denseScores, bm25, input.hybridAlpha);
     const candidates: ScoredCandidate[] = chunks.map((c, i) => ({
@@ -209,8 +351,9 @@ export class RetrievalService {
     return {
       scope: {
         documents: docs.map((d) => ({ id: d.id, version: d.version!, title: d.title, tokens: d.tokens, chars: d.chars, chunkCount: d.chunkCount })),
-        wholeNamespace: input.documentIds === null,
+        wholeNamespace: false,
       },
+      library: null,
       method: input.method,
       score: input.score,
       selected: selection.selected,
@@ -241,8 +384,7 @@ export class RetrievalService {
     return chunks.map((chunk) => ({ chunk, score: Number.NaN }));
   }
 
-  private bm25For(namespace: string, chunks: readonly ChunkRecord[], transient: boolean): Bm25Index {
-    if (transient) return buildBm25Index(chunks.map((c) => c.text));
+  private bm25For(namespace: string, chunks: readonly ChunkRecord[]): Bm25Index {
     const key = namespace + '\0' + [...new Set(chunks.map((c) => `${c.documentId}@${c.version}`))].join('|');
     const hit = this.bm25Cache.get(key);
     if (hit && hit.ids.length === chunks.length && hit.ids.every((id, i) => id === chunks[i]!.id)) return hit.index;
@@ -250,6 +392,12 @@ export class RetrievalService {
     this.bm25Cache.set(key, { index, ids: chunks.map((c) => c.id), chars: chunkChars(chunks) });
     return index;
   }
+}
+
+/** The documents a whole-namespace retrieval picked, best first: the ones a strategy reads after it. */
+export function readDocuments(scope: readonly DocumentRecord[], library: LibraryView): DocumentRecord[] {
+  const byId = new Map(scope.map((d) => [d.id, d]));
+  return library.picked.flatMap((p) => byId.get(p.id) ?? []);
 }
 
 /** How widely the selection is spread across the documents: 0 all in one place, 1 from start to end. */

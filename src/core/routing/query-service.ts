@@ -6,7 +6,7 @@ import type { DocumentRecord } from '../../ports/document-store.js';
 import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
 import type { SelectionMethod } from '../retrieval/select.js';
-import type { RetrievalService } from '../retrieval/service.js';
+import { readDocuments, type RetrievalService } from '../retrieval/service.js';
 import { retrieveFor, type AnswerService, type CostEstimates } from '../strategies/answer-service.js';
 import { isUnanswerable } from '../strategies/prompts.js';
 import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName } from '../strategies/types.js';
@@ -76,6 +76,11 @@ export interface QueryDecision {
   strategy: StrategyName;
   requested: RequestedStrategy;
   reasons: string[];
+  /**
+   * Whole-namespace questions: the documents retrieval picked (best first),
+   * the only ones any strategy reads, and why (the full curve is in the retrieval's `library`).
+   */
+  documents: null | { picked: string[]; namespaceDocuments: number; fallback: string | null; reasons: string[] };
   signals: {
     k: number;
     candidates: number;
@@ -253,9 +258,11 @@ export class QueryService {
       }
     };
 
-    const docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
+    const scope = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
     emit({ type: 'progress', stage: 'retrieve' });
-    const r = await retrieveFor(this.o.retrieval, input, docs);
+    const r = await retrieveFor(this.o.retrieval, input, scope);
+    // Over the whole namespace, every strategy weighs and reads only the documents retrieval picked.
+    const docs = r.library ? readDocuments(scope, r.library) : scope;
     const estimates = this.o.answers.estimateCosts(docs, r.tokens.selected, llm, input.question);
     const window = llm.contextWindow - estimates.reserves.answer;
     const ctx = { question: input.question, documentTokens: r.tokens.documents, window, budgets, estimates, absentTerms: await this.absentTerms(input.namespace, docs, input.question) };
@@ -267,12 +274,13 @@ export class QueryService {
     let strategy: StrategyName;
     let reasons: string[];
     let cues: Cue[];
+    const libraryReasons = r.library ? [`documents: ${r.library.reasons.join('; ')}`] : [];
     let answerMayBeAbsent = false;
     if (requested === 'auto') {
       const routed = decide(r.signals, ctx, this.thresholds);
       answerMayBeAbsent = routed.answerMayBeAbsent;
       strategy = routed.strategy;
-      reasons = routed.reasons;
+      reasons = [...libraryReasons, ...routed.reasons];
       cues = routed.cues;
     } else {
       const why = overBudget(requested, estimates[requested], budgets, latency[requested]);
@@ -285,7 +293,7 @@ export class QueryService {
         );
       }
       strategy = requested;
-      reasons = [`strategy ${requested} was requested`];
+      reasons = [`strategy ${requested} was requested`, ...libraryReasons];
       cues = findCues(input.question);
       // What auto would have done, for comparison; within these budgets it may have had no option at all.
       try {
@@ -341,6 +349,7 @@ export class QueryService {
       strategy,
       requested,
       reasons,
+      documents: r.library ? { picked: r.library.picked.map((d) => d.id), namespaceDocuments: r.library.namespaceDocuments, fallback: r.library.fallback, reasons: r.library.reasons } : null,
       signals: {
         k: r.signals.k,
         candidates: r.signals.candidates,

@@ -6,7 +6,7 @@ import type { DocumentRecord } from '../../ports/document-store.js';
 import type { LlmProvider } from '../../ports/llm.js';
 import type { ScoreKind } from '../retrieval/defaults.js';
 import type { SelectionMethod } from '../retrieval/select.js';
-import type { RetrievalResult, RetrievalService } from '../retrieval/service.js';
+import { readDocuments, type RetrievalResult, type RetrievalService } from '../retrieval/service.js';
 import { reservesFor, slack, type Reserves } from './budget.js';
 import { LlmCaller } from './caller.js';
 import { coaSegmentBudget, MIN_SEGMENT_TOKENS, runCoa } from './coa.js';
@@ -130,7 +130,7 @@ export class AnswerService {
     const reserves = reservesFor(llm, this.o.config.LLM_MAX_ANSWER_TOKENS);
     const started = performance.now();
 
-    const docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
+    let docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
     caller.checkCancelled();
     let run: StrategyRun;
     if (input.strategy === 'rag') {
@@ -140,6 +140,8 @@ export class AnswerService {
         r = await retrieveFor(this.o.retrieval, input, docs);
       }
       caller.checkCancelled();
+      // Over the whole namespace the answer reads, and is costed against, the documents retrieval picked.
+      if (r.library) docs = readDocuments(docs, r.library);
       // Texts only of the documents chunks came from, at the version retrieval read.
       const versions = new Map(r.scope.documents.map((d) => [d.id, d.version]));
       const texts = new Map<string, string>();

@@ -1,0 +1,161 @@
+import { AppError } from '../../errors.js';
+import { adaptiveK } from './adaptive-k.js';
+import { minMaxNormalize } from './fusion.js';
+
+/**
+ * Questions over a whole library (a namespace of many documents), in two
+ * levels of Adaptive-k (Taguchi, Maekawa, Bhutani, "Efficient Context
+ * Selection for Long-Context QA: No Tuning, No Iteration, Just Adaptive-k",
+ * EMNLP 2025: cut the sorted scores at their largest gap):
+ *
+ * 1. the namespace's best chunks (lexical and dense candidates from the store,
+ *    fused) give each document a score; the documents' curve is cut at its
+ *    largest gap, and the documents above it are picked;
+ * 2. chunks are then selected within the picked documents as for documents
+ *    named by the caller (every chunk scored, Adaptive-k over them);
+ * 3. the router weighs the picked documents only.
+ *
+ * Pure functions: the service feeds them the store's candidates.
+ */
+
+/** A chunk candidate of the namespace: which document it belongs to and its (fused) score, higher is better. */
+export interface LibraryCandidate {
+  id: string;
+  documentId: string;
+  score: number;
+}
+
+/**
+ * How a document's chunk scores become its score.
+ * - `max`: its best chunk;
+ * - `top3`: the sum of its three best chunks (a document that matches the
+ *   question in several places beats one with a single lucky chunk).
+ */
+export type DocumentAggregate = 'max' | 'top3';
+
+export const DOCUMENT_AGGREGATES: readonly DocumentAggregate[] = ['max', 'top3'];
+
+export interface DocumentScore {
+  documentId: string;
+  score: number;
+  /** Its best chunk's score. */
+  best: number;
+  /** Its chunks among the candidates. */
+  chunks: number;
+}
+
+/** The documents' scores from their candidates' scores, best first (ties by document id, so the order is stable). */
+export function documentScores(candidates: readonly LibraryCandidate[], aggregate: DocumentAggregate): DocumentScore[] {
+  const byDoc = new Map<string, number[]>();
+  for (const c of candidates) {
+    if (!Number.isFinite(c.score)) throw new AppError('INVALID_PARAMETER', [`candidate ${c.id} has no finite score (${c.score})`]);
+    let list = byDoc.get(c.documentId);
+    if (!list) byDoc.set(c.documentId, (list = []));
+    list.push(c.score);
+  }
+  const out: DocumentScore[] = [];
+  for (const [documentId, scores] of byDoc) {
+    scores.sort((x, y) => y - x);
+    const score = aggregate === 'max' ? scores[0]! : scores.slice(0, 3).reduce((a, s) => a + s, 0);
+    out.push({ documentId, score, best: scores[0]!, chunks: scores.length });
+  }
+  return out.sort((x, y) => y.score - x.score || (x.documentId < y.documentId ? -1 : x.documentId > y.documentId ? 1 : 0));
+}
+
+export interface DocumentPickOptions {
+  /** Adaptive-k window over the documents' curve: fraction of the top skipped. Default 0. */
+  a?: number;
+  /** ... fraction of the bottom skipped. Default 0.1 (as for chunks). */
+  b?: number;
+  /** Documents read after the cut, in score order. Default 0. */
+  buffer?: number;
+  /** Most documents picked, whatever the curve says. Default 8. */
+  maxDocuments?: number;
+}
+
+export const DOCUMENT_PICK_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 0, maxDocuments: 8 });
+
+/** What the first level decided, and why: part of every whole-namespace response. */
+export interface DocumentPick {
+  /** Picked document ids, best first. */
+  picked: string[];
+  /** Every document with a candidate, best first. */
+  curve: DocumentScore[];
+  /** Position in `curve` of the last document above the largest gap (-1 without candidates). */
+  cutIndex: number;
+  largestGap: number;
+  /** Largest gap / score range: near 1 one document stands out; near 0 none does. */
+  relativeGap: number;
+  /** Documents above the cut, before the buffer and the cap. */
+  aboveCut: number;
+  /** True when maxDocuments removed documents the cut would have picked. */
+  capped: boolean;
+  /** Why, in words. */
+  reasons: string[];
+}
+
+const pct = (x: number): string => `${Math.round(x * 100)}%`;
+
+/**
+ * Picks the documents whose chunks stand out: Adaptive-k over the documents'
+ * scores (largest gap inside the window, `buffer` more documents after it),
+ * at most `maxDocuments`.
+ */
+export function pickDocuments(curve: readonly DocumentScore[], opts: DocumentPickOptions = {}): DocumentPick {
+  const o = { ...DOCUMENT_PICK_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
+  if (!Number.isInteger(o.maxDocuments) || o.maxDocuments < 1) throw new AppError('INVALID_PARAMETER', [`maxDocuments must be an integer ≥ 1, got ${o.maxDocuments}`]);
+  const n = curve.length;
+  if (n === 0) {
+    return { picked: [], curve: [], cutIndex: -1, largestGap: 0, relativeGap: 0, aboveCut: 0, capped: false, reasons: ['no chunk of the namespace matches the question'] };
+  }
+  const ak = adaptiveK(
+    curve.map((d) => d.score),
+    { a: o.a, b: o.b, buffer: o.buffer },
+  );
+  // The curve is already sorted, so Adaptive-k's order is the curve's (ties keep input order).
+  const wanted = ak.k;
+  const k = Math.min(wanted, o.maxDocuments);
+  const picked = curve.slice(0, k).map((d) => d.documentId);
+  const reasons: string[] = [];
+  if (n === 1) reasons.push('one document has chunks that match the question');
+  else if (ak.relativeGap === 0) reasons.push(`no document stands out: all ${n} documents with matching chunks score the same`);
+  else {
+    reasons.push(
+      `${ak.aboveCut === 1 ? 'one document stands' : `${ak.aboveCut} documents stand`} out of ${n} with matching chunks: ` +
+        `the largest gap in the documents' scores is ${pct(ak.relativeGap)} of their range, after ${ak.aboveCut === 1 ? 'the first' : `the ${ak.aboveCut}th`}` +
+        (o.buffer > 0 ? `; ${o.buffer} more read after the cut` : ''),
+    );
+  }
+  if (k < wanted) reasons.push(`only the best ${k} are read (at most ${o.maxDocuments} documents)`);
+  return { picked, curve: [...curve], cutIndex: ak.cutIndex, largestGap: ak.largestGap, relativeGap: ak.relativeGap, aboveCut: ak.aboveCut, capped: k < wanted, reasons };
+}
+
+/** A candidate from one retriever: its chunk id, document and score in that retriever's scale. */
+export interface RetrieverHit {
+  id: string;
+  documentId: string;
+  score: number;
+}
+
+/**
+ * Fuses the candidate lists of two retrievers over the same chunks into one:
+ * `alpha · norm(dense) + (1 - alpha) · norm(lexical)`, each list min-max
+ * normalised over its own hits (as fusion.ts `fuseWeighted`, Bruch et al.,
+ * TOIS 2023); a chunk one retriever did not return gets 0 from it, the
+ * bottom of that retriever's scale. Returns the union, in no particular order.
+ */
+export function fuseHits(lexical: readonly RetrieverHit[], dense: readonly RetrieverHit[], alpha: number): LibraryCandidate[] {
+  if (!(alpha >= 0 && alpha <= 1)) throw new AppError('INVALID_PARAMETER', [`hybrid weight alpha must be in [0, 1], got ${alpha}`]);
+  const out = new Map<string, LibraryCandidate>();
+  const add = (hits: readonly RetrieverHit[], weight: number) => {
+    const norm = minMaxNormalize(hits.map((h) => h.score));
+    hits.forEach((h, i) => {
+      const c = out.get(h.id) ?? { id: h.id, documentId: h.documentId, score: 0 };
+      c.score += weight * norm[i]!;
+      out.set(h.id, c);
+    });
+  };
+  add(lexical, 1 - alpha);
+  add(dense, alpha);
+  return [...out.values()];
+}

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
+
+// Twelve documents on different trades; only one of them says where the brass key is.
+const TRADES = [
+  ['orchard', 'apples', 'pruning', 'cider'],
+  ['observatory', 'telescope', 'nebula', 'eclipse'],
+  ['railway', 'locomotive', 'timetable', 'gauge'],
+  ['bakery', 'sourdough', 'oven', 'croissant'],
+  ['glacier', 'moraine', 'crevasse', 'meltwater'],
+  ['choir', 'soprano', 'hymn', 'organ'],
+  ['vineyard', 'grapes', 'barrel', 'cellar'],
+  ['beekeeping', 'hive', 'honeycomb', 'swarm'],
+  ['pottery', 'kiln', 'glaze', 'porcelain'],
+  ['clockmaker', 'pendulum', 'mainspring', 'escapement'],
+  ['shipwright', 'keel', 'caulking', 'rigging'],
+  ['herbalist', 'chamomile', 'tincture', 'poultice'],
+] as const;
+const NEEDLE = 'The ferryman Oswin hid the brass key of the lock-keeper inside the hollow lantern post on the eastern quay.';
+const HOLDER = 7;
+
+function trade(i: number): string {
+  const [a, b, c, d] = TRADES[i]!;
+  const out: string[] = [];
+  for (let p = 0; p < 12; p++) {
+    const s: string[] = [];
+    for (let j = 0; j < 8; j++) {
+      s.push(
+        [
+          `In week ${p * 8 + j + 1} the ${a} was busy with ${b} and ${c}.`,
+          `Old hands said ${d} mattered more than ${c}, and nobody argued.`,
+          `Visitors asked about the ${b}, and were shown how the ${c} is handled.`,
+          `Letters about ${d} came from three towns, each praising the ${a}.`,
+        ][(p + j) % 4]!,
+      );
+    }
+    out.push(s.join(' '));
+  }
+  if (i === HOLDER) out.splice(8, 0, NEEDLE);
+  return out.join('\n\n');
+}
+
+const QUESTION = 'Where did Oswin hide the brass key?';
+
+describe('questions over a whole namespace (no documentIds), over HTTP', () => {
+  let s: TestServer;
+  const holder = `doc-${HOLDER}`;
+  beforeAll(async () => {
+    s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0 });
+    const jobs: string[] = [];
+    for (let i = 0; i < TRADES.length; i++) {
+      const r = await s.call('POST', '/v1/documents', { id: `doc-${i}`, title: `The ${TRADES[i]![0]}`, text: trade(i) });
+      expect(r.status).toBe(202);
+      jobs.push(r.body.jobId);
+    }
+    for (const j of jobs) expect((await waitForJob(s, j)).state).toBe('completed');
+  }, 240_000);
+  afterAll(async () => s?.close());
+
+  it('retrieval picks the one document that holds the answer, says why, and selects chunks only within it', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: QUESTION });
+    expect(r.status).toBe(200);
+    const lib = r.body.library;
+    expect(lib.namespaceDocuments).toBe(TRADES.length);
+    expect(lib.picked.map((d: any) => d.id)).toEqual([holder]);
+    expect(lib.curve[0].documentId).toBe(holder);
+    expect(lib.aboveCut).toBe(1);
+    expect(lib.reasons.join(' ')).toMatch(/one document stands out/);
+    // A store without lexical search falls back to dense candidates, and the response says so.
+    const lexical = typeof s.container.vectors.searchText === 'function';
+    expect(lib.candidates.source).toBe(lexical ? 'store' : 'dense-fallback');
+    if (lexical) expect(lib.fallback).toBeNull();
+    else expect(lib.fallback).toMatch(/fallback: the vector store \(\w+\) has no lexical search/);
+    expect(r.body.scope.wholeNamespace).toBe(true);
+    expect(r.body.scope.documents.map((d: any) => d.id)).toEqual([holder]);
+    // Level two: every chunk of the picked document is scored, and the selection reads the needle.
+    const doc = (await s.call('GET', `/v1/documents/${holder}`)).body;
+    expect(r.body.curve).toHaveLength(doc.chunkCount);
+    expect(r.body.selected.every((c: any) => c.documentId === holder)).toBe(true);
+    expect(r.body.passages.some((p: any) => p.text.includes(NEEDLE))).toBe(true);
+    expect(r.body.tokens.documents).toBe(doc.tokens);
+  });
+
+  it('/v1/query weighs and reads only the picked document, and the decision names it', async () => {
+    const r = await s.call('POST', '/v1/query', { question: QUESTION });
+    expect(r.status).toBe(200);
+    const doc = (await s.call('GET', `/v1/documents/${holder}`)).body;
+    expect(r.body.decision.documents).toMatchObject({ picked: [holder], namespaceDocuments: TRADES.length });
+    expect(r.body.decision.reasons[0]).toMatch(/^documents: .*one document stands out/);
+    // The router weighs the picked document, not the namespace's tokens.
+    expect(r.body.decision.signals.documentTokens).toBe(doc.tokens);
+    expect(r.body.fullContextTokens).toBeLessThan(doc.tokens * 1.5);
+    expect(r.body.answer).toContain('lantern post');
+    expect(r.body.citations.every((c: any) => c.documentId === holder)).toBe(true);
+  });
+
+  it('a strategy that reads whole texts reads only the picked documents', async () => {
+    const r = await s.call('POST', '/v1/query', { question: QUESTION, strategy: 'full' });
+    expect(r.status).toBe(200);
+    const doc = (await s.call('GET', `/v1/documents/${holder}`)).body;
+    expect(r.body.strategy).toBe('full');
+    expect(r.body.decision.documents.picked).toEqual([holder]);
+    expect(r.body.contextTokens).toBeLessThanOrEqual(doc.tokens + 10);
+  });
+
+  it('named documents are read as before: no library view', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: QUESTION, documentIds: [holder, 'doc-0'] });
+    expect(r.status).toBe(200);
+    expect(r.body.library).toBeNull();
+    expect(r.body.scope.wholeNamespace).toBe(false);
+    const q = await s.call('POST', '/v1/query', { question: QUESTION, documentIds: [holder, 'doc-0'] });
+    expect(q.body.decision.documents).toBeNull();
+  });
+});

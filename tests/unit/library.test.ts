@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { documentScores, fuseHits, pickDocuments, type DocumentScore } from '../../src/core/retrieval/library.js';
+
+const cand = (documentId: string, score: number, id = `${documentId}:${score}`) => ({ id, documentId, score });
+const curve = (...scores: number[]): DocumentScore[] => scores.map((score, i) => ({ documentId: `d${i}`, score, best: score, chunks: 1 }));
+
+describe('document scores from chunk candidates', () => {
+  it('max takes each document its best chunk; top3 sums its three best, best first', () => {
+    const cs = [cand('a', 9), cand('b', 5), cand('b', 4), cand('b', 3), cand('b', 2), cand('a', 1)];
+    expect(documentScores(cs, 'max').map((d) => [d.documentId, d.score, d.chunks])).toEqual([['a', 9, 2], ['b', 5, 4]]);
+    // b matches in several places: 5 + 4 + 3 = 12 beats a's 9 + 1.
+    expect(documentScores(cs, 'top3').map((d) => [d.documentId, d.score, d.best])).toEqual([['b', 12, 5], ['a', 10, 9]]);
+  });
+
+  it('orders equal scores by document id, so the curve is the same on every run', () => {
+    expect(documentScores([cand('z', 1), cand('m', 1), cand('a', 1)], 'max').map((d) => d.documentId)).toEqual(['a', 'm', 'z']);
+  });
+
+  it('refuses a candidate without a finite score', () => {
+    expect(() => documentScores([cand('a', Number.NaN)], 'max')).toThrow(/finite/);
+  });
+});
+
+describe('picking documents at the largest gap of their curve (Adaptive-k)', () => {
+  it('picks the one document that stands out, and says so', () => {
+    const p = pickDocuments(curve(10, 3, 2.5, 2, 1.5, 1));
+    expect(p.picked).toEqual(['d0']);
+    expect(p.aboveCut).toBe(1);
+    expect(p.relativeGap).toBeCloseTo(7 / 9);
+    expect(p.reasons[0]).toMatch(/^one document stands out of 6/);
+  });
+
+  it('picks every document above the gap, and the buffer adds documents after it', () => {
+    expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6)).picked).toEqual(['d0', 'd1', 'd2']);
+    expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6), { buffer: 1 }).picked).toEqual(['d0', 'd1', 'd2', 'd3']);
+  });
+
+  it('caps the documents at maxDocuments and says what it left out', () => {
+    const p = pickDocuments(curve(10, 9.9, 9.8, 9.7, 1, 0.9), { maxDocuments: 2 });
+    expect(p.picked).toEqual(['d0', 'd1']);
+    expect(p.aboveCut).toBe(4);
+    expect(p.capped).toBe(true);
+    expect(p.reasons.join(' ')).toMatch(/only the best 2 are read \(at most 2 documents\)/);
+  });
+
+  it('a single document is picked; no candidates pick none', () => {
+    expect(pickDocuments(curve(3)).picked).toEqual(['d0']);
+    const none = pickDocuments([]);
+    expect(none.picked).toEqual([]);
+    expect(none.reasons).toEqual(['no chunk of the namespace matches the question']);
+  });
+
+  it('a flat curve picks as Adaptive-k does (its first document) and says none stands out', () => {
+    const p = pickDocuments(curve(2, 2, 2, 2, 2), { maxDocuments: 3 });
+    expect(p.picked).toHaveLength(1);
+    expect(p.reasons[0]).toMatch(/no document stands out/);
+  });
+
+  it('rejects a maxDocuments below 1', () => {
+    expect(() => pickDocuments(curve(1, 0), { maxDocuments: 0 })).toThrow(/maxDocuments/);
+  });
+});
+
+describe('fusing the lexical and dense candidate lists', () => {
+  it('normalises each list over its own hits and weighs dense by alpha; a chunk one list lacks gets 0 from it', () => {
+    const lexical = [cand('a', 20, 'x'), cand('b', 10, 'y'), cand('c', 0, 'z')];
+    const dense = [cand('b', 0.9, 'y'), cand('d', 0.5, 'w')];
+    const fused = new Map(fuseHits(lexical, dense, 0.3).map((c) => [c.id, c.score]));
+    expect(fused.get('x')).toBeCloseTo(0.7 * 1);
+    expect(fused.get('y')).toBeCloseTo(0.7 * 0.5 + 0.3 * 1);
+    expect(fused.get('z')).toBeCloseTo(0);
+    expect(fused.get('w')).toBeCloseTo(0);
+    expect(fused.size).toBe(4);
+  });
+
+  it('rejects a weight outside [0, 1]', () => {
+    expect(() => fuseHits([], [], 1.5)).toThrow(/alpha/);
+  });
+});
