@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
+import { freshSchema, type TestSchema } from '../helpers/postgres.js';
 
 // Twelve documents on different trades; only one of them says where the brass key is.
 const TRADES = [
@@ -22,31 +23,37 @@ const HOLDER = 7;
 function trade(i: number): string {
   const [a, b, c, d] = TRADES[i]!;
   const out: string[] = [];
-  for (let p = 0; p < 12; p++) {
+  for (let p = 0; p < 8; p++) {
     const s: string[] = [];
-    for (let j = 0; j < 8; j++) {
+    for (let j = 0; j < 6; j++) {
       s.push(
         [
-          `In week ${p * 8 + j + 1} the ${a} was busy with ${b} and ${c}.`,
+          `In week ${p * 6 + j + 1} the ${a} was busy with ${b} and ${c}.`,
           `Old hands said ${d} mattered more than ${c}, and nobody argued.`,
-          `Visitors asked about the ${b}, and were shown how the ${c} is handled.`,
+          `Visitors asked about the ${b}, and were shown how the ${c} is handled with brass tools.`,
           `Letters about ${d} came from three towns, each praising the ${a}.`,
         ][(p + j) % 4]!,
       );
     }
     out.push(s.join(' '));
   }
-  if (i === HOLDER) out.splice(8, 0, NEEDLE);
+  if (i === HOLDER) out.splice(5, 0, NEEDLE);
   return out.join('\n\n');
 }
 
 const QUESTION = 'Where did Oswin hide the brass key?';
 
-describe('questions over a whole namespace (no documentIds), over HTTP', () => {
+// The default store, and PostgreSQL, whose lexical search (searchText) gives the candidates.
+describe.each([
+  { store: 'the embedded store', postgres: false },
+  { store: 'PostgreSQL (lexical candidates from its searchText)', postgres: true },
+])('questions over a whole namespace (no documentIds) on $store, over HTTP', ({ postgres }) => {
   let s: TestServer;
+  let schema: TestSchema | undefined;
   const holder = `doc-${HOLDER}`;
   beforeAll(async () => {
-    s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0 });
+    schema = postgres ? await freshSchema() : undefined;
+    s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0, ...(schema ? { DATABASE_URL: schema.url, VECTOR_STORE: 'postgres', AUTH: 'off' } : {}) });
     const jobs: string[] = [];
     for (let i = 0; i < TRADES.length; i++) {
       const r = await s.call('POST', '/v1/documents', { id: `doc-${i}`, title: `The ${TRADES[i]![0]}`, text: trade(i) });
@@ -55,7 +62,10 @@ describe('questions over a whole namespace (no documentIds), over HTTP', () => {
     }
     for (const j of jobs) expect((await waitForJob(s, j)).state).toBe('completed');
   }, 240_000);
-  afterAll(async () => s?.close());
+  afterAll(async () => {
+    await s?.close();
+    await schema?.drop();
+  });
 
   it('retrieval picks the one document that holds the answer, says why, and selects chunks only within it', async () => {
     const r = await s.call('POST', '/v1/retrieve', { question: QUESTION });
@@ -68,6 +78,7 @@ describe('questions over a whole namespace (no documentIds), over HTTP', () => {
     expect(lib.reasons.join(' ')).toMatch(/one document stands out/);
     // A store without lexical search falls back to dense candidates, and the response says so.
     const lexical = typeof s.container.vectors.searchText === 'function';
+    if (postgres) expect(lexical).toBe(true);
     expect(lib.candidates.source).toBe(lexical ? 'store' : 'dense-fallback');
     if (lexical) expect(lib.fallback).toBeNull();
     else expect(lib.fallback).toMatch(/fallback: the vector store \(\w+\) has no lexical search/);
@@ -101,6 +112,15 @@ describe('questions over a whole namespace (no documentIds), over HTTP', () => {
     expect(r.body.strategy).toBe('full');
     expect(r.body.decision.documents.picked).toEqual([holder]);
     expect(r.body.contextTokens).toBeLessThanOrEqual(doc.tokens + 10);
+  });
+
+  it.runIf(postgres)('a question sharing no term with the namespace is answered from dense candidates, and says so', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: 'Quixotic zephyrs?' });
+    expect(r.status).toBe(200);
+    expect(r.body.library.candidates).toMatchObject({ source: 'store', lexical: 0 });
+    expect(r.body.library.candidates.dense).toBeGreaterThan(0);
+    expect(r.body.library.fallback).toMatch(/no chunk of the namespace shares a term with the question/);
+    expect(r.body.library.picked.length).toBeGreaterThan(0);
   });
 
   it('named documents are read as before: no library view', async () => {
