@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import pg from 'pg';
 
 /** The machine's PostgreSQL server (CI starts it: .ci/run). Tests only ever create and drop schemas of their own on it. */
@@ -41,7 +42,13 @@ async function admin(url: string, sql: string): Promise<void> {
   }
 }
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
+/** The server binaries: Debian keeps them per major version (the newest installed is used), elsewhere they are on PATH. */
+function pgBin(bin: string): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(`${root}/${v}/bin/${bin}`)) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  return newest ? `${root}/${newest}/bin/${bin}` : bin;
+}
 
 /**
  * A PostgreSQL cluster of the test's own (initdb in a temporary directory, on
@@ -84,7 +91,7 @@ export class OwnPostgres {
   }
 
   async #pg(bin: string, args: string[]): Promise<void> {
-    const path = `${PG_BIN}/${bin}`;
+    const path = pgBin(bin);
     if (process.getuid?.() === 0) await run('runuser', ['-u', 'postgres', '--', path, ...args]);
     else await run(path, args);
   }
