@@ -151,7 +151,8 @@ export class PostgresVectorStore implements VectorStore {
     const { rows } = await this.#db.query<ChunkRow & { score: number }>(
       'vectors.searchText',
       `WITH scope AS (
-         SELECT c.* FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
+         -- Only what scoring reads: texts and vectors are fetched for the chunks returned, not for every chunk in scope.
+         SELECT c.id, c.len, c.lexemes FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
          WHERE c.dims = $1 AND c.namespace = $2
        ),
        terms AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('${TS_CONFIG}', $5)) u),
@@ -170,10 +171,10 @@ export class PostgresVectorStore implements VectorStore {
          FROM hits h JOIN df USING (lexeme) CROSS JOIN stats st
          GROUP BY h.id
        )
-       SELECT s.id, s.document_id, s.version, s.ord, s.start_at, s.end_at, s.tokens, s.body, sc.score
-       FROM scored sc JOIN scope s USING (id)
-       ORDER BY sc.score DESC, s.document_id, s.ord
-       LIMIT $8`,
+       SELECT c.id, c.document_id, c.version, c.ord, c.start_at, c.end_at, c.tokens, c.body, top.score
+       FROM (SELECT sc.id, sc.score FROM scored sc ORDER BY sc.score DESC, sc.id LIMIT $8) top
+       JOIN chunks c ON c.dims = $1 AND c.namespace = $2 AND c.id = top.id
+       ORDER BY top.score DESC, c.document_id, c.ord`,
       [dims, namespace, ids, versions, query.replaceAll('\u0000', ' '), BM25_K1, BM25_B, n],
     );
     return rows.map((r) => ({ chunk: toRecord(namespace, r), score: Number(r.score) }));
