@@ -14,6 +14,7 @@ import { SQLITE_FILE, openSqlite } from './adapters/sqlite/database.js';
 import { SqliteDocumentStore } from './adapters/sqlite/document-store.js';
 import { SqliteKeyStore } from './adapters/sqlite/key-store.js';
 import { SqliteJobStore } from './adapters/sqlite/job-store.js';
+import { importOnce, type Import01Summary, type ImportOnceOptions } from './adapters/sqlite/import-0.1.js';
 import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
 import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
 import { PgDatabase } from './adapters/postgres/database.js';
@@ -71,6 +72,14 @@ export interface Container {
    * tools that never tokenize a large text do not pay for the threads.
    */
   warm(): void;
+  /**
+   * Imports what release 0.1 left in DATA_DIR (its file stores) into the
+   * embedded stores, once per DATA_DIR, even with several processes starting
+   * together (src/adapters/sqlite/import-0.1.ts). The process entries call it
+   * before they serve or run jobs. Null when there was nothing to import: no
+   * 0.1 files, imported before, or the stores are not DATA_DIR's (DATABASE_URL).
+   */
+  importLegacy(opts?: ImportOnceOptions): Promise<Import01Summary | null>;
   /** Closes everything, each step even if an earlier one failed. Idempotent. */
   close(): Promise<void>;
 }
@@ -231,6 +240,13 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     ready,
     warm() {
       tokenPool?.warm();
+    },
+    async importLegacy(importOpts) {
+      if (database || !stores.sqlite) return null;
+      const ctx = { dataDir: resolve(config.DATA_DIR), documents, keys: stores.keys, jobs: stores.jobs, vectors, sqlite: stores.sqlite, logger };
+      const summary = await importOnce(ctx, { leaseMs: config.WORKER_LOCK_MS, ...importOpts });
+      if (summary) logger.info({ summary }, 'imported the data of release 0.1 found in DATA_DIR (its files are left in place)');
+      return summary;
     },
     close() {
       // Stop taking jobs first, then close what they use. Every step runs even if one fails.

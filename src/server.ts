@@ -14,6 +14,8 @@ async function main(): Promise<void> {
 
   // Migrations first, once per deployment (an advisory lock keeps replicas from applying one twice).
   await container.database?.ready();
+  // A DATA_DIR written by 0.1: its data moves into the database before anything is served.
+  await container.importLegacy();
   await container.ready();
   // An in-process model loads in the background: wait, so prompts are sized with its own tokenizer.
   if (config.LLM_PROVIDER === 'llama-cpp') await container.llm.health();

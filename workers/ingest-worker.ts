@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   const container = buildContainer(config, logger, { role: 'worker' });
   container.warm();
   await container.database?.ready();
+  await container.importLegacy();
   await container.ready();
   await container.runner!.start();
   await container.documentService.recoverPending();

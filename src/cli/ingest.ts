@@ -156,6 +156,7 @@ async function main(): Promise<void> {
   } else {
     const config = loadConfig();
     const container = buildContainer(config, createLogger('warn'), { role: 'local' });
+    await container.importLegacy();
     await container.runner!.start();
     target = localTarget(container, values.namespace!);
   }

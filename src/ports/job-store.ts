@@ -43,6 +43,12 @@ export type RunOutcome =
 export interface JobStore {
   /** Stores a waiting job due now, unless a job with this id exists: then returns that one, unchanged. */
   insert<TData>(job: NewJob<TData>, now: number): Promise<{ job: JobRecord<TData>; created: boolean }>;
+  /**
+   * Stores a job exactly as given (state, attempts, result, times), unless a
+   * job with its id exists; true when stored. For importing the jobs of an
+   * earlier release, whose runs are over: an active record is refused.
+   */
+  restore(job: JobRecord): Promise<boolean>;
   get(id: string): Promise<JobRecord | null>;
   /**
    * Atomically takes one due job of the given names for `owner`: the oldest

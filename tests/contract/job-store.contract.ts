@@ -152,6 +152,22 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       expect(await store.busy([name])).toBe(false);
     });
 
+    it('restore stores a finished or waiting job as given, once, and it behaves like any other', async () => {
+      const done = {
+        id: id('old-done'), name, data: { q: ['a'] }, state: 'completed' as const, progress: 100, attempts: 2, maxAttempts: 3,
+        result: { items: [{ ok: true }] }, error: null, createdAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:01:00.000Z',
+        runAt: T0, owner: null, leaseUntil: null,
+      };
+      expect(await store.restore(done)).toBe(true);
+      expect(await h.other.get(done.id)).toEqual(done);
+      expect(await store.restore({ ...done, result: 'other' })).toBe(false);
+      expect((await store.get(done.id))?.result).toEqual(done.result);
+      const waiting = { ...done, id: id('old-waiting'), state: 'waiting' as const, progress: 0, attempts: 1, result: null, finishedAt: null };
+      expect(await store.restore(waiting)).toBe(true);
+      expect(await store.claim('A', [name], LEASE, T0)).toMatchObject({ id: waiting.id, attempts: 2, state: 'active' });
+      await expect(store.restore({ ...done, id: id('old-active'), state: 'active' })).rejects.toThrow();
+    });
+
     it('health resolves', async () => {
       await expect(store.health()).resolves.toBeUndefined();
     });

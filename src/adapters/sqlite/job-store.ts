@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { AppError } from '../../errors.js';
 import type { JobState } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import { sqlite } from './errors.js';
@@ -40,6 +41,7 @@ export class SqliteJobStore implements JobStore {
   readonly #nextDue: Database.Statement<[string], { at: number | null }>;
   readonly #renew: Database.Statement<[number, string, string]>;
   readonly #progress: Database.Statement<[number, string, string]>;
+  readonly #restore: Database.Statement<unknown[]>;
   readonly #insert: (job: NewJob, now: number) => { job: JobRecord; created: boolean };
   readonly #claim: (owner: string, names: string, leaseMs: number, now: number) => JobRecord | null;
   readonly #finish: (id: string, owner: string, outcome: RunOutcome, now: number) => boolean;
@@ -58,6 +60,10 @@ export class SqliteJobStore implements JobStore {
     this.#renew = db.prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ? AND state = 'active'`);
     this.#progress = db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND state = 'active'`);
 
+    this.#restore = db.prepare(
+      `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    );
     const insert = db.prepare(
       `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, created_at, run_at)
        VALUES (?, ?, ?, 'waiting', 0, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -112,6 +118,26 @@ export class SqliteJobStore implements JobStore {
 
   async insert<TData>(job: NewJob<TData>, now: number): Promise<{ job: JobRecord<TData>; created: boolean }> {
     return sqlite('jobs.insert', () => this.#insert(job, now)) as { job: JobRecord<TData>; created: boolean };
+  }
+
+  async restore(job: JobRecord): Promise<boolean> {
+    if (job.state === 'active') throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
+    return sqlite('jobs.restore', () =>
+      this.#restore.run(
+        job.id,
+        job.name,
+        JSON.stringify(job.data ?? null),
+        job.state,
+        job.attempts,
+        job.maxAttempts,
+        job.progress,
+        job.result === null ? null : JSON.stringify(job.result),
+        job.error === null ? null : JSON.stringify(job.error),
+        job.createdAt,
+        job.finishedAt,
+        job.runAt,
+      ).changes > 0,
+    );
   }
 
   async get(id: string): Promise<JobRecord | null> {
