@@ -1,3 +1,4 @@
+import { AppError } from '../../errors.js';
 import type { JobState } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import type { PgDatabase } from './database.js';
@@ -48,6 +49,30 @@ export class PostgresJobStore implements JobStore {
     // Removed between the two statements: insert again rather than report a job that is not there.
     if (!existing) return this.insert(job, now);
     return { job: existing as JobRecord<TData>, created: false };
+  }
+
+  async restore(job: JobRecord): Promise<boolean> {
+    if (job.state === 'active') throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
+    const { rowCount } = await this.#db.query(
+      'jobs.restore',
+      `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+      [
+        job.id,
+        job.name,
+        JSON.stringify(job.data ?? null),
+        job.state,
+        job.attempts,
+        job.maxAttempts,
+        job.progress,
+        job.result === null ? null : JSON.stringify(job.result),
+        job.error === null ? null : JSON.stringify(job.error),
+        job.createdAt,
+        job.finishedAt,
+        job.runAt,
+      ],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   async get(id: string): Promise<JobRecord | null> {
