@@ -6,6 +6,9 @@ import { Redis } from 'ioredis';
 import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { SqliteKeyStore } from '../../src/adapters/sqlite/key-store.js';
 import { RedisKeyStore } from '../../src/adapters/key-store/redis.js';
+import { PgDatabase } from '../../src/adapters/postgres/database.js';
+import { PostgresKeyStore } from '../../src/adapters/postgres/key-store.js';
+import { freshSchema } from '../helpers/postgres.js';
 import { keyStoreContract } from './key-store.contract.js';
 
 // Two connections on one database file: what two processes on one DATA_DIR have.
@@ -39,6 +42,22 @@ keyStoreContract('Redis', async () => {
       const r = new Redis(REDIS_URL);
       await r.del(`${prefix}:api-keys`);
       r.disconnect();
+    },
+  };
+});
+
+// Two pools on one schema of the real server (127.0.0.1:5432): what two API replicas have.
+keyStoreContract('PostgreSQL', async () => {
+  const schema = await freshSchema();
+  const a = new PgDatabase({ url: schema.url });
+  const b = new PgDatabase({ url: schema.url });
+  return {
+    store: new PostgresKeyStore({ db: a }),
+    other: new PostgresKeyStore({ db: b }),
+    cleanup: async () => {
+      await a.close();
+      await b.close();
+      await schema.drop();
     },
   };
 });
