@@ -1,5 +1,5 @@
 /**
- * Child process of embedded-kill.test.ts: ingests a stream of documents in
+ * Child process of embedded-kill.test.ts and shared-data-dir.test.ts: ingests a stream of documents in
  * process (embedded stores, in-process queue) and prints `SUBMITTED <id>` when
  * a submission returned and `INDEXED <id> <chunks>` when its document is live,
  * until it is killed. Recovers what a previous run left pending first.
@@ -10,7 +10,9 @@ import { buildContainer } from '../../src/container.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 
 const config = loadConfig(process.env, { dotenvPath: null });
-const container = buildContainer(config, createLogger('silent'), { role: 'local', overrides: { embedder: new HashingEmbedder() } });
+// JOB_LOG=1: the queue's job events as JSON lines on stdout (which run of which job this process made).
+const logger = process.env.JOB_LOG === '1' ? createLogger('debug', { write: (line: string) => void process.stdout.write(line) }) : createLogger('silent');
+const container = buildContainer(config, logger, { role: 'local', overrides: { embedder: new HashingEmbedder() } });
 await container.ready();
 await container.runner!.start();
 await container.documentService.recoverPending();

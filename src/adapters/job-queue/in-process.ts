@@ -201,6 +201,7 @@ export class InProcessQueue implements JobQueue, JobRunner {
       );
     }, Math.max(10, Math.floor(this.leaseMs / 3)));
     renew.unref();
+    log?.debug({ attempt: job.attempts, owner: this.owner }, 'job started');
     let lastProgress = 0;
     let outcome: RunOutcome;
     try {
