@@ -24,6 +24,7 @@ import answerRoutes from '../routes/answer.js';
 import playgroundRoutes from '../routes/playground.js';
 import adminRoutes from '../routes/admin.js';
 import openaiRoutes from '../routes/openai.js';
+import mcpRoutes from '../routes/mcp.js';
 import { installAuth } from './http/auth.js';
 import { authEnabled, corsOrigins } from './config.js';
 
@@ -230,5 +231,6 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(playgroundRoutes);
   await app.register(adminRoutes, { prefix: '/v1' });
   await app.register(openaiRoutes, { prefix: '/v1' });
+  await app.register(mcpRoutes);
   return app;
 }
