@@ -25,6 +25,7 @@ import playgroundRoutes from '../routes/playground.js';
 import adminRoutes from '../routes/admin.js';
 import openaiRoutes from '../routes/openai.js';
 import mcpRoutes from '../routes/mcp.js';
+import metricsRoutes from '../routes/metrics.js';
 import { installAuth } from './http/auth.js';
 import { authEnabled, corsOrigins } from './config.js';
 
@@ -153,6 +154,10 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   });
 
   closeKeptAliveConnectionsOnClose(app);
+  // Every response, refused ones included, by route pattern (never the raw URL: ids would make a series each).
+  app.addHook('onResponse', async (req, reply) => {
+    container.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
 
   // Before auth: a browser's preflight carries no API key. Off unless CORS_ORIGINS names origins.
   const origins = corsOrigins(cfg);
@@ -232,5 +237,6 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(adminRoutes, { prefix: '/v1' });
   await app.register(openaiRoutes, { prefix: '/v1' });
   await app.register(mcpRoutes);
+  await app.register(metricsRoutes);
   return app;
 }

@@ -25,6 +25,7 @@ import { PostgresVectorStore } from './adapters/postgres/vector-store.js';
 import { AppError } from './errors.js';
 import { createEmbedder } from './adapters/embedder/index.js';
 import { createLlm } from './adapters/llm/index.js';
+import { Metrics } from './metrics.js';
 import { InProcessQueue } from './adapters/job-queue/in-process.js';
 import { BullMqQueue, BullMqRunner } from './adapters/job-queue/bullmq.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/document-service.js';
@@ -63,6 +64,8 @@ export interface Container {
   readonly query: QueryService;
   /** Process-wide caps on LLM calls and Chain-of-Agents runs (MAX_CONCURRENT_LLM_CALLS, MAX_CONCURRENT_CHAINS). */
   readonly limits: Limits;
+  /** The process's Prometheus metrics (GET /metrics): LLM calls, decisions, document tokens, jobs, queue depth. */
+  readonly metrics: Metrics;
   /** Prepares the vector store for the embedder's vector size (loads the model once). Memoised; retried after a failure. */
   ready(): Promise<void>;
   /**
@@ -161,7 +164,8 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   const embedder = o.embedder ?? createEmbedder(config, { logger });
   // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
   const limits = createLimits(config);
-  const llm = limitLlm(o.llm ?? createLlm(config, { embedder, logger }), limits.llmCalls);
+  const metrics = new Metrics();
+  const llm = limitLlm(metrics.meterLlm(o.llm ?? createLlm(config, { embedder, logger })), limits.llmCalls);
 
   let queue: JobQueue;
   let runner: JobRunner | null = null;
@@ -214,10 +218,13 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     library: { aggregate: config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate, maxDocuments: config.LIBRARY_MAX_DOCUMENTS, buffer: config.LIBRARY_DOCUMENT_BUFFER },
     logger,
   });
-  const answers = limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains);
-  const query = new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => limitLlm(createLlm(cfg, { embedder, logger }), limits.llmCalls) });
-  runner?.register(QUERY_BATCH_JOB, queryBatchProcessor(query));
-  runner?.register<IngestJobData, unknown>(INGEST_JOB, (job) => documentService.process(job));
+  const answers = metrics.meterAnswers(limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains));
+  const query = metrics.meterQueries(
+    new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => limitLlm(metrics.meterLlm(createLlm(cfg, { embedder, logger })), limits.llmCalls) }),
+  );
+  metrics.watchQueue(queue);
+  runner?.register(QUERY_BATCH_JOB, metrics.timeJob(QUERY_BATCH_JOB, queryBatchProcessor(query)));
+  runner?.register<IngestJobData, unknown>(INGEST_JOB, metrics.timeJob(INGEST_JOB, (job) => documentService.process(job)));
 
   let closing: Promise<void> | null = null;
   return {
@@ -237,6 +244,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     answers,
     query,
     limits,
+    metrics,
     ready,
     warm() {
       tokenPool?.warm();

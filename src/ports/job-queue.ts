@@ -46,9 +46,13 @@ export interface JobQueue {
   get(jobId: string): Promise<JobInfo | null>;
   /** Removes a finished job so the same id can run again. */
   remove(jobId: string): Promise<void>;
+  /** Jobs not finished yet, by state: the queue's depth. */
+  counts(): Promise<QueueCounts>;
   health(): Promise<void>;
   close(): Promise<void>;
 }
+
+export type QueueCounts = Record<'waiting' | 'active' | 'delayed', number>;
 
 /** Runs processors for jobs of a queue (in this process or in a worker process). */
 export interface JobRunner {

@@ -1,4 +1,4 @@
-import type { JobInfo } from './job-queue.js';
+import type { JobInfo, QueueCounts } from './job-queue.js';
 
 /**
  * A job as its store keeps it: what GET /v1/jobs/:id shows, and who runs it.
@@ -71,6 +71,8 @@ export interface JobStore {
   prune(keep: number): Promise<number>;
   /** Whether any job of the given names is waiting, delayed or active. */
   busy(names: readonly string[]): Promise<boolean>;
+  /** Jobs of any name not finished yet, by state. */
+  counts(): Promise<QueueCounts>;
   /** The earliest `runAt` of waiting or delayed jobs of the given names, or the earliest lease end of active ones; null when there is none. */
   nextDue(names: readonly string[]): Promise<number | null>;
   health(): Promise<void>;

@@ -111,6 +111,28 @@ export function jobQueueContract(name: string, make: (processors: Record<string,
       }
     });
 
+    it('counts the jobs waiting and active (its depth), and none once they finish', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const q = await make({ hold: async () => gate });
+      try {
+        expect(await q.queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0 });
+        await q.queue.enqueue('hold', {}, { jobId: 'job-hold-1' });
+        await q.queue.enqueue('hold', {}, { jobId: 'job-hold-2' });
+        let held = await q.queue.counts();
+        for (const end = Date.now() + 30_000; held.active === 0 && Date.now() < end; held = await q.queue.counts()) await new Promise((r) => setTimeout(r, 25));
+        expect(held.active).toBeGreaterThanOrEqual(1);
+        expect(held.waiting + held.active + held.delayed).toBe(2);
+        release();
+        await until(q.queue, 'job-hold-1', finished);
+        await until(q.queue, 'job-hold-2', finished);
+        expect(await q.queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0 });
+      } finally {
+        release();
+        await q.cleanup();
+      }
+    });
+
     it('reports healthy while open', async () => {
       const q = await make({});
       try {

@@ -168,6 +168,20 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       await expect(store.restore({ ...done, id: id('old-active'), state: 'active' })).rejects.toThrow();
     });
 
+    it('counts the unfinished jobs by state', async () => {
+      const before = await store.counts();
+      await store.insert({ id: id('c1'), name, data: null, maxAttempts: 2 }, T0);
+      await store.insert({ id: id('c2'), name, data: null, maxAttempts: 2 }, T0);
+      await store.claim('A', [name], LEASE, T0 + 1);
+      expect(await store.counts()).toEqual({ waiting: before.waiting + 1, active: before.active + 1, delayed: before.delayed });
+      // The oldest due job, c1, was claimed.
+      await store.finish(id('c1'), 'A', { state: 'delayed', runAt: T0 + 5000, error: { code: 'X', message: 'again' } }, T0 + 2);
+      expect(await store.counts()).toEqual({ waiting: before.waiting + 1, active: before.active, delayed: before.delayed + 1 });
+      await store.claim('A', [name], LEASE, T0 + 3);
+      await store.finish(id('c2'), 'A', { state: 'completed', result: null }, T0 + 4);
+      expect(await store.counts()).toEqual({ waiting: before.waiting, active: before.active, delayed: before.delayed + 1 });
+    });
+
     it('health resolves', async () => {
       await expect(store.health()).resolves.toBeUndefined();
     });

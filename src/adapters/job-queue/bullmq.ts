@@ -1,6 +1,6 @@
 import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState } from '../../ports/job-queue.js';
+import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState, QueueCounts } from '../../ports/job-queue.js';
 import { AppError, isAppError } from '../../errors.js';
 import { DEFAULT_REDIS_TIMEOUT_MS, redisUnavailable } from '../redis-unavailable.js';
 import { failureOf } from './stopped.js';
@@ -125,6 +125,14 @@ export class BullMqQueue implements JobQueue {
     return this.call(async () => {
       const job = await this.queue.getJob(jobId);
       if (job && (await job.isCompleted() || await job.isFailed())) await job.remove();
+    });
+  }
+
+  async counts(): Promise<QueueCounts> {
+    return this.call(async () => {
+      const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+      // BullMQ keeps prioritized jobs and jobs waiting for children apart from 'waiting'; both are still to run.
+      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
     });
   }
 

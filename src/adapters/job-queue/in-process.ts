@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner } from '../../ports/job-queue.js';
+import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, RunOutcome } from '../../ports/job-store.js';
 import { AppError, isAppError } from '../../errors.js';
 import { openSqlite } from '../sqlite/database.js';
@@ -103,6 +103,10 @@ export class InProcessQueue implements JobQueue, JobRunner {
 
   async remove(jobId: string): Promise<void> {
     await this.store.remove(jobId);
+  }
+
+  counts(): Promise<QueueCounts> {
+    return this.store.counts();
   }
 
   async health(): Promise<void> {

@@ -1,5 +1,5 @@
 import { AppError } from '../../errors.js';
-import type { JobState } from '../../ports/job-queue.js';
+import type { JobState, QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import type { PgDatabase } from './database.js';
 
@@ -165,6 +165,17 @@ export class PostgresJobStore implements JobStore {
       [Math.max(0, Math.floor(keep))],
     );
     return rowCount ?? 0;
+  }
+
+  async counts(): Promise<QueueCounts> {
+    const { rows } = await this.#db.query<{ state: string; n: number }>(
+      'jobs.counts',
+      `SELECT state, count(*)::int AS n FROM jobs WHERE state IN ('waiting', 'delayed', 'active') GROUP BY state`,
+      [],
+    );
+    const n: QueueCounts = { waiting: 0, active: 0, delayed: 0 };
+    for (const row of rows) n[row.state as keyof QueueCounts] = row.n;
+    return n;
   }
 
   async busy(names: readonly string[]): Promise<boolean> {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { AppError } from '../../errors.js';
-import type { JobState } from '../../ports/job-queue.js';
+import type { JobState, QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import { sqlite } from './errors.js';
 
@@ -39,6 +39,7 @@ export class SqliteJobStore implements JobStore {
   readonly #prune: Database.Statement<[number]>;
   readonly #busy: Database.Statement<[string], { one: number }>;
   readonly #nextDue: Database.Statement<[string], { at: number | null }>;
+  readonly #counts: Database.Statement<[], { state: string; n: number }>;
   readonly #renew: Database.Statement<[number, string, string]>;
   readonly #progress: Database.Statement<[number, string, string]>;
   readonly #restore: Database.Statement<unknown[]>;
@@ -57,6 +58,7 @@ export class SqliteJobStore implements JobStore {
     this.#nextDue = db.prepare(
       `SELECT min(CASE WHEN state = 'active' THEN lease_until ELSE run_at END) AS at FROM jobs WHERE state IN ('waiting', 'delayed', 'active') AND ${NAMED}`,
     );
+    this.#counts = db.prepare(`SELECT state, count(*) AS n FROM jobs WHERE state IN ('waiting', 'delayed', 'active') GROUP BY state`);
     this.#renew = db.prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ? AND state = 'active'`);
     this.#progress = db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND state = 'active'`);
 
@@ -172,6 +174,14 @@ export class SqliteJobStore implements JobStore {
 
   async busy(names: readonly string[]): Promise<boolean> {
     return sqlite('jobs.busy', () => this.#busy.get(JSON.stringify(names)) !== undefined);
+  }
+
+  async counts(): Promise<QueueCounts> {
+    return sqlite('jobs.counts', () => {
+      const n: QueueCounts = { waiting: 0, active: 0, delayed: 0 };
+      for (const row of this.#counts.all()) n[row.state as keyof QueueCounts] = row.n;
+      return n;
+    });
   }
 
   async nextDue(names: readonly string[]): Promise<number | null> {
