@@ -14,14 +14,7 @@ async function main(): Promise<void> {
     throw new AppError('CONFIG_INVALID', ['the worker needs REDIS_URL; without Redis the API runs jobs in process']);
   }
   const container = buildContainer(config, logger, { role: 'worker' });
-  container.warm();
-  await container.database?.ready();
-  await container.importLegacy();
-  await container.ready();
-  await container.runner!.start();
-  await container.documentService.recoverPending();
-  logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
-
+  // Handlers first: a job may start the moment the runner does, while start-up (recovery) still runs.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -33,6 +26,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  container.warm();
+  await container.database?.ready();
+  await container.importLegacy();
+  await container.ready();
+  await container.runner!.start();
+  await container.documentService.recoverPending();
+  logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 }
 
 main().catch((err: unknown) => {
