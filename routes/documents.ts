@@ -5,6 +5,7 @@ import { AppError, isAppError } from '../src/errors.js';
 import { decodeUtf8 } from '../src/app.js';
 import { htmlToText } from '../src/core/ingest/html.js';
 import { Id } from '../src/http/schemas.js';
+import { abortOnClientClose } from '../src/http/cancel.js';
 import type { DocumentRecord } from '../src/ports/document-store.js';
 import type { SubmitInput } from '../src/core/ingest/document-service.js';
 
@@ -121,7 +122,7 @@ const routes: FastifyPluginAsync = async (app) => {
             },
           },
         },
-        response: { 200: Submitted, 202: Submitted, 400: Type.Ref('ErrorBody'), 413: Type.Ref('ErrorBody'), 415: Type.Ref('ErrorBody') },
+        response: { 200: Submitted, 202: Submitted, 400: Type.Ref('ErrorBody'), 413: Type.Ref('ErrorBody'), 415: Type.Ref('ErrorBody'), 422: Type.Ref('ErrorBody') },
       },
     },
     async (req, reply) => {
@@ -130,7 +131,7 @@ const routes: FastifyPluginAsync = async (app) => {
       const input = req.isMultipart()
         ? await readUpload(req)
         : { ...(req.body as Static<typeof JsonDocument>), source: 'json' };
-      const result = await service.submit({ ...input, namespace: req.namespace });
+      const result = await service.submit({ ...input, namespace: req.namespace, signal: abortOnClientClose(reply) });
       return reply.status(result.unchanged ? 200 : 202).send({ document: toView(result.document), jobId: result.jobId, unchanged: result.unchanged });
     },
   );

@@ -188,7 +188,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   }
 
   const ready = vectorReadiness(vectors, embedder);
-  const tokenPool = config.TOKENIZER_THREADS > 0 ? new TokenPool({ threads: config.TOKENIZER_THREADS, inlineBelowChars: config.TOKENIZER_INLINE_CHARS, logger }) : null;
+  const tokenPool = config.TOKENIZER_THREADS > 0 ? new TokenPool({ threads: config.TOKENIZER_THREADS, inlineBelowChars: config.TOKENIZER_INLINE_CHARS, timeoutMs: config.TOKENIZER_TIMEOUT_MS, logger }) : null;
   const tokenWork: TokenWork = tokenPool ?? inlineTokenWork;
 
   const documentService = new DocumentService({

@@ -14,6 +14,7 @@ export const ErrorCatalogue = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type %s: send application/json or multipart/form-data' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body exceeds the limit of %s bytes' },
   DOCUMENT_TOO_LARGE: { status: 413, message: 'The document has %s tokens, more than the limit of %s' },
+  TEXT_TOO_COMPLEX: { status: 422, message: 'The text could not be tokenized within %s ms: send it as smaller documents' },
   QUESTION_TOO_LONG: { status: 400, message: 'The question has %s characters, more than the limit of %s' },
   INVALID_ID: { status: 400, message: 'Invalid id %s: use 1–128 characters from A–Z a–z 0–9 . _ - : (not starting with . or -)' },
   INVALID_PARAMETER: { status: 400, message: '%s' },

@@ -113,6 +113,24 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
     expect(await pool.count(book)).toBe(cl100k.count(book));
   });
 
+  it('stops a call that runs past its time cap with TEXT_TOO_COMPLEX (not transient), drops its thread, and runs the call queued behind it on a fresh one', async () => {
+    // 1 ms: no book is counted that fast, so the cap always fires first.
+    const pool = open({ timeoutMs: 1 });
+    const first = nextWorker();
+    const capped = pool.count(book).catch((e: unknown) => e);
+    const queued = pool.count(`${book} again`).catch((e: unknown) => e);
+    const worker = await first;
+    const second = nextWorker();
+    const err = (await capped) as AppError;
+    expect(err.code).toBe('TEXT_TOO_COMPLEX');
+    expect(err.transient).toBe(false);
+    // The queued call got a thread of its own (and its own cap).
+    expect(await second).not.toBe(worker);
+    expect(((await queued) as AppError).code).toBe('TEXT_TOO_COMPLEX');
+    const generous = open({ timeoutMs: 120_000 });
+    expect(await generous.count(book)).toBe(cl100k.count(book));
+  });
+
   it('drops a queued call whose signal fires, without disturbing the call ahead of it', async () => {
     const pool = open();
     const abort = new AbortController();

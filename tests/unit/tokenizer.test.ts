@@ -1,6 +1,7 @@
 import { countTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import { describe, expect, it } from 'vitest';
-import { cl100k, CountMemo } from '../../src/core/tokenizer.js';
+import { cl100k, CountMemo, PRE_TOKEN_MAX_CHARS, preTokens } from '../../src/core/tokenizer.js';
+import { PATHOLOGICAL_KINDS, pathologicalText } from '../helpers/pathological.js';
 
 const long = (tail: string) => `${'The ferry crossed the fjord at dawn, carrying salt and wool. '.repeat(80)}${tail}`;
 
@@ -36,5 +37,65 @@ describe('CountMemo', () => {
     memo.get(b);
     expect(seen.filter((t) => t === a)).toHaveLength(1);
     expect(seen.filter((t) => t === b)).toHaveLength(2);
+  });
+});
+
+describe('the cl100k count of text without spaces (issue 14: one pre-token of 60k characters took minutes of BPE)', () => {
+  const cuts = (text: string): number => {
+    // Upper bound on the cuts the cap makes: one per PRE_TOKEN_MAX_CHARS characters of a run longer than it.
+    let n = 0;
+    for (const m of text.matchAll(/\p{L}+|[^\s\p{L}\p{N}]+|\s+/gu)) if (m[0].length > PRE_TOKEN_MAX_CHARS) n += Math.ceil(m[0].length / PRE_TOKEN_MAX_CHARS);
+    return n;
+  };
+
+  it('counts megabytes of one letter, random ACGT, base64, minified JavaScript and CJK (each of which froze the API before)', () => {
+    for (const kind of PATHOLOGICAL_KINDS) {
+      const text = pathologicalText(kind, kind === 'one-letter' ? 2_000_000 : kind === 'one-cjk-char' ? 60_000 : 100_000);
+      const n = cl100k.count(text);
+      expect(n, kind).toBeGreaterThan(text.length / 130);
+      const head = text.slice(0, 20_000);
+      expect(cl100k.encode(head).length, kind).toBe(cl100k.count(head));
+    }
+  });
+
+  it('is exact wherever pre-tokens are at most the cap, and within one token per cut of unbounded BPE on runs past it', () => {
+    const book = long('A closing line.');
+    expect(cl100k.count(book)).toBe(countTokens(book));
+    for (const kind of ['acgt', 'base64', 'one-cjk-char', 'cjk-prose', 'one-letter'] as const) {
+      for (const chars of [300, 1_500, 4_000]) {
+        const text = pathologicalText(kind, chars, chars);
+        const exact = countTokens(text);
+        const capped = cl100k.count(text);
+        expect(Math.abs(capped - exact), `${kind} ${chars}: ${capped} vs ${exact}`).toBeLessThanOrEqual(cuts(text));
+        if (cuts(text) === 0) expect(capped, kind).toBe(exact);
+      }
+    }
+  });
+
+  it('decodes what it encodes, surrogate pairs of a long emoji run included', () => {
+    for (const text of ['🚢'.repeat(3_000), `${'ab'.repeat(200)}🚢${'cd'.repeat(300)}`, pathologicalText('cjk-prose', 5_000)]) {
+      expect(cl100k.decode(cl100k.encode(text))).toBe(text);
+    }
+  });
+
+  it('reads special tokens in a document as plain text instead of throwing', () => {
+    const text = 'A paper about GPT says <|endoftext|> ends a sample, and <|fim_prefix|> starts an infill.';
+    expect(cl100k.count(text)).toBe(countTokens(text, { disallowedSpecial: new Set() }));
+    expect(cl100k.decode(cl100k.encode(text))).toBe(text);
+  });
+
+  it('gives pre-tokens that cover the text in order and whose counts add up to the count', () => {
+    for (const text of [long('x'), pathologicalText('acgt', 3_000), pathologicalText('minified-js', 3_000), `a  b\n\n${'!'.repeat(700)}\r\n   `]) {
+      let at = 0;
+      let sum = 0;
+      for (const [s, e, n] of preTokens(text)) {
+        expect(s).toBe(at);
+        expect(e - s).toBeLessThanOrEqual(PRE_TOKEN_MAX_CHARS);
+        at = e;
+        sum += n;
+      }
+      expect(at).toBe(text.length);
+      expect(sum).toBe(cl100k.count(text));
+    }
   });
 });

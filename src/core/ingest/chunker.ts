@@ -1,4 +1,4 @@
-import { cl100k, type Tokenizer } from '../tokenizer.js';
+import { cl100k, preTokens, type Tokenizer } from '../tokenizer.js';
 
 /** A piece of a document: `text === original.slice(start, end)`. */
 export interface TextChunk {
@@ -10,10 +10,15 @@ export interface TextChunk {
 }
 
 export interface ChunkOptions {
-  /** Target size in tokens; a chunk exceeds it only when one sentence alone does not fit and cannot be split at a space. Default 400. */
+  /** Largest chunk in tokens: a sentence longer than this is cut between words (or inside a run without spaces). Default 400. */
   chunkTokens: number;
   /** Tokens of whole trailing sentences repeated at the start of the next chunk. Default 40. */
   overlapTokens: number;
+  /**
+   * Default cl100k. Sentences longer than `chunkTokens` are cut at cl100k's
+   * pre-tokens (see {@link preTokens}) whatever counts chunks, so another
+   * tokenizer may see those parts a little over or under its budget.
+   */
   tokenizer?: Tokenizer;
 }
 
@@ -26,8 +31,10 @@ interface Unit {
 }
 
 // A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace,
-// unless the word before is a common abbreviation or an initial.
-const SENTENCE_END = /[.!?…]+["'”’)\]]*(?=\s)/g;
+// unless the word before is a common abbreviation or an initial. The lookbehind
+// starts a match only where a run of end marks starts: without it, a long run
+// not followed by whitespace ("!!!…!x") is rescanned from each of its positions.
+const SENTENCE_END = /(?<![.!?…])[.!?…]+["'”’)\]]*(?=\s)/g;
 const ABBREVIATION = /(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|Inc|Ltd|Co|Corp|No|Fig|Eq|al|Vol|pp|U\.S)|\b[A-Z])\.$/;
 const PARAGRAPH_BREAK = /\n[ \t]*\n|\r\n[ \t]*\r\n/g;
 
@@ -64,29 +71,73 @@ function sentencesOf(text: string, from: number, to: number): Array<[number, num
     .filter(([s, e]) => e > s);
 }
 
-/** Splits a unit longer than `max` tokens at spaces (or hard, for unbroken runs). */
-function splitLong(text: string, start: number, end: number, max: number, tok: Tokenizer): Array<[number, number]> {
+/** Characters per token past which a sentence is split at once (prose has ~4; only runs of spaces or dashes pass 16). */
+const LONG_UNIT_CHARS_PER_TOKEN = 16;
+
+/**
+ * Cuts a unit of more than `max` tokens into parts of at most `max` (by the sum
+ * of their pre-tokens' counts), between pre-tokens: before a word's leading
+ * space (kept with the word), or inside a run without spaces at a piece of the tokenizer's cap.
+ * Each pre-token is counted once, so the cost is linear in the unit.
+ */
+function splitLong(text: string, start: number, end: number, max: number, tok: Tokenizer): Array<[number, number, number]> {
+  const out: Array<[number, number, number]> = [];
+  let from = start;
+  let sum = 0;
+  // Whitespace alone is no part (a chunk has text): it is dropped, as between sentences.
+  const push = (a: number, b: number, n: number): void => {
+    if (/\S/.test(text.slice(a, b))) out.push([a, b, n]);
+  };
+  const flush = (to: number): void => {
+    if (to > from) push(from, to, sum);
+    from = to;
+    sum = 0;
+  };
+  for (const [ps, pe, n] of preTokens(text.slice(start, end))) {
+    const s = start + ps;
+    const e = start + pe;
+    if (n > max) {
+      // One piece of a run without spaces over the budget (a small chunkTokens): cut it by characters.
+      flush(s);
+      for (const [a, b] of splitPiece(text, s, e, n, max, tok)) push(a, b, tok.count(text.slice(a, b)));
+      from = e;
+      continue;
+    }
+    if (sum + n > max) flush(s);
+    sum += n;
+  }
+  flush(end);
+  // Parts stay whole pre-tokens (a part may open with a word's space): trimming that space would change the count of
+  // the part, which is exactly the sum of its pre-tokens' counts only as cut here.
+  return out;
+}
+
+/**
+ * Cuts a piece (at most the tokenizer's pre-token cap long) into parts of at
+ * most `max` tokens. Counts grow about in proportion to length, so each cut is
+ * guessed from the rest's count and corrected by a count or two, not bisected.
+ */
+function splitPiece(text: string, start: number, end: number, tokens: number, max: number, tok: Tokenizer): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   let s = start;
+  let rest = tokens;
   while (s < end) {
-    // Grow a window by doubling then bisect on the character length that fits.
-    let lo = 1;
-    let hi = end - s;
-    if (tok.count(text.slice(s, end)) <= max) {
+    if (rest <= max) {
       out.push([s, end]);
       break;
     }
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (tok.count(text.slice(s, s + mid)) <= max) lo = mid;
-      else hi = mid - 1;
+    let len = Math.max(1, Math.floor(((end - s) * max) / rest));
+    let n = tok.count(text.slice(s, s + len));
+    while (n > max && len > 1) {
+      len = Math.max(1, Math.min(len - 1, Math.floor((len * max) / n)));
+      n = tok.count(text.slice(s, s + len));
     }
-    // Cut before a space (a trailing space is a token of its own); a shorter prefix never has more tokens then.
-    const space = text.lastIndexOf(' ', s + lo);
-    const cut = space > s + lo / 2 ? space : s + lo;
+    let cut = s + len;
+    // Never between the halves of a surrogate pair.
+    if (cut < end && cut > s + 1 && /[\ud800-\udbff]/.test(text[cut - 1]!)) cut--;
     out.push([s, cut]);
     s = cut;
-    while (s < end && /\s/.test(text[s]!)) s++;
+    rest = s < end ? tok.count(text.slice(s, end)) : 0;
   }
   return out;
 }
@@ -96,10 +147,11 @@ function units(text: string, max: number, tok: Tokenizer): Unit[] {
   for (const [ps, pe] of paragraphs(text)) {
     let first = true;
     for (const [ss, se] of sentencesOf(text, ps, pe)) {
-      const tokens = tok.count(text.slice(ss, se));
-      const parts = tokens <= max ? [[ss, se] as [number, number]] : splitLong(text, ss, se, max, tok);
-      for (const [s, e] of parts) {
-        out.push({ start: s, end: e, tokens: parts.length === 1 ? tokens : tok.count(text.slice(s, e)), paragraph: first });
+      // A sentence this long in characters is over the budget in any real text: split it without counting it whole first.
+      const tokens = se - ss > LONG_UNIT_CHARS_PER_TOKEN * max ? Number.POSITIVE_INFINITY : tok.count(text.slice(ss, se));
+      const parts = tokens <= max ? [[ss, se, tokens] as [number, number, number]] : splitLong(text, ss, se, max, tok);
+      for (const [s, e, n] of parts) {
+        out.push({ start: s, end: e, tokens: n, paragraph: first });
         first = false;
       }
     }
@@ -141,11 +193,14 @@ export function chunkText(text: string, opts: ChunkOptions): TextChunk[] {
       }
     }
     const start = us[i]!.start;
-    // Sentence counts do not add up exactly (BPE merges across the joins): trim to fit.
+    // Sentence counts do not add up exactly (BPE merges across the joins): trim to fit. Each round drops at
+    // least the excess in units' tokens, so a chunk is recounted a few times, not once per unit.
     let body = text.slice(start, us[j - 1]!.end);
-    let tokens = tok.count(body);
+    // One unit is its own count: a sentence counted whole, or a part of a long one (the sum of its pre-tokens).
+    let tokens = j - i === 1 ? us[i]!.tokens : tok.count(body);
     while (tokens > max && j - 1 > i) {
-      j--;
+      let dropped = 0;
+      while (j - 1 > i && dropped < tokens - max) dropped += us[--j]!.tokens;
       body = text.slice(start, us[j - 1]!.end);
       tokens = tok.count(body);
     }

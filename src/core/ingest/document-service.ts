@@ -32,6 +32,8 @@ export interface SubmitInput {
   metadata?: Record<string, unknown>;
   /** 'json' or the uploaded file name. */
   source: string;
+  /** Fires when the client leaves: the count stops (its tokenizer thread is dropped) and nothing is stored. */
+  signal?: AbortSignal;
 }
 
 export interface SubmitResult {
@@ -80,7 +82,7 @@ export class DocumentService {
     assertValidId(input.namespace, 'namespace');
     if (input.id !== undefined) assertValidId(input.id, 'id');
     if (input.text.trim().length === 0) throw new AppError('EMPTY_TEXT');
-    const tokens = await this.tokens.count(input.text);
+    const tokens = await this.tokens.count(input.text, input.signal);
     if (tokens > this.o.maxDocumentTokens) throw new AppError('DOCUMENT_TOO_LARGE', [tokens, this.o.maxDocumentTokens]);
 
     const version = contentVersion(input.text);

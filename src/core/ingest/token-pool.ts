@@ -21,9 +21,17 @@ export interface TokenPoolOptions {
   threads?: number;
   /**
    * Texts shorter than this (in characters) are tokenized on the calling
-   * thread: a thread hop costs more than ~5k tokens of BPE. Default 20 000.
+   * thread: a thread hop costs more than ~1k tokens of BPE, and the worst
+   * text this short (random CJK without punctuation, ~3 tokens a character)
+   * holds the loop ~10 ms to count and chunk. Default 4 000.
    */
   inlineBelowChars?: number;
+  /**
+   * Longest run of one count or chunking on a thread, in milliseconds; past
+   * it the thread is terminated and the call rejects with TEXT_TOO_COMPLEX
+   * (not transient: the same text would take as long again). Default 60 000.
+   */
+  timeoutMs?: number;
   logger?: Logger;
 }
 
@@ -42,7 +50,7 @@ interface Task {
 
 interface Slot {
   worker: Worker;
-  busy: { id: number; task: Task } | undefined;
+  busy: { id: number; task: Task; timer: NodeJS.Timeout } | undefined;
 }
 
 /**
@@ -67,12 +75,15 @@ import('node:worker_threads').then(({ workerData }) =>
  * unref'd while idle (they never keep a process alive), and replaced when one
  * dies: its call rejects with TOKENIZER_UNAVAILABLE and the next call gets a
  * fresh thread. A call whose
- * signal fires while it runs rejects with CANCELLED at once, and its thread
- * is terminated, since BPE cannot be interrupted.
+ * signal fires while it runs (the client left, the job was stopped) rejects
+ * with CANCELLED at once, and one that runs past `timeoutMs` with
+ * TEXT_TOO_COMPLEX; either way its thread is terminated, since BPE cannot be
+ * interrupted, and the calls queued behind it go on on a fresh one.
  */
 export class TokenPool implements TokenWork {
   private readonly threads: number;
   private readonly inlineBelowChars: number;
+  private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly slots: Array<Slot | undefined>;
   private readonly queue: Task[] = [];
@@ -82,7 +93,9 @@ export class TokenPool implements TokenWork {
 
   constructor(opts: TokenPoolOptions = {}) {
     this.threads = opts.threads ?? 1;
-    this.inlineBelowChars = opts.inlineBelowChars ?? 20_000;
+    this.inlineBelowChars = opts.inlineBelowChars ?? 4_000;
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    if (!(this.timeoutMs > 0)) throw new AppError('CONFIG_INVALID', [`tokenizer timeout ${this.timeoutMs} must be positive`]);
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new AppError('CONFIG_INVALID', [`tokenizer threads ${this.threads} must be a positive integer`]);
     if (!Number.isInteger(this.inlineBelowChars) || this.inlineBelowChars < 0) {
       throw new AppError('CONFIG_INVALID', [`tokenizer inline threshold ${this.inlineBelowChars} must be a non-negative integer`]);
@@ -143,7 +156,10 @@ export class TokenPool implements TokenWork {
       const workers: Worker[] = [];
       this.slots.forEach((slot, i) => {
         if (!slot) return;
-        if (slot.busy) this.settle(slot.busy.task, reason);
+        if (slot.busy) {
+          clearTimeout(slot.busy.timer);
+          this.settle(slot.busy.task, reason);
+        }
         this.slots[i] = undefined;
         workers.push(slot.worker);
       });
@@ -186,9 +202,14 @@ export class TokenPool implements TokenWork {
       this.settle(task, err);
       return;
     }
+    this.logger?.info({ chars: task.request.text.length, kind: task.request.kind }, 'tokenizer call cancelled: its thread is dropped');
+    this.stopRunning(task, err);
+  }
+
+  /** Settles a task running on a thread with `err` and drops the thread: BPE cannot be interrupted. */
+  private stopRunning(task: Task, err: Error): void {
     const i = this.slots.findIndex((s) => s?.busy?.task === task);
     this.settle(task, err);
-    // BPE cannot be interrupted: the thread is dropped, and the next task gets a fresh one.
     if (i >= 0) this.retire(i);
     this.dispatch();
   }
@@ -201,7 +222,13 @@ export class TokenPool implements TokenWork {
       slot ??= this.spawn(i);
       const task = this.queue.shift()!;
       const id = this.nextId++;
-      slot.busy = { id, task };
+      const timer = setTimeout(() => {
+        this.logger?.warn({ chars: task.request.text.length, kind: task.request.kind, timeoutMs: this.timeoutMs }, 'tokenizer call stopped at its time cap');
+        this.stopRunning(task, new AppError('TEXT_TOO_COMPLEX', [this.timeoutMs]));
+      }, this.timeoutMs);
+      timer.unref();
+      slot.busy = { id, task, timer };
+      this.logger?.debug({ chars: task.request.text.length, kind: task.request.kind }, 'tokenizer call started');
       slot.worker.ref();
       slot.worker.postMessage({ ...task.request, id } as TokenRequest);
     }
@@ -216,6 +243,7 @@ export class TokenPool implements TokenWork {
     worker.on('message', (reply: TokenReply) => {
       const busy = slot.busy;
       if (this.slots[i] !== slot || !busy || busy.id !== reply.id) return;
+      clearTimeout(busy.timer);
       slot.busy = undefined;
       worker.unref();
       if (reply.ok) {
@@ -231,6 +259,7 @@ export class TokenPool implements TokenWork {
       if (this.slots[i] !== slot) return;
       this.slots[i] = undefined;
       this.logger?.error({ err: cause }, 'tokenizer thread died');
+      if (slot.busy) clearTimeout(slot.busy.timer);
       if (slot.busy) this.settle(slot.busy.task, new AppError('TOKENIZER_UNAVAILABLE', [`the thread died: ${cause.message}`], { cause, transient: true }));
       void stopThread(worker);
       this.dispatch();
@@ -246,6 +275,7 @@ export class TokenPool implements TokenWork {
   private retire(i: number): void {
     const slot = this.slots[i];
     if (!slot) return;
+    if (slot.busy) clearTimeout(slot.busy.timer);
     this.slots[i] = undefined;
     void stopThread(slot.worker);
   }
