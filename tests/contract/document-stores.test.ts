@@ -9,17 +9,27 @@ import { SqliteDocumentStore } from '../../src/adapters/sqlite/document-store.js
 import { ROOT } from '../helpers/paths.js';
 import { documentStoreContract, makeRecord } from './document-store.contract.js';
 
-documentStoreContract('SQLite', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'ds-sqlite-'));
-  const db = openSqlite(join(dir, SQLITE_FILE));
-  return {
-    store: new SqliteDocumentStore({ db }),
-    cleanup: async () => {
-      db.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+// As configured (texts read on the text thread, stored there from 1 MiB), with every text stored on the thread
+// too, and with no thread: the three paths keep the same contract.
+for (const [name, opts] of [
+  ['SQLite', {}],
+  ['SQLite, every text stored on the text thread', { textThreadMinChars: 1 }],
+  ['SQLite, no text thread', { textThread: false }],
+] as const) {
+  documentStoreContract(name, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ds-sqlite-'));
+    const db = openSqlite(join(dir, SQLITE_FILE));
+    const store = new SqliteDocumentStore({ db, ...opts });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        db.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}
 
 /** Runs an ESM script in a separate Node process (tsx loads the TypeScript sources). */
 function runNode(script: string, args: string[]): { child: ReturnType<typeof spawn>; done: Promise<number | null> } {
@@ -39,10 +49,13 @@ describe('SqliteDocumentStore on one database file shared by processes', () => {
   let dir: string;
   let file: string;
   const open: Array<{ close(): void }> = [];
+  const stores: SqliteDocumentStore[] = [];
   const store = () => {
     const db = openSqlite(file);
     open.push(db);
-    return new SqliteDocumentStore({ db });
+    const s = new SqliteDocumentStore({ db });
+    stores.push(s);
+    return s;
   };
 
   beforeEach(async () => {
@@ -50,6 +63,7 @@ describe('SqliteDocumentStore on one database file shared by processes', () => {
     file = join(dir, SQLITE_FILE);
   });
   afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
     for (const db of open.splice(0)) db.close();
     await rm(dir, { recursive: true, force: true });
   });

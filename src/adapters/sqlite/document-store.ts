@@ -3,6 +3,14 @@ import { AppError } from '../../errors.js';
 import type { DocumentRecord, DocumentStatus, DocumentStore, ListPage, UpdateOptions } from '../../ports/document-store.js';
 import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
 import { sqlite } from './errors.js';
+import { SqliteTextThread, TEXT_SQL } from './text-thread.js';
+
+/**
+ * Texts of at least this many characters are stored on the text thread: on
+ * the event loop, storing one holds it ~13 ms per MB (docs/sqlite-stall.md),
+ * so this keeps a store under ~15 ms there.
+ */
+export const TEXT_THREAD_MIN_CHARS = 1 << 20;
 
 interface Row {
   namespace: string;
@@ -31,10 +39,16 @@ const COLUMNS = 'namespace, id, title, status, version, pending, chars, tokens, 
  * on the file. A page of the listing is a range scan of the
  * (namespace, created_at, id) index after the cursor.
  *
- * The database is the container's (one per process); close() leaves it open.
+ * Large texts are stored on a worker thread with its own connection
+ * (SqliteTextThread), so storing a book does not hold the event loop.
+ *
+ * The database is the container's (one per process); close() leaves it open
+ * and stops the text thread.
  */
 export class SqliteDocumentStore implements DocumentStore {
   readonly #db: Database.Database;
+  readonly #thread: SqliteTextThread | null;
+  readonly #threadMinChars: number;
   readonly #get: Database.Statement<[string, string], Row>;
   readonly #firstPage: Database.Statement<[string, number], Row>;
   readonly #pageAfter: Database.Statement<[string, string, string, number], Row>;
@@ -50,9 +64,16 @@ export class SqliteDocumentStore implements DocumentStore {
   readonly #namespaces: Database.Statement<[], { namespace: string }>;
   readonly #update: (namespace: string, id: string, fn: (current: DocumentRecord | null) => DocumentRecord | null, opts: UpdateOptions) => DocumentRecord | null;
 
-  constructor(opts: { db: Database.Database }) {
+  /**
+   * @param opts.textThread store large texts on a worker thread (default true; a database in memory has no
+   *   file a thread could open, so its texts stay on the event loop).
+   * @param opts.textThreadMinChars texts stored on the thread from this size (default TEXT_THREAD_MIN_CHARS).
+   */
+  constructor(opts: { db: Database.Database; textThread?: boolean; textThreadMinChars?: number }) {
     const db = opts.db;
     this.#db = db;
+    this.#thread = db.memory || opts.textThread === false ? null : new SqliteTextThread(db.name);
+    this.#threadMinChars = opts.textThreadMinChars ?? TEXT_THREAD_MIN_CHARS;
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND id = ?`);
     this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? ORDER BY created_at, id LIMIT ?`);
     this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`);
@@ -65,10 +86,8 @@ export class SqliteDocumentStore implements DocumentStore {
          updated_at = excluded.updated_at`,
     );
     this.#delete = db.prepare('DELETE FROM documents WHERE namespace = ? AND id = ?');
-    // REPLACE deletes the old row and inserts a new one: a text stored again takes a new seq, it counts as stored
-    // now (see UpdateOptions.dropTextsStoredBefore).
-    this.#putText = db.prepare('REPLACE INTO document_versions (namespace, document_id, version, text, stored_at) VALUES (?, ?, ?, ?, ?)');
-    this.#getText = db.prepare('SELECT text FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?');
+    this.#putText = db.prepare(TEXT_SQL.put);
+    this.#getText = db.prepare(TEXT_SQL.get);
     this.#textSeq = db.prepare('SELECT seq FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?');
     this.#dropTextsBefore = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND seq < ?');
     this.#deleteTexts = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ?');
@@ -134,9 +153,14 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async putText(namespace: string, id: string, version: string, text: string): Promise<void> {
+    if (this.#thread && text.length >= this.#threadMinChars) return this.#thread.put(namespace, id, version, text);
     sqlite('documents.putText', () => this.#putText.run(namespace, id, version, text, new Date().toISOString()));
   }
 
+  /**
+   * Read on the event loop: the string has to be built there either way, and receiving it from a thread cost
+   * as much as reading it (docs/sqlite-stall.md).
+   */
   async getText(namespace: string, id: string, version: string): Promise<string | null> {
     return sqlite('documents.getText', () => this.#getText.get(namespace, id, version)?.text ?? null);
   }
@@ -155,7 +179,9 @@ export class SqliteDocumentStore implements DocumentStore {
     sqlite('documents.health', () => this.#count.get(''));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#thread?.close();
+  }
 }
 
 function toRow(r: DocumentRecord): unknown[] {
