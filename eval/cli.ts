@@ -26,6 +26,9 @@
  *   --replay-window N            window the router assumes in the replay [128000]
  *   --replay-only                only the replay (no answering)
  *   --calibrate                  also calibrate the judge on predictions/ (calibration.md, calibration.json)
+ *   --library                    library mode (eval/library.ts): every document in one namespace, each question retrieved
+ *                                without document ids; doc@1, evidence coverage, tokens read, latency per task (no judge)
+ *   --library-queries N          library mode: also ask N of the questions through /v1/query (strategy auto) [20]
  *
  * An interrupted run (Ctrl-C, kill) resumes where it stopped when run again
  * with the same --out: finished (question, strategy) pairs are not redone.
@@ -45,6 +48,7 @@ import { strategySpecs, UsageError } from './harness/strategies.js';
 import { lexicalJudge, llmJudge, type Judge } from './judges/llm.js';
 import { calibrate, calibrationReportMarkdown } from './calibrate-judge.js';
 import { markdownReport } from './report/markdown.js';
+import { libraryMarkdown, runLibraryEval } from './library.js';
 
 
 const list = (s: string | undefined): string[] | undefined => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
@@ -86,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
       'replay-window': { type: 'string' },
       'replay-only': { type: 'boolean', default: false },
       calibrate: { type: 'boolean', default: false },
+      library: { type: 'boolean', default: false },
+      'library-queries': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -148,6 +154,28 @@ async function main(argv: string[]): Promise<number> {
     ...(list(a.task) ? { tasks: list(a.task)! } : {}),
   };
   const started = Date.now();
+  if (a.library) {
+    try {
+      const summary = await runLibraryEval({
+        dataset,
+        filters,
+        ...(a.limit !== undefined ? { limit: positiveInt('limit', a.limit, 1) } : {}),
+        seed,
+        backend,
+        selection: adaptiveK,
+        queries: a['library-queries'] === '0' ? 0 : positiveInt('library-queries', a['library-queries'], 20),
+        out,
+        progress: terminalProgress(),
+        signal: abort.signal,
+      });
+      console.log(libraryMarkdown(summary));
+      console.log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s; written ${out}/{results.jsonl,summary.json,report.md}`);
+      return abort.signal.aborted ? 130 : 0;
+    } finally {
+      await judge.close();
+      await backend.close();
+    }
+  }
   try {
     const { summary } = await runEval({
       dataset,

@@ -18,7 +18,7 @@ export interface DocumentSpec {
 }
 
 /** What the harness reads of a retrieval: the same fields in process and over HTTP (POST /v1/retrieve). */
-export type RetrievalView = Pick<RetrievalResult, 'scope' | 'passages' | 'curve' | 'adaptiveK' | 'signals' | 'tokens' | 'timings'> & {
+export type RetrievalView = Pick<RetrievalResult, 'scope' | 'library' | 'passages' | 'curve' | 'adaptiveK' | 'signals' | 'tokens' | 'timings'> & {
   /** Chunks read, best first (over HTTP without their text). */
   selected: Array<Omit<RetrievalResult['selected'][number], 'text'>>;
 };
@@ -41,10 +41,11 @@ export interface Backend {
   describe(): BackendDescription;
   /** Submits what is missing (the service skips content it already holds) and waits until every document is ready. */
   ensureDocuments(docs: readonly DocumentSpec[], progress: Progress): Promise<void>;
-  retrieve(documentId: string, question: string, selection: SelectionMethod): Promise<RetrievalView>;
+  /** Over one document, or over the whole namespace when `documentId` is null (the documents are then picked first). */
+  retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView>;
   answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult>;
-  /** Strategy auto: the router decides. */
-  query(documentId: string, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult>;
+  /** Strategy auto: the router decides. Over the whole namespace when `documentId` is null. */
+  query(documentId: string | null, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult>;
   close(): Promise<void>;
 }
 
@@ -136,8 +137,8 @@ export class InProcessBackend implements Backend {
     progress.stop();
   }
 
-  retrieve(documentId: string, question: string, selection: SelectionMethod): Promise<RetrievalView> {
-    return this.container.retrieval.retrieve({ namespace: this.o.namespace, question, documentIds: [documentId], method: selection, score: this.score, hybridAlpha: DEFAULTS.hybridAlpha });
+  retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView> {
+    return this.container.retrieval.retrieve({ namespace: this.o.namespace, question, documentIds: documentId === null ? null : [documentId], method: selection, score: this.score, hybridAlpha: DEFAULTS.hybridAlpha });
   }
 
   answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult> {
@@ -153,11 +154,11 @@ export class InProcessBackend implements Backend {
     });
   }
 
-  query(documentId: string, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult> {
+  query(documentId: string | null, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult> {
     return this.container.query.query({
       namespace: this.o.namespace,
       question,
-      documentIds: [documentId],
+      documentIds: documentId === null ? null : [documentId],
       strategy: 'auto',
       selection,
       score: this.score,
@@ -252,16 +253,16 @@ export class HttpBackend implements Backend {
     progress.stop();
   }
 
-  retrieve(documentId: string, question: string, selection: SelectionMethod): Promise<RetrievalView> {
-    return this.call('POST', '/retrieve', { question, documentIds: [documentId], ...selectionBody(selection), includeCurve: true });
+  retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView> {
+    return this.call('POST', '/retrieve', { question, ...(documentId === null ? {} : { documentIds: [documentId] }), ...selectionBody(selection), includeCurve: true });
   }
 
   answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult> {
     return this.call('POST', '/answer', { question, documentIds: [documentId], strategy, ...selectionBody(selection) }, signal);
   }
 
-  query(documentId: string, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult> {
-    return this.call('POST', '/query', { question, documentIds: [documentId], strategy: 'auto', ...selectionBody(selection) }, signal);
+  query(documentId: string | null, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult> {
+    return this.call('POST', '/query', { question, ...(documentId === null ? {} : { documentIds: [documentId] }), strategy: 'auto', ...selectionBody(selection) }, signal);
   }
 
   async close(): Promise<void> {}
