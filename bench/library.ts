@@ -1,0 +1,329 @@
+/**
+ * Whole-namespace retrieval at scale: synthetic namespaces of 1k, 10k, 100k
+ * and 1M chunks, each question retrieved without document ids through the
+ * service's core (RetrievalService.retrieve with documentIds null: scope
+ * listing, the store's lexical search, the documents' curve, chunk selection
+ * in the picked documents, assembly), as POST /v1/query runs it (BM25
+ * selection, no dense scores). Prints p50 / p99 latency, memory, and the
+ * exponent b of latency ≈ a·N^b fitted over the sizes.
+ *
+ * Baseline, measured in the same run: the path the service had before
+ * library retrieval, the store's dense search for the top NAMESPACE_CANDIDATES
+ * chunks re-scored by BM25 (what still runs on a store without searchText),
+ * on the same namespace and questions; the ratio is baseline p50 / library p50.
+ *
+ *   npx tsx bench/library.ts [--sizes 1000,10000,100000,1000000] [--queries 200] [--baseline-queries 20]
+ *     [--baseline-max 100000] [--store embedded|postgres] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+ *     [--chunks-per-document 100] [--words 60] [--dims 512]
+ *
+ * Synthetic text: words drawn from a Zipf(1) vocabulary of 50 000 made-up
+ * words, plus two rarer words per document (its "topic"), so a question made
+ * from one chunk's words and its document's topic has one right document and
+ * shares common words with many. Vectors are random unit vectors of the
+ * embedder's size (--dims, USE-lite's 512): the library path reads none of
+ * them; the baseline scans them all. With --store postgres the namespace is
+ * built in a fresh schema of that server, dropped at the end.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { buildContainer, type Container } from '../src/container.js';
+import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
+import type { DocumentAggregate } from '../src/core/retrieval/library.js';
+import { RetrievalService } from '../src/core/retrieval/service.js';
+import { seededRandom } from '../src/core/random.js';
+import type { Embedder } from '../src/ports/embedder.js';
+import type { DocumentRecord } from '../src/ports/document-store.js';
+import type { StoredChunk, VectorStore } from '../src/ports/vector-store.js';
+import { median } from './stats.js';
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1000,10000,100000,1000000' },
+    queries: { type: 'string', default: '200' },
+    'baseline-queries': { type: 'string', default: '20' },
+    'baseline-max': { type: 'string', default: '100000' },
+    store: { type: 'string', default: 'embedded' },
+    postgres: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'chunks-per-document': { type: 'string', default: '100' },
+    words: { type: 'string', default: '60' },
+    dims: { type: 'string', default: '512' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+
+const VOCABULARY = 50_000;
+const NS = 'library-bench';
+
+/** Random unit vectors, deterministic per text: the bench measures the store and the service, not a model. */
+class RandomEmbedder implements Embedder {
+  readonly id = 'random-unit';
+  constructor(private readonly dims: number) {}
+  async dimensions(): Promise<number> {
+    return this.dims;
+  }
+  async embedDocuments(texts: readonly string[]): Promise<Float32Array[]> {
+    return texts.map((t) => this.vector(t));
+  }
+  async embedQuery(text: string): Promise<Float32Array> {
+    return this.vector(text);
+  }
+  vector(text: string, seed = 0): Float32Array {
+    let h = seed;
+    for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    const rnd = seededRandom(h);
+    const v = new Float32Array(this.dims);
+    let n = 0;
+    for (let i = 0; i < v.length; i++) {
+      v[i] = rnd() - 0.5;
+      n += v[i]! * v[i]!;
+    }
+    n = Math.sqrt(n);
+    for (let i = 0; i < v.length; i++) v[i]! /= n;
+    return v;
+  }
+  async health(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+/** Zipf(1) sampler over ranks 0..n-1 by inverse CDF on the harmonic numbers. */
+function zipf(n: number, rnd: () => number): () => number {
+  const cdf = new Float64Array(n);
+  let s = 0;
+  for (let i = 0; i < n; i++) cdf[i] = s += 1 / (i + 1);
+  return () => {
+    const x = rnd() * s;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+const word = (i: number): string => {
+  // Made-up but pronounceable, never an English stopword: consonant-vowel pairs from the rank.
+  const c = 'bdfgklmnprstvz';
+  const v = 'aeiou';
+  let out = '';
+  let x = i + 1;
+  while (x > 0) {
+    out += c[x % c.length]! + v[Math.floor(x / c.length) % v.length]!;
+    x = Math.floor(x / (c.length * v.length));
+  }
+  return out;
+};
+
+interface Built {
+  container: Container;
+  questions: string[];
+  close(): Promise<void>;
+}
+
+async function build(size: number): Promise<Built> {
+  const perDoc = Number(args['chunks-per-document']);
+  const words = Number(args.words);
+  const dims = Number(args.dims);
+  const rnd = seededRandom(Number(args.seed) * 1000 + size);
+  const draw = zipf(VOCABULARY, rnd);
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-library-'));
+  let schema: string | null = null;
+  const overrides: Record<string, string | number> = { DATA_DIR: dataDir, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded', DATABASE_URL: '', AUTH: 'off' };
+  if (args.store === 'postgres') {
+    schema = `bench_${randomUUID().replace(/-/g, '')}`;
+    await admin(`CREATE SCHEMA ${schema}`);
+    const u = new URL(args.postgres!);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    Object.assign(overrides, { VECTOR_STORE: 'postgres', DATABASE_URL: u.toString() });
+  }
+  const config = loadConfig({}, { dotenvPath: null, overrides });
+  const embedder = new RandomEmbedder(dims);
+  const container = buildContainer(config, createLogger('warn'), { role: 'local', overrides: { embedder } });
+  await container.ready();
+  const vectors: VectorStore = container.vectors;
+
+  const docs = Math.ceil(size / perDoc);
+  const questions: string[] = [];
+  const qEvery = Math.max(1, Math.floor(docs / Number(args.queries)));
+  const now = new Date().toISOString();
+  const started = performance.now();
+  let batch: StoredChunk[] = [];
+  for (let d = 0; d < docs; d++) {
+    const id = `doc-${d}`;
+    const version = `v${d}`;
+    const topic = [word(VOCABULARY + 2 * d), word(VOCABULARY + 2 * d + 1)];
+    const n = Math.min(perDoc, size - d * perDoc);
+    const texts: string[] = [];
+    for (let c = 0; c < n; c++) {
+      const w = Array.from({ length: words }, () => word(draw()));
+      if (c % 10 === 0) w.splice(Math.floor(rnd() * words), 0, topic[c % 20 === 0 ? 0 : 1]!);
+      texts.push(`${w.join(' ')}.`);
+    }
+    let at = 0;
+    const text = texts.join('\n');
+    texts.forEach((t, order) => {
+      batch.push({ id: `${id}:${order}`, namespace: NS, documentId: id, version, order, start: at, end: at + t.length, tokens: Math.round(words * 1.3), text: t, vector: embedder.vector(t) });
+      at += t.length + 1;
+    });
+    const rec: DocumentRecord = {
+      namespace: NS,
+      id,
+      title: `Synthetic ${d}`,
+      status: 'ready',
+      version,
+      pending: null,
+      chars: text.length,
+      tokens: Math.round(n * words * 1.3),
+      chunkCount: n,
+      metadata: {},
+      source: 'bench',
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await container.documents.putText(NS, id, version, text);
+    await container.documents.put(rec);
+    if (batch.length >= 2000) {
+      await vectors.upsert(NS, batch);
+      batch = [];
+    }
+    if (d % qEvery === 0 && questions.length < Number(args.queries)) {
+      // A question from one chunk's rarer words and the document's topic: one right document, common words shared with many.
+      const chunk = texts[Math.floor(rnd() * texts.length)]!.slice(0, -1).split(' ');
+      const rare = [...new Set(chunk)].sort((x, y) => y.length - x.length || (x < y ? -1 : 1)).slice(0, 3);
+      questions.push(`What does ${topic[0]} say about ${rare.join(' and ')}?`);
+    }
+  }
+  if (batch.length > 0) await vectors.upsert(NS, batch);
+  console.log(`  built ${size.toLocaleString('en-US')} chunks in ${docs.toLocaleString('en-US')} documents (${vectors.name}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return {
+    container,
+    questions,
+    async close() {
+      await container.close();
+      await rm(dataDir, { recursive: true, force: true });
+      if (schema) await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    },
+  };
+}
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: args.postgres });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/** Latencies of retrieving each question over the whole namespace, after two warm-up questions. */
+async function measure(c: Container, questions: readonly string[], withoutText: boolean): Promise<number[]> {
+  const method = configuredAdaptiveK(c.config);
+  // The baseline: the same service over the same store with its lexical search hidden (the fallback path, as before).
+  const retrieval = withoutText ? baselineService(c) : c.retrieval;
+  const run = (question: string) =>
+    retrieval.retrieve({ namespace: NS, question, documentIds: null, method, score: 'bm25', hybridAlpha: 0.3, denseScores: false });
+  for (const q of questions.slice(0, 2)) await run(q);
+  const out: number[] = [];
+  for (const q of questions) {
+    const t = performance.now();
+    await run(q);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+function baselineService(c: Container): RetrievalService {
+  const hidden: VectorStore = new Proxy(c.vectors, {
+    get: (t, p) => {
+      if (p === 'searchText') return undefined;
+      const v: unknown = Reflect.get(t, p, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+  return new RetrievalService({
+    documents: c.documents,
+    vectors: hidden,
+    embedder: c.embedder,
+    namespaceCandidates: c.config.NAMESPACE_CANDIDATES,
+    library: { aggregate: c.config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate, maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS, buffer: c.config.LIBRARY_DOCUMENT_BUFFER },
+    logger: c.logger,
+    ready: () => c.ready(),
+  });
+}
+
+async function main(): Promise<void> {
+  const sizes = args.sizes!.split(',').map(Number);
+  console.log(
+    `whole-namespace retrieval (BM25 selection, no dense scores), store ${args.store}; ${args['chunks-per-document']} chunks per document, ${args.words} words per chunk, ${args.dims}-dim vectors; ` +
+      `${args.queries} questions per size (baseline ${args['baseline-queries']}, sizes ≤ ${Number(args['baseline-max']).toLocaleString('en-US')})`,
+  );
+  const rows: Array<{ size: number; p50: number; p99: number; rss: number; heap: number; base50: number | null; base99: number | null; fallback: boolean }> = [];
+  for (const size of sizes) {
+    const b = await build(size);
+    try {
+      const hasText = typeof b.container.vectors.searchText === 'function';
+      const lat = await measure(b.container, b.questions, false);
+      const base = size <= Number(args['baseline-max']) && hasText ? await measure(b.container, b.questions.slice(0, Number(args['baseline-queries'])), true) : null;
+      const mem = process.memoryUsage();
+      rows.push({
+        size,
+        p50: median(lat),
+        p99: quantile(lat, 0.99),
+        rss: mem.rss / 2 ** 20,
+        heap: mem.heapUsed / 2 ** 20,
+        base50: base ? median(base) : null,
+        base99: base ? quantile(base, 0.99) : null,
+        fallback: !hasText,
+      });
+      const r = rows.at(-1)!;
+      console.log(
+        `  ${size.toLocaleString('en-US').padStart(9)} chunks: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, rss ${r.rss.toFixed(0)} MiB, heap ${r.heap.toFixed(0)} MiB` +
+          (r.fallback ? ' (the store has no searchText: this is the fallback path)' : '') +
+          (r.base50 !== null ? `; baseline (dense top-${b.container.config.NAMESPACE_CANDIDATES} + BM25) p50 ${r.base50.toFixed(1)} ms, p99 ${r.base99!.toFixed(1)} ms: ${(r.base50 / r.p50).toFixed(1)}× faster` : ''),
+      );
+    } finally {
+      await b.close();
+    }
+  }
+  // Least squares on log N, log p50 (and p99).
+  const fit = (ys: number[]): number => {
+    const xs = rows.map((r) => Math.log(r.size));
+    const ls = ys.map(Math.log);
+    const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const my = ls.reduce((a, b) => a + b, 0) / ls.length;
+    let num = 0;
+    let den = 0;
+    xs.forEach((x, i) => {
+      num += (x - mx) * (ls[i]! - my);
+      den += (x - mx) ** 2;
+    });
+    return den > 0 ? num / den : Number.NaN;
+  };
+  console.log('\n| chunks | p50 ms | p99 ms | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.size.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.base50?.toFixed(1) ?? '–'} | ${r.base99?.toFixed(1) ?? '–'} | ${r.base50 !== null ? `${(r.base50 / r.p50).toFixed(1)}×` : '–'} |`,
+    );
+  }
+  if (rows.length >= 2) console.log(`\nlatency ∝ N^b: b = ${fit(rows.map((r) => r.p50)).toFixed(2)} (p50), ${fit(rows.map((r) => r.p99)).toFixed(2)} (p99)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
