@@ -123,6 +123,14 @@ describe.each([
     expect(r.body.library.picked.length).toBeGreaterThan(0);
   });
 
+  it('/v1/answer with a whole-text strategy reads the picked documents, not the namespace', async () => {
+    const r = await s.call('POST', '/v1/answer', { question: QUESTION, strategy: 'full' });
+    expect(r.status).toBe(200);
+    const doc = (await s.call('GET', `/v1/documents/${holder}`)).body;
+    expect(r.body.contextTokens).toBeLessThanOrEqual(doc.tokens + 10);
+    expect(r.body.fullContextTokens).toBeLessThan(doc.tokens * 1.5);
+  });
+
   it('named documents are read as before: no library view', async () => {
     const r = await s.call('POST', '/v1/retrieve', { question: QUESTION, documentIds: [holder, 'doc-0'] });
     expect(r.status).toBe(200);

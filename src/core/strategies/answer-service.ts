@@ -159,6 +159,13 @@ export class AnswerService {
         allowUnanswerable: input.allowUnanswerable ?? false,
       });
     } else {
+      if (input.documentIds === null) {
+        // A whole-text strategy over the whole namespace reads the documents retrieval picks for the question, not every document.
+        emit({ type: 'progress', stage: 'retrieve' });
+        const r = input.retrieval ?? (await retrieveFor(this.o.retrieval, input, docs));
+        if (r.library) docs = readDocuments(docs, r.library);
+        caller.checkCancelled();
+      }
       const texts = await this.texts(input.namespace, docs);
       if (input.strategy === 'full') emit({ type: 'progress', stage: 'read' });
       const strategyInput = { caller, question: input.question, docs: texts, reserves };
