@@ -32,7 +32,7 @@ describe('picking documents at the largest gap of their curve (Adaptive-k)', () 
 
   it('picks every document above the gap, and the buffer adds documents after it', () => {
     expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6)).picked).toEqual(['d0', 'd1', 'd2']);
-    expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6), { buffer: 1 }).picked).toEqual(['d0', 'd1', 'd2', 'd3']);
+    expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6), { buffer: 1, maxDocuments: 8 }).picked).toEqual(['d0', 'd1', 'd2', 'd3']);
   });
 
   it('caps the documents at maxDocuments and says what it left out', () => {

@@ -69,11 +69,17 @@ export interface DocumentPickOptions {
   b?: number;
   /** Documents read after the cut, in score order. Default 0. */
   buffer?: number;
-  /** Most documents picked, whatever the curve says. Default 8. */
+  /** Most documents picked, whatever the curve says. Default 3. */
   maxDocuments?: number;
 }
 
-export const DOCUMENT_PICK_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 0, maxDocuments: 8 });
+/**
+ * Chosen on the LaRA dev half by document-level 5-fold cross-validation
+ * (eval/library-sweep.ts; best evidence coverage at ≤ 12k tokens read per
+ * question on the other folds): every fold chose top3 with no buffer, three
+ * of five at most 3 documents (two chose 2). Numbers in docs/library.md.
+ */
+export const DOCUMENT_PICK_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 0, maxDocuments: 3 });
 
 /** What the first level decided, and why: part of every whole-namespace response. */
 export interface DocumentPick {
