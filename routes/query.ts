@@ -40,6 +40,13 @@ const Options = {
         'Retrieval probe with strategy auto (generative readers only): answer from retrieval first, keep a declining or short answer, else read the whole text. Default ROUTER_PROBE (off when Self-Route is on). Not together with selfRoute: true.',
     }),
   ),
+  preference: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description: 'Cost against accuracy with strategy auto, 0 (cheapest) to 1 (most accurate): sets how long a retrieval answer the probe keeps. Default ROUTER_PREFERENCE.',
+    }),
+  ),
   ...SelectionParams,
 };
 
@@ -109,6 +116,7 @@ const routes: FastifyPluginAsync = async (app) => {
         llm: chosen.llm,
         ...(body.selfRoute !== undefined ? { selfRoute: body.selfRoute } : {}),
         ...(body.probe !== undefined ? { probe: body.probe } : {}),
+        ...(body.preference !== undefined ? { preference: body.preference } : {}),
         signal: abortOnClientClose(reply),
       };
       try {
@@ -157,7 +165,7 @@ const routes: FastifyPluginAsync = async (app) => {
       await app.container.retrieval.resolveScope(req.namespace, c.documentIds);
       // Validate the choice of LLM now, not in the job.
       await service.chooseLlm(body.llm).release();
-      const data: QueryBatchJobData = { namespace: req.namespace, questions, ...c, llm: body.llm ?? null, selfRoute: body.selfRoute ?? null, probe: body.probe ?? null };
+      const data: QueryBatchJobData = { namespace: req.namespace, questions, ...c, llm: body.llm ?? null, selfRoute: body.selfRoute ?? null, probe: body.probe ?? null, preference: body.preference ?? null };
 
       if (questions.length <= cfg.ROUTER_INLINE_BATCH) {
         return { jobId: null, ...(await runBatch(service, data, { signal: abortOnClientClose(reply) })) };

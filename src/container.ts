@@ -35,9 +35,47 @@ import { RetrievalService } from './core/retrieval/service.js';
 import type { DocumentAggregate } from './core/retrieval/library.js';
 import { vectorReadiness } from './core/readiness.js';
 import { AnswerService } from './core/strategies/answer-service.js';
-import { QueryService } from './core/routing/query-service.js';
+import { QueryService, type ReaderChoices } from './core/routing/query-service.js';
+import { parseCueNames } from './core/routing/cues.js';
+import type { RouterSettings } from './core/routing/settings.js';
 import { QUERY_BATCH_JOB, queryBatchProcessor } from './core/routing/batch.js';
 import { createLimits, limitChains, limitLlm, type Limits } from './core/limits.js';
+
+/** The router's settings (ROUTER_*), typed for the core. */
+export function routerSettings(cfg: Config): RouterSettings {
+  return {
+    thresholds: {
+      minRelativeGap: cfg.ROUTER_MIN_RELATIVE_GAP,
+      maxAboveCut: cfg.ROUTER_MAX_ABOVE_CUT,
+      maxSelectedShare: cfg.ROUTER_MAX_SELECTED_SHARE,
+      maxSpread: cfg.ROUTER_MAX_SPREAD,
+      diffuseCues: parseCueNames(cfg.ROUTER_DIFFUSE_CUES),
+      maxQuestionWords: cfg.ROUTER_MAX_QUESTION_WORDS,
+      minAbsentTerms: cfg.ROUTER_MIN_ABSENT_TERMS,
+      latencyMsPerCall: cfg.ROUTER_LATENCY_MS_PER_CALL,
+      latencyMsPerKiloToken: cfg.ROUTER_LATENCY_MS_PER_1K_TOKENS,
+    },
+    escalation: cfg.ROUTER_SELF_ROUTE ? 'self-route' : cfg.ROUTER_PROBE ? 'probe' : 'none',
+    probeMaxAnswerTokens: cfg.ROUTER_PROBE_MAX_ANSWER_TOKENS,
+    preference: cfg.ROUTER_PREFERENCE,
+    zones: {
+      directCues: parseCueNames(cfg.ROUTER_DIRECT_CUES),
+      directMaxRelativeGap: cfg.ROUTER_DIRECT_MAX_RELATIVE_GAP,
+      trustMinRelativeGap: cfg.ROUTER_TRUST_MIN_RELATIVE_GAP,
+      trustMinTopCoverage: cfg.ROUTER_TRUST_MIN_TOP_COVERAGE,
+    },
+  };
+}
+
+/** The readers a request may choose among, and how to build one. */
+export function readerChoices(cfg: Config, create?: ReaderChoices['create']): ReaderChoices {
+  return {
+    provider: cfg.LLM_PROVIDER,
+    model: cfg.LLM_MODEL,
+    allowedModels: cfg.ROUTER_ALLOWED_MODELS.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    ...(create ? { create } : {}),
+  };
+}
 
 /** Everything the service is made of, picked from the config in one place. */
 export interface Container {
@@ -220,7 +258,13 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   });
   const answers = metrics.meterAnswers(limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains));
   const query = metrics.meterQueries(
-    new QueryService({ retrieval, answers, config, logger, createLlm: (cfg) => limitLlm(metrics.meterLlm(createLlm(cfg, { embedder, logger })), limits.llmCalls) }),
+    new QueryService({
+      retrieval,
+      answers,
+      router: routerSettings(config),
+      readers: readerChoices(config, (provider, model) => limitLlm(metrics.meterLlm(createLlm({ ...config, LLM_PROVIDER: provider, LLM_MODEL: model } as Config, { embedder, logger })), limits.llmCalls)),
+      logger,
+    }),
   );
   metrics.watchQueue(queue);
   runner?.register(QUERY_BATCH_JOB, metrics.timeJob(QUERY_BATCH_JOB, queryBatchProcessor(query)));

@@ -8,7 +8,7 @@ import type { BrokenInput, EvalQuestion } from './types.js';
 
 /**
  * The document id a LaRA document gets in the service: `${length}_${type}_${file}`
- * made a valid id. The same scheme as eval/replay-router.ts, so both find the
+ * made a valid id. The same scheme as eval/lara/ingest.ts, so both find the
  * documents the other ingested in a shared data dir.
  */
 export function laraDocumentId(q: Pick<LaraQuery, 'length' | 'type' | 'file'>): string {

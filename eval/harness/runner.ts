@@ -14,7 +14,10 @@ import type { Backend, BackendDescription, RetrievalView } from './backend.js';
 import { selectQuestions, type QuestionEvidence, type SelectionFilters } from './dataset.js';
 import { latencySummary, readingMetrics, spansRead, summarise, type LatencySummary, type StrategySummary } from './metrics.js';
 import { silentProgress, type Progress } from './progress.js';
-import { judgePredictions, probeSettings, replayModel, routeQuestions, type ModelReplay } from './replay.js';
+import { routerSettings } from '../../src/container.js';
+import { answeredFor, judgePredictions } from '../replay/judged.js';
+import { measureQuestions } from '../replay/records.js';
+import { replayModel, type ModelReplay } from '../replay/summary.js';
 import { manifestConflict, ResultStore, type RunManifest } from './store.js';
 import type { BrokenInput, EvalQuestion, FailureRow, ResultRow, StrategySpec } from './types.js';
 import { writeReports } from '../report/index.js';
@@ -306,17 +309,18 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   if (replayModels.length > 0 && !signal.aborted) {
     const selection: SelectionMethod = configuredAdaptiveK(o.config);
     progress.start('route', sel.questions.length);
-    const decisions = await routeQuestions(o.backend, sel.questions, { config: o.config, logger: o.logger, window: o.replayWindow ?? 128_000, selection, documentText: (q) => docOf(q).text, onDone: (q) => progress.tick(q.task) });
+    const records = await measureQuestions(o.backend, sel.questions, { config: o.config, logger: o.logger, window: o.replayWindow ?? 128_000, selection, documentText: (q) => docOf(q).text, onDone: (q) => progress.tick(q.task) });
     progress.stop();
     const { predictions, errors } = loadPredictions(o.dataset);
     for (const e of errors) {
       if (replayModels.some((m) => e.file.startsWith(`${m}/`))) predictionErrors.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
     }
     const known = new Set(predictions.map((p) => p.model));
+    const settings = routerSettings(o.config);
     for (const model of replayModels) {
       if (!known.has(model)) throw new Error(`no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`);
       const judged = await judgePredictions(predictions, model, o.judge);
-      replay.push(replayModel(model, o.judge.name, sel.questions, decisions, judged, probeSettings(o.config)));
+      replay.push(replayModel(model, o.judge.name, records, records.map((r) => answeredFor(judged, r)), settings));
     }
   }
 

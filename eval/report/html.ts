@@ -1,7 +1,7 @@
 import type { Cell, StrategySummary } from '../harness/metrics.js';
 import type { EvalSummary } from '../harness/runner.js';
 import type { ResultRow } from '../harness/types.js';
-import { CELL_HEADER, cellColumns, dur, ktok, pct, PROBE_HEADER, probeColumns, probeNote } from './markdown.js';
+import { CELL_HEADER, cellColumns, dur, ktok, pct, REPLAY_HEADER, replayColumns, replayNote } from './markdown.js';
 import { barChart, curveChart, esc, PALETTE, scatterChart, type ScatterSeries } from './svg.js';
 
 const CSS = `
@@ -83,29 +83,21 @@ export function htmlReport(s: EvalSummary, rows: readonly ResultRow[]): string {
 
   if (s.replay.length > 0) {
     b.push('<h2>Recorded-answer replay</h2>');
-    b.push("<p class=\"note\">Our router picks a route per question (as for a 128k reader); the model's recorded answer of that route is judged. Probe: the retrieval probe with the recorded RAG answer as its answer (tables below). Oracle: the better of the two recorded answers.</p><div class=\"charts\">");
+    b.push(`<p class="note">${esc(replayNote(s.judge.approximate))}</p><div class="charts">`);
     for (const m of s.replay) {
       b.push(
         barChart({
           id: `replay-${m.model}`,
           title: `${m.model}: recorded answers by route`,
           yLabel: 'accuracy',
-          groups: m.rows.filter((r) => !/^\d/.test(r.group)).map((r) => ({ label: r.group, values: [{ name: 'always RAG', value: r.alwaysRag }, { name: 'always full', value: r.alwaysFull }, { name: 'routed', value: r.routed }, { name: 'probe', value: r.probe }, { name: 'oracle', value: r.oracle }] })),
+          groups: m.rows.filter((r) => !/^\d/.test(r.group)).map((r) => ({ label: r.group, values: [{ name: 'always RAG', value: r.alwaysRag }, { name: 'always full', value: r.alwaysFull }, { name: 'rules alone', value: r.policy }, { name: 'routed', value: r.routed }, { name: 'oracle', value: r.oracle }] })),
         }),
       );
     }
     b.push('</div>');
     for (const m of s.replay) {
       b.push(`<h3>${esc(m.model)} (${m.questions} questions)</h3>`);
-      b.push(
-        htmlTable(
-          ['group', 'n', 'always RAG', 'always full', 'routed', 'oracle', 'to RAG', 'to full', 'to CoA', 'tokens full', 'tokens routed', 'saved'],
-          m.rows.map((r) => [r.group, String(r.n), pct(r.alwaysRag), pct(r.alwaysFull), pct(r.routed), pct(r.oracle), pct(r.share.rag), pct(r.share.full), pct(r.share.coa), ktok(r.tokensFull), ktok(r.tokensRouted), pct(r.tokensSaved)]),
-        ),
-      );
-      b.push(`<h4>${esc(m.model)}: retrieval probe${m.probe.inService ? '' : ' (off in this config)'}</h4>`);
-      b.push(`<p class="note${m.probe.inService ? '' : ' warn'}">${esc(probeNote(m, s.judge.approximate))}</p>`);
-      b.push(htmlTable(PROBE_HEADER, m.rows.map(probeColumns)));
+      b.push(htmlTable(REPLAY_HEADER, m.rows.map(replayColumns)));
     }
   }
 

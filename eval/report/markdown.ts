@@ -1,5 +1,5 @@
 import type { Cell } from '../harness/metrics.js';
-import type { ModelReplay, ReplayRow } from '../harness/replay.js';
+import type { ModelReplay, ReplayRow } from '../replay/summary.js';
 import type { EvalSummary } from '../harness/runner.js';
 import type { CalibrationReport } from '../calibrate-judge.js';
 
@@ -36,22 +36,33 @@ export function cellColumns(c: Cell): string[] {
 /** Percentage points, signed. */
 export const points = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`);
 
-export const PROBE_HEADER = ['group', 'n', 'always RAG', 'always full', 'routed', 'probe', 'probe − best fixed', 'by retrieval', 'tokens full', 'tokens routed', 'tokens probe'];
+export const REPLAY_HEADER = ['group', 'n', 'always RAG', 'always full', 'rules alone', 'routed', 'routed − best fixed', 'oracle', 'by retrieval', 'tokens RAG', 'tokens full', 'tokens routed'];
 
-export function probeColumns(r: ReplayRow): string[] {
-  return [r.group, String(r.n), pct(r.alwaysRag), pct(r.alwaysFull), pct(r.routed), pct(r.probe), points(r.probe - Math.max(r.alwaysRag, r.alwaysFull)), pct(r.probeShare), ktok(r.tokensFull), ktok(r.tokensRouted), ktok(r.tokensProbe)];
+export function replayColumns(r: ReplayRow): string[] {
+  return [
+    r.group,
+    String(r.n),
+    pct(r.alwaysRag),
+    pct(r.alwaysFull),
+    pct(r.policy),
+    pct(r.routed),
+    points(r.routed - Math.max(r.alwaysRag, r.alwaysFull)),
+    pct(r.oracle),
+    pct(r.ragShare),
+    ktok(r.tokensRag),
+    ktok(r.tokensFull),
+    ktok(r.tokensRouted),
+  ];
 }
 
-/** What the probe columns of the replay are, in words (shared by both reports). */
-export function probeNote(m: ModelReplay, approximateJudge: boolean): string {
-  const n = m.probe.maxAnswerTokens;
+/** What the replay columns are, in words (shared by both reports). */
+export function replayNote(approximateJudge: boolean): string {
   return (
-    `Retrieval probe (ROUTER_PROBE_MAX_ANSWER_TOKENS = ${n}): the model's recorded RAG answer stands in for the probe's retrieval answer. ` +
-    `It is kept when it says the text does not hold what was asked or is at most ${n} tokens long (citations not counted); otherwise the recorded whole-text answer counts. ` +
-    'By retrieval: share of questions the kept RAG answer settles. Tokens probe: the retrieval read, plus the whole-text read (full, or Chain-of-Agents when the text does not fit or the router chose it) when escalated. ' +
-    (m.probe.inService
-      ? 'This config runs the probe for strategy auto with a generative reader.'
-      : 'This config has the probe OFF (ROUTER_PROBE=false, or ROUTER_SELF_ROUTE=true, which escalates declines instead and is not replayed here): the probe columns show what turning it on would do.') +
+    "The service's own plan (src/core/routing/plan.ts) routes each question as for a generative reader with a 128k window; the model's recorded answers stand in for the reader: " +
+    'the recorded RAG answer for every retrieval read (the probe\'s first answer included), the recorded whole-text answer for full context and Chain-of-Agents. ' +
+    'Rules alone: the policy without an escalation (what the extractive reader\'s auto does). Routed: strategy auto with this config (by default the retrieval probe). ' +
+    'Oracle: the better of the two recorded answers. Tokens: document tokens read per question (both reads when escalated). These settings are replayed as configured, in-sample; ' +
+    '`npm run replay` cross-validates them.' +
     (approximateJudge ? ' Accuracies by the approximate lexical judge: compare the columns with each other, not with LLM-judged numbers.' : '')
   );
 }
@@ -106,23 +117,10 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
   }
 
   if (s.replay.length > 0) {
-    out.push('## Recorded-answer replay', '');
-    out.push(
-      "Each question is routed by our router (as for a reader with a 128k window); the model's recorded answer of the chosen route is judged (Chain-of-Agents counts as the whole-text route). Oracle: the better of the two recorded answers. Tokens: document tokens each route reads by our estimates. Below each model's table, the retrieval probe replayed on the same questions.",
-      '',
-    );
+    out.push('## Recorded-answer replay', '', replayNote(s.judge.approximate), '');
     for (const m of s.replay) {
       out.push(`### ${m.model} (${m.questions} questions with both answers${m.missing ? `, ${m.missing} without` : ''}; judge ${m.judge})`, '');
-      out.push(
-        table(
-          ['group', 'n', 'always RAG', 'always full', 'routed', 'oracle', 'to RAG', 'to full', 'to CoA', 'tokens full', 'tokens routed', 'tokens saved'],
-          m.rows.map((r) => [r.group, String(r.n), pct(r.alwaysRag), pct(r.alwaysFull), pct(r.routed), pct(r.oracle), pct(r.share.rag), pct(r.share.full), pct(r.share.coa), ktok(r.tokensFull), ktok(r.tokensRouted), pct(r.tokensSaved)]),
-        ),
-        '',
-      );
-      out.push(`#### ${m.model}: retrieval probe${m.probe.inService ? '' : ' (off in this config)'}`, '');
-      out.push(probeNote(m, s.judge.approximate), '');
-      out.push(table(PROBE_HEADER, m.rows.map(probeColumns)), '');
+      out.push(table(REPLAY_HEADER, m.rows.map(replayColumns)), '');
     }
   }
 

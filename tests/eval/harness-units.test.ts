@@ -9,9 +9,6 @@ import { stratifiedSample } from '../../eval/harness/sample.js';
 import { ResultStore, manifestConflict } from '../../eval/harness/store.js';
 import { judgeMessages, lexicalJudge, llmJudge, parseVerdict } from '../../eval/judges/llm.js';
 import { agreement, laraAccuracies, pearson } from '../../eval/calibrate-judge.js';
-import { judgePredictions, predictionKey, replayModel, type RouteDecision } from '../../eval/harness/replay.js';
-import { PROBE_HEADER, probeColumns } from '../../eval/report/markdown.js';
-import { judgeProbe, keptAt } from '../../src/core/routing/probe.js';
 import type { EvalQuestion, ResultRow } from '../../eval/harness/types.js';
 import type { LaraPrediction } from '../../eval/lara/dataset.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
@@ -247,69 +244,5 @@ describe('calibration arithmetic', () => {
     const acc = laraAccuracies([p('book', true, 1), p('paper', true, 2), p('paper', false, 3), p('paper', false, 4)]);
     expect(acc.get('m|full|32k|location')!.acc).toBeCloseTo((1 + 1 / 3) / 2);
     expect(acc.get('m|full|32k|location')!.n).toBe(4);
-  });
-});
-
-describe('recorded-answer replay with the retrieval probe', () => {
-  // Five questions with both recorded answers. q1–q4 (32k) are the probe's four cases; q5 (128k) has a reader window retrieval does not fit.
-  const cases: Array<{ id: string; length: string; task: string; question: string; truth: string; rag: string; full: string; d: Omit<RouteDecision, 'questionId' | 'reasons'> }> = [
-    // Kept, short: the RAG answer (3 tokens once its citation is dropped) is right, full is wrong; the policy chose full.
-    { id: 'q1', length: '32k', task: 'location', question: 'What fuel did the lighthouse lamp burn before kerosene arrived?', truth: 'Whale oil.', rag: 'Whale oil [2].', full: 'Kerosene.', d: { strategy: 'full', tokens: { rag: 1000, full: 30_000, coa: 30_000 }, ragFits: true, fullFits: true } },
-    // Kept, declined: right on a hallucination question; full invents an answer.
-    { id: 'q2', length: '32k', task: 'hallu', question: 'What colour was the ferry that brought Tomas to Gull Rock?', truth: 'The text does not mention the colour of the ferry.', rag: 'The text does not mention the colour of the ferry.', full: 'The ferry was blue.', d: { strategy: 'rag', tokens: { rag: 2000, full: 50_000, coa: 50_000 }, ragFits: true, fullFits: true } },
-    // Escalated, long (over 30 tokens) and wrong; the policy chose retrieval and the text does not fit, so the probe escalates to Chain-of-Agents.
-    {
-      id: 'q3', length: '32k', task: 'location', question: 'What instrument did Tomas bring on the ferry?', truth: 'A violin.',
-      rag: 'Tomas arrived on the ferry in the second winter with a crate of oranges, stayed three weeks at the lighthouse, and spent his evenings in the lamp room with the keepers talking about the ships that passed the rock.',
-      full: 'A violin.', d: { strategy: 'rag', tokens: { rag: 3000, full: 120_000, coa: 200_000 }, ragFits: true, fullFits: false },
-    },
-    // Escalated, empty; the policy chose Chain-of-Agents, which the probe escalates to; both answers wrong.
-    { id: 'q4', length: '32k', task: 'location', question: 'From which wreck did Mara salvage the cedar planks?', truth: 'The wreck of the schooner Alba.', rag: '', full: 'A fishing boat.', d: { strategy: 'coa', tokens: { rag: 4000, full: 100_000, coa: 110_000 }, ragFits: true, fullFits: true } },
-    // Retrieval does not fit: no probe, the policy's Chain-of-Agents answers (the recorded whole-text answer, wrong) although the RAG answer is short and right.
-    { id: 'q5', length: '128k', task: 'location', question: 'How many species does the acoustic network identify?', truth: '28 species.', rag: '28 species.', full: 'Twelve birds.', d: { strategy: 'coa', tokens: { rag: 5000, full: 120_000, coa: 300_000 }, ragFits: false, fullFits: false } },
-  ];
-  const questions: EvalQuestion[] = cases.map((c, i) => ({
-    id: c.id, length: c.length, type: 'book', task: c.task, file: 'gull-rock.txt', documentId: 'd', question: c.question, answer: c.truth, queryFile: 'x.jsonl', line: i + 1, order: i,
-  }));
-  const predictions: LaraPrediction[] = cases.flatMap((c, i) =>
-    (['rag', 'full'] as const).map((mode) => ({ model: 'm', mode, length: c.length, type: 'book', task: c.task, file: 'gull-rock.txt', question: c.question, prediction: c[mode], groundTruth: c.truth, line: i + 1, predictionFile: `${mode}.jsonl` })),
-  );
-  const decisions = new Map(cases.map((c) => [c.id, { questionId: c.id, reasons: [], ...c.d }]));
-  const row = (r: ReturnType<typeof replayModel>, group: string) => r.rows.find((x) => x.group === group)!;
-
-  it('keeps the probe verdict of each recorded RAG answer next to the judge\'s verdicts', async () => {
-    const judged = await judgePredictions(predictions, 'm', lexicalJudge());
-    const at = (i: number) => judged.get(predictionKey(questions[i]!))!;
-    expect(cases.map((_, i) => [at(i).rag!.correct, at(i).full!.correct])).toEqual([[true, false], [true, false], [false, true], [false, false], [true, false]]);
-    // With no limit every answer that neither declines nor is empty counts as short; its length decides per limit.
-    expect(cases.map((_, i) => at(i).probe!.why)).toEqual(['short', 'declined', 'short', 'empty', 'short']);
-    expect(at(0).probe!.answerTokens).toBeLessThanOrEqual(5);
-    expect(at(2).probe!.answerTokens).toBeGreaterThan(30);
-    // keep(N) from the unlimited verdict agrees with judgeProbe at N, for each answer and limit.
-    for (const c of cases) for (const n of [0, 3, 30, 40]) expect(keptAt(judgeProbe(c.rag, Infinity), n)).toBe(judgeProbe(c.rag, n).keep);
-  });
-
-  it('answers kept short and declined answers from retrieval and escalates long and empty ones, with the tokens each reads', async () => {
-    const judged = await judgePredictions(predictions, 'm', lexicalJudge());
-    const r = replayModel('m', 'lexical-approximate', questions, decisions, judged, { maxAnswerTokens: 30, inService: true });
-    expect(r.probe).toEqual({ maxAnswerTokens: 30, inService: true });
-    // 32k: RAG right on q1, q2; full right on q3; routed (full, rag, rag, coa) right on q2 only.
-    // Probe: q1 kept ✓ (1000), q2 kept ✓ (2000), q3 escalated to coa ✓ (3000 + 200 000), q4 escalated to coa ✗ (4000 + 110 000).
-    expect(row(r, '32k')).toMatchObject({ n: 4, alwaysRag: 0.5, alwaysFull: 0.25, routed: 0.25, probe: 0.75, probeShare: 0.5, tokensProbe: 80_000 });
-    // q5: retrieval does not fit, so no probe: the policy's coa, wrong, 300 000 tokens.
-    expect(row(r, '128k')).toMatchObject({ n: 1, alwaysRag: 1, probe: 0, probeShare: 0, tokensProbe: 300_000 });
-    expect(row(r, 'all')).toMatchObject({ n: 5, probe: 3 / 5, probeShare: 2 / 5, tokensProbe: 124_000 });
-    expect(row(r, 'hallu')).toMatchObject({ n: 1, probe: 1, probeShare: 1, tokensProbe: 2000 });
-    // The report's row: probe − best fixed is 75% − 50%; tokens full (30k + 50k + 120k + 100k) / 4, routed (30k + 2k + 3k + 110k) / 4.
-    expect(PROBE_HEADER.length).toBe(probeColumns(row(r, '32k')).length);
-    expect(probeColumns(row(r, '32k'))).toEqual(['32k', '4', '50.0%', '25.0%', '25.0%', '75.0%', '+25.0', '50.0%', '75.0k', '36.3k', '80.0k']);
-  });
-
-  it('keeps only declines with a limit of 0: the short answer is escalated to the full text the policy chose', async () => {
-    const judged = await judgePredictions(predictions, 'm', lexicalJudge());
-    const r = replayModel('m', 'lexical-approximate', questions, decisions, judged, { maxAnswerTokens: 0, inService: false });
-    expect(r.probe.inService).toBe(false);
-    // q1 now escalated to full (the policy's choice): ✗, 1000 + 30 000 tokens. The rest as before.
-    expect(row(r, '32k')).toMatchObject({ probe: 0.5, probeShare: 0.25, tokensProbe: 87_500 });
   });
 });

@@ -6,6 +6,7 @@ import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
 import type { AnswerEvent, StrategyName } from '../../src/core/strategies/types.js';
 import { QueryService } from '../../src/core/routing/query-service.js';
+import { readerChoices, routerSettings } from '../../src/container.js';
 import { judgeProbe } from '../../src/core/routing/probe.js';
 import { ForwardingLlm } from '../helpers/llm.js';
 import { STORIES_GGUF } from '../helpers/paths.js';
@@ -140,7 +141,7 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
     const query = async (maxAnswerTokens: number) => {
       const config = loadConfig({}, { dotenvPath: null, overrides: { LLM_MAX_ANSWER_TOKENS: 48, LOG_LEVEL: 'silent', ROUTER_PROBE_MAX_ANSWER_TOKENS: maxAnswerTokens } });
       const answers = new AnswerService({ retrieval: stores.retrieval, llm: llama, config, logger });
-      const router = new QueryService({ retrieval: stores.retrieval, answers, config, logger });
+      const router = new QueryService({ retrieval: stores.retrieval, answers, router: routerSettings(config), readers: readerChoices(config), logger });
       const llm = new Recording(llama);
       const result = await router.query({
         namespace: NS, question: 'What did Lily find in the park?', documentIds: ['story'], selection: { kind: 'top-k', k: 2 }, score: 'hybrid', hybridAlpha: 0.5, llm,

@@ -12,6 +12,7 @@ import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/
 import { RetrievalService, type RetrievalResult, type RetrieveInput } from '../../src/core/retrieval/service.js';
 import { AnswerService } from '../../src/core/strategies/answer-service.js';
 import { QueryService } from '../../src/core/routing/query-service.js';
+import { readerChoices, routerSettings } from '../../src/container.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { ScriptedLlm } from '../helpers/llm.js';
 
@@ -154,7 +155,7 @@ describe('the retrieval service', () => {
   it('answers a routed retrieval query from the retrieval the decision was made on, retrieving once', async () => {
     const llm = new ScriptedLlm(100_000);
     const answers = new AnswerService({ retrieval, llm, config: cfg, logger });
-    const query = new QueryService({ retrieval, answers, config: cfg, logger });
+    const query = new QueryService({ retrieval, answers, router: routerSettings(cfg), readers: readerChoices(cfg), logger });
     const direct = await retrieval.retrieve(input({ denseScores: false }));
     const runs = retrieval.runs;
     const queries = embedder.queries;

@@ -29,6 +29,8 @@ export interface QueryBatchJobData {
   selfRoute: boolean | null;
   /** Absent in jobs queued before the probe existed: the configured default. */
   probe?: boolean | null;
+  /** Absent in jobs queued before the preference existed: the configured default. */
+  preference?: number | null;
 }
 
 /** One question's outcome: its result, or the error it got (the others still run). */
@@ -83,6 +85,7 @@ export async function runBatch(
           llm: chosen.llm,
           ...(data.selfRoute !== null ? { selfRoute: data.selfRoute } : {}),
           ...(data.probe !== null && data.probe !== undefined ? { probe: data.probe } : {}),
+          ...(data.preference !== null && data.preference !== undefined ? { preference: data.preference } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
         });
         items.push({ id: q.id, question: q.question, ok: true, result });

@@ -9,7 +9,7 @@ import { findCues, type Cue, type CueName } from './cues.js';
  * the documents against the model's window, cues in the question and the
  * caller's budgets. Pure: the same inputs always give the same decision, so
  * every branch is testable from constructed signals and replayable offline
- * (eval/replay-router.ts).
+ * (eval/replay/).
  */
 
 /** Limits a caller puts on one answer. All optional; absent means unlimited. */

@@ -18,7 +18,7 @@ import { declines } from '../text/declines.js';
  * reader that found the fact in the passages states it briefly; one that did
  * not explains, hedges or pieces together. So the probe keeps a retrieval
  * answer that declines or is short, and escalates the rest. Measured by
- * replaying LaRA's recorded answers (eval/replay-router.ts; numbers in
+ * replaying LaRA's recorded answers (`npm run replay`, eval/replay/; numbers in
  * src/config.ts next to ROUTER_PROBE_MAX_ANSWER_TOKENS).
  */
 export type ProbeVerdict =

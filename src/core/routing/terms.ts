@@ -19,3 +19,15 @@ export function vocabulary(text: string): Set<string> {
 export function absentTerms(question: string, vocabularies: ReadonlyArray<ReadonlySet<string>>): string[] {
   return [...new Set(analyze(question))].filter((t) => !vocabularies.some((v) => v.has(t)));
 }
+
+/**
+ * Share of the question's distinct terms that the documents use and `text`
+ * (the best chunk) holds; 0 when the documents use none of them. A best chunk
+ * holding every term the text knows is retrieval's clearest case.
+ */
+export function termCoverage(question: string, text: string, vocabularies: ReadonlyArray<ReadonlySet<string>>): number {
+  const known = [...new Set(analyze(question))].filter((t) => vocabularies.some((v) => v.has(t)));
+  if (known.length === 0) return 0;
+  const have = new Set(analyze(text));
+  return known.filter((t) => have.has(t)).length / known.length;
+}

@@ -1,0 +1,133 @@
+/**
+ * The router's recorded-answer replay on a LaRA-style set (Li et al., 2025,
+ * arXiv 2502.09977): measure every question once with the service's own code,
+ * judge each model's recorded answers, cross-validate the router's rules by
+ * document (and leave-one-model-out), sweep the cost–accuracy frontier.
+ *
+ *   npm run replay -- --dataset DIR --model M [--model …|--model all] --out DIR
+ *     [--data-dir data/eval-embed] [--window 128000] [--folds 5] [--seed 1] [--limit N] [--records FILE]
+ *
+ * Writes OUT/summary.json (per model at the default operating point: n,
+ * alwaysRag, alwaysFull, routed, oracle, ragShare, tokensRead, tokensFull, and
+ * the frontier), OUT/report.md, OUT/report.html (frontier charts) and
+ * OUT/records.json (the measured questions; --records reuses such a file
+ * instead of retrieving again). Prints the tables.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../src/config.js';
+import { routerSettings } from '../../src/container.js';
+import { createLogger } from '../../src/logger.js';
+import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
+import { InProcessBackend } from '../harness/backend.js';
+import { selectQuestions } from '../harness/dataset.js';
+import { silentProgress } from '../harness/progress.js';
+import { loadPredictions } from '../lara/dataset.js';
+import { lexicalJudge } from '../judges/llm.js';
+import { crossValidate, fitAll, VARIANTS, type ModelAnswers } from './cv.js';
+import { answeredFor, judgePredictions } from './judged.js';
+import { measureQuestions, type QuestionRecord } from './records.js';
+import { htmlReport, markdownReport, type ReplaySummary } from './report.js';
+import { summarise } from './summary.js';
+import { primaryVariant } from './variant.js';
+
+async function main(argv: string[]): Promise<number> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      dataset: { type: 'string', default: '../shared/datasets/lara' },
+      model: { type: 'string', multiple: true },
+      out: { type: 'string', default: 'eval-out/replay' },
+      'data-dir': { type: 'string', default: 'data/eval-embed' },
+      window: { type: 'string', default: '128000' },
+      folds: { type: 'string', default: '5' },
+      seed: { type: 'string', default: '1' },
+      limit: { type: 'string' },
+      records: { type: 'string' },
+    },
+  });
+  const dataset = resolve(a.dataset!);
+  const out = resolve(a.out!);
+  const window = Number(a.window);
+  const folds = Number(a.folds);
+  const seed = Number(a.seed);
+  if (!Number.isInteger(window) || window < 256) throw new Error(`--window must be an integer ≥ 256, got ${a.window}`);
+  if (!Number.isInteger(folds) || folds < 2) throw new Error(`--folds must be an integer ≥ 2, got ${a.folds}`);
+  const config = loadConfig(process.env, { dotenvPath: null, overrides: { DATA_DIR: resolve(a['data-dir']!), LLM_PROVIDER: 'extractive', LOG_LEVEL: 'warn' } });
+  const logger = createLogger('warn');
+  const sel = selectQuestions(dataset, {}, seed, a.limit === undefined ? Infinity : Number(a.limit));
+  for (const b of sel.broken) console.error(`skipped ${b.file}:${b.line}: ${b.message}`);
+  const questions = sel.questions;
+  const text = (q: { length: string; type: string; file: string }) => sel.dataset.documentText({ docPath: join(dataset, 'documents', q.length, q.type, q.file) });
+
+  let records: QuestionRecord[];
+  if (a.records && existsSync(a.records)) {
+    const byId = new Map((JSON.parse(readFileSync(a.records, 'utf8')) as QuestionRecord[]).map((r) => [r.id, r]));
+    records = questions.map((q) => byId.get(q.id)).filter((r): r is QuestionRecord => r !== undefined);
+    console.error(`read ${records.length} measured questions from ${a.records}`);
+  } else {
+    const backend = new InProcessBackend({ config, logger, namespace: 'lara-dev' });
+    await backend.start();
+    try {
+      const docs = new Map(questions.map((q) => [q.documentId, { id: q.documentId, title: q.file, text: text(q) }]));
+      await backend.ensureDocuments([...docs.values()], silentProgress);
+      let done = 0;
+      records = await measureQuestions(backend, questions, {
+        config,
+        logger,
+        window,
+        selection: configuredAdaptiveK(config),
+        documentText: text,
+        onDone: () => ++done % 200 === 0 && console.error(`measured ${done}/${questions.length}`),
+      });
+    } finally {
+      await backend.close();
+    }
+  }
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'records.json'), JSON.stringify(records));
+
+  const { predictions, errors } = loadPredictions(dataset);
+  for (const e of errors) console.error(`unreadable prediction ${e.file}:${e.line}: ${e.message}`);
+  const known = [...new Set(predictions.map((p) => p.model))].sort();
+  const names = !a.model || a.model.includes('all') ? known : a.model;
+  for (const m of names) if (!known.includes(m)) throw new Error(`no predictions for model ${JSON.stringify(m)} (found: ${known.join(', ') || 'none'})`);
+  const judge = lexicalJudge();
+  const models: ModelAnswers[] = [];
+  for (const m of names) {
+    const judged = await judgePredictions(predictions, m, judge);
+    models.push({ model: m, answers: records.map((r) => answeredFor(judged, r)) });
+  }
+
+  const settings = routerSettings(config);
+  const primary = primaryVariant(settings.zones);
+  const cv = crossValidate(records, models, settings, { folds, seed });
+  const summary: ReplaySummary = {
+    dataset,
+    judge: { name: judge.name, approximate: judge.approximate },
+    window,
+    folds,
+    questions: records.length,
+    primary,
+    fittedOnAll: Object.fromEntries(VARIANTS.map((v) => [v.name, fitAll(records, models, settings, v)])),
+    models: summarise(records, models, cv, primary),
+  };
+  writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+  const md = markdownReport(summary);
+  writeFileSync(join(out, 'report.md'), md);
+  writeFileSync(join(out, 'report.html'), htmlReport(summary));
+  console.log(md);
+  console.error(`written ${out}/{summary.json,report.md,report.html,records.json}`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  },
+);
