@@ -233,6 +233,80 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
       expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
     });
 
+    describe('searchText (lexical search at the store, where the backend has it)', () => {
+      const texts = [
+        'The lighthouse keeper rowed to the island at dawn.',
+        'A storm broke over the island; the lighthouse lamp failed.',
+        'Grain prices rose in the autumn market.',
+        'The keeper wrote: lighthouse, lighthouse, lighthouse — all dark.',
+        'Nothing here but the harbour and its gulls.',
+      ];
+      function withTexts(documentId: string, version: string, list: readonly string[], ns0 = ns): StoredChunk[] {
+        return makeChunks(ns0, documentId, version, list.length, rand).map((c, i) => ({ ...c, text: list[i]! }));
+      }
+
+      it('returns the chunks that hold the words, best first, at most `limit`, only of the versions asked', async (ctx) => {
+        if (!store.searchText) return ctx.skip();
+        const chunks = withTexts('doc', 'v1', texts);
+        await store.upsert(ns, [...chunks, ...withTexts('doc', 'v0', texts), ...withTexts('other', 'v1', texts)]);
+        const hits = await store.searchText(ns, [{ documentId: 'doc', version: 'v1' }], 'Where is the lighthouse?', 10);
+        expect(hits.map((h) => h.chunk.order).sort()).toEqual([0, 1, 3]);
+        // Three occurrences in a chunk of similar length outrank one.
+        expect(hits[0]!.chunk.order).toBe(3);
+        for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThanOrEqual(hits[i]!.score);
+        expect(hits.every((h) => h.chunk.documentId === 'doc' && h.chunk.version === 'v1' && h.chunk.namespace === ns)).toBe(true);
+        expect(hits.find((h) => h.chunk.order === 3)!.chunk).toEqual(withoutVector(chunks[3]!));
+        expect(hits[0]!.chunk).not.toHaveProperty('vector');
+        expect(await store.searchText(ns, [{ documentId: 'doc', version: 'v1' }], 'lighthouse', 2)).toHaveLength(2);
+      });
+
+      it('spans every document version given, and a rare word outranks a common one', async (ctx) => {
+        if (!store.searchText) return ctx.skip();
+        await store.upsert(ns, [...withTexts('a', 'v1', texts.slice(0, 3)), ...withTexts('b', 'v2', texts.slice(3))]);
+        const docs = [
+          { documentId: 'a', version: 'v1' },
+          { documentId: 'b', version: 'v2' },
+        ];
+        const hits = await store.searchText(ns, docs, 'island gulls', 10);
+        // "gulls" occurs once in the corpus, "island" twice: the gulls chunk (in b) comes first.
+        expect(hits.map((h) => `${h.chunk.documentId}:${h.chunk.order}`)).toEqual(['b:1', 'a:0', 'a:1']);
+      });
+
+      it('keeps namespaces apart', async (ctx) => {
+        if (!store.searchText) return ctx.skip();
+        const other = `${ns}-other`;
+        await store.upsert(other, withTexts('doc', 'v1', texts, other));
+        expect(await store.searchText(ns, [{ documentId: 'doc', version: 'v1' }], 'lighthouse', 10)).toEqual([]);
+        expect(await store.searchText(other, [{ documentId: 'doc', version: 'v1' }], 'lighthouse', 10)).toHaveLength(3);
+      });
+
+      it('forgets deleted and overwritten texts', async (ctx) => {
+        if (!store.searchText) return ctx.skip();
+        const ref = [{ documentId: 'doc', version: 'v1' }];
+        const chunks = withTexts('doc', 'v1', texts);
+        await store.upsert(ns, chunks);
+        await store.upsert(ns, [{ ...chunks[2]!, text: 'The lighthouse was sold.' }]);
+        expect((await store.searchText(ns, ref, 'grain', 10)).length).toBe(0);
+        expect((await store.searchText(ns, ref, 'sold lighthouse', 10))[0]!.chunk.order).toBe(2);
+        await store.deleteDocument(ns, 'doc');
+        expect(await store.searchText(ns, ref, 'lighthouse', 10)).toEqual([]);
+      });
+
+      it('takes any question as plain words: FTS syntax, quotes and stopwords alone match nothing special and never fail', async (ctx) => {
+        if (!store.searchText) return ctx.skip();
+        await store.upsert(ns, withTexts('doc', 'v1', texts));
+        const ref = [{ documentId: 'doc', version: 'v1' }];
+        for (const q of ['"lighthouse', 'lighthouse AND NOT', 'NEAR(keeper lighthouse)', 'light*', 'text:keeper', '-keeper ^lamp {x}']) {
+          await expect(store.searchText(ns, ref, q, 10)).resolves.toBeInstanceOf(Array);
+        }
+        expect((await store.searchText(ns, ref, 'NEAR(keeper)', 10)).map((h) => h.chunk.order).sort()).toEqual([0, 3]);
+        expect(await store.searchText(ns, ref, 'what is the', 10)).toEqual([]);
+        expect(await store.searchText(ns, ref, '?!', 10)).toEqual([]);
+        expect(await store.searchText(ns, [], 'lighthouse', 10)).toEqual([]);
+        expect(await store.searchText(ns, ref, 'lighthouse', 0)).toEqual([]);
+      });
+    });
+
     it('health resolves when the backend is reachable', async () => {
       await expect(store.health()).resolves.toBeUndefined();
     });

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { SqliteVectorStore } from '../../src/adapters/vector-store/sqlite.js';
 import { QdrantVectorStore } from '../../src/adapters/vector-store/qdrant.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
 import { DIMS, vectorStoreContract } from './vector-store.contract.js';
@@ -16,6 +18,20 @@ vectorStoreContract('EmbeddedVectorStore', async () => {
     store,
     cleanup: async () => {
       await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+vectorStoreContract('SqliteVectorStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vs-sqlite-'));
+  const db = openSqlite(join(dir, 'test.db'));
+  const store = new SqliteVectorStore({ db });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      db.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

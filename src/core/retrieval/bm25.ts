@@ -20,7 +20,7 @@ export interface Bm25Index {
 }
 
 // Small on purpose: question words and function words, which carry no topic.
-const STOPWORDS = new Set(
+export const STOPWORDS = new Set(
   (
     'a an and are as at be been being but by can could did do does doing for from had has have having he her hers him his how ' +
     'i if in into is it its itself me my no nor not of on or our ours she should so than that the their theirs them then there ' +

@@ -1,0 +1,318 @@
+import type Database from 'better-sqlite3';
+import { AppError } from '../../errors.js';
+import { Lru } from '../../core/lru.js';
+import { STOPWORDS } from '../../core/retrieval/bm25.js';
+import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import { isTransientSqliteError, readVectorBlob, vectorBlob } from '../sqlite/blob.js';
+
+/** Options of {@link SqliteVectorStore}. */
+export interface SqliteVectorStoreOptions {
+  /** The process's database (`openSqlite`), migrated; the container owns and closes it. */
+  db: Database.Database;
+  /** Upper bound of the in-memory cache of versions' chunks and vectors, in bytes. Default 512 MiB. */
+  cacheBytes?: number;
+}
+
+/** The chunks and vectors of one document version, as read at generation `gen`. */
+interface Segment {
+  gen: bigint;
+  /** In order; frozen because every reader shares them. */
+  chunks: readonly ChunkRecord[];
+  /** Row i's vector at [i * dims, (i + 1) * dims). */
+  vectors: Float32Array;
+  norms: Float32Array;
+  bytes: number;
+}
+
+interface ChunkRow {
+  id: string;
+  document_id: string;
+  version: string;
+  ord: number;
+  start_char: number;
+  end_char: number;
+  tokens: number;
+  text: string;
+}
+
+/** What a cached chunk record costs beyond its text (object, strings' headers), roughly. */
+const CHUNK_OVERHEAD_BYTES = 200;
+
+// Words as FTS5's unicode61 tokenizer cuts them (letters, marks and digits).
+const FTS_WORD = /[\p{L}\p{M}\p{N}]+/gu;
+
+/**
+ * The FTS5 query for a question: each distinct word a quoted string (so no
+ * character of the question is FTS syntax), OR-ed, stopwords left out (they
+ * match nearly every chunk, so they would make the query read the whole
+ * index for terms that weigh next to nothing in BM25). Null when no word is left.
+ */
+export function ftsQuery(question: string): string | null {
+  const words = new Set<string>();
+  for (const m of question.toLowerCase().matchAll(FTS_WORD)) if (!STOPWORDS.has(m[0])) words.add(m[0]);
+  return words.size === 0 ? null : [...words].map((w) => `"${w.replace(/"/g, '""')}"`).join(' OR ');
+}
+
+/**
+ * Vector store in the embedded SQLite database (migration 002-chunks): one row
+ * per chunk with its text, offsets, order, token count and vector as a BLOB,
+ * an FTS5 index over the texts, and exact cosine scores computed here for
+ * every chunk in scope (Adaptive-k needs the whole curve).
+ *
+ * Each write is one transaction, so a killed process leaves the chunks of a
+ * batch all written or not at all, and SQLite's WAL lets the API, the workers
+ * and the ingest CLI read and write one file safely. A version's vectors are
+ * read once into memory and kept in an LRU; every write bumps the version's
+ * `gen` in the same transaction, and readers check it (one indexed read per
+ * version) before using what they hold, which keeps the cache coherent with
+ * writes from other processes.
+ */
+export class SqliteVectorStore implements VectorStore {
+  readonly name = 'sqlite';
+  readonly #db: Database.Database;
+  readonly #cache: Lru<string, Segment>;
+  readonly #sql;
+  #dims: number | null = null;
+
+  constructor(opts: SqliteVectorStoreOptions) {
+    this.#db = opts.db;
+    this.#cache = new Lru(opts.cacheBytes ?? 512 * 1024 * 1024, (s) => s.bytes);
+    const db = this.#db;
+    this.#sql = {
+      upsert: db.prepare(
+        `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (dims, namespace, id) DO UPDATE SET
+           document_id = excluded.document_id, version = excluded.version, ord = excluded.ord, start_char = excluded.start_char,
+           end_char = excluded.end_char, tokens = excluded.tokens, text = excluded.text, dims = excluded.dims, vector = excluded.vector`,
+      ),
+      touch: db.prepare(
+        `INSERT INTO chunk_versions (dims, namespace, document_id, version, gen) VALUES (?, ?, ?, ?, random())
+         ON CONFLICT (dims, namespace, document_id, version) DO UPDATE SET gen = random()`,
+      ),
+      gen: db
+        .prepare<[number, string, string, string], bigint>('SELECT gen FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?')
+        .pluck()
+        .safeIntegers(),
+      rows: db
+        .prepare<[number, string, string, string], ChunkRow & { vector: Buffer }>(
+          `SELECT id, document_id, version, ord, start_char, end_char, tokens, text, vector FROM chunks
+           WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ? ORDER BY ord, id`,
+        ),
+      deleteAll: db.prepare('DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ?'),
+      deleteAllVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ?'),
+      deleteOthers: db.prepare('DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
+      deleteOtherVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
+      searchText: db.prepare<[string, string, number, string, number], ChunkRow & { score: number }>(
+        `SELECT c.id, c.document_id, c.version, c.ord, c.start_char, c.end_char, c.tokens, c.text, -bm25(chunks_fts) AS score
+         FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
+         WHERE chunks_fts MATCH ? AND c.namespace = ? AND c.dims = ?
+           AND (c.document_id, c.version) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+         ORDER BY bm25(chunks_fts), c.seq LIMIT ?`,
+      ),
+      ping: db.prepare('SELECT 1'),
+    };
+  }
+
+  async ensureReady(dimensions: number): Promise<void> {
+    if (!Number.isInteger(dimensions) || dimensions <= 0) {
+      throw new AppError('VECTOR_STORE_ERROR', [`invalid vector size ${dimensions}`]);
+    }
+    this.#dims = dimensions;
+  }
+
+  async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
+    const dims = this.#ready();
+    for (const c of chunks) {
+      if (c.namespace !== namespace) {
+        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`]);
+      }
+      checkVector(c.vector, dims, `chunk ${c.id}`);
+    }
+    const { upsert, touch } = this.#sql;
+    this.#run(() =>
+      this.#db.transaction(() => {
+        const versions = new Set<string>();
+        for (const c of chunks) {
+          upsert.run(namespace, c.id, c.documentId, c.version, c.order, c.start, c.end, c.tokens, c.text, dims, vectorBlob(c.vector));
+          const key = `${c.documentId}\0${c.version}`;
+          if (!versions.has(key)) {
+            versions.add(key);
+            touch.run(dims, namespace, c.documentId, c.version);
+          }
+        }
+      }).immediate(),
+    );
+  }
+
+  async deleteDocument(namespace: string, documentId: string, opts: { keepVersion?: string } = {}): Promise<void> {
+    const dims = this.#ready();
+    const s = this.#sql;
+    this.#run(() =>
+      this.#db.transaction(() => {
+        if (opts.keepVersion === undefined) {
+          s.deleteAll.run(dims, namespace, documentId);
+          s.deleteAllVersions.run(dims, namespace, documentId);
+        } else {
+          s.deleteOthers.run(dims, namespace, documentId, opts.keepVersion);
+          s.deleteOtherVersions.run(dims, namespace, documentId, opts.keepVersion);
+        }
+      }).immediate(),
+    );
+  }
+
+  async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
+    const dims = this.#ready();
+    checkVector(query, dims, 'query');
+    const qn = norm(query, 0, dims);
+    const out: ScoredChunk[] = [];
+    for (const seg of this.#segments(namespace, docs, dims)) {
+      const { chunks, vectors, norms } = seg;
+      for (let i = 0; i < chunks.length; i++) {
+        const denom = qn * (norms[i] as number);
+        out.push({ chunk: chunks[i] as ChunkRecord, score: denom === 0 ? 0 : clamp(dot(query, vectors, i * dims, dims) / denom) });
+      }
+    }
+    return out;
+  }
+
+  async search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]> {
+    const all = await this.scoreAll(namespace, docs, query);
+    all.sort((a, b) => b.score - a.score || a.chunk.documentId.localeCompare(b.chunk.documentId) || a.chunk.order - b.chunk.order);
+    return all.slice(0, Math.max(0, Math.floor(limit)));
+  }
+
+  /** FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better; its statistics span every chunk in the file. */
+  async searchText(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]> {
+    const dims = this.#ready();
+    const match = ftsQuery(query);
+    const n = Math.floor(limit);
+    if (match === null || n <= 0 || docs.length === 0) return [];
+    const refs = JSON.stringify(docs.map((d) => [d.documentId, d.version]));
+    const rows = this.#run(() => this.#sql.searchText.all(match, namespace, dims, refs, n));
+    return rows.map((r) => ({ chunk: toRecord(namespace, r), score: r.score }));
+  }
+
+  async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
+    const dims = this.#ready();
+    const [seg] = this.#segments(namespace, [doc], dims);
+    return seg ? seg.chunks.map((c) => ({ ...c })) : [];
+  }
+
+  async health(): Promise<void> {
+    this.#run(() => this.#sql.ping.get());
+  }
+
+  async close(): Promise<void> {
+    this.#cache.clear();
+  }
+
+  #ready(): number {
+    if (this.#dims === null) throw new AppError('VECTOR_STORE_ERROR', ['ensureReady() must be called before use']);
+    return this.#dims;
+  }
+
+  /** The segments of the requested versions that exist, each read once per generation. */
+  #segments(namespace: string, docs: readonly DocumentVersionRef[], dims: number): Segment[] {
+    const seen = new Set<string>();
+    const out: Segment[] = [];
+    for (const d of docs) {
+      const key = `${dims}\0${namespace}\0${d.documentId}\0${d.version}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const seg = this.#segment(key, namespace, d, dims);
+      if (seg) out.push(seg);
+    }
+    return out;
+  }
+
+  #segment(key: string, namespace: string, d: DocumentVersionRef, dims: number): Segment | null {
+    const { gen, rows } = this.#sql;
+    const current = this.#run(() => gen.get(dims, namespace, d.documentId, d.version));
+    if (current === undefined) {
+      this.#cache.delete(key);
+      return null;
+    }
+    const hit = this.#cache.get(key);
+    if (hit && hit.gen === current) return hit;
+    // The generation and the rows from one snapshot: a concurrent writer cannot slip in between.
+    const seg = this.#run(() =>
+      this.#db.transaction(() => {
+        const g = gen.get(dims, namespace, d.documentId, d.version);
+        return g === undefined ? null : buildSegment(g, namespace, rows.all(dims, namespace, d.documentId, d.version), dims);
+      })(),
+    );
+    if (seg) this.#cache.set(key, seg);
+    else this.#cache.delete(key);
+    return seg;
+  }
+
+  /** SQLite failures become VECTOR_STORE_UNAVAILABLE (transient: busy, I/O) or VECTOR_STORE_ERROR, keeping the cause. */
+  #run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      const message = (err as Error)?.message ?? String(err);
+      if (isTransientSqliteError(err)) throw new AppError('VECTOR_STORE_UNAVAILABLE', [message], { cause: err, transient: true });
+      throw new AppError('VECTOR_STORE_ERROR', [message], { cause: err });
+    }
+  }
+}
+
+function toRecord(namespace: string, r: ChunkRow): ChunkRecord {
+  return { id: r.id, namespace, documentId: r.document_id, version: r.version, order: r.ord, start: r.start_char, end: r.end_char, tokens: r.tokens, text: r.text };
+}
+
+function buildSegment(gen: bigint, namespace: string, rows: ReadonlyArray<ChunkRow & { vector: Buffer }>, dims: number): Segment {
+  const vectors = new Float32Array(rows.length * dims);
+  const norms = new Float32Array(rows.length);
+  let textBytes = 0;
+  const chunks = rows.map((r, i) => {
+    if (r.vector.byteLength !== dims * 4) throw new AppError('VECTOR_STORE_ERROR', [`chunk ${r.id} has a vector of ${r.vector.byteLength} bytes, not ${dims * 4}`]);
+    readVectorBlob(r.vector, vectors, i * dims);
+    norms[i] = norm(vectors, i * dims, dims);
+    textBytes += r.text.length * 2 + CHUNK_OVERHEAD_BYTES;
+    return Object.freeze(toRecord(namespace, r));
+  });
+  return { gen, chunks, vectors, norms, bytes: vectors.byteLength + norms.byteLength + textBytes };
+}
+
+function checkVector(v: Float32Array, dims: number, what: string): void {
+  if (!(v instanceof Float32Array) || v.length !== dims) {
+    throw new AppError('VECTOR_STORE_ERROR', [`${what} has ${v?.length ?? 'no'} dimensions, the store holds ${dims}`]);
+  }
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new AppError('VECTOR_STORE_ERROR', [`${what} has a non-finite component`]);
+  }
+}
+
+function norm(v: Float32Array, off: number, dims: number): number {
+  let s = 0;
+  for (let j = 0; j < dims; j++) {
+    const x = v[off + j] as number;
+    s += x * x;
+  }
+  return Math.sqrt(s);
+}
+
+/** Four accumulators let the JIT overlap the multiply-adds (about 1.5x over the plain loop). */
+function dot(q: Float32Array, v: Float32Array, off: number, dims: number): number {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let j = 0;
+  for (; j + 3 < dims; j += 4) {
+    a += (q[j] as number) * (v[off + j] as number);
+    b += (q[j + 1] as number) * (v[off + j + 1] as number);
+    c += (q[j + 2] as number) * (v[off + j + 2] as number);
+    d += (q[j + 3] as number) * (v[off + j + 3] as number);
+  }
+  for (; j < dims; j++) a += (q[j] as number) * (v[off + j] as number);
+  return a + b + c + d;
+}
+
+function clamp(x: number): number {
+  return x > 1 ? 1 : x < -1 ? -1 : x;
+}

@@ -1,0 +1,156 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
+import { SqliteVectorStore, ftsQuery } from '../../src/adapters/vector-store/sqlite.js';
+import { AppError } from '../../src/errors.js';
+import { seededRandom } from '../../src/core/random.js';
+import type { StoredChunk } from '../../src/ports/vector-store.js';
+import { ROOT } from '../helpers/paths.js';
+import { DIMS, cosine, makeChunks, randomVector } from './vector-store.contract.js';
+
+const V1 = { documentId: 'doc', version: 'v1' };
+
+describe('SqliteVectorStore on disk', () => {
+  let dir: string;
+  let rand: () => number;
+  const dbs: Database.Database[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vs-sqlite-disk-'));
+    rand = seededRandom(7);
+  });
+
+  afterEach(async () => {
+    for (const db of dbs.splice(0)) db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A store on its own connection to the one file, as another process would have. */
+  async function open(opts: { cacheBytes?: number; dims?: number } = {}): Promise<SqliteVectorStore> {
+    const db = openSqlite(join(dir, 'test.db'));
+    dbs.push(db);
+    const s = new SqliteVectorStore({ db, ...(opts.cacheBytes === undefined ? {} : { cacheBytes: opts.cacheBytes }) });
+    await s.ensureReady(opts.dims ?? DIMS);
+    return s;
+  }
+
+  it('keeps chunks and scores when the database is opened again', async () => {
+    const chunks = makeChunks('ns', 'doc', 'v1', 20, rand);
+    const a = await open();
+    await a.upsert('ns', chunks);
+    dbs.shift()!.close();
+    const b = await open();
+    const q = randomVector(rand);
+    const scored = await b.scoreAll('ns', [V1], q);
+    expect(scored).toHaveLength(20);
+    for (const s of scored) expect(s.score).toBeCloseTo(cosine(chunks[s.chunk.order]!.vector, q), 5);
+  });
+
+  it('refuses to be used before ensureReady', async () => {
+    const db = openSqlite(join(dir, 'test.db'));
+    dbs.push(db);
+    const err = await new SqliteVectorStore({ db }).getChunks('ns', V1).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
+  });
+
+  it('keeps vectors of different sizes apart, as Qdrant does with one collection per size', async () => {
+    const a = await open();
+    await a.upsert('ns', makeChunks('ns', 'doc', 'v1', 3, rand));
+    const b = await open({ dims: DIMS * 2 });
+    expect(await b.getChunks('ns', V1)).toEqual([]);
+    await b.upsert('ns', makeChunks('ns', 'doc', 'v1', 2, rand, DIMS * 2));
+    expect(await a.getChunks('ns', V1)).toHaveLength(3);
+    await b.deleteDocument('ns', 'doc');
+    expect(await a.getChunks('ns', V1)).toHaveLength(3);
+  });
+
+  it('sees writes and deletes made on another connection (another process) after it cached the version', async () => {
+    const reader = await open();
+    const writer = await open();
+    const first = makeChunks('ns', 'doc', 'v1', 5, rand);
+    await writer.upsert('ns', first);
+    const q = randomVector(rand);
+    expect(await reader.scoreAll('ns', [V1], q)).toHaveLength(5);
+
+    const changed = first.map((c) => ({ ...c, vector: randomVector(rand) }));
+    await writer.upsert('ns', [...changed, ...makeChunks('ns', 'doc', 'v1', 8, rand).slice(5)]);
+    const after = await reader.scoreAll('ns', [V1], q);
+    expect(after).toHaveLength(8);
+    expect(after.find((s) => s.chunk.order === 0)!.score).toBeCloseTo(cosine(changed[0]!.vector, q), 5);
+
+    await writer.deleteDocument('ns', 'doc');
+    expect(await reader.scoreAll('ns', [V1], q)).toEqual([]);
+    await writer.upsert('ns', makeChunks('ns', 'doc', 'v1', 2, rand));
+    expect(await reader.getChunks('ns', V1)).toHaveLength(2);
+  });
+
+  it('writes a batch whole or not at all', async () => {
+    const s = await open();
+    const chunks = makeChunks('ns', 'doc', 'v1', 6, rand);
+    // A value SQLite cannot bind fails the batch mid-transaction, after the first rows were written.
+    const bad = chunks.map((c, i) => (i === 4 ? ({ ...c, start: { not: 'a number' } } as unknown as StoredChunk) : c));
+    const err = await s.upsert('ns', bad).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
+    expect(await s.getChunks('ns', V1)).toEqual([]);
+    expect(await s.searchText('ns', [V1], 'chunk', 10)).toEqual([]);
+    await s.upsert('ns', chunks);
+    expect(await s.getChunks('ns', V1)).toHaveLength(6);
+  });
+
+  it('stays correct when the cache is too small to hold anything', async () => {
+    const s = await open({ cacheBytes: 1 });
+    await s.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, rand));
+    const q = randomVector(rand);
+    for (let i = 0; i < 2; i++) expect(await s.scoreAll('ns', [V1], q)).toHaveLength(10);
+  });
+
+  it('reports a vector of the wrong length in the file as VECTOR_STORE_ERROR instead of returning partial data', async () => {
+    const s = await open();
+    await s.upsert('ns', makeChunks('ns', 'doc', 'v1', 2, rand));
+    dbs[0]!.prepare("UPDATE chunks SET vector = x'00' WHERE ord = 1").run();
+    const err = await s.scoreAll('ns', [V1], randomVector(rand)).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
+  });
+
+  it('does not lose chunks when two processes upsert into the same document at once', async () => {
+    const script = join(dir, 'upsert.mjs');
+    await writeFile(
+      script,
+      `const { openSqlite } = await import(process.argv[2]);
+       const { SqliteVectorStore } = await import(process.argv[3]);
+       const [file, tag] = [process.argv[4], process.argv[5]];
+       const s = new SqliteVectorStore({ db: openSqlite(file) });
+       await s.ensureReady(${DIMS});
+       for (let i = 0; i < 25; i++) {
+         const vector = new Float32Array(${DIMS}).fill(i + 1);
+         await s.upsert('ns', [{ id: tag + i, namespace: 'ns', documentId: 'doc', version: 'v1', order: i,
+           start: 0, end: 1, tokens: 1, text: tag + i, vector }]);
+       }`,
+    );
+    const modules = [join(ROOT, 'src/adapters/sqlite/database.ts'), join(ROOT, 'src/adapters/vector-store/sqlite.ts')];
+    const run = (tag: string) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', script, ...modules, join(dir, 'test.db'), tag], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      return once(child, 'exit').then(([code]) => expect(code, stderr).toBe(0));
+    };
+    await Promise.all([run('a'), run('b')]);
+    const s = await open();
+    const ids = (await s.getChunks('ns', V1)).map((c) => c.id).sort();
+    expect(ids).toHaveLength(50);
+    expect(new Set(ids).size).toBe(50);
+  });
+});
+
+describe('ftsQuery', () => {
+  it('quotes each distinct word, leaves stopwords out, and gives null when nothing is left', () => {
+    expect(ftsQuery('What did the "Keeper" write, and what did the keeper see?')).toBe('"keeper" OR "write" OR "see"');
+    expect(ftsQuery('Who is it?')).toBeNull();
+    expect(ftsQuery('NEAR(a*b)')).toBe('"near" OR "b"');
+  });
+});
