@@ -129,8 +129,12 @@ async function loadEmbedder(dataDir: string): Promise<Embedding | undefined> {
     const { createEmbedder } = (await import(modPath)) as { createEmbedder: (cfg: unknown, deps: unknown) => Embedding | Promise<Embedding> };
     const { loadConfig } = await import('../src/config.js');
     const { createLogger } = (await import('../src/logger.js')) as { createLogger: (level: string) => unknown };
+    const { openSqlite, SQLITE_FILE } = await import('../src/adapters/sqlite/database.js');
+    const { SqliteEmbeddingCache } = await import('../src/adapters/sqlite/embedding-cache.js');
     const cfg = loadConfig(process.env, { dotenvPath: null, overrides: { DATA_DIR: dataDir } });
-    return await createEmbedder(cfg, { logger: createLogger('warn') });
+    // Chunk vectors persist in the data dir's database, so a rerun embeds nothing it embedded before.
+    const cache = new SqliteEmbeddingCache({ db: openSqlite(`${dataDir}/${SQLITE_FILE}`) });
+    return await createEmbedder(cfg, { logger: createLogger('warn'), cache });
   } catch (err) {
     console.error(`dense scores unavailable: ${(err as Error).message}`);
     return undefined;

@@ -37,7 +37,7 @@ export const CONFIG_SPEC = {
   EMBEDDER: { type: 'string', default: 'use-lite', choices: ['use-lite', 'transformers', 'openai'], doc: 'Embedding model: use-lite (Universal Sentence Encoder lite, offline, default), transformers (ONNX model from a local directory), openai (any OpenAI-compatible /v1/embeddings endpoint).' },
   EMBEDDER_THREADS: { type: 'int', default: 1, min: 1, max: 64, doc: 'use-lite: worker threads, each with its own model copy (~30 MB); the TF.js WebAssembly backend is single-threaded, so this is how one process uses more cores. Use 1 per worker process when running one worker per core.' },
   EMBEDDER_QUERY_THREAD: { type: 'bool', default: true, doc: 'use-lite: one more worker thread (~30 MB, started on the first query) that embeds only questions, so a question never waits behind a document batch being ingested (~1.2 s for 16 chunks). Processes that only ingest never start it.' },
-  EMBEDDING_CACHE_MB: { type: 'int', default: 64, min: 1, max: 65_536, doc: 'Chunk vectors kept in memory by the embedding cache, in MiB (~30 000 USE-lite vectors at 64), least recently used dropped first. Every vector stays in <DATA_DIR>/embedding-cache and is read back from there, not embedded again.' },
+  EMBEDDING_CACHE_MB: { type: 'int', default: 64, min: 1, max: 65_536, doc: 'Chunk vectors kept in memory by the embedding cache, in MiB (~30 000 USE-lite vectors at 64), least recently used dropped first. Every vector stays in the embedded database (<DATA_DIR>/adaptive-reader.db) and is read back from there, not embedded again.' },
   EMBED_BATCH_SIZE: { type: 'int', default: 16, min: 1, max: 2048, doc: 'Chunks embedded per call.' },
   EMBEDDER_MODEL_DIR: { type: 'string', default: './models', doc: 'transformers: directory that holds local models (one folder per model, Hugging Face layout with onnx/).' },
   EMBEDDER_MODEL: { type: 'string', default: '', doc: 'transformers: model folder name under EMBEDDER_MODEL_DIR (e.g. bge-small-en-v1.5); openai: model name.' },
@@ -49,7 +49,7 @@ export const CONFIG_SPEC = {
   EMBEDDER_TIMEOUT_MS: { type: 'int', default: 60_000, min: 100, doc: 'openai: timeout of one embeddings call.' },
 
   // Vector store
-  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant', 'postgres'], doc: 'embedded (files in DATA_DIR, exact scores), qdrant, or postgres (chunks, vectors and a full-text index in DATABASE_URL, exact scores and BM25 at the store; for deployments without Qdrant).' },
+  VECTOR_STORE: { type: 'string', default: 'embedded', choices: ['embedded', 'qdrant', 'postgres'], doc: 'embedded (SQLite in DATA_DIR: exact scores, FTS5 lexical search), qdrant, or postgres (chunks, vectors and a full-text index in DATABASE_URL, exact scores and BM25 at the store; for deployments without Qdrant).' },
   QDRANT_URL: { type: 'string', default: '', doc: 'qdrant: server URL, e.g. http://localhost:6333.' },
   QDRANT_API_KEY: { type: 'string', default: '', secret: true, doc: 'qdrant: API key, if the server requires one.' },
   QDRANT_COLLECTION: { type: 'string', default: 'chunks', doc: 'qdrant: collection name (the vector size is suffixed to it).' },

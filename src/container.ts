@@ -7,6 +7,7 @@ import type { Embedder } from './ports/embedder.js';
 import type { JobQueue, JobRunner } from './ports/job-queue.js';
 import type { LlmProvider } from './ports/llm.js';
 import type { VectorStore } from './ports/vector-store.js';
+import type { EmbeddingCacheStore } from './ports/embedding-cache.js';
 import type { KeyStore } from './ports/key-store.js';
 import type { JobStore } from './ports/job-store.js';
 import { RedisKeyStore } from './adapters/key-store/redis.js';
@@ -15,13 +16,15 @@ import { SqliteDocumentStore } from './adapters/sqlite/document-store.js';
 import { SqliteKeyStore } from './adapters/sqlite/key-store.js';
 import { SqliteJobStore } from './adapters/sqlite/job-store.js';
 import { importOnce, type Import01Summary, type ImportOnceOptions } from './adapters/sqlite/import-0.1.js';
-import { EmbeddedVectorStore } from './adapters/vector-store/embedded.js';
+import { SqliteVectorStore } from './adapters/sqlite/vector-store.js';
+import { SqliteEmbeddingCache } from './adapters/sqlite/embedding-cache.js';
 import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
 import { PgDatabase } from './adapters/postgres/database.js';
 import { PostgresDocumentStore } from './adapters/postgres/document-store.js';
 import { PostgresJobStore } from './adapters/postgres/job-store.js';
 import { PostgresKeyStore } from './adapters/postgres/key-store.js';
 import { PostgresVectorStore } from './adapters/postgres/vector-store.js';
+import { PostgresEmbeddingCache } from './adapters/postgres/embedding-cache.js';
 import { AppError } from './errors.js';
 import { createEmbedder } from './adapters/embedder/index.js';
 import { createLlm } from './adapters/llm/index.js';
@@ -143,6 +146,8 @@ export interface Stores {
   readonly documents: DocumentStore;
   readonly keys: KeyStore;
   readonly jobs: JobStore;
+  /** The durable part of the embedding cache (chunk vectors by model and text digest). */
+  readonly embeddingCache: EmbeddingCacheStore;
   /** The process's one PostgreSQL pool when DATABASE_URL is set, else null. */
   readonly database: PgDatabase | null;
   /** DATA_DIR's SQLite database, opened once per process, when a store lives there; the other SQLite adapters share it. */
@@ -159,13 +164,19 @@ export function openStores(config: Config): Stores {
   if (config.DATABASE_URL) {
     // One pool per process; its migrations run before its first query. Nothing is kept in DATA_DIR.
     const database = new PgDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS });
+    // Unless VECTOR_STORE=embedded keeps the chunks in DATA_DIR's database.
+    const sqlite = config.VECTOR_STORE === 'embedded' ? openSqlite(sqliteFile) : null;
     return {
       documents: new PostgresDocumentStore({ db: database }),
       keys: new PostgresKeyStore({ db: database }),
       jobs: new PostgresJobStore({ db: database }),
+      embeddingCache: new PostgresEmbeddingCache({ db: database }),
       database,
-      sqlite: null,
-      close: () => database.close(),
+      sqlite,
+      close: async () => {
+        sqlite?.close();
+        await database.close();
+      },
     };
   }
   const sqlite = openSqlite(sqliteFile);
@@ -173,6 +184,7 @@ export function openStores(config: Config): Stores {
     documents: new SqliteDocumentStore({ db: sqlite }),
     keys: new SqliteKeyStore({ db: sqlite }),
     jobs: new SqliteJobStore({ db: sqlite }),
+    embeddingCache: new SqliteEmbeddingCache({ db: sqlite }),
     database: null,
     sqlite,
     close: async () => {
@@ -181,15 +193,17 @@ export function openStores(config: Config): Stores {
   };
 }
 
-export function createVectorStore(cfg: Config, database: PgDatabase | null = null): VectorStore {
+/** The vector store VECTOR_STORE names, on the process's connections in `stores`. */
+export function createVectorStore(cfg: Config, stores: Pick<Stores, 'database' | 'sqlite'>): VectorStore {
   switch (cfg.VECTOR_STORE) {
     case 'postgres':
-      if (!database) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=postgres needs DATABASE_URL']);
-      return new PostgresVectorStore({ db: database });
+      if (!stores.database) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=postgres needs DATABASE_URL']);
+      return new PostgresVectorStore({ db: stores.database });
     case 'qdrant':
       return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION, timeoutMs: cfg.QDRANT_TIMEOUT_MS });
     default:
-      return new EmbeddedVectorStore({ dir: join(resolve(cfg.DATA_DIR), 'vectors') });
+      if (!stores.sqlite) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=embedded needs the DATA_DIR database']);
+      return new SqliteVectorStore({ db: stores.sqlite });
   }
 }
 
@@ -198,8 +212,8 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   const stores = openStores(config);
   const database = stores.database;
   const documents = o.documents ?? stores.documents;
-  const vectors = o.vectors ?? createVectorStore(config, database);
-  const embedder = o.embedder ?? createEmbedder(config, { logger });
+  const vectors = o.vectors ?? createVectorStore(config, stores);
+  const embedder = o.embedder ?? createEmbedder(config, { logger, cache: stores.embeddingCache });
   // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
   const limits = createLimits(config);
   const metrics = new Metrics();

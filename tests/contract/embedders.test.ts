@@ -1,8 +1,11 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CachingEmbedder } from '../../src/adapters/embedder/cached.js';
+import { CachingEmbedder, textKey } from '../../src/adapters/embedder/cached.js';
+import { SqliteEmbeddingCache } from '../../src/adapters/sqlite/embedding-cache.js';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { createEmbedder } from '../../src/adapters/embedder/index.js';
 import { loadConfig } from '../../src/config.js';
 import { OpenAiEmbedder } from '../../src/adapters/embedder/openai.js';
@@ -29,7 +32,9 @@ embedderContract('use-lite', async () => new UseLiteEmbedder());
 embedderContract('transformers (tiny ONNX model)', async () => new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }));
 embedderContract('openai (local OpenAI-compatible server)', async () => new OpenAiEmbedder({ baseUrl: server.baseUrl, model: 'fake-embed' }));
 embedderContract('caching, over transformers', async () =>
-  new CachingEmbedder(new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }), { dir: join(dir, 'cache') }),
+  new CachingEmbedder(new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }), {
+    store: new SqliteEmbeddingCache({ db: openSqlite(join(dir, `cache-${randomUUID()}.db`)) }),
+  }),
 );
 
 describe('createEmbedder', () => {
@@ -37,16 +42,19 @@ describe('createEmbedder', () => {
   const config = (overrides: Overrides) =>
     loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: join(dir, 'data'), ...overrides } });
 
-  it('picks the adapter named by EMBEDDER and puts the cache in DATA_DIR/embedding-cache', async () => {
-    const e = createEmbedder(config({ EMBEDDER: 'transformers', EMBEDDER_MODEL_DIR: join(dir, 'models'), EMBEDDER_MODEL: 'tiny-bert', EMBEDDER_POOLING: 'cls', EMBEDDER_QUERY_PREFIX: 'query: ' }));
+  it('picks the adapter named by EMBEDDER and keeps chunk vectors in the cache store given', async () => {
+    const db = openSqlite(join(dir, 'create-embedder.db'));
+    const cache = new SqliteEmbeddingCache({ db });
+    const e = createEmbedder(config({ EMBEDDER: 'transformers', EMBEDDER_MODEL_DIR: join(dir, 'models'), EMBEDDER_MODEL: 'tiny-bert', EMBEDDER_POOLING: 'cls', EMBEDDER_QUERY_PREFIX: 'query: ' }), { cache });
     try {
       expect(e).toBeInstanceOf(CachingEmbedder);
       expect(e.id).toMatch(/^transformers:tiny-bert\|pooling=cls/);
       expect(e.id).toContain('query: ');
-      await e.embedDocuments(['the ship']);
-      expect(await readdir(join(dir, 'data', 'embedding-cache'))).toHaveLength(1);
+      const [v] = await e.embedDocuments(['the ship']);
+      expect(await cache.getMany(e.id, [textKey('the ship')])).toEqual([v]);
     } finally {
       await e.close();
+      db.close();
     }
   });
 

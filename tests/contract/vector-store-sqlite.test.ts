@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
-import { SqliteVectorStore, ftsQuery } from '../../src/adapters/vector-store/sqlite.js';
+import { SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
 import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
@@ -132,7 +132,7 @@ describe('SqliteVectorStore on disk', () => {
            start: 0, end: 1, tokens: 1, text: tag + i, vector }]);
        }`,
     );
-    const modules = [join(ROOT, 'src/adapters/sqlite/database.ts'), join(ROOT, 'src/adapters/vector-store/sqlite.ts')];
+    const modules = [join(ROOT, 'src/adapters/sqlite/database.ts'), join(ROOT, 'src/adapters/sqlite/vector-store.ts')];
     const run = (tag: string) => {
       const child = spawn(process.execPath, ['--import', 'tsx', script, ...modules, join(dir, 'test.db'), tag], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';

@@ -6,7 +6,7 @@ import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
-import { SqliteVectorStore } from '../../src/adapters/vector-store/sqlite.js';
+import { SqliteVectorStore } from '../../src/adapters/sqlite/vector-store.js';
 import { QdrantVectorStore } from '../../src/adapters/vector-store/qdrant.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
 import { DIMS, vectorStoreContract } from './vector-store.contract.js';

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type Database from 'better-sqlite3';
 import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { SqliteDocumentStore } from '../../src/adapters/sqlite/document-store.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { SqliteVectorStore } from '../../src/adapters/sqlite/vector-store.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
 import { RetrievalService } from '../../src/core/retrieval/service.js';
@@ -24,6 +24,20 @@ export class OwnSqliteDocumentStore extends SqliteDocumentStore {
   }
 }
 
+/** The SQLite vector store on a database connection of its own to `dir`'s file, which its close() closes. */
+export class OwnSqliteVectorStore extends SqliteVectorStore {
+  readonly db: Database.Database;
+  constructor(dir: string) {
+    const db = openSqlite(join(dir, SQLITE_FILE));
+    super({ db });
+    this.db = db;
+  }
+  override async close(): Promise<void> {
+    await super.close();
+    this.db.close();
+  }
+}
+
 /** Options of {@link openStores}: how documents are cut and how many chunks retrieval scores. */
 export interface StoresOptions {
   chunkTokens: number;
@@ -36,7 +50,7 @@ export interface StoresOptions {
 
 /**
  * The service's ingestion and retrieval wired in process over a fresh temp
- * directory: SQLite document store, embedded vector store, in-process queue
+ * directory: SQLite document and vector stores, in-process queue
  * running the ingest job, and the hashing embedder. Submit documents with
  * `documents.submit`, then `queue.drain()`.
  */
@@ -44,7 +58,7 @@ export interface Stores {
   dir: string;
   embedder: HashingEmbedder;
   docs: SqliteDocumentStore;
-  vectors: EmbeddedVectorStore;
+  vectors: OwnSqliteVectorStore;
   queue: InProcessQueue;
   documents: DocumentService;
   retrieval: RetrievalService;
@@ -56,7 +70,7 @@ export async function openStores(prefix: string, opts: StoresOptions, logger: Lo
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const embedder = new HashingEmbedder();
   const docs = new OwnSqliteDocumentStore(dir);
-  const vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+  const vectors = new OwnSqliteVectorStore(dir);
   const queue = new InProcessQueue({ logger });
   const documents = new DocumentService({
     documents: docs,

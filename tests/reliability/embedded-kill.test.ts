@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildContainer, type Container } from '../../src/container.js';
@@ -83,11 +84,30 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
     await c.runner!.start();
     await c.documentService.recoverPending();
     await until(async () => {
-      const docs = await Promise.all([...all.submitted].map((id) => c.documentService.get('default', id)));
+      // Every stored document: also one stored just before a kill cut its acknowledgement.
+      const docs = (await c.documents.list('default', { limit: 1000, cursor: null })).items;
+      for (const id of all.submitted) expect(docs.some((d) => d.id === id), id).toBe(true);
       const failed = docs.find((d) => d.status === 'failed');
       if (failed) throw new Error(`${failed.id} failed: ${failed.error?.message}`);
       return docs.every((d) => d.status === 'ready' && !d.pending);
     }, 'recovery of every submitted document', 120_000, 50);
     for (const id of all.submitted) await expectIndexed(c, id, all.indexed.get(id));
+
+    // Nothing left behind: the database holds chunks of live versions only, as many as the documents say.
+    const stored = (await c.documents.list('default', { limit: 1000, cursor: null })).items;
+    const live = new Map(stored.map((d) => [d.id, d.version] as const));
+    const db = openSqlite(join(dataDir, SQLITE_FILE), { readonly: true });
+    try {
+      const versions = db.prepare('SELECT document_id AS id, version FROM chunk_versions').all() as Array<{ id: string; version: string }>;
+      expect(versions.filter((v) => live.get(v.id) !== v.version)).toEqual([]);
+      expect(versions).toHaveLength(live.size);
+      const chunks = db.prepare('SELECT count(*) FROM chunks').pluck().get() as number;
+      const expected = stored.reduce((n, d) => n + d.chunkCount, 0);
+      expect(chunks).toBe(expected);
+      expect(db.prepare('SELECT count(*) FROM chunks_fts').pluck().get()).toBe(expected);
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      db.close();
+    }
   });
 });

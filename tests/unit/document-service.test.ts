@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OwnSqliteDocumentStore } from '../helpers/stores.js';
+import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
 import { contentVersion } from '../../src/core/ids.js';
 import { RetrievalService, type RetrieveInput } from '../../src/core/retrieval/service.js';
@@ -22,7 +21,7 @@ function story(sentences: number): string {
 describe('DocumentService: the sizes on a document record', () => {
   let dir: string;
   let documents: OwnSqliteDocumentStore;
-  let vectors: EmbeddedVectorStore;
+  let vectors: OwnSqliteVectorStore;
   let retrieval: RetrievalService;
   const queues: InProcessQueue[] = [];
 
@@ -62,7 +61,7 @@ describe('DocumentService: the sizes on a document record', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'document-service-'));
     documents = new OwnSqliteDocumentStore(dir);
-    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+    vectors = new OwnSqliteVectorStore(dir);
     retrieval = new RetrievalService({ documents, vectors, embedder: new HashingEmbedder(), namespaceCandidates: 200, logger });
   });
   afterEach(async () => {

@@ -1,10 +1,15 @@
-import { appendFile, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CachingEmbedder, cacheFileName, decodeRecords, encodeRecords, sha256 } from '../../src/adapters/embedder/cached.js';
+import { CachingEmbedder } from '../../src/adapters/embedder/cached.js';
+import { SqliteEmbeddingCache } from '../../src/adapters/sqlite/embedding-cache.js';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { AppError } from '../../src/errors.js';
 import type { Embedder } from '../../src/ports/embedder.js';
+import type { EmbeddingCacheStore } from '../../src/ports/embedding-cache.js';
 
 const DIMS = 8;
 
@@ -39,27 +44,43 @@ class RecordingEmbedder implements Embedder {
 }
 
 function vectorOf(text: string): Float32Array {
-  const h = sha256(text);
+  const h = createHash('sha256').update(text).digest();
   return Float32Array.from({ length: DIMS }, (_, i) => (h[i]! - 128) / 128);
 }
 
-const recordBytes = HEADER_BYTES(DIMS);
-function HEADER_BYTES(dims: number): number {
-  return 4 + 4 + 32 + dims * 4 + 4;
+/** A store whose reads and writes fail, as a broken disk or an unreachable database would. */
+class FailingStore implements EmbeddingCacheStore {
+  async getMany(): Promise<Array<Float32Array | null>> {
+    throw new Error('disk I/O error');
+  }
+  async putMany(): Promise<void> {
+    throw new Error('disk I/O error');
+  }
+  async close(): Promise<void> {}
 }
 
 describe('CachingEmbedder', () => {
   let dir: string;
+  const dbs: Database.Database[] = [];
+  /** The SQLite store on the test's one file, on a connection of its own (as another process or a restart has). */
+  const sqliteStore = (): SqliteEmbeddingCache => {
+    const db = openSqlite(join(dir, 'cache.db'));
+    dbs.push(db);
+    return new SqliteEmbeddingCache({ db });
+  };
+  const cached = (inner: Embedder, opts: { maxBytes?: number; maxQueries?: number } = {}): CachingEmbedder =>
+    new CachingEmbedder(inner, { store: sqliteStore(), ...opts });
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'embedding-cache-'));
   });
   afterEach(async () => {
+    for (const db of dbs.splice(0)) db.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('embeds a chunk once and serves the second request from the cache', async () => {
     const inner = new RecordingEmbedder();
-    const cache = new CachingEmbedder(inner, { dir });
+    const cache = cached(inner);
     const first = await cache.embedDocuments(['alpha', 'beta']);
     const second = await cache.embedDocuments(['beta', 'alpha', 'gamma']);
     expect(inner.calls).toEqual([['alpha', 'beta'], ['gamma']]);
@@ -70,49 +91,36 @@ describe('CachingEmbedder', () => {
   });
 
   it('keeps vectors across instances, as after a restart', async () => {
-    const before = await new CachingEmbedder(new RecordingEmbedder(), { dir }).embedDocuments(['one', 'two', 'three']);
+    const before = await cached(new RecordingEmbedder()).embedDocuments(['one', 'two', 'three']);
     const inner = new RecordingEmbedder();
-    const restarted = new CachingEmbedder(inner, { dir });
+    const restarted = cached(inner);
     const after = await restarted.embedDocuments(['three', 'one', 'two']);
     expect(inner.calls).toEqual([]);
     expect(after).toEqual([before[2], before[0], before[1]]);
     expect(restarted.stats()).toMatchObject({ hits: 3, misses: 0 });
   });
 
-  it('indexes a file larger than its read buffer across the buffer boundaries', async () => {
-    // 4000 records of 76 bytes: more than the smallest read buffer (one record of the largest size, 256 KiB).
-    const texts = Array.from({ length: 4000 }, (_, i) => `record ${i}`);
-    await new CachingEmbedder(new RecordingEmbedder(), { dir }).embedDocuments(texts);
-    const inner = new RecordingEmbedder();
-    const reopened = new CachingEmbedder(inner, { dir, readChunkBytes: 1 });
-    const out = await reopened.embedDocuments(texts);
-    expect(inner.calls).toEqual([]);
-    expect(out[3999]).toEqual(vectorOf('fake-model@1record 3999'));
-    expect(reopened.stats().indexed).toBe(4000);
-  });
-
-  it('sees vectors another process appended after it loaded the file', async () => {
+  it('sees vectors another process stored after it started', async () => {
     const innerA = new RecordingEmbedder();
-    const a = new CachingEmbedder(innerA, { dir });
+    const a = cached(innerA);
     await a.embedDocuments(['warm-up']);
-    const b = new CachingEmbedder(new RecordingEmbedder(), { dir });
+    const b = cached(new RecordingEmbedder());
     await b.embedDocuments(['written by b']);
     await a.embedDocuments(['written by b']);
     expect(innerA.embeddedTexts()).toEqual(['warm-up']);
   });
 
   it('keeps the vectors of different models apart', async () => {
-    await new CachingEmbedder(new RecordingEmbedder('model-a'), { dir }).embedDocuments(['same text']);
+    await cached(new RecordingEmbedder('model-a')).embedDocuments(['same text']);
     const innerB = new RecordingEmbedder('model-b');
-    const [v] = await new CachingEmbedder(innerB, { dir }).embedDocuments(['same text']);
+    const [v] = await cached(innerB).embedDocuments(['same text']);
     expect(innerB.calls).toEqual([['same text']]);
     expect(v).toEqual(vectorOf('model-bsame text'));
-    expect((await readdir(dir)).sort()).toEqual([cacheFileName('model-a'), cacheFileName('model-b')].sort());
   });
 
   it('embeds identical texts of one batch once and returns a vector for each', async () => {
     const inner = new RecordingEmbedder();
-    const cache = new CachingEmbedder(inner, { dir });
+    const cache = cached(inner);
     const out = await cache.embedDocuments(['x', 'y', 'x', 'x']);
     expect(inner.calls).toEqual([['x', 'y']]);
     expect(out).toHaveLength(4);
@@ -122,68 +130,15 @@ describe('CachingEmbedder', () => {
 
   it('shares one inner call between concurrent requests for the same texts', async () => {
     const inner = new RecordingEmbedder();
-    const cache = new CachingEmbedder(inner, { dir });
+    const cache = cached(inner);
     const [a, b] = await Promise.all([cache.embedDocuments(['p', 'q']), cache.embedDocuments(['q', 'r'])]);
     expect(inner.embeddedTexts().sort()).toEqual(['p', 'q', 'r']);
     expect(b[0]).toEqual(a[1]);
   });
 
-  it('writes one record per new vector and nothing for hits', async () => {
-    const cache = new CachingEmbedder(new RecordingEmbedder(), { dir });
-    await cache.embedDocuments(['a', 'b', 'c']);
-    await cache.embedDocuments(['a', 'b', 'c', 'd']);
-    const size = (await stat(join(dir, cacheFileName('fake-model@1')))).size;
-    expect(size).toBe(4 * recordBytes);
-  });
-
-  it('ignores a record torn by a crash and keeps appending readable records after it', async () => {
-    const file = join(dir, cacheFileName('fake-model@1'));
-    await new CachingEmbedder(new RecordingEmbedder(), { dir }).embedDocuments(['kept-1', 'kept-2', 'torn']);
-    await truncate(file, 3 * recordBytes - 7);
-
-    const inner = new RecordingEmbedder();
-    const reopened = new CachingEmbedder(inner, { dir });
-    await reopened.embedDocuments(['kept-1', 'kept-2', 'torn', 'new']);
-    expect(inner.embeddedTexts()).toEqual(['torn', 'new']);
-
-    const inner3 = new RecordingEmbedder();
-    const out = await new CachingEmbedder(inner3, { dir }).embedDocuments(['kept-1', 'kept-2', 'torn', 'new']);
-    expect(inner3.calls).toEqual([]);
-    expect(out[2]).toEqual(vectorOf('fake-model@1torn'));
-  });
-
-  it('loses only the damaged record when bytes in the middle of the file are corrupted', async () => {
-    const file = join(dir, cacheFileName('fake-model@1'));
-    await new CachingEmbedder(new RecordingEmbedder(), { dir }).embedDocuments(['r0', 'r1', 'r2']);
-    const bytes = await readFile(file);
-    bytes[recordBytes + 50] = bytes[recordBytes + 50]! ^ 0xff;
-    await writeFile(file, bytes);
-    const inner = new RecordingEmbedder();
-    await new CachingEmbedder(inner, { dir }).embedDocuments(['r0', 'r1', 'r2']);
-    expect(inner.embeddedTexts()).toEqual(['r1']);
-  });
-
-  it('skips garbage between records when decoding', () => {
-    const a = encodeRecords([{ hash: sha256('a'), vector: vectorOf('a') }]);
-    const b = encodeRecords([{ hash: sha256('b'), vector: vectorOf('b') }]);
-    const seen: string[] = [];
-    const { consumed, skippedBytes } = decodeRecords(Buffer.concat([a, Buffer.from('EMB1garbage'), b]), (key) => seen.push(key));
-    expect(seen).toEqual([sha256('a').toString('hex'), sha256('b').toString('hex')]);
-    expect(skippedBytes).toBe(11);
-    expect(consumed).toBe(a.length + 11 + b.length);
-  });
-
-  it('stops before a record that is still being written so the next read can finish it', async () => {
-    const rec = encodeRecords([{ hash: sha256('late'), vector: vectorOf('late') }]);
-    const seen: string[] = [];
-    const { consumed } = decodeRecords(rec.subarray(0, rec.length - 10), (key) => seen.push(key));
-    expect(seen).toEqual([]);
-    expect(consumed).toBe(0);
-  });
-
   it('keeps query vectors in memory only, the least recently used dropped beyond maxQueries', async () => {
     const inner = new RecordingEmbedder();
-    const cache = new CachingEmbedder(inner, { dir, maxQueries: 2 });
+    const cache = cached(inner, { maxQueries: 2 });
     const first = await cache.embedQuery('what happened?');
     first.fill(0);
     expect(await cache.embedQuery('what happened?')).toEqual(vectorOf('what happened?'));
@@ -197,25 +152,25 @@ describe('CachingEmbedder', () => {
     await cache.embedQuery('who was there?');
     expect(inner.queries).toBe(4);
     expect(cache.stats().queriesInMemory).toBe(2);
-    expect(await readdir(dir)).toEqual([]);
+    expect(dbs[0]!.prepare('SELECT count(*) FROM embedding_cache').pluck().get()).toBe(0);
   });
 
-  it('holds at most maxBytes of vectors in memory and reads evicted ones back from the file, not from the model', async () => {
+  it('holds at most maxBytes of vectors in memory and reads evicted ones back from the store, not from the model', async () => {
     const inner = new RecordingEmbedder();
     // Room for three vectors with their bookkeeping.
-    const cache = new CachingEmbedder(inner, { dir, maxBytes: 3 * (DIMS * 4 + 200) });
+    const cache = cached(inner, { maxBytes: 3 * (DIMS * 4 + 200) });
     const texts = Array.from({ length: 10 }, (_, i) => `chunk ${i}`);
     const first = await cache.embedDocuments(texts);
     expect(cache.stats()).toMatchObject({ vectorsInMemory: 3, misses: 10 });
     const again = await cache.embedDocuments(texts);
     expect(inner.calls).toHaveLength(1);
     expect(again).toEqual(first);
-    expect(cache.stats()).toMatchObject({ hits: 10, misses: 10, vectorsInMemory: 3, indexed: 10 });
+    expect(cache.stats()).toMatchObject({ hits: 10, misses: 10, vectorsInMemory: 3 });
   });
 
   it('caches nothing when the inner embedder fails, and retries next time', async () => {
     const inner = new RecordingEmbedder();
-    const cache = new CachingEmbedder(inner, { dir });
+    const cache = cached(inner);
     inner.failNext = new AppError('EMBEDDER_UNAVAILABLE', ['down']);
     await expect(cache.embedDocuments(['s', 't'])).rejects.toMatchObject({ code: 'EMBEDDER_UNAVAILABLE' });
     const out = await cache.embedDocuments(['s', 't']);
@@ -224,23 +179,31 @@ describe('CachingEmbedder', () => {
   });
 
   it('hands out copies, so a caller mutating a vector does not change the cache', async () => {
-    const cache = new CachingEmbedder(new RecordingEmbedder(), { dir });
+    const cache = cached(new RecordingEmbedder());
     const [v] = await cache.embedDocuments(['mutable']);
     v!.fill(0);
     const [again] = await cache.embedDocuments(['mutable']);
     expect(again).toEqual(vectorOf('fake-model@1mutable'));
   });
 
-  it('still returns vectors when the cache directory cannot be written', async () => {
-    const blocker = join(dir, 'not-a-dir');
-    await appendFile(blocker, 'x');
-    const cache = new CachingEmbedder(new RecordingEmbedder(), { dir: join(blocker, 'cache') });
+  it('still returns vectors, and embeds again, when the store fails', async () => {
+    const inner = new RecordingEmbedder();
+    const cache = new CachingEmbedder(inner, { store: new FailingStore(), maxBytes: 1 });
     const [v] = await cache.embedDocuments(['still works']);
     expect(v).toEqual(vectorOf('fake-model@1still works'));
+    await cache.embedDocuments(['still works']);
+    expect(inner.calls).toHaveLength(2);
   });
 
+  it('keeps vectors in memory only when no store is given', async () => {
+    const inner = new RecordingEmbedder();
+    const cache = new CachingEmbedder(inner);
+    await cache.embedDocuments(['one']);
+    await cache.embedDocuments(['one']);
+    expect(inner.calls).toEqual([['one']]);
+  });
   it('passes identity, dimensions and health through to the inner embedder', async () => {
-    const cache = new CachingEmbedder(new RecordingEmbedder('model-z'), { dir });
+    const cache = cached(new RecordingEmbedder('model-z'));
     expect(cache.id).toBe('model-z');
     expect(await cache.dimensions()).toBe(DIMS);
     await expect(cache.health()).resolves.toBeUndefined();

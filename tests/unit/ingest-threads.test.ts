@@ -7,10 +7,9 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { buildContainer, type Container } from '../../src/container.js';
-import { OwnSqliteDocumentStore } from '../helpers/stores.js';
+import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { chunkText } from '../../src/core/ingest/chunker.js';
 import { DocumentService, INGEST_JOB, type IngestJobData, type SubmitResult } from '../../src/core/ingest/document-service.js';
 import { TokenPool } from '../../src/core/ingest/token-pool.js';
@@ -48,7 +47,7 @@ class Recording implements TokenWork {
 describe('DocumentService with its tokenizer work on a TokenPool thread', () => {
   let dir: string;
   let docs: OwnSqliteDocumentStore;
-  let vectors: EmbeddedVectorStore;
+  let vectors: OwnSqliteVectorStore;
   let pool: TokenPool;
   const queues: InProcessQueue[] = [];
 
@@ -74,7 +73,7 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ingest-threads-'));
     docs = new OwnSqliteDocumentStore(dir);
-    vectors = new EmbeddedVectorStore({ dir: join(dir, 'vectors') });
+    vectors = new OwnSqliteVectorStore(dir);
     pool = new TokenPool();
   });
   afterEach(async () => {

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { OwnSqliteDocumentStore } from '../helpers/stores.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
+import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 import type { VectorStore } from '../../src/ports/vector-store.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
@@ -25,10 +24,14 @@ class CountingEmbedder extends HashingEmbedder {
   }
 }
 
-/** Counts the chunk reads it serves. */
-class CountingVectors extends EmbeddedVectorStore {
+/** Counts the chunk reads it serves; has no lexical search (as a store without it), so namespace-wide retrieval takes the dense path. */
+class CountingVectors extends OwnSqliteVectorStore {
   chunkReads = 0;
-  override getChunks(...args: Parameters<EmbeddedVectorStore['getChunks']>): ReturnType<EmbeddedVectorStore['getChunks']> {
+  constructor(dir: string) {
+    super(dir);
+    Object.defineProperty(this, 'searchText', { value: undefined });
+  }
+  override getChunks(...args: Parameters<OwnSqliteVectorStore['getChunks']>): ReturnType<OwnSqliteVectorStore['getChunks']> {
     this.chunkReads++;
     return super.getChunks(...args);
   }
@@ -81,7 +84,7 @@ describe('the retrieval service', () => {
     dir = await mkdtemp(join(tmpdir(), 'air-retrieval-service-'));
     embedder = new CountingEmbedder();
     documents = new OwnSqliteDocumentStore(dir);
-    vectors = new CountingVectors({ dir: join(dir, 'vectors') });
+    vectors = new CountingVectors(dir);
     queue = new InProcessQueue({ logger });
     service = new DocumentService({
       documents, vectors, embedder, queue, chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, embedBatchSize: 64, ingestAttempts: 1, logger,

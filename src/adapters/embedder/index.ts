@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import type { Embedder } from '../../ports/embedder.js';
+import type { EmbeddingCacheStore } from '../../ports/embedding-cache.js';
 import { CachingEmbedder } from './cached.js';
 import { OpenAiEmbedder } from './openai.js';
 import { TransformersEmbedder, type Pooling } from './transformers.js';
@@ -17,16 +18,16 @@ const ADAPTERS: Record<string, Factory> = {
 };
 
 /**
- * The embedder chosen by `cfg.EMBEDDER`, behind a persistent cache of chunk
- * vectors in `<DATA_DIR>/embedding-cache` (EMBEDDING_CACHE_MB of them in
- * memory) and a small in-memory cache of query vectors. Nothing is loaded
- * until first use.
+ * The embedder chosen by `cfg.EMBEDDER`, behind a cache of chunk vectors
+ * (EMBEDDING_CACHE_MB of them in memory, all of them in `opts.cache` when
+ * given: the container passes the embedded database's or PostgreSQL's) and a
+ * small in-memory cache of query vectors. Nothing is loaded until first use.
  */
-export function createEmbedder(cfg: Config, opts: { logger?: Logger } = {}): Embedder {
+export function createEmbedder(cfg: Config, opts: { logger?: Logger; cache?: EmbeddingCacheStore } = {}): Embedder {
   const factory = ADAPTERS[cfg.EMBEDDER];
   if (!factory) throw new AppError('CONFIG_INVALID', [`EMBEDDER=${cfg.EMBEDDER} is not one of ${Object.keys(ADAPTERS).join(', ')}`]);
   const logger = opts.logger?.child({ component: 'embedder' });
-  return new CachingEmbedder(factory(cfg, logger), { dir: `${cfg.DATA_DIR}/embedding-cache`, maxBytes: cfg.EMBEDDING_CACHE_MB * 1024 * 1024, logger });
+  return new CachingEmbedder(factory(cfg, logger), { ...(opts.cache ? { store: opts.cache } : {}), maxBytes: cfg.EMBEDDING_CACHE_MB * 1024 * 1024, logger });
 }
 
 export { CachingEmbedder } from './cached.js';

@@ -3,7 +3,7 @@ import { AppError } from '../../errors.js';
 import { Lru } from '../../core/lru.js';
 import { STOPWORDS } from '../../core/retrieval/bm25.js';
 import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
-import { isTransientSqliteError, readVectorBlob, vectorBlob } from '../sqlite/blob.js';
+import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 
 /** Options of {@link SqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {

@@ -1,0 +1,49 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { SqliteEmbeddingCache } from '../../src/adapters/sqlite/embedding-cache.js';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
+import { PgDatabase } from '../../src/adapters/postgres/database.js';
+import { PostgresEmbeddingCache } from '../../src/adapters/postgres/embedding-cache.js';
+import { freshSchema } from '../helpers/postgres.js';
+import { embeddingCacheContract } from './embedding-cache.contract.js';
+
+embeddingCacheContract('SqliteEmbeddingCache', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'emb-cache-sqlite-'));
+  const file = join(dir, 'test.db');
+  const dbs: Database.Database[] = [openSqlite(file)];
+  const store = new SqliteEmbeddingCache({ db: dbs[0]! });
+  return {
+    store,
+    async reopen() {
+      const db = openSqlite(file);
+      dbs.push(db);
+      return new SqliteEmbeddingCache({ db });
+    },
+    async cleanup() {
+      await store.close();
+      for (const db of dbs) db.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+embeddingCacheContract('PostgresEmbeddingCache', async () => {
+  const schema = await freshSchema();
+  const dbs = [new PgDatabase({ url: schema.url })];
+  const store = new PostgresEmbeddingCache({ db: dbs[0]! });
+  return {
+    store,
+    async reopen() {
+      const db = new PgDatabase({ url: schema.url });
+      dbs.push(db);
+      return new PostgresEmbeddingCache({ db });
+    },
+    async cleanup() {
+      await store.close();
+      for (const db of dbs) await db.close();
+      await schema.drop();
+    },
+  };
+});
