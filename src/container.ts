@@ -309,7 +309,18 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     },
     async importLegacy(importOpts) {
       if (database || !stores.sqlite) return null;
-      const ctx = { dataDir: resolve(config.DATA_DIR), documents, keys: stores.keys, jobs: stores.jobs, vectors, sqlite: stores.sqlite, logger };
+      const ctx = {
+        dataDir: resolve(config.DATA_DIR),
+        documents,
+        keys: stores.keys,
+        jobs: stores.jobs,
+        vectors,
+        embeddingCache: stores.embeddingCache,
+        embedder,
+        chunking: { chunkTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+        sqlite: stores.sqlite,
+        logger,
+      };
       const summary = await importOnce(ctx, { leaseMs: config.WORKER_LOCK_MS, ...importOpts });
       if (summary) logger.info({ summary }, 'imported the data of release 0.1 found in DATA_DIR (its files are left in place)');
       return summary;

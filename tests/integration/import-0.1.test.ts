@@ -103,7 +103,18 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
     const counting: Import01Step = { name: 'count', run: async () => ({ runs: ++runs }) };
     const a = open(dir);
     const b = open(dir);
-    const ctx = (c: ReturnType<typeof open>) => ({ dataDir: dir, documents: c.documents, keys: c.stores.keys, jobs: c.stores.jobs, vectors: c.vectors, sqlite: c.stores.sqlite!, logger: c.logger });
+    const ctx = (c: ReturnType<typeof open>) => ({
+      dataDir: dir,
+      documents: c.documents,
+      keys: c.stores.keys,
+      jobs: c.stores.jobs,
+      vectors: c.vectors,
+      embeddingCache: c.stores.embeddingCache,
+      embedder: c.embedder,
+      chunking: { chunkTokens: c.config.CHUNK_TOKENS, overlapTokens: c.config.CHUNK_OVERLAP_TOKENS },
+      sqlite: c.stores.sqlite!,
+      logger: c.logger,
+    });
     const [sa, sb] = await Promise.all([importOnce(ctx(a), { steps: [...IMPORT_01_STEPS, counting] }), importOnce(ctx(b), { steps: [...IMPORT_01_STEPS, counting] })]);
     expect(runs).toBe(1);
     expect(sa).toEqual(sb);

@@ -8,6 +8,9 @@ import type { JobInfo, JobState } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore } from '../../ports/job-store.js';
 import type { ApiKeyRecord, KeyStore } from '../../ports/key-store.js';
 import type { VectorStore } from '../../ports/vector-store.js';
+import type { Embedder } from '../../ports/embedder.js';
+import type { EmbeddingCacheStore } from '../../ports/embedding-cache.js';
+import { CHUNK_IMPORT_01_STEPS } from './import-0.1-chunks.js';
 import { sqlite } from './errors.js';
 
 /**
@@ -42,6 +45,12 @@ export interface Import01Context {
   keys: KeyStore;
   jobs: JobStore;
   vectors: VectorStore;
+  /** The embedding cache's store the imported vectors go to, under `embedder.id`. */
+  embeddingCache: EmbeddingCacheStore;
+  /** The configured embedder: its id names the model whose 0.1 cache is imported; it embeds only chunks that cache lacks. */
+  embedder: Embedder;
+  /** How ingestion cuts texts (CHUNK_TOKENS, CHUNK_OVERLAP_TOKENS): the chunks are rebuilt the same way. */
+  chunking: { chunkTokens: number; overlapTokens: number };
   /** DATA_DIR's SQLite database, for steps whose store writes its own tables. */
   sqlite: Database.Database;
   logger: Logger;
@@ -243,7 +252,7 @@ const jobsStep: Import01Step = {
  * The parts of the import, in order. A store that keeps more of 0.1's data
  * (chunks and vectors, the embedding cache) adds its step here.
  */
-export const IMPORT_01_STEPS: readonly Import01Step[] = [documentsStep, keysStep, jobsStep];
+export const IMPORT_01_STEPS: readonly Import01Step[] = [documentsStep, keysStep, jobsStep, ...CHUNK_IMPORT_01_STEPS];
 
 /** Whether the import has finished on this database, and with what. */
 export function finished01Import(db: Database.Database): Import01Summary | null {
