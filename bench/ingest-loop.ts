@@ -25,19 +25,32 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import type { Embedder } from '../src/ports/embedder.js';
 import { median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
-const { values } = parseArgs({
-  options: {
-    tokens: { type: 'string', default: '1500000' },
-    rounds: { type: 'string', default: '2' },
-    child: { type: 'string' },
-    text: { type: 'string' },
-  },
-});
+const OPTIONS = {
+  tokens: { type: 'string', default: '1500000' },
+  rounds: { type: 'string', default: '2' },
+  child: { type: 'string' },
+  text: { type: 'string' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/ingest-loop.ts [options]',
+    about: "How long the API's event loop is held while a large upload is received and ingested, tokenizer on the event loop (baseline) against a TokenPool thread, in the same run.",
+    options: OPTIONS,
+    describe: {
+      tokens: 'cl100k tokens of the uploaded text',
+      rounds: 'alternating rounds',
+      child: '(internal) run one measurement in this child process',
+      text: '(internal) text file of the child',
+    },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 
 type Mode = 'inline' | 'threads';
 /** Between the joined documents (and where the second upload reverses them). */

@@ -10,19 +10,31 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
 import { createEmbedder } from '../src/adapters/embedder/index.js';
 import { chunkText } from '../src/core/ingest/chunker.js';
 
-const { values } = parseArgs({
-  options: {
-    dataset: { type: 'string', default: new URL('../../shared/datasets/lara', import.meta.url).pathname },
-    length: { type: 'string', default: '128k' },
-    limit: { type: 'string', default: '0' },
-  },
-});
+const OPTIONS = {
+  dataset: { type: 'string', default: new URL('../../shared/datasets/lara', import.meta.url).pathname },
+  length: { type: 'string', default: '128k' },
+  limit: { type: 'string', default: '0' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/ingest.ts [options]',
+    about: 'Ingestion benchmark: the real pipeline against the bare embedder on the same chunks, in the same run (chunks/s, ratio, peak RSS).',
+    options: OPTIONS,
+    describe: {
+      dataset: 'LaRA-style dataset directory',
+      length: 'documents of this length (32k, 64k, 128k)',
+      limit: 'documents (0 = all)',
+    },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 
 async function documents(): Promise<Array<{ name: string; text: string }>> {
   const root = join(values.dataset!, 'documents', values.length!);

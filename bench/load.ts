@@ -19,6 +19,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -29,16 +30,30 @@ import { buildContainer } from '../src/container.js';
 import { serveInProcess } from './serve.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '1,4,16' },
-    doc: { type: 'string', default: join(LARA, 'documents/128k/book/A Room with a View.txt') },
-    url: { type: 'string' },
-    'no-ingest': { type: 'boolean', default: false },
-    phases: { type: 'string', default: 'retrieve,retrieve new,query auto,query rag' },
-  },
-});
+const OPTIONS = {
+  seconds: { type: 'string', default: '10' },
+  concurrency: { type: 'string', default: '1,4,16' },
+  doc: { type: 'string', default: join(LARA, 'documents/128k/book/A Room with a View.txt') },
+  url: { type: 'string' },
+  'no-ingest': { type: 'boolean', default: false },
+  phases: { type: 'string', default: 'retrieve,retrieve new,query auto,query rag' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/load.ts [options]',
+    about: 'Load benchmark over loopback at several concurrencies, with ingestion running: requests/s, p50/p95/p99 latency, errors, RSS.',
+    options: OPTIONS,
+    describe: {
+      seconds: 'duration of each phase',
+      concurrency: 'concurrencies to run (comma-separated)',
+      doc: 'document queried',
+      url: 'a running server instead of one started in this process',
+      'no-ingest': 'no ingestion in parallel',
+      phases: 'phases to run (comma-separated)',
+    },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 const SECONDS = Number(values.seconds);
 // A full collection before each memory reading, so RSS shows what is held rather than garbage not yet collected.
 setFlagsFromString('--expose-gc');

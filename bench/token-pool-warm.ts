@@ -11,11 +11,21 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { TokenPool } from '../src/core/ingest/token-pool.js';
 import { median } from './stats.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, 'idle-ms': { type: 'string', default: '2000' } } });
+const OPTIONS = { rounds: { type: 'string', default: '5' }, 'idle-ms': { type: 'string', default: '2000' } } satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/token-pool-warm.ts [options]',
+    about: 'The first count of a LaRA book on a cold tokenizer thread (baseline) against a warmed one, alternating, in the same run.',
+    options: OPTIONS,
+    describe: { rounds: 'alternating rounds', 'idle-ms': 'idle time of the warmed pool before its first count' },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 const rounds = Number(values.rounds);
 const idleMs = Number(values['idle-ms']);
 const book = readFileSync(`${LARA}documents/128k/book/A Room with a View.txt`, 'utf8');

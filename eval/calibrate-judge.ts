@@ -17,6 +17,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { pathToFileURL } from 'node:url';
 import { loadPredictions, type LaraPrediction } from './lara/dataset.js';
 import { lexicalJudge, llmJudge, type Judge } from './judges/llm.js';
@@ -224,18 +225,18 @@ export function calibrationReportMarkdown(c: CalibrationReport): string {
   return lines.join('\n');
 }
 
+const CALIBRATE_OPTIONS = {
+  dataset: { type: 'string', default: '../shared/datasets/lara' },
+  out: { type: 'string', default: 'eval-out/calibration' },
+  judge: { type: 'string', default: 'lexical' },
+  'judge-url': { type: 'string' },
+  'judge-model': { type: 'string' },
+  'judge-key': { type: 'string' },
+  model: { type: 'string', multiple: true },
+} satisfies CliOptions;
+
 async function main(): Promise<void> {
-  const { values: args } = parseArgs({
-    options: {
-      dataset: { type: 'string', default: '../shared/datasets/lara' },
-      out: { type: 'string', default: 'eval-out/calibration' },
-      judge: { type: 'string', default: 'lexical' },
-      'judge-url': { type: 'string' },
-      'judge-model': { type: 'string' },
-      'judge-key': { type: 'string' },
-      model: { type: 'string', multiple: true },
-    },
-  });
+  const { values: args } = parseArgs({ options: CALIBRATE_OPTIONS });
   const judge =
     args.judge === 'llm'
       ? llmJudge({ url: args['judge-url'] ?? '', model: args['judge-model'] ?? '', apiKey: args['judge-key'] ?? '' })
@@ -254,6 +255,22 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  exitOnHelp(() =>
+    cliHelp({
+      usage: 'npx tsx eval/calibrate-judge.ts [options]',
+      about: "Calibrates a judge against LaRA's recorded answers: the full-vs-RAG accuracy gaps it finds against those LaRA published (calibration.md, calibration.json).",
+      options: CALIBRATE_OPTIONS,
+      describe: {
+        dataset: 'LaRA-style dataset directory',
+        out: 'output directory',
+        judge: 'lexical (approximate, no model) or llm',
+        'judge-url': "llm: the judge's OpenAI-compatible endpoint",
+        'judge-model': 'llm: model name',
+        'judge-key': 'llm: API key',
+        model: 'only these recorded models',
+      },
+    }),
+  );
   main().catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;

@@ -4,31 +4,7 @@
  *
  *   npm run eval -- --dataset ../shared/datasets/lara [options]
  *
- * Options (defaults in brackets):
- *   --strategies auto,rag,full   what to compare: auto (router), rag (Adaptive-k), topk, budget, coa, full [auto,rag,full]
- *   --top-k N                    k of topk [5]
- *   --budget-tokens N            tokens of budget [3000]
- *   --length 32k,128k --type book,paper --task location,comp   filters
- *   --limit N                    questions, spread evenly over (length, type, task) groups [all]
- *   --seed N                     sampling and order [1]
- *   --concurrency N              questions at once [1 in process, 4 over HTTP]
- *   --judge lexical|llm          lexical (approximate, no model) or an LLM judge [lexical]
- *   --judge-url URL --judge-model NAME --judge-key KEY   the LLM judge's OpenAI-compatible endpoint
- *   --out DIR                    results.jsonl, summary.json, report.md, report.html [eval-out/run]
- *   --url URL --api-key KEY      replay against a running server over HTTP instead of in process
- *   --namespace NS               namespace the documents go to [lara-dev]
- *   --data-dir DIR               in process: data dir shared with the other LaRA measurements [data/eval-embed]
- *   --window N                   in process, extractive reader: its context window [the reader's own]
- *   --reader-sentences N         in process, extractive reader: most sentences embedded per call [160]
- *   --on-error skip|stop         broken dataset lines and failed answers [skip]
- *   --replay-predictions MODEL   recorded-answer replay of predictions/MODEL (repeatable): routed by the policy, and
- *                                the retrieval probe (ROUTER_PROBE_MAX_ANSWER_TOKENS) with the recorded RAG answer as its answer
- *   --replay-window N            window the router assumes in the replay [128000]
- *   --replay-only                only the replay (no answering)
- *   --calibrate                  also calibrate the judge on predictions/ (calibration.md, calibration.json)
- *   --library                    library mode (eval/library.ts): every document in one namespace, each question retrieved
- *                                without document ids; doc@1, evidence coverage, tokens read, latency per task (no judge)
- *   --library-queries N          library mode: also ask N of the questions through /v1/query (strategy auto) [20]
+ * Options: HELP below (`npm run eval -- --help`).
  *
  * An interrupted run (Ctrl-C, kill) resumes where it stopped when run again
  * with the same --out: finished (question, strategy) pairs are not redone.
@@ -50,6 +26,41 @@ import { calibrate, calibrationReportMarkdown } from './calibrate-judge.js';
 import { markdownReport } from './report/markdown.js';
 import { libraryMarkdown, runLibraryEval } from './library.js';
 
+const HELP = `Usage: npm run eval -- --dataset DIR [options]   (or: npx adaptive-reader eval ...)
+
+Replays a LaRA-style evaluation set against the service and reports which way of reading pays off.
+
+Options (defaults in brackets):
+  --dataset DIR                LaRA-style dataset directory [../shared/datasets/lara]
+  --strategies auto,rag,full   what to compare: auto (router), rag (Adaptive-k), topk, budget, coa, full [auto,rag,full]
+  --top-k N                    k of topk [5]
+  --budget-tokens N            tokens of budget [3000]
+  --length 32k,128k --type book,paper --task location,comp   filters
+  --limit N                    questions, spread evenly over (length, type, task) groups [all]
+  --seed N                     sampling and order [1]
+  --concurrency N              questions at once [1 in process, 4 over HTTP]
+  --judge lexical|llm          lexical (approximate, no model) or an LLM judge [lexical]
+  --judge-url URL --judge-model NAME --judge-key KEY   the LLM judge's OpenAI-compatible endpoint
+  --out DIR                    results.jsonl, summary.json, report.md, report.html [eval-out/run]
+  --url URL --api-key KEY      replay against a running server over HTTP instead of in process
+  --namespace NS               namespace the documents go to [lara-dev]
+  --data-dir DIR               in process: data dir shared with the other LaRA measurements [data/eval-embed]
+  --window N                   in process, extractive reader: its context window [the reader's own]
+  --reader-sentences N         in process, extractive reader: most sentences embedded per call [160]
+  --on-error skip|stop         broken dataset lines and failed answers [skip]
+  --replay-predictions MODEL   recorded-answer replay of predictions/MODEL (repeatable): routed by the policy, and
+                               the retrieval probe (ROUTER_PROBE_MAX_ANSWER_TOKENS) with the recorded RAG answer as its answer
+  --replay-window N            window the router assumes in the replay [128000]
+  --replay-only                only the replay (no answering)
+  --calibrate                  also calibrate the judge on predictions/ (calibration.md, calibration.json)
+  --library                    library mode (eval/library.ts): every document in one namespace, each question retrieved
+                               without document ids; doc@1, evidence coverage, tokens read, latency per task (no judge)
+  --library-queries N          library mode: also ask N of the questions through /v1/query (strategy auto) [20]
+  -h, --help                   print this help
+
+An interrupted run resumes where it stopped when run again with the same --out.
+Exit codes: 0 done, 1 failed (or stopped on a failure), 2 bad input, 130 interrupted.
+`;
 
 const list = (s: string | undefined): string[] | undefined => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
@@ -96,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (a.help) {
-    console.log('usage: npm run eval -- --dataset DIR [--strategies auto,rag,full] [--limit N] [--seed N] [--judge lexical|llm] [--out DIR] [--url URL] ... (see eval/cli.ts)');
+    process.stdout.write(HELP);
     return 0;
   }
   const onError = a['on-error'];

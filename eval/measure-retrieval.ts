@@ -18,6 +18,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { chunkText, type TextChunk } from '../src/core/ingest/chunker.js';
 import { assembleContext } from '../src/core/retrieval/assemble.js';
 import { buildBm25Index, type Bm25Index } from '../src/core/retrieval/bm25.js';
@@ -68,22 +69,42 @@ interface Row {
   relativeGap?: number;
 }
 
-const { values: args } = parseArgs({
-  options: {
-    dataset: { type: 'string', default: '../shared/datasets/lara' },
-    limit: { type: 'string' },
-    'chunk-tokens': { type: 'string', default: '400' },
-    'overlap-tokens': { type: 'string', default: '40' },
-    scores: { type: 'string', default: 'all' },
-    sweep: { type: 'boolean', default: false },
-    lengths: { type: 'string' },
-    tasks: { type: 'string' },
-    types: { type: 'string' },
-    out: { type: 'string', default: 'eval-out/retrieval.json' },
-    'data-dir': { type: 'string', default: 'data/eval-embed' },
-    detail: { type: 'string' },
-  },
-});
+const OPTIONS = {
+  dataset: { type: 'string', default: '../shared/datasets/lara' },
+  limit: { type: 'string' },
+  'chunk-tokens': { type: 'string', default: '400' },
+  'overlap-tokens': { type: 'string', default: '40' },
+  scores: { type: 'string', default: 'all' },
+  sweep: { type: 'boolean', default: false },
+  lengths: { type: 'string' },
+  tasks: { type: 'string' },
+  types: { type: 'string' },
+  out: { type: 'string', default: 'eval-out/retrieval.json' },
+  'data-dir': { type: 'string', default: 'data/eval-embed' },
+  detail: { type: 'string' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx eval/measure-retrieval.ts [options]',
+    about: "Measures context selection on a LaRA-style dataset without any LLM: per question, whether the selected context reaches the evidence, contains the answer's words, and how much of the document it reads (token ratio).",
+    options: OPTIONS,
+    describe: {
+      dataset: 'LaRA-style dataset directory',
+      limit: 'first N questions of each query file',
+      'chunk-tokens': 'chunk size in cl100k tokens',
+      'overlap-tokens': 'chunk overlap in tokens',
+      scores: 'bm25 (no embeddings) or all (adds dense and hybrid when the embedder is available)',
+      sweep: 'add variants of the Adaptive-k parameters',
+      lengths: 'only these lengths, e.g. 32k,128k',
+      tasks: 'only these tasks, e.g. location,comp',
+      types: 'only these document types, e.g. book,paper',
+      out: 'JSON report',
+      'data-dir': 'data dir (shared embedding cache)',
+      detail: 'per-question detail for these methods (comma-separated names)',
+    },
+  }),
+);
+const { values: args } = parseArgs({ options: OPTIONS });
 
 const chunkTokens = Number(args['chunk-tokens']);
 const overlapTokens = Number(args['overlap-tokens']);

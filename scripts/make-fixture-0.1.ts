@@ -20,8 +20,16 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
 import { buildApp } from '../src/app.js';
+import { cliHelp, exitOnHelp } from '../src/cli/help.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx scripts/make-fixture-0.1.ts [OUT_DIR]',
+    about: 'Writes a small DATA_DIR as the 0.1 file stores left it, and what the 0.1 service answered about it (OUT_DIR.expected.json). OUT_DIR defaults to tests/fixtures/data-0.1.',
+    options: {},
+  }),
+);
 const out = resolve(process.argv[2] ?? join(ROOT, 'tests/fixtures/data-0.1'));
 const expectedPath = `${out}.expected.json`;
 const ADMIN = 'fixture-admin-key';

@@ -2,9 +2,11 @@ import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { buildContainer } from './container.js';
 import { buildApp } from './app.js';
+import { exitOnHelp, settingsHelp } from './cli/help.js';
 
 /** Process entry: config, container, HTTP, signals. */
 async function main(): Promise<void> {
+  exitOnHelp(() => settingsHelp('npm start   (or: npx adaptive-reader serve)', 'The HTTP API: documents, retrieval, answers, /v1/chat/completions, /mcp, /metrics; docs at /docs.'));
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
   const container = buildContainer(config, logger, { role: 'api' });

@@ -2,12 +2,14 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
 import { AppError } from '../src/errors.js';
+import { exitOnHelp, settingsHelp } from '../src/cli/help.js';
 
 /**
  * The worker process: takes jobs from Redis (BullMQ) and runs the processors
  * (chunk, embed, store). Run one per core; each embeds on its own core.
  */
 async function main(): Promise<void> {
+  exitOnHelp(() => settingsHelp('npm run worker   (or: npx adaptive-reader worker)', 'An ingestion worker: takes jobs from Redis (REDIS_URL, required) and runs them (chunk, embed, store; query batches). Run one per core.'));
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL).child({ role: 'worker', pid: process.pid });
   if (!config.REDIS_URL) {

@@ -1,0 +1,59 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/paths.js';
+
+const run = promisify(execFile);
+
+/**
+ * Every command prints its options on --help and exits 0 without doing its
+ * work (no dataset, Redis or server needed). Each entry: the command, and
+ * options its help must name.
+ */
+const COMMANDS: Array<[string, string[], string[]]> = [
+  ['npx adaptive-reader', ['--help'], ['serve', 'worker', 'ingest', 'import-0.1', 'eval']],
+  ['npx adaptive-reader serve', ['serve', '--help'], ['PORT=3000', 'RETRIEVAL_SCORE=bm25', 'CORS_ORIGINS=']],
+  ['npx adaptive-reader worker', ['worker', '--help'], ['REDIS_URL=', 'WORKER_CONCURRENCY=1']],
+  ['npx adaptive-reader ingest', ['ingest', '--help'], ['--namespace', '--url', '--api-key', '--no-wait']],
+  ['npx adaptive-reader import-0.1', ['import-0.1', '--help'], ['--data-dir', '--force']],
+  ['npx adaptive-reader eval', ['eval', '--help'], ['--dataset', '--strategies', '--limit', '--judge-url', '--replay-predictions', '--replay-only', '--calibrate', '--library', '--library-queries']],
+];
+const SCRIPTS: Array<[string, string[]]> = [
+  ['eval/measure-retrieval.ts', ['--dataset', '--scores', '--sweep', '--data-dir', '--detail']],
+  ['eval/calibrate-judge.ts', ['--judge', '--judge-url', '--model']],
+  ['bench/ingest.ts', ['--length', '--limit']],
+  ['bench/load.ts', ['--seconds', '--concurrency', '--phases', '--url']],
+  ['bench/ingest-loop.ts', ['--tokens', '--rounds']],
+  ['bench/token-pool-warm.ts', ['--rounds', '--idle-ms']],
+  ['bench/chat-overhead.ts', ['--rounds', '--document']],
+  ['scripts/env-example.ts', ['--help']],
+  ['scripts/make-fixture-0.1.ts', ['OUT_DIR']],
+];
+
+describe('--help', () => {
+  it('prints the options of every command through the adaptive-reader bin and exits 0', async () => {
+    await Promise.all(
+      COMMANDS.map(async ([name, args, expected]) => {
+        const { stdout } = await run(process.execPath, ['bin/adaptive-reader.mjs', ...args], { cwd: ROOT });
+        expect(stdout, name).toMatch(/^Usage: /m);
+        for (const e of expected) expect(stdout, `${name} names ${e}`).toContain(e);
+      }),
+    );
+  }, 120_000);
+
+  it('prints the options of every script and benchmark and exits 0', async () => {
+    await Promise.all(
+      SCRIPTS.map(async ([file, expected]) => {
+        const { stdout } = await run(process.execPath, ['--import', 'tsx', file, '--help'], { cwd: ROOT });
+        expect(stdout, file).toMatch(/^Usage: /);
+        for (const e of expected) expect(stdout, `${file} names ${e}`).toContain(e);
+      }),
+    );
+  }, 120_000);
+
+  it('sends an unknown command to stderr with the list of commands and exit code 2', async () => {
+    const err = await run(process.execPath, ['bin/adaptive-reader.mjs', 'frobnicate'], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(2);
+    expect((err as { stderr: string }).stderr).toMatch(/Unknown command "frobnicate"[\s\S]*Commands:/);
+  });
+});
