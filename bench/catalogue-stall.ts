@@ -12,13 +12,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { openSqlite, SQLITE_FILE } from '../src/adapters/sqlite/database.js';
 import { SqliteDocumentStore } from '../src/adapters/sqlite/document-store.js';
 import { SqliteJobStore } from '../src/adapters/sqlite/job-store.js';
 import type { DocumentRecord } from '../src/ports/document-store.js';
 import { median } from './stats.js';
 
-const { values } = parseArgs({ options: { mb: { type: 'string', default: '20' }, docs: { type: 'string', default: '10000' }, runs: { type: 'string', default: '5' } } });
+const OPTIONS = { mb: { type: 'string', default: '20' }, docs: { type: 'string', default: '10000' }, runs: { type: 'string', default: '5' } } satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/catalogue-stall.ts [options]',
+    about: "How long the catalogue's SQLite calls hold the event loop, beside the JSON work the same request does on the same data, in the same run.",
+    options: OPTIONS,
+    describe: {
+      mb: 'upload size in MB',
+      docs: 'documents in the catalogue',
+      runs: 'runs of each call',
+    },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 const MB = Number(values.mb);
 const DOCS = Number(values.docs);
 const RUNS = Number(values.runs);

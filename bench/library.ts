@@ -28,6 +28,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
@@ -42,20 +43,38 @@ import type { DocumentRecord } from '../src/ports/document-store.js';
 import type { StoredChunk, VectorStore } from '../src/ports/vector-store.js';
 import { median } from './stats.js';
 
-const { values: args } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '1000,10000,100000,1000000' },
-    queries: { type: 'string', default: '200' },
-    'baseline-queries': { type: 'string', default: '20' },
-    'baseline-max': { type: 'string', default: '100000' },
-    store: { type: 'string', default: 'embedded' },
-    postgres: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-    'chunks-per-document': { type: 'string', default: '100' },
-    words: { type: 'string', default: '60' },
-    dims: { type: 'string', default: '512' },
-    seed: { type: 'string', default: '1' },
-  },
-});
+const OPTIONS = {
+  sizes: { type: 'string', default: '1000,10000,100000,1000000' },
+  queries: { type: 'string', default: '200' },
+  'baseline-queries': { type: 'string', default: '20' },
+  'baseline-max': { type: 'string', default: '100000' },
+  store: { type: 'string', default: 'embedded' },
+  postgres: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+  'chunks-per-document': { type: 'string', default: '100' },
+  words: { type: 'string', default: '60' },
+  dims: { type: 'string', default: '512' },
+  seed: { type: 'string', default: '1' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/library.ts [options]',
+    about: 'Whole-namespace retrieval at scale (1k to 1M chunks): p50/p99 latency, memory and the scaling exponent, against the dense-search baseline in the same run.',
+    options: OPTIONS,
+    describe: {
+      sizes: 'namespace sizes in chunks',
+      queries: 'questions per size',
+      'baseline-queries': 'questions per size for the baseline',
+      'baseline-max': 'largest size the baseline runs',
+      store: 'embedded or postgres',
+      postgres: 'PostgreSQL URL (store postgres)',
+      'chunks-per-document': 'chunks of each synthetic document',
+      words: 'words per chunk',
+      dims: 'vector dimensions',
+      seed: 'random seed',
+    },
+  }),
+);
+const { values: args } = parseArgs({ options: OPTIONS });
 
 const VOCABULARY = 50_000;
 const NS = 'library-bench';

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
@@ -31,7 +32,19 @@ import { HashingEmbedder } from '../tests/contract/llm-test-embedder.js';
 import { pathologicalText, type PathologicalKind } from '../tests/helpers/pathological.js';
 import { median } from './stats.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '1' }, scale: { type: 'string', default: '1' } } });
+const OPTIONS = { rounds: { type: 'string', default: '1' }, scale: { type: 'string', default: '1' } } satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/pathological.ts [options]',
+    about: 'Texts without spaces against a book of the same size: time from upload to indexed, and the worst event-loop stall meanwhile, in the same run.',
+    options: OPTIONS,
+    describe: {
+      rounds: 'rounds of each case',
+      scale: 'multiplies every size',
+    },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 const rounds = Number(values.rounds);
 const scale = Number(values.scale);
 

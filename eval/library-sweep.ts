@@ -19,6 +19,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { chunkText, type TextChunk } from '../src/core/ingest/chunker.js';
 import { assembleContext } from '../src/core/retrieval/assemble.js';
 import { analyze, buildBm25Index } from '../src/core/retrieval/bm25.js';
@@ -32,16 +33,30 @@ import { loadLara, type LaraQuery } from './lara/dataset.js';
 import { evidenceCoverage, goldSpans, segmentSpans } from './lara/evidence.js';
 import { laraDocumentId } from './lara/ingest.js';
 
-const { values: args } = parseArgs({
-  options: {
-    dataset: { type: 'string', default: '../shared/datasets/lara' },
-    folds: { type: 'string', default: '5' },
-    'max-tokens': { type: 'string', default: '12000' },
-    candidates: { type: 'string', default: '200' },
-    seed: { type: 'string', default: '1' },
-    out: { type: 'string', default: 'eval-out/library-sweep.json' },
-  },
-});
+const OPTIONS = {
+  dataset: { type: 'string', default: '../shared/datasets/lara' },
+  folds: { type: 'string', default: '5' },
+  'max-tokens': { type: 'string', default: '12000' },
+  candidates: { type: 'string', default: '200' },
+  seed: { type: 'string', default: '1' },
+  out: { type: 'string', default: 'eval-out/library-sweep.json' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx eval/library-sweep.ts [options]',
+    about: 'Chooses how whole-namespace retrieval picks documents, by document-level cross-validation on a LaRA-style set (no LLM, no embedder).',
+    options: OPTIONS,
+    describe: {
+      dataset: 'LaRA-style dataset directory',
+      folds: 'folds by document',
+      'max-tokens': 'most tokens read per question',
+      candidates: 'chunks taken from the lexical search',
+      seed: 'random seed',
+      out: 'JSON report',
+    },
+  }),
+);
+const { values: args } = parseArgs({ options: OPTIONS });
 
 interface Setting {
   name: string;

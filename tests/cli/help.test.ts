@@ -26,6 +26,10 @@ const SCRIPTS: Array<[string, string[]]> = [
   ['bench/ingest-loop.ts', ['--tokens', '--rounds']],
   ['bench/token-pool-warm.ts', ['--rounds', '--idle-ms']],
   ['bench/chat-overhead.ts', ['--rounds', '--document']],
+  ['bench/catalogue-stall.ts', ['--mb', '--docs', '--runs']],
+  ['bench/library.ts', ['--sizes', '--store', '--baseline-max']],
+  ['bench/pathological.ts', ['--rounds', '--scale']],
+  ['eval/library-sweep.ts', ['--folds', '--max-tokens', '--candidates']],
   ['scripts/env-example.ts', ['--help']],
   ['scripts/make-fixture-0.1.ts', ['OUT_DIR']],
 ];
