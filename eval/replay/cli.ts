@@ -16,6 +16,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../../src/cli/help.js';
 import { loadConfig } from '../../src/config.js';
 import { routerSettings } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
@@ -32,21 +33,40 @@ import { htmlReport, markdownReport, type ReplaySummary } from './report.js';
 import { summarise } from './summary.js';
 import { primaryVariant } from './variant.js';
 
+const OPTIONS = {
+  dataset: { type: 'string', default: '../shared/datasets/lara' },
+  model: { type: 'string', multiple: true },
+  out: { type: 'string', default: 'eval-out/replay' },
+  'data-dir': { type: 'string', default: 'data/eval-embed' },
+  window: { type: 'string', default: '128000' },
+  folds: { type: 'string', default: '5' },
+  seed: { type: 'string', default: '1' },
+  limit: { type: 'string' },
+  records: { type: 'string' },
+} satisfies CliOptions;
+
 async function main(argv: string[]): Promise<number> {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      dataset: { type: 'string', default: '../shared/datasets/lara' },
-      model: { type: 'string', multiple: true },
-      out: { type: 'string', default: 'eval-out/replay' },
-      'data-dir': { type: 'string', default: 'data/eval-embed' },
-      window: { type: 'string', default: '128000' },
-      folds: { type: 'string', default: '5' },
-      seed: { type: 'string', default: '1' },
-      limit: { type: 'string' },
-      records: { type: 'string' },
-    },
-  });
+  exitOnHelp(
+    () =>
+      cliHelp({
+        usage: 'npm run replay -- --dataset DIR --model M [options]',
+        about: "The router's recorded-answer replay on a LaRA-style set: every question measured once with the service's own code, each model's recorded answers judged, the rules cross-validated by document and leave-one-model-out, the cost-accuracy frontier swept.",
+        options: OPTIONS,
+        describe: {
+          dataset: 'LaRA-style dataset directory',
+          model: 'recorded answers to replay (predictions/M), or all',
+          out: 'summary.json, report.md, report.html, records.json',
+          'data-dir': 'data dir (shared embedding cache)',
+          window: 'context window the router assumes',
+          folds: 'folds by document',
+          seed: 'random seed',
+          limit: 'questions',
+          records: 'reuse a records.json instead of retrieving again',
+        },
+      }),
+    argv,
+  );
+  const { values: a } = parseArgs({ args: argv, options: OPTIONS });
   const dataset = resolve(a.dataset!);
   const out = resolve(a.out!);
   const window = Number(a.window);

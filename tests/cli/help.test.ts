@@ -19,6 +19,7 @@ const COMMANDS: Array<[string, string[], string[]]> = [
   ['npx adaptive-reader eval', ['eval', '--help'], ['--dataset', '--strategies', '--limit', '--judge-url', '--replay-predictions', '--replay-only', '--calibrate', '--library', '--library-queries']],
 ];
 const SCRIPTS: Array<[string, string[]]> = [
+  ['eval/replay/cli.ts', ['--model', '--window', '--folds', '--records']],
   ['eval/measure-retrieval.ts', ['--dataset', '--scores', '--sweep', '--data-dir', '--detail']],
   ['eval/calibrate-judge.ts', ['--judge', '--judge-url', '--model']],
   ['bench/ingest.ts', ['--length', '--limit']],
