@@ -6,6 +6,7 @@ import { decodeUtf8 } from '../src/app.js';
 import { htmlToText } from '../src/core/ingest/html.js';
 import { Id } from '../src/http/schemas.js';
 import { abortOnClientClose } from '../src/http/cancel.js';
+import { assertStorableJson } from '../src/http/json-body.js';
 import type { DocumentRecord } from '../src/ports/document-store.js';
 import type { SubmitInput } from '../src/core/ingest/document-service.js';
 
@@ -84,6 +85,7 @@ async function readUpload(req: FastifyRequest): Promise<Omit<SubmitInput, 'names
     } catch {
       throw new AppError('VALIDATION', ['field "metadata" must be a JSON object']);
     }
+    assertStorableJson(metadata);
   }
   const unknownField = Object.keys(fields).find((k) => !['id', 'title', 'metadata'].includes(k));
   if (unknownField) throw new AppError('VALIDATION', [`unknown field "${unknownField}"`]);

@@ -10,6 +10,7 @@ import { validateBudgets, validateEscalation, type QueryEvent, type QueryInput, 
 import { isStrategyName } from '../src/core/strategies/types.js';
 import type { Config } from '../src/config.js';
 import { checkQuestion, Scope, SelectionParams, selectionFrom } from './retrieve.js';
+import { isBlank } from '../src/core/text/blank.js';
 
 const Budgets = Type.Object(
   {
@@ -156,7 +157,7 @@ const routes: FastifyPluginAsync = async (app) => {
       const questions = normaliseQuestions(body.questions);
       for (const q of questions) {
         // Same checks as a single question, naming the one that failed.
-        if (q.question.trim() === '') throw new AppError('EMPTY_QUESTION', [], { details: { questionId: q.id } });
+        if (isBlank(q.question)) throw new AppError('EMPTY_QUESTION', [], { details: { questionId: q.id } });
         if (q.question.length > cfg.MAX_QUESTION_CHARS) {
           throw new AppError('QUESTION_TOO_LONG', [q.question.length, cfg.MAX_QUESTION_CHARS], { details: { questionId: q.id } });
         }

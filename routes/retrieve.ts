@@ -7,6 +7,7 @@ import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import type { RetrievalResult } from '../src/core/retrieval/service.js';
 import type { Config } from '../src/config.js';
 import { DEFAULTS, configuredAdaptiveK, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { isBlank } from '../src/core/text/blank.js';
 
 /** Selection parameters shared by /v1/retrieve, /v1/answer and /v1/query. Ranges are checked by the core (INVALID_PARAMETER). */
 export const SelectionParams = {
@@ -63,7 +64,7 @@ export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMetho
 }
 
 export function checkQuestion(question: string, cfg: Config): string {
-  if (question.trim() === '') throw new AppError('EMPTY_QUESTION');
+  if (isBlank(question)) throw new AppError('EMPTY_QUESTION');
   if (question.length > cfg.MAX_QUESTION_CHARS) throw new AppError('QUESTION_TOO_LONG', [question.length, cfg.MAX_QUESTION_CHARS]);
   return question;
 }

@@ -27,6 +27,7 @@ import openaiRoutes from '../routes/openai.js';
 import mcpRoutes from '../routes/mcp.js';
 import metricsRoutes from '../routes/metrics.js';
 import { installAuth } from './http/auth.js';
+import { assertStorableJson, assertUtf8Charset } from './http/json-body.js';
 import { authEnabled, corsOrigins } from './config.js';
 
 declare module 'fastify' {
@@ -143,6 +144,12 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    try {
+      assertUtf8Charset(req.headers['content-type']);
+    } catch (err) {
+      done(err as Error, undefined);
+      return;
+    }
     let text: string;
     try {
       text = decodeUtf8(body as Buffer);
@@ -150,7 +157,15 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       done(err as Error, undefined);
       return;
     }
-    defaultJson(req, text, done);
+    defaultJson(req, text, (err, value) => {
+      if (err) return done(err, undefined);
+      try {
+        assertStorableJson(value);
+      } catch (e) {
+        return done(e as Error, undefined);
+      }
+      done(null, value);
+    });
   });
 
   closeKeptAliveConnectionsOnClose(app);
@@ -171,11 +186,16 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       req.namespace = ns;
     }
   });
-  installAuth(app, { enabled: authEnabled(cfg), adminKey: cfg.ADMIN_API_KEY, keys: container.keys });
+  installAuth(app, { enabled: authEnabled(cfg), adminKey: cfg.ADMIN_API_KEY, keys: container.keys, failuresPerMinute: cfg.AUTH_FAILURES_PER_MINUTE });
 
   if (cfg.RATE_LIMIT_PER_MINUTE > 0) {
     // Counted in Redis when there is one, so every replica shares the budget of a key.
-    const redis = cfg.REDIS_URL ? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 2000 }) : undefined;
+    // No offline queue and a command timeout: while Redis is away a count fails at once (skipOnError lets the request
+    // through), and a Redis that hangs holds a request at most REDIS_TIMEOUT_MS. With ioredis's defaults every request
+    // waited for its reconnects (3.5–10 s with Redis stopped), even requests that need no Redis at all.
+    const redis = cfg.REDIS_URL
+      ? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: cfg.REDIS_TIMEOUT_MS, commandTimeout: cfg.REDIS_TIMEOUT_MS })
+      : undefined;
     if (redis) {
       // skipOnError lets requests through while Redis is away; the listener keeps ioredis from reporting each reconnect as unhandled.
       redis.on('error', (err: Error) => app.log.debug({ err }, 'rate-limit Redis unavailable'));

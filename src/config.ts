@@ -96,6 +96,7 @@ export const CONFIG_SPEC = {
   AUTH: { type: 'string', default: 'auto', choices: ['auto', 'on', 'off'], doc: 'API keys: on, off, or auto (off in the embedded local mode, on when Redis, Qdrant or PostgreSQL is configured).' },
   ADMIN_API_KEY: { type: 'string', default: '', secret: true, doc: 'Key of the admin, who manages namespaces and keys. Required when auth is on.' },
   RATE_LIMIT_PER_MINUTE: { type: 'int', default: 600, min: 0, doc: 'Requests per minute per API key (or per IP without auth); 0 turns the limit off.' },
+  AUTH_FAILURES_PER_MINUTE: { type: 'int', default: 30, min: 0, doc: 'Failed authentications (no key, or an unknown one) allowed per client address and minute; past it the address gets 429 RATE_LIMITED, before any key lookup, until the minute ends (the admin key still passes). Counted per API process; 0 turns the limit off.' },
   MAX_CONCURRENT_LLM_CALLS: { type: 'int', default: 8, min: 1, doc: 'LLM calls in flight at once across the process.' },
   CORS_ORIGINS: { type: 'string', default: '', doc: 'Browser origins allowed to call the API (CORS), comma-separated, e.g. https://chat.example.com,http://localhost:8080; * allows any. Empty: CORS off (browsers on other origins are refused).' },
   MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },

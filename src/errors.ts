@@ -10,6 +10,7 @@ export const ErrorCatalogue = {
   INVALID_UTF8: { status: 400, message: 'The text is not valid UTF-8' },
   EMPTY_TEXT: { status: 400, message: 'The document text is empty or only whitespace' },
   EMPTY_QUESTION: { status: 400, message: 'The question is empty or only whitespace' },
+  INVALID_METADATA: { status: 400, message: 'The metadata is not accepted: %s' },
   UNSUPPORTED_FILE_TYPE: { status: 415, message: 'Unsupported file type %s: upload .txt, .md or .html' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported content type %s: send application/json or multipart/form-data' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body exceeds the limit of %s bytes' },

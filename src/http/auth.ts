@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiKeyRecord, KeyStore } from '../ports/key-store.js';
 import { AppError } from '../errors.js';
 import { assertValidId } from '../core/ids.js';
+import { FailedAuthentications } from './auth-failures.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,8 +42,18 @@ const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)
  * nothing leaks about other tenants. The admin key may act in any namespace
  * (x-namespace) and manages keys.
  */
-export function installAuth(app: FastifyInstance, opts: { enabled: boolean; adminKey: string; keys: KeyStore }): void {
+export function installAuth(app: FastifyInstance, opts: { enabled: boolean; adminKey: string; keys: KeyStore; failuresPerMinute?: number }): void {
   const adminHash = Buffer.from(hashKey(opts.adminKey || randomBytes(32).toString('hex')), 'hex');
+  const failures = new FailedAuthentications(opts.failuresPerMinute ?? 0);
+  /** 429 for an address past its failed attempts: before the key lookup it would cost. */
+  const refuseIfBlocked = (ip: string): void => {
+    const wait = failures.retryAfter(ip);
+    if (wait > 0) throw new AppError('RATE_LIMITED', [wait], { retryAfter: wait, details: { reason: 'too many failed authentications from this address' } });
+  };
+  const unauthorized = (ip: string): AppError => {
+    failures.record(ip);
+    return new AppError('UNAUTHORIZED');
+  };
   app.decorateRequest('principal', null as never);
   app.addHook('onRequest', async (req) => {
     req.principal = { kind: 'anonymous' };
@@ -50,14 +61,18 @@ export function installAuth(app: FastifyInstance, opts: { enabled: boolean; admi
     if (!opts.enabled) return;
     if (PUBLIC.some((re) => re.test(path))) return;
     const secret = presented(req);
-    if (!secret) throw new AppError('UNAUTHORIZED');
+    if (!secret) {
+      refuseIfBlocked(req.ip);
+      throw unauthorized(req.ip);
+    }
     const h = Buffer.from(hashKey(secret), 'hex');
     if (opts.adminKey && timingSafeEqual(h, adminHash)) {
       req.principal = { kind: 'admin' };
       return;
     }
+    refuseIfBlocked(req.ip);
     const key = await opts.keys.findByHash(h.toString('hex'));
-    if (!key) throw new AppError('UNAUTHORIZED');
+    if (!key) throw unauthorized(req.ip);
     req.principal = { kind: 'key', key };
     const asked = req.headers['x-namespace'];
     if (typeof asked === 'string' && asked !== '' && asked !== key.namespace) throw new AppError('NAMESPACE_NOT_FOUND', [asked]);

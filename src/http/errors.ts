@@ -17,14 +17,32 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_VALIDATION: 'VALIDATION',
 };
 
+interface AjvError {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: { additionalProperty?: string; missingProperty?: string };
+}
+
+/**
+ * Ajv's first error as one sentence that names the field: `body.budgets.maxCalls
+ * must be integer`, and for the keywords whose message leaves the field out,
+ * the field itself (`body must not have the property "foo"`).
+ */
+export function validationMessage(context: string, errors: readonly AjvError[]): string {
+  const first = errors[0];
+  if (!first) return context;
+  const where = `${context}${(first.instancePath ?? '').replace(/\//g, '.')}`;
+  if (first.keyword === 'additionalProperties' && first.params?.additionalProperty !== undefined) {
+    return `${where} must not have the property ${JSON.stringify(first.params.additionalProperty.slice(0, 60))}`;
+  }
+  return `${where} ${first.message ?? 'is invalid'}`;
+}
+
 export function toAppError(err: unknown, bodyLimit: number): AppError {
   if (isAppError(err)) return err;
   const e = err as FastifyError & { validation?: unknown[]; validationContext?: string };
-  if (e?.validation) {
-    return new AppError('VALIDATION', [`${e.validationContext ?? 'body'} ${e.message.replace(/^(body|querystring|params|headers)\/?/, '')}`.trim()], {
-      cause: err,
-    });
-  }
+  if (e?.validation) return new AppError('VALIDATION', [validationMessage(e.validationContext ?? 'body', e.validation as AjvError[])], { cause: err });
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped === 'BODY_TOO_LARGE') return new AppError('BODY_TOO_LARGE', [bodyLimit], { cause: err });
   if (mapped === 'UNSUPPORTED_MEDIA_TYPE') return new AppError('UNSUPPORTED_MEDIA_TYPE', [String((e as { message?: string }).message ?? '').replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown'], { cause: err });
@@ -51,7 +69,8 @@ export function replyWithError(
 ): void {
   const e = toAppError(err, bodyLimit);
   if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
-  else req.log.info({ code: e.code, msg: e.message }, 'request rejected');
+  // Not `msg`: pino writes the message under that key too, and a line with two of them is not valid JSON for every reader.
+  else req.log.info({ code: e.code, reason: e.message }, 'request rejected');
   if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.ceil(e.retryAfter)));
   void reply.status(e.statusCode).send(shape(e, req.id));
 }

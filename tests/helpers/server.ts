@@ -28,7 +28,7 @@ export async function startServer(
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'air-test-'));
   const logLevel = opts.logLines ? 'debug' : 'silent';
-  const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: logLevel, PORT: 0, RATE_LIMIT_PER_MINUTE: 0, ...settings } });
+  const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: logLevel, PORT: 0, RATE_LIMIT_PER_MINUTE: 0, AUTH_FAILURES_PER_MINUTE: 0, ...settings } });
   // Tests that check what is logged pass an array that collects every line.
   const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
   const container = buildContainer(config, createLogger(config.LOG_LEVEL, sink), { role: 'api', overrides });

@@ -7,6 +7,8 @@ import { AppError } from '../../errors.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId, chunkId, contentDocumentId, contentVersion, ingestJobId } from '../ids.js';
 import { inlineTokenWork, type TokenWork } from './token-work.js';
+import { isBlank } from '../text/blank.js';
+import { assertValidMetadata } from './metadata.js';
 
 export const INGEST_JOB = 'ingest';
 
@@ -81,7 +83,8 @@ export class DocumentService {
   async submit(input: SubmitInput): Promise<SubmitResult> {
     assertValidId(input.namespace, 'namespace');
     if (input.id !== undefined) assertValidId(input.id, 'id');
-    if (input.text.trim().length === 0) throw new AppError('EMPTY_TEXT');
+    assertValidMetadata(input.metadata);
+    if (isBlank(input.text)) throw new AppError('EMPTY_TEXT');
     const tokens = await this.tokens.count(input.text, input.signal);
     if (tokens > this.o.maxDocumentTokens) throw new AppError('DOCUMENT_TOO_LARGE', [tokens, this.o.maxDocumentTokens]);
 
@@ -97,7 +100,8 @@ export class DocumentService {
     // The text goes to disk before the record points at it: a crash in between leaves an orphan text, never a dangling record.
     await this.o.documents.putText(input.namespace, id, version, input.text);
     const now = new Date().toISOString();
-    const document = (await this.o.documents.update(input.namespace, id, (cur) => ({
+    let previous: DocumentRecord | null = null;
+    const document = (await this.o.documents.update(input.namespace, id, (cur) => ((previous = cur), {
       namespace: input.namespace,
       id,
       title: input.title ?? cur?.title ?? id,
@@ -114,8 +118,32 @@ export class DocumentService {
       createdAt: cur?.createdAt ?? now,
       updatedAt: now,
     })))!;
-    await this.enqueue(input.namespace, id, version, jobId);
+    try {
+      await this.enqueue(input.namespace, id, version, jobId);
+    } catch (err) {
+      // The client is told this upload failed (503 QUEUE_UNAVAILABLE): it must leave nothing that a later start would index.
+      await this.undoSubmit(input.namespace, id, version, jobId, previous).catch((e: unknown) => this.o.logger.error({ err: e, documentId: id }, 'undoing a failed submit failed'));
+      throw err;
+    }
     return { document, jobId, unchanged: false };
+  }
+
+  /**
+   * Puts back the record a submit replaced, when its job could not be
+   * enqueued, unless another submit has taken the record over since; then
+   * removes the text of this version if nothing refers to it. The text of a
+   * record that still has another pending version stays until a version goes
+   * live (the flip deletes every other text).
+   */
+  private async undoSubmit(namespace: string, id: string, version: string, jobId: string, previous: DocumentRecord | null): Promise<void> {
+    let undone = false;
+    await this.o.documents.update(namespace, id, (cur) => {
+      undone = cur?.pending?.version === version && cur.pending.jobId === jobId;
+      return undone ? previous : cur;
+    });
+    if (!undone) return;
+    if (previous === null) await this.o.documents.deleteTexts(namespace, id);
+    else if (previous.version && previous.version !== version && !previous.pending) await this.o.documents.deleteTexts(namespace, id, { keepVersion: previous.version });
   }
 
   private async enqueue(namespace: string, documentId: string, version: string, jobId: string): Promise<JobInfo> {

@@ -13,6 +13,7 @@ import { assembleContext, type Passage } from './assemble.js';
 import { documentScores, fuseHits, pickDocuments, type DocumentAggregate, type DocumentPickOptions, type DocumentScore, type LibraryCandidate, type RetrieverHit } from './library.js';
 import type { AdaptiveKResult } from './adaptive-k.js';
 import type { ScoreKind } from './defaults.js';
+import { isBlank } from '../text/blank.js';
 
 export interface RetrieveInput {
   namespace: string;
@@ -188,7 +189,7 @@ export class RetrievalService {
   }
 
   async retrieve(input: RetrieveInput): Promise<RetrievalResult> {
-    if (input.question.trim() === '') throw new AppError('EMPTY_QUESTION');
+    if (isBlank(input.question)) throw new AppError('EMPTY_QUESTION');
     validateSelectionMethod(input.method);
     const docs = input.documents ?? (await this.resolveScope(input.namespace, input.documentIds));
     if (input.documentIds === null) return this.retrieveLibrary(input, docs);

@@ -15,6 +15,7 @@ import type { StrategyRun } from './output.js';
 import { coaManagerMessages, coaWorkerMessages, fullMessages, ragMessages } from './prompts.js';
 import { runRag } from './rag.js';
 import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName } from './types.js';
+import { isBlank } from '../text/blank.js';
 
 export interface AnswerServiceOptions {
   retrieval: RetrievalService;
@@ -116,7 +117,7 @@ export class AnswerService {
 
   async answer(input: AnswerInput): Promise<AnswerResult> {
     if (!isStrategyName(input.strategy)) throw new AppError('UNKNOWN_STRATEGY', [String(input.strategy)]);
-    if (typeof input.question !== 'string' || input.question.trim() === '') throw new AppError('EMPTY_QUESTION');
+    if (typeof input.question !== 'string' || isBlank(input.question)) throw new AppError('EMPTY_QUESTION');
     const llm = input.llm ?? this.o.llm;
     const log = this.o.logger.child({ strategy: input.strategy });
     const emit = (e: AnswerEvent): void => {
