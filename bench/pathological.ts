@@ -9,7 +9,9 @@
  * novels joined and cut to the same number of bytes, measured in the same run.
  * Embedding is a hashing embedder here (tests/contract/llm-test-embedder.ts):
  * its cost is per chunk and bench/ingest.ts measures the real one, so the
- * times are the tokenizer's and the service's own.
+ * times are the tokenizer's and the service's own. "tokenizer ms" is the
+ * token work alone: the upload's count and the job's chunking, on a
+ * TokenPool thread of their own (what the API and the worker run).
  *
  *   npx tsx bench/pathological.ts [--rounds 1] [--scale 1]
  *
@@ -28,6 +30,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
 import { buildApp } from '../src/app.js';
+import { TokenPool } from '../src/core/ingest/token-pool.js';
 import { HashingEmbedder } from '../tests/contract/llm-test-embedder.js';
 import { pathologicalText, type PathologicalKind } from '../tests/helpers/pathological.js';
 import { median } from './stats.js';
@@ -92,6 +95,7 @@ await new Promise((r) => setTimeout(r, 1500));
 
 let seq = 0;
 interface Run {
+  tokenMs: number;
   ms: number;
   stallMs: number;
   uploadMs: number;
@@ -99,7 +103,16 @@ interface Run {
   chunks: number;
 }
 
-async function ingest(text: string): Promise<Run> {
+const pool = new TokenPool({ threads: 1, inlineBelowChars: 0 });
+pool.warm();
+
+async function ingest(original: string): Promise<Run> {
+  // A text of its own each run: a repeated one would be counted from the token-count memo.
+  const text = `${original}\n\nRun ${seq}.`;
+  const t = performance.now();
+  await pool.count(text);
+  await pool.chunk(text, { chunkTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS });
+  const tokenMs = performance.now() - t;
   const id = `doc-${seq++}`;
   // Serialised before the clock starts: the client's JSON.stringify is not the service's stall.
   const body = Buffer.from(JSON.stringify({ id, text }));
@@ -121,15 +134,18 @@ async function ingest(text: string): Promise<Run> {
   const doc = (await (await fetch(`${url}/v1/documents/${id}`)).json()) as { chunkCount: number };
   // Deleted so that the next runs store and index into the same small store.
   await fetch(`${url}/v1/documents/${id}`, { method: 'DELETE' });
-  return { ms, stallMs: delay.max / 1e6, uploadMs, tokens: submitted.document.tokens, chunks: doc.chunkCount };
+  return { tokenMs, ms, stallMs: delay.max / 1e6, uploadMs, tokens: submitted.document.tokens, chunks: doc.chunkCount };
 }
 
 const pad = (s: string, n: number): string => s.padEnd(n);
 const num = (x: number, d = 0): string => x.toFixed(d).padStart(8);
 console.log(`bench/pathological: ${rounds} round(s), scale ${scale}; time = POST to ingestion job done; stall = worst event-loop delay meanwhile; book = LaRA novels cut to the same UTF-8 size`);
-console.log(`${pad('text', 50)} ${'bytes'.padStart(9)} ${'tokens'.padStart(8)} ${'chunks'.padStart(8)} ${'202 ms'.padStart(8)} ${'time ms'.padStart(8)} ${'stall ms'.padStart(8)} ${'time/book'.padStart(9)} ${'stall/book'.padStart(10)}`);
+console.log(
+  `${pad('text', 50)} ${'bytes'.padStart(9)} ${'tokens'.padStart(8)} ${'chunks'.padStart(8)} ${'tokenizer'.padStart(9)} ${'202 ms'.padStart(8)} ${'time ms'.padStart(8)} ${'stall ms'.padStart(8)} ${'tok/book'.padStart(9)} ${'time/book'.padStart(9)} ${'stall/book'.padStart(10)}`,
+);
 const books = new Map<number, Run[]>();
 let worstRatio = 0;
+let worstTokRatio = 0;
 for (const c of CASES) {
   const bytes = Math.round(c.bytes * scale);
   const text = pathological(c.kind, bytes);
@@ -143,14 +159,17 @@ for (const c of CASES) {
   books.set(bytes, bookRuns);
   const med = (xs: Run[], k: keyof Run): number => median(xs.map((x) => x[k]));
   const ratio = med(runs, 'ms') / med(bookRuns, 'ms');
+  const tokRatio = med(runs, 'tokenMs') / med(bookRuns, 'tokenMs');
   worstRatio = Math.max(worstRatio, ratio);
-  const line = (label: string, xs: Run[], r: string, s: string): string =>
-    `${pad(label, 50)} ${String(Buffer.byteLength(label === c.name ? text : book)).padStart(9)} ${num(med(xs, 'tokens'))} ${num(med(xs, 'chunks'))} ${num(med(xs, 'uploadMs'))} ${num(med(xs, 'ms'))} ${num(med(xs, 'stallMs'), 1)} ${r.padStart(9)} ${s.padStart(10)}`;
-  console.log(line('  normal book, same size', bookRuns, '', ''));
-  console.log(line(c.name, runs, `${ratio.toFixed(2)}x`, `${(med(runs, 'stallMs') / med(bookRuns, 'stallMs')).toFixed(2)}x`));
+  worstTokRatio = Math.max(worstTokRatio, tokRatio);
+  const line = (label: string, xs: Run[], ratios: string[]): string =>
+    `${pad(label, 50)} ${String(Buffer.byteLength(label === c.name ? text : book)).padStart(9)} ${num(med(xs, 'tokens'))} ${num(med(xs, 'chunks'))} ${num(med(xs, 'tokenMs')).padStart(9)} ${num(med(xs, 'uploadMs'))} ${num(med(xs, 'ms'))} ${num(med(xs, 'stallMs'), 1)} ${(ratios[0] ?? '').padStart(9)} ${(ratios[1] ?? '').padStart(9)} ${(ratios[2] ?? '').padStart(10)}`;
+  console.log(line('  normal book, same size', bookRuns, []));
+  console.log(line(c.name, runs, [`${tokRatio.toFixed(2)}x`, `${ratio.toFixed(2)}x`, `${(med(runs, 'stallMs') / med(bookRuns, 'stallMs')).toFixed(2)}x`]));
 }
-console.log(`worst time ratio to the book: ${worstRatio.toFixed(2)}x (target: at most 3x)`);
+console.log(`worst ratio to the book: tokenizer ${worstTokRatio.toFixed(2)}x, end to end ${worstRatio.toFixed(2)}x (target: at most 3x)`);
 
+await pool.close();
 await app.close();
 await container.close();
 await rm(dataDir, { recursive: true, force: true });
