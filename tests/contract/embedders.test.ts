@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { OpenAiEmbedder } from '../../src/adapters/embedder/openai.js';
 import { TransformersEmbedder } from '../../src/adapters/embedder/transformers.js';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
+import { UseLiteStaticEmbedder } from '../../src/adapters/embedder/use-lite-static.js';
 import { buildTinyOnnxModel } from '../fixtures/tiny-onnx.js';
 import { embedderContract } from './embedder.contract.js';
 import { FakeEmbeddingsServer } from './embedder-openai-server.js';
@@ -29,6 +30,7 @@ afterAll(async () => {
 });
 
 embedderContract('use-lite', async () => new UseLiteEmbedder());
+embedderContract('use-lite-static', async () => new UseLiteStaticEmbedder());
 embedderContract('transformers (tiny ONNX model)', async () => new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }));
 embedderContract('openai (local OpenAI-compatible server)', async () => new OpenAiEmbedder({ baseUrl: server.baseUrl, model: 'fake-embed' }));
 embedderContract('caching, over transformers', async () =>
@@ -66,7 +68,22 @@ describe('createEmbedder', () => {
     expect(e.id).toMatch(/^openai:fake-embed@/);
   });
 
-  it('defaults to USE lite without loading it', () => {
-    expect(createEmbedder(config({})).id).toMatch(/^use-lite@/);
+  it('defaults to the static vectors distilled from USE lite, uncached: nothing is written to DATA_DIR/embedding-cache', async () => {
+    const data = join(dir, 'data-static');
+    const e = createEmbedder(loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: data } }));
+    try {
+      expect(e).toBeInstanceOf(UseLiteStaticEmbedder);
+      expect(e.id).toMatch(/^use-lite-static@/);
+      await e.embedDocuments(['the ship', 'the harbour']);
+      await expect(readdir(join(data, 'embedding-cache'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('builds USE lite itself, behind the cache, without loading it', () => {
+    const e = createEmbedder(config({ EMBEDDER: 'use-lite' }));
+    expect(e).toBeInstanceOf(CachingEmbedder);
+    expect(e.id).toMatch(/^use-lite@/);
   });
 });

@@ -49,6 +49,11 @@ export class UseLiteTokenizer {
     }
   }
 
+  /** Number of ids, special ones included. */
+  get size(): number {
+    return this.vocabulary.length;
+  }
+
   encode(input: string): number[] {
     const normalized = input.normalize('NFKC');
     const text = normalized.length > 0 ? SEPARATOR + normalized.replace(/ /g, SEPARATOR) : normalized;

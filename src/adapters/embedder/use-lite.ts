@@ -197,6 +197,22 @@ export class UseLiteEmbedder implements Embedder {
     if (pool) await this.shutdown(pool, new AppError('EMBEDDER_UNAVAILABLE', ['the embedder was closed']));
   }
 
+  /**
+   * Embeds rows of vocabulary ids as document batches, bypassing the
+   * tokenizer: the distillation of the static embedder
+   * (scripts/distill-use-lite.ts) passes each vocabulary piece through the
+   * model on its own, which no text would tokenize to (a piece without its
+   * word-start mark). Every row needs at least one id.
+   */
+  async embedIds(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<Float32Array[]> {
+    throwIfAborted(signal);
+    const pool = await this.load();
+    if (rows.some((r) => r.length === 0 || r.some((id) => !Number.isInteger(id) || id < 0 || id >= pool.tokenizer.size))) {
+      throw new RangeError(`${this.id}: every row needs at least one id, each within the vocabulary (0–${pool.tokenizer.size - 1})`);
+    }
+    return this.run(pool, rows.map((r) => [...r]), signal, false);
+  }
+
   private async embed(texts: readonly string[], signal: AbortSignal | undefined, urgent: boolean): Promise<Float32Array[]> {
     throwIfAborted(signal);
     if (texts.length === 0) return [];
@@ -206,13 +222,18 @@ export class UseLiteEmbedder implements Embedder {
       const ids = pool.tokenizer.encode(t);
       return ids.length > 0 ? ids : [0];
     });
+    return this.run(pool, rows, signal, urgent);
+  }
+
+  private async run(pool: Pool, rows: number[][], signal: AbortSignal | undefined, urgent: boolean): Promise<Float32Array[]> {
+    if (rows.length === 0) return [];
     const parts = await Promise.all(
       batches(rows, this.batchSize).map(
         (batch) => new Promise<Float32Array[]>((resolve, reject) => this.enqueue(pool, { rows: batch, signal, resolve, reject }, urgent)),
       ),
     );
     const out = parts.flat();
-    assertVectors(out, texts.length, pool.dims, this.id);
+    assertVectors(out, rows.length, pool.dims, this.id);
     return out;
   }
 
