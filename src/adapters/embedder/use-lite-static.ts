@@ -36,7 +36,7 @@ export interface StaticTable {
   components: Float32Array[];
   /** SIF weight of each id. */
   weights: Float32Array;
-  /** One STATIC_DIMS vector per vocabulary id. */
+  /** One STATIC_DIMS vector per vocabulary id (decoded: views of one block, in id order). */
   rows: Float32Array[];
 }
 
@@ -102,7 +102,13 @@ export function decodeStaticTable(buf: Buffer): StaticTable {
   const components = Array.from({ length: dims }, () => floats.slice(at, (at += inputDims)));
   const weights = floats.slice(at, (at += vocabSize));
   const scales = floats.slice(at, (at += vocabSize));
-  const rows = Array.from({ length: vocabSize }, (_, i) => Float32Array.from(q.subarray(i * dims, (i + 1) * dims), (x) => x * scales[i]!));
+  // One block for all rows (the embedder reads them from it), filled in one loop: decoding stays a few milliseconds.
+  const block = new Float32Array(vocabSize * dims);
+  for (let i = 0; i < vocabSize; i++) {
+    const scale = scales[i]!;
+    for (let j = i * dims, end = j + dims; j < end; j++) block[j] = q[j]! * scale;
+  }
+  const rows = Array.from({ length: vocabSize }, (_, i) => block.subarray(i * dims, (i + 1) * dims));
   return { source: h.source, inputDims, explainedVariance: h.explainedVariance, mean, components, weights, rows };
 }
 
@@ -207,8 +213,8 @@ export class UseLiteStaticEmbedder implements Embedder {
       ]);
     }
     const dims = table.rows[0]!.length;
-    const vectors = new Float32Array(table.rows.length * dims);
-    table.rows.forEach((r, i) => vectors.set(r, i * dims));
+    // The rows are views of one block (decodeStaticTable).
+    const vectors = new Float32Array(table.rows[0]!.buffer, 0, table.rows.length * dims);
     this.model = { tokenizer: new UseLiteTokenizer(vocabulary), vectors, dims };
     this.logger?.info({ embedder: this.id, ms: Math.round(performance.now() - started) }, 'static vectors loaded');
     return this.model;
