@@ -68,9 +68,9 @@ describe('createEmbedder', () => {
     expect(e.id).toMatch(/^openai:fake-embed@/);
   });
 
-  it('defaults to the static vectors distilled from USE lite, uncached: nothing is written to DATA_DIR/embedding-cache', async () => {
+  it('builds the static vectors distilled from USE lite uncached: nothing is written to DATA_DIR/embedding-cache', async () => {
     const data = join(dir, 'data-static');
-    const e = createEmbedder(loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: data } }));
+    const e = createEmbedder(loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: data, EMBEDDER: 'use-lite-static' } }));
     try {
       expect(e).toBeInstanceOf(UseLiteStaticEmbedder);
       expect(e.id).toMatch(/^use-lite-static@/);
@@ -81,8 +81,8 @@ describe('createEmbedder', () => {
     }
   });
 
-  it('builds USE lite itself, behind the cache, without loading it', () => {
-    const e = createEmbedder(config({ EMBEDDER: 'use-lite' }));
+  it('defaults to USE lite, behind the cache, without loading it', () => {
+    const e = createEmbedder(config({}));
     expect(e).toBeInstanceOf(CachingEmbedder);
     expect(e.id).toMatch(/^use-lite@/);
   });
