@@ -68,16 +68,18 @@ describe('createEmbedder', () => {
     expect(e.id).toMatch(/^openai:fake-embed@/);
   });
 
-  it('builds the static vectors distilled from USE lite uncached: nothing is written to DATA_DIR/embedding-cache', async () => {
-    const data = join(dir, 'data-static');
-    const e = createEmbedder(loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: data, EMBEDDER: 'use-lite-static' } }));
+  it('builds the static vectors distilled from USE lite uncached: nothing is written to the cache store given', async () => {
+    const db = openSqlite(join(dir, 'create-static.db'));
+    const cache = new SqliteEmbeddingCache({ db });
+    const e = createEmbedder(config({ EMBEDDER: 'use-lite-static' }), { cache });
     try {
       expect(e).toBeInstanceOf(UseLiteStaticEmbedder);
       expect(e.id).toMatch(/^use-lite-static@/);
       await e.embedDocuments(['the ship', 'the harbour']);
-      await expect(readdir(join(data, 'embedding-cache'))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await cache.getMany(e.id, [textKey('the ship'), textKey('the harbour')])).toEqual([null, null]);
     } finally {
       await e.close();
+      db.close();
     }
   });
 
