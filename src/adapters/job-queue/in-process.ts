@@ -224,7 +224,6 @@ export class InProcessQueue implements JobQueue, JobRunner {
         },
       });
       outcome = { state: 'completed', result };
-      log?.info('job completed');
     } catch (thrown) {
       const err = failureOf(thrown, signal);
       const transient = isAppError(err) ? err.transient : true;
@@ -244,7 +243,10 @@ export class InProcessQueue implements JobQueue, JobRunner {
       clearInterval(renew);
     }
     try {
-      if (!(await this.store.finish(job.id, this.owner, outcome, Date.now()))) {
+      // Logged once recorded: a run whose lease another process took over (this one stalled past it) is not.
+      if (await this.store.finish(job.id, this.owner, outcome, Date.now())) {
+        if (outcome.state === 'completed') log?.info('job completed');
+      } else {
         log?.warn({ outcome: outcome.state }, 'another process holds this job now; this run is not recorded');
       }
     } catch (err) {
