@@ -101,17 +101,7 @@ export const CONFIG_SPEC = {
   CORS_ORIGINS: { type: 'string', default: '', doc: 'Browser origins allowed to call the API (CORS), comma-separated, e.g. https://chat.example.com,http://localhost:8080; * allows any. Empty: CORS off (browsers on other origins are refused).' },
   MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },
 
-  // Router (POST /v1/query, strategy auto). Measured by `npx tsx eval/replay-router.ts --model gpt-4o --sweep` on LaRA dev
-  // (1,188 questions with both recorded gpt-4o answers, APPROXIMATE lexical judge, 128k window). Gap/above-cut/share were
-  // fitted on all dev with the earlier hybrid signals; with the current retrieval defaults (BM25, 4000-token buffer) they
-  // alone route 60.3% (1.5 below always-full 61.8%; always-RAG 57.9%, oracle 70.0%; 56% to retrieval), and their own
-  // sweep prefers switching them off, so they do not hold out. The question rules (ROUTER_MAX_QUESTION_WORDS = 20,
-  // ROUTER_MIN_ABSENT_TERMS = 2, chosen on gpt-4o with the hybrid signals) lift routed to 62.5% (+0.7 over always-full;
-  // 53.5% to retrieval; 36 questions better, 10 worse than without them). Held out, the two rules' thresholds tuned on one
-  // part and checked on the other: 32k->128k / 128k->32k -0.5 / +0.4 over the better fixed strategy (without them -1.5 /
-  // -1.6); 5-fold by document +0.7 (without: -1.5). Other models, same defaults: claude-3-5-sonnet 67.1% vs 64.7% without
-  // (+0.5 over always-full 66.6%; 41 better, 12 worse); qwen2.5-7b 53.4% vs 54.0% without (27 better, 34 worse; its
-  // always-RAG 54.6% beats always-full 49.8%, and long questions sent whole cost it).
+  // Router (POST /v1/query, strategy auto). How each default was measured: docs/calibration.md (`npm run replay`).
   ROUTER_MIN_RELATIVE_GAP: { type: 'number', default: 0.1, min: 0, max: 1, doc: 'Evidence counts as concentrated (read by retrieval) only when the largest score gap is at least this share of the score range.' },
   ROUTER_MAX_ABOVE_CUT: { type: 'int', default: 8, min: 1, doc: 'Evidence counts as concentrated only when at most this many chunks stand above the largest gap.' },
   ROUTER_MAX_SELECTED_SHARE: { type: 'number', default: 0.35, min: 0, max: 1, doc: 'A selection reading more than this share of the documents reads them whole instead.' },
@@ -119,28 +109,9 @@ export const CONFIG_SPEC = {
   ROUTER_DIFFUSE_CUES: { type: 'string', default: 'comparison,aggregation,global', doc: 'Question cues (comparison, aggregation, global; comma-separated, may be empty) that send a question to a whole-text strategy.' },
   ROUTER_MAX_QUESTION_WORDS: { type: 'int', default: 20, min: 0, doc: 'A question of more than this many words usually asks several things or for reasoning across the text: read it whole (0 = rule off).' },
   ROUTER_MIN_ABSENT_TERMS: { type: 'int', default: 2, min: 0, doc: 'A question using at least this many terms the documents never use may have no answer there: read it by retrieval, without Self-Route escalation (0 = rule off).' },
-  // Self-Route as published (escalate a retrieval answer the model declines) lowers routed accuracy in the replay of LaRA's
-  // recorded answers (eval/replay-router.ts, declines read from the recorded RAG answers): gpt-4o 62.5% -> 61.2%,
-  // claude-3-5-sonnet 67.1% -> 66.9%, qwen2.5-7b 53.5% -> 51.1%; always-RAG with Self-Route 54.8% vs always-RAG 57.9% (gpt-4o).
-  // Most declines are right: on questions whose answer is not in the text a declining RAG answer is correct 96% of the time
-  // (gpt-4o), and escalating hands them to the reader that invents answers. Off by default; per request `selfRoute: true`.
   ROUTER_SELF_ROUTE: { type: 'bool', default: false, doc: 'Self-Route escalation: when auto picks retrieval, let the model reply UNANSWERABLE and then read the whole text (generative readers only; replaces the retrieval probe). Off: it lowered routed accuracy on LaRA dev for the three models replayed.' },
-  // The retrieval probe (src/core/routing/probe.ts), replayed on LaRA dev's recorded answers (`npx tsx
-  // eval/replay-router.ts --sweep --tune-for probe --model M`, approximate lexical judge): the recorded RAG answer is
-  // kept when it declines or has at most this many tokens, else the recorded full-context answer is taken. Accuracy
-  // minus the better fixed strategy, share answered by retrieval alone in brackets:
-  //   max tokens     gpt-4o        gpt-4o-mini   qwen2.5-7b    claude-3-5-sonnet
-  //    0 (declines)  +3.1 (19%)    +3.2 (18%)    +0.6 (21%)    +0.4 (29%)
-  //   30             +2.9 (44%)    +3.2 (42%)    +1.7 (46%)    +0.5 (36%)
-  //   40             +2.7 (50%)    +3.2 (47%)    +1.7 (51%)    +0.8 (45%)
-  //   60             +0.9 (59%)    +2.4 (56%)    +1.6 (65%)    +1.1 (55%)
-  // The rules alone (probe off): +0.7 / +0.7 / -1.1 / +0.6. gpt-4o, chosen on one length (best with >= 40% to
-  // retrieval) and checked on the other: 32k -> 128k picks 30, +2.8; 128k -> 32k picks 30, +2.9. Document tokens read
-  // per question at 30 (gpt-4o): 47.2k, against 70.5k for always-full and 8.1k for always-RAG. Answer lengths depend on
-  // the model and the prompt (the tuned limit is 30 for gpt-4o and qwen, 40 for gpt-4o-mini, 50 for claude): recalibrate
-  // on a deployment's own recorded answers with the command above.
   ROUTER_PROBE: { type: 'bool', default: true, doc: 'Retrieval probe (generative readers, strategy auto): answer from retrieval first; keep that answer when it says the text does not hold the answer or is short (ROUTER_PROBE_MAX_ANSWER_TOKENS), else read the whole text as the policy chose. ROUTER_SELF_ROUTE=true turns it off.' },
-  ROUTER_PROBE_MAX_ANSWER_TOKENS: { type: 'int', default: 30, min: 0, doc: 'Retrieval probe: a retrieval answer of at most this many tokens (citations not counted) is kept; a longer one is escalated to a whole-text strategy (0 = keep only declines).' },
+  ROUTER_PROBE_MAX_ANSWER_TOKENS: { type: 'int', default: 40, min: 0, doc: 'Retrieval probe: a retrieval answer of at most this many tokens (citations not counted) is kept; a longer one is escalated to a whole-text strategy (0 = keep only declines).' },
   ROUTER_PREFERENCE: { type: 'number', default: 0.5, min: 0, max: 1, doc: 'Cost against accuracy, 0 (cheapest) to 1 (most accurate); per request `preference`. Sets the retrieval probe\'s answer-length limit: ROUTER_PROBE_MAX_ANSWER_TOKENS at 0.5, ten times it at 0, 0 (keep only declines) at 1 (docs/calibration.md has the frontier).' },
   ROUTER_DIRECT_CUES: { type: 'string', default: '', doc: 'Question cues (comparison, aggregation, global; comma-separated) that skip the retrieval probe when the policy chose a whole-text strategy: read whole at once. Empty = rule off.' },
   ROUTER_DIRECT_MAX_RELATIVE_GAP: { type: 'number', default: 0, min: 0, max: 1, doc: 'Skip the retrieval probe (read whole at once) when the policy chose a whole-text strategy and the largest score gap is below this share of the score range (0 = rule off).' },

@@ -28,8 +28,8 @@ import { loadPredictions } from '../lara/dataset.js';
 import { lexicalJudge } from '../judges/llm.js';
 import { crossValidate, fitAll, VARIANTS, type ModelAnswers } from './cv.js';
 import { answeredFor, judgePredictions } from './judged.js';
-import { measureQuestions, type QuestionRecord } from './records.js';
-import { htmlReport, markdownReport, type ReplaySummary } from './report.js';
+import { measureQuestions, noDenseEmbedder, type QuestionRecord } from './records.js';
+import { frontierChart, htmlReport, markdownReport, standaloneSvg, type ReplaySummary } from './report.js';
 import { summarise } from './summary.js';
 import { primaryVariant } from './variant.js';
 
@@ -43,6 +43,12 @@ const OPTIONS = {
   seed: { type: 'string', default: '1' },
   limit: { type: 'string' },
   records: { type: 'string' },
+  /**
+   * Ingest without embedding (a constant vector stands in): with RETRIEVAL_SCORE=bm25 (the default) no routing
+   * signal reads an embedding, so the replay's numbers do not change; only the dense-agreement signal
+   * (tried in the replay only) goes unmeasured. For machines where embedding the corpus takes too long.
+   */
+  'lexical-only': { type: 'boolean', default: false },
 } satisfies CliOptions;
 
 async function main(argv: string[]): Promise<number> {
@@ -55,13 +61,14 @@ async function main(argv: string[]): Promise<number> {
         describe: {
           dataset: 'LaRA-style dataset directory',
           model: 'recorded answers to replay (predictions/M), or all',
-          out: 'summary.json, report.md, report.html, records.json',
+          out: 'summary.json, report.md, report.html, records.json, frontier-*.svg',
           'data-dir': 'data dir (shared embedding cache)',
           window: 'context window the router assumes',
           folds: 'folds by document',
           seed: 'random seed',
           limit: 'questions',
           records: 'reuse a records.json instead of retrieving again',
+          'lexical-only': 'ingest without embedding (BM25 routing signals only; dense agreement unmeasured)',
         },
       }),
     argv,
@@ -87,7 +94,9 @@ async function main(argv: string[]): Promise<number> {
     records = questions.map((q) => byId.get(q.id)).filter((r): r is QuestionRecord => r !== undefined);
     console.error(`read ${records.length} measured questions from ${a.records}`);
   } else {
-    const backend = new InProcessBackend({ config, logger, namespace: 'lara-dev' });
+    const lexicalOnly = a['lexical-only']!;
+    if (lexicalOnly && config.RETRIEVAL_SCORE !== 'bm25') throw new Error(`--lexical-only needs RETRIEVAL_SCORE=bm25 (the routing signals read ${config.RETRIEVAL_SCORE} scores)`);
+    const backend = new InProcessBackend({ config, logger, namespace: 'lara-dev', ...(lexicalOnly ? { overrides: { embedder: noDenseEmbedder() } } : {}) });
     await backend.start();
     try {
       const docs = new Map(questions.map((q) => [q.documentId, { id: q.documentId, title: q.file, text: text(q) }]));
@@ -99,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
         window,
         selection: configuredAdaptiveK(config),
         documentText: text,
+        dense: !lexicalOnly,
         onDone: () => ++done % 200 === 0 && console.error(`measured ${done}/${questions.length}`),
       });
     } finally {
@@ -130,15 +140,16 @@ async function main(argv: string[]): Promise<number> {
     folds,
     questions: records.length,
     primary,
-    fittedOnAll: Object.fromEntries(VARIANTS.map((v) => [v.name, fitAll(records, models, settings, v)])),
+    fittedOnAll: Object.fromEntries(VARIANTS.filter((v) => !v.extra).map((v) => [v.name, fitAll(records, models, settings, v)])),
     models: summarise(records, models, cv, primary),
   };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
   const md = markdownReport(summary);
   writeFileSync(join(out, 'report.md'), md);
   writeFileSync(join(out, 'report.html'), htmlReport(summary));
+  for (const [m, x] of Object.entries(summary.models)) writeFileSync(join(out, `frontier-${m}.svg`), standaloneSvg(frontierChart(m, x)));
   console.log(md);
-  console.error(`written ${out}/{summary.json,report.md,report.html,records.json}`);
+  console.error(`written ${out}/{summary.json,report.md,report.html,records.json,frontier-*.svg}`);
   return 0;
 }
 

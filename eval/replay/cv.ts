@@ -1,7 +1,8 @@
 import { sha256 } from '../../src/core/ids.js';
-import type { CueName } from '../../src/core/routing/cues.js';
+import { findCues, type CueName } from '../../src/core/routing/cues.js';
 import { probeLimit, type ProbeZones, type RouterSettings } from '../../src/core/routing/settings.js';
 import type { Answered } from './judged.js';
+import type { StrategyName } from '../../src/core/strategies/types.js';
 import { kindOf, outcomeOfKind, prepare, type Kind } from './route.js';
 import type { QuestionRecord } from './records.js';
 
@@ -30,6 +31,16 @@ export interface Variant {
   name: string;
   direct: boolean;
   trust: boolean;
+  /**
+   * Signals tried in the replay only (the service does not compute them):
+   * 'dense' also requires the best lexical chunk to be the best dense one of
+   * the selection before trusting retrieval; 'prior' replaces the zones by a
+   * table learned per training fold, from the document's type (metadata) and
+   * the question's form, of which questions to read whole at once, which to
+   * trust to retrieval and which to probe (decided before reading, as
+   * Pre-Route, arXiv 2605.10235, does).
+   */
+  extra?: 'dense' | 'prior';
 }
 
 export const VARIANTS: readonly Variant[] = [
@@ -37,7 +48,18 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'probe+direct', direct: true, trust: false },
   { name: 'probe+trust', direct: false, trust: true },
   { name: 'probe+direct+trust', direct: true, trust: true },
+  { name: 'probe+trust(dense agrees)', direct: false, trust: true, extra: 'dense' },
+  { name: 'probe+type-prior', direct: false, trust: false, extra: 'prior' },
 ];
+
+const YES_NO = /^\s*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should)\b/i;
+
+/** The prior's cell of a question: the document's type and the question's form (a diffuse cue, yes/no, why/how, other). */
+export function priorCell(r: QuestionRecord): string {
+  const cues = findCues(r.question).map((c) => c.name);
+  const form = cues.includes('comparison') ? 'comparison' : cues.length > 0 ? 'aggregate' : YES_NO.test(r.question) ? 'yes-no' : /\b(?:why|how)\b/i.test(r.question) ? 'why-how' : 'other';
+  return `${r.type}|${form}`;
+}
 
 /** The zone settings searched: each rule off or at a coarse grid of thresholds. */
 export function zoneGrid(): ProbeZones[] {
@@ -127,8 +149,12 @@ export interface TestOutcome {
 
 export interface CvResult {
   variant: string;
-  /** 'documents': thresholds chosen on all models' answers to the training documents; 'documents+model': on the other models' answers only. */
-  mode: 'documents' | 'documents+model';
+  /**
+   * Whose answers to the training documents choose the thresholds: 'documents' all models' (one setting for
+   * every model: what ships), 'documents+model' the other models' only, 'self' the model's own (a deployment
+   * recalibrating on its own recorded answers).
+   */
+  mode: 'documents' | 'documents+model' | 'self';
   model: string;
   outcomes: TestOutcome[];
   /** What each fold chose. */
@@ -152,35 +178,62 @@ export function crossValidate(
   const grid = zoneGrid();
   const prepared = records.map((r) => prepare(r, settings));
   const kinds = grid.map((z) => records.map((r, i) => kindOf(prepared[i]!, r, z)));
+  // Trust only where dense scores agree with the lexical best chunk: a trusted question that disagrees is probed instead.
+  const probeKinds = records.map((r, i) => kindOf(prepared[i]!, r, OFF));
+  const denseKinds = kinds.map((ks) => ks.map((k, i) => (k.kind === 'rag' && probeKinds[i]!.kind === 'probe' && records[i]!.denseAgrees === 0 ? probeKinds[i]! : k)));
+  const cells = records.map(priorCell);
   const folds = documentFolds(records, opts.folds, opts.seed);
   const foldOf = records.map((r) => folds.get(r.documentId)!);
   const all = pool(models, nq);
   const others = new Map(models.map((m) => [m.model, pool(models.filter((x) => x.model !== m.model), nq)]));
+  const own = new Map(models.map((m) => [m.model, pool([m], nq)]));
   const out: CvResult[] = [];
 
-  const choose = (p: Pool, train: readonly number[], v: Variant): { c: Chosen; z: number } => {
+  const choose = (p: Pool, train: readonly number[], v: Variant): { c: Chosen; z: number; kinds: readonly Kind[] } => {
+    const table = v.extra === 'dense' ? denseKinds : kinds;
     let best: { acc: number; tokens: number; z: number; l: number } | null = null;
     grid.forEach((zones, z) => {
       if ((!v.direct && directOn(zones)) || (!v.trust && trustOn(zones))) return;
       for (let l = 0; l < LIMITS.length; l++) {
         // At the balanced preference (0.5) the limit in force is the calibrated one.
-        const s = score(p, records, kinds[z]!, l, train);
+        const s = score(p, records, table[z]!, l, train);
         if (!best || s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, z, l };
       }
     });
     const b = best!;
-    return { c: { zones: grid[b.z]!, balanced: LIMITS[b.l]! }, z: b.z };
+    if (v.extra !== 'prior') return { c: { zones: grid[b.z]!, balanced: LIMITS[b.l]! }, z: b.z, kinds: table[b.z]! };
+    // The prior: per cell, probe (with the limit just chosen), read whole at once, or trust retrieval, whichever the training answers favour.
+    const ks: Kind[] = [...probeKinds];
+    for (const cell of new Set(cells)) {
+      const inCell = train.filter((i) => cells[i] === cell && probeKinds[i]!.kind === 'probe');
+      const options: Array<(i: number) => Kind> = [(i) => probeKinds[i]!, (i) => ({ kind: 'whole', read: (probeKinds[i] as { escalateTo: StrategyName }).escalateTo }), () => ({ kind: 'rag' })];
+      let pick = 0;
+      let top = -Infinity;
+      options.forEach((o, k) => {
+        const trial = [...probeKinds];
+        for (const i of inCell) trial[i] = o(i);
+        const sc = score(p, records, trial, b.l, inCell).acc;
+        if (sc > top + 1e-12) {
+          top = sc;
+          pick = k;
+        }
+      });
+      for (let i = 0; i < records.length; i++) if (cells[i] === cell && probeKinds[i]!.kind === 'probe') ks[i] = options[pick]!(i);
+    }
+    return { c: { zones: OFF, balanced: LIMITS[b.l]! }, z: b.z, kinds: ks };
   };
 
-  for (const v of opts.variants ?? VARIANTS) {
-    for (const mode of ['documents', 'documents+model'] as const) {
+  // The dense signal is tried only where it was measured.
+  const measured = records.every((r) => Number.isFinite(r.denseAgrees));
+  for (const v of (opts.variants ?? VARIANTS).filter((x) => measured || x.extra !== 'dense')) {
+    for (const mode of ['documents', 'documents+model', 'self'] as const) {
       const results = new Map(models.map((m) => [m.model, { variant: v.name, mode, model: m.model, outcomes: [] as TestOutcome[], chosen: [] as Chosen[] }]));
       for (let f = 0; f < opts.folds; f++) {
         const train = foldOf.flatMap((g, i) => (g === f ? [] : [i]));
         const test = foldOf.flatMap((g, i) => (g === f ? [i] : []));
         const shared = mode === 'documents' ? choose(all, train, v) : null;
         for (const m of models) {
-          const { c, z } = shared ?? choose(others.get(m.model)!, train, v);
+          const { c, kinds: ks } = shared ?? choose(mode === 'self' ? own.get(m.model)! : others.get(m.model)!, train, v);
           const r = results.get(m.model)!;
           r.chosen.push(c);
           for (const i of test) {
@@ -189,7 +242,7 @@ export function crossValidate(
             r.outcomes.push({
               question: i,
               byPreference: PREFERENCES.map((p) => {
-                const o = outcomeOfKind(kinds[z]![i]!, records[i]!, a, probeLimit(p, c.balanced));
+                const o = outcomeOfKind(ks[i]!, records[i]!, a, probeLimit(p, c.balanced));
                 return { correct: o.correct, byRag: o.byRag, tokens: o.tokens };
               }),
             });

@@ -7,6 +7,7 @@ import type { RetrievalService, RetrievalSignals } from '../../src/core/retrieva
 import type { RoutingEstimates } from '../../src/core/routing/policy.js';
 import { absentTerms, termCoverage, vocabulary } from '../../src/core/routing/terms.js';
 import type { StrategyName } from '../../src/core/strategies/types.js';
+import type { Embedder } from '../../src/ports/embedder.js';
 import type { LlmProvider } from '../../src/ports/llm.js';
 import type { Backend } from '../harness/backend.js';
 import type { EvalQuestion } from '../harness/types.js';
@@ -34,7 +35,7 @@ export interface QuestionRecord {
   absentTerms: string[];
   /** Share of the question's terms (that the document uses) in the best chunk. */
   topCoverage: number;
-  /** 1 when the best chunk by the configured score is also the best of the selection by dense (cosine) score. */
+  /** 1 when the best chunk by the configured score is also the best of the selection by dense (cosine) score; NaN when not measured (--lexical-only). */
   denseAgrees: number;
   /** Document tokens each route reads. */
   tokens: Record<StrategyName, number>;
@@ -66,6 +67,8 @@ export async function measureQuestions(
     window: number;
     selection: SelectionMethod;
     documentText: (q: EvalQuestion) => string;
+    /** False when the embedder is noDenseEmbedder: denseAgrees is then NaN (not measured). Default true. */
+    dense?: boolean;
     onDone?: (q: EvalQuestion) => void;
   },
 ): Promise<QuestionRecord[]> {
@@ -98,10 +101,26 @@ export async function measureQuestions(
       window: reader.contextWindow - e.reserves.answer,
       absentTerms: absentTerms(q.question, [v]),
       topCoverage: top ? termCoverage(q.question, text.slice(top.start, top.end), [v]) : 0,
-      denseAgrees: +(top !== undefined && byDense !== undefined && byDense.id === top.id),
+      denseAgrees: opts.dense === false ? Number.NaN : +(top !== undefined && byDense !== undefined && byDense.id === top.id),
       tokens: { rag: e.rag.contextTokens, full: e.full.contextTokens, coa: e.coa.contextTokens },
     });
     opts.onDone?.(q);
   }
   return out;
+}
+
+/**
+ * An embedder that embeds nothing (one constant dimension), for replays that
+ * read only BM25 scores: ingestion then costs chunking, not a sentence
+ * encoder's time over every chunk.
+ */
+export function noDenseEmbedder(): Embedder {
+  return {
+    id: 'replay-no-dense',
+    dimensions: async () => 1,
+    embedDocuments: async (texts) => texts.map(() => Float32Array.of(1)),
+    embedQuery: async () => Float32Array.of(1),
+    health: async () => {},
+    close: async () => {},
+  };
 }

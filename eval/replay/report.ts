@@ -27,7 +27,7 @@ function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>):
 /** The headline table: per model at the default operating point, cross-validated. */
 export function defaultTable(s: ReplaySummary): string {
   return table(
-    ['model', 'n', 'always-RAG', 'always-full', 'routed (CV)', '− better fixed', 'leave model out', 'oracle', 'answered by retrieval', 'tokens read', 'of always-full'],
+    ['model', 'n', 'always-RAG', 'always-full', 'routed (CV)', '− better fixed', 'leave model out', 'own answers', 'oracle', 'answered by retrieval', 'tokens read', 'of always-full'],
     Object.entries(s.models).map(([m, x]) => [
       m,
       String(x.n),
@@ -36,6 +36,7 @@ export function defaultTable(s: ReplaySummary): string {
       pct(x.routed),
       pts(x.gainOverBest),
       `${pct(x.leaveModelOut.routed)} (${pts(x.leaveModelOut.gainOverBest)})`,
+      `${pct(x.selfCalibrated.routed)} (${pts(x.selfCalibrated.gainOverBest)})`,
       pct(x.oracle),
       `${pct(x.ragShare)}%`,
       kt(x.tokensRead),
@@ -93,7 +94,7 @@ export function markdownReport(s: ReplaySummary): string {
   out.push('# Router replay', '');
   out.push(
     `Dataset \`${s.dataset}\`, ${s.questions} questions; reader window ${s.window} tokens; judge ${s.judge.name}${s.judge.approximate ? ' (APPROXIMATE: compare columns with each other, not with LLM-judged numbers)' : ''}.`,
-    `Every threshold is chosen inside the training folds (${s.folds} folds by document; "leave model out": also without the model's own answers) and scored on documents it never saw.`,
+    `Every threshold is chosen inside the training folds (${s.folds} folds by document) on all models' answers to the training documents (one setting for every model, as shipped), and scored on documents it never saw. "Leave model out": chosen without the model's own answers; "own answers": chosen on the model's own answers only (a deployment recalibrating on its recorded answers).`,
     '',
   );
   out.push(`## Default operating point (preference 0.5, rules: ${s.primary})`, '', defaultTable(s), '');
@@ -108,10 +109,19 @@ export function htmlReport(s: ReplaySummary): string {
   const md = markdownReport(s);
   return [
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Router replay</title>',
-    '<style>body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}pre{white-space:pre-wrap}</style></head><body>',
+    `<style>body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}pre{white-space:pre-wrap}svg ${SVG_STYLE.replace(/}(?=.)/g, '} svg ')}</style></head><body>`,
     '<h1>Router replay</h1>',
     `<div>${Object.entries(s.models).map(([m, x]) => `<figure style="display:inline-block;margin:0">${frontierChart(m, x)}</figure>`).join('')}</div>`,
     `<pre>${esc(md)}</pre>`,
     '</body></html>',
   ].join('\n');
+}
+
+/** The chart's classes, for an SVG file read on its own (the HTML report styles them itself). */
+const SVG_STYLE =
+  '.ct{font:600 13px system-ui,sans-serif}.tick{font:10px system-ui,sans-serif;fill:#555}.axis{font:11px system-ui,sans-serif;fill:#333}.legend{font:10px system-ui,sans-serif}.grid{stroke:#eee}.frame{fill:none;stroke:#999}';
+
+/** An SVG chart as a file of its own: white background and its styles inside. */
+export function standaloneSvg(svg: string): string {
+  return `${svg.replace(/^<svg([^>]*)>/, `<svg$1><style>${SVG_STYLE}</style><rect width="100%" height="100%" fill="#fff"/>`)}\n`;
 }

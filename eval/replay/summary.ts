@@ -103,6 +103,8 @@ export interface ModelSummary {
   tokenShare: number;
   /** The same, thresholds chosen without this model's answers (leave-one-model-out on top of the document folds). */
   leaveModelOut: { routed: number; ragShare: number; tokensRead: number; gainOverBest: number };
+  /** The same, thresholds chosen on the model's own answers to the training documents (recalibrated per deployment). */
+  selfCalibrated: { routed: number; ragShare: number; tokensRead: number; gainOverBest: number };
   /** Every rule set measured (cross-validated by document), at the default preference. */
   variants: Record<string, { routed: number; ragShare: number; tokensRead: number; gainOverBest: number; leaveModelOut: number }>;
   frontier: FrontierPoint[];
@@ -139,6 +141,7 @@ export function summarise(records: readonly QuestionRecord[], models: readonly M
     const find = (variant: string, mode: CvResult['mode']) => cv.find((r) => r.model === m.model && r.variant === variant && r.mode === mode)!;
     const main = at(find(primary, 'documents'), def);
     const lomo = at(find(primary, 'documents+model'), def);
+    const self = at(find(primary, 'self'), def);
     const variants: ModelSummary['variants'] = {};
     for (const v of [...new Set(cv.map((r) => r.variant))]) {
       const d = at(find(v, 'documents'), def);
@@ -167,6 +170,7 @@ export function summarise(records: readonly QuestionRecord[], models: readonly M
       gainOverBest: 100 * (main.routed - best),
       tokenShare: main.tokensRead / tokensFull,
       leaveModelOut: { ...lomo, gainOverBest: 100 * (lomo.routed - best) },
+      selfCalibrated: { ...self, gainOverBest: 100 * (self.routed - best) },
       variants,
       frontier: markFrontier(frontier),
     };

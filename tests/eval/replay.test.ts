@@ -127,7 +127,7 @@ describe('cross-validation by document', () => {
 
   it('scores every answered question once per model, rule set and mode, at every preference', () => {
     const cv = crossValidate(recs, models, settings, { folds: 4 });
-    expect(cv.length).toBe(VARIANTS.length * 2 * models.length);
+    expect(cv.length).toBe(VARIANTS.length * 3 * models.length);
     for (const r of cv) {
       expect(r.outcomes.map((o) => o.question).sort((a, b) => a - b)).toEqual(recs.map((_, i) => i));
       expect(r.outcomes.every((o) => o.byPreference.length === PREFERENCES.length)).toBe(true);

@@ -286,6 +286,20 @@ describe('the retrieval probe with a generative reader', () => {
     expect(llm.requests.at(-1)!.messages[0]!.content).not.toMatch(/UNANSWERABLE/);
   });
 
+  it('takes the preference per request: at 1 (most accurate) only declines are kept, so the same short answer is read again whole', async () => {
+    ragReply = 'The Gull and the Heron [1][3].';
+    const cheap = await ask({ preference: 0 });
+    expect(cheap.body.decision.probe).toMatchObject({ active: true, maxAnswerTokens: 300, verdict: { keep: true, why: 'short' } });
+    expect(cheap.body.strategy).toBe('rag');
+    const accurate = await ask({ preference: 1 });
+    expect(accurate.status).toBe(200);
+    expect(accurate.body.decision.probe).toMatchObject({ active: true, maxAnswerTokens: 0, verdict: { keep: false, why: 'long' } });
+    expect(accurate.body.decision.escalated).toMatchObject({ from: 'rag', to: 'full' });
+    expect(accurate.body.answer).toBe(WHOLE);
+    const bad = await ask({ preference: 1.5 });
+    expect(bad.status).toBe(400);
+  });
+
   it('keeps a retrieval answer that says the text does not hold what was asked', async () => {
     ragReply = 'The passages do not mention which ships the harbour master recorded, only the ledger itself, its worn leather binding, the clerk who kept it in the harbour office and the hours at which the office opened.';
     const before = llm.requests.length;

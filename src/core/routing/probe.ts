@@ -19,7 +19,7 @@ import { declines } from '../text/declines.js';
  * not explains, hedges or pieces together. So the probe keeps a retrieval
  * answer that declines or is short, and escalates the rest. Measured by
  * replaying LaRA's recorded answers (`npm run replay`, eval/replay/; numbers in
- * src/config.ts next to ROUTER_PROBE_MAX_ANSWER_TOKENS).
+ * docs/calibration.md).
  */
 export type ProbeVerdict =
   | { keep: true; why: 'declined' | 'short'; answerTokens: number }
