@@ -67,8 +67,9 @@ export interface DocumentStore {
   put(record: DocumentRecord): Promise<void>;
   /**
    * Atomic read-modify-write of one record; `fn` returns the new record, or
-   * null to delete it. Returns what was written. Concurrent updates of one
-   * record, from this process or others, are serialised.
+   * null to delete it together with all its texts. Returns what was written.
+   * Concurrent updates of one record, from this process or others, are
+   * serialised.
    */
   update(
     namespace: string,
@@ -76,6 +77,7 @@ export interface DocumentStore {
     fn: (current: DocumentRecord | null) => DocumentRecord | null,
     opts?: UpdateOptions,
   ): Promise<DocumentRecord | null>;
+  /** Deletes the record and its texts (update returning null). */
   delete(namespace: string, id: string): Promise<void>;
   /** Keeps the original text of a version, so strategies can rebuild or segment it exactly. */
   putText(namespace: string, id: string, version: string, text: string): Promise<void>;

@@ -70,10 +70,21 @@ export function documentStoreContract(name: string, make: () => Promise<Document
       expect(await store.get(ns, 'doc')).toEqual(second);
     });
 
-    it('update returning null deletes the record', async () => {
-      await store.put(makeRecord(ns, 'doc'));
+    it('update returning null deletes the record and its texts in one step; other documents keep theirs', async () => {
+      await store.putText(ns, 'doc', 'v1', 'live');
+      await store.putText(ns, 'doc', 'v2', 'pending');
+      await store.putText(ns, 'other', 'v1', 'kept');
+      await store.put(makeRecord(ns, 'doc', { pending: { version: 'v2', jobId: 'j' } }));
+      await store.put(makeRecord(ns, 'other'));
       expect(await store.update(ns, 'doc', () => null)).toBeNull();
       expect(await store.get(ns, 'doc')).toBeNull();
+      expect(await store.getText(ns, 'doc', 'v1')).toBeNull();
+      expect(await store.getText(ns, 'doc', 'v2')).toBeNull();
+      expect(await store.getText(ns, 'other', 'v1')).toBe('kept');
+      // Without a record there is nothing to delete: a text stored ahead of its record (a submit in flight) stays.
+      await store.putText(ns, 'new', 'v1', 'ahead of its record');
+      expect(await store.update(ns, 'new', () => null)).toBeNull();
+      expect(await store.getText(ns, 'new', 'v1')).toBe('ahead of its record');
     });
 
     it('update that throws stores nothing and rejects with the same error', async () => {

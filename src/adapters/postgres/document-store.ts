@@ -55,7 +55,11 @@ export class PostgresDocumentStore implements DocumentStore {
       const { rows } = await c.query<{ record: string }>('SELECT record FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
       const next = fn(rows[0] ? parseRecord(rows[0].record) : null);
       if (next === null) {
-        await c.query('DELETE FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+        // A document's texts go with it, in the same transaction: a crash cannot leave them behind, unreachable.
+        if (rows[0]) {
+          await c.query('DELETE FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+          await c.query('DELETE FROM document_texts WHERE namespace = $1 AND id = $2', [namespace, id]);
+        }
         return null;
       }
       if (next.namespace !== namespace || next.id !== id) {

@@ -98,7 +98,11 @@ export class SqliteDocumentStore implements DocumentStore {
       const row = this.#get.get(namespace, id);
       const next = fn(row ? fromRow(row) : null);
       if (next === null) {
-        this.#delete.run(namespace, id);
+        // A document's texts go with it, in the same transaction: a crash cannot leave them behind, unreachable.
+        if (row) {
+          this.#delete.run(namespace, id);
+          this.#deleteTexts.run(namespace, id);
+        }
         return null;
       }
       if (next.namespace !== namespace || next.id !== id) {
@@ -149,7 +153,7 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async delete(namespace: string, id: string): Promise<void> {
-    sqlite('documents.delete', () => this.#delete.run(namespace, id));
+    await this.update(namespace, id, () => null);
   }
 
   async putText(namespace: string, id: string, version: string, text: string): Promise<void> {

@@ -141,9 +141,9 @@ export class DocumentService {
       undone = cur?.pending?.version === version && cur.pending.jobId === jobId;
       return undone ? previous : cur;
     });
-    if (!undone) return;
-    if (previous === null) await this.o.documents.deleteTexts(namespace, id);
-    else if (previous.version && previous.version !== version && !previous.pending) await this.o.documents.deleteTexts(namespace, id, { keepVersion: previous.version });
+    // Putting back no record deleted the texts with it; a record put back keeps its live text only.
+    if (!undone || previous === null) return;
+    if (previous.version && previous.version !== version && !previous.pending) await this.o.documents.deleteTexts(namespace, id, { keepVersion: previous.version });
   }
 
   private async enqueue(namespace: string, documentId: string, version: string, jobId: string): Promise<JobInfo> {
@@ -172,9 +172,9 @@ export class DocumentService {
     const existed = await this.o.documents.get(namespace, id);
     if (!existed) throw new AppError('DOCUMENT_NOT_FOUND', [id]);
     await this.ready();
+    // The record and its texts go in one step; the chunks after it are unreachable once the record is gone.
     await this.o.documents.update(namespace, id, () => null);
     await this.o.vectors.deleteDocument(namespace, id);
-    await this.o.documents.deleteTexts(namespace, id);
   }
 
   /**
