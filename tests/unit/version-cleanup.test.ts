@@ -4,18 +4,17 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
 import { contentVersion, ingestJobId } from '../../src/core/ids.js';
 import { AppError } from '../../src/errors.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
-import { OwnSqliteDocumentStore } from '../helpers/stores.js';
+import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 
 const logger = pino({ level: 'silent' });
 const NS = 'cleanup';
 
 /** Dies (once, when armed) at the first clean-up after a version went live: the run that made it live stops there. */
-class DiesAfterGoingLive extends EmbeddedVectorStore {
+class DiesAfterGoingLive extends OwnSqliteVectorStore {
   armed = false;
   onDeath: () => Promise<void> = async () => undefined;
   override async deleteDocument(namespace: string, documentId: string, opts?: { keepVersion?: string }): Promise<void> {
@@ -40,7 +39,7 @@ describe('DocumentService: replacing a version survives a death between going li
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'version-cleanup-'));
     documents = new OwnSqliteDocumentStore(dir);
-    vectors = new DiesAfterGoingLive({ dir: join(dir, 'vectors') });
+    vectors = new DiesAfterGoingLive(dir);
     queue = new InProcessQueue({ logger, backoffMs: 10 });
     service = new DocumentService({
       documents, vectors, embedder: new HashingEmbedder(), queue,
