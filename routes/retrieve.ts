@@ -35,7 +35,21 @@ export const Scope = {
   documentIds: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: 100, description: 'Documents to read; omit for the whole namespace.' })),
 };
 
-const RetrieveBody = Type.Object({ ...Scope, ...SelectionParams, includeCurve: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false });
+const RetrieveBody = Type.Object(
+  {
+    ...Scope,
+    ...SelectionParams,
+    includeCurve: Type.Optional(Type.Boolean({ default: true })),
+    denseScores: Type.Optional(
+      Type.Boolean({
+        description:
+          'Also embed the question to report every chunk\'s cosine (`selected[].dense`) when the selection does not use it (score bm25). ' +
+          'Default false: a BM25 selection never waits for the question to be embedded, and `dense` is null. Dense and hybrid selections always have it.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 /** The selection fields of a request body: a method, its top-k / token-budget size, and Adaptive-k's own options. */
 type SelectionInput = AdaptiveKOptions & { method?: string; k?: number; tokens?: number };
 
@@ -113,6 +127,7 @@ const routes: FastifyPluginAsync = async (app) => {
         method: selectionFrom(body, cfg),
         score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
         hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
+        denseScores: body.denseScores ?? false,
       });
       return retrievalView(r, body.includeCurve ?? true);
     },

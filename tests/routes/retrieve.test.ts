@@ -51,6 +51,20 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
     expect([...starts].sort((a, b) => a - b)).toEqual(starts);
   });
 
+  it('does not embed the question for a BM25 selection unless dense scores are asked for (a question never waits for the embedder it does not use)', async () => {
+    const q = { question: 'Where did Captain Marbles hide the brass telescope?', documentIds: ['farm'] };
+    const bm25 = await s.call('POST', '/v1/retrieve', { ...q, score: 'bm25' });
+    expect(bm25.status).toBe(200);
+    expect(bm25.body.selected.length).toBeGreaterThan(0);
+    expect(bm25.body.selected.every((c: any) => c.dense === null)).toBe(true);
+    const reported = await s.call('POST', '/v1/retrieve', { ...q, score: 'bm25', denseScores: true });
+    expect(reported.body.selected.every((c: any) => typeof c.dense === 'number' && c.dense >= -1 && c.dense <= 1)).toBe(true);
+    // The same selection either way: dense scores are only reported.
+    expect(reported.body.selected.map((c: any) => c.id)).toEqual(bm25.body.selected.map((c: any) => c.id));
+    const hybrid = await s.call('POST', '/v1/retrieve', { ...q, score: 'hybrid' });
+    expect(hybrid.body.selected.every((c: any) => typeof c.dense === 'number')).toBe(true);
+  });
+
   it('caps the default 4000-token buffer at a fifth of a small document instead of reading it whole, and says so', async () => {
     const q = { question: 'Where did Captain Marbles hide the brass telescope?', documentIds: ['farm'] };
     const doc = (await s.call('GET', '/v1/documents/farm')).body;
