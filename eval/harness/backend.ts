@@ -254,7 +254,7 @@ export class HttpBackend implements Backend {
   }
 
   retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView> {
-    return this.call('POST', '/retrieve', { question, ...(documentId === null ? {} : { documentIds: [documentId] }), ...selectionBody(selection), includeCurve: true });
+    return this.call('POST', '/retrieve', { question, ...(documentId === null ? {} : { documentIds: [documentId] }), ...selectionBody(selection), includeCurve: true, denseScores: true });
   }
 
   answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult> {
