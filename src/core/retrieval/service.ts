@@ -92,6 +92,8 @@ export interface LibraryView {
   capped: boolean;
   /** Why these documents, in words. */
   reasons: string[];
+  /** Time spent finding the candidates and picking the documents (part of `timings.embedMs` + `timings.scoreMs`). */
+  pickMs: number;
 }
 
 export interface RetrievalResult {
@@ -210,6 +212,7 @@ export class RetrievalService {
     const lib = this.o.library ?? {};
     const aggregate = lib.aggregate ?? 'top3';
     const pick = pickDocuments(documentScores(c.candidates, aggregate), lib);
+    const pickMs = performance.now() - t0;
     const byId = new Map(docs.map((d) => [d.id, d]));
     const picked = pick.picked.map((id) => byId.get(id)!);
     if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
@@ -232,6 +235,7 @@ export class RetrievalService {
         aboveCut: pick.aboveCut,
         capped: pick.capped,
         reasons: [`${c.how}`, ...pick.reasons, `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`],
+        pickMs,
       },
       timings: { embedMs: r.timings.embedMs + c.embedMs, scoreMs: r.timings.scoreMs + (t1 - t0 - c.embedMs), selectMs: r.timings.selectMs },
     };
