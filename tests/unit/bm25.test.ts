@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyze, buildBm25Index, stem } from '../../src/core/retrieval/bm25.js';
+import { analyze, buildBm25Index, buildBm25Part, scoreBm25Parts, stem } from '../../src/core/retrieval/bm25.js';
 
 describe('BM25 text analysis', () => {
   it('lowercases, splits on unicode word boundaries and drops stopwords', () => {
@@ -66,5 +66,24 @@ describe('buildBm25Index', () => {
 
   it('handles an empty collection', () => {
     expect(buildBm25Index([]).score('anything')).toHaveLength(0);
+  });
+});
+
+describe('BM25 over parts kept per document', () => {
+  const a = ['The orchard keeper pruned the apple trees.', 'Cider from the orchard sold well.', 'Nothing here.'];
+  const b = ['Apple blossom came late to the valley.', 'The keeper of the lighthouse counted ships.'];
+  const c = ['Ships, ships and more ships passed the orchard.'];
+
+  it('scores any set of parts exactly as one index over their texts (idf and average length over the set)', () => {
+    for (const set of [[a], [a, b], [b, c], [a, b, c], [c, a]]) {
+      const parts = set.map((texts) => buildBm25Part(texts));
+      for (const q of ['apple orchard', 'keeper ships', 'blossom', 'unknown words']) {
+        expect([...scoreBm25Parts(parts, q)]).toEqual([...buildBm25Index(set.flat()).score(q)]);
+      }
+    }
+  });
+
+  it('gives nothing for no parts', () => {
+    expect(scoreBm25Parts([], 'apple')).toHaveLength(0);
   });
 });

@@ -72,10 +72,22 @@ interface Posting {
   tfs: Float64Array;
 }
 
-/** Builds a BM25 index over `texts` (each text one retrievable unit, e.g. a chunk). */
-export function buildBm25Index(texts: readonly string[], opts: Bm25Options = {}): Bm25Index {
-  const k1 = opts.k1 ?? 1.2;
-  const b = opts.b ?? 0.75;
+/**
+ * The term statistics of a group of texts (e.g. the chunks of one document
+ * version), kept so that any set of groups can be scored as one collection
+ * (`scoreBm25Parts`) without indexing their texts again.
+ */
+export interface Bm25Part {
+  /** Number of texts. */
+  readonly size: number;
+  /** Analysed terms per text. */
+  readonly lengths: Float64Array;
+  readonly totalLength: number;
+  readonly postings: ReadonlyMap<string, Posting>;
+}
+
+/** Counts the terms of `texts` once. */
+export function buildBm25Part(texts: readonly string[]): Bm25Part {
   const n = texts.length;
   const lengths = new Float64Array(n);
   const building = new Map<string, { docs: number[]; tfs: number[] }>();
@@ -91,33 +103,54 @@ export function buildBm25Index(texts: readonly string[], opts: Bm25Options = {})
       p.tfs.push(c);
     }
   }
+  let totalLength = 0;
+  for (let d = 0; d < n; d++) totalLength += lengths[d]!;
+  const postings = new Map<string, Posting>();
+  for (const [t, p] of building) postings.set(t, { docs: Int32Array.from(p.docs), tfs: Float64Array.from(p.tfs) });
+  return { size: n, lengths, totalLength, postings };
+}
+
+/**
+ * BM25 scores of the texts of all `parts` taken as ONE collection (document
+ * frequencies, N and the average length over all of them), in part order:
+ * what `buildBm25Index` over their texts, concatenated, gives.
+ */
+export function scoreBm25Parts(parts: readonly Bm25Part[], query: string, opts: Bm25Options = {}): Float64Array {
+  const k1 = opts.k1 ?? 1.2;
+  const b = opts.b ?? 0.75;
+  let n = 0;
   let total = 0;
-  for (let d = 0; d < n; d++) total += lengths[d]!;
-  const avgdl = n > 0 && total > 0 ? total / n : 1;
-  // Per-document denominator part k1·(1 - b + b·dl/avgdl), computed once.
-  const norm = new Float64Array(n);
-  for (let d = 0; d < n; d++) norm[d] = k1 * (1 - b + (b * lengths[d]!) / avgdl);
-
-  const postings = new Map<string, Posting & { idf: number }>();
-  for (const [t, p] of building) {
-    const df = p.docs.length;
-    postings.set(t, { docs: Int32Array.from(p.docs), tfs: Float64Array.from(p.tfs), idf: Math.log(1 + (n - df + 0.5) / (df + 0.5)) });
+  for (const p of parts) {
+    n += p.size;
+    total += p.totalLength;
   }
-
-  return {
-    size: n,
-    score(query: string): Float64Array {
-      const scores = new Float64Array(n);
-      for (const term of new Set(analyze(query))) {
-        const p = postings.get(term);
-        if (!p) continue;
+  const avgdl = n > 0 && total > 0 ? total / n : 1;
+  const scores = new Float64Array(n);
+  for (const term of new Set(analyze(query))) {
+    let df = 0;
+    for (const p of parts) df += p.postings.get(term)?.docs.length ?? 0;
+    if (df === 0) continue;
+    const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
+    let offset = 0;
+    for (const part of parts) {
+      const p = part.postings.get(term);
+      if (p) {
         for (let j = 0; j < p.docs.length; j++) {
           const d = p.docs[j]!;
           const tf = p.tfs[j]!;
-          scores[d]! += (p.idf * tf * (k1 + 1)) / (tf + norm[d]!);
+          // k1·(1 - b + b·dl/avgdl): the length normalisation against the whole collection.
+          const norm = k1 * (1 - b + (b * part.lengths[d]!) / avgdl);
+          scores[offset + d]! += (idf * tf * (k1 + 1)) / (tf + norm);
         }
       }
-      return scores;
-    },
-  };
+      offset += part.size;
+    }
+  }
+  return scores;
+}
+
+/** Builds a BM25 index over `texts` (each text one retrievable unit, e.g. a chunk). */
+export function buildBm25Index(texts: readonly string[], opts: Bm25Options = {}): Bm25Index {
+  const part = buildBm25Part(texts);
+  return { size: part.size, score: (query) => scoreBm25Parts([part], query, opts) };
 }

@@ -6,7 +6,7 @@ import { AppError } from '../../errors.js';
 import { Lru } from '../lru.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
-import { buildBm25Index, type Bm25Index } from './bm25.js';
+import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
 import { fuseWeighted } from './fusion.js';
 import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
 import { assembleContext, type Passage } from './assemble.js';
@@ -144,9 +144,9 @@ const chunkChars = (chunks: readonly { text: string }[]): number => chunks.reduc
  * assembly.
  */
 export class RetrievalService {
-  /** BM25 indexes per set of document versions: chunks of a version never change. */
-  private readonly bm25Cache = new Lru<string, { index: Bm25Index; ids: string[]; chars: number }>(BM25_CACHE_CHARS, (e) => e.chars);
-  /** The chunks of sets of document versions, for selections that need no dense scores (no vector-store read then). */
+  /** BM25 term statistics per document version: chunks of a version never change. */
+  private readonly bm25Cache = new Lru<string, { part: Bm25Part; ids: string[]; chars: number }>(BM25_CACHE_CHARS, (e) => e.chars);
+  /** The chunks of document versions, for selections that need no dense scores (no vector-store read then). */
   private readonly chunkCache = new Lru<string, ChunkRecord[]>(CHUNK_CACHE_CHARS, chunkChars);
   private readonly textCache = new Lru<string, string>(TEXT_CACHE_CHARS, (t) => t.length);
 
@@ -325,7 +325,7 @@ export class RetrievalService {
     scored.sort((x, y) => docIndex.get(x.chunk.documentId)! - docIndex.get(y.chunk.documentId)! || x.chunk.order - y.chunk.order);
     const chunks = scored.map((s) => s.chunk);
     const denseScores = scored.map((s) => s.score);
-    const bm25 = this.bm25For(input.namespace, chunks).score(input.question);
+    const bm25 = this.bm25Scores(input.namespace, chunks, input.question);
     const used =
       input.score === 'dense' ? Float64Array.from(denseScores) : input.score === 'bm25' ? bm25 : fuseWeighted(denseScores, bm25, input.hybridAlpha);
     const candidates: ScoredCandidate[] = chunks.map((c, i) => ({
@@ -384,18 +384,34 @@ export class RetrievalService {
 
   /** Every chunk of the versions, each with a NaN dense score: what scoreAll returns, without a query vector. */
   private async unscored(namespace: string, refs: readonly DocumentVersionRef[]): Promise<ScoredChunk[]> {
-    const key = namespace + '\0' + refs.map((r) => `${r.documentId}@${r.version}`).join('|');
-    const chunks = await this.chunkCache.getOrLoad(key, async () => (await Promise.all(refs.map((ref) => this.o.vectors.getChunks(namespace, ref)))).flat());
-    return chunks.map((chunk) => ({ chunk, score: Number.NaN }));
+    // Cached per version: whole-namespace questions read ever different sets of the same documents.
+    const perDoc = await Promise.all(refs.map((ref) => this.chunkCache.getOrLoad(`${namespace}\0${ref.documentId}@${ref.version}`, () => this.o.vectors.getChunks(namespace, ref))));
+    return perDoc.flat().map((chunk) => ({ chunk, score: Number.NaN }));
   }
 
-  private bm25For(namespace: string, chunks: readonly ChunkRecord[]): Bm25Index {
-    const key = namespace + '\0' + [...new Set(chunks.map((c) => `${c.documentId}@${c.version}`))].join('|');
-    const hit = this.bm25Cache.get(key);
-    if (hit && hit.ids.length === chunks.length && hit.ids.every((id, i) => id === chunks[i]!.id)) return hit.index;
-    const index = buildBm25Index(chunks.map((c) => c.text));
-    this.bm25Cache.set(key, { index, ids: chunks.map((c) => c.id), chars: chunkChars(chunks) });
-    return index;
+  /**
+   * BM25 scores of `chunks` (grouped by document version, as retrieval sorts
+   * them) as one collection, from term statistics kept per version: any set
+   * of documents is scored without indexing their texts again.
+   */
+  private bm25Scores(namespace: string, chunks: readonly ChunkRecord[], question: string): Float64Array {
+    const parts: Bm25Part[] = [];
+    for (let i = 0; i < chunks.length; ) {
+      const { documentId, version } = chunks[i]!;
+      let j = i;
+      while (j < chunks.length && chunks[j]!.documentId === documentId && chunks[j]!.version === version) j++;
+      const group = chunks.slice(i, j);
+      const key = `${namespace}\0${documentId}@${version}`;
+      const hit = this.bm25Cache.get(key);
+      if (hit && hit.ids.length === group.length && hit.ids.every((id, k) => id === group[k]!.id)) parts.push(hit.part);
+      else {
+        const part = buildBm25Part(group.map((c) => c.text));
+        this.bm25Cache.set(key, { part, ids: group.map((c) => c.id), chars: chunkChars(group) });
+        parts.push(part);
+      }
+      i = j;
+    }
+    return scoreBm25Parts(parts, question);
   }
 }
 
