@@ -43,10 +43,10 @@ function trade(i: number): string {
 
 const QUESTION = 'Where did Oswin hide the brass key?';
 
-// The default store, and PostgreSQL, whose lexical search (searchText) gives the candidates.
+// The default store and PostgreSQL: their lexical search (searchText) gives the candidates.
 describe.each([
-  { store: 'the embedded store', postgres: false },
-  { store: 'PostgreSQL (lexical candidates from its searchText)', postgres: true },
+  { store: 'the embedded store (SQLite FTS5)', postgres: false },
+  { store: 'PostgreSQL', postgres: true },
 ])('questions over a whole namespace (no documentIds) on $store, over HTTP', ({ postgres }) => {
   let s: TestServer;
   let schema: TestSchema | undefined;
@@ -76,12 +76,11 @@ describe.each([
     expect(lib.curve[0].documentId).toBe(holder);
     expect(lib.aboveCut).toBe(1);
     expect(lib.reasons.join(' ')).toMatch(/one document stands out/);
-    // A store without lexical search falls back to dense candidates, and the response says so.
-    const lexical = typeof s.container.vectors.searchText === 'function';
-    if (postgres) expect(lexical).toBe(true);
-    expect(lib.candidates.source).toBe(lexical ? 'store' : 'dense-fallback');
-    if (lexical) expect(lib.fallback).toBeNull();
-    else expect(lib.fallback).toMatch(/fallback: the vector store \(\w+\) has no lexical search/);
+    // Both stores search text (SQLite FTS5, PostgreSQL tsvectors): no dense candidates, no fallback (tests/unit/retrieval-service.test.ts has the fallback).
+    expect(typeof s.container.vectors.searchText).toBe('function');
+    expect(lib.candidates).toMatchObject({ source: 'store', dense: 0 });
+    expect(lib.candidates.lexical).toBeGreaterThan(1);
+    expect(lib.fallback).toBeNull();
     expect(r.body.scope.wholeNamespace).toBe(true);
     expect(r.body.scope.documents.map((d: any) => d.id)).toEqual([holder]);
     // Level two: every chunk of the picked document is scored, and the selection reads the needle.
@@ -114,7 +113,7 @@ describe.each([
     expect(r.body.contextTokens).toBeLessThanOrEqual(doc.tokens + 10);
   });
 
-  it.runIf(postgres)('a question sharing no term with the namespace is answered from dense candidates, and says so', async () => {
+  it('a question sharing no term with the namespace is answered from dense candidates, and says so', async () => {
     const r = await s.call('POST', '/v1/retrieve', { question: 'Quixotic zephyrs?' });
     expect(r.status).toBe(200);
     expect(r.body.library.candidates).toMatchObject({ source: 'store', lexical: 0 });

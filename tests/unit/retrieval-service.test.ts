@@ -159,6 +159,16 @@ describe('the retrieval service', () => {
     }
   });
 
+  it('over the whole namespace on a store without lexical search, picks the documents from dense candidates and says it is a fallback', async () => {
+    const r = await retrieval.retrieve(input({ documentIds: null }));
+    expect(r.library).toMatchObject({ namespaceDocuments: 2, candidates: { source: 'dense-fallback', lexical: 0 } });
+    expect(r.library!.fallback).toMatch(/^fallback: the vector store \(\w+\) has no lexical search/);
+    expect(r.library!.candidates.dense).toBeGreaterThan(0);
+    expect(r.scope.wholeNamespace).toBe(true);
+    expect(r.scope.documents.map((d) => d.id)).toEqual(r.library!.picked.map((d) => d.id));
+    expect(r.passages.map((p) => p.text).join(' ')).toMatch(/Arvid hid the brass key/);
+  });
+
   it('answers a routed retrieval query from the retrieval the decision was made on, retrieving once', async () => {
     const llm = new ScriptedLlm(100_000);
     const answers = new AnswerService({ retrieval, llm, config: cfg, logger });
