@@ -106,6 +106,33 @@ describe('DocumentService: the sizes on a document record', () => {
     expect(flipped.tokens.documents).toBe(nextSizes.tokens);
   });
 
+  it('puts the live document back, with its text and no trace of the new one, when the replacement cannot be enqueued (503)', async () => {
+    const live = story(12);
+    const next = story(13);
+    const first = service();
+    await first.queue.start();
+    const before = (await first.service.submit({ namespace: NS, id: 'doc', text: live, source: 'json', metadata: { v: 1 } })).document;
+    await first.queue.drain();
+    const ready = await first.service.get(NS, 'doc');
+
+    // The queue is down: the replacement is refused (503) and must leave the record and texts as they were.
+    const down = service();
+    await down.queue.close();
+    const err = await down.service.submit({ namespace: NS, id: 'doc', text: next, source: 'json', metadata: { v: 2 } }).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('QUEUE_UNAVAILABLE');
+    expect(await down.service.get(NS, 'doc')).toEqual(ready);
+    expect(ready).toMatchObject({ version: contentVersion(live), pending: null, metadata: { v: 1 } });
+    expect(await documents.getText(NS, 'doc', contentVersion(live))).toBe(live);
+    expect(await documents.getText(NS, 'doc', contentVersion(next))).toBeNull();
+    expect(before.id).toBe('doc');
+
+    // A first-time document refused the same way leaves nothing at all.
+    const err2 = await down.service.submit({ namespace: NS, id: 'new', text: next, source: 'json' }).catch((e: unknown) => e);
+    expect((err2 as { code?: string }).code).toBe('QUEUE_UNAVAILABLE');
+    await expect(down.service.get(NS, 'new')).rejects.toMatchObject({ code: 'DOCUMENT_NOT_FOUND' });
+    expect(await documents.getText(NS, 'new', contentVersion(next))).toBeNull();
+  });
+
   it('gives a first-time document its own sizes while it waits, with the same sizes on pending, and keeps them when it goes live', async () => {
     const text = story(25);
     const sizes = { chars: text.length, tokens: cl100k.count(text) };
