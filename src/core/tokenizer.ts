@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Lru } from './lru.js';
-import { countTokens as cl100kCount, encode as cl100kEncode, decode as cl100kDecode, setMergeCacheSize } from 'gpt-tokenizer/encoding/cl100k_base';
+import { countTokens as cl100kCount, encode as cl100kEncode, encodeGenerator as cl100kEncodeGenerator, decode as cl100kDecode, setMergeCacheSize } from 'gpt-tokenizer/encoding/cl100k_base';
 import { CL100K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 
 /**
@@ -180,8 +180,15 @@ export function* preTokens(text: string): Generator<[number, number, number]> {
       yield [s, e, pieceCounts.count(text.slice(s, e))];
       continue;
     }
+    // gpt-tokenizer's generator yields the tokens of one pre-token at a time, matched by the same regex: zipped with
+    // the matches it gives each pre-token's count without a call (and its set-up) per pre-token.
     const span = whole(text, s, e);
-    for (const m of span.matchAll(CL100K_TOKEN_SPLIT_REGEX)) yield [s + m.index, s + m.index + m[0].length, cl100kCount(m[0], PLAIN)];
+    const tokens = cl100kEncodeGenerator(span, PLAIN);
+    for (const m of span.matchAll(CL100K_TOKEN_SPLIT_REGEX)) {
+      const next = tokens.next();
+      if (next.done) throw new Error('cl100k: fewer encoded pre-tokens than matches');
+      yield [s + m.index, s + m.index + m[0].length, next.value.length];
+    }
   }
 }
 
