@@ -137,6 +137,11 @@ async function ingest(original: string): Promise<Run> {
   return { tokenMs, ms, stallMs: delay.max / 1e6, uploadMs, tokens: submitted.document.tokens, chunks: doc.chunkCount };
 }
 
+// Warm-up, not printed: the first runs of a process pay for JIT compilation (the first book measured took ~2.5x
+// per byte what later ones did).
+await ingest(ofBytes(library, 200_000));
+for (const c of CASES) await ingest(pathological(c.kind, 50_000));
+
 const pad = (s: string, n: number): string => s.padEnd(n);
 const num = (x: number, d = 0): string => x.toFixed(d).padStart(8);
 console.log(`bench/pathological: ${rounds} round(s), scale ${scale}; time = POST to ingestion job done; stall = worst event-loop delay meanwhile; book = LaRA novels cut to the same UTF-8 size`);
