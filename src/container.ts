@@ -180,14 +180,17 @@ export function openStores(config: Config): Stores {
     };
   }
   const sqlite = openSqlite(sqliteFile);
+  const jobs = new SqliteJobStore({ db: sqlite });
   return {
     documents: new SqliteDocumentStore({ db: sqlite }),
     keys: new SqliteKeyStore({ db: sqlite }),
-    jobs: new SqliteJobStore({ db: sqlite }),
+    jobs,
     embeddingCache: new SqliteEmbeddingCache({ db: sqlite }),
     database: null,
     sqlite,
     close: async () => {
+      // The job store's write thread has a connection of its own to the file (the document store's closes with it).
+      await jobs.close();
       sqlite.close();
     },
   };

@@ -3,14 +3,8 @@ import { AppError } from '../../errors.js';
 import type { DocumentRecord, DocumentStatus, DocumentStore, ListPage, UpdateOptions } from '../../ports/document-store.js';
 import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
 import { sqlite } from './errors.js';
-import { SqliteTextThread, TEXT_SQL } from './text-thread.js';
+import { ownBytes, SqliteWriteThread, WRITE_SQL, WRITE_THREAD_MIN_CHARS } from './write-thread.js';
 
-/**
- * Texts of at least this many characters are stored on the text thread: on
- * the event loop, storing one holds it ~13 ms per MB (docs/sqlite-stall.md),
- * so this keeps a store under ~15 ms there.
- */
-export const TEXT_THREAD_MIN_CHARS = 1 << 20;
 
 interface Row {
   namespace: string;
@@ -40,14 +34,14 @@ const COLUMNS = 'namespace, id, title, status, version, pending, chars, tokens, 
  * (namespace, created_at, id) index after the cursor.
  *
  * Large texts are stored on a worker thread with its own connection
- * (SqliteTextThread), so storing a book does not hold the event loop.
+ * (SqliteWriteThread), so storing a book does not hold the event loop.
  *
  * The database is the container's (one per process); close() leaves it open
- * and stops the text thread.
+ * and stops the write thread.
  */
 export class SqliteDocumentStore implements DocumentStore {
   readonly #db: Database.Database;
-  readonly #thread: SqliteTextThread | null;
+  readonly #thread: SqliteWriteThread | null;
   readonly #threadMinChars: number;
   readonly #get: Database.Statement<[string, string], Row>;
   readonly #firstPage: Database.Statement<[string, number], Row>;
@@ -67,13 +61,13 @@ export class SqliteDocumentStore implements DocumentStore {
   /**
    * @param opts.textThread store large texts on a worker thread (default true; a database in memory has no
    *   file a thread could open, so its texts stay on the event loop).
-   * @param opts.textThreadMinChars texts stored on the thread from this size (default TEXT_THREAD_MIN_CHARS).
+   * @param opts.textThreadMinChars texts stored on the thread from this size (default WRITE_THREAD_MIN_CHARS).
    */
   constructor(opts: { db: Database.Database; textThread?: boolean; textThreadMinChars?: number }) {
     const db = opts.db;
     this.#db = db;
-    this.#thread = db.memory || opts.textThread === false ? null : new SqliteTextThread(db.name);
-    this.#threadMinChars = opts.textThreadMinChars ?? TEXT_THREAD_MIN_CHARS;
+    this.#thread = db.memory || opts.textThread === false ? null : new SqliteWriteThread(db.name);
+    this.#threadMinChars = opts.textThreadMinChars ?? WRITE_THREAD_MIN_CHARS;
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND id = ?`);
     this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? ORDER BY created_at, id LIMIT ?`);
     this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`);
@@ -86,8 +80,8 @@ export class SqliteDocumentStore implements DocumentStore {
          updated_at = excluded.updated_at`,
     );
     this.#delete = db.prepare('DELETE FROM documents WHERE namespace = ? AND id = ?');
-    this.#putText = db.prepare(TEXT_SQL.put);
-    this.#getText = db.prepare(TEXT_SQL.get);
+    this.#putText = db.prepare(WRITE_SQL.putText);
+    this.#getText = db.prepare('SELECT text FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?');
     this.#textSeq = db.prepare('SELECT seq FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?');
     this.#dropTextsBefore = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND seq < ?');
     this.#deleteTexts = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ?');
@@ -157,7 +151,10 @@ export class SqliteDocumentStore implements DocumentStore {
   }
 
   async putText(namespace: string, id: string, version: string, text: string): Promise<void> {
-    if (this.#thread && text.length >= this.#threadMinChars) return this.#thread.put(namespace, id, version, text);
+    if (this.#thread && text.length >= this.#threadMinChars) {
+      await this.#thread.run('putText', [namespace, id, version, ownBytes(text), new Date().toISOString()]);
+      return;
+    }
     sqlite('documents.putText', () => this.#putText.run(namespace, id, version, text, new Date().toISOString()));
   }
 

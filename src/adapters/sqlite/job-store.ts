@@ -3,6 +3,7 @@ import { AppError } from '../../errors.js';
 import type { JobState, QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import { sqlite } from './errors.js';
+import { ownBytes, SqliteWriteThread, WRITE_SQL, WRITE_THREAD_MIN_CHARS } from './write-thread.js';
 
 interface Row {
   id: string;
@@ -31,7 +32,9 @@ const NAMED = 'name IN (SELECT value FROM json_each(?))';
  * one IMMEDIATE transaction (the write lock taken before the job is picked),
  * so two processes never take the same run; the run's owner is checked on
  * every later write, so a run whose lease was taken over cannot overwrite the
- * new owner's record. The database is the container's; close() leaves it open.
+ * new owner's record. A large result is recorded on a worker thread
+ * (SqliteWriteThread). The database is the container's; close() leaves it
+ * open and stops the thread.
  */
 export class SqliteJobStore implements JobStore {
   readonly #get: Database.Statement<[string], Row>;
@@ -46,9 +49,18 @@ export class SqliteJobStore implements JobStore {
   readonly #insert: (job: NewJob, now: number) => { job: JobRecord; created: boolean };
   readonly #claim: (owner: string, names: string, leaseMs: number, now: number) => JobRecord | null;
   readonly #finish: (id: string, owner: string, outcome: RunOutcome, now: number) => boolean;
+  readonly #thread: SqliteWriteThread | null;
+  readonly #threadMinChars: number;
 
-  constructor(opts: { db: Database.Database }) {
+  /**
+   * @param opts.writeThread record a large result on a worker thread (default true; not for a database in
+   *   memory, which no thread can open).
+   * @param opts.writeThreadMinChars results of this many characters of JSON or more are large (default WRITE_THREAD_MIN_CHARS).
+   */
+  constructor(opts: { db: Database.Database; writeThread?: boolean; writeThreadMinChars?: number }) {
     const db = opts.db;
+    this.#thread = db.memory || opts.writeThread === false ? null : new SqliteWriteThread(db.name);
+    this.#threadMinChars = opts.writeThreadMinChars ?? WRITE_THREAD_MIN_CHARS;
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`);
     this.#removeFinished = db.prepare(`DELETE FROM jobs WHERE id = ? AND state IN ('completed', 'failed')`);
     this.#prune = db.prepare(
@@ -95,10 +107,7 @@ export class SqliteJobStore implements JobStore {
     });
     this.#claim = (owner, names, leaseMs, now) => claim.immediate(owner, names, leaseMs, now);
 
-    const complete = db.prepare(
-      `UPDATE jobs SET state = 'completed', result = ?, error = NULL, progress = 100, finished_at = ?, owner = NULL, lease_until = NULL
-       WHERE id = ? AND owner = ? AND state = 'active'`,
-    );
+    const complete = db.prepare(WRITE_SQL.completeJob);
     const fail = db.prepare(
       `UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, owner = NULL, lease_until = NULL WHERE id = ? AND owner = ? AND state = 'active'`,
     );
@@ -161,6 +170,11 @@ export class SqliteJobStore implements JobStore {
   }
 
   async finish(id: string, owner: string, outcome: RunOutcome, now: number): Promise<boolean> {
+    if (outcome.state === 'completed' && this.#thread) {
+      // A large result (a batch of many questions) is written on the thread; the JSON is made here either way.
+      const json = JSON.stringify(outcome.result ?? null);
+      if (json.length >= this.#threadMinChars) return (await this.#thread.run('completeJob', [ownBytes(json), new Date(now).toISOString(), id, owner])) > 0;
+    }
     return sqlite('jobs.finish', () => this.#finish(id, owner, outcome, now));
   }
 
@@ -192,7 +206,9 @@ export class SqliteJobStore implements JobStore {
     sqlite('jobs.health', () => this.#get.get(''));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#thread?.close();
+  }
 }
 
 function fromRow(r: Row): JobRecord {
