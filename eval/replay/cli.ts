@@ -26,7 +26,7 @@ import { selectQuestions } from '../harness/dataset.js';
 import { silentProgress } from '../harness/progress.js';
 import { loadPredictions } from '../lara/dataset.js';
 import { lexicalJudge } from '../judges/llm.js';
-import { crossValidate, fitAll, VARIANTS, type ModelAnswers } from './cv.js';
+import { crossValidate, crossValidatePolicy, fitAll, fitPolicy, VARIANTS, type ModelAnswers } from './cv.js';
 import { answeredFor, judgePredictions } from './judged.js';
 import { measureQuestions, noDenseEmbedder, type QuestionRecord } from './records.js';
 import { frontierChart, htmlReport, markdownReport, standaloneSvg, type ReplaySummary } from './report.js';
@@ -141,7 +141,8 @@ async function main(argv: string[]): Promise<number> {
     questions: records.length,
     primary,
     fittedOnAll: Object.fromEntries(VARIANTS.filter((v) => !v.extra).map((v) => [v.name, fitAll(records, models, settings, v)])),
-    models: summarise(records, models, cv, primary),
+    policyFittedOnAll: fitPolicy(records, models, settings),
+    models: summarise(records, models, cv, primary, { cv: crossValidatePolicy(records, models, settings, { folds, seed }), settings }),
   };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
   const md = markdownReport(summary);

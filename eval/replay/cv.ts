@@ -273,3 +273,73 @@ export function fitAll(records: readonly QuestionRecord[], models: readonly Mode
 }
 
 export { OFF as ZONES_OFF };
+
+/** The policy's thresholds searched for the rules alone (no escalation: what the extractive reader's auto does); each rule on or off. */
+export function policyGrid(base: RouterSettings['thresholds']): Array<RouterSettings['thresholds']> {
+  const out: Array<RouterSettings['thresholds']> = [];
+  for (const minRelativeGap of [0, 0.1, 0.2, 0.3])
+    for (const maxSelectedShare of [1, 0.35])
+      for (const maxQuestionWords of [0, 20])
+        for (const minAbsentTerms of [0, 2])
+          for (const diffuseCues of [[], ['comparison', 'aggregation', 'global']] as CueName[][]) out.push({ ...base, minRelativeGap, maxSelectedShare, maxQuestionWords, minAbsentTerms, diffuseCues });
+  return out;
+}
+
+export interface PolicyCv {
+  model: string;
+  mode: 'documents' | 'documents+model';
+  outcomes: Array<{ question: number; correct: boolean; byRag: boolean; tokens: number }>;
+  chosen: Array<RouterSettings['thresholds']>;
+}
+
+/** The policy's rules alone, cross-validated by document: thresholds (each rule on or off) chosen in the training folds. */
+export function crossValidatePolicy(records: readonly QuestionRecord[], models: readonly ModelAnswers[], settings: RouterSettings, opts: { folds: number; seed?: number }): PolicyCv[] {
+  const nq = records.length;
+  const grid = policyGrid(settings.thresholds);
+  const kinds = grid.map((t) => records.map((r) => kindOf(prepare(r, { ...settings, thresholds: t }, { probe: false, selfRoute: false }), r, OFF)));
+  const folds = documentFolds(records, opts.folds, opts.seed);
+  const foldOf = records.map((r) => folds.get(r.documentId)!);
+  const all = pool(models, nq);
+  const choose = (p: Pool, train: readonly number[]): number => {
+    let best = { acc: -1, tokens: Infinity, g: 0 };
+    grid.forEach((_, g) => {
+      const s = score(p, records, kinds[g]!, 0, train);
+      if (s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, g };
+    });
+    return best.g;
+  };
+  const out: PolicyCv[] = [];
+  for (const mode of ['documents', 'documents+model'] as const) {
+    for (const m of models) {
+      const p = mode === 'documents' ? all : pool(models.filter((x) => x.model !== m.model), nq);
+      const r: PolicyCv = { model: m.model, mode, outcomes: [], chosen: [] };
+      for (let f = 0; f < opts.folds; f++) {
+        const train = foldOf.flatMap((g, i) => (g === f ? [] : [i]));
+        const g = choose(p, train);
+        r.chosen.push(grid[g]!);
+        for (let i = 0; i < nq; i++) {
+          const a = m.answers[i];
+          if (foldOf[i] !== f || !a) continue;
+          const o = outcomeOfKind(kinds[g]![i]!, records[i]!, a, 0);
+          r.outcomes.push({ question: i, correct: o.correct, byRag: o.byRag, tokens: o.tokens });
+        }
+      }
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+/** The policy's thresholds a fit on all questions chooses. */
+export function fitPolicy(records: readonly QuestionRecord[], models: readonly ModelAnswers[], settings: RouterSettings): RouterSettings['thresholds'] {
+  const grid = policyGrid(settings.thresholds);
+  const p = pool(models, records.length);
+  const idx = records.map((_, i) => i);
+  let best = { acc: -1, tokens: Infinity, g: 0 };
+  grid.forEach((t, g) => {
+    const ks = records.map((r) => kindOf(prepare(r, { ...settings, thresholds: t }, { probe: false, selfRoute: false }), r, OFF));
+    const s = score(p, records, ks, 0, idx);
+    if (s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, g };
+  });
+  return grid[best.g]!;
+}

@@ -13,6 +13,8 @@ export interface ReplaySummary {
   primary: string;
   /** What a fit on all of dev chooses, per rule set (for docs/calibration.md; the shipped settings are in src/config.ts). */
   fittedOnAll: Record<string, Chosen>;
+  /** The policy's thresholds a fit on all of dev chooses for the rules alone. */
+  policyFittedOnAll?: unknown;
   models: Record<string, ModelSummary>;
 }
 
@@ -61,6 +63,18 @@ export function variantTable(s: ReplaySummary): string {
   );
 }
 
+/** The policy's rules alone (the extractive reader's auto): configured (in-sample) and cross-validated. */
+export function rulesTable(s: ReplaySummary): string {
+  return table(
+    ['model', 'always-RAG', 'always-full', 'rules as configured (in-sample)', 'tokens', 'rules, thresholds chosen in folds', '− better fixed', 'leave model out', 'tokens'],
+    Object.entries(s.models).flatMap(([m, x]) => {
+      const r = x.rulesAlone;
+      if (!r) return [];
+      return [[m, pct(x.alwaysRag), pct(x.alwaysFull), pct(r.configured), kt(r.configuredTokens), pct(r.routed), pts(r.gainOverBest), pct(r.leaveModelOut), kt(r.tokensRead)]];
+    }),
+  );
+}
+
 /** The frontier of one model: every point with its gain over the RAG–full line. */
 export function frontierTable(model: string, x: ModelSummary): string {
   return table(
@@ -99,9 +113,10 @@ export function markdownReport(s: ReplaySummary): string {
   );
   out.push(`## Default operating point (preference 0.5, rules: ${s.primary})`, '', defaultTable(s), '');
   out.push('## Each rule set, points over the better fixed strategy (cross-validated)', '', variantTable(s), '');
+  out.push("## The policy's rules alone (no escalation: the extractive reader's auto)", '', rulesTable(s), '');
   out.push('## Cost–accuracy frontier', '');
   for (const [m, x] of Object.entries(s.models)) out.push(frontierTable(m, x), '');
-  out.push('## What a fit on all of dev chooses', '', '```json', JSON.stringify(s.fittedOnAll, null, 1), '```', '');
+  out.push('## What a fit on all of dev chooses', '', '```json', JSON.stringify({ ...s.fittedOnAll, rulesAlone: s.policyFittedOnAll }, null, 1), '```', '');
   return `${out.join('\n')}\n`;
 }
 

@@ -1,6 +1,6 @@
 import type { RouterSettings } from '../../src/core/routing/settings.js';
 import { sortTasks } from '../harness/metrics.js';
-import { PREFERENCES, type CvResult, type ModelAnswers } from './cv.js';
+import { PREFERENCES, type CvResult, type ModelAnswers, type PolicyCv } from './cv.js';
 import type { Answered } from './judged.js';
 import type { QuestionRecord } from './records.js';
 import { replayQuestion } from './route.js';
@@ -108,6 +108,11 @@ export interface ModelSummary {
   /** Every rule set measured (cross-validated by document), at the default preference. */
   variants: Record<string, { routed: number; ragShare: number; tokensRead: number; gainOverBest: number; leaveModelOut: number }>;
   frontier: FrontierPoint[];
+  /**
+   * The policy's rules alone (no escalation: the extractive reader's auto): with the configured thresholds
+   * (in-sample), and with each rule's thresholds chosen in the training folds (by document, and leave model out).
+   */
+  rulesAlone: { configured: number; configuredTokens: number; routed: number; tokensRead: number; ragShare: number; gainOverBest: number; leaveModelOut: number } | null;
 }
 
 function lineAt(t: number, rag: { acc: number; tokens: number }, full: { acc: number; tokens: number }): number {
@@ -122,7 +127,13 @@ export function markFrontier<T extends { accuracy: number; tokens: number; onFro
 }
 
 /** Summaries per model from the cross-validation results; `primary` is the variant whose rules the settings ship. */
-export function summarise(records: readonly QuestionRecord[], models: readonly ModelAnswers[], cv: readonly CvResult[], primary: string): Record<string, ModelSummary> {
+export function summarise(
+  records: readonly QuestionRecord[],
+  models: readonly ModelAnswers[],
+  cv: readonly CvResult[],
+  primary: string,
+  policy?: { cv: readonly PolicyCv[]; settings: RouterSettings },
+): Record<string, ModelSummary> {
   const out: Record<string, ModelSummary> = {};
   const def = PREFERENCES.indexOf(0.5);
   for (const m of models) {
@@ -173,7 +184,23 @@ export function summarise(records: readonly QuestionRecord[], models: readonly M
       selfCalibrated: { ...self, gainOverBest: 100 * (self.routed - best) },
       variants,
       frontier: markFrontier(frontier),
+      rulesAlone: null,
     };
+    if (policy) {
+      const d = policy.cv.find((r) => r.model === m.model && r.mode === 'documents')!;
+      const l = policy.cv.find((r) => r.model === m.model && r.mode === 'documents+model')!;
+      const configured = idx.map((i) => replayQuestion(records[i]!, a(i), policy.settings, { probe: false, selfRoute: false }));
+      const routed = mean(d.outcomes.map((o) => +o.correct));
+      out[m.model]!.rulesAlone = {
+        configured: mean(configured.map((o) => +o.correct)),
+        configuredTokens: mean(configured.map((o) => o.tokens)),
+        routed,
+        tokensRead: mean(d.outcomes.map((o) => o.tokens)),
+        ragShare: mean(d.outcomes.map((o) => +o.byRag)),
+        gainOverBest: 100 * (routed - best),
+        leaveModelOut: mean(l.outcomes.map((o) => +o.correct)),
+      };
+    }
   }
   return out;
 }

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { routerSettings } from '../../src/container.js';
 import type { RouterSettings } from '../../src/core/routing/settings.js';
 import { judgeProbe } from '../../src/core/routing/probe.js';
-import { crossValidate, documentFolds, fitAll, LIMITS, PREFERENCES, VARIANTS, zoneGrid, type ModelAnswers } from '../../eval/replay/cv.js';
+import { crossValidate, crossValidatePolicy, documentFolds, fitAll, LIMITS, PREFERENCES, VARIANTS, zoneGrid, type ModelAnswers } from '../../eval/replay/cv.js';
 import type { Answered } from '../../eval/replay/judged.js';
 import type { QuestionRecord } from '../../eval/replay/records.js';
 import { kindOf, outcomeOfKind, prepare, replayQuestion } from '../../eval/replay/route.js';
@@ -148,6 +148,15 @@ describe('cross-validation by document', () => {
     expect(moved).toBe(true);
   });
 
+  it('cross-validates the policy’s rules alone the same way: every answered question once per model and mode', () => {
+    const cv = crossValidatePolicy(recs, models, settings, { folds: 4 });
+    expect(cv.map((r) => `${r.model}|${r.mode}`).sort()).toEqual(['m1|documents', 'm1|documents+model', 'm2|documents', 'm2|documents+model']);
+    for (const r of cv) {
+      expect(r.outcomes.map((o) => o.question).sort((a, b) => a - b)).toEqual(recs.map((_, i) => i));
+      expect(r.chosen.length).toBe(4);
+    }
+  });
+
   it('finds the comparison rule where it pays: reading comparisons whole', () => {
     const chosen = fitAll(recs, models, settings, VARIANTS[1]!);
     expect(chosen.zones.directCues).toContain('comparison');
@@ -195,6 +204,10 @@ describe('npm run replay on the mini fixture', () => {
     expect(m.frontier.map((p: { label: string }) => p.label)).toEqual(['always-rag', 'always-full', ...PREFERENCES.map((p) => `preference=${p}`)]);
     const html = await readFile(join(out, 'report.html'), 'utf8');
     expect(html).toContain('data-chart="frontier-mini-model"');
+    const svg = await readFile(join(out, 'frontier-mini-model.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg[^>]*><style>/);
+    expect(svg.match(/data-series="preference 0→1"/g)).toHaveLength(PREFERENCES.length);
+    expect(m.rulesAlone.routed).toBeLessThanOrEqual(m.oracle);
     expect(await readFile(join(out, 'report.md'), 'utf8')).toContain('## Cost–accuracy frontier');
   });
 });
