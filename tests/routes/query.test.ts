@@ -369,3 +369,40 @@ describe('the retrieval probe with a generative reader', () => {
     expect(r.body.decision.selfRoute.requested).toBe(true);
   });
 });
+
+describe('the probe’s zones, when switched on', () => {
+  let s: TestServer;
+  let llm: ScriptedLlm;
+  const LONG = 'The keeper kept a parrot in the lamp room for many years, and the parrot learned the names of the ships that passed the rock, which it called out to the keepers every evening while they trimmed the wicks and wrote in the ledger.';
+  beforeAll(async () => {
+    llm = new ScriptedLlm(32_768, (req) => (/numbered passages/.test(req.messages[0]?.content ?? '') ? LONG : 'Read whole.'));
+    s = await startServer({ ...ROUTER, ROUTER_DIRECT_CUES: 'comparison', ROUTER_TRUST_MIN_RELATIVE_GAP: 0.3, ROUTER_TRUST_MIN_TOP_COVERAGE: 0.5 }, { llm });
+    await ingest(s, 'ledger', ledgerDocument());
+    await ingest(s, 'needle', needleDocument());
+  }, 180_000);
+  afterAll(async () => s?.close());
+
+  it('reads a comparison the policy sends whole at once, without a retrieval answer first', async () => {
+    const before = llm.requests.length;
+    const r = await s.call('POST', '/v1/query', { question: 'How did the ships the harbour master recorded in 1801 differ from those of 1804?', documentIds: ['ledger'] });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const d = r.body.decision;
+    expect(d.probe).toMatchObject({ requested: true, active: false, zone: 'direct', verdict: null, note: expect.stringMatching(/comparison/) });
+    expect(r.body.strategy).toBe('full');
+    expect(d.escalated).toBeNull();
+    expect(llm.requests.length - before).toBe(1);
+    expect(llm.requests.at(-1)!.messages[0]!.content).not.toMatch(/numbered passages/);
+  });
+
+  it('keeps a long retrieval answer where one passage clearly holds the evidence', async () => {
+    const before = llm.requests.length;
+    const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'] });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const d = r.body.decision;
+    expect(d.probe).toMatchObject({ active: false, zone: 'trust' });
+    expect(r.body.strategy).toBe('rag');
+    expect(r.body.answer).toBe(LONG);
+    expect(d.escalated).toBeNull();
+    expect(llm.requests.length - before).toBe(1);
+  });
+});
