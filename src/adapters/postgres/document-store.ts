@@ -25,19 +25,22 @@ export class PostgresDocumentStore implements DocumentStore {
   async list(namespace: string, opts: { limit: number; cursor?: string | null }): Promise<ListPage<DocumentRecord>> {
     const limit = Math.max(1, Math.floor(opts.limit));
     const after = opts.cursor ? decodeCursor(opts.cursor) : null;
-    // One snapshot for the page and the total, so they agree.
-    return this.#db.transaction('documents.list', async (c) => {
-      const total = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM documents WHERE namespace = $1', [namespace])).rows[0]?.n ?? 0);
-      const { rows } = after
-        ? await c.query<{ record: string }>(
-            'SELECT record FROM documents WHERE namespace = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4',
-            [namespace, after.c, after.i, limit + 1],
-          )
-        : await c.query<{ record: string }>('SELECT record FROM documents WHERE namespace = $1 ORDER BY created_at, id LIMIT $2', [namespace, limit + 1]);
-      const items = rows.slice(0, limit).map((r) => parseRecord(r.record));
-      const last = items.at(-1);
-      return { items, next: rows.length > limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null, total };
-    });
+    // One statement, so the page and the total come from one snapshot (a READ COMMITTED transaction would take one
+    // per statement) and one round trip.
+    const { rows } = await this.#db.query<{ total: string; records: string[] }>(
+      'documents.list',
+      `SELECT (SELECT count(*) FROM documents WHERE namespace = $1) AS total,
+              coalesce((SELECT array_agg(p.record ORDER BY p.created_at, p.id) FROM (
+                SELECT record, created_at, id FROM documents
+                WHERE namespace = $1 AND ($2::text IS NULL OR (created_at, id) > ($2::text, $3::text))
+                ORDER BY created_at, id LIMIT $4) p), '{}') AS records`,
+      [namespace, after?.c ?? null, after?.i ?? null, limit + 1],
+    );
+    const total = Number(rows[0]?.total ?? 0);
+    const records = rows[0]?.records ?? [];
+    const items = records.slice(0, limit).map(parseRecord);
+    const last = items.at(-1);
+    return { items, next: records.length > limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null, total };
   }
 
   async put(record: DocumentRecord): Promise<void> {

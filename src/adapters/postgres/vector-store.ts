@@ -159,11 +159,12 @@ export class PostgresVectorStore implements VectorStore {
        stats AS (SELECT count(*)::float8 AS n, greatest(avg(len), 1)::float8 AS avgdl FROM scope),
        hits AS (
          SELECT s.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, s.len::float8 AS len
-         FROM scope s CROSS JOIN LATERAL unnest(s.lexemes) u
+         -- Only the query's lexemes are unnested: setweight marks their positions, ts_filter keeps those (both in C,
+         -- where unnesting a chunk's every lexeme to pick a few costs a row per lexeme).
+         FROM scope s CROSS JOIN LATERAL unnest(ts_filter(setweight(s.lexemes, 'A', (SELECT array_agg(lexeme) FROM terms)), '{a}')) u
          -- The GIN index finds the chunks holding any term; each lexeme is quoted for tsquery input (quotes doubled,
          -- backslashes escaped), so whatever the question holds is read as words, never as operators.
          WHERE s.lexemes @@ (SELECT coalesce(string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '), '')::tsquery FROM terms)
-           AND u.lexeme IN (SELECT lexeme FROM terms)
        ),
        df AS (SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme),
        scored AS (
