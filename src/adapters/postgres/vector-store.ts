@@ -148,7 +148,7 @@ export class PostgresVectorStore implements VectorStore {
     const { ids, versions } = refs(docs);
     // Okapi BM25 (Robertson & Zaragoza 2009) with Lucene's non-negative idf, as src/core/retrieval/bm25.ts: the collection
     // is the requested versions' chunks; a query term is a distinct lexeme of the query under the same configuration.
-    const { rows } = await this.#db.query<ChunkRow & { score: number }>(
+    const { rows: top } = await this.#db.query<{ id: string; score: number }>(
       'vectors.searchText',
       `WITH scope AS (
          -- Only what scoring reads: texts and vectors are fetched for the chunks returned, not for every chunk in scope.
@@ -172,13 +172,25 @@ export class PostgresVectorStore implements VectorStore {
          FROM hits h JOIN df USING (lexeme) CROSS JOIN stats st
          GROUP BY h.id
        )
-       SELECT c.id, c.document_id, c.version, c.ord, c.start_at, c.end_at, c.tokens, c.body, top.score
-       FROM (SELECT sc.id, sc.score FROM scored sc ORDER BY sc.score DESC, sc.id LIMIT $8) top
-       JOIN chunks c ON c.dims = $1 AND c.namespace = $2 AND c.id = top.id
-       ORDER BY top.score DESC, c.document_id, c.ord`,
+       SELECT sc.id, sc.score FROM scored sc ORDER BY sc.score DESC, sc.id LIMIT $8`,
       [dims, namespace, ids, versions, query.replaceAll('\u0000', ' '), BM25_K1, BM25_B, n],
     );
-    return rows.map((r) => ({ chunk: toRecord(namespace, r), score: Number(r.score) }));
+    if (top.length === 0) return [];
+    // The chunks themselves in a second statement: one scan for all of them, which the planner cannot turn into a
+    // scan per chunk when the table's statistics lag behind a bulk ingestion.
+    const { rows } = await this.#db.query<ChunkRow>(
+      'vectors.searchText',
+      `SELECT id, document_id, version, ord, start_at, end_at, tokens, body FROM chunks WHERE dims = $1 AND namespace = $2 AND id = ANY($3::text[])`,
+      [dims, namespace, top.map((t) => t.id)],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const out: ScoredChunk[] = [];
+    for (const t of top) {
+      const r = byId.get(t.id);
+      // A chunk deleted between the two statements is left out rather than returned half-known.
+      if (r) out.push({ chunk: toRecord(namespace, r), score: Number(t.score) });
+    }
+    return out.sort((a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order);
   }
 
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
