@@ -26,15 +26,18 @@ describe('SqliteVectorStore on disk', () => {
   });
 
   afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
     for (const db of dbs.splice(0)) db.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   /** A store on its own connection to the one file, as another process would have. */
-  async function open(opts: { cacheBytes?: number; dims?: number } = {}): Promise<SqliteVectorStore> {
+  const stores: SqliteVectorStore[] = [];
+  async function open(opts: { cacheBytes?: number; dims?: number; searchThread?: boolean } = {}): Promise<SqliteVectorStore> {
     const db = openSqlite(join(dir, 'test.db'));
     dbs.push(db);
-    const s = new SqliteVectorStore({ db, ...(opts.cacheBytes === undefined ? {} : { cacheBytes: opts.cacheBytes }) });
+    const s = new SqliteVectorStore({ db, ...(opts.cacheBytes === undefined ? {} : { cacheBytes: opts.cacheBytes }), ...(opts.searchThread === undefined ? {} : { searchThread: opts.searchThread }) });
+    stores.push(s);
     await s.ensureReady(opts.dims ?? DIMS);
     return s;
   }
@@ -100,6 +103,20 @@ describe('SqliteVectorStore on disk', () => {
     expect(await s.searchText('ns', [V1], 'chunk', 10)).toEqual([]);
     await s.upsert('ns', chunks);
     expect(await s.getChunks('ns', V1)).toHaveLength(6);
+  });
+
+  it('searches on its thread exactly as on the event loop, and sees what another connection just committed', async () => {
+    const threaded = await open();
+    const inline = await open({ searchThread: false });
+    const chunks = makeChunks('ns', 'doc', 'v1', 40, rand).map((c, i) => ({ ...c, text: `harbour ${'tide '.repeat(i % 5)} lamp ${i}` }));
+    await inline.upsert('ns', chunks);
+    for (const q of ['harbour tide', 'lamp', 'tide tide "quoted"']) {
+      const a = await threaded.searchText('ns', [V1], q, 15);
+      expect(a).toEqual(await inline.searchText('ns', [V1], q, 15));
+      expect(a.length).toBeGreaterThan(0);
+    }
+    await inline.upsert('ns', [{ ...chunks[0]!, text: 'a lighthouse now' }]);
+    expect((await threaded.searchText('ns', [V1], 'lighthouse', 5)).map((h) => h.chunk.order)).toEqual([0]);
   });
 
   it('stays correct when the cache is too small to hold anything', async () => {

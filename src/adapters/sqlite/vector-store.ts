@@ -4,6 +4,7 @@ import { Lru } from '../../core/lru.js';
 import { STOPWORDS } from '../../core/retrieval/bm25.js';
 import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
+import { SEARCH_TEXT_SQL, SqliteSearchThread, type SearchParams, type SearchRow } from './search-thread.js';
 
 /** Options of {@link SqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {
@@ -11,6 +12,8 @@ export interface SqliteVectorStoreOptions {
   db: Database.Database;
   /** Upper bound of the in-memory cache of versions' chunks and vectors, in bytes. Default 512 MiB. */
   cacheBytes?: number;
+  /** Run searchText on a worker thread of its own (off the event loop). Default true; always false for an in-memory database. */
+  searchThread?: boolean;
 }
 
 /** The chunks and vectors of one document version, as read at generation `gen`. */
@@ -72,12 +75,14 @@ export class SqliteVectorStore implements VectorStore {
   readonly #db: Database.Database;
   readonly #cache: Lru<string, Segment>;
   readonly #sql;
+  readonly #thread: SqliteSearchThread | null;
   #dims: number | null = null;
 
   constructor(opts: SqliteVectorStoreOptions) {
     this.#db = opts.db;
     this.#cache = new Lru(opts.cacheBytes ?? 512 * 1024 * 1024, (s) => s.bytes);
     const db = this.#db;
+    this.#thread = db.memory || opts.searchThread === false ? null : new SqliteSearchThread(db.name);
     this.#sql = {
       upsert: db.prepare(
         `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
@@ -103,13 +108,7 @@ export class SqliteVectorStore implements VectorStore {
       deleteAllVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ?'),
       deleteOthers: db.prepare('DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
       deleteOtherVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
-      searchText: db.prepare<[string, string, number, string, number], ChunkRow & { score: number }>(
-        `SELECT c.id, c.document_id, c.version, c.ord, c.start_char, c.end_char, c.tokens, c.text, -bm25(chunks_fts) AS score
-         FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
-         WHERE chunks_fts MATCH ? AND c.namespace = ? AND c.dims = ?
-           AND (c.document_id, c.version) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
-         ORDER BY bm25(chunks_fts), c.seq LIMIT ?`,
-      ),
+      searchText: db.prepare<SearchParams, SearchRow>(SEARCH_TEXT_SQL),
       ping: db.prepare('SELECT 1'),
     };
   }
@@ -188,8 +187,17 @@ export class SqliteVectorStore implements VectorStore {
     const match = ftsQuery(query);
     const n = Math.floor(limit);
     if (match === null || n <= 0 || docs.length === 0) return [];
-    const refs = JSON.stringify(docs.map((d) => [d.documentId, d.version]));
-    const rows = this.#run(() => this.#sql.searchText.all(match, namespace, dims, refs, n));
+    const params: SearchParams = [match, namespace, dims, JSON.stringify(docs.map((d) => [d.documentId, d.version])), n];
+    let rows: SearchRow[];
+    if (this.#thread) {
+      try {
+        rows = await this.#thread.search(params);
+      } catch (err) {
+        rows = this.#run(() => {
+          throw err;
+        });
+      }
+    } else rows = this.#run(() => this.#sql.searchText.all(...params));
     return rows.map((r) => ({ chunk: toRecord(namespace, r), score: r.score }));
   }
 
@@ -205,6 +213,7 @@ export class SqliteVectorStore implements VectorStore {
 
   async close(): Promise<void> {
     this.#cache.clear();
+    await this.#thread?.close();
   }
 
   #ready(): number {
