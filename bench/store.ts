@@ -41,7 +41,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openSqlite, SQLITE_FILE } from '../src/adapters/sqlite/database.js';
 import { SqliteDocumentStore } from '../src/adapters/sqlite/document-store.js';
 import { SqliteVectorStore } from '../src/adapters/sqlite/vector-store.js';
@@ -255,16 +254,35 @@ async function du(path: string): Promise<number> {
   return n;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const t = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - t, value };
+/** Wall time, CPU time of the process (every thread), and the longest the event loop went without a tick (1 ms timer). */
+interface Took {
+  ms: number;
+  cpuMs: number;
+  stallMs: number;
 }
 
-async function medianOf(runs: number, fn: (i: number) => Promise<unknown>): Promise<number> {
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) ms.push((await timed(() => fn(i))).ms);
-  return median(ms);
+async function timed<T>(fn: () => Promise<T>): Promise<Took & { value: T }> {
+  let last = performance.now();
+  let stall = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    stall = Math.max(stall, now - last);
+    last = now;
+  }, 1);
+  const c = process.cpuUsage();
+  const t = performance.now();
+  const value = await fn();
+  const ms = performance.now() - t;
+  const cpu = process.cpuUsage(c);
+  stall = Math.max(stall, performance.now() - last);
+  clearInterval(tick);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, stallMs: stall, value };
+}
+
+async function medianOf(runs: number, fn: (i: number) => Promise<unknown>): Promise<Took> {
+  const all: Took[] = [];
+  for (let i = 0; i < runs; i++) all.push(await timed(() => fn(i)));
+  return { ms: median(all.map((t) => t.ms)), cpuMs: median(all.map((t) => t.cpuMs)), stallMs: Math.max(...all.map((t) => t.stallMs)) };
 }
 
 // --- run -----------------------------------------------------------------
@@ -272,16 +290,8 @@ async function medianOf(runs: number, fn: (i: number) => Promise<unknown>): Prom
 interface Row {
   backend: string;
   buildS: number;
-  listMs: number;
-  listDeepMs: number;
-  getMs: number;
-  scoreColdMs: number;
-  scoreWarmMs: number;
-  lexColdMs: number;
-  lexWarmMs: number;
-  commitMs: number;
   diskMb: number;
-  maxLoopBlockMs: number;
+  ops: Record<string, Took>;
 }
 
 const names = args.backends!.split(',').map((s) => s.trim()).filter(Boolean);
@@ -310,36 +320,30 @@ try {
     await s.close();
     const diskMb = (await du(dir)) / 2 ** 20;
 
-    const loop = monitorEventLoopDelay({ resolution: 1 });
-    loop.enable();
     s = await backend.open(dir);
     const first = await s.documents.list(NS, { limit: 20 });
     let deepCursor = first.next;
     for (let p = 0; p < Math.floor(DOCS / 40) && deepCursor; p++) deepCursor = (await s.documents.list(NS, { limit: 20, cursor: deepCursor })).next;
-    const listMs = await medianOf(RUNS, () => s.documents.list(NS, { limit: 20 }));
-    const listDeepMs = await medianOf(RUNS, () => s.documents.list(NS, { limit: 20, cursor: deepCursor }));
-    const getMs = await medianOf(RUNS, (i) => s.documents.get(NS, refs[(i * 37) % DOCS]!.documentId));
+    const ops: Record<string, Took> = {};
+    ops['list page'] = await medianOf(RUNS, () => s.documents.list(NS, { limit: 20 }));
+    ops['list page deep'] = await medianOf(RUNS, () => s.documents.list(NS, { limit: 20, cursor: deepCursor }));
+    ops['get document'] = await medianOf(RUNS, (i) => s.documents.get(NS, refs[(i * 37) % DOCS]!.documentId));
     const big = [refs[0]!];
-    const cold: number[] = [];
-    for (let i = 0; i < Math.min(RUNS, 5); i++) {
-      const fresh = await backend.open(dir);
-      cold.push((await timed(() => fresh.vectors.scoreAll(NS, big, query))).ms);
-      await fresh.close();
-    }
+    const fresh: Opened[] = [];
+    for (let i = 0; i < Math.min(RUNS, 5); i++) fresh.push(await backend.open(dir));
+    ops['score 128k cold'] = await medianOf(fresh.length, (i) => fresh[i]!.vectors.scoreAll(NS, big, query));
+    for (const f of fresh) await f.close();
     const scored = await s.vectors.scoreAll(NS, big, query);
     if (scored.length !== BIG_CHUNKS) throw new Error(`${name}: scored ${scored.length} chunks of the 128k document, not ${BIG_CHUNKS}`);
-    const scoreWarmMs = await medianOf(RUNS, () => s.vectors.scoreAll(NS, big, query));
-    const lexCold = await timed(() => s.lexicalTop(refs, questions[0]!, TOP));
-    if (lexCold.value.length === 0) throw new Error(`${name}: no lexical hit`);
-    const lexWarmMs = await medianOf(RUNS, (i) => s.lexicalTop(refs, questions[i + 1]!, TOP));
+    ops['score 128k warm'] = await medianOf(RUNS, () => s.vectors.scoreAll(NS, big, query));
+    const lexFirst = await timed(() => s.lexicalTop(refs, questions[0]!, TOP));
+    if (lexFirst.value.length === 0) throw new Error(`${name}: no lexical hit`);
+    ops[`lexical top-${TOP} first`] = lexFirst;
+    ops[`lexical top-${TOP} next`] = await medianOf(RUNS, (i) => s.lexicalTop(refs, questions[i + 1]!, TOP));
     let k = 0;
-    const commitMs = await medianOf(RUNS, () => ingest(s, synthDoc(DOCS + k++, COMMIT_CHUNKS)));
+    ops['commit one ingestion'] = await medianOf(RUNS, () => ingest(s, synthDoc(DOCS + k++, COMMIT_CHUNKS)));
     await s.close();
-    loop.disable();
-    rows.push({
-      backend: name, buildS, listMs, listDeepMs, getMs, scoreColdMs: median(cold), scoreWarmMs, lexColdMs: lexCold.ms, lexWarmMs, commitMs, diskMb,
-      maxLoopBlockMs: loop.max / 1e6,
-    });
+    rows.push({ backend: name, buildS, diskMb, ops });
     console.log(`  ${name}: built in ${buildS.toFixed(1)} s, ${diskMb.toFixed(0)} MB on disk`);
   }
 } finally {
@@ -347,22 +351,21 @@ try {
 }
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const cols: Array<[string, (r: Row) => number]> = [
-  ['list page (ms)', (r) => r.listMs],
-  ['list page deep (ms)', (r) => r.listDeepMs],
-  ['get document (ms)', (r) => r.getMs],
-  ['score 128k cold (ms)', (r) => r.scoreColdMs],
-  ['score 128k warm (ms)', (r) => r.scoreWarmMs],
-  [`lexical top-${TOP} first (ms)`, (r) => r.lexColdMs],
-  [`lexical top-${TOP} next (ms)`, (r) => r.lexWarmMs],
-  ['commit one ingestion (ms)', (r) => r.commitMs],
-  ['size on disk (MB)', (r) => r.diskMb],
-  ['build (s)', (r) => r.buildS],
-  ['max event-loop delay (ms)', (r) => r.maxLoopBlockMs],
-];
 const base = rows[0]!;
-console.log(`\n| measure | ${rows.map((r) => r.backend).join(' | ')} |${rows.length > 1 ? rows.slice(1).map((r) => ` ${r.backend} / ${base.backend} |`).join('') : ''}`);
-console.log(`|---|${rows.map(() => '---|').join('')}${rows.slice(1).map(() => '---|').join('')}`);
-for (const [label, f] of cols) {
-  console.log(`| ${label} | ${rows.map((r) => fmt(f(r))).join(' | ')} |${rows.slice(1).map((r) => ` ${(f(r) / f(base)).toFixed(3)} |`).join('')}`);
-}
+const others = rows.slice(1);
+const header = (what: string) => {
+  console.log(`\n${what}\n| measure | ${rows.map((r) => r.backend).join(' | ')} |${others.map((r) => ` ${r.backend} / ${base.backend} |`).join('')}`);
+  console.log(`|---|${rows.map(() => '---|').join('')}${others.map(() => '---|').join('')}`);
+};
+const line = (label: string, f: (r: Row) => number) =>
+  console.log(`| ${label} | ${rows.map((r) => fmt(f(r))).join(' | ')} |${others.map((r) => ` ${(f(r) / f(base)).toFixed(3)} |`).join('')}`);
+const opNames = Object.keys(base.ops);
+header('wall time, ms (median)');
+for (const op of opNames) line(op, (r) => r.ops[op]!.ms);
+header('CPU time of the process, ms (median; all threads)');
+for (const op of opNames) line(op, (r) => r.ops[op]!.cpuMs);
+header('longest event-loop stall during the operation, ms (max over runs)');
+for (const op of opNames) line(op, (r) => r.ops[op]!.stallMs);
+header('namespace');
+line('size on disk (MB)', (r) => r.diskMb);
+line('build (s)', (r) => r.buildS);
