@@ -5,23 +5,10 @@ import { join } from 'node:path';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
-import { EmbeddedVectorStore } from '../../src/adapters/vector-store/embedded.js';
 import { SqliteVectorStore } from '../../src/adapters/sqlite/vector-store.js';
 import { QdrantVectorStore } from '../../src/adapters/vector-store/qdrant.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
 import { DIMS, vectorStoreContract } from './vector-store.contract.js';
-
-vectorStoreContract('EmbeddedVectorStore', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'vs-embedded-'));
-  const store = new EmbeddedVectorStore({ dir });
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
 
 vectorStoreContract('SqliteVectorStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'vs-sqlite-'));
