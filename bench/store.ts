@@ -6,6 +6,7 @@
  *   npx tsx bench/store.ts                         # quick: 100 documents, 30k chunks
  *   npx tsx bench/store.ts --documents 1000 --chunks 300000   # the issue's size
  *     [--dims 512] [--words 250] [--runs 9] [--backends file-0.1,sqlite] [--baseline-ref <commit>]
+ *   npx tsx bench/store.ts --backends file-0.1,sqlite,postgres [--database-url postgres://…]   # PostgreSQL beside them
  *
  * Per backend it prints:
  * - build: writing the namespace (documents, texts, chunks with vectors);
@@ -33,14 +34,20 @@
  * the nominal 400 (no tokenizer runs). Vectors are random of --dims (USE-lite's 512).
  *
  * Backends are a list (BACKENDS): each opens its stores on a directory and
- * closes them; PostgreSQL adds its entry here.
+ * closes them. `postgres` (DATABASE_URL with VECTOR_STORE=postgres) needs a server: --database-url, by
+ * default the machine's at 127.0.0.1:5432; it works in a schema of its own, dropped at the end.
  */
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { PgDatabase } from '../src/adapters/postgres/database.js';
+import { PostgresDocumentStore } from '../src/adapters/postgres/document-store.js';
+import { PostgresVectorStore } from '../src/adapters/postgres/vector-store.js';
 import { openSqlite, SQLITE_FILE } from '../src/adapters/sqlite/database.js';
 import { SqliteDocumentStore } from '../src/adapters/sqlite/document-store.js';
 import { SqliteVectorStore } from '../src/adapters/sqlite/vector-store.js';
@@ -63,6 +70,7 @@ const { values: args } = parseArgs({
     backends: { type: 'string', default: 'file-0.1,sqlite' },
     'baseline-ref': { type: 'string', default: 'd45b39582af46be06c5daa200a77d503b64a8544' },
     seed: { type: 'string', default: '1' },
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
 const DOCS = Number(args.documents);
@@ -91,6 +99,10 @@ interface Backend {
   name: string;
   /** Opens the stores on `dir` (created empty by the caller, or holding what an earlier open wrote). */
   open(dir: string): Promise<Opened>;
+  /** Bytes the backend stores, for one that keeps them outside `dir` (a server); default: the size of `dir`. */
+  size?(): Promise<number>;
+  /** Removes what the backend stored outside `dir`. */
+  dispose?(): Promise<void>;
 }
 
 /** 0.1's way to a namespace-wide lexical top-k: every chunk of every document read, a BM25 index built over them, kept. */
@@ -158,7 +170,60 @@ const sqlite: Backend = {
   },
 };
 
+/**
+ * PostgreSQL at --database-url (the machine's server by default): the documents and chunks of a deployment with
+ * DATABASE_URL and VECTOR_STORE=postgres, in a schema of the run's own, dropped at the end. The server's buffer cache
+ * outlives a store instance, so "cold" here means a new process's pool, not a cold disk.
+ */
+function postgres(url: string): Backend {
+  const schema = `bench_${randomUUID().replace(/-/g, '')}`;
+  const admin = async <T extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<T[]> => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  let created: Promise<unknown> | null = null;
+  const schemaUrl = new URL(url);
+  schemaUrl.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    name: 'postgres',
+    async open() {
+      await (created ??= admin(`CREATE SCHEMA ${schema}`));
+      const db = new PgDatabase({ url: schemaUrl.toString() });
+      const documents = new PostgresDocumentStore({ db });
+      const vectors = new PostgresVectorStore({ db });
+      await vectors.ensureReady(DIMS);
+      return {
+        documents,
+        vectors,
+        lexicalTop: (refs, q, k) => vectors.searchText(NS, refs, q, k),
+        close: async () => {
+          await vectors.close();
+          await documents.close();
+          await db.close();
+        },
+      };
+    },
+    async size() {
+      const [row] = await admin<{ bytes: string }>(
+        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
+        [schema],
+      );
+      return Number(row?.bytes ?? 0);
+    },
+    async dispose() {
+      if (created) await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    },
+  };
+}
+
 const BACKENDS: Record<string, () => Backend> = {
+  postgres: () => postgres(args['database-url']!),
   'file-0.1': () => fileStores01(args['baseline-ref']!),
   sqlite: () => sqlite,
 };
@@ -308,9 +373,11 @@ const query = vector(rand);
 console.log(`bench/store: ${DOCS} documents, ${CHUNKS} chunks (${WORDS} words each), ${DIMS}-d vectors; backends ${names.join(', ')}`);
 
 const rows: Row[] = [];
+const used: Backend[] = [];
 try {
   for (const name of names) {
     const backend = BACKENDS[name]!();
+    used.push(backend);
     const dir = join(root, name);
     await mkdir(dir, { recursive: true });
     let s = await backend.open(dir);
@@ -324,7 +391,7 @@ try {
     }
     const buildS = (performance.now() - t0) / 1000;
     await s.close();
-    const diskMb = (await du(dir)) / 2 ** 20;
+    const diskMb = (backend.size ? await backend.size() : await du(dir)) / 2 ** 20;
 
     s = await backend.open(dir);
     const first = await s.documents.list(NS, { limit: 20 });
@@ -355,6 +422,7 @@ try {
     console.log(`  ${name}: built in ${buildS.toFixed(1)} s, ${diskMb.toFixed(0)} MB on disk`);
   }
 } finally {
+  for (const b of used) await b.dispose?.();
   await rm(root, { recursive: true, force: true });
 }
 
