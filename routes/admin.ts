@@ -19,7 +19,7 @@ const routes: FastifyPluginAsync = async (app) => {
       schema: {
         tags: ['admin'],
         summary: 'Create an API key for a namespace (the secret is returned once)',
-        body: Type.Object({ namespace: Id, name: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }),
+        body: Type.Object({ namespace: Id, name: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false, examples: [{ namespace: 'team-a', name: 'alice' }] }),
         response: { 201: Type.Object({ key: Type.String(), record: KeyView }) },
       },
     },
@@ -50,7 +50,14 @@ const routes: FastifyPluginAsync = async (app) => {
 
   app.delete(
     '/admin/keys/:id',
-    { schema: { tags: ['admin'], summary: 'Revoke an API key', params: Type.Object({ id: Type.String({ maxLength: 100 }) }) } },
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Revoke an API key',
+        params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
+        response: { 204: Type.Null({ description: 'Revoked.' }), 404: Type.Ref('ErrorBody') },
+      },
+    },
     async (req, reply) => {
       const { id } = req.params as { id: string };
       if (!(await keys.remove(id))) throw new AppError('KEY_NOT_FOUND', [id]);

@@ -7,6 +7,7 @@ import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import type { AnswerInput } from '../src/core/strategies/answer-service.js';
 import { isStrategyName, STRATEGIES, type AnswerEvent } from '../src/core/strategies/types.js';
+import { AnswerResult, EXAMPLE, plainJson } from '../src/http/views.js';
 import { checkQuestion, Scope, SelectionParams, selectionFrom } from './retrieve.js';
 
 const AnswerBody = Type.Object(
@@ -16,7 +17,7 @@ const AnswerBody = Type.Object(
     strategy: Type.String({ description: `How to read: ${STRATEGIES.join(', ')} (retrieval with Adaptive-k, Chain-of-Agents, full context).`, examples: ['rag'] }),
     ...SelectionParams,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ question: EXAMPLE.question, documentIds: [EXAMPLE.documentId], strategy: 'rag' }] },
 );
 
 const routes: FastifyPluginAsync = async (app) => {
@@ -32,8 +33,9 @@ const routes: FastifyPluginAsync = async (app) => {
           'or full context (`full`: the whole text, middle-truncated when it does not fit). Returns the answer with citations, every LLM call and its tokens, and what the full-context prompt would have cost. ' +
           'With `Accept: text/event-stream` the answer streams as Server-Sent Events: `progress`, `token`, `call`, then `result` (the same body as the JSON response) or `error`.',
         body: AnswerBody,
-        response: { 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
+        response: { 200: AnswerResult, 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
       },
+      ...plainJson,
     },
     async (req, reply) => {
       const body = req.body as Static<typeof AnswerBody>;

@@ -5,6 +5,7 @@ import { AppError, isAppError } from '../src/errors.js';
 import { decodeUtf8 } from '../src/app.js';
 import { htmlToText } from '../src/core/ingest/html.js';
 import { Id } from '../src/http/schemas.js';
+import { EXAMPLE } from '../src/http/views.js';
 import { abortOnClientClose } from '../src/http/cancel.js';
 import { assertStorableJson } from '../src/http/json-body.js';
 import type { DocumentRecord } from '../src/ports/document-store.js';
@@ -17,7 +18,7 @@ const JsonDocument = Type.Object(
     text: Type.String({ description: 'The document text (UTF-8). Whitespace-only text is rejected.' }),
     metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON kept with the document.' })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ id: EXAMPLE.documentId, title: EXAMPLE.title, text: EXAMPLE.text }] },
 );
 
 const Submitted = Type.Object({
@@ -166,7 +167,7 @@ const routes: FastifyPluginAsync = async (app) => {
       schema: {
         tags: ['documents'],
         summary: 'A document: title, status, size in characters and tokens, chunk count, timestamps',
-        params: Type.Object({ id: Type.String({ maxLength: 200 }) }),
+        params: Type.Object({ id: Type.String({ maxLength: 200, examples: [EXAMPLE.documentId] }) }),
         response: { 200: Type.Ref('Document'), 404: Type.Ref('ErrorBody') },
       },
     },

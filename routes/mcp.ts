@@ -48,7 +48,8 @@ const routes: FastifyPluginAsync = async (app) => {
     app.route({
       method,
       url: '/mcp',
-      schema: { tags: ['mcp'], summary: `${method} is not offered: the MCP server is stateless (POST only)`, response: { 405: Type.Unknown() } },
+      // Not in the API description: these only say 405.
+      schema: { hide: true },
       handler: async (_req, reply) => reply.status(405).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP server is stateless, use POST' }, id: null }),
     });
   }

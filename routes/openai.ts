@@ -5,6 +5,7 @@ import { AppError } from '../src/errors.js';
 import { abortOnClientClose } from '../src/http/cancel.js';
 import { replyWithError, toAppError } from '../src/http/errors.js';
 import { openSse } from '../src/http/sse.js';
+import { EXAMPLE, plainJson } from '../src/http/views.js';
 import { ChatCompletion, OpenAiModel, OpenAiModelList, type OpenAiError } from '../src/http/schemas.js';
 import { splitConversation, standaloneQuestion, type StandaloneQuestion, type Turn } from '../src/core/chat/conversation.js';
 import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
@@ -53,7 +54,7 @@ export const ChatBody = Type.Object(
     additionalProperties: true,
     description:
       "OpenAI's chat completion request. The scope is the API key's namespace, narrowed by documentIds. Sampling parameters (temperature, top_p, max_tokens, …) are accepted and not used: the reader's configured settings apply.",
-    examples: [{ model: 'auto', messages: [{ role: 'user', content: 'Who is the Time Traveller talking to?' }], documentIds: ['tm'] }],
+    examples: [{ model: 'auto', messages: [{ role: 'user', content: EXAMPLE.question }], documentIds: [EXAMPLE.documentId] }],
   },
 );
 type ChatBody = Static<typeof ChatBody>;
@@ -162,6 +163,7 @@ const routes: FastifyPluginAsync = async (app) => {
         body: ChatBody,
         response: { 200: ChatCompletion, 400: Type.Ref('OpenAiErrorBody'), 401: Type.Ref('OpenAiErrorBody'), 404: Type.Ref('OpenAiErrorBody'), 409: Type.Ref('OpenAiErrorBody') },
       },
+      ...plainJson,
     },
     async (req, reply) => {
       const body = req.body as ChatBody;

@@ -9,6 +9,7 @@ import { batchJobId, normaliseQuestions, QUERY_BATCH_JOB, runBatch, type QueryBa
 import { validateBudgets, validateEscalation, type QueryEvent, type QueryInput, type RequestedStrategy } from '../src/core/routing/query-service.js';
 import { isStrategyName } from '../src/core/strategies/types.js';
 import type { Config } from '../src/config.js';
+import { BatchResult, EXAMPLE, plainJson, QueryResult } from '../src/http/views.js';
 import { checkQuestion, Scope, SelectionParams, selectionFrom } from './retrieve.js';
 import { isBlank } from '../src/core/text/blank.js';
 
@@ -51,7 +52,7 @@ const Options = {
   ...SelectionParams,
 };
 
-const QueryBody = Type.Object({ ...Scope, ...Options }, { additionalProperties: false });
+const QueryBody = Type.Object({ ...Scope, ...Options }, { additionalProperties: false, examples: [{ question: EXAMPLE.question, documentIds: [EXAMPLE.documentId] }] });
 
 const { question: _q, ...ScopeWithoutQuestion } = Scope;
 const BatchBody = Type.Object(
@@ -63,7 +64,7 @@ const BatchBody = Type.Object(
     ...ScopeWithoutQuestion,
     ...Options,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ questions: [EXAMPLE.question, 'What colour are his eyes?'], documentIds: [EXAMPLE.documentId] }] },
 );
 
 type Common = Omit<Static<typeof QueryBody>, 'question'>;
@@ -98,8 +99,9 @@ const routes: FastifyPluginAsync = async (app) => {
           'The response is the answer (as POST /v1/answer) plus `decision`: strategy, reasons in words, signals, cues, the estimated cost of each alternative, and both attempts when escalated. ' +
           'With `Accept: text/event-stream`: a `decision` event, then `progress`, `token`, `call` (and `escalate`), then `result` or `error`.',
         body: QueryBody,
-        response: { 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
+        response: { 200: QueryResult, 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
       },
+      ...plainJson,
     },
     async (req, reply) => {
       const body = req.body as Static<typeof QueryBody>;
@@ -142,12 +144,14 @@ const routes: FastifyPluginAsync = async (app) => {
           `Larger batches (up to ROUTER_MAX_BATCH, ${cfg.ROUTER_MAX_BATCH}) run as a background job: 202 with the job id; poll GET /v1/jobs/:id (progress per question, the items in result).`,
         body: BatchBody,
         response: {
+          200: BatchResult,
           202: Type.Object({ jobId: Type.String(), state: Type.String(), questions: Type.Integer() }, { description: 'A background job answers the batch.' }),
           400: Type.Ref('ErrorBody'),
           404: Type.Ref('ErrorBody'),
           409: Type.Ref('ErrorBody'),
         },
       },
+      ...plainJson,
     },
     async (req, reply) => {
       const body = req.body as Static<typeof BatchBody>;

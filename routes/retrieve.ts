@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from '../src/http/schemas.js';
+import { EXAMPLE, plainJson, RetrieveResult } from '../src/http/views.js';
 import { AppError } from '../src/errors.js';
 import type { AdaptiveKOptions } from '../src/core/retrieval/adaptive-k.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
@@ -48,7 +49,7 @@ const RetrieveBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ question: EXAMPLE.question, documentIds: [EXAMPLE.documentId] }] },
 );
 /** The selection fields of a request body: a method, its top-k / token-budget size, and Adaptive-k's own options. */
 type SelectionInput = AdaptiveKOptions & { method?: string; k?: number; tokens?: number };
@@ -115,8 +116,9 @@ const routes: FastifyPluginAsync = async (app) => {
           'and returns the passages in document order, the whole sorted score curve, the cut, and signals describing the distribution. ' +
           'adaptiveK.effectiveBufferTokens is the token buffer applied after the cut: bufferTokens, capped at bufferMaxShare of the candidates\' tokens (adaptiveK.bufferCapped).',
         body: RetrieveBody,
-        response: { 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
+        response: { 200: RetrieveResult, 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
       },
+      ...plainJson,
     },
     async (req) => {
       const body = req.body as Static<typeof RetrieveBody>;

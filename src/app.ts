@@ -227,12 +227,16 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
         description:
           'Answers questions about long documents and decides, per question, how much of the document an LLM must read (Adaptive-k routing between retrieval, Chain-of-Agents and full context).',
       },
+      // The order of /docs: ingest, ask, see why; then the integrations; then operations.
       tags: [
-        { name: 'documents', description: 'Ingest, list, inspect and delete documents' },
-        { name: 'jobs', description: 'Background jobs' },
+        { name: 'documents', description: 'Ingest, list, inspect and delete documents (start here: the examples use the document tm)' },
+        { name: 'answers', description: 'Answer questions: the router (query) or one strategy (answer)' },
         { name: 'retrieval', description: 'Adaptive-k passage selection' },
+        { name: 'openai', description: 'OpenAI-compatible chat completions and models' },
+        { name: 'mcp', description: 'Model Context Protocol server' },
+        { name: 'jobs', description: 'Background jobs' },
         { name: 'admin', description: 'Namespaces and API keys (admin key)' },
-        { name: 'health', description: 'Liveness and readiness' },
+        { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
       components: {
         securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },

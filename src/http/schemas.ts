@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ID_PATTERN } from '../core/ids.js';
+import { QueryDecision } from './views.js';
 
 export const ErrorBody = Type.Object(
   {
@@ -125,7 +126,7 @@ export const ChatCompletion = Type.Object({
     { prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() },
     { description: 'Tokens of every call to the reader: the prompts it was sent (document text and instructions) and what it wrote.' },
   ),
-  decision: Type.Unknown({ description: "The router's decision, as `decision` in POST /v1/query." }),
+  decision: QueryDecision,
   conversation: Type.Object({
     question: Type.String({ description: 'The question the router read.' }),
     asked: Type.String({ description: 'The last user message.' }),

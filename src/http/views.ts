@@ -1,0 +1,251 @@
+/**
+ * The success responses of the reading routes (/v1/retrieve, /v1/answer,
+ * /v1/query, /v1/query/batch) as JSON schemas: the OpenAPI document shows
+ * them, a test validates real responses against them, and the playground's
+ * types are derived from them (playground/src/types.ts). Objects admit fields
+ * not listed (`additionalProperties`), so a field added to a response is never
+ * dropped; the listed ones are checked.
+ *
+ * Pure TypeBox, no Node imports: the playground's browser build reads it.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const open = { additionalProperties: true } as const;
+
+/**
+ * The examples of the API description (a test sends each and checks the
+ * status): a document, then questions about it. The text is the opening of
+ * H. G. Wells, The Time Machine (1895, public domain).
+ */
+export const EXAMPLE = {
+  documentId: 'tm',
+  title: 'The Time Machine',
+  text:
+    'The Time Traveller (for so it will be convenient to speak of him) was expounding a recondite matter to us. ' +
+    'His grey eyes shone and twinkled, and his usually pale face was flushed and animated. ' +
+    'The fire burned brightly, and the soft radiance of the incandescent lights in the lilies of silver caught the bubbles that flashed and passed in our glasses.\n\n' +
+    '"You must follow me carefully. I shall have to controvert one or two ideas that are almost universally accepted," he said to Filby, the argumentative person with red hair, ' +
+    'while the Psychologist, the Medical Man and the Provincial Mayor listened from their chairs.',
+  question: 'Who is the Time Traveller talking to?',
+} as const;
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Strategy = Type.Union([Type.Literal('rag'), Type.Literal('coa'), Type.Literal('full')]);
+
+export const Citation = Type.Object(
+  {
+    documentId: Type.String(),
+    chunkId: Nullable(Type.String()),
+    start: Type.Integer({ description: 'Character offset into the document text.' }),
+    end: Type.Integer({ description: 'Character offset just past the span.' }),
+    text: Type.String(),
+  },
+  open,
+);
+
+export const CurvePoint = Type.Object({ id: Type.String(), documentId: Type.String(), order: Type.Integer(), score: Type.Number() }, open);
+
+export const SelectedChunk = Type.Object(
+  {
+    id: Type.String(),
+    documentId: Type.String(),
+    order: Type.Integer(),
+    start: Type.Integer(),
+    end: Type.Integer(),
+    tokens: Type.Integer(),
+    score: Type.Number({ description: 'The score selected on (RETRIEVAL_SCORE or the request\'s score).' }),
+    dense: Nullable(Type.Number({ description: 'Cosine with the question; null when the selection did not need it (score bm25 without denseScores).' })),
+    bm25: Type.Number(),
+  },
+  open,
+);
+
+export const Passage = Type.Object(
+  { documentId: Type.String(), start: Type.Integer(), end: Type.Integer(), text: Type.String(), chunkIds: Type.Array(Type.String()) },
+  { ...open, description: 'Selected chunks merged where they touch, in document order.' },
+);
+
+export const AdaptiveKView = Type.Object(
+  {
+    k: Type.Integer(),
+    cutIndex: Type.Integer(),
+    largestGap: Type.Number(),
+    relativeGap: Type.Number(),
+    topScore: Type.Number(),
+    aboveCut: Type.Integer(),
+    window: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2 }),
+    flat: Type.Boolean(),
+  },
+  { ...open, description: 'Where Adaptive-k cut the sorted scores (the largest gap in the window) and the buffer after it.' },
+);
+
+export const RetrievalSignals = Type.Object(
+  {
+    candidates: Type.Integer(),
+    k: Type.Integer(),
+    cutIndex: Nullable(Type.Integer()),
+    largestGap: Nullable(Type.Number()),
+    relativeGap: Nullable(Type.Number()),
+    topScore: Nullable(Type.Number()),
+    aboveCut: Nullable(Type.Integer()),
+    flat: Nullable(Type.Boolean()),
+    selectedShare: Type.Number(),
+    spread: Type.Number(),
+  },
+  open,
+);
+
+export const ScopeDocument = Type.Object({ id: Type.String(), title: Type.String(), tokens: Type.Integer(), chars: Type.Integer(), chunkCount: Type.Integer() }, open);
+
+export const RetrieveResult = Type.Object(
+  {
+    scope: Type.Object({ documents: Type.Array(ScopeDocument), wholeNamespace: Type.Boolean() }, open),
+    library: Type.Unknown({ description: 'Whole-namespace questions: how the documents were picked (null otherwise).' }),
+    method: Type.Object({ kind: Type.String() }, { ...open, description: 'The selection used: {kind: adaptive-k, a, b, buffer, …}, {kind: top-k, k} or {kind: token-budget, tokens}.' }),
+    score: Type.String(),
+    k: Type.Integer({ description: 'Chunks selected.' }),
+    cutIndex: Nullable(Type.Integer()),
+    selected: Type.Array(SelectedChunk),
+    passages: Type.Array(Passage),
+    curve: Type.Optional(Type.Array(CurvePoint, { description: 'Every candidate chunk, best first (includeCurve).' })),
+    adaptiveK: Nullable(AdaptiveKView),
+    signals: RetrievalSignals,
+    tokens: Type.Object({ selected: Type.Integer(), documents: Type.Integer() }, open),
+    timings: Type.Object({ embedMs: Type.Number(), scoreMs: Type.Number(), selectMs: Type.Number() }, open),
+  },
+  { ...open, description: 'Selected passages, the score curve and the Adaptive-k cut.' },
+);
+
+export const LlmCall = Type.Object(
+  {
+    role: Type.String({ description: 'answer, coa-worker or coa-manager.' }),
+    index: Nullable(Type.Integer()),
+    promptTokens: Type.Integer(),
+    completionTokens: Type.Integer(),
+    estimated: Type.Boolean(),
+    latencyMs: Type.Number(),
+    finishReason: Type.String(),
+  },
+  open,
+);
+
+const AnswerFields = {
+  answer: Type.String(),
+  strategy: Strategy,
+  extractive: Type.Boolean({ description: 'True when the extractive reader answered: the answer quotes sentences, no model wrote it.' }),
+  citations: Type.Array(Citation),
+  calls: Type.Array(LlmCall),
+  totals: Type.Object({ promptTokens: Type.Integer(), completionTokens: Type.Integer(), calls: Type.Integer(), latencyMs: Type.Number() }, open),
+  fullContextTokens: Type.Integer({ description: 'Tokens of the full-context prompt, untruncated: the cost being saved.' }),
+  contextTokens: Type.Integer({ description: 'Document tokens given to the reader.' }),
+  truncated: Nullable(Type.Object({ keptTokens: Type.Integer(), droppedTokens: Type.Integer(), droppedShare: Type.Number() }, open)),
+  segments: Nullable(Type.Object({ count: Type.Integer(), tokensPerSegment: Type.Array(Type.Integer()) }, open)),
+  notes: Type.Array(Type.String(), { description: 'Chain-of-Agents worker notes, in order.' }),
+  retrieval: Nullable(Type.Object({ method: Type.Unknown(), score: Type.String(), signals: RetrievalSignals, tokens: Type.Unknown(), adaptiveK: Type.Unknown() }, open)),
+};
+
+export const AnswerResult = Type.Object(AnswerFields, { ...open, description: 'The answer with its citations, every LLM call and its tokens, and what reading the whole text would have cost.' });
+
+export const StrategyEstimate = Type.Object(
+  {
+    feasible: Type.Boolean(),
+    reason: Type.Optional(Type.String()),
+    promptTokens: Type.Integer(),
+    calls: Type.Integer(),
+    contextTokens: Type.Integer(),
+    latencyMs: Type.Number(),
+    excludedBy: Nullable(Type.String()),
+  },
+  open,
+);
+
+const Escalation = { requested: Type.Boolean(), active: Type.Boolean(), note: Nullable(Type.String()) };
+
+export const QueryDecision = Type.Object(
+  {
+    strategy: Strategy,
+    requested: Type.String({ description: 'auto, rag, coa or full.' }),
+    reasons: Type.Array(Type.String(), { description: 'Why, in words.' }),
+    documents: Nullable(Type.Object({ picked: Type.Array(Type.String()), namespaceDocuments: Type.Integer(), fallback: Nullable(Type.String()), reasons: Type.Array(Type.String()) }, open)),
+    signals: Type.Object(
+      {
+        k: Type.Integer(),
+        candidates: Type.Integer(),
+        cutIndex: Nullable(Type.Integer()),
+        largestGap: Nullable(Type.Number()),
+        relativeGap: Nullable(Type.Number()),
+        aboveCut: Nullable(Type.Integer()),
+        flat: Nullable(Type.Boolean()),
+        topScore: Nullable(Type.Number()),
+        selectedShare: Type.Number(),
+        spread: Type.Number(),
+        selectedTokens: Type.Integer(),
+        documentTokens: Type.Integer(),
+        window: Type.Integer({ description: 'Context window of the reader minus its answer reserve.' }),
+        llm: Type.String(),
+      },
+      open,
+    ),
+    cues: Type.Array(Type.Object({ name: Type.String(), match: Type.String() }, open)),
+    estimates: Type.Object(
+      {
+        rag: StrategyEstimate,
+        coa: Type.Intersect([StrategyEstimate, Type.Object({ segments: Type.Integer() }, open)]),
+        full: Type.Intersect([StrategyEstimate, Type.Object({ truncated: Type.Boolean() }, open)]),
+      },
+      { ...open, description: 'The estimated cost of each alternative.' },
+    ),
+    budgets: Type.Object({ maxPromptTokens: Type.Optional(Type.Number()), maxCalls: Type.Optional(Type.Number()), maxLatencyMs: Type.Optional(Type.Number()) }, open),
+    selfRoute: Type.Object(Escalation, open),
+    probe: Type.Object(
+      {
+        ...Escalation,
+        maxAnswerTokens: Type.Integer(),
+        fallback: Nullable(Strategy),
+        verdict: Nullable(Type.Object({ keep: Type.Boolean(), why: Type.String(), answerTokens: Type.Integer() }, open)),
+      },
+      open,
+    ),
+    escalated: Nullable(
+      Type.Object({ from: Type.Literal('rag'), to: Strategy, reason: Type.String(), firstAttempt: Type.Object(AnswerFields, open) }, { ...open, description: 'Both attempts when the first was read again.' }),
+    ),
+  },
+  { ...open, description: 'Why the question was read the way it was.' },
+);
+
+export const QueryResult = Type.Object({ ...AnswerFields, decision: QueryDecision }, { ...open, description: 'The answer (as POST /v1/answer) and the decision.' });
+
+export const BatchResult = Type.Object(
+  {
+    jobId: Type.Null({ description: 'Null: answered inline.' }),
+    items: Type.Array(
+      Type.Union([
+        Type.Object({ id: Type.String(), question: Type.String(), ok: Type.Literal(true), result: QueryResult }, open),
+        Type.Object({ id: Type.String(), question: Type.String(), ok: Type.Literal(false), error: Type.Object({ code: Type.String(), message: Type.String() }, open) }, open),
+      ]),
+    ),
+    summary: Type.Object(
+      { questions: Type.Integer(), answered: Type.Integer(), failed: Type.Integer(), strategies: Type.Record(Type.String(), Type.Integer()), escalated: Type.Integer(), promptTokens: Type.Integer() },
+      open,
+    ),
+  },
+  { ...open, description: 'One item per question, in order: its result, or its error.' },
+);
+
+/**
+ * Serialises a route's responses with JSON.stringify: the route's response
+ * schema documents them (a test validates real responses against it) but
+ * never reshapes them, so a field it does not list still reaches the client.
+ */
+export const plainJson = { serializerCompiler: () => (data: unknown) => JSON.stringify(data) } as const;
+
+export type Citation = Static<typeof Citation>;
+export type CurvePoint = Static<typeof CurvePoint>;
+export type SelectedChunk = Static<typeof SelectedChunk>;
+export type AdaptiveKView = Static<typeof AdaptiveKView>;
+export type ScopeDocument = Static<typeof ScopeDocument>;
+export type RetrieveResult = Static<typeof RetrieveResult>;
+export type LlmCall = Static<typeof LlmCall>;
+export type AnswerResult = Static<typeof AnswerResult>;
+export type StrategyEstimate = Static<typeof StrategyEstimate>;
+export type QueryDecision = Static<typeof QueryDecision>;
+export type QueryResult = Static<typeof QueryResult>;
