@@ -5,7 +5,7 @@ import { AppError, isAppError } from '../src/errors.js';
 import { decodeUtf8 } from '../src/app.js';
 import { htmlToText } from '../src/core/ingest/html.js';
 import { Id } from '../src/http/schemas.js';
-import { EXAMPLE } from '../src/http/views.js';
+import { EXAMPLE, Submitted } from '../src/http/views.js';
 import { abortOnClientClose } from '../src/http/cancel.js';
 import { assertStorableJson } from '../src/http/json-body.js';
 import type { DocumentRecord } from '../src/ports/document-store.js';
@@ -21,11 +21,6 @@ const JsonDocument = Type.Object(
   { additionalProperties: false, examples: [{ id: EXAMPLE.documentId, title: EXAMPLE.title, text: EXAMPLE.text }] },
 );
 
-const Submitted = Type.Object({
-  document: Type.Ref('Document'),
-  jobId: Type.String({ description: 'Poll GET /v1/jobs/{jobId} for progress.' }),
-  unchanged: Type.Boolean({ description: 'True when this exact content was already stored or queued: nothing new was done.' }),
-});
 
 const FILE_TYPES: Record<string, 'text' | 'html'> = { '.txt': 'text', '.md': 'text', '.markdown': 'text', '.html': 'html', '.htm': 'html' };
 

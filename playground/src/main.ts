@@ -323,7 +323,7 @@ function showDecision(d: Decision): void {
     chip.textContent = `${c.name}: “${c.match}”`;
     cues.appendChild(chip);
   }
-  const signals = d.signals ?? {};
+  const signals: Record<string, unknown> = d.signals ?? {};
   fillKv(
     $('signals'),
     SIGNALS.filter(([k]) => signals[k] !== undefined).map(([k, label]) => [label, fmtValue(signals[k])]),
@@ -371,7 +371,10 @@ function showProgress(p: ProgressEvent): void {
   }
 }
 
-function showResult(r: AnswerResult, wallMs: number): void {
+/** What the result panel shows: an answer, or (retrievalOnly) the passages as one. */
+type ShownResult = Omit<Partial<AnswerResult>, 'strategy'> & { answer: string; strategy: string };
+
+function showResult(r: ShownResult, wallMs: number): void {
   if (r.decision) showDecision(r.decision);
   else if (!$('strategy-badge').dataset.strategy) showStrategy(r.strategy, 'fixed by the request');
   const answer = $('answer');

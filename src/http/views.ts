@@ -42,6 +42,62 @@ export const Citation = Type.Object(
   open,
 );
 
+export const DocumentView = Type.Object(
+  {
+    id: Type.String(),
+    namespace: Type.String(),
+    title: Type.String(),
+    status: Type.Union([Type.Literal('pending'), Type.Literal('indexing'), Type.Literal('ready'), Type.Literal('failed')]),
+    version: Type.Union([Type.String(), Type.Null()], { description: 'Content hash of the live, fully indexed text.' }),
+    pending: Type.Union(
+      [
+        Type.Object({
+          version: Type.String({ description: 'Content hash of the submitted text being indexed.' }),
+          jobId: Type.String(),
+          chars: Type.Integer({ description: 'Size of the submitted text in characters.' }),
+          tokens: Type.Integer({ description: 'Size of the submitted text in cl100k tokens.' }),
+        }),
+        Type.Null(),
+      ],
+      { description: 'A newer version being indexed; it replaces the live one when its job completes.' },
+    ),
+    chars: Type.Integer({ description: "Size in characters of the live version's text (of the pending one while no version is live)." }),
+    tokens: Type.Integer({ description: "Size in cl100k tokens of the live version's text (of the pending one while no version is live)." }),
+    chunkCount: Type.Integer(),
+    metadata: Type.Record(Type.String(), Type.Unknown()),
+    source: Type.String(),
+    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'Document' },
+);
+export type DocumentView = Static<typeof DocumentView>;
+
+export const JobView = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    state: Type.Union(['waiting', 'active', 'completed', 'failed', 'delayed'].map((s) => Type.Literal(s))),
+    progress: Type.Number({ minimum: 0, maximum: 100 }),
+    attempts: Type.Integer(),
+    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    result: Type.Unknown(),
+    createdAt: Type.String(),
+    finishedAt: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'Job' },
+);
+export type JobView = Static<typeof JobView>;
+
+export const Submitted = Type.Object({
+  document: Type.Ref('Document'),
+  jobId: Type.String({ description: 'Poll GET /v1/jobs/{jobId} for progress.' }),
+  unchanged: Type.Boolean({ description: 'True when this exact content was already stored or queued: nothing new was done.' }),
+});
+/** The submission as the client reads it (the document inline). */
+export type Submitted = Omit<Static<typeof Submitted>, 'document'> & { document: DocumentView };
+
 export const CurvePoint = Type.Object({ id: Type.String(), documentId: Type.String(), order: Type.Integer(), score: Type.Number() }, open);
 
 export const SelectedChunk = Type.Object(
@@ -72,7 +128,7 @@ export const AdaptiveKView = Type.Object(
     relativeGap: Type.Number(),
     topScore: Type.Number(),
     aboveCut: Type.Integer(),
-    window: Type.Array(Type.Integer(), { minItems: 2, maxItems: 2 }),
+    window: Type.Tuple([Type.Integer(), Type.Integer()], { description: 'Ranks between which the largest gap was searched.' }),
     flat: Type.Boolean(),
   },
   { ...open, description: 'Where Adaptive-k cut the sorted scores (the largest gap in the window) and the buffer after it.' },
