@@ -18,8 +18,8 @@
  *
  * Synthetic text: words drawn from a Zipf(1) vocabulary of 50 000 made-up
  * words, plus two rarer words per document (its "topic"), so a question made
- * from one chunk's words and its document's topic has one right document and
- * shares common words with many. Vectors are random unit vectors of the
+ * from one chunk's rarest words, its document's topic and a common word has
+ * one right document and shares the common word with 1–10% of all chunks. Vectors are random unit vectors of the
  * embedder's size (--dims, USE-lite's 512): the library path reads none of
  * them; the baseline scans them all. With --store postgres the namespace is
  * built in a fresh schema of that server, dropped at the end.
@@ -215,10 +215,11 @@ async function build(size: number): Promise<Built> {
       batch = [];
     }
     if (d % qEvery === 0 && questions.length < Number(args.queries)) {
-      // A question from one chunk's rarer words and the document's topic: one right document, common words shared with many.
+      // A question from one chunk's two rarest words, the document's topic and a common word (rank 20–220, in ~1–10% of
+      // chunks, as "company" or "revenue" in filings): one right document, and a lexical search that must score many chunks.
       const chunk = texts[Math.floor(rnd() * texts.length)]!.slice(0, -1).split(' ');
-      const rare = [...new Set(chunk)].sort((x, y) => y.length - x.length || (x < y ? -1 : 1)).slice(0, 3);
-      questions.push(`What does ${topic[0]} say about ${rare.join(' and ')}?`);
+      const rare = [...new Set(chunk)].sort((x, y) => y.length - x.length || (x < y ? -1 : 1)).slice(0, 2);
+      questions.push(`What does ${topic[0]} say about ${word(20 + Math.floor(rnd() * 200))}, ${rare.join(' and ')}?`);
     }
   }
   if (batch.length > 0) await vectors.upsert(NS, batch);
