@@ -44,6 +44,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import pg from 'pg';
 import { PgDatabase } from '../src/adapters/postgres/database.js';
 import { PostgresDocumentStore } from '../src/adapters/postgres/document-store.js';
@@ -60,19 +61,36 @@ import { median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const { values: args } = parseArgs({
-  options: {
-    documents: { type: 'string', default: '100' },
-    chunks: { type: 'string', default: '30000' },
-    dims: { type: 'string', default: '512' },
-    words: { type: 'string', default: '250' },
-    runs: { type: 'string', default: '9' },
-    backends: { type: 'string', default: 'file-0.1,sqlite' },
-    'baseline-ref': { type: 'string', default: 'd45b39582af46be06c5daa200a77d503b64a8544' },
-    seed: { type: 'string', default: '1' },
-    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-  },
-});
+const OPTIONS = {
+  documents: { type: 'string', default: '100' },
+  chunks: { type: 'string', default: '30000' },
+  dims: { type: 'string', default: '512' },
+  words: { type: 'string', default: '250' },
+  runs: { type: 'string', default: '9' },
+  backends: { type: 'string', default: 'file-0.1,sqlite' },
+  'baseline-ref': { type: 'string', default: 'd45b39582af46be06c5daa200a77d503b64a8544' },
+  seed: { type: 'string', default: '1' },
+  'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx bench/store.ts [options]',
+    about: "The embedded stores on one synthetic namespace: release 0.1's file stores against this release's SQLite database (and PostgreSQL), built from the same documents and measured in the same run.",
+    options: OPTIONS,
+    describe: {
+      documents: 'documents in the namespace',
+      chunks: 'chunks in the namespace',
+      dims: 'vector dimensions',
+      words: 'words per chunk',
+      runs: 'runs of each measurement',
+      backends: 'file-0.1, sqlite, postgres (comma-separated)',
+      'baseline-ref': 'commit whose 0.1 stores are the baseline',
+      seed: 'random seed',
+      'database-url': 'PostgreSQL URL (backend postgres)',
+    },
+  }),
+);
+const { values: args } = parseArgs({ options: OPTIONS });
 const DOCS = Number(args.documents);
 const CHUNKS = Number(args.chunks);
 const DIMS = Number(args.dims);

@@ -25,16 +25,27 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { UseLiteEmbedder } from '../src/adapters/embedder/use-lite.js';
 import { encodeStaticTable, STATIC_DIMS, SIF_COEFFICIENT } from '../src/adapters/embedder/use-lite-static.js';
 import { covariance, sifWeights, symmetricEigen } from './pca.js';
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '2' },
-    out: { type: 'string', default: new URL('../assets/use-lite-static.bin', import.meta.url).pathname },
-  },
-});
+const OPTIONS = {
+  threads: { type: 'string', default: '2' },
+  out: { type: 'string', default: new URL('../assets/use-lite-static.bin', import.meta.url).pathname },
+} satisfies CliOptions;
+exitOnHelp(() =>
+  cliHelp({
+    usage: 'npx tsx scripts/distill-use-lite.ts [options]',
+    about: 'Distils Universal Sentence Encoder lite into a table of static token vectors (Model2Vec), written for the use-lite-static embedder.',
+    options: OPTIONS,
+    describe: {
+      threads: 'embedding threads',
+      out: 'output table',
+    },
+  }),
+);
+const { values } = parseArgs({ options: OPTIONS });
 
 async function main(): Promise<void> {
   const started = performance.now();

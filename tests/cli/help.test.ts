@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/paths.js';
@@ -31,6 +33,8 @@ const SCRIPTS: Array<[string, string[]]> = [
   ['bench/library.ts', ['--sizes', '--store', '--baseline-max']],
   ['bench/pathological.ts', ['--rounds', '--scale']],
   ['eval/library-sweep.ts', ['--folds', '--max-tokens', '--candidates']],
+  ['bench/store.ts', ['--documents', '--chunks', '--backends']],
+  ['scripts/distill-use-lite.ts', ['--threads', '--out']],
   ['scripts/env-example.ts', ['--help']],
   ['scripts/make-fixture-0.1.ts', ['OUT_DIR']],
 ];
@@ -55,6 +59,23 @@ describe('--help', () => {
       }),
     );
   }, 120_000);
+
+  it('leaves no command without --help: every script that reads arguments answers it', () => {
+    const files = [
+      ...['bench', 'eval', 'scripts', 'workers', 'src/cli'].flatMap((dir) => readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`)),
+      'eval/replay/cli.ts',
+      'src/server.ts',
+    ];
+    const listed = new Set([...SCRIPTS.map(([f]) => f), 'src/cli/help.ts', 'src/cli/ingest.ts', 'src/cli/import-0.1.ts', 'src/server.ts', 'workers/ingest-worker.ts', 'eval/cli.ts']);
+    const unanswered = files.filter((f) => {
+      const src = readFileSync(join(ROOT, f), 'utf8');
+      const readsArguments = /parseArgs\(|process\.argv\[2\]|process\.argv\.slice\(2\)/.test(src);
+      return readsArguments && !/exitOnHelp\(|help: \{ type: 'boolean'/.test(src);
+    });
+    expect(unanswered).toEqual([]);
+    // And each of them is run with --help above.
+    expect(files.filter((f) => /exitOnHelp\(/.test(readFileSync(join(ROOT, f), 'utf8')) && !listed.has(f))).toEqual([]);
+  });
 
   it('sends an unknown command to stderr with the list of commands and exit code 2', async () => {
     const err = await run(process.execPath, ['bin/adaptive-reader.mjs', 'frobnicate'], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
