@@ -200,6 +200,18 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       // skipOnError lets requests through while Redis is away; the listener keeps ioredis from reporting each reconnect as unhandled.
       redis.on('error', (err: Error) => app.log.debug({ err }, 'rate-limit Redis unavailable'));
       app.addHook('onClose', async () => redis.disconnect());
+      // Without an offline queue, counts sent before the first connection would be skipped: let it connect before
+      // the app serves, for at most REDIS_TIMEOUT_MS (a Redis down at start is then skipped like one that goes away).
+      const client = redis;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, cfg.REDIS_TIMEOUT_MS);
+        function done(): void {
+          clearTimeout(timer);
+          client.off('ready', done);
+          resolve();
+        }
+        client.once('ready', done);
+      });
     }
     await app.register(rateLimit, {
       global: true,
