@@ -66,6 +66,7 @@ export const CONFIG_SPEC = {
   REDIS_TIMEOUT_MS: { type: 'int', default: 2000, min: 100, doc: 'API process: how long an enqueue, a job lookup or an API-key lookup may wait for Redis (connecting included) before it fails with 503 QUEUE_UNAVAILABLE / KEY_STORE_UNAVAILABLE and a Retry-After. Workers block on Redis without it.' },
   INGEST_ATTEMPTS: { type: 'int', default: 3, min: 1, max: 50, doc: 'Tries of an ingestion job on transient failures (exponential backoff).' },
   WORKER_CONCURRENCY: { type: 'int', default: 1, min: 1, max: 64, doc: 'Jobs one worker process runs at once. Embedding is CPU-bound: run one worker per core instead.' },
+  WORKER_METRICS_PORT: { type: 'int', default: 0, min: 0, max: 65535, doc: 'Worker process: serve its Prometheus metrics (job durations, ingestion chunks, LLM calls of query batches) at http://HOST:PORT/metrics. 0: off. The API serves its own at /metrics.' },
   WORKER_LOCK_MS: { type: 'int', default: 30_000, min: 1000, doc: 'Job lock (lease): a job whose process died (no renewal for this long) is taken up again by another, counting an attempt. BullMQ workers, and the in-process queue shared by the processes on one DATA_DIR.' },
 
   // LLM

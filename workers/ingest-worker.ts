@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
@@ -16,6 +18,8 @@ async function main(): Promise<void> {
     throw new AppError('CONFIG_INVALID', ['the worker needs REDIS_URL; without Redis the API runs jobs in process']);
   }
   const container = buildContainer(config, logger, { role: 'worker' });
+  // Jobs run here, so their metrics live here: served on a port of the worker's own when asked for.
+  const metricsServer = config.WORKER_METRICS_PORT > 0 ? serveMetrics(container.metrics.registry, config.HOST, config.WORKER_METRICS_PORT) : null;
   // Handlers first: a job may start the moment the runner does, while start-up (recovery) still runs.
   let stopping = false;
   const stop = (signal: string) => {
@@ -24,6 +28,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'worker stopping: finishing active jobs');
     const deadline = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
+    metricsServer?.close();
     container.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -35,6 +40,22 @@ async function main(): Promise<void> {
   await container.runner!.start();
   await container.documentService.recoverPending();
   logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
+}
+
+/** A bare HTTP server with GET /metrics (Prometheus text format) and nothing else. */
+function serveMetrics(registry: Registry, host: string, port: number): Server {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics failed\n'),
+    );
+  });
+  server.listen(port, host);
+  return server;
 }
 
 main().catch((err: unknown) => {
