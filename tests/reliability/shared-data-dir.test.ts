@@ -89,6 +89,8 @@ describe('several processes on one DATA_DIR', () => {
     // submission of the killed process gets indexed while the survivor goes on with its own.
     const c = buildContainer(loadConfig(base(dataDir), { dotenvPath: null }), createLogger('silent'), { role: 'local', overrides: { embedder: new HashingEmbedder() } });
     cleanups.push(() => c.close());
+    // As the process entries do before using the stores.
+    await c.ready();
     const ready = async (id: string) => {
       const d = await c.documents.get('default', id);
       return d !== null && d.status === 'ready' && !d.pending;
