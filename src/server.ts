@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   if (container.runner) {
     await container.runner.start();
     await container.documentService.recoverPending();
+    // A DATA_DIR filled by another embedder (a change of EMBEDDER, or of its default): its live versions are embedded again.
+    await container.documentService.reembedStale();
   }
   await app.listen({ host: config.HOST, port: config.PORT });
   logger.info(

@@ -83,8 +83,8 @@ describe('createEmbedder', () => {
     }
   });
 
-  it('defaults to USE lite, behind the cache, without loading it', () => {
-    const e = createEmbedder(config({}));
+  it('builds USE lite itself, behind the cache, without loading it', () => {
+    const e = createEmbedder(config({ EMBEDDER: 'use-lite' }));
     expect(e).toBeInstanceOf(CachingEmbedder);
     expect(e.id).toMatch(/^use-lite@/);
   });

@@ -108,6 +108,8 @@ export class SqliteVectorStore implements VectorStore {
       deleteAllVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ?'),
       deleteOthers: db.prepare('DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
       deleteOtherVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
+      // chunk_versions has a row per version and size, so this reads a few rows per document, not its chunks.
+      sizes: db.prepare<[string, string], number>('SELECT DISTINCT dims FROM chunk_versions WHERE namespace = ? AND document_id = ?').pluck(),
       searchText: db.prepare<SearchParams, SearchRow>(SEARCH_TEXT_SQL),
       ping: db.prepare('SELECT 1'),
     };
@@ -149,12 +151,16 @@ export class SqliteVectorStore implements VectorStore {
     const s = this.#sql;
     this.#run(() =>
       this.#db.transaction(() => {
-        if (opts.keepVersion === undefined) {
-          s.deleteAll.run(dims, namespace, documentId);
-          s.deleteAllVersions.run(dims, namespace, documentId);
-        } else {
-          s.deleteOthers.run(dims, namespace, documentId, opts.keepVersion);
-          s.deleteOtherVersions.run(dims, namespace, documentId, opts.keepVersion);
+        // Deletes reach every size: vectors of another size are another embedder's, which no reader of this store
+        // uses; once this size holds the live version (re-embedded, DocumentService.reembedStale) they are stale.
+        for (const size of new Set([dims, ...s.sizes.all(namespace, documentId)])) {
+          if (opts.keepVersion === undefined || size !== dims) {
+            s.deleteAll.run(size, namespace, documentId);
+            s.deleteAllVersions.run(size, namespace, documentId);
+          } else {
+            s.deleteOthers.run(size, namespace, documentId, opts.keepVersion);
+            s.deleteOtherVersions.run(size, namespace, documentId, opts.keepVersion);
+          }
         }
       }).immediate(),
     );

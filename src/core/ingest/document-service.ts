@@ -203,6 +203,44 @@ export class DocumentService {
     return n;
   }
 
+  /**
+   * Re-embeds, with the configured embedder, every live version the vector store holds no chunks of: a DATA_DIR
+   * filled by another embedder (USE lite's 512-dimensional vectors, before use-lite-static was the default) keeps
+   * them in a space of another size, which this embedder cannot read. Each such version becomes pending again
+   * under its own id and goes through the ingestion job from its stored text; the record stays live meanwhile,
+   * and the flip at the job's end drops the other embedder's vectors (deleteDocument reaches every size).
+   * Idempotent: job ids are deterministic, and a version with chunks or already pending is left alone.
+   * Returns how many versions were enqueued.
+   */
+  async reembedStale(): Promise<number> {
+    await this.ready();
+    let n = 0;
+    for (const ns of await this.o.documents.namespaces()) {
+      let cursor: string | null = null;
+      do {
+        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
+        for (const doc of page.items) {
+          const version = doc.version;
+          if (version === null || doc.pending) continue;
+          if ((await this.o.vectors.getChunks(ns, { documentId: doc.id, version })).length > 0) continue;
+          const jobId = ingestJobId(ns, doc.id, version);
+          let marked = false;
+          await this.o.documents.update(ns, doc.id, (cur) => {
+            if (!cur || cur.version !== version || cur.pending) return cur;
+            marked = true;
+            return { ...cur, pending: { version, jobId, chars: cur.chars, tokens: cur.tokens }, updatedAt: new Date().toISOString() };
+          });
+          if (!marked) continue;
+          await this.enqueue(ns, doc.id, version, jobId);
+          n++;
+        }
+        cursor = page.next;
+      } while (cursor);
+    }
+    if (n > 0) this.o.logger.info({ versions: n, embedder: this.o.embedder.id }, 're-embedding live versions that have no vectors of the configured embedder');
+    return n;
+  }
+
   /** The ingestion job: chunk, embed, store, then make the version live. */
   async process(job: JobContext<IngestJobData>): Promise<IngestResult> {
     const { namespace, documentId, version } = job.data;
