@@ -61,15 +61,22 @@ describe('SqliteVectorStore on disk', () => {
     expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
   });
 
-  it('keeps vectors of different sizes apart, as Qdrant does with one collection per size', async () => {
+  it('keeps vectors of different sizes apart for reads and writes, as Qdrant does with one collection per size; a delete reaches every size', async () => {
     const a = await open();
     await a.upsert('ns', makeChunks('ns', 'doc', 'v1', 3, rand));
     const b = await open({ dims: DIMS * 2 });
     expect(await b.getChunks('ns', V1)).toEqual([]);
     await b.upsert('ns', makeChunks('ns', 'doc', 'v1', 2, rand, DIMS * 2));
     expect(await a.getChunks('ns', V1)).toHaveLength(3);
+    expect(await b.getChunks('ns', V1)).toHaveLength(2);
+    // The version re-embedded in b's size is kept; the other embedder's vectors of it are stale and go.
+    await b.deleteDocument('ns', 'doc', { keepVersion: 'v1' });
+    expect(await b.getChunks('ns', V1)).toHaveLength(2);
+    expect(await a.getChunks('ns', V1)).toEqual([]);
+    await a.upsert('ns', makeChunks('ns', 'doc', 'v1', 3, rand));
     await b.deleteDocument('ns', 'doc');
-    expect(await a.getChunks('ns', V1)).toHaveLength(3);
+    expect(await a.getChunks('ns', V1)).toEqual([]);
+    expect(await b.getChunks('ns', V1)).toEqual([]);
   });
 
   it('sees writes and deletes made on another connection (another process) after it cached the version', async () => {
