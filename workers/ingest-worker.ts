@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   await container.ready();
   await container.runner!.start();
   await container.documentService.recoverPending();
+  // A change of embedder: live versions without vectors of its size are embedded again.
+  await container.documentService.reembedStale();
   logger.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 }
 

@@ -57,6 +57,8 @@ export interface VectorStore {
    * higher-is-better and comparable only within one call.
    */
   searchText?(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]>;
+  /** Whether the store holds chunks of this document version (in its vector size): what a start checks per live version, cheaply. */
+  hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean>;
   /** The chunks of one document version in order, without vectors. */
   getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]>;
   /** Throws when the backend is unreachable. */

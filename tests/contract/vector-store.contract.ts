@@ -174,11 +174,15 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
     it('deleteDocument removes every version, or all but keepVersion', async () => {
       await store.upsert(ns, [...makeChunks(ns, 'doc', 'v1', 3, rand), ...makeChunks(ns, 'doc', 'v2', 4, rand)]);
       await store.upsert(ns, makeChunks(ns, 'keep', 'v1', 2, rand));
+      expect(await store.hasChunks(ns, { documentId: 'doc', version: 'v1' })).toBe(true);
       await store.deleteDocument(ns, 'doc', { keepVersion: 'v2' });
       expect(await store.getChunks(ns, { documentId: 'doc', version: 'v1' })).toEqual([]);
+      expect(await store.hasChunks(ns, { documentId: 'doc', version: 'v1' })).toBe(false);
       expect(await store.getChunks(ns, { documentId: 'doc', version: 'v2' })).toHaveLength(4);
+      expect(await store.hasChunks(ns, { documentId: 'doc', version: 'v2' })).toBe(true);
       await store.deleteDocument(ns, 'doc');
       expect(await store.getChunks(ns, { documentId: 'doc', version: 'v2' })).toEqual([]);
+      expect(await store.hasChunks(ns, { documentId: 'doc', version: 'v2' })).toBe(false);
       expect(await store.scoreAll(ns, [{ documentId: 'doc', version: 'v2' }], randomVector(rand))).toEqual([]);
       expect(await store.getChunks(ns, { documentId: 'keep', version: 'v1' })).toHaveLength(2);
       await store.deleteDocument(ns, 'never-existed');

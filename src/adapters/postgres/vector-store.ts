@@ -193,6 +193,16 @@ export class PostgresVectorStore implements VectorStore {
     return out.sort((a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order);
   }
 
+  async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {
+    const dims = this.#ready();
+    const { rows } = await this.#db.query(
+      'vectors.hasChunks',
+      'SELECT 1 FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version = $4 LIMIT 1',
+      [dims, namespace, doc.documentId, doc.version],
+    );
+    return rows.length > 0;
+  }
+
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
     const dims = this.#ready();
     const { rows } = await this.#db.query<ChunkRow>(

