@@ -51,6 +51,8 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
       INGEST_ATTEMPTS: '12',
       TOKENIZER_THREADS: '0',
       EMBEDDER_QUERY_THREAD: 'false',
+      // USE lite itself: slow enough that PostgreSQL stops in the middle of the batch (the static default may index all six first).
+      EMBEDDER: 'use-lite',
     };
     cleanups.push(async () => {
       const q = new BullMqQueue({ url: env.REDIS_URL, queueName: QUEUE_NAME_FOR_TESTS, prefix: env.QUEUE_PREFIX });

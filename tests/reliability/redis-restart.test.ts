@@ -35,6 +35,8 @@ describe('Redis restarted during ingestion (own redis-server, append-only file f
       // A job whose lock could not be renewed while Redis was away is taken up again soon after.
       WORKER_LOCK_MS: '2000',
       INGEST_ATTEMPTS: '10',
+      // USE lite itself: slow enough that Redis restarts in the middle of the batch (the static default may index it all first).
+      EMBEDDER: 'use-lite',
     };
     const api: Container = buildContainer(loadConfig(env, { dotenvPath: null }), createLogger('silent'), { role: 'api' });
     cleanups.push(() => api.close());
