@@ -23,6 +23,7 @@ import { loadPredictions, type LaraPrediction } from './lara/dataset.js';
 import { lexicalJudge, llmJudge, type Judge } from './judges/llm.js';
 import { sortTasks } from './harness/metrics.js';
 import { calibrationMarkdown } from './report/markdown.js';
+import type { Agreement, CalibrationCell, CalibrationReport } from './report/calibration.js';
 
 export interface PublishedGap {
   model: string;
@@ -51,40 +52,6 @@ export const PUBLISHED_AVERAGE_GAPS: ReadonlyArray<{ length: string; gap: number
   { length: '32k', gap: 2.4, source: 'LaRA findings: LC 2.40 points above RAG on average at 32k' },
   { length: '128k', gap: -3.68, source: 'LaRA findings: RAG 3.68 points above LC on average at 128k' },
 ];
-
-export interface CalibrationCell {
-  model: string;
-  length: string;
-  task: string;
-  /** Accuracy 0–1 under the judge. */
-  full: number;
-  rag: number;
-  /** full − rag, 0–1 scale. */
-  gap: number;
-  n: { full: number; rag: number };
-  /** Published gap in points, when there is one. */
-  published: number | null;
-  sameSign: boolean | null;
-}
-
-export interface Agreement {
-  /** Published gaps compared. */
-  n: number;
-  signAgree: number;
-  /** Pearson correlation of our gaps with the published ones (null below 3 pairs). */
-  pearson: number | null;
-  /** Mean |ours − published| in points. */
-  meanAbsDiff: number | null;
-}
-
-export interface CalibrationReport {
-  judge: string;
-  note: string;
-  cells: CalibrationCell[];
-  /** Mean gap over the models, per length, next to the published average. */
-  averages: Array<{ length: string; models: number; gap: number; published: number | null }>;
-  agreement: Agreement;
-}
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 

@@ -2,7 +2,7 @@ import { basename, extname } from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { AppError, isAppError } from '../src/errors.js';
-import { decodeUtf8 } from '../src/app.js';
+import { decodeUtf8 } from '../src/http/utf8.js';
 import { htmlToText } from '../src/core/ingest/html.js';
 import { Id } from '../src/http/schemas.js';
 import { EXAMPLE, Submitted } from '../src/http/views.js';

@@ -27,6 +27,7 @@ import openaiRoutes from '../routes/openai.js';
 import mcpRoutes from '../routes/mcp.js';
 import metricsRoutes from '../routes/metrics.js';
 import { installAuth } from './http/auth.js';
+import { decodeUtf8 } from './http/utf8.js';
 import { assertStorableJson, assertUtf8Charset } from './http/json-body.js';
 import { authEnabled, corsOrigins } from './config.js';
 
@@ -66,17 +67,6 @@ function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.write(`HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode] ?? 'Error'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Decodes bytes as UTF-8, refusing invalid sequences instead of silently replacing them. */
-export function decodeUtf8(buf: Buffer): string {
-  try {
-    return strictUtf8.decode(buf);
-  } catch (err) {
-    throw new AppError('INVALID_UTF8', [], { cause: err });
-  }
 }
 
 /** How often connections that fell idle are closed while the server closes. */

@@ -21,6 +21,7 @@ import { replayModel, type ModelReplay } from '../replay/summary.js';
 import { manifestConflict, ResultStore, type RunManifest } from './store.js';
 import type { BrokenInput, EvalQuestion, FailureRow, ResultRow, StrategySpec } from './types.js';
 import { writeReports } from '../report/index.js';
+import type { EvalSummary } from './eval-summary.js';
 
 export interface EvalOptions {
   /** The LaRA-style folder. */
@@ -55,28 +56,6 @@ export interface EvalOptions {
   signal?: AbortSignal;
   /** Where skipped lines and failed answers are reported as they happen. Default: the logger at warn. */
   warn?: (message: string) => void;
-}
-
-export interface EvalSummary {
-  dataset: string;
-  filters: SelectionFilters;
-  seed: number;
-  limit: number | null;
-  strategies: Array<{ key: string; label: string; selection: SelectionMethod }>;
-  judge: { name: string; approximate: boolean };
-  backend: BackendDescription;
-  questions: { available: number; selected: number; answered: number };
-  pairs: { expected: number; answered: number; failed: number };
-  /** Dataset lines that could not be used: never run, never counted as answered. */
-  broken: { count: number; items: BrokenInput[] };
-  /** Unreadable lines of the replayed models' prediction files: those questions count as without a recorded answer. */
-  predictionErrors: { count: number; items: BrokenInput[] };
-  failures: { count: number; items: FailureRow[] };
-  results: StrategySummary[];
-  replay: ModelReplay[];
-  interrupted: boolean;
-  /** Wall clock: varies between runs, unlike everything above. */
-  timing: { wallMs: number; pairsRun: number; questionsRun: number; msPerQuestion: number | null; msPerPair: number | null; latency: LatencySummary[] };
 }
 
 export interface EvalOutcome {

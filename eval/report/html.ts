@@ -1,5 +1,5 @@
 import type { Cell, StrategySummary } from '../harness/metrics.js';
-import type { EvalSummary } from '../harness/runner.js';
+import type { EvalSummary } from '../harness/eval-summary.js';
 import type { ResultRow } from '../harness/types.js';
 import { CELL_HEADER, cellColumns, dur, ktok, pct, REPLAY_HEADER, replayColumns, replayNote } from './markdown.js';
 import { barChart, curveChart, esc, PALETTE, scatterChart, type ScatterSeries } from './svg.js';

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EvalSummary } from '../harness/runner.js';
+import type { EvalSummary } from '../harness/eval-summary.js';
 import type { ResultRow } from '../harness/types.js';
 import { htmlReport } from './html.js';
 import { markdownReport } from './markdown.js';

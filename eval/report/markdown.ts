@@ -1,7 +1,7 @@
 import type { Cell } from '../harness/metrics.js';
 import type { ModelReplay, ReplayRow } from '../replay/summary.js';
-import type { EvalSummary } from '../harness/runner.js';
-import type { CalibrationReport } from '../calibrate-judge.js';
+import type { EvalSummary } from '../harness/eval-summary.js';
+import type { CalibrationReport } from './calibration.js';
 
 export const pct = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
 export const num = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
