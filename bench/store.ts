@@ -210,7 +210,8 @@ function postgres(url: string): Backend {
   return {
     name: 'postgres',
     async open() {
-      await (created ??= admin(`CREATE SCHEMA ${schema}`));
+      created ??= admin(`CREATE SCHEMA ${schema}`);
+      await created;
       const db = new PgDatabase({ url: schemaUrl.toString() });
       const documents = new PostgresDocumentStore({ db });
       const vectors = new PostgresVectorStore({ db });

@@ -144,7 +144,10 @@ async function main(): Promise<void> {
         for (const p of ctx.passages) {
           const key = `${p.documentId}:${p.start}:${p.end}`;
           let t = passageTokens.get(key);
-          if (t === undefined) passageTokens.set(key, (t = cl100k.count(p.text)));
+          if (t === undefined) {
+            t = cl100k.count(p.text);
+            passageTokens.set(key, t);
+          }
           tokens += t;
         }
         coverage = evidenceCoverage(

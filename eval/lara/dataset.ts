@@ -181,7 +181,10 @@ export function loadLara(root: string, opts: LoadOptions = {}): LaraDataset {
     errors,
     documentText(query) {
       let text = cache.get(query.docPath);
-      if (text === undefined) cache.set(query.docPath, (text = readFileSync(query.docPath, 'utf8')));
+      if (text === undefined) {
+        text = readFileSync(query.docPath, 'utf8');
+        cache.set(query.docPath, text);
+      }
       return text;
     },
   };

@@ -80,7 +80,10 @@ export async function measureQuestions(
   for (const q of questions) {
     const text = opts.documentText(q);
     let v = vocabularies.get(q.documentId);
-    if (!v) vocabularies.set(q.documentId, (v = vocabulary(text)));
+    if (!v) {
+      v = vocabulary(text);
+      vocabularies.set(q.documentId, v);
+    }
     const r = await backend.retrieve(q.documentId, q.question, opts.selection);
     const docs = r.scope.documents.map((d) => ({ title: d.title, tokens: d.tokens, chars: d.chars }));
     const e = estimator.estimateCosts(docs, r.tokens.selected, reader, q.question);

@@ -153,7 +153,7 @@ export function renderDocMap(host: HTMLElement, r: RetrieveResult, citations: Ci
   host.replaceChildren();
   const curve = r.curve ?? [];
   const rank = new Map<string, { rank: number; score: number }>();
-  curve.forEach((p, i) => rank.set(`${p.documentId}\u0000${p.order}`, { rank: i, score: p.score }));
+  for (const [i, p] of curve.entries()) rank.set(`${p.documentId}\u0000${p.order}`, { rank: i, score: p.score });
   const best = new Map<string, number>();
   for (const p of curve) if (!best.has(p.documentId)) best.set(p.documentId, p.score);
   // Most relevant documents first; a namespace-wide question may span many.

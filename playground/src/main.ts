@@ -390,7 +390,9 @@ function showResult(r: ShownResult, wallMs: number): void {
     ['LLM calls', fmtInt(t?.calls ?? r.calls?.length)],
     ['latency', `${fmtMs(t?.latencyMs)} LLM · ${fmtMs(wallMs)} total`],
   ]);
-  if ($('coa-notes').childElementCount === 0 && r.strategy === 'coa') r.notes?.forEach((n, i) => addNote(i + 1, r.notes?.length, n));
+  if ($('coa-notes').childElementCount === 0 && r.strategy === 'coa') {
+    for (const [i, n] of (r.notes ?? []).entries()) addNote(i + 1, r.notes?.length, n);
+  }
   if (r.truncated) {
     const t = typeof r.truncated === 'object' ? ` (${fmtInt(r.truncated.droppedTokens)} tokens, ${Math.round(100 * r.truncated.droppedShare)}% of the text, cut from the middle)` : '';
     notice(`The document did not fit the model's window and was truncated${t}.`);

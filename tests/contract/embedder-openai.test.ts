@@ -31,7 +31,7 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]!.body).toEqual({ model: 'fake-embed', input: texts });
     expect(server.requests[0]!.authorization).toBe('Bearer sk-test');
-    out.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(unit(bagOfWords(texts[i]!)))));
+    for (const [i, v] of out.entries()) expect(Array.from(v)).toEqual(Array.from(unit(bagOfWords(texts[i]!))));
   });
 
   it('splits large inputs into batches of the configured size', async () => {
@@ -39,7 +39,7 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
     const out = await make({ batchSize: 3 }).embedDocuments(texts);
     expect(server.requests.map((r) => r.body.input.length)).toEqual([3, 3, 1]);
     expect(out).toHaveLength(7);
-    out.forEach((v, i) => expect(dot(v, unit(bagOfWords(texts[i]!)))).toBeCloseTo(1, 5));
+    for (const [i, v] of out.entries()) expect(dot(v, unit(bagOfWords(texts[i]!)))).toBeCloseTo(1, 5);
   });
 
   it('learns its dimensions from the server', async () => {

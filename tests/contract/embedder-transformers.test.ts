@@ -68,7 +68,7 @@ describe('TransformersEmbedder on a tiny ONNX model built by the test', () => {
     const e = make({ batchSize: 2 });
     const together = await e.embedDocuments(texts);
     const oneByOne = await Promise.all(texts.map(async (t) => (await e.embedDocuments([t]))[0]!));
-    together.forEach((v, i) => expect(dot(v, oneByOne[i]!)).toBeCloseTo(1, 5));
+    for (const [i, v] of together.entries()) expect(dot(v, oneByOne[i]!)).toBeCloseTo(1, 5);
   });
 
   it('puts the query prefix before queries and the document prefix before chunks', async () => {

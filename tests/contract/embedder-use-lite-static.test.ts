@@ -41,7 +41,7 @@ describe('the committed static vector table (assets/use-lite-static.bin)', () =>
     expect(table.inputDims).toBe(512);
     expect(table.components).toHaveLength(STATIC_DIMS);
     const expected = sifWeights(vocabulary.length, SIF_COEFFICIENT);
-    table.weights.forEach((w, i) => expect(w).toBeCloseTo(expected[i]!, 6));
+    for (const [i, w] of table.weights.entries()) expect(w).toBeCloseTo(expected[i]!, 6);
     expect(table.explainedVariance).toBeGreaterThan(0.5);
     expect(table.explainedVariance).toBeLessThanOrEqual(1);
   });
@@ -57,7 +57,7 @@ describe('the committed static vector table (assets/use-lite-static.bin)', () =>
         const row = table.rows[id]!;
         // int8 rounding: each entry within half a step (largest entry / 127) of the exact value.
         const step = Math.max(...projected.map(Math.abs)) / 127;
-        projected.forEach((x, j) => expect(Math.abs(row[j]! - x)).toBeLessThanOrEqual(step * 0.5 + 1e-4));
+        for (const [j, x] of projected.entries()) expect(Math.abs(row[j]! - x)).toBeLessThanOrEqual(step * 0.5 + 1e-4);
         expect(dot(row, projected) / (norm(row) * norm(projected))).toBeGreaterThan(0.999);
       });
     } finally {
@@ -89,10 +89,12 @@ describe('UseLiteStaticEmbedder', () => {
     const ids = tokenizer.encode(text);
     expect(ids).toContain(0);
     const mean = new Float32Array(STATIC_DIMS);
-    for (const id of ids.filter((i) => i !== 0)) table.rows[id]!.forEach((x, j) => (mean[j]! += x));
+    for (const id of ids.filter((i) => i !== 0)) {
+      for (const [j, x] of table.rows[id]!.entries()) mean[j]! += x;
+    }
     const n = norm(mean);
     const [v] = await embedder.embedDocuments([text]);
-    v!.forEach((x, j) => expect(x).toBeCloseTo(mean[j]! / n, 5));
+    for (const [j, x] of v!.entries()) expect(x).toBeCloseTo(mean[j]! / n, 5);
     expect(await embedder.embedQuery(text)).toEqual(v);
   });
 

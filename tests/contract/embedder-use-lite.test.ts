@@ -92,7 +92,7 @@ describe('UseLiteEmbedder', () => {
     const texts = ['the', 'The harbour at night.'];
     const byIds = await embedder.embedIds(texts.map((t) => tokenizer.encode(t)));
     const byText = await embedder.embedDocuments(texts);
-    byIds.forEach((v, i) => expect(dot(v, byText[i]!)).toBeGreaterThan(0.9999));
+    for (const [i, v] of byIds.entries()) expect(dot(v, byText[i]!)).toBeGreaterThan(0.9999);
     await expect(embedder.embedIds([[]])).rejects.toBeInstanceOf(RangeError);
     await expect(embedder.embedIds([[tokenizer.size]])).rejects.toBeInstanceOf(RangeError);
   });
@@ -107,7 +107,7 @@ describe('UseLiteEmbedder', () => {
     const two = new UseLiteEmbedder({ threads: 2, batchSize: 1 });
     try {
       const [a, b] = await Promise.all([two.embedDocuments(texts), embedder.embedDocuments(texts)]);
-      a.forEach((v, i) => expect(dot(v, b[i]!)).toBeGreaterThan(0.9999));
+      for (const [i, v] of a.entries()) expect(dot(v, b[i]!)).toBeGreaterThan(0.9999);
     } finally {
       await two.close();
     }

@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ClientRequest } from 'node:http';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -57,7 +57,7 @@ interface Received {
 /** node:http, not fetch: paths go out as written (fetch would resolve `../`), and no keep-alive pool survives the test. */
 function send(base: URL, r: Sent, timeoutMs = 15_000): Promise<Received | { clientError: string }> {
   return new Promise((resolve) => {
-    let req;
+    let req: ClientRequest;
     try {
       req = httpRequest(
         { host: base.hostname, port: base.port, method: r.method, path: r.path, agent: false, headers: { ...r.headers, ...(r.body ? { 'content-length': String(r.body.length) } : {}) } },

@@ -54,7 +54,7 @@ function record01(hash: Buffer, vector: Float32Array): Buffer {
   buf.write('EMB1', 0, 'latin1');
   buf.writeUInt32LE(vector.length, 4);
   hash.copy(buf, 8);
-  vector.forEach((x, i) => buf.writeFloatLE(x, 40 + i * 4));
+  for (const [i, x] of vector.entries()) buf.writeFloatLE(x, 40 + i * 4);
   buf.writeUInt32LE(crc32(buf.subarray(4, 40 + vector.length * 4)), 40 + vector.length * 4);
   return buf;
 }

@@ -60,8 +60,8 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
 
     for (const [round, prefix] of ['first', 'second'].entries()) {
       const run = await killMidStream(dataDir, prefix, 6 + round * 4);
-      run.submitted.forEach((id) => all.submitted.add(id));
-      run.indexed.forEach((n, id) => all.indexed.set(id, n));
+      for (const id of run.submitted) all.submitted.add(id);
+      for (const [id, n] of run.indexed) all.indexed.set(id, n);
       expect(run.submitted.length).toBeGreaterThanOrEqual(run.indexed.size);
 
       // Straight after the kill, before any recovery: the stores open, and every document acknowledged as indexed is whole.

@@ -25,7 +25,10 @@ describe('ConcurrencyLimiter', () => {
     const r1 = await l.acquire();
     const r2 = await l.acquire();
     let third = false;
-    const p3 = l.acquire().then((r) => ((third = true), r));
+    const p3 = l.acquire().then((r) => {
+      third = true;
+      return r;
+    });
     expect(l.queued).toBe(1);
     await expect(l.acquire()).rejects.toMatchObject({ code: 'OVERLOADED', statusCode: 503, retryAfter: 3, message: expect.stringContaining('things') });
     expect(third).toBe(false);

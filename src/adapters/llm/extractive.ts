@@ -475,7 +475,7 @@ function questionWeights(qTerms: readonly string[], n: number, df: DocumentFrequ
 function mostOverlapping(candidates: readonly Candidate[], overlap: readonly number[], k: number): number[] {
   const some: number[] = [];
   const none: number[] = [];
-  overlap.forEach((o, i) => (o > 0 ? some : none).push(i));
+  for (const [i, o] of overlap.entries()) (o > 0 ? some : none).push(i);
   const byOrder = (a: number, b: number): number => compareOrder(candidates[a]!, candidates[b]!);
   some.sort((a, b) => overlap[b]! - overlap[a]! || byOrder(a, b));
   if (some.length >= k) return some.slice(0, k);

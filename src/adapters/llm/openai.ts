@@ -256,8 +256,7 @@ export class OpenAiChatProvider implements LlmProvider {
     };
     for await (const bytes of res.body as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(bytes, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) !== -1) {
+      for (let nl = buffer.indexOf('\n'); nl !== -1; nl = buffer.indexOf('\n')) {
         const line = buffer.slice(0, nl).replace(/\r$/, '');
         buffer = buffer.slice(nl + 1);
         if (handleLine(line)) {

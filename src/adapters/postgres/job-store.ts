@@ -1,3 +1,4 @@
+import type { QueryResult } from 'pg';
 import { AppError } from '../../errors.js';
 import type { JobState, QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
@@ -125,7 +126,7 @@ export class PostgresJobStore implements JobStore {
 
   async finish(id: string, owner: string, outcome: RunOutcome, now: number): Promise<boolean> {
     const at = new Date(now).toISOString();
-    let res;
+    let res: QueryResult;
     switch (outcome.state) {
       case 'completed':
         res = await this.#db.query(

@@ -19,7 +19,10 @@ const statements = new Map<string, Database.Statement>();
 port.on('message', (req: WriteRequest) => {
   try {
     let stmt = statements.get(req.sql);
-    if (!stmt) statements.set(req.sql, (stmt = db.prepare(WRITE_SQL[req.sql])));
+    if (!stmt) {
+      stmt = db.prepare(WRITE_SQL[req.sql]);
+      statements.set(req.sql, stmt);
+    }
     const params = req.params.map((p) => (p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p));
     port.postMessage({ id: req.seq, ok: true, changes: stmt.run(...params).changes } satisfies WriteReply);
   } catch (err) {

@@ -101,23 +101,26 @@ export class DocumentService {
     await this.o.documents.putText(input.namespace, id, version, input.text);
     const now = new Date().toISOString();
     let previous: DocumentRecord | null = null;
-    const document = (await this.o.documents.update(input.namespace, id, (cur) => ((previous = cur), {
-      namespace: input.namespace,
-      id,
-      title: input.title ?? cur?.title ?? id,
-      status: cur?.version ? cur.status : 'pending',
-      version: cur?.version ?? null,
-      pending: { version, jobId, chars: input.text.length, tokens },
-      // Readers pair the record's sizes with the live text: they change with `version`, when the job makes this one live.
-      chars: cur?.version ? cur.chars : input.text.length,
-      tokens: cur?.version ? cur.tokens : tokens,
-      chunkCount: cur?.chunkCount ?? 0,
-      metadata: input.metadata ?? cur?.metadata ?? {},
-      source: input.source,
-      error: null,
-      createdAt: cur?.createdAt ?? now,
-      updatedAt: now,
-    })))!;
+    const document = (await this.o.documents.update(input.namespace, id, (cur) => {
+      previous = cur;
+      return {
+        namespace: input.namespace,
+        id,
+        title: input.title ?? cur?.title ?? id,
+        status: cur?.version ? cur.status : 'pending',
+        version: cur?.version ?? null,
+        pending: { version, jobId, chars: input.text.length, tokens },
+        // Readers pair the record's sizes with the live text: they change with `version`, when the job makes this one live.
+        chars: cur?.version ? cur.chars : input.text.length,
+        tokens: cur?.version ? cur.tokens : tokens,
+        chunkCount: cur?.chunkCount ?? 0,
+        metadata: input.metadata ?? cur?.metadata ?? {},
+        source: input.source,
+        error: null,
+        createdAt: cur?.createdAt ?? now,
+        updatedAt: now,
+      };
+    }))!;
     try {
       await this.enqueue(input.namespace, id, version, jobId);
     } catch (err) {

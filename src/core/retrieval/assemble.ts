@@ -56,7 +56,10 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
   const byDoc = new Map<string, AssemblyChunk[]>();
   for (const c of chunks) {
     let list = byDoc.get(c.documentId);
-    if (!list) byDoc.set(c.documentId, (list = []));
+    if (!list) {
+      list = [];
+      byDoc.set(c.documentId, list);
+    }
     list.push(c);
   }
 

@@ -98,7 +98,10 @@ export function buildBm25Part(texts: readonly string[]): Bm25Part {
     for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
     for (const [t, c] of counts) {
       let p = building.get(t);
-      if (!p) building.set(t, (p = { docs: [], tfs: [] }));
+      if (!p) {
+        p = { docs: [], tfs: [] };
+        building.set(t, p);
+      }
       p.docs.push(d);
       p.tfs.push(c);
     }

@@ -50,7 +50,10 @@ export function documentScores(candidates: readonly LibraryCandidate[], aggregat
   for (const c of candidates) {
     if (!Number.isFinite(c.score)) throw new AppError('INVALID_PARAMETER', [`candidate ${c.id} has no finite score (${c.score})`]);
     let list = byDoc.get(c.documentId);
-    if (!list) byDoc.set(c.documentId, (list = []));
+    if (!list) {
+      list = [];
+      byDoc.set(c.documentId, list);
+    }
     list.push(c.score);
   }
   const out: DocumentScore[] = [];
