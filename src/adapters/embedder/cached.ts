@@ -149,7 +149,7 @@ export class CachingEmbedder implements Embedder {
       if (vectors.length !== keys.length) {
         throw new AppError('EMBEDDER_BAD_RESPONSE', [`${this.id}: ${vectors.length} vectors for ${keys.length} texts`]);
       }
-      keys.forEach((key, i) => this.vectors.set(key, vectors[i]!));
+      for (const [i, key] of keys.entries()) this.vectors.set(key, vectors[i]!);
       await this.persist(keys.map((key, i) => ({ key, vector: vectors[i]! })));
       return vectors;
     });
@@ -159,7 +159,9 @@ export class CachingEmbedder implements Embedder {
       one.catch(() => undefined);
       this.inFlight.set(key, one);
     });
-    const settle = (): void => keys.forEach((key) => this.inFlight.delete(key));
+    const settle = (): void => {
+      for (const key of keys) this.inFlight.delete(key);
+    };
     batch.then(settle, settle);
   }
 

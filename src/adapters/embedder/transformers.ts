@@ -109,7 +109,7 @@ export class TransformersEmbedder implements Embedder {
     const out: Float32Array[] = [];
     for (const batch of batches(texts, this.batchSize)) {
       throwIfAborted(signal);
-      let tensor;
+      let tensor: Awaited<ReturnType<FeatureExtractor>>;
       try {
         tensor = await extractor(batch, { pooling: this.pooling, normalize: true });
       } catch (err) {

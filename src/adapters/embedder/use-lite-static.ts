@@ -98,10 +98,15 @@ export function decodeStaticTable(buf: Buffer): StaticTable {
   const floats = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + 4 * floatCount));
   const q = new Int8Array(buf.buffer, buf.byteOffset + start + 4 * floatCount, vocabSize * dims);
   let at = 0;
-  const mean = floats.slice(at, (at += inputDims));
-  const components = Array.from({ length: dims }, () => floats.slice(at, (at += inputDims)));
-  const weights = floats.slice(at, (at += vocabSize));
-  const scales = floats.slice(at, (at += vocabSize));
+  const take = (n: number): Float32Array => {
+    const part = floats.slice(at, at + n);
+    at += n;
+    return part;
+  };
+  const mean = take(inputDims);
+  const components = Array.from({ length: dims }, () => take(inputDims));
+  const weights = take(vocabSize);
+  const scales = take(vocabSize);
   // One block for all rows (the embedder reads them from it), filled in one loop: decoding stays a few milliseconds.
   const block = new Float32Array(vocabSize * dims);
   for (let i = 0; i < vocabSize; i++) {

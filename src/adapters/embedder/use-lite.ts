@@ -252,8 +252,9 @@ export class UseLiteEmbedder implements Embedder {
     for (const slot of pool.slots) {
       if (slot.busy) continue;
       let task: Task | undefined;
-      while ((task = this.nextUrgent() ?? (slot.lane === 'any' ? this.queue.shift() : undefined))) {
-        if (!task.signal?.aborted) break;
+      for (;;) {
+        task = this.nextUrgent() ?? (slot.lane === 'any' ? this.queue.shift() : undefined);
+        if (!task?.signal?.aborted) break;
         task.reject(cancelledBy(task.signal));
       }
       if (!task) continue;

@@ -6,7 +6,7 @@ import { chunkText } from '../../core/ingest/chunker.js';
 import { chunkId } from '../../core/ids.js';
 import { textKey } from '../embedder/cached.js';
 import type { StoredChunk } from '../../ports/vector-store.js';
-import type { Import01Context, Import01Step } from './import-0.1.js';
+import type { Import01Step } from './import-0.1-step.js';
 
 /**
  * The chunk store's part of the 0.1 import: the embedding cache (0.1 kept it

@@ -2,15 +2,12 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { Logger } from 'pino';
-import type { DocumentRecord, DocumentStore } from '../../ports/document-store.js';
+import type { DocumentRecord } from '../../ports/document-store.js';
 import type { JobInfo, JobState } from '../../ports/job-queue.js';
-import type { JobRecord, JobStore } from '../../ports/job-store.js';
-import type { ApiKeyRecord, KeyStore } from '../../ports/key-store.js';
-import type { VectorStore } from '../../ports/vector-store.js';
-import type { Embedder } from '../../ports/embedder.js';
-import type { EmbeddingCacheStore } from '../../ports/embedding-cache.js';
+import type { JobRecord } from '../../ports/job-store.js';
+import type { ApiKeyRecord } from '../../ports/key-store.js';
 import { CHUNK_IMPORT_01_STEPS } from './import-0.1-chunks.js';
+import type { Import01Context, Import01Step } from './import-0.1-step.js';
 import { sqlite } from './errors.js';
 
 /**
@@ -37,36 +34,13 @@ import { sqlite } from './errors.js';
  * overwriting what the service changed meanwhile.
  */
 
-/** What the steps read from and write to. */
-export interface Import01Context {
-  /** The DATA_DIR holding the 0.1 files. */
-  dataDir: string;
-  documents: DocumentStore;
-  keys: KeyStore;
-  jobs: JobStore;
-  vectors: VectorStore;
-  /** The embedding cache's store the imported vectors go to, under `embedder.id`. */
-  embeddingCache: EmbeddingCacheStore;
-  /** The configured embedder: its id names the model whose 0.1 cache is imported; it embeds only chunks that cache lacks. */
-  embedder: Embedder;
-  /** How ingestion cuts texts (CHUNK_TOKENS, CHUNK_OVERLAP_TOKENS): the chunks are rebuilt the same way. */
-  chunking: { chunkTokens: number; overlapTokens: number };
-  /** DATA_DIR's SQLite database, for steps whose store writes its own tables. */
-  sqlite: Database.Database;
-  logger: Logger;
-}
-
-/** One part of the import. Idempotent: writes only what is missing. Returns counts for the summary. */
-export interface Import01Step {
-  name: string;
-  run(ctx: Import01Context): Promise<Record<string, number>>;
-}
-
 export interface Import01Summary {
   /** Per step, what it counted (imported, skipped, ...). */
   steps: Record<string, Record<string, number>>;
   finishedAt: string;
 }
+
+export type { Import01Context, Import01Step } from './import-0.1-step.js';
 
 /** The name of the import in the `data_imports` table and of the job that serialises it. */
 export const IMPORT_01 = 'import-0.1';
