@@ -19,11 +19,16 @@ import { SqliteJobStore } from '../src/adapters/sqlite/job-store.js';
 import type { DocumentRecord } from '../src/ports/document-store.js';
 import { median } from './stats.js';
 
-const OPTIONS = { mb: { type: 'string', default: '20' }, docs: { type: 'string', default: '10000' }, runs: { type: 'string', default: '5' } } satisfies CliOptions;
+const OPTIONS = {
+  mb: { type: 'string', default: '20' },
+  docs: { type: 'string', default: '10000' },
+  runs: { type: 'string', default: '5' },
+} satisfies CliOptions;
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/catalogue-stall.ts [options]',
-    about: "How long the catalogue's SQLite calls hold the event loop, beside the JSON work the same request does on the same data, in the same run.",
+    about:
+      "How long the catalogue's SQLite calls hold the event loop, beside the JSON work the same request does on the same data, in the same run.",
     options: OPTIONS,
     describe: {
       mb: 'upload size in MB',
@@ -83,27 +88,73 @@ try {
     for (let i = 0; i < DOCS; i++) void docs.put(record(i));
   })();
 
-  const text = 'The harbour master logged every boat. '.repeat(Math.ceil((MB * 1024 * 1024) / 38)).slice(0, MB * 1024 * 1024);
+  const text = 'The harbour master logged every boat. '
+    .repeat(Math.ceil((MB * 1024 * 1024) / 38))
+    .slice(0, MB * 1024 * 1024);
   const body = JSON.stringify({ id: 'big', text });
   const rows: Array<[string, number, number, string]> = [];
 
   const parse = await medianOf(() => JSON.parse(body));
-  rows.push([`putText ${MB} MB, event loop`, await medianOf((i) => docs.putText('bench', 'big', `v${i}`, text)), parse, `JSON.parse of its ${MB} MB upload`]);
-  rows.push([`putText ${MB} MB, write thread`, await medianOf((i) => threaded.putText('bench', 'big', `w${i}`, text)), parse, `JSON.parse of its ${MB} MB upload`]);
+  rows.push([
+    `putText ${MB} MB, event loop`,
+    await medianOf((i) => docs.putText('bench', 'big', `v${i}`, text)),
+    parse,
+    `JSON.parse of its ${MB} MB upload`,
+  ]);
+  rows.push([
+    `putText ${MB} MB, write thread`,
+    await medianOf((i) => threaded.putText('bench', 'big', `w${i}`, text)),
+    parse,
+    `JSON.parse of its ${MB} MB upload`,
+  ]);
   const serialise = await medianOf(() => JSON.stringify({ text }));
-  rows.push([`getText ${MB} MB`, await medianOf(() => docs.getText('bench', 'big', 'v0')), serialise, 'JSON.stringify of the same text']);
+  rows.push([
+    `getText ${MB} MB`,
+    await medianOf(() => docs.getText('bench', 'big', 'v0')),
+    serialise,
+    'JSON.stringify of the same text',
+  ]);
 
   const page = (await docs.list('bench', { limit: 20 })).items;
   const pageJson = await medianOf(() => JSON.stringify({ items: page }));
   let cursor: string | null = null;
-  rows.push([`list 20 of ${DOCS}`, await medianOf(async () => (cursor = (await docs.list('bench', { limit: 20, cursor })).next)), pageJson, 'JSON.stringify of the page']);
+  rows.push([
+    `list 20 of ${DOCS}`,
+    await medianOf(async () => (cursor = (await docs.list('bench', { limit: 20, cursor })).next)),
+    pageJson,
+    'JSON.stringify of the page',
+  ]);
   const one = await docs.get('bench', 'doc-005000');
-  rows.push(['get one record', await medianOf((i) => docs.get('bench', `doc-${String(i * 997).padStart(6, '0')}`)), await medianOf(() => JSON.stringify(one)), 'JSON.stringify of the record']);
-  rows.push(['update one record', await medianOf((i) => docs.update('bench', `doc-${String(i * 991).padStart(6, '0')}`, (c) => ({ ...c!, title: `t${i}` }))), await medianOf(() => JSON.stringify(one)), 'JSON.stringify of the record']);
+  rows.push([
+    'get one record',
+    await medianOf((i) => docs.get('bench', `doc-${String(i * 997).padStart(6, '0')}`)),
+    await medianOf(() => JSON.stringify(one)),
+    'JSON.stringify of the record',
+  ]);
+  rows.push([
+    'update one record',
+    await medianOf((i) =>
+      docs.update('bench', `doc-${String(i * 991).padStart(6, '0')}`, (c) => ({ ...c!, title: `t${i}` })),
+    ),
+    await medianOf(() => JSON.stringify(one)),
+    'JSON.stringify of the record',
+  ]);
 
   // A finished batch of 1000 questions: the largest job result the API stores and serves.
-  const item = { id: 'q', question: 'How many boats did the harbour master log in the spring?', ok: true, result: { answer: 'x'.repeat(600), decision: { strategy: 'rag', reasons: ['a'.repeat(200)], signals: Array.from({ length: 40 }, (_, k) => k / 40) }, passages: Array.from({ length: 5 }, () => ({ text: 'p'.repeat(800), start: 0, end: 800 })) } };
-  const result = { items: Array.from({ length: 1000 }, (_, k) => ({ ...item, id: String(k) })), summary: { questions: 1000 } };
+  const item = {
+    id: 'q',
+    question: 'How many boats did the harbour master log in the spring?',
+    ok: true,
+    result: {
+      answer: 'x'.repeat(600),
+      decision: { strategy: 'rag', reasons: ['a'.repeat(200)], signals: Array.from({ length: 40 }, (_, k) => k / 40) },
+      passages: Array.from({ length: 5 }, () => ({ text: 'p'.repeat(800), start: 0, end: 800 })),
+    },
+  };
+  const result = {
+    items: Array.from({ length: 1000 }, (_, k) => ({ ...item, id: String(k) })),
+    summary: { questions: 1000 },
+  };
   const resultJson = JSON.stringify(result);
   const finishing = (store: SqliteJobStore, prefix: string) => async (i: number) => {
     await store.insert({ id: `${prefix}-${i}`, name: 'bench', data: {}, maxAttempts: 1 }, Date.now());
@@ -111,17 +162,35 @@ try {
     await store.finish(`${prefix}-${i}`, 'bench', { state: 'completed', result }, Date.now());
   };
   const resultMb = (resultJson.length / 1024 / 1024).toFixed(1);
-  rows.push([`job finish (${resultMb} MB result), event loop`, await medianOf(finishing(jobs, 'job')), await medianOf(() => JSON.stringify(result)), 'JSON.stringify of the result']);
-  rows.push([`job finish (${resultMb} MB result), write thread`, await medianOf(finishing(threadedJobs, 'jobt')), await medianOf(() => JSON.stringify(result)), 'JSON.stringify of the result']);
-  rows.push(['job get (same result)', await medianOf(() => jobs.get('job-0')), await medianOf(() => JSON.stringify(result)), 'JSON.stringify of the result']);
+  rows.push([
+    `job finish (${resultMb} MB result), event loop`,
+    await medianOf(finishing(jobs, 'job')),
+    await medianOf(() => JSON.stringify(result)),
+    'JSON.stringify of the result',
+  ]);
+  rows.push([
+    `job finish (${resultMb} MB result), write thread`,
+    await medianOf(finishing(threadedJobs, 'jobt')),
+    await medianOf(() => JSON.stringify(result)),
+    'JSON.stringify of the result',
+  ]);
+  rows.push([
+    'job get (same result)',
+    await medianOf(() => jobs.get('job-0')),
+    await medianOf(() => JSON.stringify(result)),
+    'JSON.stringify of the result',
+  ]);
   await threaded.close();
   await threadedJobs.close();
   db.close();
 
-  console.log(`catalogue stall: median of ${RUNS}, ms the event loop is busy (event-loop utilisation); baseline = what the same request already does with the same data`);
+  console.log(
+    `catalogue stall: median of ${RUNS}, ms the event loop is busy (event-loop utilisation); baseline = what the same request already does with the same data`,
+  );
   console.log('| call | store ms | baseline ms | ratio | baseline |');
   console.log('|---|---|---|---|---|');
-  for (const [name, store, base, what] of rows) console.log(`| ${name} | ${store.toFixed(2)} | ${base.toFixed(2)} | ${(store / base).toFixed(2)} | ${what} |`);
+  for (const [name, store, base, what] of rows)
+    console.log(`| ${name} | ${store.toFixed(2)} | ${base.toFixed(2)} | ${(store / base).toFixed(2)} | ${what} |`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

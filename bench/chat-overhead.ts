@@ -34,9 +34,15 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/chat-overhead.ts [options]',
-    about: 'Latency of POST /v1/chat/completions against POST /v1/query on the same question and document, without and with streaming, in the same run (target ratio ≤ 1.05).',
+    about:
+      'Latency of POST /v1/chat/completions against POST /v1/query on the same question and document, without and with streaming, in the same run (target ratio ≤ 1.05).',
     options: OPTIONS,
-    describe: { rounds: 'ABBA rounds per mode (each round sends two requests to each route)', document: 'text file to ingest and ask about', question: 'the question', warmup: 'requests to each route before measuring' },
+    describe: {
+      rounds: 'ABBA rounds per mode (each round sends two requests to each route)',
+      document: 'text file to ingest and ask about',
+      question: 'the question',
+      warmup: 'requests to each route before measuring',
+    },
   }),
 );
 const { values } = parseArgs({ options: OPTIONS });
@@ -51,14 +57,23 @@ function quantile(xs: readonly number[], q: number): number {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'air-bench-chat-'));
-  const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: 0 } });
+  const config = loadConfig(
+    {},
+    { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: 0 } },
+  );
   const container = buildContainer(config, createLogger(config.LOG_LEVEL), { role: 'api' });
   const { app, base } = await serveInProcess(container);
   try {
     const text = await readFile(values.document!, 'utf8');
     const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-    const submitted = (await (await post('/v1/documents', { id: 'doc', title: basename(values.document!), text })).json()) as { jobId: string };
+      fetch(base + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    const submitted = (await (
+      await post('/v1/documents', { id: 'doc', title: basename(values.document!), text })
+    ).json()) as { jobId: string };
     for (;;) {
       const job = (await (await fetch(`${base}/v1/jobs/${submitted.jobId}`)).json()) as { state: string };
       if (job.state === 'completed') break;
@@ -75,19 +90,30 @@ async function main(): Promise<void> {
         if (r.status !== 200 || typeof body.answer !== 'string') throw new Error(`/v1/query ${r.status}`);
       },
       chat: async () => {
-        const r = await post('/v1/chat/completions', { model: 'auto', messages: [{ role: 'user', content: question }], ...scope });
+        const r = await post('/v1/chat/completions', {
+          model: 'auto',
+          messages: [{ role: 'user', content: question }],
+          ...scope,
+        });
         const body = (await r.json()) as { choices?: unknown[] };
         if (r.status !== 200 || !Array.isArray(body.choices)) throw new Error(`/v1/chat/completions ${r.status}`);
       },
       'query stream': async () => {
         const r = await post('/v1/query', { question, ...scope }, { accept: 'text/event-stream' });
         const t = await r.text();
-        if (r.status !== 200 || !t.includes('event: result')) throw new Error('/v1/query stream did not end in a result');
+        if (r.status !== 200 || !t.includes('event: result'))
+          throw new Error('/v1/query stream did not end in a result');
       },
       'chat stream': async () => {
-        const r = await post('/v1/chat/completions', { model: 'auto', messages: [{ role: 'user', content: question }], stream: true, ...scope });
+        const r = await post('/v1/chat/completions', {
+          model: 'auto',
+          messages: [{ role: 'user', content: question }],
+          stream: true,
+          ...scope,
+        });
         const t = await r.text();
-        if (r.status !== 200 || !t.trimEnd().endsWith('data: [DONE]')) throw new Error('/v1/chat/completions stream did not end in [DONE]');
+        if (r.status !== 200 || !t.trimEnd().endsWith('data: [DONE]'))
+          throw new Error('/v1/chat/completions stream did not end in [DONE]');
       },
     };
     const time = async (fn: () => Promise<void>) => {
@@ -119,8 +145,12 @@ async function main(): Promise<void> {
       const ma = median(ta);
       const mb = median(tb);
       const pathOf = (route: string) => (route.startsWith('query') ? 'POST /v1/query' : 'POST /v1/chat/completions');
-      console.log(`${mode.padEnd(12)}${pathOf(a).padEnd(24)}${ma.toFixed(2).padStart(9)}${quantile(ta, 0.9).toFixed(2).padStart(9)}   1 (baseline)`);
-      console.log(`${mode.padEnd(12)}${pathOf(b).padEnd(24)}${mb.toFixed(2).padStart(9)}${quantile(tb, 0.9).toFixed(2).padStart(9)}   ${(mb / ma).toFixed(3)}${mb / ma <= 1.05 ? '' : '  (above the 1.05 target)'}`);
+      console.log(
+        `${mode.padEnd(12)}${pathOf(a).padEnd(24)}${ma.toFixed(2).padStart(9)}${quantile(ta, 0.9).toFixed(2).padStart(9)}   1 (baseline)`,
+      );
+      console.log(
+        `${mode.padEnd(12)}${pathOf(b).padEnd(24)}${mb.toFixed(2).padStart(9)}${quantile(tb, 0.9).toFixed(2).padStart(9)}   ${(mb / ma).toFixed(3)}${mb / ma <= 1.05 ? '' : '  (above the 1.05 target)'}`,
+      );
     }
   } finally {
     await app.close();

@@ -40,7 +40,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/ingest-loop.ts [options]',
-    about: "How long the API's event loop is held while a large upload is received and ingested, tokenizer on the event loop (baseline) against a TokenPool thread, in the same run.",
+    about:
+      "How long the API's event loop is held while a large upload is received and ingested, tokenizer on the event loop (baseline) against a TokenPool thread, in the same run.",
     options: OPTIONS,
     describe: {
       tokens: 'cl100k tokens of the uploaded text',
@@ -96,7 +97,8 @@ class StubEmbedder implements Embedder {
 
 const ms = (ns: number) => ns / 1e6;
 const summary = (h: IntervalHistogram): Loop => ({ maxMs: ms(h.max), p99Ms: ms(h.percentile(99)), meanMs: ms(h.mean) });
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 
 async function child(mode: Mode, textPath: string): Promise<RunResult> {
   const { loadConfig } = await import('../src/config.js');
@@ -119,11 +121,18 @@ async function child(mode: Mode, textPath: string): Promise<RunResult> {
       TOKENIZER_THREADS: mode === 'inline' ? 0 : 1,
     },
   });
-  const container = buildContainer(config, createLogger('warn'), { role: 'api', overrides: { embedder: new StubEmbedder() } });
+  const container = buildContainer(config, createLogger('warn'), {
+    role: 'api',
+    overrides: { embedder: new StubEmbedder() },
+  });
   const { app, base } = await serveInProcess(container);
   const post = (body: unknown) =>
-    fetch(`${base}/v1/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
-  const status = async (id: string) => ((await (await fetch(`${base}/v1/documents/${id}`)).json()) as any);
+    fetch(`${base}/v1/documents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
+  const status = async (id: string) => (await (await fetch(`${base}/v1/documents/${id}`)).json()) as any;
   const until = async (id: string) => {
     for (;;) {
       const d = await status(id);
@@ -191,7 +200,11 @@ async function child(mode: Mode, textPath: string): Promise<RunResult> {
 
 function runChild(mode: Mode, textPath: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'bench/ingest-loop.ts', '--child', mode, '--text', textPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bench/ingest-loop.ts', '--child', mode, '--text', textPath],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     c.stdout.on('data', (d: Buffer) => (out += d));
     c.on('error', reject);
@@ -236,8 +249,12 @@ async function main(): Promise<void> {
     const { text, parts, tokens } = await buildText(Number(values.tokens));
     const textPath = join(dir, 'text.txt');
     await writeFile(textPath, text);
-    console.log(`text: ${parts} LaRA 128k documents joined, ${(text.length / 1e6).toFixed(2)}M chars, ${tokens} cl100k tokens; stub embedder, embedded stores, in-process queue, HTTP over loopback`);
-    console.log('mode     round  upload ms  ingest ms  2nd upload ms  loop max (upload/ingest) ms  loop p99 (upload/ingest) ms  /healthz probes  probe max ms  probe p99 ms  tokens   chunks');
+    console.log(
+      `text: ${parts} LaRA 128k documents joined, ${(text.length / 1e6).toFixed(2)}M chars, ${tokens} cl100k tokens; stub embedder, embedded stores, in-process queue, HTTP over loopback`,
+    );
+    console.log(
+      'mode     round  upload ms  ingest ms  2nd upload ms  loop max (upload/ingest) ms  loop p99 (upload/ingest) ms  /healthz probes  probe max ms  probe p99 ms  tokens   chunks',
+    );
     const runs: RunResult[] = [];
     for (let round = 1; round <= Number(values.rounds); round++) {
       for (const mode of ['inline', 'threads'] as const) {
@@ -254,7 +271,9 @@ async function main(): Promise<void> {
     const ratio = (name: string, f: (r: RunResult) => number) => {
       const a = of('inline', f);
       const b = of('threads', f);
-      console.log(`${name.padEnd(36)} inline ${f1(a).padStart(8)}  threads ${f1(b).padStart(8)}  inline/threads ${(a / b).toFixed(1)}x`);
+      console.log(
+        `${name.padEnd(36)} inline ${f1(a).padStart(8)}  threads ${f1(b).padStart(8)}  inline/threads ${(a / b).toFixed(1)}x`,
+      );
     };
     console.log('medians over rounds:');
     ratio('event-loop max delay, upload (ms)', (r) => r.loop.upload.maxMs);

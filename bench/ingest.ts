@@ -45,7 +45,8 @@ async function documents(): Promise<Array<{ name: string; text: string }>> {
   const root = join(values.dataset!, 'documents', values.length!);
   const out: Array<{ name: string; text: string }> = [];
   for (const type of (await readdir(root)).sort()) {
-    for (const f of (await readdir(join(root, type))).sort()) out.push({ name: `${type}/${f}`, text: await readFile(join(root, type, f), 'utf8') });
+    for (const f of (await readdir(join(root, type))).sort())
+      out.push({ name: `${type}/${f}`, text: await readFile(join(root, type, f), 'utf8') });
   }
   // Interleave types so a --limit still sees books, papers and filings.
   out.sort((x, y) => (x.name.split('/')[1]! < y.name.split('/')[1]! ? -1 : 1));
@@ -61,7 +62,8 @@ async function bare(config: Config, dataDir: string, distinct: readonly string[]
   try {
     await embedder.embedDocuments(WARM_UP);
     const start = performance.now();
-    for (let i = 0; i < distinct.length; i += config.EMBED_BATCH_SIZE) await embedder.embedDocuments(distinct.slice(i, i + config.EMBED_BATCH_SIZE));
+    for (let i = 0; i < distinct.length; i += config.EMBED_BATCH_SIZE)
+      await embedder.embedDocuments(distinct.slice(i, i + config.EMBED_BATCH_SIZE));
     return (performance.now() - start) / 1000;
   } finally {
     await embedder.close();
@@ -69,24 +71,38 @@ async function bare(config: Config, dataDir: string, distinct: readonly string[]
 }
 
 /** The whole pipeline on a fresh data directory: submit every document, wait until all are live. */
-async function pipeline(config: Config, docs: ReadonlyArray<{ name: string; text: string }>): Promise<{ seconds: number; chunks: number; hits: number; misses: number }> {
+async function pipeline(
+  config: Config,
+  docs: ReadonlyArray<{ name: string; text: string }>,
+): Promise<{ seconds: number; chunks: number; hits: number; misses: number }> {
   const container = buildContainer(config, createLogger('warn'), { role: 'local' });
   try {
     await container.runner!.start();
     await container.embedder.embedDocuments(WARM_UP);
     const t = performance.now();
     const ids: string[] = [];
-    for (const d of docs) ids.push((await container.documentService.submit({ namespace: 'bench', title: d.name, text: d.text, source: d.name })).document.id);
+    for (const d of docs)
+      ids.push(
+        (await container.documentService.submit({ namespace: 'bench', title: d.name, text: d.text, source: d.name }))
+          .document.id,
+      );
     for (;;) {
       const states = await Promise.all(ids.map((id) => container.documentService.get('bench', id)));
       const failed = states.filter((s) => s.status === 'failed');
-      if (failed.length > 0) throw new Error(`ingestion failed: ${failed.map((f) => `${f.id} ${f.error?.message}`).join('; ')}`);
+      if (failed.length > 0)
+        throw new Error(`ingestion failed: ${failed.map((f) => `${f.id} ${f.error?.message}`).join('; ')}`);
       if (states.every((s) => s.status === 'ready' && !s.pending)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     const seconds = (performance.now() - t) / 1000;
-    const chunks = (await Promise.all(ids.map((id) => container.documentService.get('bench', id)))).reduce((a, d) => a + d.chunkCount, 0);
-    const stats = (container.embedder as unknown as { stats?: () => { hits: number; misses: number } }).stats?.() ?? { hits: 0, misses: 0 };
+    const chunks = (await Promise.all(ids.map((id) => container.documentService.get('bench', id)))).reduce(
+      (a, d) => a + d.chunkCount,
+      0,
+    );
+    const stats = (container.embedder as unknown as { stats?: () => { hits: number; misses: number } }).stats?.() ?? {
+      hits: 0,
+      misses: 0,
+    };
     return { seconds, chunks, ...stats };
   } finally {
     await container.close();
@@ -97,13 +113,19 @@ async function main(): Promise<void> {
   const docs = await documents();
   const embedders = values.embedders!.split(',');
   const root = await mkdtemp(join(tmpdir(), 'bench-ingest-'));
-  const base = loadConfig(process.env, { overrides: { DATA_DIR: root, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded' } });
-  const chunks = docs.flatMap((d) => chunkText(d.text, { chunkTokens: base.CHUNK_TOKENS, overlapTokens: base.CHUNK_OVERLAP_TOKENS }));
+  const base = loadConfig(process.env, {
+    overrides: { DATA_DIR: root, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded' },
+  });
+  const chunks = docs.flatMap((d) =>
+    chunkText(d.text, { chunkTokens: base.CHUNK_TOKENS, overlapTokens: base.CHUNK_OVERLAP_TOKENS }),
+  );
   // Repeated chunk texts (boilerplate in filings, reference lists) are embedded once by the pipeline's cache,
   // so the floor is the time the bare embedder needs for the distinct texts.
   const distinct = [...new Set(chunks.map((c) => c.text))];
   const chars = docs.reduce((a, d) => a + d.text.length, 0);
-  console.log(`documents: ${docs.length} (${values.length}), ${chunks.length} chunks (${distinct.length} distinct), ${(chars / 1e6).toFixed(2)}M chars, batch ${base.EMBED_BATCH_SIZE}`);
+  console.log(
+    `documents: ${docs.length} (${values.length}), ${chunks.length} chunks (${distinct.length} distinct), ${(chars / 1e6).toFixed(2)}M chars, batch ${base.EMBED_BATCH_SIZE}`,
+  );
 
   const rows: Array<{ embedder: string; bareRate: number; pipeRate: number; seconds: number; note: string }> = [];
   try {
@@ -124,7 +146,9 @@ async function main(): Promise<void> {
   }
 
   const first = rows[0]!;
-  console.log(`\n${'embedder'.padEnd(18)} ${'bare chunks/s'.padStart(14)} ${'pipeline chunks/s'.padStart(18)} ${'pipeline/bare'.padStart(14)} ${`pipeline vs ${first.embedder}`.padStart(22)}  pipeline run`);
+  console.log(
+    `\n${'embedder'.padEnd(18)} ${'bare chunks/s'.padStart(14)} ${'pipeline chunks/s'.padStart(18)} ${'pipeline/bare'.padStart(14)} ${`pipeline vs ${first.embedder}`.padStart(22)}  pipeline run`,
+  );
   for (const r of rows) {
     console.log(
       `${r.embedder.padEnd(18)} ${r.bareRate.toFixed(1).padStart(14)} ${r.pipeRate.toFixed(1).padStart(18)} ${(r.pipeRate / r.bareRate).toFixed(3).padStart(14)} ${`${(r.pipeRate / first.pipeRate).toFixed(1)}×`.padStart(22)}  ${r.note}`,

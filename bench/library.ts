@@ -58,7 +58,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/library.ts [options]',
-    about: 'Whole-namespace retrieval at scale (1k to 1M chunks): p50/p99 latency, memory and the scaling exponent, against the dense-search baseline in the same run.',
+    about:
+      'Whole-namespace retrieval at scale (1k to 1M chunks): p50/p99 latency, memory and the scaling exponent, against the dense-search baseline in the same run.',
     options: OPTIONS,
     describe: {
       sizes: 'namespace sizes in chunks',
@@ -155,7 +156,14 @@ async function build(size: number): Promise<Built> {
   const draw = zipf(VOCABULARY, rnd);
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-library-'));
   let schema: string | null = null;
-  const overrides: Record<string, string | number> = { DATA_DIR: dataDir, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded', DATABASE_URL: '', AUTH: 'off' };
+  const overrides: Record<string, string | number> = {
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    REDIS_URL: '',
+    VECTOR_STORE: 'embedded',
+    DATABASE_URL: '',
+    AUTH: 'off',
+  };
   if (args.store === 'postgres') {
     schema = `bench_${randomUUID().replace(/-/g, '')}`;
     await admin(`CREATE SCHEMA ${schema}`);
@@ -189,7 +197,18 @@ async function build(size: number): Promise<Built> {
     let at = 0;
     const text = texts.join('\n');
     texts.forEach((t, order) => {
-      batch.push({ id: `${id}:${order}`, namespace: NS, documentId: id, version, order, start: at, end: at + t.length, tokens: Math.round(words * 1.3), text: t, vector: embedder.vector(t) });
+      batch.push({
+        id: `${id}:${order}`,
+        namespace: NS,
+        documentId: id,
+        version,
+        order,
+        start: at,
+        end: at + t.length,
+        tokens: Math.round(words * 1.3),
+        text: t,
+        vector: embedder.vector(t),
+      });
       at += t.length + 1;
     });
     const rec: DocumentRecord = {
@@ -223,7 +242,9 @@ async function build(size: number): Promise<Built> {
     }
   }
   if (batch.length > 0) await vectors.upsert(NS, batch);
-  console.log(`  built ${size.toLocaleString('en-US')} chunks in ${docs.toLocaleString('en-US')} documents (${vectors.name}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `  built ${size.toLocaleString('en-US')} chunks in ${docs.toLocaleString('en-US')} documents (${vectors.name}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   return {
     container,
     questions,
@@ -251,12 +272,25 @@ function quantile(xs: readonly number[], q: number): number {
 }
 
 /** Latencies of retrieving each question over the whole namespace, after two warm-up questions. */
-async function measure(c: Container, questions: readonly string[], withoutText: boolean, pick?: number[]): Promise<number[]> {
+async function measure(
+  c: Container,
+  questions: readonly string[],
+  withoutText: boolean,
+  pick?: number[],
+): Promise<number[]> {
   const method = configuredAdaptiveK(c.config);
   // The baseline: the same service over the same store with its lexical search hidden (the fallback path, as before).
   const retrieval = withoutText ? baselineService(c) : c.retrieval;
   const run = (question: string) =>
-    retrieval.retrieve({ namespace: NS, question, documentIds: null, method, score: 'bm25', hybridAlpha: 0.3, denseScores: false });
+    retrieval.retrieve({
+      namespace: NS,
+      question,
+      documentIds: null,
+      method,
+      score: 'bm25',
+      hybridAlpha: 0.3,
+      denseScores: false,
+    });
   for (const q of questions.slice(0, 2)) await run(q);
   const out: number[] = [];
   for (const q of questions) {
@@ -281,7 +315,11 @@ function baselineService(c: Container): RetrievalService {
     vectors: hidden,
     embedder: c.embedder,
     namespaceCandidates: c.config.NAMESPACE_CANDIDATES,
-    library: { aggregate: c.config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate, maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS, buffer: c.config.LIBRARY_DOCUMENT_BUFFER },
+    library: {
+      aggregate: c.config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate,
+      maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS,
+      buffer: c.config.LIBRARY_DOCUMENT_BUFFER,
+    },
     logger: c.logger,
     ready: () => c.ready(),
   });
@@ -293,14 +331,27 @@ async function main(): Promise<void> {
     `whole-namespace retrieval (BM25 selection, no dense scores), store ${args.store}; ${args['chunks-per-document']} chunks per document, ${args.words} words per chunk, ${args.dims}-dim vectors; ` +
       `${args.queries} questions per size (baseline ${args['baseline-queries']}, sizes ≤ ${Number(args['baseline-max']).toLocaleString('en-US')})`,
   );
-  const rows: Array<{ size: number; p50: number; p99: number; pick50: number; rss: number; heap: number; base50: number | null; base99: number | null; fallback: boolean }> = [];
+  const rows: Array<{
+    size: number;
+    p50: number;
+    p99: number;
+    pick50: number;
+    rss: number;
+    heap: number;
+    base50: number | null;
+    base99: number | null;
+    fallback: boolean;
+  }> = [];
   for (const size of sizes) {
     const b = await build(size);
     try {
       const hasText = typeof b.container.vectors.searchText === 'function';
       const pick: number[] = [];
       const lat = await measure(b.container, b.questions, false, pick);
-      const base = size <= Number(args['baseline-max']) && hasText ? await measure(b.container, b.questions.slice(0, Number(args['baseline-queries'])), true) : null;
+      const base =
+        size <= Number(args['baseline-max']) && hasText
+          ? await measure(b.container, b.questions.slice(0, Number(args['baseline-queries'])), true)
+          : null;
       const mem = process.memoryUsage();
       rows.push({
         size,
@@ -317,7 +368,9 @@ async function main(): Promise<void> {
       console.log(
         `  ${size.toLocaleString('en-US').padStart(9)} chunks: p50 ${r.p50.toFixed(1)} ms (picking the documents ${r.pick50.toFixed(1)}), p99 ${r.p99.toFixed(1)} ms, rss ${r.rss.toFixed(0)} MiB, heap ${r.heap.toFixed(0)} MiB` +
           (r.fallback ? ' (the store has no searchText: this is the fallback path)' : '') +
-          (r.base50 !== null ? `; baseline (dense top-${b.container.config.NAMESPACE_CANDIDATES} + BM25) p50 ${r.base50.toFixed(1)} ms, p99 ${r.base99!.toFixed(1)} ms: ${(r.base50 / r.p50).toFixed(1)}× faster` : ''),
+          (r.base50 !== null
+            ? `; baseline (dense top-${b.container.config.NAMESPACE_CANDIDATES} + BM25) p50 ${r.base50.toFixed(1)} ms, p99 ${r.base99!.toFixed(1)} ms: ${(r.base50 / r.p50).toFixed(1)}× faster`
+            : ''),
       );
     } finally {
       await b.close();
@@ -337,13 +390,18 @@ async function main(): Promise<void> {
     });
     return den > 0 ? num / den : Number.NaN;
   };
-  console.log('\n| chunks | p50 ms | of which picking documents | p99 ms | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    '\n| chunks | p50 ms | of which picking documents | p99 ms | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|---|',
+  );
   for (const r of rows) {
     console.log(
       `| ${r.size.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.pick50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.base50?.toFixed(1) ?? '–'} | ${r.base99?.toFixed(1) ?? '–'} | ${r.base50 !== null ? `${(r.base50 / r.p50).toFixed(1)}×` : '–'} |`,
     );
   }
-  if (rows.length >= 2) console.log(`\nlatency ∝ N^b: b = ${fit(rows.map((r) => r.p50)).toFixed(2)} (p50), ${fit(rows.map((r) => r.p99)).toFixed(2)} (p99)`);
+  if (rows.length >= 2)
+    console.log(
+      `\nlatency ∝ N^b: b = ${fit(rows.map((r) => r.p50)).toFixed(2)} (p50), ${fit(rows.map((r) => r.p99)).toFixed(2)} (p99)`,
+    );
 }
 
 main().catch((err: unknown) => {

@@ -44,7 +44,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/load.ts [options]',
-    about: 'Load benchmark over loopback at several concurrencies, with ingestion running: requests/s, p50/p95/p99 latency, errors, RSS.',
+    about:
+      'Load benchmark over loopback at several concurrencies, with ingestion running: requests/s, p50/p95/p99 latency, errors, RSS.',
     options: OPTIONS,
     describe: {
       seconds: 'duration of each phase',
@@ -92,7 +93,11 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   let json: unknown = null;
   try {
@@ -124,7 +129,17 @@ async function main(): Promise<void> {
   let dataDir: string | null = null;
   if (!base) {
     dataDir = await mkdtemp(join(tmpdir(), 'bench-load-'));
-    const config = loadConfig(process.env, { overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', REDIS_URL: '', VECTOR_STORE: 'embedded', AUTH: 'off', RATE_LIMIT_PER_MINUTE: 0, LLM_PROVIDER: 'extractive' } });
+    const config = loadConfig(process.env, {
+      overrides: {
+        DATA_DIR: dataDir,
+        LOG_LEVEL: 'warn',
+        REDIS_URL: '',
+        VECTOR_STORE: 'embedded',
+        AUTH: 'off',
+        RATE_LIMIT_PER_MINUTE: 0,
+        LLM_PROVIDER: 'extractive',
+      },
+    });
     const container = buildContainer(config, createLogger('warn'), { role: 'api' });
     const served = await serveInProcess(container);
     const app = served.app;
@@ -133,7 +148,9 @@ async function main(): Promise<void> {
       await app.close();
       await rm(dataDir!, { recursive: true, force: true });
     };
-    console.log(`service in process at ${base}: embedder ${config.EMBEDDER}, reader extractive, chunk ${config.CHUNK_TOKENS} tokens`);
+    console.log(
+      `service in process at ${base}: embedder ${config.EMBEDDER}, reader extractive, chunk ${config.CHUNK_TOKENS} tokens`,
+    );
   }
 
   const text = await readFile(values.doc!, 'utf8');
@@ -143,7 +160,9 @@ async function main(): Promise<void> {
   const sub = await post(`${base}/v1/documents`, { id: 'bench-128k', title: basename(values.doc!), text });
   if (sub.status >= 300 && sub.status !== 200) throw new Error(`ingest failed: ${JSON.stringify(sub.json)}`);
   await waitJob(base, sub.json.jobId);
-  console.log(`document ${basename(values.doc!)}: ${sub.json.document.tokens} tokens, ingested in ${((performance.now() - t) / 1000).toFixed(1)} s; ${questions.length} LaRA questions`);
+  console.log(
+    `document ${basename(values.doc!)}: ${sub.json.document.tokens} tokens, ingested in ${((performance.now() - t) / 1000).toFixed(1)} s; ${questions.length} LaRA questions`,
+  );
 
   // Parallel ingestion: 32k LaRA documents, one after the other, each a new version so none is a no-op.
   const ingestDocs: string[] = [];
@@ -176,14 +195,37 @@ async function main(): Promise<void> {
 
   let uniqueRound = 0;
   const phases: Phase[] = [
-    { name: 'retrieve', path: '/v1/retrieve', body: (q) => ({ question: q, documentIds: ['bench-128k'], includeCurve: false }) },
+    {
+      name: 'retrieve',
+      path: '/v1/retrieve',
+      body: (q) => ({ question: q, documentIds: ['bench-128k'], includeCurve: false }),
+    },
     // Every request a text never sent before, so the question is embedded each time: the query-embedding cache cannot hide
     // a wait behind ingestion. The marker is a term no document uses (BM25 scores unchanged) and a few model tokens.
-    { name: 'retrieve new', path: '/v1/retrieve', body: (q) => ({ question: `${q} (q${uniqueRound++})`, documentIds: ['bench-128k'], includeCurve: false }) },
-    { name: 'query auto', path: '/v1/query', body: (q) => ({ question: q, documentIds: ['bench-128k'] }), readerMs: (r) => r.totals?.latencyMs ?? 0 },
+    {
+      name: 'retrieve new',
+      path: '/v1/retrieve',
+      body: (q) => ({ question: `${q} (q${uniqueRound++})`, documentIds: ['bench-128k'], includeCurve: false }),
+    },
+    {
+      name: 'query auto',
+      path: '/v1/query',
+      body: (q) => ({ question: q, documentIds: ['bench-128k'] }),
+      readerMs: (r) => r.totals?.latencyMs ?? 0,
+    },
     // The routed query of a question never asked before: the retrieval it is routed on embeds it, and the reader analyses it afresh.
-    { name: 'query new', path: '/v1/query', body: (q) => ({ question: `${q} (q${uniqueRound++})`, documentIds: ['bench-128k'] }), readerMs: (r) => r.totals?.latencyMs ?? 0 },
-    { name: 'query rag', path: '/v1/query', body: (q) => ({ question: q, documentIds: ['bench-128k'], strategy: 'rag' }), readerMs: (r) => r.totals?.latencyMs ?? 0 },
+    {
+      name: 'query new',
+      path: '/v1/query',
+      body: (q) => ({ question: `${q} (q${uniqueRound++})`, documentIds: ['bench-128k'] }),
+      readerMs: (r) => r.totals?.latencyMs ?? 0,
+    },
+    {
+      name: 'query rag',
+      path: '/v1/query',
+      body: (q) => ({ question: q, documentIds: ['bench-128k'], strategy: 'rag' }),
+      readerMs: (r) => r.totals?.latencyMs ?? 0,
+    },
   ];
 
   const chosen = new Set(values.phases!.split(','));
@@ -195,8 +237,12 @@ async function main(): Promise<void> {
   const rssBefore = process.memoryUsage().rss;
   const heapBefore = process.memoryUsage().heapUsed;
   const extBefore = process.memoryUsage().external;
-  console.log(`\nRSS before load: ${mib(rssBefore)} MiB${values.url ? ' (this client process; the service is remote)' : ''}; ${SECONDS} s per phase, ingestion ${ingesting ? 'running' : 'off'}\n`);
-  console.log('phase        conc   req/s    p50 ms   p95 ms   p99 ms  errors  non-LLM p50  non-LLM p99  RSS/heap/ext MiB  strategies');
+  console.log(
+    `\nRSS before load: ${mib(rssBefore)} MiB${values.url ? ' (this client process; the service is remote)' : ''}; ${SECONDS} s per phase, ingestion ${ingesting ? 'running' : 'off'}\n`,
+  );
+  console.log(
+    'phase        conc   req/s    p50 ms   p95 ms   p99 ms  errors  non-LLM p50  non-LLM p99  RSS/heap/ext MiB  strategies',
+  );
   const rows: string[] = [];
   let totalErrors = 0;
   for (const c of CONCURRENCIES) {
@@ -255,7 +301,12 @@ async function main(): Promise<void> {
         `  ${p.readerMs ? f(percentile(nonLlm, 50)).padStart(11) : '          -'}  ${p.readerMs ? f(percentile(nonLlm, 99)).padStart(11) : '          -'}  ${rss}  ${[...strategies].map(([k, v]) => `${k}:${v}`).join(' ')}`;
       serverMs.sort((a, b) => a - b);
       embedMs.sort((a, b) => a - b);
-      console.log(row + (serverMs.length ? `  [retrieval in service p50/p99 ${percentile(serverMs, 50).toFixed(1)}/${percentile(serverMs, 99).toFixed(1)} ms, query embedding p99 ${percentile(embedMs, 99).toFixed(1)} ms, ${loopNote}]` : `  [${loopNote}]`));
+      console.log(
+        row +
+          (serverMs.length
+            ? `  [retrieval in service p50/p99 ${percentile(serverMs, 50).toFixed(1)}/${percentile(serverMs, 99).toFixed(1)} ms, query embedding p99 ${percentile(embedMs, 99).toFixed(1)} ms, ${loopNote}]`
+            : `  [${loopNote}]`),
+      );
       rows.push(row);
     }
   }

@@ -35,11 +35,15 @@ import { HashingEmbedder } from '../tests/contract/llm-test-embedder.js';
 import { pathologicalText, type PathologicalKind } from '../tests/helpers/pathological.js';
 import { median } from './stats.js';
 
-const OPTIONS = { rounds: { type: 'string', default: '1' }, scale: { type: 'string', default: '1' } } satisfies CliOptions;
+const OPTIONS = {
+  rounds: { type: 'string', default: '1' },
+  scale: { type: 'string', default: '1' },
+} satisfies CliOptions;
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/pathological.ts [options]',
-    about: 'Texts without spaces against a book of the same size: time from upload to indexed, and the worst event-loop stall meanwhile, in the same run.',
+    about:
+      'Texts without spaces against a book of the same size: time from upload to indexed, and the worst event-loop stall meanwhile, in the same run.',
     options: OPTIONS,
     describe: {
       rounds: 'rounds of each case',
@@ -71,7 +75,10 @@ const library = readdirSync(LARA_BOOKS)
 function ofBytes(text: string, bytes: number): string {
   let s = text;
   while (Buffer.byteLength(s) < bytes) s += `\n\n${text}`;
-  return Buffer.from(s).subarray(0, bytes).toString('utf8').replace(/\uFFFD$/, '');
+  return Buffer.from(s)
+    .subarray(0, bytes)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
 }
 
 /** A text of `kind` of `bytes` UTF-8 bytes (CJK characters are 3 bytes each). */
@@ -82,8 +89,27 @@ function pathological(kind: PathologicalKind, bytes: number): string {
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'air-bench-patho-'));
-const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', PORT: 0, REDIS_URL: '', VECTOR_STORE: 'embedded', RATE_LIMIT_PER_MINUTE: 0, AUTH: 'off', MAX_DOCUMENT_TOKENS: 20_000_000, BODY_LIMIT_BYTES: 32 * MB } });
-const container = buildContainer(config, createLogger(config.LOG_LEVEL), { role: 'api', overrides: { embedder: new HashingEmbedder() } });
+const config = loadConfig(
+  {},
+  {
+    dotenvPath: null,
+    overrides: {
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      PORT: 0,
+      REDIS_URL: '',
+      VECTOR_STORE: 'embedded',
+      RATE_LIMIT_PER_MINUTE: 0,
+      AUTH: 'off',
+      MAX_DOCUMENT_TOKENS: 20_000_000,
+      BODY_LIMIT_BYTES: 32 * MB,
+    },
+  },
+);
+const container = buildContainer(config, createLogger(config.LOG_LEVEL), {
+  role: 'api',
+  overrides: { embedder: new HashingEmbedder() },
+});
 container.warm();
 const app = await buildApp(container);
 await container.runner?.start();
@@ -119,7 +145,11 @@ async function ingest(original: string): Promise<Run> {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const t0 = performance.now();
-  const res = await fetch(`${url}/v1/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const res = await fetch(`${url}/v1/documents`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
   const uploadMs = performance.now() - t0;
   const submitted = (await res.json()) as { jobId: string; document: { tokens: number } };
   if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${JSON.stringify(submitted)}`);
@@ -144,7 +174,9 @@ for (const c of CASES) await ingest(pathological(c.kind, 50_000));
 
 const pad = (s: string, n: number): string => s.padEnd(n);
 const num = (x: number, d = 0): string => x.toFixed(d).padStart(8);
-console.log(`bench/pathological: ${rounds} round(s), scale ${scale}; time = POST to ingestion job done; stall = worst event-loop delay meanwhile; book = LaRA novels cut to the same UTF-8 size`);
+console.log(
+  `bench/pathological: ${rounds} round(s), scale ${scale}; time = POST to ingestion job done; stall = worst event-loop delay meanwhile; book = LaRA novels cut to the same UTF-8 size`,
+);
 console.log(
   `${pad('text', 50)} ${'bytes'.padStart(9)} ${'tokens'.padStart(8)} ${'chunks'.padStart(8)} ${'tokenizer'.padStart(9)} ${'202 ms'.padStart(8)} ${'time ms'.padStart(8)} ${'stall ms'.padStart(8)} ${'tok/book'.padStart(9)} ${'time/book'.padStart(9)} ${'stall/book'.padStart(10)}`,
 );
@@ -170,9 +202,17 @@ for (const c of CASES) {
   const line = (label: string, xs: Run[], ratios: string[]): string =>
     `${pad(label, 50)} ${String(Buffer.byteLength(label === c.name ? text : book)).padStart(9)} ${num(med(xs, 'tokens'))} ${num(med(xs, 'chunks'))} ${num(med(xs, 'tokenMs')).padStart(9)} ${num(med(xs, 'uploadMs'))} ${num(med(xs, 'ms'))} ${num(med(xs, 'stallMs'), 1)} ${(ratios[0] ?? '').padStart(9)} ${(ratios[1] ?? '').padStart(9)} ${(ratios[2] ?? '').padStart(10)}`;
   console.log(line('  normal book, same size', bookRuns, []));
-  console.log(line(c.name, runs, [`${tokRatio.toFixed(2)}x`, `${ratio.toFixed(2)}x`, `${(med(runs, 'stallMs') / med(bookRuns, 'stallMs')).toFixed(2)}x`]));
+  console.log(
+    line(c.name, runs, [
+      `${tokRatio.toFixed(2)}x`,
+      `${ratio.toFixed(2)}x`,
+      `${(med(runs, 'stallMs') / med(bookRuns, 'stallMs')).toFixed(2)}x`,
+    ]),
+  );
 }
-console.log(`worst ratio to the book: tokenizer ${worstTokRatio.toFixed(2)}x, end to end ${worstRatio.toFixed(2)}x (target: at most 3x)`);
+console.log(
+  `worst ratio to the book: tokenizer ${worstTokRatio.toFixed(2)}x, end to end ${worstRatio.toFixed(2)}x (target: at most 3x)`,
+);
 
 await pool.close();
 await app.close();

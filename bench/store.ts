@@ -56,7 +56,13 @@ import { buildBm25Index } from '../src/core/retrieval/bm25.js';
 import { chunkId } from '../src/core/ids.js';
 import { seededRandom } from '../src/core/random.js';
 import type { DocumentRecord, DocumentStore } from '../src/ports/document-store.js';
-import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../src/ports/vector-store.js';
+import type {
+  ChunkRecord,
+  DocumentVersionRef,
+  ScoredChunk,
+  StoredChunk,
+  VectorStore,
+} from '../src/ports/vector-store.js';
 import { median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -75,7 +81,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/store.ts [options]',
-    about: "The embedded stores on one synthetic namespace: release 0.1's file stores against this release's SQLite database (and PostgreSQL), built from the same documents and measured in the same run.",
+    about:
+      "The embedded stores on one synthetic namespace: release 0.1's file stores against this release's SQLite database (and PostgreSQL), built from the same documents and measured in the same run.",
     options: OPTIONS,
     describe: {
       documents: 'documents in the namespace',
@@ -140,7 +147,10 @@ function scanLexical(vectors: VectorStore): Opened['lexicalTop'] {
 
 /** 0.1's file stores, from the git history at `ref`. */
 function fileStores01(ref: string): Backend {
-  let modules: Promise<{ FileDocumentStore: new (o: { dir: string }) => DocumentStore; EmbeddedVectorStore: new (o: { dir: string }) => VectorStore }> | null = null;
+  let modules: Promise<{
+    FileDocumentStore: new (o: { dir: string }) => DocumentStore;
+    EmbeddedVectorStore: new (o: { dir: string }) => VectorStore;
+  }> | null = null;
   const load = () =>
     (modules ??= (async () => {
       const dir = await mkdtemp(join(tmpdir(), 'bench-store-0.1-'));
@@ -159,7 +169,12 @@ function fileStores01(ref: string): Backend {
       const documents = new m.FileDocumentStore({ dir: join(dir, 'documents') });
       const vectors = new m.EmbeddedVectorStore({ dir: join(dir, 'vectors') });
       await vectors.ensureReady(DIMS);
-      return { documents, vectors, lexicalTop: scanLexical(vectors), close: async () => (await vectors.close(), await documents.close()) };
+      return {
+        documents,
+        vectors,
+        lexicalTop: scanLexical(vectors),
+        close: async () => (await vectors.close(), await documents.close()),
+      };
     },
   };
 }
@@ -311,7 +326,18 @@ function synthDoc(i: number, n: number, version = 'v1'): SynthDoc {
   for (let order = 0; order < n; order++) {
     const text = sentence(WORDS);
     texts.push(text);
-    chunks.push({ id: chunkId(NS, id, version, order), namespace: NS, documentId: id, version, order, start: at, end: at + text.length, tokens: 400, text, vector: vector() });
+    chunks.push({
+      id: chunkId(NS, id, version, order),
+      namespace: NS,
+      documentId: id,
+      version,
+      order,
+      start: at,
+      end: at + text.length,
+      tokens: 400,
+      text,
+      vector: vector(),
+    });
     at += text.length + 1;
   }
   return { id, version, chunks, text: texts.join(' ') };
@@ -319,19 +345,46 @@ function synthDoc(i: number, n: number, version = 'v1'): SynthDoc {
 
 function record(d: SynthDoc, now: string): DocumentRecord {
   return {
-    namespace: NS, id: d.id, title: d.id, status: 'ready', version: d.version, pending: null, chars: d.text.length, tokens: d.chunks.length * 360,
-    chunkCount: d.chunks.length, metadata: {}, source: 'bench', error: null, createdAt: now, updatedAt: now,
+    namespace: NS,
+    id: d.id,
+    title: d.id,
+    status: 'ready',
+    version: d.version,
+    pending: null,
+    chars: d.text.length,
+    tokens: d.chunks.length * 360,
+    chunkCount: d.chunks.length,
+    metadata: {},
+    source: 'bench',
+    error: null,
+    createdAt: now,
+    updatedAt: now,
   };
 }
 
 /** Document i's chunk count: the first is the 128k-token book, the others share the rest. */
-const chunksOf = (i: number): number => (i === 0 ? BIG_CHUNKS : Math.floor((CHUNKS - BIG_CHUNKS) / (DOCS - 1)) + (i - 1 < (CHUNKS - BIG_CHUNKS) % (DOCS - 1) ? 1 : 0));
+const chunksOf = (i: number): number =>
+  i === 0
+    ? BIG_CHUNKS
+    : Math.floor((CHUNKS - BIG_CHUNKS) / (DOCS - 1)) + (i - 1 < (CHUNKS - BIG_CHUNKS) % (DOCS - 1) ? 1 : 0);
 
 async function ingest(s: Opened, d: SynthDoc): Promise<void> {
   await s.documents.putText(NS, d.id, d.version, d.text);
-  await s.documents.update(NS, d.id, (cur) => cur ?? { ...record(d, new Date().toISOString()), status: 'indexing', version: null, pending: { version: d.version, jobId: d.id } });
+  await s.documents.update(
+    NS,
+    d.id,
+    (cur) =>
+      cur ?? {
+        ...record(d, new Date().toISOString()),
+        status: 'indexing',
+        version: null,
+        pending: { version: d.version, jobId: d.id },
+      },
+  );
   for (let i = 0; i < d.chunks.length; i += BATCH) await s.vectors.upsert(NS, d.chunks.slice(i, i + BATCH));
-  await s.documents.update(NS, d.id, (cur) => ({ ...cur!, ...record(d, cur!.createdAt) }), { dropTextsStoredBefore: d.version });
+  await s.documents.update(NS, d.id, (cur) => ({ ...cur!, ...record(d, cur!.createdAt) }), {
+    dropTextsStoredBefore: d.version,
+  });
   await s.vectors.deleteDocument(NS, d.id, { keepVersion: d.version });
   await s.documents.deleteTexts(NS, d.id, { keepVersion: d.version });
 }
@@ -372,7 +425,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<Took & { value: T }> {
 async function medianOf(runs: number, fn: (i: number) => Promise<unknown>): Promise<Took> {
   const all: Took[] = [];
   for (let i = 0; i < runs; i++) all.push(await timed(() => fn(i)));
-  return { ms: median(all.map((t) => t.ms)), cpuMs: median(all.map((t) => t.cpuMs)), stallMs: Math.max(...all.map((t) => t.stallMs)) };
+  return {
+    ms: median(all.map((t) => t.ms)),
+    cpuMs: median(all.map((t) => t.cpuMs)),
+    stallMs: Math.max(...all.map((t) => t.stallMs)),
+  };
 }
 
 // --- run -----------------------------------------------------------------
@@ -384,12 +441,22 @@ interface Row {
   ops: Record<string, Took>;
 }
 
-const names = args.backends!.split(',').map((s) => s.trim()).filter(Boolean);
-for (const n of names) if (!BACKENDS[n]) throw new Error(`unknown backend ${n}: one of ${Object.keys(BACKENDS).join(', ')}`);
+const names = args
+  .backends!.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const n of names)
+  if (!BACKENDS[n]) throw new Error(`unknown backend ${n}: one of ${Object.keys(BACKENDS).join(', ')}`);
 const root = await mkdtemp(join(tmpdir(), 'bench-store-'));
-const questions = Array.from({ length: RUNS + 1 }, () => `what does ${vocabulary[200 + Math.floor(rand() * 5000)]} say about ${vocabulary[20 + Math.floor(rand() * 500)]} and ${vocabulary[5000 + Math.floor(rand() * 20000)]}?`);
+const questions = Array.from(
+  { length: RUNS + 1 },
+  () =>
+    `what does ${vocabulary[200 + Math.floor(rand() * 5000)]} say about ${vocabulary[20 + Math.floor(rand() * 500)]} and ${vocabulary[5000 + Math.floor(rand() * 20000)]}?`,
+);
 const query = vector(rand);
-console.log(`bench/store: ${DOCS} documents, ${CHUNKS} chunks (${WORDS} words each), ${DIMS}-d vectors; backends ${names.join(', ')}`);
+console.log(
+  `bench/store: ${DOCS} documents, ${CHUNKS} chunks (${WORDS} words each), ${DIMS}-d vectors; backends ${names.join(', ')}`,
+);
 
 const rows: Row[] = [];
 const used: Backend[] = [];
@@ -415,7 +482,8 @@ try {
     s = await backend.open(dir);
     const first = await s.documents.list(NS, { limit: 20 });
     let deepCursor = first.next;
-    for (let p = 0; p < Math.floor(DOCS / 40) && deepCursor; p++) deepCursor = (await s.documents.list(NS, { limit: 20, cursor: deepCursor })).next;
+    for (let p = 0; p < Math.floor(DOCS / 40) && deepCursor; p++)
+      deepCursor = (await s.documents.list(NS, { limit: 20, cursor: deepCursor })).next;
     const ops: Record<string, Took> = {};
     ops['list page'] = await medianOf(RUNS, () => s.documents.list(NS, { limit: 20 }));
     ops['list page deep'] = await medianOf(RUNS, () => s.documents.list(NS, { limit: 20, cursor: deepCursor }));
@@ -426,14 +494,18 @@ try {
     ops['score 128k cold'] = await medianOf(fresh.length, (i) => fresh[i]!.vectors.scoreAll(NS, big, query));
     for (const f of fresh) await f.close();
     const scored = await s.vectors.scoreAll(NS, big, query);
-    if (scored.length !== BIG_CHUNKS) throw new Error(`${name}: scored ${scored.length} chunks of the 128k document, not ${BIG_CHUNKS}`);
+    if (scored.length !== BIG_CHUNKS)
+      throw new Error(`${name}: scored ${scored.length} chunks of the 128k document, not ${BIG_CHUNKS}`);
     ops['score 128k warm'] = await medianOf(RUNS, () => s.vectors.scoreAll(NS, big, query));
     const lexFirst = await timed(() => s.lexicalTop(refs, questions[0]!, TOP));
     if (lexFirst.value.length === 0) throw new Error(`${name}: no lexical hit`);
     ops[`lexical top-${TOP} first`] = lexFirst;
     ops[`lexical top-${TOP} next`] = await medianOf(RUNS, (i) => s.lexicalTop(refs, questions[i + 1]!, TOP));
     const inline = s.lexicalTopInline?.bind(s);
-    if (inline) ops[`lexical top-${TOP} next, on the event loop`] = await medianOf(RUNS, (i) => inline(refs, questions[i + 1]!, TOP));
+    if (inline)
+      ops[`lexical top-${TOP} next, on the event loop`] = await medianOf(RUNS, (i) =>
+        inline(refs, questions[i + 1]!, TOP),
+      );
     let k = 0;
     ops['commit one ingestion'] = await medianOf(RUNS, () => ingest(s, synthDoc(DOCS + k++, COMMIT_CHUNKS)));
     await s.close();
@@ -449,11 +521,15 @@ const fmt = (x: number) => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : 
 const base = rows[0]!;
 const others = rows.slice(1);
 const header = (what: string) => {
-  console.log(`\n${what}\n| measure | ${rows.map((r) => r.backend).join(' | ')} |${others.map((r) => ` ${r.backend} / ${base.backend} |`).join('')}`);
+  console.log(
+    `\n${what}\n| measure | ${rows.map((r) => r.backend).join(' | ')} |${others.map((r) => ` ${r.backend} / ${base.backend} |`).join('')}`,
+  );
   console.log(`|---|${rows.map(() => '---|').join('')}${others.map(() => '---|').join('')}`);
 };
 const line = (label: string, f: (r: Row) => number) =>
-  console.log(`| ${label} | ${rows.map((r) => fmt(f(r))).join(' | ')} |${others.map((r) => ` ${Number.isNaN(f(r) / f(base)) ? '–' : (f(r) / f(base)).toFixed(3)} |`).join('')}`);
+  console.log(
+    `| ${label} | ${rows.map((r) => fmt(f(r))).join(' | ')} |${others.map((r) => ` ${Number.isNaN(f(r) / f(base)) ? '–' : (f(r) / f(base)).toFixed(3)} |`).join('')}`,
+  );
 header('wall time, ms (median)');
 const opNames = [...new Set(rows.flatMap((r) => Object.keys(r.ops)))];
 const value = (r: Row, op: string, f: (t: Took) => number) => (r.ops[op] ? f(r.ops[op]!) : Number.NaN);

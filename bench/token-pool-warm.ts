@@ -16,11 +16,15 @@ import { TokenPool } from '../src/core/ingest/token-pool.js';
 import { median } from './stats.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
-const OPTIONS = { rounds: { type: 'string', default: '5' }, 'idle-ms': { type: 'string', default: '2000' } } satisfies CliOptions;
+const OPTIONS = {
+  rounds: { type: 'string', default: '5' },
+  'idle-ms': { type: 'string', default: '2000' },
+} satisfies CliOptions;
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx bench/token-pool-warm.ts [options]',
-    about: 'The first count of a LaRA book on a cold tokenizer thread (baseline) against a warmed one, alternating, in the same run.',
+    about:
+      'The first count of a LaRA book on a cold tokenizer thread (baseline) against a warmed one, alternating, in the same run.',
     options: OPTIONS,
     describe: { rounds: 'alternating rounds', 'idle-ms': 'idle time of the warmed pool before its first count' },
   }),

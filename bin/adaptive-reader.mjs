@@ -15,10 +15,16 @@ const COMMANDS = {
 const [command, ...args] = process.argv.slice(2);
 if (command === undefined || command === '--help' || command === '-h' || !Object.hasOwn(COMMANDS, command)) {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
-  const lines = ['Usage: adaptive-reader <command> [options]   (adaptive-reader <command> --help for its options)', '', 'Commands:'];
+  const lines = [
+    'Usage: adaptive-reader <command> [options]   (adaptive-reader <command> --help for its options)',
+    '',
+    'Commands:',
+  ];
   for (const [name, [, about]] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(width)}${about}`);
   const known = command === undefined || command === '--help' || command === '-h';
-  (known ? process.stdout : process.stderr).write(`${known ? '' : `Unknown command ${JSON.stringify(command)}\n\n`}${lines.join('\n')}\n`);
+  (known ? process.stdout : process.stderr).write(
+    `${known ? '' : `Unknown command ${JSON.stringify(command)}\n\n`}${lines.join('\n')}\n`,
+  );
   process.exit(known ? 0 : 2);
 }
 const file = fileURLToPath(new URL(`../${COMMANDS[command][0]}`, import.meta.url));

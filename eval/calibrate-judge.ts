@@ -38,9 +38,30 @@ export interface PublishedGap {
 
 /** What LaRA published and is at hand here (the dataset README quotes the paper's main table). */
 export const PUBLISHED: readonly PublishedGap[] = [
-  { model: 'gpt-4o', length: '128k', task: 'overall', full: 72.03, rag: 65.16, source: 'LaRA main table, via the dataset README' },
-  { model: 'gpt-4o', length: '128k', task: 'comp', full: 64.74, rag: 40.84, source: 'LaRA main table, via the dataset README' },
-  { model: 'gpt-4o', length: '128k', task: 'hallu', full: 56.34, rag: 67.33, source: 'LaRA main table, via the dataset README' },
+  {
+    model: 'gpt-4o',
+    length: '128k',
+    task: 'overall',
+    full: 72.03,
+    rag: 65.16,
+    source: 'LaRA main table, via the dataset README',
+  },
+  {
+    model: 'gpt-4o',
+    length: '128k',
+    task: 'comp',
+    full: 64.74,
+    rag: 40.84,
+    source: 'LaRA main table, via the dataset README',
+  },
+  {
+    model: 'gpt-4o',
+    length: '128k',
+    task: 'hallu',
+    full: 56.34,
+    rag: 67.33,
+    source: 'LaRA main table, via the dataset README',
+  },
 ];
 
 /**
@@ -53,7 +74,8 @@ export const PUBLISHED_AVERAGE_GAPS: ReadonlyArray<{ length: string; gap: number
   { length: '128k', gap: -3.68, source: 'LaRA findings: RAG 3.68 points above LC on average at 128k' },
 ];
 
-const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const mean = (xs: readonly number[]): number =>
+  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Pearson correlation; null with fewer than 3 pairs or no variance. */
 export function pearson(xs: readonly number[], ys: readonly number[]): number | null {
@@ -79,7 +101,10 @@ export function agreement(pairs: ReadonlyArray<{ ours: number; published: number
   return {
     n: ok.length,
     signAgree: ok.filter((p) => Math.sign(p.ours) === Math.sign(p.published)).length,
-    pearson: pearson(ok.map((p) => p.ours), ok.map((p) => p.published)),
+    pearson: pearson(
+      ok.map((p) => p.ours),
+      ok.map((p) => p.published),
+    ),
     meanAbsDiff: ok.length === 0 ? null : mean(ok.map((p) => Math.abs(p.ours - p.published))),
   };
 }
@@ -88,7 +113,9 @@ export function agreement(pairs: ReadonlyArray<{ ours: number; published: number
  * Accuracy per (model, mode, length, task) as LaRA computes it: per query
  * file (length, type, task), then the mean over document types.
  */
-export function laraAccuracies(judged: ReadonlyArray<{ p: LaraPrediction; correct: boolean }>): Map<string, { acc: number; n: number }> {
+export function laraAccuracies(
+  judged: ReadonlyArray<{ p: LaraPrediction; correct: boolean }>,
+): Map<string, { acc: number; n: number }> {
   const perFile = new Map<string, { c: number; n: number }>();
   for (const { p, correct } of judged) {
     const k = `${p.model}|${p.mode}|${p.length}|${p.task}|${p.type}`;
@@ -109,7 +136,11 @@ export function laraAccuracies(judged: ReadonlyArray<{ p: LaraPrediction; correc
 }
 
 /** Judges every recorded answer of every model (or of `models`) and compares the gaps with the published ones. */
-export async function calibrate(root: string, judge: Judge, opts: { models?: readonly string[]; concurrency?: number } = {}): Promise<CalibrationReport> {
+export async function calibrate(
+  root: string,
+  judge: Judge,
+  opts: { models?: readonly string[]; concurrency?: number } = {},
+): Promise<CalibrationReport> {
   const { predictions } = loadPredictions(root);
   const chosen = predictions.filter((p) => !opts.models || opts.models.includes(p.model));
   const judged: Array<{ p: LaraPrediction; correct: boolean }> = new Array(chosen.length);
@@ -118,7 +149,12 @@ export async function calibrate(root: string, judge: Judge, opts: { models?: rea
     while (next < chosen.length) {
       const i = next++;
       const p = chosen[i]!;
-      const v = await judge.judge({ question: p.question, answer: p.groundTruth, prediction: p.prediction, task: p.task });
+      const v = await judge.judge({
+        question: p.question,
+        answer: p.groundTruth,
+        prediction: p.prediction,
+        task: p.task,
+      });
       judged[i] = { p, correct: v.correct };
     }
   };
@@ -144,16 +180,24 @@ export async function calibrate(root: string, judge: Judge, opts: { models?: rea
         ns.rag += r.n;
         cells.push(cell(model, length, task, f.acc, r.acc, { full: f.n, rag: r.n }));
       }
-      if (fulls.length === tasks.length && tasks.length > 0) cells.push(cell(model, length, 'overall', mean(fulls), mean(rags), ns));
+      if (fulls.length === tasks.length && tasks.length > 0)
+        cells.push(cell(model, length, 'overall', mean(fulls), mean(rags), ns));
     }
   }
   const averages = lengths.map((length) => {
     const overall = cells.filter((c) => c.length === length && c.task === 'overall');
-    return { length, models: overall.length, gap: mean(overall.map((c) => c.gap * 100)), published: PUBLISHED_AVERAGE_GAPS.find((g) => g.length === length)?.gap ?? null };
+    return {
+      length,
+      models: overall.length,
+      gap: mean(overall.map((c) => c.gap * 100)),
+      published: PUBLISHED_AVERAGE_GAPS.find((g) => g.length === length)?.gap ?? null,
+    };
   });
   const pairs = [
     ...cells.filter((c) => c.published !== null).map((c) => ({ ours: c.gap * 100, published: c.published! })),
-    ...averages.filter((a) => a.published !== null && a.models > 0).map((a) => ({ ours: a.gap, published: a.published! })),
+    ...averages
+      .filter((a) => a.published !== null && a.models > 0)
+      .map((a) => ({ ours: a.gap, published: a.published! })),
   ];
   return {
     judge: judge.name,
@@ -166,11 +210,28 @@ export async function calibrate(root: string, judge: Judge, opts: { models?: rea
   };
 }
 
-function cell(model: string, length: string, task: string, full: number, rag: number, n: { full: number; rag: number }): CalibrationCell {
+function cell(
+  model: string,
+  length: string,
+  task: string,
+  full: number,
+  rag: number,
+  n: { full: number; rag: number },
+): CalibrationCell {
   const pub = PUBLISHED.find((p) => p.model === model && p.length === length && p.task === task);
   const published = pub ? +(pub.full - pub.rag).toFixed(2) : null;
   const gap = full - rag;
-  return { model, length, task, full, rag, gap, n, published, sameSign: published === null ? null : Math.sign(gap) === Math.sign(published) };
+  return {
+    model,
+    length,
+    task,
+    full,
+    rag,
+    gap,
+    n,
+    published,
+    sameSign: published === null ? null : Math.sign(gap) === Math.sign(published),
+  };
 }
 
 /** The calibration as markdown: published comparisons, every model's gaps per task, and the averages. */
@@ -183,12 +244,17 @@ export function calibrationReportMarkdown(c: CalibrationReport): string {
   const models = [...new Set(c.cells.map((x) => x.model))];
   lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => ' --- ').join('|')}|`);
   for (const m of models) {
-    const vals = lengths.flatMap((l) => tasks.map((t) => c.cells.find((x) => x.model === m && x.length === l && x.task === t)));
+    const vals = lengths.flatMap((l) =>
+      tasks.map((t) => c.cells.find((x) => x.model === m && x.length === l && x.task === t)),
+    );
     lines.push(`| ${m} | ${vals.map((v) => (v ? (v.gap * 100).toFixed(1) : '–')).join(' | ')} |`);
   }
   lines.push('', '### Average gap over the models', '');
   lines.push('| length | models | mean gap (ours) | published average |', '| --- | ---: | ---: | ---: |');
-  for (const a of c.averages) lines.push(`| ${a.length} | ${a.models} | ${Number.isFinite(a.gap) ? a.gap.toFixed(2) : '–'} | ${a.published ?? '–'} |`);
+  for (const a of c.averages)
+    lines.push(
+      `| ${a.length} | ${a.models} | ${Number.isFinite(a.gap) ? a.gap.toFixed(2) : '–'} | ${a.published ?? '–'} |`,
+    );
   return lines.join('\n');
 }
 
@@ -225,7 +291,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   exitOnHelp(() =>
     cliHelp({
       usage: 'npx tsx eval/calibrate-judge.ts [options]',
-      about: "Calibrates a judge against LaRA's recorded answers: the full-vs-RAG accuracy gaps it finds against those LaRA published (calibration.md, calibration.json).",
+      about:
+        "Calibrates a judge against LaRA's recorded answers: the full-vs-RAG accuracy gaps it finds against those LaRA published (calibration.md, calibration.json).",
       options: CALIBRATE_OPTIONS,
       describe: {
         dataset: 'LaRA-style dataset directory',

@@ -62,12 +62,19 @@ An interrupted run resumes where it stopped when run again with the same --out.
 Exit codes: 0 done, 1 failed (or stopped on a failure), 2 bad input, 130 interrupted.
 `;
 
-const list = (s: string | undefined): string[] | undefined => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+const list = (s: string | undefined): string[] | undefined =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : undefined;
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -111,9 +118,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const onError = a['on-error'];
-  if (onError !== 'skip' && onError !== 'stop') throw new UsageError(`--on-error must be skip or stop, got ${JSON.stringify(onError)}`);
-  if (a.judge !== 'lexical' && a.judge !== 'llm') throw new UsageError(`--judge must be lexical or llm, got ${JSON.stringify(a.judge)}`);
-  if (a.judge === 'llm' && (!a['judge-url'] || !a['judge-model'])) throw new UsageError('--judge llm needs --judge-url and --judge-model');
+  if (onError !== 'skip' && onError !== 'stop')
+    throw new UsageError(`--on-error must be skip or stop, got ${JSON.stringify(onError)}`);
+  if (a.judge !== 'lexical' && a.judge !== 'llm')
+    throw new UsageError(`--judge must be lexical or llm, got ${JSON.stringify(a.judge)}`);
+  if (a.judge === 'llm' && (!a['judge-url'] || !a['judge-model']))
+    throw new UsageError('--judge llm needs --judge-url and --judge-model');
   const dataset = resolve(a.dataset!);
   if (!existsSync(dataset)) throw new UsageError(`dataset folder not found: ${dataset}`);
   const seed = Number(a.seed);
@@ -130,7 +140,10 @@ async function main(argv: string[]): Promise<number> {
     topK: positiveInt('top-k', a['top-k'], 5),
     budgetTokens: positiveInt('budget-tokens', a['budget-tokens'], 3000),
   });
-  const judge: Judge = a.judge === 'llm' ? llmJudge({ url: a['judge-url']!, model: a['judge-model']!, apiKey: a['judge-key'] ?? '' }) : lexicalJudge();
+  const judge: Judge =
+    a.judge === 'llm'
+      ? llmJudge({ url: a['judge-url']!, model: a['judge-model']!, apiKey: a['judge-key'] ?? '' })
+      : lexicalJudge();
 
   let backend: Backend;
   if (a.url) {
@@ -141,7 +154,9 @@ async function main(argv: string[]): Promise<number> {
       logger,
       namespace: a.namespace!,
       ...(a.window !== undefined ? { readerWindow: positiveInt('window', a.window, 0) } : {}),
-      ...(a['reader-sentences'] !== undefined ? { readerSentences: positiveInt('reader-sentences', a['reader-sentences'], 160) } : {}),
+      ...(a['reader-sentences'] !== undefined
+        ? { readerSentences: positiveInt('reader-sentences', a['reader-sentences'], 160) }
+        : {}),
     });
     await inProcess.start();
     backend = inProcess;
@@ -180,7 +195,9 @@ async function main(argv: string[]): Promise<number> {
         signal: abort.signal,
       });
       console.log(libraryMarkdown(summary));
-      console.log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s; written ${out}/{results.jsonl,summary.json,report.md}`);
+      console.log(
+        `wall time ${((Date.now() - started) / 1000).toFixed(1)} s; written ${out}/{results.jsonl,summary.json,report.md}`,
+      );
       return abort.signal.aborted ? 130 : 0;
     } finally {
       await judge.close();
@@ -216,7 +233,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(`${md}\n`);
     }
     console.log(markdownReport(summary));
-    console.log(`wall time ${((Date.now() - started) / 1000).toFixed(1)} s; ${summary.timing.questionsRun} questions answered in this run, ${summary.timing.msPerQuestion ?? '–'} ms per question`);
+    console.log(
+      `wall time ${((Date.now() - started) / 1000).toFixed(1)} s; ${summary.timing.questionsRun} questions answered in this run, ${summary.timing.msPerQuestion ?? '–'} ms per question`,
+    );
     console.log(`written ${out}/{results.jsonl,summary.json,report.md,report.html}`);
     return summary.interrupted ? 130 : 0;
   } catch (err) {

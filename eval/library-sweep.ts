@@ -44,7 +44,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx eval/library-sweep.ts [options]',
-    about: 'Chooses how whole-namespace retrieval picks documents, by document-level cross-validation on a LaRA-style set (no LLM, no embedder).',
+    about:
+      'Chooses how whole-namespace retrieval picks documents, by document-level cross-validation on a LaRA-style set (no LLM, no embedder).',
     options: OPTIONS,
     describe: {
       dataset: 'LaRA-style dataset directory',
@@ -66,7 +67,14 @@ interface Setting {
 }
 
 const SETTINGS: Setting[] = (['max', 'top3'] as const).flatMap((aggregate) =>
-  [0, 1].flatMap((buffer) => [1, 2, 3, 8].map((maxDocuments) => ({ name: `${aggregate}/B${buffer}/max${maxDocuments}`, aggregate, buffer, maxDocuments }))),
+  [0, 1].flatMap((buffer) =>
+    [1, 2, 3, 8].map((maxDocuments) => ({
+      name: `${aggregate}/B${buffer}/max${maxDocuments}`,
+      aggregate,
+      buffer,
+      maxDocuments,
+    })),
+  ),
 );
 
 interface Row {
@@ -83,7 +91,8 @@ interface NsChunk extends TextChunk {
   doc: string;
 }
 
-const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const mean = (xs: readonly number[]): number =>
+  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function main(): Promise<void> {
   const ds = loadLara(resolve(args.dataset!));
@@ -100,13 +109,18 @@ async function main(): Promise<void> {
     byDoc.set(doc, cs);
   }
   const namespace = buildBm25Index(chunks.map((c) => c.text));
-  console.error(`${texts.size} documents, ${chunks.length} chunks, indexed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.error(
+    `${texts.size} documents, ${chunks.length} chunks, indexed in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
 
   // Level two reads the picked documents' chunks with BM25 over just them, as the service does: from term statistics
   // kept per document (scoreBm25Parts), so a set of documents is scored without indexing its texts again.
   const parts = new Map([...byDoc].map(([doc, cs]) => [doc, buildBm25Part(cs.map((c) => c.text))]));
   const setScores = (docs: readonly string[], question: string): Array<{ c: NsChunk; score: number }> => {
-    const scores = scoreBm25Parts(docs.map((d) => parts.get(d)!), question);
+    const scores = scoreBm25Parts(
+      docs.map((d) => parts.get(d)!),
+      question,
+    );
     return docs.flatMap((d) => byDoc.get(d)!).map((c, i) => ({ c, score: scores[i]! }));
   };
   const passageTokens = new Map<string, number>();
@@ -127,18 +141,34 @@ async function main(): Promise<void> {
       .slice(0, m);
     const candidates = top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]! }));
     for (const st of SETTINGS) {
-      const pick = pickDocuments(documentScores(candidates, st.aggregate), { buffer: st.buffer, maxDocuments: st.maxDocuments });
+      const pick = pickDocuments(documentScores(candidates, st.aggregate), {
+        buffer: st.buffer,
+        maxDocuments: st.maxDocuments,
+      });
       let coverage = 0;
       let tokens = 0;
       if (pick.picked.length > 0) {
         const scored = setScores(pick.picked, q.question);
         const sel = select(
-          scored.map((x) => ({ id: `${x.c.doc}#${x.c.order}`, order: x.c.order, tokens: x.c.tokens, score: x.score, c: x.c })),
+          scored.map((x) => ({
+            id: `${x.c.doc}#${x.c.order}`,
+            order: x.c.order,
+            tokens: x.c.tokens,
+            score: x.score,
+            c: x.c,
+          })),
           method,
         );
         // Passages as assembleContext merges them; their cl100k counts are cached, since settings often read the same ones.
         const ctx = assembleContext(
-          sel.selected.map((x) => ({ documentId: x.c.doc, chunkId: x.id, start: x.c.start, end: x.c.end, text: x.c.text, order: x.c.order })),
+          sel.selected.map((x) => ({
+            documentId: x.c.doc,
+            chunkId: x.id,
+            start: x.c.start,
+            end: x.c.end,
+            text: x.c.text,
+            order: x.c.order,
+          })),
           { getText: (id) => texts.get(id), tokenizer: { count: () => 0 } as unknown as Tokenizer },
         );
         for (const p of ctx.passages) {
@@ -156,18 +186,39 @@ async function main(): Promise<void> {
           segments,
         );
       }
-      rows.push({ setting: st.name, doc: gold, task: q.task, docAt1: pick.picked[0] === gold ? 1 : 0, picked: pick.picked.length, coverage, tokens });
+      rows.push({
+        setting: st.name,
+        doc: gold,
+        task: q.task,
+        docAt1: pick.picked[0] === gold ? 1 : 0,
+        picked: pick.picked.length,
+        coverage,
+        tokens,
+      });
     }
-    if (++done % 100 === 0) console.error(`${done}/${queries.length} questions, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (++done % 100 === 0)
+      console.error(`${done}/${queries.length} questions, ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
 
-  const agg = (rs: readonly Row[]) => ({ n: rs.length, docAt1: mean(rs.map((r) => r.docAt1)), coverage: mean(rs.map((r) => r.coverage)), tokens: mean(rs.map((r) => r.tokens)), picked: mean(rs.map((r) => r.picked)) });
+  const agg = (rs: readonly Row[]) => ({
+    n: rs.length,
+    docAt1: mean(rs.map((r) => r.docAt1)),
+    coverage: mean(rs.map((r) => r.coverage)),
+    tokens: mean(rs.map((r) => r.tokens)),
+    picked: mean(rs.map((r) => r.picked)),
+  });
   const f = (x: number) => x.toFixed(3);
-  console.log(`\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}\n`);
-  console.log(`${'setting'.padEnd(20)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`);
+  console.log(
+    `\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}\n`,
+  );
+  console.log(
+    `${'setting'.padEnd(20)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
+  );
   for (const st of SETTINGS) {
     const a = agg(rows.filter((r) => r.setting === st.name));
-    console.log(`${st.name.padEnd(20)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`);
+    console.log(
+      `${st.name.padEnd(20)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
+    );
   }
 
   // Document-level cross-validation.
@@ -179,19 +230,27 @@ async function main(): Promise<void> {
   const chosen: string[] = [];
   for (let k = 0; k < folds; k++) {
     const train = rows.filter((r) => foldOf.get(r.doc) !== k);
-    const ok = SETTINGS.map((st) => ({ st, a: agg(train.filter((r) => r.setting === st.name)) })).filter((x) => x.a.tokens <= maxTokens);
+    const ok = SETTINGS.map((st) => ({ st, a: agg(train.filter((r) => r.setting === st.name)) })).filter(
+      (x) => x.a.tokens <= maxTokens,
+    );
     const best = ok.sort((x, y) => y.a.coverage - x.a.coverage || x.a.tokens - y.a.tokens)[0];
     if (!best) throw new Error(`fold ${k}: no setting reads at most ${maxTokens} tokens on average`);
     chosen.push(best.st.name);
     held.push(...rows.filter((r) => foldOf.get(r.doc) === k && r.setting === best.st.name));
   }
   const h = agg(held);
-  console.log(`\ndocument-level ${folds}-fold cross-validation (best coverage at ≤ ${maxTokens} tokens on the other folds): chosen ${chosen.join(', ')}`);
-  console.log(`held out: doc@1 ${f(h.docAt1)}, coverage ${f(h.coverage)}, tokens ${Math.round(h.tokens)}, documents read ${h.picked.toFixed(2)}`);
+  console.log(
+    `\ndocument-level ${folds}-fold cross-validation (best coverage at ≤ ${maxTokens} tokens on the other folds): chosen ${chosen.join(', ')}`,
+  );
+  console.log(
+    `held out: doc@1 ${f(h.docAt1)}, coverage ${f(h.coverage)}, tokens ${Math.round(h.tokens)}, documents read ${h.picked.toFixed(2)}`,
+  );
   const tasks = [...new Set(held.map((r) => r.task))];
   for (const t of tasks) {
     const a = agg(held.filter((r) => r.task === t));
-    console.log(`  ${t.padEnd(10)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`);
+    console.log(
+      `  ${t.padEnd(10)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`,
+    );
   }
 
   const out = resolve(args.out!);

@@ -69,7 +69,14 @@ export interface LibrarySummary {
   overall: LibraryAggregate;
   byTask: Record<string, LibraryAggregate>;
   byLengthType: Record<string, LibraryAggregate>;
-  query: null | { n: number; docAt1: number; p50Ms: number; p95Ms: number; contextTokens: number; strategies: Record<string, number> };
+  query: null | {
+    n: number;
+    docAt1: number;
+    p50Ms: number;
+    p95Ms: number;
+    contextTokens: number;
+    strategies: Record<string, number>;
+  };
   fallbacks: number;
 }
 
@@ -80,7 +87,8 @@ export function quantile(xs: readonly number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
-const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const mean = (xs: readonly number[]): number =>
+  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export function aggregate(rows: readonly LibraryRow[]): LibraryAggregate {
   return {
@@ -89,10 +97,19 @@ export function aggregate(rows: readonly LibraryRow[]): LibraryAggregate {
     inPicked: mean(rows.map((r) => r.inPicked)),
     coverage: mean(rows.map((r) => r.coverage)),
     tokens: mean(rows.map((r) => r.tokens)),
-    tokensP90: quantile(rows.map((r) => r.tokens), 0.9),
+    tokensP90: quantile(
+      rows.map((r) => r.tokens),
+      0.9,
+    ),
     picked: mean(rows.map((r) => r.picked)),
-    p50Ms: quantile(rows.map((r) => r.ms), 0.5),
-    p95Ms: quantile(rows.map((r) => r.ms), 0.95),
+    p50Ms: quantile(
+      rows.map((r) => r.ms),
+      0.5,
+    ),
+    p95Ms: quantile(
+      rows.map((r) => r.ms),
+      0.95,
+    ),
   };
 }
 
@@ -117,8 +134,14 @@ export function summarize(rows: readonly LibraryRow[], documents: number): Libra
         : {
             n: asked.length,
             docAt1: mean(asked.map((q) => q.docAt1)),
-            p50Ms: quantile(asked.map((q) => q.ms), 0.5),
-            p95Ms: quantile(asked.map((q) => q.ms), 0.95),
+            p50Ms: quantile(
+              asked.map((q) => q.ms),
+              0.5,
+            ),
+            p95Ms: quantile(
+              asked.map((q) => q.ms),
+              0.95,
+            ),
             contextTokens: mean(asked.map((q) => q.contextTokens)),
             strategies,
           },
@@ -132,9 +155,11 @@ export function libraryMarkdown(s: LibrarySummary): string {
   const ms = (x: number) => (Number.isNaN(x) ? '–' : `${Math.round(x)} ms`);
   const row = (name: string, a: LibraryAggregate) =>
     `| ${name} | ${a.n} | ${f(a.docAt1)} | ${f(a.inPicked)} | ${f(a.coverage)} | ${k(a.tokens)} | ${k(a.tokensP90)} | ${a.picked.toFixed(2)} | ${ms(a.p50Ms)} | ${ms(a.p95Ms)} |`;
-  const head = '| | questions | doc@1 | doc picked | evidence coverage | tokens read | p90 tokens | documents read | p50 latency | p95 latency |\n|---|---|---|---|---|---|---|---|---|---|';
+  const head =
+    '| | questions | doc@1 | doc picked | evidence coverage | tokens read | p90 tokens | documents read | p50 latency | p95 latency |\n|---|---|---|---|---|---|---|---|---|---|';
   const lines = [
-    `${s.questions} questions over ${s.documents} documents in one namespace, asked without document ids` + (s.fallbacks > 0 ? ` (${s.fallbacks} answered by a fallback: see results.jsonl)` : ''),
+    `${s.questions} questions over ${s.documents} documents in one namespace, asked without document ids` +
+      (s.fallbacks > 0 ? ` (${s.fallbacks} answered by a fallback: see results.jsonl)` : ''),
     '',
     head,
     ...Object.entries(s.byTask).map(([t, a]) => row(t, a)),
@@ -147,7 +172,9 @@ export function libraryMarkdown(s: LibrarySummary): string {
     lines.push(
       '',
       `/v1/query (strategy auto) on ${s.query.n} of them: doc@1 ${f(s.query.docAt1)}, latency p50 ${ms(s.query.p50Ms)} / p95 ${ms(s.query.p95Ms)}, ` +
-        `document tokens the reader read ${k(s.query.contextTokens)}, strategies ${Object.entries(s.query.strategies).map(([n, c]) => `${n} ${c}`).join(', ')}`,
+        `document tokens the reader read ${k(s.query.contextTokens)}, strategies ${Object.entries(s.query.strategies)
+          .map(([n, c]) => `${n} ${c}`)
+          .join(', ')}`,
     );
   }
   return lines.join('\n');
@@ -159,7 +186,12 @@ export async function runLibraryEval(o: LibraryEvalOptions): Promise<LibrarySumm
   const sel = o.limit === undefined ? all : selectQuestions(o.dataset, o.filters, o.seed, o.limit);
   const docs = new Map<string, { id: string; title: string; text: string }>();
   for (const q of all.questions) {
-    if (!docs.has(q.documentId)) docs.set(q.documentId, { id: q.documentId, title: q.file, text: all.dataset.documentText({ docPath: documentPath(o.dataset, q) }) });
+    if (!docs.has(q.documentId))
+      docs.set(q.documentId, {
+        id: q.documentId,
+        title: q.file,
+        text: all.dataset.documentText({ docPath: documentPath(o.dataset, q) }),
+      });
   }
   await o.backend.ensureDocuments([...docs.values()], o.progress);
 
@@ -200,7 +232,12 @@ export async function runLibraryEval(o: LibraryEvalOptions): Promise<LibrarySumm
     if (i % every === 0 && rows.filter((x) => x.query).length < asked) {
       const t1 = performance.now();
       const a = await o.backend.query(null, q.question, o.selection, o.signal);
-      row.query = { ms: performance.now() - t1, strategy: a.strategy, docAt1: a.decision.documents?.picked[0] === q.documentId ? 1 : 0, contextTokens: a.contextTokens };
+      row.query = {
+        ms: performance.now() - t1,
+        strategy: a.strategy,
+        docAt1: a.decision.documents?.picked[0] === q.documentId ? 1 : 0,
+        contextTokens: a.contextTokens,
+      };
     }
     rows.push(row);
     appendFileSync(results, `${JSON.stringify(row)}\n`);

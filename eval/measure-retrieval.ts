@@ -86,7 +86,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx eval/measure-retrieval.ts [options]',
-    about: "Measures context selection on a LaRA-style dataset without any LLM: per question, whether the selected context reaches the evidence, contains the answer's words, and how much of the document it reads (token ratio).",
+    about:
+      "Measures context selection on a LaRA-style dataset without any LLM: per question, whether the selected context reaches the evidence, contains the answer's words, and how much of the document it reads (token ratio).",
     options: OPTIONS,
     describe: {
       dataset: 'LaRA-style dataset directory',
@@ -130,13 +131,16 @@ function variants(dense: boolean, sweep: boolean): Variant[] {
     );
   }
   const defScore = DEFAULTS.score === 'hybrid' ? `hybrid@${DEFAULTS.hybridAlpha}` : DEFAULTS.score;
-  if (dense || DEFAULTS.score === 'bm25') v.push({ name: 'DEFAULT', score: defScore, method: { kind: 'adaptive-k', ...ak } });
+  if (dense || DEFAULTS.score === 'bm25')
+    v.push({ name: 'DEFAULT', score: defScore, method: { kind: 'adaptive-k', ...ak } });
   if (sweep) {
     const scores = dense ? ['bm25', 'dense', 'hybrid@0.3', 'hybrid@0.5', 'hybrid@0.7', 'rrf'] : ['bm25'];
     for (const s of scores) {
       for (const buffer of [10, 15]) v.push({ name: `ak-${s}-B${buffer}`, score: s, method: { ...published, buffer } });
-      for (const t of [2000, 4000, 6000]) v.push({ name: `ak-${s}-T${t}`, score: s, method: { ...published, bufferTokens: t } });
-      for (const t of [4000, 6000, 8000]) v.push({ name: `budget${t / 1000}k-${s}`, score: s, method: { kind: 'token-budget', tokens: t } });
+      for (const t of [2000, 4000, 6000])
+        v.push({ name: `ak-${s}-T${t}`, score: s, method: { ...published, bufferTokens: t } });
+      for (const t of [4000, 6000, 8000])
+        v.push({ name: `budget${t / 1000}k-${s}`, score: s, method: { kind: 'token-budget', tokens: t } });
       if (s === 'hybrid@0.3' || s === 'hybrid@0.7') v.push({ name: `ak-${s}`, score: s, method: published });
     }
   }
@@ -147,7 +151,9 @@ async function loadEmbedder(dataDir: string): Promise<Embedding | undefined> {
   try {
     // Loaded at run time so the script still runs BM25-only where no embedder is built.
     const modPath = '../src/adapters/embedder/index.js';
-    const { createEmbedder } = (await import(modPath)) as { createEmbedder: (cfg: unknown, deps: unknown) => Embedding | Promise<Embedding> };
+    const { createEmbedder } = (await import(modPath)) as {
+      createEmbedder: (cfg: unknown, deps: unknown) => Embedding | Promise<Embedding>;
+    };
     const { loadConfig } = await import('../src/config.js');
     const { createLogger } = (await import('../src/logger.js')) as { createLogger: (level: string) => unknown };
     const { openSqlite, SQLITE_FILE } = await import('../src/adapters/sqlite/database.js');
@@ -244,7 +250,14 @@ async function main(): Promise<void> {
       }));
       const sel = select(candidates, v.method);
       const ctx = assembleContext(
-        sel.selected.map((c) => ({ documentId: q.docPath, chunkId: c.id, start: c.chunk.start, end: c.chunk.end, text: c.chunk.text, order: c.order })),
+        sel.selected.map((c) => ({
+          documentId: q.docPath,
+          chunkId: c.id,
+          start: c.chunk.start,
+          end: c.chunk.end,
+          text: c.chunk.text,
+          order: c.order,
+        })),
         { getText: () => doc.text },
       );
       const spans = ctx.passages.map((p) => ({ start: p.start, end: p.end }));
@@ -266,7 +279,10 @@ async function main(): Promise<void> {
       });
     }
     done++;
-    if (done % 100 === 0) console.error(`${done}/${queries.length} questions, ${docs.size} documents, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (done % 100 === 0)
+      console.error(
+        `${done}/${queries.length} questions, ${docs.size} documents, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
   }
   await embedder?.close();
 
@@ -293,8 +309,12 @@ async function main(): Promise<void> {
 
   const f = (x: number) => (Number.isNaN(x) ? '  -  ' : x.toFixed(3));
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  console.log(`\nchunks: ${chunkTokens} tokens, overlap ${overlapTokens}; ${queries.length} questions, ${docs.size} documents\n`);
-  console.log(`${'variant'.padEnd(24)} ${'cov'.padStart(6)} ${'sup'.padStart(6)} ${'read'.padStart(6)} ${'k'.padStart(6)}  min cov (task)   min sup (task)   min cell cov`);
+  console.log(
+    `\nchunks: ${chunkTokens} tokens, overlap ${overlapTokens}; ${queries.length} questions, ${docs.size} documents\n`,
+  );
+  console.log(
+    `${'variant'.padEnd(24)} ${'cov'.padStart(6)} ${'sup'.padStart(6)} ${'read'.padStart(6)} ${'k'.padStart(6)}  min cov (task)   min sup (task)   min cell cov`,
+  );
   for (const s of summary) {
     const t = Object.entries(s.byTask);
     const minCov = t.reduce((m, e) => (e[1].coverage < m[1].coverage ? e : m));

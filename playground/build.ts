@@ -50,7 +50,10 @@ export async function writePlaygroundBundle(bundle: PlaygroundBundle, root: stri
   const dist = join(root, 'dist');
   await mkdir(dist, { recursive: true });
   const tag = `${process.pid}-${Date.now()}`;
-  for (const [name, data] of [['app.js.map', bundle.map], ['app.js', bundle.js]] as const) {
+  for (const [name, data] of [
+    ['app.js.map', bundle.map],
+    ['app.js', bundle.js],
+  ] as const) {
     const tmp = join(dist, `.${name}.${tag}.tmp`);
     await writeFile(tmp, data);
     await rename(tmp, join(dist, name));
@@ -62,5 +65,7 @@ if (invokedDirectly) {
   const started = performance.now();
   const bundle = await bundlePlayground();
   await writePlaygroundBundle(bundle);
-  console.log(`playground/dist/app.js: ${(bundle.js.byteLength / 1024).toFixed(1)} kB in ${Math.round(performance.now() - started)} ms`);
+  console.log(
+    `playground/dist/app.js: ${(bundle.js.byteLength / 1024).toFixed(1)} kB in ${Math.round(performance.now() - started)} ms`,
+  );
 }

@@ -5,7 +5,12 @@ import { Id } from '../src/http/schemas.js';
 import { newKey, requireAdmin } from '../src/http/auth.js';
 import { authEnabled } from '../src/config.js';
 
-const KeyView = Type.Object({ id: Type.String(), namespace: Type.String(), name: Type.String(), createdAt: Type.String() });
+const KeyView = Type.Object({
+  id: Type.String(),
+  namespace: Type.String(),
+  name: Type.String(),
+  createdAt: Type.String(),
+});
 
 /** Namespaces and API keys; admin key only (when auth is off, anyone local may manage them). */
 const routes: FastifyPluginAsync = async (app) => {
@@ -19,7 +24,10 @@ const routes: FastifyPluginAsync = async (app) => {
       schema: {
         tags: ['admin'],
         summary: 'Create an API key for a namespace (the secret is returned once)',
-        body: Type.Object({ namespace: Id, name: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false, examples: [{ namespace: 'team-a', name: 'alice' }] }),
+        body: Type.Object(
+          { namespace: Id, name: Type.Optional(Type.String({ maxLength: 200 })) },
+          { additionalProperties: false, examples: [{ namespace: 'team-a', name: 'alice' }] },
+        ),
         response: { 201: Type.Object({ key: Type.String(), record: KeyView }) },
       },
     },
@@ -71,7 +79,13 @@ const routes: FastifyPluginAsync = async (app) => {
       schema: {
         tags: ['admin'],
         summary: 'Namespaces with their document and key counts',
-        response: { 200: Type.Object({ items: Type.Array(Type.Object({ namespace: Type.String(), documents: Type.Integer(), keys: Type.Integer() })) }) },
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({ namespace: Type.String(), documents: Type.Integer(), keys: Type.Integer() }),
+            ),
+          }),
+        },
       },
     },
     async () => {

@@ -14,10 +14,16 @@ const AnswerBody = Type.Object(
   {
     ...Scope,
     // A plain string, so an unknown strategy gets its own code (UNKNOWN_STRATEGY) rather than a schema message.
-    strategy: Type.String({ description: `How to read: ${STRATEGIES.join(', ')} (retrieval with Adaptive-k, Chain-of-Agents, full context).`, examples: ['rag'] }),
+    strategy: Type.String({
+      description: `How to read: ${STRATEGIES.join(', ')} (retrieval with Adaptive-k, Chain-of-Agents, full context).`,
+      examples: ['rag'],
+    }),
     ...SelectionParams,
   },
-  { additionalProperties: false, examples: [{ question: EXAMPLE.question, documentIds: [EXAMPLE.documentId], strategy: 'rag' }] },
+  {
+    additionalProperties: false,
+    examples: [{ question: EXAMPLE.question, documentIds: [EXAMPLE.documentId], strategy: 'rag' }],
+  },
 );
 
 const routes: FastifyPluginAsync = async (app) => {
@@ -33,7 +39,12 @@ const routes: FastifyPluginAsync = async (app) => {
           'or full context (`full`: the whole text, middle-truncated when it does not fit). Returns the answer with citations, every LLM call and its tokens, and what the full-context prompt would have cost. ' +
           'With `Accept: text/event-stream` the answer streams as Server-Sent Events: `progress`, `token`, `call`, then `result` (the same body as the JSON response) or `error`.',
         body: AnswerBody,
-        response: { 200: AnswerResult, 400: Type.Ref('ErrorBody'), 404: Type.Ref('ErrorBody'), 409: Type.Ref('ErrorBody') },
+        response: {
+          200: AnswerResult,
+          400: Type.Ref('ErrorBody'),
+          404: Type.Ref('ErrorBody'),
+          409: Type.Ref('ErrorBody'),
+        },
       },
       ...plainJson,
     },

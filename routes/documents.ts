@@ -16,13 +16,20 @@ const JsonDocument = Type.Object(
     id: Type.Optional(Id),
     title: Type.Optional(Type.String({ maxLength: 500 })),
     text: Type.String({ description: 'The document text (UTF-8). Whitespace-only text is rejected.' }),
-    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON kept with the document.' })),
+    metadata: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON kept with the document.' }),
+    ),
   },
   { additionalProperties: false, examples: [{ id: EXAMPLE.documentId, title: EXAMPLE.title, text: EXAMPLE.text }] },
 );
 
-
-const FILE_TYPES: Record<string, 'text' | 'html'> = { '.txt': 'text', '.md': 'text', '.markdown': 'text', '.html': 'html', '.htm': 'html' };
+const FILE_TYPES: Record<string, 'text' | 'html'> = {
+  '.txt': 'text',
+  '.md': 'text',
+  '.markdown': 'text',
+  '.html': 'html',
+  '.htm': 'html',
+};
 
 export function toView(d: DocumentRecord) {
   return {
@@ -32,7 +39,12 @@ export function toView(d: DocumentRecord) {
     status: d.status,
     version: d.version,
     // Records from before pending sizes were kept hold the pending version's sizes at the top level.
-    pending: d.pending && { version: d.pending.version, jobId: d.pending.jobId, chars: d.pending.chars ?? d.chars, tokens: d.pending.tokens ?? d.tokens },
+    pending: d.pending && {
+      version: d.pending.version,
+      jobId: d.pending.jobId,
+      chars: d.pending.chars ?? d.chars,
+      tokens: d.pending.tokens ?? d.tokens,
+    },
     chars: d.chars,
     tokens: d.tokens,
     chunkCount: d.chunkCount,
@@ -68,7 +80,11 @@ async function readUpload(req: FastifyRequest): Promise<Omit<SubmitInput, 'names
     }
   } catch (err) {
     // busboy reports broken framing (no boundary, truncated parts) as plain errors: the client's fault, not ours.
-    if (isAppError(err) || (typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('FST_'))) throw err;
+    if (
+      isAppError(err) ||
+      (typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('FST_'))
+    )
+      throw err;
     throw new AppError('VALIDATION', [`malformed multipart body: ${(err as Error).message}`], { cause: err });
   }
   if (!file) throw new AppError('VALIDATION', ['multipart upload needs a "file" part']);
@@ -85,7 +101,8 @@ async function readUpload(req: FastifyRequest): Promise<Omit<SubmitInput, 'names
   }
   const unknownField = Object.keys(fields).find((k) => !['id', 'title', 'metadata'].includes(k));
   if (unknownField) throw new AppError('VALIDATION', [`unknown field "${unknownField}"`]);
-  if (fields.title !== undefined && fields.title.length > 500) throw new AppError('VALIDATION', ['field "title" is longer than 500 characters']);
+  if (fields.title !== undefined && fields.title.length > 500)
+    throw new AppError('VALIDATION', ['field "title" is longer than 500 characters']);
   return {
     ...(fields.id !== undefined ? { id: fields.id } : {}),
     title: fields.title ?? file.name,
@@ -115,22 +132,37 @@ const routes: FastifyPluginAsync = async (app) => {
             'multipart/form-data': {
               schema: {
                 description: 'Parts: file (required), id, title, metadata (a JSON object as text).',
-                properties: { file: { type: 'string', format: 'binary' }, id: { type: 'string' }, title: { type: 'string' }, metadata: { type: 'string' } },
+                properties: {
+                  file: { type: 'string', format: 'binary' },
+                  id: { type: 'string' },
+                  title: { type: 'string' },
+                  metadata: { type: 'string' },
+                },
               },
             },
           },
         },
-        response: { 200: Submitted, 202: Submitted, 400: Type.Ref('ErrorBody'), 413: Type.Ref('ErrorBody'), 415: Type.Ref('ErrorBody'), 422: Type.Ref('ErrorBody') },
+        response: {
+          200: Submitted,
+          202: Submitted,
+          400: Type.Ref('ErrorBody'),
+          413: Type.Ref('ErrorBody'),
+          415: Type.Ref('ErrorBody'),
+          422: Type.Ref('ErrorBody'),
+        },
       },
     },
     async (req, reply) => {
       // Without a content type fastify has nothing to validate the body against.
-      if (!req.isMultipart() && (typeof req.body !== 'object' || req.body === null)) throw new AppError('VALIDATION', ['send the document as a JSON object or a multipart upload']);
+      if (!req.isMultipart() && (typeof req.body !== 'object' || req.body === null))
+        throw new AppError('VALIDATION', ['send the document as a JSON object or a multipart upload']);
       const input = req.isMultipart()
         ? await readUpload(req)
         : { ...(req.body as Static<typeof JsonDocument>), source: 'json' };
       const result = await service.submit({ ...input, namespace: req.namespace, signal: abortOnClientClose(reply) });
-      return reply.status(result.unchanged ? 200 : 202).send({ document: toView(result.document), jobId: result.jobId, unchanged: result.unchanged });
+      return reply
+        .status(result.unchanged ? 200 : 202)
+        .send({ document: toView(result.document), jobId: result.jobId, unchanged: result.unchanged });
     },
   );
 
@@ -145,7 +177,11 @@ const routes: FastifyPluginAsync = async (app) => {
           cursor: Type.Optional(Type.String({ maxLength: 512 })),
         }),
         response: {
-          200: Type.Object({ items: Type.Array(Type.Ref('Document')), next: Type.Union([Type.String(), Type.Null()]), total: Type.Integer() }),
+          200: Type.Object({
+            items: Type.Array(Type.Ref('Document')),
+            next: Type.Union([Type.String(), Type.Null()]),
+            total: Type.Integer(),
+          }),
         },
       },
     },

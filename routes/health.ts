@@ -16,7 +16,13 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
 const routes: FastifyPluginAsync = async (app) => {
   app.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'The process is alive',
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    },
     async () => ({ status: 'ok' as const }),
   );
 
@@ -27,8 +33,20 @@ const routes: FastifyPluginAsync = async (app) => {
         tags: ['health'],
         summary: 'Every backend is reachable (document store, vector store, queue, embedder, LLM)',
         response: {
-          200: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), backend: Type.String(), error: Type.Optional(Type.String()) })) }),
-          503: Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), backend: Type.String(), error: Type.Optional(Type.String()) })) }),
+          200: Type.Object({
+            status: Type.String(),
+            checks: Type.Record(
+              Type.String(),
+              Type.Object({ ok: Type.Boolean(), backend: Type.String(), error: Type.Optional(Type.String()) }),
+            ),
+          }),
+          503: Type.Object({
+            status: Type.String(),
+            checks: Type.Record(
+              Type.String(),
+              Type.Object({ ok: Type.Boolean(), backend: Type.String(), error: Type.Optional(Type.String()) }),
+            ),
+          }),
         },
       },
     },

@@ -18,7 +18,7 @@ const routes: FastifyPluginAsync = async (app) => {
         summary: 'Model Context Protocol server (Streamable HTTP): tools list_documents, ask, retrieve, read',
         description:
           'For agents that speak MCP. Stateless Streamable HTTP (JSON responses, no session): every POST carries JSON-RPC messages, behind the same API keys as the rest of the API; ' +
-          'the tools act in the key\'s namespace. ask({question, documentIds?, strategy?}) runs the router and returns the answer, citations and decision; ' +
+          "the tools act in the key's namespace. ask({question, documentIds?, strategy?}) runs the router and returns the answer, citations and decision; " +
           'retrieve({question, documentIds?}) the Adaptive-k passages with offsets and a summary of the cut; read({documentId, start, end}) a span of a document; list_documents({}). ' +
           'A tool that fails returns isError with the stable code first ("DOCUMENTS_NOT_FOUND: …").',
         body: Type.Unknown({ description: 'A JSON-RPC 2.0 message or batch (MCP).' }),
@@ -36,7 +36,8 @@ const routes: FastifyPluginAsync = async (app) => {
       });
       await server.connect(transport);
       // The transport writes the response itself; headers set so far (request id, CORS) go with it.
-      for (const [name, value] of Object.entries(reply.getHeaders() as OutgoingHttpHeaders)) if (value !== undefined) reply.raw.setHeader(name, value);
+      for (const [name, value] of Object.entries(reply.getHeaders() as OutgoingHttpHeaders))
+        if (value !== undefined) reply.raw.setHeader(name, value);
       reply.hijack();
       await transport.handleRequest(req.raw, reply.raw, req.body);
       return reply;
@@ -50,7 +51,15 @@ const routes: FastifyPluginAsync = async (app) => {
       url: '/mcp',
       // Not in the API description: these only say 405.
       schema: { hide: true },
-      handler: async (_req, reply) => reply.status(405).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP server is stateless, use POST' }, id: null }),
+      handler: async (_req, reply) =>
+        reply
+          .status(405)
+          .header('allow', 'POST')
+          .send({
+            jsonrpc: '2.0',
+            error: { code: -32000, message: 'Method not allowed: this MCP server is stateless, use POST' },
+            id: null,
+          }),
     });
   }
 };

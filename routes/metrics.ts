@@ -13,7 +13,7 @@ const routes: FastifyPluginAsync = async (app) => {
         tags: ['health'],
         summary: 'Prometheus metrics (text exposition format)',
         description:
-          'Request latency by route and status, router decisions by strategy, document tokens read against reading whole, LLM calls, tokens and errors, job durations, queue depth, ingestion chunks per second, and the process\'s own. ' +
+          "Request latency by route and status, router decisions by strategy, document tokens read against reading whole, LLM calls, tokens and errors, job durations, queue depth, ingestion chunks per second, and the process's own. " +
           'With auth on, scrape with the admin key (Prometheus: authorization credentials).',
         produces: ['text/plain'],
         response: { 200: Type.String({ description: 'Prometheus text format 0.0.4.' }), 403: Type.Ref('ErrorBody') },

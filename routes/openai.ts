@@ -7,7 +7,12 @@ import { replyWithError, toAppError } from '../src/http/errors.js';
 import { openSse } from '../src/http/sse.js';
 import { EXAMPLE, plainJson } from '../src/http/views.js';
 import { ChatCompletion, OpenAiModel, OpenAiModelList, type OpenAiError } from '../src/http/schemas.js';
-import { splitConversation, standaloneQuestion, type StandaloneQuestion, type Turn } from '../src/core/chat/conversation.js';
+import {
+  splitConversation,
+  standaloneQuestion,
+  type StandaloneQuestion,
+  type Turn,
+} from '../src/core/chat/conversation.js';
 import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
 import type { QueryInput, QueryResult, RequestedStrategy } from '../src/core/routing/query-service.js';
 import { checkQuestion, Scope, selectionFrom } from './retrieve.js';
@@ -24,7 +29,10 @@ function isModel(m: string): m is RequestedStrategy {
   return Object.hasOwn(CHAT_MODELS, m);
 }
 
-const ContentPart = Type.Object({ type: Type.String(), text: Type.Optional(Type.String({ maxLength: 100_000 })) }, { additionalProperties: true });
+const ContentPart = Type.Object(
+  { type: Type.String(), text: Type.Optional(Type.String({ maxLength: 100_000 })) },
+  { additionalProperties: true },
+);
 const Message = Type.Object(
   {
     role: Type.Union(['system', 'developer', 'user', 'assistant', 'tool'].map((r) => Type.Literal(r))),
@@ -36,7 +44,10 @@ const Message = Type.Object(
 
 export const ChatBody = Type.Object(
   {
-    model: Type.String({ maxLength: 200, description: `One of ${Object.keys(CHAT_MODELS).join(', ')} (GET /v1/models).` }),
+    model: Type.String({
+      maxLength: 200,
+      description: `One of ${Object.keys(CHAT_MODELS).join(', ')} (GET /v1/models).`,
+    }),
     messages: Type.Array(Message, {
       minItems: 1,
       maxItems: 1000,
@@ -45,8 +56,12 @@ export const ChatBody = Type.Object(
         'the extractive reader cannot, so the earlier user messages are appended to the question as context (a fallback, said in conversation.note). ' +
         'System messages are not read. Text content only.',
     }),
-    stream: Type.Optional(Type.Boolean({ description: 'Stream chat.completion.chunk events, ending in data: [DONE].' })),
-    stream_options: Type.Optional(Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true })),
+    stream: Type.Optional(
+      Type.Boolean({ description: 'Stream chat.completion.chunk events, ending in data: [DONE].' }),
+    ),
+    stream_options: Type.Optional(
+      Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true }),
+    ),
     n: Type.Optional(Type.Integer({ minimum: 1, maximum: 1, description: 'Only 1.' })),
     documentIds: Scope.documentIds,
   },
@@ -54,7 +69,9 @@ export const ChatBody = Type.Object(
     additionalProperties: true,
     description:
       "OpenAI's chat completion request. The scope is the API key's namespace, narrowed by documentIds. Sampling parameters (temperature, top_p, max_tokens, …) are accepted and not used: the reader's configured settings apply.",
-    examples: [{ model: 'auto', messages: [{ role: 'user', content: EXAMPLE.question }], documentIds: [EXAMPLE.documentId] }],
+    examples: [
+      { model: 'auto', messages: [{ role: 'user', content: EXAMPLE.question }], documentIds: [EXAMPLE.documentId] },
+    ],
   },
 );
 type ChatBody = Static<typeof ChatBody>;
@@ -72,7 +89,16 @@ export function openAiErrorType(status: number): string {
 
 /** OpenAI's error body, with the stable code of src/errors.ts as `code` and the request id beside it. */
 export function openAiError(e: AppError, requestId: string): { error: OpenAiError; requestId: string } {
-  return { error: { message: e.message, type: openAiErrorType(e.statusCode), param: null, code: e.code, ...(e.details ? { details: e.details } : {}) }, requestId };
+  return {
+    error: {
+      message: e.message,
+      type: openAiErrorType(e.statusCode),
+      param: null,
+      code: e.code,
+      ...(e.details ? { details: e.details } : {}),
+    },
+    requestId,
+  };
 }
 
 /** The message text: a string, or the text parts of a content array. */
@@ -81,7 +107,8 @@ function textOf(content: ChatBody['messages'][number]['content'], index: number)
   if (typeof content === 'string') return content;
   return content
     .map((p) => {
-      if (p.type !== 'text' || typeof p.text !== 'string') throw new AppError('VALIDATION', [`messages[${index}] has a ${p.type} content part: only text is read`]);
+      if (p.type !== 'text' || typeof p.text !== 'string')
+        throw new AppError('VALIDATION', [`messages[${index}] has a ${p.type} content part: only text is read`]);
       return p.text;
     })
     .join('\n');
@@ -92,7 +119,10 @@ function finishReason(r: QueryResult): 'stop' | 'length' {
 }
 
 function annotations(r: QueryResult) {
-  return r.citations.map((c) => ({ type: 'document_citation' as const, document_citation: { document_id: c.documentId, chunk_id: c.chunkId, start: c.start, end: c.end, text: c.text } }));
+  return r.citations.map((c) => ({
+    type: 'document_citation' as const,
+    document_citation: { document_id: c.documentId, chunk_id: c.chunkId, start: c.start, end: c.end, text: c.text },
+  }));
 }
 
 function usage(r: QueryResult, q: StandaloneQuestion) {
@@ -102,7 +132,13 @@ function usage(r: QueryResult, q: StandaloneQuestion) {
 }
 
 function reading(r: QueryResult) {
-  return { strategy: r.strategy, extractive: r.extractive, contextTokens: r.contextTokens, fullContextTokens: r.fullContextTokens, calls: r.totals.calls };
+  return {
+    strategy: r.strategy,
+    extractive: r.extractive,
+    contextTokens: r.contextTokens,
+    fullContextTokens: r.fullContextTokens,
+    calls: r.totals.calls,
+  };
 }
 
 function conversationView(q: StandaloneQuestion) {
@@ -115,7 +151,13 @@ const routes: FastifyPluginAsync = async (app) => {
   // Every error of these routes, auth and validation included, in OpenAI's shape (which the service's own extends).
   app.setErrorHandler((err, req, reply) => replyWithError(err, req, reply, cfg.BODY_LIMIT_BYTES, openAiError));
 
-  const model = (id: string) => ({ id, object: 'model' as const, created: started, owned_by: 'adaptive-reader', description: CHAT_MODELS[id as RequestedStrategy] });
+  const model = (id: string) => ({
+    id,
+    object: 'model' as const,
+    created: started,
+    owned_by: 'adaptive-reader',
+    description: CHAT_MODELS[id as RequestedStrategy],
+  });
 
   app.get(
     '/models',
@@ -155,26 +197,39 @@ const routes: FastifyPluginAsync = async (app) => {
         description:
           'For tools that speak OpenAI (the openai SDKs, Open WebUI, LibreChat, LiteLLM, LangChain). The model is the reading strategy (auto routes, as POST /v1/query). ' +
           'The answer is the message content; its citations are `annotations` of type document_citation with character offsets into the document; ' +
-          '`usage` counts the tokens the reader was sent (all its calls, the rewriting of a follow-up included); `decision` is the router\'s decision as in /v1/query, ' +
+          "`usage` counts the tokens the reader was sent (all its calls, the rewriting of a follow-up included); `decision` is the router's decision as in /v1/query, " +
           '`conversation` says how earlier turns were used, `reading` the document tokens read against reading them whole. ' +
-          'With stream: true, chat.completion.chunk events: the role, the decision, the answer\'s text, then a chunk with the annotations and finish_reason, ' +
+          "With stream: true, chat.completion.chunk events: the role, the decision, the answer's text, then a chunk with the annotations and finish_reason, " +
           'a usage chunk when stream_options.include_usage, and data: [DONE]. With the retrieval probe or Self-Route active, the text is sent once the attempt kept is known. ' +
           'Errors, also mid-stream, are OpenAI error bodies whose code is the stable code of the error catalogue.',
         body: ChatBody,
-        response: { 200: ChatCompletion, 400: Type.Ref('OpenAiErrorBody'), 401: Type.Ref('OpenAiErrorBody'), 404: Type.Ref('OpenAiErrorBody'), 409: Type.Ref('OpenAiErrorBody') },
+        response: {
+          200: ChatCompletion,
+          400: Type.Ref('OpenAiErrorBody'),
+          401: Type.Ref('OpenAiErrorBody'),
+          404: Type.Ref('OpenAiErrorBody'),
+          409: Type.Ref('OpenAiErrorBody'),
+        },
       },
       ...plainJson,
     },
     async (req, reply) => {
       const body = req.body as ChatBody;
-      if (!isModel(body.model)) throw new AppError('UNKNOWN_MODEL', [JSON.stringify(body.model), Object.keys(CHAT_MODELS).join(', ')]);
-      const turns: Turn[] = body.messages.map((m, i) => ({ role: m.role as Turn['role'], content: textOf(m.content, i) }));
+      if (!isModel(body.model))
+        throw new AppError('UNKNOWN_MODEL', [JSON.stringify(body.model), Object.keys(CHAT_MODELS).join(', ')]);
+      const turns: Turn[] = body.messages.map((m, i) => ({
+        role: m.role as Turn['role'],
+        content: textOf(m.content, i),
+      }));
       checkQuestion(splitConversation(turns).question, cfg);
       const documentIds = body.documentIds ?? null;
       // Unknown or unready documents are a JSON error, also for stream requests.
       const documents = await app.container.retrieval.resolveScope(req.namespace, documentIds);
       const signal = abortOnClientClose(reply);
-      const conversation = await standaloneQuestion(app.container.answers.llm, turns, { maxQuestionChars: cfg.MAX_QUESTION_CHARS, signal });
+      const conversation = await standaloneQuestion(app.container.answers.llm, turns, {
+        maxQuestionChars: cfg.MAX_QUESTION_CHARS,
+        signal,
+      });
       const input: QueryInput = {
         namespace: req.namespace,
         question: checkQuestion(conversation.question, cfg),
@@ -196,7 +251,14 @@ const routes: FastifyPluginAsync = async (app) => {
           object: 'chat.completion' as const,
           created,
           model: body.model,
-          choices: [{ index: 0, message: { role: 'assistant' as const, content: r.answer, refusal: null, annotations: annotations(r) }, logprobs: null, finish_reason: finishReason(r) }],
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant' as const, content: r.answer, refusal: null, annotations: annotations(r) },
+              logprobs: null,
+              finish_reason: finishReason(r),
+            },
+          ],
           usage: usage(r, conversation),
           decision: r.decision,
           conversation: conversationView(conversation),
@@ -206,7 +268,16 @@ const routes: FastifyPluginAsync = async (app) => {
 
       const sse = openSse(req, reply);
       const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
-        sse.data(JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra }));
+        sse.data(
+          JSON.stringify({
+            id,
+            object: 'chat.completion.chunk',
+            created,
+            model: body.model,
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+            ...extra,
+          }),
+        );
       chunk({ role: 'assistant', content: '' }, null, { conversation: conversationView(conversation) });
       // Tokens go out as they come unless an escalation may still discard the attempt that writes them.
       let live = true;
@@ -227,11 +298,23 @@ const routes: FastifyPluginAsync = async (app) => {
         if (r.answer.startsWith(sent)) {
           if (r.answer.length > sent.length) chunk({ content: r.answer.slice(sent.length) }, null);
         } else {
-          req.log.warn({ streamed: sent.length, answer: r.answer.length }, 'the streamed text is not a prefix of the answer');
+          req.log.warn(
+            { streamed: sent.length, answer: r.answer.length },
+            'the streamed text is not a prefix of the answer',
+          );
         }
         chunk({ annotations: annotations(r) }, finishReason(r), { decision: r.decision, reading: reading(r) });
         if (body.stream_options?.include_usage === true) {
-          sse.data(JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usage(r, conversation) }));
+          sse.data(
+            JSON.stringify({
+              id,
+              object: 'chat.completion.chunk',
+              created,
+              model: body.model,
+              choices: [],
+              usage: usage(r, conversation),
+            }),
+          );
         }
         sse.data('[DONE]');
       } catch (err) {

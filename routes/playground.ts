@@ -53,19 +53,29 @@ async function mtimeOrNull(path: string): Promise<number | null> {
  * otherwise a fresh esbuild bundle (~100 ms), written back to dist when the
  * folder is writable (a read-only image still serves it from memory).
  */
-async function loadBundle(root: string, log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void }) {
+async function loadBundle(
+  root: string,
+  log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void },
+) {
   const distJs = join(root, 'dist', 'app.js');
   const built = await mtimeOrNull(distJs);
-  const sources = await mtimeOrNull(join(root, 'src')).then((m) => (m === null ? null : newestSourceMtime(join(root, 'src'))));
+  const sources = await mtimeOrNull(join(root, 'src')).then((m) =>
+    m === null ? null : newestSourceMtime(join(root, 'src')),
+  );
   if (built !== null && (sources === null || built >= sources)) {
-    const [js, map] = await Promise.all([readFile(distJs), readFile(join(root, 'dist', 'app.js.map')).catch(() => Buffer.from('{}'))]);
+    const [js, map] = await Promise.all([
+      readFile(distJs),
+      readFile(join(root, 'dist', 'app.js.map')).catch(() => Buffer.from('{}')),
+    ]);
     return { js, map };
   }
   if (sources === null) throw new Error(`playground: neither ${distJs} nor its sources exist`);
   const started = performance.now();
   const bundle = await bundlePlayground(root);
   log.info({ ms: Math.round(performance.now() - started), bytes: bundle.js.byteLength }, 'playground bundled');
-  await writePlaygroundBundle(bundle, root).catch((err: unknown) => log.warn({ err }, 'playground bundle not cached in dist/ (served from memory)'));
+  await writePlaygroundBundle(bundle, root).catch((err: unknown) =>
+    log.warn({ err }, 'playground bundle not cached in dist/ (served from memory)'),
+  );
   return { js: Buffer.from(bundle.js), map: Buffer.from(bundle.map) };
 }
 
@@ -76,7 +86,11 @@ async function loadBundle(root: string, log: { info: (o: object, m: string) => v
  */
 const playground: FastifyPluginAsync<PlaygroundOptions> = async (app, opts) => {
   const root = opts.root ?? PLAYGROUND_ROOT;
-  const [html, css, bundle] = await Promise.all([readFile(join(root, 'index.html')), readFile(join(root, 'style.css')), loadBundle(root, app.log)]);
+  const [html, css, bundle] = await Promise.all([
+    readFile(join(root, 'index.html')),
+    readFile(join(root, 'style.css')),
+    loadBundle(root, app.log),
+  ]);
   const assets = new Map<string, Asset>([
     ['style.css', { body: css, type: 'text/css; charset=utf-8' }],
     ['app.js', { body: bundle.js, type: 'text/javascript; charset=utf-8' }],

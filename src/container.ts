@@ -75,7 +75,9 @@ export function readerChoices(cfg: Config, create?: ReaderChoices['create']): Re
   return {
     provider: cfg.LLM_PROVIDER,
     model: cfg.LLM_MODEL,
-    allowedModels: cfg.ROUTER_ALLOWED_MODELS.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    allowedModels: cfg.ROUTER_ALLOWED_MODELS.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
     ...(create ? { create } : {}),
   };
 }
@@ -163,7 +165,11 @@ export function openStores(config: Config): Stores {
   const sqliteFile = join(resolve(config.DATA_DIR), SQLITE_FILE);
   if (config.DATABASE_URL) {
     // One pool per process; its migrations run before its first query. Nothing is kept in DATA_DIR.
-    const database = new PgDatabase({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, timeoutMs: config.DATABASE_TIMEOUT_MS });
+    const database = new PgDatabase({
+      url: config.DATABASE_URL,
+      poolSize: config.DATABASE_POOL_SIZE,
+      timeoutMs: config.DATABASE_TIMEOUT_MS,
+    });
     // Unless VECTOR_STORE=embedded keeps the chunks in DATA_DIR's database.
     const sqlite = config.VECTOR_STORE === 'embedded' ? openSqlite(sqliteFile) : null;
     return {
@@ -203,7 +209,12 @@ export function createVectorStore(cfg: Config, stores: Pick<Stores, 'database' |
       if (!stores.database) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=postgres needs DATABASE_URL']);
       return new PostgresVectorStore({ db: stores.database });
     case 'qdrant':
-      return new QdrantVectorStore({ url: cfg.QDRANT_URL, apiKey: cfg.QDRANT_API_KEY || undefined, collection: cfg.QDRANT_COLLECTION, timeoutMs: cfg.QDRANT_TIMEOUT_MS });
+      return new QdrantVectorStore({
+        url: cfg.QDRANT_URL,
+        apiKey: cfg.QDRANT_API_KEY || undefined,
+        collection: cfg.QDRANT_COLLECTION,
+        timeoutMs: cfg.QDRANT_TIMEOUT_MS,
+      });
     default:
       if (!stores.sqlite) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=embedded needs the DATA_DIR database']);
       return new SqliteVectorStore({ db: stores.sqlite });
@@ -229,21 +240,46 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     queue = o.queue;
     if (o.queue instanceof InProcessQueue) runner = o.queue;
   } else if (useRedis) {
-    const bull = { url: config.REDIS_URL, queueName: QUEUE_NAME, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS, logger };
+    const bull = {
+      url: config.REDIS_URL,
+      queueName: QUEUE_NAME,
+      prefix: config.QUEUE_PREFIX,
+      timeoutMs: config.REDIS_TIMEOUT_MS,
+      logger,
+    };
     queue = new BullMqQueue(bull);
     // The worker process exits at SHUTDOWN_TIMEOUT_MS; jobs still running are stopped a little before (a fifth of it, at most 2 s),
     // so they stop and their queue retries them at once rather than when their lock expires.
     const stopJobsAfterMs = config.SHUTDOWN_TIMEOUT_MS - Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 5));
-    if (opts.role === 'worker') runner = new BullMqRunner({ ...bull, concurrency: config.WORKER_CONCURRENCY, lockDurationMs: config.WORKER_LOCK_MS, stopJobsAfterMs });
+    if (opts.role === 'worker')
+      runner = new BullMqRunner({
+        ...bull,
+        concurrency: config.WORKER_CONCURRENCY,
+        lockDurationMs: config.WORKER_LOCK_MS,
+        stopJobsAfterMs,
+      });
   } else {
     // Every process on DATA_DIR shares one job table: each run is claimed by one of them (see InProcessQueue).
-    const q = new InProcessQueue({ concurrency: config.WORKER_CONCURRENCY, logger, store: stores.jobs, leaseMs: config.WORKER_LOCK_MS });
+    const q = new InProcessQueue({
+      concurrency: config.WORKER_CONCURRENCY,
+      logger,
+      store: stores.jobs,
+      leaseMs: config.WORKER_LOCK_MS,
+    });
     queue = q;
     runner = q;
   }
 
   const ready = vectorReadiness(vectors, embedder);
-  const tokenPool = config.TOKENIZER_THREADS > 0 ? new TokenPool({ threads: config.TOKENIZER_THREADS, inlineBelowChars: config.TOKENIZER_INLINE_CHARS, timeoutMs: config.TOKENIZER_TIMEOUT_MS, logger }) : null;
+  const tokenPool =
+    config.TOKENIZER_THREADS > 0
+      ? new TokenPool({
+          threads: config.TOKENIZER_THREADS,
+          inlineBelowChars: config.TOKENIZER_INLINE_CHARS,
+          timeoutMs: config.TOKENIZER_TIMEOUT_MS,
+          logger,
+        })
+      : null;
   const tokenWork: TokenWork = tokenPool ?? inlineTokenWork;
 
   const documentService = new DocumentService({
@@ -270,22 +306,38 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     vectors,
     embedder,
     namespaceCandidates: config.NAMESPACE_CANDIDATES,
-    library: { aggregate: config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate, maxDocuments: config.LIBRARY_MAX_DOCUMENTS, buffer: config.LIBRARY_DOCUMENT_BUFFER },
+    library: {
+      aggregate: config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate,
+      maxDocuments: config.LIBRARY_MAX_DOCUMENTS,
+      buffer: config.LIBRARY_DOCUMENT_BUFFER,
+    },
     logger,
   });
-  const answers = metrics.meterAnswers(limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains));
+  const answers = metrics.meterAnswers(
+    limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains),
+  );
   const query = metrics.meterQueries(
     new QueryService({
       retrieval,
       answers,
       router: routerSettings(config),
-      readers: readerChoices(config, (provider, model) => limitLlm(metrics.meterLlm(createLlm({ ...config, LLM_PROVIDER: provider, LLM_MODEL: model } as Config, { embedder, logger })), limits.llmCalls)),
+      readers: readerChoices(config, (provider, model) =>
+        limitLlm(
+          metrics.meterLlm(
+            createLlm({ ...config, LLM_PROVIDER: provider, LLM_MODEL: model } as Config, { embedder, logger }),
+          ),
+          limits.llmCalls,
+        ),
+      ),
       logger,
     }),
   );
   metrics.watchQueue(queue);
   runner?.register(QUERY_BATCH_JOB, metrics.timeJob(QUERY_BATCH_JOB, queryBatchProcessor(query)));
-  runner?.register<IngestJobData, unknown>(INGEST_JOB, metrics.timeJob(INGEST_JOB, (job) => documentService.process(job)));
+  runner?.register<IngestJobData, unknown>(
+    INGEST_JOB,
+    metrics.timeJob(INGEST_JOB, (job) => documentService.process(job)),
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -325,14 +377,20 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
         logger,
       };
       const summary = await importOnce(ctx, { leaseMs: config.WORKER_LOCK_MS, ...importOpts });
-      if (summary) logger.info({ summary }, 'imported the data of release 0.1 found in DATA_DIR (its files are left in place)');
+      if (summary)
+        logger.info({ summary }, 'imported the data of release 0.1 found in DATA_DIR (its files are left in place)');
       return summary;
     },
     close() {
       // Stop taking jobs first, then close what they use. Every step runs even if one fails.
       closing ??= (async () => {
         const steps: Array<[string, () => Promise<void>]> = [
-          ['runner', async () => { if (runner && (runner as unknown) !== queue) await runner.close(); }],
+          [
+            'runner',
+            async () => {
+              if (runner && (runner as unknown) !== queue) await runner.close();
+            },
+          ],
           ['queue', () => queue.close()],
           ['keys', () => keys.close()],
           ['llm', () => llm.close()],

@@ -171,7 +171,11 @@ export class Metrics {
   }
 
   /** Counts the document tokens of each answer run of `service` (its `answer` method is wrapped in place). */
-  meterAnswers<S extends { answer(input: I): Promise<R> }, I, R extends { strategy: string; contextTokens: number; fullContextTokens: number }>(service: S): S {
+  meterAnswers<
+    S extends { answer(input: I): Promise<R> },
+    I,
+    R extends { strategy: string; contextTokens: number; fullContextTokens: number },
+  >(service: S): S {
     const answer = service.answer.bind(service);
     service.answer = async (input: I) => {
       const r = await answer(input);

@@ -6,7 +6,12 @@ import { exitOnHelp, settingsHelp } from './cli/help.js';
 
 /** Process entry: config, container, HTTP, signals. */
 async function main(): Promise<void> {
-  exitOnHelp(() => settingsHelp('npm start   (or: npx adaptive-reader serve)', 'The HTTP API: documents, retrieval, answers, /v1/chat/completions, /mcp, /metrics; docs at /docs.'));
+  exitOnHelp(() =>
+    settingsHelp(
+      'npm start   (or: npx adaptive-reader serve)',
+      'The HTTP API: documents, retrieval, answers, /v1/chat/completions, /mcp, /metrics; docs at /docs.',
+    ),
+  );
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
   const container = buildContainer(config, logger, { role: 'api' });
@@ -29,7 +34,12 @@ async function main(): Promise<void> {
   }
   await app.listen({ host: config.HOST, port: config.PORT });
   logger.info(
-    { embedder: config.EMBEDDER, vectorStore: config.VECTOR_STORE, queue: container.queue.name, llm: config.LLM_PROVIDER },
+    {
+      embedder: config.EMBEDDER,
+      vectorStore: config.VECTOR_STORE,
+      queue: container.queue.name,
+      llm: config.LLM_PROVIDER,
+    },
     `adaptive-reader listening on http://${config.HOST}:${config.PORT} (docs at /docs)`,
   );
 

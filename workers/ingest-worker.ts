@@ -11,7 +11,12 @@ import { exitOnHelp, settingsHelp } from '../src/cli/help.js';
  * (chunk, embed, store). Run one per core; each embeds on its own core.
  */
 async function main(): Promise<void> {
-  exitOnHelp(() => settingsHelp('npm run worker   (or: npx adaptive-reader worker)', 'An ingestion worker: takes jobs from Redis (REDIS_URL, required) and runs them (chunk, embed, store; query batches). Run one per core.'));
+  exitOnHelp(() =>
+    settingsHelp(
+      'npm run worker   (or: npx adaptive-reader worker)',
+      'An ingestion worker: takes jobs from Redis (REDIS_URL, required) and runs them (chunk, embed, store; query batches). Run one per core.',
+    ),
+  );
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL).child({ role: 'worker', pid: process.pid });
   if (!config.REDIS_URL) {
@@ -19,7 +24,10 @@ async function main(): Promise<void> {
   }
   const container = buildContainer(config, logger, { role: 'worker' });
   // Jobs run here, so their metrics live here: served on a port of the worker's own when asked for.
-  const metricsServer = config.WORKER_METRICS_PORT > 0 ? serveMetrics(container.metrics.registry, config.HOST, config.WORKER_METRICS_PORT) : null;
+  const metricsServer =
+    config.WORKER_METRICS_PORT > 0
+      ? serveMetrics(container.metrics.registry, config.HOST, config.WORKER_METRICS_PORT)
+      : null;
   // Handlers first: a job may start the moment the runner does, while start-up (recovery) still runs.
   let stopping = false;
   const stop = (signal: string) => {
@@ -29,7 +37,10 @@ async function main(): Promise<void> {
     const deadline = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS);
     deadline.unref();
     metricsServer?.close();
-    container.close().then(() => process.exit(0), () => process.exit(1));
+    container.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -18,7 +18,10 @@ export interface DocumentSpec {
 }
 
 /** What the harness reads of a retrieval: the same fields in process and over HTTP (POST /v1/retrieve). */
-export type RetrievalView = Pick<RetrievalResult, 'scope' | 'library' | 'passages' | 'curve' | 'adaptiveK' | 'signals' | 'tokens' | 'timings'> & {
+export type RetrievalView = Pick<
+  RetrievalResult,
+  'scope' | 'library' | 'passages' | 'curve' | 'adaptiveK' | 'signals' | 'tokens' | 'timings'
+> & {
   /** Chunks read, best first (over HTTP without their text). */
   selected: Array<Omit<RetrievalResult['selected'][number], 'text'>>;
 };
@@ -43,9 +46,20 @@ export interface Backend {
   ensureDocuments(docs: readonly DocumentSpec[], progress: Progress): Promise<void>;
   /** Over one document, or over the whole namespace when `documentId` is null (the documents are then picked first). */
   retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView>;
-  answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult>;
+  answer(
+    documentId: string,
+    question: string,
+    strategy: StrategyName,
+    selection: SelectionMethod,
+    signal?: AbortSignal,
+  ): Promise<AnswerResult>;
   /** Strategy auto: the router decides. Over the whole namespace when `documentId` is null. */
-  query(documentId: string | null, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult>;
+  query(
+    documentId: string | null,
+    question: string,
+    selection: SelectionMethod,
+    signal?: AbortSignal,
+  ): Promise<QueryResult>;
   close(): Promise<void>;
 }
 
@@ -95,7 +109,11 @@ export class InProcessBackend implements Backend {
 
   constructor(private readonly o: InProcessOptions) {
     const overrides = { ...(o.overrides ?? {}) };
-    if (o.config.LLM_PROVIDER === 'extractive' && (o.readerWindow !== undefined || o.readerSentences !== undefined) && !overrides.llm) {
+    if (
+      o.config.LLM_PROVIDER === 'extractive' &&
+      (o.readerWindow !== undefined || o.readerSentences !== undefined) &&
+      !overrides.llm
+    ) {
       overrides.embedder ??= createEmbedder(o.config, { logger: o.logger });
       overrides.llm = new ExtractiveReader({
         embedder: overrides.embedder,
@@ -117,18 +135,29 @@ export class InProcessBackend implements Backend {
       mode: 'in-process',
       reader: `${c.llm.id}:${c.llm.model}`,
       embedder: c.embedder.id,
-      settings: { ...settingsOf(c.config, c.llm.contextWindow), ...(this.o.readerSentences !== undefined ? { readerSentences: this.o.readerSentences } : {}) },
+      settings: {
+        ...settingsOf(c.config, c.llm.contextWindow),
+        ...(this.o.readerSentences !== undefined ? { readerSentences: this.o.readerSentences } : {}),
+      },
     };
   }
 
   async ensureDocuments(docs: readonly DocumentSpec[], progress: Progress): Promise<void> {
     const c = this.container;
     progress.start('ingest', docs.length);
-    for (const d of docs) await c.documentService.submit({ namespace: this.o.namespace, id: d.id, title: d.title, text: d.text, source: 'eval' });
+    for (const d of docs)
+      await c.documentService.submit({
+        namespace: this.o.namespace,
+        id: d.id,
+        title: d.title,
+        text: d.text,
+        source: 'eval',
+      });
     for (const d of docs) {
       for (;;) {
         const rec = await c.documents.get(this.o.namespace, d.id);
-        if (rec?.status === 'failed' && rec.pending === null) throw new Error(`ingestion of ${d.id} failed: ${JSON.stringify(rec.error)}`);
+        if (rec?.status === 'failed' && rec.pending === null)
+          throw new Error(`ingestion of ${d.id} failed: ${JSON.stringify(rec.error)}`);
         if (rec && rec.version !== null && rec.pending === null) break;
         await sleep(200);
       }
@@ -138,10 +167,23 @@ export class InProcessBackend implements Backend {
   }
 
   retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView> {
-    return this.container.retrieval.retrieve({ namespace: this.o.namespace, question, documentIds: documentId === null ? null : [documentId], method: selection, score: this.score, hybridAlpha: DEFAULTS.hybridAlpha });
+    return this.container.retrieval.retrieve({
+      namespace: this.o.namespace,
+      question,
+      documentIds: documentId === null ? null : [documentId],
+      method: selection,
+      score: this.score,
+      hybridAlpha: DEFAULTS.hybridAlpha,
+    });
   }
 
-  answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult> {
+  answer(
+    documentId: string,
+    question: string,
+    strategy: StrategyName,
+    selection: SelectionMethod,
+    signal?: AbortSignal,
+  ): Promise<AnswerResult> {
     return this.container.answers.answer({
       namespace: this.o.namespace,
       question,
@@ -154,7 +196,12 @@ export class InProcessBackend implements Backend {
     });
   }
 
-  query(documentId: string | null, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult> {
+  query(
+    documentId: string | null,
+    question: string,
+    selection: SelectionMethod,
+    signal?: AbortSignal,
+  ): Promise<QueryResult> {
     return this.container.query.query({
       namespace: this.o.namespace,
       question,
@@ -231,7 +278,9 @@ export class HttpBackend implements Backend {
     }
     if (!res.ok) {
       const e = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-      const err = new Error(`${method} ${path}: HTTP ${res.status} ${e?.code ?? ''} ${e?.message ?? String(text).slice(0, 200)}`.trim()) as Error & { code?: string };
+      const err = new Error(
+        `${method} ${path}: HTTP ${res.status} ${e?.code ?? ''} ${e?.message ?? String(text).slice(0, 200)}`.trim(),
+      ) as Error & { code?: string };
       err.code = e?.code ?? `HTTP_${res.status}`;
       throw err;
     }
@@ -243,8 +292,12 @@ export class HttpBackend implements Backend {
     for (const d of docs) await this.call('POST', '/documents', { id: d.id, title: d.title, text: d.text });
     for (const d of docs) {
       for (;;) {
-        const rec = await this.call<{ status: string; version: string | null; pending: unknown; error: unknown }>('GET', `/documents/${encodeURIComponent(d.id)}`);
-        if (rec.status === 'failed' && rec.pending === null) throw new Error(`ingestion of ${d.id} failed: ${JSON.stringify(rec.error)}`);
+        const rec = await this.call<{ status: string; version: string | null; pending: unknown; error: unknown }>(
+          'GET',
+          `/documents/${encodeURIComponent(d.id)}`,
+        );
+        if (rec.status === 'failed' && rec.pending === null)
+          throw new Error(`ingestion of ${d.id} failed: ${JSON.stringify(rec.error)}`);
         if (rec.version !== null && rec.pending === null) break;
         await sleep(500);
       }
@@ -254,15 +307,47 @@ export class HttpBackend implements Backend {
   }
 
   retrieve(documentId: string | null, question: string, selection: SelectionMethod): Promise<RetrievalView> {
-    return this.call('POST', '/retrieve', { question, ...(documentId === null ? {} : { documentIds: [documentId] }), ...selectionBody(selection), includeCurve: true, denseScores: true });
+    return this.call('POST', '/retrieve', {
+      question,
+      ...(documentId === null ? {} : { documentIds: [documentId] }),
+      ...selectionBody(selection),
+      includeCurve: true,
+      denseScores: true,
+    });
   }
 
-  answer(documentId: string, question: string, strategy: StrategyName, selection: SelectionMethod, signal?: AbortSignal): Promise<AnswerResult> {
-    return this.call('POST', '/answer', { question, documentIds: [documentId], strategy, ...selectionBody(selection) }, signal);
+  answer(
+    documentId: string,
+    question: string,
+    strategy: StrategyName,
+    selection: SelectionMethod,
+    signal?: AbortSignal,
+  ): Promise<AnswerResult> {
+    return this.call(
+      'POST',
+      '/answer',
+      { question, documentIds: [documentId], strategy, ...selectionBody(selection) },
+      signal,
+    );
   }
 
-  query(documentId: string | null, question: string, selection: SelectionMethod, signal?: AbortSignal): Promise<QueryResult> {
-    return this.call('POST', '/query', { question, ...(documentId === null ? {} : { documentIds: [documentId] }), strategy: 'auto', ...selectionBody(selection) }, signal);
+  query(
+    documentId: string | null,
+    question: string,
+    selection: SelectionMethod,
+    signal?: AbortSignal,
+  ): Promise<QueryResult> {
+    return this.call(
+      'POST',
+      '/query',
+      {
+        question,
+        ...(documentId === null ? {} : { documentIds: [documentId] }),
+        strategy: 'auto',
+        ...selectionBody(selection),
+      },
+      signal,
+    );
   }
 
   async close(): Promise<void> {}

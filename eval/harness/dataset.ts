@@ -57,7 +57,11 @@ export function selectQuestions(root: string, filters: SelectionFilters, seed: n
     ...(filters.tasks ? { tasks: filters.tasks } : {}),
   };
   const dataset = loadLara(root, opts);
-  const broken: BrokenInput[] = dataset.errors.map((e) => ({ file: `queries/${e.file}`, line: e.line, message: e.message }));
+  const broken: BrokenInput[] = dataset.errors.map((e) => ({
+    file: `queries/${e.file}`,
+    line: e.line,
+    message: e.message,
+  }));
   const evidence = new Map<string, QuestionEvidence>();
 
   const usable = (g: LaraGroup): LaraQuery[] =>
@@ -66,15 +70,27 @@ export function selectQuestions(root: string, filters: SelectionFilters, seed: n
       try {
         text = dataset.documentText(q);
       } catch (err) {
-        broken.push({ file: `queries/${q.queryFile}`, line: q.line, message: `document unreadable: ${(err as Error).message}` });
+        broken.push({
+          file: `queries/${q.queryFile}`,
+          line: q.line,
+          message: `document unreadable: ${(err as Error).message}`,
+        });
         return false;
       }
       try {
         const gold = goldSpans(q, text, g.nSegments);
-        evidence.set(q.id, { gold, segments: gold === 'full' ? segmentSpans(q.type, text, g.nSegments) : undefined, nSegments: g.nSegments });
+        evidence.set(q.id, {
+          gold,
+          segments: gold === 'full' ? segmentSpans(q.type, text, g.nSegments) : undefined,
+          nSegments: g.nSegments,
+        });
         return true;
       } catch (err) {
-        broken.push({ file: `queries/${q.queryFile}`, line: q.line, message: `evidence: ${(err as Error).message} in documents/${q.length}/${q.type}/${q.file}` });
+        broken.push({
+          file: `queries/${q.queryFile}`,
+          line: q.line,
+          message: `evidence: ${(err as Error).message} in documents/${q.length}/${q.type}/${q.file}`,
+        });
         return false;
       }
     });

@@ -25,5 +25,12 @@ export interface EvalSummary {
   replay: ModelReplay[];
   interrupted: boolean;
   /** Wall clock: varies between runs, unlike everything above. */
-  timing: { wallMs: number; pairsRun: number; questionsRun: number; msPerQuestion: number | null; msPerPair: number | null; latency: LatencySummary[] };
+  timing: {
+    wallMs: number;
+    pairsRun: number;
+    questionsRun: number;
+    msPerQuestion: number | null;
+    msPerPair: number | null;
+    latency: LatencySummary[];
+  };
 }

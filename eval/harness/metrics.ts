@@ -21,7 +21,12 @@ export function spansRead(
 ): Span[] {
   if (chosen === 'rag') return (passages ?? []).map((p) => ({ start: p.start, end: p.end }));
   if (chosen === 'full' && truncated) {
-    const ht = middleTruncate(docText, truncated.keptTokens, (t) => cl100k.count(t), documentTokens ?? truncated.keptTokens + truncated.droppedTokens);
+    const ht = middleTruncate(
+      docText,
+      truncated.keptTokens,
+      (t) => cl100k.count(t),
+      documentTokens ?? truncated.keptTokens + truncated.droppedTokens,
+    );
     return [ht.head, ...(ht.tail ? [ht.tail] : [])];
   }
   return [{ start: 0, end: docText.length }];
@@ -62,7 +67,8 @@ export interface Cell {
   chosen: Record<StrategyName, number>;
 }
 
-const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const mean = (xs: readonly number[]): number =>
+  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export function cell(rows: readonly ResultRow[]): Cell {
   const supports = rows.flatMap((r) => (r.answerSupport === null ? [] : [r.answerSupport]));
@@ -123,7 +129,10 @@ export function sortTasks(tasks: Iterable<string>): string[] {
 }
 
 /** Per strategy: overall, per task, per length and per task × length. Deterministic: depends only on the rows. */
-export function summarise(rows: readonly ResultRow[], strategies: ReadonlyArray<{ key: StrategyKey; label: string }>): StrategySummary[] {
+export function summarise(
+  rows: readonly ResultRow[],
+  strategies: ReadonlyArray<{ key: StrategyKey; label: string }>,
+): StrategySummary[] {
   return strategies.map(({ key, label }) => {
     const rs = rows.filter((r) => r.strategy === key);
     const byTask = groupBy(rs, (r) => r.task);
@@ -138,7 +147,11 @@ export function summarise(rows: readonly ResultRow[], strategies: ReadonlyArray<
       byTask: taskCells,
       byLength: Object.fromEntries(lengths.map((l) => [l, cell(rs.filter((r) => r.length === l))])),
       byTaskLength: Object.fromEntries(
-        tasks.flatMap((t) => lengths.map((l) => [`${t}@${l}`, cell(rs.filter((r) => r.task === t && r.length === l))] as const)).filter(([, c]) => c.n > 0),
+        tasks
+          .flatMap((t) =>
+            lengths.map((l) => [`${t}@${l}`, cell(rs.filter((r) => r.task === t && r.length === l))] as const),
+          )
+          .filter(([, c]) => c.n > 0),
       ),
     };
   });

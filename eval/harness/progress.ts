@@ -34,7 +34,9 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr, ev
   const line = (final: boolean): void => {
     const elapsed = (Date.now() - started) / 1000;
     const eta = done > 0 ? (elapsed / done) * (total - done) : Number.NaN;
-    stream.write(`${phase}: ${done}/${total} (${total > 0 ? ((100 * done) / total).toFixed(1) : '100'}%) elapsed ${fmt(elapsed)}${final ? '' : ` eta ${fmt(eta)}`}\n`);
+    stream.write(
+      `${phase}: ${done}/${total} (${total > 0 ? ((100 * done) / total).toFixed(1) : '100'}%) elapsed ${fmt(elapsed)}${final ? '' : ` eta ${fmt(eta)}`}\n`,
+    );
   };
   return {
     start(p, t) {
@@ -45,7 +47,13 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr, ev
       lastLine = started;
       if (tty) {
         bar = new cliProgress.SingleBar(
-          { format: `${p.padEnd(10)} [{bar}] {value}/{total} {percentage}% | eta {eta_formatted} | {note}`, stream, hideCursor: true, etaBuffer: 50, fps: 5 },
+          {
+            format: `${p.padEnd(10)} [{bar}] {value}/{total} {percentage}% | eta {eta_formatted} | {note}`,
+            stream,
+            hideCursor: true,
+            etaBuffer: 50,
+            fps: 5,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(t, 0, { note: '' });

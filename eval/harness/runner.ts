@@ -12,7 +12,14 @@ import { contentWords } from '../lara/evidence.js';
 import type { Judge } from '../judges/llm.js';
 import type { Backend, BackendDescription, RetrievalView } from './backend.js';
 import { selectQuestions, type QuestionEvidence, type SelectionFilters } from './dataset.js';
-import { latencySummary, readingMetrics, spansRead, summarise, type LatencySummary, type StrategySummary } from './metrics.js';
+import {
+  latencySummary,
+  readingMetrics,
+  spansRead,
+  summarise,
+  type LatencySummary,
+  type StrategySummary,
+} from './metrics.js';
 import { silentProgress, type Progress } from './progress.js';
 import { routerSettings } from '../../src/container.js';
 import { answeredFor, judgePredictions } from '../replay/judged.js';
@@ -67,7 +74,12 @@ export interface EvalOutcome {
 /** The dataset has lines the run cannot use and the user asked to stop on them. */
 export class EvalInputError extends Error {
   constructor(readonly broken: readonly BrokenInput[]) {
-    super(`the dataset has ${broken.length} unusable line${broken.length === 1 ? '' : 's'}:\n${broken.slice(0, 20).map((b) => `  ${b.file}:${b.line}: ${b.message}`).join('\n')}${broken.length > 20 ? `\n  ... and ${broken.length - 20} more` : ''}`);
+    super(
+      `the dataset has ${broken.length} unusable line${broken.length === 1 ? '' : 's'}:\n${broken
+        .slice(0, 20)
+        .map((b) => `  ${b.file}:${b.line}: ${b.message}`)
+        .join('\n')}${broken.length > 20 ? `\n  ... and ${broken.length - 20} more` : ''}`,
+    );
     this.name = 'EvalInputError';
   }
 }
@@ -75,7 +87,9 @@ export class EvalInputError extends Error {
 /** An answer failed and the user asked to stop on failures. */
 export class EvalStoppedError extends Error {
   constructor(readonly failure: FailureRow) {
-    super(`stopped on the first failure: ${failure.questionId} (${failure.strategy}): ${failure.code}: ${failure.message}`);
+    super(
+      `stopped on the first failure: ${failure.questionId} (${failure.strategy}): ${failure.code}: ${failure.message}`,
+    );
     this.name = 'EvalStoppedError';
   }
 }
@@ -118,9 +132,16 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   for (const b of broken) warn(`skipped ${b.file}:${b.line}: ${b.message}`);
 
   const store = await ResultStore.open(o.out);
-  if (store.repaired > 0) warn(`results.jsonl: ${store.repaired} torn or unreadable line(s) dropped; those pairs run again`);
+  if (store.repaired > 0)
+    warn(`results.jsonl: ${store.repaired} torn or unreadable line(s) dropped; those pairs run again`);
   const desc = o.backend.describe();
-  const manifest: RunManifest = { dataset: o.dataset, judge: o.judge.name, reader: desc.reader, embedder: desc.embedder, settings: desc.settings };
+  const manifest: RunManifest = {
+    dataset: o.dataset,
+    judge: o.judge.name,
+    reader: desc.reader,
+    embedder: desc.embedder,
+    settings: desc.settings,
+  };
   const previous = await store.readManifest();
   if (previous) {
     const conflict = manifestConflict(previous, manifest);
@@ -140,7 +161,11 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
     return d;
   };
 
-  const pending = o.replayOnly ? [] : sel.questions.map((q) => ({ q, specs: o.strategies.filter((s) => !store.has(`${q.id}|${s.key}`)) })).filter((x) => x.specs.length > 0);
+  const pending = o.replayOnly
+    ? []
+    : sel.questions
+        .map((q) => ({ q, specs: o.strategies.filter((s) => !store.has(`${q.id}|${s.key}`)) }))
+        .filter((x) => x.specs.length > 0);
   const replayModels = o.replayModels ?? [];
   const needed = new Map<string, EvalQuestion>();
   for (const { q } of pending) needed.set(q.documentId, q);
@@ -161,7 +186,11 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   const total = pending.reduce((n, p) => n + p.specs.length, 0);
   const sampleCurves = o.sampleCurves ?? 6;
 
-  const evaluate = async (q: EvalQuestion, spec: StrategySpec, retrieve: (s: SelectionMethod) => Promise<RetrievalView>): Promise<ResultRow> => {
+  const evaluate = async (
+    q: EvalQuestion,
+    spec: StrategySpec,
+    retrieve: (s: SelectionMethod) => Promise<RetrievalView>,
+  ): Promise<ResultRow> => {
     const ev: QuestionEvidence = sel.evidence.get(q.id)!;
     const doc = docOf(q);
     const t0 = performance.now();
@@ -195,7 +224,15 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
     const spans = spansRead(chosen, doc.text, selectedSpans, result.truncated, doc.tokens);
     const m = readingMetrics(spans, doc.text, q.answer, ev, doc.words);
     const tj = performance.now();
-    const verdict = await o.judge.judge({ question: q.question, answer: q.answer, prediction: result.extractive ? stripPrefix(result.answer) : result.answer, task: q.task }, signal);
+    const verdict = await o.judge.judge(
+      {
+        question: q.question,
+        answer: q.answer,
+        prediction: result.extractive ? stripPrefix(result.answer) : result.answer,
+        task: q.task,
+      },
+      signal,
+    );
     const judgeMs = performance.now() - tj;
 
     const byRole = (role: string) => result.calls.filter((c) => c.role === role).reduce((n, c) => n + c.latencyMs, 0);
@@ -265,7 +302,14 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
           pairsRun++;
         } catch (err) {
           if (signal.aborted) break;
-          const failure: FailureRow = { key: `${q.id}|${spec.key}`, questionId: q.id, strategy: spec.key, code: errorCode(err), message: (err as Error).message ?? String(err), at: new Date().toISOString() };
+          const failure: FailureRow = {
+            key: `${q.id}|${spec.key}`,
+            questionId: q.id,
+            strategy: spec.key,
+            code: errorCode(err),
+            message: (err as Error).message ?? String(err),
+            at: new Date().toISOString(),
+          };
           await store.fail(failure);
           warn(`failed ${q.id} (${spec.key}): ${failure.code}: ${failure.message}`);
           if (onError === 'stop') {
@@ -288,18 +332,37 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   if (replayModels.length > 0 && !signal.aborted) {
     const selection: SelectionMethod = configuredAdaptiveK(o.config);
     progress.start('route', sel.questions.length);
-    const records = await measureQuestions(o.backend, sel.questions, { config: o.config, logger: o.logger, window: o.replayWindow ?? 128_000, selection, documentText: (q) => docOf(q).text, onDone: (q) => progress.tick(q.task) });
+    const records = await measureQuestions(o.backend, sel.questions, {
+      config: o.config,
+      logger: o.logger,
+      window: o.replayWindow ?? 128_000,
+      selection,
+      documentText: (q) => docOf(q).text,
+      onDone: (q) => progress.tick(q.task),
+    });
     progress.stop();
     const { predictions, errors } = loadPredictions(o.dataset);
     for (const e of errors) {
-      if (replayModels.some((m) => e.file.startsWith(`${m}/`))) predictionErrors.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
+      if (replayModels.some((m) => e.file.startsWith(`${m}/`)))
+        predictionErrors.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
     }
     const known = new Set(predictions.map((p) => p.model));
     const settings = routerSettings(o.config);
     for (const model of replayModels) {
-      if (!known.has(model)) throw new Error(`no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`);
+      if (!known.has(model))
+        throw new Error(
+          `no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`,
+        );
       const judged = await judgePredictions(predictions, model, o.judge);
-      replay.push(replayModel(model, o.judge.name, records, records.map((r) => answeredFor(judged, r)), settings));
+      replay.push(
+        replayModel(
+          model,
+          o.judge.name,
+          records,
+          records.map((r) => answeredFor(judged, r)),
+          settings,
+        ),
+      );
     }
   }
 
@@ -315,7 +378,11 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
     strategies: o.strategies.map((s) => ({ key: s.key, label: s.label, selection: s.selection })),
     judge: { name: o.judge.name, approximate: o.judge.approximate },
     backend: desc,
-    questions: { available: sel.available, selected: sel.questions.length, answered: new Set(rows.map((r) => r.questionId)).size },
+    questions: {
+      available: sel.available,
+      selected: sel.questions.length,
+      answered: new Set(rows.map((r) => r.questionId)).size,
+    },
     pairs: { expected: wanted.size, answered: rows.length, failed: failures.length },
     broken: { count: broken.length, items: broken.slice(0, 500) },
     predictionErrors: { count: predictionErrors.length, items: predictionErrors.slice(0, 500) },
@@ -329,7 +396,10 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
       questionsRun: questionsRun.size,
       msPerQuestion: questionsRun.size > 0 ? Math.round(wallMs / questionsRun.size) : null,
       msPerPair: pairsRun > 0 ? Math.round(wallMs / pairsRun) : null,
-      latency: latencySummary(rows, o.strategies.map((s) => s.key)),
+      latency: latencySummary(
+        rows,
+        o.strategies.map((s) => s.key),
+      ),
     },
   };
   await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);

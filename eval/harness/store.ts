@@ -77,7 +77,8 @@ export class ResultStore {
     }
     const store = new ResultStore(dir, results.dropped);
     for (const r of results.items) if (r && typeof r.key === 'string') store.byKey.set(r.key, r);
-    for (const f of errors.items) if (f && typeof f.key === 'string' && !store.byKey.has(f.key)) store.failed.set(f.key, f);
+    for (const f of errors.items)
+      if (f && typeof f.key === 'string' && !store.byKey.has(f.key)) store.failed.set(f.key, f);
     return store;
   }
 
@@ -91,7 +92,9 @@ export class ResultStore {
 
   /** Every finished row, one per key, in the seeded question order then strategy. */
   rows(): ResultRow[] {
-    return [...this.byKey.values()].sort((a, b) => a.order - b.order || (a.strategy < b.strategy ? -1 : a.strategy > b.strategy ? 1 : 0));
+    return [...this.byKey.values()].sort(
+      (a, b) => a.order - b.order || (a.strategy < b.strategy ? -1 : a.strategy > b.strategy ? 1 : 0),
+    );
   }
 
   /** Pairs whose latest attempt failed and that have no result. */

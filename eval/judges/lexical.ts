@@ -93,7 +93,8 @@ export function overlapScore(question: string, answer: string, prediction: strin
   const askedNums = new Set(numbersOf(question));
   const nums = [...new Set(numbersOf(answer))].filter((n) => !askedNums.has(n));
   const predNums = numbersOf(prediction);
-  const numRecall = nums.length === 0 ? null : nums.filter((n) => predNums.some((p) => sameNumber(n, p))).length / nums.length;
+  const numRecall =
+    nums.length === 0 ? null : nums.filter((n) => predNums.some((p) => sameNumber(n, p))).length / nums.length;
 
   if (wordRecall === null && numRecall === null) return 0;
   if (numRecall === null) return wordRecall!;
@@ -110,12 +111,16 @@ export function overlapScore(question: string, answer: string, prediction: strin
 export function judgeLexical(input: LexicalJudgeInput): LexicalVerdict {
   const expectMissing = saysMissing(input.answer);
   const declined = declines(input.prediction);
-  if (expectMissing && (input.task === 'hallu' || overlapScore(input.question, input.answer, input.prediction) < LEXICAL_THRESHOLD)) {
+  if (
+    expectMissing &&
+    (input.task === 'hallu' || overlapScore(input.question, input.answer, input.prediction) < LEXICAL_THRESHOLD)
+  ) {
     // Either wording of "not there" is right; an answer with content is a hallucination.
     const right = saysMissing(input.prediction);
     return { correct: right, score: right ? 1 : 0, method: 'lexical-approximate', rule: 'refusal-expected' };
   }
   const score = overlapScore(input.question, input.answer, input.prediction);
-  if (declined) return { correct: score >= REFUSAL_OVERRIDE, score, method: 'lexical-approximate', rule: 'refusal-unexpected' };
+  if (declined)
+    return { correct: score >= REFUSAL_OVERRIDE, score, method: 'lexical-approximate', rule: 'refusal-unexpected' };
   return { correct: score >= LEXICAL_THRESHOLD, score, method: 'lexical-approximate', rule: 'overlap' };
 }

@@ -84,7 +84,14 @@ export interface LlmJudgeOptions {
 export function llmJudge(opts: LlmJudgeOptions): Judge {
   const provider =
     opts.provider ??
-    new OpenAiChatProvider({ baseUrl: opts.url, apiKey: opts.apiKey ?? '', model: opts.model, contextWindow: 128_000, timeoutMs: opts.timeoutMs ?? 120_000, maxRetries: opts.maxRetries ?? 3 });
+    new OpenAiChatProvider({
+      baseUrl: opts.url,
+      apiKey: opts.apiKey ?? '',
+      model: opts.model,
+      contextWindow: 128_000,
+      timeoutMs: opts.timeoutMs ?? 120_000,
+      maxRetries: opts.maxRetries ?? 3,
+    });
   const name = `llm:${opts.model}`;
   return {
     name,

@@ -94,7 +94,8 @@ export function parseQueryLine(
   for (const f of ['file', 'question', 'answer'] as const) {
     if (!isNonEmptyString(o[f])) return `field "${f}" missing or not a non-empty string`;
   }
-  if (o.file !== undefined && /[\\/]|^\.\.?$/.test(o.file as string)) return `field "file" must be a bare file name, got ${JSON.stringify(o.file)}`;
+  if (o.file !== undefined && /[\\/]|^\.\.?$/.test(o.file as string))
+    return `field "file" must be a bare file name, got ${JSON.stringify(o.file)}`;
 
   let contextOrder: LaraQuery['contextOrder'] = null;
   if (o.context_order !== undefined) {
@@ -109,10 +110,15 @@ export function parseQueryLine(
     }
     compParts = o.comp_parts as number[];
   }
-  if (contextOrder === null && compParts === null) return 'neither "context_order" nor "comp_parts" says where the evidence is';
+  if (contextOrder === null && compParts === null)
+    return 'neither "context_order" nor "comp_parts" says where the evidence is';
   if (o.context !== undefined && typeof o.context !== 'string') return 'field "context" must be a string';
-  for (const [f, expected] of [['level', where.task], ['length', where.length]] as const) {
-    if (o[f] !== undefined && o[f] !== expected) return `field "${f}" is ${JSON.stringify(o[f])} but the file name says ${expected}`;
+  for (const [f, expected] of [
+    ['level', where.task],
+    ['length', where.length],
+  ] as const) {
+    if (o[f] !== undefined && o[f] !== expected)
+      return `field "${f}" is ${JSON.stringify(o[f])} but the file name says ${expected}`;
   }
 
   const file = o.file as string;
@@ -164,7 +170,11 @@ export function loadLara(root: string, opts: LoadOptions = {}): LaraDataset {
         return;
       }
       if (!existsSync(q.docPath)) {
-        errors.push({ file: queryFile, line: i + 1, message: `document not found: documents/${length}/${type}/${q.file}` });
+        errors.push({
+          file: queryFile,
+          line: i + 1,
+          message: `document not found: documents/${length}/${type}/${q.file}`,
+        });
         return;
       }
       if (typeof q.contextOrder === 'number') maxIndex = Math.max(maxIndex, q.contextOrder);
@@ -225,7 +235,11 @@ export function loadPredictions(root: string): { predictions: LaraPrediction[]; 
       const predictionFile = `${model}/${f}`;
       const m = PREDICTION_FILE.exec(f);
       if (!m) {
-        errors.push({ file: predictionFile, line: 0, message: 'file name is not {full,rag}_preds_MODEL_{length}_{type}_{task}.jsonl' });
+        errors.push({
+          file: predictionFile,
+          line: 0,
+          message: 'file name is not {full,rag}_preds_MODEL_{length}_{type}_{task}.jsonl',
+        });
         continue;
       }
       const [, mode, , length, type, task] = m as unknown as [string, 'full' | 'rag', string, string, string, string];
@@ -240,8 +254,17 @@ export function loadPredictions(root: string): { predictions: LaraPrediction[]; 
             errors.push({ file: predictionFile, line: i + 1, message: `not valid JSON: ${(err as Error).message}` });
             return;
           }
-          if (typeof o !== 'object' || o === null || typeof o.question !== 'string' || typeof o.prediction !== 'string') {
-            errors.push({ file: predictionFile, line: i + 1, message: 'needs string fields "question" and "prediction"' });
+          if (
+            typeof o !== 'object' ||
+            o === null ||
+            typeof o.question !== 'string' ||
+            typeof o.prediction !== 'string'
+          ) {
+            errors.push({
+              file: predictionFile,
+              line: i + 1,
+              message: 'needs string fields "question" and "prediction"',
+            });
             return;
           }
           predictions.push({

@@ -66,7 +66,11 @@ function touches(a: Span, b: Span): boolean {
  * document is served in proportion to how much of it the selection reaches),
  * so `segments` is required then.
  */
-export function evidenceCoverage(selected: readonly Span[], gold: readonly Span[] | 'full', segments?: readonly Span[]): number {
+export function evidenceCoverage(
+  selected: readonly Span[],
+  gold: readonly Span[] | 'full',
+  segments?: readonly Span[],
+): number {
   if (gold === 'full') {
     const segs = (segments ?? []).filter(Boolean);
     if (segs.length === 0) throw new RangeError('coverage of a whole-document question needs the document segments');
@@ -86,7 +90,11 @@ export function contentWords(text: string): Set<string> {
  * be retrieved, e.g. "not mentioned" in a hallucination answer). null when no
  * answer word occurs in the document. Pass precomputed word sets for speed.
  */
-export function answerSupport(answer: string, docText: string | Set<string>, selectedText: string | Set<string>): number | null {
+export function answerSupport(
+  answer: string,
+  docText: string | Set<string>,
+  selectedText: string | Set<string>,
+): number | null {
   const doc = typeof docText === 'string' ? contentWords(docText) : docText;
   const sel = typeof selectedText === 'string' ? contentWords(selectedText) : selectedText;
   let inDoc = 0;

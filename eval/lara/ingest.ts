@@ -16,13 +16,23 @@ export function laraDocumentId(q: Pick<LaraQuery, 'length' | 'type' | 'file'>): 
  * service and waits until every one is ready. Unchanged documents are no-ops,
  * and the embedding cache under DATA_DIR makes repeated runs quick.
  */
-export async function ingestLara(c: Container, queries: readonly LaraQuery[], text: (q: LaraQuery) => string): Promise<void> {
+export async function ingestLara(
+  c: Container,
+  queries: readonly LaraQuery[],
+  text: (q: LaraQuery) => string,
+): Promise<void> {
   const byDoc = new Map<string, LaraQuery>();
   for (const q of queries) byDoc.set(laraDocumentId(q), q);
   const started = Date.now();
   let i = 0;
   for (const [id, q] of byDoc) {
-    const r = await c.documentService.submit({ namespace: LARA_NAMESPACE, id, title: q.file, text: text(q), source: 'lara' });
+    const r = await c.documentService.submit({
+      namespace: LARA_NAMESPACE,
+      id,
+      title: q.file,
+      text: text(q),
+      source: 'lara',
+    });
     i++;
     if (!r.unchanged) console.error(`[${i}/${byDoc.size}] submitted ${id}`);
   }

@@ -56,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
     () =>
       cliHelp({
         usage: 'npm run replay -- --dataset DIR --model M [options]',
-        about: "The router's recorded-answer replay on a LaRA-style set: every question measured once with the service's own code, each model's recorded answers judged, the rules cross-validated by document and leave-one-model-out, the cost-accuracy frontier swept.",
+        about:
+          "The router's recorded-answer replay on a LaRA-style set: every question measured once with the service's own code, each model's recorded answers judged, the rules cross-validated by document and leave-one-model-out, the cost-accuracy frontier swept.",
         options: OPTIONS,
         describe: {
           dataset: 'LaRA-style dataset directory',
@@ -81,12 +82,16 @@ async function main(argv: string[]): Promise<number> {
   const seed = Number(a.seed);
   if (!Number.isInteger(window) || window < 256) throw new Error(`--window must be an integer ≥ 256, got ${a.window}`);
   if (!Number.isInteger(folds) || folds < 2) throw new Error(`--folds must be an integer ≥ 2, got ${a.folds}`);
-  const config = loadConfig(process.env, { dotenvPath: null, overrides: { DATA_DIR: resolve(a['data-dir']!), LLM_PROVIDER: 'extractive', LOG_LEVEL: 'warn' } });
+  const config = loadConfig(process.env, {
+    dotenvPath: null,
+    overrides: { DATA_DIR: resolve(a['data-dir']!), LLM_PROVIDER: 'extractive', LOG_LEVEL: 'warn' },
+  });
   const logger = createLogger('warn');
   const sel = selectQuestions(dataset, {}, seed, a.limit === undefined ? Infinity : Number(a.limit));
   for (const b of sel.broken) console.error(`skipped ${b.file}:${b.line}: ${b.message}`);
   const questions = sel.questions;
-  const text = (q: { length: string; type: string; file: string }) => sel.dataset.documentText({ docPath: join(dataset, 'documents', q.length, q.type, q.file) });
+  const text = (q: { length: string; type: string; file: string }) =>
+    sel.dataset.documentText({ docPath: join(dataset, 'documents', q.length, q.type, q.file) });
 
   let records: QuestionRecord[];
   if (a.records && existsSync(a.records)) {
@@ -95,8 +100,16 @@ async function main(argv: string[]): Promise<number> {
     console.error(`read ${records.length} measured questions from ${a.records}`);
   } else {
     const lexicalOnly = a['lexical-only']!;
-    if (lexicalOnly && config.RETRIEVAL_SCORE !== 'bm25') throw new Error(`--lexical-only needs RETRIEVAL_SCORE=bm25 (the routing signals read ${config.RETRIEVAL_SCORE} scores)`);
-    const backend = new InProcessBackend({ config, logger, namespace: 'lara-dev', ...(lexicalOnly ? { overrides: { embedder: noDenseEmbedder() } } : {}) });
+    if (lexicalOnly && config.RETRIEVAL_SCORE !== 'bm25')
+      throw new Error(
+        `--lexical-only needs RETRIEVAL_SCORE=bm25 (the routing signals read ${config.RETRIEVAL_SCORE} scores)`,
+      );
+    const backend = new InProcessBackend({
+      config,
+      logger,
+      namespace: 'lara-dev',
+      ...(lexicalOnly ? { overrides: { embedder: noDenseEmbedder() } } : {}),
+    });
     await backend.start();
     try {
       const docs = new Map(questions.map((q) => [q.documentId, { id: q.documentId, title: q.file, text: text(q) }]));
@@ -122,7 +135,9 @@ async function main(argv: string[]): Promise<number> {
   for (const e of errors) console.error(`unreadable prediction ${e.file}:${e.line}: ${e.message}`);
   const known = [...new Set(predictions.map((p) => p.model))].sort();
   const names = !a.model || a.model.includes('all') ? known : a.model;
-  for (const m of names) if (!known.includes(m)) throw new Error(`no predictions for model ${JSON.stringify(m)} (found: ${known.join(', ') || 'none'})`);
+  for (const m of names)
+    if (!known.includes(m))
+      throw new Error(`no predictions for model ${JSON.stringify(m)} (found: ${known.join(', ') || 'none'})`);
   const judge = lexicalJudge();
   const models: ModelAnswers[] = [];
   for (const m of names) {
@@ -140,15 +155,21 @@ async function main(argv: string[]): Promise<number> {
     folds,
     questions: records.length,
     primary,
-    fittedOnAll: Object.fromEntries(VARIANTS.filter((v) => !v.extra).map((v) => [v.name, fitAll(records, models, settings, v)])),
+    fittedOnAll: Object.fromEntries(
+      VARIANTS.filter((v) => !v.extra).map((v) => [v.name, fitAll(records, models, settings, v)]),
+    ),
     policyFittedOnAll: fitPolicy(records, models, settings),
-    models: summarise(records, models, cv, primary, { cv: crossValidatePolicy(records, models, settings, { folds, seed }), settings }),
+    models: summarise(records, models, cv, primary, {
+      cv: crossValidatePolicy(records, models, settings, { folds, seed }),
+      settings,
+    }),
   };
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
   const md = markdownReport(summary);
   writeFileSync(join(out, 'report.md'), md);
   writeFileSync(join(out, 'report.html'), htmlReport(summary));
-  for (const [m, x] of Object.entries(summary.models)) writeFileSync(join(out, `frontier-${m}.svg`), standaloneSvg(frontierChart(m, x)));
+  for (const [m, x] of Object.entries(summary.models))
+    writeFileSync(join(out, `frontier-${m}.svg`), standaloneSvg(frontierChart(m, x)));
   console.log(md);
   console.error(`written ${out}/{summary.json,report.md,report.html,records.json,frontier-*.svg}`);
   return 0;

@@ -57,17 +57,34 @@ const YES_NO = /^\s*(?:is|are|was|were|does|do|did|can|could|has|have|had|will|w
 /** The prior's cell of a question: the document's type and the question's form (a diffuse cue, yes/no, why/how, other). */
 export function priorCell(r: QuestionRecord): string {
   const cues = findCues(r.question).map((c) => c.name);
-  const form = cues.includes('comparison') ? 'comparison' : cues.length > 0 ? 'aggregate' : YES_NO.test(r.question) ? 'yes-no' : /\b(?:why|how)\b/i.test(r.question) ? 'why-how' : 'other';
+  const form = cues.includes('comparison')
+    ? 'comparison'
+    : cues.length > 0
+      ? 'aggregate'
+      : YES_NO.test(r.question)
+        ? 'yes-no'
+        : /\b(?:why|how)\b/i.test(r.question)
+          ? 'why-how'
+          : 'other';
   return `${r.type}|${form}`;
 }
 
 /** The zone settings searched: each rule off or at a coarse grid of thresholds. */
 export function zoneGrid(): ProbeZones[] {
-  const cueSets: CueName[][] = [[], ['comparison'], ['comparison', 'aggregation'], ['comparison', 'aggregation', 'global']];
+  const cueSets: CueName[][] = [
+    [],
+    ['comparison'],
+    ['comparison', 'aggregation'],
+    ['comparison', 'aggregation', 'global'],
+  ];
   const direct: Array<Pick<ProbeZones, 'directCues' | 'directMaxRelativeGap'>> = [];
-  for (const directCues of cueSets) for (const directMaxRelativeGap of [0, 0.05, 0.1, 0.2]) direct.push({ directCues, directMaxRelativeGap });
-  const trust: Array<Pick<ProbeZones, 'trustMinRelativeGap' | 'trustMinTopCoverage'>> = [{ trustMinRelativeGap: 0, trustMinTopCoverage: 1 }];
-  for (const trustMinRelativeGap of [0.2, 0.3, 0.5, 0.7]) for (const trustMinTopCoverage of [0.5, 0.75, 1]) trust.push({ trustMinRelativeGap, trustMinTopCoverage });
+  for (const directCues of cueSets)
+    for (const directMaxRelativeGap of [0, 0.05, 0.1, 0.2]) direct.push({ directCues, directMaxRelativeGap });
+  const trust: Array<Pick<ProbeZones, 'trustMinRelativeGap' | 'trustMinTopCoverage'>> = [
+    { trustMinRelativeGap: 0, trustMinTopCoverage: 1 },
+  ];
+  for (const trustMinRelativeGap of [0.2, 0.3, 0.5, 0.7])
+    for (const trustMinTopCoverage of [0.5, 0.75, 1]) trust.push({ trustMinRelativeGap, trustMinTopCoverage });
   return direct.flatMap((d) => trust.map((t) => ({ ...d, ...t })));
 }
 
@@ -76,7 +93,9 @@ const trustOn = (z: ProbeZones) => z.trustMinRelativeGap > 0;
 
 /** Document → fold, from a seeded hash of the document id (stable across runs and machines). */
 export function documentFolds(records: readonly QuestionRecord[], k: number, seed = 1): Map<string, number> {
-  const docs = [...new Set(records.map((r) => r.documentId))].sort((a, b) => sha256(`${seed}:${a}`).localeCompare(sha256(`${seed}:${b}`)));
+  const docs = [...new Set(records.map((r) => r.documentId))].sort((a, b) =>
+    sha256(`${seed}:${a}`).localeCompare(sha256(`${seed}:${b}`)),
+  );
   return new Map(docs.map((d, i) => [d, i % k]));
 }
 
@@ -97,7 +116,13 @@ interface Pool {
 
 function pool(models: readonly ModelAnswers[], nq: number): Pool {
   const L = LIMITS.length;
-  const p: Pool = { n: new Float64Array(nq), rag: new Float64Array(nq), full: new Float64Array(nq), probe: new Float64Array(nq * L), kept: new Float64Array(nq * L) };
+  const p: Pool = {
+    n: new Float64Array(nq),
+    rag: new Float64Array(nq),
+    full: new Float64Array(nq),
+    probe: new Float64Array(nq * L),
+    kept: new Float64Array(nq * L),
+  };
   for (const m of models) {
     for (let i = 0; i < nq; i++) {
       const a = m.answers[i];
@@ -106,7 +131,8 @@ function pool(models: readonly ModelAnswers[], nq: number): Pool {
       p.rag[i]! += +a.rag;
       p.full[i]! += +a.full;
       for (let l = 0; l < L; l++) {
-        const keep = a.verdict.why === 'declined' || (a.verdict.why !== 'empty' && a.verdict.answerTokens <= LIMITS[l]!);
+        const keep =
+          a.verdict.why === 'declined' || (a.verdict.why !== 'empty' && a.verdict.answerTokens <= LIMITS[l]!);
         p.kept[i * L + l]! += +keep;
         p.probe[i * L + l]! += +(keep ? a.rag : a.full);
       }
@@ -116,7 +142,13 @@ function pool(models: readonly ModelAnswers[], nq: number): Pool {
 }
 
 /** Pooled accuracy and tokens per answer of one candidate over questions `idx`. */
-function score(p: Pool, records: readonly QuestionRecord[], kinds: readonly Kind[], l: number, idx: readonly number[]): { acc: number; tokens: number } {
+function score(
+  p: Pool,
+  records: readonly QuestionRecord[],
+  kinds: readonly Kind[],
+  l: number,
+  idx: readonly number[],
+): { acc: number; tokens: number } {
   const L = LIMITS.length;
   let correct = 0;
   let n = 0;
@@ -180,12 +212,24 @@ export function crossValidate(
   const kinds = grid.map((z) => records.map((r, i) => kindOf(prepared[i]!, r, z)));
   // Trust only where dense scores agree with the lexical best chunk: a trusted question that disagrees is probed instead.
   const probeKinds = records.map((r, i) => kindOf(prepared[i]!, r, OFF));
-  const denseKinds = kinds.map((ks) => ks.map((k, i) => (k.kind === 'rag' && probeKinds[i]!.kind === 'probe' && records[i]!.denseAgrees === 0 ? probeKinds[i]! : k)));
+  const denseKinds = kinds.map((ks) =>
+    ks.map((k, i) =>
+      k.kind === 'rag' && probeKinds[i]!.kind === 'probe' && records[i]!.denseAgrees === 0 ? probeKinds[i]! : k,
+    ),
+  );
   const cells = records.map(priorCell);
   const folds = documentFolds(records, opts.folds, opts.seed);
   const foldOf = records.map((r) => folds.get(r.documentId)!);
   const all = pool(models, nq);
-  const others = new Map(models.map((m) => [m.model, pool(models.filter((x) => x.model !== m.model), nq)]));
+  const others = new Map(
+    models.map((m) => [
+      m.model,
+      pool(
+        models.filter((x) => x.model !== m.model),
+        nq,
+      ),
+    ]),
+  );
   const own = new Map(models.map((m) => [m.model, pool([m], nq)]));
   const out: CvResult[] = [];
 
@@ -197,7 +241,8 @@ export function crossValidate(
       for (let l = 0; l < LIMITS.length; l++) {
         // At the balanced preference (0.5) the limit in force is the calibrated one.
         const s = score(p, records, table[z]!, l, train);
-        if (!best || s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, z, l };
+        if (!best || s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens))
+          best = { ...s, z, l };
       }
     });
     const b = best!;
@@ -206,7 +251,11 @@ export function crossValidate(
     const ks: Kind[] = [...probeKinds];
     for (const cell of new Set(cells)) {
       const inCell = train.filter((i) => cells[i] === cell && probeKinds[i]!.kind === 'probe');
-      const options: Array<(i: number) => Kind> = [(i) => probeKinds[i]!, (i) => ({ kind: 'whole', read: (probeKinds[i] as { escalateTo: StrategyName }).escalateTo }), () => ({ kind: 'rag' })];
+      const options: Array<(i: number) => Kind> = [
+        (i) => probeKinds[i]!,
+        (i) => ({ kind: 'whole', read: (probeKinds[i] as { escalateTo: StrategyName }).escalateTo }),
+        () => ({ kind: 'rag' }),
+      ];
       let pick = 0;
       let top = -Infinity;
       options.forEach((o, k) => {
@@ -218,7 +267,8 @@ export function crossValidate(
           pick = k;
         }
       });
-      for (let i = 0; i < records.length; i++) if (cells[i] === cell && probeKinds[i]!.kind === 'probe') ks[i] = options[pick]!(i);
+      for (let i = 0; i < records.length; i++)
+        if (cells[i] === cell && probeKinds[i]!.kind === 'probe') ks[i] = options[pick]!(i);
     }
     return { c: { zones: OFF, balanced: LIMITS[b.l]! }, z: b.z, kinds: ks };
   };
@@ -227,13 +277,19 @@ export function crossValidate(
   const measured = records.every((r) => Number.isFinite(r.denseAgrees));
   for (const v of (opts.variants ?? VARIANTS).filter((x) => measured || x.extra !== 'dense')) {
     for (const mode of ['documents', 'documents+model', 'self'] as const) {
-      const results = new Map(models.map((m) => [m.model, { variant: v.name, mode, model: m.model, outcomes: [] as TestOutcome[], chosen: [] as Chosen[] }]));
+      const results = new Map(
+        models.map((m) => [
+          m.model,
+          { variant: v.name, mode, model: m.model, outcomes: [] as TestOutcome[], chosen: [] as Chosen[] },
+        ]),
+      );
       for (let f = 0; f < opts.folds; f++) {
         const train = foldOf.flatMap((g, i) => (g === f ? [] : [i]));
         const test = foldOf.flatMap((g, i) => (g === f ? [i] : []));
         const shared = mode === 'documents' ? choose(all, train, v) : null;
         for (const m of models) {
-          const { c, kinds: ks } = shared ?? choose(mode === 'self' ? own.get(m.model)! : others.get(m.model)!, train, v);
+          const { c, kinds: ks } =
+            shared ?? choose(mode === 'self' ? own.get(m.model)! : others.get(m.model)!, train, v);
           const r = results.get(m.model)!;
           r.chosen.push(c);
           for (const i of test) {
@@ -256,7 +312,12 @@ export function crossValidate(
 }
 
 /** The zones and limit chosen on all of `models`' answers to all questions: what a calibration run would ship. */
-export function fitAll(records: readonly QuestionRecord[], models: readonly ModelAnswers[], settings: RouterSettings, v: Variant): Chosen {
+export function fitAll(
+  records: readonly QuestionRecord[],
+  models: readonly ModelAnswers[],
+  settings: RouterSettings,
+  v: Variant,
+): Chosen {
   const prepared = records.map((rec) => prepare(rec, settings));
   const p = pool(models, records.length);
   const idx = records.map((_, i) => i);
@@ -266,7 +327,8 @@ export function fitAll(records: readonly QuestionRecord[], models: readonly Mode
     const kinds = records.map((rec, i) => kindOf(prepared[i]!, rec, zones));
     LIMITS.forEach((balanced, l) => {
       const s = score(p, records, kinds, l, idx);
-      if (!best || s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, c: { zones, balanced } };
+      if (!best || s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens))
+        best = { ...s, c: { zones, balanced } };
     });
   }
   return best!.c;
@@ -281,7 +343,8 @@ export function policyGrid(base: RouterSettings['thresholds']): Array<RouterSett
     for (const maxSelectedShare of [1, 0.35])
       for (const maxQuestionWords of [0, 20])
         for (const minAbsentTerms of [0, 2])
-          for (const diffuseCues of [[], ['comparison', 'aggregation', 'global']] as CueName[][]) out.push({ ...base, minRelativeGap, maxSelectedShare, maxQuestionWords, minAbsentTerms, diffuseCues });
+          for (const diffuseCues of [[], ['comparison', 'aggregation', 'global']] as CueName[][])
+            out.push({ ...base, minRelativeGap, maxSelectedShare, maxQuestionWords, minAbsentTerms, diffuseCues });
   return out;
 }
 
@@ -293,10 +356,17 @@ export interface PolicyCv {
 }
 
 /** The policy's rules alone, cross-validated by document: thresholds (each rule on or off) chosen in the training folds. */
-export function crossValidatePolicy(records: readonly QuestionRecord[], models: readonly ModelAnswers[], settings: RouterSettings, opts: { folds: number; seed?: number }): PolicyCv[] {
+export function crossValidatePolicy(
+  records: readonly QuestionRecord[],
+  models: readonly ModelAnswers[],
+  settings: RouterSettings,
+  opts: { folds: number; seed?: number },
+): PolicyCv[] {
   const nq = records.length;
   const grid = policyGrid(settings.thresholds);
-  const kinds = grid.map((t) => records.map((r) => kindOf(prepare(r, { ...settings, thresholds: t }, { probe: false, selfRoute: false }), r, OFF)));
+  const kinds = grid.map((t) =>
+    records.map((r) => kindOf(prepare(r, { ...settings, thresholds: t }, { probe: false, selfRoute: false }), r, OFF)),
+  );
   const folds = documentFolds(records, opts.folds, opts.seed);
   const foldOf = records.map((r) => folds.get(r.documentId)!);
   const all = pool(models, nq);
@@ -304,14 +374,21 @@ export function crossValidatePolicy(records: readonly QuestionRecord[], models: 
     let best = { acc: -1, tokens: Infinity, g: 0 };
     grid.forEach((_, g) => {
       const s = score(p, records, kinds[g]!, 0, train);
-      if (s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, g };
+      if (s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens))
+        best = { ...s, g };
     });
     return best.g;
   };
   const out: PolicyCv[] = [];
   for (const mode of ['documents', 'documents+model'] as const) {
     for (const m of models) {
-      const p = mode === 'documents' ? all : pool(models.filter((x) => x.model !== m.model), nq);
+      const p =
+        mode === 'documents'
+          ? all
+          : pool(
+              models.filter((x) => x.model !== m.model),
+              nq,
+            );
       const r: PolicyCv = { model: m.model, mode, outcomes: [], chosen: [] };
       for (let f = 0; f < opts.folds; f++) {
         const train = foldOf.flatMap((g, i) => (g === f ? [] : [i]));
@@ -331,13 +408,19 @@ export function crossValidatePolicy(records: readonly QuestionRecord[], models: 
 }
 
 /** The policy's thresholds a fit on all questions chooses. */
-export function fitPolicy(records: readonly QuestionRecord[], models: readonly ModelAnswers[], settings: RouterSettings): RouterSettings['thresholds'] {
+export function fitPolicy(
+  records: readonly QuestionRecord[],
+  models: readonly ModelAnswers[],
+  settings: RouterSettings,
+): RouterSettings['thresholds'] {
   const grid = policyGrid(settings.thresholds);
   const p = pool(models, records.length);
   const idx = records.map((_, i) => i);
   let best = { acc: -1, tokens: Infinity, g: 0 };
   grid.forEach((t, g) => {
-    const ks = records.map((r) => kindOf(prepare(r, { ...settings, thresholds: t }, { probe: false, selfRoute: false }), r, OFF));
+    const ks = records.map((r) =>
+      kindOf(prepare(r, { ...settings, thresholds: t }, { probe: false, selfRoute: false }), r, OFF),
+    );
     const s = score(p, records, ks, 0, idx);
     if (s.acc > best.acc + 1e-12 || (Math.abs(s.acc - best.acc) <= 1e-12 && s.tokens < best.tokens)) best = { ...s, g };
   });

@@ -74,7 +74,12 @@ export async function measureQuestions(
 ): Promise<QuestionRecord[]> {
   const reader = estimatingReader(opts.window);
   // estimateCosts reads only the config and the reader; it never retrieves.
-  const estimator = new AnswerService({ retrieval: undefined as unknown as RetrievalService, llm: reader, config: opts.config, logger: opts.logger });
+  const estimator = new AnswerService({
+    retrieval: undefined as unknown as RetrievalService,
+    llm: reader,
+    config: opts.config,
+    logger: opts.logger,
+  });
   const vocabularies = new Map<string, Set<string>>();
   const out: QuestionRecord[] = [];
   for (const q of questions) {
@@ -89,7 +94,10 @@ export async function measureQuestions(
     const e = estimator.estimateCosts(docs, r.tokens.selected, reader, q.question);
     const topId = r.curve[0]?.id;
     const top = r.selected.find((c) => c.id === topId);
-    const byDense = r.selected.reduce<(typeof r.selected)[number] | undefined>((b, c) => (b === undefined || c.dense > b.dense ? c : b), undefined);
+    const byDense = r.selected.reduce<(typeof r.selected)[number] | undefined>(
+      (b, c) => (b === undefined || c.dense > b.dense ? c : b),
+      undefined,
+    );
     out.push({
       id: q.id,
       documentId: q.documentId,
@@ -104,7 +112,8 @@ export async function measureQuestions(
       window: reader.contextWindow - e.reserves.answer,
       absentTerms: absentTerms(q.question, [v]),
       topCoverage: top ? termCoverage(q.question, text.slice(top.start, top.end), [v]) : 0,
-      denseAgrees: opts.dense === false ? Number.NaN : +(top !== undefined && byDense !== undefined && byDense.id === top.id),
+      denseAgrees:
+        opts.dense === false ? Number.NaN : +(top !== undefined && byDense !== undefined && byDense.id === top.id),
       tokens: { rag: e.rag.contextTokens, full: e.full.contextTokens, coa: e.coa.contextTokens },
     });
     opts.onDone?.(q);

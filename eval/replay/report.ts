@@ -23,13 +23,30 @@ const pts = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${
 const kt = (x: number): string => (Number.isFinite(x) ? `${(x / 1000).toFixed(1)}k` : '–');
 
 function table(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 /** The headline table: per model at the default operating point, cross-validated. */
 export function defaultTable(s: ReplaySummary): string {
   return table(
-    ['model', 'n', 'always-RAG', 'always-full', 'routed (CV)', '− better fixed', 'leave model out', 'own answers', 'oracle', 'answered by retrieval', 'tokens read', 'of always-full'],
+    [
+      'model',
+      'n',
+      'always-RAG',
+      'always-full',
+      'routed (CV)',
+      '− better fixed',
+      'leave model out',
+      'own answers',
+      'oracle',
+      'answered by retrieval',
+      'tokens read',
+      'of always-full',
+    ],
     Object.entries(s.models).map(([m, x]) => [
       m,
       String(x.n),
@@ -66,11 +83,33 @@ export function variantTable(s: ReplaySummary): string {
 /** The policy's rules alone (the extractive reader's auto): configured (in-sample) and cross-validated. */
 export function rulesTable(s: ReplaySummary): string {
   return table(
-    ['model', 'always-RAG', 'always-full', 'rules as configured (in-sample)', 'tokens', 'rules, thresholds chosen in folds', '− better fixed', 'leave model out', 'tokens'],
+    [
+      'model',
+      'always-RAG',
+      'always-full',
+      'rules as configured (in-sample)',
+      'tokens',
+      'rules, thresholds chosen in folds',
+      '− better fixed',
+      'leave model out',
+      'tokens',
+    ],
     Object.entries(s.models).flatMap(([m, x]) => {
       const r = x.rulesAlone;
       if (!r) return [];
-      return [[m, pct(x.alwaysRag), pct(x.alwaysFull), pct(r.configured), kt(r.configuredTokens), pct(r.routed), pts(r.gainOverBest), pct(r.leaveModelOut), kt(r.tokensRead)]];
+      return [
+        [
+          m,
+          pct(x.alwaysRag),
+          pct(x.alwaysFull),
+          pct(r.configured),
+          kt(r.configuredTokens),
+          pct(r.routed),
+          pts(r.gainOverBest),
+          pct(r.leaveModelOut),
+          kt(r.tokensRead),
+        ],
+      ];
     }),
   );
 }
@@ -79,7 +118,14 @@ export function rulesTable(s: ReplaySummary): string {
 export function frontierTable(model: string, x: ModelSummary): string {
   return table(
     ['operating point', 'accuracy', 'tokens read', 'by retrieval', 'gain over the line', 'on the frontier'],
-    x.frontier.map((p) => [p.label, pct(p.accuracy), kt(p.tokens), `${pct(p.ragShare)}%`, pts(100 * p.gainOverLine), p.onFrontier ? 'yes' : '']),
+    x.frontier.map((p) => [
+      p.label,
+      pct(p.accuracy),
+      kt(p.tokens),
+      `${pct(p.ragShare)}%`,
+      pts(100 * p.gainOverLine),
+      p.onFrontier ? 'yes' : '',
+    ]),
   ).replace(/^/, `${model}\n\n`);
 }
 
@@ -96,8 +142,20 @@ export function frontierChart(model: string, x: ModelSummary): string {
     xLog: true,
     yRange: [Math.floor(Math.min(...ys) * 20) / 20, Math.ceil(Math.max(...ys) * 20) / 20],
     series: [
-      { name: 'preference 0→1', color: PALETTE[0]!, points: sweep.map((p) => ({ x: p.tokens, y: p.accuracy, label: `${p.label}: ${pct(p.accuracy)}% at ${kt(p.tokens)}, ${pts(100 * p.gainOverLine)} over the line` })) },
-      { name: 'RAG — full', color: PALETTE[3]!, points: fixed.map((p) => ({ x: p.tokens, y: p.accuracy, label: p.label })) },
+      {
+        name: 'preference 0→1',
+        color: PALETTE[0]!,
+        points: sweep.map((p) => ({
+          x: p.tokens,
+          y: p.accuracy,
+          label: `${p.label}: ${pct(p.accuracy)}% at ${kt(p.tokens)}, ${pts(100 * p.gainOverLine)} over the line`,
+        })),
+      },
+      {
+        name: 'RAG — full',
+        color: PALETTE[3]!,
+        points: fixed.map((p) => ({ x: p.tokens, y: p.accuracy, label: p.label })),
+      },
     ],
     connect: true,
   });
@@ -116,7 +174,14 @@ export function markdownReport(s: ReplaySummary): string {
   out.push("## The policy's rules alone (no escalation: the extractive reader's auto)", '', rulesTable(s), '');
   out.push('## Cost–accuracy frontier', '');
   for (const [m, x] of Object.entries(s.models)) out.push(frontierTable(m, x), '');
-  out.push('## What a fit on all of dev chooses', '', '```json', JSON.stringify({ ...s.fittedOnAll, rulesAlone: s.policyFittedOnAll }, null, 1), '```', '');
+  out.push(
+    '## What a fit on all of dev chooses',
+    '',
+    '```json',
+    JSON.stringify({ ...s.fittedOnAll, rulesAlone: s.policyFittedOnAll }, null, 1),
+    '```',
+    '',
+  );
   return `${out.join('\n')}\n`;
 }
 
@@ -126,7 +191,9 @@ export function htmlReport(s: ReplaySummary): string {
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Router replay</title>',
     `<style>body{font:14px/1.4 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}pre{white-space:pre-wrap}svg ${SVG_STYLE.replace(/}(?=.)/g, '} svg ')}</style></head><body>`,
     '<h1>Router replay</h1>',
-    `<div>${Object.entries(s.models).map(([m, x]) => `<figure style="display:inline-block;margin:0">${frontierChart(m, x)}</figure>`).join('')}</div>`,
+    `<div>${Object.entries(s.models)
+      .map(([m, x]) => `<figure style="display:inline-block;margin:0">${frontierChart(m, x)}</figure>`)
+      .join('')}</div>`,
     `<pre>${esc(md)}</pre>`,
     '</body></html>',
   ].join('\n');

@@ -56,15 +56,26 @@ function wholeRead(rec: QuestionRecord, order: readonly StrategyName[]): Strateg
 /** The outcome of a plan against one model's recorded answers. */
 export function outcomeOf(plan: Plan, rec: QuestionRecord, a: Answered): Outcome {
   if (plan.escalation) {
-    if (plan.escalation.keeps(a.verdict)) return { byRag: true, correct: a.rag, tokens: rec.tokens.rag, escalated: false };
-    return { byRag: false, correct: a.full, tokens: rec.tokens.rag + rec.tokens[wholeRead(rec, plan.order)], escalated: true };
+    if (plan.escalation.keeps(a.verdict))
+      return { byRag: true, correct: a.rag, tokens: rec.tokens.rag, escalated: false };
+    return {
+      byRag: false,
+      correct: a.full,
+      tokens: rec.tokens.rag + rec.tokens[wholeRead(rec, plan.order)],
+      escalated: true,
+    };
   }
   const s = plan.strategy;
   return { byRag: s === 'rag', correct: s === 'rag' ? a.rag : a.full, tokens: rec.tokens[s], escalated: false };
 }
 
 /** Plans and replays one question. */
-export function replayQuestion(rec: QuestionRecord, a: Answered, settings: RouterSettings, req: ReplayRequest = {}): Outcome {
+export function replayQuestion(
+  rec: QuestionRecord,
+  a: Answered,
+  settings: RouterSettings,
+  req: ReplayRequest = {},
+): Outcome {
   return outcomeOf(planQuery(planInput(rec, req), settings), rec, a);
 }
 
@@ -74,10 +85,20 @@ export function replayQuestion(rec: QuestionRecord, a: Answered, settings: Route
  * the zones off, and the zones and the limit are applied here with the
  * plan's own zoneOf. A test checks both paths agree.
  */
-export type Kind = { kind: 'rag' } | { kind: 'whole'; read: StrategyName } | { kind: 'probe'; escalateTo: StrategyName };
+export type Kind =
+  | { kind: 'rag' }
+  | { kind: 'whole'; read: StrategyName }
+  | { kind: 'probe'; escalateTo: StrategyName };
 
-export function prepare(rec: QuestionRecord, settings: RouterSettings, req: ReplayRequest = {}): { base: Plan; input: PlanInput } {
-  const off: RouterSettings = { ...settings, zones: { directCues: [], directMaxRelativeGap: 0, trustMinRelativeGap: 0, trustMinTopCoverage: 1 } };
+export function prepare(
+  rec: QuestionRecord,
+  settings: RouterSettings,
+  req: ReplayRequest = {},
+): { base: Plan; input: PlanInput } {
+  const off: RouterSettings = {
+    ...settings,
+    zones: { directCues: [], directMaxRelativeGap: 0, trustMinRelativeGap: 0, trustMinTopCoverage: 1 },
+  };
   const input = planInput(rec, req);
   return { base: planQuery(input, off), input };
 }
@@ -97,6 +118,7 @@ export function kindOf(p: { base: Plan; input: PlanInput }, rec: QuestionRecord,
 export function outcomeOfKind(k: Kind, rec: QuestionRecord, a: Answered, maxAnswerTokens: number): Outcome {
   if (k.kind === 'rag') return { byRag: true, correct: a.rag, tokens: rec.tokens.rag, escalated: false };
   if (k.kind === 'whole') return { byRag: false, correct: a.full, tokens: rec.tokens[k.read], escalated: false };
-  if (keptAt(a.verdict, maxAnswerTokens)) return { byRag: true, correct: a.rag, tokens: rec.tokens.rag, escalated: false };
+  if (keptAt(a.verdict, maxAnswerTokens))
+    return { byRag: true, correct: a.rag, tokens: rec.tokens.rag, escalated: false };
   return { byRag: false, correct: a.full, tokens: rec.tokens.rag + rec.tokens[k.escalateTo], escalated: true };
 }

@@ -5,7 +5,8 @@ import type { Answered } from './judged.js';
 import type { QuestionRecord } from './records.js';
 import { replayQuestion } from './route.js';
 
-const mean = (xs: readonly number[]): number => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const mean = (xs: readonly number[]): number =>
+  xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** One group's replay with the given settings (in-sample: the settings are what they are, nothing is chosen here). */
 export interface ReplayRow {
@@ -39,7 +40,11 @@ export interface ModelReplay {
   rows: ReplayRow[];
 }
 
-function row(group: string, js: ReadonlyArray<{ rec: QuestionRecord; a: Answered }>, settings: RouterSettings): ReplayRow {
+function row(
+  group: string,
+  js: ReadonlyArray<{ rec: QuestionRecord; a: Answered }>,
+  settings: RouterSettings,
+): ReplayRow {
   const routed = js.map((j) => replayQuestion(j.rec, j.a, settings));
   const policy = js.map((j) => replayQuestion(j.rec, j.a, settings, { probe: false, selfRoute: false }));
   return {
@@ -60,11 +65,31 @@ function row(group: string, js: ReadonlyArray<{ rec: QuestionRecord; a: Answered
 }
 
 /** The replay tables of one model with `settings`: per task, per length and overall. */
-export function replayModel(model: string, judge: string, records: readonly QuestionRecord[], answers: ReadonlyArray<Answered | null>, settings: RouterSettings): ModelReplay {
+export function replayModel(
+  model: string,
+  judge: string,
+  records: readonly QuestionRecord[],
+  answers: ReadonlyArray<Answered | null>,
+  settings: RouterSettings,
+): ModelReplay {
   const js = records.flatMap((rec, i) => (answers[i] ? [{ rec, a: answers[i]! }] : []));
   const rows: ReplayRow[] = [];
-  for (const t of sortTasks(js.map((j) => j.rec.task))) rows.push(row(t, js.filter((j) => j.rec.task === t), settings));
-  for (const l of [...new Set(js.map((j) => j.rec.length))].sort((a, b) => parseFloat(a) - parseFloat(b))) rows.push(row(l, js.filter((j) => j.rec.length === l), settings));
+  for (const t of sortTasks(js.map((j) => j.rec.task)))
+    rows.push(
+      row(
+        t,
+        js.filter((j) => j.rec.task === t),
+        settings,
+      ),
+    );
+  for (const l of [...new Set(js.map((j) => j.rec.length))].sort((a, b) => parseFloat(a) - parseFloat(b)))
+    rows.push(
+      row(
+        l,
+        js.filter((j) => j.rec.length === l),
+        settings,
+      ),
+    );
   rows.push(row('all', js, settings));
   return { model, judge, questions: js.length, missing: records.length - js.length, rows };
 }
@@ -106,13 +131,24 @@ export interface ModelSummary {
   /** The same, thresholds chosen on the model's own answers to the training documents (recalibrated per deployment). */
   selfCalibrated: { routed: number; ragShare: number; tokensRead: number; gainOverBest: number };
   /** Every rule set measured (cross-validated by document), at the default preference. */
-  variants: Record<string, { routed: number; ragShare: number; tokensRead: number; gainOverBest: number; leaveModelOut: number }>;
+  variants: Record<
+    string,
+    { routed: number; ragShare: number; tokensRead: number; gainOverBest: number; leaveModelOut: number }
+  >;
   frontier: FrontierPoint[];
   /**
    * The policy's rules alone (no escalation: the extractive reader's auto): with the configured thresholds
    * (in-sample), and with each rule's thresholds chosen in the training folds (by document, and leave model out).
    */
-  rulesAlone: { configured: number; configuredTokens: number; routed: number; tokensRead: number; ragShare: number; gainOverBest: number; leaveModelOut: number } | null;
+  rulesAlone: {
+    configured: number;
+    configuredTokens: number;
+    routed: number;
+    tokensRead: number;
+    ragShare: number;
+    gainOverBest: number;
+    leaveModelOut: number;
+  } | null;
 }
 
 function lineAt(t: number, rag: { acc: number; tokens: number }, full: { acc: number; tokens: number }): number {
@@ -122,7 +158,11 @@ function lineAt(t: number, rag: { acc: number; tokens: number }, full: { acc: nu
 
 /** Marks the points no other point dominates (fewer or equal tokens and higher or equal accuracy, one of them strictly). */
 export function markFrontier<T extends { accuracy: number; tokens: number; onFrontier: boolean }>(pts: T[]): T[] {
-  for (const p of pts) p.onFrontier = !pts.some((q) => q !== p && q.tokens <= p.tokens && q.accuracy >= p.accuracy && (q.tokens < p.tokens || q.accuracy > p.accuracy));
+  for (const p of pts)
+    p.onFrontier = !pts.some(
+      (q) =>
+        q !== p && q.tokens <= p.tokens && q.accuracy >= p.accuracy && (q.tokens < p.tokens || q.accuracy > p.accuracy),
+    );
   return pts;
 }
 
@@ -149,23 +189,52 @@ export function summarise(
       ragShare: mean(r.outcomes.map((o) => +o.byPreference[p]!.byRag)),
       tokensRead: mean(r.outcomes.map((o) => o.byPreference[p]!.tokens)),
     });
-    const find = (variant: string, mode: CvResult['mode']) => cv.find((r) => r.model === m.model && r.variant === variant && r.mode === mode)!;
+    const find = (variant: string, mode: CvResult['mode']) =>
+      cv.find((r) => r.model === m.model && r.variant === variant && r.mode === mode)!;
     const main = at(find(primary, 'documents'), def);
     const lomo = at(find(primary, 'documents+model'), def);
     const self = at(find(primary, 'self'), def);
     const variants: ModelSummary['variants'] = {};
     for (const v of [...new Set(cv.map((r) => r.variant))]) {
       const d = at(find(v, 'documents'), def);
-      variants[v] = { ...d, gainOverBest: 100 * (d.routed - best), leaveModelOut: at(find(v, 'documents+model'), def).routed };
+      variants[v] = {
+        ...d,
+        gainOverBest: 100 * (d.routed - best),
+        leaveModelOut: at(find(v, 'documents+model'), def).routed,
+      };
     }
     const rag = { acc: alwaysRag, tokens: tokensRag };
     const full = { acc: alwaysFull, tokens: tokensFull };
     const frontier: FrontierPoint[] = [
-      { label: 'always-rag', preference: null, accuracy: alwaysRag, tokens: tokensRag, ragShare: 1, gainOverLine: 0, onFrontier: false },
-      { label: 'always-full', preference: null, accuracy: alwaysFull, tokens: tokensFull, ragShare: 0, gainOverLine: 0, onFrontier: false },
+      {
+        label: 'always-rag',
+        preference: null,
+        accuracy: alwaysRag,
+        tokens: tokensRag,
+        ragShare: 1,
+        gainOverLine: 0,
+        onFrontier: false,
+      },
+      {
+        label: 'always-full',
+        preference: null,
+        accuracy: alwaysFull,
+        tokens: tokensFull,
+        ragShare: 0,
+        gainOverLine: 0,
+        onFrontier: false,
+      },
       ...PREFERENCES.map((p, k) => {
         const x = at(find(primary, 'documents'), k);
-        return { label: `preference=${p}`, preference: p, accuracy: x.routed, tokens: x.tokensRead, ragShare: x.ragShare, gainOverLine: x.routed - lineAt(x.tokensRead, rag, full), onFrontier: false };
+        return {
+          label: `preference=${p}`,
+          preference: p,
+          accuracy: x.routed,
+          tokens: x.tokensRead,
+          ragShare: x.ragShare,
+          gainOverLine: x.routed - lineAt(x.tokensRead, rag, full),
+          onFrontier: false,
+        };
       }),
     ];
     out[m.model] = {
@@ -189,7 +258,9 @@ export function summarise(
     if (policy) {
       const d = policy.cv.find((r) => r.model === m.model && r.mode === 'documents')!;
       const l = policy.cv.find((r) => r.model === m.model && r.mode === 'documents+model')!;
-      const configured = idx.map((i) => replayQuestion(records[i]!, a(i), policy.settings, { probe: false, selfRoute: false }));
+      const configured = idx.map((i) =>
+        replayQuestion(records[i]!, a(i), policy.settings, { probe: false, selfRoute: false }),
+      );
       const routed = mean(d.outcomes.map((o) => +o.correct));
       out[m.model]!.rulesAlone = {
         configured: mean(configured.map((o) => +o.correct)),

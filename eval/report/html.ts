@@ -20,18 +20,30 @@ function htmlTable(header: readonly string[], rows: ReadonlyArray<readonly strin
     .join('')}</tbody></table>`;
 }
 
-function series(results: readonly StrategySummary[], pick: (r: StrategySummary) => Cell | undefined, metric: 'accuracy' | 'evidenceCoverage'): ScatterSeries[] {
+function series(
+  results: readonly StrategySummary[],
+  pick: (r: StrategySummary) => Cell | undefined,
+  metric: 'accuracy' | 'evidenceCoverage',
+): ScatterSeries[] {
   return results.flatMap((r, i) => {
     const c = pick(r);
     if (!c || c.n === 0) return [];
-    return [{ name: r.strategy, color: PALETTE[i % PALETTE.length]!, points: [{ x: c.tokensRead, y: c[metric], label: `n=${c.n}` }] }];
+    return [
+      {
+        name: r.strategy,
+        color: PALETTE[i % PALETTE.length]!,
+        points: [{ x: c.tokensRead, y: c[metric], label: `n=${c.n}` }],
+      },
+    ];
   });
 }
 
 /** report.html: tables and inline SVG charts in one file, no scripts, no external resources. */
 export function htmlReport(s: EvalSummary, rows: readonly ResultRow[]): string {
   const b: string[] = [];
-  b.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation report</title><style>${CSS}</style></head><body>`);
+  b.push(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation report</title><style>${CSS}</style></head><body>`,
+  );
   b.push('<h1>Evaluation report</h1>');
   b.push(
     `<p>Dataset <code>${esc(s.dataset)}</code>; seed ${s.seed}${s.limit !== null ? `, limit ${s.limit}` : ''}. Reader <code>${esc(s.backend.reader)}</code> (${s.backend.mode}), embedder <code>${esc(s.backend.embedder)}</code>.</p>`,
@@ -47,36 +59,88 @@ export function htmlReport(s: EvalSummary, rows: readonly ResultRow[]): string {
   );
 
   b.push('<h2>Accuracy and evidence coverage against tokens read</h2>');
-  b.push('<p class="note">One point per strategy: mean document tokens given to the reader (log scale) against judged accuracy and evidence coverage.</p>');
+  b.push(
+    '<p class="note">One point per strategy: mean document tokens given to the reader (log scale) against judged accuracy and evidence coverage.</p>',
+  );
   b.push('<div class="charts">');
-  b.push(scatterChart({ id: 'accuracy-vs-tokens', title: 'Accuracy vs tokens read (all tasks)', xLabel: 'tokens read (mean)', yLabel: 'accuracy', xLog: true, series: series(s.results, (r) => r.overall, 'accuracy') }));
-  b.push(scatterChart({ id: 'coverage-vs-tokens', title: 'Evidence coverage vs tokens read (all tasks)', xLabel: 'tokens read (mean)', yLabel: 'evidence coverage', xLog: true, series: series(s.results, (r) => r.overall, 'evidenceCoverage') }));
+  b.push(
+    scatterChart({
+      id: 'accuracy-vs-tokens',
+      title: 'Accuracy vs tokens read (all tasks)',
+      xLabel: 'tokens read (mean)',
+      yLabel: 'accuracy',
+      xLog: true,
+      series: series(s.results, (r) => r.overall, 'accuracy'),
+    }),
+  );
+  b.push(
+    scatterChart({
+      id: 'coverage-vs-tokens',
+      title: 'Evidence coverage vs tokens read (all tasks)',
+      xLabel: 'tokens read (mean)',
+      yLabel: 'evidence coverage',
+      xLog: true,
+      series: series(s.results, (r) => r.overall, 'evidenceCoverage'),
+    }),
+  );
   b.push('</div>');
   const tasks = [...new Set(s.results.flatMap((r) => Object.keys(r.byTask)))];
   b.push('<h3>Per task</h3><div class="charts">');
   for (const t of tasks) {
-    b.push(scatterChart({ id: `accuracy-vs-tokens-${t}`, title: `Accuracy vs tokens read: ${t}`, xLabel: 'tokens read (mean)', yLabel: 'accuracy', xLog: true, series: series(s.results, (r) => r.byTask[t], 'accuracy') }));
-    b.push(scatterChart({ id: `coverage-vs-tokens-${t}`, title: `Evidence coverage vs tokens read: ${t}`, xLabel: 'tokens read (mean)', yLabel: 'evidence coverage', xLog: true, series: series(s.results, (r) => r.byTask[t], 'evidenceCoverage') }));
+    b.push(
+      scatterChart({
+        id: `accuracy-vs-tokens-${t}`,
+        title: `Accuracy vs tokens read: ${t}`,
+        xLabel: 'tokens read (mean)',
+        yLabel: 'accuracy',
+        xLog: true,
+        series: series(s.results, (r) => r.byTask[t], 'accuracy'),
+      }),
+    );
+    b.push(
+      scatterChart({
+        id: `coverage-vs-tokens-${t}`,
+        title: `Evidence coverage vs tokens read: ${t}`,
+        xLabel: 'tokens read (mean)',
+        yLabel: 'evidence coverage',
+        xLog: true,
+        series: series(s.results, (r) => r.byTask[t], 'evidenceCoverage'),
+      }),
+    );
   }
   b.push('</div>');
 
   b.push('<h2>Per strategy</h2>');
-  b.push(htmlTable(['strategy', ...CELL_HEADER, 'LaRA overall'], s.results.map((r) => [`${r.strategy} (${r.label})`, ...cellColumns(r.overall), pct(r.macroAccuracy)])));
+  b.push(
+    htmlTable(
+      ['strategy', ...CELL_HEADER, 'LaRA overall'],
+      s.results.map((r) => [`${r.strategy} (${r.label})`, ...cellColumns(r.overall), pct(r.macroAccuracy)]),
+    ),
+  );
   b.push('<h2>Per task</h2>');
   for (const t of tasks) {
     b.push(`<h3>${esc(t)}</h3>`);
-    b.push(htmlTable(['strategy', ...CELL_HEADER], s.results.filter((r) => r.byTask[t]).map((r) => [r.strategy, ...cellColumns(r.byTask[t]!)])));
+    b.push(
+      htmlTable(
+        ['strategy', ...CELL_HEADER],
+        s.results.filter((r) => r.byTask[t]).map((r) => [r.strategy, ...cellColumns(r.byTask[t]!)]),
+      ),
+    );
   }
 
   const curves = rows.filter((r) => r.scoreCurve && r.strategy === 'rag');
   const shown = curves.length > 0 ? curves : rows.filter((r) => r.scoreCurve);
   if (shown.length > 0) {
     b.push('<h2>Score curves with the Adaptive-k cut (sample questions)</h2>');
-    b.push('<p class="note">Retrieval scores of every chunk, best first. The dashed line is the largest gap Adaptive-k cuts at; the shaded band is what retrieval reads (the cut plus the buffer).</p><div class="charts">');
+    b.push(
+      '<p class="note">Retrieval scores of every chunk, best first. The dashed line is the largest gap Adaptive-k cuts at; the shaded band is what retrieval reads (the cut plus the buffer).</p><div class="charts">',
+    );
     for (const r of shown.slice(0, 12)) {
       const c = r.scoreCurve!;
       const title = `${r.task} · ${r.length} ${r.type}: ${r.question.length > 48 ? `${r.question.slice(0, 47)}…` : r.question}`;
-      b.push(`<figure>${curveChart({ id: 'score-curve', title, scores: c.scores, cutIndex: c.cutIndex, k: c.k })}<figcaption>${esc(r.questionId)}: k = ${c.k}, coverage ${pct(r.evidenceCoverage)}, ${r.verdict.correct ? 'judged right' : 'judged wrong'}</figcaption></figure>`);
+      b.push(
+        `<figure>${curveChart({ id: 'score-curve', title, scores: c.scores, cutIndex: c.cutIndex, k: c.k })}<figcaption>${esc(r.questionId)}: k = ${c.k}, coverage ${pct(r.evidenceCoverage)}, ${r.verdict.correct ? 'judged right' : 'judged wrong'}</figcaption></figure>`,
+      );
     }
     b.push('</div>');
   }
@@ -90,7 +154,18 @@ export function htmlReport(s: EvalSummary, rows: readonly ResultRow[]): string {
           id: `replay-${m.model}`,
           title: `${m.model}: recorded answers by route`,
           yLabel: 'accuracy',
-          groups: m.rows.filter((r) => !/^\d/.test(r.group)).map((r) => ({ label: r.group, values: [{ name: 'always RAG', value: r.alwaysRag }, { name: 'always full', value: r.alwaysFull }, { name: 'rules alone', value: r.policy }, { name: 'routed', value: r.routed }, { name: 'oracle', value: r.oracle }] })),
+          groups: m.rows
+            .filter((r) => !/^\d/.test(r.group))
+            .map((r) => ({
+              label: r.group,
+              values: [
+                { name: 'always RAG', value: r.alwaysRag },
+                { name: 'always full', value: r.alwaysFull },
+                { name: 'rules alone', value: r.policy },
+                { name: 'routed', value: r.routed },
+                { name: 'oracle', value: r.oracle },
+              ],
+            })),
         }),
       );
     }
@@ -102,15 +177,30 @@ export function htmlReport(s: EvalSummary, rows: readonly ResultRow[]): string {
   }
 
   b.push('<h2>Latency (wall clock)</h2>');
-  b.push(htmlTable(['strategy', 'n', 'mean', 'p50', 'p90', 'retrieval', 'reader'], s.timing.latency.map((l) => [l.strategy, String(l.n), dur(l.meanMs), dur(l.p50Ms), dur(l.p90Ms), dur(l.retrieveMs), dur(l.readerMs)])));
+  b.push(
+    htmlTable(
+      ['strategy', 'n', 'mean', 'p50', 'p90', 'retrieval', 'reader'],
+      s.timing.latency.map((l) => [
+        l.strategy,
+        String(l.n),
+        dur(l.meanMs),
+        dur(l.p50Ms),
+        dur(l.p90Ms),
+        dur(l.retrieveMs),
+        dur(l.readerMs),
+      ]),
+    ),
+  );
   if (s.broken.count > 0) {
     b.push(`<h2>Broken dataset lines (${s.broken.count})</h2><ul>`);
-    for (const x of s.broken.items.slice(0, 100)) b.push(`<li><code>${esc(`${x.file}:${x.line}`)}</code>: ${esc(x.message)}</li>`);
+    for (const x of s.broken.items.slice(0, 100))
+      b.push(`<li><code>${esc(`${x.file}:${x.line}`)}</code>: ${esc(x.message)}</li>`);
     b.push('</ul>');
   }
   if (s.failures.count > 0) {
     b.push(`<h2>Failed answers (${s.failures.count})</h2><ul>`);
-    for (const f of s.failures.items.slice(0, 100)) b.push(`<li><code>${esc(f.questionId)}</code> (${esc(f.strategy)}): ${esc(`${f.code}: ${f.message}`)}</li>`);
+    for (const f of s.failures.items.slice(0, 100))
+      b.push(`<li><code>${esc(f.questionId)}</code> (${esc(f.strategy)}): ${esc(`${f.code}: ${f.message}`)}</li>`);
     b.push('</ul>');
   }
   b.push('</body></html>');

@@ -3,9 +3,12 @@ import type { ModelReplay, ReplayRow } from '../replay/summary.js';
 import type { EvalSummary } from '../harness/eval-summary.js';
 import type { CalibrationReport } from './calibration.js';
 
-export const pct = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`);
-export const num = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
-export const ktok = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0));
+export const pct = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(100 * x).toFixed(1)}%`;
+export const num = (x: number | null | undefined, digits = 1): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
+export const ktok = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0);
 export const dur = (ms: number | null | undefined): string => {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -24,19 +27,55 @@ function mix(c: Cell): string {
 
 /** A markdown table. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
-export const CELL_HEADER = ['n', 'accuracy', 'evidence coverage', 'answer support', 'tokens read', 'share read', 'LLM calls', 'k'];
+export const CELL_HEADER = [
+  'n',
+  'accuracy',
+  'evidence coverage',
+  'answer support',
+  'tokens read',
+  'share read',
+  'LLM calls',
+  'k',
+];
 
 export function cellColumns(c: Cell): string[] {
-  return [String(c.n), pct(c.accuracy), pct(c.evidenceCoverage), pct(c.answerSupport), ktok(c.tokensRead), pct(c.tokenRatio), num(c.llmCalls), num(c.k)];
+  return [
+    String(c.n),
+    pct(c.accuracy),
+    pct(c.evidenceCoverage),
+    pct(c.answerSupport),
+    ktok(c.tokensRead),
+    pct(c.tokenRatio),
+    num(c.llmCalls),
+    num(c.k),
+  ];
 }
 
 /** Percentage points, signed. */
-export const points = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`);
+export const points = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`;
 
-export const REPLAY_HEADER = ['group', 'n', 'always RAG', 'always full', 'rules alone', 'routed', 'routed − best fixed', 'oracle', 'by retrieval', 'tokens RAG', 'tokens full', 'tokens routed'];
+export const REPLAY_HEADER = [
+  'group',
+  'n',
+  'always RAG',
+  'always full',
+  'rules alone',
+  'routed',
+  'routed − best fixed',
+  'oracle',
+  'by retrieval',
+  'tokens RAG',
+  'tokens full',
+  'tokens routed',
+];
 
 export function replayColumns(r: ReplayRow): string[] {
   return [
@@ -59,11 +98,13 @@ export function replayColumns(r: ReplayRow): string[] {
 export function replayNote(approximateJudge: boolean): string {
   return (
     "The service's own plan (src/core/routing/plan.ts) routes each question as for a generative reader with a 128k window; the model's recorded answers stand in for the reader: " +
-    'the recorded RAG answer for every retrieval read (the probe\'s first answer included), the recorded whole-text answer for full context and Chain-of-Agents. ' +
-    'Rules alone: the policy without an escalation (what the extractive reader\'s auto does). Routed: strategy auto with this config (by default the retrieval probe). ' +
+    "the recorded RAG answer for every retrieval read (the probe's first answer included), the recorded whole-text answer for full context and Chain-of-Agents. " +
+    "Rules alone: the policy without an escalation (what the extractive reader's auto does). Routed: strategy auto with this config (by default the retrieval probe). " +
     'Oracle: the better of the two recorded answers. Tokens: document tokens read per question (both reads when escalated). These settings are replayed as configured, in-sample; ' +
     '`npm run replay` cross-validates them.' +
-    (approximateJudge ? ' Accuracies by the approximate lexical judge: compare the columns with each other, not with LLM-judged numbers.' : '')
+    (approximateJudge
+      ? ' Accuracies by the approximate lexical judge: compare the columns with each other, not with LLM-judged numbers.'
+      : '')
   );
 }
 
@@ -77,7 +118,9 @@ export function judgeNote(s: EvalSummary): string {
 export function markdownReport(s: EvalSummary, calibration?: CalibrationReport): string {
   const out: string[] = [];
   out.push(`# Evaluation report`, '');
-  out.push(`Dataset \`${s.dataset}\`; seed ${s.seed}${s.limit !== null ? `, limit ${s.limit}` : ''}${Object.keys(s.filters).length ? `, filters ${JSON.stringify(s.filters)}` : ''}.`);
+  out.push(
+    `Dataset \`${s.dataset}\`; seed ${s.seed}${s.limit !== null ? `, limit ${s.limit}` : ''}${Object.keys(s.filters).length ? `, filters ${JSON.stringify(s.filters)}` : ''}.`,
+  );
   out.push(`Reader \`${s.backend.reader}\` (${s.backend.mode}), embedder \`${s.backend.embedder}\`.`);
   out.push(judgeNote(s), '');
   out.push(
@@ -95,31 +138,54 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
   out.push(
     table(
       ['strategy', ...CELL_HEADER, 'LaRA overall (mean of tasks)', 'chosen'],
-      s.results.map((r) => [`${r.strategy} (${r.label})`, ...cellColumns(r.overall), pct(r.macroAccuracy), mix(r.overall)]),
+      s.results.map((r) => [
+        `${r.strategy} (${r.label})`,
+        ...cellColumns(r.overall),
+        pct(r.macroAccuracy),
+        mix(r.overall),
+      ]),
     ),
     '',
   );
-  out.push('Evidence coverage: the share of questions whose evidence segment(s) the text read touches (whole-document questions: the share of segments touched). Answer support: the share of the ground truth\'s content words, among those in the document, that the text read contains. Tokens read: document tokens given to the reader (all segments for Chain-of-Agents).', '');
+  out.push(
+    "Evidence coverage: the share of questions whose evidence segment(s) the text read touches (whole-document questions: the share of segments touched). Answer support: the share of the ground truth's content words, among those in the document, that the text read contains. Tokens read: document tokens given to the reader (all segments for Chain-of-Agents).",
+    '',
+  );
 
   const tasks = [...new Set(s.results.flatMap((r) => Object.keys(r.byTask)))];
   out.push('## Per task', '');
   for (const t of tasks) {
     out.push(`### ${t}`, '');
-    out.push(table(['strategy', ...CELL_HEADER, 'chosen'], s.results.filter((r) => r.byTask[t]).map((r) => [r.strategy, ...cellColumns(r.byTask[t]!), mix(r.byTask[t]!)])), '');
+    out.push(
+      table(
+        ['strategy', ...CELL_HEADER, 'chosen'],
+        s.results.filter((r) => r.byTask[t]).map((r) => [r.strategy, ...cellColumns(r.byTask[t]!), mix(r.byTask[t]!)]),
+      ),
+      '',
+    );
   }
   const lengths = [...new Set(s.results.flatMap((r) => Object.keys(r.byLength)))];
   if (lengths.length > 1) {
     out.push('## Per length', '');
     for (const l of lengths) {
       out.push(`### ${l}`, '');
-      out.push(table(['strategy', ...CELL_HEADER], s.results.filter((r) => r.byLength[l]).map((r) => [r.strategy, ...cellColumns(r.byLength[l]!)])), '');
+      out.push(
+        table(
+          ['strategy', ...CELL_HEADER],
+          s.results.filter((r) => r.byLength[l]).map((r) => [r.strategy, ...cellColumns(r.byLength[l]!)]),
+        ),
+        '',
+      );
     }
   }
 
   if (s.replay.length > 0) {
     out.push('## Recorded-answer replay', '', replayNote(s.judge.approximate), '');
     for (const m of s.replay) {
-      out.push(`### ${m.model} (${m.questions} questions with both answers${m.missing ? `, ${m.missing} without` : ''}; judge ${m.judge})`, '');
+      out.push(
+        `### ${m.model} (${m.questions} questions with both answers${m.missing ? `, ${m.missing} without` : ''}; judge ${m.judge})`,
+        '',
+      );
       out.push(table(REPLAY_HEADER, m.rows.map(replayColumns)), '');
     }
   }
@@ -130,7 +196,15 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
   out.push(
     table(
       ['strategy', 'n', 'mean', 'p50', 'p90', 'retrieval', 'reader'],
-      s.timing.latency.map((l) => [l.strategy, String(l.n), dur(l.meanMs), dur(l.p50Ms), dur(l.p90Ms), dur(l.retrieveMs), dur(l.readerMs)]),
+      s.timing.latency.map((l) => [
+        l.strategy,
+        String(l.n),
+        dur(l.meanMs),
+        dur(l.p50Ms),
+        dur(l.p90Ms),
+        dur(l.retrieveMs),
+        dur(l.readerMs),
+      ]),
     ),
     '',
   );
@@ -142,13 +216,17 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
     out.push('');
   }
   if (s.predictionErrors.count > 0) {
-    out.push(`## Unreadable prediction lines of the replayed models (${s.predictionErrors.count}; those questions count as without a recorded answer)`, '');
+    out.push(
+      `## Unreadable prediction lines of the replayed models (${s.predictionErrors.count}; those questions count as without a recorded answer)`,
+      '',
+    );
     for (const b of s.predictionErrors.items.slice(0, 50)) out.push(`- \`${b.file}:${b.line}\`: ${b.message}`);
     out.push('');
   }
   if (s.failures.count > 0) {
     out.push(`## Failed answers (${s.failures.count}; retried on the next run)`, '');
-    for (const f of s.failures.items.slice(0, 100)) out.push(`- \`${f.questionId}\` (${f.strategy}): ${f.code}: ${f.message}`);
+    for (const f of s.failures.items.slice(0, 100))
+      out.push(`- \`${f.questionId}\` (${f.strategy}): ${f.code}: ${f.message}`);
     out.push('');
   }
   return `${out.join('\n')}\n`;
@@ -161,7 +239,16 @@ export function calibrationMarkdown(c: CalibrationReport): string {
   out.push(
     table(
       ['model', 'length', 'task', 'full', 'RAG', 'gap (full − RAG)', 'published gap', 'same sign'],
-      c.cells.map((x) => [x.model, x.length, x.task, pct(x.full), pct(x.rag), num(x.gap * 100), x.published === null ? '–' : num(x.published), x.published === null ? '–' : x.sameSign ? 'yes' : 'no']),
+      c.cells.map((x) => [
+        x.model,
+        x.length,
+        x.task,
+        pct(x.full),
+        pct(x.rag),
+        num(x.gap * 100),
+        x.published === null ? '–' : num(x.published),
+        x.published === null ? '–' : x.sameSign ? 'yes' : 'no',
+      ]),
     ),
     '',
   );

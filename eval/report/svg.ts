@@ -63,7 +63,9 @@ export function scatterChart(o: ScatterOptions): string {
   // The legend sits right of the plot, where it hides no point.
   const M = { ...MARGIN, right: 96 };
   const W = 480;
-  const pts = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.xLog || p.x > 0));
+  const pts = o.series
+    .flatMap((s) => s.points)
+    .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.xLog || p.x > 0));
   const xs = pts.map((p) => p.x);
   let x0 = xs.length ? Math.min(...xs) : 1;
   let x1 = xs.length ? Math.max(...xs) : 10;
@@ -76,25 +78,39 @@ export function scatterChart(o: ScatterOptions): string {
   const [y0, y1] = o.yRange ?? [0, 1];
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
-  const sx = (x: number) => M.left + (o.xLog ? (Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0)) : (x - x0) / (x1 - x0)) * pw;
+  const sx = (x: number) =>
+    M.left +
+    (o.xLog ? (Math.log10(x) - Math.log10(x0)) / (Math.log10(x1) - Math.log10(x0)) : (x - x0) / (x1 - x0)) * pw;
   const sy = (y: number) => M.top + (1 - (y - y0) / (y1 - y0)) * ph;
   const parts: string[] = [];
   parts.push(`<text x="${W / 2}" y="16" text-anchor="middle" class="ct">${esc(o.title)}</text>`);
   for (const t of o.xLog ? logTicks(x0, x1) : linTicks(x0, x1)) {
-    parts.push(`<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${M.top}" y2="${M.top + ph}" class="grid"/>`);
-    parts.push(`<text x="${sx(t).toFixed(1)}" y="${M.top + ph + 14}" text-anchor="middle" class="tick">${fmtTick(t)}</text>`);
+    parts.push(
+      `<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${M.top}" y2="${M.top + ph}" class="grid"/>`,
+    );
+    parts.push(
+      `<text x="${sx(t).toFixed(1)}" y="${M.top + ph + 14}" text-anchor="middle" class="tick">${fmtTick(t)}</text>`,
+    );
   }
   for (const t of linTicks(y0, y1)) {
-    parts.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/>`);
-    parts.push(`<text x="${M.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(t)}</text>`);
+    parts.push(
+      `<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/>`,
+    );
+    parts.push(
+      `<text x="${M.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(t)}</text>`,
+    );
   }
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" class="frame"/>`);
   parts.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis">${esc(o.xLabel)}</text>`);
-  parts.push(`<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">${esc(o.yLabel)}</text>`);
+  parts.push(
+    `<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">${esc(o.yLabel)}</text>`,
+  );
   o.series.forEach((s, i) => {
     const ok = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.xLog || p.x > 0));
     if (o.connect && ok.length > 1) {
-      parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="1.2" stroke-opacity="0.6" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="1.2" stroke-opacity="0.6" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`,
+      );
     }
     // Later series are drawn smaller, so points that coincide show as nested rings.
     const r = Math.max(2.5, 8 - 1.2 * i);
@@ -104,7 +120,9 @@ export function scatterChart(o: ScatterOptions): string {
       );
     }
     const ly = M.top + 6 + i * 14;
-    parts.push(`<circle cx="${M.left + pw + 12}" cy="${ly}" r="4" fill="${s.color}"/><text x="${M.left + pw + 20}" y="${ly + 4}" class="legend">${esc(s.name)}</text>`);
+    parts.push(
+      `<circle cx="${M.left + pw + 12}" cy="${ly}" r="4" fill="${s.color}"/><text x="${M.left + pw + 20}" y="${ly + 4}" class="legend">${esc(s.name)}</text>`,
+    );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" data-chart="${esc(o.id)}" role="img" aria-label="${esc(o.title)}">${parts.join('')}</svg>`;
 }
@@ -133,21 +151,35 @@ export function curveChart(o: CurveOptions): string {
   const sy = (y: number) => M.top + (1 - (y - y0) / (y1 - y0)) * ph;
   const parts: string[] = [`<text x="${W / 2}" y="16" text-anchor="middle" class="ct">${esc(o.title)}</text>`];
   for (const t of linTicks(y0, y1)) {
-    parts.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/>`);
-    parts.push(`<text x="${M.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(t)}</text>`);
+    parts.push(
+      `<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/>`,
+    );
+    parts.push(
+      `<text x="${M.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(t)}</text>`,
+    );
   }
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" class="frame"/>`);
   if (o.k > 0 && n > 0) {
     const kx = sx(Math.min(n - 1, o.k - 1) + 0.5 * (n > 1 ? 1 : 0));
-    parts.push(`<rect x="${M.left}" y="${M.top}" width="${Math.max(0, kx - M.left).toFixed(1)}" height="${ph}" class="readzone"><title>${o.k} chunks read</title></rect>`);
+    parts.push(
+      `<rect x="${M.left}" y="${M.top}" width="${Math.max(0, kx - M.left).toFixed(1)}" height="${ph}" class="readzone"><title>${o.k} chunks read</title></rect>`,
+    );
   }
-  parts.push(`<polyline fill="none" stroke="${PALETTE[0]}" stroke-width="1.5" points="${o.scores.map((s, i) => `${sx(i).toFixed(1)},${sy(s).toFixed(1)}`).join(' ')}"/>`);
+  parts.push(
+    `<polyline fill="none" stroke="${PALETTE[0]}" stroke-width="1.5" points="${o.scores.map((s, i) => `${sx(i).toFixed(1)},${sy(s).toFixed(1)}`).join(' ')}"/>`,
+  );
   if (o.cutIndex !== null && n > 1) {
     const cx = (sx(o.cutIndex) + sx(Math.min(n - 1, o.cutIndex + 1))) / 2;
-    parts.push(`<line x1="${cx.toFixed(1)}" x2="${cx.toFixed(1)}" y1="${M.top}" y2="${M.top + ph}" class="cut" data-cut="${o.cutIndex}"><title>Adaptive-k cut after rank ${o.cutIndex + 1}</title></line>`);
+    parts.push(
+      `<line x1="${cx.toFixed(1)}" x2="${cx.toFixed(1)}" y1="${M.top}" y2="${M.top + ph}" class="cut" data-cut="${o.cutIndex}"><title>Adaptive-k cut after rank ${o.cutIndex + 1}</title></line>`,
+    );
   }
-  parts.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis">chunk rank (${n} chunks; shaded: ${o.k} read)</text>`);
-  parts.push(`<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">score</text>`);
+  parts.push(
+    `<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" class="axis">chunk rank (${n} chunks; shaded: ${o.k} read)</text>`,
+  );
+  parts.push(
+    `<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">score</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" data-chart="${esc(o.id)}" role="img" aria-label="${esc(o.title)}">${parts.join('')}</svg>`;
 }
 
@@ -166,8 +198,12 @@ export function barChart(o: { id: string; title: string; yLabel: string; groups:
   const sy = (y: number) => M.top + (1 - y) * ph;
   const parts: string[] = [`<text x="${W / 2}" y="16" text-anchor="middle" class="ct">${esc(o.title)}</text>`];
   for (const t of linTicks(0, 1)) {
-    parts.push(`<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/>`);
-    parts.push(`<text x="${M.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(t)}</text>`);
+    parts.push(
+      `<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/>`,
+    );
+    parts.push(
+      `<text x="${M.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${fmtTick(t)}</text>`,
+    );
   }
   o.groups.forEach((g, gi) => {
     g.values.forEach((v) => {
@@ -178,15 +214,21 @@ export function barChart(o: { id: string; title: string; yLabel: string; groups:
         `<rect x="${x.toFixed(1)}" y="${sy(v.value).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${(ph * v.value).toFixed(1)}" fill="${PALETTE[ni % PALETTE.length]}"><title>${esc(`${g.label} · ${v.name}: ${(v.value * 100).toFixed(1)}%`)}</title></rect>`,
       );
     });
-    parts.push(`<text x="${(M.left + gi * gw + gw / 2).toFixed(1)}" y="${M.top + ph + 14}" text-anchor="middle" class="tick">${esc(g.label)}</text>`);
+    parts.push(
+      `<text x="${(M.left + gi * gw + gw / 2).toFixed(1)}" y="${M.top + ph + 14}" text-anchor="middle" class="tick">${esc(g.label)}</text>`,
+    );
   });
   // Each legend entry as wide as its label (10px text, ~5.5px a character), so five fit in the plot's width.
   let lx = M.left + 6;
   names.forEach((n, i) => {
-    parts.push(`<rect x="${lx.toFixed(1)}" y="${M.top + 4}" width="9" height="9" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 12).toFixed(1)}" y="${M.top + 12}" class="legend">${esc(n)}</text>`);
+    parts.push(
+      `<rect x="${lx.toFixed(1)}" y="${M.top + 4}" width="9" height="9" fill="${PALETTE[i % PALETTE.length]}"/><text x="${(lx + 12).toFixed(1)}" y="${M.top + 12}" class="legend">${esc(n)}</text>`,
+    );
     lx += 12 + 5.5 * n.length + 10;
   });
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" class="frame"/>`);
-  parts.push(`<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">${esc(o.yLabel)}</text>`);
+  parts.push(
+    `<text x="12" y="${M.top + ph / 2}" text-anchor="middle" class="axis" transform="rotate(-90 12 ${M.top + ph / 2})">${esc(o.yLabel)}</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" data-chart="${esc(o.id)}" role="img" aria-label="${esc(o.title)}">${parts.join('')}</svg>`;
 }

@@ -110,7 +110,11 @@ async function toApiError(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: a proxy's page, say
   }
-  return new ApiError(`${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`, `HTTP_${res.status}`, res.status);
+  return new ApiError(
+    `${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`,
+    `HTTP_${res.status}`,
+    res.status,
+  );
 }
 
 /** Reads an SSE `error` event's data into an ApiError. */

@@ -62,11 +62,20 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
   const W = Math.max(360, Math.round(host.clientWidth || 760));
   const H = 290;
   const m = { l: 56, r: 20, t: 30, b: 46 };
-  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart curve', role: 'img', 'data-points': n, 'data-k': r.k, 'data-cut': r.cutIndex ?? -1 });
+  const svg = el('svg', {
+    viewBox: `0 0 ${W} ${H}`,
+    class: 'chart curve',
+    role: 'img',
+    'data-points': n,
+    'data-k': r.k,
+    'data-cut': r.cutIndex ?? -1,
+  });
   titled(svg, `Score curve: ${n} chunks sorted by similarity; ${r.k} read`);
   host.appendChild(svg);
   if (n === 0) {
-    svg.appendChild(el('text', { x: W / 2, y: H / 2, class: 'empty', 'text-anchor': 'middle' }, 'No chunks were scored.'));
+    svg.appendChild(
+      el('text', { x: W / 2, y: H / 2, class: 'empty', 'text-anchor': 'middle' }, 'No chunks were scored.'),
+    );
     return;
   }
   const scores = curve.map((p) => p.score);
@@ -94,8 +103,26 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
     axes.appendChild(el('text', { x: x(t - 1), y: H - m.b + 18, 'text-anchor': 'middle' }, String(t)));
   }
   axes.appendChild(el('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, class: 'axis' }));
-  axes.appendChild(el('text', { x: m.l + pw / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis-label' }, 'rank (chunks sorted by score, best first)'));
-  axes.appendChild(el('text', { x: 14, y: m.t + ph / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 14 ${m.t + ph / 2})` }, `score${r.score ? ` (${r.score})` : ''}`));
+  axes.appendChild(
+    el(
+      'text',
+      { x: m.l + pw / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis-label' },
+      'rank (chunks sorted by score, best first)',
+    ),
+  );
+  axes.appendChild(
+    el(
+      'text',
+      {
+        x: 14,
+        y: m.t + ph / 2,
+        'text-anchor': 'middle',
+        class: 'axis-label',
+        transform: `rotate(-90 14 ${m.t + ph / 2})`,
+      },
+      `score${r.score ? ` (${r.score})` : ''}`,
+    ),
+  );
   svg.appendChild(axes);
 
   const cut = r.cutIndex;
@@ -104,13 +131,29 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
     // The gaps Adaptive-k searched: between ranks lo..hi (the b tail is skipped).
     const wx1 = x(ak.window[0]);
     const wx2 = x(Math.min(n - 1, ak.window[1]));
-    svg.appendChild(titled(el('rect', { x: wx1, y: H - m.b + 1, width: Math.max(1, wx2 - wx1), height: 4, class: 'window' }), `Gap search window: gaps ${ak.window[0]}–${ak.window[1] - 1}`));
+    svg.appendChild(
+      titled(
+        el('rect', { x: wx1, y: H - m.b + 1, width: Math.max(1, wx2 - wx1), height: 4, class: 'window' }),
+        `Gap search window: gaps ${ak.window[0]}–${ak.window[1] - 1}`,
+      ),
+    );
   }
   if (cut !== null && cut >= 0 && r.k > cut + 1) {
     const bx1 = x(cut) + step / 2;
     const bx2 = Math.min(W - m.r, x(r.k - 1) + step / 2);
-    svg.appendChild(titled(el('rect', { x: bx1, y: m.t, width: Math.max(1, bx2 - bx1), height: ph, class: 'buffer-band' }), `Buffer: ${r.k - cut - 1} chunks read after the cut`));
-    svg.appendChild(el('text', { x: (bx1 + bx2) / 2, y: m.t + 14, 'text-anchor': 'middle', class: 'buffer-label' }, `buffer +${r.k - cut - 1}`));
+    svg.appendChild(
+      titled(
+        el('rect', { x: bx1, y: m.t, width: Math.max(1, bx2 - bx1), height: ph, class: 'buffer-band' }),
+        `Buffer: ${r.k - cut - 1} chunks read after the cut`,
+      ),
+    );
+    svg.appendChild(
+      el(
+        'text',
+        { x: (bx1 + bx2) / 2, y: m.t + 14, 'text-anchor': 'middle', class: 'buffer-label' },
+        `buffer +${r.k - cut - 1}`,
+      ),
+    );
   }
 
   const line = curve.map((p, i) => `${x(i).toFixed(1)},${y(p.score).toFixed(1)}`).join(' ');
@@ -133,9 +176,20 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
     const cx = x(cut) + step / 2;
     const g = el('g', { class: 'cut-marker', 'data-cut': cut });
     g.appendChild(el('line', { x1: cx, x2: cx, y1: m.t - 6, y2: H - m.b, class: 'cut' }));
-    g.appendChild(titled(el('line', { x1: cx, x2: cx, y1: y(curve[cut]!.score), y2: y(curve[cut + 1]!.score), class: 'gap' }), `Largest gap: ${fmt(curve[cut]!.score - curve[cut + 1]!.score)}`));
+    g.appendChild(
+      titled(
+        el('line', { x1: cx, x2: cx, y1: y(curve[cut]!.score), y2: y(curve[cut + 1]!.score), class: 'gap' }),
+        `Largest gap: ${fmt(curve[cut]!.score - curve[cut + 1]!.score)}`,
+      ),
+    );
     const anchor = cx > W - 160 ? 'end' : 'start';
-    g.appendChild(el('text', { x: cx + (anchor === 'start' ? 6 : -6), y: m.t - 10, 'text-anchor': anchor, class: 'cut-label' }, `cut after #${cut + 1} (largest gap)`));
+    g.appendChild(
+      el(
+        'text',
+        { x: cx + (anchor === 'start' ? 6 : -6), y: m.t - 10, 'text-anchor': anchor, class: 'cut-label' },
+        `cut after #${cut + 1} (largest gap)`,
+      ),
+    );
     svg.appendChild(g);
   }
   if (r.k > 0 && r.k < n && (cut === null || r.k > cut + 1)) {
@@ -157,7 +211,9 @@ export function renderDocMap(host: HTMLElement, r: RetrieveResult, citations: Ci
   const best = new Map<string, number>();
   for (const p of curve) if (!best.has(p.documentId)) best.set(p.documentId, p.score);
   // Most relevant documents first; a namespace-wide question may span many.
-  const docs = [...r.scope.documents].sort((a, b) => (best.get(b.id) ?? -Infinity) - (best.get(a.id) ?? -Infinity)).slice(0, 8);
+  const docs = [...r.scope.documents]
+    .sort((a, b) => (best.get(b.id) ?? -Infinity) - (best.get(a.id) ?? -Infinity))
+    .slice(0, 8);
   const hidden = r.scope.documents.length - docs.length;
   const scores = curve.map((p) => p.score);
   const hi = scores.length ? Math.max(...scores) : 1;
@@ -176,25 +232,57 @@ export function renderDocMap(host: HTMLElement, r: RetrieveResult, citations: Ci
     const top = m.t + row * rowH + 14;
     const g = el('g', { class: 'doc-row', 'data-document': d.id });
     const label = d.title.length > 26 ? `${d.title.slice(0, 25)}…` : d.title;
-    g.appendChild(titled(el('text', { x: m.l - 10, y: top + 13, 'text-anchor': 'end', class: 'doc-title' }, label || d.id), `${d.title} (${d.id})`));
-    g.appendChild(el('text', { x: m.l - 10, y: top + 27, 'text-anchor': 'end', class: 'doc-sub' }, `${d.chunkCount} chunks · ${d.tokens} tok`));
+    g.appendChild(
+      titled(
+        el('text', { x: m.l - 10, y: top + 13, 'text-anchor': 'end', class: 'doc-title' }, label || d.id),
+        `${d.title} (${d.id})`,
+      ),
+    );
+    g.appendChild(
+      el(
+        'text',
+        { x: m.l - 10, y: top + 27, 'text-anchor': 'end', class: 'doc-sub' },
+        `${d.chunkCount} chunks · ${d.tokens} tok`,
+      ),
+    );
     const count = Math.max(1, d.chunkCount);
     const cw = bw / count;
     g.appendChild(el('rect', { x: m.l, y: top, width: bw, height: 20, class: 'doc-bar' }));
     for (let order = 0; order < d.chunkCount; order++) {
       const hit = rank.get(`${d.id}\u0000${order}`);
       const b = hit ? band(hit.rank, r.k, r.cutIndex) : 'none';
-      const cell = el('rect', { x: m.l + order * cw, y: top, width: Math.max(0.6, cw - (cw > 3 ? 1 : 0)), height: 20, class: `cell ${b}`, 'data-order': order });
-      if (hit && b === 'skipped') cell.setAttribute('fill-opacity', (0.15 + 0.75 * ((hit.score - lo) / (hi - lo || 1))).toFixed(2));
-      g.appendChild(titled(cell, hit ? `chunk ${order} · rank #${hit.rank + 1} · score ${fmt(hit.score)}${b === 'skipped' ? '' : ' · read'}` : `chunk ${order} · not scored`));
+      const cell = el('rect', {
+        x: m.l + order * cw,
+        y: top,
+        width: Math.max(0.6, cw - (cw > 3 ? 1 : 0)),
+        height: 20,
+        class: `cell ${b}`,
+        'data-order': order,
+      });
+      if (hit && b === 'skipped')
+        cell.setAttribute('fill-opacity', (0.15 + 0.75 * ((hit.score - lo) / (hi - lo || 1))).toFixed(2));
+      g.appendChild(
+        titled(
+          cell,
+          hit
+            ? `chunk ${order} · rank #${hit.rank + 1} · score ${fmt(hit.score)}${b === 'skipped' ? '' : ' · read'}`
+            : `chunk ${order} · not scored`,
+        ),
+      );
     }
     for (const c of citations.filter((c) => c.documentId === d.id)) {
       const cx = m.l + (d.chars > 0 ? (c.start / d.chars) * bw : 0);
-      g.appendChild(titled(el('path', { d: `M${cx - 5},${top - 9} L${cx + 5},${top - 9} L${cx},${top - 1} Z`, class: 'citation' }), `cited: “${c.text.slice(0, 120)}”`));
+      g.appendChild(
+        titled(
+          el('path', { d: `M${cx - 5},${top - 9} L${cx + 5},${top - 9} L${cx},${top - 1} Z`, class: 'citation' }),
+          `cited: “${c.text.slice(0, 120)}”`,
+        ),
+      );
     }
     g.appendChild(el('text', { x: m.l, y: top + 33, class: 'doc-sub' }, 'start'));
     g.appendChild(el('text', { x: W - m.r, y: top + 33, 'text-anchor': 'end', class: 'doc-sub' }, 'end'));
     svg.appendChild(g);
   });
-  if (hidden > 0) svg.appendChild(el('text', { x: m.l, y: H - 4, class: 'doc-sub' }, `+ ${hidden} more documents in scope`));
+  if (hidden > 0)
+    svg.appendChild(el('text', { x: m.l, y: H - 4, class: 'doc-sub' }, `+ ${hidden} more documents in scope`));
 }

@@ -1,6 +1,16 @@
 import { Api, ApiError, loadApiKey, saveApiKey, streamError } from './api.js';
 import { renderCurve, renderDocMap } from './charts.js';
-import type { AnswerResult, Citation, Decision, DocumentView, JobView, ProgressEvent, RetrieveResult, StrategyEstimate, Submitted } from './types.js';
+import type {
+  AnswerResult,
+  Citation,
+  Decision,
+  DocumentView,
+  JobView,
+  ProgressEvent,
+  RetrieveResult,
+  StrategyEstimate,
+  Submitted,
+} from './types.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const node = document.getElementById(id);
@@ -19,7 +29,8 @@ let askRun: AbortController | null = null;
 let ingestRun = 0;
 
 function errorText(err: unknown): string {
-  if (err instanceof ApiError) return `${err.message}${err.code && !err.code.startsWith('HTTP_') ? ` (${err.code})` : ''}`;
+  if (err instanceof ApiError)
+    return `${err.message}${err.code && !err.code.startsWith('HTTP_') ? ` (${err.code})` : ''}`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -100,7 +111,8 @@ async function refreshDocuments(): Promise<void> {
   } catch (err) {
     const li = document.createElement('li');
     li.className = 'error-text';
-    li.textContent = err instanceof ApiError && err.status === 401 ? 'Enter an API key above to see your documents.' : errorText(err);
+    li.textContent =
+      err instanceof ApiError && err.status === 401 ? 'Enter an API key above to see your documents.' : errorText(err);
     list.replaceChildren(li);
     return;
   }
@@ -160,8 +172,10 @@ async function pollJob(jobId: string, run: number): Promise<void> {
       setIngest('running', 'Indexed: reading the document back…', 100);
       return;
     }
-    if (job.state === 'failed') throw new ApiError(job.error?.message ?? 'Ingestion failed', job.error?.code ?? 'INGEST_FAILED', 0);
-    const label = job.state === 'active' ? 'Chunking and embedding' : job.state === 'delayed' ? 'Retrying soon' : 'Queued';
+    if (job.state === 'failed')
+      throw new ApiError(job.error?.message ?? 'Ingestion failed', job.error?.code ?? 'INGEST_FAILED', 0);
+    const label =
+      job.state === 'active' ? 'Chunking and embedding' : job.state === 'delayed' ? 'Retrying soon' : 'Queued';
     setIngest('running', `${label}… ${Math.round(job.progress)}%`, job.progress);
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -198,11 +212,16 @@ async function ingest(): Promise<void> {
     if (!(submitted.unchanged && submitted.document.status === 'ready')) await pollJob(submitted.jobId, run);
     if (run !== ingestRun) return;
     const doc = await api.json<DocumentView>('GET', `/v1/documents/${encodeURIComponent(submitted.document.id)}`);
-    if (doc.status === 'failed') throw new ApiError(doc.error?.message ?? 'Ingestion failed', doc.error?.code ?? 'INGEST_FAILED', 0);
+    if (doc.status === 'failed')
+      throw new ApiError(doc.error?.message ?? 'Ingestion failed', doc.error?.code ?? 'INGEST_FAILED', 0);
     selected.clear();
     selected.add(doc.id);
     const again = submitted.unchanged ? ' (already stored: nothing new to do)' : '';
-    setIngest('ready', `Ready${again}: “${doc.title || doc.id}”, ${fmtInt(doc.chunkCount)} chunks, ${fmtInt(doc.tokens)} tokens, ${fmtInt(doc.chars)} characters.`, 100);
+    setIngest(
+      'ready',
+      `Ready${again}: “${doc.title || doc.id}”, ${fmtInt(doc.chunkCount)} chunks, ${fmtInt(doc.tokens)} tokens, ${fmtInt(doc.chars)} characters.`,
+      100,
+    );
     $('ingest-status').dataset.documentId = doc.id;
     await refreshDocuments();
     $<HTMLInputElement>('question').focus();
@@ -293,7 +312,13 @@ function showEstimates(d: Decision): void {
     if (!isEstimate(est)) continue;
     const tr = document.createElement('tr');
     if (name === d.strategy) tr.className = 'chosen';
-    const why = !est.feasible ? (est.reason ?? 'not feasible') : est.excludedBy ? `over the ${est.excludedBy} budget` : name === d.strategy ? 'chosen' : '';
+    const why = !est.feasible
+      ? (est.reason ?? 'not feasible')
+      : est.excludedBy
+        ? `over the ${est.excludedBy} budget`
+        : name === d.strategy
+          ? 'chosen'
+          : '';
     tr.append(
       cell(name + (est.segments ? ` (${est.segments} segment${est.segments === 1 ? '' : 's'})` : ''), 'strat'),
       cell(fmtInt(est.promptTokens), 'num'),
@@ -307,7 +332,10 @@ function showEstimates(d: Decision): void {
 }
 
 function showDecision(d: Decision): void {
-  showStrategy(d.strategy, d.requested && d.requested !== 'auto' ? `forced by the request (${d.requested})` : 'chosen by the router');
+  showStrategy(
+    d.strategy,
+    d.requested && d.requested !== 'auto' ? `forced by the request (${d.requested})` : 'chosen by the router',
+  );
   const ul = $('reasons');
   ul.replaceChildren();
   for (const r of d.reasons ?? []) {
@@ -331,9 +359,13 @@ function showDecision(d: Decision): void {
   showEstimates(d);
   if (d.escalated) {
     const by = d.selfRoute?.active ? 'Self-Route' : 'Retrieval probe';
-    notice(`${by}: the ${d.escalated.from} answer was not kept, so the question was read again by ${d.escalated.to} (${d.escalated.reason}).`);
+    notice(
+      `${by}: the ${d.escalated.from} answer was not kept, so the question was read again by ${d.escalated.to} (${d.escalated.reason}).`,
+    );
   } else if (d.probe?.verdict?.keep) {
-    notice(`Retrieval probe: the retrieval answer was kept (${d.probe.verdict.why === 'declined' ? 'it says the text does not hold what was asked' : `${d.probe.verdict.answerTokens} tokens, at most ${d.probe.maxAnswerTokens}`}).`);
+    notice(
+      `Retrieval probe: the retrieval answer was kept (${d.probe.verdict.why === 'declined' ? 'it says the text does not hold what was asked' : `${d.probe.verdict.answerTokens} tokens, at most ${d.probe.maxAnswerTokens}`}).`,
+    );
   }
 }
 
@@ -383,7 +415,10 @@ function showResult(r: ShownResult, wallMs: number): void {
   answer.classList.remove('cursor');
   $('stage').textContent = r.extractive ? 'extractive reader: the answer quotes the document (no generative LLM)' : '';
   const t = r.totals;
-  const share = r.contextTokens !== undefined && r.fullContextTokens ? ` (${Math.round((100 * r.contextTokens) / r.fullContextTokens)}%)` : '';
+  const share =
+    r.contextTokens !== undefined && r.fullContextTokens
+      ? ` (${Math.round((100 * r.contextTokens) / r.fullContextTokens)}%)`
+      : '';
   fillKv($('metrics'), [
     ['tokens read', fmtInt(t?.promptTokens)],
     ['context / document', `${fmtInt(r.contextTokens)} / ${fmtInt(r.fullContextTokens)}${share}`],
@@ -394,7 +429,10 @@ function showResult(r: ShownResult, wallMs: number): void {
     for (const [i, n] of (r.notes ?? []).entries()) addNote(i + 1, r.notes?.length, n);
   }
   if (r.truncated) {
-    const t = typeof r.truncated === 'object' ? ` (${fmtInt(r.truncated.droppedTokens)} tokens, ${Math.round(100 * r.truncated.droppedShare)}% of the text, cut from the middle)` : '';
+    const t =
+      typeof r.truncated === 'object'
+        ? ` (${fmtInt(r.truncated.droppedTokens)} tokens, ${Math.round(100 * r.truncated.droppedShare)}% of the text, cut from the middle)`
+        : '';
     notice(`The document did not fit the model's window and was truncated${t}.`);
   }
   lastCitations = r.citations ?? [];
@@ -451,7 +489,9 @@ async function streamAnswer(path: string, body: object, signal: AbortSignal): Pr
 
 /** The last resort on a server without answering routes: the passages Adaptive-k selected. */
 async function retrievalOnly(body: object): Promise<void> {
-  const r = lastRetrieve ?? (await api.json<RetrieveResult & { passages?: Array<{ text: string }> }>('POST', '/v1/retrieve', { json: body }));
+  const r =
+    lastRetrieve ??
+    (await api.json<RetrieveResult & { passages?: Array<{ text: string }> }>('POST', '/v1/retrieve', { json: body }));
   const passages = (r as { passages?: Array<{ text: string }> }).passages ?? [];
   showResult(
     {
@@ -490,7 +530,9 @@ async function ask(): Promise<void> {
     } catch (err) {
       if (!(err instanceof ApiError && err.routeMissing)) throw err;
       const fallback = strategy === 'auto' ? 'rag' : strategy;
-      notice(`This server has no /v1/query yet, so the router did not choose: asked /v1/answer with strategy “${fallback}” instead.`);
+      notice(
+        `This server has no /v1/query yet, so the router did not choose: asked /v1/answer with strategy “${fallback}” instead.`,
+      );
       try {
         await streamAnswer('/v1/answer', { ...body, strategy: fallback }, run.signal);
       } catch (err2) {
@@ -513,7 +555,10 @@ async function ask(): Promise<void> {
 
 async function loadCurve(body: object, signal: AbortSignal): Promise<void> {
   try {
-    lastRetrieve = await api.json<RetrieveResult>('POST', '/v1/retrieve', { json: { ...body, includeCurve: true }, signal });
+    lastRetrieve = await api.json<RetrieveResult>('POST', '/v1/retrieve', {
+      json: { ...body, includeCurve: true },
+      signal,
+    });
   } catch (err) {
     if (signal.aborted) return;
     lastRetrieve = null;
@@ -540,7 +585,11 @@ function drawCharts(): void {
     ['tokens selected', `${fmtInt(r.tokens.selected)} of ${fmtInt(r.tokens.documents)}`],
   ];
   if (ak) {
-    facts.push(['above the cut', fmtInt(ak.aboveCut)], ['largest gap', fmtValue(ak.largestGap)], ['relative gap', fmtValue(ak.relativeGap)]);
+    facts.push(
+      ['above the cut', fmtInt(ak.aboveCut)],
+      ['largest gap', fmtValue(ak.largestGap)],
+      ['relative gap', fmtValue(ak.relativeGap)],
+    );
     if (ak.flat) facts.push(['curve', 'flat: no chunk stands out']);
   }
   fillKv($('curve-facts'), facts);
@@ -597,7 +646,10 @@ async function compare(): Promise<void> {
       );
     } catch (err) {
       const missing = err instanceof ApiError && err.routeMissing;
-      const td = cell(missing ? `${run.path} is not available on this server yet.` : errorText(err), missing ? 'muted' : 'error-text');
+      const td = cell(
+        missing ? `${run.path} is not available on this server yet.` : errorText(err),
+        missing ? 'muted' : 'error-text',
+      );
       td.colSpan = 5;
       tr.replaceChildren(cell(run.label, 'strat'), td);
     }

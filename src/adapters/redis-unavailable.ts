@@ -13,6 +13,13 @@ export const REDIS_RETRY_AFTER_S = 5;
 export const DEFAULT_REDIS_TIMEOUT_MS = 2000;
 
 /** A failed Redis call as the client's `code`: the store is unavailable (503, Retry-After), not broken, so the request may simply be retried. */
-export function redisUnavailable(code: Extract<ErrorCode, 'KEY_STORE_UNAVAILABLE' | 'QUEUE_UNAVAILABLE'>, err: unknown): AppError {
-  return new AppError(code, [err instanceof Error ? err.message : String(err)], { cause: err, transient: true, retryAfter: REDIS_RETRY_AFTER_S });
+export function redisUnavailable(
+  code: Extract<ErrorCode, 'KEY_STORE_UNAVAILABLE' | 'QUEUE_UNAVAILABLE'>,
+  err: unknown,
+): AppError {
+  return new AppError(code, [err instanceof Error ? err.message : String(err)], {
+    cause: err,
+    transient: true,
+    retryAfter: REDIS_RETRY_AFTER_S,
+  });
 }

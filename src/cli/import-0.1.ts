@@ -29,12 +29,16 @@ async function main(): Promise<void> {
   }
   const config = loadConfig(undefined, { overrides: values['data-dir'] ? { DATA_DIR: values['data-dir'] } : {} });
   if (config.DATABASE_URL) {
-    console.error('The import fills the embedded database in DATA_DIR; DATABASE_URL is set, so the service would not read it. Unset DATABASE_URL to import.');
+    console.error(
+      'The import fills the embedded database in DATA_DIR; DATABASE_URL is set, so the service would not read it. Unset DATABASE_URL to import.',
+    );
     process.exitCode = 2;
     return;
   }
   if (!has01Data(config.DATA_DIR)) {
-    console.error(`${config.DATA_DIR} holds no data of release 0.1 (documents/, api-keys.json, jobs/, vectors/, embedding-cache/)`);
+    console.error(
+      `${config.DATA_DIR} holds no data of release 0.1 (documents/, api-keys.json, jobs/, vectors/, embedding-cache/)`,
+    );
     process.exitCode = 2;
     return;
   }

@@ -47,11 +47,17 @@ async function* walk(dir: string): AsyncGenerator<string> {
 
 function idFromPath(root: string, file: string): string {
   const rel = relative(root, file).replace(/\.[^.]+$/, '');
-  const id = rel.replace(/[^A-Za-z0-9._:-]+/g, '_').replace(/^[.\-]+/, '').slice(0, 128);
+  const id = rel
+    .replace(/[^A-Za-z0-9._:-]+/g, '_')
+    .replace(/^[.\-]+/, '')
+    .slice(0, 128);
   return id || 'doc';
 }
 
-export async function* readItems(input: string, opts: { idFromPath: boolean }): AsyncGenerator<Item | { error: string; origin: string }> {
+export async function* readItems(
+  input: string,
+  opts: { idFromPath: boolean },
+): AsyncGenerator<Item | { error: string; origin: string }> {
   const s = await stat(input);
   if (s.isDirectory()) {
     for await (const file of walk(input)) {
@@ -100,11 +106,19 @@ function localTarget(container: Container, namespace: string): Target {
   return {
     async submit(item) {
       const r = await container.documentService.submit({ ...item, namespace });
-      return { id: r.document.id, jobId: r.jobId, unchanged: r.unchanged, ready: r.document.status === 'ready' && !r.document.pending };
+      return {
+        id: r.document.id,
+        jobId: r.jobId,
+        unchanged: r.unchanged,
+        ready: r.document.status === 'ready' && !r.document.pending,
+      };
     },
     async status(id) {
       const d = await container.documentService.get(namespace, id);
-      return { status: d.pending ? (d.error ? 'failed' : 'indexing') : d.status, error: d.error ? `${d.error.code}: ${d.error.message}` : null };
+      return {
+        status: d.pending ? (d.error ? 'failed' : 'indexing') : d.status,
+        error: d.error ? `${d.error.code}: ${d.error.message}` : null,
+      };
     },
     close: () => container.close(),
   };
@@ -114,7 +128,10 @@ function httpTarget(base: string, namespace: string, apiKey: string | undefined)
   const headers: Record<string, string> = { 'content-type': 'application/json', 'x-namespace': namespace };
   if (apiKey) headers['x-api-key'] = apiKey;
   const call = async (path: string, init: RequestInit = {}) => {
-    const res = await fetch(new URL(path, base), { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });
+    const res = await fetch(new URL(path, base), {
+      ...init,
+      headers: { ...headers, ...(init.headers as Record<string, string>) },
+    });
     const body = (await res.json().catch(() => ({}))) as Record<string, any>;
     if (!res.ok) throw new Error(`${res.status} ${body.error?.code ?? ''}: ${body.error?.message ?? res.statusText}`);
     return body;
@@ -123,11 +140,19 @@ function httpTarget(base: string, namespace: string, apiKey: string | undefined)
     async submit(item) {
       const { origin: _o, source: _s, ...payload } = item;
       const b = await call('/v1/documents', { method: 'POST', body: JSON.stringify(payload) });
-      return { id: b.document.id, jobId: b.jobId, unchanged: b.unchanged, ready: b.document.status === 'ready' && !b.document.pending };
+      return {
+        id: b.document.id,
+        jobId: b.jobId,
+        unchanged: b.unchanged,
+        ready: b.document.status === 'ready' && !b.document.pending,
+      };
     },
     async status(id) {
       const d = await call(`/v1/documents/${encodeURIComponent(id)}`);
-      return { status: d.pending ? (d.error ? 'failed' : 'indexing') : d.status, error: d.error ? `${d.error.code}: ${d.error.message}` : null };
+      return {
+        status: d.pending ? (d.error ? 'failed' : 'indexing') : d.status,
+        error: d.error ? `${d.error.code}: ${d.error.message}` : null,
+      };
     },
     close: async () => undefined,
   };
@@ -164,7 +189,11 @@ async function main(): Promise<void> {
   const items: Array<Item | { error: string; origin: string }> = [];
   for await (const it of readItems(input, { idFromPath: values['id-from-path']! })) items.push(it);
   const bar = new cliProgress.SingleBar(
-    { format: 'ingest |{bar}| {value}/{total} docs | {percentage}% | ETA {eta_formatted} | {state}', hideCursor: true, etaBuffer: 20 },
+    {
+      format: 'ingest |{bar}| {value}/{total} docs | {percentage}% | ETA {eta_formatted} | {state}',
+      hideCursor: true,
+      etaBuffer: 20,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(items.length, 0, { state: '' });

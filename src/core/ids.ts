@@ -6,7 +6,8 @@ export const ID_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$';
 const ID_RE = new RegExp(ID_PATTERN);
 
 export function assertValidId(id: string, what = 'id'): void {
-  if (!ID_RE.test(id)) throw new AppError('INVALID_ID', [JSON.stringify(id.slice(0, 140))], { details: { field: what } });
+  if (!ID_RE.test(id))
+    throw new AppError('INVALID_ID', [JSON.stringify(id.slice(0, 140))], { details: { field: what } });
 }
 
 export function sha256(...parts: string[]): string {

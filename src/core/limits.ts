@@ -28,7 +28,8 @@ export class ConcurrencyLimiter {
   private readonly retryAfterSec: number;
 
   constructor(opts: LimiterOptions) {
-    if (!Number.isInteger(opts.max) || opts.max < 1) throw new AppError('CONFIG_INVALID', [`${opts.what}: the limit must be a positive integer`]);
+    if (!Number.isInteger(opts.max) || opts.max < 1)
+      throw new AppError('CONFIG_INVALID', [`${opts.what}: the limit must be a positive integer`]);
     this.max = opts.max;
     this.maxQueue = opts.maxQueue ?? opts.max;
     this.what = opts.what;
@@ -155,11 +156,13 @@ export function createLimits(cfg: { MAX_CONCURRENT_LLM_CALLS: number; MAX_CONCUR
  * the router, Self-Route escalation, batch jobs). Patches the instance, so the
  * strategies need not know about process-wide limits.
  */
-export function limitChains<S extends { answer(input: I): Promise<R> }, I extends { strategy: string; signal?: AbortSignal }, R>(
-  service: S,
-  limiter: ConcurrencyLimiter,
-): S {
+export function limitChains<
+  S extends { answer(input: I): Promise<R> },
+  I extends { strategy: string; signal?: AbortSignal },
+  R,
+>(service: S, limiter: ConcurrencyLimiter): S {
   const answer = service.answer.bind(service);
-  service.answer = (input: I) => (input.strategy === 'coa' ? limiter.run(() => answer(input), input.signal) : answer(input));
+  service.answer = (input: I) =>
+    input.strategy === 'coa' ? limiter.run(() => answer(input), input.signal) : answer(input);
   return service;
 }

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Lru } from './lru.js';
-import { countTokens as cl100kCount, encode as cl100kEncode, encodeGenerator as cl100kEncodeGenerator, decode as cl100kDecode, setMergeCacheSize } from 'gpt-tokenizer/encoding/cl100k_base';
+import {
+  countTokens as cl100kCount,
+  encode as cl100kEncode,
+  encodeGenerator as cl100kEncodeGenerator,
+  decode as cl100kDecode,
+  setMergeCacheSize,
+} from 'gpt-tokenizer/encoding/cl100k_base';
 import { CL100K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 
 /**
@@ -112,7 +118,10 @@ class PieceCounts {
 const PLAIN = Object.freeze({ disallowedSpecial: new Set<string>() });
 
 /** A conservative test for a pre-token longer than the cap: any long match holds a run of one class this long. */
-const LONG_RUN = new RegExp(`\\p{L}{${PRE_TOKEN_MAX_CHARS / 2 - 1}}|[^\\s\\p{L}\\p{N}]{${PRE_TOKEN_MAX_CHARS / 2 - 1}}|\\s{${PRE_TOKEN_MAX_CHARS / 2 - 1}}`, 'u');
+const LONG_RUN = new RegExp(
+  `\\p{L}{${PRE_TOKEN_MAX_CHARS / 2 - 1}}|[^\\s\\p{L}\\p{N}]{${PRE_TOKEN_MAX_CHARS / 2 - 1}}|\\s{${PRE_TOKEN_MAX_CHARS / 2 - 1}}`,
+  'u',
+);
 
 /** End of the piece of a long pre-token starting at `from`: the cap, moved back so as not to split a surrogate pair. */
 function pieceEnd(text: string, from: number, to: number): number {
@@ -158,7 +167,8 @@ const pieceCounts = new PieceCounts(1024);
 /** The capped cl100k count (see {@link PRE_TOKEN_MAX_CHARS}): linear in the text. */
 function countCapped(text: string): number {
   let n = 0;
-  for (const [s, e, piece] of bpeSpans(text)) n += piece ? pieceCounts.count(text.slice(s, e)) : cl100kCount(whole(text, s, e), PLAIN);
+  for (const [s, e, piece] of bpeSpans(text))
+    n += piece ? pieceCounts.count(text.slice(s, e)) : cl100kCount(whole(text, s, e), PLAIN);
   return n;
 }
 

@@ -21,7 +21,13 @@ export function newKey(namespace: string, name: string): { secret: string; recor
   const secret = `air_${randomBytes(24).toString('base64url')}`;
   return {
     secret,
-    record: { id: `key_${randomBytes(8).toString('hex')}`, hash: hashKey(secret), namespace, name, createdAt: new Date().toISOString() },
+    record: {
+      id: `key_${randomBytes(8).toString('hex')}`,
+      hash: hashKey(secret),
+      namespace,
+      name,
+      createdAt: new Date().toISOString(),
+    },
   };
 }
 
@@ -42,13 +48,20 @@ const PUBLIC = [/^\/healthz$/, /^\/readyz$/, /^\/openapi\.json$/, /^\/docs(\/|$)
  * nothing leaks about other tenants. The admin key may act in any namespace
  * (x-namespace) and manages keys.
  */
-export function installAuth(app: FastifyInstance, opts: { enabled: boolean; adminKey: string; keys: KeyStore; failuresPerMinute?: number }): void {
+export function installAuth(
+  app: FastifyInstance,
+  opts: { enabled: boolean; adminKey: string; keys: KeyStore; failuresPerMinute?: number },
+): void {
   const adminHash = Buffer.from(hashKey(opts.adminKey || randomBytes(32).toString('hex')), 'hex');
   const failures = new FailedAuthentications(opts.failuresPerMinute ?? 0);
   /** 429 for an address past its failed attempts: before the key lookup it would cost. */
   const refuseIfBlocked = (ip: string): void => {
     const wait = failures.retryAfter(ip);
-    if (wait > 0) throw new AppError('RATE_LIMITED', [wait], { retryAfter: wait, details: { reason: 'too many failed authentications from this address' } });
+    if (wait > 0)
+      throw new AppError('RATE_LIMITED', [wait], {
+        retryAfter: wait,
+        details: { reason: 'too many failed authentications from this address' },
+      });
   };
   const unauthorized = (ip: string): AppError => {
     failures.record(ip);
@@ -75,7 +88,8 @@ export function installAuth(app: FastifyInstance, opts: { enabled: boolean; admi
     if (!key) throw unauthorized(req.ip);
     req.principal = { kind: 'key', key };
     const asked = req.headers['x-namespace'];
-    if (typeof asked === 'string' && asked !== '' && asked !== key.namespace) throw new AppError('NAMESPACE_NOT_FOUND', [asked]);
+    if (typeof asked === 'string' && asked !== '' && asked !== key.namespace)
+      throw new AppError('NAMESPACE_NOT_FOUND', [asked]);
     req.namespace = key.namespace;
   });
 }

@@ -42,10 +42,18 @@ export function validationMessage(context: string, errors: readonly AjvError[]):
 export function toAppError(err: unknown, bodyLimit: number): AppError {
   if (isAppError(err)) return err;
   const e = err as FastifyError & { validation?: unknown[]; validationContext?: string };
-  if (e?.validation) return new AppError('VALIDATION', [validationMessage(e.validationContext ?? 'body', e.validation as AjvError[])], { cause: err });
+  if (e?.validation)
+    return new AppError('VALIDATION', [validationMessage(e.validationContext ?? 'body', e.validation as AjvError[])], {
+      cause: err,
+    });
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped === 'BODY_TOO_LARGE') return new AppError('BODY_TOO_LARGE', [bodyLimit], { cause: err });
-  if (mapped === 'UNSUPPORTED_MEDIA_TYPE') return new AppError('UNSUPPORTED_MEDIA_TYPE', [String((e as { message?: string }).message ?? '').replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown'], { cause: err });
+  if (mapped === 'UNSUPPORTED_MEDIA_TYPE')
+    return new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      [String((e as { message?: string }).message ?? '').replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown'],
+      { cause: err },
+    );
   if (mapped === 'MALFORMED_JSON') return new AppError('MALFORMED_JSON', [e.message], { cause: err });
   if (mapped) return new AppError(mapped, [e.message], { cause: err });
   if (e instanceof SyntaxError) return new AppError('MALFORMED_JSON', [e.message], { cause: err });
@@ -77,8 +85,13 @@ export function replyWithError(
 
 /** The one error handler: stable codes, a request id, never a stack trace. */
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
-  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => replyWithError(err, req, reply, bodyLimit));
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) =>
+    replyWithError(err, req, reply, bodyLimit),
+  );
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`]).toJSON(), requestId: req.id });
+    void reply.status(404).send({
+      error: new AppError('NOT_FOUND', [`${req.method} ${req.url.split('?')[0]}`]).toJSON(),
+      requestId: req.id,
+    });
   });
 }

@@ -10,7 +10,9 @@ export function declaredCharset(contentType: string | undefined): string | undef
 export function assertUtf8Charset(contentType: string | undefined): void {
   const charset = declaredCharset(contentType);
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', [`application/json; charset=${charset.slice(0, 40)} (JSON must be UTF-8)`]);
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', [
+      `application/json; charset=${charset.slice(0, 40)} (JSON must be UTF-8)`,
+    ]);
   }
 }
 
@@ -28,13 +30,19 @@ export function assertStorableJson(value: unknown): void {
   while (stack.length > 0) {
     const [v, path] = stack.pop()!;
     if (typeof v === 'string') {
-      if (!wellFormed(v)) throw new AppError('INVALID_UTF8', [], { details: { field: path, reason: 'a lone UTF-16 surrogate escape (\\ud800–\\udfff) is not text' } });
+      if (!wellFormed(v))
+        throw new AppError('INVALID_UTF8', [], {
+          details: { field: path, reason: 'a lone UTF-16 surrogate escape (\\ud800–\\udfff) is not text' },
+        });
     } else if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new AppError('VALIDATION', [`${path} is a number out of range`]);
     } else if (v !== null && typeof v === 'object') {
       const array = Array.isArray(v);
       for (const [k, x] of Object.entries(v)) {
-        if (!array && !wellFormed(k)) throw new AppError('INVALID_UTF8', [], { details: { field: path, reason: 'a key holds a lone UTF-16 surrogate escape' } });
+        if (!array && !wellFormed(k))
+          throw new AppError('INVALID_UTF8', [], {
+            details: { field: path, reason: 'a key holds a lone UTF-16 surrogate escape' },
+          });
         stack.push([x, array ? `${path}[${k}]` : `${path}.${k.slice(0, 60)}`]);
       }
     }

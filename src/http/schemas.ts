@@ -27,7 +27,10 @@ export const errorResponses = {
 /** OpenAI's error object; `code` is the stable code of the error catalogue (src/errors.ts). */
 export const OpenAiError = Type.Object({
   message: Type.String(),
-  type: Type.String({ description: 'invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error, api_error.' }),
+  type: Type.String({
+    description:
+      'invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error, api_error.',
+  }),
   param: Type.Union([Type.String(), Type.Null()]),
   code: Type.String({ description: 'Stable error code (see the error catalogue in the README).' }),
   details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
@@ -36,7 +39,10 @@ export type OpenAiError = Static<typeof OpenAiError>;
 
 export const OpenAiErrorBody = Type.Object(
   { error: OpenAiError, requestId: Type.String() },
-  { $id: 'OpenAiErrorBody', description: "Errors of the OpenAI-compatible routes: OpenAI's shape, which extends the service's own." },
+  {
+    $id: 'OpenAiErrorBody',
+    description: "Errors of the OpenAI-compatible routes: OpenAI's shape, which extends the service's own.",
+  },
 );
 
 export const OpenAiModel = Type.Object({
@@ -72,7 +78,9 @@ export const ChatCompletion = Type.Object({
         role: Type.Literal('assistant'),
         content: Type.String(),
         refusal: Type.Null(),
-        annotations: Type.Array(DocumentCitation, { description: 'The spans the answer rests on, as in /v1/query citations.' }),
+        annotations: Type.Array(DocumentCitation, {
+          description: 'The spans the answer rests on, as in /v1/query citations.',
+        }),
       }),
       logprobs: Type.Null(),
       finish_reason: Type.Union([Type.Literal('stop'), Type.Literal('length')]),
@@ -80,14 +88,18 @@ export const ChatCompletion = Type.Object({
   ),
   usage: Type.Object(
     { prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() },
-    { description: 'Tokens of every call to the reader: the prompts it was sent (document text and instructions) and what it wrote.' },
+    {
+      description:
+        'Tokens of every call to the reader: the prompts it was sent (document text and instructions) and what it wrote.',
+    },
   ),
   decision: QueryDecision,
   conversation: Type.Object({
     question: Type.String({ description: 'The question the router read.' }),
     asked: Type.String({ description: 'The last user message.' }),
     history: Type.Union([Type.Literal('none'), Type.Literal('rewritten'), Type.Literal('context')], {
-      description: 'How earlier turns were used: none; rewritten (a generative reader made the question stand alone); context (extractive fallback: earlier user messages appended).',
+      description:
+        'How earlier turns were used: none; rewritten (a generative reader made the question stand alone); context (extractive fallback: earlier user messages appended).',
     }),
     turns: Type.Integer({ description: 'Earlier user and assistant turns used.' }),
     note: Type.Union([Type.String(), Type.Null()]),

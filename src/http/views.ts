@@ -47,7 +47,12 @@ export const DocumentView = Type.Object(
     id: Type.String(),
     namespace: Type.String(),
     title: Type.String(),
-    status: Type.Union([Type.Literal('pending'), Type.Literal('indexing'), Type.Literal('ready'), Type.Literal('failed')]),
+    status: Type.Union([
+      Type.Literal('pending'),
+      Type.Literal('indexing'),
+      Type.Literal('ready'),
+      Type.Literal('failed'),
+    ]),
     version: Type.Union([Type.String(), Type.Null()], { description: 'Content hash of the live, fully indexed text.' }),
     pending: Type.Union(
       [
@@ -61,8 +66,12 @@ export const DocumentView = Type.Object(
       ],
       { description: 'A newer version being indexed; it replaces the live one when its job completes.' },
     ),
-    chars: Type.Integer({ description: "Size in characters of the live version's text (of the pending one while no version is live)." }),
-    tokens: Type.Integer({ description: "Size in cl100k tokens of the live version's text (of the pending one while no version is live)." }),
+    chars: Type.Integer({
+      description: "Size in characters of the live version's text (of the pending one while no version is live).",
+    }),
+    tokens: Type.Integer({
+      description: "Size in cl100k tokens of the live version's text (of the pending one while no version is live).",
+    }),
     chunkCount: Type.Integer(),
     metadata: Type.Record(Type.String(), Type.Unknown()),
     source: Type.String(),
@@ -93,12 +102,17 @@ export type JobView = Static<typeof JobView>;
 export const Submitted = Type.Object({
   document: Type.Ref('Document'),
   jobId: Type.String({ description: 'Poll GET /v1/jobs/{jobId} for progress.' }),
-  unchanged: Type.Boolean({ description: 'True when this exact content was already stored or queued: nothing new was done.' }),
+  unchanged: Type.Boolean({
+    description: 'True when this exact content was already stored or queued: nothing new was done.',
+  }),
 });
 /** The submission as the client reads it (the document inline). */
 export type Submitted = Omit<Static<typeof Submitted>, 'document'> & { document: DocumentView };
 
-export const CurvePoint = Type.Object({ id: Type.String(), documentId: Type.String(), order: Type.Integer(), score: Type.Number() }, open);
+export const CurvePoint = Type.Object(
+  { id: Type.String(), documentId: Type.String(), order: Type.Integer(), score: Type.Number() },
+  open,
+);
 
 export const SelectedChunk = Type.Object(
   {
@@ -108,15 +122,26 @@ export const SelectedChunk = Type.Object(
     start: Type.Integer(),
     end: Type.Integer(),
     tokens: Type.Integer(),
-    score: Type.Number({ description: 'The score selected on (RETRIEVAL_SCORE or the request\'s score).' }),
-    dense: Nullable(Type.Number({ description: 'Cosine with the question; null when the selection did not need it (score bm25 without denseScores).' })),
+    score: Type.Number({ description: "The score selected on (RETRIEVAL_SCORE or the request's score)." }),
+    dense: Nullable(
+      Type.Number({
+        description:
+          'Cosine with the question; null when the selection did not need it (score bm25 without denseScores).',
+      }),
+    ),
     bm25: Type.Number(),
   },
   open,
 );
 
 export const Passage = Type.Object(
-  { documentId: Type.String(), start: Type.Integer(), end: Type.Integer(), text: Type.String(), chunkIds: Type.Array(Type.String()) },
+  {
+    documentId: Type.String(),
+    start: Type.Integer(),
+    end: Type.Integer(),
+    text: Type.String(),
+    chunkIds: Type.Array(Type.String()),
+  },
   { ...open, description: 'Selected chunks merged where they touch, in document order.' },
 );
 
@@ -128,10 +153,15 @@ export const AdaptiveKView = Type.Object(
     relativeGap: Type.Number(),
     topScore: Type.Number(),
     aboveCut: Type.Integer(),
-    window: Type.Tuple([Type.Integer(), Type.Integer()], { description: 'Ranks between which the largest gap was searched.' }),
+    window: Type.Tuple([Type.Integer(), Type.Integer()], {
+      description: 'Ranks between which the largest gap was searched.',
+    }),
     flat: Type.Boolean(),
   },
-  { ...open, description: 'Where Adaptive-k cut the sorted scores (the largest gap in the window) and the buffer after it.' },
+  {
+    ...open,
+    description: 'Where Adaptive-k cut the sorted scores (the largest gap in the window) and the buffer after it.',
+  },
 );
 
 export const RetrievalSignals = Type.Object(
@@ -150,13 +180,31 @@ export const RetrievalSignals = Type.Object(
   open,
 );
 
-export const ScopeDocument = Type.Object({ id: Type.String(), title: Type.String(), tokens: Type.Integer(), chars: Type.Integer(), chunkCount: Type.Integer() }, open);
+export const ScopeDocument = Type.Object(
+  {
+    id: Type.String(),
+    title: Type.String(),
+    tokens: Type.Integer(),
+    chars: Type.Integer(),
+    chunkCount: Type.Integer(),
+  },
+  open,
+);
 
 export const RetrieveResult = Type.Object(
   {
     scope: Type.Object({ documents: Type.Array(ScopeDocument), wholeNamespace: Type.Boolean() }, open),
-    library: Type.Unknown({ description: 'Whole-namespace questions: how the documents were picked (null otherwise).' }),
-    method: Type.Object({ kind: Type.String() }, { ...open, description: 'The selection used: {kind: adaptive-k, a, b, buffer, …}, {kind: top-k, k} or {kind: token-budget, tokens}.' }),
+    library: Type.Unknown({
+      description: 'Whole-namespace questions: how the documents were picked (null otherwise).',
+    }),
+    method: Type.Object(
+      { kind: Type.String() },
+      {
+        ...open,
+        description:
+          'The selection used: {kind: adaptive-k, a, b, buffer, …}, {kind: top-k, k} or {kind: token-budget, tokens}.',
+      },
+    ),
     score: Type.String(),
     k: Type.Integer({ description: 'Chunks selected.' }),
     cutIndex: Nullable(Type.Integer()),
@@ -187,19 +235,43 @@ export const LlmCall = Type.Object(
 const AnswerFields = {
   answer: Type.String(),
   strategy: Strategy,
-  extractive: Type.Boolean({ description: 'True when the extractive reader answered: the answer quotes sentences, no model wrote it.' }),
+  extractive: Type.Boolean({
+    description: 'True when the extractive reader answered: the answer quotes sentences, no model wrote it.',
+  }),
   citations: Type.Array(Citation),
   calls: Type.Array(LlmCall),
-  totals: Type.Object({ promptTokens: Type.Integer(), completionTokens: Type.Integer(), calls: Type.Integer(), latencyMs: Type.Number() }, open),
-  fullContextTokens: Type.Integer({ description: 'Tokens of the full-context prompt, untruncated: the cost being saved.' }),
+  totals: Type.Object(
+    { promptTokens: Type.Integer(), completionTokens: Type.Integer(), calls: Type.Integer(), latencyMs: Type.Number() },
+    open,
+  ),
+  fullContextTokens: Type.Integer({
+    description: 'Tokens of the full-context prompt, untruncated: the cost being saved.',
+  }),
   contextTokens: Type.Integer({ description: 'Document tokens given to the reader.' }),
-  truncated: Nullable(Type.Object({ keptTokens: Type.Integer(), droppedTokens: Type.Integer(), droppedShare: Type.Number() }, open)),
+  truncated: Nullable(
+    Type.Object({ keptTokens: Type.Integer(), droppedTokens: Type.Integer(), droppedShare: Type.Number() }, open),
+  ),
   segments: Nullable(Type.Object({ count: Type.Integer(), tokensPerSegment: Type.Array(Type.Integer()) }, open)),
   notes: Type.Array(Type.String(), { description: 'Chain-of-Agents worker notes, in order.' }),
-  retrieval: Nullable(Type.Object({ method: Type.Unknown(), score: Type.String(), signals: RetrievalSignals, tokens: Type.Unknown(), adaptiveK: Type.Unknown() }, open)),
+  retrieval: Nullable(
+    Type.Object(
+      {
+        method: Type.Unknown(),
+        score: Type.String(),
+        signals: RetrievalSignals,
+        tokens: Type.Unknown(),
+        adaptiveK: Type.Unknown(),
+      },
+      open,
+    ),
+  ),
 };
 
-export const AnswerResult = Type.Object(AnswerFields, { ...open, description: 'The answer with its citations, every LLM call and its tokens, and what reading the whole text would have cost.' });
+export const AnswerResult = Type.Object(AnswerFields, {
+  ...open,
+  description:
+    'The answer with its citations, every LLM call and its tokens, and what reading the whole text would have cost.',
+});
 
 export const StrategyEstimate = Type.Object(
   {
@@ -221,7 +293,17 @@ export const QueryDecision = Type.Object(
     strategy: Strategy,
     requested: Type.String({ description: 'auto, rag, coa or full.' }),
     reasons: Type.Array(Type.String(), { description: 'Why, in words.' }),
-    documents: Nullable(Type.Object({ picked: Type.Array(Type.String()), namespaceDocuments: Type.Integer(), fallback: Nullable(Type.String()), reasons: Type.Array(Type.String()) }, open)),
+    documents: Nullable(
+      Type.Object(
+        {
+          picked: Type.Array(Type.String()),
+          namespaceDocuments: Type.Integer(),
+          fallback: Nullable(Type.String()),
+          reasons: Type.Array(Type.String()),
+        },
+        open,
+      ),
+    ),
     signals: Type.Object(
       {
         k: Type.Integer(),
@@ -250,25 +332,45 @@ export const QueryDecision = Type.Object(
       },
       { ...open, description: 'The estimated cost of each alternative.' },
     ),
-    budgets: Type.Object({ maxPromptTokens: Type.Optional(Type.Number()), maxCalls: Type.Optional(Type.Number()), maxLatencyMs: Type.Optional(Type.Number()) }, open),
+    budgets: Type.Object(
+      {
+        maxPromptTokens: Type.Optional(Type.Number()),
+        maxCalls: Type.Optional(Type.Number()),
+        maxLatencyMs: Type.Optional(Type.Number()),
+      },
+      open,
+    ),
     selfRoute: Type.Object(Escalation, open),
     probe: Type.Object(
       {
         ...Escalation,
         maxAnswerTokens: Type.Integer(),
         fallback: Nullable(Strategy),
-        verdict: Nullable(Type.Object({ keep: Type.Boolean(), why: Type.String(), answerTokens: Type.Integer() }, open)),
+        verdict: Nullable(
+          Type.Object({ keep: Type.Boolean(), why: Type.String(), answerTokens: Type.Integer() }, open),
+        ),
       },
       open,
     ),
     escalated: Nullable(
-      Type.Object({ from: Type.Literal('rag'), to: Strategy, reason: Type.String(), firstAttempt: Type.Object(AnswerFields, open) }, { ...open, description: 'Both attempts when the first was read again.' }),
+      Type.Object(
+        {
+          from: Type.Literal('rag'),
+          to: Strategy,
+          reason: Type.String(),
+          firstAttempt: Type.Object(AnswerFields, open),
+        },
+        { ...open, description: 'Both attempts when the first was read again.' },
+      ),
     ),
   },
   { ...open, description: 'Why the question was read the way it was.' },
 );
 
-export const QueryResult = Type.Object({ ...AnswerFields, decision: QueryDecision }, { ...open, description: 'The answer (as POST /v1/answer) and the decision.' });
+export const QueryResult = Type.Object(
+  { ...AnswerFields, decision: QueryDecision },
+  { ...open, description: 'The answer (as POST /v1/answer) and the decision.' },
+);
 
 export const BatchResult = Type.Object(
   {
@@ -276,11 +378,26 @@ export const BatchResult = Type.Object(
     items: Type.Array(
       Type.Union([
         Type.Object({ id: Type.String(), question: Type.String(), ok: Type.Literal(true), result: QueryResult }, open),
-        Type.Object({ id: Type.String(), question: Type.String(), ok: Type.Literal(false), error: Type.Object({ code: Type.String(), message: Type.String() }, open) }, open),
+        Type.Object(
+          {
+            id: Type.String(),
+            question: Type.String(),
+            ok: Type.Literal(false),
+            error: Type.Object({ code: Type.String(), message: Type.String() }, open),
+          },
+          open,
+        ),
       ]),
     ),
     summary: Type.Object(
-      { questions: Type.Integer(), answered: Type.Integer(), failed: Type.Integer(), strategies: Type.Record(Type.String(), Type.Integer()), escalated: Type.Integer(), promptTokens: Type.Integer() },
+      {
+        questions: Type.Integer(),
+        answered: Type.Integer(),
+        failed: Type.Integer(),
+        strategies: Type.Record(Type.String(), Type.Integer()),
+        escalated: Type.Integer(),
+        promptTokens: Type.Integer(),
+      },
       open,
     ),
   },

@@ -14,9 +14,20 @@ export const MAX_READ_CHARS = 100_000;
 const MAX_LISTED = 1_000;
 
 const documentId = z.string().regex(new RegExp(ID_PATTERN)).describe('A document id from list_documents.');
-const documentIds = z.array(documentId).min(1).max(100).optional().describe('Documents to read; omit for the whole namespace.');
+const documentIds = z
+  .array(documentId)
+  .min(1)
+  .max(100)
+  .optional()
+  .describe('Documents to read; omit for the whole namespace.');
 
-const citation = z.object({ documentId: z.string(), chunkId: z.string().nullable(), start: z.number().int(), end: z.number().int(), text: z.string() });
+const citation = z.object({
+  documentId: z.string(),
+  chunkId: z.string().nullable(),
+  start: z.number().int(),
+  end: z.number().int(),
+  text: z.string(),
+});
 
 /** A tool's failure as MCP reports it (a result with isError), naming the stable code of src/errors.ts. */
 function failed(err: unknown): CallToolResult {
@@ -26,7 +37,13 @@ function failed(err: unknown): CallToolResult {
 
 function result(text: string, structured: Record<string, unknown>): CallToolResult {
   // Structured content for clients that read it, the same as JSON text for those that do not (as the MCP spec advises).
-  return { content: [{ type: 'text', text }, { type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
+  return {
+    content: [
+      { type: 'text', text },
+      { type: 'text', text: JSON.stringify(structured) },
+    ],
+    structuredContent: structured,
+  };
 }
 
 /**
@@ -36,7 +53,11 @@ function result(text: string, structured: Record<string, unknown>): CallToolResu
  * read (a span of a document's live text). `selection` is the configured
  * default (ADAPTIVE_K_*), as the routes resolve it.
  */
-export function buildMcpServer(container: Container, namespace: string, opts: { selection: SelectionMethod; signal?: AbortSignal }): McpServer {
+export function buildMcpServer(
+  container: Container,
+  namespace: string,
+  opts: { selection: SelectionMethod; signal?: AbortSignal },
+): McpServer {
   const cfg = container.config;
   const server = new McpServer({ name: 'adaptive-reader', version: '0.1.0' }, { capabilities: { tools: {} } });
   const signal = opts.signal ? { signal: opts.signal } : {};
@@ -45,10 +66,20 @@ export function buildMcpServer(container: Container, namespace: string, opts: { 
     'list_documents',
     {
       title: 'List documents',
-      description: 'The documents of this namespace: id, title, status (only ready ones can be read), size in characters and tokens.',
+      description:
+        'The documents of this namespace: id, title, status (only ready ones can be read), size in characters and tokens.',
       inputSchema: {},
       outputSchema: {
-        documents: z.array(z.object({ id: z.string(), title: z.string(), status: z.string(), chars: z.number().int(), tokens: z.number().int(), chunkCount: z.number().int() })),
+        documents: z.array(
+          z.object({
+            id: z.string(),
+            title: z.string(),
+            status: z.string(),
+            chars: z.number().int(),
+            tokens: z.number().int(),
+            chunkCount: z.number().int(),
+          }),
+        ),
         truncated: z.boolean(),
       },
       annotations: { readOnlyHint: true },
@@ -59,12 +90,24 @@ export function buildMcpServer(container: Container, namespace: string, opts: { 
         let cursor: string | null = null;
         do {
           const page = await container.documentService.list(namespace, 500, cursor);
-          documents.push(...page.items.map((d) => ({ id: d.id, title: d.title, status: d.status, chars: d.chars, tokens: d.tokens, chunkCount: d.chunkCount })));
+          documents.push(
+            ...page.items.map((d) => ({
+              id: d.id,
+              title: d.title,
+              status: d.status,
+              chars: d.chars,
+              tokens: d.tokens,
+              chunkCount: d.chunkCount,
+            })),
+          );
           cursor = page.next;
         } while (cursor !== null && documents.length < MAX_LISTED);
         const listed = documents.slice(0, MAX_LISTED);
         const truncated = cursor !== null || documents.length > MAX_LISTED;
-        const text = listed.length === 0 ? 'No documents.' : listed.map((d) => `${d.id} (${d.status}, ${d.tokens} tokens): ${d.title}`).join('\n');
+        const text =
+          listed.length === 0
+            ? 'No documents.'
+            : listed.map((d) => `${d.id} (${d.status}, ${d.tokens} tokens): ${d.title}`).join('\n');
         return result(text, { documents: listed, truncated });
       } catch (err) {
         return failed(err);
@@ -84,7 +127,13 @@ export function buildMcpServer(container: Container, namespace: string, opts: { 
         documentIds,
         strategy: z.enum(['auto', 'rag', 'coa', 'full']).optional().describe('auto (default), rag, coa or full.'),
       },
-      outputSchema: { answer: z.string(), strategy: z.string(), extractive: z.boolean(), citations: z.array(citation), decision: z.record(z.string(), z.unknown()) },
+      outputSchema: {
+        answer: z.string(),
+        strategy: z.string(),
+        extractive: z.boolean(),
+        citations: z.array(citation),
+        decision: z.record(z.string(), z.unknown()),
+      },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     async ({ question, documentIds: ids, strategy }) => {
@@ -102,7 +151,13 @@ export function buildMcpServer(container: Container, namespace: string, opts: { 
           hybridAlpha: DEFAULTS.hybridAlpha,
           ...signal,
         });
-        return result(r.answer, { answer: r.answer, strategy: r.strategy, extractive: r.extractive, citations: r.citations, decision: r.decision as unknown as Record<string, unknown> });
+        return result(r.answer, {
+          answer: r.answer,
+          strategy: r.strategy,
+          extractive: r.extractive,
+          citations: r.citations,
+          decision: r.decision as unknown as Record<string, unknown>,
+        });
       } catch (err) {
         return failed(err);
       }
@@ -117,7 +172,15 @@ export function buildMcpServer(container: Container, namespace: string, opts: { 
         'The passages a question needs, chosen by Adaptive-k (the sorted scores cut at their largest gap), in document order with their character offsets, and a summary of the cut.',
       inputSchema: { question: z.string().min(1).max(cfg.MAX_QUESTION_CHARS), documentIds },
       outputSchema: {
-        passages: z.array(z.object({ documentId: z.string(), start: z.number().int(), end: z.number().int(), text: z.string(), chunkIds: z.array(z.string()) })),
+        passages: z.array(
+          z.object({
+            documentId: z.string(),
+            start: z.number().int(),
+            end: z.number().int(),
+            text: z.string(),
+            chunkIds: z.array(z.string()),
+          }),
+        ),
         adaptiveK: z.object({
           k: z.number().int(),
           candidates: z.number().int(),
@@ -165,16 +228,29 @@ export function buildMcpServer(container: Container, namespace: string, opts: { 
       title: 'Read a span',
       description: `Characters start (inclusive) to end (exclusive) of a ready document's text, at most ${MAX_READ_CHARS} at a time; citations and passages give such offsets.`,
       inputSchema: { documentId, start: z.number().int().min(0), end: z.number().int().min(0) },
-      outputSchema: { documentId: z.string(), start: z.number().int(), end: z.number().int(), chars: z.number().int(), text: z.string() },
+      outputSchema: {
+        documentId: z.string(),
+        start: z.number().int(),
+        end: z.number().int(),
+        chars: z.number().int(),
+        text: z.string(),
+      },
       annotations: { readOnlyHint: true },
     },
     async ({ documentId: id, start, end }) => {
       try {
-        if (end <= start) throw new AppError('INVALID_PARAMETER', [`end (${end}) must be greater than start (${start})`]);
-        if (end - start > MAX_READ_CHARS) throw new AppError('INVALID_PARAMETER', [`a read returns at most ${MAX_READ_CHARS} characters; asked for ${end - start}`]);
+        if (end <= start)
+          throw new AppError('INVALID_PARAMETER', [`end (${end}) must be greater than start (${start})`]);
+        if (end - start > MAX_READ_CHARS)
+          throw new AppError('INVALID_PARAMETER', [
+            `a read returns at most ${MAX_READ_CHARS} characters; asked for ${end - start}`,
+          ]);
         const [doc] = await container.retrieval.resolveScope(namespace, [id]);
         const text = await container.retrieval.getText(namespace, doc!);
-        if (start >= text.length) throw new AppError('INVALID_PARAMETER', [`start (${start}) is past the end of the document (${text.length} characters)`]);
+        if (start >= text.length)
+          throw new AppError('INVALID_PARAMETER', [
+            `start (${start}) is past the end of the document (${text.length} characters)`,
+          ]);
         const span = text.slice(start, Math.min(end, text.length));
         return result(span, { documentId: id, start, end: start + span.length, chars: text.length, text: span });
       } catch (err) {

@@ -49,14 +49,24 @@ export interface VectorStore {
   /** Every chunk of the given document versions with its exact similarity, unsorted. */
   scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]>;
   /** The `limit` most similar chunks among the given versions (approximate in Qdrant). */
-  search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]>;
+  search(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    limit: number,
+  ): Promise<ScoredChunk[]>;
   /**
    * The `limit` best chunks of the given document versions by lexical relevance
    * (BM25 or the backend's equivalent: SQLite FTS5 bm25, PostgreSQL full text,
    * Qdrant sparse vectors with the IDF modifier), best first. Scores are
    * higher-is-better and comparable only within one call.
    */
-  searchText?(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]>;
+  searchText?(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: string,
+    limit: number,
+  ): Promise<ScoredChunk[]>;
   /** Whether the store holds chunks of this document version (in its vector size): what a start checks per live version, cheaply. */
   hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean>;
   /** The chunks of one document version in order, without vectors. */

@@ -18,7 +18,21 @@ const COMMANDS: Array<[string, string[], string[]]> = [
   ['npx adaptive-reader worker', ['worker', '--help'], ['REDIS_URL=', 'WORKER_CONCURRENCY=1']],
   ['npx adaptive-reader ingest', ['ingest', '--help'], ['--namespace', '--url', '--api-key', '--no-wait']],
   ['npx adaptive-reader import-0.1', ['import-0.1', '--help'], ['--data-dir', '--force']],
-  ['npx adaptive-reader eval', ['eval', '--help'], ['--dataset', '--strategies', '--limit', '--judge-url', '--replay-predictions', '--replay-only', '--calibrate', '--library', '--library-queries']],
+  [
+    'npx adaptive-reader eval',
+    ['eval', '--help'],
+    [
+      '--dataset',
+      '--strategies',
+      '--limit',
+      '--judge-url',
+      '--replay-predictions',
+      '--replay-only',
+      '--calibrate',
+      '--library',
+      '--library-queries',
+    ],
+  ],
 ];
 const SCRIPTS: Array<[string, string[]]> = [
   ['eval/replay/cli.ts', ['--model', '--window', '--folds', '--records']],
@@ -62,11 +76,23 @@ describe('--help', () => {
 
   it('leaves no command without --help: every script that reads arguments answers it', () => {
     const files = [
-      ...['bench', 'eval', 'scripts', 'workers', 'src/cli'].flatMap((dir) => readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`)),
+      ...['bench', 'eval', 'scripts', 'workers', 'src/cli'].flatMap((dir) =>
+        readdirSync(join(ROOT, dir))
+          .filter((f) => f.endsWith('.ts'))
+          .map((f) => `${dir}/${f}`),
+      ),
       'eval/replay/cli.ts',
       'src/server.ts',
     ];
-    const listed = new Set([...SCRIPTS.map(([f]) => f), 'src/cli/help.ts', 'src/cli/ingest.ts', 'src/cli/import-0.1.ts', 'src/server.ts', 'workers/ingest-worker.ts', 'eval/cli.ts']);
+    const listed = new Set([
+      ...SCRIPTS.map(([f]) => f),
+      'src/cli/help.ts',
+      'src/cli/ingest.ts',
+      'src/cli/import-0.1.ts',
+      'src/server.ts',
+      'workers/ingest-worker.ts',
+      'eval/cli.ts',
+    ]);
     const unanswered = files.filter((f) => {
       const src = readFileSync(join(ROOT, f), 'utf8');
       const readsArguments = /parseArgs\(|process\.argv\[2\]|process\.argv\.slice\(2\)/.test(src);
@@ -78,7 +104,9 @@ describe('--help', () => {
   });
 
   it('sends an unknown command to stderr with the list of commands and exit code 2', async () => {
-    const err = await run(process.execPath, ['bin/adaptive-reader.mjs', 'frobnicate'], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
+    const err = await run(process.execPath, ['bin/adaptive-reader.mjs', 'frobnicate'], { cwd: ROOT }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/Unknown command "frobnicate"[\s\S]*Commands:/);
   });

@@ -9,11 +9,16 @@ import { startServer, type TestServer } from '../helpers/server.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const text = (topic: string) => Array.from({ length: 12 }, (_, i) => `Page ${i} of the ${topic} notes adds one more remark.`).join(' ');
+const text = (topic: string) =>
+  Array.from({ length: 12 }, (_, i) => `Page ${i} of the ${topic} notes adds one more remark.`).join(' ');
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/ingest.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 240_000 });
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/ingest.ts', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      timeout: 240_000,
+    });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -32,7 +37,12 @@ describe('batch ingestion CLI', () => {
     await writeFile(join(dir, 'corpus', 'ignored.pdf'), '%PDF');
     await writeFile(
       join(dir, 'batch.jsonl'),
-      [JSON.stringify({ id: 'j1', text: text('delta') }), '{not json', JSON.stringify({ id: 'j2', title: 'Two', text: text('estuary') }), JSON.stringify({ id: 'j3' })].join('\n'),
+      [
+        JSON.stringify({ id: 'j1', text: text('delta') }),
+        '{not json',
+        JSON.stringify({ id: 'j2', title: 'Two', text: text('estuary') }),
+        JSON.stringify({ id: 'j3' }),
+      ].join('\n'),
     );
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));

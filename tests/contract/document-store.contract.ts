@@ -50,7 +50,10 @@ export function documentStoreContract(name: string, make: () => Promise<Document
     });
 
     it('put then get returns an equal record, and changing the returned copy changes nothing stored', async () => {
-      const rec = makeRecord(ns, 'doc-1', { pending: { version: 'v2', jobId: 'job-1' }, error: { code: 'X', message: 'm' } });
+      const rec = makeRecord(ns, 'doc-1', {
+        pending: { version: 'v2', jobId: 'job-1' },
+        error: { code: 'X', message: 'm' },
+      });
       await store.put(rec);
       const got = await store.get(ns, 'doc-1');
       expect(got).toEqual(rec);
@@ -65,7 +68,11 @@ export function documentStoreContract(name: string, make: () => Promise<Document
         return makeRecord(ns, 'doc', { status: 'pending' });
       });
       expect(first?.status).toBe('pending');
-      const second = await store.update(ns, 'doc', (cur) => ({ ...cur!, status: 'ready', chunkCount: cur!.chunkCount + 1 }));
+      const second = await store.update(ns, 'doc', (cur) => ({
+        ...cur!,
+        status: 'ready',
+        chunkCount: cur!.chunkCount + 1,
+      }));
       expect(second).toMatchObject({ status: 'ready', chunkCount: 3 });
       expect(await store.get(ns, 'doc')).toEqual(second);
     });
@@ -104,15 +111,27 @@ export function documentStoreContract(name: string, make: () => Promise<Document
     it('concurrent updates of one record are serialised: no increment is lost', async () => {
       await store.put(makeRecord(ns, 'counter', { chunkCount: 0 }));
       await Promise.all(
-        Array.from({ length: 40 }, () => store.update(ns, 'counter', (cur) => ({ ...cur!, chunkCount: cur!.chunkCount + 1 }))),
+        Array.from({ length: 40 }, () =>
+          store.update(ns, 'counter', (cur) => ({ ...cur!, chunkCount: cur!.chunkCount + 1 })),
+        ),
       );
       expect((await store.get(ns, 'counter'))?.chunkCount).toBe(40);
     });
 
     it('list pages through every record once, sorted by createdAt then id, with the total', async () => {
       const ids = ['e', 'b', 'a', 'd', 'c', 'g', 'f'];
-      const created = ['2025-01-03', '2025-01-01', '2025-01-02', '2025-01-01', '2025-01-02', '2025-01-01', '2025-01-05'];
-      await Promise.all(ids.map((id, i) => store.put(makeRecord(ns, id, { createdAt: `${created[i]}T00:00:00.000Z` }))));
+      const created = [
+        '2025-01-03',
+        '2025-01-01',
+        '2025-01-02',
+        '2025-01-01',
+        '2025-01-02',
+        '2025-01-01',
+        '2025-01-05',
+      ];
+      await Promise.all(
+        ids.map((id, i) => store.put(makeRecord(ns, id, { createdAt: `${created[i]}T00:00:00.000Z` }))),
+      );
       const seen: string[] = [];
       let cursor: string | null = null;
       let pages = 0;
@@ -184,9 +203,20 @@ export function documentStoreContract(name: string, make: () => Promise<Document
       await store.putText(ns, 'other', 'v1', 'another document');
       await store.put(makeRecord(ns, 'doc', { version: 'v1', pending: { version: 'v2', jobId: 'j2' } }));
       // A function that throws writes nothing and drops nothing.
-      await expect(store.update(ns, 'doc', () => { throw new Error('boom'); }, { dropTextsStoredBefore: 'v2' })).rejects.toThrow('boom');
+      await expect(
+        store.update(
+          ns,
+          'doc',
+          () => {
+            throw new Error('boom');
+          },
+          { dropTextsStoredBefore: 'v2' },
+        ),
+      ).rejects.toThrow('boom');
       expect(await store.getText(ns, 'doc', 'v1')).toBe('first');
-      await store.update(ns, 'doc', (cur) => ({ ...cur!, version: 'v2', pending: null }), { dropTextsStoredBefore: 'v2' });
+      await store.update(ns, 'doc', (cur) => ({ ...cur!, version: 'v2', pending: null }), {
+        dropTextsStoredBefore: 'v2',
+      });
       expect((await store.get(ns, 'doc'))?.version).toBe('v2');
       expect(await store.getText(ns, 'doc', 'v1')).toBeNull();
       expect(await store.getText(ns, 'doc', 'v2')).toBe('second');
@@ -194,7 +224,9 @@ export function documentStoreContract(name: string, make: () => Promise<Document
       expect(await store.getText(ns, 'other', 'v1')).toBe('another document');
       // A text stored again counts from then: v2 stored anew after v3 makes v3 older than it.
       await store.putText(ns, 'doc', 'v2', 'second');
-      await store.update(ns, 'doc', (cur) => ({ ...cur!, updatedAt: '2025-02-01T00:00:00.000Z' }), { dropTextsStoredBefore: 'v2' });
+      await store.update(ns, 'doc', (cur) => ({ ...cur!, updatedAt: '2025-02-01T00:00:00.000Z' }), {
+        dropTextsStoredBefore: 'v2',
+      });
       expect(await store.getText(ns, 'doc', 'v3')).toBeNull();
       expect(await store.getText(ns, 'doc', 'v2')).toBe('second');
     });

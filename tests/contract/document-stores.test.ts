@@ -33,7 +33,10 @@ for (const [name, opts] of [
 
 /** Runs an ESM script in a separate Node process (tsx loads the TypeScript sources). */
 function runNode(script: string, args: string[]): { child: ReturnType<typeof spawn>; done: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = once(child, 'exit').then(([code]) => {
@@ -141,9 +144,14 @@ describe('SqliteDocumentStore on one database file shared by processes', () => {
     open.push(db);
     for (const [sql, params] of [
       ['SELECT * FROM documents WHERE namespace = ? ORDER BY created_at, id LIMIT ?', ['ns', 21]],
-      ['SELECT * FROM documents WHERE namespace = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?', ['ns', '2025', 'a', 21]],
+      [
+        'SELECT * FROM documents WHERE namespace = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?',
+        ['ns', '2025', 'a', 21],
+      ],
     ] as const) {
-      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('\n');
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>)
+        .map((r) => r.detail)
+        .join('\n');
       expect(plan).toMatch(/USING INDEX documents_by_created/);
       expect(plan).not.toMatch(/TEMP B-TREE/);
     }

@@ -73,7 +73,8 @@ export class FakeEmbeddingsServer {
       send(status, { error: { message, type: 'invalid_request_error', param: null, code: null } });
 
     if (req.method !== 'POST' || req.url !== '/v1/embeddings') return error(404, `no route ${req.method} ${req.url}`);
-    if (!String(req.headers['content-type']).startsWith('application/json')) return error(400, 'content-type must be application/json');
+    if (!String(req.headers['content-type']).startsWith('application/json'))
+      return error(400, 'content-type must be application/json');
     let body: { model?: unknown; input?: unknown };
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -81,20 +82,38 @@ export class FakeEmbeddingsServer {
       return error(400, 'body is not JSON');
     }
     if (typeof body.model !== 'string' || !body.model) return error(400, "'model' is required");
-    if (!Array.isArray(body.input) || body.input.length === 0 || !body.input.every((s) => typeof s === 'string' && s.length > 0)) {
+    if (
+      !Array.isArray(body.input) ||
+      body.input.length === 0 ||
+      !body.input.every((s) => typeof s === 'string' && s.length > 0)
+    ) {
       return error(400, "'input' must be a non-empty array of non-empty strings");
     }
     const input = body.input as string[];
-    this.requests.push({ at: Date.now(), authorization: req.headers.authorization, body: { model: body.model, input } });
+    this.requests.push({
+      at: Date.now(),
+      authorization: req.headers.authorization,
+      body: { model: body.model, input },
+    });
 
-    const data: EmbeddingItem[] = input.map((text, index) => ({ object: 'embedding', index, embedding: bagOfWords(text) }));
+    const data: EmbeddingItem[] = input.map((text, index) => ({
+      object: 'embedding',
+      index,
+      embedding: bagOfWords(text),
+    }));
     if (this.reverse) data.reverse();
     const step = this.script.shift();
     if (step && 'delayMs' in step) await new Promise((r) => setTimeout(r, step.delayMs));
-    if (step && 'status' in step) return send(step.status, step.body ?? { error: { message: `scripted ${step.status}` } }, step.headers);
+    if (step && 'status' in step)
+      return send(step.status, step.body ?? { error: { message: `scripted ${step.status}` } }, step.headers);
     if (step && 'raw' in step) return send(200, step.raw);
     const payload = step && 'transform' in step ? step.transform(data) : data;
     const tokens = input.reduce((n, t) => n + t.split(/\s+/).length, 0);
-    send(200, { object: 'list', data: payload, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+    send(200, {
+      object: 'list',
+      data: payload,
+      model: body.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
   }
 }

@@ -78,7 +78,9 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
 
   it('gives up after the configured retries with a transient EMBEDDER_UNAVAILABLE', async () => {
     server.script.push({ status: 503 }, { status: 503 }, { status: 503 });
-    const err = (await make({ maxRetries: 2 }).embedDocuments(['down']).catch((e: unknown) => e)) as AppError;
+    const err = (await make({ maxRetries: 2 })
+      .embedDocuments(['down'])
+      .catch((e: unknown) => e)) as AppError;
     expect(err).toBeInstanceOf(AppError);
     expect(err.code).toBe('EMBEDDER_UNAVAILABLE');
     expect(err.transient).toBe(true);
@@ -89,7 +91,9 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
 
   it('fails at once, without retrying, when the server asks for a longer wait than allowed', async () => {
     server.script.push({ status: 429, headers: { 'retry-after': '120' } });
-    const err = (await make({ maxRetryAfterMs: 5_000 }).embedDocuments(['x']).catch((e: unknown) => e)) as AppError;
+    const err = (await make({ maxRetryAfterMs: 5_000 })
+      .embedDocuments(['x'])
+      .catch((e: unknown) => e)) as AppError;
     expect(err.code).toBe('EMBEDDER_UNAVAILABLE');
     expect(err.retryAfter).toBe(120);
     expect(server.requests).toHaveLength(1);
@@ -97,7 +101,9 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
 
   it('does not retry a 400 rejection', async () => {
     server.script.push({ status: 400, body: JSON.stringify({ error: { message: 'input too long' } }) });
-    const err = (await make().embedDocuments(['x']).catch((e: unknown) => e)) as AppError;
+    const err = (await make()
+      .embedDocuments(['x'])
+      .catch((e: unknown) => e)) as AppError;
     expect(err.code).toBe('EMBEDDER_UNAVAILABLE');
     expect(err.message).toContain('input too long');
     expect(err.transient).toBe(false);
@@ -106,7 +112,9 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
 
   it('maps a body that is not JSON to EMBEDDER_BAD_RESPONSE, keeping the parse error as cause', async () => {
     server.script.push({ raw: '{"data": [' });
-    const err = (await make().embedDocuments(['x']).catch((e: unknown) => e)) as AppError;
+    const err = (await make()
+      .embedDocuments(['x'])
+      .catch((e: unknown) => e)) as AppError;
     expect(err.code).toBe('EMBEDDER_BAD_RESPONSE');
     expect(err.cause).toBeInstanceOf(SyntaxError);
   });
@@ -117,7 +125,9 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
   });
 
   it('rejects a response whose vectors disagree in size', async () => {
-    server.script.push({ transform: (data) => data.map((d, i) => (i === 0 ? { ...d, embedding: d.embedding.slice(1) } : d)) });
+    server.script.push({
+      transform: (data) => data.map((d, i) => (i === 0 ? { ...d, embedding: d.embedding.slice(1) } : d)),
+    });
     await expect(make().embedDocuments(['a', 'b'])).rejects.toMatchObject({ code: 'EMBEDDER_BAD_RESPONSE' });
   });
 
@@ -130,7 +140,9 @@ describe('OpenAiEmbedder against a local OpenAI-compatible server', () => {
 
   it('times out a request that hangs, as a transient EMBEDDER_UNAVAILABLE', async () => {
     server.script.push({ delayMs: 2_000 });
-    const err = (await make({ timeoutMs: 200 }).embedDocuments(['slow']).catch((e: unknown) => e)) as AppError;
+    const err = (await make({ timeoutMs: 200 })
+      .embedDocuments(['slow'])
+      .catch((e: unknown) => e)) as AppError;
     expect(err.code).toBe('EMBEDDER_UNAVAILABLE');
     expect(err.message).toContain('200 ms');
     expect(err.transient).toBe(true);

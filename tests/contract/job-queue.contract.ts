@@ -21,7 +21,10 @@ export async function until(queue: JobQueue, id: string, done: (j: JobInfo) => b
 export const finished = (j: JobInfo) => j.state === 'completed' || j.state === 'failed';
 
 /** Every JobQueue adapter passes this suite (unjs/unstorage style). */
-export function jobQueueContract(name: string, make: (processors: Record<string, JobProcessor<any, any>>) => Promise<QueueUnderTest>): void {
+export function jobQueueContract(
+  name: string,
+  make: (processors: Record<string, JobProcessor<any, any>>) => Promise<QueueUnderTest>,
+): void {
   describe(`JobQueue contract: ${name}`, () => {
     it('runs a job with its data and stores its result and progress', async () => {
       const q = await make({
@@ -120,7 +123,8 @@ export function jobQueueContract(name: string, make: (processors: Record<string,
         await q.queue.enqueue('hold', {}, { jobId: 'job-hold-1' });
         await q.queue.enqueue('hold', {}, { jobId: 'job-hold-2' });
         let held = await q.queue.counts();
-        for (const end = Date.now() + 30_000; held.active === 0 && Date.now() < end; held = await q.queue.counts()) await new Promise((r) => setTimeout(r, 25));
+        for (const end = Date.now() + 30_000; held.active === 0 && Date.now() < end; held = await q.queue.counts())
+          await new Promise((r) => setTimeout(r, 25));
         expect(held.active).toBeGreaterThanOrEqual(1);
         expect(held.waiting + held.active + held.delayed).toBe(2);
         release();

@@ -39,7 +39,21 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       const data = { text: 'Ünïcödé 🚀', nested: { list: [1, 2, { x: null }] } };
       const first = await store.insert({ id: id('a'), name, data, maxAttempts: 3 }, T0);
       expect(first.created).toBe(true);
-      expect(first.job).toMatchObject({ id: id('a'), name, data, state: 'waiting', attempts: 0, maxAttempts: 3, progress: 0, result: null, error: null, runAt: T0, owner: null, leaseUntil: null, finishedAt: null });
+      expect(first.job).toMatchObject({
+        id: id('a'),
+        name,
+        data,
+        state: 'waiting',
+        attempts: 0,
+        maxAttempts: 3,
+        progress: 0,
+        result: null,
+        error: null,
+        runAt: T0,
+        owner: null,
+        leaseUntil: null,
+        finishedAt: null,
+      });
       expect(new Date(first.job.createdAt).getTime()).toBe(T0);
       const again = await store.insert({ id: id('a'), name, data: { other: true }, maxAttempts: 9 }, T0 + 5);
       expect(again.created).toBe(false);
@@ -54,7 +68,14 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       await store.insert({ id: id('x'), name: `${name}-other`, data: 0, maxAttempts: 1 }, T0);
       expect(await store.claim('A', [name], LEASE, T0 - 1)).toBeNull();
       const a = await store.claim('A', [name], LEASE, T0 + 10);
-      expect(a).toMatchObject({ id: id('1'), state: 'active', attempts: 1, owner: 'A', leaseUntil: T0 + 10 + LEASE, progress: 0 });
+      expect(a).toMatchObject({
+        id: id('1'),
+        state: 'active',
+        attempts: 1,
+        owner: 'A',
+        leaseUntil: T0 + 10 + LEASE,
+        progress: 0,
+      });
       const b = await h.other.claim('B', [name], LEASE, T0 + 10);
       expect(b).toMatchObject({ id: id('2'), owner: 'B' });
       expect(await store.claim('C', [name], LEASE, T0 + 10)).toBeNull();
@@ -106,15 +127,31 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       expect(await store.progress(ok.id, 'A', 40)).toBe(true);
       expect((await h.other.get(ok.id))?.progress).toBe(40);
       expect(await store.finish(ok.id, 'A', { state: 'completed', result: { answer: 42 } }, T0 + 1)).toBe(true);
-      expect(await store.get(ok.id)).toMatchObject({ state: 'completed', result: { answer: 42 }, progress: 100, error: null, owner: null, leaseUntil: null });
+      expect(await store.get(ok.id)).toMatchObject({
+        state: 'completed',
+        result: { answer: 42 },
+        progress: 100,
+        error: null,
+        owner: null,
+        leaseUntil: null,
+      });
       expect(new Date((await store.get(ok.id))!.finishedAt!).getTime()).toBe(T0 + 1);
 
       const bad = (await store.claim('A', [name], LEASE, T0 + 2))!;
       await store.finish(bad.id, 'A', { state: 'failed', error: { code: 'INGEST_FAILED', message: 'no' } }, T0 + 3);
-      expect(await store.get(bad.id)).toMatchObject({ state: 'failed', error: { code: 'INGEST_FAILED', message: 'no' }, owner: null });
+      expect(await store.get(bad.id)).toMatchObject({
+        state: 'failed',
+        error: { code: 'INGEST_FAILED', message: 'no' },
+        owner: null,
+      });
 
       const later = (await store.claim('A', [name], LEASE, T0 + 4))!;
-      await store.finish(later.id, 'A', { state: 'delayed', runAt: T0 + 1000, error: { code: 'LLM_UNAVAILABLE', message: 'down' } }, T0 + 5);
+      await store.finish(
+        later.id,
+        'A',
+        { state: 'delayed', runAt: T0 + 1000, error: { code: 'LLM_UNAVAILABLE', message: 'down' } },
+        T0 + 5,
+      );
       expect(await store.get(later.id)).toMatchObject({ state: 'delayed', runAt: T0 + 1000, owner: null, attempts: 1 });
       expect(await store.claim('B', [name], LEASE, T0 + 999)).toBeNull();
       expect(await store.claim('B', [name], LEASE, T0 + 1000)).toMatchObject({ id: later.id, attempts: 2, owner: 'B' });
@@ -154,15 +191,34 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
 
     it('restore stores a finished or waiting job as given, once, and it behaves like any other', async () => {
       const done = {
-        id: id('old-done'), name, data: { q: ['a'] }, state: 'completed' as const, progress: 100, attempts: 2, maxAttempts: 3,
-        result: { items: [{ ok: true }] }, error: null, createdAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:01:00.000Z',
-        runAt: T0, owner: null, leaseUntil: null,
+        id: id('old-done'),
+        name,
+        data: { q: ['a'] },
+        state: 'completed' as const,
+        progress: 100,
+        attempts: 2,
+        maxAttempts: 3,
+        result: { items: [{ ok: true }] },
+        error: null,
+        createdAt: '2026-01-01T00:00:00.000Z',
+        finishedAt: '2026-01-01T00:01:00.000Z',
+        runAt: T0,
+        owner: null,
+        leaseUntil: null,
       };
       expect(await store.restore(done)).toBe(true);
       expect(await h.other.get(done.id)).toEqual(done);
       expect(await store.restore({ ...done, result: 'other' })).toBe(false);
       expect((await store.get(done.id))?.result).toEqual(done.result);
-      const waiting = { ...done, id: id('old-waiting'), state: 'waiting' as const, progress: 0, attempts: 1, result: null, finishedAt: null };
+      const waiting = {
+        ...done,
+        id: id('old-waiting'),
+        state: 'waiting' as const,
+        progress: 0,
+        attempts: 1,
+        result: null,
+        finishedAt: null,
+      };
       expect(await store.restore(waiting)).toBe(true);
       expect(await store.claim('A', [name], LEASE, T0)).toMatchObject({ id: waiting.id, attempts: 2, state: 'active' });
       await expect(store.restore({ ...done, id: id('old-active'), state: 'active' })).rejects.toThrow();
@@ -173,13 +229,30 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       await store.insert({ id: id('c1'), name, data: null, maxAttempts: 2 }, T0);
       await store.insert({ id: id('c2'), name, data: null, maxAttempts: 2 }, T0);
       await store.claim('A', [name], LEASE, T0 + 1);
-      expect(await store.counts()).toEqual({ waiting: before.waiting + 1, active: before.active + 1, delayed: before.delayed });
+      expect(await store.counts()).toEqual({
+        waiting: before.waiting + 1,
+        active: before.active + 1,
+        delayed: before.delayed,
+      });
       // The oldest due job, c1, was claimed.
-      await store.finish(id('c1'), 'A', { state: 'delayed', runAt: T0 + 5000, error: { code: 'X', message: 'again' } }, T0 + 2);
-      expect(await store.counts()).toEqual({ waiting: before.waiting + 1, active: before.active, delayed: before.delayed + 1 });
+      await store.finish(
+        id('c1'),
+        'A',
+        { state: 'delayed', runAt: T0 + 5000, error: { code: 'X', message: 'again' } },
+        T0 + 2,
+      );
+      expect(await store.counts()).toEqual({
+        waiting: before.waiting + 1,
+        active: before.active,
+        delayed: before.delayed + 1,
+      });
       await store.claim('A', [name], LEASE, T0 + 3);
       await store.finish(id('c2'), 'A', { state: 'completed', result: null }, T0 + 4);
-      expect(await store.counts()).toEqual({ waiting: before.waiting, active: before.active, delayed: before.delayed + 1 });
+      expect(await store.counts()).toEqual({
+        waiting: before.waiting,
+        active: before.active,
+        delayed: before.delayed + 1,
+      });
     });
 
     it('health resolves', async () => {

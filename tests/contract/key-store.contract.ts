@@ -67,7 +67,9 @@ export function keyStoreContract(name: string, make: () => Promise<KeyStoreHarne
     });
 
     it('keeps every key of concurrent adds from two handles', async () => {
-      const keys = Array.from({ length: 20 }, (_, i) => key(ns, `k${i}`, `2026-01-01T00:00:${String(i).padStart(2, '0')}.000Z`));
+      const keys = Array.from({ length: 20 }, (_, i) =>
+        key(ns, `k${i}`, `2026-01-01T00:00:${String(i).padStart(2, '0')}.000Z`),
+      );
       await Promise.all(keys.map((k, i) => (i % 2 ? h.other : store).add(k)));
       expect(await store.list(ns)).toEqual(keys);
     });

@@ -53,7 +53,11 @@ describe('OpenAiChatProvider', () => {
   it('sends the model, messages, max_tokens and bearer key, and returns the answer with the server usage', async () => {
     server.script({ kind: 'answer', text: 'Tomas kept it.', usage: { prompt_tokens: 42, completion_tokens: 4 } });
     const res = await provider().complete(contractRequest({ maxTokens: 16 }));
-    expect(res).toMatchObject({ text: 'Tomas kept it.', finishReason: 'stop', usage: { promptTokens: 42, completionTokens: 4, estimated: false } });
+    expect(res).toMatchObject({
+      text: 'Tomas kept it.',
+      finishReason: 'stop',
+      usage: { promptTokens: 42, completionTokens: 4, estimated: false },
+    });
     const sent = server.requests[0]!;
     expect(sent.headers.authorization).toBe('Bearer sk-test');
     expect(sent.body).toMatchObject({ model: 'fixture-model', max_tokens: 16, temperature: 0 });
@@ -66,7 +70,11 @@ describe('OpenAiChatProvider', () => {
     const llm = provider();
     const req = contractRequest();
     const res = await llm.complete(req);
-    expect(res.usage).toEqual({ promptTokens: llm.countMessageTokens(req.messages), completionTokens: llm.countTokens('Tomas kept it.'), estimated: true });
+    expect(res.usage).toEqual({
+      promptTokens: llm.countMessageTokens(req.messages),
+      completionTokens: llm.countTokens('Tomas kept it.'),
+      estimated: true,
+    });
   });
 
   it('maps finish_reason length to length', async () => {
@@ -75,7 +83,11 @@ describe('OpenAiChatProvider', () => {
   });
 
   it('streams deltas to onToken, assembles the text and reports the usage chunk', async () => {
-    server.script({ kind: 'answer', pieces: ['Tomas', ' kept', ' the', ' light.'], usage: { prompt_tokens: 30, completion_tokens: 4 } });
+    server.script({
+      kind: 'answer',
+      pieces: ['Tomas', ' kept', ' the', ' light.'],
+      usage: { prompt_tokens: 30, completion_tokens: 4 },
+    });
     const pieces: string[] = [];
     const res = await provider().complete(contractRequest({ onToken: (t) => pieces.push(t) }));
     expect(pieces).toEqual(['Tomas', ' kept', ' the', ' light.']);
@@ -86,7 +98,10 @@ describe('OpenAiChatProvider', () => {
   });
 
   it('retries a 429 after the Retry-After seconds, then succeeds', async () => {
-    server.script({ kind: 'status', status: 429, headers: { 'retry-after': '2' }, body: { error: { message: 'slow down' } } }, { kind: 'answer', text: 'ok' });
+    server.script(
+      { kind: 'status', status: 429, headers: { 'retry-after': '2' }, body: { error: { message: 'slow down' } } },
+      { kind: 'answer', text: 'ok' },
+    );
     const res = await provider().complete(contractRequest());
     expect(res.text).toBe('ok');
     expect(server.requests).toHaveLength(2);
@@ -170,7 +185,12 @@ describe('OpenAiChatProvider', () => {
     server.script({
       kind: 'status',
       status: 400,
-      body: { error: { message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.", type: 'BadRequestError' } },
+      body: {
+        error: {
+          message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+          type: 'BadRequestError',
+        },
+      },
     });
     expect((await failure(provider().complete(contractRequest()))).code).toBe('LLM_CONTEXT_OVERFLOW');
   });
@@ -184,7 +204,12 @@ describe('OpenAiChatProvider', () => {
 
   it('maps connection refused to LLM_UNAVAILABLE', async () => {
     const port = await freePort();
-    const llm = new OpenAiChatProvider({ baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm', contextWindow: 4096, maxRetries: 0 });
+    const llm = new OpenAiChatProvider({
+      baseUrl: `http://127.0.0.1:${port}/v1`,
+      model: 'm',
+      contextWindow: 4096,
+      maxRetries: 0,
+    });
     const err = await failure(llm.complete(contractRequest()));
     expect(err.code).toBe('LLM_UNAVAILABLE');
     expect(err.message).toContain('ECONNREFUSED');
@@ -214,8 +239,17 @@ describe('OpenAiChatProvider', () => {
     server.script({ kind: 'answer', pieces: ['a', 'b'] });
     const boom = new Error('consumer failed');
     const err = await provider()
-      .complete(contractRequest({ onToken: () => { throw boom; } }))
-      .then(() => null, (e: unknown) => e);
+      .complete(
+        contractRequest({
+          onToken: () => {
+            throw boom;
+          },
+        }),
+      )
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).toBe(boom);
     expect(server.requests).toHaveLength(1);
   });

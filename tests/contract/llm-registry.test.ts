@@ -6,7 +6,8 @@ import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
 import { OpenAiChatProvider } from '../../src/adapters/llm/openai.js';
 import { HashingEmbedder } from './llm-test-embedder.js';
 
-const config = (overrides: NonNullable<Parameters<typeof loadConfig>[1]>['overrides']) => loadConfig({}, { dotenvPath: null, overrides });
+const config = (overrides: NonNullable<Parameters<typeof loadConfig>[1]>['overrides']) =>
+  loadConfig({}, { dotenvPath: null, overrides });
 
 describe('createLlm', () => {
   it('defaults to the extractive reader over the given embedder', () => {
@@ -18,7 +19,12 @@ describe('createLlm', () => {
 
   it('builds the OpenAI-compatible provider from LLM_* settings', () => {
     const llm = createLlm(
-      config({ LLM_PROVIDER: 'openai', LLM_BASE_URL: 'http://127.0.0.1:1/v1', LLM_MODEL: 'qwen', LLM_CONTEXT_WINDOW: 32768 }),
+      config({
+        LLM_PROVIDER: 'openai',
+        LLM_BASE_URL: 'http://127.0.0.1:1/v1',
+        LLM_MODEL: 'qwen',
+        LLM_CONTEXT_WINDOW: 32768,
+      }),
       { embedder: new HashingEmbedder() },
     );
     expect(llm).toBeInstanceOf(OpenAiChatProvider);
@@ -29,7 +35,12 @@ describe('createLlm', () => {
 
   it('builds the llama.cpp provider from LLAMA_* settings, its window capped by the GGUF', async () => {
     const llm = createLlm(
-      config({ LLM_PROVIDER: 'llama-cpp', LLAMA_MODEL_PATH: '/work/shared/models/stories260K/stories260K.gguf', LLM_CONTEXT_WINDOW: 8192, LLM_MAX_ANSWER_TOKENS: 64 }),
+      config({
+        LLM_PROVIDER: 'llama-cpp',
+        LLAMA_MODEL_PATH: '/work/shared/models/stories260K/stories260K.gguf',
+        LLM_CONTEXT_WINDOW: 8192,
+        LLM_MAX_ANSWER_TOKENS: 64,
+      }),
       { embedder: new HashingEmbedder() },
     );
     try {

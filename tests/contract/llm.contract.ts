@@ -14,7 +14,11 @@ export function contractRequest(overrides: Partial<CompletionRequest> = {}): Com
       { role: 'system', content: 'Answer from the context only.' },
       { role: 'user', content: `Context:\n${DOCUMENT}\n\nQuestion: ${question}` },
     ],
-    task: { kind: 'answer', question, passages: [{ documentId: 'doc-1', chunkId: 'c1', start: 0, end: DOCUMENT.length, text: DOCUMENT }] },
+    task: {
+      kind: 'answer',
+      question,
+      passages: [{ documentId: 'doc-1', chunkId: 'c1', start: 0, end: DOCUMENT.length, text: DOCUMENT }],
+    },
     maxTokens: 24,
     temperature: 0,
     ...overrides,

@@ -25,7 +25,14 @@ documentStoreContract('PostgresDocumentStore', async () => {
 
 function key(over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
   const id = over.id ?? `key_${randomUUID().slice(0, 8)}`;
-  return { id, hash: `h-${id}`, namespace: 'ns', name: `name of ${id}`, createdAt: '2026-01-01T00:00:00.000Z', ...over };
+  return {
+    id,
+    hash: `h-${id}`,
+    namespace: 'ns',
+    name: `name of ${id}`,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  };
 }
 
 async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
@@ -57,7 +64,10 @@ describe('PostgreSQL stores on the real server', () => {
   it('applies each migration once when several processes start at the same time', async () => {
     const dbs = Array.from({ length: 4 }, () => open());
     await Promise.all(dbs.map((db) => db.ready()));
-    const { rows } = await dbs[0]!.query<{ version: number; n: string }>('test', 'SELECT version, count(*) AS n FROM schema_migrations GROUP BY version ORDER BY version');
+    const { rows } = await dbs[0]!.query<{ version: number; n: string }>(
+      'test',
+      'SELECT version, count(*) AS n FROM schema_migrations GROUP BY version ORDER BY version',
+    );
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.n === '1')).toBe(true);
     expect(rows.map((r) => r.version)[0]).toBe(1);
@@ -72,7 +82,9 @@ describe('PostgreSQL stores on the real server', () => {
     const b = new PostgresDocumentStore({ db: open() });
     await a.put(makeRecord('ns', 'counter', { chunkCount: 0 }));
     await Promise.all(
-      Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).update('ns', 'counter', (cur) => ({ ...cur!, chunkCount: cur!.chunkCount + 1 }))),
+      Array.from({ length: 30 }, (_, i) =>
+        (i % 2 ? a : b).update('ns', 'counter', (cur) => ({ ...cur!, chunkCount: cur!.chunkCount + 1 })),
+      ),
     );
     expect((await b.get('ns', 'counter'))?.chunkCount).toBe(30);
   });
@@ -129,14 +141,20 @@ describe('PostgreSQL stores on the real server', () => {
 
   it('a server nobody listens on is 503 DATABASE_UNAVAILABLE with Retry-After, the connection error kept as cause', async () => {
     const port = await freePort();
-    const store = new PostgresDocumentStore({ db: open(schemaUrl(schema.schema, `postgres://postgres@127.0.0.1:${port}/postgres`)) });
+    const store = new PostgresDocumentStore({
+      db: open(schemaUrl(schema.schema, `postgres://postgres@127.0.0.1:${port}/postgres`)),
+    });
     const err = await appErrorOf(store.get('ns', 'doc'));
     expect(err.code).toBe('DATABASE_UNAVAILABLE');
     expect(err.statusCode).toBe(503);
     expect(err.transient).toBe(true);
     expect(err.retryAfter).toBeGreaterThan(0);
     expect((err.cause as { code?: string }).code).toBe('ECONNREFUSED');
-    const keys = await appErrorOf(new PostgresKeyStore({ db: open(schemaUrl(schema.schema, `postgres://postgres@127.0.0.1:${port}/postgres`)) }).findByHash('x'));
+    const keys = await appErrorOf(
+      new PostgresKeyStore({
+        db: open(schemaUrl(schema.schema, `postgres://postgres@127.0.0.1:${port}/postgres`)),
+      }).findByHash('x'),
+    );
     expect(keys.code).toBe('DATABASE_UNAVAILABLE');
   });
 

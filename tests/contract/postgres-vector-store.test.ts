@@ -53,7 +53,10 @@ describe('PostgresVectorStore specifics on the real server', () => {
 
   it('searchText ranks by BM25: chunks holding more and rarer query terms first, only those of the requested versions', async () => {
     await store.upsert('ns', withTexts(makeChunks('ns', 'doc', 'v1', 5, rand), TEXTS));
-    await store.upsert('ns', withTexts(makeChunks('ns', 'doc', 'v2', 1, rand), ['the lighthouse keeper storm storm storm']));
+    await store.upsert(
+      'ns',
+      withTexts(makeChunks('ns', 'doc', 'v2', 1, rand), ['the lighthouse keeper storm storm storm']),
+    );
     const hits = await store.searchText('ns', [V1], 'Who kept the lighthouse lamp lit during the storm?', 10);
     expect(hits.map((h) => h.chunk.order)).toEqual([2, 0]);
     expect(hits[0]!.score).toBeGreaterThan(hits[1]!.score);
@@ -70,14 +73,26 @@ describe('PostgresVectorStore specifics on the real server', () => {
     expect(hits.map((h) => h.chunk.order)).toEqual([1, 0, 2, 3]);
     // Okapi BM25 by hand (k1 = 1.2, b = 0.75, Lucene idf), every word here being its own lexeme: N = 5, avgdl = 11 / 5.
     const idf = (df: number) => Math.log(1 + (5 - df + 0.5) / (df + 0.5));
-    const term = (tf: number, len: number, df: number) => (idf(df) * tf * 2.2) / (tf + 1.2 * (1 - 0.75 + (0.75 * len) / 2.2));
+    const term = (tf: number, len: number, df: number) =>
+      (idf(df) * tf * 2.2) / (tf + 1.2 * (1 - 0.75 + (0.75 * len) / 2.2));
     const expected = [term(2, 3, 4), term(1, 2, 4) + term(1, 2, 1), term(1, 2, 4), term(1, 2, 4)];
     for (const h of hits) expect(h.score).toBeCloseTo(expected[h.chunk.order]!, 9);
   });
 
   it('searchText reads any question as words: quotes, operators, backslashes and U+0000 neither fail nor inject', async () => {
-    await store.upsert('ns', withTexts(makeChunks('ns', 'doc', 'v1', 2, rand), ["it's the keeper's \\lamp\\ & co", 'a\u0000b lighthouse']));
-    for (const q of ["keeper's", "'); DROP TABLE chunks; --", 'lamp & | ! <-> :*', '\\lamp\\', 'a\u0000b', '', 'the of and']) {
+    await store.upsert(
+      'ns',
+      withTexts(makeChunks('ns', 'doc', 'v1', 2, rand), ["it's the keeper's \\lamp\\ & co", 'a\u0000b lighthouse']),
+    );
+    for (const q of [
+      "keeper's",
+      "'); DROP TABLE chunks; --",
+      'lamp & | ! <-> :*',
+      '\\lamp\\',
+      'a\u0000b',
+      '',
+      'the of and',
+    ]) {
       await expect(store.searchText('ns', [V1], q, 5)).resolves.toBeInstanceOf(Array);
     }
     expect((await store.searchText('ns', [V1], "the keeper's lamp", 5))[0]?.chunk.order).toBe(0);
@@ -110,7 +125,10 @@ describe('PostgresVectorStore specifics on the real server', () => {
     expect(await cache.getMany('m2', ['a'])).toEqual([null]);
     const many = Array.from({ length: 1200 }, (_, i) => ({ key: `k${i}`, vector: randomVector(rand) }));
     await cache.putMany('m1', many);
-    const back = await cache.getMany('m1', many.map((e) => e.key));
+    const back = await cache.getMany(
+      'm1',
+      many.map((e) => e.key),
+    );
     expect(back.every((v, i) => v !== null && v.every((x, j) => x === many[i]!.vector[j]))).toBe(true);
   });
 });

@@ -52,7 +52,9 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(c?.dims).toBe(DIMS);
     expect(c?.distance).toBe('Cosine');
     expect(Object.fromEntries(c!.indexes)).toEqual({ namespace: 'keyword', documentId: 'keyword', version: 'keyword' });
-    expect(fake.requests.filter((r) => r.operationId === 'create_collection' && r.path.endsWith(`${base}_${DIMS}`))).toHaveLength(1);
+    expect(
+      fake.requests.filter((r) => r.operationId === 'create_collection' && r.path.endsWith(`${base}_${DIMS}`)),
+    ).toHaveLength(1);
   });
 
   it('ensureReady from two processes at once tolerates the loser of the creation race', async () => {
@@ -62,7 +64,12 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     fake.answerNext('collection_exists', { exists: false });
     const before = fake.requests.length;
     await store.ensureReady(DIMS);
-    expect(fake.requests.slice(before).map((r) => r.operationId).slice(0, 3)).toEqual(['collection_exists', 'create_collection', 'collection_exists']);
+    expect(
+      fake.requests
+        .slice(before)
+        .map((r) => r.operationId)
+        .slice(0, 3),
+    ).toEqual(['collection_exists', 'create_collection', 'collection_exists']);
     expect(fake.collections.has(`${base}_${DIMS}`)).toBe(true);
   });
 
@@ -84,7 +91,12 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(scored).toHaveLength(13);
     const sent = fake.requests.slice(before);
     expect(sent.map((r) => r.operationId)).toEqual(['count_points', 'query_points']);
-    const query = sent[1]!.body as { params: { exact: boolean }; limit: number; filter: unknown; with_payload: boolean };
+    const query = sent[1]!.body as {
+      params: { exact: boolean };
+      limit: number;
+      filter: unknown;
+      with_payload: boolean;
+    };
     expect(query.params.exact).toBe(true);
     expect(query.limit).toBe(13);
     expect(query.with_payload).toBe(true);
@@ -184,7 +196,8 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     const locked = new FakeQdrant({ apiKey: 'secret' });
     await locked.start();
     try {
-      const client = (apiKey?: string) => new QdrantClient({ url: locked.url, ...(apiKey ? { apiKey } : {}), checkCompatibility: false });
+      const client = (apiKey?: string) =>
+        new QdrantClient({ url: locked.url, ...(apiKey ? { apiKey } : {}), checkCompatibility: false });
       const good = new QdrantVectorStore({ url: locked.url, collection: base, client: client('secret') });
       await expect(good.health()).resolves.toBeUndefined();
       const bad = new QdrantVectorStore({ url: locked.url, collection: base, client: client('wrong') });
@@ -199,7 +212,10 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     await store.ensureReady(DIMS);
     const c = fake.collections.get(`${base}_${DIMS}`)!;
     expect(Object.fromEntries(c.sparse)).toEqual({ [LEXICAL_VECTOR]: 'idf' });
-    const [chunk] = makeChunks('ns', 'doc', 'v1', 1, seededRandom(4)).map((x) => ({ ...x, text: 'The keeper kept the lamp; the lamp kept burning.' }));
+    const [chunk] = makeChunks('ns', 'doc', 'v1', 1, seededRandom(4)).map((x) => ({
+      ...x,
+      text: 'The keeper kept the lamp; the lamp kept burning.',
+    }));
     await store.upsert('ns', [chunk!]);
     const sparse = c.points.get(pointId('ns', chunk!.id))!.sparse.get(LEXICAL_VECTOR)!;
     const expected = chunkSparseVector(chunk!.text);
@@ -223,7 +239,10 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     const avg = texts.reduce((n, t) => n + analyze(t).length, 0) / texts.length;
     const lexical = new QdrantVectorStore({ url: fake.url, collection: base, avgChunkTerms: avg });
     await lexical.ensureReady(DIMS);
-    await lexical.upsert('ns', makeChunks('ns', 'doc', 'v1', 5, seededRandom(5)).map((c, i) => ({ ...c, text: texts[i]! })));
+    await lexical.upsert(
+      'ns',
+      makeChunks('ns', 'doc', 'v1', 5, seededRandom(5)).map((c, i) => ({ ...c, text: texts[i]! })),
+    );
     const question = 'Who kept the lighthouse lamp lit in the storm near the harbour?';
     const hits = await lexical.searchText('ns', [V1], question, 10);
     const bm25 = buildBm25Index(texts).score(question);
@@ -308,8 +327,15 @@ describe('FakeQdrant itself', () => {
     expect(root).toMatchObject({ title: expect.any(String), version: expect.any(String) });
     const missing = await fetch(`${fake.url}/collections/nope`, { method: 'DELETE' });
     expect(missing.status).toBe(200);
-    const err = await fetch(`${fake.url}/collections/nope/points/count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const err = await fetch(`${fake.url}/collections/nope/points/count`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(err.status).toBe(404);
-    expect(await err.json()).toMatchObject({ status: { error: expect.stringContaining("doesn't exist") }, result: null });
+    expect(await err.json()).toMatchObject({
+      status: { error: expect.stringContaining("doesn't exist") },
+      result: null,
+    });
   });
 });

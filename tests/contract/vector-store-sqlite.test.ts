@@ -33,10 +33,16 @@ describe('SqliteVectorStore on disk', () => {
 
   /** A store on its own connection to the one file, as another process would have. */
   const stores: SqliteVectorStore[] = [];
-  async function open(opts: { cacheBytes?: number; dims?: number; searchThread?: boolean } = {}): Promise<SqliteVectorStore> {
+  async function open(
+    opts: { cacheBytes?: number; dims?: number; searchThread?: boolean } = {},
+  ): Promise<SqliteVectorStore> {
     const db = openSqlite(join(dir, 'test.db'));
     dbs.push(db);
-    const s = new SqliteVectorStore({ db, ...(opts.cacheBytes === undefined ? {} : { cacheBytes: opts.cacheBytes }), ...(opts.searchThread === undefined ? {} : { searchThread: opts.searchThread }) });
+    const s = new SqliteVectorStore({
+      db,
+      ...(opts.cacheBytes === undefined ? {} : { cacheBytes: opts.cacheBytes }),
+      ...(opts.searchThread === undefined ? {} : { searchThread: opts.searchThread }),
+    });
     stores.push(s);
     await s.ensureReady(opts.dims ?? DIMS);
     return s;
@@ -115,7 +121,10 @@ describe('SqliteVectorStore on disk', () => {
   it('searches on its thread exactly as on the event loop, and sees what another connection just committed', async () => {
     const threaded = await open();
     const inline = await open({ searchThread: false });
-    const chunks = makeChunks('ns', 'doc', 'v1', 40, rand).map((c, i) => ({ ...c, text: `harbour ${'tide '.repeat(i % 5)} lamp ${i}` }));
+    const chunks = makeChunks('ns', 'doc', 'v1', 40, rand).map((c, i) => ({
+      ...c,
+      text: `harbour ${'tide '.repeat(i % 5)} lamp ${i}`,
+    }));
     await inline.upsert('ns', chunks);
     for (const q of ['harbour tide', 'lamp', 'tide tide "quoted"']) {
       const a = await threaded.searchText('ns', [V1], q, 15);
@@ -158,7 +167,10 @@ describe('SqliteVectorStore on disk', () => {
     );
     const modules = [join(ROOT, 'src/adapters/sqlite/database.ts'), join(ROOT, 'src/adapters/sqlite/vector-store.ts')];
     const run = (tag: string) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', script, ...modules, join(dir, 'test.db'), tag], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', script, ...modules, join(dir, 'test.db'), tag], {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       return once(child, 'exit').then(([code]) => expect(code, stderr).toBe(0));

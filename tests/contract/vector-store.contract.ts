@@ -60,7 +60,8 @@ function withoutVector(c: StoredChunk): ChunkRecord {
   return rest;
 }
 
-const byId = (a: { chunk: ChunkRecord }, b: { chunk: ChunkRecord }) => (a.chunk.id < b.chunk.id ? -1 : a.chunk.id > b.chunk.id ? 1 : 0);
+const byId = (a: { chunk: ChunkRecord }, b: { chunk: ChunkRecord }) =>
+  a.chunk.id < b.chunk.id ? -1 : a.chunk.id > b.chunk.id ? 1 : 0;
 
 export function vectorStoreContract(name: string, make: () => Promise<VectorStoreHarness>): void {
   describe(`VectorStore contract: ${name}`, () => {
@@ -218,7 +219,17 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
 
     it('getChunks returns the chunks of one version in order, without vectors', async () => {
       const chunks = makeChunks(ns, 'doc', 'v1', 9, rand);
-      const shuffled = [chunks[4]!, chunks[8]!, chunks[0]!, chunks[2]!, chunks[7]!, chunks[1]!, chunks[6]!, chunks[3]!, chunks[5]!];
+      const shuffled = [
+        chunks[4]!,
+        chunks[8]!,
+        chunks[0]!,
+        chunks[2]!,
+        chunks[7]!,
+        chunks[1]!,
+        chunks[6]!,
+        chunks[3]!,
+        chunks[5]!,
+      ];
       // Several calls, as an ingest job embedding in batches would make.
       await store.upsert(ns, shuffled.slice(0, 3));
       await store.upsert(ns, shuffled.slice(3, 5));
@@ -232,7 +243,9 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
 
     it('rejects a query of the wrong size with VECTOR_STORE_ERROR', async () => {
       await store.upsert(ns, makeChunks(ns, 'doc', 'v1', 2, rand));
-      const err = await store.scoreAll(ns, [{ documentId: 'doc', version: 'v1' }], new Float32Array(DIMS + 1)).catch((e: unknown) => e);
+      const err = await store
+        .scoreAll(ns, [{ documentId: 'doc', version: 'v1' }], new Float32Array(DIMS + 1))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AppError);
       expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
     });
@@ -258,7 +271,9 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
         // Three occurrences in a chunk of similar length outrank one.
         expect(hits[0]!.chunk.order).toBe(3);
         for (let i = 1; i < hits.length; i++) expect(hits[i - 1]!.score).toBeGreaterThanOrEqual(hits[i]!.score);
-        expect(hits.every((h) => h.chunk.documentId === 'doc' && h.chunk.version === 'v1' && h.chunk.namespace === ns)).toBe(true);
+        expect(
+          hits.every((h) => h.chunk.documentId === 'doc' && h.chunk.version === 'v1' && h.chunk.namespace === ns),
+        ).toBe(true);
         expect(hits.find((h) => h.chunk.order === 3)!.chunk).toEqual(withoutVector(chunks[3]!));
         expect(hits[0]!.chunk).not.toHaveProperty('vector');
         expect(await store.searchText(ns, [{ documentId: 'doc', version: 'v1' }], 'lighthouse', 2)).toHaveLength(2);
@@ -300,7 +315,14 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
         if (!store.searchText) return ctx.skip();
         await store.upsert(ns, withTexts('doc', 'v1', texts));
         const ref = [{ documentId: 'doc', version: 'v1' }];
-        for (const q of ['"lighthouse', 'lighthouse AND NOT', 'NEAR(keeper lighthouse)', 'light*', 'text:keeper', '-keeper ^lamp {x}']) {
+        for (const q of [
+          '"lighthouse',
+          'lighthouse AND NOT',
+          'NEAR(keeper lighthouse)',
+          'light*',
+          'text:keeper',
+          '-keeper ^lamp {x}',
+        ]) {
           await expect(store.searchText(ns, ref, q, 10)).resolves.toBeInstanceOf(Array);
         }
         expect((await store.searchText(ns, ref, 'NEAR(keeper)', 10)).map((h) => h.chunk.order).sort()).toEqual([0, 3]);

@@ -48,7 +48,10 @@ describe('QdrantVectorStore against the schema-checking fake Qdrant', () => {
     await fake.stop();
   });
 
-  vectorStoreContract('QdrantVectorStore (fake server)', qdrantHarness(() => fake.url));
+  vectorStoreContract(
+    'QdrantVectorStore (fake server)',
+    qdrantHarness(() => fake.url),
+  );
 
   it('sent only requests, and got only responses, that the Qdrant OpenAPI schema allows', () => {
     expect(fake.requests.length).toBeGreaterThan(50);
@@ -58,6 +61,12 @@ describe('QdrantVectorStore against the schema-checking fake Qdrant', () => {
 
 const liveUrl = process.env.QDRANT_URL;
 const liveKey = process.env.QDRANT_API_KEY;
-describe.skipIf(!liveUrl)(`QdrantVectorStore against a live server${liveUrl ? ` at ${liveUrl}` : ' (skipped: set QDRANT_URL to run)'}`, () => {
-  vectorStoreContract('QdrantVectorStore (live server)', qdrantHarness(() => liveUrl ?? '', liveKey || undefined));
-});
+describe.skipIf(!liveUrl)(
+  `QdrantVectorStore against a live server${liveUrl ? ` at ${liveUrl}` : ' (skipped: set QDRANT_URL to run)'}`,
+  () => {
+    vectorStoreContract(
+      'QdrantVectorStore (live server)',
+      qdrantHarness(() => liveUrl ?? '', liveKey || undefined),
+    );
+  },
+);

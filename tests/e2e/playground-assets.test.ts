@@ -9,7 +9,8 @@ import { PLAYGROUND_ROOT } from '../../playground/build.js';
 /** A copy of the playground's sources without dist/, as in a clean clone. */
 async function cleanCopy(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'air-playground-'));
-  for (const name of ['index.html', 'style.css', 'src']) await cp(join(PLAYGROUND_ROOT, name), join(root, name), { recursive: true });
+  for (const name of ['index.html', 'style.css', 'src'])
+    await cp(join(PLAYGROUND_ROOT, name), join(root, name), { recursive: true });
   return root;
 }
 

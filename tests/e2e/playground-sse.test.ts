@@ -9,7 +9,8 @@ function parseAll(chunks: string[]): SseEvent[] {
 
 describe('the playground’s server-sent events parser', () => {
   it('reads named events with JSON data, as the answer routes send them', () => {
-    const stream = 'event: decision\ndata: {"strategy":"rag"}\n\nevent: token\ndata: {"text":"Cap"}\n\nevent: result\ndata: {"answer":"Captain"}\n\n';
+    const stream =
+      'event: decision\ndata: {"strategy":"rag"}\n\nevent: token\ndata: {"text":"Cap"}\n\nevent: result\ndata: {"answer":"Captain"}\n\n';
     expect(parseAll([stream])).toEqual([
       { event: 'decision', data: '{"strategy":"rag"}' },
       { event: 'token', data: '{"text":"Cap"}' },
@@ -18,7 +19,9 @@ describe('the playground’s server-sent events parser', () => {
   });
 
   it('joins multi-line data with newlines, ignores comments and unknown fields, and defaults the name to message', () => {
-    expect(parseAll([': keep-alive\nretry: 100\ndata: one\ndata:two\nfoo: bar\n\n'])).toEqual([{ event: 'message', data: 'one\ntwo' }]);
+    expect(parseAll([': keep-alive\nretry: 100\ndata: one\ndata:two\nfoo: bar\n\n'])).toEqual([
+      { event: 'message', data: 'one\ntwo' },
+    ]);
   });
 
   it('drops an event with no data line and forgets its name', () => {
@@ -42,18 +45,23 @@ describe('the playground’s server-sent events parser', () => {
       { maxLength: 8 },
     );
     fc.assert(
-      fc.property(events, fc.constantFrom('\n', '\r\n', '\r'), fc.array(fc.nat(), { maxLength: 12 }), (evs, eol, cuts) => {
-        const text = evs.map((e) => `event: ${e.event}${eol}data: ${e.data}${eol}${eol}`).join('');
-        const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-        const chunks: string[] = [];
-        let at = 0;
-        for (const p of points) {
-          chunks.push(text.slice(at, p));
-          at = p;
-        }
-        chunks.push(text.slice(at));
-        expect(parseAll(chunks)).toEqual(evs);
-      }),
+      fc.property(
+        events,
+        fc.constantFrom('\n', '\r\n', '\r'),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (evs, eol, cuts) => {
+          const text = evs.map((e) => `event: ${e.event}${eol}data: ${e.data}${eol}${eol}`).join('');
+          const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+          const chunks: string[] = [];
+          let at = 0;
+          for (const p of points) {
+            chunks.push(text.slice(at, p));
+            at = p;
+          }
+          chunks.push(text.slice(at));
+          expect(parseAll(chunks)).toEqual(evs);
+        },
+      ),
     );
   });
 });

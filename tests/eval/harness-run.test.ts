@@ -37,7 +37,18 @@ function specs(keys = ALL) {
 }
 
 async function run(out: string, over: Partial<EvalOptions> = {}) {
-  return runEval({ dataset: root, out, strategies: specs(), judge: lexicalJudge(), backend, config, logger, seed: 3, warn: () => {}, ...over });
+  return runEval({
+    dataset: root,
+    out,
+    strategies: specs(),
+    judge: lexicalJudge(),
+    backend,
+    config,
+    logger,
+    seed: 3,
+    warn: () => {},
+    ...over,
+  });
 }
 
 beforeAll(async () => {
@@ -75,8 +86,16 @@ describe('the evaluation harness on a LaRA-style fixture', () => {
       expect(['lexical-approximate']).toContain(r.verdict.method);
     }
     expect(rows.filter((r) => r.strategy === 'topk').every((r) => r.k === 2 && r.chosen === 'rag')).toBe(true);
-    expect(rows.filter((r) => r.strategy === 'coa').every((r) => r.llmCalls >= 2 && r.k === null && r.evidenceCoverage === 1)).toBe(true);
-    expect(rows.filter((r) => r.strategy === 'full').every((r) => r.tokenRatio === 1 && r.evidenceCoverage === 1 && r.answerSupport !== 0)).toBe(true);
+    expect(
+      rows
+        .filter((r) => r.strategy === 'coa')
+        .every((r) => r.llmCalls >= 2 && r.k === null && r.evidenceCoverage === 1),
+    ).toBe(true);
+    expect(
+      rows
+        .filter((r) => r.strategy === 'full')
+        .every((r) => r.tokenRatio === 1 && r.evidenceCoverage === 1 && r.answerSupport !== 0),
+    ).toBe(true);
     expect(rows.filter((r) => r.strategy === 'budget').every((r) => r.tokensRead <= 100)).toBe(true);
     // Adaptive-k records its cut, and the sample questions carry their curves.
     expect(rows.filter((r) => r.strategy === 'rag').every((r) => r.cutIndex !== null && r.k !== null)).toBe(true);
@@ -122,7 +141,13 @@ describe('the evaluation harness on a LaRA-style fixture', () => {
     // terms their document never does go to retrieval: location "fuel, befor" and "instrument, bring" (2 of 4), reasoning "keep, record,
     // over, whol, career" (1 of 2), comp "differ, favour, use", hallu "colour, brought".
     expect(config.ROUTER_MIN_ABSENT_TERMS).toBe(2);
-    expect([share('location'), share('reasoning'), share('comp'), share('hallu'), share('all')]).toEqual([0.5, 0.5, 1, 1, 5 / 8]);
+    expect([share('location'), share('reasoning'), share('comp'), share('hallu'), share('all')]).toEqual([
+      0.5,
+      0.5,
+      1,
+      1,
+      5 / 8,
+    ]);
   });
 
   it('replays the retrieval probe on the recorded RAG answers and reports it', async () => {
@@ -130,7 +155,8 @@ describe('the evaluation harness on a LaRA-style fixture', () => {
     const replay = summary.replay[0];
     // Every recorded RAG answer of the fixture declines ("The text does not say.", "The text does not mention...") or is under 30 tokens:
     // the probe (on by default) keeps them all, so routed scores as always-RAG and reads only what retrieval reads.
-    for (const r of replay.rows) expect(r).toMatchObject({ routed: r.alwaysRag, ragShare: 1, tokensRouted: r.tokensRag });
+    for (const r of replay.rows)
+      expect(r).toMatchObject({ routed: r.alwaysRag, ragShare: 1, tokensRouted: r.tokensRag });
     const loc = replay.rows.find((r: { group: string }) => r.group === 'location');
     expect(loc.routed).toBeCloseTo(3 / 4);
     const all = replay.rows.find((r: { group: string }) => r.group === 'all');
@@ -138,16 +164,24 @@ describe('the evaluation harness on a LaRA-style fixture', () => {
     expect(all.tokensRouted).toBeLessThanOrEqual(all.tokensFull);
     const md = await readFile(join(out, 'report.md'), 'utf8');
     expect(md).toContain("the model's recorded answers stand in for the reader");
-    expect(md).toMatch(/\| all \| 8 \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [+−][\d.]+ \| [\d.]+% \| 100\.0% \|/);
+    expect(md).toMatch(
+      /\| all \| 8 \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [\d.]+% \| [+−][\d.]+ \| [\d.]+% \| 100\.0% \|/,
+    );
     const html = await readFile(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<th>tokens routed</th>');
   });
 
   it('replays what the config runs: with the probe off, routed is the rules alone', async () => {
-    const off = await run(await mkdtemp(join(tmpdir(), 'eval-out-')), { replayOnly: true, replayModels: ['mini-model'], config: { ...config, ROUTER_PROBE: false } });
+    const off = await run(await mkdtemp(join(tmpdir(), 'eval-out-')), {
+      replayOnly: true,
+      replayModels: ['mini-model'],
+      config: { ...config, ROUTER_PROBE: false },
+    });
     const first = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
     const rows = off.summary.replay[0]!.rows;
-    expect(rows.map((r) => [r.routed, r.ragShare])).toEqual(first.replay[0].rows.map((r: { policy: number; policyRagShare: number }) => [r.policy, r.policyRagShare]));
+    expect(rows.map((r) => [r.routed, r.ragShare])).toEqual(
+      first.replay[0].rows.map((r: { policy: number; policyRagShare: number }) => [r.policy, r.policyRagShare]),
+    );
     // The fixture's rules send some questions whole, which the probe answered from retrieval: the two runs differ.
     expect(rows.find((r) => r.group === 'all')!.ragShare).toBeLessThan(1);
   });
@@ -196,7 +230,10 @@ describe('the evaluation harness on a LaRA-style fixture', () => {
   });
 
   it('gives the same numbers for the same inputs and seed, whatever the concurrency', async () => {
-    const again = await run(await mkdtemp(join(tmpdir(), 'eval-out-')), { concurrency: 3, replayModels: ['mini-model'] });
+    const again = await run(await mkdtemp(join(tmpdir(), 'eval-out-')), {
+      concurrency: 3,
+      replayModels: ['mini-model'],
+    });
     const first = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
     const second = JSON.parse(JSON.stringify(again.summary));
     expect(second.results).toEqual(first.results);
@@ -231,7 +268,10 @@ describe('resume', () => {
     const second = await run(out);
     expect(second.summary.interrupted).toBe(false);
     expect(second.summary.timing.pairsRun).toBe(48 - done);
-    const lines = (await readFile(join(out, 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as ResultRow);
+    const lines = (await readFile(join(out, 'results.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ResultRow);
     expect(lines.length).toBe(48);
     expect(new Set(lines.map((l) => l.key)).size).toBe(48);
     for (const [key, answer] of before) expect(lines.find((l) => l.key === key)!.answer).toBe(answer);
@@ -246,16 +286,31 @@ describe('resume', () => {
     const out = await mkdtemp(join(tmpdir(), 'eval-resume-'));
     await run(out, { strategies: specs(['full']), limit: 1 });
     const other = { ...lexicalJudge(), name: 'llm:other', approximate: false };
-    await expect(run(out, { strategies: specs(['full']), limit: 1, judge: other })).rejects.toThrow(/judge: "lexical-approximate" → "llm:other"/);
+    await expect(run(out, { strategies: specs(['full']), limit: 1, judge: other })).rejects.toThrow(
+      /judge: "lexical-approximate" → "llm:other"/,
+    );
   });
 });
 
 describe('bad input', () => {
   it('names the file and line of malformed lines and missing references, and never counts them as answered', async () => {
     const out = await mkdtemp(join(tmpdir(), 'eval-bad-'));
-    const res = await runEval({ dataset: brokenRoot, out, strategies: specs(['rag']), judge: lexicalJudge(), backend, config, logger, warn: () => {} });
+    const res = await runEval({
+      dataset: brokenRoot,
+      out,
+      strategies: specs(['rag']),
+      judge: lexicalJudge(),
+      backend,
+      config,
+      logger,
+      warn: () => {},
+    });
     const where = res.summary.broken.items.map((b) => `${b.file}:${b.line}`);
-    expect(where).toEqual(['queries/32k_book_location.jsonl:4', 'queries/32k_book_location.jsonl:5', 'queries/32k_paper_location.jsonl:2']);
+    expect(where).toEqual([
+      'queries/32k_book_location.jsonl:4',
+      'queries/32k_book_location.jsonl:5',
+      'queries/32k_paper_location.jsonl:2',
+    ]);
     expect(res.summary.broken.items[0]!.message).toMatch(/not valid JSON/);
     expect(res.summary.broken.items[1]!.message).toMatch(/document not found: documents\/32k\/book\/missing.txt/);
     expect(res.summary.broken.items[2]!.message).toMatch(/segment 7 does not exist/);
@@ -267,7 +322,16 @@ describe('bad input', () => {
 
   it('stops before answering anything when asked to stop on bad input', async () => {
     const out = await mkdtemp(join(tmpdir(), 'eval-bad-'));
-    const p = runEval({ dataset: brokenRoot, out, strategies: specs(['rag']), judge: lexicalJudge(), backend, config, logger, onError: 'stop' });
+    const p = runEval({
+      dataset: brokenRoot,
+      out,
+      strategies: specs(['rag']),
+      judge: lexicalJudge(),
+      backend,
+      config,
+      logger,
+      onError: 'stop',
+    });
     await expect(p).rejects.toBeInstanceOf(EvalInputError);
     await expect(p).rejects.toThrow(/queries\/32k_book_location.jsonl:4: not valid JSON/);
   });
@@ -276,7 +340,9 @@ describe('bad input', () => {
     // The service failing Chain-of-Agents answers (as an LLM outage would): the answer call throws.
     const failing: Backend = Object.assign(Object.create(backend) as Backend, {
       answer: (...args: Parameters<Backend['answer']>) =>
-        args[2] === 'coa' ? Promise.reject(Object.assign(new Error('upstream unavailable'), { code: 'LLM_UNAVAILABLE' })) : backend.answer(...args),
+        args[2] === 'coa'
+          ? Promise.reject(Object.assign(new Error('upstream unavailable'), { code: 'LLM_UNAVAILABLE' }))
+          : backend.answer(...args),
     });
     const out = await mkdtemp(join(tmpdir(), 'eval-fail-'));
     const skipped = await run(out, { backend: failing, strategies: specs(['coa', 'full']) });
@@ -289,14 +355,18 @@ describe('bad input', () => {
     expect(retried.summary.pairs).toMatchObject({ answered: 16, failed: 0 });
 
     const stopOut = await mkdtemp(join(tmpdir(), 'eval-fail-'));
-    await expect(run(stopOut, { backend: failing, strategies: specs(['coa']), onError: 'stop' })).rejects.toBeInstanceOf(EvalStoppedError);
+    await expect(
+      run(stopOut, { backend: failing, strategies: specs(['coa']), onError: 'stop' }),
+    ).rejects.toBeInstanceOf(EvalStoppedError);
     const summary = JSON.parse(await readFile(join(stopOut, 'summary.json'), 'utf8'));
     expect(summary.pairs.failed).toBe(1);
     expect(summary.pairs.answered).toBe(0);
   });
 
   it('says which folder is missing', async () => {
-    await expect(run(await mkdtemp(join(tmpdir(), 'eval-bad-')), { dataset: join(root, 'nope') })).rejects.toThrow(/dataset folder not found: .*nope/);
+    await expect(run(await mkdtemp(join(tmpdir(), 'eval-bad-')), { dataset: join(root, 'nope') })).rejects.toThrow(
+      /dataset folder not found: .*nope/,
+    );
   });
 });
 
@@ -310,7 +380,12 @@ describe('over HTTP', () => {
     server = await startServer({ ...SETTINGS });
     const http = new HttpBackend({ url: server.url, namespace: 'eval-http' });
     const keys = ['auto', 'rag', 'topk', 'full'];
-    const viaHttp = await run(await mkdtemp(join(tmpdir(), 'eval-http-')), { backend: http, strategies: specs(keys), limit: 4, concurrency: 2 });
+    const viaHttp = await run(await mkdtemp(join(tmpdir(), 'eval-http-')), {
+      backend: http,
+      strategies: specs(keys),
+      limit: 4,
+      concurrency: 2,
+    });
     const inProcess = await run(await mkdtemp(join(tmpdir(), 'eval-http-')), { strategies: specs(keys), limit: 4 });
     expect(viaHttp.summary.backend.mode).toBe('http');
     expect(viaHttp.summary.pairs.answered).toBe(16);

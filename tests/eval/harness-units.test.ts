@@ -53,7 +53,15 @@ describe('evidence metrics of what a strategy read', () => {
   it('counts a retrieval that touches the evidence segment as covering it, and one that does not as missing it', () => {
     const ev = { gold: [segments[2]!], segments: undefined, nSegments: 5 };
     const hit = spansRead('rag', doc, [{ start: 25, end: 32 }], null);
-    const miss = spansRead('rag', doc, [{ start: 0, end: 10 }, { start: 40, end: 50 }], null);
+    const miss = spansRead(
+      'rag',
+      doc,
+      [
+        { start: 0, end: 10 },
+        { start: 40, end: 50 },
+      ],
+      null,
+    );
     expect(readingMetrics(hit, doc, 'ccccccccc', ev).evidenceCoverage).toBe(1);
     expect(readingMetrics(miss, doc, 'ccccccccc', ev).evidenceCoverage).toBe(0);
   });
@@ -61,23 +69,53 @@ describe('evidence metrics of what a strategy read', () => {
   it('needs both compared segments for a comparison question', () => {
     const ev = { gold: [segments[0]!, segments[4]!], segments: undefined, nSegments: 5 };
     expect(readingMetrics([{ start: 0, end: 5 }], doc, 'x', ev).evidenceCoverage).toBe(0);
-    expect(readingMetrics([{ start: 0, end: 5 }, { start: 45, end: 48 }], doc, 'x', ev).evidenceCoverage).toBe(1);
+    expect(
+      readingMetrics(
+        [
+          { start: 0, end: 5 },
+          { start: 45, end: 48 },
+        ],
+        doc,
+        'x',
+        ev,
+      ).evidenceCoverage,
+    ).toBe(1);
   });
 
   it('scores a whole-document question by the share of segments read', () => {
     const ev = { gold: 'full' as const, segments, nSegments: 5 };
-    expect(readingMetrics([{ start: 0, end: 10 }, { start: 20, end: 30 }], doc, 'x', ev).evidenceCoverage).toBeCloseTo(2 / 5);
+    expect(
+      readingMetrics(
+        [
+          { start: 0, end: 10 },
+          { start: 20, end: 30 },
+        ],
+        doc,
+        'x',
+        ev,
+      ).evidenceCoverage,
+    ).toBeCloseTo(2 / 5);
     expect(readingMetrics(spansRead('coa', doc, null, null), doc, 'x', ev).evidenceCoverage).toBe(1);
   });
 
   it('loses the middle segment when full context was middle-truncated', () => {
     const words = Array.from({ length: 300 }, (_, i) => `w${i}`).join(' ');
     const tokens = cl100k.count(words);
-    const spans = spansRead('full', words, null, { keptTokens: Math.floor(tokens / 3), droppedTokens: tokens - Math.floor(tokens / 3), droppedShare: 0.67 }, tokens);
+    const spans = spansRead(
+      'full',
+      words,
+      null,
+      { keptTokens: Math.floor(tokens / 3), droppedTokens: tokens - Math.floor(tokens / 3), droppedShare: 0.67 },
+      tokens,
+    );
     const segs = segmentSpans('book', words, 3);
     expect(spans.length).toBe(2);
-    expect(readingMetrics(spans, words, 'w150', { gold: [segs[1]!], segments: undefined, nSegments: 3 }).evidenceCoverage).toBe(0);
-    expect(readingMetrics(spans, words, 'w0', { gold: [segs[0]!], segments: undefined, nSegments: 3 }).evidenceCoverage).toBe(1);
+    expect(
+      readingMetrics(spans, words, 'w150', { gold: [segs[1]!], segments: undefined, nSegments: 3 }).evidenceCoverage,
+    ).toBe(0);
+    expect(
+      readingMetrics(spans, words, 'w0', { gold: [segs[0]!], segments: undefined, nSegments: 3 }).evidenceCoverage,
+    ).toBe(1);
   });
 
   it('measures answer support over the answer words the document holds', () => {
@@ -86,17 +124,51 @@ describe('evidence metrics of what a strategy read', () => {
     // "whale" and "oil" are in the document and in the part read; "purple" is in neither and does not count.
     expect(readingMetrics([{ start: 0, end: 28 }], text, 'purple whale oil', ev).answerSupport).toBe(1);
     // Of "whale", "oil", "kerosene" only "kerosene" is read.
-    expect(readingMetrics([{ start: 29, end: text.length }], text, 'whale oil kerosene', ev).answerSupport).toBeCloseTo(1 / 3);
+    expect(readingMetrics([{ start: 29, end: text.length }], text, 'whale oil kerosene', ev).answerSupport).toBeCloseTo(
+      1 / 3,
+    );
   });
 });
 
 describe('aggregation', () => {
   it('averages token ratio, coverage and accuracy, and LaRA overall is the mean of the task accuracies', () => {
     const rows = [
-      row({ key: 'a|rag', task: 'location', tokensRead: 100, documentTokens: 1000, tokenRatio: 0.1, verdict: { correct: true, score: 1, method: 'x' } }),
-      row({ key: 'b|rag', task: 'location', tokensRead: 300, documentTokens: 1000, tokenRatio: 0.3, evidenceCoverage: 0, verdict: { correct: true, score: 1, method: 'x' } }),
-      row({ key: 'c|rag', task: 'hallu', tokensRead: 200, documentTokens: 400, tokenRatio: 0.5, answerSupport: null, verdict: { correct: false, score: 0, method: 'x' } }),
-      row({ key: 'c|full', strategy: 'full', chosen: 'full', k: null, task: 'hallu', tokensRead: 400, documentTokens: 400, tokenRatio: 1 }),
+      row({
+        key: 'a|rag',
+        task: 'location',
+        tokensRead: 100,
+        documentTokens: 1000,
+        tokenRatio: 0.1,
+        verdict: { correct: true, score: 1, method: 'x' },
+      }),
+      row({
+        key: 'b|rag',
+        task: 'location',
+        tokensRead: 300,
+        documentTokens: 1000,
+        tokenRatio: 0.3,
+        evidenceCoverage: 0,
+        verdict: { correct: true, score: 1, method: 'x' },
+      }),
+      row({
+        key: 'c|rag',
+        task: 'hallu',
+        tokensRead: 200,
+        documentTokens: 400,
+        tokenRatio: 0.5,
+        answerSupport: null,
+        verdict: { correct: false, score: 0, method: 'x' },
+      }),
+      row({
+        key: 'c|full',
+        strategy: 'full',
+        chosen: 'full',
+        k: null,
+        task: 'hallu',
+        tokensRead: 400,
+        documentTokens: 400,
+        tokenRatio: 1,
+      }),
     ];
     const [rag, full] = summarise(rows, [
       { key: 'rag', label: 'Adaptive-k' },
@@ -127,10 +199,40 @@ describe('judges', () => {
   it('lexical: a hallucination answer is right only when it says the information is missing', async () => {
     const j = lexicalJudge();
     const gt = 'The text does not mention the colour of the ferry.';
-    expect((await j.judge({ question: 'What colour was the ferry?', answer: gt, prediction: 'The passage does not specify the colour.', task: 'hallu' })).correct).toBe(true);
-    expect((await j.judge({ question: 'What colour was the ferry?', answer: gt, prediction: 'The ferry was blue.', task: 'hallu' })).correct).toBe(false);
-    expect((await j.judge({ question: 'What fuel?', answer: 'Whale oil.', prediction: 'It burned whale oil.', task: 'location' })).correct).toBe(true);
-    expect((await j.judge({ question: 'What fuel?', answer: 'Whale oil.', prediction: 'Kerosene.', task: 'location' })).correct).toBe(false);
+    expect(
+      (
+        await j.judge({
+          question: 'What colour was the ferry?',
+          answer: gt,
+          prediction: 'The passage does not specify the colour.',
+          task: 'hallu',
+        })
+      ).correct,
+    ).toBe(true);
+    expect(
+      (
+        await j.judge({
+          question: 'What colour was the ferry?',
+          answer: gt,
+          prediction: 'The ferry was blue.',
+          task: 'hallu',
+        })
+      ).correct,
+    ).toBe(false);
+    expect(
+      (
+        await j.judge({
+          question: 'What fuel?',
+          answer: 'Whale oil.',
+          prediction: 'It burned whale oil.',
+          task: 'location',
+        })
+      ).correct,
+    ).toBe(true);
+    expect(
+      (await j.judge({ question: 'What fuel?', answer: 'Whale oil.', prediction: 'Kerosene.', task: 'location' }))
+        .correct,
+    ).toBe(false);
     expect(j.approximate).toBe(true);
   });
 
@@ -143,9 +245,18 @@ describe('judges', () => {
 
   it('LLM judge: sends LaRA rules at temperature 0 to an OpenAI-compatible endpoint and reads the verdict', async () => {
     server = await startOpenAiServer({ model: 'judge-model' });
-    server.script({ kind: 'answer', text: 'True' }, { kind: 'answer', text: 'Well...' }, { kind: 'answer', text: 'hmm' });
+    server.script(
+      { kind: 'answer', text: 'True' },
+      { kind: 'answer', text: 'Well...' },
+      { kind: 'answer', text: 'hmm' },
+    );
     const j = llmJudge({ url: server.baseUrl, model: 'judge-model' });
-    const right = await j.judge({ question: 'What colour was the ferry?', answer: 'The text does not mention it.', prediction: 'Not mentioned.', task: 'hallu' });
+    const right = await j.judge({
+      question: 'What colour was the ferry?',
+      answer: 'The text does not mention it.',
+      prediction: 'Not mentioned.',
+      task: 'hallu',
+    });
     expect(right).toMatchObject({ correct: true, method: 'llm:judge-model' });
     const body = server.requests[0]!.body!;
     expect(body.temperature).toBe(0);
@@ -168,7 +279,11 @@ describe('judges', () => {
 
 describe('sampling', () => {
   it('gives the same sample for the same seed, spreads a limit over every group, and differs by seed', () => {
-    const groups = [Array.from({ length: 10 }, (_, i) => `a${i}`), Array.from({ length: 10 }, (_, i) => `b${i}`), ['c0', 'c1']];
+    const groups = [
+      Array.from({ length: 10 }, (_, i) => `a${i}`),
+      Array.from({ length: 10 }, (_, i) => `b${i}`),
+      ['c0', 'c1'],
+    ];
     const s1 = stratifiedSample(groups, 7, 6);
     expect(stratifiedSample(groups, 7, 6)).toEqual(s1);
     expect(new Set(s1.map((x) => x[0]))).toEqual(new Set(['a', 'b', 'c']));
@@ -199,16 +314,31 @@ describe('result store', () => {
   it('keeps a failure only until the pair succeeds', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'eval-store-'));
     const store = await ResultStore.open(dir);
-    await store.fail({ key: 'q1|rag', questionId: 'q1', strategy: 'rag', code: 'LLM_TIMEOUT', message: 'slow', at: 'now' });
+    await store.fail({
+      key: 'q1|rag',
+      questionId: 'q1',
+      strategy: 'rag',
+      code: 'LLM_TIMEOUT',
+      message: 'slow',
+      at: 'now',
+    });
     expect((await ResultStore.open(dir)).failures().map((f) => f.code)).toEqual(['LLM_TIMEOUT']);
     await store.append(row({ key: 'q1|rag', questionId: 'q1' }));
     expect((await ResultStore.open(dir)).failures()).toEqual([]);
   });
 
   it('names what differs when a directory was made with another judge or settings', () => {
-    const base = { dataset: 'd', judge: 'lexical-approximate', reader: 'r', embedder: 'e', settings: { CHUNK_TOKENS: 400 } };
+    const base = {
+      dataset: 'd',
+      judge: 'lexical-approximate',
+      reader: 'r',
+      embedder: 'e',
+      settings: { CHUNK_TOKENS: 400 },
+    };
     expect(manifestConflict(base, { ...base })).toBeNull();
-    expect(manifestConflict(base, { ...base, judge: 'llm:x', settings: { CHUNK_TOKENS: 200 } })).toMatch(/judge.*CHUNK_TOKENS: 400 → 200/);
+    expect(manifestConflict(base, { ...base, judge: 'llm:x', settings: { CHUNK_TOKENS: 200 } })).toMatch(
+      /judge.*CHUNK_TOKENS: 400 → 200/,
+    );
   });
 
   it('rewrites a file that lost its final newline', async () => {
@@ -237,7 +367,18 @@ describe('calibration arithmetic', () => {
 
   it('averages accuracy per document type before per task, as LaRA scores', () => {
     const p = (type: string, correct: boolean, i: number): { p: LaraPrediction; correct: boolean } => ({
-      p: { model: 'm', mode: 'full', length: '32k', type, task: 'location', question: `q${i}`, prediction: '', groundTruth: '', line: i, predictionFile: 'x' },
+      p: {
+        model: 'm',
+        mode: 'full',
+        length: '32k',
+        type,
+        task: 'location',
+        question: `q${i}`,
+        prediction: '',
+        groundTruth: '',
+        line: i,
+        predictionFile: 'x',
+      },
       correct,
     });
     // book 1/1, paper 1/3: LaRA's task accuracy is (1 + 1/3) / 2, not 2/4.

@@ -33,8 +33,20 @@ describe('the library evaluation (npm run eval -- --library)', () => {
   const out = () => join(base, 'out');
 
   beforeAll(async () => {
-    summary = await runLibraryEval({ dataset: root, filters: {}, seed: 1, backend, selection: configuredAdaptiveK(config()), queries: 3, out: out(), progress: silentProgress });
-    rows = (await readFile(join(out(), 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    summary = await runLibraryEval({
+      dataset: root,
+      filters: {},
+      seed: 1,
+      backend,
+      selection: configuredAdaptiveK(config()),
+      queries: 3,
+      out: out(),
+      progress: silentProgress,
+    });
+    rows = (await readFile(join(out(), 'results.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   }, 120_000);
 
   it('asks every question over the namespace of every document and finds each question its document', async () => {
@@ -42,13 +54,16 @@ describe('the library evaluation (npm run eval -- --library)', () => {
     expect(rows).toHaveLength(summary.questions);
     expect(rows.length).toBeGreaterThanOrEqual(8);
     // The two documents share no topic: every answerable question's document comes first.
-    for (const r of rows.filter((x) => x.task === 'location')) expect(r, r.id).toMatchObject({ docAt1: 1, inPicked: 1 });
+    for (const r of rows.filter((x) => x.task === 'location'))
+      expect(r, r.id).toMatchObject({ docAt1: 1, inPicked: 1 });
     expect(summary.overall.docAt1).toBe(rows.filter((r) => r.docAt1 === 1).length / rows.length);
     // Coverage is counted on the question's document only: a question whose document was not picked covers nothing.
     for (const r of rows) if (r.inPicked === 0) expect(r.coverage).toBe(0);
     expect(rows.filter((r) => r.coverage === 1).length).toBeGreaterThan(rows.length / 2);
     const location = rows.filter((r) => r.task === 'location');
-    expect(summary.byTask.location!.coverage).toBeCloseTo(location.reduce((a, r) => a + r.coverage, 0) / location.length);
+    expect(summary.byTask.location!.coverage).toBeCloseTo(
+      location.reduce((a, r) => a + r.coverage, 0) / location.length,
+    );
     for (const r of rows) {
       expect(r.tokens).toBeGreaterThan(0);
       expect(r.ms).toBeGreaterThan(0);
@@ -75,9 +90,22 @@ describe('the library evaluation (npm run eval -- --library)', () => {
     try {
       s = await startServer({ CHUNK_TOKENS: 40, CHUNK_OVERLAP_TOKENS: 0 });
       const http = new HttpBackend({ url: s.url, namespace: 'library-test' });
-      const over = await runLibraryEval({ dataset: root, filters: {}, seed: 1, backend: http, selection: configuredAdaptiveK(config()), out: join(base, 'out-http'), progress: silentProgress });
-      const httpRows: LibraryRow[] = (await readFile(join(base, 'out-http', 'results.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-      expect(httpRows.map((r) => [r.id, r.first, r.coverage, r.tokens])).toEqual(rows.map((r) => [r.id, r.first, r.coverage, r.tokens]));
+      const over = await runLibraryEval({
+        dataset: root,
+        filters: {},
+        seed: 1,
+        backend: http,
+        selection: configuredAdaptiveK(config()),
+        out: join(base, 'out-http'),
+        progress: silentProgress,
+      });
+      const httpRows: LibraryRow[] = (await readFile(join(base, 'out-http', 'results.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(httpRows.map((r) => [r.id, r.first, r.coverage, r.tokens])).toEqual(
+        rows.map((r) => [r.id, r.first, r.coverage, r.tokens]),
+      );
       expect(over.overall.docAt1).toBe(summary.overall.docAt1);
     } finally {
       await s?.close();

@@ -8,8 +8,14 @@ import { ROOT } from './paths.js';
  * exits by itself: a test of "nothing keeps the process alive" fails on the
  * test's timeout if it never does.
  */
-export async function runModuleScript(script: string, args: readonly string[] = []): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runModuleScript(
+  script: string,
+  args: readonly string[] = [],
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d));

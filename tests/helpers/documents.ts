@@ -59,7 +59,20 @@ export function needleDocument(): string {
 }
 
 const CARGO = ['salt', 'timber', 'wool', 'copper', 'grain', 'coal', 'wine', 'hides', 'tin', 'flax', 'oil', 'spices'];
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /**
  * Every paragraph is a harbour record of the same shape, so for
@@ -72,7 +85,9 @@ export function ledgerDocument(): string {
       const s: string[] = [];
       for (let d = 0; d < 10; d++) {
         const c = CARGO[(y + m + d) % CARGO.length]!;
-        s.push(`In ${MONTHS[m]} ${1801 + y}, on day ${d * 3 + 1}, the harbour master recorded ${2 + ((y + m * 5 + d) % 7)} ships at the harbour carrying ${c}, and entered their tonnage in the harbour ledger.`);
+        s.push(
+          `In ${MONTHS[m]} ${1801 + y}, on day ${d * 3 + 1}, the harbour master recorded ${2 + ((y + m * 5 + d) % 7)} ships at the harbour carrying ${c}, and entered their tonnage in the harbour ledger.`,
+        );
       }
       paras.push(s.join(' '));
     }
@@ -83,12 +98,24 @@ export function ledgerDocument(): string {
 export const NEEDLE_Q = 'What is the name of the lighthouse keeper’s parrot?';
 export const LEDGER_Q = 'Which ships did the harbour master record in the harbour ledger?';
 
-const VILLAGE_TOPICS = ['orchard apples pruning cider', 'observatory telescope nebula comet', 'railway locomotive timetable gauge', 'bakery sourdough oven proofing'];
+const VILLAGE_TOPICS = [
+  'orchard apples pruning cider',
+  'observatory telescope nebula comet',
+  'railway locomotive timetable gauge',
+  'bakery sourdough oven proofing',
+];
 
 /** 24 short chapters about village topics with one about the lighthouse keeper's parrot: a few hundred tokens. */
 export function lighthouseDocument(): string {
   const paras: string[] = [];
-  for (let i = 0; i < 24; i++) paras.push(`Chapter ${i + 1}. The ${VILLAGE_TOPICS[i % VILLAGE_TOPICS.length]} were discussed at length in the village hall that season, as every season.`);
-  paras.splice(11, 0, 'The lighthouse keeper kept a parrot named Admiral Pimento, who greeted every ship that passed the rocks.');
+  for (let i = 0; i < 24; i++)
+    paras.push(
+      `Chapter ${i + 1}. The ${VILLAGE_TOPICS[i % VILLAGE_TOPICS.length]} were discussed at length in the village hall that season, as every season.`,
+    );
+  paras.splice(
+    11,
+    0,
+    'The lighthouse keeper kept a parrot named Admiral Pimento, who greeted every ship that passed the rocks.',
+  );
   return paras.join('\n\n');
 }

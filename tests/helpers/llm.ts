@@ -30,11 +30,17 @@ export class ScriptedLlm implements LlmProvider {
   async complete(req: CompletionRequest): Promise<CompletionResult> {
     if (req.signal?.aborted) throw new AppError('CANCELLED');
     const promptTokens = this.countMessageTokens(req.messages);
-    if (promptTokens + req.maxTokens > this.contextWindow) throw new AppError('LLM_REJECTED', ['context length exceeded']);
+    if (promptTokens + req.maxTokens > this.contextWindow)
+      throw new AppError('LLM_REJECTED', ['context length exceeded']);
     this.requests.push({ ...req, promptTokens });
     const text = this.script(req, this.requests.length - 1);
     req.onToken?.(text);
-    return { text, usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false }, latencyMs: 1, finishReason: 'stop' };
+    return {
+      text,
+      usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false },
+      latencyMs: 1,
+      finishReason: 'stop',
+    };
   }
   async health(): Promise<void> {}
   async close(): Promise<void> {}
@@ -51,7 +57,11 @@ export class ScriptedLlm implements LlmProvider {
  */
 export const declining: LlmScript = (req) => {
   const system = req.messages[0]?.content ?? '';
-  return /reply with the single word UNANSWERABLE/.test(system) ? 'UNANSWERABLE' : req.task?.kind === 'coa-worker' ? 'note' : 'Admiral Pimento.';
+  return /reply with the single word UNANSWERABLE/.test(system)
+    ? 'UNANSWERABLE'
+    : req.task?.kind === 'coa-worker'
+      ? 'note'
+      : 'Admiral Pimento.';
 };
 
 /**
@@ -60,14 +70,34 @@ export const declining: LlmScript = (req) => {
  */
 export class ForwardingLlm<L extends LlmProvider = LlmProvider> implements LlmProvider {
   constructor(protected readonly inner: L) {}
-  get id() { return this.inner.id; }
-  get model() { return this.inner.model; }
-  get contextWindow() { return this.inner.contextWindow; }
-  get kind() { return this.inner.kind; }
-  get tokenCountIsEstimate() { return this.inner.tokenCountIsEstimate; }
-  countTokens(t: string) { return this.inner.countTokens(t); }
-  countMessageTokens(m: readonly ChatMessage[]) { return this.inner.countMessageTokens(m); }
-  complete(req: CompletionRequest): Promise<CompletionResult> { return this.inner.complete(req); }
-  health() { return this.inner.health(); }
-  close() { return this.inner.close(); }
+  get id() {
+    return this.inner.id;
+  }
+  get model() {
+    return this.inner.model;
+  }
+  get contextWindow() {
+    return this.inner.contextWindow;
+  }
+  get kind() {
+    return this.inner.kind;
+  }
+  get tokenCountIsEstimate() {
+    return this.inner.tokenCountIsEstimate;
+  }
+  countTokens(t: string) {
+    return this.inner.countTokens(t);
+  }
+  countMessageTokens(m: readonly ChatMessage[]) {
+    return this.inner.countMessageTokens(m);
+  }
+  complete(req: CompletionRequest): Promise<CompletionResult> {
+    return this.inner.complete(req);
+  }
+  health() {
+    return this.inner.health();
+  }
+  close() {
+    return this.inner.close();
+  }
 }

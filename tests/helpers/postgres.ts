@@ -45,7 +45,9 @@ async function admin(url: string, sql: string): Promise<void> {
 /** The server binaries: Debian keeps them per major version (the newest installed is used), elsewhere they are on PATH. */
 function pgBin(bin: string): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(`${root}/${v}/bin/${bin}`)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root).filter((v) => /^\d+$/.test(v) && existsSync(`${root}/${v}/bin/${bin}`))
+    : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   return newest ? `${root}/${newest}/bin/${bin}` : bin;
 }
@@ -77,7 +79,18 @@ export class OwnPostgres {
 
   /** Starts the server and waits until it accepts connections. */
   async start(): Promise<void> {
-    await this.#pg('pg_ctl', ['-D', this.#data, '-l', `${this.dir}/server.log`, '-w', '-t', '60', '-o', `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`, 'start']);
+    await this.#pg('pg_ctl', [
+      '-D',
+      this.#data,
+      '-l',
+      `${this.dir}/server.log`,
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1`,
+      'start',
+    ]);
   }
 
   /** `immediate` is a crash (no checkpoint; recovery replays the WAL at the next start); `fast` a clean stop. */
@@ -103,6 +116,8 @@ function run(cmd: string, args: readonly string[]): Promise<void> {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`)),
+    );
   });
 }

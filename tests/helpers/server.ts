@@ -13,7 +13,12 @@ export interface TestServer {
   container: Container;
   dataDir: string;
   /** fetch against the server; JSON bodies are serialised, the response JSON parsed. */
-  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
@@ -28,7 +33,20 @@ export async function startServer(
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'air-test-'));
   const logLevel = opts.logLines ? 'debug' : 'silent';
-  const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dataDir, LOG_LEVEL: logLevel, PORT: 0, RATE_LIMIT_PER_MINUTE: 0, AUTH_FAILURES_PER_MINUTE: 0, ...settings } });
+  const config = loadConfig(
+    {},
+    {
+      dotenvPath: null,
+      overrides: {
+        DATA_DIR: dataDir,
+        LOG_LEVEL: logLevel,
+        PORT: 0,
+        RATE_LIMIT_PER_MINUTE: 0,
+        AUTH_FAILURES_PER_MINUTE: 0,
+        ...settings,
+      },
+    },
+  );
   // Tests that check what is logged pass an array that collects every line.
   const sink = opts.logLines ? { write: (line: string) => void opts.logLines!.push(line) } : undefined;
   const container = buildContainer(config, createLogger(config.LOG_LEVEL, sink), { role: 'api', overrides });
@@ -67,7 +85,12 @@ export async function startServer(
 }
 
 /** Polls a job until it completes or fails. */
-export async function waitForJob(server: TestServer, jobId: string, headers: Record<string, string> = {}, ms = 120_000): Promise<any> {
+export async function waitForJob(
+  server: TestServer,
+  jobId: string,
+  headers: Record<string, string> = {},
+  ms = 120_000,
+): Promise<any> {
   const end = Date.now() + ms;
   for (;;) {
     const r = await server.call('GET', `/v1/jobs/${jobId}`, undefined, headers);

@@ -86,7 +86,13 @@ export async function openStores(prefix: string, opts: StoresOptions, logger: Lo
   });
   queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => documents.process(job));
   await queue.start();
-  const retrieval = new RetrievalService({ documents: docs, vectors, embedder, namespaceCandidates: opts.namespaceCandidates, logger });
+  const retrieval = new RetrievalService({
+    documents: docs,
+    vectors,
+    embedder,
+    namespaceCandidates: opts.namespaceCandidates,
+    logger,
+  });
   return {
     dir,
     embedder,

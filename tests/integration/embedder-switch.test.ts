@@ -23,7 +23,12 @@ function sizes(dir: string): { chunks: Record<number, number>; versions: Record<
   const db = new Database(join(dir, 'adaptive-reader.db'), { readonly: true });
   try {
     const count = (table: string) =>
-      Object.fromEntries(db.prepare<[], { dims: number; n: number }>(`SELECT dims, count(*) AS n FROM ${table} GROUP BY dims`).all().map((r) => [r.dims, r.n]));
+      Object.fromEntries(
+        db
+          .prepare<[], { dims: number; n: number }>(`SELECT dims, count(*) AS n FROM ${table} GROUP BY dims`)
+          .all()
+          .map((r) => [r.dims, r.n]),
+      );
     return { chunks: count('chunks'), versions: count('chunk_versions') };
   } finally {
     db.close();
@@ -47,7 +52,13 @@ describe('a DATA_DIR filled by USE lite, opened with the default embedder (use-l
   };
   const open = (dir: string, settings: Record<string, string> = {}) => {
     const c = buildContainer(
-      loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: '', DATABASE_URL: '', ...settings } }),
+      loadConfig(
+        {},
+        {
+          dotenvPath: null,
+          overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: '', DATABASE_URL: '', ...settings },
+        },
+      ),
       createLogger('silent'),
       { role: 'local' },
     );
@@ -55,12 +66,17 @@ describe('a DATA_DIR filled by USE lite, opened with the default embedder (use-l
     return c;
   };
 
-  it('the 0.1 import under the default embeds every chunk with the static model (USE lite\'s cache is another model\'s and is not read)', async () => {
+  it("the 0.1 import under the default embeds every chunk with the static model (USE lite's cache is another model's and is not read)", async () => {
     const c = open(await copy());
     expect(c.embedder.id).toMatch(/^use-lite-static@/);
     const summary = (await c.importLegacy())!;
     expect(summary.steps.embeddingCache).toMatchObject({ vectors: 0, otherModelFiles: 1 });
-    expect(summary.steps.chunks).toMatchObject({ documents: docs.length, chunks: totalChunks, fromCache: 0, embedded: totalChunks });
+    expect(summary.steps.chunks).toMatchObject({
+      documents: docs.length,
+      chunks: totalChunks,
+      fromCache: 0,
+      embedded: totalChunks,
+    });
   });
 
   it('is re-embedded at start: every document answers retrieval with static vectors, and no USE lite vector is left', async () => {
@@ -77,30 +93,64 @@ describe('a DATA_DIR filled by USE lite, opened with the default embedder (use-l
     const base = `http://127.0.0.1:${port}`;
     const child = spawnTs(
       'src/server.ts',
-      { HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dir, LOG_LEVEL: 'warn', AUTH: 'off', REDIS_URL: '', DATABASE_URL: '', VECTOR_STORE: 'embedded', RATE_LIMIT_PER_MINUTE: '0' },
+      {
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATA_DIR: dir,
+        LOG_LEVEL: 'warn',
+        AUTH: 'off',
+        REDIS_URL: '',
+        DATABASE_URL: '',
+        VECTOR_STORE: 'embedded',
+        RATE_LIMIT_PER_MINUTE: '0',
+      },
       'api',
     );
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited(child);
     });
-    await until(async () => {
-      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
-      return (await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200;
-    }, 'the server to listen', 120_000, 100);
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
+        return (
+          (await fetch(`${base}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200
+        );
+      },
+      'the server to listen',
+      120_000,
+      100,
+    );
     const headers = { 'content-type': 'application/json', 'x-namespace': ns };
-    await until(async () => {
-      const list = (await (await fetch(`${base}/v1/documents?limit=10`, { headers })).json()) as { items: Array<{ pending: unknown }> };
-      return list.items.length === docs.length && list.items.every((d) => d.pending === null);
-    }, 'the re-embedding jobs', 120_000, 100);
+    await until(
+      async () => {
+        const list = (await (await fetch(`${base}/v1/documents?limit=10`, { headers })).json()) as {
+          items: Array<{ pending: unknown }>;
+        };
+        return list.items.length === docs.length && list.items.every((d) => d.pending === null);
+      },
+      'the re-embedding jobs',
+      120_000,
+      100,
+    );
 
     for (const doc of docs) {
-      const r = await fetch(`${base}/v1/retrieve`, { method: 'POST', headers, body: JSON.stringify({ question: 'What happens here?', documentIds: [doc.id], score: 'dense' }) });
+      const r = await fetch(`${base}/v1/retrieve`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ question: 'What happens here?', documentIds: [doc.id], score: 'dense' }),
+      });
       const body = (await r.json()) as { selected: Array<{ dense: number | null }>; documents?: unknown };
       expect(r.status, JSON.stringify(body)).toBe(200);
       expect(body.selected.length, doc.id).toBeGreaterThan(0);
       expect(body.selected.every((s) => typeof s.dense === 'number')).toBe(true);
-      const listed = (await (await fetch(`${base}/v1/documents/${doc.id}`, { headers })).json()) as { version: string; status: string };
+      const listed = (await (await fetch(`${base}/v1/documents/${doc.id}`, { headers })).json()) as {
+        version: string;
+        status: string;
+      };
       expect(listed).toMatchObject({ version: doc.version, status: 'ready' });
     }
     child.kill('SIGTERM');

@@ -76,10 +76,17 @@ describe('import of 0.1 data: the embedding cache and the chunks rebuilt from it
     const dir = await mkdtemp(join(tmpdir(), 'air-import-chunks-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     await cp(FIXTURE, dir, { recursive: true });
-    const c = buildContainer(loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: '', DATABASE_URL: '' } }), createLogger('silent'), {
-      role: 'local',
-      overrides: { embedder },
-    });
+    const c = buildContainer(
+      loadConfig(
+        {},
+        { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: '', DATABASE_URL: '' } },
+      ),
+      createLogger('silent'),
+      {
+        role: 'local',
+        overrides: { embedder },
+      },
+    );
     cleanups.push(() => c.close());
     return c;
   }
@@ -88,12 +95,21 @@ describe('import of 0.1 data: the embedding cache and the chunks rebuilt from it
     expect(cacheFileName01(model.id)).toBe('use-lite_0.2.0-d559b776d22f9ba3.bin');
   });
 
-  it('imports every vector of the cache and rebuilds each live version\'s chunks with them, embedding nothing; retrieval then finds them', async () => {
+  it("imports every vector of the cache and rebuilds each live version's chunks with them, embedding nothing; retrieval then finds them", async () => {
     const c = await open(new QueriesOnly(model));
     const cacheBytes = (await readFile(join(FIXTURE, 'embedding-cache', cacheFileName01(model.id)))).length;
     const summary = (await c.importLegacy())!;
-    expect(summary.steps.embeddingCache).toEqual({ vectors: cacheBytes / (40 + 512 * 4 + 4), damagedBytes: 0, otherModelFiles: 0 });
-    expect(summary.steps.chunks).toMatchObject({ documents: expected.documents.length, alreadyThere: 0, embedded: 0, missingTexts: 0 });
+    expect(summary.steps.embeddingCache).toEqual({
+      vectors: cacheBytes / (40 + 512 * 4 + 4),
+      damagedBytes: 0,
+      otherModelFiles: 0,
+    });
+    expect(summary.steps.chunks).toMatchObject({
+      documents: expected.documents.length,
+      alreadyThere: 0,
+      embedded: 0,
+      missingTexts: 0,
+    });
     const ns: string = expected.namespace;
     for (const doc of expected.documents as Array<{ id: string; version: string; chunkCount: number }>) {
       const text = (await c.documents.getText(ns, doc.id, doc.version))!;
@@ -109,7 +125,12 @@ describe('import of 0.1 data: the embedding cache and the chunks rebuilt from it
       const scored = await c.vectors.scoreAll(ns, [{ documentId: doc.id, version: doc.version }], own!);
       expect(scored.find((s) => s.chunk.order === 0)!.score).toBeCloseTo(1, 5);
     }
-    const hits = await c.vectors.searchText!(ns, [{ documentId: 'orchard', version: expected.documents.find((d: { id: string }) => d.id === 'orchard').version }], 'When is cider pressed?', 5);
+    const hits = await c.vectors.searchText!(
+      ns,
+      [{ documentId: 'orchard', version: expected.documents.find((d: { id: string }) => d.id === 'orchard').version }],
+      'When is cider pressed?',
+      5,
+    );
     expect(hits.length).toBeGreaterThan(0);
     // A second run adds nothing.
     const again = (await c.importLegacy({ force: true }))!;
@@ -121,13 +142,19 @@ describe('import of 0.1 data: the embedding cache and the chunks rebuilt from it
     const c = await open(other);
     const summary = (await c.importLegacy())!;
     expect(summary.steps.embeddingCache).toEqual({ vectors: 0, damagedBytes: 0, otherModelFiles: 1 });
-    expect(summary.steps.chunks).toMatchObject({ documents: expected.documents.length, fromCache: 0, embedded: expected.documents.length });
+    expect(summary.steps.chunks).toMatchObject({
+      documents: expected.documents.length,
+      fromCache: 0,
+      embedded: expected.documents.length,
+    });
   });
 
   it('decodes whole records only: a torn record at the end is left for the next read, garbage between records is skipped', () => {
     const a = record01(Buffer.alloc(32, 1), Float32Array.from([1, 2, 3]));
     const b = record01(Buffer.alloc(32, 2), Float32Array.from([-1, 0.5]));
-    const { records, consumed, skippedBytes } = decodeCacheRecords01(Buffer.concat([a, Buffer.from('EMB1garbage'), b, b.subarray(0, 20)]));
+    const { records, consumed, skippedBytes } = decodeCacheRecords01(
+      Buffer.concat([a, Buffer.from('EMB1garbage'), b, b.subarray(0, 20)]),
+    );
     expect(records.map((r) => [r.key.slice(0, 4), [...r.vector]])).toEqual([
       ['0101', [1, 2, 3]],
       ['0202', [-1, 0.5]],

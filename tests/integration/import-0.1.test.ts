@@ -32,7 +32,14 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
     return dir;
   };
   const open = (dir: string) => {
-    const c = buildContainer(loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: '', DATABASE_URL: '' } }), createLogger('silent'), { role: 'local' });
+    const c = buildContainer(
+      loadConfig(
+        {},
+        { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', REDIS_URL: '', DATABASE_URL: '' } },
+      ),
+      createLogger('silent'),
+      { role: 'local' },
+    );
     cleanups.push(() => c.close());
     return c;
   };
@@ -45,13 +52,21 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
 
   it('npm run import-0.1 brings every document, text, key and job over as 0.1 served them; a second run finds it done', async () => {
     const dir = await copy();
-    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/import-0.1.ts', '--data-dir', dir], { cwd: ROOT, env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'warn' } });
+    const run = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/import-0.1.ts', '--data-dir', dir],
+      { cwd: ROOT, env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'warn' } },
+    );
     const summary = JSON.parse(run.stdout);
     expect(summary.steps.documents).toMatchObject({ documents: 3, texts: 3, missingTexts: 0, unreferencedTexts: 0 });
     expect(summary.steps.keys).toMatchObject({ keys: 1 });
     // Four ingestion jobs (one per version) and the query batch.
     expect(summary.steps.jobs).toMatchObject({ jobs: 5, unreadable: 0 });
-    const again = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/import-0.1.ts', '--data-dir', dir], { cwd: ROOT, env: { ...process.env, DATABASE_URL: '' } });
+    const again = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/import-0.1.ts', '--data-dir', dir],
+      { cwd: ROOT, env: { ...process.env, DATABASE_URL: '' } },
+    );
     expect(again.stdout).toMatch(/already imported/);
 
     const c = open(dir);
@@ -61,13 +76,17 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
       const text = await c.documents.getText(ns, doc.id, doc.version);
       expect(text === null ? null : sha(text)).toBe(expected.texts[doc.id].sha256);
     }
-    expect((await c.documents.list(ns, { limit: 10 })).items.map((d) => d.id)).toEqual(expected.documents.map((d: { id: string }) => d.id));
+    expect((await c.documents.list(ns, { limit: 10 })).items.map((d) => d.id)).toEqual(
+      expected.documents.map((d: { id: string }) => d.id),
+    );
     const key = await c.keys.findByHash(sha(expected.apiKey.secret));
     expect(key).toMatchObject(expected.apiKey.record);
     const { data: _data, ...batchView } = (await c.queue.get(expected.batchJob.id))!;
     expect(batchView).toEqual(expected.batchJob);
     // The fixture's files are still there, unchanged: the import only reads them.
-    expect(await readFile(join(dir, 'api-keys.json'), 'utf8')).toBe(await readFile(join(FIXTURE, 'api-keys.json'), 'utf8'));
+    expect(await readFile(join(dir, 'api-keys.json'), 'utf8')).toBe(
+      await readFile(join(FIXTURE, 'api-keys.json'), 'utf8'),
+    );
   });
 
   it('the API started on a 0.1 DATA_DIR imports it first: the old key works, its documents answer, its finished batch is readable', async () => {
@@ -76,23 +95,52 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
     const base = `http://127.0.0.1:${port}`;
     const child = spawnTs(
       'src/server.ts',
-      { HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dir, LOG_LEVEL: 'warn', AUTH: 'on', ADMIN_API_KEY: ADMIN, REDIS_URL: '', DATABASE_URL: '', VECTOR_STORE: 'embedded', RATE_LIMIT_PER_MINUTE: '0' },
+      {
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATA_DIR: dir,
+        LOG_LEVEL: 'warn',
+        AUTH: 'on',
+        ADMIN_API_KEY: ADMIN,
+        REDIS_URL: '',
+        DATABASE_URL: '',
+        VECTOR_STORE: 'embedded',
+        RATE_LIMIT_PER_MINUTE: '0',
+      },
       'api',
     );
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited(child);
     });
-    await until(async () => {
-      if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
-      return (await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200;
-    }, 'the server to listen', 120_000, 100);
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
+        return (
+          (await fetch(`${base}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200
+        );
+      },
+      'the server to listen',
+      120_000,
+      100,
+    );
     const headers = { 'x-api-key': expected.apiKey.secret, 'content-type': 'application/json' };
-    const list = (await (await fetch(`${base}/v1/documents?limit=10`, { headers })).json()) as { items: Array<{ id: string; version: string }> };
-    expect(list.items.map((d) => [d.id, d.version])).toEqual(expected.documents.map((d: { id: string; version: string }) => [d.id, d.version]));
+    const list = (await (await fetch(`${base}/v1/documents?limit=10`, { headers })).json()) as {
+      items: Array<{ id: string; version: string }>;
+    };
+    expect(list.items.map((d) => [d.id, d.version])).toEqual(
+      expected.documents.map((d: { id: string; version: string }) => [d.id, d.version]),
+    );
     const job = await (await fetch(`${base}/v1/jobs/${expected.batchJob.id}`, { headers })).json();
     expect(job).toMatchObject({ state: 'completed', result: expected.batchJob.result });
-    const answer = await fetch(`${base}/v1/query`, { method: 'POST', headers, body: JSON.stringify({ question: 'When is cider pressed?', documentIds: ['orchard'], strategy: 'rag' }) });
+    const answer = await fetch(`${base}/v1/query`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ question: 'When is cider pressed?', documentIds: ['orchard'], strategy: 'rag' }),
+    });
     expect(answer.status).toBe(200);
     expect(JSON.stringify(await answer.json())).toMatch(/October/);
   });
@@ -115,22 +163,33 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
       sqlite: c.stores.sqlite!,
       logger: c.logger,
     });
-    const [sa, sb] = await Promise.all([importOnce(ctx(a), { steps: [...IMPORT_01_STEPS, counting] }), importOnce(ctx(b), { steps: [...IMPORT_01_STEPS, counting] })]);
+    const [sa, sb] = await Promise.all([
+      importOnce(ctx(a), { steps: [...IMPORT_01_STEPS, counting] }),
+      importOnce(ctx(b), { steps: [...IMPORT_01_STEPS, counting] }),
+    ]);
     expect(runs).toBe(1);
     expect(sa).toEqual(sb);
     expect(await importOnce(ctx(a), { steps: [counting] })).toBeNull();
 
     // A process SIGKILLed mid-import: its hold runs out and the next start imports again, whole.
     const fresh = await copy();
-    const child = spawnTs('tests/integration/import-dies-child.ts', { DATA_DIR: fresh, IMPORT_LEASE_MS: '1000', REDIS_URL: '', DATABASE_URL: '', LOG_LEVEL: 'silent' }, 'import');
+    const child = spawnTs(
+      'tests/integration/import-dies-child.ts',
+      { DATA_DIR: fresh, IMPORT_LEASE_MS: '1000', REDIS_URL: '', DATABASE_URL: '', LOG_LEVEL: 'silent' },
+      'import',
+    );
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited(child);
     });
-    await until(() => {
-      if (child.exitCode !== null) throw new Error(`the child exited with ${child.exitCode}`);
-      return child.lines.includes('HANGING');
-    }, 'the child to import the documents and hang', 60_000);
+    await until(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the child exited with ${child.exitCode}`);
+        return child.lines.includes('HANGING');
+      },
+      'the child to import the documents and hang',
+      60_000,
+    );
     child.kill('SIGKILL');
     await exited(child);
     const d = open(fresh);

@@ -8,5 +8,14 @@ const config = loadConfig(undefined, { dotenvPath: null });
 const c = buildContainer(config, createLogger('silent'), { role: 'local' });
 await c.importLegacy({
   leaseMs: Number(process.env.IMPORT_LEASE_MS),
-  steps: [IMPORT_01_STEPS[0]!, { name: 'hangs', run: () => { process.stdout.write('HANGING\n'); return new Promise<never>(() => undefined); } }],
+  steps: [
+    IMPORT_01_STEPS[0]!,
+    {
+      name: 'hangs',
+      run: () => {
+        process.stdout.write('HANGING\n');
+        return new Promise<never>(() => undefined);
+      },
+    },
+  ],
 });

@@ -18,7 +18,10 @@ const ask = (content: string, extra: Partial<CompletionRequest> = {}): Completio
 });
 
 async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(AppError);
   return err as AppError;
 }
@@ -46,7 +49,11 @@ describe('LlamaCppProvider with stories260K', () => {
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath: MODEL });
     try {
-      for (const text of ['Once upon a time', 'Lily and Tom went to the park to play with a red ball.', 'ünïcödé 123']) {
+      for (const text of [
+        'Once upon a time',
+        'Lily and Tom went to the park to play with a red ball.',
+        'ünïcödé 123',
+      ]) {
         expect(llm.countTokens(text)).toBe(model.tokenize(text).length);
       }
       expect(llm.tokenCountIsEstimate).toBe(false);
@@ -124,7 +131,9 @@ describe('LlamaCppProvider with stories260K', () => {
   });
 
   it('serialises concurrent calls on its one sequence', async () => {
-    const results = await Promise.all([1, 2, 3].map((i) => llm.complete(ask(`Story ${i}: Once upon a time`, { maxTokens: 8 }))));
+    const results = await Promise.all(
+      [1, 2, 3].map((i) => llm.complete(ask(`Story ${i}: Once upon a time`, { maxTokens: 8 }))),
+    );
     for (const r of results) expect(r.usage.completionTokens).toBeGreaterThan(0);
   });
 });
@@ -145,7 +154,9 @@ describe('LlamaCppProvider failures', () => {
   it('fails with LLM_UNAVAILABLE when the file is not a GGUF', async () => {
     const path = join(dir, 'not-a-model.gguf');
     await writeFile(path, 'hello world, not a model at all');
-    expect(() => new LlamaCppProvider({ modelPath: path })).toThrowError(expect.objectContaining({ code: 'LLM_UNAVAILABLE' }) as Error);
+    expect(() => new LlamaCppProvider({ modelPath: path })).toThrowError(
+      expect.objectContaining({ code: 'LLM_UNAVAILABLE' }) as Error,
+    );
   });
 
   it('allocates a smaller context when asked, and closes idempotently', async () => {

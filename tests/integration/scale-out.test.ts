@@ -12,9 +12,18 @@ import { BullMqQueue, QUEUE_NAME_FOR_TESTS } from './worker-helpers.js';
 
 const ADMIN = 'scale-out-admin-key';
 const text = (topic: string) =>
-  Array.from({ length: 40 }, (_, i) => `Entry ${i}: the ${topic} keeper logged ${i * 7} ships and the weather at the ${topic} station.`).join(' ');
+  Array.from(
+    { length: 40 },
+    (_, i) => `Entry ${i}: the ${topic} keeper logged ${i * 7} ships and the weather at the ${topic} station.`,
+  ).join(' ');
 
-async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> {
   const res = await fetch(base + path, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -50,13 +59,28 @@ describe('scale-out: two API processes and a worker, each with its own DATA_DIR,
     });
     const ports = [await freePort(), await freePort()];
     for (const [i, name] of ['a', 'b'].entries()) {
-      children.push(spawnTs('src/server.ts', { ...env, DATA_DIR: join(root, `api-${name}`), PORT: String(ports[i]) }, `api-${name}`));
+      children.push(
+        spawnTs(
+          'src/server.ts',
+          { ...env, DATA_DIR: join(root, `api-${name}`), PORT: String(ports[i]) },
+          `api-${name}`,
+        ),
+      );
     }
     children.push(spawnTs('workers/ingest-worker.ts', { ...env, DATA_DIR: join(root, 'worker') }, 'worker'));
     apiA = `http://127.0.0.1:${ports[0]}`;
     apiB = `http://127.0.0.1:${ports[1]}`;
     for (const base of [apiA, apiB]) {
-      await until(async () => (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)), `${base} ready`, 120_000, 200);
+      await until(
+        async () =>
+          await fetch(`${base}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        `${base} ready`,
+        120_000,
+        200,
+      );
     }
   });
 
@@ -71,18 +95,31 @@ describe('scale-out: two API processes and a worker, each with its own DATA_DIR,
   });
 
   it('a document ingested through one API is ready, retrievable and deletable through the other, with a key made on the first', async () => {
-    const key = (await call(apiA, 'POST', '/v1/admin/keys', { namespace: 'harbour', name: 'ops' }, { 'x-api-key': ADMIN })).body.key as string;
+    const key = (
+      await call(apiA, 'POST', '/v1/admin/keys', { namespace: 'harbour', name: 'ops' }, { 'x-api-key': ADMIN })
+    ).body.key as string;
     const auth = { 'x-api-key': key };
     expect((await call(apiB, 'GET', '/v1/documents', undefined, auth)).status).toBe(200);
 
-    const submitted = await call(apiA, 'POST', '/v1/documents', { id: 'log', title: 'Station log', text: text('lighthouse') }, auth);
+    const submitted = await call(
+      apiA,
+      'POST',
+      '/v1/documents',
+      { id: 'log', title: 'Station log', text: text('lighthouse') },
+      auth,
+    );
     expect(submitted.status).toBe(202);
     // The job runs in the worker; the other API reads its state from Redis.
     let job: any;
-    await until(async () => {
-      job = (await call(apiB, 'GET', `/v1/jobs/${submitted.body.jobId}`, undefined, auth)).body;
-      return job?.state === 'completed' || job?.state === 'failed';
-    }, 'the ingestion job', 120_000, 200);
+    await until(
+      async () => {
+        job = (await call(apiB, 'GET', `/v1/jobs/${submitted.body.jobId}`, undefined, auth)).body;
+        return job?.state === 'completed' || job?.state === 'failed';
+      },
+      'the ingestion job',
+      120_000,
+      200,
+    );
     expect(job.state).toBe('completed');
 
     const doc = await call(apiB, 'GET', '/v1/documents/log', undefined, auth);
@@ -90,7 +127,13 @@ describe('scale-out: two API processes and a worker, each with its own DATA_DIR,
     expect(doc.body.chunkCount).toBeGreaterThan(2);
     const listed = await call(apiB, 'GET', '/v1/documents', undefined, auth);
     expect(listed.body.items.map((d: any) => d.id)).toEqual(['log']);
-    const ret = await call(apiB, 'POST', '/v1/retrieve', { question: 'How many ships did the keeper log?', documentIds: ['log'] }, auth);
+    const ret = await call(
+      apiB,
+      'POST',
+      '/v1/retrieve',
+      { question: 'How many ships did the keeper log?', documentIds: ['log'] },
+      auth,
+    );
     expect(ret.status).toBe(200);
     expect(ret.body.curve).toHaveLength(doc.body.chunkCount);
     expect(ret.body.selected.length).toBeGreaterThan(0);
@@ -102,7 +145,10 @@ describe('scale-out: two API processes and a worker, each with its own DATA_DIR,
     // No process kept a document, a text, a chunk or a key on its own disk.
     for (const dir of ['api-a', 'api-b', 'worker']) {
       const files = existsSync(join(root, dir)) ? await readdir(join(root, dir)) : [];
-      expect(files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs', SQLITE_FILE].includes(f)), dir).toEqual([]);
+      expect(
+        files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs', SQLITE_FILE].includes(f)),
+        dir,
+      ).toEqual([]);
     }
   });
 });
@@ -128,10 +174,22 @@ describe('scale-out without Redis: two API processes with their own DATA_DIR run
     };
     for (const name of ['a', 'b']) {
       const port = await freePort();
-      children.push(spawnTs('src/server.ts', { ...env, DATA_DIR: join(root, name), PORT: String(port) }, `api-${name}`));
+      children.push(
+        spawnTs('src/server.ts', { ...env, DATA_DIR: join(root, name), PORT: String(port) }, `api-${name}`),
+      );
       apis.push(`http://127.0.0.1:${port}`);
     }
-    for (const base of apis) await until(async () => fetch(`${base}/readyz`).then((r) => r.ok, () => false), `${base} ready`, 120_000, 200);
+    for (const base of apis)
+      await until(
+        async () =>
+          fetch(`${base}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        `${base} ready`,
+        120_000,
+        200,
+      );
   });
 
   afterAll(async () => {
@@ -151,20 +209,30 @@ describe('scale-out without Redis: two API processes with their own DATA_DIR run
     }
     for (const id of jobs) {
       let job: any;
-      await until(async () => {
-        job = (await call(id.length % 2 ? a : b, 'GET', `/v1/jobs/${id}`)).body;
-        return job?.state === 'completed' || job?.state === 'failed';
-      }, `job ${id}`, 120_000, 200);
+      await until(
+        async () => {
+          job = (await call(id.length % 2 ? a : b, 'GET', `/v1/jobs/${id}`)).body;
+          return job?.state === 'completed' || job?.state === 'failed';
+        },
+        `job ${id}`,
+        120_000,
+        200,
+      );
       expect(job).toMatchObject({ state: 'completed', attempts: 1 });
       expect((await call(a, 'GET', `/v1/jobs/${id}`)).body).toEqual((await call(b, 'GET', `/v1/jobs/${id}`)).body);
     }
     for (const base of [a, b]) {
       const listed = await call(base, 'GET', '/v1/documents');
-      expect(listed.body.items.map((d: any) => [d.id, d.status])).toEqual([0, 1, 2, 3].map((i) => [`doc-${i}`, 'ready']));
+      expect(listed.body.items.map((d: any) => [d.id, d.status])).toEqual(
+        [0, 1, 2, 3].map((i) => [`doc-${i}`, 'ready']),
+      );
     }
     for (const dir of ['a', 'b']) {
       const files = existsSync(join(root, dir)) ? await readdir(join(root, dir)) : [];
-      expect(files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs', SQLITE_FILE].includes(f)), dir).toEqual([]);
+      expect(
+        files.filter((f) => ['documents', 'vectors', 'api-keys.json', 'jobs', SQLITE_FILE].includes(f)),
+        dir,
+      ).toEqual([]);
     }
   });
 });

@@ -23,7 +23,15 @@ class Recording extends ForwardingLlm {
 }
 
 const NAMES = ['Lily', 'Tom', 'Sue', 'Ben', 'Mia', 'Max', 'Amy', 'Sam'];
-const THINGS = ['a red ball', 'a big tree', 'a shiny stone', 'a little dog', 'a blue kite', 'a funny hat', 'a green frog'];
+const THINGS = [
+  'a red ball',
+  'a big tree',
+  'a shiny stone',
+  'a little dog',
+  'a blue kite',
+  'a funny hat',
+  'a green frog',
+];
 /** A TinyStories-like text several 512-token windows long, its sentences varied so the model's tokenizer cannot compress it. */
 const STORY = Array.from({ length: 60 }, (_, i) => {
   const who = NAMES[i % NAMES.length]!;
@@ -40,7 +48,11 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
   const logger = pino({ level: 'silent' });
 
   beforeAll(async () => {
-    stores = await openStores('air-llama-strategies-', { chunkTokens: 60, overlapTokens: 5, maxDocumentTokens: 100_000, namespaceCandidates: 50 }, logger);
+    stores = await openStores(
+      'air-llama-strategies-',
+      { chunkTokens: 60, overlapTokens: 5, maxDocumentTokens: 100_000, namespaceCandidates: 50 },
+      logger,
+    );
     await stores.documents.submit({ namespace: NS, id: 'story', title: 'Lily', text: STORY, source: 'json' });
     await stores.queue.drain();
     llama = await LlamaCppProvider.load({ modelPath: STORIES_GGUF, threads: 1, contextSize: 512 });
@@ -90,7 +102,10 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
 
   it('answers by retrieval within the window', async () => {
     const { result, llm } = await run('rag');
-    expectAllFit(llm, result.calls.map((c) => c.promptTokens));
+    expectAllFit(
+      llm,
+      result.calls.map((c) => c.promptTokens),
+    );
     expect(result.calls).toHaveLength(1);
     expect(result.extractive).toBe(false);
     expect(result.answer.length).toBeGreaterThan(0);
@@ -100,7 +115,10 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
 
   it('answers with full context middle-truncated to the window', async () => {
     const { result, llm } = await run('full');
-    expectAllFit(llm, result.calls.map((c) => c.promptTokens));
+    expectAllFit(
+      llm,
+      result.calls.map((c) => c.promptTokens),
+    );
     expect(result.truncated!.droppedTokens).toBeGreaterThan(0);
     expect(result.truncated!.keptTokens).toBe(result.contextTokens);
     expect(result.truncated!.keptTokens + result.truncated!.droppedTokens).toBe(llama.countTokens(STORY));
@@ -112,16 +130,21 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
 
   it('runs Chain-of-Agents over several segments, each prompt in the window', async () => {
     const { result, llm, events } = await run('coa');
-    expectAllFit(llm, result.calls.map((c) => c.promptTokens));
+    expectAllFit(
+      llm,
+      result.calls.map((c) => c.promptTokens),
+    );
     expect(result.segments!.count).toBeGreaterThanOrEqual(4);
     expect(result.calls).toHaveLength(result.segments!.count + 1);
     expect(result.notes).toHaveLength(result.segments!.count);
     expect(result.contextTokens).toBe(result.segments!.tokensPerSegment.reduce((a, b) => a + b, 0));
     // Segments tile the story: their token counts add up to about the whole (seams cost a token or so each).
     expect(Math.abs(result.contextTokens - llama.countTokens(STORY))).toBeLessThanOrEqual(2 * result.segments!.count);
-    expect(events.filter((e) => e.type === 'progress' && e.stage === 'segment').map((e) => (e.type === 'progress' ? e.index : 0))).toEqual(
-      Array.from({ length: result.segments!.count }, (_, i) => i + 1),
-    );
+    expect(
+      events
+        .filter((e) => e.type === 'progress' && e.stage === 'segment')
+        .map((e) => (e.type === 'progress' ? e.index : 0)),
+    ).toEqual(Array.from({ length: result.segments!.count }, (_, i) => i + 1));
     expect(events.some((e) => e.type === 'token')).toBe(true);
   });
 
@@ -130,7 +153,14 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
     const llm = new Recording(llama);
     await expect(
       service.answer({
-        namespace: NS, question: 'What did Lily find?', documentIds: ['story'], strategy: 'coa', selection: { kind: 'top-k', k: 2 }, score: 'hybrid', hybridAlpha: 0.5, llm,
+        namespace: NS,
+        question: 'What did Lily find?',
+        documentIds: ['story'],
+        strategy: 'coa',
+        selection: { kind: 'top-k', k: 2 },
+        score: 'hybrid',
+        hybridAlpha: 0.5,
+        llm,
         signal: abort.signal,
         onEvent: (e) => e.type === 'progress' && e.stage === 'segment' && e.index === 1 && abort.abort(),
       }),
@@ -139,12 +169,34 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
   });
   describe('the retrieval probe, judging what the real model wrote', () => {
     const query = async (maxAnswerTokens: number) => {
-      const config = loadConfig({}, { dotenvPath: null, overrides: { LLM_MAX_ANSWER_TOKENS: 48, LOG_LEVEL: 'silent', ROUTER_PROBE_MAX_ANSWER_TOKENS: maxAnswerTokens } });
+      const config = loadConfig(
+        {},
+        {
+          dotenvPath: null,
+          overrides: {
+            LLM_MAX_ANSWER_TOKENS: 48,
+            LOG_LEVEL: 'silent',
+            ROUTER_PROBE_MAX_ANSWER_TOKENS: maxAnswerTokens,
+          },
+        },
+      );
       const answers = new AnswerService({ retrieval: stores.retrieval, llm: llama, config, logger });
-      const router = new QueryService({ retrieval: stores.retrieval, answers, router: routerSettings(config), readers: readerChoices(config), logger });
+      const router = new QueryService({
+        retrieval: stores.retrieval,
+        answers,
+        router: routerSettings(config),
+        readers: readerChoices(config),
+        logger,
+      });
       const llm = new Recording(llama);
       const result = await router.query({
-        namespace: NS, question: 'What did Lily find in the park?', documentIds: ['story'], selection: { kind: 'top-k', k: 2 }, score: 'hybrid', hybridAlpha: 0.5, llm,
+        namespace: NS,
+        question: 'What did Lily find in the park?',
+        documentIds: ['story'],
+        selection: { kind: 'top-k', k: 2 },
+        score: 'hybrid',
+        hybridAlpha: 0.5,
+        llm,
       });
       return { result, llm };
     };
@@ -169,10 +221,17 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
       // The model tells stories: it does not say the text lacks the answer, so only its length speaks.
       expect(d.probe.verdict!.why).toBe('long');
       expect(d.probe.fallback).toBe('coa');
-      expect(d.escalated).toMatchObject({ from: 'rag', to: 'coa', reason: expect.stringMatching(/the retrieval answer is long \(\d+ tokens, more than 0\)/) });
+      expect(d.escalated).toMatchObject({
+        from: 'rag',
+        to: 'coa',
+        reason: expect.stringMatching(/the retrieval answer is long \(\d+ tokens, more than 0\)/),
+      });
       expect(result.strategy).toBe('coa');
       expect(llm.seen.length).toBe(1 + result.calls.length);
-      expectAllFit(llm, [...first!.calls, ...result.calls].map((c) => c.promptTokens));
+      expectAllFit(
+        llm,
+        [...first!.calls, ...result.calls].map((c) => c.promptTokens),
+      );
     });
   });
 });

@@ -32,10 +32,17 @@ class Window8k implements LlmProvider {
   }
   async complete(req: CompletionRequest): Promise<CompletionResult> {
     const promptTokens = this.countMessageTokens(req.messages);
-    if (promptTokens + req.maxTokens > WINDOW) throw new AppError('LLM_REJECTED', [`maximum context length is ${WINDOW} tokens`]);
+    if (promptTokens + req.maxTokens > WINDOW)
+      throw new AppError('LLM_REJECTED', [`maximum context length is ${WINDOW} tokens`]);
     this.requests.push({ req, promptTokens });
-    const text = req.task?.kind === 'coa-worker' ? `Notes after part ${req.task.index + 1}: nothing yet.` : 'An answer.';
-    return { text, usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false }, latencyMs: 1, finishReason: 'stop' };
+    const text =
+      req.task?.kind === 'coa-worker' ? `Notes after part ${req.task.index + 1}: nothing yet.` : 'An answer.';
+    return {
+      text,
+      usage: { promptTokens, completionTokens: cl100k.count(text), estimated: false },
+      latencyMs: 1,
+      finishReason: 'stop',
+    };
   }
   async health(): Promise<void> {}
   async close(): Promise<void> {}
@@ -56,7 +63,17 @@ describe('prompts fit an 8k window on 128k-token LaRA documents', () => {
   const logger = pino({ level: 'silent' });
 
   beforeAll(async () => {
-    stores = await openStores('air-window-limits-', { chunkTokens: 400, overlapTokens: 40, maxDocumentTokens: 2_000_000, embedBatchSize: 256, namespaceCandidates: 200 }, logger);
+    stores = await openStores(
+      'air-window-limits-',
+      {
+        chunkTokens: 400,
+        overlapTokens: 40,
+        maxDocumentTokens: 2_000_000,
+        embedBatchSize: 256,
+        namespaceCandidates: 200,
+      },
+      logger,
+    );
     for (const [id, file] of Object.entries(FILES)) {
       const text = await readFile(join(LARA_DIR, file), 'utf8');
       texts.set(id, text);

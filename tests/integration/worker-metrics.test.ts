@@ -47,9 +47,16 @@ describe('worker metrics (WORKER_METRICS_PORT), real worker process on a real Re
       await api!.close();
       await rm(dataDir, { recursive: true, force: true });
     });
-    worker = spawn(process.execPath, ['--import', 'tsx', 'workers/ingest-worker.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    worker = spawn(process.execPath, ['--import', 'tsx', 'workers/ingest-worker.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
 
-    const text = Array.from({ length: 40 }, (_, i) => `Entry ${i} of the harbour archive describes event ${i * 7} in detail.`).join(' ');
+    const text = Array.from(
+      { length: 40 },
+      (_, i) => `Entry ${i} of the harbour archive describes event ${i * 7} in detail.`,
+    ).join(' ');
     await api.documentService.submit({ namespace: 'default', id: 'archive', text, source: 'json' });
     let chunks = 0;
     for (const end = Date.now() + 240_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {

@@ -24,10 +24,15 @@ function spawnWorker(env: Record<string, string>): ChildProcess {
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
-  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once('exit', (code) => r(code)));
+  return child.exitCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((r) => child.once('exit', (code) => r(code)));
 }
 
-const doc = (topic: string, n: number) => Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} archive describes event ${i * 7} in detail.`).join(' ');
+const doc = (topic: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} archive describes event ${i * 7} in detail.`).join(
+    ' ',
+  );
 
 describe('ingestion through BullMQ with real worker processes', () => {
   const children: ChildProcess[] = [];
@@ -70,7 +75,13 @@ describe('ingestion through BullMQ with real worker processes', () => {
       if (docs.every((d) => d.status === 'ready' && !d.pending)) return;
       const failed = docs.find((d) => d.status === 'failed');
       if (failed) throw new Error(`${failed.id} failed: ${failed.error?.message}`);
-      if (Date.now() > end) throw new Error(`not ready: ${docs.filter((d) => d.status !== 'ready').map((d) => `${d.id}:${d.status}`).join(', ')}`);
+      if (Date.now() > end)
+        throw new Error(
+          `not ready: ${docs
+            .filter((d) => d.status !== 'ready')
+            .map((d) => `${d.id}:${d.status}`)
+            .join(', ')}`,
+        );
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -80,7 +91,12 @@ describe('ingestion through BullMQ with real worker processes', () => {
     expect(api.runner).toBeNull();
     expect(api.queue.name).toBe('bullmq');
     children.push(spawnWorker(env));
-    const r = await api.documentService.submit({ namespace: 'default', id: 'archive', text: doc('harbour', 40), source: 'json' });
+    const r = await api.documentService.submit({
+      namespace: 'default',
+      id: 'archive',
+      text: doc('harbour', 40),
+      source: 'json',
+    });
     await waitReady(api, ['archive']);
     const d = await api.documentService.get('default', 'archive');
     expect(d.chunkCount).toBeGreaterThan(3);
@@ -99,7 +115,8 @@ describe('ingestion through BullMQ with real worker processes', () => {
   it('indexes every document exactly once when a worker is SIGKILLed mid-batch and a new one takes over', async () => {
     const { env, api } = await setup(2000);
     const ids = Array.from({ length: 6 }, (_, i) => `doc-${i}`);
-    for (const [i, id] of ids.entries()) await api.documentService.submit({ namespace: 'default', id, text: doc(`topic${i}`, 60), source: 'json' });
+    for (const [i, id] of ids.entries())
+      await api.documentService.submit({ namespace: 'default', id, text: doc(`topic${i}`, 60), source: 'json' });
     const first = spawnWorker(env);
     children.push(first);
     // Kill it once it is in the middle of the batch: some documents done, some not.
@@ -108,7 +125,8 @@ describe('ingestion through BullMQ with real worker processes', () => {
       const docs = await Promise.all(ids.map((id) => api.documentService.get('default', id)));
       const ready = docs.filter((d) => d.status === 'ready').length;
       if (ready >= 1 && ready < ids.length) break;
-      if (ready === ids.length || Date.now() > end) throw new Error(`could not catch the worker mid-batch (ready ${ready})`);
+      if (ready === ids.length || Date.now() > end)
+        throw new Error(`could not catch the worker mid-batch (ready ${ready})`);
       await new Promise((r) => setTimeout(r, 50));
     }
     first.kill('SIGKILL');

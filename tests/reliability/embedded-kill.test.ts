@@ -15,30 +15,53 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
     for (const f of cleanups.reverse()) await f();
   });
 
-  const settings = (dataDir: string) => ({ DATA_DIR: dataDir, REDIS_URL: '', VECTOR_STORE: 'embedded', AUTH: 'off', LOG_LEVEL: 'silent', CHUNK_TOKENS: '60', CHUNK_OVERLAP_TOKENS: '6', EMBED_BATCH_SIZE: '4' });
+  const settings = (dataDir: string) => ({
+    DATA_DIR: dataDir,
+    REDIS_URL: '',
+    VECTOR_STORE: 'embedded',
+    AUTH: 'off',
+    LOG_LEVEL: 'silent',
+    CHUNK_TOKENS: '60',
+    CHUNK_OVERLAP_TOKENS: '6',
+    EMBED_BATCH_SIZE: '4',
+  });
 
-  async function killMidStream(dataDir: string, prefix: string, indexedBeforeKill: number): Promise<{ submitted: string[]; indexed: Map<string, number> }> {
+  async function killMidStream(
+    dataDir: string,
+    prefix: string,
+    indexedBeforeKill: number,
+  ): Promise<{ submitted: string[]; indexed: Map<string, number> }> {
     const child = spawnTs('tests/reliability/ingest-child.ts', { ...settings(dataDir), DOC_PREFIX: prefix }, 'ingest');
     cleanups.push(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
     const indexedNow = () => child.lines.filter((l) => l.startsWith(`INDEXED ${prefix}-`)).length;
-    await until(() => {
-      if (child.exitCode !== null) throw new Error(`the child exited with ${child.exitCode}`);
-      return indexedNow() >= indexedBeforeKill;
-    }, `${indexedBeforeKill} documents indexed`, 120_000, 2);
+    await until(
+      () => {
+        if (child.exitCode !== null) throw new Error(`the child exited with ${child.exitCode}`);
+        return indexedNow() >= indexedBeforeKill;
+      },
+      `${indexedBeforeKill} documents indexed`,
+      120_000,
+      2,
+    );
     child.kill('SIGKILL');
     expect((await exited(child)).signal).toBe('SIGKILL');
     // Only lines printed before the kill count as acknowledged; a torn last line is not a whole acknowledgement.
     const lines = child.lines;
     return {
       submitted: lines.filter((l) => l.startsWith('SUBMITTED ')).map((l) => l.split(' ')[1]!),
-      indexed: new Map(lines.filter((l) => l.startsWith('INDEXED ')).map((l) => [l.split(' ')[1]!, Number(l.split(' ')[2])])),
+      indexed: new Map(
+        lines.filter((l) => l.startsWith('INDEXED ')).map((l) => [l.split(' ')[1]!, Number(l.split(' ')[2])]),
+      ),
     };
   }
 
   async function open(dataDir: string): Promise<Container> {
-    const c = buildContainer(loadConfig(settings(dataDir), { dotenvPath: null }), createLogger('silent'), { role: 'local', overrides: { embedder: new HashingEmbedder() } });
+    const c = buildContainer(loadConfig(settings(dataDir), { dotenvPath: null }), createLogger('silent'), {
+      role: 'local',
+      overrides: { embedder: new HashingEmbedder() },
+    });
     await c.ready();
     return c;
   }
@@ -83,14 +106,23 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
     cleanups.push(() => c.close());
     await c.runner!.start();
     await c.documentService.recoverPending();
-    await until(async () => {
-      // Every stored document: also one stored just before a kill cut its acknowledgement.
-      const docs = (await c.documents.list('default', { limit: 1000, cursor: null })).items;
-      for (const id of all.submitted) expect(docs.some((d) => d.id === id), id).toBe(true);
-      const failed = docs.find((d) => d.status === 'failed');
-      if (failed) throw new Error(`${failed.id} failed: ${failed.error?.message}`);
-      return docs.every((d) => d.status === 'ready' && !d.pending);
-    }, 'recovery of every submitted document', 120_000, 50);
+    await until(
+      async () => {
+        // Every stored document: also one stored just before a kill cut its acknowledgement.
+        const docs = (await c.documents.list('default', { limit: 1000, cursor: null })).items;
+        for (const id of all.submitted)
+          expect(
+            docs.some((d) => d.id === id),
+            id,
+          ).toBe(true);
+        const failed = docs.find((d) => d.status === 'failed');
+        if (failed) throw new Error(`${failed.id} failed: ${failed.error?.message}`);
+        return docs.every((d) => d.status === 'ready' && !d.pending);
+      },
+      'recovery of every submitted document',
+      120_000,
+      50,
+    );
     for (const id of all.submitted) await expectIndexed(c, id, all.indexed.get(id));
 
     // Nothing left behind: the database holds chunks of live versions only, as many as the documents say.
@@ -98,7 +130,10 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
     const live = new Map(stored.map((d) => [d.id, d.version] as const));
     const db = openSqlite(join(dataDir, SQLITE_FILE), { readonly: true });
     try {
-      const versions = db.prepare('SELECT document_id AS id, version FROM chunk_versions').all() as Array<{ id: string; version: string }>;
+      const versions = db.prepare('SELECT document_id AS id, version FROM chunk_versions').all() as Array<{
+        id: string;
+        version: string;
+      }>;
       expect(versions.filter((v) => live.get(v.id) !== v.version)).toEqual([]);
       expect(versions).toHaveLength(live.size);
       const chunks = db.prepare('SELECT count(*) FROM chunks').pluck().get() as number;

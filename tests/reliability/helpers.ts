@@ -4,12 +4,18 @@ import { Redis } from 'ioredis';
 import { ROOT } from '../helpers/paths.js';
 
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
 }
 
 /** Polls `check` every `everyMs` until it returns true; throws with `what` after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 60_000, everyMs = 50): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 60_000,
+  everyMs = 50,
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -54,24 +60,46 @@ export class OwnRedis {
   async start(): Promise<void> {
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[redis ${this.port}] ${d}`));
     this.child = child;
-    await until(async () => {
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      r.on('error', () => undefined);
-      try {
-        await r.connect();
-        return (await r.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        r.disconnect();
-      }
-    }, `redis-server on ${this.port}`, 20_000, 50);
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
+        const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        r.on('error', () => undefined);
+        try {
+          await r.connect();
+          return (await r.ping()) === 'PONG';
+        } catch {
+          return false;
+        } finally {
+          r.disconnect();
+        }
+      },
+      `redis-server on ${this.port}`,
+      20_000,
+      50,
+    );
   }
 
   /** SIGTERM: redis fsyncs and exits (a clean shutdown); resolves once it has. */
@@ -104,21 +132,29 @@ export function abortablePost(
   let req!: ClientRequest;
   const done = new Promise<{ status: number; body: any; headers: IncomingHttpHeaders } | Error>((resolve) => {
     const payload = JSON.stringify(body);
-    req = httpRequest(baseUrl + path, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // keep the text
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
-      });
-      res.on('error', (err) => resolve(err));
-    });
+    req = httpRequest(
+      baseUrl + path,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // keep the text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+        });
+        res.on('error', (err) => resolve(err));
+      },
+    );
     req.on('error', (err) => resolve(err));
     req.end(payload);
   });

@@ -11,7 +11,10 @@ import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 
 const config = loadConfig(process.env, { dotenvPath: null });
 // JOB_LOG=1: the queue's job events as JSON lines on stdout (which run of which job this process made).
-const logger = process.env.JOB_LOG === '1' ? createLogger('debug', { write: (line: string) => void process.stdout.write(line) }) : createLogger('silent');
+const logger =
+  process.env.JOB_LOG === '1'
+    ? createLogger('debug', { write: (line: string) => void process.stdout.write(line) })
+    : createLogger('silent');
 const container = buildContainer(config, logger, { role: 'local', overrides: { embedder: new HashingEmbedder() } });
 await container.ready();
 await container.runner!.start();
@@ -19,7 +22,11 @@ await container.documentService.recoverPending();
 const prefix = process.env.DOC_PREFIX ?? 'doc';
 const words = ['anchor', 'barley', 'candle', 'dune', 'ember', 'fjord', 'garnet', 'hollow', 'iris', 'juniper'];
 const text = (i: number) =>
-  Array.from({ length: 25 + (i % 7) * 5 }, (_, j) => `Line ${j} of ledger ${i} lists ${words[(i + j) % words.length]} and ${words[(i * 3 + j) % words.length]} at ${i * 100 + j}.`).join(' ');
+  Array.from(
+    { length: 25 + (i % 7) * 5 },
+    (_, j) =>
+      `Line ${j} of ledger ${i} lists ${words[(i + j) % words.length]} and ${words[(i * 3 + j) % words.length]} at ${i * 100 + j}.`,
+  ).join(' ');
 
 const waiting = new Set<string>();
 void (async () => {

@@ -8,7 +8,10 @@ import { ConcurrencyLimiter } from '../../src/core/limits.js';
 import { abortablePost, until } from './helpers.js';
 
 const ADMIN = 'admin-secret-for-limit-tests-0123456789';
-const TEXT = Array.from({ length: 40 }, (_, i) => `Record ${i}: the mill ground ${i * 11 + 5} sacks of rye for the ${['abbey', 'village', 'castle'][i % 3]}.`).join(' ');
+const TEXT = Array.from(
+  { length: 40 },
+  (_, i) => `Record ${i}: the mill ground ${i * 11 + 5} sacks of rye for the ${['abbey', 'village', 'castle'][i % 3]}.`,
+).join(' ');
 
 async function ingest(s: TestServer, headers: Record<string, string> = {}): Promise<void> {
   const r = await s.call('POST', '/v1/documents', { id: 'mill', title: 'Mill records', text: TEXT }, headers);
@@ -30,7 +33,12 @@ describe('ConcurrencyLimiter', () => {
       return r;
     });
     expect(l.queued).toBe(1);
-    await expect(l.acquire()).rejects.toMatchObject({ code: 'OVERLOADED', statusCode: 503, retryAfter: 3, message: expect.stringContaining('things') });
+    await expect(l.acquire()).rejects.toMatchObject({
+      code: 'OVERLOADED',
+      statusCode: 503,
+      retryAfter: 3,
+      message: expect.stringContaining('things'),
+    });
     expect(third).toBe(false);
     r1();
     r1(); // a second release of the same slot changes nothing
@@ -55,7 +63,11 @@ describe('ConcurrencyLimiter', () => {
 
   it('gives the slot back when the work throws', async () => {
     const l = new ConcurrencyLimiter({ max: 1, what: 'things' });
-    await expect(l.run(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      l.run(async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(l.inFlight).toBe(0);
   });
 });
@@ -63,7 +75,10 @@ describe('ConcurrencyLimiter', () => {
 describe('request limits over HTTP', () => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startServer({ MAX_QUESTION_CHARS: 60, MAX_DOCUMENT_TOKENS: 1500, CHUNK_TOKENS: 100, CHUNK_OVERLAP_TOKENS: 10 }, { embedder: new HashingEmbedder() });
+    s = await startServer(
+      { MAX_QUESTION_CHARS: 60, MAX_DOCUMENT_TOKENS: 1500, CHUNK_TOKENS: 100, CHUNK_OVERLAP_TOKENS: 10 },
+      { embedder: new HashingEmbedder() },
+    );
     await ingest(s);
   });
   afterAll(async () => s?.close());
@@ -101,11 +116,20 @@ describe('request limits over HTTP', () => {
 
 describe('per-key rate limits', () => {
   it('answers 429 RATE_LIMITED with Retry-After once a key spent its budget, other keys unaffected', async () => {
-    const s = await startServer({ AUTH: 'on', ADMIN_API_KEY: ADMIN, RATE_LIMIT_PER_MINUTE: 3 }, { embedder: new HashingEmbedder() });
+    const s = await startServer(
+      { AUTH: 'on', ADMIN_API_KEY: ADMIN, RATE_LIMIT_PER_MINUTE: 3 },
+      { embedder: new HashingEmbedder() },
+    );
     try {
       const admin = { 'x-api-key': ADMIN };
-      const a = { 'x-api-key': (await s.call('POST', '/v1/admin/keys', { namespace: 'team-a', name: 'a' }, admin)).body.key as string };
-      const b = { 'x-api-key': (await s.call('POST', '/v1/admin/keys', { namespace: 'team-b', name: 'b' }, admin)).body.key as string };
+      const a = {
+        'x-api-key': (await s.call('POST', '/v1/admin/keys', { namespace: 'team-a', name: 'a' }, admin)).body
+          .key as string,
+      };
+      const b = {
+        'x-api-key': (await s.call('POST', '/v1/admin/keys', { namespace: 'team-b', name: 'b' }, admin)).body
+          .key as string,
+      };
       for (let i = 0; i < 3; i++) expect((await s.call('GET', '/v1/documents', undefined, a)).status).toBe(200);
       const over = await s.call('GET', '/v1/documents', undefined, a);
       expect(over.status).toBe(429);
@@ -121,17 +145,29 @@ describe('per-key rate limits', () => {
 
   it('shares one budget per key between two API instances counting in the same Redis', async () => {
     const prefix = `air-rl-${randomUUID().slice(0, 8)}`;
-    const settings = { AUTH: 'on', ADMIN_API_KEY: ADMIN, RATE_LIMIT_PER_MINUTE: 4, REDIS_URL: 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix } as const;
+    const settings = {
+      AUTH: 'on',
+      ADMIN_API_KEY: ADMIN,
+      RATE_LIMIT_PER_MINUTE: 4,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: prefix,
+    } as const;
     const one = await startServer(settings, { embedder: new HashingEmbedder() });
     const two = await startServer(settings, { embedder: new HashingEmbedder() });
     const redis = new Redis('redis://127.0.0.1:6379');
     try {
       // Keys live in Redis too, so a key made through one instance works on the other.
-      const created = await one.call('POST', '/v1/admin/keys', { namespace: 'shared', name: 'k' }, { 'x-api-key': ADMIN });
+      const created = await one.call(
+        'POST',
+        '/v1/admin/keys',
+        { namespace: 'shared', name: 'k' },
+        { 'x-api-key': ADMIN },
+      );
       expect(created.status).toBe(201);
       const key = { 'x-api-key': created.body.key as string };
       const statuses: number[] = [];
-      for (const s of [one, two, one, two, one, two]) statuses.push((await s.call('GET', '/v1/documents', undefined, key)).status);
+      for (const s of [one, two, one, two, one, two])
+        statuses.push((await s.call('GET', '/v1/documents', undefined, key)).status);
       expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
     } finally {
       await one.close();
@@ -150,8 +186,15 @@ describe('caps on concurrent LLM calls and Chain-of-Agents runs', () => {
     fake = await startOpenAiServer();
     s = await startServer(
       {
-        LLM_PROVIDER: 'openai', LLM_BASE_URL: fake.baseUrl, LLM_MODEL: 'fixture-model', LLM_MAX_RETRIES: 0, LLM_CONTEXT_WINDOW: 4096,
-        MAX_CONCURRENT_LLM_CALLS: 1, MAX_CONCURRENT_CHAINS: 1, CHUNK_TOKENS: 100, CHUNK_OVERLAP_TOKENS: 10,
+        LLM_PROVIDER: 'openai',
+        LLM_BASE_URL: fake.baseUrl,
+        LLM_MODEL: 'fixture-model',
+        LLM_MAX_RETRIES: 0,
+        LLM_CONTEXT_WINDOW: 4096,
+        MAX_CONCURRENT_LLM_CALLS: 1,
+        MAX_CONCURRENT_CHAINS: 1,
+        CHUNK_TOKENS: 100,
+        CHUNK_OVERLAP_TOKENS: 10,
       },
       { embedder: new HashingEmbedder() },
     );
@@ -218,7 +261,10 @@ describe('caps on concurrent LLM calls and Chain-of-Agents runs', () => {
     await until(() => s.container.limits.chains.queued === 0, 'the waiting chain to leave');
     chain.abort();
     await fake.requests[before]!.clientGone;
-    await until(() => s.container.limits.chains.inFlight === 0 && s.container.limits.llmCalls.inFlight === 0, 'the chain to end');
+    await until(
+      () => s.container.limits.chains.inFlight === 0 && s.container.limits.llmCalls.inFlight === 0,
+      'the chain to end',
+    );
     const ok = await s.call('POST', '/v1/answer', coa);
     expect(ok.status).toBe(200);
     expect(ok.body.strategy).toBe('coa');

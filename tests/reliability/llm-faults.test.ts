@@ -7,13 +7,23 @@ import { abortablePost, until } from './helpers.js';
 
 const TEXT = Array.from(
   { length: 60 },
-  (_, i) => `In year ${1800 + i} the harbour master logged ${i * 3 + 2} ships and the lighthouse keeper painted the ${['north', 'south', 'east'][i % 3]} wall.`,
+  (_, i) =>
+    `In year ${1800 + i} the harbour master logged ${i * 3 + 2} ships and the lighthouse keeper painted the ${['north', 'south', 'east'][i % 3]} wall.`,
 ).join(' ');
 const QUESTION = 'How many ships did the harbour master log in year 1820?';
 
 /** A generative reader on an OpenAI-compatible endpoint at `baseUrl`, no retries, a short per-call deadline. */
 function llmSettings(baseUrl: string) {
-  return { LLM_PROVIDER: 'openai', LLM_BASE_URL: baseUrl, LLM_MODEL: 'fixture-model', LLM_MAX_RETRIES: 0, LLM_TIMEOUT_MS: 700, LLM_CONTEXT_WINDOW: 4096, CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 10 } as const;
+  return {
+    LLM_PROVIDER: 'openai',
+    LLM_BASE_URL: baseUrl,
+    LLM_MODEL: 'fixture-model',
+    LLM_MAX_RETRIES: 0,
+    LLM_TIMEOUT_MS: 700,
+    LLM_CONTEXT_WINDOW: 4096,
+    CHUNK_TOKENS: 120,
+    CHUNK_OVERLAP_TOKENS: 10,
+  } as const;
 }
 
 async function ingest(s: TestServer): Promise<void> {
@@ -31,7 +41,9 @@ describe('an LLM endpoint that is down, slow or broken, seen through the routes'
   describe('nothing listens on the LLM port', () => {
     let s: TestServer;
     beforeAll(async () => {
-      s = await startServer(llmSettings(`http://127.0.0.1:${await freePort()}/v1`), { embedder: new HashingEmbedder() });
+      s = await startServer(llmSettings(`http://127.0.0.1:${await freePort()}/v1`), {
+        embedder: new HashingEmbedder(),
+      });
       await ingest(s);
     });
     afterAll(async () => s?.close());
@@ -80,7 +92,10 @@ describe('an LLM endpoint that is down, slow or broken, seen through the routes'
       });
 
       it(`answers ${path} with 502 LLM_BAD_RESPONSE when the JSON has no choices`, async () => {
-        fake.script({ kind: 'raw', body: JSON.stringify({ id: 'x', object: 'chat.completion', model: 'fixture-model' }) });
+        fake.script({
+          kind: 'raw',
+          body: JSON.stringify({ id: 'x', object: 'chat.completion', model: 'fixture-model' }),
+        });
         const r = await s.call('POST', path, body);
         expect(r.status).toBe(502);
         expect(r.body.error.code).toBe('LLM_BAD_RESPONSE');

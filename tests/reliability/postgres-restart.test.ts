@@ -9,9 +9,17 @@ import { OwnPostgres } from '../helpers/postgres.js';
 import { BullMqQueue, QUEUE_NAME_FOR_TESTS } from '../integration/worker-helpers.js';
 import { exited, spawnTs, until } from './helpers.js';
 
-const doc = (topic: string, n: number) => Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} register notes shipment ${i * 13} in detail.`).join(' ');
+const doc = (topic: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} register notes shipment ${i * 13} in detail.`).join(
+    ' ',
+  );
 
-async function call(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any; headers: Headers }> {
   const res = await fetch(base + path, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -67,7 +75,16 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
         await exited(child);
       });
     }
-    await until(async () => fetch(`${api}/readyz`).then((r) => r.ok, () => false), 'the API', 120_000, 200);
+    await until(
+      async () =>
+        fetch(`${api}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      'the API',
+      120_000,
+      200,
+    );
 
     const texts = new Map(Array.from({ length: 6 }, (_, i) => [`register-${i}`, doc(`port${i}`, 60)]));
     const jobIds: string[] = [];
@@ -82,11 +99,16 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
       return page.status === 200 ? page.body.items.filter((d: any) => d.status === 'ready' && !d.pending).length : -1;
     };
     // Stop the server while the worker is in the middle of the batch: some documents done, some not.
-    await until(async () => {
-      const n = await ready();
-      if (n === texts.size) throw new Error('the worker finished before PostgreSQL could be stopped');
-      return n >= 1;
-    }, 'the first document to be indexed', 180_000, 25);
+    await until(
+      async () => {
+        const n = await ready();
+        if (n === texts.size) throw new Error('the worker finished before PostgreSQL could be stopped');
+        return n >= 1;
+      },
+      'the first document to be indexed',
+      180_000,
+      25,
+    );
     await db.stop('immediate');
 
     for (const [method, path, body] of [

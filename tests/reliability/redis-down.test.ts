@@ -34,7 +34,12 @@ describe.each([
   });
 
   it('fails an enqueue with 503 QUEUE_UNAVAILABLE and a Retry-After instead of hanging the request', async () => {
-    const r = await s.call('POST', '/v1/documents', { id: 'memo', text: 'The ferry left at noon.' }, { 'x-api-key': ADMIN });
+    const r = await s.call(
+      'POST',
+      '/v1/documents',
+      { id: 'memo', text: 'The ferry left at noon.' },
+      { 'x-api-key': ADMIN },
+    );
     expect(r.status).toBe(503);
     expect(r.body.error.code).toBe('QUEUE_UNAVAILABLE');
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);

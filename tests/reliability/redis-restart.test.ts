@@ -8,7 +8,10 @@ import { buildContainer, type Container } from '../../src/container.js';
 import { freePort } from '../helpers/net.js';
 import { exited, OwnRedis, spawnTs, until } from './helpers.js';
 
-const doc = (topic: string, n: number) => Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} register notes shipment ${i * 13} in detail.`).join(' ');
+const doc = (topic: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} register notes shipment ${i * 13} in detail.`).join(
+    ' ',
+  );
 
 describe('Redis restarted during ingestion (own redis-server, append-only file fsynced always)', () => {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -38,11 +41,18 @@ describe('Redis restarted during ingestion (own redis-server, append-only file f
       // USE lite itself: slow enough that Redis restarts in the middle of the batch (the static default may index it all first).
       EMBEDDER: 'use-lite',
     };
-    const api: Container = buildContainer(loadConfig(env, { dotenvPath: null }), createLogger('silent'), { role: 'api' });
+    const api: Container = buildContainer(loadConfig(env, { dotenvPath: null }), createLogger('silent'), {
+      role: 'api',
+    });
     cleanups.push(() => api.close());
     const ids = Array.from({ length: 6 }, (_, i) => `register-${i}`);
     for (const [i, id] of ids.entries()) {
-      const r = await api.documentService.submit({ namespace: 'default', id, text: doc(`port${i}`, 60), source: 'json' });
+      const r = await api.documentService.submit({
+        namespace: 'default',
+        id,
+        text: doc(`port${i}`, 60),
+        source: 'json',
+      });
       expect(r.unchanged).toBe(false);
     }
 
@@ -50,20 +60,33 @@ describe('Redis restarted during ingestion (own redis-server, append-only file f
     cleanups.push(() => {
       if (worker.exitCode === null) worker.kill('SIGKILL');
     });
-    const readyCount = async () => (await Promise.all(ids.map((id) => api.documentService.get('default', id)))).filter((d) => d.status === 'ready' && !d.pending).length;
+    const readyCount = async () =>
+      (await Promise.all(ids.map((id) => api.documentService.get('default', id)))).filter(
+        (d) => d.status === 'ready' && !d.pending,
+      ).length;
     // Restart while the worker is in the middle of the batch: some documents done, some not.
-    await until(async () => {
-      const n = await readyCount();
-      if (n === ids.length) throw new Error('the worker finished before Redis could be restarted');
-      return n >= 1;
-    }, 'the first document to be indexed', 180_000, 25);
+    await until(
+      async () => {
+        const n = await readyCount();
+        if (n === ids.length) throw new Error('the worker finished before Redis could be restarted');
+        return n >= 1;
+      },
+      'the first document to be indexed',
+      180_000,
+      25,
+    );
     const readyBefore = await readyCount();
     await redis.stop();
     // Let the worker notice: its connection fails and its job's lock cannot be renewed.
     await new Promise((r) => setTimeout(r, 1500));
     await redis.start();
 
-    await until(async () => (await readyCount()) === ids.length, 'every document to be indexed after the restart', 240_000, 200);
+    await until(
+      async () => (await readyCount()) === ids.length,
+      'every document to be indexed after the restart',
+      240_000,
+      200,
+    );
     expect(readyBefore).toBeLessThan(ids.length);
     expect(worker.exitCode).toBeNull();
     await api.ready();

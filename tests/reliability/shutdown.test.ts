@@ -13,7 +13,9 @@ import { abortablePost, exited, spawnTs, until } from './helpers.js';
  * `release()`: the LLM call is slow for as long as the test wants, and still
  * answered by the fixture that speaks the real protocol.
  */
-async function holdingProxy(target: URL): Promise<{ baseUrl: string; held: () => number; release: () => void; hold: () => void; close: () => Promise<void> }> {
+async function holdingProxy(
+  target: URL,
+): Promise<{ baseUrl: string; held: () => number; release: () => void; hold: () => void; close: () => Promise<void> }> {
   const sockets: Socket[] = [];
   let open = false;
   const waiting: Array<() => void> = [];
@@ -90,26 +92,65 @@ describe('graceful shutdown of the API process (node src/server.ts)', () => {
     const c = spawnTs(
       'src/server.ts',
       {
-        HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dir, LOG_LEVEL: 'warn', AUTH: 'off', REDIS_URL: '', VECTOR_STORE: 'embedded',
-        LLM_PROVIDER: 'openai', LLM_BASE_URL: proxy.baseUrl, LLM_MODEL: 'fixture-model', LLM_MAX_RETRIES: '0', LLM_TIMEOUT_MS: '60000',
-        LLM_CONTEXT_WINDOW: '4096', SHUTDOWN_TIMEOUT_MS: String(shutdownMs), RATE_LIMIT_PER_MINUTE: '0', CHUNK_TOKENS: '100', CHUNK_OVERLAP_TOKENS: '10',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATA_DIR: dir,
+        LOG_LEVEL: 'warn',
+        AUTH: 'off',
+        REDIS_URL: '',
+        VECTOR_STORE: 'embedded',
+        LLM_PROVIDER: 'openai',
+        LLM_BASE_URL: proxy.baseUrl,
+        LLM_MODEL: 'fixture-model',
+        LLM_MAX_RETRIES: '0',
+        LLM_TIMEOUT_MS: '60000',
+        LLM_CONTEXT_WINDOW: '4096',
+        SHUTDOWN_TIMEOUT_MS: String(shutdownMs),
+        RATE_LIMIT_PER_MINUTE: '0',
+        CHUNK_TOKENS: '100',
+        CHUNK_OVERLAP_TOKENS: '10',
       },
       'api',
     );
     children.push(c);
-    await until(async () => {
-      if (c.exitCode !== null) throw new Error(`the server exited with ${c.exitCode}`);
-      return (await fetch(`${base}/healthz`).then((r) => r.status, () => 0)) === 200;
-    }, 'the server to listen', 90_000, 100);
+    await until(
+      async () => {
+        if (c.exitCode !== null) throw new Error(`the server exited with ${c.exitCode}`);
+        return (
+          (await fetch(`${base}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200
+        );
+      },
+      'the server to listen',
+      90_000,
+      100,
+    );
 
-    const text = Array.from({ length: 30 }, (_, i) => `Entry ${i}: the ferry carried ${i * 4 + 3} passengers across the fjord.`).join(' ');
+    const text = Array.from(
+      { length: 30 },
+      (_, i) => `Entry ${i}: the ferry carried ${i * 4 + 3} passengers across the fjord.`,
+    ).join(' ');
     const sub = await abortablePost(base, '/v1/documents', { id: 'ferry', text }).done;
     expect(sub).not.toBeInstanceOf(Error);
     const jobId = (sub as { body: { jobId: string } }).body.jobId;
-    await until(async () => (await fetch(`${base}/v1/jobs/${jobId}`).then((r) => r.json() as Promise<{ state: string }>)).state === 'completed', 'ingestion', 90_000, 100);
+    await until(
+      async () =>
+        (await fetch(`${base}/v1/jobs/${jobId}`).then((r) => r.json() as Promise<{ state: string }>)).state ===
+        'completed',
+      'ingestion',
+      90_000,
+      100,
+    );
 
     const heldBefore = proxy.held();
-    const inFlight = abortablePost(base, '/v1/answer', { question: 'How many passengers did the ferry carry in entry 5?', documentIds: ['ferry'], strategy: 'rag' }, agent);
+    const inFlight = abortablePost(
+      base,
+      '/v1/answer',
+      { question: 'How many passengers did the ferry carry in entry 5?', documentIds: ['ferry'], strategy: 'rag' },
+      agent,
+    );
     await until(() => proxy.held() === heldBefore + 1, 'the LLM call to reach the proxy');
     return { child: c, port, base, inFlight };
   }
@@ -141,7 +182,10 @@ describe('graceful shutdown of the API process (node src/server.ts)', () => {
         });
         req.end();
       });
-      await until(() => Object.values(agent.freeSockets).flat().length === 1, 'the probe connection to idle in the agent');
+      await until(
+        () => Object.values(agent.freeSockets).flat().length === 1,
+        'the probe connection to idle in the agent',
+      );
       child.kill('SIGTERM');
       await idleSocketClosed;
 

@@ -19,7 +19,12 @@ class Watched extends ForwardingLlm<ExtractiveReader> {
     const open = new Promise<void>((res) => (release = res));
     this.gate = { from: this.started.length + from, open, release };
     this.heldOutcome = new Promise((res) => (this.settleHeld = res));
-    return { release: () => { this.gate = null; release(); } };
+    return {
+      release: () => {
+        this.gate = null;
+        release();
+      },
+    };
   }
   /** Resolves when a held call's signal fires. */
   cancelled: Promise<void> = new Promise(() => {});
@@ -35,7 +40,10 @@ class Watched extends ForwardingLlm<ExtractiveReader> {
       this.cancelled = new Promise((res) => signal.addEventListener('abort', () => res(), { once: true }));
       await gate.open;
       const p = this.inner.complete(req);
-      p.then(() => this.settleHeld('completed'), (err: unknown) => this.settleHeld(err));
+      p.then(
+        () => this.settleHeld('completed'),
+        (err: unknown) => this.settleHeld(err),
+      );
       return p;
     }
     return this.inner.complete(req);
@@ -47,9 +55,12 @@ const PLACES = ['harbour', 'orchard', 'mill', 'chapel', 'market', 'bridge', 'qua
 function chronicle(): string {
   const out: string[] = [];
   for (let i = 0; i < 240; i++) {
-    if (i === 150) out.push('The miller Oskar buried the silver bell beneath the old chapel floor in the winter of 1794.');
+    if (i === 150)
+      out.push('The miller Oskar buried the silver bell beneath the old chapel floor in the winter of 1794.');
     const place = PLACES[i % PLACES.length]!;
-    out.push(`In year ${1700 + i} the people of the ${place} repaired the road, counted ${i * 3 + 7} sheep and sang at the ${PLACES[(i + 3) % PLACES.length]} feast.`);
+    out.push(
+      `In year ${1700 + i} the people of the ${place} repaired the road, counted ${i * 3 + 7} sheep and sang at the ${PLACES[(i + 3) % PLACES.length]} feast.`,
+    );
     if (i % 10 === 9) out.push('\n\n');
   }
   return out.join(' ').replace(/ \n\n /g, '\n\n');
@@ -62,8 +73,16 @@ function parseSse(body: string): Array<{ event: string; data: any }> {
     .map((block) => block.split('\n').filter((l) => !l.startsWith(':')))
     .filter((lines) => lines.length > 0 && lines.some((l) => l.startsWith('event:')))
     .map((lines) => ({
-      event: lines.find((l) => l.startsWith('event:'))!.slice(6).trim(),
-      data: JSON.parse(lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n')),
+      event: lines
+        .find((l) => l.startsWith('event:'))!
+        .slice(6)
+        .trim(),
+      data: JSON.parse(
+        lines
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('\n'),
+      ),
     }));
 }
 
@@ -143,7 +162,12 @@ describe('POST /v1/answer over HTTP (extractive reader with a 1 500-token window
     expect(segments.map((e) => [e.data.index, e.data.total])).toEqual(Array.from({ length: n }, (_, i) => [i + 1, n]));
     expect(segments.map((e) => e.data.note)).toEqual(result.data.notes);
     expect(events.filter((e) => e.event === 'call').map((e) => e.data)).toEqual(result.data.calls);
-    expect(events.filter((e) => e.event === 'token').map((e) => e.data.text).join('')).toBe(result.data.answer);
+    expect(
+      events
+        .filter((e) => e.event === 'token')
+        .map((e) => e.data.text)
+        .join(''),
+    ).toBe(result.data.answer);
     expect(events.findIndex((e) => e.data.stage === 'manager')).toBeGreaterThan(events.indexOf(segments.at(-1)!));
     expect(events.some((e) => e.event === 'error')).toBe(false);
   });
@@ -185,9 +209,24 @@ describe('POST /v1/answer over HTTP (extractive reader with a 1 500-token window
       ['an empty question', () => post({ question: '   ', strategy: 'rag' }), 400, 'EMPTY_QUESTION'],
       ['an unknown field', () => post({ question, strategy: 'rag', colour: 'red' }), 400, 'VALIDATION'],
       ['top-k without k', () => post({ question, strategy: 'rag', method: 'top-k' }), 400, 'INVALID_PARAMETER'],
-      ['unknown documents', () => post({ question, strategy: 'full', documentIds: ['chronicle', 'nope'] }), 404, 'DOCUMENTS_NOT_FOUND'],
-      ['unknown documents on a stream request', () => post({ question, strategy: 'coa', documentIds: ['nope'] }, { accept: 'text/event-stream' }), 404, 'DOCUMENTS_NOT_FOUND'],
-      ['an empty namespace', () => post({ question, strategy: 'rag' }, { 'x-namespace': 'empty-ns' }), 404, 'NO_DOCUMENTS'],
+      [
+        'unknown documents',
+        () => post({ question, strategy: 'full', documentIds: ['chronicle', 'nope'] }),
+        404,
+        'DOCUMENTS_NOT_FOUND',
+      ],
+      [
+        'unknown documents on a stream request',
+        () => post({ question, strategy: 'coa', documentIds: ['nope'] }, { accept: 'text/event-stream' }),
+        404,
+        'DOCUMENTS_NOT_FOUND',
+      ],
+      [
+        'an empty namespace',
+        () => post({ question, strategy: 'rag' }, { 'x-namespace': 'empty-ns' }),
+        404,
+        'NO_DOCUMENTS',
+      ],
     ];
     for (const [name, send, status, code] of cases) {
       it(`rejects ${name} with ${status} ${code}`, async () => {
@@ -201,8 +240,20 @@ describe('POST /v1/answer over HTTP (extractive reader with a 1 500-token window
     it('rejects a document that is not ready yet with 409 DOCUMENT_NOT_READY', async () => {
       const now = new Date().toISOString();
       await s.container.documents.put({
-        namespace: 'default', id: 'still-indexing', title: '', status: 'indexing', version: null, pending: { version: 'v1', jobId: 'j1' },
-        chars: 10, tokens: 3, chunkCount: 0, metadata: {}, source: 'json', error: null, createdAt: now, updatedAt: now,
+        namespace: 'default',
+        id: 'still-indexing',
+        title: '',
+        status: 'indexing',
+        version: null,
+        pending: { version: 'v1', jobId: 'j1' },
+        chars: 10,
+        tokens: 3,
+        chunkCount: 0,
+        metadata: {},
+        source: 'json',
+        error: null,
+        createdAt: now,
+        updatedAt: now,
       });
       const r = await post({ question, strategy: 'rag', documentIds: ['still-indexing'] });
       expect(r.status).toBe(409);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 const ADMIN = 'admin-secret-for-tests-0123456789';
-const text = (topic: string) => Array.from({ length: 8 }, (_, i) => `Line ${i}: the ${topic} ledger records another entry.`).join(' ');
+const text = (topic: string) =>
+  Array.from({ length: 8 }, (_, i) => `Line ${i}: the ${topic} ledger records another entry.`).join(' ');
 
 describe('tenants and API keys over HTTP', () => {
   let s: TestServer;
@@ -24,11 +25,18 @@ describe('tenants and API keys over HTTP', () => {
   afterAll(async () => s?.close());
 
   it('answers 401 without a key or with a wrong one, on every API route', async () => {
-    for (const [method, path] of [['GET', '/v1/documents'], ['POST', '/v1/retrieve'], ['GET', '/v1/jobs/x'], ['GET', '/v1/admin/keys']] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/documents'],
+      ['POST', '/v1/retrieve'],
+      ['GET', '/v1/jobs/x'],
+      ['GET', '/v1/admin/keys'],
+    ] as const) {
       const none = await s.call(method, path, method === 'POST' ? { question: 'q' } : undefined);
       expect(none.status).toBe(401);
       expect(none.body.error.code).toBe('UNAUTHORIZED');
-      const wrong = await s.call(method, path, method === 'POST' ? { question: 'q' } : undefined, { 'x-api-key': 'air_not-a-real-key' });
+      const wrong = await s.call(method, path, method === 'POST' ? { question: 'q' } : undefined, {
+        'x-api-key': 'air_not-a-real-key',
+      });
       expect(wrong.status).toBe(401);
     }
   });
@@ -51,7 +59,9 @@ describe('tenants and API keys over HTTP', () => {
     const whole = await s.call('POST', '/v1/retrieve', { question: 'secret ledger' }, b);
     expect(whole.status).toBe(404);
     expect(whole.body.error.code).toBe('NO_DOCUMENTS');
-    expect((await s.call('POST', '/v1/retrieve', { question: 'secret ledger', documentIds: ['plans'] }, a)).status).toBe(200);
+    expect(
+      (await s.call('POST', '/v1/retrieve', { question: 'secret ledger', documentIds: ['plans'] }, a)).status,
+    ).toBe(200);
   });
 
   it('refuses a key that asks for another namespace with 404, as if it did not exist', async () => {
@@ -72,9 +82,13 @@ describe('tenants and API keys over HTTP', () => {
     expect(listed.body.items.map((k: any) => k.namespace).sort()).toEqual(['team-a', 'team-b']);
     expect(JSON.stringify(listed.body)).not.toContain(keyA);
     const temp = await s.call('POST', '/v1/admin/keys', { namespace: 'team-c' }, admin);
-    expect((await s.call('GET', '/v1/documents', undefined, { authorization: `Bearer ${temp.body.key}` })).status).toBe(200);
+    expect((await s.call('GET', '/v1/documents', undefined, { authorization: `Bearer ${temp.body.key}` })).status).toBe(
+      200,
+    );
     expect((await s.call('DELETE', `/v1/admin/keys/${temp.body.record.id}`, undefined, admin)).status).toBe(204);
-    expect((await s.call('GET', '/v1/documents', undefined, { authorization: `Bearer ${temp.body.key}` })).status).toBe(401);
+    expect((await s.call('GET', '/v1/documents', undefined, { authorization: `Bearer ${temp.body.key}` })).status).toBe(
+      401,
+    );
     const ns = await s.call('GET', '/v1/admin/namespaces', undefined, admin);
     expect(ns.body.items.find((n: any) => n.namespace === 'team-a')).toMatchObject({ documents: 1, keys: 1 });
   });

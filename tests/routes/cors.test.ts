@@ -3,7 +3,14 @@ import { startServer, type TestServer } from '../helpers/server.js';
 
 const ADMIN = 'admin-secret-for-cors-tests-0123456789';
 const preflight = (s: TestServer, origin: string) =>
-  fetch(`${s.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+  fetch(`${s.url}/v1/chat/completions`, {
+    method: 'OPTIONS',
+    headers: {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type,authorization',
+    },
+  });
 
 describe('CORS', () => {
   let s: TestServer | undefined;
@@ -22,7 +29,11 @@ describe('CORS', () => {
   });
 
   it('allows the configured origins only, preflights included, before API-key checks', async () => {
-    s = await startServer({ CORS_ORIGINS: 'https://chat.example.com, http://localhost:8080', AUTH: 'on', ADMIN_API_KEY: ADMIN });
+    s = await startServer({
+      CORS_ORIGINS: 'https://chat.example.com, http://localhost:8080',
+      AUTH: 'on',
+      ADMIN_API_KEY: ADMIN,
+    });
     const p = await preflight(s, 'https://chat.example.com');
     expect(p.status).toBe(204);
     expect(p.headers.get('access-control-allow-origin')).toBe('https://chat.example.com');
@@ -30,7 +41,9 @@ describe('CORS', () => {
     const other = await preflight(s, 'https://evil.example.org');
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
 
-    const r = await fetch(`${s.url}/v1/models`, { headers: { origin: 'http://localhost:8080', authorization: `Bearer ${ADMIN}` } });
+    const r = await fetch(`${s.url}/v1/models`, {
+      headers: { origin: 'http://localhost:8080', authorization: `Bearer ${ADMIN}` },
+    });
     expect(r.status).toBe(200);
     expect(r.headers.get('access-control-allow-origin')).toBe('http://localhost:8080');
     expect(r.headers.get('access-control-expose-headers')).toMatch(/x-request-id/);

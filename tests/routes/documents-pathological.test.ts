@@ -31,13 +31,24 @@ async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void
   }
 }
 
-const SIZES: Record<PathologicalKind, number> = { 'one-letter': 2_000_000, 'one-cjk-char': 20_000, acgt: 1_000_000, base64: 1_000_000, 'minified-js': 1_000_000, 'cjk-prose': 300_000 };
+const SIZES: Record<PathologicalKind, number> = {
+  'one-letter': 2_000_000,
+  'one-cjk-char': 20_000,
+  acgt: 1_000_000,
+  base64: 1_000_000,
+  'minified-js': 1_000_000,
+  'cjk-prose': 300_000,
+};
 
 describe('uploads of text without spaces (issue 14: they froze the API)', () => {
   let s: TestServer;
   const logLines: string[] = [];
   beforeAll(async () => {
-    s = await startServer({ BODY_LIMIT_BYTES: 24 * 1024 * 1024, MAX_DOCUMENT_TOKENS: 20_000_000 }, { embedder: new HashingEmbedder() }, { logLines });
+    s = await startServer(
+      { BODY_LIMIT_BYTES: 24 * 1024 * 1024, MAX_DOCUMENT_TOKENS: 20_000_000 },
+      { embedder: new HashingEmbedder() },
+      { logLines },
+    );
   });
   afterAll(async () => s?.close());
 
@@ -56,9 +67,15 @@ describe('uploads of text without spaces (issue 14: they froze the API)', () => 
 
   it('answers /healthz while a megabyte of ACGT is being counted: the count is on a thread, not on the event loop', async () => {
     const order: string[] = [];
-    const upload = s.call('POST', '/v1/documents', { id: 'dna-2', text: pathologicalText('acgt', 1_000_000, 2) }).then((r) => (order.push('upload'), r));
+    const upload = s
+      .call('POST', '/v1/documents', { id: 'dna-2', text: pathologicalText('acgt', 1_000_000, 2) })
+      .then((r) => (order.push('upload'), r));
     const before = logLines.length;
-    await until('the upload to be counted', () => logLines.slice(before).some((l) => l.includes('tokenizer call started') && l.includes('"chars":1000000')), 30_000);
+    await until(
+      'the upload to be counted',
+      () => logLines.slice(before).some((l) => l.includes('tokenizer call started') && l.includes('"chars":1000000')),
+      30_000,
+    );
     const health = await s.call('GET', '/healthz').then((r) => (order.push('healthz'), r));
     expect(health.status).toBe(200);
     expect((await upload).status).toBe(202);
@@ -69,12 +86,26 @@ describe('uploads of text without spaces (issue 14: they froze the API)', () => 
     const abort = new AbortController();
     const text = pathologicalText('cjk-prose', 6_000_000, 3);
     const before = logLines.length;
-    const sent = fetch(`${s.url}/v1/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'left', text }), signal: abort.signal }).catch((e: unknown) => e);
+    const sent = fetch(`${s.url}/v1/documents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'left', text }),
+      signal: abort.signal,
+    }).catch((e: unknown) => e);
     // Leave once the server has the whole body and is counting it.
-    await until('the server to start counting', () => logLines.slice(before).some((l) => l.includes('tokenizer call started') && l.includes(`"chars":${text.length}`)), 60_000);
+    await until(
+      'the server to start counting',
+      () =>
+        logLines
+          .slice(before)
+          .some((l) => l.includes('tokenizer call started') && l.includes(`"chars":${text.length}`)),
+      60_000,
+    );
     abort.abort();
     await sent;
-    await until('the count to be cancelled', () => logLines.slice(before).some((l) => l.includes('tokenizer call cancelled')));
+    await until('the count to be cancelled', () =>
+      logLines.slice(before).some((l) => l.includes('tokenizer call cancelled')),
+    );
     expect((await s.call('GET', '/v1/documents/left')).status).toBe(404);
     expect((await filesUnder(join(s.dataDir, 'documents'))).filter((f) => f.includes('left'))).toEqual([]);
   });
@@ -83,7 +114,10 @@ describe('uploads of text without spaces (issue 14: they froze the API)', () => 
 describe('a text the tokenizer cannot count within TOKENIZER_TIMEOUT_MS', () => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startServer({ BODY_LIMIT_BYTES: 24 * 1024 * 1024, MAX_DOCUMENT_TOKENS: 20_000_000, TOKENIZER_TIMEOUT_MS: 100 }, { embedder: new HashingEmbedder() });
+    s = await startServer(
+      { BODY_LIMIT_BYTES: 24 * 1024 * 1024, MAX_DOCUMENT_TOKENS: 20_000_000, TOKENIZER_TIMEOUT_MS: 100 },
+      { embedder: new HashingEmbedder() },
+    );
   });
   afterAll(async () => s?.close());
 
@@ -95,7 +129,10 @@ describe('a text the tokenizer cannot count within TOKENIZER_TIMEOUT_MS', () => 
     expect((await s.call('GET', '/v1/documents/slow')).status).toBe(404);
     expect((await s.call('GET', '/v1/documents')).body.total).toBe(0);
     expect(await filesUnder(join(s.dataDir, 'documents'))).toEqual([]);
-    const small = await s.call('POST', '/v1/documents', { id: 'small', text: 'A short note about the harbour. It is small.' });
+    const small = await s.call('POST', '/v1/documents', {
+      id: 'small',
+      text: 'A short note about the harbour. It is small.',
+    });
     expect(small.status).toBe(202);
   });
 });

@@ -3,7 +3,10 @@ import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 
 const story = (topic: string, n = 30) =>
-  Array.from({ length: n }, (_, i) => `In chapter ${i}, the ${topic} story goes on with a new scene and another careful detail about ${topic}.`).join(' ');
+  Array.from(
+    { length: n },
+    (_, i) => `In chapter ${i}, the ${topic} story goes on with a new scene and another careful detail about ${topic}.`,
+  ).join(' ');
 
 describe('documents API over HTTP (embedded store, in-process queue, real USE-lite embedder)', () => {
   let s: TestServer;
@@ -14,12 +17,22 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
 
   it('ingests a JSON document: 202 with a job, then the document is ready with its sizes and chunks', async () => {
     const text = story('lighthouse');
-    const r = await s.call('POST', '/v1/documents', { id: 'lighthouse', title: 'The Lighthouse', text, metadata: { year: 1927 } });
+    const r = await s.call('POST', '/v1/documents', {
+      id: 'lighthouse',
+      title: 'The Lighthouse',
+      text,
+      metadata: { year: 1927 },
+    });
     expect(r.status).toBe(202);
     expect(r.body.document.id).toBe('lighthouse');
     // Nothing is live yet: the sizes are the submitted text's, on the document and on its pending version.
     const sizes = { chars: text.length, tokens: cl100k.count(text) };
-    expect(r.body.document).toMatchObject({ status: 'pending', version: null, ...sizes, pending: { jobId: r.body.jobId, ...sizes } });
+    expect(r.body.document).toMatchObject({
+      status: 'pending',
+      version: null,
+      ...sizes,
+      pending: { jobId: r.body.jobId, ...sizes },
+    });
     expect(r.body.unchanged).toBe(false);
     expect(r.headers.get('x-request-id')).toBeTruthy();
     const job = await waitForJob(s, r.body.jobId);
@@ -27,9 +40,19 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
     expect(job.progress).toBe(100);
     const d = await s.call('GET', '/v1/documents/lighthouse');
     expect(d.status).toBe(200);
-    expect(d.body).toMatchObject({ id: 'lighthouse', title: 'The Lighthouse', status: 'ready', chars: text.length, tokens: cl100k.count(text), metadata: { year: 1927 } });
+    expect(d.body).toMatchObject({
+      id: 'lighthouse',
+      title: 'The Lighthouse',
+      status: 'ready',
+      chars: text.length,
+      tokens: cl100k.count(text),
+      metadata: { year: 1927 },
+    });
     expect(d.body.chunkCount).toBeGreaterThan(2);
-    const chunks = await s.container.vectors.getChunks('default', { documentId: 'lighthouse', version: d.body.version });
+    const chunks = await s.container.vectors.getChunks('default', {
+      documentId: 'lighthouse',
+      version: d.body.version,
+    });
     expect(chunks).toHaveLength(d.body.chunkCount);
     for (const c of chunks) expect(text.slice(c.start, c.end)).toBe(c.text);
   });
@@ -79,7 +102,11 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
     };
     const txt = await upload('notes.txt', story('harbour', 5), 'text/plain');
     const md = await upload('notes.md', `# Title\n\n${story('garden', 5)}`, 'text/markdown');
-    const html = await upload('page.html', `<html><head><style>p{color:red}</style><script>alert(1)</script></head><body><h1>Report</h1><p>${story('bridge', 5)}</p></body></html>`, 'text/html');
+    const html = await upload(
+      'page.html',
+      `<html><head><style>p{color:red}</style><script>alert(1)</script></head><body><h1>Report</h1><p>${story('bridge', 5)}</p></body></html>`,
+      'text/html',
+    );
     for (const r of [txt, md, html]) expect(r.status).toBe(202);
     await waitForJob(s, html.body.jobId);
     const doc = html.body.document;
@@ -101,7 +128,12 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
   });
 
   it('scopes documents by namespace: another namespace does not see them', async () => {
-    const r = await s.call('POST', '/v1/documents', { id: 'secret', text: story('vault', 3) }, { 'x-namespace': 'team-a' });
+    const r = await s.call(
+      'POST',
+      '/v1/documents',
+      { id: 'secret', text: story('vault', 3) },
+      { 'x-namespace': 'team-a' },
+    );
     expect(r.status).toBe(202);
     expect((await s.call('GET', '/v1/documents/secret', undefined, { 'x-namespace': 'team-b' })).status).toBe(404);
     expect((await s.call('GET', `/v1/jobs/${r.body.jobId}`, undefined, { 'x-namespace': 'team-b' })).status).toBe(404);
@@ -129,7 +161,9 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
     const d = (await s.call('GET', '/v1/documents/phoenix')).body;
     expect(d).toMatchObject({ status: 'ready', pending: null });
     expect(d.chunkCount).toBeGreaterThan(0);
-    expect(await s.container.vectors.getChunks('default', { documentId: 'phoenix', version: d.version })).toHaveLength(d.chunkCount);
+    expect(await s.container.vectors.getChunks('default', { documentId: 'phoenix', version: d.version })).toHaveLength(
+      d.chunkCount,
+    );
   });
 
   describe('bad input gets a 4xx with a stable code and stores nothing', () => {
@@ -139,26 +173,77 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
       ['whitespace-only text', () => s.call('POST', '/v1/documents', { text: ' \n\t ' }, ns), 400, 'EMPTY_TEXT'],
       ['missing text', () => s.call('POST', '/v1/documents', { title: 'x' }, ns), 400, 'VALIDATION'],
       ['text of the wrong type', () => s.call('POST', '/v1/documents', { text: 42 }, ns), 400, 'VALIDATION'],
-      ['unknown field', () => s.call('POST', '/v1/documents', { text: 'hello there.', colour: 'red' }, ns), 400, 'VALIDATION'],
-      ['malformed JSON', () => s.call('POST', '/v1/documents', '{"text": "abc"', { 'content-type': 'application/json', ...ns }), 400, 'MALFORMED_JSON'],
-      ['a body over the limit', () => s.call('POST', '/v1/documents', { text: 'x'.repeat(70 * 1024) }, ns), 413, 'BODY_TOO_LARGE'],
-      ['invalid UTF-8 in JSON', () => s.call('POST', '/v1/documents', Buffer.from([0x7b, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]), { 'content-type': 'application/json', ...ns }), 400, 'INVALID_UTF8'],
-      ['an unsupported file type', async () => {
-        const form = new FormData();
-        form.append('file', new Blob(['%PDF-1.4']), 'paper.pdf');
-        return s.call('POST', '/v1/documents', form, ns);
-      }, 415, 'UNSUPPORTED_FILE_TYPE'],
-      ['an uploaded file with invalid UTF-8', async () => {
-        const form = new FormData();
-        form.append('file', new Blob([new Uint8Array([0x68, 0x69, 0xff, 0xfe])]), 'bad.txt');
-        return s.call('POST', '/v1/documents', form, ns);
-      }, 400, 'INVALID_UTF8'],
-      ['a plain-text body', () => s.call('POST', '/v1/documents', 'just text', { 'content-type': 'text/plain', ...ns }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-      ['an invalid id', () => s.call('POST', '/v1/documents', { id: '../etc/passwd', text: 'hello there.' }, ns), 400, 'VALIDATION'],
+      [
+        'unknown field',
+        () => s.call('POST', '/v1/documents', { text: 'hello there.', colour: 'red' }, ns),
+        400,
+        'VALIDATION',
+      ],
+      [
+        'malformed JSON',
+        () => s.call('POST', '/v1/documents', '{"text": "abc"', { 'content-type': 'application/json', ...ns }),
+        400,
+        'MALFORMED_JSON',
+      ],
+      [
+        'a body over the limit',
+        () => s.call('POST', '/v1/documents', { text: 'x'.repeat(70 * 1024) }, ns),
+        413,
+        'BODY_TOO_LARGE',
+      ],
+      [
+        'invalid UTF-8 in JSON',
+        () =>
+          s.call(
+            'POST',
+            '/v1/documents',
+            Buffer.from([0x7b, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]),
+            { 'content-type': 'application/json', ...ns },
+          ),
+        400,
+        'INVALID_UTF8',
+      ],
+      [
+        'an unsupported file type',
+        async () => {
+          const form = new FormData();
+          form.append('file', new Blob(['%PDF-1.4']), 'paper.pdf');
+          return s.call('POST', '/v1/documents', form, ns);
+        },
+        415,
+        'UNSUPPORTED_FILE_TYPE',
+      ],
+      [
+        'an uploaded file with invalid UTF-8',
+        async () => {
+          const form = new FormData();
+          form.append('file', new Blob([new Uint8Array([0x68, 0x69, 0xff, 0xfe])]), 'bad.txt');
+          return s.call('POST', '/v1/documents', form, ns);
+        },
+        400,
+        'INVALID_UTF8',
+      ],
+      [
+        'a plain-text body',
+        () => s.call('POST', '/v1/documents', 'just text', { 'content-type': 'text/plain', ...ns }),
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ],
+      [
+        'an invalid id',
+        () => s.call('POST', '/v1/documents', { id: '../etc/passwd', text: 'hello there.' }, ns),
+        400,
+        'VALIDATION',
+      ],
       ['an unknown document', () => s.call('GET', '/v1/documents/nope', undefined, ns), 404, 'DOCUMENT_NOT_FOUND'],
       ['an unknown job', () => s.call('GET', '/v1/jobs/nope', undefined, ns), 404, 'JOB_NOT_FOUND'],
       ['an unknown route', () => s.call('GET', '/v1/nothing-here', undefined, ns), 404, 'NOT_FOUND'],
-      ['an invalid namespace header', () => s.call('GET', '/v1/documents', undefined, { 'x-namespace': '../../x' }), 400, 'INVALID_ID'],
+      [
+        'an invalid namespace header',
+        () => s.call('GET', '/v1/documents', undefined, { 'x-namespace': '../../x' }),
+        400,
+        'INVALID_ID',
+      ],
     ];
     for (const [name, send, status, code] of cases) {
       it(`rejects ${name} with ${status} ${code}`, async () => {
@@ -183,7 +268,9 @@ describe('documents API over HTTP (embedded store, in-process queue, real USE-li
     expect(Object.keys(ready.body.checks).sort()).toEqual(['documents', 'embedder', 'llm', 'queue', 'vectors']);
     const spec = await s.call('GET', '/openapi.json');
     expect(spec.body.openapi).toMatch(/^3\./);
-    expect(Object.keys(spec.body.paths)).toEqual(expect.arrayContaining(['/v1/documents', '/v1/documents/{id}', '/v1/jobs/{id}', '/healthz', '/readyz']));
+    expect(Object.keys(spec.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/documents', '/v1/documents/{id}', '/v1/jobs/{id}', '/healthz', '/readyz']),
+    );
     const docs = await fetch(`${s.url}/docs/`);
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger');

@@ -13,8 +13,15 @@ describe('hostile and odd inputs to a running service', () => {
   let s: TestServer;
   const logLines: string[] = [];
   beforeAll(async () => {
-    s = await startServer({ CHUNK_TOKENS: 80, CHUNK_OVERLAP_TOKENS: 8 }, { embedder: new HashingEmbedder() }, { logLines });
-    const r = await s.call('POST', '/v1/documents', { id: 'harbour', text: 'The harbour master is called Ingrid. She logs every ship that docks at the pier.' });
+    s = await startServer(
+      { CHUNK_TOKENS: 80, CHUNK_OVERLAP_TOKENS: 8 },
+      { embedder: new HashingEmbedder() },
+      { logLines },
+    );
+    const r = await s.call('POST', '/v1/documents', {
+      id: 'harbour',
+      text: 'The harbour master is called Ingrid. She logs every ship that docks at the pier.',
+    });
     expect((await waitForJob(s, r.body.jobId)).state).toBe('completed');
   });
   afterAll(async () => s?.close());
@@ -26,14 +33,23 @@ describe('hostile and odd inputs to a running service', () => {
 
   it('refuses metadata nested 5,000 deep with 400 INVALID_METADATA and keeps neither the document nor its text', async () => {
     const text = 'A small note about apples and pears.';
-    const r = await s.call('POST', '/v1/documents', `{"id":"deep","text":${JSON.stringify(text)},"metadata":{"a":${deep(5_000)}}}`, json);
+    const r = await s.call(
+      'POST',
+      '/v1/documents',
+      `{"id":"deep","text":${JSON.stringify(text)},"metadata":{"a":${deep(5_000)}}}`,
+      json,
+    );
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('INVALID_METADATA');
     expect(await stored('deep', text)).toEqual({ status: 404, text: null });
   });
 
   it('refuses metadata over 64 KiB, and deep metadata in a multipart upload, the same way', async () => {
-    const big = await s.call('POST', '/v1/documents', { id: 'big-meta', text: 'Plums.', metadata: { blob: 'm'.repeat(70 * 1024) } });
+    const big = await s.call('POST', '/v1/documents', {
+      id: 'big-meta',
+      text: 'Plums.',
+      metadata: { blob: 'm'.repeat(70 * 1024) },
+    });
     expect(big.status).toBe(400);
     expect(big.body.error.code).toBe('INVALID_METADATA');
     const form = new FormData();
@@ -44,7 +60,11 @@ describe('hostile and odd inputs to a running service', () => {
     expect(up.status).toBe(400);
     expect(up.body.error.code).toBe('INVALID_METADATA');
     expect(await stored('deep-upload', 'Cherries are red.')).toEqual({ status: 404, text: null });
-    const ok = await s.call('POST', '/v1/documents', { id: 'fine-meta', text: 'Quinces.', metadata: { a: { b: [1, 2, { c: 'd' }] } } });
+    const ok = await s.call('POST', '/v1/documents', {
+      id: 'fine-meta',
+      text: 'Quinces.',
+      metadata: { a: { b: [1, 2, { c: 'd' }] } },
+    });
     expect(ok.status).toBe(202);
   });
 
@@ -55,11 +75,18 @@ describe('hostile and odd inputs to a running service', () => {
       expect(r.body.error.code).toBe('EMPTY_TEXT');
     }
     for (const path of ['/v1/query', '/v1/retrieve', '/v1/answer']) {
-      const r = await s.call('POST', path, { question: '\u0000', documentIds: ['harbour'], ...(path === '/v1/answer' ? { strategy: 'rag' } : {}) });
+      const r = await s.call('POST', path, {
+        question: '\u0000',
+        documentIds: ['harbour'],
+        ...(path === '/v1/answer' ? { strategy: 'rag' } : {}),
+      });
       expect(r.status, path).toBe(400);
       expect(r.body.error.code, path).toBe('EMPTY_QUESTION');
     }
-    const batch = await s.call('POST', '/v1/query/batch', { questions: ['Who is the harbour master?', '\u200b'], documentIds: ['harbour'] });
+    const batch = await s.call('POST', '/v1/query/batch', {
+      questions: ['Who is the harbour master?', '\u200b'],
+      documentIds: ['harbour'],
+    });
     expect(batch.status).toBe(400);
     expect(batch.body.error.code).toBe('EMPTY_QUESTION');
   });
@@ -71,12 +98,19 @@ describe('hostile and odd inputs to a running service', () => {
     expect(r.body.error.details.field).toBe('body.text');
     const inKey = await s.call('POST', '/v1/documents', '{"text":"ok","metadata":{"\\udc00":1}}', json);
     expect(inKey.body.error.code).toBe('INVALID_UTF8');
-    const raw = await s.call('POST', '/v1/documents', Buffer.concat([Buffer.from('{"text":"broken '), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), json);
+    const raw = await s.call(
+      'POST',
+      '/v1/documents',
+      Buffer.concat([Buffer.from('{"text":"broken '), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+      json,
+    );
     expect(raw.body.error.code).toBe('INVALID_UTF8');
     // A surrogate pair written as escapes is text, and is kept.
     const pair = await s.call('POST', '/v1/documents', '{"id":"ship","text":"A ship \\ud83d\\udea2 docks."}', json);
     expect(pair.status).toBe(202);
-    expect(await s.container.documents.getText('default', 'ship', contentVersion('A ship 🚢 docks.'))).toBe('A ship 🚢 docks.');
+    expect(await s.container.documents.getText('default', 'ship', contentVersion('A ship 🚢 docks.'))).toBe(
+      'A ship 🚢 docks.',
+    );
     expect((await s.call('GET', '/v1/documents/lone')).status).toBe(404);
   });
 
@@ -117,14 +151,21 @@ describe('failed authentication is rate limited per client address', () => {
   const ADMIN = 'admin-secret-for-the-auth-failure-test';
   let s: TestServer;
   beforeAll(async () => {
-    s = await startServer({ AUTH: 'on', ADMIN_API_KEY: ADMIN, AUTH_FAILURES_PER_MINUTE: 5 }, { embedder: new HashingEmbedder() });
+    s = await startServer(
+      { AUTH: 'on', ADMIN_API_KEY: ADMIN, AUTH_FAILURES_PER_MINUTE: 5 },
+      { embedder: new HashingEmbedder() },
+    );
   });
   afterAll(async () => s?.close());
 
   it('answers 401 to the first failures and 429 with Retry-After after them, to missing and wrong keys alike; the admin key still passes', async () => {
-    const tenant = (await s.call('POST', '/v1/admin/keys', { namespace: 't1', name: 'x' }, { 'x-api-key': ADMIN })).body.key as string;
+    const tenant = (await s.call('POST', '/v1/admin/keys', { namespace: 't1', name: 'x' }, { 'x-api-key': ADMIN })).body
+      .key as string;
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await s.call('GET', '/v1/documents', undefined, i % 2 ? { 'x-api-key': `air_wrong${i}` } : {})).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push(
+        (await s.call('GET', '/v1/documents', undefined, i % 2 ? { 'x-api-key': `air_wrong${i}` } : {})).status,
+      );
     expect(statuses).toEqual([401, 401, 401, 401, 401]);
     const limited = await s.call('GET', '/v1/documents', undefined, { 'x-api-key': 'air_wrong_again' });
     expect(limited.status).toBe(429);
@@ -143,7 +184,13 @@ describe('with Redis stuck (connections accepted, nothing answered)', () => {
   beforeAll(async () => {
     redis = await silentServer();
     s = await startServer(
-      { REDIS_URL: `redis://127.0.0.1:${redis.port}`, AUTH: 'off', RATE_LIMIT_PER_MINUTE: 600, REDIS_TIMEOUT_MS: 500, QUEUE_PREFIX: `t14-${process.pid}` },
+      {
+        REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+        AUTH: 'off',
+        RATE_LIMIT_PER_MINUTE: 600,
+        REDIS_TIMEOUT_MS: 500,
+        QUEUE_PREFIX: `t14-${process.pid}`,
+      },
       { embedder: new HashingEmbedder() },
     );
   });
@@ -160,7 +207,12 @@ describe('with Redis stuck (connections accepted, nothing answered)', () => {
 
   it('answers an upload 503 QUEUE_UNAVAILABLE with Retry-After and leaves nothing behind: no document, no text', async () => {
     const text = 'The ferry leaves at dawn. It carries salt and wool to the island.';
-    const r = await fetch(`${s.url}/v1/documents`, { method: 'POST', headers: json, body: JSON.stringify({ id: 'ferry', text }), signal: AbortSignal.timeout(30_000) });
+    const r = await fetch(`${s.url}/v1/documents`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ id: 'ferry', text }),
+      signal: AbortSignal.timeout(30_000),
+    });
     expect(r.status).toBe(503);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('QUEUE_UNAVAILABLE');
     expect(r.headers.get('retry-after')).toBeTruthy();

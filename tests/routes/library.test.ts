@@ -17,7 +17,8 @@ const TRADES = [
   ['shipwright', 'keel', 'caulking', 'rigging'],
   ['herbalist', 'chamomile', 'tincture', 'poultice'],
 ] as const;
-const NEEDLE = 'The ferryman Oswin hid the brass key of the lock-keeper inside the hollow lantern post on the eastern quay.';
+const NEEDLE =
+  'The ferryman Oswin hid the brass key of the lock-keeper inside the hollow lantern post on the eastern quay.';
 const HOLDER = 7;
 
 function trade(i: number): string {
@@ -53,10 +54,18 @@ describe.each([
   const holder = `doc-${HOLDER}`;
   beforeAll(async () => {
     schema = postgres ? await freshSchema() : undefined;
-    s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0, ...(schema ? { DATABASE_URL: schema.url, VECTOR_STORE: 'postgres', AUTH: 'off' } : {}) });
+    s = await startServer({
+      CHUNK_TOKENS: 120,
+      CHUNK_OVERLAP_TOKENS: 0,
+      ...(schema ? { DATABASE_URL: schema.url, VECTOR_STORE: 'postgres', AUTH: 'off' } : {}),
+    });
     const jobs: string[] = [];
     for (let i = 0; i < TRADES.length; i++) {
-      const r = await s.call('POST', '/v1/documents', { id: `doc-${i}`, title: `The ${TRADES[i]![0]}`, text: trade(i) });
+      const r = await s.call('POST', '/v1/documents', {
+        id: `doc-${i}`,
+        title: `The ${TRADES[i]![0]}`,
+        text: trade(i),
+      });
       expect(r.status).toBe(202);
       jobs.push(r.body.jobId);
     }

@@ -49,7 +49,11 @@ describe('MCP server without auth', () => {
     expect(r.isError).toBeFalsy();
     const docs = (r.structuredContent as any).documents;
     expect(docs.map((d: any) => d.id).sort()).toEqual(['ledger', 'lighthouse']);
-    expect(docs.find((d: any) => d.id === 'lighthouse')).toMatchObject({ title: 'lighthouse title', status: 'ready', chars: doc.length });
+    expect(docs.find((d: any) => d.id === 'lighthouse')).toMatchObject({
+      title: 'lighthouse title',
+      status: 'ready',
+      chars: doc.length,
+    });
   });
 
   it('asks through the router: the answer, citations that read back with read, and the decision of /v1/query', async () => {
@@ -63,20 +67,34 @@ describe('MCP server without auth', () => {
     expect((r.content as any)[0].text).toBe(out.answer);
     expect(out.citations.length).toBeGreaterThan(0);
     const c = out.citations[0];
-    const span = await client.callTool({ name: 'read', arguments: { documentId: c.documentId, start: c.start, end: c.end } });
+    const span = await client.callTool({
+      name: 'read',
+      arguments: { documentId: c.documentId, start: c.start, end: c.end },
+    });
     expect((span.structuredContent as any).text).toBe(c.text);
     expect(doc.slice(c.start, c.end)).toBe(c.text);
 
-    const forced = await client.callTool({ name: 'ask', arguments: { question: PARROT_Q, documentIds: ['lighthouse'], strategy: 'full' } });
+    const forced = await client.callTool({
+      name: 'ask',
+      arguments: { question: PARROT_Q, documentIds: ['lighthouse'], strategy: 'full' },
+    });
     expect((forced.structuredContent as any).decision.strategy).toBe('full');
   });
 
   it('retrieves the passages with offsets and the Adaptive-k summary of /v1/retrieve', async () => {
-    const r = await client.callTool({ name: 'retrieve', arguments: { question: PARROT_Q, documentIds: ['lighthouse'] } });
+    const r = await client.callTool({
+      name: 'retrieve',
+      arguments: { question: PARROT_Q, documentIds: ['lighthouse'] },
+    });
     const out = r.structuredContent as any;
     const http = await s.call('POST', '/v1/retrieve', { question: PARROT_Q, documentIds: ['lighthouse'] });
     expect(out.passages).toEqual(http.body.passages);
-    expect(out.adaptiveK).toMatchObject({ k: http.body.k, cutIndex: http.body.cutIndex, selectedTokens: http.body.tokens.selected, documentTokens: http.body.tokens.documents });
+    expect(out.adaptiveK).toMatchObject({
+      k: http.body.k,
+      cutIndex: http.body.cutIndex,
+      selectedTokens: http.body.tokens.selected,
+      documentTokens: http.body.tokens.documents,
+    });
     for (const p of out.passages) expect(doc.slice(p.start, p.end)).toBe(p.text);
   });
 
@@ -84,10 +102,18 @@ describe('MCP server without auth', () => {
     const missing = await client.callTool({ name: 'ask', arguments: { question: PARROT_Q, documentIds: ['nope'] } });
     expect(missing.isError).toBe(true);
     expect((missing.content as any)[0].text).toMatch(/^DOCUMENTS_NOT_FOUND: /);
-    const backwards = await client.callTool({ name: 'read', arguments: { documentId: 'lighthouse', start: 10, end: 5 } });
+    const backwards = await client.callTool({
+      name: 'read',
+      arguments: { documentId: 'lighthouse', start: 10, end: 5 },
+    });
     expect(backwards.isError).toBe(true);
-    expect((backwards.content as any)[0].text).toMatch(/^INVALID_PARAMETER: end \(5\) must be greater than start \(10\)/);
-    const past = await client.callTool({ name: 'read', arguments: { documentId: 'lighthouse', start: doc.length + 1, end: doc.length + 10 } });
+    expect((backwards.content as any)[0].text).toMatch(
+      /^INVALID_PARAMETER: end \(5\) must be greater than start \(10\)/,
+    );
+    const past = await client.callTool({
+      name: 'read',
+      arguments: { documentId: 'lighthouse', start: doc.length + 1, end: doc.length + 10 },
+    });
     expect((past.content as any)[0].text).toMatch(/^INVALID_PARAMETER: start .* is past the end/);
     const blank = await client.callTool({ name: 'retrieve', arguments: { question: '   ' } });
     expect((blank.content as any)[0].text).toMatch(/^EMPTY_QUESTION: /);

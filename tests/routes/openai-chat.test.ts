@@ -26,7 +26,9 @@ function client(s: TestServer, apiKey = 'unused'): OpenAI {
   return new OpenAI({ baseURL: `${s.url}/v1`, apiKey, maxRetries: 0 });
 }
 
-async function collect(stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>): Promise<Array<OpenAI.Chat.ChatCompletionChunk & Record<string, any>>> {
+async function collect(
+  stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>,
+): Promise<Array<OpenAI.Chat.ChatCompletionChunk & Record<string, any>>> {
   const chunks = [];
   for await (const c of stream) chunks.push(c);
   return chunks;
@@ -52,7 +54,14 @@ describe('OpenAI-compatible chat with the extractive reader', () => {
   });
 
   it('answers the last user message with citations into the document, usage and the decision of /v1/query', async () => {
-    const params: WithScope = { model: 'auto', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: PARROT_Q }], documentIds: ['lighthouse'] };
+    const params: WithScope = {
+      model: 'auto',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: PARROT_Q },
+      ],
+      documentIds: ['lighthouse'],
+    };
     const c = (await ai.chat.completions.create(params)) as OpenAI.Chat.ChatCompletion & Record<string, any>;
     const q = await s.call('POST', '/v1/query', { question: PARROT_Q, documentIds: ['lighthouse'] });
     expect(q.status).toBe(200);
@@ -80,15 +89,29 @@ describe('OpenAI-compatible chat with the extractive reader', () => {
 
   it('reads with the strategy the model names', async () => {
     for (const model of ['rag', 'full', 'coa'] as const) {
-      const c = (await ai.chat.completions.create({ model, messages: [{ role: 'user', content: PARROT_Q }], documentIds: ['lighthouse'] } as WithScope)) as any;
+      const c = (await ai.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: PARROT_Q }],
+        documentIds: ['lighthouse'],
+      } as WithScope)) as any;
       expect(c.decision.strategy).toBe(model);
       expect(c.reading.strategy).toBe(model);
     }
   });
 
   it('streams the same answer in chunks ending with the annotations, usage and [DONE]', async () => {
-    const plain = (await ai.chat.completions.create({ model: 'rag', messages: [{ role: 'user', content: PARROT_Q }], documentIds: ['lighthouse'] } as WithScope)) as any;
-    const params: WithScopeStreaming = { model: 'rag', messages: [{ role: 'user', content: PARROT_Q }], stream: true, stream_options: { include_usage: true }, documentIds: ['lighthouse'] };
+    const plain = (await ai.chat.completions.create({
+      model: 'rag',
+      messages: [{ role: 'user', content: PARROT_Q }],
+      documentIds: ['lighthouse'],
+    } as WithScope)) as any;
+    const params: WithScopeStreaming = {
+      model: 'rag',
+      messages: [{ role: 'user', content: PARROT_Q }],
+      stream: true,
+      stream_options: { include_usage: true },
+      documentIds: ['lighthouse'],
+    };
     const chunks = await collect(await ai.chat.completions.create(params));
     expect(chunks.every((c) => c.object === 'chat.completion.chunk' && c.id === chunks[0]!.id)).toBe(true);
     expect(chunks[0]!.choices[0]!.delta.role).toBe('assistant');
@@ -104,7 +127,11 @@ describe('OpenAI-compatible chat with the extractive reader', () => {
     expect(usage.usage).toEqual(plain.usage);
 
     // The raw stream ends in OpenAI's terminator.
-    const raw = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+    const raw = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(params),
+    });
     expect(raw.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect((await raw.text()).trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
@@ -122,27 +149,38 @@ describe('OpenAI-compatible chat with the extractive reader', () => {
     expect(c.conversation.history).toBe('context');
     expect(c.conversation.turns).toBe(2);
     expect(c.conversation.note).toMatch(/^fallback/);
-    expect(c.conversation.question).toBe('What was his parrot called?\n\nEarlier in this conversation: Tell me about the lighthouse keeper.');
+    expect(c.conversation.question).toBe(
+      'What was his parrot called?\n\nEarlier in this conversation: Tell me about the lighthouse keeper.',
+    );
     expect(c.choices[0].message.content).toMatch(/Admiral Pimento/);
   });
 
   it("gives errors in OpenAI's shape with the stable code, which the SDK raises as its own errors", async () => {
-    const unknownModel = await ai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    const unknownModel = await ai.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
     expect(unknownModel).toBeInstanceOf(OpenAI.NotFoundError);
     expect((unknownModel as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('UNKNOWN_MODEL');
     expect((unknownModel as InstanceType<typeof OpenAI.NotFoundError>).type).toBe('not_found_error');
 
-    const missing = await ai.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }], documentIds: ['nope'] } as WithScope).catch((e: unknown) => e);
+    const missing = await ai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }], documentIds: ['nope'] } as WithScope)
+      .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
     expect((missing as InstanceType<typeof OpenAI.APIError>).code).toBe('DOCUMENTS_NOT_FOUND');
 
-    const noUser = await ai.chat.completions.create({ model: 'auto', messages: [{ role: 'system', content: 'hello' }] }).catch((e: unknown) => e);
+    const noUser = await ai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'system', content: 'hello' }] })
+      .catch((e: unknown) => e);
     expect(noUser).toBeInstanceOf(OpenAI.BadRequestError);
     expect((noUser as InstanceType<typeof OpenAI.APIError>).code).toBe('VALIDATION');
     expect((noUser as InstanceType<typeof OpenAI.APIError>).type).toBe('invalid_request_error');
 
     const image = await ai.chat.completions
-      .create({ model: 'auto', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }] })
+      .create({
+        model: 'auto',
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }],
+      })
       .catch((e: unknown) => e);
     expect(image).toBeInstanceOf(OpenAI.BadRequestError);
     expect((image as InstanceType<typeof OpenAI.APIError>).message).toMatch(/only text is read/);
@@ -161,7 +199,9 @@ describe('OpenAI-compatible chat with a generative reader', () => {
     if (!req.task) return REWRITTEN;
     if (req.task.kind === 'coa-worker') return 'note';
     const fromPassages = req.messages.at(-1)!.content.startsWith('Passages:');
-    return fromPassages ? 'The parrot, as far as these few passages go, seems to be called Admiral Pimento, though the passages say little else about the lighthouse, its keeper or the ships that passed the rocks in any season of the year.' : 'Admiral Pimento.';
+    return fromPassages
+      ? 'The parrot, as far as these few passages go, seems to be called Admiral Pimento, though the passages say little else about the lighthouse, its keeper or the ships that passed the rocks in any season of the year.'
+      : 'Admiral Pimento.';
   });
   let s: TestServer;
   let ai: OpenAI;
@@ -186,14 +226,25 @@ describe('OpenAI-compatible chat with a generative reader', () => {
     const rewrite = llm.requests[before]!;
     expect(rewrite.task).toBeUndefined();
     expect(rewrite.messages.at(-1)!.content).toContain('user: Who kept the lighthouse?\nassistant: The keeper.');
-    expect(c.conversation).toMatchObject({ history: 'rewritten', question: REWRITTEN, asked: 'And his parrot, what was it called?', turns: 2, note: null });
+    expect(c.conversation).toMatchObject({
+      history: 'rewritten',
+      question: REWRITTEN,
+      asked: 'And his parrot, what was it called?',
+      turns: 2,
+      note: null,
+    });
     const answer = llm.requests[before + 1]!;
     expect(answer.task).toMatchObject({ kind: 'answer', question: REWRITTEN });
     expect(c.usage.prompt_tokens).toBe(rewrite.promptTokens + answer.promptTokens);
   });
 
   it('streams only the attempt the retrieval probe kept', async () => {
-    const params: WithScopeStreaming = { model: 'auto', messages: [{ role: 'user', content: PARROT_Q }], stream: true, documentIds: ['lighthouse'] };
+    const params: WithScopeStreaming = {
+      model: 'auto',
+      messages: [{ role: 'user', content: PARROT_Q }],
+      stream: true,
+      documentIds: ['lighthouse'],
+    };
     const chunks = await collect(await ai.chat.completions.create(params));
     const final = chunks.findLast((c) => c.decision)!.decision;
     expect(final.probe.active).toBe(true);
@@ -207,19 +258,27 @@ describe('OpenAI-compatible chat behind API keys', () => {
   let key = '';
   beforeAll(async () => {
     s = await startServer({ AUTH: 'on', ADMIN_API_KEY: ADMIN });
-    key = (await s.call('POST', '/v1/admin/keys', { namespace: 'team-a', name: 'alice' }, { 'x-api-key': ADMIN })).body.key;
+    key = (await s.call('POST', '/v1/admin/keys', { namespace: 'team-a', name: 'alice' }, { 'x-api-key': ADMIN })).body
+      .key;
     await ingest(s, 'lighthouse', lighthouseDocument(), { 'x-api-key': key });
   }, 180_000);
   afterAll(async () => s?.close());
 
   it('refuses a missing key with an authentication error and reads the namespace of a good one', async () => {
-    const anonymous = await client(s, 'air_wrong').chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }] }).catch((e: unknown) => e);
+    const anonymous = await client(s, 'air_wrong')
+      .chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }] })
+      .catch((e: unknown) => e);
     expect(anonymous).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((anonymous as InstanceType<typeof OpenAI.APIError>).code).toBe('UNAUTHORIZED');
-    const c = await client(s, key).chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }] });
+    const c = await client(s, key).chat.completions.create({
+      model: 'auto',
+      messages: [{ role: 'user', content: PARROT_Q }],
+    });
     expect(c.choices[0]!.message.content).toMatch(/Admiral Pimento/);
     // The admin's default namespace holds nothing.
-    const admin = await client(s, ADMIN).chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }] }).catch((e: unknown) => e);
+    const admin = await client(s, ADMIN)
+      .chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: PARROT_Q }] })
+      .catch((e: unknown) => e);
     expect((admin as InstanceType<typeof OpenAI.APIError>).code).toBe('NO_DOCUMENTS');
   });
 });

@@ -19,7 +19,8 @@ type Operation = { tags?: string[]; requestBody?: any; parameters?: any[]; respo
 
 function operations(doc: any): Array<{ path: string; method: string; op: Operation }> {
   const out = [];
-  for (const [path, item] of Object.entries<any>(doc.paths)) for (const method of METHODS) if (item[method]) out.push({ path, method, op: item[method] as Operation });
+  for (const [path, item] of Object.entries<any>(doc.paths))
+    for (const method of METHODS) if (item[method]) out.push({ path, method, op: item[method] as Operation });
   return out;
 }
 
@@ -32,9 +33,11 @@ function* examplesIn(node: unknown, where: string): Generator<{ where: string; s
   if (node === null || typeof node !== 'object') return;
   const o = node as Record<string, unknown>;
   if (o.schema && 'example' in o) yield { where, schema: o.schema, example: o.example };
-  if (Array.isArray(o.examples) && ('type' in o || 'properties' in o)) for (const e of o.examples) yield { where, schema: o, example: e };
+  if (Array.isArray(o.examples) && ('type' in o || 'properties' in o))
+    for (const e of o.examples) yield { where, schema: o, example: e };
   if ('example' in o && ('type' in o || 'properties' in o)) yield { where, schema: o, example: o.example };
-  for (const [k, v] of Object.entries(o)) if (k !== 'examples' && k !== 'example') yield* examplesIn(v, `${where}/${k}`);
+  for (const [k, v] of Object.entries(o))
+    if (k !== 'examples' && k !== 'example') yield* examplesIn(v, `${where}/${k}`);
 }
 
 describe('the OpenAPI description', () => {
@@ -50,7 +53,9 @@ describe('the OpenAPI description', () => {
 
   /** Validates `value` against a schema of the document (its $refs point into its components). */
   const validates = (schema: any, value: unknown): string | null => {
-    const validate = ajv.compile({ ...JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"doc#/components/')) });
+    const validate = ajv.compile({
+      ...JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"doc#/components/')),
+    });
     return validate(value) ? null : ajv.errorsText(validate.errors);
   };
 
@@ -58,7 +63,9 @@ describe('the OpenAPI description', () => {
     const missing: string[] = [];
     for (const { path, method, op } of operations(doc)) {
       const success = Object.entries(op.responses).filter(([code]) => /^2\d\d$/.test(code));
-      const documented = success.some(([code, r]) => code === '204' || Object.values<any>(r.content ?? {}).some((c) => c.schema !== undefined));
+      const documented = success.some(
+        ([code, r]) => code === '204' || Object.values<any>(r.content ?? {}).some((c) => c.schema !== undefined),
+      );
       if (!documented) missing.push(`${method.toUpperCase()} ${path}`);
     }
     expect(missing).toEqual([]);
@@ -68,9 +75,19 @@ describe('the OpenAPI description', () => {
   });
 
   it('puts the main routes first in /docs', () => {
-    expect(doc.tags.map((t: { name: string }) => t.name).slice(0, 5)).toEqual(['documents', 'answers', 'retrieval', 'openai', 'mcp']);
+    expect(doc.tags.map((t: { name: string }) => t.name).slice(0, 5)).toEqual([
+      'documents',
+      'answers',
+      'retrieval',
+      'openai',
+      'mcp',
+    ]);
     const used = new Set(operations(doc).flatMap(({ op }) => op.tags ?? []));
-    for (const tag of used) expect(doc.tags.map((t: { name: string }) => t.name), `tag ${tag} is declared`).toContain(tag);
+    for (const tag of used)
+      expect(
+        doc.tags.map((t: { name: string }) => t.name),
+        `tag ${tag} is declared`,
+      ).toContain(tag);
   });
 
   it('holds only examples that are valid for their schema', () => {
@@ -83,20 +100,29 @@ describe('the OpenAPI description', () => {
     const ops = operations(doc);
     // The document first, so the other examples have it to read.
     const byPath = (p: string, m: string) => ops.find((o) => o.path === p && o.method === m)!;
-    const ordered = [byPath('/v1/documents', 'post'), ...ops.filter((o) => !(o.path === '/v1/documents' && o.method === 'post'))];
+    const ordered = [
+      byPath('/v1/documents', 'post'),
+      ...ops.filter((o) => !(o.path === '/v1/documents' && o.method === 'post')),
+    ];
     let sent = 0;
     for (const { path, method, op } of ordered) {
       const body = op.requestBody?.content?.['application/json']?.example;
       const params = (op.parameters ?? []).filter((p: any) => p.in === 'path');
       if (body === undefined && (params.length === 0 || params.some((p: any) => p.example === undefined))) continue;
       if (method === 'delete') continue;
-      const url = params.reduce((u: string, p: any) => u.replace(`{${p.name}}`, encodeURIComponent(String(p.example))), path);
+      const url = params.reduce(
+        (u: string, p: any) => u.replace(`{${p.name}}`, encodeURIComponent(String(p.example))),
+        path,
+      );
       const r = await s.call(method.toUpperCase(), url, body);
       const documented = Object.keys(op.responses).filter((c) => /^2\d\d$/.test(c));
-      expect(documented, `${method} ${url}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`).toContain(String(r.status));
+      expect(documented, `${method} ${url}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`).toContain(
+        String(r.status),
+      );
       const schema = op.responses[String(r.status)]?.content?.['application/json']?.schema;
       if (schema) expect(validates(schema, r.body), `${method} ${url}`).toBeNull();
-      if (path === '/v1/documents' && method === 'post') expect((await waitForJob(s, r.body.jobId)).state).toBe('completed');
+      if (path === '/v1/documents' && method === 'post')
+        expect((await waitForJob(s, r.body.jobId)).state).toBe('completed');
       sent++;
     }
     expect(sent).toBeGreaterThanOrEqual(8);
@@ -108,12 +134,30 @@ describe('the OpenAPI description', () => {
       expect(v(value) ? null : ajv.errorsText(v.errors), what).toBeNull();
     };
     const scope = { question: EXAMPLE.question, documentIds: [EXAMPLE.documentId] };
-    check(RetrieveResult, (await s.call('POST', '/v1/retrieve', { ...scope, method: 'top-k', k: 1 })).body, 'retrieve top-k');
-    for (const strategy of ['rag', 'coa', 'full']) check(AnswerResult, (await s.call('POST', '/v1/answer', { ...scope, strategy })).body, `answer ${strategy}`);
-    for (const strategy of ['auto', 'rag', 'coa', 'full']) check(QueryResult, (await s.call('POST', '/v1/query', { ...scope, strategy })).body, `query ${strategy}`);
-    const batch = await s.call('POST', '/v1/query/batch', { questions: [EXAMPLE.question, 'What is   '], documentIds: [EXAMPLE.documentId] });
+    check(
+      RetrieveResult,
+      (await s.call('POST', '/v1/retrieve', { ...scope, method: 'top-k', k: 1 })).body,
+      'retrieve top-k',
+    );
+    for (const strategy of ['rag', 'coa', 'full'])
+      check(AnswerResult, (await s.call('POST', '/v1/answer', { ...scope, strategy })).body, `answer ${strategy}`);
+    for (const strategy of ['auto', 'rag', 'coa', 'full'])
+      check(QueryResult, (await s.call('POST', '/v1/query', { ...scope, strategy })).body, `query ${strategy}`);
+    const batch = await s.call('POST', '/v1/query/batch', {
+      questions: [EXAMPLE.question, 'What is   '],
+      documentIds: [EXAMPLE.documentId],
+    });
     expect(batch.status).toBe(200);
     check(BatchResult, batch.body, 'batch');
-    check(ChatCompletion, (await s.call('POST', '/v1/chat/completions', { model: 'coa', messages: [{ role: 'user', content: EXAMPLE.question }] })).body, 'chat');
+    check(
+      ChatCompletion,
+      (
+        await s.call('POST', '/v1/chat/completions', {
+          model: 'coa',
+          messages: [{ role: 'user', content: EXAMPLE.question }],
+        })
+      ).body,
+      'chat',
+    );
   });
 });

@@ -5,7 +5,10 @@ import { freePort } from '../helpers/net.js';
 
 const ADMIN = 'admin-secret-for-tests';
 const text = (topic: string) =>
-  Array.from({ length: 25 }, (_, i) => `Entry ${i} of the ${topic} log records how the ${topic} crew kept watch through the night.`).join(' ');
+  Array.from(
+    { length: 25 },
+    (_, i) => `Entry ${i} of the ${topic} log records how the ${topic} crew kept watch through the night.`,
+  ).join(' ');
 
 describe('the API with DATABASE_URL and VECTOR_STORE=postgres: documents, texts, chunks and API keys in PostgreSQL (real server, own schema)', () => {
   let schema: TestSchema;
@@ -13,7 +16,14 @@ describe('the API with DATABASE_URL and VECTOR_STORE=postgres: documents, texts,
   let key: string;
   beforeAll(async () => {
     schema = await freshSchema();
-    s = await startServer({ DATABASE_URL: schema.url, VECTOR_STORE: 'postgres', AUTH: 'on', ADMIN_API_KEY: ADMIN, CHUNK_TOKENS: 100, CHUNK_OVERLAP_TOKENS: 10 });
+    s = await startServer({
+      DATABASE_URL: schema.url,
+      VECTOR_STORE: 'postgres',
+      AUTH: 'on',
+      ADMIN_API_KEY: ADMIN,
+      CHUNK_TOKENS: 100,
+      CHUNK_OVERLAP_TOKENS: 10,
+    });
     key = (await s.call('POST', '/v1/admin/keys', { namespace: 'crew', name: 'ops' }, { 'x-api-key': ADMIN })).body.key;
   });
   afterAll(async () => {
@@ -30,12 +40,23 @@ describe('the API with DATABASE_URL and VECTOR_STORE=postgres: documents, texts,
     const doc = await s.call('GET', '/v1/documents/log', undefined, auth);
     expect(doc.body).toMatchObject({ id: 'log', status: 'ready', chars: body.length });
     expect(doc.body.chunkCount).toBeGreaterThan(1);
-    const { rows } = await s.container.database!.query<{ n: string }>('test', "SELECT count(*) AS n FROM documents WHERE namespace = 'crew'");
+    const { rows } = await s.container.database!.query<{ n: string }>(
+      'test',
+      "SELECT count(*) AS n FROM documents WHERE namespace = 'crew'",
+    );
     expect(rows[0]!.n).toBe('1');
-    const chunks = await s.container.database!.query<{ n: string }>('test', "SELECT count(*) AS n FROM chunks WHERE namespace = 'crew' AND document_id = 'log'");
+    const chunks = await s.container.database!.query<{ n: string }>(
+      'test',
+      "SELECT count(*) AS n FROM chunks WHERE namespace = 'crew' AND document_id = 'log'",
+    );
     expect(Number(chunks.rows[0]!.n)).toBe(doc.body.chunkCount);
     expect(await s.container.documents.getText('crew', 'log', doc.body.version)).toBe(body);
-    const ret = await s.call('POST', '/v1/retrieve', { question: 'Who kept watch through the night?', documentIds: ['log'] }, auth);
+    const ret = await s.call(
+      'POST',
+      '/v1/retrieve',
+      { question: 'Who kept watch through the night?', documentIds: ['log'] },
+      auth,
+    );
     expect(ret.status).toBe(200);
     expect(ret.body.selected.length).toBeGreaterThan(0);
     expect(ret.body.curve).toHaveLength(doc.body.chunkCount);
@@ -49,7 +70,11 @@ describe('the API with DATABASE_URL and VECTOR_STORE=postgres: documents, texts,
 describe('the API with DATABASE_URL while PostgreSQL is down', () => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startServer({ DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`, AUTH: 'off', DATABASE_TIMEOUT_MS: 500 });
+    s = await startServer({
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`,
+      AUTH: 'off',
+      DATABASE_TIMEOUT_MS: 500,
+    });
   });
   afterAll(async () => s?.close());
 

@@ -10,7 +10,13 @@ import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
  */
 
 // Explicit thresholds: the test is about the mechanism, not the tuned defaults.
-const ROUTER = { ROUTER_MIN_RELATIVE_GAP: 0.3, ROUTER_MAX_ABOVE_CUT: 3, ROUTER_MAX_SELECTED_SHARE: 0.5, ROUTER_MAX_SPREAD: 1, LLM_CONTEXT_WINDOW: 32_768 };
+const ROUTER = {
+  ROUTER_MIN_RELATIVE_GAP: 0.3,
+  ROUTER_MAX_ABOVE_CUT: 3,
+  ROUTER_MAX_SELECTED_SHARE: 0.5,
+  ROUTER_MAX_SPREAD: 1,
+  LLM_CONTEXT_WINDOW: 32_768,
+};
 
 async function ingest(s: TestServer, id: string, text: string): Promise<void> {
   const headers: Record<string, string> = {};
@@ -50,7 +56,10 @@ describe('POST /v1/query with the default extractive reader', () => {
   });
 
   it('reports signals, cues, the estimated cost of each alternative and no escalation', async () => {
-    const r = await s.call('POST', '/v1/query', { question: 'How many ships carried salt compared with wool?', documentIds: ['ledger'] });
+    const r = await s.call('POST', '/v1/query', {
+      question: 'How many ships carried salt compared with wool?',
+      documentIds: ['ledger'],
+    });
     expect(r.status).toBe(200);
     const d = r.body.decision;
     expect(d.requested).toBe('auto');
@@ -67,7 +76,13 @@ describe('POST /v1/query with the default extractive reader', () => {
     // Self-Route is off unless configured or asked for.
     expect(d.selfRoute).toEqual({ requested: false, active: false, note: null });
     // On by default, but the extractive reader's answers say nothing about whether the passages were enough.
-    expect(d.probe).toMatchObject({ requested: true, active: false, note: expect.stringMatching(/extractive reader quotes sentences/), fallback: null, verdict: null });
+    expect(d.probe).toMatchObject({
+      requested: true,
+      active: false,
+      note: expect.stringMatching(/extractive reader quotes sentences/),
+      fallback: null,
+      verdict: null,
+    });
   });
 
   it('honours an explicit strategy and says what auto would have chosen', async () => {
@@ -75,13 +90,20 @@ describe('POST /v1/query with the default extractive reader', () => {
     expect(r.status).toBe(200);
     expect(r.body.strategy).toBe('rag');
     expect(r.body.decision.requested).toBe('rag');
-    expect(r.body.decision.reasons).toEqual(['strategy rag was requested', expect.stringMatching(/^auto would have chosen full/)]);
+    expect(r.body.decision.reasons).toEqual([
+      'strategy rag was requested',
+      expect.stringMatching(/^auto would have chosen full/),
+    ]);
   });
 
   it('says Self-Route is off with the extractive reader when it is asked for', async () => {
     const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], selfRoute: true });
     expect(r.status).toBe(200);
-    expect(r.body.decision.selfRoute).toEqual({ requested: true, active: false, note: expect.stringMatching(/extractive reader .* cannot decline honestly/) });
+    expect(r.body.decision.selfRoute).toEqual({
+      requested: true,
+      active: false,
+      note: expect.stringMatching(/extractive reader .* cannot decline honestly/),
+    });
     // Self-Route asked for: the probe (on by default) gives way to it.
     expect(r.body.decision.probe).toMatchObject({ requested: false, active: false });
     expect(r.body.decision.reasons.join(' ')).toMatch(/Self-Route escalation is off/);
@@ -94,7 +116,10 @@ describe('POST /v1/query with the default extractive reader', () => {
       body: JSON.stringify({ question: NEEDLE_Q, documentIds: ['needle'] }),
     });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-    const events = [...(await res.text()).matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({ event: m[1], data: JSON.parse(m[2]!) }));
+    const events = [...(await res.text()).matchAll(/^event: (\w+)\ndata: (.*)$/gm)].map((m) => ({
+      event: m[1],
+      data: JSON.parse(m[2]!),
+    }));
     const names = events.map((e) => e.event);
     expect(names.indexOf('decision')).toBeGreaterThanOrEqual(0);
     expect(names.filter((n) => n === 'decision')).toHaveLength(1);
@@ -106,7 +131,11 @@ describe('POST /v1/query with the default extractive reader', () => {
 
   describe('budgets', () => {
     it('answers 400 BUDGET_TOO_SMALL saying the minimum when no strategy fits the prompt budget', async () => {
-      const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], budgets: { maxPromptTokens: 10 } });
+      const r = await s.call('POST', '/v1/query', {
+        question: NEEDLE_Q,
+        documentIds: ['needle'],
+        budgets: { maxPromptTokens: 10 },
+      });
       expect(r.status).toBe(400);
       expect(r.body.error.code).toBe('BUDGET_TOO_SMALL');
       const min = r.body.error.details.minimum.promptTokens;
@@ -115,16 +144,27 @@ describe('POST /v1/query with the default extractive reader', () => {
     });
 
     it('answers 400 BUDGET_TOO_SMALL when an explicit strategy exceeds the budget', async () => {
-      const r = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], strategy: 'full', budgets: { maxPromptTokens: 1000 } });
+      const r = await s.call('POST', '/v1/query', {
+        question: LEDGER_Q,
+        documentIds: ['ledger'],
+        strategy: 'full',
+        budgets: { maxPromptTokens: 1000 },
+      });
       expect(r.status).toBe(400);
       expect(r.body.error.code).toBe('BUDGET_TOO_SMALL');
-      expect(r.body.error.message).toMatch(/strategy full: full needs about [\d,]+ prompt tokens, more than the budget of 1,000/);
+      expect(r.body.error.message).toMatch(
+        /strategy full: full needs about [\d,]+ prompt tokens, more than the budget of 1,000/,
+      );
     });
 
     it('reads a diffuse question by retrieval when the budget leaves nothing else, and says so', async () => {
       const probe = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'] });
       const ragCost = probe.body.decision.estimates.rag.promptTokens;
-      const r = await s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], budgets: { maxPromptTokens: ragCost } });
+      const r = await s.call('POST', '/v1/query', {
+        question: LEDGER_Q,
+        documentIds: ['ledger'],
+        budgets: { maxPromptTokens: ragCost },
+      });
       expect(r.status).toBe(200);
       expect(r.body.decision.strategy).toBe('rag');
       expect(r.body.decision.reasons.join(' ')).toMatch(/more than the budget of .*; using rag instead/);
@@ -132,9 +172,17 @@ describe('POST /v1/query with the default extractive reader', () => {
     });
 
     it('rejects a negative budget, an unknown strategy, an empty question and unknown documents', async () => {
-      const neg = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], budgets: { maxCalls: -1 } });
+      const neg = await s.call('POST', '/v1/query', {
+        question: NEEDLE_Q,
+        documentIds: ['needle'],
+        budgets: { maxCalls: -1 },
+      });
       expect([neg.status, neg.body.error.code]).toEqual([400, 'INVALID_PARAMETER']);
-      const strat = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], strategy: 'guess' });
+      const strat = await s.call('POST', '/v1/query', {
+        question: NEEDLE_Q,
+        documentIds: ['needle'],
+        strategy: 'guess',
+      });
       expect([strat.status, strat.body.error.code]).toEqual([400, 'UNKNOWN_STRATEGY']);
       const empty = await s.call('POST', '/v1/query', { question: '  ', documentIds: ['needle'] });
       expect([empty.status, empty.body.error.code]).toEqual([400, 'EMPTY_QUESTION']);
@@ -144,12 +192,26 @@ describe('POST /v1/query with the default extractive reader', () => {
   });
 
   it('accepts a per-request reader only among the configured ones', async () => {
-    const ok = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], llm: { provider: 'extractive' } });
+    const ok = await s.call('POST', '/v1/query', {
+      question: NEEDLE_Q,
+      documentIds: ['needle'],
+      llm: { provider: 'extractive' },
+    });
     expect(ok.status).toBe(200);
-    const other = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], llm: { provider: 'openai' } });
+    const other = await s.call('POST', '/v1/query', {
+      question: NEEDLE_Q,
+      documentIds: ['needle'],
+      llm: { provider: 'openai' },
+    });
     expect(other.status).toBe(400);
-    expect(other.body.error.message).toMatch(/provider "openai" is not configured on this server; available: extractive/);
-    const model = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], llm: { model: 'gpt-4o' } });
+    expect(other.body.error.message).toMatch(
+      /provider "openai" is not configured on this server; available: extractive/,
+    );
+    const model = await s.call('POST', '/v1/query', {
+      question: NEEDLE_Q,
+      documentIds: ['needle'],
+      llm: { model: 'gpt-4o' },
+    });
     expect(model.status).toBe(400);
     expect(model.body.error.message).toMatch(/llm.model can only be chosen for the openai provider/);
   });
@@ -169,7 +231,12 @@ describe('POST /v1/query with the default extractive reader', () => {
   });
 
   it('runs a large batch as a job polled at /v1/jobs/:id, visible only to its namespace', async () => {
-    const questions = [NEEDLE_Q, 'Who taught the parrot to whistle?', 'What did visitors ask about?', 'Which captain was the parrot named after?'];
+    const questions = [
+      NEEDLE_Q,
+      'Who taught the parrot to whistle?',
+      'What did visitors ask about?',
+      'Which captain was the parrot named after?',
+    ];
     const r = await s.call('POST', '/v1/query/batch', { questions, documentIds: ['needle'] });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     expect(r.body.questions).toBe(4);
@@ -183,7 +250,10 @@ describe('POST /v1/query with the default extractive reader', () => {
   });
 
   it('rejects a batch with an empty question, naming it, before doing any work', async () => {
-    const r = await s.call('POST', '/v1/query/batch', { questions: ['fine', { id: 'q2', question: ' ' }], documentIds: ['needle'] });
+    const r = await s.call('POST', '/v1/query/batch', {
+      questions: ['fine', { id: 'q2', question: ' ' }],
+      documentIds: ['needle'],
+    });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'EMPTY_QUESTION', details: { questionId: 'q2' } });
   });
@@ -205,7 +275,11 @@ describe('Self-Route escalation with a generative reader', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const d = r.body.decision;
     expect(d.selfRoute).toEqual({ requested: true, active: true, note: null });
-    expect(d.escalated).toMatchObject({ from: 'rag', to: 'full', reason: expect.stringMatching(/insufficient \(replied UNANSWERABLE\): reading the whole text/) });
+    expect(d.escalated).toMatchObject({
+      from: 'rag',
+      to: 'full',
+      reason: expect.stringMatching(/insufficient \(replied UNANSWERABLE\): reading the whole text/),
+    });
     expect(d.escalated.firstAttempt.strategy).toBe('rag');
     expect(d.escalated.firstAttempt.answer).toBe('UNANSWERABLE');
     expect(d.strategy).toBe('full');
@@ -227,7 +301,11 @@ describe('Self-Route escalation with a generative reader', () => {
   it('keeps the declined answer when the budget leaves no room to read more', async () => {
     const probe = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], selfRoute: false });
     const rag = probe.body.decision.estimates.rag.promptTokens;
-    const r = await s.call('POST', '/v1/query', { question: NEEDLE_Q, documentIds: ['needle'], budgets: { maxPromptTokens: rag + 50 } });
+    const r = await s.call('POST', '/v1/query', {
+      question: NEEDLE_Q,
+      documentIds: ['needle'],
+      budgets: { maxPromptTokens: rag + 50 },
+    });
     expect(r.status).toBe(200);
     expect(r.body.decision.escalated).toBeNull();
     expect(r.body.answer).toBe('UNANSWERABLE');
@@ -257,7 +335,13 @@ describe('the retrieval probe with a generative reader', () => {
   let ragReply = 'Admiral Pimento.';
   const WHOLE = 'Read whole: the Gull, the Heron and the Tern.';
   beforeAll(async () => {
-    llm = new ScriptedLlm(32_768, (req) => (/numbered passages/.test(req.messages[0]?.content ?? '') ? ragReply : req.task?.kind === 'coa-worker' ? 'note' : WHOLE));
+    llm = new ScriptedLlm(32_768, (req) =>
+      /numbered passages/.test(req.messages[0]?.content ?? '')
+        ? ragReply
+        : req.task?.kind === 'coa-worker'
+          ? 'note'
+          : WHOLE,
+    );
     // ROUTER_PROBE is on by default; the threshold is explicit because the test is about the mechanism.
     s = await startServer({ ...ROUTER, ROUTER_PROBE_MAX_ANSWER_TOKENS: 30 }, { llm });
     await ingest(s, 'ledger', ledgerDocument());
@@ -265,7 +349,8 @@ describe('the retrieval probe with a generative reader', () => {
   afterAll(async () => s?.close());
 
   /** A question the evidence rules send to full context (checked in the extractive block above). */
-  const ask = (extra: Record<string, unknown> = {}) => s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], ...extra });
+  const ask = (extra: Record<string, unknown> = {}) =>
+    s.call('POST', '/v1/query', { question: LEDGER_Q, documentIds: ['ledger'], ...extra });
 
   it('keeps a short retrieval answer: one call, strategy rag, full context named as the fallback', async () => {
     ragReply = 'The Gull and the Heron [1][3].';
@@ -273,13 +358,22 @@ describe('the retrieval probe with a generative reader', () => {
     const r = await ask();
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const d = r.body.decision;
-    expect(d.probe).toMatchObject({ requested: true, active: true, note: null, maxAnswerTokens: 30, fallback: 'full', verdict: { keep: true, why: 'short' } });
+    expect(d.probe).toMatchObject({
+      requested: true,
+      active: true,
+      note: null,
+      maxAnswerTokens: 30,
+      fallback: 'full',
+      verdict: { keep: true, why: 'short' },
+    });
     expect(d.probe.verdict.answerTokens).toBeLessThanOrEqual(30);
     expect(d.strategy).toBe('rag');
     expect(r.body.strategy).toBe('rag');
     expect(r.body.answer).toBe(ragReply);
     expect(d.escalated).toBeNull();
-    expect(d.reasons.join(' ')).toMatch(/retrieval probe: answering from the passages first.*else the question is read with full/);
+    expect(d.reasons.join(' ')).toMatch(
+      /retrieval probe: answering from the passages first.*else the question is read with full/,
+    );
     expect(d.reasons.join(' ')).toMatch(/a short answer \(\d+ tokens, at most 30\) found in the passages; kept/);
     expect(llm.requests.length - before).toBe(1);
     // The ordinary retrieval prompt: the reader may say the passages do not answer, in its own words.
@@ -289,11 +383,19 @@ describe('the retrieval probe with a generative reader', () => {
   it('takes the preference per request: at 1 (most accurate) only declines are kept, so the same short answer is read again whole', async () => {
     ragReply = 'The Gull and the Heron [1][3].';
     const cheap = await ask({ preference: 0 });
-    expect(cheap.body.decision.probe).toMatchObject({ active: true, maxAnswerTokens: 300, verdict: { keep: true, why: 'short' } });
+    expect(cheap.body.decision.probe).toMatchObject({
+      active: true,
+      maxAnswerTokens: 300,
+      verdict: { keep: true, why: 'short' },
+    });
     expect(cheap.body.strategy).toBe('rag');
     const accurate = await ask({ preference: 1 });
     expect(accurate.status).toBe(200);
-    expect(accurate.body.decision.probe).toMatchObject({ active: true, maxAnswerTokens: 0, verdict: { keep: false, why: 'long' } });
+    expect(accurate.body.decision.probe).toMatchObject({
+      active: true,
+      maxAnswerTokens: 0,
+      verdict: { keep: false, why: 'long' },
+    });
     expect(accurate.body.decision.escalated).toMatchObject({ from: 'rag', to: 'full' });
     expect(accurate.body.answer).toBe(WHOLE);
     const bad = await ask({ preference: 1.5 });
@@ -301,7 +403,8 @@ describe('the retrieval probe with a generative reader', () => {
   });
 
   it('keeps a retrieval answer that says the text does not hold what was asked', async () => {
-    ragReply = 'The passages do not mention which ships the harbour master recorded, only the ledger itself, its worn leather binding, the clerk who kept it in the harbour office and the hours at which the office opened.';
+    ragReply =
+      'The passages do not mention which ships the harbour master recorded, only the ledger itself, its worn leather binding, the clerk who kept it in the harbour office and the hours at which the office opened.';
     const before = llm.requests.length;
     const r = await ask();
     expect(r.status).toBe(200);
@@ -314,14 +417,21 @@ describe('the retrieval probe with a generative reader', () => {
   });
 
   it('escalates a long retrieval answer to the policy’s whole-text strategy and reports both attempts', async () => {
-    ragReply = 'Several ships appear in the passages [1], among them the Gull, which carried salt, and the Heron, which carried wool [2]; the ledger also lists the Tern and the Plover, which sailed later in the season with timber and cod for the northern ports [3].';
+    ragReply =
+      'Several ships appear in the passages [1], among them the Gull, which carried salt, and the Heron, which carried wool [2]; the ledger also lists the Tern and the Plover, which sailed later in the season with timber and cod for the northern ports [3].';
     const before = llm.requests.length;
     const r = await ask();
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const d = r.body.decision;
     expect(d.probe.verdict).toMatchObject({ keep: false, why: 'long' });
     expect(d.probe.verdict.answerTokens).toBeGreaterThan(30);
-    expect(d.escalated).toMatchObject({ from: 'rag', to: 'full', reason: expect.stringMatching(/^the retrieval answer is long \(\d+ tokens, more than 30\): the passages were likely not enough: reading the whole text$/) });
+    expect(d.escalated).toMatchObject({
+      from: 'rag',
+      to: 'full',
+      reason: expect.stringMatching(
+        /^the retrieval answer is long \(\d+ tokens, more than 30\): the passages were likely not enough: reading the whole text$/,
+      ),
+    });
     expect(d.escalated.firstAttempt.strategy).toBe('rag');
     expect(d.escalated.firstAttempt.answer).toBe(ragReply);
     expect(d.strategy).toBe('full');
@@ -338,7 +448,12 @@ describe('the retrieval probe with a generative reader', () => {
     const before = llm.requests.length;
     const r = await ask({ budgets: { maxPromptTokens: full + 10 } });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body.decision.probe).toMatchObject({ requested: true, active: false, note: expect.stringMatching(/no room for a retrieval answer before full/), verdict: null });
+    expect(r.body.decision.probe).toMatchObject({
+      requested: true,
+      active: false,
+      note: expect.stringMatching(/no room for a retrieval answer before full/),
+      verdict: null,
+    });
     expect(r.body.strategy).toBe('full');
     expect(llm.requests.length - before).toBe(1);
   });
@@ -347,7 +462,11 @@ describe('the retrieval probe with a generative reader', () => {
     ragReply = 'The Gull.';
     const r = await ask({ strategy: 'full' });
     expect(r.status).toBe(200);
-    expect(r.body.decision.probe).toMatchObject({ requested: true, active: false, note: 'The retrieval probe applies only to strategy auto' });
+    expect(r.body.decision.probe).toMatchObject({
+      requested: true,
+      active: false,
+      note: 'The retrieval probe applies only to strategy auto',
+    });
     expect(r.body.strategy).toBe('full');
   });
 
@@ -355,8 +474,16 @@ describe('the retrieval probe with a generative reader', () => {
     const before = llm.requests.length;
     const one = await ask({ selfRoute: true, probe: true });
     expect(one.status).toBe(400);
-    expect(one.body.error).toMatchObject({ code: 'INVALID_PARAMETER', message: expect.stringMatching(/selfRoute and probe are two different escalations/) });
-    const batch = await s.call('POST', '/v1/query/batch', { questions: [LEDGER_Q], documentIds: ['ledger'], selfRoute: true, probe: true });
+    expect(one.body.error).toMatchObject({
+      code: 'INVALID_PARAMETER',
+      message: expect.stringMatching(/selfRoute and probe are two different escalations/),
+    });
+    const batch = await s.call('POST', '/v1/query/batch', {
+      questions: [LEDGER_Q],
+      documentIds: ['ledger'],
+      selfRoute: true,
+      probe: true,
+    });
     expect(batch.status).toBe(400);
     expect(batch.body.error.code).toBe('INVALID_PARAMETER');
     expect(llm.requests.length).toBe(before);
@@ -373,10 +500,21 @@ describe('the retrieval probe with a generative reader', () => {
 describe('the probe’s zones, when switched on', () => {
   let s: TestServer;
   let llm: ScriptedLlm;
-  const LONG = 'The keeper kept a parrot in the lamp room for many years, and the parrot learned the names of the ships that passed the rock, which it called out to the keepers every evening while they trimmed the wicks and wrote in the ledger.';
+  const LONG =
+    'The keeper kept a parrot in the lamp room for many years, and the parrot learned the names of the ships that passed the rock, which it called out to the keepers every evening while they trimmed the wicks and wrote in the ledger.';
   beforeAll(async () => {
-    llm = new ScriptedLlm(32_768, (req) => (/numbered passages/.test(req.messages[0]?.content ?? '') ? LONG : 'Read whole.'));
-    s = await startServer({ ...ROUTER, ROUTER_DIRECT_CUES: 'comparison', ROUTER_TRUST_MIN_RELATIVE_GAP: 0.3, ROUTER_TRUST_MIN_TOP_COVERAGE: 0.5 }, { llm });
+    llm = new ScriptedLlm(32_768, (req) =>
+      /numbered passages/.test(req.messages[0]?.content ?? '') ? LONG : 'Read whole.',
+    );
+    s = await startServer(
+      {
+        ...ROUTER,
+        ROUTER_DIRECT_CUES: 'comparison',
+        ROUTER_TRUST_MIN_RELATIVE_GAP: 0.3,
+        ROUTER_TRUST_MIN_TOP_COVERAGE: 0.5,
+      },
+      { llm },
+    );
     await ingest(s, 'ledger', ledgerDocument());
     await ingest(s, 'needle', needleDocument());
   }, 180_000);
@@ -384,10 +522,19 @@ describe('the probe’s zones, when switched on', () => {
 
   it('reads a comparison the policy sends whole at once, without a retrieval answer first', async () => {
     const before = llm.requests.length;
-    const r = await s.call('POST', '/v1/query', { question: 'How did the ships the harbour master recorded in 1801 differ from those of 1804?', documentIds: ['ledger'] });
+    const r = await s.call('POST', '/v1/query', {
+      question: 'How did the ships the harbour master recorded in 1801 differ from those of 1804?',
+      documentIds: ['ledger'],
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const d = r.body.decision;
-    expect(d.probe).toMatchObject({ requested: true, active: false, zone: 'direct', verdict: null, note: expect.stringMatching(/comparison/) });
+    expect(d.probe).toMatchObject({
+      requested: true,
+      active: false,
+      zone: 'direct',
+      verdict: null,
+      note: expect.stringMatching(/comparison/),
+    });
     expect(r.body.strategy).toBe('full');
     expect(d.escalated).toBeNull();
     expect(llm.requests.length - before).toBe(1);

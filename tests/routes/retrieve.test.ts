@@ -5,7 +5,8 @@ import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 const filler = (i: number) =>
   `Season ${i} on the farm began with ploughing the northern field. The workers mended fences, fed the cattle and stacked hay in the barn before the rains. ` +
   `Evenings were spent repairing tools and talking about the price of grain at the market town.`;
-const NEEDLE = 'The lighthouse keeper, Captain Marbles, hid the brass telescope inside the old grain silo behind the chapel.';
+const NEEDLE =
+  'The lighthouse keeper, Captain Marbles, hid the brass telescope inside the old grain silo behind the chapel.';
 
 describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selection)', () => {
   let s: TestServer;
@@ -21,11 +22,16 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
   afterAll(async () => s?.close());
 
   it('selects the place that holds the answer, with offsets into the document, the curve and the cut', async () => {
-    const r = await s.call('POST', '/v1/retrieve', { question: 'Where did Captain Marbles hide the brass telescope?', documentIds: ['farm'] });
+    const r = await s.call('POST', '/v1/retrieve', {
+      question: 'Where did Captain Marbles hide the brass telescope?',
+      documentIds: ['farm'],
+    });
     expect(r.status).toBe(200);
     const at = text.indexOf(NEEDLE);
     expect(r.body.selected.some((c: any) => c.start <= at && c.end >= at + NEEDLE.length)).toBe(true);
-    expect(r.body.passages.some((p: any) => p.text.includes(NEEDLE) && text.slice(p.start, p.end) === p.text)).toBe(true);
+    expect(r.body.passages.some((p: any) => p.text.includes(NEEDLE) && text.slice(p.start, p.end) === p.text)).toBe(
+      true,
+    );
     // The best-scored chunk is the one with the answer.
     const top = r.body.curve[0];
     const topChunk = r.body.selected.find((c: any) => c.id === top.id);
@@ -34,7 +40,8 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
     // Whole sorted curve: every chunk once, descending.
     const doc = (await s.call('GET', '/v1/documents/farm')).body;
     expect(r.body.curve).toHaveLength(doc.chunkCount);
-    for (let i = 1; i < r.body.curve.length; i++) expect(r.body.curve[i - 1].score).toBeGreaterThanOrEqual(r.body.curve[i].score);
+    for (let i = 1; i < r.body.curve.length; i++)
+      expect(r.body.curve[i - 1].score).toBeGreaterThanOrEqual(r.body.curve[i].score);
     expect(r.body.k).toBe(r.body.selected.length);
     expect(r.body.adaptiveK.cutIndex).toBe(0);
     expect(r.body.signals.relativeGap).toBeGreaterThan(0.3);
@@ -42,7 +49,11 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
     // A small document (~2.4k tokens) is still read selectively: the token buffer is capped at a share of it.
     expect(r.body.k).toBeLessThan(r.body.curve.length);
     expect(r.body.tokens.selected).toBeLessThan(doc.tokens / 2);
-    const narrow = await s.call('POST', '/v1/retrieve', { question: 'Where did Captain Marbles hide the brass telescope?', documentIds: ['farm'], buffer: 1 });
+    const narrow = await s.call('POST', '/v1/retrieve', {
+      question: 'Where did Captain Marbles hide the brass telescope?',
+      documentIds: ['farm'],
+      buffer: 1,
+    });
     expect(narrow.body.k).toBe(2);
     expect(narrow.body.tokens.selected).toBeLessThan(doc.tokens / 4);
     expect(narrow.body.passages.some((p: any) => p.text.includes(NEEDLE))).toBe(true);
@@ -58,7 +69,9 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
     expect(bm25.body.selected.length).toBeGreaterThan(0);
     expect(bm25.body.selected.every((c: any) => c.dense === null)).toBe(true);
     const reported = await s.call('POST', '/v1/retrieve', { ...q, score: 'bm25', denseScores: true });
-    expect(reported.body.selected.every((c: any) => typeof c.dense === 'number' && c.dense >= -1 && c.dense <= 1)).toBe(true);
+    expect(reported.body.selected.every((c: any) => typeof c.dense === 'number' && c.dense >= -1 && c.dense <= 1)).toBe(
+      true,
+    );
     // The same selection either way: dense scores are only reported.
     expect(reported.body.selected.map((c: any) => c.id)).toEqual(bm25.body.selected.map((c: any) => c.id));
     const hybrid = await s.call('POST', '/v1/retrieve', { ...q, score: 'hybrid' });
@@ -130,7 +143,10 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
   });
 
   it('reports a document still ingesting as not ready, naming it', async () => {
-    const r = await s.call('POST', '/v1/documents', { id: 'fresh', text: Array.from({ length: 60 }, (_, i) => filler(i + 100)).join('\n\n') });
+    const r = await s.call('POST', '/v1/documents', {
+      id: 'fresh',
+      text: Array.from({ length: 60 }, (_, i) => filler(i + 100)).join('\n\n'),
+    });
     const q = await s.call('POST', '/v1/retrieve', { question: 'ploughing', documentIds: ['farm', 'fresh'] });
     expect(q.status).toBe(409);
     expect(q.body.error.code).toBe('DOCUMENT_NOT_READY');

@@ -224,16 +224,33 @@ describe('adaptiveK', () => {
   });
 
   it('never lowers k when the buffer cap share grows, and never reads more than the uncapped buffer', () => {
-    const withTokens = curves.chain((scores) => fc.tuple(fc.constant(scores), fc.array(fc.integer({ min: 1, max: 800 }), { minLength: scores.length, maxLength: scores.length })));
+    const withTokens = curves.chain((scores) =>
+      fc.tuple(
+        fc.constant(scores),
+        fc.array(fc.integer({ min: 1, max: 800 }), { minLength: scores.length, maxLength: scores.length }),
+      ),
+    );
     const share = fc.double({ min: 0, max: 1, noNaN: true });
     fc.assert(
-      fc.property(withTokens, ab, fc.integer({ min: 1, max: 10_000 }), share, share, ([scores, tokens], [a, b], bufferTokens, s1, s2) => {
-        const [lo, hi] = s1 <= s2 ? [s1, s2] : [s2, s1];
-        const low = adaptiveK(scores, { a, b, bufferTokens, bufferMaxShare: lo }, tokens);
-        const high = adaptiveK(scores, { a, b, bufferTokens, bufferMaxShare: hi }, tokens);
-        const uncapped = adaptiveK(scores, { a, b, bufferTokens }, tokens);
-        return low.k <= high.k && high.k <= uncapped.k && low.effectiveBufferTokens <= high.effectiveBufferTokens && high.k >= high.aboveCut;
-      }),
+      fc.property(
+        withTokens,
+        ab,
+        fc.integer({ min: 1, max: 10_000 }),
+        share,
+        share,
+        ([scores, tokens], [a, b], bufferTokens, s1, s2) => {
+          const [lo, hi] = s1 <= s2 ? [s1, s2] : [s2, s1];
+          const low = adaptiveK(scores, { a, b, bufferTokens, bufferMaxShare: lo }, tokens);
+          const high = adaptiveK(scores, { a, b, bufferTokens, bufferMaxShare: hi }, tokens);
+          const uncapped = adaptiveK(scores, { a, b, bufferTokens }, tokens);
+          return (
+            low.k <= high.k &&
+            high.k <= uncapped.k &&
+            low.effectiveBufferTokens <= high.effectiveBufferTokens &&
+            high.k >= high.aboveCut
+          );
+        },
+      ),
     );
   });
 

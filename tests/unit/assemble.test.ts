@@ -26,7 +26,13 @@ describe('assembleContext', () => {
     for (const opts of [{ getText: () => doc }, {}]) {
       const r = assembleContext(chunks, opts);
       expect(r.passages).toHaveLength(1);
-      expect(r.passages[0]).toEqual({ documentId: 'd', start: 0, end: 33, text: doc.slice(0, 33), chunkIds: ['d#0', 'd#1'] });
+      expect(r.passages[0]).toEqual({
+        documentId: 'd',
+        start: 0,
+        end: 33,
+        text: doc.slice(0, 33),
+        chunkIds: ['d#0', 'd#1'],
+      });
     }
   });
 
@@ -39,7 +45,9 @@ describe('assembleContext', () => {
 
   it('joins chunks separated only by whitespace when the original text is known', () => {
     const chunks = [chunk('d', 0, 0, 10), chunk('d', 1, 11, 20)];
-    expect(assembleContext(chunks, { getText: () => doc }).passages.map((p) => p.text)).toEqual(['Alpha one. Beta two.']);
+    expect(assembleContext(chunks, { getText: () => doc }).passages.map((p) => p.text)).toEqual([
+      'Alpha one. Beta two.',
+    ]);
     // Without the original the gap's content is unknown, so the passages stay apart.
     expect(assembleContext(chunks).passages.map((p) => p.text)).toEqual(['Alpha one.', 'Beta two.']);
   });
@@ -62,10 +70,21 @@ describe('assembleContext', () => {
   });
 
   it('rebuilds the exact original text from all overlapping chunks of the chunker', () => {
-    const text = Array.from({ length: 60 }, (_, i) => `Sentence number ${i} says something about topic ${i % 7}.`).join(' ');
+    const text = Array.from({ length: 60 }, (_, i) => `Sentence number ${i} says something about topic ${i % 7}.`).join(
+      ' ',
+    );
     const chunks = chunkText(text, { chunkTokens: 40, overlapTokens: 12 });
     expect(chunks.length).toBeGreaterThan(3);
-    const shuffled = chunks.map((c) => ({ documentId: 'd', chunkId: String(c.order), start: c.start, end: c.end, text: c.text, order: c.order })).reverse();
+    const shuffled = chunks
+      .map((c) => ({
+        documentId: 'd',
+        chunkId: String(c.order),
+        start: c.start,
+        end: c.end,
+        text: c.text,
+        order: c.order,
+      }))
+      .reverse();
     const r = assembleContext(shuffled);
     expect(r.passages).toHaveLength(1);
     expect(r.passages[0]!.text).toBe(text.slice(chunks[0]!.start, chunks.at(-1)!.end));

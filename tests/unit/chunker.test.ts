@@ -5,7 +5,10 @@ import { chunkText } from '../../src/core/ingest/chunker.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import { PATHOLOGICAL_KINDS, pathologicalText } from '../helpers/pathological.js';
 
-const novel = readFileSync(new URL('../../../shared/datasets/lara/documents/32k/book/The Time Machine.txt', import.meta.url), 'utf8');
+const novel = readFileSync(
+  new URL('../../../shared/datasets/lara/documents/32k/book/The Time Machine.txt', import.meta.url),
+  'utf8',
+);
 
 describe('chunkText', () => {
   it('keeps every chunk within the token budget, counted with the real cl100k tokenizer', () => {
@@ -89,7 +92,11 @@ describe('chunkText', () => {
 describe('chunkText on text without spaces (issue 14: a 60k-character CJK run froze the API for 80 s)', () => {
   it('cuts one letter, one CJK character, ACGT, base64, minified JavaScript and CJK prose into chunks within budget, exactly counted, covering the text', () => {
     for (const kind of PATHOLOGICAL_KINDS) {
-      for (const [chars, size] of [[60_000, 400], [8_000, 16], [8_000, 100]] as const) {
+      for (const [chars, size] of [
+        [60_000, 400],
+        [8_000, 16],
+        [8_000, 100],
+      ] as const) {
         const text = pathologicalText(kind, chars, size);
         const chunks = chunkText(text, { chunkTokens: size, overlapTokens: Math.floor(size / 10) });
         let covered = 0;
@@ -109,6 +116,11 @@ describe('chunkText on text without spaces (issue 14: a 60k-character CJK run fr
   it('ends sentences of CJK prose only where the text has end marks followed by space, and finds no sentence end inside a long run of end marks', () => {
     const text = `${'!'.repeat(50_000)}x ${'.'.repeat(30_000)}`;
     const chunks = chunkText(text, { chunkTokens: 100, overlapTokens: 0 });
-    expect(chunks.map((c) => c.text).join('').replace(/\s/g, '')).toBe(text.replace(/\s/g, ''));
+    expect(
+      chunks
+        .map((c) => c.text)
+        .join('')
+        .replace(/\s/g, ''),
+    ).toBe(text.replace(/\s/g, ''));
   });
 });

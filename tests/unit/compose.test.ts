@@ -15,7 +15,9 @@ interface Service {
   deploy?: { replicas?: number };
 }
 
-const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+};
 const app = Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
 
 describe('docker-compose.yml: services that share nothing but PostgreSQL, Redis and Qdrant', () => {
@@ -31,13 +33,19 @@ describe('docker-compose.yml: services that share nothing but PostgreSQL, Redis 
     expect(compose.services.postgres?.image).toMatch(/^postgres:/);
     expect(compose.services.postgres?.healthcheck?.test.join(' ')).toContain('pg_isready');
     for (const [name, s] of app) {
-      expect(s.depends_on, name).toMatchObject({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' }, qdrant: { condition: 'service_healthy' } });
+      expect(s.depends_on, name).toMatchObject({
+        postgres: { condition: 'service_healthy' },
+        redis: { condition: 'service_healthy' },
+        qdrant: { condition: 'service_healthy' },
+      });
     }
   });
 
   it('gives the API and the workers settings the service accepts, with every store on a shared service', () => {
     for (const [name, s] of app) {
-      const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v).replace(/\$\{(\w+)[^}]*\}/g, 'x')]));
+      const env = Object.fromEntries(
+        Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v).replace(/\$\{(\w+)[^}]*\}/g, 'x')]),
+      );
       for (const key of Object.keys(env)) expect(CONFIG_SPEC, `${name}: ${key}`).toHaveProperty(key);
       const cfg = loadConfig(env, { dotenvPath: null });
       expect(cfg.DATABASE_URL, name).toMatch(/^postgres:\/\/.*@postgres:5432\//);

@@ -24,7 +24,14 @@ describe('config', () => {
 
   it('parses numbers and rejects values that are not numbers, out of range or not a choice', () => {
     expect(bare({ PORT: '8080' }).PORT).toBe(8080);
-    const bad: Array<Record<string, string>> = [{ PORT: 'eighty' }, { PORT: '70000' }, { CHUNK_TOKENS: '12.5' }, { EMBEDDER: 'word2vec' }, { ADAPTIVE_K_B: '-0.1' }, { ADAPTIVE_K_BUFFER_MAX_SHARE: '1.5' }];
+    const bad: Array<Record<string, string>> = [
+      { PORT: 'eighty' },
+      { PORT: '70000' },
+      { CHUNK_TOKENS: '12.5' },
+      { EMBEDDER: 'word2vec' },
+      { ADAPTIVE_K_B: '-0.1' },
+      { ADAPTIVE_K_BUFFER_MAX_SHARE: '1.5' },
+    ];
     for (const env of bad) {
       const err = (() => {
         try {

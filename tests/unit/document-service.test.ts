@@ -15,7 +15,10 @@ const logger = pino({ level: 'silent' });
 const NS = 'sizes';
 
 function story(sentences: number): string {
-  return Array.from({ length: sentences }, (_, i) => `Sentence ${i} tells how the harbour boat number ${i} drifted past the harbour wall at dawn.`).join(' ');
+  return Array.from(
+    { length: sentences },
+    (_, i) => `Sentence ${i} tells how the harbour boat number ${i} drifted past the harbour wall at dawn.`,
+  ).join(' ');
 }
 
 describe('DocumentService: the sizes on a document record', () => {
@@ -62,7 +65,13 @@ describe('DocumentService: the sizes on a document record', () => {
     dir = await mkdtemp(join(tmpdir(), 'document-service-'));
     documents = new OwnSqliteDocumentStore(dir);
     vectors = new OwnSqliteVectorStore(dir);
-    retrieval = new RetrievalService({ documents, vectors, embedder: new HashingEmbedder(), namespaceCandidates: 200, logger });
+    retrieval = new RetrievalService({
+      documents,
+      vectors,
+      embedder: new HashingEmbedder(),
+      namespaceCandidates: 200,
+      logger,
+    });
   });
   afterEach(async () => {
     for (const q of queues.splice(0)) await q.close();
@@ -85,11 +94,21 @@ describe('DocumentService: the sizes on a document record', () => {
 
     // The replacement's job waits in a queue not started yet: the record is as readers see it mid-ingestion.
     const second = service();
-    const { document: submitted } = await second.service.submit({ namespace: NS, id: 'doc', text: next, source: 'json' });
+    const { document: submitted } = await second.service.submit({
+      namespace: NS,
+      id: 'doc',
+      text: next,
+      source: 'json',
+    });
     const liveSizes = { chars: live.length, tokens: cl100k.count(live) };
     const nextSizes = { chars: next.length, tokens: cl100k.count(next) };
     const pendingView = { version: contentVersion(next), ...nextSizes };
-    expect(submitted).toMatchObject({ status: 'ready', version: contentVersion(live), ...liveSizes, pending: pendingView });
+    expect(submitted).toMatchObject({
+      status: 'ready',
+      version: contentVersion(live),
+      ...liveSizes,
+      pending: pendingView,
+    });
     expect(await second.service.get(NS, 'doc')).toMatchObject({ ...liveSizes, pending: pendingView });
 
     const during = await retrieve();
@@ -111,14 +130,18 @@ describe('DocumentService: the sizes on a document record', () => {
     const next = story(13);
     const first = service();
     await first.queue.start();
-    const before = (await first.service.submit({ namespace: NS, id: 'doc', text: live, source: 'json', metadata: { v: 1 } })).document;
+    const before = (
+      await first.service.submit({ namespace: NS, id: 'doc', text: live, source: 'json', metadata: { v: 1 } })
+    ).document;
     await first.queue.drain();
     const ready = await first.service.get(NS, 'doc');
 
     // The queue is down: the replacement is refused (503) and must leave the record and texts as they were.
     const down = service();
     await down.queue.close();
-    const err = await down.service.submit({ namespace: NS, id: 'doc', text: next, source: 'json', metadata: { v: 2 } }).catch((e: unknown) => e);
+    const err = await down.service
+      .submit({ namespace: NS, id: 'doc', text: next, source: 'json', metadata: { v: 2 } })
+      .catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('QUEUE_UNAVAILABLE');
     expect(await down.service.get(NS, 'doc')).toEqual(ready);
     expect(ready).toMatchObject({ version: contentVersion(live), pending: null, metadata: { v: 1 } });
@@ -127,7 +150,9 @@ describe('DocumentService: the sizes on a document record', () => {
     expect(before.id).toBe('doc');
 
     // A first-time document refused the same way leaves nothing at all.
-    const err2 = await down.service.submit({ namespace: NS, id: 'new', text: next, source: 'json' }).catch((e: unknown) => e);
+    const err2 = await down.service
+      .submit({ namespace: NS, id: 'new', text: next, source: 'json' })
+      .catch((e: unknown) => e);
     expect((err2 as { code?: string }).code).toBe('QUEUE_UNAVAILABLE');
     await expect(down.service.get(NS, 'new')).rejects.toMatchObject({ code: 'DOCUMENT_NOT_FOUND' });
     expect(await documents.getText(NS, 'new', contentVersion(next))).toBeNull();
@@ -138,11 +163,21 @@ describe('DocumentService: the sizes on a document record', () => {
     const sizes = { chars: text.length, tokens: cl100k.count(text) };
     const { service: s, queue } = service();
     const { document } = await s.submit({ namespace: NS, id: 'doc', text, source: 'json' });
-    expect(document).toMatchObject({ status: 'pending', version: null, ...sizes, pending: { version: contentVersion(text), ...sizes } });
+    expect(document).toMatchObject({
+      status: 'pending',
+      version: null,
+      ...sizes,
+      pending: { version: contentVersion(text), ...sizes },
+    });
 
     await queue.start();
     await queue.drain();
-    expect(await s.get(NS, 'doc')).toMatchObject({ status: 'ready', version: contentVersion(text), pending: null, ...sizes });
+    expect(await s.get(NS, 'doc')).toMatchObject({
+      status: 'ready',
+      version: contentVersion(text),
+      pending: null,
+      ...sizes,
+    });
   });
 
   it("keeps the live version's sizes when its replacement fails for good", async () => {

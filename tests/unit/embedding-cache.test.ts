@@ -175,7 +175,10 @@ describe('CachingEmbedder', () => {
     await expect(cache.embedDocuments(['s', 't'])).rejects.toMatchObject({ code: 'EMBEDDER_UNAVAILABLE' });
     const out = await cache.embedDocuments(['s', 't']);
     expect(out[0]).toEqual(vectorOf(inner.id + 's'));
-    expect(inner.calls).toEqual([['s', 't'], ['s', 't']]);
+    expect(inner.calls).toEqual([
+      ['s', 't'],
+      ['s', 't'],
+    ]);
   });
 
   it('hands out copies, so a caller mutating a vector does not change the cache', async () => {

@@ -29,7 +29,10 @@ function request(task: ReadingTask, extra: Partial<CompletionRequest> = {}): Com
 }
 
 async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(AppError);
   return err as AppError;
 }
@@ -38,11 +41,18 @@ describe('ExtractiveReader', () => {
   it('reads a long text in slices that let other work run in between, and quotes what reading it whole quotes', async () => {
     // ~4000 sentences in paragraphs: more than one slice of splitting and of term analysis.
     const paragraphs = Array.from({ length: 800 }, (_, p) =>
-      Array.from({ length: 5 }, (_, i) => `Ledger ${p}.${i} records that ${i % 2 ? 'the miller' : 'the baker'} sold ${p * 5 + i} loaves.`).join(' '),
+      Array.from(
+        { length: 5 },
+        (_, i) => `Ledger ${p}.${i} records that ${i % 2 ? 'the miller' : 'the baker'} sold ${p * 5 + i} loaves.`,
+      ).join(' '),
     );
     const text = paragraphs.join('\n\n');
     const span: SourceSpan = { documentId: 'ledger', chunkId: null, start: 0, end: text.length, text };
-    const task: ReadingTask = { kind: 'answer', question: 'How many loaves did the miller sell in ledger 412.3?', passages: [span] };
+    const task: ReadingTask = {
+      kind: 'answer',
+      question: 'How many loaves did the miller sell in ledger 412.3?',
+      passages: [span],
+    };
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
     let ranMeanwhile = false;
     const answering = reader.complete(request(task));
@@ -59,7 +69,9 @@ describe('ExtractiveReader', () => {
 
   it('refuses a request without a structured task', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
-    const err = await rejection(reader.complete({ messages: [{ role: 'user', content: 'Who baked?' }], maxTokens: 50 }));
+    const err = await rejection(
+      reader.complete({ messages: [{ role: 'user', content: 'Who baked?' }], maxTokens: 50 }),
+    );
     expect(err.code).toBe('INTERNAL');
     expect(String((err.cause as Error).message)).toMatch(/structured task/);
   });
@@ -67,7 +79,9 @@ describe('ExtractiveReader', () => {
   it('answers with the best sentences, prefixed, in document order, citing exact spans of the document', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 2, minRelativeScore: 0 });
     const passages = [passage('d1', DOC, 'The mine closed'), passage('d1', DOC, 'The village', 'for the miners.')];
-    const res = await reader.complete(request({ kind: 'answer', question: 'When did Ilse Brandt open her shop?', passages }));
+    const res = await reader.complete(
+      request({ kind: 'answer', question: 'When did Ilse Brandt open her shop?', passages }),
+    );
     expect(res.text.startsWith(EXTRACTIVE_PREFIX)).toBe(true);
     expect(res.text).toContain('Its baker, Ilse Brandt, opened her shop in 1921.');
     expect(res.citations).toHaveLength(2);
@@ -85,13 +99,20 @@ describe('ExtractiveReader', () => {
     const passages = [passage('d1', DOC, 'The village')];
     const question = 'Who moved to the coast?';
     const res = await reader.complete(request({ kind: 'answer', question, passages }));
-    expect(res.usage).toEqual({ promptTokens: cl100k.count(DOC) + cl100k.count(question), completionTokens: cl100k.count(res.text), estimated: false });
+    expect(res.usage).toEqual({
+      promptTokens: cl100k.count(DOC) + cl100k.count(question),
+      completionTokens: cl100k.count(res.text),
+      estimated: false,
+    });
     expect(res.latencyMs).toBeGreaterThanOrEqual(0);
   });
 
   it('quotes a sentence repeated by overlapping passages only once', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 3 });
-    const passages = [passage('d1', DOC, 'The village', 'in 1921.'), passage('d1', DOC, 'Its baker', 'for the miners.')];
+    const passages = [
+      passage('d1', DOC, 'The village', 'in 1921.'),
+      passage('d1', DOC, 'Its baker', 'for the miners.'),
+    ];
     const res = await reader.complete(request({ kind: 'answer', question: 'Which baker opened a shop?', passages }));
     const keys = res.citations!.map((c) => `${c.start}-${c.end}`);
     expect(new Set(keys).size).toBe(keys.length);
@@ -102,7 +123,9 @@ describe('ExtractiveReader', () => {
     const other = 'Rye bread needs a sour starter. Ilse Brandt kept hers for decades.';
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 4 });
     const passages = [passage('d2', other, 'Rye'), passage('d1', DOC, 'The village')];
-    const res = await reader.complete(request({ kind: 'answer', question: 'What did Ilse Brandt bake, rye bread?', passages }));
+    const res = await reader.complete(
+      request({ kind: 'answer', question: 'What did Ilse Brandt bake, rye bread?', passages }),
+    );
     const docs = res.citations!.map((c) => c.documentId);
     expect(docs).toContain('d1');
     expect(docs).toContain('d2');
@@ -110,7 +133,11 @@ describe('ExtractiveReader', () => {
   });
 
   it('is deterministic', async () => {
-    const task: ReadingTask = { kind: 'answer', question: 'What happened to the mine?', passages: [passage('d1', DOC, 'The village')] };
+    const task: ReadingTask = {
+      kind: 'answer',
+      question: 'What happened to the mine?',
+      passages: [passage('d1', DOC, 'The village')],
+    };
     const a = await new ExtractiveReader({ embedder: new HashingEmbedder() }).complete(request(task));
     const b = await new ExtractiveReader({ embedder: new HashingEmbedder() }).complete(request(task));
     expect(b.text).toBe(a.text);
@@ -120,20 +147,33 @@ describe('ExtractiveReader', () => {
   it('keeps the answer within maxTokens, cutting the best sentence when nothing whole fits', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
     const passages = [passage('d1', DOC, 'The village')];
-    const fits = await reader.complete(request({ kind: 'answer', question: 'Who was the baker of Marrow?', passages }, { maxTokens: 20 }));
+    const fits = await reader.complete(
+      request({ kind: 'answer', question: 'Who was the baker of Marrow?', passages }, { maxTokens: 20 }),
+    );
     expect(fits.usage.completionTokens).toBeLessThanOrEqual(20);
-    const cut = await reader.complete(request({ kind: 'answer', question: 'Who was the baker of Marrow?', passages }, { maxTokens: 6 }));
+    const cut = await reader.complete(
+      request({ kind: 'answer', question: 'Who was the baker of Marrow?', passages }, { maxTokens: 6 }),
+    );
     expect(cut.usage.completionTokens).toBeLessThanOrEqual(6);
     expect(cut.finishReason).toBe('length');
     expect(cut.text.startsWith(EXTRACTIVE_PREFIX)).toBe(true);
   });
 
   it('embeds at most maxEmbeddedSentences, pre-filtering a huge context by term overlap', async () => {
-    const filler = Array.from({ length: 600 }, (_, i) => `Filler sentence number ${i} talks about weather and roads.`).join(' ');
+    const filler = Array.from(
+      { length: 600 },
+      (_, i) => `Filler sentence number ${i} talks about weather and roads.`,
+    ).join(' ');
     const text = `${filler} The treasure was buried under the old oak tree. ${filler}`;
     const embedder = new HashingEmbedder();
     const reader = new ExtractiveReader({ embedder, maxEmbeddedSentences: 40 });
-    const res = await reader.complete(request({ kind: 'answer', question: 'Where was the treasure buried?', passages: [passage('big', text, 'Filler')] }));
+    const res = await reader.complete(
+      request({
+        kind: 'answer',
+        question: 'Where was the treasure buried?',
+        passages: [passage('big', text, 'Filler')],
+      }),
+    );
     expect(embedder.embedded).toBeLessThanOrEqual(40);
     expect(res.text).toContain('The treasure was buried under the old oak tree.');
   });
@@ -154,7 +194,9 @@ describe('ExtractiveReader', () => {
     let note = '';
     let lastCitations: SourceSpan[] = [];
     for (const [index, segment] of segments.entries()) {
-      const res = await reader.complete(request({ kind: 'coa-worker', question, segment, previousNote: note, index, total: segments.length }));
+      const res = await reader.complete(
+        request({ kind: 'coa-worker', question, segment, previousNote: note, index, total: segments.length }),
+      );
       expect(res.text.startsWith(EXTRACTIVE_PREFIX)).toBe(false);
       expect(cl100k.count(res.text)).toBeLessThanOrEqual(200);
       expect(res.citations!.length).toBeLessThanOrEqual(3);
@@ -173,17 +215,41 @@ describe('ExtractiveReader', () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 1 });
     const src = passage('d1', DOC, 'The village');
     const note = 'The mine closed after the flood of 1957.\n\nEvery morning she baked rye bread for the miners.';
-    const res = await reader.complete(request({ kind: 'coa-manager', question: 'When did the mine close?', note, noteSources: [src] }));
+    const res = await reader.complete(
+      request({ kind: 'coa-manager', question: 'When did the mine close?', note, noteSources: [src] }),
+    );
     expect(res.text).toBe(`${EXTRACTIVE_PREFIX}The mine closed after the flood of 1957.`);
-    expect(res.citations).toEqual([{ documentId: 'd1', chunkId: src.chunkId, start: DOC.indexOf('The mine'), end: DOC.indexOf('The mine') + 40, text: 'The mine closed after the flood of 1957.' }]);
+    expect(res.citations).toEqual([
+      {
+        documentId: 'd1',
+        chunkId: src.chunkId,
+        start: DOC.indexOf('The mine'),
+        end: DOC.indexOf('The mine') + 40,
+        text: 'The mine closed after the flood of 1957.',
+      },
+    ]);
   });
 
   it('leaves out sentences scoring under half the best one', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 3 });
-    const res = await reader.complete(request({ kind: 'answer', question: 'When did the mine close after the flood?', passages: [passage('d1', DOC, 'The village')] }));
+    const res = await reader.complete(
+      request({
+        kind: 'answer',
+        question: 'When did the mine close after the flood?',
+        passages: [passage('d1', DOC, 'The village')],
+      }),
+    );
     expect(res.text).toBe(`${EXTRACTIVE_PREFIX}The mine closed after the flood of 1957.`);
-    const padded = await new ExtractiveReader({ embedder: new HashingEmbedder(), maxSentences: 3, minRelativeScore: 0 }).complete(
-      request({ kind: 'answer', question: 'When did the mine close after the flood?', passages: [passage('d1', DOC, 'The village')] }),
+    const padded = await new ExtractiveReader({
+      embedder: new HashingEmbedder(),
+      maxSentences: 3,
+      minRelativeScore: 0,
+    }).complete(
+      request({
+        kind: 'answer',
+        question: 'When did the mine close after the flood?',
+        passages: [passage('d1', DOC, 'The village')],
+      }),
     );
     expect(padded.citations).toHaveLength(3);
   });
@@ -191,7 +257,12 @@ describe('ExtractiveReader', () => {
   it('streams its answer in pieces that concatenate to the text', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder(), minRelativeScore: 0 });
     const pieces: string[] = [];
-    const res = await reader.complete(request({ kind: 'answer', question: 'Who baked bread?', passages: [passage('d1', DOC, 'The village')] }, { onToken: (t) => pieces.push(t) }));
+    const res = await reader.complete(
+      request(
+        { kind: 'answer', question: 'Who baked bread?', passages: [passage('d1', DOC, 'The village')] },
+        { onToken: (t) => pieces.push(t) },
+      ),
+    );
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.join('')).toBe(res.text);
   });
@@ -200,7 +271,14 @@ describe('ExtractiveReader', () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
     const ac = new AbortController();
     ac.abort();
-    const err = await rejection(reader.complete(request({ kind: 'answer', question: 'Who?', passages: [passage('d1', DOC, 'The village')] }, { signal: ac.signal })));
+    const err = await rejection(
+      reader.complete(
+        request(
+          { kind: 'answer', question: 'Who?', passages: [passage('d1', DOC, 'The village')] },
+          { signal: ac.signal },
+        ),
+      ),
+    );
     expect(err.code).toBe('CANCELLED');
   });
 
@@ -209,17 +287,24 @@ describe('ExtractiveReader', () => {
   });
 
   const useLitePath = fileURLToPath(new URL('../../src/adapters/embedder/use-lite.ts', import.meta.url));
-  it.skipIf(!existsSync(useLitePath))('finds the answer sentence with the real Universal Sentence Encoder lite', async () => {
-    const mod = (await import(useLitePath)) as { UseLiteEmbedder: new () => Embedder };
-    const embedder = new mod.UseLiteEmbedder();
-    try {
-      const reader = new ExtractiveReader({ embedder, maxSentences: 1 });
-      const res = await reader.complete(
-        request({ kind: 'answer', question: 'In which year did the baker start her business?', passages: [passage('d1', DOC, 'The village')] }),
-      );
-      expect(res.text).toBe(`${EXTRACTIVE_PREFIX}Its baker, Ilse Brandt, opened her shop in 1921.`);
-    } finally {
-      await embedder.close();
-    }
-  });
+  it.skipIf(!existsSync(useLitePath))(
+    'finds the answer sentence with the real Universal Sentence Encoder lite',
+    async () => {
+      const mod = (await import(useLitePath)) as { UseLiteEmbedder: new () => Embedder };
+      const embedder = new mod.UseLiteEmbedder();
+      try {
+        const reader = new ExtractiveReader({ embedder, maxSentences: 1 });
+        const res = await reader.complete(
+          request({
+            kind: 'answer',
+            question: 'In which year did the baker start her business?',
+            passages: [passage('d1', DOC, 'The village')],
+          }),
+        );
+        expect(res.text).toBe(`${EXTRACTIVE_PREFIX}Its baker, Ilse Brandt, opened her shop in 1921.`);
+      } finally {
+        await embedder.close();
+      }
+    },
+  );
 });

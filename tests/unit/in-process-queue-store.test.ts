@@ -47,28 +47,34 @@ describe('InProcessQueue on a database file shared by several queues (processes)
     { how: 'transient CANCELLED', stopWith: () => new AppError('CANCELLED', [], { transient: true }) },
     { how: 'a non-transient CANCELLED', stopWith: () => new AppError('CANCELLED') },
   ];
-  it.each(stops)('runs again, in a new queue on the same file, a job whose run a close stopped ($how), counting that run as an attempt', async ({ stopWith }) => {
-    const file = await tempFile();
-    const { q: first } = open(file);
-    let began!: () => void;
-    const running = new Promise<void>((r) => (began = r));
-    first.register('work', untilStopped(() => began(), stopWith));
-    await first.start();
-    await first.enqueue('work', { n: 7 }, { jobId: 'job-stopped', attempts: 3 });
-    await running;
-    await first.close();
+  it.each(stops)(
+    'runs again, in a new queue on the same file, a job whose run a close stopped ($how), counting that run as an attempt',
+    async ({ stopWith }) => {
+      const file = await tempFile();
+      const { q: first } = open(file);
+      let began!: () => void;
+      const running = new Promise<void>((r) => (began = r));
+      first.register(
+        'work',
+        untilStopped(() => began(), stopWith),
+      );
+      await first.start();
+      await first.enqueue('work', { n: 7 }, { jobId: 'job-stopped', attempts: 3 });
+      await running;
+      await first.close();
 
-    const { q: second } = open(file);
-    const seen: Array<{ data: unknown; attempt: number }> = [];
-    second.register('work', async (job) => {
-      seen.push({ data: job.data, attempt: job.attempt });
-      return { done: (job.data as { n: number }).n };
-    });
-    await second.start();
-    const j = await until(second, 'job-stopped', finished);
-    expect(j).toMatchObject({ state: 'completed', result: { done: 7 }, attempts: 2 });
-    expect(seen).toEqual([{ data: { n: 7 }, attempt: 2 }]);
-  });
+      const { q: second } = open(file);
+      const seen: Array<{ data: unknown; attempt: number }> = [];
+      second.register('work', async (job) => {
+        seen.push({ data: job.data, attempt: job.attempt });
+        return { done: (job.data as { n: number }).n };
+      });
+      await second.start();
+      const j = await until(second, 'job-stopped', finished);
+      expect(j).toMatchObject({ state: 'completed', result: { done: 7 }, attempts: 2 });
+      expect(seen).toEqual([{ data: { n: 7 }, attempt: 2 }]);
+    },
+  );
 
   it('runs again, once its lease has run out, a job left active by a process that died; fails it instead when that was its last attempt', async () => {
     const file = await tempFile();
@@ -132,7 +138,13 @@ describe('InProcessQueue on a database file shared by several queues (processes)
 
     const { q: second } = open(file);
     const done = await second.get('job-done');
-    expect(done).toMatchObject({ state: 'completed', result: { echoed: { namespace: 'ns-a', x: 1 } }, data: { namespace: 'ns-a', x: 1 }, progress: 100, attempts: 1 });
+    expect(done).toMatchObject({
+      state: 'completed',
+      result: { echoed: { namespace: 'ns-a', x: 1 } },
+      data: { namespace: 'ns-a', x: 1 },
+      progress: 100,
+      attempts: 1,
+    });
     expect(done?.finishedAt).not.toBeNull();
     expect((await second.get('job-waiting'))?.state).toBe('waiting');
     second.register('echo', async (job) => ({ echoed: job.data }));

@@ -11,7 +11,12 @@ import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { chunkText } from '../../src/core/ingest/chunker.js';
-import { DocumentService, INGEST_JOB, type IngestJobData, type SubmitResult } from '../../src/core/ingest/document-service.js';
+import {
+  DocumentService,
+  INGEST_JOB,
+  type IngestJobData,
+  type SubmitResult,
+} from '../../src/core/ingest/document-service.js';
 import { TokenPool } from '../../src/core/ingest/token-pool.js';
 import type { ChunkSizes, TokenWork } from '../../src/core/ingest/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
@@ -51,7 +56,10 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
   let pool: TokenPool;
   const queues: InProcessQueue[] = [];
 
-  const service = (work: TokenWork, embedder: Embedder = new HashingEmbedder()): { service: DocumentService; queue: InProcessQueue } => {
+  const service = (
+    work: TokenWork,
+    embedder: Embedder = new HashingEmbedder(),
+  ): { service: DocumentService; queue: InProcessQueue } => {
     const queue = new InProcessQueue({ logger });
     queues.push(queue);
     const s = new DocumentService({
@@ -96,8 +104,12 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
     expect(d).toMatchObject({ status: 'ready', tokens: cl100k.count(book), chars: book.length, error: null });
     const expected = chunkText(book, sizes);
     expect(d.chunkCount).toBe(expected.length);
-    const stored = (await vectors.getChunks('ns', { documentId: 'room', version: d.version! })).sort((a, b) => a.order - b.order);
-    expect(stored.map(({ order, start, end, tokens, text }) => ({ order, start, end, tokens, text }))).toEqual(expected);
+    const stored = (await vectors.getChunks('ns', { documentId: 'room', version: d.version! })).sort(
+      (a, b) => a.order - b.order,
+    );
+    expect(stored.map(({ order, start, end, tokens, text }) => ({ order, start, end, tokens, text }))).toEqual(
+      expected,
+    );
     expect(work.counted).toEqual([book.length]);
     expect(work.chunked).toEqual([book.length]);
   });
@@ -122,7 +134,12 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
     expect(await again.service.recoverPending()).toBe(1);
     await again.queue.drain();
     const d = await again.service.get('ns', 'room');
-    expect(d).toMatchObject({ status: 'ready', pending: null, tokens: cl100k.count(book), chunkCount: chunkText(book, sizes).length });
+    expect(d).toMatchObject({
+      status: 'ready',
+      pending: null,
+      tokens: cl100k.count(book),
+      chunkCount: chunkText(book, sizes).length,
+    });
   });
 
   it('leaves a document interrupted by a shutdown while USE lite embeds it pending: the embedder stops with CANCELLED (transient), and a restart indexes it', async () => {
@@ -165,7 +182,12 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
       expect(await again.service.recoverPending()).toBe(1);
       await again.queue.drain();
       const d = await again.service.get('ns', 'room');
-      expect(d).toMatchObject({ status: 'ready', pending: null, tokens: cl100k.count(text), chunkCount: chunkText(text, sizes).length });
+      expect(d).toMatchObject({
+        status: 'ready',
+        pending: null,
+        tokens: cl100k.count(text),
+        chunkCount: chunkText(text, sizes).length,
+      });
     } finally {
       await useLite.close();
     }
@@ -190,15 +212,30 @@ describe('Container.warm', () => {
   for (const threads of [2, 0]) {
     it(`starts no tokenizer thread when the container is built, and TOKENIZER_THREADS=${threads} of them on warm()`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'container-warm-'));
-      const config = loadConfig({}, { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', TOKENIZER_THREADS: threads } });
+      const config = loadConfig(
+        {},
+        { dotenvPath: null, overrides: { DATA_DIR: dir, LOG_LEVEL: 'silent', TOKENIZER_THREADS: threads } },
+      );
       let container: Container | undefined;
       try {
-        expect(await threadsStartedBy(() => (container = buildContainer(config, logger, { role: 'local' })))).toHaveLength(0);
+        expect(
+          await threadsStartedBy(() => (container = buildContainer(config, logger, { role: 'local' }))),
+        ).toHaveLength(0);
         expect(await threadsStartedBy(() => container!.warm())).toHaveLength(threads);
         // A book uploaded next is counted on a warmed thread, not on a new one.
         const text = book.slice(0, 50_000);
         let submitted: SubmitResult | undefined;
-        expect(await threadsStartedBy(async () => (submitted = await container!.documentService.submit({ namespace: 'ns', id: 'room', text, source: 'json' })))).toHaveLength(0);
+        expect(
+          await threadsStartedBy(
+            async () =>
+              (submitted = await container!.documentService.submit({
+                namespace: 'ns',
+                id: 'room',
+                text,
+                source: 'json',
+              })),
+          ),
+        ).toHaveLength(0);
         expect(submitted!.document.tokens).toBe(cl100k.count(text));
       } finally {
         await container?.close();

@@ -33,7 +33,9 @@ describe('LaRA segments and gold spans', () => {
 
   it('returns full for whole-document questions and rejects a segment the document lacks', () => {
     expect(goldSpans({ type: 'book', contextOrder: 'full', compParts: null }, 'abc', 3)).toBe('full');
-    expect(() => goldSpans({ type: 'paper', contextOrder: 4, compParts: null }, '<paper 0>\nx', 1)).toThrow(/segment 4/);
+    expect(() => goldSpans({ type: 'paper', contextOrder: 4, compParts: null }, '<paper 0>\nx', 1)).toThrow(
+      /segment 4/,
+    );
   });
 });
 
@@ -44,18 +46,43 @@ describe('evidenceCoverage', () => {
   ];
 
   it('is 1 only when every gold span is touched by a selected span', () => {
-    expect(evidenceCoverage([{ start: 0, end: 11 }, { start: 49, end: 60 }], gold)).toBe(1);
+    expect(
+      evidenceCoverage(
+        [
+          { start: 0, end: 11 },
+          { start: 49, end: 60 },
+        ],
+        gold,
+      ),
+    ).toBe(1);
     expect(evidenceCoverage([{ start: 0, end: 11 }], gold)).toBe(0);
     expect(evidenceCoverage([{ start: 0, end: 60 }], gold)).toBe(1);
   });
 
   it('does not count a span that only borders the gold span', () => {
-    expect(evidenceCoverage([{ start: 0, end: 10 }, { start: 20, end: 40 }], [{ start: 10, end: 20 }])).toBe(0);
+    expect(
+      evidenceCoverage(
+        [
+          { start: 0, end: 10 },
+          { start: 20, end: 40 },
+        ],
+        [{ start: 10, end: 20 }],
+      ),
+    ).toBe(0);
   });
 
   it('gives the share of segments touched for whole-document questions', () => {
     const segments = segmentSpans('book', 'x'.repeat(100), 4);
-    expect(evidenceCoverage([{ start: 0, end: 30 }, { start: 80, end: 90 }], 'full', segments)).toBe(0.75);
+    expect(
+      evidenceCoverage(
+        [
+          { start: 0, end: 30 },
+          { start: 80, end: 90 },
+        ],
+        'full',
+        segments,
+      ),
+    ).toBe(0.75);
     expect(() => evidenceCoverage([], 'full')).toThrow(/segments/);
   });
 });
@@ -65,7 +92,9 @@ describe('answerSupport', () => {
 
   it('is the share of the answer words found in the document that the selection contains', () => {
     // Content words of the answer present in the document: company, 9, business, resource, networks.
-    expect(answerSupport('The company had 9 business resource networks.', doc, 'company business resource')).toBeCloseTo(3 / 5, 12);
+    expect(
+      answerSupport('The company had 9 business resource networks.', doc, 'company business resource'),
+    ).toBeCloseTo(3 / 5, 12);
     expect(answerSupport('The company had 9 business resource networks.', doc, doc)).toBe(1);
   });
 
@@ -90,7 +119,7 @@ describe('loadLara', () => {
         JSON.stringify({ ...ok, context_order: 0 }),
         '{not json',
         JSON.stringify({ ...ok, context_order: 4 }),
-        JSON.stringify({ ...ok, question: '' , context_order: 1 }),
+        JSON.stringify({ ...ok, question: '', context_order: 1 }),
         '',
         JSON.stringify({ ...ok, file: 'Missing.txt', context_order: 1 }),
         JSON.stringify({ ...ok, context_order: 'half' }),
@@ -112,7 +141,12 @@ describe('loadLara', () => {
     const [g] = ds.groups;
     expect(g).toMatchObject({ length: '32k', type: 'book', task: 'location', queryFile: '32k_book_location.jsonl' });
     expect(g!.queries.map((q) => q.line)).toEqual([1, 3, 8]);
-    expect(g!.queries[0]).toMatchObject({ id: '32k_book_location.jsonl:1', contextOrder: 0, compParts: null, question: 'When?' });
+    expect(g!.queries[0]).toMatchObject({
+      id: '32k_book_location.jsonl:1',
+      contextOrder: 0,
+      compParts: null,
+      question: 'When?',
+    });
     expect(g!.queries[2]!.compParts).toEqual([0, 2]);
     expect(ds.documentText(g!.queries[0]!)).toBe('Once upon a time.');
   });
@@ -143,7 +177,15 @@ describe('loadLara', () => {
   it('reads recorded predictions and reports malformed ones', () => {
     const { predictions, errors } = loadPredictions(root);
     expect(predictions).toEqual([
-      expect.objectContaining({ model: 'm1', mode: 'rag', length: '32k', type: 'book', task: 'location', prediction: 'Once.', line: 1 }),
+      expect.objectContaining({
+        model: 'm1',
+        mode: 'rag',
+        length: '32k',
+        type: 'book',
+        task: 'location',
+        prediction: 'Once.',
+        line: 1,
+      }),
     ]);
     expect(errors).toEqual([expect.objectContaining({ file: 'm1/rag_preds_m1_32k_book_location.jsonl', line: 2 })]);
   });

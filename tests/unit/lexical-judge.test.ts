@@ -17,7 +17,8 @@ describe('the lexical judge', () => {
     const v = judgeLexical({
       question: 'What does Evelyn believe is impossible to find in Philip Rhodes by the river?',
       answer: 'Chivalry.',
-      prediction: 'Evelyn believes it is impossible to find in Philip Rhodes a love more mysterious than passion requited by the river.',
+      prediction:
+        'Evelyn believes it is impossible to find in Philip Rhodes a love more mysterious than passion requited by the river.',
       task: 'location',
     });
     expect(v.correct).toBe(false);
@@ -26,8 +27,20 @@ describe('the lexical judge', () => {
 
   it('gives no credit for the words the ground truth shares with the question', () => {
     // "fresco", "Santa", "Croce" are in the question; only "Ascension" and "John" count.
-    expect(overlapScore('Which fresco in Santa Croce did he criticise?', 'The Ascension of St. John fresco in Santa Croce.', 'A fresco in Santa Croce.')).toBe(0);
-    expect(overlapScore('Which fresco in Santa Croce did he criticise?', 'The Ascension of St. John fresco in Santa Croce.', 'The Ascension of St. John.')).toBe(1);
+    expect(
+      overlapScore(
+        'Which fresco in Santa Croce did he criticise?',
+        'The Ascension of St. John fresco in Santa Croce.',
+        'A fresco in Santa Croce.',
+      ),
+    ).toBe(0);
+    expect(
+      overlapScore(
+        'Which fresco in Santa Croce did he criticise?',
+        'The Ascension of St. John fresco in Santa Croce.',
+        'The Ascension of St. John.',
+      ),
+    ).toBe(1);
   });
 
   it('matches numbers at the coarser precision but never confuses different years', () => {
@@ -40,8 +53,17 @@ describe('the lexical judge', () => {
   it('needs both the words and the numbers of an answer that has both', () => {
     const q = 'What was the net revenue of the company?';
     const a = 'Net revenue was $4.2 billion, driven by subscriptions.';
-    expect(judgeLexical({ question: q, answer: a, prediction: 'Revenue was $4.2 billion thanks to subscriptions.', task: 'location' }).correct).toBe(true);
-    expect(judgeLexical({ question: q, answer: a, prediction: 'Revenue was $3.1 billion.', task: 'location' }).correct).toBe(false);
+    expect(
+      judgeLexical({
+        question: q,
+        answer: a,
+        prediction: 'Revenue was $4.2 billion thanks to subscriptions.',
+        task: 'location',
+      }).correct,
+    ).toBe(true);
+    expect(
+      judgeLexical({ question: q, answer: a, prediction: 'Revenue was $3.1 billion.', task: 'location' }).correct,
+    ).toBe(false);
   });
 
   it('recognises the phrasings by which a text is said to lack the information', () => {
@@ -55,7 +77,11 @@ describe('the lexical judge', () => {
     ]) {
       expect(saysMissing(t), t).toBe(true);
     }
-    for (const t of ['The tavern was called the Blue Boar.', 'Revenue did not increase in 2023.', 'Notably, she mentioned the river.']) {
+    for (const t of [
+      'The tavern was called the Blue Boar.',
+      'Revenue did not increase in 2023.',
+      'Notably, she mentioned the river.',
+    ]) {
       expect(saysMissing(t), t).toBe(false);
     }
   });
@@ -72,15 +98,30 @@ describe('the lexical judge', () => {
       answer: 'The text does not provide the name of the tavern where Hartman enjoyed dining during the summer months.',
       task: 'hallu',
     };
-    expect(judgeLexical({ ...base, prediction: 'The name of the tavern is not mentioned in the provided chunks.' })).toMatchObject({ correct: true, rule: 'refusal-expected' });
-    expect(judgeLexical({ ...base, prediction: 'Hartman dined at the Golden Fleece, a tavern near the river.' })).toMatchObject({ correct: false, rule: 'refusal-expected' });
+    expect(
+      judgeLexical({ ...base, prediction: 'The name of the tavern is not mentioned in the provided chunks.' }),
+    ).toMatchObject({ correct: true, rule: 'refusal-expected' });
+    expect(
+      judgeLexical({ ...base, prediction: 'Hartman dined at the Golden Fleece, a tavern near the river.' }),
+    ).toMatchObject({ correct: false, rule: 'refusal-expected' });
   });
 
   it('rejects a prediction that declines a question the ground truth answers, unless it still gives most of the answer', () => {
-    const base = { question: 'Why did Lucy break off her engagement with Cecil?', answer: 'She found him controlling and incompatible with her desire for independence.', task: 'reasoning' };
-    expect(judgeLexical({ ...base, prediction: 'The text provided does not mention Lucy or Cecil.' })).toMatchObject({ correct: false, rule: 'refusal-unexpected' });
+    const base = {
+      question: 'Why did Lucy break off her engagement with Cecil?',
+      answer: 'She found him controlling and incompatible with her desire for independence.',
+      task: 'reasoning',
+    };
+    expect(judgeLexical({ ...base, prediction: 'The text provided does not mention Lucy or Cecil.' })).toMatchObject({
+      correct: false,
+      rule: 'refusal-unexpected',
+    });
     expect(
-      judgeLexical({ ...base, prediction: 'The excerpt does not say so directly, but she found him controlling and incompatible with her desire for independence.' }),
+      judgeLexical({
+        ...base,
+        prediction:
+          'The excerpt does not say so directly, but she found him controlling and incompatible with her desire for independence.',
+      }),
     ).toMatchObject({ correct: true, rule: 'refusal-unexpected' });
   });
 

@@ -2,18 +2,29 @@ import { describe, expect, it } from 'vitest';
 import { documentScores, fuseHits, pickDocuments, type DocumentScore } from '../../src/core/retrieval/library.js';
 
 const cand = (documentId: string, score: number, id = `${documentId}:${score}`) => ({ id, documentId, score });
-const curve = (...scores: number[]): DocumentScore[] => scores.map((score, i) => ({ documentId: `d${i}`, score, best: score, chunks: 1 }));
+const curve = (...scores: number[]): DocumentScore[] =>
+  scores.map((score, i) => ({ documentId: `d${i}`, score, best: score, chunks: 1 }));
 
 describe('document scores from chunk candidates', () => {
   it('max takes each document its best chunk; top3 sums its three best, best first', () => {
     const cs = [cand('a', 9), cand('b', 5), cand('b', 4), cand('b', 3), cand('b', 2), cand('a', 1)];
-    expect(documentScores(cs, 'max').map((d) => [d.documentId, d.score, d.chunks])).toEqual([['a', 9, 2], ['b', 5, 4]]);
+    expect(documentScores(cs, 'max').map((d) => [d.documentId, d.score, d.chunks])).toEqual([
+      ['a', 9, 2],
+      ['b', 5, 4],
+    ]);
     // b matches in several places: 5 + 4 + 3 = 12 beats a's 9 + 1.
-    expect(documentScores(cs, 'top3').map((d) => [d.documentId, d.score, d.best])).toEqual([['b', 12, 5], ['a', 10, 9]]);
+    expect(documentScores(cs, 'top3').map((d) => [d.documentId, d.score, d.best])).toEqual([
+      ['b', 12, 5],
+      ['a', 10, 9],
+    ]);
   });
 
   it('orders equal scores by document id, so the curve is the same on every run', () => {
-    expect(documentScores([cand('z', 1), cand('m', 1), cand('a', 1)], 'max').map((d) => d.documentId)).toEqual(['a', 'm', 'z']);
+    expect(documentScores([cand('z', 1), cand('m', 1), cand('a', 1)], 'max').map((d) => d.documentId)).toEqual([
+      'a',
+      'm',
+      'z',
+    ]);
   });
 
   it('refuses a candidate without a finite score', () => {
@@ -32,7 +43,9 @@ describe('picking documents at the largest gap of their curve (Adaptive-k)', () 
 
   it('picks every document above the gap, and the buffer adds documents after it', () => {
     expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6)).picked).toEqual(['d0', 'd1', 'd2']);
-    expect(pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6), { buffer: 1, maxDocuments: 8 }).picked).toEqual(['d0', 'd1', 'd2', 'd3']);
+    expect(
+      pickDocuments(curve(10, 9.5, 9, 2, 1.8, 1.6, 1.4, 1.2, 1, 0.8, 0.6), { buffer: 1, maxDocuments: 8 }).picked,
+    ).toEqual(['d0', 'd1', 'd2', 'd3']);
   });
 
   it('caps the documents at maxDocuments and says what it left out', () => {

@@ -48,7 +48,9 @@ describe('Lru', () => {
       await new Promise((r) => setImmediate(r));
       return 42;
     };
-    expect(await Promise.all([lru.getOrLoad('k', load), lru.getOrLoad('k', load), lru.getOrLoad('k', load)])).toEqual([42, 42, 42]);
+    expect(await Promise.all([lru.getOrLoad('k', load), lru.getOrLoad('k', load), lru.getOrLoad('k', load)])).toEqual([
+      42, 42, 42,
+    ]);
     expect(loads).toBe(1);
     expect(await lru.getOrLoad('k', load)).toBe(42);
     expect(loads).toBe(1);

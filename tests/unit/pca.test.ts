@@ -27,7 +27,8 @@ describe('PCA for the static embedder distillation', () => {
     const b = Array.from({ length: d * d }, () => next() - 0.5);
     // A = B Bᵀ: symmetric, positive semi-definite, eigenvalues not known in advance.
     const a = new Float64Array(d * d);
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) for (let k = 0; k < d; k++) a[i * d + j]! += b[i * d + k]! * b[j * d + k]!;
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) for (let k = 0; k < d; k++) a[i * d + j]! += b[i * d + k]! * b[j * d + k]!;
     const { values, vectors } = symmetricEigen(a, d);
     for (let i = 1; i < d; i++) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
     for (let i = 0; i < d; i++) {

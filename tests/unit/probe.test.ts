@@ -4,7 +4,9 @@ import { cl100k } from '../../src/core/tokenizer.js';
 
 describe('the retrieval probe verdict', () => {
   it('keeps an answer that says the text does not hold what was asked, however long', () => {
-    const long = 'The provided passages do not mention the colour of the umbrella. ' + 'They describe the lighthouse, its keeper and his parrot at length. '.repeat(5);
+    const long =
+      'The provided passages do not mention the colour of the umbrella. ' +
+      'They describe the lighthouse, its keeper and his parrot at length. '.repeat(5);
     expect(answerTokens(long)).toBeGreaterThan(30);
     expect(judgeProbe(long, 30)).toEqual({ keep: true, why: 'declined', answerTokens: answerTokens(long) });
     // Declines are kept even when every other answer is escalated.
@@ -21,7 +23,9 @@ describe('the retrieval probe verdict', () => {
 
   it('does not count passage citations as answer length', () => {
     expect(answerTokens('Admiral Pimento [1][2, 3].')).toBe(cl100k.count('Admiral Pimento.'));
-    expect(answerTokens('In 1882 [4], the keeper bought him [5–7].')).toBe(cl100k.count('In 1882, the keeper bought him.'));
+    expect(answerTokens('In 1882 [4], the keeper bought him [5–7].')).toBe(
+      cl100k.count('In 1882, the keeper bought him.'),
+    );
   });
 
   it('escalates an empty answer', () => {

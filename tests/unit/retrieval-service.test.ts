@@ -31,7 +31,9 @@ class CountingVectors extends OwnSqliteVectorStore {
     super(dir);
     Object.defineProperty(this, 'searchText', { value: undefined });
   }
-  override getChunks(...args: Parameters<OwnSqliteVectorStore['getChunks']>): ReturnType<OwnSqliteVectorStore['getChunks']> {
+  override getChunks(
+    ...args: Parameters<OwnSqliteVectorStore['getChunks']>
+  ): ReturnType<OwnSqliteVectorStore['getChunks']> {
     this.chunkReads++;
     return super.getChunks(...args);
   }
@@ -50,7 +52,8 @@ const COLOURS = ['amber', 'blue', 'crimson', 'dusky', 'emerald', 'fawn', 'grey']
 function book(sentences: number): string {
   const out: string[] = [];
   for (let i = 0; i < sentences; i++) {
-    if (i === Math.floor(sentences / 2)) out.push('The keeper Arvid hid the brass key under the third stone of the pier.');
+    if (i === Math.floor(sentences / 2))
+      out.push('The keeper Arvid hid the brass key under the third stone of the pier.');
     out.push(`Sentence ${i} tells how the ${COLOURS[i % 7]} boat number ${i} drifted past the harbour wall at dawn.`);
   }
   return out.join(' ');
@@ -87,13 +90,28 @@ describe('the retrieval service', () => {
     vectors = new CountingVectors(dir);
     queue = new InProcessQueue({ logger });
     service = new DocumentService({
-      documents, vectors, embedder, queue, chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, embedBatchSize: 64, ingestAttempts: 1, logger,
+      documents,
+      vectors,
+      embedder,
+      queue,
+      chunkTokens: 120,
+      overlapTokens: 10,
+      maxDocumentTokens: 1_000_000,
+      embedBatchSize: 64,
+      ingestAttempts: 1,
+      logger,
     });
     queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => service.process(job));
     await queue.start();
     retrieval = new CountingRetrieval({ documents, vectors, embedder, namespaceCandidates: 200, logger });
     await service.submit({ namespace: NS, id: 'long', title: 'The Harbour', text: book(300), source: 'json' });
-    await service.submit({ namespace: NS, id: 'other', title: 'Second Harbour', text: book(90).replace('Arvid', 'Lund'), source: 'json' });
+    await service.submit({
+      namespace: NS,
+      id: 'other',
+      title: 'Second Harbour',
+      text: book(90).replace('Arvid', 'Lund'),
+      source: 'json',
+    });
     await queue.drain();
   });
   afterAll(async () => {
@@ -113,7 +131,11 @@ describe('the retrieval service', () => {
     expect(withDense.selected.length).toBeGreaterThan(0);
     expect(withDense.selected.every((c) => Number.isFinite(c.dense))).toBe(true);
     expect(without.selected.every((c) => Number.isNaN(c.dense))).toBe(true);
-    const strip = (r: RetrievalResult) => ({ ...r, selected: r.selected.map(({ dense: _d, ...c }) => c), timings: null });
+    const strip = (r: RetrievalResult) => ({
+      ...r,
+      selected: r.selected.map(({ dense: _d, ...c }) => c),
+      timings: null,
+    });
     expect(strip(without)).toEqual(strip(withDense));
     expect(without.passages.map((p) => p.text).join(' ')).toMatch(/Arvid hid the brass key/);
   });
@@ -132,19 +154,29 @@ describe('the retrieval service', () => {
     expect(first.selected.length).toBeGreaterThan(0);
 
     // A new version of the document is read from the store.
-    await service.submit({ namespace: NS, id: 'other', title: 'Second Harbour', text: `${book(90).replace('Arvid', 'Lund')} Revised.`, source: 'json' });
+    await service.submit({
+      namespace: NS,
+      id: 'other',
+      title: 'Second Harbour',
+      text: `${book(90).replace('Arvid', 'Lund')} Revised.`,
+      source: 'json',
+    });
     await queue.drain();
     const third = await retrieval.retrieve(input({ documentIds: ['other'], denseScores: false }));
     expect(vectors.chunkReads).toBeGreaterThan(reads);
     expect(third.scope.documents[0]!.version).not.toBe(first.scope.documents[0]!.version);
-    const revised = await retrieval.retrieve(input({ question: 'What was revised?', documentIds: ['other'], denseScores: false }));
+    const revised = await retrieval.retrieve(
+      input({ question: 'What was revised?', documentIds: ['other'], denseScores: false }),
+    );
     expect(revised.selected[0]!.text).toMatch(/Revised\.$/);
   });
 
   it('reads the chunks once for a burst of concurrent BM25-only retrievals on a cold cache', async () => {
     const cold = new CountingRetrieval({ documents, vectors, embedder, namespaceCandidates: 200, logger });
     const before = vectors.chunkReads;
-    const results = await Promise.all(Array.from({ length: 8 }, () => cold.retrieve(input({ documentIds: ['long'], denseScores: false }))));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => cold.retrieve(input({ documentIds: ['long'], denseScores: false }))),
+    );
     expect(vectors.chunkReads).toBe(before + 1);
     for (const r of results) expect(r.selected).toEqual(results[0]!.selected);
   });
@@ -155,7 +187,10 @@ describe('the retrieval service', () => {
       const before = embedder.queries;
       const r = await retrieval.retrieve(input({ ...over, denseScores: false }));
       expect(embedder.queries, JSON.stringify(over)).toBe(before + 1);
-      expect(r.selected.every((c) => Number.isFinite(c.dense)), JSON.stringify(over)).toBe(true);
+      expect(
+        r.selected.every((c) => Number.isFinite(c.dense)),
+        JSON.stringify(over),
+      ).toBe(true);
     }
   });
 
@@ -172,16 +207,32 @@ describe('the retrieval service', () => {
   it('answers a routed retrieval query from the retrieval the decision was made on, retrieving once', async () => {
     const llm = new ScriptedLlm(100_000);
     const answers = new AnswerService({ retrieval, llm, config: cfg, logger });
-    const query = new QueryService({ retrieval, answers, router: routerSettings(cfg), readers: readerChoices(cfg), logger });
+    const query = new QueryService({
+      retrieval,
+      answers,
+      router: routerSettings(cfg),
+      readers: readerChoices(cfg),
+      logger,
+    });
     const direct = await retrieval.retrieve(input({ denseScores: false }));
     const runs = retrieval.runs;
     const queries = embedder.queries;
-    const r = await query.query({ namespace: NS, question: QUESTION, documentIds: ['long', 'other'], strategy: 'rag', selection: input().method, score: 'bm25', hybridAlpha: 0.3 });
+    const r = await query.query({
+      namespace: NS,
+      question: QUESTION,
+      documentIds: ['long', 'other'],
+      strategy: 'rag',
+      selection: input().method,
+      score: 'bm25',
+      hybridAlpha: 0.3,
+    });
     expect(retrieval.runs).toBe(runs + 1);
     expect(embedder.queries).toBe(queries);
     expect(r.strategy).toBe('rag');
     const task = llm.requests[0]!.task;
-    expect(task?.kind === 'answer' ? task.passages.map((p) => [p.documentId, p.start, p.end]) : null).toEqual(direct.passages.map((p) => [p.documentId, p.start, p.end]));
+    expect(task?.kind === 'answer' ? task.passages.map((p) => [p.documentId, p.start, p.end]) : null).toEqual(
+      direct.passages.map((p) => [p.documentId, p.start, p.end]),
+    );
     expect(r.retrieval?.signals).toEqual(direct.signals);
   });
 
@@ -189,7 +240,15 @@ describe('the retrieval service', () => {
     const llm = new ScriptedLlm(100_000);
     const answers = new AnswerService({ retrieval, llm, config: cfg, logger });
     const runs = retrieval.runs;
-    const r = await answers.answer({ namespace: NS, question: QUESTION, documentIds: ['long'], strategy: 'rag', selection: input().method, score: 'bm25', hybridAlpha: 0.3 });
+    const r = await answers.answer({
+      namespace: NS,
+      question: QUESTION,
+      documentIds: ['long'],
+      strategy: 'rag',
+      selection: input().method,
+      score: 'bm25',
+      hybridAlpha: 0.3,
+    });
     expect(retrieval.runs).toBe(runs + 1);
     expect(r.citations.length).toBeGreaterThan(0);
   });

@@ -3,7 +3,15 @@ import { AppError } from '../../src/errors.js';
 import type { RetrievalSignals } from '../../src/core/retrieval/service.js';
 import { findCues, parseCueNames } from '../../src/core/routing/cues.js';
 import { absentTerms, vocabulary } from '../../src/core/routing/terms.js';
-import { decide, estimateLatencyMs, questionWords, readEvidence, type RouterThresholds, type RoutingContext, type RoutingEstimates } from '../../src/core/routing/policy.js';
+import {
+  decide,
+  estimateLatencyMs,
+  questionWords,
+  readEvidence,
+  type RouterThresholds,
+  type RoutingContext,
+  type RoutingEstimates,
+} from '../../src/core/routing/policy.js';
 
 const T: RouterThresholds = {
   minRelativeGap: 0.3,
@@ -19,7 +27,19 @@ const T: RouterThresholds = {
 
 /** A curve with one chunk far above the rest. */
 function concentrated(over: Partial<RetrievalSignals> = {}): RetrievalSignals {
-  return { candidates: 100, k: 6, cutIndex: 0, largestGap: 0.4, relativeGap: 0.6, topScore: 0.9, aboveCut: 1, flat: false, selectedShare: 0.05, spread: 0.1, ...over };
+  return {
+    candidates: 100,
+    k: 6,
+    cutIndex: 0,
+    largestGap: 0.4,
+    relativeGap: 0.6,
+    topScore: 0.9,
+    aboveCut: 1,
+    flat: false,
+    selectedShare: 0.05,
+    spread: 0.1,
+    ...over,
+  };
 }
 
 function estimates(over: { docTokens?: number; fits?: boolean } = {}): RoutingEstimates {
@@ -33,7 +53,14 @@ function estimates(over: { docTokens?: number; fits?: boolean } = {}): RoutingEs
 
 function ctx(over: Partial<RoutingContext> & { fits?: boolean } = {}): RoutingContext {
   const { fits, ...rest } = over;
-  return { question: 'Who found the key?', documentTokens: 20_000, window: 120_000, budgets: {}, estimates: estimates({ fits }), ...rest };
+  return {
+    question: 'Who found the key?',
+    documentTokens: 20_000,
+    window: 120_000,
+    budgets: {},
+    estimates: estimates({ fits }),
+    ...rest,
+  };
 }
 
 describe('the routing policy', () => {
@@ -48,7 +75,9 @@ describe('the routing policy', () => {
   it('sends a curve without a clear gap to full context when the documents fit the window', () => {
     const d = decide(concentrated({ relativeGap: 0.1 }), ctx(), T);
     expect(d.strategy).toBe('full');
-    expect(d.reasons.join(' ')).toMatch(/no passage stands out: the largest score gap is 10% of the score range, below 30%/);
+    expect(d.reasons.join(' ')).toMatch(
+      /no passage stands out: the largest score gap is 10% of the score range, below 30%/,
+    );
     expect(d.reasons.join(' ')).toMatch(/fit the window/);
   });
 
@@ -97,7 +126,10 @@ describe('the routing policy', () => {
   });
 
   it('ignores cues that are not configured as diffuse', () => {
-    const d = decide(concentrated(), ctx({ question: 'How many ships sailed?' }), { ...T, diffuseCues: ['comparison'] });
+    const d = decide(concentrated(), ctx({ question: 'How many ships sailed?' }), {
+      ...T,
+      diffuseCues: ['comparison'],
+    });
     expect(d.strategy).toBe('rag');
     expect(d.cues.map((c) => c.name)).toEqual(['aggregation']);
   });
@@ -116,7 +148,9 @@ describe('the routing policy', () => {
       const d = decide(diffuse, ctx({ budgets: { maxPromptTokens: 10_000 } }), T);
       expect(d.preferred).toBe('full');
       expect(d.strategy).toBe('rag');
-      expect(d.reasons.join(' ')).toMatch(/full needs about 20,100 prompt tokens, more than the budget of 10,000; using rag instead/);
+      expect(d.reasons.join(' ')).toMatch(
+        /full needs about 20,100 prompt tokens, more than the budget of 10,000; using rag instead/,
+      );
       expect(d.allowed).toEqual(['rag']);
     });
 
@@ -167,7 +201,9 @@ describe('the routing policy', () => {
     });
 
     it('throws BUDGET_TOO_SMALL naming the call minimum when zero calls are allowed', () => {
-      expect(() => decide(concentrated(), ctx({ budgets: { maxCalls: 0 } }), T)).toThrow(/maxCalls is 0 but the minimum is 1 LLM call/);
+      expect(() => decide(concentrated(), ctx({ budgets: { maxCalls: 0 } }), T)).toThrow(
+        /maxCalls is 0 but the minimum is 1 LLM call/,
+      );
     });
 
     it('accepts a budget exactly at the estimate', () => {
@@ -194,37 +230,65 @@ describe('the question rules', () => {
     const d = decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum', 'pediatr'] }), Q);
     expect(d.strategy).toBe('rag');
     expect(d.answerMayBeAbsent).toBe(true);
-    expect(d.reasons.join(' ')).toMatch(/uses 2 terms the documents never do \("quantum", "pediatr"\), at least 2: its answer may not be in the text/);
+    expect(d.reasons.join(' ')).toMatch(
+      /uses 2 terms the documents never do \("quantum", "pediatr"\), at least 2: its answer may not be in the text/,
+    );
   });
 
   it('leaves a question with fewer absent terms than the threshold, or the rule off, to the evidence', () => {
     const one = decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum'] }), Q);
     expect(one.strategy).toBe('full');
     expect(one.answerMayBeAbsent).toBe(false);
-    expect(decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum', 'pediatr'] }), { ...Q, minAbsentTerms: 0 }).strategy).toBe('full');
+    expect(
+      decide(concentrated({ relativeGap: 0.05 }), ctx({ absentTerms: ['quantum', 'pediatr'] }), {
+        ...Q,
+        minAbsentTerms: 0,
+      }).strategy,
+    ).toBe('full');
     expect(decide(concentrated({ relativeGap: 0.05 }), ctx(), Q).strategy).toBe('full');
   });
 
   it('does not flag a possibly absent answer when the budgets force another strategy', () => {
-    const d = decide(concentrated(), ctx({ absentTerms: ['quantum', 'pediatr'], budgets: { maxPromptTokens: 100_000 }, estimates: { ...estimates(), rag: { feasible: false, reason: 'no', promptTokens: 0, calls: 1, contextTokens: 0 } } }), Q);
+    const d = decide(
+      concentrated(),
+      ctx({
+        absentTerms: ['quantum', 'pediatr'],
+        budgets: { maxPromptTokens: 100_000 },
+        estimates: {
+          ...estimates(),
+          rag: { feasible: false, reason: 'no', promptTokens: 0, calls: 1, contextTokens: 0 },
+        },
+      }),
+      Q,
+    );
     expect(d.strategy).toBe('full');
     expect(d.answerMayBeAbsent).toBe(false);
   });
 
   it('finds the question terms no document uses, as BM25 analyses them, whichever document has the others', () => {
     const docs = [vocabulary('The admiral found the keys in a drawer.'), vocabulary('Pimento sailed home.')];
-    expect(absentTerms('What colour were the keys Pimento found with the lantern?', docs)).toEqual(['colour', 'lantern']);
+    expect(absentTerms('What colour were the keys Pimento found with the lantern?', docs)).toEqual([
+      'colour',
+      'lantern',
+    ]);
     expect(absentTerms('Who found the key?', docs)).toEqual([]);
   });
 });
 
 describe('question cues', () => {
   it('finds comparison, aggregation and global cues and what matched', () => {
-    expect(findCues('What is the difference between the two methods?')).toEqual([{ name: 'comparison', match: 'difference' }]);
-    expect(findCues('How many times does Anna visit the harbour?')).toEqual([{ name: 'aggregation', match: 'How many' }]);
+    expect(findCues('What is the difference between the two methods?')).toEqual([
+      { name: 'comparison', match: 'difference' },
+    ]);
+    expect(findCues('How many times does Anna visit the harbour?')).toEqual([
+      { name: 'aggregation', match: 'How many' },
+    ]);
     expect(findCues('How does her view of him evolve throughout the novel?').map((c) => c.name)).toEqual(['global']);
     expect(findCues('Is revenue higher than costs in both years?').map((c) => c.name)).toEqual(['comparison']);
-    expect(findCues('Summarize the list all of the risks in total').map((c) => c.name)).toEqual(['aggregation', 'global']);
+    expect(findCues('Summarize the list all of the risks in total').map((c) => c.name)).toEqual([
+      'aggregation',
+      'global',
+    ]);
   });
 
   it('finds nothing in a question about one fact', () => {

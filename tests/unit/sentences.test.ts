@@ -6,7 +6,12 @@ const texts = (text: string): string[] => splitSentences(text).map((s) => text.s
 
 describe('splitSentences', () => {
   it('splits on terminal punctuation followed by a capitalised word', () => {
-    expect(texts('The cat sat. The dog ran! Did it? Yes.')).toEqual(['The cat sat.', 'The dog ran!', 'Did it?', 'Yes.']);
+    expect(texts('The cat sat. The dog ran! Did it? Yes.')).toEqual([
+      'The cat sat.',
+      'The dog ran!',
+      'Did it?',
+      'Yes.',
+    ]);
   });
 
   it('keeps offsets that slice the original text, surrounding whitespace excluded', () => {
@@ -19,7 +24,11 @@ describe('splitSentences', () => {
   });
 
   it('does not split after titles, initials, Latin abbreviations or inside decimals', () => {
-    expect(texts('Mr. Smith met Dr. Jones at 3.45 p.m. yesterday. J. R. R. Tolkien wrote it, e.g. The Hobbit. Pi is 3.14159 here.')).toEqual([
+    expect(
+      texts(
+        'Mr. Smith met Dr. Jones at 3.45 p.m. yesterday. J. R. R. Tolkien wrote it, e.g. The Hobbit. Pi is 3.14159 here.',
+      ),
+    ).toEqual([
       'Mr. Smith met Dr. Jones at 3.45 p.m. yesterday.',
       'J. R. R. Tolkien wrote it, e.g. The Hobbit.',
       'Pi is 3.14159 here.',
@@ -27,7 +36,11 @@ describe('splitSentences', () => {
   });
 
   it('treats number abbreviations as abbreviations only before a number', () => {
-    expect(texts('See No. 5 and p. 12 for it. He said no. Then he left.')).toEqual(['See No. 5 and p. 12 for it.', 'He said no.', 'Then he left.']);
+    expect(texts('See No. 5 and p. 12 for it. He said no. Then he left.')).toEqual([
+      'See No. 5 and p. 12 for it.',
+      'He said no.',
+      'Then he left.',
+    ]);
   });
 
   it('ends a sentence at etc. when a capitalised word follows', () => {
@@ -35,11 +48,18 @@ describe('splitSentences', () => {
   });
 
   it('does not split when the next word is lowercase', () => {
-    expect(texts('He paused... and went on. "Stop!" she cried.')).toEqual(['He paused... and went on.', '"Stop!" she cried.']);
+    expect(texts('He paused... and went on. "Stop!" she cried.')).toEqual([
+      'He paused... and went on.',
+      '"Stop!" she cried.',
+    ]);
   });
 
   it('keeps closing quotes and brackets with their sentence', () => {
-    expect(texts('She said "Go home." Then (he thought so.) It rained.')).toEqual(['She said "Go home."', 'Then (he thought so.)', 'It rained.']);
+    expect(texts('She said "Go home." Then (he thought so.) It rained.')).toEqual([
+      'She said "Go home."',
+      'Then (he thought so.)',
+      'It rained.',
+    ]);
   });
 
   it('treats blank lines as boundaries even without punctuation', () => {
@@ -69,7 +89,12 @@ describe('splitSentences', () => {
   });
 
   it('keeps numbered list markers with their item', () => {
-    expect(texts('Steps:\n1. Open the box.\n2. Take the key. It is small.')).toEqual(['Steps:', '1. Open the box.', '2. Take the key.', 'It is small.']);
+    expect(texts('Steps:\n1. Open the box.\n2. Take the key. It is small.')).toEqual([
+      'Steps:',
+      '1. Open the box.',
+      '2. Take the key.',
+      'It is small.',
+    ]);
   });
 
   it('still ends a sentence after a number inside a line', () => {
@@ -91,21 +116,27 @@ describe('splitSentences', () => {
 
   it('yields ordered, non-overlapping, trimmed spans that cover every non-space character', () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom('a', 'B', ' ', '.', '!', '?', '\n', '"', '3', 'é', 'Mr', 'e.g.') , maxLength: 200 }), (text) => {
-        const spans = splitSentences(text, { maxChars: 40 });
-        let prevEnd = 0;
-        let covered = 0;
-        for (const s of spans) {
-          expect(s.start).toBeGreaterThanOrEqual(prevEnd);
-          expect(s.end).toBeGreaterThan(s.start);
-          expect(s.end - s.start).toBeLessThanOrEqual(40);
-          const piece = text.slice(s.start, s.end);
-          expect(piece).toBe(piece.trim());
-          covered += piece.replace(/\s/g, '').length;
-          prevEnd = s.end;
-        }
-        expect(covered).toBe(text.replace(/\s/g, '').length);
-      }),
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom('a', 'B', ' ', '.', '!', '?', '\n', '"', '3', 'é', 'Mr', 'e.g.'),
+          maxLength: 200,
+        }),
+        (text) => {
+          const spans = splitSentences(text, { maxChars: 40 });
+          let prevEnd = 0;
+          let covered = 0;
+          for (const s of spans) {
+            expect(s.start).toBeGreaterThanOrEqual(prevEnd);
+            expect(s.end).toBeGreaterThan(s.start);
+            expect(s.end - s.start).toBeLessThanOrEqual(40);
+            const piece = text.slice(s.start, s.end);
+            expect(piece).toBe(piece.trim());
+            covered += piece.replace(/\s/g, '').length;
+            prevEnd = s.end;
+          }
+          expect(covered).toBe(text.replace(/\s/g, '').length);
+        },
+      ),
     );
   });
 });

@@ -33,7 +33,10 @@ describe('openSqlite', () => {
 
   it('rolls back a failing migration whole and applies it when fixed', () => {
     const file = tempFile();
-    const bad: Migration[] = [migrations[0] as Migration, { version: 2, name: 'bad', sql: 'CREATE TABLE b (y INTEGER); CREATE TABLE b (z INTEGER)' }];
+    const bad: Migration[] = [
+      migrations[0] as Migration,
+      { version: 2, name: 'bad', sql: 'CREATE TABLE b (y INTEGER); CREATE TABLE b (z INTEGER)' },
+    ];
     expect(() => openSqlite(file, { migrations: bad })).toThrow(/already exists/);
     const db = openSqlite(file, { migrations });
     expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2]);

@@ -6,7 +6,13 @@ import type { ChatMessage, CompletionRequest, LlmProvider, SourceSpan } from '..
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import type { RetrievalService } from '../../src/core/retrieval/service.js';
 import { AnswerService, type AnswerInput } from '../../src/core/strategies/answer-service.js';
-import { cutToTokens, middleTruncate, packSegments, reservesFor, sentencePieces } from '../../src/core/strategies/budget.js';
+import {
+  cutToTokens,
+  middleTruncate,
+  packSegments,
+  reservesFor,
+  sentencePieces,
+} from '../../src/core/strategies/budget.js';
 import { LlmCaller } from '../../src/core/strategies/caller.js';
 import { isUnanswerable, UNANSWERABLE } from '../../src/core/strategies/prompts.js';
 import type { AnswerEvent } from '../../src/core/strategies/types.js';
@@ -21,7 +27,10 @@ function passagesOf(req: CompletionRequest): readonly SourceSpan[] {
 
 const COLOURS = ['amber', 'blue', 'crimson', 'dusky', 'emerald', 'fawn', 'grey'];
 /** A long text of distinct sentences, with one fact in the middle. */
-function book(sentences: number, fact = 'The keeper Arvid hid the brass key under the third stone of the pier.'): string {
+function book(
+  sentences: number,
+  fact = 'The keeper Arvid hid the brass key under the third stone of the pier.',
+): string {
   const out: string[] = [];
   for (let i = 0; i < sentences; i++) {
     if (i === Math.floor(sentences / 2)) out.push(fact);
@@ -55,7 +64,11 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
   });
 
   beforeAll(async () => {
-    stores = await openStores('air-strategies-', { chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, namespaceCandidates: 200 }, logger);
+    stores = await openStores(
+      'air-strategies-',
+      { chunkTokens: 120, overlapTokens: 10, maxDocumentTokens: 1_000_000, namespaceCandidates: 200 },
+      logger,
+    );
     retrieval = stores.retrieval;
     extractive = new ExtractiveReader({ embedder: stores.embedder });
     const add = async (id: string, title: string, text: string) => {
@@ -63,7 +76,11 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       await stores.documents.submit({ namespace: NS, id, title, text, source: 'json' });
     };
     await add('long', 'The Harbour', book(400));
-    await add('short', 'A Note', 'The gate opens at nine. Visitors leave by the east door. The keeper Arvid hid the brass key under the third stone of the pier.');
+    await add(
+      'short',
+      'A Note',
+      'The gate opens at nine. Visitors leave by the east door. The keeper Arvid hid the brass key under the third stone of the pier.',
+    );
     await add('other', 'Second Harbour', book(150, 'The ferry captain Lund counted eleven gulls on the mast.'));
     await stores.queue.drain();
   });
@@ -88,7 +105,9 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       });
       expect(r.retrieval?.signals.k).toBe(5);
       expect(r.retrieval?.droppedForWindow).toBeNull();
-      expect(r.calls).toEqual([expect.objectContaining({ role: 'answer', index: null, promptTokens: req.promptTokens })]);
+      expect(r.calls).toEqual([
+        expect.objectContaining({ role: 'answer', index: null, promptTokens: req.promptTokens }),
+      ]);
       expect(r.extractive).toBe(false);
     });
 
@@ -103,7 +122,16 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       expect(llm.requests[0]!.promptTokens + llm.requests[0]!.maxTokens).toBeLessThanOrEqual(1200);
       expect(r.contextTokens).toBeLessThan(all.contextTokens);
       // What was dropped is the tail of the score ranking.
-      const ranking = (await retrieval.retrieve({ namespace: NS, question: ask(llm, {}).question, documentIds: ['long'], method: { kind: 'top-k', k: 12 }, score: 'hybrid', hybridAlpha: 0.5 })).selected.map((c) => c.id);
+      const ranking = (
+        await retrieval.retrieve({
+          namespace: NS,
+          question: ask(llm, {}).question,
+          documentIds: ['long'],
+          method: { kind: 'top-k', k: 12 },
+          score: 'hybrid',
+          hybridAlpha: 0.5,
+        })
+      ).selected.map((c) => c.id);
       expect(dropped.chunkIds).toEqual(ranking.slice(12 - dropped.chunkIds.length));
     });
 
@@ -133,7 +161,10 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       expect(r.extractive).toBe(true);
       expect(r.answer).toContain('brass key');
       expect(r.citations.length).toBeGreaterThan(0);
-      const chunks = await stores.vectors.getChunks(NS, { documentId: 'long', version: (await stores.docs.get(NS, 'long'))!.version! });
+      const chunks = await stores.vectors.getChunks(NS, {
+        documentId: 'long',
+        version: (await stores.docs.get(NS, 'long'))!.version!,
+      });
       for (const c of r.citations) {
         expect(texts.get(c.documentId)!.slice(c.start, c.end)).toBe(c.text);
         const chunk = chunks.find((k) => k.id === c.chunkId);
@@ -182,7 +213,8 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       const llm = new ScriptedLlm(3000);
       await service(llm).answer(ask(llm, { strategy: 'full', documentIds: ['long', 'other'] }));
       const parts = passagesOf(llm.requests[0]!);
-      const kept = (id: string) => parts.filter((p) => p.documentId === id).reduce((n, p) => n + cl100k.count(p.text), 0);
+      const kept = (id: string) =>
+        parts.filter((p) => p.documentId === id).reduce((n, p) => n + cl100k.count(p.text), 0);
       const share = (id: string) => kept(id) / cl100k.count(texts.get(id)!);
       expect(share('long')).toBeGreaterThan(0.05);
       expect(Math.abs(share('long') - share('other'))).toBeLessThan(0.35 * share('long'));
@@ -226,7 +258,15 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       expect(llm.prompt(llm.requests.length - 1)).toContain(`note-${workers.length - 1}`);
       expect(r.notes).toEqual(workers.map((_, i) => `note-${i}`));
       const progress = events.filter((e) => e.type === 'progress' && e.stage === 'segment');
-      expect(progress).toEqual(workers.map((_, i) => ({ type: 'progress', stage: 'segment', index: i + 1, total: workers.length, note: `note-${i}` })));
+      expect(progress).toEqual(
+        workers.map((_, i) => ({
+          type: 'progress',
+          stage: 'segment',
+          index: i + 1,
+          total: workers.length,
+          note: `note-${i}`,
+        })),
+      );
       expect(events.filter((e) => e.type === 'call')).toHaveLength(workers.length + 1);
       expect(r.calls.map((c) => c.role)).toEqual([...workers.map(() => 'coa-worker'), 'coa-manager']);
       expect(r.totals.promptTokens).toBe(llm.requests.reduce((n, q) => n + q.promptTokens, 0));
@@ -257,7 +297,11 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       const llm = new ScriptedLlm(1024);
       const abort = new AbortController();
       const run = service(llm).answer(
-        ask(llm, { strategy: 'coa', signal: abort.signal, onEvent: (e) => e.type === 'progress' && e.stage === 'segment' && e.index === 2 && abort.abort() }),
+        ask(llm, {
+          strategy: 'coa',
+          signal: abort.signal,
+          onEvent: (e) => e.type === 'progress' && e.stage === 'segment' && e.index === 2 && abort.abort(),
+        }),
       );
       await expect(run).rejects.toMatchObject({ code: 'CANCELLED' });
       expect(llm.requests).toHaveLength(2);
@@ -265,7 +309,9 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
 
     it('refuses a window too small to hold a segment after the question and reserves', async () => {
       const llm = new ScriptedLlm(300);
-      await expect(service(llm).answer(ask(llm, { strategy: 'coa' }))).rejects.toMatchObject({ code: 'BUDGET_TOO_SMALL' });
+      await expect(service(llm).answer(ask(llm, { strategy: 'coa' }))).rejects.toMatchObject({
+        code: 'BUDGET_TOO_SMALL',
+      });
       expect(llm.requests).toHaveLength(0);
     });
 
@@ -288,7 +334,16 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       const llm = new ScriptedLlm(200);
       const caller = new LlmCaller(llm, { emit: () => {} });
       const messages: ChatMessage[] = [{ role: 'user', content: 'word '.repeat(300) }];
-      await expect(caller.call({ role: 'answer', index: null, messages, task: { kind: 'answer', question: 'q', passages: [] }, maxTokens: 10, stream: false })).rejects.toMatchObject({
+      await expect(
+        caller.call({
+          role: 'answer',
+          index: null,
+          messages,
+          task: { kind: 'answer', question: 'q', passages: [] },
+          maxTokens: 10,
+          stream: false,
+        }),
+      ).rejects.toMatchObject({
         code: 'LLM_CONTEXT_OVERFLOW',
       });
       expect(llm.requests).toHaveLength(0);
@@ -296,9 +351,13 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
 
     it('rejects an unknown strategy and an empty question, and names missing documents', async () => {
       const llm = new ScriptedLlm(8192);
-      await expect(service(llm).answer(ask(llm, { strategy: 'skim' as never }))).rejects.toMatchObject({ code: 'UNKNOWN_STRATEGY' });
+      await expect(service(llm).answer(ask(llm, { strategy: 'skim' as never }))).rejects.toMatchObject({
+        code: 'UNKNOWN_STRATEGY',
+      });
       await expect(service(llm).answer(ask(llm, { question: '  ' }))).rejects.toMatchObject({ code: 'EMPTY_QUESTION' });
-      await expect(service(llm).answer(ask(llm, { documentIds: ['nope'] }))).rejects.toMatchObject({ code: 'DOCUMENTS_NOT_FOUND' });
+      await expect(service(llm).answer(ask(llm, { documentIds: ['nope'] }))).rejects.toMatchObject({
+        code: 'DOCUMENTS_NOT_FOUND',
+      });
     });
 
     it('estimates each strategy without calling the LLM, consistent with what the runs cost', async () => {
@@ -315,7 +374,9 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
       expect(est.coa.calls).toBeLessThanOrEqual(coa.totals.calls + 1);
       // Notes in the run are tiny, the estimate assumes full ones: an upper bound, within the note reserves.
       expect(est.coa.promptTokens).toBeGreaterThanOrEqual(coa.totals.promptTokens);
-      expect(est.coa.promptTokens - coa.totals.promptTokens).toBeLessThan((est.coa.segments + 1) * (est.reserves.note + 40));
+      expect(est.coa.promptTokens - coa.totals.promptTokens).toBeLessThan(
+        (est.coa.segments + 1) * (est.reserves.note + 40),
+      );
       const small = svc.estimateCosts([{ title: 'x', tokens: 100 }], 50, llm);
       expect(small.full.truncated).toBe(false);
       expect(small.coa.segments).toBe(1);
@@ -351,7 +412,11 @@ describe('budget helpers', () => {
 
   it('keeps a text that fits whole and cuts the middle of one that does not', () => {
     const total = count(text);
-    expect(middleTruncate(text, total, count)).toMatchObject({ head: { start: 0, end: text.length }, tail: null, keptTokens: total });
+    expect(middleTruncate(text, total, count)).toMatchObject({
+      head: { start: 0, end: text.length },
+      tail: null,
+      keptTokens: total,
+    });
     const cut = middleTruncate(text, 200, count);
     expect(cut.head.start).toBe(0);
     expect(cut.tail!.end).toBe(text.length);

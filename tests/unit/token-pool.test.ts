@@ -144,7 +144,9 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
   it('reports a chunking error of the thread as the inline function would (RangeError for bad sizes)', async () => {
     const pool = open();
     await expect(pool.chunk(book, { chunkTokens: 100, overlapTokens: 100 })).rejects.toThrow(RangeError);
-    await expect(pool.chunk(book, { chunkTokens: 100, overlapTokens: 100 })).rejects.toThrow('overlapTokens must be in [0, chunkTokens)');
+    await expect(pool.chunk(book, { chunkTokens: 100, overlapTokens: 100 })).rejects.toThrow(
+      'overlapTokens must be in [0, chunkTokens)',
+    );
     expect(await pool.count(book)).toBe(cl100k.count(book));
   });
 
@@ -210,7 +212,9 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
       console.log(JSON.stringify({ n, running: pool.running }));
     `;
     // A thread that held the process would make this wait forever: the test then fails on the test timeout.
-    const { code, out, err } = await runModuleScript(script, [`${LARA_DIR}/documents/128k/book/A Room with a View.txt`]);
+    const { code, out, err } = await runModuleScript(script, [
+      `${LARA_DIR}/documents/128k/book/A Room with a View.txt`,
+    ]);
     expect(err).toBe('');
     expect(code).toBe(0);
     expect(JSON.parse(out)).toEqual({ n: cl100k.count(book), running: 1 });

@@ -44,13 +44,17 @@ describe('the cl100k count of text without spaces (issue 14: one pre-token of 60
   const cuts = (text: string): number => {
     // Upper bound on the cuts the cap makes: one per PRE_TOKEN_MAX_CHARS characters of a run longer than it.
     let n = 0;
-    for (const m of text.matchAll(/\p{L}+|[^\s\p{L}\p{N}]+|\s+/gu)) if (m[0].length > PRE_TOKEN_MAX_CHARS) n += Math.ceil(m[0].length / PRE_TOKEN_MAX_CHARS);
+    for (const m of text.matchAll(/\p{L}+|[^\s\p{L}\p{N}]+|\s+/gu))
+      if (m[0].length > PRE_TOKEN_MAX_CHARS) n += Math.ceil(m[0].length / PRE_TOKEN_MAX_CHARS);
     return n;
   };
 
   it('counts megabytes of one letter, random ACGT, base64, minified JavaScript and CJK (each of which froze the API before)', () => {
     for (const kind of PATHOLOGICAL_KINDS) {
-      const text = pathologicalText(kind, kind === 'one-letter' ? 2_000_000 : kind === 'one-cjk-char' ? 60_000 : 100_000);
+      const text = pathologicalText(
+        kind,
+        kind === 'one-letter' ? 2_000_000 : kind === 'one-cjk-char' ? 60_000 : 100_000,
+      );
       const n = cl100k.count(text);
       expect(n, kind).toBeGreaterThan(text.length / 130);
       const head = text.slice(0, 20_000);
@@ -73,7 +77,11 @@ describe('the cl100k count of text without spaces (issue 14: one pre-token of 60
   });
 
   it('decodes what it encodes, surrogate pairs of a long emoji run included', () => {
-    for (const text of ['🚢'.repeat(3_000), `${'ab'.repeat(200)}🚢${'cd'.repeat(300)}`, pathologicalText('cjk-prose', 5_000)]) {
+    for (const text of [
+      '🚢'.repeat(3_000),
+      `${'ab'.repeat(200)}🚢${'cd'.repeat(300)}`,
+      pathologicalText('cjk-prose', 5_000),
+    ]) {
       expect(cl100k.decode(cl100k.encode(text))).toBe(text);
     }
   });
@@ -85,7 +93,12 @@ describe('the cl100k count of text without spaces (issue 14: one pre-token of 60
   });
 
   it('gives pre-tokens that cover the text in order and whose counts add up to the count', () => {
-    for (const text of [long('x'), pathologicalText('acgt', 3_000), pathologicalText('minified-js', 3_000), `a  b\n\n${'!'.repeat(700)}\r\n   `]) {
+    for (const text of [
+      long('x'),
+      pathologicalText('acgt', 3_000),
+      pathologicalText('minified-js', 3_000),
+      `a  b\n\n${'!'.repeat(700)}\r\n   `,
+    ]) {
       let at = 0;
       let sum = 0;
       for (const [s, e, n] of preTokens(text)) {

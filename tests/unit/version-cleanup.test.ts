@@ -21,13 +21,16 @@ class DiesAfterGoingLive extends OwnSqliteVectorStore {
     if (this.armed && opts?.keepVersion) {
       this.armed = false;
       await this.onDeath();
-      throw new AppError('VECTOR_STORE_UNAVAILABLE', ['the process died between going live and the clean-up'], { transient: true });
+      throw new AppError('VECTOR_STORE_UNAVAILABLE', ['the process died between going live and the clean-up'], {
+        transient: true,
+      });
     }
     return super.deleteDocument(namespace, documentId, opts);
   }
 }
 
-const text = (word: string) => Array.from({ length: 30 }, (_, i) => `Line ${i} of the ${word} text, about the harbour and its boats.`).join(' ');
+const text = (word: string) =>
+  Array.from({ length: 30 }, (_, i) => `Line ${i} of the ${word} text, about the harbour and its boats.`).join(' ');
 
 describe('DocumentService: replacing a version survives a death between going live and removing the old one (issue 14, item 6)', () => {
   let dir: string;
@@ -42,8 +45,16 @@ describe('DocumentService: replacing a version survives a death between going li
     vectors = new DiesAfterGoingLive(dir);
     queue = new InProcessQueue({ logger, backoffMs: 10 });
     service = new DocumentService({
-      documents, vectors, embedder: new HashingEmbedder(), queue,
-      chunkTokens: 60, overlapTokens: 6, maxDocumentTokens: 1_000_000, embedBatchSize: 16, ingestAttempts: 2, logger,
+      documents,
+      vectors,
+      embedder: new HashingEmbedder(),
+      queue,
+      chunkTokens: 60,
+      overlapTokens: 6,
+      maxDocumentTokens: 1_000_000,
+      embedBatchSize: 16,
+      ingestAttempts: 2,
+      logger,
     });
     queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => service.process(job));
     await queue.start();

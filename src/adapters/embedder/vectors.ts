@@ -16,7 +16,6 @@ export function batches<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-
 /** Throws AppError CANCELLED (transient) when the caller has given up. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw cancelledBy(signal);
@@ -28,6 +27,7 @@ export function assertVectors(vectors: readonly Float32Array[], count: number, d
     throw new AppError('EMBEDDER_BAD_RESPONSE', [`${what}: expected ${count} vectors, got ${vectors.length}`]);
   }
   for (const v of vectors) {
-    if (v.length !== dims) throw new AppError('EMBEDDER_BAD_RESPONSE', [`${what}: expected ${dims} dimensions, got ${v.length}`]);
+    if (v.length !== dims)
+      throw new AppError('EMBEDDER_BAD_RESPONSE', [`${what}: expected ${dims} dimensions, got ${v.length}`]);
   }
 }

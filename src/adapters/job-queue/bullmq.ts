@@ -1,6 +1,14 @@
 import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
-import type { EnqueueOptions, JobInfo, JobProcessor, JobQueue, JobRunner, JobState, QueueCounts } from '../../ports/job-queue.js';
+import type {
+  EnqueueOptions,
+  JobInfo,
+  JobProcessor,
+  JobQueue,
+  JobRunner,
+  JobState,
+  QueueCounts,
+} from '../../ports/job-queue.js';
 import { AppError, isAppError } from '../../errors.js';
 import { DEFAULT_REDIS_TIMEOUT_MS, redisUnavailable } from '../redis-unavailable.js';
 import { failureOf } from './stopped.js';
@@ -83,7 +91,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-
 /** Producer side: the API enqueues and reads job state. */
 export class BullMqQueue implements JobQueue {
   readonly name = 'bullmq';
@@ -93,7 +100,10 @@ export class BullMqQueue implements JobQueue {
 
   constructor(private readonly opts: BullMqOptions) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
-    this.queue = new Queue(opts.queueName, { connection: connection(opts.url, 'producer', this.timeoutMs), prefix: opts.prefix });
+    this.queue = new Queue(opts.queueName, {
+      connection: connection(opts.url, 'producer', this.timeoutMs),
+      prefix: opts.prefix,
+    });
     this.queue.on('error', (err) => opts.logger?.error({ err }, 'queue connection error'));
   }
 
@@ -124,7 +134,7 @@ export class BullMqQueue implements JobQueue {
   async remove(jobId: string): Promise<void> {
     return this.call(async () => {
       const job = await this.queue.getJob(jobId);
-      if (job && (await job.isCompleted() || await job.isFailed())) await job.remove();
+      if (job && ((await job.isCompleted()) || (await job.isFailed()))) await job.remove();
     });
   }
 
@@ -132,7 +142,11 @@ export class BullMqQueue implements JobQueue {
     return this.call(async () => {
       const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
       // BullMQ keeps prioritized jobs and jobs waiting for children apart from 'waiting'; both are still to run.
-      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
+      return {
+        waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c['waiting-children'] ?? 0),
+        active: c.active ?? 0,
+        delayed: c.delayed ?? 0,
+      };
     });
   }
 

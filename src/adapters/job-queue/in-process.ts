@@ -91,7 +91,10 @@ export class InProcessQueue implements JobQueue, JobRunner {
   async enqueue<TData>(name: string, data: TData, opts: EnqueueOptions): Promise<JobInfo<TData>> {
     if (this.closed) throw new AppError('QUEUE_UNAVAILABLE', ['the queue is closed']);
     // Accepted means stored: a client told 202 can poll this job from any process, after a restart too.
-    const { job, created } = await this.store.insert({ id: opts.jobId, name, data, maxAttempts: opts.attempts ?? 1 }, Date.now());
+    const { job, created } = await this.store.insert(
+      { id: opts.jobId, name, data, maxAttempts: opts.attempts ?? 1 },
+      Date.now(),
+    );
     if (created) this.pump();
     return toInfo(job) as JobInfo<TData>;
   }
@@ -198,12 +201,15 @@ export class InProcessQueue implements JobQueue, JobRunner {
       log?.warn('the job was taken over by another process (its lease ran out); stopping this run');
       stop.abort(new AppError('CANCELLED', [], { transient: true }));
     };
-    const renew = setInterval(() => {
-      this.store.renew(job.id, this.owner, this.leaseMs, Date.now()).then(
-        (held) => held || lose(),
-        (err: unknown) => log?.warn({ err }, 'could not renew the job lease'),
-      );
-    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        this.store.renew(job.id, this.owner, this.leaseMs, Date.now()).then(
+          (held) => held || lose(),
+          (err: unknown) => log?.warn({ err }, 'could not renew the job lease'),
+        );
+      },
+      Math.max(10, Math.floor(this.leaseMs / 3)),
+    );
     renew.unref();
     log?.debug({ attempt: job.attempts, owner: this.owner }, 'job started');
     let lastProgress = 0;

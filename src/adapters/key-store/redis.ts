@@ -12,7 +12,12 @@ export class RedisKeyStore implements KeyStore {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     // A request must not hang on a Redis that is down or stuck: its key lookup fails within the timeout instead
     // (ioredis starts commandTimeout before a command enters its offline queue, so it bounds the wait for a reconnect too).
-    this.redis = new Redis(opts.url, { maxRetriesPerRequest: 1, lazyConnect: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs });
+    this.redis = new Redis(opts.url, {
+      maxRetriesPerRequest: 1,
+      lazyConnect: false,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+    });
     // Connection errors reach callers through the failed commands; without a listener ioredis reports each reconnect attempt as unhandled.
     this.redis.on('error', () => undefined);
     this.key = `${opts.prefix}:api-keys`;
@@ -28,8 +33,12 @@ export class RedisKeyStore implements KeyStore {
   }
 
   async list(namespace?: string): Promise<ApiKeyRecord[]> {
-    const all = Object.values(await this.call(() => this.redis.hgetall(this.key))).map((v) => JSON.parse(v) as ApiKeyRecord);
-    return all.filter((k) => namespace === undefined || k.namespace === namespace).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    const all = Object.values(await this.call(() => this.redis.hgetall(this.key))).map(
+      (v) => JSON.parse(v) as ApiKeyRecord,
+    );
+    return all
+      .filter((k) => namespace === undefined || k.namespace === namespace)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   async remove(id: string): Promise<boolean> {

@@ -4,7 +4,15 @@ import { Lru } from '../../core/lru.js';
 import { cl100k } from '../../core/tokenizer.js';
 import { splitSentences } from '../../core/text/sentences.js';
 import type { Embedder } from '../../ports/embedder.js';
-import type { ChatMessage, Citation, CompletionRequest, CompletionResult, LlmProvider, ReadingTask, SourceSpan } from '../../ports/llm.js';
+import type {
+  ChatMessage,
+  Citation,
+  CompletionRequest,
+  CompletionResult,
+  LlmProvider,
+  ReadingTask,
+  SourceSpan,
+} from '../../ports/llm.js';
 
 export interface ExtractiveReaderOptions {
   embedder: Embedder;
@@ -157,7 +165,10 @@ export class ExtractiveReader implements LlmProvider {
     this.minRelativeScore = Math.min(1, Math.max(0, opts.minRelativeScore ?? 0.5));
     this.model = `extractive:${opts.embedder.id}`;
     // Per sentence: offsets, a Set of ~10 terms, its share of the df map and postings, its normalised text and its placed candidate.
-    this.analysed = new Lru(opts.analysisCacheBytes ?? 32 * 1024 * 1024, (a) => 64 + a.text.length + a.sentences.length * 1400);
+    this.analysed = new Lru(
+      opts.analysisCacheBytes ?? 32 * 1024 * 1024,
+      (a) => 64 + a.text.length + a.sentences.length * 1400,
+    );
   }
 
   countTokens(text: string): number {
@@ -174,7 +185,9 @@ export class ExtractiveReader implements LlmProvider {
     const task = req.task;
     if (!task) {
       throw new AppError('INTERNAL', [], {
-        cause: new Error('the extractive reader needs a structured task (answer, coa-worker or coa-manager); it cannot read free-form prompts'),
+        cause: new Error(
+          'the extractive reader needs a structured task (answer, coa-worker or coa-manager); it cannot read free-form prompts',
+        ),
       });
     }
     if (req.signal?.aborted) throw new AppError('CANCELLED', [], { cause: req.signal.reason });
@@ -202,22 +215,37 @@ export class ExtractiveReader implements LlmProvider {
   /** The embedder belongs to the caller, who closes it. */
   async close(): Promise<void> {}
 
-  private async answer(task: Extract<ReadingTask, { kind: 'answer' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
+  private async answer(
+    task: Extract<ReadingTask, { kind: 'answer' }>,
+    req: CompletionRequest,
+    started: number,
+  ): Promise<CompletionResult> {
     const { candidates, df, postings, tokens } = await this.spansToCandidates(task.passages, req.signal);
     const chosen = await this.select(task.question, candidates, this.maxSentences, req, df, postings);
     const read = tokens + cl100k.count(task.question);
     return this.finish(chosen, read, req, started, true);
   }
 
-  private async work(task: Extract<ReadingTask, { kind: 'coa-worker' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
+  private async work(
+    task: Extract<ReadingTask, { kind: 'coa-worker' }>,
+    req: CompletionRequest,
+    started: number,
+  ): Promise<CompletionResult> {
     const previous = this.noteEntries(task.previousNote, []).map((c, i) => ({ ...c, order: [0, i] as const }));
-    const segment = (await this.spansToCandidates([task.segment], req.signal)).candidates.map((c) => ({ ...c, order: [1, c.order[1]] as const }));
+    const segment = (await this.spansToCandidates([task.segment], req.signal)).candidates.map((c) => ({
+      ...c,
+      order: [1, c.order[1]] as const,
+    }));
     const chosen = await this.select(task.question, [...previous, ...segment], this.noteSentences, req);
     const read = cl100k.count(task.previousNote) + cl100k.count(task.segment.text) + cl100k.count(task.question);
     return this.finish(chosen, read, req, started, false);
   }
 
-  private async manage(task: Extract<ReadingTask, { kind: 'coa-manager' }>, req: CompletionRequest, started: number): Promise<CompletionResult> {
+  private async manage(
+    task: Extract<ReadingTask, { kind: 'coa-manager' }>,
+    req: CompletionRequest,
+    started: number,
+  ): Promise<CompletionResult> {
     const entries = this.noteEntries(task.note, task.noteSources);
     const chosen = await this.select(task.question, entries, this.maxSentences, req);
     const read = cl100k.count(task.note) + cl100k.count(task.question);
@@ -235,7 +263,11 @@ export class ExtractiveReader implements LlmProvider {
         const at = src.text.indexOf(text);
         if (at !== -1) {
           const start = src.start + at;
-          return { text, citation: { documentId: src.documentId, chunkId: src.chunkId, start, end: start + text.length, text }, order: [docRank.get(src.documentId) ?? 0, start] as const };
+          return {
+            text,
+            citation: { documentId: src.documentId, chunkId: src.chunkId, start, end: start + text.length, text },
+            order: [docRank.get(src.documentId) ?? 0, start] as const,
+          };
         }
       }
       return { text, citation: null, order: [Number.MAX_SAFE_INTEGER, i] as const };
@@ -267,7 +299,8 @@ export class ExtractiveReader implements LlmProvider {
       chosen.push(c);
       tokens += cost;
     }
-    if (chosen.length === 0) chosen.push(truncate(candidates[ranked[0]!]!, req.maxTokens - cl100k.count(EXTRACTIVE_PREFIX)));
+    if (chosen.length === 0)
+      chosen.push(truncate(candidates[ranked[0]!]!, req.maxTokens - cl100k.count(EXTRACTIVE_PREFIX)));
     return chosen.sort(compareOrder);
   }
 
@@ -301,7 +334,15 @@ export class ExtractiveReader implements LlmProvider {
         });
         for (const i of touched) overlap[i]! /= qMass;
       }
-      return this.scoreEmbedded(question, candidates, overlap, n > this.maxEmbedded ? topOfSparse(candidates, overlap, touched, this.maxEmbedded) : candidates.map((_, i) => i), signal);
+      return this.scoreEmbedded(
+        question,
+        candidates,
+        overlap,
+        n > this.maxEmbedded
+          ? topOfSparse(candidates, overlap, touched, this.maxEmbedded)
+          : candidates.map((_, i) => i),
+        signal,
+      );
     }
     const cTerms = candidates.map((c) => c.terms ?? new Set(contentTerms(c.text)));
     let df = knownDf;
@@ -318,7 +359,8 @@ export class ExtractiveReader implements LlmProvider {
       return s / qMass;
     });
 
-    const embedded = n > this.maxEmbedded ? mostOverlapping(candidates, overlap, this.maxEmbedded) : candidates.map((_, i) => i);
+    const embedded =
+      n > this.maxEmbedded ? mostOverlapping(candidates, overlap, this.maxEmbedded) : candidates.map((_, i) => i);
     return this.scoreEmbedded(question, candidates, overlap, embedded, signal);
   }
 
@@ -402,7 +444,8 @@ export class ExtractiveReader implements LlmProvider {
   private async analyseNow(text: string): Promise<AnalysedText> {
     const spans: Array<{ start: number; end: number }> = [];
     for (const piece of blankLinePieces(text, SPLIT_SLICE_CHARS)) {
-      for (const s of splitSentences(text.slice(piece.start, piece.end))) spans.push({ start: piece.start + s.start, end: piece.start + s.end });
+      for (const s of splitSentences(text.slice(piece.start, piece.end)))
+        spans.push({ start: piece.start + s.start, end: piece.start + s.end });
       if (piece.end < text.length) await yieldToLoop();
     }
     const sentences: AnalysedText['sentences'][number][] = [];
@@ -423,7 +466,11 @@ export class ExtractiveReader implements LlmProvider {
     return { text, sentences, df, postings, tokens: cl100k.count(text) };
   }
 
-  private async similarities(question: string, texts: readonly string[], signal: AbortSignal | undefined): Promise<number[]> {
+  private async similarities(
+    question: string,
+    texts: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<number[]> {
     if (this.denseWeight === 0) return texts.map(() => 0);
     const q = await this.embedder.embedQuery(question, signal);
     const local = new Map<string, Float32Array>();
@@ -434,7 +481,8 @@ export class ExtractiveReader implements LlmProvider {
     const missing = [...new Set(texts.filter((t) => !local.has(t)))];
     if (missing.length > 0) {
       const vecs = await this.embedder.embedDocuments(missing, signal);
-      if (vecs.length !== missing.length) throw new AppError('EMBEDDER_BAD_RESPONSE', [`${vecs.length} vectors for ${missing.length} sentences`]);
+      if (vecs.length !== missing.length)
+        throw new AppError('EMBEDDER_BAD_RESPONSE', [`${vecs.length} vectors for ${missing.length} sentences`]);
       missing.forEach((t, i) => {
         local.set(t, vecs[i]!);
         this.vectors.set(t, vecs[i]!);
@@ -443,7 +491,13 @@ export class ExtractiveReader implements LlmProvider {
     return texts.map((t) => cosine(q, local.get(t)!));
   }
 
-  private finish(chosen: Candidate[], readTokens: number, req: CompletionRequest, started: number, isAnswer: boolean): CompletionResult {
+  private finish(
+    chosen: Candidate[],
+    readTokens: number,
+    req: CompletionRequest,
+    started: number,
+    isAnswer: boolean,
+  ): CompletionResult {
     const pieces = chosen.map((c, i) => `${i === 0 ? '' : isAnswer ? ' ' : '\n\n'}${normalise(c.text)}`);
     if (isAnswer) pieces[0] = `${EXTRACTIVE_PREFIX}${pieces[0] ?? 'The context holds no sentences to quote.'}`;
     const text = pieces.join('');
@@ -461,7 +515,11 @@ export class ExtractiveReader implements LlmProvider {
 }
 
 /** BM25 IDF of each question term over `n` candidates, and their sum (the question's IDF mass). */
-function questionWeights(qTerms: readonly string[], n: number, df: DocumentFrequency): { qIdf: number[]; qMass: number } {
+function questionWeights(
+  qTerms: readonly string[],
+  n: number,
+  df: DocumentFrequency,
+): { qIdf: number[]; qMass: number } {
   const qIdf = qTerms.map((t) => Math.log(1 + (n - df(t) + 0.5) / (df(t) + 0.5)));
   return { qIdf, qMass: qIdf.reduce((sum, x) => sum + x, 0) };
 }
@@ -488,7 +546,12 @@ function mostOverlapping(candidates: readonly Candidate[], overlap: readonly num
  * zero but at `touched`: the touched ones ranked, then the first untouched
  * ones, without visiting the rest.
  */
-function topOfSparse(candidates: readonly Candidate[], overlap: ArrayLike<number>, touched: readonly number[], k: number): number[] {
+function topOfSparse(
+  candidates: readonly Candidate[],
+  overlap: ArrayLike<number>,
+  touched: readonly number[],
+  k: number,
+): number[] {
   const some = [...touched].sort((a, b) => overlap[b]! - overlap[a]! || compareOrder(candidates[a]!, candidates[b]!));
   if (some.length >= k) return some.slice(0, k);
   const taken = new Set(touched);
@@ -503,7 +566,13 @@ function placed(span: SourceSpan, a: AnalysedText, rank: number): Candidate[] {
     const candidates = a.sentences.map((s): Candidate => {
       const text = span.text.slice(s.start, s.end);
       const start = span.start + s.start;
-      return { text, citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text }, order: [rank, start], terms: s.terms, normalised: s.normalised };
+      return {
+        text,
+        citation: { documentId: span.documentId, chunkId: span.chunkId, start, end: span.start + s.end, text },
+        order: [rank, start],
+        terms: s.terms,
+        normalised: s.normalised,
+      };
     });
     a.placed = { frame, candidates };
   }

@@ -19,9 +19,22 @@ export function createLlm(cfg: Config, deps: { embedder: Embedder; logger?: Logg
   const logger = deps.logger?.child({ component: 'llm' });
   switch (cfg.LLM_PROVIDER) {
     case 'openai':
-      return new OpenAiChatProvider({ baseUrl: cfg.LLM_BASE_URL, apiKey: cfg.LLM_API_KEY, model: cfg.LLM_MODEL, contextWindow: cfg.LLM_CONTEXT_WINDOW, timeoutMs: cfg.LLM_TIMEOUT_MS, maxRetries: cfg.LLM_MAX_RETRIES, logger });
+      return new OpenAiChatProvider({
+        baseUrl: cfg.LLM_BASE_URL,
+        apiKey: cfg.LLM_API_KEY,
+        model: cfg.LLM_MODEL,
+        contextWindow: cfg.LLM_CONTEXT_WINDOW,
+        timeoutMs: cfg.LLM_TIMEOUT_MS,
+        maxRetries: cfg.LLM_MAX_RETRIES,
+        logger,
+      });
     case 'llama-cpp':
-      return new LlamaCppProvider({ modelPath: cfg.LLAMA_MODEL_PATH, threads: cfg.LLAMA_THREADS, contextSize: cfg.LLM_CONTEXT_WINDOW, logger });
+      return new LlamaCppProvider({
+        modelPath: cfg.LLAMA_MODEL_PATH,
+        threads: cfg.LLAMA_THREADS,
+        contextSize: cfg.LLM_CONTEXT_WINDOW,
+        logger,
+      });
     case 'extractive':
       return new ExtractiveReader({ embedder: deps.embedder });
     default:

@@ -164,7 +164,11 @@ export class LlamaCppProvider implements LlmProvider {
       };
     } catch (err) {
       if (req.signal?.aborted) throw new AppError('CANCELLED', [], { cause: err });
-      throw new AppError('LLM_BAD_RESPONSE', [`llama.cpp generation failed: ${err instanceof Error ? err.message : String(err)}`], { cause: err });
+      throw new AppError(
+        'LLM_BAD_RESPONSE',
+        [`llama.cpp generation failed: ${err instanceof Error ? err.message : String(err)}`],
+        { cause: err },
+      );
     }
   }
 
@@ -182,9 +186,13 @@ export class LlamaCppProvider implements LlmProvider {
     try {
       lib = await import('node-llama-cpp');
     } catch (err) {
-      throw new AppError('LLM_UNAVAILABLE', ['node-llama-cpp is not installed (npm install node-llama-cpp) or cannot load on this platform'], {
-        cause: err,
-      });
+      throw new AppError(
+        'LLM_UNAVAILABLE',
+        ['node-llama-cpp is not installed (npm install node-llama-cpp) or cannot load on this platform'],
+        {
+          cause: err,
+        },
+      );
     }
     let llama: Llama | undefined;
     try {
@@ -198,15 +206,23 @@ export class LlamaCppProvider implements LlmProvider {
         logger: (level, message) => this.opts.logger?.debug({ level }, message.trim()),
       });
       const model = await llama.loadModel({ modelPath: this.opts.modelPath, gpuLayers: 0 });
-      const context = await model.createContext({ contextSize: this.contextWindow, threads: this.opts.threads ?? 1, sequences: 1 });
+      const context = await model.createContext({
+        contextSize: this.contextWindow,
+        threads: this.opts.threads ?? 1,
+        sequences: 1,
+      });
       const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
       const wrapper = lib.resolveChatWrapper(model, { warningLogs: false }) ?? new lib.GeneralChatWrapper();
       return { llama, model, context, completion, wrapper };
     } catch (err) {
       await llama?.dispose().catch(() => undefined);
-      throw new AppError('LLM_UNAVAILABLE', [`llama.cpp could not load ${this.opts.modelPath}: ${err instanceof Error ? err.message : String(err)}`], {
-        cause: err,
-      });
+      throw new AppError(
+        'LLM_UNAVAILABLE',
+        [`llama.cpp could not load ${this.opts.modelPath}: ${err instanceof Error ? err.message : String(err)}`],
+        {
+          cause: err,
+        },
+      );
     }
   }
 }
@@ -217,7 +233,11 @@ export class LlamaCppProvider implements LlmProvider {
  * context window is known before the model is loaded. Stops as soon as both
  * are found; they come before the large tokenizer arrays in practice.
  */
-export function readGgufHeader(path: string): { contextLength: number | null; name: string | null; architecture: string | null } {
+export function readGgufHeader(path: string): {
+  contextLength: number | null;
+  name: string | null;
+  architecture: string | null;
+} {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -242,7 +262,11 @@ export function readGgufHeader(path: string): { contextLength: number | null; na
     }
     const ctx = architecture ? found[`${architecture}.context_length`] : undefined;
     const name = found['general.name'];
-    return { contextLength: typeof ctx === 'number' ? ctx : null, name: typeof name === 'string' ? name : null, architecture };
+    return {
+      contextLength: typeof ctx === 'number' ? ctx : null,
+      name: typeof name === 'string' ? name : null,
+      architecture,
+    };
   } finally {
     closeSync(fd);
   }
@@ -280,25 +304,38 @@ class SyncReader {
   }
   value(type: number): unknown {
     switch (type) {
-      case 0: return this.bytes(1).readUInt8(0);
-      case 1: return this.bytes(1).readInt8(0);
-      case 2: return this.bytes(2).readUInt16LE(0);
-      case 3: return this.bytes(2).readInt16LE(0);
-      case 4: return this.u32();
-      case 5: return this.bytes(4).readInt32LE(0);
-      case 6: return this.bytes(4).readFloatLE(0);
-      case 7: return this.bytes(1).readUInt8(0) !== 0;
-      case 8: return this.str();
+      case 0:
+        return this.bytes(1).readUInt8(0);
+      case 1:
+        return this.bytes(1).readInt8(0);
+      case 2:
+        return this.bytes(2).readUInt16LE(0);
+      case 3:
+        return this.bytes(2).readInt16LE(0);
+      case 4:
+        return this.u32();
+      case 5:
+        return this.bytes(4).readInt32LE(0);
+      case 6:
+        return this.bytes(4).readFloatLE(0);
+      case 7:
+        return this.bytes(1).readUInt8(0) !== 0;
+      case 8:
+        return this.str();
       case 9: {
         const itemType = this.u32();
         const n = this.u64();
         for (let i = 0; i < n; i++) this.value(itemType); // skipped: arrays hold tokenizer data we do not need
         return null;
       }
-      case 10: return this.u64();
-      case 11: return Number(this.bytes(8).readBigInt64LE(0));
-      case 12: return this.bytes(8).readDoubleLE(0);
-      default: throw new AppError('LLM_UNAVAILABLE', [`unknown GGUF value type ${type}`]);
+      case 10:
+        return this.u64();
+      case 11:
+        return Number(this.bytes(8).readBigInt64LE(0));
+      case 12:
+        return this.bytes(8).readDoubleLE(0);
+      default:
+        throw new AppError('LLM_UNAVAILABLE', [`unknown GGUF value type ${type}`]);
     }
   }
 }

@@ -129,7 +129,10 @@ export class OpenAiChatProvider implements LlmProvider {
         try {
           res = await this.fetchImpl(`${this.baseUrl}/chat/completions`, {
             method: 'POST',
-            headers: this.headers({ 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' }),
+            headers: this.headers({
+              'content-type': 'application/json',
+              accept: stream ? 'text/event-stream' : 'application/json',
+            }),
             body,
             signal,
           });
@@ -149,10 +152,16 @@ export class OpenAiChatProvider implements LlmProvider {
               return this.result(req, { text: partial.text, usage: null, finishReason: 'cancelled' }, started);
             }
             if (cancelled() || timeout.aborted) throw this.transportError(err, cancelled(), timeout.aborted);
-            throw new AppError('LLM_BAD_RESPONSE', [`the connection closed mid-response after ${partial.text.length} characters (${causeCode(err) ?? String(err)})`], {
-              cause: err,
-              transient: true,
-            });
+            throw new AppError(
+              'LLM_BAD_RESPONSE',
+              [
+                `the connection closed mid-response after ${partial.text.length} characters (${causeCode(err) ?? String(err)})`,
+              ],
+              {
+                cause: err,
+                transient: true,
+              },
+            );
           }
         }
         const errBody = await res.text().catch(() => '');
@@ -161,7 +170,10 @@ export class OpenAiChatProvider implements LlmProvider {
         if (retryable && attempt < this.maxRetries) {
           const wait = retryAfterMs ?? this.backoff(attempt);
           if (wait <= this.maxRetryDelayMs) {
-            this.logger?.warn({ status: res.status, attempt: attempt + 1, waitMs: Math.round(wait) }, 'LLM endpoint asked to retry');
+            this.logger?.warn(
+              { status: res.status, attempt: attempt + 1, waitMs: Math.round(wait) },
+              'LLM endpoint asked to retry',
+            );
             try {
               await this.sleep(wait, signal);
             } catch (err) {
@@ -223,7 +235,11 @@ export class OpenAiChatProvider implements LlmProvider {
   }
 
   /** Reads a server-sent-event stream of chat.completion.chunk objects up to `data: [DONE]`. */
-  private async readStream(res: Response, req: CompletionRequest, partial: { text: string }): Promise<ParsedCompletion> {
+  private async readStream(
+    res: Response,
+    req: CompletionRequest,
+    partial: { text: string },
+  ): Promise<ParsedCompletion> {
     if (!res.body) throw new AppError('LLM_BAD_RESPONSE', ['streaming response has no body'], { transient: true });
     const decoder = new TextDecoder();
     let buffer = '';
@@ -237,9 +253,15 @@ export class OpenAiChatProvider implements LlmProvider {
       try {
         chunk = JSON.parse(data) as WireBody;
       } catch (err) {
-        throw new AppError('LLM_BAD_RESPONSE', [`stream event is not JSON: ${snippet(data)}`], { cause: err, transient: true });
+        throw new AppError('LLM_BAD_RESPONSE', [`stream event is not JSON: ${snippet(data)}`], {
+          cause: err,
+          transient: true,
+        });
       }
-      if (chunk.error) throw new AppError('LLM_BAD_RESPONSE', [`stream reported an error: ${snippet(JSON.stringify(chunk.error))}`], { transient: true });
+      if (chunk.error)
+        throw new AppError('LLM_BAD_RESPONSE', [`stream reported an error: ${snippet(JSON.stringify(chunk.error))}`], {
+          transient: true,
+        });
       if (chunk.usage) usage = chunk.usage;
       const choice = chunk.choices?.[0];
       const piece = choice?.delta?.content;
@@ -267,7 +289,9 @@ export class OpenAiChatProvider implements LlmProvider {
     }
     buffer += decoder.decode();
     if (buffer.trim() !== '' && handleLine(buffer.trim())) return { text: partial.text, usage, finishReason: finish };
-    throw new AppError('LLM_BAD_RESPONSE', [`stream ended before [DONE] after ${partial.text.length} characters`], { transient: true });
+    throw new AppError('LLM_BAD_RESPONSE', [`stream ended before [DONE] after ${partial.text.length} characters`], {
+      transient: true,
+    });
   }
 
   private result(req: CompletionRequest, out: ParsedCompletion, started: number): CompletionResult {
@@ -275,7 +299,11 @@ export class OpenAiChatProvider implements LlmProvider {
     const usage: Usage =
       server && typeof server.prompt_tokens === 'number' && typeof server.completion_tokens === 'number'
         ? { promptTokens: server.prompt_tokens, completionTokens: server.completion_tokens, estimated: false }
-        : { promptTokens: this.countMessageTokens(req.messages), completionTokens: cl100k.count(out.text), estimated: true };
+        : {
+            promptTokens: this.countMessageTokens(req.messages),
+            completionTokens: cl100k.count(out.text),
+            estimated: true,
+          };
     return { text: out.text, usage, latencyMs: performance.now() - started, finishReason: out.finishReason };
   }
 
@@ -284,10 +312,14 @@ export class OpenAiChatProvider implements LlmProvider {
     if (cancelled) return new AppError('CANCELLED', [], { cause: err });
     if (timedOut) return new AppError('LLM_TIMEOUT', [this.timeoutMs], { cause: err, transient: true });
     const code = causeCode(err);
-    return new AppError('LLM_UNAVAILABLE', [`${this.baseUrl}: ${code ?? (err instanceof Error ? err.message : String(err))}`], {
-      cause: err,
-      transient: true,
-    });
+    return new AppError(
+      'LLM_UNAVAILABLE',
+      [`${this.baseUrl}: ${code ?? (err instanceof Error ? err.message : String(err))}`],
+      {
+        cause: err,
+        transient: true,
+      },
+    );
   }
 
   private statusError(status: number, body: string, retryAfterMs: number | undefined): AppError {
@@ -301,9 +333,12 @@ export class OpenAiChatProvider implements LlmProvider {
         retryAfter: retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(retryAfterMs / 1000)),
       });
     }
-    if (status >= 500) return new AppError('LLM_UNAVAILABLE', [`${this.baseUrl}: ${detail}`], { cause, transient: true });
+    if (status >= 500)
+      return new AppError('LLM_UNAVAILABLE', [`${this.baseUrl}: ${detail}`], { cause, transient: true });
     if ((status === 400 || status === 413) && CONTEXT_OVERFLOW_PATTERN.test(body)) {
-      return new AppError('LLM_CONTEXT_OVERFLOW', [`the prompt does not fit the model's context window (${detail})`], { cause });
+      return new AppError('LLM_CONTEXT_OVERFLOW', [`the prompt does not fit the model's context window (${detail})`], {
+        cause,
+      });
     }
     return new AppError('LLM_REJECTED', [detail], { cause });
   }

@@ -17,16 +17,30 @@ export const DATABASE_RETRY_AFTER_S = 5;
  */
 const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|40001|40P01)/;
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** Messages node-postgres gives connection failures that carry no code. */
-const CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout|Connection ended|Query read timeout/i;
+const CONNECTION_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout|Connection ended|Query read timeout/i;
 
 /** True when a pg error says the server is (for now) unreachable rather than that the statement is wrong. */
 export function isUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (NETWORK_CODES.has(code) || (/^[0-9A-Z]{5}$/.test(code) && TRANSIENT_SQLSTATE.test(code)))) return true;
+    if (
+      typeof code === 'string' &&
+      (NETWORK_CODES.has(code) || (/^[0-9A-Z]{5}$/.test(code) && TRANSIENT_SQLSTATE.test(code)))
+    )
+      return true;
     if (e instanceof Error && CONNECTION_MESSAGES.test(e.message)) return true;
   }
   return false;
@@ -46,7 +60,12 @@ export function translatePgError(what: string, err: unknown): AppError {
   if (err instanceof AppError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   const detail = `${what}: ${err instanceof Error ? err.message : String(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
-  if (isUnavailable(err)) return new AppError('DATABASE_UNAVAILABLE', [detail], { cause: err, transient: true, retryAfter: DATABASE_RETRY_AFTER_S });
+  if (isUnavailable(err))
+    return new AppError('DATABASE_UNAVAILABLE', [detail], {
+      cause: err,
+      transient: true,
+      retryAfter: DATABASE_RETRY_AFTER_S,
+    });
   return new AppError('DATABASE_ERROR', [detail], { cause: err });
 }
 
@@ -103,7 +122,11 @@ export class PgDatabase {
   }
 
   /** One statement on any pooled connection. */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(what: string, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    what: string,
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     await this.ready();
     try {
       return await this.pool.query<R>(text, values);
@@ -162,8 +185,12 @@ export class PgDatabase {
       // One key per schema, so separate schemas (tests, tenants of one server) do not wait for each other.
       await client.query(`SELECT pg_advisory_lock(hashtext('adaptive-reader:migrate:' || current_schema()))`);
       try {
-        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
-        const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+        );
+        const done = new Set(
+          (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+        );
         for (const m of this.#migrations) {
           if (done.has(m.version)) continue;
           await client.query('BEGIN');
@@ -177,7 +204,9 @@ export class PgDatabase {
           }
         }
       } finally {
-        await client.query(`SELECT pg_advisory_unlock(hashtext('adaptive-reader:migrate:' || current_schema()))`).catch(() => undefined);
+        await client
+          .query(`SELECT pg_advisory_unlock(hashtext('adaptive-reader:migrate:' || current_schema()))`)
+          .catch(() => undefined);
       }
     } finally {
       client.release();

@@ -18,7 +18,11 @@ export class PostgresDocumentStore implements DocumentStore {
   }
 
   async get(namespace: string, id: string): Promise<DocumentRecord | null> {
-    const { rows } = await this.#db.query<{ record: string }>('documents.get', 'SELECT record FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+    const { rows } = await this.#db.query<{ record: string }>(
+      'documents.get',
+      'SELECT record FROM documents WHERE namespace = $1 AND id = $2',
+      [namespace, id],
+    );
     return rows[0] ? parseRecord(rows[0].record) : null;
   }
 
@@ -40,7 +44,11 @@ export class PostgresDocumentStore implements DocumentStore {
     const records = rows[0]?.records ?? [];
     const items = records.slice(0, limit).map(parseRecord);
     const last = items.at(-1);
-    return { items, next: records.length > limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null, total };
+    return {
+      items,
+      next: records.length > limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null,
+      total,
+    };
   }
 
   async put(record: DocumentRecord): Promise<void> {
@@ -55,7 +63,10 @@ export class PostgresDocumentStore implements DocumentStore {
   ): Promise<DocumentRecord | null> {
     return this.#db.transaction('documents.update', async (c) => {
       await lockRecord(c, namespace, id);
-      const { rows } = await c.query<{ record: string }>('SELECT record FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
+      const { rows } = await c.query<{ record: string }>(
+        'SELECT record FROM documents WHERE namespace = $1 AND id = $2',
+        [namespace, id],
+      );
       const next = fn(rows[0] ? parseRecord(rows[0].record) : null);
       if (next === null) {
         // A document's texts go with it, in the same transaction: a crash cannot leave them behind, unreachable.
@@ -66,7 +77,9 @@ export class PostgresDocumentStore implements DocumentStore {
         return null;
       }
       if (next.namespace !== namespace || next.id !== id) {
-        throw new AppError('INTERNAL', [], { cause: new Error(`update(${namespace}, ${id}) returned a record keyed ${next.namespace}/${next.id}`) });
+        throw new AppError('INTERNAL', [], {
+          cause: new Error(`update(${namespace}, ${id}) returned a record keyed ${next.namespace}/${next.id}`),
+        });
       }
       const json = JSON.stringify(next);
       await c.query(
@@ -109,14 +122,24 @@ export class PostgresDocumentStore implements DocumentStore {
 
   async deleteTexts(namespace: string, id: string, opts: { keepVersion?: string } = {}): Promise<void> {
     if (opts.keepVersion === undefined) {
-      await this.#db.query('documents.deleteTexts', 'DELETE FROM document_texts WHERE namespace = $1 AND id = $2', [namespace, id]);
+      await this.#db.query('documents.deleteTexts', 'DELETE FROM document_texts WHERE namespace = $1 AND id = $2', [
+        namespace,
+        id,
+      ]);
     } else {
-      await this.#db.query('documents.deleteTexts', 'DELETE FROM document_texts WHERE namespace = $1 AND id = $2 AND version <> $3', [namespace, id, opts.keepVersion]);
+      await this.#db.query(
+        'documents.deleteTexts',
+        'DELETE FROM document_texts WHERE namespace = $1 AND id = $2 AND version <> $3',
+        [namespace, id, opts.keepVersion],
+      );
     }
   }
 
   async namespaces(): Promise<string[]> {
-    const { rows } = await this.#db.query<{ namespace: string }>('documents.namespaces', 'SELECT DISTINCT namespace FROM documents ORDER BY namespace');
+    const { rows } = await this.#db.query<{ namespace: string }>(
+      'documents.namespaces',
+      'SELECT DISTINCT namespace FROM documents ORDER BY namespace',
+    );
     return rows.map((r) => r.namespace);
   }
 

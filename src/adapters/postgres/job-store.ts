@@ -21,7 +21,8 @@ interface Row {
   lease_until: string | null;
 }
 
-const COLUMNS = 'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
+const COLUMNS =
+  'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
 
 /**
  * The in-process queue's jobs in PostgreSQL (table `jobs`, migration 004),
@@ -53,7 +54,8 @@ export class PostgresJobStore implements JobStore {
   }
 
   async restore(job: JobRecord): Promise<boolean> {
-    if (job.state === 'active') throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
+    if (job.state === 'active')
+      throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
     const { rowCount } = await this.#db.query(
       'jobs.restore',
       `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at)
@@ -99,7 +101,9 @@ export class PostgresJobStore implements JobStore {
            ORDER BY run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
          )
          UPDATE jobs j SET state = 'active', owner = $3, lease_until = $4, attempts = attempts + 1, progress = 0
-         FROM due WHERE j.seq = due.seq RETURNING ${COLUMNS.split(', ').map((c) => `j.${c}`).join(', ')}`,
+         FROM due WHERE j.seq = due.seq RETURNING ${COLUMNS.split(', ')
+           .map((c) => `j.${c}`)
+           .join(', ')}`,
         [names, now, owner, now + leaseMs],
       );
       return rows[0] ? fromRow(rows[0]) : null;
@@ -155,7 +159,11 @@ export class PostgresJobStore implements JobStore {
   }
 
   async remove(id: string): Promise<boolean> {
-    const { rowCount } = await this.#db.query('jobs.remove', `DELETE FROM jobs WHERE id = $1 AND state IN ('completed', 'failed')`, [id]);
+    const { rowCount } = await this.#db.query(
+      'jobs.remove',
+      `DELETE FROM jobs WHERE id = $1 AND state IN ('completed', 'failed')`,
+      [id],
+    );
     return (rowCount ?? 0) > 0;
   }
 

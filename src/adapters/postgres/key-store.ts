@@ -10,7 +10,11 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async findByHash(hash: string): Promise<ApiKeyRecord | null> {
-    const { rows } = await this.#db.query<{ record: string }>('keys.findByHash', 'SELECT record FROM api_keys WHERE hash = $1', [hash]);
+    const { rows } = await this.#db.query<{ record: string }>(
+      'keys.findByHash',
+      'SELECT record FROM api_keys WHERE hash = $1',
+      [hash],
+    );
     return rows[0] ? (JSON.parse(rows[0].record) as ApiKeyRecord) : null;
   }
 
@@ -27,7 +31,11 @@ export class PostgresKeyStore implements KeyStore {
     const { rows } =
       namespace === undefined
         ? await this.#db.query<{ record: string }>('keys.list', 'SELECT record FROM api_keys ORDER BY created_at, id')
-        : await this.#db.query<{ record: string }>('keys.list', 'SELECT record FROM api_keys WHERE namespace = $1 ORDER BY created_at, id', [namespace]);
+        : await this.#db.query<{ record: string }>(
+            'keys.list',
+            'SELECT record FROM api_keys WHERE namespace = $1 ORDER BY created_at, id',
+            [namespace],
+          );
     return rows.map((r) => JSON.parse(r.record) as ApiKeyRecord);
   }
 

@@ -1,5 +1,11 @@
 import { AppError } from '../../errors.js';
-import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import type {
+  ChunkRecord,
+  DocumentVersionRef,
+  ScoredChunk,
+  StoredChunk,
+  VectorStore,
+} from '../../ports/vector-store.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
 
@@ -59,10 +65,14 @@ export class PostgresVectorStore implements VectorStore {
     const byId = new Map<string, StoredChunk>();
     for (const c of chunks) {
       if (c.namespace !== namespace) {
-        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`]);
+        throw new AppError('VECTOR_STORE_ERROR', [
+          `chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`,
+        ]);
       }
       if (c.vector.length !== dims) {
-        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} has ${c.vector.length} dimensions, the store holds ${dims}`]);
+        throw new AppError('VECTOR_STORE_ERROR', [
+          `chunk ${c.id} has ${c.vector.length} dimensions, the store holds ${dims}`,
+        ]);
       }
       byId.set(c.id, c);
     }
@@ -103,7 +113,11 @@ export class PostgresVectorStore implements VectorStore {
   async deleteDocument(namespace: string, documentId: string, opts: { keepVersion?: string } = {}): Promise<void> {
     const dims = this.#ready();
     if (opts.keepVersion === undefined) {
-      await this.#db.query('vectors.deleteDocument', 'DELETE FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3', [dims, namespace, documentId]);
+      await this.#db.query(
+        'vectors.deleteDocument',
+        'DELETE FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3',
+        [dims, namespace, documentId],
+      );
     } else {
       await this.#db.query(
         'vectors.deleteDocument',
@@ -131,17 +145,32 @@ export class PostgresVectorStore implements VectorStore {
     return rows.map((r) => {
       const v = bytesToVector(r.vector);
       const denom = qn * norm(v);
-      return { chunk: toRecord(namespace, r), score: denom === 0 ? 0 : Math.max(-1, Math.min(1, dot(query, v) / denom)) };
+      return {
+        chunk: toRecord(namespace, r),
+        score: denom === 0 ? 0 : Math.max(-1, Math.min(1, dot(query, v) / denom)),
+      };
     });
   }
 
-  async search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]> {
+  async search(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
     const all = await this.scoreAll(namespace, docs, query);
-    all.sort((a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order);
+    all.sort(
+      (a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order,
+    );
     return all.slice(0, Math.max(0, Math.floor(limit)));
   }
 
-  async searchText(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]> {
+  async searchText(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: string,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
     const dims = this.#ready();
     const n = Math.floor(limit);
     if (docs.length === 0 || n <= 0) return [];
@@ -190,7 +219,9 @@ export class PostgresVectorStore implements VectorStore {
       // A chunk deleted between the two statements is left out rather than returned half-known.
       if (r) out.push({ chunk: toRecord(namespace, r), score: Number(t.score) });
     }
-    return out.sort((a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order);
+    return out.sort(
+      (a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order,
+    );
   }
 
   async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {

@@ -27,7 +27,8 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
     })
     .sort((a, b) => a.version - b.version);
   for (let i = 1; i < migrations.length; i++) {
-    if (migrations[i]?.version === migrations[i - 1]?.version) throw new Error(`two SQLite migrations share version ${migrations[i]?.version}`);
+    if (migrations[i]?.version === migrations[i - 1]?.version)
+      throw new Error(`two SQLite migrations share version ${migrations[i]?.version}`);
   }
   return migrations;
 }
@@ -39,7 +40,9 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
  * second waits (busy timeout), then finds it recorded.
  */
 export function migrate(db: Database.Database, migrations: readonly Migration[] = loadMigrations()): number[] {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
   const applied: number[] = [];
   const has = db.prepare<[number], { version: number }>('SELECT version FROM schema_migrations WHERE version = ?');
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');

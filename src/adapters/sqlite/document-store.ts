@@ -1,10 +1,15 @@
 import type Database from 'better-sqlite3';
 import { AppError } from '../../errors.js';
-import type { DocumentRecord, DocumentStatus, DocumentStore, ListPage, UpdateOptions } from '../../ports/document-store.js';
+import type {
+  DocumentRecord,
+  DocumentStatus,
+  DocumentStore,
+  ListPage,
+  UpdateOptions,
+} from '../../ports/document-store.js';
 import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
 import { sqlite } from './errors.js';
 import { ownBytes, SqliteWriteThread, WRITE_SQL, WRITE_THREAD_MIN_CHARS } from './write-thread.js';
-
 
 interface Row {
   namespace: string;
@@ -23,7 +28,8 @@ interface Row {
   updated_at: string;
 }
 
-const COLUMNS = 'namespace, id, title, status, version, pending, chars, tokens, chunk_count, metadata, source, error, created_at, updated_at';
+const COLUMNS =
+  'namespace, id, title, status, version, pending, chars, tokens, chunk_count, metadata, source, error, created_at, updated_at';
 
 /**
  * The document catalogue and the texts of its versions in the process's
@@ -56,7 +62,12 @@ export class SqliteDocumentStore implements DocumentStore {
   readonly #deleteTexts: Database.Statement<[string, string]>;
   readonly #deleteTextsBut: Database.Statement<[string, string, string]>;
   readonly #namespaces: Database.Statement<[], { namespace: string }>;
-  readonly #update: (namespace: string, id: string, fn: (current: DocumentRecord | null) => DocumentRecord | null, opts: UpdateOptions) => DocumentRecord | null;
+  readonly #update: (
+    namespace: string,
+    id: string,
+    fn: (current: DocumentRecord | null) => DocumentRecord | null,
+    opts: UpdateOptions,
+  ) => DocumentRecord | null;
 
   /**
    * @param opts.textThread store large texts on a worker thread (default true; a database in memory has no
@@ -69,8 +80,12 @@ export class SqliteDocumentStore implements DocumentStore {
     this.#thread = db.memory || opts.textThread === false ? null : new SqliteWriteThread(db.name);
     this.#threadMinChars = opts.textThreadMinChars ?? WRITE_THREAD_MIN_CHARS;
     this.#get = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND id = ?`);
-    this.#firstPage = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? ORDER BY created_at, id LIMIT ?`);
-    this.#pageAfter = db.prepare(`SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`);
+    this.#firstPage = db.prepare(
+      `SELECT ${COLUMNS} FROM documents WHERE namespace = ? ORDER BY created_at, id LIMIT ?`,
+    );
+    this.#pageAfter = db.prepare(
+      `SELECT ${COLUMNS} FROM documents WHERE namespace = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?`,
+    );
     this.#count = db.prepare('SELECT count(*) AS n FROM documents WHERE namespace = ?');
     this.#upsert = db.prepare(
       `INSERT INTO documents (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -81,34 +96,51 @@ export class SqliteDocumentStore implements DocumentStore {
     );
     this.#delete = db.prepare('DELETE FROM documents WHERE namespace = ? AND id = ?');
     this.#putText = db.prepare(WRITE_SQL.putText);
-    this.#getText = db.prepare('SELECT text FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?');
-    this.#textSeq = db.prepare('SELECT seq FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?');
-    this.#dropTextsBefore = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND seq < ?');
+    this.#getText = db.prepare(
+      'SELECT text FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?',
+    );
+    this.#textSeq = db.prepare(
+      'SELECT seq FROM document_versions WHERE namespace = ? AND document_id = ? AND version = ?',
+    );
+    this.#dropTextsBefore = db.prepare(
+      'DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND seq < ?',
+    );
     this.#deleteTexts = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ?');
-    this.#deleteTextsBut = db.prepare('DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND version <> ?');
+    this.#deleteTextsBut = db.prepare(
+      'DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND version <> ?',
+    );
     this.#namespaces = db.prepare('SELECT DISTINCT namespace FROM documents ORDER BY namespace');
 
-    const update = db.transaction((namespace: string, id: string, fn: (current: DocumentRecord | null) => DocumentRecord | null, opts: UpdateOptions) => {
-      const row = this.#get.get(namespace, id);
-      const next = fn(row ? fromRow(row) : null);
-      if (next === null) {
-        // A document's texts go with it, in the same transaction: a crash cannot leave them behind, unreachable.
-        if (row) {
-          this.#delete.run(namespace, id);
-          this.#deleteTexts.run(namespace, id);
+    const update = db.transaction(
+      (
+        namespace: string,
+        id: string,
+        fn: (current: DocumentRecord | null) => DocumentRecord | null,
+        opts: UpdateOptions,
+      ) => {
+        const row = this.#get.get(namespace, id);
+        const next = fn(row ? fromRow(row) : null);
+        if (next === null) {
+          // A document's texts go with it, in the same transaction: a crash cannot leave them behind, unreachable.
+          if (row) {
+            this.#delete.run(namespace, id);
+            this.#deleteTexts.run(namespace, id);
+          }
+          return null;
         }
-        return null;
-      }
-      if (next.namespace !== namespace || next.id !== id) {
-        throw new AppError('INTERNAL', [], { cause: new Error(`update(${namespace}, ${id}) returned a record keyed ${next.namespace}/${next.id}`) });
-      }
-      this.#upsert.run(...toRow(next));
-      if (opts.dropTextsStoredBefore !== undefined) {
-        const kept = this.#textSeq.get(namespace, id, opts.dropTextsStoredBefore);
-        if (kept) this.#dropTextsBefore.run(namespace, id, kept.seq);
-      }
-      return structuredClone(next);
-    });
+        if (next.namespace !== namespace || next.id !== id) {
+          throw new AppError('INTERNAL', [], {
+            cause: new Error(`update(${namespace}, ${id}) returned a record keyed ${next.namespace}/${next.id}`),
+          });
+        }
+        this.#upsert.run(...toRow(next));
+        if (opts.dropTextsStoredBefore !== undefined) {
+          const kept = this.#textSeq.get(namespace, id, opts.dropTextsStoredBefore);
+          if (kept) this.#dropTextsBefore.run(namespace, id, kept.seq);
+        }
+        return structuredClone(next);
+      },
+    );
     // IMMEDIATE: the write lock is taken before the read, so no other process writes between the two.
     this.#update = (namespace, id, fn, opts) => update.immediate(namespace, id, fn, opts);
   }
@@ -124,7 +156,9 @@ export class SqliteDocumentStore implements DocumentStore {
     // One read transaction: the page and the total come from the same snapshot.
     const { rows, total } = sqlite('documents.list', () =>
       this.#db.transaction(() => ({
-        rows: after ? this.#pageAfter.all(namespace, after.c, after.i, limit + 1) : this.#firstPage.all(namespace, limit + 1),
+        rows: after
+          ? this.#pageAfter.all(namespace, after.c, after.i, limit + 1)
+          : this.#firstPage.all(namespace, limit + 1),
         total: this.#count.get(namespace)?.n ?? 0,
       }))(),
     );
@@ -168,7 +202,9 @@ export class SqliteDocumentStore implements DocumentStore {
 
   async deleteTexts(namespace: string, id: string, opts: { keepVersion?: string } = {}): Promise<void> {
     sqlite('documents.deleteTexts', () =>
-      opts.keepVersion === undefined ? this.#deleteTexts.run(namespace, id) : this.#deleteTextsBut.run(namespace, id, opts.keepVersion),
+      opts.keepVersion === undefined
+        ? this.#deleteTexts.run(namespace, id)
+        : this.#deleteTextsBut.run(namespace, id, opts.keepVersion),
     );
   }
 

@@ -20,9 +20,13 @@ export class SqliteEmbeddingCache implements EmbeddingCacheStore {
   /** `db`: the process's database (`openSqlite`), migrated; its owner closes it. */
   constructor(opts: { db: Database.Database }) {
     this.#db = opts.db;
-    this.#get = this.#db.prepare('SELECT key, vector FROM embedding_cache WHERE model = ? AND key IN (SELECT value FROM json_each(?))');
+    this.#get = this.#db.prepare(
+      'SELECT key, vector FROM embedding_cache WHERE model = ? AND key IN (SELECT value FROM json_each(?))',
+    );
     // DO NOTHING: the first vector stored under a key stays (the model gives the same one again).
-    this.#put = this.#db.prepare('INSERT INTO embedding_cache (model, key, vector) VALUES (?, ?, ?) ON CONFLICT (model, key) DO NOTHING');
+    this.#put = this.#db.prepare(
+      'INSERT INTO embedding_cache (model, key, vector) VALUES (?, ?, ?) ON CONFLICT (model, key) DO NOTHING',
+    );
   }
 
   async getMany(model: string, keys: readonly string[]): Promise<Array<Float32Array | null>> {
@@ -41,9 +45,11 @@ export class SqliteEmbeddingCache implements EmbeddingCacheStore {
 
   async putMany(model: string, entries: ReadonlyArray<{ key: string; vector: Float32Array }>): Promise<void> {
     if (entries.length === 0) return;
-    this.#db.transaction(() => {
-      for (const e of entries) this.#put.run(model, e.key, vectorBlob(e.vector));
-    }).immediate();
+    this.#db
+      .transaction(() => {
+        for (const e of entries) this.#put.run(model, e.key, vectorBlob(e.vector));
+      })
+      .immediate();
   }
 
   async close(): Promise<void> {}

@@ -12,7 +12,12 @@ const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY)/;
  */
 export function sqliteFailure(err: unknown, what: string): unknown {
   if (!(err instanceof Database.SqliteError)) return err;
-  if (UNAVAILABLE.test(err.code)) return new AppError('DATABASE_UNAVAILABLE', [`${what}: ${err.code}`], { cause: err, transient: true, retryAfter: 1 });
+  if (UNAVAILABLE.test(err.code))
+    return new AppError('DATABASE_UNAVAILABLE', [`${what}: ${err.code}`], {
+      cause: err,
+      transient: true,
+      retryAfter: 1,
+    });
   return new AppError('DATABASE_ERROR', [`${what}: ${err.code}`], { cause: err });
 }
 

@@ -45,7 +45,11 @@ export function cacheFileName01(model: string): string {
  * each, and where the next read must resume (the start of a record cut by the
  * end of `buf`). Bytes that start no valid record are skipped up to the next magic.
  */
-export function decodeCacheRecords01(buf: Buffer): { records: Array<{ key: string; vector: Float32Array }>; consumed: number; skippedBytes: number } {
+export function decodeCacheRecords01(buf: Buffer): {
+  records: Array<{ key: string; vector: Float32Array }>;
+  consumed: number;
+  skippedBytes: number;
+} {
   const records: Array<{ key: string; vector: Float32Array }> = [];
   let at = 0;
   let skippedBytes = 0;
@@ -112,7 +116,8 @@ const embeddingCacheStep: Import01Step = {
         const last = offset + bytesRead >= size;
         const { records, consumed, skippedBytes } = decodeCacheRecords01(buf.subarray(0, bytesRead));
         counts.damagedBytes += skippedBytes;
-        for (let i = 0; i < records.length; i += PUT_BATCH) await ctx.embeddingCache.putMany(model, records.slice(i, i + PUT_BATCH));
+        for (let i = 0; i < records.length; i += PUT_BATCH)
+          await ctx.embeddingCache.putMany(model, records.slice(i, i + PUT_BATCH));
         counts.vectors += records.length;
         if (last || consumed === 0) {
           // What is left at the end of the file is a record torn by a crash.
@@ -158,7 +163,10 @@ const chunksStep: Import01Step = {
             continue;
           }
           const pieces = chunkText(text, ctx.chunking);
-          const cached = await ctx.embeddingCache.getMany(model, pieces.map((p) => textKey(p.text)));
+          const cached = await ctx.embeddingCache.getMany(
+            model,
+            pieces.map((p) => textKey(p.text)),
+          );
           const missing = pieces.filter((_, i) => cached[i] === null);
           const embedded = missing.length > 0 ? await ctx.embedder.embedDocuments(missing.map((p) => p.text)) : [];
           let next = 0;
@@ -189,4 +197,3 @@ const chunksStep: Import01Step = {
 
 /** The chunk store's steps, after the documents', in this order. */
 export const CHUNK_IMPORT_01_STEPS: readonly Import01Step[] = [embeddingCacheStep, chunksStep];
-

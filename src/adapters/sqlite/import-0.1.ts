@@ -104,7 +104,9 @@ const documentsStep: Import01Step = {
         if (!file.endsWith('.json') || file.startsWith('.')) continue;
         const record = JSON.parse(await readFile(join(recordsDir, file), 'utf8')) as DocumentRecord;
         const textsDir = join(root, nsName, 'texts', file.slice(0, -'.json'.length));
-        const versions = [record.version, record.pending?.version].filter((v): v is string => typeof v === 'string' && v !== '');
+        const versions = [record.version, record.pending?.version].filter(
+          (v): v is string => typeof v === 'string' && v !== '',
+        );
         for (const version of versions) {
           referenced.add(`${file}/${version}`);
           if ((await ctx.documents.getText(record.namespace, record.id, version)) !== null) continue;
@@ -192,7 +194,10 @@ export function jobFrom01(stored: Stored01Job, now: number): JobRecord {
     ...base,
     state: 'failed',
     progress: 0,
-    error: { code: 'CANCELLED', message: `The process running this job stopped during its last attempt (${i.attempts} of ${stored.maxAttempts})` },
+    error: {
+      code: 'CANCELLED',
+      message: `The process running this job stopped during its last attempt (${i.attempts} of ${stored.maxAttempts})`,
+    },
     finishedAt: new Date(now).toISOString(),
   };
 }
@@ -208,7 +213,8 @@ const jobsStep: Import01Step = {
       let stored: Stored01Job;
       try {
         stored = JSON.parse(await readFile(join(dir, file), 'utf8')) as Stored01Job;
-        if (stored?.v !== 1 || typeof stored.info?.id !== 'string' || !STATES.has(stored.info.state)) throw new Error('not a 0.1 job record');
+        if (stored?.v !== 1 || typeof stored.info?.id !== 'string' || !STATES.has(stored.info.state))
+          throw new Error('not a 0.1 job record');
       } catch (err) {
         // 0.1 skipped these too (a torn write of a killed process): nothing of them was readable.
         ctx.logger.warn({ err, file }, 'import 0.1: skipping an unreadable job file');
@@ -230,12 +236,17 @@ export const IMPORT_01_STEPS: readonly Import01Step[] = [documentsStep, keysStep
 
 /** Whether the import has finished on this database, and with what. */
 export function finished01Import(db: Database.Database): Import01Summary | null {
-  const row = sqlite('imports.get', () => db.prepare<[string], { summary: string }>('SELECT summary FROM data_imports WHERE name = ?').get(IMPORT_01));
+  const row = sqlite('imports.get', () =>
+    db.prepare<[string], { summary: string }>('SELECT summary FROM data_imports WHERE name = ?').get(IMPORT_01),
+  );
   return row ? (JSON.parse(row.summary) as Import01Summary) : null;
 }
 
 /** Runs the steps and records the import as finished. Prefer {@link importOnce}, which keeps two processes from running it at once. */
-export async function run01Import(ctx: Import01Context, steps: readonly Import01Step[] = IMPORT_01_STEPS): Promise<Import01Summary> {
+export async function run01Import(
+  ctx: Import01Context,
+  steps: readonly Import01Step[] = IMPORT_01_STEPS,
+): Promise<Import01Summary> {
   const summary: Import01Summary = { steps: {}, finishedAt: '' };
   for (const step of steps) {
     summary.steps[step.name] = await step.run(ctx);
@@ -243,7 +254,9 @@ export async function run01Import(ctx: Import01Context, steps: readonly Import01
   }
   summary.finishedAt = new Date().toISOString();
   sqlite('imports.finish', () =>
-    ctx.sqlite.prepare('REPLACE INTO data_imports (name, finished_at, summary) VALUES (?, ?, ?)').run(IMPORT_01, summary.finishedAt, JSON.stringify(summary)),
+    ctx.sqlite
+      .prepare('REPLACE INTO data_imports (name, finished_at, summary) VALUES (?, ?, ?)')
+      .run(IMPORT_01, summary.finishedAt, JSON.stringify(summary)),
   );
   return summary;
 }
@@ -273,7 +286,10 @@ export async function importOnce(ctx: Import01Context, opts: ImportOnceOptions =
   for (;;) {
     const job = await ctx.jobs.claim(owner, [IMPORT_01], leaseMs, Date.now());
     if (job) {
-      const renew = setInterval(() => void ctx.jobs.renew(IMPORT_01, owner, leaseMs, Date.now()).catch(() => undefined), Math.floor(leaseMs / 3));
+      const renew = setInterval(
+        () => void ctx.jobs.renew(IMPORT_01, owner, leaseMs, Date.now()).catch(() => undefined),
+        Math.floor(leaseMs / 3),
+      );
       try {
         const summary = await run01Import(ctx, opts.steps);
         await ctx.jobs.finish(IMPORT_01, owner, { state: 'completed', result: summary }, Date.now());
@@ -288,7 +304,8 @@ export async function importOnce(ctx: Import01Context, opts: ImportOnceOptions =
     }
     const now = await ctx.jobs.get(IMPORT_01);
     if (now?.state === 'completed') return now.result as Import01Summary;
-    if (now?.state === 'failed') throw new Error(`the import of 0.1 data failed in another process: ${now.error?.message}`);
+    if (now?.state === 'failed')
+      throw new Error(`the import of 0.1 data failed in another process: ${now.error?.message}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

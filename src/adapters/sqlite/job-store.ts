@@ -22,7 +22,8 @@ interface Row {
   lease_until: number | null;
 }
 
-const COLUMNS = 'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
+const COLUMNS =
+  'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
 /** Job names are passed as one JSON array parameter, so one prepared statement serves any set of names. */
 const NAMED = 'name IN (SELECT value FROM json_each(?))';
 
@@ -66,11 +67,15 @@ export class SqliteJobStore implements JobStore {
     this.#prune = db.prepare(
       `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
     );
-    this.#busy = db.prepare(`SELECT 1 AS one FROM jobs WHERE state IN ('waiting', 'delayed', 'active') AND ${NAMED} LIMIT 1`);
+    this.#busy = db.prepare(
+      `SELECT 1 AS one FROM jobs WHERE state IN ('waiting', 'delayed', 'active') AND ${NAMED} LIMIT 1`,
+    );
     this.#nextDue = db.prepare(
       `SELECT min(CASE WHEN state = 'active' THEN lease_until ELSE run_at END) AS at FROM jobs WHERE state IN ('waiting', 'delayed', 'active') AND ${NAMED}`,
     );
-    this.#counts = db.prepare(`SELECT state, count(*) AS n FROM jobs WHERE state IN ('waiting', 'delayed', 'active') GROUP BY state`);
+    this.#counts = db.prepare(
+      `SELECT state, count(*) AS n FROM jobs WHERE state IN ('waiting', 'delayed', 'active') GROUP BY state`,
+    );
     this.#renew = db.prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND owner = ? AND state = 'active'`);
     this.#progress = db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND state = 'active'`);
 
@@ -83,7 +88,15 @@ export class SqliteJobStore implements JobStore {
        VALUES (?, ?, ?, 'waiting', 0, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     this.#insert = db.transaction((job: NewJob, now: number) => {
-      const created = insert.run(job.id, job.name, JSON.stringify(job.data ?? null), job.maxAttempts, new Date(now).toISOString(), now).changes > 0;
+      const created =
+        insert.run(
+          job.id,
+          job.name,
+          JSON.stringify(job.data ?? null),
+          job.maxAttempts,
+          new Date(now).toISOString(),
+          now,
+        ).changes > 0;
       return { job: fromRow(this.#get.get(job.id)!), created };
     });
 
@@ -97,7 +110,9 @@ export class SqliteJobStore implements JobStore {
       `SELECT id FROM jobs WHERE ${NAMED} AND ((state IN ('waiting', 'delayed') AND run_at <= ?) OR (state = 'active' AND lease_until <= ?))
        ORDER BY run_at, seq LIMIT 1`,
     );
-    const take = db.prepare(`UPDATE jobs SET state = 'active', owner = ?, lease_until = ?, attempts = attempts + 1, progress = 0 WHERE id = ?`);
+    const take = db.prepare(
+      `UPDATE jobs SET state = 'active', owner = ?, lease_until = ?, attempts = attempts + 1, progress = 0 WHERE id = ?`,
+    );
     const claim = db.transaction((owner: string, names: string, leaseMs: number, now: number) => {
       failStalled.run(new Date(now).toISOString(), now, names);
       const due = pick.get(names, now, now);
@@ -132,22 +147,25 @@ export class SqliteJobStore implements JobStore {
   }
 
   async restore(job: JobRecord): Promise<boolean> {
-    if (job.state === 'active') throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
-    return sqlite('jobs.restore', () =>
-      this.#restore.run(
-        job.id,
-        job.name,
-        JSON.stringify(job.data ?? null),
-        job.state,
-        job.attempts,
-        job.maxAttempts,
-        job.progress,
-        job.result === null ? null : JSON.stringify(job.result),
-        job.error === null ? null : JSON.stringify(job.error),
-        job.createdAt,
-        job.finishedAt,
-        job.runAt,
-      ).changes > 0,
+    if (job.state === 'active')
+      throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
+    return sqlite(
+      'jobs.restore',
+      () =>
+        this.#restore.run(
+          job.id,
+          job.name,
+          JSON.stringify(job.data ?? null),
+          job.state,
+          job.attempts,
+          job.maxAttempts,
+          job.progress,
+          job.result === null ? null : JSON.stringify(job.result),
+          job.error === null ? null : JSON.stringify(job.error),
+          job.createdAt,
+          job.finishedAt,
+          job.runAt,
+        ).changes > 0,
     );
   }
 
@@ -173,7 +191,8 @@ export class SqliteJobStore implements JobStore {
     if (outcome.state === 'completed' && this.#thread) {
       // A large result (a batch of many questions) is written on the thread; the JSON is made here either way.
       const json = JSON.stringify(outcome.result ?? null);
-      if (json.length >= this.#threadMinChars) return (await this.#thread.run('completeJob', [ownBytes(json), new Date(now).toISOString(), id, owner])) > 0;
+      if (json.length >= this.#threadMinChars)
+        return (await this.#thread.run('completeJob', [ownBytes(json), new Date(now).toISOString(), id, owner])) > 0;
     }
     return sqlite('jobs.finish', () => this.#finish(id, owner, outcome, now));
   }

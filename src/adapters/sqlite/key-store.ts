@@ -10,7 +10,13 @@ interface Row {
   created_at: string;
 }
 
-const toRecord = (r: Row): ApiKeyRecord => ({ id: r.id, hash: r.hash, namespace: r.namespace, name: r.name, createdAt: r.created_at });
+const toRecord = (r: Row): ApiKeyRecord => ({
+  id: r.id,
+  hash: r.hash,
+  namespace: r.namespace,
+  name: r.name,
+  createdAt: r.created_at,
+});
 
 /**
  * API keys in the process's SQLite database (table `api_keys`, migration
@@ -29,7 +35,9 @@ export class SqliteKeyStore implements KeyStore {
     this.#byHash = db.prepare('SELECT id, hash, namespace, name, created_at FROM api_keys WHERE hash = ?');
     this.#insert = db.prepare('INSERT INTO api_keys (id, hash, namespace, name, created_at) VALUES (?, ?, ?, ?, ?)');
     this.#all = db.prepare('SELECT id, hash, namespace, name, created_at FROM api_keys ORDER BY created_at, id');
-    this.#inNamespace = db.prepare('SELECT id, hash, namespace, name, created_at FROM api_keys WHERE namespace = ? ORDER BY created_at, id');
+    this.#inNamespace = db.prepare(
+      'SELECT id, hash, namespace, name, created_at FROM api_keys WHERE namespace = ? ORDER BY created_at, id',
+    );
     this.#remove = db.prepare('DELETE FROM api_keys WHERE id = ?');
   }
 
@@ -43,7 +51,9 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   async list(namespace?: string): Promise<ApiKeyRecord[]> {
-    return sqlite('keys.list', () => (namespace === undefined ? this.#all.all() : this.#inNamespace.all(namespace)).map(toRecord));
+    return sqlite('keys.list', () =>
+      (namespace === undefined ? this.#all.all() : this.#inNamespace.all(namespace)).map(toRecord),
+    );
   }
 
   async remove(id: string): Promise<boolean> {

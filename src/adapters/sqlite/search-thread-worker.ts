@@ -1,7 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { SQLITE_BUSY_TIMEOUT_MS } from './database.js';
-import { SEARCH_TEXT_SQL, type SearchParams, type SearchReply, type SearchRequest, type SearchRow } from './search-thread.js';
+import {
+  SEARCH_TEXT_SQL,
+  type SearchParams,
+  type SearchReply,
+  type SearchRequest,
+  type SearchRow,
+} from './search-thread.js';
 
 /**
  * Entry of a {@link SqliteSearchThread}: a read-only connection of its own to
@@ -18,6 +24,11 @@ port.on('message', (req: SearchRequest) => {
     port.postMessage({ seq: req.seq, ok: true, rows: search.all(...req.params) } satisfies SearchReply);
   } catch (err) {
     const e = err as { message?: string; code?: string };
-    port.postMessage({ seq: req.seq, ok: false, code: e.code ?? null, message: e.message ?? String(err) } satisfies SearchReply);
+    port.postMessage({
+      seq: req.seq,
+      ok: false,
+      code: e.code ?? null,
+      message: e.message ?? String(err),
+    } satisfies SearchReply);
   }
 });

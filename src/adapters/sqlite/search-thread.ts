@@ -30,7 +30,9 @@ export interface SearchRequest {
   seq: number;
   params: SearchParams;
 }
-export type SearchReply = { seq: number; ok: true; rows: SearchRow[] } | { seq: number; ok: false; code: string | null; message: string };
+export type SearchReply =
+  | { seq: number; ok: true; rows: SearchRow[] }
+  | { seq: number; ok: false; code: string | null; message: string };
 
 const BOOTSTRAP = `
 import('node:worker_threads').then(({ workerData }) =>
@@ -77,7 +79,10 @@ export class SqliteSearchThread {
     if (this.#worker) return this.#worker;
     const ts = import.meta.url.endsWith('.ts');
     const entry = new URL(`./search-thread-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry, file: this.#file, tsx: ts ? import.meta.resolve('tsx/esm/api') : null } });
+    const worker = new Worker(BOOTSTRAP, {
+      eval: true,
+      workerData: { entry, file: this.#file, tsx: ts ? import.meta.resolve('tsx/esm/api') : null },
+    });
     worker.on('message', (reply: SearchReply) => {
       const call = this.#calls.get(reply.seq);
       if (!call) return;
@@ -89,7 +94,9 @@ export class SqliteSearchThread {
     const die = (err: unknown) => {
       if (this.#worker !== worker) return;
       this.#worker = null;
-      this.#failAll(new AppError('VECTOR_STORE_UNAVAILABLE', ['the search thread stopped'], { cause: err, transient: true }));
+      this.#failAll(
+        new AppError('VECTOR_STORE_UNAVAILABLE', ['the search thread stopped'], { cause: err, transient: true }),
+      );
     };
     worker.on('error', die);
     worker.on('exit', (code) => die(new Error(`the search thread exited with ${code}`)));

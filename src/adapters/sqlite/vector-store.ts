@@ -2,7 +2,13 @@ import type Database from 'better-sqlite3';
 import { AppError } from '../../errors.js';
 import { Lru } from '../../core/lru.js';
 import { STOPWORDS } from '../../core/retrieval/bm25.js';
-import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import type {
+  ChunkRecord,
+  DocumentVersionRef,
+  ScoredChunk,
+  StoredChunk,
+  VectorStore,
+} from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 import { SEARCH_TEXT_SQL, SqliteSearchThread, type SearchParams, type SearchRow } from './search-thread.js';
 
@@ -96,20 +102,29 @@ export class SqliteVectorStore implements VectorStore {
          ON CONFLICT (dims, namespace, document_id, version) DO UPDATE SET gen = random()`,
       ),
       gen: db
-        .prepare<[number, string, string, string], bigint>('SELECT gen FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?')
+        .prepare<[number, string, string, string], bigint>(
+          'SELECT gen FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?',
+        )
         .pluck()
         .safeIntegers(),
-      rows: db
-        .prepare<[number, string, string, string], ChunkRow & { vector: Buffer }>(
-          `SELECT id, document_id, version, ord, start_char, end_char, tokens, text, vector FROM chunks
+      rows: db.prepare<[number, string, string, string], ChunkRow & { vector: Buffer }>(
+        `SELECT id, document_id, version, ord, start_char, end_char, tokens, text, vector FROM chunks
            WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ? ORDER BY ord, id`,
-        ),
+      ),
       deleteAll: db.prepare('DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ?'),
       deleteAllVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ?'),
-      deleteOthers: db.prepare('DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
-      deleteOtherVersions: db.prepare('DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?'),
+      deleteOthers: db.prepare(
+        'DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?',
+      ),
+      deleteOtherVersions: db.prepare(
+        'DELETE FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version <> ?',
+      ),
       // chunk_versions has a row per version and size, so this reads a few rows per document, not its chunks.
-      sizes: db.prepare<[string, string], number>('SELECT DISTINCT dims FROM chunk_versions WHERE namespace = ? AND document_id = ?').pluck(),
+      sizes: db
+        .prepare<[string, string], number>(
+          'SELECT DISTINCT dims FROM chunk_versions WHERE namespace = ? AND document_id = ?',
+        )
+        .pluck(),
       searchText: db.prepare<SearchParams, SearchRow>(SEARCH_TEXT_SQL),
       ping: db.prepare('SELECT 1'),
     };
@@ -126,23 +141,39 @@ export class SqliteVectorStore implements VectorStore {
     const dims = this.#ready();
     for (const c of chunks) {
       if (c.namespace !== namespace) {
-        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`]);
+        throw new AppError('VECTOR_STORE_ERROR', [
+          `chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`,
+        ]);
       }
       checkVector(c.vector, dims, `chunk ${c.id}`);
     }
     const { upsert, touch } = this.#sql;
     this.#run(() =>
-      this.#db.transaction(() => {
-        const versions = new Set<string>();
-        for (const c of chunks) {
-          upsert.run(namespace, c.id, c.documentId, c.version, c.order, c.start, c.end, c.tokens, c.text, dims, vectorBlob(c.vector));
-          const key = `${c.documentId}\0${c.version}`;
-          if (!versions.has(key)) {
-            versions.add(key);
-            touch.run(dims, namespace, c.documentId, c.version);
+      this.#db
+        .transaction(() => {
+          const versions = new Set<string>();
+          for (const c of chunks) {
+            upsert.run(
+              namespace,
+              c.id,
+              c.documentId,
+              c.version,
+              c.order,
+              c.start,
+              c.end,
+              c.tokens,
+              c.text,
+              dims,
+              vectorBlob(c.vector),
+            );
+            const key = `${c.documentId}\0${c.version}`;
+            if (!versions.has(key)) {
+              versions.add(key);
+              touch.run(dims, namespace, c.documentId, c.version);
+            }
           }
-        }
-      }).immediate(),
+        })
+        .immediate(),
     );
   }
 
@@ -150,19 +181,21 @@ export class SqliteVectorStore implements VectorStore {
     const dims = this.#ready();
     const s = this.#sql;
     this.#run(() =>
-      this.#db.transaction(() => {
-        // Deletes reach every size: vectors of another size are another embedder's, which no reader of this store
-        // uses; once this size holds the live version (re-embedded, DocumentService.reembedStale) they are stale.
-        for (const size of new Set([dims, ...s.sizes.all(namespace, documentId)])) {
-          if (opts.keepVersion === undefined || size !== dims) {
-            s.deleteAll.run(size, namespace, documentId);
-            s.deleteAllVersions.run(size, namespace, documentId);
-          } else {
-            s.deleteOthers.run(size, namespace, documentId, opts.keepVersion);
-            s.deleteOtherVersions.run(size, namespace, documentId, opts.keepVersion);
+      this.#db
+        .transaction(() => {
+          // Deletes reach every size: vectors of another size are another embedder's, which no reader of this store
+          // uses; once this size holds the live version (re-embedded, DocumentService.reembedStale) they are stale.
+          for (const size of new Set([dims, ...s.sizes.all(namespace, documentId)])) {
+            if (opts.keepVersion === undefined || size !== dims) {
+              s.deleteAll.run(size, namespace, documentId);
+              s.deleteAllVersions.run(size, namespace, documentId);
+            } else {
+              s.deleteOthers.run(size, namespace, documentId, opts.keepVersion);
+              s.deleteOtherVersions.run(size, namespace, documentId, opts.keepVersion);
+            }
           }
-        }
-      }).immediate(),
+        })
+        .immediate(),
     );
   }
 
@@ -175,25 +208,47 @@ export class SqliteVectorStore implements VectorStore {
       const { chunks, vectors, norms } = seg;
       for (let i = 0; i < chunks.length; i++) {
         const denom = qn * (norms[i] as number);
-        out.push({ chunk: chunks[i] as ChunkRecord, score: denom === 0 ? 0 : clamp(dot(query, vectors, i * dims, dims) / denom) });
+        out.push({
+          chunk: chunks[i] as ChunkRecord,
+          score: denom === 0 ? 0 : clamp(dot(query, vectors, i * dims, dims) / denom),
+        });
       }
     }
     return out;
   }
 
-  async search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]> {
+  async search(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
     const all = await this.scoreAll(namespace, docs, query);
-    all.sort((a, b) => b.score - a.score || a.chunk.documentId.localeCompare(b.chunk.documentId) || a.chunk.order - b.chunk.order);
+    all.sort(
+      (a, b) =>
+        b.score - a.score || a.chunk.documentId.localeCompare(b.chunk.documentId) || a.chunk.order - b.chunk.order,
+    );
     return all.slice(0, Math.max(0, Math.floor(limit)));
   }
 
   /** FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better; its statistics span every chunk in the file. */
-  async searchText(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]> {
+  async searchText(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: string,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
     const dims = this.#ready();
     const match = ftsQuery(query);
     const n = Math.floor(limit);
     if (match === null || n <= 0 || docs.length === 0) return [];
-    const params: SearchParams = [match, namespace, dims, JSON.stringify(docs.map((d) => [d.documentId, d.version])), n];
+    const params: SearchParams = [
+      match,
+      namespace,
+      dims,
+      JSON.stringify(docs.map((d) => [d.documentId, d.version])),
+      n,
+    ];
     let rows: SearchRow[];
     if (this.#thread) {
       try {
@@ -260,7 +315,9 @@ export class SqliteVectorStore implements VectorStore {
     const seg = this.#run(() =>
       this.#db.transaction(() => {
         const g = gen.get(dims, namespace, d.documentId, d.version);
-        return g === undefined ? null : buildSegment(g, namespace, rows.all(dims, namespace, d.documentId, d.version), dims);
+        return g === undefined
+          ? null
+          : buildSegment(g, namespace, rows.all(dims, namespace, d.documentId, d.version), dims);
       })(),
     );
     if (seg) this.#cache.set(key, seg);
@@ -275,22 +332,41 @@ export class SqliteVectorStore implements VectorStore {
     } catch (err) {
       if (err instanceof AppError) throw err;
       const message = (err as Error)?.message ?? String(err);
-      if (isTransientSqliteError(err)) throw new AppError('VECTOR_STORE_UNAVAILABLE', [message], { cause: err, transient: true });
+      if (isTransientSqliteError(err))
+        throw new AppError('VECTOR_STORE_UNAVAILABLE', [message], { cause: err, transient: true });
       throw new AppError('VECTOR_STORE_ERROR', [message], { cause: err });
     }
   }
 }
 
 function toRecord(namespace: string, r: ChunkRow): ChunkRecord {
-  return { id: r.id, namespace, documentId: r.document_id, version: r.version, order: r.ord, start: r.start_char, end: r.end_char, tokens: r.tokens, text: r.text };
+  return {
+    id: r.id,
+    namespace,
+    documentId: r.document_id,
+    version: r.version,
+    order: r.ord,
+    start: r.start_char,
+    end: r.end_char,
+    tokens: r.tokens,
+    text: r.text,
+  };
 }
 
-function buildSegment(gen: bigint, namespace: string, rows: ReadonlyArray<ChunkRow & { vector: Buffer }>, dims: number): Segment {
+function buildSegment(
+  gen: bigint,
+  namespace: string,
+  rows: ReadonlyArray<ChunkRow & { vector: Buffer }>,
+  dims: number,
+): Segment {
   const vectors = new Float32Array(rows.length * dims);
   const norms = new Float32Array(rows.length);
   let textBytes = 0;
   const chunks = rows.map((r, i) => {
-    if (r.vector.byteLength !== dims * 4) throw new AppError('VECTOR_STORE_ERROR', [`chunk ${r.id} has a vector of ${r.vector.byteLength} bytes, not ${dims * 4}`]);
+    if (r.vector.byteLength !== dims * 4)
+      throw new AppError('VECTOR_STORE_ERROR', [
+        `chunk ${r.id} has a vector of ${r.vector.byteLength} bytes, not ${dims * 4}`,
+      ]);
     readVectorBlob(r.vector, vectors, i * dims);
     norms[i] = norm(vectors, i * dims, dims);
     textBytes += r.text.length * 2 + CHUNK_OVERHEAD_BYTES;

@@ -23,10 +23,17 @@ port.on('message', (req: WriteRequest) => {
       stmt = db.prepare(WRITE_SQL[req.sql]);
       statements.set(req.sql, stmt);
     }
-    const params = req.params.map((p) => (p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p));
+    const params = req.params.map((p) =>
+      p instanceof Uint8Array ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p,
+    );
     port.postMessage({ id: req.seq, ok: true, changes: stmt.run(...params).changes } satisfies WriteReply);
   } catch (err) {
     const e = err as { message?: string; code?: string };
-    port.postMessage({ id: req.seq, ok: false, code: e.code ?? null, message: e.message ?? String(err) } satisfies WriteReply);
+    port.postMessage({
+      id: req.seq,
+      ok: false,
+      code: e.code ?? null,
+      message: e.message ?? String(err),
+    } satisfies WriteReply);
   }
 });

@@ -12,7 +12,8 @@ import { sqliteFailure } from './errors.js';
 export const WRITE_SQL = {
   // REPLACE deletes the old row and inserts a new one: a text stored again takes a new seq, it counts as stored
   // now (see UpdateOptions.dropTextsStoredBefore).
-  putText: 'REPLACE INTO document_versions (namespace, document_id, version, text, stored_at) VALUES (?, ?, ?, CAST(? AS TEXT), ?)',
+  putText:
+    'REPLACE INTO document_versions (namespace, document_id, version, text, stored_at) VALUES (?, ?, ?, CAST(? AS TEXT), ?)',
   completeJob: `UPDATE jobs SET state = 'completed', result = CAST(? AS TEXT), error = NULL, progress = 100, finished_at = ?, owner = NULL, lease_until = NULL
                 WHERE id = ? AND owner = ? AND state = 'active'`,
 } as const;
@@ -25,7 +26,9 @@ export interface WriteRequest {
   params: WriteParam[];
 }
 
-export type WriteReply = { id: number; ok: true; changes: number } | { id: number; ok: false; code: string | null; message: string };
+export type WriteReply =
+  | { id: number; ok: true; changes: number }
+  | { id: number; ok: false; code: string | null; message: string };
 
 /** At least this many characters of a value make its write go to the thread (~13–20 ms per MB on the event loop, docs/sqlite-stall.md). */
 export const WRITE_THREAD_MIN_CHARS = 1 << 20;
@@ -83,20 +86,30 @@ export class SqliteWriteThread {
     if (this.#worker) return this.#worker;
     const ts = import.meta.url.endsWith('.ts');
     const entry = new URL(`./write-thread-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry, file: this.#file, tsx: ts ? import.meta.resolve('tsx/esm/api') : null } });
+    const worker = new Worker(BOOTSTRAP, {
+      eval: true,
+      workerData: { entry, file: this.#file, tsx: ts ? import.meta.resolve('tsx/esm/api') : null },
+    });
     worker.on('message', (reply: WriteReply) => {
       const call = this.#calls.get(reply.id);
       if (!call) return;
       this.#calls.delete(reply.id);
       if (this.#calls.size === 0) worker.unref();
       if (reply.ok) call.resolve(reply.changes);
-      else if (reply.code) call.reject(sqliteFailure(new Database.SqliteError(reply.message, reply.code), 'sqlite.write-thread'));
+      else if (reply.code)
+        call.reject(sqliteFailure(new Database.SqliteError(reply.message, reply.code), 'sqlite.write-thread'));
       else call.reject(new AppError('DATABASE_ERROR', ['sqlite.write-thread'], { cause: new Error(reply.message) }));
     });
     const die = (err: unknown) => {
       if (this.#worker !== worker) return;
       this.#worker = null;
-      this.#failAll(new AppError('DATABASE_UNAVAILABLE', ['the write thread stopped'], { cause: err, transient: true, retryAfter: 1 }));
+      this.#failAll(
+        new AppError('DATABASE_UNAVAILABLE', ['the write thread stopped'], {
+          cause: err,
+          transient: true,
+          retryAfter: 1,
+        }),
+      );
     };
     worker.on('error', die);
     worker.on('exit', (code) => die(new Error(`the write thread exited with ${code}`)));

@@ -1,7 +1,18 @@
 import { createHash } from 'node:crypto';
-import { QdrantClient, QdrantClientResourceExhaustedError, QdrantClientTimeoutError, type Schemas } from '@qdrant/js-client-rest';
+import {
+  QdrantClient,
+  QdrantClientResourceExhaustedError,
+  QdrantClientTimeoutError,
+  type Schemas,
+} from '@qdrant/js-client-rest';
 import { AppError } from '../../errors.js';
-import type { ChunkRecord, DocumentVersionRef, ScoredChunk, StoredChunk, VectorStore } from '../../ports/vector-store.js';
+import type {
+  ChunkRecord,
+  DocumentVersionRef,
+  ScoredChunk,
+  StoredChunk,
+  VectorStore,
+} from '../../ports/vector-store.js';
 import { toChunkRecord } from './chunk-record.js';
 import { DEFAULT_AVG_CHUNK_TERMS, chunkSparseVector, querySparseVector } from './sparse.js';
 
@@ -66,7 +77,9 @@ export class QdrantVectorStore implements VectorStore {
 
   constructor(opts: QdrantVectorStoreOptions) {
     if (!opts.collection || !/^[A-Za-z0-9_.-]+$/.test(opts.collection)) {
-      throw new AppError('CONFIG_INVALID', [`Qdrant collection name ${JSON.stringify(opts.collection)} must match [A-Za-z0-9_.-]+`]);
+      throw new AppError('CONFIG_INVALID', [
+        `Qdrant collection name ${JSON.stringify(opts.collection)} must match [A-Za-z0-9_.-]+`,
+      ]);
     }
     if (!opts.client && !opts.url) throw new AppError('CONFIG_INVALID', ['QdrantVectorStore needs a url or a client']);
     this.#base = opts.collection;
@@ -125,13 +138,19 @@ export class QdrantVectorStore implements VectorStore {
     const { collection, dims } = this.#ready();
     const points: Schemas['PointStruct'][] = chunks.map((c) => {
       if (c.namespace !== namespace) {
-        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`]);
+        throw new AppError('VECTOR_STORE_ERROR', [
+          `chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`,
+        ]);
       }
       if (c.vector.length !== dims) {
-        throw new AppError('VECTOR_STORE_ERROR', [`chunk ${c.id} has ${c.vector.length} dimensions, the collection holds ${dims}`]);
+        throw new AppError('VECTOR_STORE_ERROR', [
+          `chunk ${c.id} has ${c.vector.length} dimensions, the collection holds ${dims}`,
+        ]);
       }
       const dense = Array.from(c.vector);
-      const vector = this.#lexical ? { [DENSE_VECTOR]: dense, [LEXICAL_VECTOR]: chunkSparseVector(c.text, this.#avgChunkTerms) } : dense;
+      const vector = this.#lexical
+        ? { [DENSE_VECTOR]: dense, [LEXICAL_VECTOR]: chunkSparseVector(c.text, this.#avgChunkTerms) }
+        : dense;
       return { id: pointId(namespace, c.id), vector, payload: { ...toChunkRecord(c) } };
     });
     for (let i = 0; i < points.length; i += this.#upsertBatch) {
@@ -167,7 +186,12 @@ export class QdrantVectorStore implements VectorStore {
     });
   }
 
-  async search(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array, limit: number): Promise<ScoredChunk[]> {
+  async search(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
     const { collection } = this.#ready();
     this.#checkQuery(query);
     const n = Math.floor(limit);
@@ -184,10 +208,17 @@ export class QdrantVectorStore implements VectorStore {
     });
   }
 
-  async searchText(namespace: string, docs: readonly DocumentVersionRef[], query: string, limit: number): Promise<ScoredChunk[]> {
+  async searchText(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: string,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
     const { collection } = this.#ready();
     if (!this.#lexical) {
-      throw new AppError('VECTOR_STORE_ERROR', [`collection ${collection} was created without the sparse vector "${LEXICAL_VECTOR}" that text search needs: re-create it and re-ingest`]);
+      throw new AppError('VECTOR_STORE_ERROR', [
+        `collection ${collection} was created without the sparse vector "${LEXICAL_VECTOR}" that text search needs: re-create it and re-ingest`,
+      ]);
     }
     const n = Math.floor(limit);
     const sparse = querySparseVector(query);
@@ -248,7 +279,9 @@ export class QdrantVectorStore implements VectorStore {
 
   #checkQuery(query: Float32Array): void {
     if (query.length !== this.#dims) {
-      throw new AppError('VECTOR_STORE_ERROR', [`query has ${query.length} dimensions, the collection holds ${this.#dims}`]);
+      throw new AppError('VECTOR_STORE_ERROR', [
+        `query has ${query.length} dimensions, the collection holds ${this.#dims}`,
+      ]);
     }
   }
 
@@ -279,10 +312,17 @@ export function translateError(what: string, err: unknown): AppError {
   const status = statusOf(err);
   const detail = `${what}: ${describe(err)}`;
   if (err instanceof QdrantClientResourceExhaustedError) {
-    return new AppError('VECTOR_STORE_UNAVAILABLE', [detail], { cause: err, transient: true, retryAfter: err.retry_after });
+    return new AppError('VECTOR_STORE_UNAVAILABLE', [detail], {
+      cause: err,
+      transient: true,
+      retryAfter: err.retry_after,
+    });
   }
   if (err instanceof QdrantClientTimeoutError) {
-    return new AppError('VECTOR_STORE_UNAVAILABLE', [`${what}: no answer within the timeout (QDRANT_TIMEOUT_MS)`], { cause: err, transient: true });
+    return new AppError('VECTOR_STORE_UNAVAILABLE', [`${what}: no answer within the timeout (QDRANT_TIMEOUT_MS)`], {
+      cause: err,
+      transient: true,
+    });
   }
   if (status !== null) {
     if (status === 429 || status >= 500) {

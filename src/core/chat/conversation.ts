@@ -50,12 +50,16 @@ export function splitConversation(messages: readonly Turn[]): { question: string
       break;
     }
   }
-  if (last < 0) throw new AppError('VALIDATION', ['messages hold no user message: the last user message is the question']);
+  if (last < 0)
+    throw new AppError('VALIDATION', ['messages hold no user message: the last user message is the question']);
   const history = messages
     .slice(0, last)
     .filter((m) => (m.role === 'user' || m.role === 'assistant') && m.content.trim() !== '')
     .slice(-MAX_HISTORY_TURNS)
-    .map((m) => ({ role: m.role, content: m.content.length > MAX_TURN_CHARS ? `${m.content.slice(0, MAX_TURN_CHARS)}…` : m.content }));
+    .map((m) => ({
+      role: m.role,
+      content: m.content.length > MAX_TURN_CHARS ? `${m.content.slice(0, MAX_TURN_CHARS)}…` : m.content,
+    }));
   return { question: messages[last]!.content, history };
 }
 
@@ -114,7 +118,12 @@ export async function standaloneQuestion(
     kept = kept.slice(1);
     msgs = rewriteMessages(kept, question);
   }
-  const res = await llm.complete({ messages: msgs, maxTokens: REWRITE_MAX_TOKENS, temperature: 0, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const res = await llm.complete({
+    messages: msgs,
+    maxTokens: REWRITE_MAX_TOKENS,
+    temperature: 0,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
   const rewritten = res.text.trim().replace(/^(last question|question)\s*:\s*/i, '');
   const usable = rewritten !== '' && rewritten.length <= opts.maxQuestionChars;
   return {

@@ -35,7 +35,8 @@ interface Unit {
 // starts a match only where a run of end marks starts: without it, a long run
 // not followed by whitespace ("!!!…!x") is rescanned from each of its positions.
 const SENTENCE_END = /(?<![.!?…])[.!?…]+["'”’)\]]*(?=\s)/g;
-const ABBREVIATION = /(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|Inc|Ltd|Co|Corp|No|Fig|Eq|al|Vol|pp|U\.S)|\b[A-Z])\.$/;
+const ABBREVIATION =
+  /(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|Inc|Ltd|Co|Corp|No|Fig|Eq|al|Vol|pp|U\.S)|\b[A-Z])\.$/;
 const PARAGRAPH_BREAK = /\n[ \t]*\n|\r\n[ \t]*\r\n/g;
 
 /** Paragraph ranges of `text` (blank-line separated), whitespace-only ones dropped. */
@@ -80,7 +81,13 @@ const LONG_UNIT_CHARS_PER_TOKEN = 16;
  * space (kept with the word), or inside a run without spaces at a piece of the tokenizer's cap.
  * Each pre-token is counted once, so the cost is linear in the unit.
  */
-function splitLong(text: string, start: number, end: number, max: number, tok: Tokenizer): Array<[number, number, number]> {
+function splitLong(
+  text: string,
+  start: number,
+  end: number,
+  max: number,
+  tok: Tokenizer,
+): Array<[number, number, number]> {
   const out: Array<[number, number, number]> = [];
   let from = start;
   let sum = 0;
@@ -117,7 +124,14 @@ function splitLong(text: string, start: number, end: number, max: number, tok: T
  * most `max` tokens. Counts grow about in proportion to length, so each cut is
  * guessed from the rest's count and corrected by a count or two, not bisected.
  */
-function splitPiece(text: string, start: number, end: number, tokens: number, max: number, tok: Tokenizer): Array<[number, number]> {
+function splitPiece(
+  text: string,
+  start: number,
+  end: number,
+  tokens: number,
+  max: number,
+  tok: Tokenizer,
+): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   let s = start;
   let rest = tokens;
@@ -148,7 +162,8 @@ function units(text: string, max: number, tok: Tokenizer): Unit[] {
     let first = true;
     for (const [ss, se] of sentencesOf(text, ps, pe)) {
       // A sentence this long in characters is over the budget in any real text: split it without counting it whole first.
-      const tokens = se - ss > LONG_UNIT_CHARS_PER_TOKEN * max ? Number.POSITIVE_INFINITY : tok.count(text.slice(ss, se));
+      const tokens =
+        se - ss > LONG_UNIT_CHARS_PER_TOKEN * max ? Number.POSITIVE_INFINITY : tok.count(text.slice(ss, se));
       const parts = tokens <= max ? [[ss, se, tokens] as [number, number, number]] : splitLong(text, ss, se, max, tok);
       for (const [s, e, n] of parts) {
         out.push({ start: s, end: e, tokens: n, paragraph: first });
@@ -169,7 +184,8 @@ export function chunkText(text: string, opts: ChunkOptions): TextChunk[] {
   const tok = opts.tokenizer ?? cl100k;
   const max = opts.chunkTokens;
   if (!(max > 0)) throw new RangeError('chunkTokens must be positive');
-  if (opts.overlapTokens < 0 || opts.overlapTokens >= max) throw new RangeError('overlapTokens must be in [0, chunkTokens)');
+  if (opts.overlapTokens < 0 || opts.overlapTokens >= max)
+    throw new RangeError('overlapTokens must be in [0, chunkTokens)');
   const us = units(text, max, tok);
   const chunks: TextChunk[] = [];
   let i = 0;

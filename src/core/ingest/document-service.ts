@@ -125,7 +125,9 @@ export class DocumentService {
       await this.enqueue(input.namespace, id, version, jobId);
     } catch (err) {
       // The client is told this upload failed (503 QUEUE_UNAVAILABLE): it must leave nothing that a later start would index.
-      await this.undoSubmit(input.namespace, id, version, jobId, previous).catch((e: unknown) => this.o.logger.error({ err: e, documentId: id }, 'undoing a failed submit failed'));
+      await this.undoSubmit(input.namespace, id, version, jobId, previous).catch((e: unknown) =>
+        this.o.logger.error({ err: e, documentId: id }, 'undoing a failed submit failed'),
+      );
       throw err;
     }
     return { document, jobId, unchanged: false };
@@ -138,7 +140,13 @@ export class DocumentService {
    * record that still has another pending version stays until a version goes
    * live (the flip deletes every other text).
    */
-  private async undoSubmit(namespace: string, id: string, version: string, jobId: string, previous: DocumentRecord | null): Promise<void> {
+  private async undoSubmit(
+    namespace: string,
+    id: string,
+    version: string,
+    jobId: string,
+    previous: DocumentRecord | null,
+  ): Promise<void> {
     let undone = false;
     await this.o.documents.update(namespace, id, (cur) => {
       undone = cur?.pending?.version === version && cur.pending.jobId === jobId;
@@ -146,7 +154,8 @@ export class DocumentService {
     });
     // Putting back no record deleted the texts with it; a record put back keeps its live text only.
     if (!undone || previous === null) return;
-    if (previous.version && previous.version !== version && !previous.pending) await this.o.documents.deleteTexts(namespace, id, { keepVersion: previous.version });
+    if (previous.version && previous.version !== version && !previous.pending)
+      await this.o.documents.deleteTexts(namespace, id, { keepVersion: previous.version });
   }
 
   private async enqueue(namespace: string, documentId: string, version: string, jobId: string): Promise<JobInfo> {
@@ -231,7 +240,11 @@ export class DocumentService {
           await this.o.documents.update(ns, doc.id, (cur) => {
             if (!cur || cur.version !== version || cur.pending) return cur;
             marked = true;
-            return { ...cur, pending: { version, jobId, chars: cur.chars, tokens: cur.tokens }, updatedAt: new Date().toISOString() };
+            return {
+              ...cur,
+              pending: { version, jobId, chars: cur.chars, tokens: cur.tokens },
+              updatedAt: new Date().toISOString(),
+            };
           });
           if (!marked) continue;
           await this.enqueue(ns, doc.id, version, jobId);
@@ -240,7 +253,11 @@ export class DocumentService {
         cursor = page.next;
       } while (cursor);
     }
-    if (n > 0) this.o.logger.info({ versions: n, embedder: this.o.embedder.id }, 're-embedding live versions that have no vectors of the configured embedder');
+    if (n > 0)
+      this.o.logger.info(
+        { versions: n, embedder: this.o.embedder.id },
+        're-embedding live versions that have no vectors of the configured embedder',
+      );
     return n;
   }
 
@@ -260,11 +277,17 @@ export class DocumentService {
 
     try {
       await this.o.documents.update(namespace, documentId, (cur) =>
-        cur && cur.pending?.version === version ? { ...cur, status: cur.version ? cur.status : 'indexing', updatedAt: new Date().toISOString() } : cur,
+        cur && cur.pending?.version === version
+          ? { ...cur, status: cur.version ? cur.status : 'indexing', updatedAt: new Date().toISOString() }
+          : cur,
       );
       const text = await this.o.documents.getText(namespace, documentId, version);
       if (text === null) throw new AppError('INGEST_FAILED', ['the stored text of this version is missing']);
-      const pieces = await this.tokens.chunk(text, { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens }, job.signal);
+      const pieces = await this.tokens.chunk(
+        text,
+        { chunkTokens: this.o.chunkTokens, overlapTokens: this.o.overlapTokens },
+        job.signal,
+      );
       if (pieces.length === 0) throw new AppError('EMPTY_TEXT');
       // submit() counted this very text (the version is its content hash) and kept the count with `pending`; records
       // from before pending sizes were kept hold it at the top level, as toView reads them. The chunks' counts cannot
@@ -277,7 +300,10 @@ export class DocumentService {
       for (let i = 0; i < pieces.length; i += batch) {
         if (job.signal.aborted) throw new AppError('CANCELLED', [], { transient: true });
         const slice = pieces.slice(i, i + batch);
-        const vectors = await this.o.embedder.embedDocuments(slice.map((p) => p.text), job.signal);
+        const vectors = await this.o.embedder.embedDocuments(
+          slice.map((p) => p.text),
+          job.signal,
+        );
         const chunks: StoredChunk[] = slice.map((p, j) => ({
           id: chunkId(namespace, documentId, version, p.order),
           namespace,
@@ -300,19 +326,19 @@ export class DocumentService {
         namespace,
         documentId,
         (cur) => {
-        if (!cur || cur.pending?.version !== version) return cur;
-        flipped = true;
-        return {
-          ...cur,
-          status: 'ready',
-          version,
-          pending: null,
-          chunkCount: pieces.length,
-          chars: text.length,
-          tokens,
-          error: null,
-          updatedAt: new Date().toISOString(),
-        };
+          if (!cur || cur.pending?.version !== version) return cur;
+          flipped = true;
+          return {
+            ...cur,
+            status: 'ready',
+            version,
+            pending: null,
+            chunkCount: pieces.length,
+            chars: text.length,
+            tokens,
+            error: null,
+            updatedAt: new Date().toISOString(),
+          };
         },
         { dropTextsStoredBefore: version },
       );
@@ -331,8 +357,13 @@ export class DocumentService {
       const transient = err instanceof AppError ? err.transient : true;
       if (!transient || job.attempt >= job.maxAttempts) {
         // Final failure: leave no partial chunks, and say why on the document.
-        await this.discardVersion(namespace, documentId, version).catch((e: unknown) => log.error({ err: e }, 'cleanup failed'));
-        const error = err instanceof AppError ? { code: err.code, message: err.message } : { code: 'INGEST_FAILED', message: String((err as Error)?.message ?? err) };
+        await this.discardVersion(namespace, documentId, version).catch((e: unknown) =>
+          log.error({ err: e }, 'cleanup failed'),
+        );
+        const error =
+          err instanceof AppError
+            ? { code: err.code, message: err.message }
+            : { code: 'INGEST_FAILED', message: String((err as Error)?.message ?? err) };
         await this.o.documents.update(namespace, documentId, (cur) =>
           cur && cur.pending?.version === version
             ? { ...cur, status: cur.version ? cur.status : 'failed', error, updatedAt: new Date().toISOString() }

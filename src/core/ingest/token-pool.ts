@@ -95,10 +95,14 @@ export class TokenPool implements TokenWork {
     this.threads = opts.threads ?? 1;
     this.inlineBelowChars = opts.inlineBelowChars ?? 4_000;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
-    if (!(this.timeoutMs > 0)) throw new AppError('CONFIG_INVALID', [`tokenizer timeout ${this.timeoutMs} must be positive`]);
-    if (!Number.isInteger(this.threads) || this.threads < 1) throw new AppError('CONFIG_INVALID', [`tokenizer threads ${this.threads} must be a positive integer`]);
+    if (!(this.timeoutMs > 0))
+      throw new AppError('CONFIG_INVALID', [`tokenizer timeout ${this.timeoutMs} must be positive`]);
+    if (!Number.isInteger(this.threads) || this.threads < 1)
+      throw new AppError('CONFIG_INVALID', [`tokenizer threads ${this.threads} must be a positive integer`]);
     if (!Number.isInteger(this.inlineBelowChars) || this.inlineBelowChars < 0) {
-      throw new AppError('CONFIG_INVALID', [`tokenizer inline threshold ${this.inlineBelowChars} must be a non-negative integer`]);
+      throw new AppError('CONFIG_INVALID', [
+        `tokenizer inline threshold ${this.inlineBelowChars} must be a non-negative integer`,
+      ]);
     }
     this.logger = opts.logger;
     this.slots = Array.from({ length: this.threads }, () => undefined);
@@ -113,15 +117,20 @@ export class TokenPool implements TokenWork {
     this.assertOpen();
     if (text.length < this.inlineBelowChars) return inlineTokenWork.count(text, signal);
     const reply = await this.run({ kind: 'count', text }, signal);
-    if (!('count' in reply)) throw new AppError('INTERNAL', [], { details: { reason: 'token thread answered a count without one' } });
+    if (!('count' in reply))
+      throw new AppError('INTERNAL', [], { details: { reason: 'token thread answered a count without one' } });
     return reply.count;
   }
 
   async chunk(text: string, sizes: ChunkSizes, signal?: AbortSignal): Promise<TextChunk[]> {
     this.assertOpen();
     if (text.length < this.inlineBelowChars) return inlineTokenWork.chunk(text, sizes, signal);
-    const reply = await this.run({ kind: 'chunk', text, chunkTokens: sizes.chunkTokens, overlapTokens: sizes.overlapTokens }, signal);
-    if (!('spans' in reply)) throw new AppError('INTERNAL', [], { details: { reason: 'token thread answered a chunking without spans' } });
+    const reply = await this.run(
+      { kind: 'chunk', text, chunkTokens: sizes.chunkTokens, overlapTokens: sizes.overlapTokens },
+      signal,
+    );
+    if (!('spans' in reply))
+      throw new AppError('INTERNAL', [], { details: { reason: 'token thread answered a chunking without spans' } });
     const { spans } = reply;
     const chunks: TextChunk[] = new Array(spans.length / 3);
     for (let i = 0; i < chunks.length; i++) {
@@ -202,7 +211,10 @@ export class TokenPool implements TokenWork {
       this.settle(task, err);
       return;
     }
-    this.logger?.info({ chars: task.request.text.length, kind: task.request.kind }, 'tokenizer call cancelled: its thread is dropped');
+    this.logger?.info(
+      { chars: task.request.text.length, kind: task.request.kind },
+      'tokenizer call cancelled: its thread is dropped',
+    );
     this.stopRunning(task, err);
   }
 
@@ -223,7 +235,10 @@ export class TokenPool implements TokenWork {
       const task = this.queue.shift()!;
       const id = this.nextId++;
       const timer = setTimeout(() => {
-        this.logger?.warn({ chars: task.request.text.length, kind: task.request.kind, timeoutMs: this.timeoutMs }, 'tokenizer call stopped at its time cap');
+        this.logger?.warn(
+          { chars: task.request.text.length, kind: task.request.kind, timeoutMs: this.timeoutMs },
+          'tokenizer call stopped at its time cap',
+        );
         this.stopRunning(task, new AppError('TEXT_TOO_COMPLEX', [this.timeoutMs]));
       }, this.timeoutMs);
       timer.unref();
@@ -237,7 +252,10 @@ export class TokenPool implements TokenWork {
   private spawn(i: number): Slot {
     const ts = import.meta.url.endsWith('.ts');
     const entry = new URL(`./token-pool-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { entry, tsx: ts ? import.meta.resolve('tsx/esm/api') : null } });
+    const worker = new Worker(BOOTSTRAP, {
+      eval: true,
+      workerData: { entry, tsx: ts ? import.meta.resolve('tsx/esm/api') : null },
+    });
     const slot: Slot = { worker, busy: undefined };
     this.slots[i] = slot;
     worker.on('message', (reply: TokenReply) => {
@@ -260,7 +278,11 @@ export class TokenPool implements TokenWork {
       this.slots[i] = undefined;
       this.logger?.error({ err: cause }, 'tokenizer thread died');
       if (slot.busy) clearTimeout(slot.busy.timer);
-      if (slot.busy) this.settle(slot.busy.task, new AppError('TOKENIZER_UNAVAILABLE', [`the thread died: ${cause.message}`], { cause, transient: true }));
+      if (slot.busy)
+        this.settle(
+          slot.busy.task,
+          new AppError('TOKENIZER_UNAVAILABLE', [`the thread died: ${cause.message}`], { cause, transient: true }),
+        );
       void stopThread(worker);
       this.dispatch();
     };
@@ -279,5 +301,4 @@ export class TokenPool implements TokenWork {
     this.slots[i] = undefined;
     void stopThread(slot.worker);
   }
-
 }

@@ -23,7 +23,6 @@ export interface TokenWork {
   close(): Promise<void>;
 }
 
-
 /** Runs on the calling thread: for small texts, and what a process without threads (TOKENIZER_THREADS=0) does. */
 export const inlineTokenWork: TokenWork = Object.freeze({
   async count(text: string, signal?: AbortSignal) {

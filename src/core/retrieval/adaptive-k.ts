@@ -73,7 +73,14 @@ export interface AdaptiveKResult {
 }
 
 /** Published defaults (a = 0, b = 0.1, B = 5); the optional improvements are off. */
-export const ADAPTIVE_K_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 0, bufferMaxShare: 1, minRelativeGap: 0 });
+export const ADAPTIVE_K_DEFAULTS = Object.freeze({
+  a: 0,
+  b: 0.1,
+  buffer: 5,
+  bufferTokens: 0,
+  bufferMaxShare: 1,
+  minRelativeGap: 0,
+});
 
 function invalid(msg: string): never {
   throw new AppError('INVALID_PARAMETER', [msg]);
@@ -86,7 +93,8 @@ export function validateAdaptiveKOptions(opts: AdaptiveKOptions = {}): Required<
   if (!Number.isFinite(o.b) || o.b < 0 || o.b >= 1) invalid(`Adaptive-k parameter b must be in [0, 1), got ${o.b}`);
   if (o.a + o.b >= 1) invalid(`Adaptive-k parameters a + b must be below 1, got ${o.a} + ${o.b}`);
   if (!Number.isInteger(o.buffer) || o.buffer < 0) invalid(`Adaptive-k buffer must be an integer ≥ 0, got ${o.buffer}`);
-  if (!Number.isFinite(o.bufferTokens) || o.bufferTokens < 0) invalid(`Adaptive-k bufferTokens must be ≥ 0, got ${o.bufferTokens}`);
+  if (!Number.isFinite(o.bufferTokens) || o.bufferTokens < 0)
+    invalid(`Adaptive-k bufferTokens must be ≥ 0, got ${o.bufferTokens}`);
   if (!Number.isFinite(o.bufferMaxShare) || o.bufferMaxShare < 0 || o.bufferMaxShare > 1) {
     invalid(`Adaptive-k bufferMaxShare must be in [0, 1], got ${o.bufferMaxShare}`);
   }
@@ -114,7 +122,11 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * @param scores one score per candidate, any scale (cosine, BM25, fused); higher is better.
  * @param tokens token count per candidate, needed only for `bufferTokens`.
  */
-export function adaptiveK(scores: ArrayLike<number>, opts: AdaptiveKOptions = {}, tokens?: ArrayLike<number>): AdaptiveKResult {
+export function adaptiveK(
+  scores: ArrayLike<number>,
+  opts: AdaptiveKOptions = {},
+  tokens?: ArrayLike<number>,
+): AdaptiveKResult {
   const o = validateAdaptiveKOptions(opts);
   const n = scores.length;
   for (let i = 0; i < n; i++) {

@@ -45,12 +45,22 @@ export const DEFAULTS = Object.freeze({
   score: 'bm25' as ScoreKind,
   /** Weight of the dense scores in the min-max fusion (1 - alpha for BM25), when score is 'hybrid'. */
   hybridAlpha: 0.3,
-  adaptiveK: Object.freeze({ a: 0, b: 0.1, buffer: 5, bufferTokens: 4000, bufferMaxShare: 0.2, minRelativeGap: 0 }) satisfies Required<AdaptiveKOptions>,
+  adaptiveK: Object.freeze({
+    a: 0,
+    b: 0.1,
+    buffer: 5,
+    bufferTokens: 4000,
+    bufferMaxShare: 0.2,
+    minRelativeGap: 0,
+  }) satisfies Required<AdaptiveKOptions>,
 });
 
 /** The Adaptive-k selection the service is configured with (ADAPTIVE_K_* settings). */
 export function configuredAdaptiveK(
-  cfg: Pick<Config, 'ADAPTIVE_K_A' | 'ADAPTIVE_K_B' | 'ADAPTIVE_K_BUFFER' | 'ADAPTIVE_K_BUFFER_TOKENS' | 'ADAPTIVE_K_BUFFER_MAX_SHARE'>,
+  cfg: Pick<
+    Config,
+    'ADAPTIVE_K_A' | 'ADAPTIVE_K_B' | 'ADAPTIVE_K_BUFFER' | 'ADAPTIVE_K_BUFFER_TOKENS' | 'ADAPTIVE_K_BUFFER_MAX_SHARE'
+  >,
 ): {
   kind: 'adaptive-k';
   a: number;

@@ -34,8 +34,10 @@ export function minMaxNormalize(scores: ArrayLike<number>): Float64Array {
  * @param alpha weight of the dense scores, in [0, 1]. Default 0.5.
  */
 export function fuseWeighted(dense: ArrayLike<number>, bm25: ArrayLike<number>, alpha = 0.5): Float64Array {
-  if (dense.length !== bm25.length) throw new RangeError(`fusion needs one score per candidate from each retriever (${dense.length} ≠ ${bm25.length})`);
-  if (!(alpha >= 0 && alpha <= 1)) throw new AppError('INVALID_PARAMETER', [`hybrid weight alpha must be in [0, 1], got ${alpha}`]);
+  if (dense.length !== bm25.length)
+    throw new RangeError(`fusion needs one score per candidate from each retriever (${dense.length} ≠ ${bm25.length})`);
+  if (!(alpha >= 0 && alpha <= 1))
+    throw new AppError('INVALID_PARAMETER', [`hybrid weight alpha must be in [0, 1], got ${alpha}`]);
   const d = minMaxNormalize(dense);
   const l = minMaxNormalize(bm25);
   const out = new Float64Array(d.length);
@@ -63,7 +65,8 @@ function ranks(scores: ArrayLike<number>): Int32Array {
 export function reciprocalRankFusion(rankings: ReadonlyArray<ArrayLike<number>>, k = 60): Float64Array {
   const n = rankings[0]?.length ?? 0;
   for (const r of rankings) {
-    if (r.length !== n) throw new RangeError('reciprocal rank fusion needs one score per candidate from each retriever');
+    if (r.length !== n)
+      throw new RangeError('reciprocal rank fusion needs one score per candidate from each retriever');
   }
   const out = new Float64Array(n);
   for (const r of rankings) {

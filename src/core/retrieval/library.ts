@@ -48,7 +48,8 @@ export interface DocumentScore {
 export function documentScores(candidates: readonly LibraryCandidate[], aggregate: DocumentAggregate): DocumentScore[] {
   const byDoc = new Map<string, number[]>();
   for (const c of candidates) {
-    if (!Number.isFinite(c.score)) throw new AppError('INVALID_PARAMETER', [`candidate ${c.id} has no finite score (${c.score})`]);
+    if (!Number.isFinite(c.score))
+      throw new AppError('INVALID_PARAMETER', [`candidate ${c.id} has no finite score (${c.score})`]);
     let list = byDoc.get(c.documentId);
     if (!list) {
       list = [];
@@ -62,7 +63,9 @@ export function documentScores(candidates: readonly LibraryCandidate[], aggregat
     const score = aggregate === 'max' ? scores[0]! : scores.slice(0, 3).reduce((a, s) => a + s, 0);
     out.push({ documentId, score, best: scores[0]!, chunks: scores.length });
   }
-  return out.sort((x, y) => y.score - x.score || (x.documentId < y.documentId ? -1 : x.documentId > y.documentId ? 1 : 0));
+  return out.sort(
+    (x, y) => y.score - x.score || (x.documentId < y.documentId ? -1 : x.documentId > y.documentId ? 1 : 0),
+  );
 }
 
 export interface DocumentPickOptions {
@@ -111,11 +114,24 @@ const pct = (x: number): string => `${Math.round(x * 100)}%`;
  * at most `maxDocuments`.
  */
 export function pickDocuments(curve: readonly DocumentScore[], opts: DocumentPickOptions = {}): DocumentPick {
-  const o = { ...DOCUMENT_PICK_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
-  if (!Number.isInteger(o.maxDocuments) || o.maxDocuments < 1) throw new AppError('INVALID_PARAMETER', [`maxDocuments must be an integer ≥ 1, got ${o.maxDocuments}`]);
+  const o = {
+    ...DOCUMENT_PICK_DEFAULTS,
+    ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+  };
+  if (!Number.isInteger(o.maxDocuments) || o.maxDocuments < 1)
+    throw new AppError('INVALID_PARAMETER', [`maxDocuments must be an integer ≥ 1, got ${o.maxDocuments}`]);
   const n = curve.length;
   if (n === 0) {
-    return { picked: [], curve: [], cutIndex: -1, largestGap: 0, relativeGap: 0, aboveCut: 0, capped: false, reasons: ['no chunk of the namespace matches the question'] };
+    return {
+      picked: [],
+      curve: [],
+      cutIndex: -1,
+      largestGap: 0,
+      relativeGap: 0,
+      aboveCut: 0,
+      capped: false,
+      reasons: ['no chunk of the namespace matches the question'],
+    };
   }
   const ak = adaptiveK(
     curve.map((d) => d.score),
@@ -127,7 +143,8 @@ export function pickDocuments(curve: readonly DocumentScore[], opts: DocumentPic
   const picked = curve.slice(0, k).map((d) => d.documentId);
   const reasons: string[] = [];
   if (n === 1) reasons.push('one document has chunks that match the question');
-  else if (ak.relativeGap === 0) reasons.push(`no document stands out: all ${n} documents with matching chunks score the same`);
+  else if (ak.relativeGap === 0)
+    reasons.push(`no document stands out: all ${n} documents with matching chunks score the same`);
   else {
     reasons.push(
       `${ak.aboveCut === 1 ? 'one document stands' : `${ak.aboveCut} documents stand`} out of ${n} with matching chunks: ` +
@@ -136,7 +153,16 @@ export function pickDocuments(curve: readonly DocumentScore[], opts: DocumentPic
     );
   }
   if (k < wanted) reasons.push(`only the best ${k} are read (at most ${o.maxDocuments} documents)`);
-  return { picked, curve: [...curve], cutIndex: ak.cutIndex, largestGap: ak.largestGap, relativeGap: ak.relativeGap, aboveCut: ak.aboveCut, capped: k < wanted, reasons };
+  return {
+    picked,
+    curve: [...curve],
+    cutIndex: ak.cutIndex,
+    largestGap: ak.largestGap,
+    relativeGap: ak.relativeGap,
+    aboveCut: ak.aboveCut,
+    capped: k < wanted,
+    reasons,
+  };
 }
 
 /** A candidate from one retriever: its chunk id, document and score in that retriever's scale. */
@@ -153,8 +179,13 @@ export interface RetrieverHit {
  * TOIS 2023); a chunk one retriever did not return gets 0 from it, the
  * bottom of that retriever's scale. Returns the union, in no particular order.
  */
-export function fuseHits(lexical: readonly RetrieverHit[], dense: readonly RetrieverHit[], alpha: number): LibraryCandidate[] {
-  if (!(alpha >= 0 && alpha <= 1)) throw new AppError('INVALID_PARAMETER', [`hybrid weight alpha must be in [0, 1], got ${alpha}`]);
+export function fuseHits(
+  lexical: readonly RetrieverHit[],
+  dense: readonly RetrieverHit[],
+  alpha: number,
+): LibraryCandidate[] {
+  if (!(alpha >= 0 && alpha <= 1))
+    throw new AppError('INVALID_PARAMETER', [`hybrid weight alpha must be in [0, 1], got ${alpha}`]);
   const out = new Map<string, LibraryCandidate>();
   const add = (hits: readonly RetrieverHit[], weight: number) => {
     const norm = minMaxNormalize(hits.map((h) => h.score));

@@ -27,7 +27,9 @@ export interface Selection<C extends Candidate> {
 
 function rank<C extends Candidate>(candidates: readonly C[]): C[] {
   // One deterministic order for every method: score, then document position, then id.
-  return [...candidates].sort((x, y) => y.score - x.score || x.order - y.order || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+  return [...candidates].sort(
+    (x, y) => y.score - x.score || x.order - y.order || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0),
+  );
 }
 
 function sumTokens(cs: readonly Candidate[]): number {
@@ -43,7 +45,8 @@ export function validateSelectionMethod(method: SelectionMethod): void {
       validateAdaptiveKOptions(method);
       return;
     case 'top-k':
-      if (!Number.isInteger(method.k) || method.k < 0) throw new AppError('INVALID_PARAMETER', [`top-k needs an integer k ≥ 0, got ${method.k}`]);
+      if (!Number.isInteger(method.k) || method.k < 0)
+        throw new AppError('INVALID_PARAMETER', [`top-k needs an integer k ≥ 0, got ${method.k}`]);
       return;
     case 'token-budget':
       if (!Number.isFinite(method.tokens) || method.tokens < 0) {

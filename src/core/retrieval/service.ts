@@ -10,7 +10,16 @@ import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './
 import { fuseWeighted } from './fusion.js';
 import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
 import { assembleContext, type Passage } from './assemble.js';
-import { documentScores, fuseHits, pickDocuments, type DocumentAggregate, type DocumentPickOptions, type DocumentScore, type LibraryCandidate, type RetrieverHit } from './library.js';
+import {
+  documentScores,
+  fuseHits,
+  pickDocuments,
+  type DocumentAggregate,
+  type DocumentPickOptions,
+  type DocumentScore,
+  type LibraryCandidate,
+  type RetrieverHit,
+} from './library.js';
 import type { AdaptiveKResult } from './adaptive-k.js';
 import type { ScoreKind } from './defaults.js';
 import { isBlank } from '../text/blank.js';
@@ -98,7 +107,10 @@ export interface LibraryView {
 
 export interface RetrievalResult {
   /** The documents read: those named, or for the whole namespace those picked (`library`). */
-  scope: { documents: Array<{ id: string; version: string; title: string; tokens: number; chars: number; chunkCount: number }>; wholeNamespace: boolean };
+  scope: {
+    documents: Array<{ id: string; version: string; title: string; tokens: number; chars: number; chunkCount: number }>;
+    wholeNamespace: boolean;
+  };
   /** Whole-namespace retrieval only: how the documents were picked. */
   library: LibraryView | null;
   method: SelectionMethod;
@@ -135,7 +147,8 @@ const CHUNK_CACHE_CHARS = 32 * 2 ** 20;
 const BM25_CACHE_CHARS = 32 * 2 ** 20;
 /** Bookkeeping of one cached chunk beyond its text, in characters' worth. */
 const PER_CHUNK = 100;
-const chunkChars = (chunks: readonly { text: string }[]): number => chunks.reduce((n, c) => n + c.text.length + PER_CHUNK, 0);
+const chunkChars = (chunks: readonly { text: string }[]): number =>
+  chunks.reduce((n, c) => n + c.text.length + PER_CHUNK, 0);
 
 /**
  * Retrieval over the chunks in scope: exact dense scores for every chunk of
@@ -145,7 +158,10 @@ const chunkChars = (chunks: readonly { text: string }[]): number => chunks.reduc
  */
 export class RetrievalService {
   /** BM25 term statistics per document version: chunks of a version never change. */
-  private readonly bm25Cache = new Lru<string, { part: Bm25Part; ids: string[]; chars: number }>(BM25_CACHE_CHARS, (e) => e.chars);
+  private readonly bm25Cache = new Lru<string, { part: Bm25Part; ids: string[]; chars: number }>(
+    BM25_CACHE_CHARS,
+    (e) => e.chars,
+  );
   /** The chunks of document versions, for selections that need no dense scores (no vector-store read then). */
   private readonly chunkCache = new Lru<string, ChunkRecord[]>(CHUNK_CACHE_CHARS, chunkChars);
   private readonly textCache = new Lru<string, string>(TEXT_CACHE_CHARS, (t) => t.length);
@@ -155,7 +171,6 @@ export class RetrievalService {
   constructor(private readonly o: RetrievalServiceOptions) {
     this.ready = o.ready ?? vectorReadiness(o.vectors, o.embedder);
   }
-
 
   /** Ready documents in scope, or a 4xx naming the ones that are missing or still ingesting. */
   async resolveScope(namespace: string, documentIds: string[] | null): Promise<DocumentRecord[]> {
@@ -170,7 +185,10 @@ export class RetrievalService {
       if (out.length === 0) throw new AppError('NO_DOCUMENTS', [namespace]);
       return out;
     }
-    if (documentIds.length === 0) throw new AppError('VALIDATION', ['documentIds must name at least one document, or be omitted for the whole namespace']);
+    if (documentIds.length === 0)
+      throw new AppError('VALIDATION', [
+        'documentIds must name at least one document, or be omitted for the whole namespace',
+      ]);
     const unique = [...new Set(documentIds)];
     for (const id of unique) assertValidId(id, 'documentIds');
     const records = await Promise.all(unique.map((id) => this.o.documents.get(namespace, id)));
@@ -179,7 +197,14 @@ export class RetrievalService {
     const notReady = records.filter((d) => d!.version === null).map((d) => d!);
     if (notReady.length > 0) {
       throw new AppError('DOCUMENT_NOT_READY', [notReady.map((d) => `${d.id} (${d.status})`).join(', ')], {
-        details: { notReady: notReady.map((d) => ({ id: d.id, status: d.status, jobId: d.pending?.jobId ?? null, error: d.error })) },
+        details: {
+          notReady: notReady.map((d) => ({
+            id: d.id,
+            status: d.status,
+            jobId: d.pending?.jobId ?? null,
+            error: d.error,
+          })),
+        },
       });
     }
     return records as DocumentRecord[];
@@ -187,7 +212,10 @@ export class RetrievalService {
 
   async getText(namespace: string, doc: DocumentRecord): Promise<string> {
     const key = `${namespace}\0${doc.id}\0${doc.version}`;
-    return this.textCache.getOrLoad(key, async () => (await this.o.documents.getText(namespace, doc.id, doc.version!)) ?? '');
+    return this.textCache.getOrLoad(
+      key,
+      async () => (await this.o.documents.getText(namespace, doc.id, doc.version!)) ?? '',
+    );
   }
 
   async retrieve(input: RetrieveInput): Promise<RetrievalResult> {
@@ -234,10 +262,18 @@ export class RetrievalService {
         relativeGap: pick.relativeGap,
         aboveCut: pick.aboveCut,
         capped: pick.capped,
-        reasons: [`${c.how}`, ...pick.reasons, `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`],
+        reasons: [
+          `${c.how}`,
+          ...pick.reasons,
+          `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`,
+        ],
         pickMs,
       },
-      timings: { embedMs: r.timings.embedMs + c.embedMs, scoreMs: r.timings.scoreMs + (t1 - t0 - c.embedMs), selectMs: r.timings.selectMs },
+      timings: {
+        embedMs: r.timings.embedMs + c.embedMs,
+        scoreMs: r.timings.scoreMs + (t1 - t0 - c.embedMs),
+        selectMs: r.timings.selectMs,
+      },
     };
   }
 
@@ -251,7 +287,16 @@ export class RetrievalService {
   private async namespaceCandidates(
     input: RetrieveInput,
     refs: readonly DocumentVersionRef[],
-  ): Promise<{ candidates: LibraryCandidate[]; query: Float32Array | null; source: 'store' | 'dense-fallback'; lexical: number; dense: number; fallback: string | null; how: string; embedMs: number }> {
+  ): Promise<{
+    candidates: LibraryCandidate[];
+    query: Float32Array | null;
+    source: 'store' | 'dense-fallback';
+    lexical: number;
+    dense: number;
+    fallback: string | null;
+    how: string;
+    embedMs: number;
+  }> {
     const m = this.o.namespaceCandidates;
     const vectors = this.o.vectors;
     let embedMs = 0;
@@ -262,16 +307,28 @@ export class RetrievalService {
       embedMs += performance.now() - t;
       return q;
     };
-    const hits = (scored: readonly ScoredChunk[]): RetrieverHit[] => scored.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score }));
+    const hits = (scored: readonly ScoredChunk[]): RetrieverHit[] =>
+      scored.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score }));
 
     let fallback: string | null = null;
     if (vectors.searchText) {
       await this.ready();
       const lexical = input.score === 'dense' ? [] : await vectors.searchText(input.namespace, refs, input.question, m);
       if (input.score === 'bm25' && lexical.length > 0) {
-        return { candidates: hits(lexical), query: null, source: 'store', lexical: lexical.length, dense: 0, fallback: null, how: `candidates: the ${lexical.length} best chunks of the namespace by the store's lexical search (${vectors.name})`, embedMs };
+        return {
+          candidates: hits(lexical),
+          query: null,
+          source: 'store',
+          lexical: lexical.length,
+          dense: 0,
+          fallback: null,
+          how: `candidates: the ${lexical.length} best chunks of the namespace by the store's lexical search (${vectors.name})`,
+          embedMs,
+        };
       }
-      if (input.score === 'bm25') fallback = 'no chunk of the namespace shares a term with the question: documents were picked by dense similarity instead';
+      if (input.score === 'bm25')
+        fallback =
+          'no chunk of the namespace shares a term with the question: documents were picked by dense similarity instead';
       const q = await embed();
       const dense = await vectors.search(input.namespace, refs, q, m);
       const alpha = input.score === 'hybrid' ? input.hybridAlpha : 1;
@@ -296,7 +353,12 @@ export class RetrievalService {
     const dense = await vectors.search(input.namespace, refs, q, m);
     const bm25 = buildBm25Index(dense.map((s) => s.chunk.text)).score(input.question);
     const cosines = dense.map((s) => s.score);
-    const used = input.score === 'dense' ? cosines : input.score === 'bm25' ? bm25 : fuseWeighted(cosines, bm25, input.hybridAlpha);
+    const used =
+      input.score === 'dense'
+        ? cosines
+        : input.score === 'bm25'
+          ? bm25
+          : fuseWeighted(cosines, bm25, input.hybridAlpha);
     return {
       candidates: dense.map((s, i) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: used[i]! })),
       query: q,
@@ -310,7 +372,11 @@ export class RetrievalService {
   }
 
   /** Retrieval over every chunk of the given documents (named by the caller, or picked by `retrieveLibrary`). */
-  private async retrieveIn(input: RetrieveInput, docs: readonly DocumentRecord[], query: Float32Array | null): Promise<RetrievalResult> {
+  private async retrieveIn(
+    input: RetrieveInput,
+    docs: readonly DocumentRecord[],
+    query: Float32Array | null,
+  ): Promise<RetrievalResult> {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
     const t0 = performance.now();
@@ -319,15 +385,22 @@ export class RetrievalService {
     const q = query ?? (dense ? await this.o.embedder.embedQuery(input.question, input.signal) : null);
     await this.ready();
     const t1 = performance.now();
-    const scored = q === null ? await this.unscored(input.namespace, refs) : await this.o.vectors.scoreAll(input.namespace, refs, q);
+    const scored =
+      q === null ? await this.unscored(input.namespace, refs) : await this.o.vectors.scoreAll(input.namespace, refs, q);
     // A stable candidate order (document, position) makes BM25 caching and tie-breaks deterministic.
     const docIndex = new Map(docs.map((d, i) => [d.id, i]));
-    scored.sort((x, y) => docIndex.get(x.chunk.documentId)! - docIndex.get(y.chunk.documentId)! || x.chunk.order - y.chunk.order);
+    scored.sort(
+      (x, y) => docIndex.get(x.chunk.documentId)! - docIndex.get(y.chunk.documentId)! || x.chunk.order - y.chunk.order,
+    );
     const chunks = scored.map((s) => s.chunk);
     const denseScores = scored.map((s) => s.score);
     const bm25 = this.bm25Scores(input.namespace, chunks, input.question);
     const used =
-      input.score === 'dense' ? Float64Array.from(denseScores) : input.score === 'bm25' ? bm25 : fuseWeighted(denseScores, bm25, input.hybridAlpha);
+      input.score === 'dense'
+        ? Float64Array.from(denseScores)
+        : input.score === 'bm25'
+          ? bm25
+          : fuseWeighted(denseScores, bm25, input.hybridAlpha);
     const candidates: ScoredCandidate[] = chunks.map((c, i) => ({
       id: c.id,
       documentId: c.documentId,
@@ -345,7 +418,14 @@ export class RetrievalService {
     const texts = new Map<string, string>();
     for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
     const assembled = assembleContext(
-      selection.selected.map((c) => ({ documentId: c.documentId, chunkId: c.id, start: c.start, end: c.end, text: c.text, order: c.order })),
+      selection.selected.map((c) => ({
+        documentId: c.documentId,
+        chunkId: c.id,
+        start: c.start,
+        end: c.end,
+        text: c.text,
+        order: c.order,
+      })),
       { getText: (id) => texts.get(id) },
     );
     const t3 = performance.now();
@@ -355,7 +435,14 @@ export class RetrievalService {
     const ranked = [...candidates].sort((x, y) => y.score - x.score || x.order - y.order);
     return {
       scope: {
-        documents: docs.map((d) => ({ id: d.id, version: d.version!, title: d.title, tokens: d.tokens, chars: d.chars, chunkCount: d.chunkCount })),
+        documents: docs.map((d) => ({
+          id: d.id,
+          version: d.version!,
+          title: d.title,
+          tokens: d.tokens,
+          chars: d.chars,
+          chunkCount: d.chunkCount,
+        })),
         wholeNamespace: false,
       },
       library: null,
@@ -385,7 +472,13 @@ export class RetrievalService {
   /** Every chunk of the versions, each with a NaN dense score: what scoreAll returns, without a query vector. */
   private async unscored(namespace: string, refs: readonly DocumentVersionRef[]): Promise<ScoredChunk[]> {
     // Cached per version: whole-namespace questions read ever different sets of the same documents.
-    const perDoc = await Promise.all(refs.map((ref) => this.chunkCache.getOrLoad(`${namespace}\0${ref.documentId}@${ref.version}`, () => this.o.vectors.getChunks(namespace, ref))));
+    const perDoc = await Promise.all(
+      refs.map((ref) =>
+        this.chunkCache.getOrLoad(`${namespace}\0${ref.documentId}@${ref.version}`, () =>
+          this.o.vectors.getChunks(namespace, ref),
+        ),
+      ),
+    );
     return perDoc.flat().map((chunk) => ({ chunk, score: Number.NaN }));
   }
 

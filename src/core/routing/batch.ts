@@ -34,11 +34,20 @@ export interface QueryBatchJobData {
 }
 
 /** One question's outcome: its result, or the error it got (the others still run). */
-export type BatchItem = { id: string; question: string; ok: true; result: QueryResult } | { id: string; question: string; ok: false; error: { code: string; message: string } };
+export type BatchItem =
+  | { id: string; question: string; ok: true; result: QueryResult }
+  | { id: string; question: string; ok: false; error: { code: string; message: string } };
 
 export interface BatchResult {
   items: BatchItem[];
-  summary: { questions: number; answered: number; failed: number; strategies: Record<string, number>; escalated: number; promptTokens: number };
+  summary: {
+    questions: number;
+    answered: number;
+    failed: number;
+    strategies: Record<string, number>;
+    escalated: number;
+    promptTokens: number;
+  };
 }
 
 /** A job id for a batch: batches are not deduplicated (the documents may have changed since). No ':' (BullMQ reserves it). */
@@ -47,8 +56,12 @@ export function batchJobId(): string {
 }
 
 /** Ids for questions given without one: their position, 1-based. */
-export function normaliseQuestions(questions: ReadonlyArray<string | { id?: string; question: string }>): BatchQuestion[] {
-  const out = questions.map((q, i) => (typeof q === 'string' ? { id: String(i + 1), question: q } : { id: q.id ?? String(i + 1), question: q.question }));
+export function normaliseQuestions(
+  questions: ReadonlyArray<string | { id?: string; question: string }>,
+): BatchQuestion[] {
+  const out = questions.map((q, i) =>
+    typeof q === 'string' ? { id: String(i + 1), question: q } : { id: q.id ?? String(i + 1), question: q.question },
+  );
   const seen = new Set<string>();
   for (const q of out) {
     if (seen.has(q.id)) throw new AppError('VALIDATION', [`question id ${JSON.stringify(q.id)} appears twice`]);
@@ -115,7 +128,17 @@ export async function runBatch(
     promptTokens += it.result.totals.promptTokens;
   }
   const answered = items.filter((i) => i.ok).length;
-  return { items, summary: { questions: items.length, answered, failed: items.length - answered, strategies, escalated, promptTokens } };
+  return {
+    items,
+    summary: {
+      questions: items.length,
+      answered,
+      failed: items.length - answered,
+      strategies,
+      escalated,
+      promptTokens,
+    },
+  };
 }
 
 /**
@@ -125,7 +148,9 @@ export async function runBatch(
  * Re-running loses nothing: a batch stores nothing until its result, and the
  * next run answers every question afresh.
  */
-export function queryBatchProcessor(service: QueryService): (job: JobContext<QueryBatchJobData>) => Promise<BatchResult> {
+export function queryBatchProcessor(
+  service: QueryService,
+): (job: JobContext<QueryBatchJobData>) => Promise<BatchResult> {
   return (job) =>
     runBatch(service, job.data, {
       signal: job.signal,

@@ -67,7 +67,8 @@ export function parseCueNames(list: string): CueName[] {
     .map((s) => s.trim())
     .filter((s) => s !== '');
   for (const n of names) {
-    if (!(CUE_NAMES as readonly string[]).includes(n)) throw new RangeError(`unknown cue ${JSON.stringify(n)}: use ${CUE_NAMES.join(', ')}`);
+    if (!(CUE_NAMES as readonly string[]).includes(n))
+      throw new RangeError(`unknown cue ${JSON.stringify(n)}: use ${CUE_NAMES.join(', ')}`);
   }
   return [...new Set(names)] as CueName[];
 }

@@ -32,7 +32,9 @@ export interface Escalation {
   noRoom(insufficient: string): string;
 }
 
-export type EscalationCheck = { keep: true; reason: string | null; verdict: ProbeVerdict | null } | { keep: false; insufficient: string; verdict: ProbeVerdict | null };
+export type EscalationCheck =
+  | { keep: true; reason: string | null; verdict: ProbeVerdict | null }
+  | { keep: false; insufficient: string; verdict: ProbeVerdict | null };
 
 /** The retrieval probe with a limit on the length of a kept answer (tokens, citations not counted). */
 export function probeEscalation(maxAnswerTokens: number): Escalation {
@@ -53,15 +55,24 @@ export function probeEscalation(maxAnswerTokens: number): Escalation {
             'retrieval probe: the answer says the passages do not hold what was asked; kept, since a reader given the whole text more often invents an answer to such questions (ask with strategy full to read it whole anyway)',
         };
       }
-      if (verdict.why === 'short') return { keep: true, verdict, reason: `retrieval probe: a short answer (${verdict.answerTokens} tokens, at most ${maxAnswerTokens}) found in the passages; kept` };
+      if (verdict.why === 'short')
+        return {
+          keep: true,
+          verdict,
+          reason: `retrieval probe: a short answer (${verdict.answerTokens} tokens, at most ${maxAnswerTokens}) found in the passages; kept`,
+        };
       return {
         keep: false,
         verdict,
-        insufficient: verdict.why === 'empty' ? 'the retrieval answer is empty' : `the retrieval answer is long (${verdict.answerTokens} tokens, more than ${maxAnswerTokens}): the passages were likely not enough`,
+        insufficient:
+          verdict.why === 'empty'
+            ? 'the retrieval answer is empty'
+            : `the retrieval answer is long (${verdict.answerTokens} tokens, more than ${maxAnswerTokens}): the passages were likely not enough`,
       };
     },
     keeps: (v) => keptAt(v, maxAnswerTokens),
-    noRoom: (insufficient) => `retrieval probe: ${insufficient}, but the budgets leave no room to read more; the retrieval answer is kept`,
+    noRoom: (insufficient) =>
+      `retrieval probe: ${insufficient}, but the budgets leave no room to read more; the retrieval answer is kept`,
   };
 }
 
@@ -73,7 +84,11 @@ export const selfRouteEscalation: Escalation = {
   announce: () => null,
   check(answer) {
     if (!isUnanswerable(answer)) return { keep: true, reason: null, verdict: null };
-    return { keep: false, verdict: null, insufficient: `the model found the retrieved passages insufficient (replied ${answer.trim().slice(0, 40)})` };
+    return {
+      keep: false,
+      verdict: null,
+      insufficient: `the model found the retrieved passages insufficient (replied ${answer.trim().slice(0, 40)})`,
+    };
   },
   // A recorded answer was not asked to reply UNANSWERABLE: its decline stands in for the reply.
   keeps: (v) => v.why !== 'declined',

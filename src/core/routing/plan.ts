@@ -3,7 +3,14 @@ import type { RetrievalSignals } from '../retrieval/service.js';
 import type { StrategyName } from '../strategies/types.js';
 import { findCues, type Cue } from './cues.js';
 import { probeEscalation, selfRouteEscalation, type Escalation } from './escalation.js';
-import { decide, estimateLatencyMs, overBudget, type Budgets, type RoutingEstimates, type StrategyEstimate } from './policy.js';
+import {
+  decide,
+  estimateLatencyMs,
+  overBudget,
+  type Budgets,
+  type RoutingEstimates,
+  type StrategyEstimate,
+} from './policy.js';
 import { escalationOrder, type ProbeVerdict } from './probe.js';
 import { probeLimit, type ProbeZones, type RouterSettings } from './settings.js';
 
@@ -80,7 +87,9 @@ export function validateBudgets(b: Budgets): void {
   for (const [name, v] of Object.entries(b) as Array<[keyof Budgets, number | undefined]>) {
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (name === 'maxCalls' && !Number.isInteger(v))) {
-      throw new AppError('INVALID_PARAMETER', [`budgets.${name} must be ${name === 'maxCalls' ? 'an integer' : 'a number'} ≥ 0, got ${JSON.stringify(v)}`]);
+      throw new AppError('INVALID_PARAMETER', [
+        `budgets.${name} must be ${name === 'maxCalls' ? 'an integer' : 'a number'} ≥ 0, got ${JSON.stringify(v)}`,
+      ]);
     }
   }
 }
@@ -88,20 +97,29 @@ export function validateBudgets(b: Budgets): void {
 /** Throws INVALID_PARAMETER when a request asks for both escalations: Self-Route escalates a declined retrieval answer, the probe keeps it. */
 export function validateEscalation(o: { selfRoute?: boolean | undefined; probe?: boolean | undefined }): void {
   if (o.selfRoute === true && o.probe === true) {
-    throw new AppError('INVALID_PARAMETER', ['selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one']);
+    throw new AppError('INVALID_PARAMETER', [
+      'selfRoute and probe are two different escalations (Self-Route escalates a declined retrieval answer, the probe keeps it): ask for one',
+    ]);
   }
 }
 
 /** Throws INVALID_PARAMETER unless the preference is a number in [0, 1]. */
 export function validatePreference(p: number | undefined): void {
   if (p !== undefined && (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 1)) {
-    throw new AppError('INVALID_PARAMETER', [`preference must be a number from 0 (cheapest) to 1 (most accurate), got ${JSON.stringify(p)}`]);
+    throw new AppError('INVALID_PARAMETER', [
+      `preference must be a number from 0 (cheapest) to 1 (most accurate), got ${JSON.stringify(p)}`,
+    ]);
   }
 }
 
 /** The cost of two strategies run one after the other. */
 export function sumEstimates(a: StrategyEstimate, b: StrategyEstimate): StrategyEstimate {
-  return { feasible: a.feasible && b.feasible, promptTokens: a.promptTokens + b.promptTokens, calls: a.calls + b.calls, contextTokens: a.contextTokens + b.contextTokens };
+  return {
+    feasible: a.feasible && b.feasible,
+    promptTokens: a.promptTokens + b.promptTokens,
+    calls: a.calls + b.calls,
+    contextTokens: a.contextTokens + b.contextTokens,
+  };
 }
 
 const pct = (x: number): string => `${Math.round(x * 100)}%`;
@@ -121,9 +139,16 @@ export function zoneOf(
   const gap = input.signals.relativeGap;
   if (policy !== 'rag') {
     const cue = cues.find((c) => z.directCues.includes(c.name));
-    if (cue) return { zone: 'direct', why: `the question asks for a ${cue.name} ("${cue.match}"): the evidence is clearly spread out, so the whole text is read at once, without a retrieval answer first` };
+    if (cue)
+      return {
+        zone: 'direct',
+        why: `the question asks for a ${cue.name} ("${cue.match}"): the evidence is clearly spread out, so the whole text is read at once, without a retrieval answer first`,
+      };
     if (z.directMaxRelativeGap > 0 && gap !== null && gap < z.directMaxRelativeGap) {
-      return { zone: 'direct', why: `no passage stands out at all (largest score gap ${pct(gap)} of the range, below ${pct(z.directMaxRelativeGap)}): the whole text is read at once, without a retrieval answer first` };
+      return {
+        zone: 'direct',
+        why: `no passage stands out at all (largest score gap ${pct(gap)} of the range, below ${pct(z.directMaxRelativeGap)}): the whole text is read at once, without a retrieval answer first`,
+      };
     }
     return null;
   }
@@ -181,8 +206,15 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
       const e = estimates[requested];
       throw new AppError(
         'BUDGET_TOO_SMALL',
-        [`The budget is too small for strategy ${requested}: ${why}. The minimum for it is ${e.promptTokens} prompt tokens and ${e.calls} LLM call${e.calls === 1 ? '' : 's'}.`],
-        { details: { strategy: requested, minimum: { promptTokens: e.promptTokens, calls: e.calls, latencyMs: Math.round(latencyMs[requested]) } } },
+        [
+          `The budget is too small for strategy ${requested}: ${why}. The minimum for it is ${e.promptTokens} prompt tokens and ${e.calls} LLM call${e.calls === 1 ? '' : 's'}.`,
+        ],
+        {
+          details: {
+            strategy: requested,
+            minimum: { promptTokens: e.promptTokens, calls: e.calls, latencyMs: Math.round(latencyMs[requested]) },
+          },
+        },
       );
     }
     strategy = requested;
@@ -191,7 +223,8 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
     // What auto would have done, for comparison; within these budgets it may have had no option at all.
     try {
       const routed = decide(input.signals, ctx, t);
-      if (routed.strategy !== requested) reasons.push(`auto would have chosen ${routed.strategy}: ${routed.reasons.join('; ')}`);
+      if (routed.strategy !== requested)
+        reasons.push(`auto would have chosen ${routed.strategy}: ${routed.reasons.join('; ')}`);
     } catch (err) {
       if (!(err instanceof AppError && err.code === 'BUDGET_TOO_SMALL')) throw err;
     }
@@ -209,9 +242,15 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
   }
   if (selfRouteRequested && selfRouteNote === null && answerMayBeAbsent) {
     // Escalating would hand the question to the reader least likely to say the answer is not there.
-    selfRouteNote = 'Self-Route escalation is off for this question: its answer may not be in the text, so a reply that the passages do not answer it is kept';
+    selfRouteNote =
+      'Self-Route escalation is off for this question: its answer may not be in the text, so a reply that the passages do not answer it is kept';
   }
-  const selfRoute = selfRouteRequested && input.reader === 'generative' && requested === 'auto' && strategy === 'rag' && !answerMayBeAbsent;
+  const selfRoute =
+    selfRouteRequested &&
+    input.reader === 'generative' &&
+    requested === 'auto' &&
+    strategy === 'rag' &&
+    !answerMayBeAbsent;
   // Said in the reasons only when asked for explicitly; the note field always carries it.
   if (input.selfRoute === true && selfRouteNote) reasons = [...reasons, selfRouteNote];
 
@@ -220,14 +259,28 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
   const fits = estimates.full.feasible && !estimates.full.truncated;
   // Where a retrieval answer that is not kept goes, first the strategy read if the budgets allow.
   const order = escalationOrder(strategy, fits);
-  const fallback = strategy !== 'rag' ? strategy : (order.find((x) => overBudget(x, estimates[x], budgets, latencyMs[x]) === null) ?? null);
+  const fallback =
+    strategy !== 'rag'
+      ? strategy
+      : (order.find((x) => overBudget(x, estimates[x], budgets, latencyMs[x]) === null) ?? null);
   let probeNote: string | null = null;
   let zone: ProbeView['zone'] = null;
   if (probeRequested) {
-    if (input.reader === 'extractive') probeNote = 'The retrieval probe is off: the extractive reader quotes sentences, so neither a decline nor the length of its answer says anything';
+    if (input.reader === 'extractive')
+      probeNote =
+        'The retrieval probe is off: the extractive reader quotes sentences, so neither a decline nor the length of its answer says anything';
     else if (requested !== 'auto') probeNote = 'The retrieval probe applies only to strategy auto';
-    else if (overBudget('rag', estimates.rag, budgets, latencyMs.rag) !== null) probeNote = 'The retrieval probe is off for this question: retrieval does not fit the budgets or the window';
-    else if (strategy !== 'rag' && overBudget(strategy, sumEstimates(estimates.rag, estimates[strategy]), budgets, latencyMs.rag + latencyMs[strategy]) !== null) {
+    else if (overBudget('rag', estimates.rag, budgets, latencyMs.rag) !== null)
+      probeNote = 'The retrieval probe is off for this question: retrieval does not fit the budgets or the window';
+    else if (
+      strategy !== 'rag' &&
+      overBudget(
+        strategy,
+        sumEstimates(estimates.rag, estimates[strategy]),
+        budgets,
+        latencyMs.rag + latencyMs[strategy],
+      ) !== null
+    ) {
       probeNote = `The retrieval probe is off for this question: the budgets leave no room for a retrieval answer before ${strategy}`;
     } else {
       const z = zoneOf(input, strategy, answerMayBeAbsent, s.zones, cues);
@@ -258,13 +311,24 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
     escalation,
     order,
     selfRoute: { requested: selfRouteRequested, active: selfRoute, note: selfRouteNote },
-    probe: { requested: probeRequested, active: probe, note: probeNote, maxAnswerTokens, fallback: probe ? fallback : null, verdict: null, zone },
+    probe: {
+      requested: probeRequested,
+      active: probe,
+      note: probeNote,
+      maxAnswerTokens,
+      fallback: probe ? fallback : null,
+      verdict: null,
+      zone,
+    },
     answerMayBeAbsent,
   };
 }
 
 /** Budgets left after a first attempt that used `used`. */
-export function budgetsLeft(budgets: Budgets, used: { promptTokens: number; calls: number; latencyMs: number }): Budgets {
+export function budgetsLeft(
+  budgets: Budgets,
+  used: { promptTokens: number; calls: number; latencyMs: number },
+): Budgets {
   return {
     ...(budgets.maxPromptTokens !== undefined ? { maxPromptTokens: budgets.maxPromptTokens - used.promptTokens } : {}),
     ...(budgets.maxCalls !== undefined ? { maxCalls: budgets.maxCalls - used.calls } : {}),

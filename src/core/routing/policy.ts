@@ -105,17 +105,26 @@ const pct = (x: number): string => `${Math.round(x * 100)}%`;
 const num = (x: number): string => Math.round(x).toLocaleString('en-US');
 
 /** Estimated wall-clock time of a strategy: calls run one after another (Chain-of-Agents workers are sequential). */
-export function estimateLatencyMs(e: Pick<StrategyEstimate, 'calls' | 'promptTokens'>, t: Pick<RouterThresholds, 'latencyMsPerCall' | 'latencyMsPerKiloToken'>): number {
+export function estimateLatencyMs(
+  e: Pick<StrategyEstimate, 'calls' | 'promptTokens'>,
+  t: Pick<RouterThresholds, 'latencyMsPerCall' | 'latencyMsPerKiloToken'>,
+): number {
   return e.calls * t.latencyMsPerCall + (e.promptTokens / 1000) * t.latencyMsPerKiloToken;
 }
 
 /** Why a strategy is out under the budgets, or null when it fits them. */
-export function overBudget(name: StrategyName, e: StrategyEstimate, budgets: Budgets, latencyMs: number): string | null {
+export function overBudget(
+  name: StrategyName,
+  e: StrategyEstimate,
+  budgets: Budgets,
+  latencyMs: number,
+): string | null {
   if (!e.feasible) return `${name} does not fit the model's window${e.reason ? `: ${e.reason}` : ''}`;
   if (budgets.maxPromptTokens !== undefined && e.promptTokens > budgets.maxPromptTokens) {
     return `${name} needs about ${num(e.promptTokens)} prompt tokens, more than the budget of ${num(budgets.maxPromptTokens)}`;
   }
-  if (budgets.maxCalls !== undefined && e.calls > budgets.maxCalls) return `${name} needs ${e.calls} LLM calls, more than the budget of ${budgets.maxCalls}`;
+  if (budgets.maxCalls !== undefined && e.calls > budgets.maxCalls)
+    return `${name} needs ${e.calls} LLM calls, more than the budget of ${budgets.maxCalls}`;
   if (budgets.maxLatencyMs !== undefined && latencyMs > budgets.maxLatencyMs) {
     return `${name} is estimated to take about ${num(latencyMs)} ms, more than the budget of ${num(budgets.maxLatencyMs)} ms`;
   }
@@ -137,22 +146,36 @@ const ORDER: readonly StrategyName[] = ['rag', 'full', 'coa'];
 function budgetTooSmall(ctx: RoutingContext, latency: Record<StrategyName, number>, why: string[]): never {
   const feasible = ORDER.filter((s) => ctx.estimates[s].feasible);
   if (feasible.length === 0) {
-    throw new AppError('BUDGET_TOO_SMALL', [`No reading strategy fits the model's window: ${why.join('; ')}`], { details: { reasons: why } });
+    throw new AppError('BUDGET_TOO_SMALL', [`No reading strategy fits the model's window: ${why.join('; ')}`], {
+      details: { reasons: why },
+    });
   }
   const minPrompt = Math.min(...feasible.map((s) => ctx.estimates[s].promptTokens));
   const minCalls = Math.min(...feasible.map((s) => ctx.estimates[s].calls));
   const minLatency = Math.min(...feasible.map((s) => latency[s]));
   const parts: string[] = [];
   const b = ctx.budgets;
-  if (b.maxPromptTokens !== undefined && b.maxPromptTokens < minPrompt) parts.push(`maxPromptTokens is ${num(b.maxPromptTokens)} but the minimum is ${num(minPrompt)} prompt tokens`);
-  if (b.maxCalls !== undefined && b.maxCalls < minCalls) parts.push(`maxCalls is ${b.maxCalls} but the minimum is ${minCalls} LLM call${minCalls === 1 ? '' : 's'}`);
-  if (b.maxLatencyMs !== undefined && b.maxLatencyMs < minLatency) parts.push(`maxLatencyMs is ${num(b.maxLatencyMs)} but the minimum is about ${num(minLatency)} ms`);
+  if (b.maxPromptTokens !== undefined && b.maxPromptTokens < minPrompt)
+    parts.push(`maxPromptTokens is ${num(b.maxPromptTokens)} but the minimum is ${num(minPrompt)} prompt tokens`);
+  if (b.maxCalls !== undefined && b.maxCalls < minCalls)
+    parts.push(`maxCalls is ${b.maxCalls} but the minimum is ${minCalls} LLM call${minCalls === 1 ? '' : 's'}`);
+  if (b.maxLatencyMs !== undefined && b.maxLatencyMs < minLatency)
+    parts.push(`maxLatencyMs is ${num(b.maxLatencyMs)} but the minimum is about ${num(minLatency)} ms`);
   // Each budget alone may be satisfiable while no single strategy meets them all.
   if (parts.length === 0) parts.push(`no strategy meets all the budgets together (${why.join('; ')})`);
   throw new AppError('BUDGET_TOO_SMALL', [`The budget is too small for this question: ${parts.join('; ')}.`], {
     details: {
       minimum: { promptTokens: minPrompt, calls: minCalls, latencyMs: Math.round(minLatency) },
-      estimates: Object.fromEntries(ORDER.map((s) => [s, { feasible: ctx.estimates[s].feasible, promptTokens: ctx.estimates[s].promptTokens, calls: ctx.estimates[s].calls }])),
+      estimates: Object.fromEntries(
+        ORDER.map((s) => [
+          s,
+          {
+            feasible: ctx.estimates[s].feasible,
+            promptTokens: ctx.estimates[s].promptTokens,
+            calls: ctx.estimates[s].calls,
+          },
+        ]),
+      ),
       reasons: why,
     },
   });
@@ -172,19 +195,28 @@ export function readEvidence(
   const diffuse: string[] = [];
 
   const cueHits = cues.filter((c) => t.diffuseCues.includes(c.name));
-  for (const c of cueHits) diffuse.push(`the question asks for a ${c.name} ("${c.match}"), which usually needs more than one place in the text`);
+  for (const c of cueHits)
+    diffuse.push(
+      `the question asks for a ${c.name} ("${c.match}"), which usually needs more than one place in the text`,
+    );
   const words = questionWords(question);
   if (t.maxQuestionWords > 0 && words > t.maxQuestionWords) {
-    diffuse.push(`the question is long (${words} words, more than ${t.maxQuestionWords}): it usually asks several things or for reasoning across the text`);
+    diffuse.push(
+      `the question is long (${words} words, more than ${t.maxQuestionWords}): it usually asks several things or for reasoning across the text`,
+    );
   }
 
   if (signals.relativeGap === null || signals.aboveCut === null) {
     // No Adaptive-k curve (top-k or token-budget selection): only share and cues can speak.
     reasons.push(`the selection method gives no score gap to judge concentration by (${signals.k} chunks selected)`);
   } else if (signals.flat || signals.relativeGap < t.minRelativeGap) {
-    diffuse.push(`no passage stands out: the largest score gap is ${pct(signals.relativeGap)} of the score range, below ${pct(t.minRelativeGap)}`);
+    diffuse.push(
+      `no passage stands out: the largest score gap is ${pct(signals.relativeGap)} of the score range, below ${pct(t.minRelativeGap)}`,
+    );
   } else if (signals.aboveCut > t.maxAboveCut) {
-    diffuse.push(`many passages are needed: ${signals.aboveCut} chunks stand above the largest score gap, more than ${t.maxAboveCut}`);
+    diffuse.push(
+      `many passages are needed: ${signals.aboveCut} chunks stand above the largest score gap, more than ${t.maxAboveCut}`,
+    );
   } else {
     reasons.push(
       `${signals.aboveCut === 1 ? 'one passage stands' : `${signals.aboveCut} passages stand`} out: the largest score gap is ${pct(signals.relativeGap)} of the score range ` +
@@ -192,10 +224,14 @@ export function readEvidence(
     );
   }
   if (signals.selectedShare > t.maxSelectedShare) {
-    diffuse.push(`the selection would read ${pct(signals.selectedShare)} of the text, more than ${pct(t.maxSelectedShare)}: retrieval saves little`);
+    diffuse.push(
+      `the selection would read ${pct(signals.selectedShare)} of the text, more than ${pct(t.maxSelectedShare)}: retrieval saves little`,
+    );
   }
   if (t.maxSpread < 1 && signals.k > 1 && signals.spread > t.maxSpread) {
-    diffuse.push(`the selected chunks are spread over ${pct(signals.spread)} of the text, more than ${pct(t.maxSpread)}`);
+    diffuse.push(
+      `the selected chunks are spread over ${pct(signals.spread)} of the text, more than ${pct(t.maxSpread)}`,
+    );
   }
   const concentrated = diffuse.length === 0 && signals.relativeGap !== null;
   return { concentrated, reasons: [...reasons, ...diffuse] };
@@ -229,7 +265,9 @@ export function decide(signals: RetrievalSignals, ctx: RoutingContext, t: Router
     const why = overBudget(s, ctx.estimates[s], ctx.budgets, latencyMs[s]);
     if (why) excluded.set(s, why);
   }
-  const allowed = ORDER.filter((s) => !excluded.has(s)).sort((x, y) => ctx.estimates[x].promptTokens - ctx.estimates[y].promptTokens);
+  const allowed = ORDER.filter((s) => !excluded.has(s)).sort(
+    (x, y) => ctx.estimates[x].promptTokens - ctx.estimates[y].promptTokens,
+  );
   if (allowed.length === 0) budgetTooSmall(ctx, latencyMs, [...excluded.values()]);
 
   const fits = !ctx.estimates.full.truncated && ctx.estimates.full.feasible;
@@ -243,12 +281,19 @@ export function decide(signals: RetrievalSignals, ctx: RoutingContext, t: Router
     // say so more often than readers given everything (gpt-4o 71.0% against 57.9%).
     preferred = 'rag';
     reasons.push(
-      `the question uses ${absent.length} term${absent.length === 1 ? '' : 's'} the documents never do (${absent.slice(0, 5).map((w) => `"${w}"`).join(', ')}), ` +
+      `the question uses ${absent.length} term${absent.length === 1 ? '' : 's'} the documents never do (${absent
+        .slice(0, 5)
+        .map((w) => `"${w}"`)
+        .join(', ')}), ` +
         `at least ${t.minAbsentTerms}: its answer may not be in the text, and a reader given a few passages says so more readily than one given everything`,
     );
   } else preferred = evidence.concentrated ? 'rag' : fits ? 'full' : 'coa';
-  if (preferred === 'rag') reasons.push(`retrieval reads ${num(ctx.estimates.rag.contextTokens)} of ${num(ctx.documentTokens)} tokens`);
-  else if (preferred === 'full') reasons.push(`the documents (${num(ctx.documentTokens)} tokens) fit the window (${num(ctx.window)} tokens after the answer reserve): reading them whole`);
+  if (preferred === 'rag')
+    reasons.push(`retrieval reads ${num(ctx.estimates.rag.contextTokens)} of ${num(ctx.documentTokens)} tokens`);
+  else if (preferred === 'full')
+    reasons.push(
+      `the documents (${num(ctx.documentTokens)} tokens) fit the window (${num(ctx.window)} tokens after the answer reserve): reading them whole`,
+    );
   else {
     reasons.push(
       `the documents (${num(ctx.documentTokens)} tokens) exceed the window (${num(ctx.window)} tokens after the answer reserve): ` +
@@ -258,10 +303,24 @@ export function decide(signals: RetrievalSignals, ctx: RoutingContext, t: Router
 
   let strategy = preferred;
   if (excluded.has(preferred)) {
-    const fallbacks: Record<StrategyName, StrategyName[]> = { rag: ['full', 'coa'], full: ['coa', 'rag'], coa: ['full', 'rag'] };
+    const fallbacks: Record<StrategyName, StrategyName[]> = {
+      rag: ['full', 'coa'],
+      full: ['coa', 'rag'],
+      coa: ['full', 'rag'],
+    };
     strategy = fallbacks[preferred].find((s) => !excluded.has(s))!;
     reasons.push(`${excluded.get(preferred)}; using ${strategy} instead`);
-    if (strategy === 'full' && ctx.estimates.full.truncated) reasons.push('full context will be middle-truncated to fit the window');
+    if (strategy === 'full' && ctx.estimates.full.truncated)
+      reasons.push('full context will be middle-truncated to fit the window');
   }
-  return { strategy, reasons, signals, cues, allowed, preferred, latencyMs, answerMayBeAbsent: absentRule && strategy === 'rag' };
+  return {
+    strategy,
+    reasons,
+    signals,
+    cues,
+    allowed,
+    preferred,
+    latencyMs,
+    answerMayBeAbsent: absentRule && strategy === 'rag',
+  };
 }

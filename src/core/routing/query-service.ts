@@ -11,7 +11,17 @@ import { isStrategyName, type AnswerEvent, type AnswerResult, type StrategyName 
 import type { Cue } from './cues.js';
 import { absentTerms, termCoverage, vocabulary } from './terms.js';
 import { overBudget, type Budgets } from './policy.js';
-import { budgetsLeft, planQuery, validateBudgets, validateEscalation, validatePreference, type EscalationView, type Plan, type ProbeView, type RequestedStrategy } from './plan.js';
+import {
+  budgetsLeft,
+  planQuery,
+  validateBudgets,
+  validateEscalation,
+  validatePreference,
+  type EscalationView,
+  type Plan,
+  type ProbeView,
+  type RequestedStrategy,
+} from './plan.js';
 import type { RouterSettings } from './settings.js';
 
 export { validateBudgets, validateEscalation, validatePreference, type RequestedStrategy } from './plan.js';
@@ -59,7 +69,10 @@ export interface QueryInput {
 }
 
 /** Events of a query: the decision first, then the answer's, with `escalate` between two attempts. */
-export type QueryEvent = { type: 'decision'; decision: QueryDecision } | { type: 'escalate'; from: 'rag'; to: StrategyName; reason: string } | AnswerEvent;
+export type QueryEvent =
+  | { type: 'decision'; decision: QueryDecision }
+  | { type: 'escalate'; from: 'rag'; to: StrategyName; reason: string }
+  | AnswerEvent;
 
 export interface StrategyEstimateView {
   feasible: boolean;
@@ -100,7 +113,11 @@ export interface QueryDecision {
     llm: string;
   };
   cues: Cue[];
-  estimates: { rag: StrategyEstimateView; coa: StrategyEstimateView & { segments: number }; full: StrategyEstimateView & { truncated: boolean } };
+  estimates: {
+    rag: StrategyEstimateView;
+    coa: StrategyEstimateView & { segments: number };
+    full: StrategyEstimateView & { truncated: boolean };
+  };
   budgets: Budgets;
   selfRoute: EscalationView;
   /** The retrieval probe (./probe.ts): whether it ran, and what it made of the retrieval answer. */
@@ -150,7 +167,10 @@ export class QueryService {
   constructor(private readonly o: QueryServiceOptions) {}
 
   /** The document vocabularies of a scope; undefined when no rule reads them or the scope is too large. */
-  private async scopeVocabularies(namespace: string, docs: readonly DocumentRecord[]): Promise<Array<Set<string>> | undefined> {
+  private async scopeVocabularies(
+    namespace: string,
+    docs: readonly DocumentRecord[],
+  ): Promise<Array<Set<string>> | undefined> {
     const s = this.o.router;
     const needed = s.thresholds.minAbsentTerms > 0 || s.zones.trustMinRelativeGap > 0;
     if (!needed || docs.length > VOCABULARY_CACHE) return undefined;
@@ -158,7 +178,9 @@ export class QueryService {
     for (const d of docs) {
       const key = `${namespace}\0${d.id}\0${d.version}`;
       // Requests arriving together on a new version share one reading of its words (~70 ms for a 128k-token book).
-      vocabularies.push(await this.vocabularies.getOrLoad(key, async () => vocabulary(await this.o.retrieval.getText(namespace, d))));
+      vocabularies.push(
+        await this.vocabularies.getOrLoad(key, async () => vocabulary(await this.o.retrieval.getText(namespace, d))),
+      );
     }
     return vocabularies;
   }
@@ -176,14 +198,20 @@ export class QueryService {
     const provider = choice.provider ?? r.provider;
     const configured = [...new Set([r.provider, 'extractive'])];
     if (!configured.includes(provider)) {
-      throw new AppError('INVALID_PARAMETER', [`llm.provider ${JSON.stringify(provider)} is not configured on this server; available: ${configured.join(', ')}`]);
+      throw new AppError('INVALID_PARAMETER', [
+        `llm.provider ${JSON.stringify(provider)} is not configured on this server; available: ${configured.join(', ')}`,
+      ]);
     }
     if (choice.model !== undefined && provider !== 'openai') {
-      throw new AppError('INVALID_PARAMETER', [`llm.model can only be chosen for the openai provider, not ${provider}`]);
+      throw new AppError('INVALID_PARAMETER', [
+        `llm.model can only be chosen for the openai provider, not ${provider}`,
+      ]);
     }
     const allowedModels = [r.model, ...r.allowedModels].filter((s) => s !== '');
     if (choice.model !== undefined && !allowedModels.includes(choice.model)) {
-      throw new AppError('INVALID_PARAMETER', [`llm.model ${JSON.stringify(choice.model)} is not allowed on this server; allowed: ${allowedModels.join(', ')}`]);
+      throw new AppError('INVALID_PARAMETER', [
+        `llm.model ${JSON.stringify(choice.model)} is not allowed on this server; allowed: ${allowedModels.join(', ')}`,
+      ]);
     }
     const model = choice.model ?? (provider === r.provider ? r.model : '');
     if (provider === r.provider && model === r.model) return keep;
@@ -195,7 +223,8 @@ export class QueryService {
 
   async query(input: QueryInput): Promise<QueryResult> {
     const requested: RequestedStrategy = input.strategy ?? 'auto';
-    if (requested !== 'auto' && !isStrategyName(requested)) throw new AppError('UNKNOWN_STRATEGY', [JSON.stringify(requested)]);
+    if (requested !== 'auto' && !isStrategyName(requested))
+      throw new AppError('UNKNOWN_STRATEGY', [JSON.stringify(requested)]);
     const budgets = input.budgets ?? {};
     validateBudgets(budgets);
     validateEscalation(input);
@@ -242,7 +271,14 @@ export class QueryService {
       strategy: plan.strategy,
       requested,
       reasons: plan.reasons,
-      documents: r.library ? { picked: r.library.picked.map((d) => d.id), namespaceDocuments: r.library.namespaceDocuments, fallback: r.library.fallback, reasons: r.library.reasons } : null,
+      documents: r.library
+        ? {
+            picked: r.library.picked.map((d) => d.id),
+            namespaceDocuments: r.library.namespaceDocuments,
+            fallback: r.library.fallback,
+            reasons: r.library.reasons,
+          }
+        : null,
       signals: {
         k: r.signals.k,
         candidates: r.signals.candidates,
@@ -267,14 +303,31 @@ export class QueryService {
       escalated: null,
     };
     emit({ type: 'decision', decision });
-    return this.execute(plan, decision, { ...input, documents: docs, llm, budgets, estimates, retrieval: r, emit, log });
+    return this.execute(plan, decision, {
+      ...input,
+      documents: docs,
+      llm,
+      budgets,
+      estimates,
+      retrieval: r,
+      emit,
+      log,
+    });
   }
 
   /** Runs a plan: the first read, then, when its escalation does not keep the answer, the whole text within what the budgets leave. */
   private async execute(
     plan: Plan,
     decision: QueryDecision,
-    x: QueryInput & { documents: readonly DocumentRecord[]; llm: LlmProvider; budgets: Budgets; estimates: CostEstimates; retrieval: RetrievalResult; emit: (e: QueryEvent) => void; log: Logger },
+    x: QueryInput & {
+      documents: readonly DocumentRecord[];
+      llm: LlmProvider;
+      budgets: Budgets;
+      estimates: CostEstimates;
+      retrieval: RetrievalResult;
+      emit: (e: QueryEvent) => void;
+      log: Logger;
+    },
   ): Promise<QueryResult> {
     const base = {
       namespace: x.namespace,
@@ -290,7 +343,12 @@ export class QueryService {
     };
     const esc = plan.escalation;
     // Retrieval answers read the passages the decision was made on, not a second retrieval.
-    const first = await this.o.answers.answer({ ...base, strategy: plan.strategy, retrieval: x.retrieval, ...(esc?.allowUnanswerable ? { allowUnanswerable: true } : {}) });
+    const first = await this.o.answers.answer({
+      ...base,
+      strategy: plan.strategy,
+      retrieval: x.retrieval,
+      ...(esc?.allowUnanswerable ? { allowUnanswerable: true } : {}),
+    });
     if (!esc) {
       x.log.info({ chosen: plan.strategy, escalated: false }, 'query answered');
       return { ...first, decision };
@@ -311,7 +369,13 @@ export class QueryService {
       return { ...first, decision };
     }
     const fits = x.estimates.full.feasible && !x.estimates.full.truncated;
-    const reason = `${check.insufficient}: reading ` + (target === 'full' ? (fits ? 'the whole text' : 'the middle-truncated text') : 'the whole text with Chain-of-Agents');
+    const reason =
+      `${check.insufficient}: reading ` +
+      (target === 'full'
+        ? fits
+          ? 'the whole text'
+          : 'the middle-truncated text'
+        : 'the whole text with Chain-of-Agents');
     x.emit({ type: 'escalate', from: 'rag', to: target, reason });
     const second = await this.o.answers.answer({ ...base, strategy: target });
     decision.strategy = target;
@@ -322,7 +386,11 @@ export class QueryService {
   }
 }
 
-function estimateViews(e: CostEstimates, budgets: Budgets, latency: Record<StrategyName, number>): QueryDecision['estimates'] {
+function estimateViews(
+  e: CostEstimates,
+  budgets: Budgets,
+  latency: Record<StrategyName, number>,
+): QueryDecision['estimates'] {
   const view = (s: StrategyName): StrategyEstimateView => ({
     feasible: e[s].feasible,
     ...(e[s].reason ? { reason: e[s].reason } : {}),
@@ -332,5 +400,9 @@ function estimateViews(e: CostEstimates, budgets: Budgets, latency: Record<Strat
     latencyMs: Math.round(latency[s]),
     excludedBy: overBudget(s, e[s], budgets, latency[s]),
   });
-  return { rag: view('rag'), coa: { ...view('coa'), segments: e.coa.segments }, full: { ...view('full'), truncated: e.full.truncated } };
+  return {
+    rag: view('rag'),
+    coa: { ...view('coa'), segments: e.coa.segments },
+    full: { ...view('full'), truncated: e.full.truncated },
+  };
 }

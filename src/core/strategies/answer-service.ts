@@ -147,7 +147,8 @@ export class AnswerService {
       const versions = new Map(r.scope.documents.map((d) => [d.id, d.version]));
       const texts = new Map<string, string>();
       for (const d of docs) {
-        if (versions.get(d.id) === d.version && r.selected.some((c) => c.documentId === d.id)) texts.set(d.id, await this.o.retrieval.getText(input.namespace, d));
+        if (versions.get(d.id) === d.version && r.selected.some((c) => c.documentId === d.id))
+          texts.set(d.id, await this.o.retrieval.getText(input.namespace, d));
       }
       emit({ type: 'progress', stage: 'read' });
       run = await runRag({
@@ -173,7 +174,8 @@ export class AnswerService {
       run = input.strategy === 'full' ? await runFull(strategyInput) : await runCoa(strategyInput);
     }
 
-    const fullContextTokens = run.fullContextTokens ?? (await this.fullContextTokens(input.namespace, input.question, docs, llm));
+    const fullContextTokens =
+      run.fullContextTokens ?? (await this.fullContextTokens(input.namespace, input.question, docs, llm));
     const { fullContextTokens: _exact, ...out } = run;
     const calls = caller.calls;
     const result: AnswerResult = {
@@ -190,7 +192,13 @@ export class AnswerService {
       fullContextTokens,
     };
     log.info(
-      { llm: `${llm.id}:${llm.model}`, calls: calls.length, promptTokens: result.totals.promptTokens, fullContextTokens, ms: Math.round(performance.now() - started) },
+      {
+        llm: `${llm.id}:${llm.model}`,
+        calls: calls.length,
+        promptTokens: result.totals.promptTokens,
+        fullContextTokens,
+        ms: Math.round(performance.now() - started),
+      },
       'answered',
     );
     return result;
@@ -214,12 +222,19 @@ export class AnswerService {
     const docTokens = docs.reduce((n, d) => n + d.tokens, 0);
     const empty = (title: string) => ({ title, parts: [{ title, start: 0, end: 0, text: '' }], droppedTokens: 0 });
 
-    const fullFrame = llm.countMessageTokens(fullMessages(question, docs.map((d) => empty(d.title))));
+    const fullFrame = llm.countMessageTokens(
+      fullMessages(
+        question,
+        docs.map((d) => empty(d.title)),
+      ),
+    );
     const fullRoom = window - reserves.answer - fullFrame;
     const fullRead = Math.max(0, Math.min(docTokens, fullRoom));
     const full = {
       feasible: fullRoom > 0,
-      ...(fullRoom > 0 ? {} : { reason: 'the window holds no document text after the instructions and the answer reserve' }),
+      ...(fullRoom > 0
+        ? {}
+        : { reason: 'the window holds no document text after the instructions and the answer reserve' }),
       promptTokens: fullFrame + fullRead,
       maxCompletionTokens: reserves.answer,
       calls: 1,
@@ -239,16 +254,32 @@ export class AnswerService {
       contextTokens: ragRead,
     };
 
-    const budget = coaSegmentBudget({ llm }, question, docs.map((d) => d.title), reserves, Math.max(0, ...docs.map((d) => d.chars ?? 99_999_999)));
+    const budget = coaSegmentBudget(
+      { llm },
+      question,
+      docs.map((d) => d.title),
+      reserves,
+      Math.max(0, ...docs.map((d) => d.chars ?? 99_999_999)),
+    );
     const perSegment = Math.max(1, budget - slack(budget));
     const feasible = budget >= MIN_SEGMENT_TOKENS;
     const segments = feasible ? Math.max(docs.length, Math.ceil(docTokens / perSegment)) : 0;
-    const workerFrame = llm.countMessageTokens(coaWorkerMessages({ question, previousNote: '', segment: { title: '', start: 0, end: 0, text: '' }, index: 0, total: 1 }));
+    const workerFrame = llm.countMessageTokens(
+      coaWorkerMessages({
+        question,
+        previousNote: '',
+        segment: { title: '', start: 0, end: 0, text: '' },
+        index: 0,
+        total: 1,
+      }),
+    );
     const managerFrame = llm.countMessageTokens(coaManagerMessages(question, ''));
     const coa = {
       feasible,
       ...(feasible ? {} : { reason: `fewer than ${MIN_SEGMENT_TOKENS} tokens of text per worker fit the window` }),
-      promptTokens: feasible ? docTokens + segments * workerFrame + Math.max(0, segments - 1) * reserves.note + managerFrame + reserves.note : 0,
+      promptTokens: feasible
+        ? docTokens + segments * workerFrame + Math.max(0, segments - 1) * reserves.note + managerFrame + reserves.note
+        : 0,
       maxCompletionTokens: feasible ? segments * reserves.note + reserves.answer : 0,
       calls: feasible ? segments + 1 : 0,
       contextTokens: feasible ? docTokens : 0,
@@ -259,13 +290,28 @@ export class AnswerService {
 
   private async texts(namespace: string, docs: readonly DocumentRecord[]): Promise<DocumentText[]> {
     const out: DocumentText[] = [];
-    for (const d of docs) out.push({ id: d.id, title: d.title || d.id, text: await this.o.retrieval.getText(namespace, d) });
+    for (const d of docs)
+      out.push({ id: d.id, title: d.title || d.id, text: await this.o.retrieval.getText(namespace, d) });
     return out;
   }
 
   /** The untruncated full-context prompt: its frame counted whole, each document's text counted (and cached) once per version and tokenizer. */
-  private async fullContextTokens(namespace: string, question: string, docs: readonly DocumentRecord[], llm: LlmProvider): Promise<number> {
-    let total = llm.countMessageTokens(fullMessages(question, docs.map((d) => ({ title: d.title || d.id, parts: [{ title: d.title, start: 0, end: 0, text: '' }], droppedTokens: 0 }))));
+  private async fullContextTokens(
+    namespace: string,
+    question: string,
+    docs: readonly DocumentRecord[],
+    llm: LlmProvider,
+  ): Promise<number> {
+    let total = llm.countMessageTokens(
+      fullMessages(
+        question,
+        docs.map((d) => ({
+          title: d.title || d.id,
+          parts: [{ title: d.title, start: 0, end: 0, text: '' }],
+          droppedTokens: 0,
+        })),
+      ),
+    );
     for (const d of docs) {
       const key = `${llm.id}\0${llm.model}\0${namespace}\0${d.id}\0${d.version}`;
       let n = this.tokenCache.get(key);

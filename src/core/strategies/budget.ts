@@ -44,7 +44,13 @@ export function slack(budget: number): number {
  * caller has just taken it with the same provider (a whole book's prompt
  * costs milliseconds to count again even memoised).
  */
-export function assertFits(llm: LlmProvider, messages: readonly ChatMessage[], maxTokens: number, what: string, counted?: number): number {
+export function assertFits(
+  llm: LlmProvider,
+  messages: readonly ChatMessage[],
+  maxTokens: number,
+  what: string,
+  counted?: number,
+): number {
   const prompt = counted ?? llm.countMessageTokens(messages);
   if (prompt + maxTokens > llm.contextWindow) {
     throw new AppError('LLM_CONTEXT_OVERFLOW', [
@@ -63,8 +69,10 @@ const SPACE = /\s/;
  * text, up to BPE effects the final check absorbs.
  */
 export function cutToTokens(text: string, span: Span, budget: number, count: CountTokens, fromEnd = false): Span {
-  if (budget <= 0 || span.end <= span.start) return fromEnd ? { start: span.end, end: span.end } : { start: span.start, end: span.start };
-  const piece = (len: number): Span => (fromEnd ? { start: span.end - len, end: span.end } : { start: span.start, end: span.start + len });
+  if (budget <= 0 || span.end <= span.start)
+    return fromEnd ? { start: span.end, end: span.end } : { start: span.start, end: span.start };
+  const piece = (len: number): Span =>
+    fromEnd ? { start: span.end - len, end: span.end } : { start: span.start, end: span.start + len };
   const cost = (len: number): number => {
     const p = piece(len);
     return count(text.slice(p.start, p.end));
@@ -123,7 +131,12 @@ export function sentencePieces(text: string, maxTokens: number, count: CountToke
  * counted whole (not as a sum of pieces). Segments tile the pieces' range in
  * order: segment i ends where segment i+1 starts.
  */
-export function packSegments(text: string, pieces: ReadonlyArray<Span & { tokens: number }>, budget: number, count: CountTokens): Array<Span & { tokens: number }> {
+export function packSegments(
+  text: string,
+  pieces: ReadonlyArray<Span & { tokens: number }>,
+  budget: number,
+  count: CountTokens,
+): Array<Span & { tokens: number }> {
   const out: Array<Span & { tokens: number }> = [];
   const target = Math.max(1, budget - slack(budget));
   let i = 0;
@@ -194,7 +207,8 @@ export function middleTruncate(text: string, budget: number, count: CountTokens,
     tailTokens += p.tokens;
     tailStart = p.start;
   }
-  if (tailStart === text.length) tailStart = cutToTokens(text, { start: head.end, end: text.length }, tailBudget, count, true).start;
+  if (tailStart === text.length)
+    tailStart = cutToTokens(text, { start: head.end, end: text.length }, tailBudget, count, true).start;
   let tail: Span = { start: Math.max(tailStart, head.end), end: text.length };
   tailTokens = count(text.slice(tail.start, tail.end));
   if (tailTokens > tailBudget) {

@@ -40,7 +40,13 @@ export class LlmCaller {
     promptTokens?: number;
   }): Promise<CompletionResult> {
     this.checkCancelled();
-    const promptTokens = assertFits(this.llm, input.messages, input.maxTokens, input.index === null ? input.role : `${input.role} ${input.index}`, input.promptTokens);
+    const promptTokens = assertFits(
+      this.llm,
+      input.messages,
+      input.maxTokens,
+      input.index === null ? input.role : `${input.role} ${input.index}`,
+      input.promptTokens,
+    );
     const res = await this.llm.complete({
       messages: input.messages,
       task: input.task,

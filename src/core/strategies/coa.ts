@@ -42,7 +42,13 @@ export function coaSegmentBudget(
   const longest = titles.reduce((a, b) => (b.length > a.length ? b : a), '');
   const big = Math.max(2, longestChars);
   const frame = llm.countMessageTokens(
-    coaWorkerMessages({ question, previousNote: '', segment: { title: longest, start: big, end: big, text: '' }, index: big - 1, total: big }),
+    coaWorkerMessages({
+      question,
+      previousNote: '',
+      segment: { title: longest, start: big, end: big, text: '' },
+      index: big - 1,
+      total: big,
+    }),
   );
   const room = llm.contextWindow - frame - 2 * reserves.note;
   return room - slack(Math.max(0, room));
@@ -55,7 +61,11 @@ export function coaSegmentBudget(
  */
 export function cutSegments(docs: readonly DocumentText[], budget: number, count: (t: string) => number): CoaSegment[] {
   return docs.flatMap((d) =>
-    packSegments(d.text, sentencePieces(d.text, budget, count), budget, count).map((s) => ({ documentId: d.id, title: d.title, ...s })),
+    packSegments(d.text, sentencePieces(d.text, budget, count), budget, count).map((s) => ({
+      documentId: d.id,
+      title: d.title,
+      ...s,
+    })),
   );
 }
 
@@ -72,7 +82,13 @@ export async function runCoa(input: CoaInput): Promise<StrategyRun> {
   const { caller, question, docs, reserves } = input;
   const llm = caller.llm;
   const count = (t: string) => llm.countTokens(t);
-  const budget = coaSegmentBudget(caller, question, docs.map((d) => d.title), reserves, Math.max(...docs.map((d) => d.text.length)));
+  const budget = coaSegmentBudget(
+    caller,
+    question,
+    docs.map((d) => d.title),
+    reserves,
+    Math.max(...docs.map((d) => d.text.length)),
+  );
   if (budget < MIN_SEGMENT_TOKENS) {
     throw new AppError('BUDGET_TOO_SMALL', [
       `Chain-of-Agents needs at least ${MIN_SEGMENT_TOKENS} tokens of text per worker; the context window of ${llm.contextWindow} leaves ${Math.max(0, budget)} after the question, the instructions and the note reserves of ${reserves.note}`,
@@ -96,7 +112,14 @@ export async function runCoa(input: CoaInput): Promise<StrategyRun> {
     const seg = segments[i]!;
     const span = spans[i]!;
     let previousNote = boundNote(note, reserves.note, count);
-    const build = () => coaWorkerMessages({ question, previousNote, segment: { title: seg.title, start: seg.start, end: seg.end, text: span.text }, index: i, total: segments.length });
+    const build = () =>
+      coaWorkerMessages({
+        question,
+        previousNote,
+        segment: { title: seg.title, start: seg.start, end: seg.end, text: span.text },
+        index: i,
+        total: segments.length,
+      });
     let messages = build();
     // Seams between note and segment can cost a few tokens more than budgeted: the note gives them back.
     const over = llm.countMessageTokens(messages) + reserves.note - llm.contextWindow;

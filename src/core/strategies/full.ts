@@ -35,7 +35,9 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
   const count = (t: string) => llm.countTokens(t);
   const limit = llm.contextWindow - reserves.answer;
   const totals = docs.map((d) => count(d.text));
-  const whole = docs.map((d, i) => view(d, { head: { start: 0, end: d.text.length }, tail: null, keptTokens: totals[i]!, totalTokens: totals[i]! }));
+  const whole = docs.map((d, i) =>
+    view(d, { head: { start: 0, end: d.text.length }, tail: null, keptTokens: totals[i]!, totalTokens: totals[i]! }),
+  );
   let messages = fullMessages(question, whole);
   const fullContextTokens = llm.countMessageTokens(messages);
   let promptTokens = fullContextTokens;
@@ -44,7 +46,12 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
   if (fullContextTokens > limit) {
     const total = totals.reduce((a, b) => a + b, 0);
     // The frame around the texts, measured with markers as long as the longest they can get.
-    const frame = llm.countMessageTokens(fullMessages(question, docs.map((d, i) => ({ title: d.title, parts: [span(d, 0, 0), span(d, 0, 0)], droppedTokens: totals[i]! }))));
+    const frame = llm.countMessageTokens(
+      fullMessages(
+        question,
+        docs.map((d, i) => ({ title: d.title, parts: [span(d, 0, 0), span(d, 0, 0)], droppedTokens: totals[i]! })),
+      ),
+    );
     let budget = limit - frame;
     budget -= slack(budget);
     for (let attempt = 0; ; attempt++) {
@@ -55,7 +62,10 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
       }
       const b = budget;
       cuts = docs.map((d, i) => middleTruncate(d.text, Math.floor((b * totals[i]!) / total), count, totals[i]!));
-      messages = fullMessages(question, docs.map((d, i) => view(d, cuts![i]!)));
+      messages = fullMessages(
+        question,
+        docs.map((d, i) => view(d, cuts![i]!)),
+      );
       promptTokens = llm.countMessageTokens(messages);
       const over = promptTokens - limit;
       if (over <= 0) break;
@@ -66,8 +76,17 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
   const parts: SourceSpan[] = docs.flatMap((d, i) => {
     const c = cuts?.[i];
     const head = c ? c.head : { start: 0, end: d.text.length };
-    const out = [{ documentId: d.id, chunkId: null, start: head.start, end: head.end, text: d.text.slice(head.start, head.end) }];
-    if (c?.tail) out.push({ documentId: d.id, chunkId: null, start: c.tail.start, end: c.tail.end, text: d.text.slice(c.tail.start, c.tail.end) });
+    const out = [
+      { documentId: d.id, chunkId: null, start: head.start, end: head.end, text: d.text.slice(head.start, head.end) },
+    ];
+    if (c?.tail)
+      out.push({
+        documentId: d.id,
+        chunkId: null,
+        start: c.tail.start,
+        end: c.tail.end,
+        text: d.text.slice(c.tail.start, c.tail.end),
+      });
     return out.filter((p) => p.end > p.start);
   });
   caller.checkCancelled();
@@ -87,7 +106,9 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
     answer: res.text,
     citations: res.citations ?? [],
     contextTokens: kept,
-    truncated: cuts ? { keptTokens: kept, droppedTokens: all - kept, droppedShare: all === 0 ? 0 : (all - kept) / all } : null,
+    truncated: cuts
+      ? { keptTokens: kept, droppedTokens: all - kept, droppedShare: all === 0 ? 0 : (all - kept) / all }
+      : null,
     segments: null,
     notes: [],
     retrieval: null,
@@ -102,5 +123,9 @@ function span(d: DocumentText, start: number, end: number) {
 function view(d: DocumentText, c: HeadTail): FullDocument {
   const parts = [span(d, c.head.start, c.head.end)];
   if (c.tail) parts.push(span(d, c.tail.start, c.tail.end));
-  return { title: d.title, parts, droppedTokens: c.tail || c.keptTokens < c.totalTokens ? c.totalTokens - c.keptTokens : 0 };
+  return {
+    title: d.title,
+    parts,
+    droppedTokens: c.tail || c.keptTokens < c.totalTokens ? c.totalTokens - c.keptTokens : 0,
+  };
 }

@@ -29,7 +29,11 @@ function label(t: Pick<LabelledText, 'title' | 'start' | 'end'>): string {
  * to a strategy that reads more" (Li et al., 2024, "Retrieval Augmented
  * Generation or Long-Context LLMs? A Comprehensive Study and Hybrid Approach").
  */
-export function ragMessages(question: string, passages: readonly LabelledText[], opts: { allowUnanswerable?: boolean } = {}): ChatMessage[] {
+export function ragMessages(
+  question: string,
+  passages: readonly LabelledText[],
+  opts: { allowUnanswerable?: boolean } = {},
+): ChatMessage[] {
   const rules = [
     'Answer the question from the numbered passages only: excerpts of longer documents, in their original order.',
     'Cite the passages you use by number, like [2].',
@@ -38,7 +42,10 @@ export function ragMessages(question: string, passages: readonly LabelledText[],
       : 'If they do not hold the answer, say so.',
     'Be brief.',
   ];
-  const body = passages.length === 0 ? '(no passages were found)' : passages.map((p, i) => `[${i + 1}] (${label(p)})\n${p.text}`).join('\n\n');
+  const body =
+    passages.length === 0
+      ? '(no passages were found)'
+      : passages.map((p, i) => `[${i + 1}] (${label(p)})\n${p.text}`).join('\n\n');
   return [
     { role: 'system', content: rules.join(' ') },
     { role: 'user', content: `Passages:\n\n${body}\n\nQuestion: ${question}` },
@@ -70,7 +77,9 @@ export function fullMessages(question: string, docs: readonly FullDocument[]): C
     .map((d) => {
       const [head, tail] = d.parts;
       const text =
-        d.droppedTokens > 0 ? [head?.text ?? '', omissionMarker(d.droppedTokens), tail?.text ?? ''].filter((t) => t !== '').join('\n\n') : (head?.text ?? '');
+        d.droppedTokens > 0
+          ? [head?.text ?? '', omissionMarker(d.droppedTokens), tail?.text ?? ''].filter((t) => t !== '').join('\n\n')
+          : (head?.text ?? '');
       return `=== Document "${d.title}" ===\n${text}`;
     })
     .join('\n\n');
@@ -85,7 +94,13 @@ export function fullMessages(question: string, docs: readonly FullDocument[]): C
  * Language Models Collaborating on Long-Context Tasks"): reads one segment with
  * the note of the worker before it and writes the note passed on.
  */
-export function coaWorkerMessages(input: { question: string; previousNote: string; segment: LabelledText; index: number; total: number }): ChatMessage[] {
+export function coaWorkerMessages(input: {
+  question: string;
+  previousNote: string;
+  segment: LabelledText;
+  index: number;
+  total: number;
+}): ChatMessage[] {
   // Short on purpose: every worker pays for these tokens again.
   const rules =
     'You read one part of a long text, in order, for a question. Update the notes: keep earlier points that matter, ' +
@@ -107,9 +122,13 @@ export function coaManagerMessages(question: string, note: string): ChatMessage[
   return [
     {
       role: 'system',
-      content: 'Readers took these notes from a long text, start to end, for a question. Answer it from the notes; if they do not hold the answer, say so. Be brief.',
+      content:
+        'Readers took these notes from a long text, start to end, for a question. Answer it from the notes; if they do not hold the answer, say so. Be brief.',
     },
-    { role: 'user', content: `Notes:\n${note.trim() === '' ? '(the readers found nothing relevant)' : note}\n\nQuestion: ${question}` },
+    {
+      role: 'user',
+      content: `Notes:\n${note.trim() === '' ? '(the readers found nothing relevant)' : note}\n\nQuestion: ${question}`,
+    },
   ];
 }
 

@@ -29,7 +29,12 @@ export async function runRag(input: RagInput): Promise<StrategyOutput> {
   const { caller, question, retrieval: r, reserves } = input;
   const llm = caller.llm;
   const limit = llm.contextWindow - reserves.answer;
-  const build = (ps: readonly Passage[]) => ragMessages(question, ps.map((p) => labelled(p, input.titles)), { allowUnanswerable: input.allowUnanswerable });
+  const build = (ps: readonly Passage[]) =>
+    ragMessages(
+      question,
+      ps.map((p) => labelled(p, input.titles)),
+      { allowUnanswerable: input.allowUnanswerable },
+    );
 
   let passages = r.passages;
   let kept: readonly ScoredCandidate[] = r.selected;
@@ -85,7 +90,10 @@ export async function runRag(input: RagInput): Promise<StrategyOutput> {
       tokens: r.tokens,
       adaptiveK: r.adaptiveK,
       timings: r.timings,
-      droppedForWindow: dropped.length === 0 ? null : { chunkIds: dropped.map((c) => c.id), tokens: dropped.reduce((n, c) => n + c.tokens, 0) },
+      droppedForWindow:
+        dropped.length === 0
+          ? null
+          : { chunkIds: dropped.map((c) => c.id), tokens: dropped.reduce((n, c) => n + c.tokens, 0) },
     },
   };
 }
@@ -96,7 +104,14 @@ function labelled(p: Passage, titles: ReadonlyMap<string, string>): LabelledText
 
 function assemblePrefix(selected: readonly ScoredCandidate[], m: number, getText: RagInput['getText']): Passage[] {
   return assembleContext(
-    selected.slice(0, m).map((c) => ({ documentId: c.documentId, chunkId: c.id, start: c.start, end: c.end, text: c.text, order: c.order })),
+    selected.slice(0, m).map((c) => ({
+      documentId: c.documentId,
+      chunkId: c.id,
+      start: c.start,
+      end: c.end,
+      text: c.text,
+      order: c.order,
+    })),
     getText ? { getText } : {},
   ).passages;
 }
@@ -106,7 +121,11 @@ function assemblePrefix(selected: readonly ScoredCandidate[], m: number, getText
  * holds it. Generative: the passages the answer cites as [n], or every
  * passage read when it cites none.
  */
-function citationsOf(res: CompletionResult, spans: readonly SourceSpan[], chunks: readonly ScoredCandidate[]): Citation[] {
+function citationsOf(
+  res: CompletionResult,
+  spans: readonly SourceSpan[],
+  chunks: readonly ScoredCandidate[],
+): Citation[] {
   if (res.citations) {
     return res.citations.map((c) => ({ ...c, chunkId: c.chunkId ?? chunkAt(chunks, c.documentId, c.start, c.end) }));
   }
@@ -116,11 +135,20 @@ function citationsOf(res: CompletionResult, spans: readonly SourceSpan[], chunks
     if (n >= 0 && n < spans.length) cited.add(n);
   }
   const chosen = cited.size > 0 ? [...cited].sort((a, b) => a - b).map((i) => spans[i]!) : spans;
-  return chosen.map((s) => ({ documentId: s.documentId, chunkId: s.chunkId, start: s.start, end: s.end, text: s.text }));
+  return chosen.map((s) => ({
+    documentId: s.documentId,
+    chunkId: s.chunkId,
+    start: s.start,
+    end: s.end,
+    text: s.text,
+  }));
 }
 
 /** The chunk that contains the span (or at least its start), preferring the one that contains all of it. */
 function chunkAt(chunks: readonly ScoredCandidate[], documentId: string, start: number, end: number): string | null {
   const same = chunks.filter((c) => c.documentId === documentId);
-  return (same.find((c) => c.start <= start && end <= c.end) ?? same.find((c) => c.start <= start && start < c.end))?.id ?? null;
+  return (
+    (same.find((c) => c.start <= start && end <= c.end) ?? same.find((c) => c.start <= start && start < c.end))?.id ??
+    null
+  );
 }

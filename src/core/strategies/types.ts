@@ -27,7 +27,13 @@ export interface LlmCallRecord {
 
 /** What an answer run reports while it works (streamed to SSE clients). */
 export type AnswerEvent =
-  | { type: 'progress'; stage: 'retrieve' | 'read' | 'segment' | 'manager'; index?: number; total?: number; note?: string }
+  | {
+      type: 'progress';
+      stage: 'retrieve' | 'read' | 'segment' | 'manager';
+      index?: number;
+      total?: number;
+      note?: string;
+    }
   | { type: 'token'; text: string }
   | { type: 'call'; call: LlmCallRecord };
 

@@ -27,14 +27,69 @@ export interface SplitSentencesOptions {
 
 /** Lowercased, without the final period: never end a sentence (titles before names, Latin abbreviations). */
 const ABBREVIATIONS = new Set([
-  'mr', 'mrs', 'ms', 'dr', 'prof', 'sr', 'jr', 'st', 'mt', 'rev', 'hon', 'gen', 'col', 'capt', 'lt', 'sgt', 'gov', 'sen', 'pres',
-  'messrs', 'mme', 'mlle', 'e.g', 'i.e', 'vs', 'viz', 'cf', 'approx', 'dept', 'univ', 'u.s', 'u.k', 'ph.d',
+  'mr',
+  'mrs',
+  'ms',
+  'dr',
+  'prof',
+  'sr',
+  'jr',
+  'st',
+  'mt',
+  'rev',
+  'hon',
+  'gen',
+  'col',
+  'capt',
+  'lt',
+  'sgt',
+  'gov',
+  'sen',
+  'pres',
+  'messrs',
+  'mme',
+  'mlle',
+  'e.g',
+  'i.e',
+  'vs',
+  'viz',
+  'cf',
+  'approx',
+  'dept',
+  'univ',
+  'u.s',
+  'u.k',
+  'ph.d',
 ]);
 
 /** Abbreviations only before a number ("No. 5", "p. 12", "Jan. 3"); elsewhere they are ordinary words. */
 const NUMBER_ABBREVIATIONS = new Set([
-  'no', 'nos', 'p', 'pp', 'vol', 'vols', 'fig', 'figs', 'eq', 'ch', 'sec', 'art', 'c', 'ca',
-  'jan', 'feb', 'mar', 'apr', 'jun', 'jul', 'aug', 'sep', 'sept', 'oct', 'nov', 'dec',
+  'no',
+  'nos',
+  'p',
+  'pp',
+  'vol',
+  'vols',
+  'fig',
+  'figs',
+  'eq',
+  'ch',
+  'sec',
+  'art',
+  'c',
+  'ca',
+  'jan',
+  'feb',
+  'mar',
+  'apr',
+  'jun',
+  'jul',
+  'aug',
+  'sep',
+  'sept',
+  'oct',
+  'nov',
+  'dec',
 ]);
 
 /** Abbreviations that end a sentence when a capitalised word follows ("pears, etc. Then"). */
@@ -101,7 +156,12 @@ function blocks(text: string): SentenceSpan[] {
 /** Chapter titles and all-caps headings of plain-text books stand alone even without a blank line. */
 function isStandaloneLine(line: string): boolean {
   const t = line.trim();
-  if (/^(chapter|part|book|section|act|scene)\s+(\d+|[ivxlcdm]+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|the\s+\w+)\b[^.!?]{0,60}$/i.test(t)) return true;
+  if (
+    /^(chapter|part|book|section|act|scene)\s+(\d+|[ivxlcdm]+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|the\s+\w+)\b[^.!?]{0,60}$/i.test(
+      t,
+    )
+  )
+    return true;
   return t.length <= 80 && /\p{Lu}.*\p{Lu}/u.test(t) && !/\p{Ll}/u.test(t);
 }
 
@@ -111,7 +171,10 @@ function isBoundary(text: string, termStart: number, term: string, end: number, 
   if (isLowercase(next)) return false;
   if (term[0] !== '.' || term.startsWith('..')) return true;
   const word = wordBefore(text, termStart).toLowerCase();
-  if (/^\d{1,3}$/.test(word) && /(^|\n)[ \t]*$/.test(text.slice(Math.max(0, termStart - word.length - 40), termStart - word.length))) {
+  if (
+    /^\d{1,3}$/.test(word) &&
+    /(^|\n)[ \t]*$/.test(text.slice(Math.max(0, termStart - word.length - 40), termStart - word.length))
+  ) {
     return false; // a numbered list marker: "1. First point"
   }
   if (word.length === 1 && /\p{L}/u.test(word)) return false; // an initial: "J. Smith"
