@@ -1,28 +1,9 @@
 import type { QueryResult } from 'pg';
 import { AppError } from '../../errors.js';
-import type { JobState, QueueCounts } from '../../ports/job-queue.js';
+import type { QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import type { PgDatabase } from './database.js';
-
-interface Row {
-  id: string;
-  name: string;
-  data: string;
-  state: JobState;
-  attempts: number;
-  max_attempts: number;
-  progress: number;
-  result: string | null;
-  error: string | null;
-  created_at: string;
-  finished_at: string | null;
-  run_at: string;
-  owner: string | null;
-  lease_until: string | null;
-}
-
-const COLUMNS =
-  'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
+import { JOB_COLUMNS, type JobRow, jobFromRow } from '../job-row.js';
 
 /**
  * The in-process queue's jobs in PostgreSQL (table `jobs`, migration 004),
@@ -40,13 +21,13 @@ export class PostgresJobStore implements JobStore {
   }
 
   async insert<TData>(job: NewJob<TData>, now: number): Promise<{ job: JobRecord<TData>; created: boolean }> {
-    const { rows } = await this.#db.query<Row>(
+    const { rows } = await this.#db.query<JobRow>(
       'jobs.insert',
       `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, created_at, run_at)
-       VALUES ($1, $2, $3, 'waiting', 0, $4, 0, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+       VALUES ($1, $2, $3, 'waiting', 0, $4, 0, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING ${JOB_COLUMNS}`,
       [job.id, job.name, JSON.stringify(job.data ?? null), job.maxAttempts, new Date(now).toISOString(), now],
     );
-    if (rows[0]) return { job: fromRow(rows[0]) as JobRecord<TData>, created: true };
+    if (rows[0]) return { job: jobFromRow(rows[0]) as JobRecord<TData>, created: true };
     const existing = await this.get(job.id);
     // Removed between the two statements: insert again rather than report a job that is not there.
     if (!existing) return this.insert(job, now);
@@ -79,8 +60,8 @@ export class PostgresJobStore implements JobStore {
   }
 
   async get(id: string): Promise<JobRecord | null> {
-    const { rows } = await this.#db.query<Row>('jobs.get', `SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]);
-    return rows[0] ? fromRow(rows[0]) : null;
+    const { rows } = await this.#db.query<JobRow>('jobs.get', `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [id]);
+    return rows[0] ? jobFromRow(rows[0]) : null;
   }
 
   async claim(owner: string, names: readonly string[], leaseMs: number, now: number): Promise<JobRecord | null> {
@@ -94,19 +75,19 @@ export class PostgresJobStore implements JobStore {
          WHERE state = 'active' AND lease_until <= $2 AND attempts >= max_attempts AND name = ANY($3::text[])`,
         [new Date(now).toISOString(), now, names],
       );
-      const { rows } = await c.query<Row>(
+      const { rows } = await c.query<JobRow>(
         `WITH due AS (
            SELECT seq FROM jobs
            WHERE name = ANY($1::text[]) AND ((state IN ('waiting', 'delayed') AND run_at <= $2) OR (state = 'active' AND lease_until <= $2))
            ORDER BY run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED
          )
          UPDATE jobs j SET state = 'active', owner = $3, lease_until = $4, attempts = attempts + 1, progress = 0
-         FROM due WHERE j.seq = due.seq RETURNING ${COLUMNS.split(', ')
+         FROM due WHERE j.seq = due.seq RETURNING ${JOB_COLUMNS.split(', ')
            .map((c) => `j.${c}`)
            .join(', ')}`,
         [names, now, owner, now + leaseMs],
       );
-      return rows[0] ? fromRow(rows[0]) : null;
+      return rows[0] ? jobFromRow(rows[0]) : null;
     });
   }
 
@@ -214,23 +195,4 @@ export class PostgresJobStore implements JobStore {
   async close(): Promise<void> {
     // The pool belongs to the container, which closes it after every adapter.
   }
-}
-
-function fromRow(r: Row): JobRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    state: r.state,
-    progress: r.progress,
-    attempts: r.attempts,
-    data: JSON.parse(r.data),
-    result: r.result === null ? null : JSON.parse(r.result),
-    error: r.error === null ? null : JSON.parse(r.error),
-    createdAt: r.created_at,
-    finishedAt: r.finished_at,
-    maxAttempts: r.max_attempts,
-    runAt: Number(r.run_at),
-    owner: r.owner,
-    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
-  };
 }

@@ -1,29 +1,11 @@
 import type Database from 'better-sqlite3';
 import { AppError } from '../../errors.js';
-import type { JobState, QueueCounts } from '../../ports/job-queue.js';
+import type { QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import { sqlite } from './errors.js';
 import { ownBytes, SqliteWriteThread, WRITE_SQL, WRITE_THREAD_MIN_CHARS } from './write-thread.js';
+import { JOB_COLUMNS, type JobRow, jobFromRow } from '../job-row.js';
 
-interface Row {
-  id: string;
-  name: string;
-  data: string;
-  state: JobState;
-  attempts: number;
-  max_attempts: number;
-  progress: number;
-  result: string | null;
-  error: string | null;
-  created_at: string;
-  finished_at: string | null;
-  run_at: number;
-  owner: string | null;
-  lease_until: number | null;
-}
-
-const COLUMNS =
-  'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at, owner, lease_until';
 /** Job names are passed as one JSON array parameter, so one prepared statement serves any set of names. */
 const NAMED = 'name IN (SELECT value FROM json_each(?))';
 
@@ -38,7 +20,7 @@ const NAMED = 'name IN (SELECT value FROM json_each(?))';
  * open and stops the thread.
  */
 export class SqliteJobStore implements JobStore {
-  readonly #get: Database.Statement<[string], Row>;
+  readonly #get: Database.Statement<[string], JobRow>;
   readonly #removeFinished: Database.Statement<[string]>;
   readonly #prune: Database.Statement<[number]>;
   readonly #busy: Database.Statement<[string], { one: number }>;
@@ -62,7 +44,7 @@ export class SqliteJobStore implements JobStore {
     const db = opts.db;
     this.#thread = db.memory || opts.writeThread === false ? null : new SqliteWriteThread(db.name);
     this.#threadMinChars = opts.writeThreadMinChars ?? WRITE_THREAD_MIN_CHARS;
-    this.#get = db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE id = ?`);
+    this.#get = db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`);
     this.#removeFinished = db.prepare(`DELETE FROM jobs WHERE id = ? AND state IN ('completed', 'failed')`);
     this.#prune = db.prepare(
       `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
@@ -97,7 +79,7 @@ export class SqliteJobStore implements JobStore {
           new Date(now).toISOString(),
           now,
         ).changes > 0;
-      return { job: fromRow(this.#get.get(job.id)!), created };
+      return { job: jobFromRow(this.#get.get(job.id)!), created };
     });
 
     // A run whose owner stopped renewing and that had no attempts left: failed, as a stalled BullMQ job is.
@@ -118,7 +100,7 @@ export class SqliteJobStore implements JobStore {
       const due = pick.get(names, now, now);
       if (!due) return null;
       take.run(owner, now + leaseMs, due.id);
-      return fromRow(this.#get.get(due.id)!);
+      return jobFromRow(this.#get.get(due.id)!);
     });
     this.#claim = (owner, names, leaseMs, now) => claim.immediate(owner, names, leaseMs, now);
 
@@ -171,7 +153,7 @@ export class SqliteJobStore implements JobStore {
 
   async get(id: string): Promise<JobRecord | null> {
     const row = sqlite('jobs.get', () => this.#get.get(id));
-    return row ? fromRow(row) : null;
+    return row ? jobFromRow(row) : null;
   }
 
   async claim(owner: string, names: readonly string[], leaseMs: number, now: number): Promise<JobRecord | null> {
@@ -228,23 +210,4 @@ export class SqliteJobStore implements JobStore {
   async close(): Promise<void> {
     await this.#thread?.close();
   }
-}
-
-function fromRow(r: Row): JobRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    state: r.state,
-    progress: r.progress,
-    attempts: r.attempts,
-    data: JSON.parse(r.data),
-    result: r.result === null ? null : JSON.parse(r.result),
-    error: r.error === null ? null : JSON.parse(r.error),
-    createdAt: r.created_at,
-    finishedAt: r.finished_at,
-    maxAttempts: r.max_attempts,
-    runAt: r.run_at,
-    owner: r.owner,
-    leaseUntil: r.lease_until,
-  };
 }
