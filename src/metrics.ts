@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { isAppError } from './errors.js';
 import type { CompletionRequest, CompletionResult, LlmProvider } from './ports/llm.js';
 import type { JobProcessor, JobQueue } from './ports/job-queue.js';
+import { withComplete } from './core/wrap-llm.js';
 
 /** Seconds: an HTTP request or a job, from a health probe (1 ms) to a Chain-of-Agents run over a book (minutes). */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -146,28 +147,7 @@ export class Metrics {
         throw err;
       }
     };
-    return {
-      get id() {
-        return llm.id;
-      },
-      get model() {
-        return llm.model;
-      },
-      get contextWindow() {
-        return llm.contextWindow;
-      },
-      get kind() {
-        return llm.kind;
-      },
-      get tokenCountIsEstimate() {
-        return llm.tokenCountIsEstimate;
-      },
-      countTokens: (text) => llm.countTokens(text),
-      countMessageTokens: (messages) => llm.countMessageTokens(messages),
-      complete,
-      health: () => llm.health(),
-      close: () => llm.close(),
-    };
+    return withComplete(llm, complete);
   }
 
   /** Counts the document tokens of each answer run of `service` (its `answer` method is wrapped in place). */

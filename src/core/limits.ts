@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
-import type { ChatMessage, CompletionRequest, CompletionResult, LlmProvider } from '../ports/llm.js';
+import type { LlmProvider } from '../ports/llm.js';
+import { withComplete } from './wrap-llm.js';
 
 export interface LimiterOptions {
   /** Holders at once. */
@@ -109,28 +110,7 @@ export class ConcurrencyLimiter {
  */
 export function limitLlm(llm: LlmProvider, limiter: ConcurrencyLimiter): LlmProvider {
   if (llm.kind === 'extractive') return llm;
-  return {
-    get id() {
-      return llm.id;
-    },
-    get model() {
-      return llm.model;
-    },
-    get contextWindow() {
-      return llm.contextWindow;
-    },
-    get kind() {
-      return llm.kind;
-    },
-    get tokenCountIsEstimate() {
-      return llm.tokenCountIsEstimate;
-    },
-    countTokens: (text: string) => llm.countTokens(text),
-    countMessageTokens: (messages: readonly ChatMessage[]) => llm.countMessageTokens(messages),
-    complete: (req: CompletionRequest): Promise<CompletionResult> => limiter.run(() => llm.complete(req), req.signal),
-    health: () => llm.health(),
-    close: () => llm.close(),
-  };
+  return withComplete(llm, (req) => limiter.run(() => llm.complete(req), req.signal));
 }
 
 /** The process-wide limiters built from the config. */
