@@ -30,7 +30,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
 import { buildApp } from '../src/app.js';
-import { TokenPool } from '../src/core/ingest/token-pool.js';
+import { TokenPool } from '../src/infra/token-pool.js';
 import { HashingEmbedder } from '../tests/contract/llm-test-embedder.js';
 import { pathologicalText, type PathologicalKind } from '../tests/helpers/pathological.js';
 import { median } from './stats.js';

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
-import { TokenPool } from '../src/core/ingest/token-pool.js';
+import { TokenPool } from '../src/infra/token-pool.js';
 import { median } from './stats.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));

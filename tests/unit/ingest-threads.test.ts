@@ -17,8 +17,8 @@ import {
   type IngestJobData,
   type SubmitResult,
 } from '../../src/core/ingest/document-service.js';
-import { TokenPool } from '../../src/core/ingest/token-pool.js';
-import type { ChunkSizes, TokenWork } from '../../src/core/ingest/token-work.js';
+import { TokenPool } from '../../src/infra/token-pool.js';
+import type { ChunkSizes, TokenWork } from '../../src/ports/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import type { Embedder } from '../../src/ports/embedder.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';

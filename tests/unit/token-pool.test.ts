@@ -3,8 +3,9 @@ import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { chunkText } from '../../src/core/ingest/chunker.js';
-import { TokenPool } from '../../src/core/ingest/token-pool.js';
-import { inlineTokenWork, type TokenWork } from '../../src/core/ingest/token-work.js';
+import { TokenPool } from '../../src/infra/token-pool.js';
+import { inlineTokenWork } from '../../src/core/ingest/inline-token-work.js';
+import type { TokenWork } from '../../src/ports/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import { LARA_DIR } from '../helpers/paths.js';
 import { runModuleScript } from '../helpers/child.js';
@@ -191,7 +192,7 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
 
   it('does not keep a process alive when warmed: a script that warms the pool and never uses or closes it exits by itself', async () => {
     const script = `
-      import { TokenPool } from './src/core/ingest/token-pool.ts';
+      import { TokenPool } from './src/infra/token-pool.ts';
       const pool = new TokenPool({ threads: 2 });
       pool.warm();
       console.log(JSON.stringify({ running: pool.running }));
@@ -205,7 +206,7 @@ describe('TokenPool (real worker threads, real cl100k tokenizer)', () => {
 
   it('does not keep a process alive: a script that counts a book and never closes the pool exits by itself', async () => {
     const script = `
-      import { TokenPool } from './src/core/ingest/token-pool.ts';
+      import { TokenPool } from './src/infra/token-pool.ts';
       import { readFileSync } from 'node:fs';
       const pool = new TokenPool();
       const n = await pool.count(readFileSync(process.argv[1], 'utf8'));

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError, cancelledBy } from '../../errors.js';
 import type { Embedder } from '../../ports/embedder.js';
-import { stopThread } from '../../core/worker-thread.js';
+import { stopThread } from '../../infra/worker-thread.js';
 import { UseLiteTokenizer, type UseVocabulary } from './use-lite-tokenizer.js';
 import { assertVectors, batches, l2normalize, throwIfAborted } from './vectors.js';
 

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { stopThread } from '../../core/worker-thread.js';
+import { stopThread } from '../../infra/worker-thread.js';
 import { AppError } from '../../errors.js';
 
 /**

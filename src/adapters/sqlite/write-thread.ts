@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { stopThread } from '../../core/worker-thread.js';
+import { stopThread } from '../../infra/worker-thread.js';
 import { AppError } from '../../errors.js';
 import { sqliteFailure } from './errors.js';
 

@@ -6,7 +6,8 @@ import type { StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId, chunkId, contentDocumentId, contentVersion, ingestJobId } from '../ids.js';
-import { inlineTokenWork, type TokenWork } from './token-work.js';
+import { inlineTokenWork } from './inline-token-work.js';
+import type { TokenWork } from '../../ports/token-work.js';
 import { isBlank } from '../text/blank.js';
 import { assertValidMetadata } from './metadata.js';
 

@@ -1,9 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { AppError, cancelledBy } from '../../errors.js';
-import type { TextChunk } from './chunker.js';
-import { inlineTokenWork, type ChunkSizes, type TokenWork } from './token-work.js';
-import { stopThread } from '../worker-thread.js';
+import type { TextChunk } from '../core/ingest/chunker.js';
+import { inlineTokenWork } from '../core/ingest/inline-token-work.js';
+import { AppError, cancelledBy } from '../errors.js';
+import type { ChunkSizes, TokenWork } from '../ports/token-work.js';
+import { stopThread } from './worker-thread.js';
 
 /** A request to a pool thread (see token-pool-worker.ts). */
 export type TokenRequest =

@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
-import { cl100k } from '../tokenizer.js';
-import { chunkText } from './chunker.js';
+import { chunkText } from '../core/ingest/chunker.js';
+import { cl100k } from '../core/tokenizer.js';
 import type { TokenReply, TokenRequest } from './token-pool.js';
 
 /**
