@@ -1,10 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { TextChunk } from '../core/ingest/chunker.js';
 import { inlineTokenWork } from '../core/ingest/inline-token-work.js';
 import { AppError, cancelledBy } from '../errors.js';
 import type { ChunkSizes, TokenWork } from '../ports/token-work.js';
-import { stopThread } from './worker-thread.js';
+import { startModuleThread, stopThread } from './worker-thread.js';
 
 /** A request to a pool thread (see token-pool-worker.ts). */
 export type TokenRequest =
@@ -53,20 +53,6 @@ interface Slot {
   worker: Worker;
   busy: { id: number; task: Task; timer: NodeJS.Timeout } | undefined;
 }
-
-/**
- * Loads the pool's entry module in a thread. Under tsx or vitest the entry is
- * TypeScript and the thread may not have inherited a loader (vitest's forks
- * do not): tsx's `tsImport` loads it then. Compiled output imports the
- * sibling `.js` directly. Only dynamic imports: the evaluated source is
- * parsed as CommonJS or as a module depending on the flags the thread
- * inherits (`--input-type=module` makes it a module, without `require`).
- */
-const BOOTSTRAP = `
-import('node:worker_threads').then(({ workerData }) =>
-  workerData.tsx ? import(workerData.tsx).then((api) => api.tsImport(workerData.entry, workerData.entry)) : import(workerData.entry),
-);
-`;
 
 /**
  * Runs `cl100k.count` and `chunkText` on worker threads, so that counting and
@@ -251,12 +237,7 @@ export class TokenPool implements TokenWork {
   }
 
   private spawn(i: number): Slot {
-    const ts = import.meta.url.endsWith('.ts');
-    const entry = new URL(`./token-pool-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: { entry, tsx: ts ? import.meta.resolve('tsx/esm/api') : null },
-    });
+    const worker = startModuleThread('token-pool-worker', import.meta.url);
     const slot: Slot = { worker, busy: undefined };
     this.slots[i] = slot;
     worker.on('message', (reply: TokenReply) => {

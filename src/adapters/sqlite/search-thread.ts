@@ -1,6 +1,5 @@
-import { Worker } from 'node:worker_threads';
-import { stopThread } from '../../infra/worker-thread.js';
 import { AppError } from '../../errors.js';
+import { RpcThread } from '../../infra/thread-rpc.js';
 
 /**
  * The namespace-wide FTS5 query of SqliteVectorStore.searchText: the best
@@ -26,19 +25,6 @@ export interface SearchRow {
 }
 
 export type SearchParams = [match: string, namespace: string, dims: number, refs: string, limit: number];
-export interface SearchRequest {
-  seq: number;
-  params: SearchParams;
-}
-export type SearchReply =
-  | { seq: number; ok: true; rows: SearchRow[] }
-  | { seq: number; ok: false; code: string | null; message: string };
-
-const BOOTSTRAP = `
-import('node:worker_threads').then(({ workerData }) =>
-  workerData.tsx ? import(workerData.tsx).then((api) => api.tsImport(workerData.entry, workerData.entry)) : import(workerData.entry),
-);
-`;
 
 /**
  * Runs FTS5 searches on a worker thread with a read-only connection of its
@@ -49,65 +35,27 @@ import('node:worker_threads').then(({ workerData }) =>
  * started on first use, unref'd while idle; searches queue on it in order.
  */
 export class SqliteSearchThread {
-  readonly #file: string;
-  #worker: Worker | null = null;
-  #seq = 0;
-  readonly #calls = new Map<number, { resolve: (rows: SearchRow[]) => void; reject: (err: unknown) => void }>();
+  readonly #rpc: RpcThread<SearchParams, SearchRow[]>;
 
   constructor(file: string) {
-    this.#file = file;
+    this.#rpc = new RpcThread({
+      name: 'the search thread',
+      entry: 'search-thread-worker',
+      base: import.meta.url,
+      workerData: { file },
+      stopped: (cause) =>
+        cause
+          ? new AppError('VECTOR_STORE_UNAVAILABLE', ['the search thread stopped'], { cause, transient: true })
+          : new AppError('VECTOR_STORE_UNAVAILABLE', ['the search thread was closed'], { transient: true }),
+      failed: (code, message) => Object.assign(new Error(message), { code: code ?? undefined }),
+    });
   }
 
   search(params: SearchParams): Promise<SearchRow[]> {
-    const worker = this.#thread();
-    const seq = ++this.#seq;
-    return new Promise((resolve, reject) => {
-      this.#calls.set(seq, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ seq, params } satisfies SearchRequest);
-    });
+    return this.#rpc.call(params);
   }
 
-  async close(): Promise<void> {
-    const w = this.#worker;
-    this.#worker = null;
-    if (w) await stopThread(w);
-    this.#failAll(new AppError('VECTOR_STORE_UNAVAILABLE', ['the search thread was closed'], { transient: true }));
-  }
-
-  #thread(): Worker {
-    if (this.#worker) return this.#worker;
-    const ts = import.meta.url.endsWith('.ts');
-    const entry = new URL(`./search-thread-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: { entry, file: this.#file, tsx: ts ? import.meta.resolve('tsx/esm/api') : null },
-    });
-    worker.on('message', (reply: SearchReply) => {
-      const call = this.#calls.get(reply.seq);
-      if (!call) return;
-      this.#calls.delete(reply.seq);
-      if (this.#calls.size === 0) worker.unref();
-      if (reply.ok) call.resolve(reply.rows);
-      else call.reject(Object.assign(new Error(reply.message), { code: reply.code ?? undefined }));
-    });
-    const die = (err: unknown) => {
-      if (this.#worker !== worker) return;
-      this.#worker = null;
-      this.#failAll(
-        new AppError('VECTOR_STORE_UNAVAILABLE', ['the search thread stopped'], { cause: err, transient: true }),
-      );
-    };
-    worker.on('error', die);
-    worker.on('exit', (code) => die(new Error(`the search thread exited with ${code}`)));
-    worker.unref();
-    this.#worker = worker;
-    return worker;
-  }
-
-  #failAll(err: unknown): void {
-    const calls = [...this.#calls.values()];
-    this.#calls.clear();
-    for (const c of calls) c.reject(err);
+  close(): Promise<void> {
+    return this.#rpc.close();
   }
 }

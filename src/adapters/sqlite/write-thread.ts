@@ -1,8 +1,7 @@
-import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { stopThread } from '../../infra/worker-thread.js';
 import { AppError } from '../../errors.js';
 import { sqliteFailure } from './errors.js';
+import { RpcThread } from '../../infra/thread-rpc.js';
 
 /**
  * The writes that can be large enough to hold the event loop: the stores run
@@ -20,24 +19,13 @@ export const WRITE_SQL = {
 
 export type WriteParam = string | number | null | Uint8Array;
 
-export interface WriteRequest {
-  seq: number;
+export interface WriteCall {
   sql: keyof typeof WRITE_SQL;
   params: WriteParam[];
 }
 
-export type WriteReply =
-  | { id: number; ok: true; changes: number }
-  | { id: number; ok: false; code: string | null; message: string };
-
 /** At least this many characters of a value make its write go to the thread (~13–20 ms per MB on the event loop, docs/sqlite-stall.md). */
 export const WRITE_THREAD_MIN_CHARS = 1 << 20;
-
-const BOOTSTRAP = `
-import('node:worker_threads').then(({ workerData }) =>
-  workerData.tsx ? import(workerData.tsx).then((api) => api.tsImport(workerData.entry, workerData.entry)) : import(workerData.entry),
-);
-`;
 
 /** UTF-8 bytes of a string in an ArrayBuffer of their own, so they can be transferred rather than copied. */
 export function ownBytes(text: string): Uint8Array {
@@ -54,73 +42,36 @@ export function ownBytes(text: string): Uint8Array {
  * owns one, started on its first large write, unref'd while idle.
  */
 export class SqliteWriteThread {
-  readonly #file: string;
-  #worker: Worker | null = null;
-  #seq = 0;
-  readonly #calls = new Map<number, { resolve: (changes: number) => void; reject: (err: unknown) => void }>();
+  readonly #rpc: RpcThread<WriteCall, number>;
 
   constructor(file: string) {
-    this.#file = file;
+    this.#rpc = new RpcThread({
+      name: 'the write thread',
+      entry: 'write-thread-worker',
+      base: import.meta.url,
+      workerData: { file },
+      stopped: (cause) =>
+        cause
+          ? new AppError('DATABASE_UNAVAILABLE', ['the write thread stopped'], {
+              cause,
+              transient: true,
+              retryAfter: 1,
+            })
+          : new AppError('DATABASE_UNAVAILABLE', ['the write thread was closed'], { transient: true }),
+      failed: (code, message) =>
+        code
+          ? sqliteFailure(new Database.SqliteError(message, code), 'sqlite.write-thread')
+          : new AppError('DATABASE_ERROR', ['sqlite.write-thread'], { cause: new Error(message) }),
+    });
   }
 
   /** Runs one of WRITE_SQL with its parameters; resolves to the rows it changed. Byte parameters are transferred. */
   run(sql: keyof typeof WRITE_SQL, params: WriteParam[]): Promise<number> {
-    const worker = this.#thread();
-    const seq = ++this.#seq;
     const transfer = params.filter((p): p is Uint8Array => p instanceof Uint8Array).map((p) => p.buffer as ArrayBuffer);
-    return new Promise((resolve, reject) => {
-      this.#calls.set(seq, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ seq, sql, params } satisfies WriteRequest, transfer);
-    });
+    return this.#rpc.call({ sql, params }, transfer);
   }
 
-  async close(): Promise<void> {
-    const w = this.#worker;
-    this.#worker = null;
-    if (w) await stopThread(w);
-    this.#failAll(new AppError('DATABASE_UNAVAILABLE', ['the write thread was closed'], { transient: true }));
-  }
-
-  #thread(): Worker {
-    if (this.#worker) return this.#worker;
-    const ts = import.meta.url.endsWith('.ts');
-    const entry = new URL(`./write-thread-worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
-    const worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      workerData: { entry, file: this.#file, tsx: ts ? import.meta.resolve('tsx/esm/api') : null },
-    });
-    worker.on('message', (reply: WriteReply) => {
-      const call = this.#calls.get(reply.id);
-      if (!call) return;
-      this.#calls.delete(reply.id);
-      if (this.#calls.size === 0) worker.unref();
-      if (reply.ok) call.resolve(reply.changes);
-      else if (reply.code)
-        call.reject(sqliteFailure(new Database.SqliteError(reply.message, reply.code), 'sqlite.write-thread'));
-      else call.reject(new AppError('DATABASE_ERROR', ['sqlite.write-thread'], { cause: new Error(reply.message) }));
-    });
-    const die = (err: unknown) => {
-      if (this.#worker !== worker) return;
-      this.#worker = null;
-      this.#failAll(
-        new AppError('DATABASE_UNAVAILABLE', ['the write thread stopped'], {
-          cause: err,
-          transient: true,
-          retryAfter: 1,
-        }),
-      );
-    };
-    worker.on('error', die);
-    worker.on('exit', (code) => die(new Error(`the write thread exited with ${code}`)));
-    worker.unref();
-    this.#worker = worker;
-    return worker;
-  }
-
-  #failAll(err: unknown): void {
-    const calls = [...this.#calls.values()];
-    this.#calls.clear();
-    for (const c of calls) c.reject(err);
+  close(): Promise<void> {
+    return this.#rpc.close();
   }
 }
