@@ -6,6 +6,7 @@ import type {
   StoredChunk,
   VectorStore,
 } from '../../ports/vector-store.js';
+import { byScore, cosine, dot, norm, topScored } from '../vector-store/exact.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
 
@@ -144,11 +145,7 @@ export class PostgresVectorStore implements VectorStore {
     const qn = norm(query);
     return rows.map((r) => {
       const v = bytesToVector(r.vector);
-      const denom = qn * norm(v);
-      return {
-        chunk: toRecord(namespace, r),
-        score: denom === 0 ? 0 : Math.max(-1, Math.min(1, dot(query, v) / denom)),
-      };
+      return { chunk: toRecord(namespace, r), score: cosine(dot(query, v), qn * norm(v)) };
     });
   }
 
@@ -158,11 +155,7 @@ export class PostgresVectorStore implements VectorStore {
     query: Float32Array,
     limit: number,
   ): Promise<ScoredChunk[]> {
-    const all = await this.scoreAll(namespace, docs, query);
-    all.sort(
-      (a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order,
-    );
-    return all.slice(0, Math.max(0, Math.floor(limit)));
+    return topScored(await this.scoreAll(namespace, docs, query), limit);
   }
 
   async searchText(
@@ -219,9 +212,7 @@ export class PostgresVectorStore implements VectorStore {
       // A chunk deleted between the two statements is left out rather than returned half-known.
       if (r) out.push({ chunk: toRecord(namespace, r), score: Number(t.score) });
     }
-    return out.sort(
-      (a, b) => b.score - a.score || compare(a.chunk.documentId, b.chunk.documentId) || a.chunk.order - b.chunk.order,
-    );
+    return out.sort(byScore);
   }
 
   async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {
@@ -287,18 +278,4 @@ function toRecord(namespace: string, r: ChunkRow): ChunkRecord {
     tokens: r.tokens,
     text: r.body.toString('utf8'),
   };
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
-  return s;
-}
-
-function norm(v: Float32Array): number {
-  return Math.sqrt(dot(v, v));
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

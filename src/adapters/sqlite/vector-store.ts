@@ -10,6 +10,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
+import { cosine, dot, norm, topScored } from '../vector-store/exact.js';
 import { SEARCH_TEXT_SQL, SqliteSearchThread, type SearchParams, type SearchRow } from './search-thread.js';
 
 /** Options of {@link SqliteVectorStore}. */
@@ -210,7 +211,7 @@ export class SqliteVectorStore implements VectorStore {
         const denom = qn * (norms[i] as number);
         out.push({
           chunk: chunks[i] as ChunkRecord,
-          score: denom === 0 ? 0 : clamp(dot(query, vectors, i * dims, dims) / denom),
+          score: cosine(dot(query, vectors, i * dims, dims), denom),
         });
       }
     }
@@ -223,12 +224,7 @@ export class SqliteVectorStore implements VectorStore {
     query: Float32Array,
     limit: number,
   ): Promise<ScoredChunk[]> {
-    const all = await this.scoreAll(namespace, docs, query);
-    all.sort(
-      (a, b) =>
-        b.score - a.score || a.chunk.documentId.localeCompare(b.chunk.documentId) || a.chunk.order - b.chunk.order,
-    );
-    return all.slice(0, Math.max(0, Math.floor(limit)));
+    return topScored(await this.scoreAll(namespace, docs, query), limit);
   }
 
   /** FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better; its statistics span every chunk in the file. */
@@ -382,34 +378,4 @@ function checkVector(v: Float32Array, dims: number, what: string): void {
   for (let i = 0; i < v.length; i++) {
     if (!Number.isFinite(v[i])) throw new AppError('VECTOR_STORE_ERROR', [`${what} has a non-finite component`]);
   }
-}
-
-function norm(v: Float32Array, off: number, dims: number): number {
-  let s = 0;
-  for (let j = 0; j < dims; j++) {
-    const x = v[off + j] as number;
-    s += x * x;
-  }
-  return Math.sqrt(s);
-}
-
-/** Four accumulators let the JIT overlap the multiply-adds (about 1.5x over the plain loop). */
-function dot(q: Float32Array, v: Float32Array, off: number, dims: number): number {
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  let j = 0;
-  for (; j + 3 < dims; j += 4) {
-    a += (q[j] as number) * (v[off + j] as number);
-    b += (q[j + 1] as number) * (v[off + j + 1] as number);
-    c += (q[j + 2] as number) * (v[off + j + 2] as number);
-    d += (q[j + 3] as number) * (v[off + j + 3] as number);
-  }
-  for (; j < dims; j++) a += (q[j] as number) * (v[off + j] as number);
-  return a + b + c + d;
-}
-
-function clamp(x: number): number {
-  return x > 1 ? 1 : x < -1 ? -1 : x;
 }
