@@ -33,8 +33,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
-import { buildContainer, type Container } from '../src/container.js';
-import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
+import { adaptiveKSettings, buildContainer, type Container } from '../src/container.js';
 import type { DocumentAggregate } from '../src/core/retrieval/library.js';
 import { RetrievalService } from '../src/core/retrieval/service.js';
 import { seededRandom } from '../src/core/random.js';
@@ -278,7 +277,7 @@ async function measure(
   withoutText: boolean,
   pick?: number[],
 ): Promise<number[]> {
-  const method = configuredAdaptiveK(c.config);
+  const method = adaptiveKSettings(c.config);
   // The baseline: the same service over the same store with its lexical search hidden (the fallback path, as before).
   const retrieval = withoutText ? baselineService(c) : c.retrieval;
   const run = (question: string) =>

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
-import { configuredAdaptiveK } from '../src/core/retrieval/defaults.js';
+import { adaptiveKSettings } from '../src/container.js';
 import { HttpBackend, InProcessBackend, type Backend } from './harness/backend.js';
 import { terminalProgress } from './harness/progress.js';
 import { EvalInputError, EvalStoppedError, runEval } from './harness/runner.js';
@@ -134,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
     dotenvPath: null,
     overrides: { DATA_DIR: resolve(a['data-dir']!), LOG_LEVEL: 'warn' },
   });
-  const adaptiveK: SelectionMethod = configuredAdaptiveK(config);
+  const adaptiveK: SelectionMethod = adaptiveKSettings(config);
   const strategies = strategySpecs(list(a.strategies) ?? [], {
     adaptiveK,
     topK: positiveInt('top-k', a['top-k'], 5),

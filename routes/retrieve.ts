@@ -7,7 +7,8 @@ import type { AdaptiveKOptions } from '../src/core/retrieval/adaptive-k.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import type { RetrievalResult } from '../src/core/retrieval/service.js';
 import type { Config } from '../src/config.js';
-import { DEFAULTS, configuredAdaptiveK, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { adaptiveKSettings } from '../src/container.js';
 import { isBlank } from '../src/core/text/blank.js';
 
 /** Selection parameters shared by /v1/retrieve, /v1/answer and /v1/query. Ranges are checked by the core (INVALID_PARAMETER). */
@@ -100,7 +101,7 @@ export function selectionFrom(body: SelectionInput, cfg: Config): SelectionMetho
       if (body.tokens === undefined) throw new AppError('INVALID_PARAMETER', ['method token-budget needs tokens']);
       return { kind: 'token-budget', tokens: body.tokens };
     default: {
-      const d = configuredAdaptiveK(cfg);
+      const d = adaptiveKSettings(cfg);
       return {
         kind: 'adaptive-k',
         a: body.a ?? d.a,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
+import { DEFAULTS, SCORE_KINDS } from './core/retrieval/defaults.js';
 import { AppError } from './errors.js';
 
 /**
@@ -271,41 +272,41 @@ export const CONFIG_SPEC = {
   // Retrieval
   RETRIEVAL_SCORE: {
     type: 'string',
-    default: 'bm25',
-    choices: ['dense', 'bm25', 'hybrid'],
+    default: DEFAULTS.score,
+    choices: SCORE_KINDS,
     doc: 'Scores Adaptive-k cuts by default. bm25 served LaRA dev best (src/core/retrieval/defaults.ts has the numbers).',
   },
   ADAPTIVE_K_A: {
     type: 'number',
-    default: 0,
+    default: DEFAULTS.adaptiveK.a,
     min: 0,
     max: 0.999,
     doc: 'Adaptive-k: fraction of the top of the sorted scores skipped when looking for the largest gap.',
   },
   ADAPTIVE_K_B: {
     type: 'number',
-    default: 0.1,
+    default: DEFAULTS.adaptiveK.b,
     min: 0,
     max: 0.999,
     doc: 'Adaptive-k: fraction of the bottom skipped.',
   },
   ADAPTIVE_K_BUFFER: {
     type: 'int',
-    default: 5,
+    default: DEFAULTS.adaptiveK.buffer,
     min: 0,
     max: 1000,
     doc: "Adaptive-k: chunks added after the cut (the paper's buffer; ignored when ADAPTIVE_K_BUFFER_TOKENS > 0).",
   },
   ADAPTIVE_K_BUFFER_TOKENS: {
     type: 'int',
-    default: 4000,
+    default: DEFAULTS.adaptiveK.bufferTokens,
     min: 0,
     max: 1_000_000,
     doc: "Adaptive-k: buffer measured in tokens instead of chunks (0 = the paper's chunk buffer). 4000 served LaRA dev best: coverage 0.977 vs 0.930 with 5 chunks.",
   },
   ADAPTIVE_K_BUFFER_MAX_SHARE: {
     type: 'number',
-    default: 0.2,
+    default: DEFAULTS.adaptiveK.bufferMaxShare,
     min: 0,
     max: 1,
     doc: "Adaptive-k: caps the token buffer at this share of the candidate chunks' tokens, so a buffer measured on LaRA's long documents (12k–130k tokens) does not read the whole of a small one (a 3k-token document gets 600 tokens, not all of it). 1 = no cap; no effect on the chunk buffer.",

@@ -36,6 +36,7 @@ import { TokenPool } from './infra/token-pool.js';
 import { inlineTokenWork } from './core/ingest/inline-token-work.js';
 import type { TokenWork } from './ports/token-work.js';
 import { RetrievalService } from './core/retrieval/service.js';
+import type { AdaptiveKSettings } from './core/retrieval/defaults.js';
 import type { DocumentAggregate } from './core/retrieval/library.js';
 import { vectorReadiness } from './core/readiness.js';
 import { AnswerService } from './core/strategies/answer-service.js';
@@ -72,6 +73,18 @@ export function routerSettings(cfg: Config): RouterSettings {
 }
 
 /** The readers a request may choose among, and how to build one. */
+/** The Adaptive-k selection the service runs by default (ADAPTIVE_K_*). */
+export function adaptiveKSettings(cfg: Config): AdaptiveKSettings {
+  return {
+    kind: 'adaptive-k',
+    a: cfg.ADAPTIVE_K_A,
+    b: cfg.ADAPTIVE_K_B,
+    buffer: cfg.ADAPTIVE_K_BUFFER,
+    bufferTokens: cfg.ADAPTIVE_K_BUFFER_TOKENS,
+    bufferMaxShare: cfg.ADAPTIVE_K_BUFFER_MAX_SHARE,
+  };
+}
+
 export function readerChoices(cfg: Config, create?: ReaderChoices['create']): ReaderChoices {
   return {
     provider: cfg.LLM_PROVIDER,
@@ -315,7 +328,10 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     logger,
   });
   const answers = metrics.meterAnswers(
-    limitChains(new AnswerService({ retrieval, llm, config, logger }), limits.chains),
+    limitChains(
+      new AnswerService({ retrieval, llm, maxAnswerTokens: config.LLM_MAX_ANSWER_TOKENS, logger }),
+      limits.chains,
+    ),
   );
   const query = metrics.meterQueries(
     new QueryService({

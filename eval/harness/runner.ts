@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config.js';
 import { cl100k } from '../../src/core/tokenizer.js';
-import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { EXTRACTIVE_PREFIX } from '../../src/adapters/llm/extractive.js';
 import type { SelectionMethod } from '../../src/core/retrieval/select.js';
 import type { AnswerResult, StrategyName } from '../../src/core/strategies/types.js';
@@ -21,7 +20,7 @@ import {
   type StrategySummary,
 } from './metrics.js';
 import { silentProgress, type Progress } from './progress.js';
-import { routerSettings } from '../../src/container.js';
+import { adaptiveKSettings, routerSettings } from '../../src/container.js';
 import { answeredFor, judgePredictions } from '../replay/judged.js';
 import { measureQuestions } from '../replay/records.js';
 import { replayModel, type ModelReplay } from '../replay/summary.js';
@@ -330,7 +329,7 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   const replay: ModelReplay[] = [];
   const predictionErrors: BrokenInput[] = [];
   if (replayModels.length > 0 && !signal.aborted) {
-    const selection: SelectionMethod = configuredAdaptiveK(o.config);
+    const selection: SelectionMethod = adaptiveKSettings(o.config);
     progress.start('route', sel.questions.length);
     const records = await measureQuestions(o.backend, sel.questions, {
       config: o.config,

@@ -18,9 +18,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliHelp, exitOnHelp, type CliOptions } from '../../src/cli/help.js';
 import { loadConfig } from '../../src/config.js';
-import { routerSettings } from '../../src/container.js';
+import { adaptiveKSettings, routerSettings } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
-import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
 import { InProcessBackend } from '../harness/backend.js';
 import { selectQuestions } from '../harness/dataset.js';
 import { silentProgress } from '../harness/progress.js';
@@ -119,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
         config,
         logger,
         window,
-        selection: configuredAdaptiveK(config),
+        selection: adaptiveKSettings(config),
         documentText: text,
         dense: !lexicalOnly,
         onDone: () => ++done % 200 === 0 && console.error(`measured ${done}/${questions.length}`),

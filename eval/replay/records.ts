@@ -77,7 +77,7 @@ export async function measureQuestions(
   const estimator = new AnswerService({
     retrieval: undefined as unknown as RetrievalService,
     llm: reader,
-    config: opts.config,
+    maxAnswerTokens: opts.config.LLM_MAX_ANSWER_TOKENS,
     logger: opts.logger,
   });
   const vocabularies = new Map<string, Set<string>>();

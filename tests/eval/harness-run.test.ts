@@ -5,7 +5,7 @@ import { Parser } from 'htmlparser2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
+import { adaptiveKSettings } from '../../src/container.js';
 import { HttpBackend, InProcessBackend } from '../../eval/harness/backend.js';
 import { EvalInputError, EvalStoppedError, runEval, type EvalOptions } from '../../eval/harness/runner.js';
 import type { Backend } from '../../eval/harness/backend.js';
@@ -33,7 +33,7 @@ let backend: InProcessBackend;
 const logger = createLogger('silent');
 
 function specs(keys = ALL) {
-  return strategySpecs(keys, { adaptiveK: configuredAdaptiveK(config), topK: 2, budgetTokens: 100 });
+  return strategySpecs(keys, { adaptiveK: adaptiveKSettings(config), topK: 2, budgetTokens: 100 });
 }
 
 async function run(out: string, over: Partial<EvalOptions> = {}) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
+import { adaptiveKSettings } from '../../src/container.js';
 import { HttpBackend, InProcessBackend } from '../../eval/harness/backend.js';
 import { silentProgress } from '../../eval/harness/progress.js';
 import { quantile, runLibraryEval, type LibraryRow } from '../../eval/library.js';
@@ -38,7 +38,7 @@ describe('the library evaluation (npm run eval -- --library)', () => {
       filters: {},
       seed: 1,
       backend,
-      selection: configuredAdaptiveK(config()),
+      selection: adaptiveKSettings(config()),
       queries: 3,
       out: out(),
       progress: silentProgress,
@@ -95,7 +95,7 @@ describe('the library evaluation (npm run eval -- --library)', () => {
         filters: {},
         seed: 1,
         backend: http,
-        selection: configuredAdaptiveK(config()),
+        selection: adaptiveKSettings(config()),
         out: join(base, 'out-http'),
         progress: silentProgress,
       });

@@ -56,7 +56,12 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
     await stores.documents.submit({ namespace: NS, id: 'story', title: 'Lily', text: STORY, source: 'json' });
     await stores.queue.drain();
     llama = await LlamaCppProvider.load({ modelPath: STORIES_GGUF, threads: 1, contextSize: 512 });
-    service = new AnswerService({ retrieval: stores.retrieval, llm: llama, config: cfg, logger });
+    service = new AnswerService({
+      retrieval: stores.retrieval,
+      llm: llama,
+      maxAnswerTokens: cfg.LLM_MAX_ANSWER_TOKENS,
+      logger,
+    });
   });
   afterAll(async () => {
     await llama?.close();
@@ -180,7 +185,12 @@ describe('reading strategies with llama.cpp (stories260K, 512-token context, 1 t
           },
         },
       );
-      const answers = new AnswerService({ retrieval: stores.retrieval, llm: llama, config, logger });
+      const answers = new AnswerService({
+        retrieval: stores.retrieval,
+        llm: llama,
+        maxAnswerTokens: config.LLM_MAX_ANSWER_TOKENS,
+        logger,
+      });
       const router = new QueryService({
         retrieval: stores.retrieval,
         answers,

@@ -80,7 +80,12 @@ describe('prompts fit an 8k window on 128k-token LaRA documents', () => {
       await stores.documents.submit({ namespace: NS, id, title: file.split('/').at(-1)!, text, source: 'json' });
     }
     await stores.queue.drain();
-    service = new AnswerService({ retrieval: stores.retrieval, llm: new Window8k(), config: cfg, logger });
+    service = new AnswerService({
+      retrieval: stores.retrieval,
+      llm: new Window8k(),
+      maxAnswerTokens: cfg.LLM_MAX_ANSWER_TOKENS,
+      logger,
+    });
   });
   afterAll(async () => stores?.close());
 

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_SPEC, authEnabled, loadConfig, renderEnvExample } from '../../src/config.js';
-import { DEFAULTS, configuredAdaptiveK } from '../../src/core/retrieval/defaults.js';
+import { adaptiveKSettings } from '../../src/container.js';
+import { ADAPTIVE_K_DEFAULTS } from '../../src/core/retrieval/adaptive-k.js';
+import { DEFAULTS } from '../../src/core/retrieval/defaults.js';
 import { AppError } from '../../src/errors.js';
 
 const bare = (env: Record<string, string> = {}) => loadConfig(env, { dotenvPath: null });
@@ -70,10 +72,21 @@ describe('config', () => {
   });
 
   it('selects with the configured token buffer and its cap share', () => {
-    expect(configuredAdaptiveK(bare())).toMatchObject({ bufferTokens: 4000, bufferMaxShare: 0.2 });
-    expect(configuredAdaptiveK(bare({ ADAPTIVE_K_BUFFER_MAX_SHARE: '1' })).bufferMaxShare).toBe(1);
+    expect(adaptiveKSettings(bare())).toMatchObject({ bufferTokens: 4000, bufferMaxShare: 0.2 });
+    expect(adaptiveKSettings(bare({ ADAPTIVE_K_BUFFER_MAX_SHARE: '1' })).bufferMaxShare).toBe(1);
     expect(DEFAULTS.adaptiveK.bufferMaxShare).toBe(CONFIG_SPEC.ADAPTIVE_K_BUFFER_MAX_SHARE.default);
     expect(DEFAULTS.adaptiveK.bufferTokens).toBe(CONFIG_SPEC.ADAPTIVE_K_BUFFER_TOKENS.default);
+  });
+
+  it("defaults to core's Adaptive-k settings and score: the published a, b and chunk buffer with the measured token buffer", () => {
+    const { minRelativeGap: _unset, ...service } = DEFAULTS.adaptiveK;
+    expect(adaptiveKSettings(bare())).toEqual({ kind: 'adaptive-k', ...service });
+    expect(bare().RETRIEVAL_SCORE).toBe(DEFAULTS.score);
+    expect(DEFAULTS.adaptiveK).toMatchObject({
+      a: ADAPTIVE_K_DEFAULTS.a,
+      b: ADAPTIVE_K_DEFAULTS.b,
+      buffer: ADAPTIVE_K_DEFAULTS.buffer,
+    });
   });
 
   it('documents every setting in .env.example exactly as the code defines it', () => {

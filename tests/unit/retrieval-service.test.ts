@@ -206,7 +206,7 @@ describe('the retrieval service', () => {
 
   it('answers a routed retrieval query from the retrieval the decision was made on, retrieving once', async () => {
     const llm = new ScriptedLlm(100_000);
-    const answers = new AnswerService({ retrieval, llm, config: cfg, logger });
+    const answers = new AnswerService({ retrieval, llm, maxAnswerTokens: cfg.LLM_MAX_ANSWER_TOKENS, logger });
     const query = new QueryService({
       retrieval,
       answers,
@@ -238,7 +238,7 @@ describe('the retrieval service', () => {
 
   it('retrieves for a retrieval answer asked for directly', async () => {
     const llm = new ScriptedLlm(100_000);
-    const answers = new AnswerService({ retrieval, llm, config: cfg, logger });
+    const answers = new AnswerService({ retrieval, llm, maxAnswerTokens: cfg.LLM_MAX_ANSWER_TOKENS, logger });
     const runs = retrieval.runs;
     const r = await answers.answer({
       namespace: NS,

@@ -50,7 +50,8 @@ describe('reading strategies over real stores (hashing embedder, in-process queu
   const texts = new Map<string, string>();
   const NS = 'strategies';
 
-  const service = (llm: LlmProvider) => new AnswerService({ retrieval, llm, config: cfg, logger });
+  const service = (llm: LlmProvider) =>
+    new AnswerService({ retrieval, llm, maxAnswerTokens: cfg.LLM_MAX_ANSWER_TOKENS, logger });
   const ask = (llm: LlmProvider, over: Partial<AnswerInput>): AnswerInput => ({
     namespace: NS,
     question: 'Where did Arvid hide the brass key?',

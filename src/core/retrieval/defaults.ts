@@ -1,8 +1,8 @@
-import type { Config } from '../../config.js';
-import type { AdaptiveKOptions } from './adaptive-k.js';
+import { ADAPTIVE_K_DEFAULTS, type AdaptiveKOptions } from './adaptive-k.js';
 
 /** Which scores Adaptive-k cuts: cosine, BM25, or their fusion. */
-export type ScoreKind = 'dense' | 'bm25' | 'hybrid';
+export const SCORE_KINDS = ['dense', 'bm25', 'hybrid'] as const;
+export type ScoreKind = (typeof SCORE_KINDS)[number];
 
 /**
  * Retrieval defaults, chosen by measurement on the LaRA development half
@@ -25,7 +25,7 @@ export type ScoreKind = 'dense' | 'bm25' | 'hybrid';
  *   Adaptive-k on this set (budget 8000 on the same hybrid: 0.988 / 0.905 /
  *   16.6%); Adaptive-k needs no per-corpus size and reports its curve.
  *
- * The service default (RETRIEVAL_SCORE, ADAPTIVE_K_BUFFER_TOKENS in config) is
+ * The service default (RETRIEVAL_SCORE, ADAPTIVE_K_* in config take their defaults from here) is
  * BM25 with a 4000-token buffer: within 0.005 coverage / 0.015 support of the
  * hybrid, it needs no query embedding to select, and the router's thresholds
  * (ROUTER_*) were calibrated on its score curves. Hybrid α = 0.3 with 6000
@@ -45,36 +45,20 @@ export const DEFAULTS = Object.freeze({
   score: 'bm25' as ScoreKind,
   /** Weight of the dense scores in the min-max fusion (1 - alpha for BM25), when score is 'hybrid'. */
   hybridAlpha: 0.3,
+  /** The published a, b and chunk buffer (ADAPTIVE_K_DEFAULTS), with a token buffer capped at a share of the candidates. */
   adaptiveK: Object.freeze({
-    a: 0,
-    b: 0.1,
-    buffer: 5,
+    ...ADAPTIVE_K_DEFAULTS,
     bufferTokens: 4000,
     bufferMaxShare: 0.2,
-    minRelativeGap: 0,
   }) satisfies Required<AdaptiveKOptions>,
 });
 
-/** The Adaptive-k selection the service is configured with (ADAPTIVE_K_* settings). */
-export function configuredAdaptiveK(
-  cfg: Pick<
-    Config,
-    'ADAPTIVE_K_A' | 'ADAPTIVE_K_B' | 'ADAPTIVE_K_BUFFER' | 'ADAPTIVE_K_BUFFER_TOKENS' | 'ADAPTIVE_K_BUFFER_MAX_SHARE'
-  >,
-): {
+/** The Adaptive-k selection the service runs by default; built from config (ADAPTIVE_K_*) in the container. */
+export interface AdaptiveKSettings {
   kind: 'adaptive-k';
   a: number;
   b: number;
   buffer: number;
   bufferTokens: number;
   bufferMaxShare: number;
-} {
-  return {
-    kind: 'adaptive-k',
-    a: cfg.ADAPTIVE_K_A,
-    b: cfg.ADAPTIVE_K_B,
-    buffer: cfg.ADAPTIVE_K_BUFFER,
-    bufferTokens: cfg.ADAPTIVE_K_BUFFER_TOKENS,
-    bufferMaxShare: cfg.ADAPTIVE_K_BUFFER_MAX_SHARE,
-  };
 }

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { Lru } from '../lru.js';
 import type { DocumentRecord } from '../../ports/document-store.js';
@@ -21,7 +20,8 @@ export interface AnswerServiceOptions {
   retrieval: RetrievalService;
   /** The default reader; a request may bring its own (`AnswerInput.llm`). */
   llm: LlmProvider;
-  config: Config;
+  /** Tokens reserved for each answer or note (LLM_MAX_ANSWER_TOKENS), capped per reader by reservesFor. */
+  maxAnswerTokens: number;
   logger: Logger;
 }
 
@@ -128,7 +128,7 @@ export class AnswerService {
       }
     };
     const caller = new LlmCaller(llm, { ...(input.signal ? { signal: input.signal } : {}), emit, logger: log });
-    const reserves = reservesFor(llm, this.o.config.LLM_MAX_ANSWER_TOKENS);
+    const reserves = reservesFor(llm, this.o.maxAnswerTokens);
     const started = performance.now();
 
     let docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
@@ -217,7 +217,7 @@ export class AnswerService {
     llm: LlmProvider = this.o.llm,
     question = '',
   ): CostEstimates {
-    const reserves = reservesFor(llm, this.o.config.LLM_MAX_ANSWER_TOKENS);
+    const reserves = reservesFor(llm, this.o.maxAnswerTokens);
     const window = llm.contextWindow;
     const docTokens = docs.reduce((n, d) => n + d.tokens, 0);
     const empty = (title: string) => ({ title, parts: [{ title, start: 0, end: 0, text: '' }], droppedTokens: 0 });
