@@ -68,6 +68,7 @@ const routes: FastifyPluginAsync = async (app) => {
         score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
         hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
         signal: abortOnClientClose(reply),
+        log: req.log,
       };
       if (!wantsEventStream(req)) return app.container.answers.answer(input);
       return streamResult(req, reply, { what: 'answer', bodyLimit: cfg.BODY_LIMIT_BYTES }, (sse) =>

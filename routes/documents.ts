@@ -159,7 +159,12 @@ const routes: FastifyPluginAsync = async (app) => {
       const input = req.isMultipart()
         ? await readUpload(req)
         : { ...(req.body as Static<typeof JsonDocument>), source: 'json' };
-      const result = await service.submit({ ...input, namespace: req.namespace, signal: abortOnClientClose(reply) });
+      const result = await service.submit({
+        ...input,
+        namespace: req.namespace,
+        signal: abortOnClientClose(reply),
+        log: req.log,
+      });
       return reply
         .status(result.unchanged ? 200 : 202)
         .send({ document: toView(result.document), jobId: result.jobId, unchanged: result.unchanged });

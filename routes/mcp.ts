@@ -27,7 +27,7 @@ const routes: FastifyPluginAsync = async (app) => {
     },
     async (req, reply) => {
       const signal = abortOnClientClose(reply);
-      const server = buildMcpServer(app.container, req.namespace, { selection, signal });
+      const server = buildMcpServer(app.container, req.namespace, { selection, signal, log: req.log });
       // Stateless: one server and transport per request, so no session outlives it (or crosses tenants).
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       reply.raw.on('close', () => {

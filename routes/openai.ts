@@ -240,6 +240,7 @@ const routes: FastifyPluginAsync = async (app) => {
         score: cfg.RETRIEVAL_SCORE as ScoreKind,
         hybridAlpha: DEFAULTS.hybridAlpha,
         signal,
+        log: req.log,
       };
       const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
       const created = Math.floor(Date.now() / 1000);

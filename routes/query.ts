@@ -186,6 +186,7 @@ const routes: FastifyPluginAsync = async (app) => {
         ...(body.probe !== undefined ? { probe: body.probe } : {}),
         ...(body.preference !== undefined ? { preference: body.preference } : {}),
         signal: abortOnClientClose(reply),
+        log: req.log,
       };
       try {
         if (!wantsEventStream(req)) return await service.query(input);

@@ -2,6 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Container } from '../container.js';
+import type { Logger } from '../ports/logger.js';
 import { AppError, isAppError } from '../errors.js';
 import { ID_PATTERN } from '../core/ids.js';
 import { DEFAULTS, type ScoreKind } from '../core/retrieval/defaults.js';
@@ -56,11 +57,12 @@ function result(text: string, structured: Record<string, unknown>): CallToolResu
 export function buildMcpServer(
   container: Container,
   namespace: string,
-  opts: { selection: SelectionMethod; signal?: AbortSignal },
+  opts: { selection: SelectionMethod; signal?: AbortSignal; log?: Logger },
 ): McpServer {
   const cfg = container.config;
   const server = new McpServer({ name: 'adaptive-reader', version: '0.1.0' }, { capabilities: { tools: {} } });
   const signal = opts.signal ? { signal: opts.signal } : {};
+  const log = opts.log ? { log: opts.log } : {};
 
   server.registerTool(
     'list_documents',
@@ -150,6 +152,7 @@ export function buildMcpServer(
           score: cfg.RETRIEVAL_SCORE as ScoreKind,
           hybridAlpha: DEFAULTS.hybridAlpha,
           ...signal,
+          ...log,
         });
         return result(r.answer, {
           answer: r.answer,

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../../ports/logger.js';
 import type { DocumentRecord, DocumentStore, ListPage } from '../../ports/document-store.js';
 import type { Embedder } from '../../ports/embedder.js';
 import type { JobContext, JobInfo, JobQueue } from '../../ports/job-queue.js';
@@ -37,6 +37,8 @@ export interface SubmitInput {
   source: string;
   /** Fires when the client leaves: the count stops (its tokenizer thread is dropped) and nothing is stored. */
   signal?: AbortSignal;
+  /** The caller's logger (a request's `req.log`): this call's lines carry its bindings. The service's logger when absent. */
+  log?: Logger;
 }
 
 export interface SubmitResult {
@@ -127,7 +129,7 @@ export class DocumentService {
     } catch (err) {
       // The client is told this upload failed (503 QUEUE_UNAVAILABLE): it must leave nothing that a later start would index.
       await this.undoSubmit(input.namespace, id, version, jobId, previous).catch((e: unknown) =>
-        this.o.logger.error({ err: e, documentId: id }, 'undoing a failed submit failed'),
+        (input.log ?? this.o.logger).error({ err: e, documentId: id }, 'undoing a failed submit failed'),
       );
       throw err;
     }

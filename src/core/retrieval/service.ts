@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../../ports/logger.js';
 import type { DocumentRecord, DocumentStore } from '../../ports/document-store.js';
 import type { Embedder } from '../../ports/embedder.js';
 import type { ChunkRecord, DocumentVersionRef, ScoredChunk, VectorStore } from '../../ports/vector-store.js';

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../../ports/logger.js';
 import { AppError } from '../../errors.js';
 import { Lru } from '../lru.js';
 import type { DocumentRecord } from '../../ports/document-store.js';
@@ -65,6 +65,8 @@ export interface QueryInput {
   /** 0 cheapest … 1 most accurate (the probe's answer-length limit, ./settings.ts probeLimit); default ROUTER_PREFERENCE. */
   preference?: number;
   signal?: AbortSignal;
+  /** The caller's logger (a request's `req.log`): this call's lines carry its bindings. The service's logger when absent. */
+  log?: Logger;
   onEvent?: (e: QueryEvent) => void;
 }
 
@@ -230,7 +232,7 @@ export class QueryService {
     validateEscalation(input);
     validatePreference(input.preference);
     const llm = input.llm ?? this.o.answers.llm;
-    const log = this.o.logger.child({ strategy: requested });
+    const log = (input.log ?? this.o.logger).child({ strategy: requested });
     const emit = (e: QueryEvent): void => {
       try {
         input.onEvent?.(e);
@@ -311,7 +313,7 @@ export class QueryService {
       estimates,
       retrieval: r,
       emit,
-      log,
+      queryLog: log,
     });
   }
 
@@ -326,7 +328,8 @@ export class QueryService {
       estimates: CostEstimates;
       retrieval: RetrievalResult;
       emit: (e: QueryEvent) => void;
-      log: Logger;
+      /** The query's logger (bound to the requested strategy); `log` stays the caller's, for the answers. */
+      queryLog: Logger;
     },
   ): Promise<QueryResult> {
     const base = {
@@ -339,6 +342,7 @@ export class QueryService {
       hybridAlpha: x.hybridAlpha,
       llm: x.llm,
       ...(x.signal ? { signal: x.signal } : {}),
+      ...(x.log ? { log: x.log } : {}),
       onEvent: x.emit,
     };
     const esc = plan.escalation;
@@ -350,14 +354,14 @@ export class QueryService {
       ...(esc?.allowUnanswerable ? { allowUnanswerable: true } : {}),
     });
     if (!esc) {
-      x.log.info({ chosen: plan.strategy, escalated: false }, 'query answered');
+      x.queryLog.info({ chosen: plan.strategy, escalated: false }, 'query answered');
       return { ...first, decision };
     }
     const check = esc.check(first.answer);
     if (esc.name === 'probe') decision.probe.verdict = check.verdict;
     if (check.keep) {
       if (check.reason) decision.reasons.push(check.reason);
-      x.log.info({ chosen: plan.strategy, escalated: false }, 'query answered');
+      x.queryLog.info({ chosen: plan.strategy, escalated: false }, 'query answered');
       return { ...first, decision };
     }
     // Strategies before the fallback in this order did not fit the whole budgets, so not what is left of them either.
@@ -365,7 +369,7 @@ export class QueryService {
     const target = plan.order.find((s) => overBudget(s, x.estimates[s], left, plan.latencyMs[s]) === null);
     if (!target) {
       decision.reasons.push(esc.noRoom(check.insufficient));
-      x.log.info({ chosen: plan.strategy, escalated: false }, 'query not escalated: no budget left');
+      x.queryLog.info({ chosen: plan.strategy, escalated: false }, 'query not escalated: no budget left');
       return { ...first, decision };
     }
     const fits = x.estimates.full.feasible && !x.estimates.full.truncated;
@@ -381,7 +385,7 @@ export class QueryService {
     decision.strategy = target;
     decision.reasons.push(`${esc.label}: ${reason}`);
     decision.escalated = { from: 'rag', to: target, reason, firstAttempt: first };
-    x.log.info({ chosen: target, escalated: true, by: esc.label }, 'query answered after escalation');
+    x.queryLog.info({ chosen: target, escalated: true, by: esc.label }, 'query answered after escalation');
     return { ...second, decision };
   }
 }

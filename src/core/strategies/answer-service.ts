@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../../ports/logger.js';
 import { AppError } from '../../errors.js';
 import { Lru } from '../lru.js';
 import type { DocumentRecord } from '../../ports/document-store.js';
@@ -39,6 +39,8 @@ export interface AnswerInput {
   llm?: LlmProvider;
   /** Cancels retrieval and every LLM call; the run throws CANCELLED. */
   signal?: AbortSignal;
+  /** The caller's logger (a request's `req.log`): this call's lines carry its bindings. The service's logger when absent. */
+  log?: Logger;
   /** Progress, streamed answer tokens and each finished LLM call. Exceptions it throws are logged and ignored. */
   onEvent?: (e: AnswerEvent) => void;
   /**
@@ -119,7 +121,7 @@ export class AnswerService {
     if (!isStrategyName(input.strategy)) throw new AppError('UNKNOWN_STRATEGY', [String(input.strategy)]);
     if (typeof input.question !== 'string' || isBlank(input.question)) throw new AppError('EMPTY_QUESTION');
     const llm = input.llm ?? this.o.llm;
-    const log = this.o.logger.child({ strategy: input.strategy });
+    const log = (input.log ?? this.o.logger).child({ strategy: input.strategy });
     const emit = (e: AnswerEvent): void => {
       try {
         input.onEvent?.(e);

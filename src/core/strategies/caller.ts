@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../../ports/logger.js';
 import { AppError } from '../../errors.js';
 import type { ChatMessage, CompletionResult, LlmProvider, ReadingTask } from '../../ports/llm.js';
 import { assertFits } from './budget.js';
