@@ -10,7 +10,7 @@ import { loadPredictions } from '../lara/dataset.js';
 import { contentWords } from '../lara/evidence.js';
 import type { Judge } from '../judges/llm.js';
 import type { Backend, BackendDescription, RetrievalView } from './backend.js';
-import { selectQuestions, type QuestionEvidence, type SelectionFilters } from './dataset.js';
+import { selectQuestions, type QuestionEvidence, type Selection, type SelectionFilters } from './dataset.js';
 import {
   latencySummary,
   readingMetrics,
@@ -112,6 +112,16 @@ function sumTimings(t: { embedMs: number; scoreMs: number; selectMs: number } | 
   return t ? t.embedMs + t.scoreMs + t.selectMs : null;
 }
 
+/** What every phase of a run reads: the options, the selection, the documents' texts, cancellation, reporting. */
+interface Run {
+  o: EvalOptions;
+  sel: Selection;
+  docOf: (q: EvalQuestion) => DocInfo;
+  signal: AbortSignal;
+  progress: Progress;
+  warn: (message: string) => void;
+}
+
 /**
  * Runs a LaRA-style evaluation: samples the questions, ingests their
  * documents, answers each (question, strategy) pair not already in
@@ -122,42 +132,22 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   const started = performance.now();
   const seed = o.seed ?? 1;
   const filters = o.filters ?? {};
-  const progress = o.progress ?? silentProgress;
-  const onError = o.onError ?? 'skip';
   const warn = o.warn ?? ((m: string) => o.logger.warn(m));
   const sel = selectQuestions(o.dataset, filters, seed, o.limit ?? Infinity);
   const broken = [...sel.broken];
-  if (broken.length > 0 && onError === 'stop') throw new EvalInputError(broken);
+  if (broken.length > 0 && (o.onError ?? 'skip') === 'stop') throw new EvalInputError(broken);
   for (const b of broken) warn(`skipped ${b.file}:${b.line}: ${b.message}`);
 
-  const store = await ResultStore.open(o.out);
-  if (store.repaired > 0)
-    warn(`results.jsonl: ${store.repaired} torn or unreadable line(s) dropped; those pairs run again`);
   const desc = o.backend.describe();
-  const manifest: RunManifest = {
-    dataset: o.dataset,
-    judge: o.judge.name,
-    reader: desc.reader,
-    embedder: desc.embedder,
-    settings: desc.settings,
-  };
-  const previous = await store.readManifest();
-  if (previous) {
-    const conflict = manifestConflict(previous, manifest);
-    if (conflict) throw new Error(`${o.out} holds results made with other settings (${conflict}); use another --out`);
-  } else {
-    await store.writeManifest(manifest);
-  }
-
-  const docs = new Map<string, DocInfo>();
-  const docOf = (q: EvalQuestion): DocInfo => {
-    let d = docs.get(q.documentId);
-    if (!d) {
-      const text = sel.dataset.documentText({ docPath: join(o.dataset, 'documents', q.length, q.type, q.file) });
-      d = { text, tokens: cl100k.count(text), words: contentWords(text) };
-      docs.set(q.documentId, d);
-    }
-    return d;
+  const store = await openStore(o, desc, warn);
+  const stop = new AbortController();
+  const run: Run = {
+    o,
+    sel,
+    docOf: documentCache(o.dataset, sel),
+    signal: o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal,
+    progress: o.progress ?? silentProgress,
+    warn,
   };
 
   const pending = o.replayOnly
@@ -171,199 +161,16 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   if (replayModels.length > 0) for (const q of sel.questions) needed.set(q.documentId, q);
   if (needed.size > 0) {
     await o.backend.ensureDocuments(
-      [...needed.values()].map((q) => ({ id: q.documentId, title: q.file, text: docOf(q).text })),
-      progress,
+      [...needed.values()].map((q) => ({ id: q.documentId, title: q.file, text: run.docOf(q).text })),
+      run.progress,
     );
   }
 
-  // Answering: one question at a time per worker, its strategies in turn, sharing its retrievals.
-  const stop = new AbortController();
-  const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
-  let stoppedBy: FailureRow | null = null;
-  let pairsRun = 0;
-  const questionsRun = new Set<string>();
-  const total = pending.reduce((n, p) => n + p.specs.length, 0);
-  const sampleCurves = o.sampleCurves ?? 6;
-
-  const evaluate = async (
-    q: EvalQuestion,
-    spec: StrategySpec,
-    retrieve: (s: SelectionMethod) => Promise<RetrievalView>,
-  ): Promise<ResultRow> => {
-    const ev: QuestionEvidence = sel.evidence.get(q.id)!;
-    const doc = docOf(q);
-    const t0 = performance.now();
-    let result: AnswerResult;
-    let chosen: StrategyName;
-    let reasons: string[];
-    if (spec.requested === 'auto') {
-      const r = await o.backend.query(q.documentId, q.question, spec.selection, signal);
-      result = r;
-      chosen = r.decision.strategy;
-      reasons = r.decision.reasons;
-    } else {
-      result = await o.backend.answer(q.documentId, q.question, spec.requested, spec.selection, signal);
-      chosen = spec.requested;
-      reasons = [`strategy ${spec.label} requested`];
-    }
-    const answerMs = performance.now() - t0;
-
-    let selectedSpans: Array<{ start: number; end: number }> | null = null;
-    let k: number | null = null;
-    let cutIndex: number | null = null;
-    if (chosen === 'rag') {
-      // The same retrieval the answer read (deterministic), for the spans; chunks dropped to fit the window were not read.
-      const r = await retrieve(spec.selection);
-      const dropped = new Set(result.retrieval?.droppedForWindow?.chunkIds ?? []);
-      const read = r.selected.filter((c) => !dropped.has(c.id));
-      selectedSpans = read.map((c) => ({ start: c.start, end: c.end }));
-      k = read.length;
-      cutIndex = r.adaptiveK?.cutIndex ?? null;
-    }
-    const spans = spansRead(chosen, doc.text, selectedSpans, result.truncated, doc.tokens);
-    const m = readingMetrics(spans, doc.text, q.answer, ev, doc.words);
-    const tj = performance.now();
-    const verdict = await o.judge.judge(
-      {
-        question: q.question,
-        answer: q.answer,
-        prediction: result.extractive ? stripPrefix(result.answer) : result.answer,
-        task: q.task,
-      },
-      signal,
-    );
-    const judgeMs = performance.now() - tj;
-
-    const byRole = (role: string) => result.calls.filter((c) => c.role === role).reduce((n, c) => n + c.latencyMs, 0);
-    const row: ResultRow = {
-      key: `${q.id}|${spec.key}`,
-      questionId: q.id,
-      order: q.order,
-      strategy: spec.key,
-      length: q.length,
-      type: q.type,
-      task: q.task,
-      file: q.file,
-      documentId: q.documentId,
-      question: q.question,
-      groundTruth: q.answer,
-      chosen,
-      reasons,
-      k,
-      cutIndex,
-      tokensRead: result.contextTokens,
-      documentTokens: doc.tokens,
-      tokenRatio: doc.tokens > 0 ? result.contextTokens / doc.tokens : 0,
-      promptTokens: result.totals.promptTokens,
-      completionTokens: result.totals.completionTokens,
-      llmCalls: result.totals.calls,
-      latency: {
-        totalMs: Math.round(answerMs + judgeMs),
-        retrieveMs: chosen === 'rag' ? sumTimings(result.retrieval?.timings) : null,
-        answerMs: Math.round(byRole('answer')),
-        coaWorkersMs: Math.round(byRole('coa-worker')),
-        coaManagerMs: Math.round(byRole('coa-manager')),
-        judgeMs: Math.round(judgeMs),
-      },
-      answer: result.answer,
-      evidenceCoverage: m.evidenceCoverage,
-      answerSupport: m.answerSupport,
-      verdict,
-    };
-    if (q.order < sampleCurves && (spec.key === 'rag' || spec.key === 'auto')) {
-      const r = await retrieve(spec.selection);
-      row.scoreCurve = { scores: r.curve.map((c) => c.score), cutIndex: r.adaptiveK?.cutIndex ?? null, k: r.signals.k };
-    }
-    return row;
-  };
-
-  progress.start('answer', total);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < pending.length && !signal.aborted) {
-      const { q, specs } = pending[next++]!;
-      const cache = new Map<string, Promise<RetrievalView>>();
-      const retrieve = (s: SelectionMethod): Promise<RetrievalView> => {
-        const key = JSON.stringify(s);
-        let p = cache.get(key);
-        if (!p) {
-          p = o.backend.retrieve(q.documentId, q.question, s);
-          cache.set(key, p);
-        }
-        return p;
-      };
-      for (const spec of specs) {
-        if (signal.aborted) break;
-        questionsRun.add(q.id);
-        try {
-          const row = await evaluate(q, spec, retrieve);
-          await store.append(row);
-          pairsRun++;
-        } catch (err) {
-          if (signal.aborted) break;
-          const failure: FailureRow = {
-            key: `${q.id}|${spec.key}`,
-            questionId: q.id,
-            strategy: spec.key,
-            code: errorCode(err),
-            message: (err as Error).message ?? String(err),
-            at: new Date().toISOString(),
-          };
-          await store.fail(failure);
-          warn(`failed ${q.id} (${spec.key}): ${failure.code}: ${failure.message}`);
-          if (onError === 'stop') {
-            stoppedBy ??= failure;
-            stop.abort();
-            break;
-          }
-        }
-        progress.tick(`${q.task} ${spec.key}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 1) }, worker));
-  progress.stop();
-  await store.flush();
-
-  // Replay of recorded answers: route every selected question, judge the recorded answer of the route.
-  const replay: ModelReplay[] = [];
-  const predictionErrors: BrokenInput[] = [];
-  if (replayModels.length > 0 && !signal.aborted) {
-    const selection: SelectionMethod = adaptiveKSettings(o.config);
-    progress.start('route', sel.questions.length);
-    const records = await measureQuestions(o.backend, sel.questions, {
-      config: o.config,
-      logger: o.logger,
-      window: o.replayWindow ?? 128_000,
-      selection,
-      documentText: (q) => docOf(q).text,
-      onDone: (q) => progress.tick(q.task),
-    });
-    progress.stop();
-    const { predictions, errors } = loadPredictions(o.dataset);
-    for (const e of errors) {
-      if (replayModels.some((m) => e.file.startsWith(`${m}/`)))
-        predictionErrors.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
-    }
-    const known = new Set(predictions.map((p) => p.model));
-    const settings = routerSettings(o.config);
-    for (const model of replayModels) {
-      if (!known.has(model))
-        throw new Error(
-          `no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`,
-        );
-      const judged = await judgePredictions(predictions, model, o.judge);
-      replay.push(
-        replayModel(
-          model,
-          o.judge.name,
-          records,
-          records.map((r) => answeredFor(judged, r)),
-          settings,
-        ),
-      );
-    }
-  }
+  const answered = await answerPending(run, pending, store, stop);
+  const replayed =
+    replayModels.length > 0 && !run.signal.aborted
+      ? await replayRecorded(run, replayModels)
+      : { replay: [], predictionErrors: [] };
 
   const wanted = new Set(sel.questions.flatMap((q) => o.strategies.map((s) => `${q.id}|${s.key}`)));
   const rows = store.rows().filter((r) => wanted.has(r.key));
@@ -384,17 +191,17 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
     },
     pairs: { expected: wanted.size, answered: rows.length, failed: failures.length },
     broken: { count: broken.length, items: broken.slice(0, 500) },
-    predictionErrors: { count: predictionErrors.length, items: predictionErrors.slice(0, 500) },
+    predictionErrors: { count: replayed.predictionErrors.length, items: replayed.predictionErrors.slice(0, 500) },
     failures: { count: failures.length, items: failures.slice(0, 500) },
     results: summarise(rows, o.strategies),
-    replay,
-    interrupted: signal.aborted && stoppedBy === null,
+    replay: replayed.replay,
+    interrupted: run.signal.aborted && answered.stoppedBy === null,
     timing: {
       wallMs: Math.round(wallMs),
-      pairsRun,
-      questionsRun: questionsRun.size,
-      msPerQuestion: questionsRun.size > 0 ? Math.round(wallMs / questionsRun.size) : null,
-      msPerPair: pairsRun > 0 ? Math.round(wallMs / pairsRun) : null,
+      pairsRun: answered.pairsRun,
+      questionsRun: answered.questionsRun,
+      msPerQuestion: answered.questionsRun > 0 ? Math.round(wallMs / answered.questionsRun) : null,
+      msPerPair: answered.pairsRun > 0 ? Math.round(wallMs / answered.pairsRun) : null,
       latency: latencySummary(
         rows,
         o.strategies.map((s) => s.key),
@@ -403,6 +210,261 @@ export async function runEval(o: EvalOptions): Promise<EvalOutcome> {
   };
   await writeFile(join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
   await writeReports(o.out, summary, rows);
-  if (stoppedBy) throw new EvalStoppedError(stoppedBy);
+  if (answered.stoppedBy) throw new EvalStoppedError(answered.stoppedBy);
   return { summary, rows, store };
+}
+
+/** Opens the results of `o.out`, refusing a folder whose results were made with other settings. */
+async function openStore(
+  o: EvalOptions,
+  desc: BackendDescription,
+  warn: (message: string) => void,
+): Promise<ResultStore> {
+  const store = await ResultStore.open(o.out);
+  if (store.repaired > 0)
+    warn(`results.jsonl: ${store.repaired} torn or unreadable line(s) dropped; those pairs run again`);
+  const manifest: RunManifest = {
+    dataset: o.dataset,
+    judge: o.judge.name,
+    reader: desc.reader,
+    embedder: desc.embedder,
+    settings: desc.settings,
+  };
+  const previous = await store.readManifest();
+  if (previous) {
+    const conflict = manifestConflict(previous, manifest);
+    if (conflict) throw new Error(`${o.out} holds results made with other settings (${conflict}); use another --out`);
+  } else {
+    await store.writeManifest(manifest);
+  }
+  return store;
+}
+
+/** Each document's text, token count and content words, read and counted once. */
+function documentCache(dataset: string, sel: Selection): (q: EvalQuestion) => DocInfo {
+  const docs = new Map<string, DocInfo>();
+  return (q) => {
+    let d = docs.get(q.documentId);
+    if (!d) {
+      const text = sel.dataset.documentText({ docPath: join(dataset, 'documents', q.length, q.type, q.file) });
+      d = { text, tokens: cl100k.count(text), words: contentWords(text) };
+      docs.set(q.documentId, d);
+    }
+    return d;
+  };
+}
+
+/**
+ * Answers the pending pairs: one question at a time per worker, its
+ * strategies in turn, sharing its retrievals. A failure is recorded and
+ * skipped, or (onError 'stop') aborts the run through `stop`.
+ */
+async function answerPending(
+  run: Run,
+  pending: ReadonlyArray<{ q: EvalQuestion; specs: StrategySpec[] }>,
+  store: ResultStore,
+  stop: AbortController,
+): Promise<{ pairsRun: number; questionsRun: number; stoppedBy: FailureRow | null }> {
+  const { o, signal, progress } = run;
+  let stoppedBy: FailureRow | null = null;
+  let pairsRun = 0;
+  const questionsRun = new Set<string>();
+  progress.start(
+    'answer',
+    pending.reduce((n, p) => n + p.specs.length, 0),
+  );
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < pending.length && !signal.aborted) {
+      const { q, specs } = pending[next++]!;
+      const retrieve = memoisedRetrieval(o.backend, q);
+      for (const spec of specs) {
+        if (signal.aborted) break;
+        questionsRun.add(q.id);
+        try {
+          await store.append(await evaluate(run, q, spec, retrieve));
+          pairsRun++;
+        } catch (err) {
+          if (signal.aborted) break;
+          const failure: FailureRow = {
+            key: `${q.id}|${spec.key}`,
+            questionId: q.id,
+            strategy: spec.key,
+            code: errorCode(err),
+            message: (err as Error).message ?? String(err),
+            at: new Date().toISOString(),
+          };
+          await store.fail(failure);
+          run.warn(`failed ${q.id} (${spec.key}): ${failure.code}: ${failure.message}`);
+          if ((o.onError ?? 'skip') === 'stop') {
+            stoppedBy ??= failure;
+            stop.abort();
+            break;
+          }
+        }
+        progress.tick(`${q.task} ${spec.key}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 1) }, worker));
+  progress.stop();
+  await store.flush();
+  return { pairsRun, questionsRun: questionsRun.size, stoppedBy };
+}
+
+/** The retrievals of one question, each selection run once (retrieval is deterministic). */
+function memoisedRetrieval(backend: Backend, q: EvalQuestion): (s: SelectionMethod) => Promise<RetrievalView> {
+  const cache = new Map<string, Promise<RetrievalView>>();
+  return (s) => {
+    const key = JSON.stringify(s);
+    let p = cache.get(key);
+    if (!p) {
+      p = backend.retrieve(q.documentId, q.question, s);
+      cache.set(key, p);
+    }
+    return p;
+  };
+}
+
+/** Answers one (question, strategy) pair, then measures what it read and judges it. */
+async function evaluate(
+  run: Run,
+  q: EvalQuestion,
+  spec: StrategySpec,
+  retrieve: (s: SelectionMethod) => Promise<RetrievalView>,
+): Promise<ResultRow> {
+  const { o, signal } = run;
+  const ev: QuestionEvidence = run.sel.evidence.get(q.id)!;
+  const doc = run.docOf(q);
+  const t0 = performance.now();
+  const { result, chosen, reasons } = await answerPair(o.backend, q, spec, signal);
+  const answerMs = performance.now() - t0;
+
+  let selectedSpans: Array<{ start: number; end: number }> | null = null;
+  let k: number | null = null;
+  let cutIndex: number | null = null;
+  if (chosen === 'rag') {
+    // The same retrieval the answer read (deterministic), for the spans; chunks dropped to fit the window were not read.
+    const r = await retrieve(spec.selection);
+    const dropped = new Set(result.retrieval?.droppedForWindow?.chunkIds ?? []);
+    const read = r.selected.filter((c) => !dropped.has(c.id));
+    selectedSpans = read.map((c) => ({ start: c.start, end: c.end }));
+    k = read.length;
+    cutIndex = r.adaptiveK?.cutIndex ?? null;
+  }
+  const spans = spansRead(chosen, doc.text, selectedSpans, result.truncated, doc.tokens);
+  const m = readingMetrics(spans, doc.text, q.answer, ev, doc.words);
+  const tj = performance.now();
+  const verdict = await o.judge.judge(
+    {
+      question: q.question,
+      answer: q.answer,
+      prediction: result.extractive ? stripPrefix(result.answer) : result.answer,
+      task: q.task,
+    },
+    signal,
+  );
+  const judgeMs = performance.now() - tj;
+
+  const byRole = (role: string) => result.calls.filter((c) => c.role === role).reduce((n, c) => n + c.latencyMs, 0);
+  const row: ResultRow = {
+    key: `${q.id}|${spec.key}`,
+    questionId: q.id,
+    order: q.order,
+    strategy: spec.key,
+    length: q.length,
+    type: q.type,
+    task: q.task,
+    file: q.file,
+    documentId: q.documentId,
+    question: q.question,
+    groundTruth: q.answer,
+    chosen,
+    reasons,
+    k,
+    cutIndex,
+    tokensRead: result.contextTokens,
+    documentTokens: doc.tokens,
+    tokenRatio: doc.tokens > 0 ? result.contextTokens / doc.tokens : 0,
+    promptTokens: result.totals.promptTokens,
+    completionTokens: result.totals.completionTokens,
+    llmCalls: result.totals.calls,
+    latency: {
+      totalMs: Math.round(answerMs + judgeMs),
+      retrieveMs: chosen === 'rag' ? sumTimings(result.retrieval?.timings) : null,
+      answerMs: Math.round(byRole('answer')),
+      coaWorkersMs: Math.round(byRole('coa-worker')),
+      coaManagerMs: Math.round(byRole('coa-manager')),
+      judgeMs: Math.round(judgeMs),
+    },
+    answer: result.answer,
+    evidenceCoverage: m.evidenceCoverage,
+    answerSupport: m.answerSupport,
+    verdict,
+  };
+  if (q.order < (o.sampleCurves ?? 6) && (spec.key === 'rag' || spec.key === 'auto')) {
+    const r = await retrieve(spec.selection);
+    row.scoreCurve = { scores: r.curve.map((c) => c.score), cutIndex: r.adaptiveK?.cutIndex ?? null, k: r.signals.k };
+  }
+  return row;
+}
+
+/** The answer of one pair: routed (strategy auto) or by the requested strategy, with the strategy run and why. */
+async function answerPair(
+  backend: Backend,
+  q: EvalQuestion,
+  spec: StrategySpec,
+  signal: AbortSignal,
+): Promise<{ result: AnswerResult; chosen: StrategyName; reasons: string[] }> {
+  if (spec.requested === 'auto') {
+    const r = await backend.query(q.documentId, q.question, spec.selection, signal);
+    return { result: r, chosen: r.decision.strategy, reasons: r.decision.reasons };
+  }
+  const result = await backend.answer(q.documentId, q.question, spec.requested, spec.selection, signal);
+  return { result, chosen: spec.requested, reasons: [`strategy ${spec.label} requested`] };
+}
+
+/** Replay of recorded answers: routes every selected question, judges the recorded answer of the route. */
+async function replayRecorded(
+  run: Run,
+  replayModels: readonly string[],
+): Promise<{ replay: ModelReplay[]; predictionErrors: BrokenInput[] }> {
+  const { o, sel, progress } = run;
+  const selection: SelectionMethod = adaptiveKSettings(o.config);
+  progress.start('route', sel.questions.length);
+  const records = await measureQuestions(o.backend, sel.questions, {
+    config: o.config,
+    logger: o.logger,
+    window: o.replayWindow ?? 128_000,
+    selection,
+    documentText: (q) => run.docOf(q).text,
+    onDone: (q) => progress.tick(q.task),
+  });
+  progress.stop();
+  const { predictions, errors } = loadPredictions(o.dataset);
+  const predictionErrors: BrokenInput[] = [];
+  for (const e of errors) {
+    if (replayModels.some((m) => e.file.startsWith(`${m}/`)))
+      predictionErrors.push({ file: `predictions/${e.file}`, line: e.line, message: e.message });
+  }
+  const known = new Set(predictions.map((p) => p.model));
+  const settings = routerSettings(o.config);
+  const replay: ModelReplay[] = [];
+  for (const model of replayModels) {
+    if (!known.has(model))
+      throw new Error(
+        `no predictions for model ${JSON.stringify(model)} in ${join(o.dataset, 'predictions')} (found: ${[...known].sort().join(', ') || 'none'})`,
+      );
+    const judged = await judgePredictions(predictions, model, o.judge);
+    replay.push(
+      replayModel(
+        model,
+        o.judge.name,
+        records,
+        records.map((r) => answeredFor(judged, r)),
+        settings,
+      ),
+    );
+  }
+  return { replay, predictionErrors };
 }
