@@ -202,12 +202,133 @@ export function* preTokens(text: string): Generator<[number, number, number]> {
   }
 }
 
-const cl100kCounts = new CountMemo(countCapped);
+/**
+ * How a long text is counted. A prompt is a long text (a book, a retrieval's
+ * passages) with the question at its end, so each new question made it a new
+ * text to count whole (~90 ms of the event loop for a 128k-token book, on
+ * every request); and the passages of a new retrieval are new texts, though
+ * slices of a document counted before. So a text is counted in two parts
+ * whose counts add up ({@link additiveCut}): up to the start of its last line,
+ * and that line (the question); each part is remembered whole. A part not
+ * remembered is counted by blocks, each remembered too, that end at places
+ * chosen by the text around them (content-defined chunking, as in LBFS:
+ * Muthitacharoen et al., "A Low-bandwidth Network File System", SOSP 2001):
+ * a text and any slice of it share every block but those at the slice's
+ * edges, and only those are counted again.
+ */
+/** Characters before a place whose hash decides whether a block ends there. */
+export const CUT_WINDOW = 16;
+/**
+ * One in this many {@link additiveCut} places ends a block: blocks of prose
+ * (a place before every word) average about 200 characters, so the edges of a
+ * passage (a chunk of 400 tokens is ~1,700 characters) cost little to count.
+ */
+const CUT_ODDS = 32;
+/** Polynomial rolling hash (Karp–Rabin) of the window: its base, and the base to the window's length, mod 2^32. */
+const HASH_BASE = 0x01000193;
+const HASH_BASE_POW = (() => {
+  let x = 1;
+  for (let i = 0; i < CUT_WINDOW; i++) x = Math.imul(x, HASH_BASE);
+  return x;
+})();
+
+/** JavaScript's `\s` (the split regex's): WhiteSpace and LineTerminator code units. */
+function isSpaceCode(c: number): boolean {
+  return (
+    (c >= 9 && c <= 13) ||
+    c === 32 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+const isAsciiLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/**
+ * Whether cl100k's split regex (gpt-tokenizer's CL100K_TOKEN_SPLIT_PATTERN)
+ * matches the same pre-tokens in `text` as in `text.slice(0, at)` and
+ * `text.slice(at)` apart, so the count of the text is the sum of theirs:
+ * - after a line break followed by a character that is not whitespace: no
+ *   pre-token runs from whitespace into it across a line break, and the
+ *   whitespace ending there is one pre-token whether or not the text goes on
+ *   (`\s*[\r\n]` before it, `\s+$` alone);
+ * - before a space between two ASCII letters: a word ends at the first
+ *   letter, and the space starts the next word's pre-token (` word`).
+ * The regex has no lookbehind, so the second part is matched as it is in the
+ * whole text. Exported for tests.
+ */
+export function additiveCut(text: string, at: number): boolean {
+  if (at <= 0 || at >= text.length) return false;
+  if (text.charCodeAt(at - 1) === 10) return !isSpaceCode(text.charCodeAt(at));
+  return text.charCodeAt(at) === 32 && isAsciiLetter(text.charCodeAt(at - 1)) && isAsciiLetter(text.charCodeAt(at + 1));
+}
+
+/**
+ * Blocks of `text`, `[start, end)` in order, tiling it: a block ends at an
+ * {@link additiveCut} place whose preceding {@link CUT_WINDOW} characters
+ * hash under `2^32 / odds`. The choice depends on nothing else, so it is the
+ * same in the text and in any slice of it (past the slice's first window). A
+ * text without such places (CJK, one long word) is one block.
+ */
+export function* countBlocks(text: string, odds = CUT_ODDS): Generator<[number, number]> {
+  const below = Math.floor(2 ** 32 / odds);
+  let start = 0;
+  let h = 0;
+  for (let p = 0; p < text.length; p++) {
+    const c = text.charCodeAt(p);
+    if (
+      p >= CUT_WINDOW &&
+      (c === 32 || text.charCodeAt(p - 1) === 10) &&
+      Math.imul(h, 0x9e3779b1) >>> 0 < below &&
+      additiveCut(text, p)
+    ) {
+      yield [start, p];
+      start = p;
+    }
+    h = (Math.imul(h, HASH_BASE) + c) | 0;
+    if (p >= CUT_WINDOW) h = (h - Math.imul(text.charCodeAt(p - CUT_WINDOW), HASH_BASE_POW)) | 0;
+  }
+  yield [start, text.length];
+}
+
+/** The count of a text from its blocks (see {@link countBlocks}), each remembered. */
+function countByBlocks(text: string): number {
+  let n = 0;
+  for (const [s, e] of countBlocks(text)) n += blockCounts.get(whole(text, s, e));
+  return n;
+}
+
+/** Blocks average ~200 characters: 131 072 of them are ~26 MB of text (~70 128k-token books), kept in ~16 MiB. */
+const blockCounts = new CountMemo(countCapped, 64, 131_072);
+/** Whole texts and the parts {@link count} splits them into (a sentence, a prompt's instructions and question included). */
+const textCounts = new CountMemo(countByBlocks, 64);
+
+/** The start of the last line of `text` that begins with no whitespace, where the count of the text splits; 0 if none. */
+function lastLineStart(text: string): number {
+  for (let nl = text.lastIndexOf('\n', text.length - 2); nl >= 0; nl = nl === 0 ? -1 : text.lastIndexOf('\n', nl - 1))
+    if (!isSpaceCode(text.charCodeAt(nl + 1))) return nl + 1;
+  return 0;
+}
+
+/** The capped cl100k count of a text (see {@link PRE_TOKEN_MAX_CHARS}), remembered as described above. */
+function count(text: string): number {
+  if (text.length < 64) return countCapped(text);
+  const at = lastLineStart(text);
+  if (at === 0) return textCounts.get(text);
+  return textCounts.get(text.slice(0, at)) + textCounts.get(text.slice(at));
+}
 
 /** cl100k_base with pre-tokens capped at {@link PRE_TOKEN_MAX_CHARS} characters; special tokens are plain text. */
 export const cl100k: Tokenizer = Object.freeze({
   name: 'cl100k_base',
-  count: (text: string) => (text.length === 0 ? 0 : cl100kCounts.get(text)),
+  count: (text: string) => (text.length === 0 ? 0 : count(text)),
   encode: (text: string) => encodeCapped(text),
   decode: (tokens: readonly number[]) => cl100kDecode(tokens as number[]),
 });

@@ -1,6 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { countTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import { describe, expect, it } from 'vitest';
-import { cl100k, CountMemo, PRE_TOKEN_MAX_CHARS, preTokens } from '../../src/core/tokenizer.js';
+import {
+  additiveCut,
+  cl100k,
+  CountMemo,
+  countBlocks,
+  CUT_WINDOW,
+  PRE_TOKEN_MAX_CHARS,
+  preTokens,
+} from '../../src/core/tokenizer.js';
+import { seededRandom } from '../../src/core/random.js';
 import { PATHOLOGICAL_KINDS, pathologicalText } from '../helpers/pathological.js';
 
 const long = (tail: string) => `${'The ferry crossed the fjord at dawn, carrying salt and wool. '.repeat(80)}${tail}`;
@@ -14,6 +24,96 @@ describe('the cl100k token count', () => {
     }
     expect(cl100k.count('')).toBe(0);
     expect(cl100k.count('short text')).toBe(countTokens('short text'));
+  });
+});
+
+describe('the cl100k count by blocks (a new question at the end of a long prompt, a new slice of a counted text)', () => {
+  const PLAIN = { disallowedSpecial: new Set<string>() };
+  const book = readFileSync(
+    new URL('../../../shared/datasets/lara/documents/32k/book/The Time Machine.txt', import.meta.url),
+    'utf8',
+  );
+  const cutsOf = (text: string, odds?: number): number[] => [...countBlocks(text, odds)].slice(1).map(([s]) => s);
+
+  it('adds up at every block cut: random text of whitespace, line breaks, contractions, digits, CJK and emoji', () => {
+    const pieces = [
+      'a',
+      'Lx',
+      ' ',
+      '  ',
+      '\n',
+      '\n\n',
+      '\t',
+      '\r\n',
+      ' \n',
+      '\n ',
+      '.',
+      ',\n',
+      "'",
+      "'ll",
+      "'s",
+      '7',
+      '123',
+      'é',
+      '中',
+      '\u00a0',
+      '\u2028',
+      '\u3000',
+      '🚢',
+    ];
+    const random = seededRandom(7);
+    let cuts = 0;
+    for (let k = 0; k < 1500; k++) {
+      let text = '';
+      for (let i = 20 + Math.floor(random() * 300); i > 0; i--) text += pieces[Math.floor(random() * pieces.length)];
+      let sum = 0;
+      // Odds of 1 and 2: nearly every place that may end a block does.
+      for (const [s, e] of countBlocks(text, 1 + (k % 2))) sum += countTokens(text.slice(s, e), PLAIN);
+      cuts += cutsOf(text, 1).length;
+      expect(sum, JSON.stringify(text)).toBe(countTokens(text, PLAIN));
+    }
+    expect(cuts).toBeGreaterThan(10_000);
+  });
+
+  it('ends a block only where the text goes on with no whitespace after a line break, or between two words', () => {
+    for (let c = 0; c < 0x10000; c++) {
+      const ch = String.fromCharCode(c);
+      expect(additiveCut(`a\n${ch}b`, 2), `U+${c.toString(16)}`).toBe(!/\s/u.test(ch));
+    }
+    expect(additiveCut('one two', 3)).toBe(true);
+    expect(additiveCut('one  two', 3)).toBe(false);
+    expect(additiveCut('one 2', 3)).toBe(false);
+    expect(additiveCut('one ', 3)).toBe(false);
+  });
+
+  it('cuts a slice where the whole text is cut, past its first window: the slice counts from the blocks the text counted', () => {
+    const textCuts = cutsOf(book);
+    expect(textCuts.length).toBeGreaterThan(book.length / 1000);
+    for (const [s, e] of [
+      [0, 5_000],
+      [1_234, 9_876],
+      [40_000, 41_700],
+      [book.length - 3_000, book.length],
+    ] as const) {
+      const inside = textCuts.filter((p) => p >= s + CUT_WINDOW && p < e - 1);
+      expect(
+        cutsOf(book.slice(s, e))
+          .map((p) => p + s)
+          .filter((p) => p >= s + CUT_WINDOW && p < e - 1),
+      ).toEqual(inside);
+    }
+  });
+
+  it('counts a book, the book with a question after it, and slices of it exactly', () => {
+    expect(cl100k.count(book)).toBe(countTokens(book, PLAIN));
+    for (const question of ['Who travels?', 'Who travels?\nAnd when?', '  indented\n\n', 'x']) {
+      const prompt = `Document:\n${book}\n\nQuestion: ${question}`;
+      expect(cl100k.count(prompt), question).toBe(countTokens(prompt, PLAIN));
+    }
+    for (let s = 0; s < book.length - 6_000; s += 9_973) {
+      const slice = book.slice(s, s + 1_700 + (s % 4_000));
+      expect(cl100k.count(slice)).toBe(countTokens(slice, PLAIN));
+    }
   });
 });
 
