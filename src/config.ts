@@ -502,6 +502,8 @@ export const CONFIG_SPEC = {
 type SpecTable = typeof CONFIG_SPEC;
 type ValueOf<S> = S extends { type: 'bool' } ? boolean : S extends { type: 'int' | 'number' } ? number : string;
 export type Config = { readonly [K in keyof SpecTable]: ValueOf<SpecTable[K]> };
+/** The names a setting with `choices` allows, as a type: the adapter registries are keyed by them (src/adapters/registry.ts). */
+export type ChoiceOf<K extends keyof SpecTable> = SpecTable[K] extends { choices: readonly (infer C)[] } ? C : never;
 
 function parseValue(name: string, spec: Spec, raw: string): string | number | boolean {
   switch (spec.type) {

@@ -1,50 +1,43 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import type { DocumentStore } from './ports/document-store.js';
-import type { Embedder } from './ports/embedder.js';
-import type { JobQueue, JobRunner } from './ports/job-queue.js';
-import type { LlmProvider } from './ports/llm.js';
-import type { VectorStore } from './ports/vector-store.js';
-import type { EmbeddingCacheStore } from './ports/embedding-cache.js';
-import type { KeyStore } from './ports/key-store.js';
-import type { JobStore } from './ports/job-store.js';
-import { RedisKeyStore } from './adapters/key-store/redis.js';
-import { SQLITE_FILE, openSqlite } from './adapters/sqlite/database.js';
-import { SqliteDocumentStore } from './adapters/sqlite/document-store.js';
-import { SqliteKeyStore } from './adapters/sqlite/key-store.js';
-import { SqliteJobStore } from './adapters/sqlite/job-store.js';
-import { importOnce, type Import01Summary, type ImportOnceOptions } from './adapters/sqlite/import-0.1.js';
-import { SqliteVectorStore } from './adapters/sqlite/vector-store.js';
-import { SqliteEmbeddingCache } from './adapters/sqlite/embedding-cache.js';
-import { QdrantVectorStore } from './adapters/vector-store/qdrant.js';
-import { PgDatabase } from './adapters/postgres/database.js';
-import { PostgresDocumentStore } from './adapters/postgres/document-store.js';
-import { PostgresJobStore } from './adapters/postgres/job-store.js';
-import { PostgresKeyStore } from './adapters/postgres/key-store.js';
-import { PostgresVectorStore } from './adapters/postgres/vector-store.js';
-import { PostgresEmbeddingCache } from './adapters/postgres/embedding-cache.js';
-import { AppError } from './errors.js';
+import { type Connections, openConnections } from './adapters/connections.js';
+import { documentStores } from './adapters/document-store/index.js';
 import { createEmbedder } from './adapters/embedder/index.js';
-import { createLlm } from './adapters/llm/index.js';
-import { Metrics } from './metrics.js';
+import { embeddingCaches } from './adapters/embedding-cache/index.js';
 import { InProcessQueue } from './adapters/job-queue/in-process.js';
-import { BullMqQueue, BullMqRunner } from './adapters/job-queue/bullmq.js';
+import { jobQueues, type ProcessRole, type QueueAndRunner } from './adapters/job-queue/index.js';
+import { jobStores } from './adapters/job-store/index.js';
+import { keyStores } from './adapters/key-store/index.js';
+import { createLlm } from './adapters/llm/index.js';
+import type { PgDatabase } from './adapters/postgres/database.js';
+import { lookup } from './adapters/registry.js';
+import { type Import01Summary, type ImportOnceOptions, importOnce } from './adapters/sqlite/import-0.1.js';
+import { vectorStores } from './adapters/vector-store/index.js';
+import type { Config } from './config.js';
 import { DocumentService, INGEST_JOB, type IngestJobData } from './core/ingest/document-service.js';
-import { TokenPool } from './infra/token-pool.js';
 import { inlineTokenWork } from './core/ingest/inline-token-work.js';
-import type { TokenWork } from './ports/token-work.js';
-import { RetrievalService } from './core/retrieval/service.js';
+import { createLimits, type Limits, limitChains, limitLlm } from './core/limits.js';
+import { vectorReadiness } from './core/readiness.js';
 import type { AdaptiveKSettings } from './core/retrieval/defaults.js';
 import type { DocumentAggregate } from './core/retrieval/library.js';
-import { vectorReadiness } from './core/readiness.js';
-import { AnswerService } from './core/strategies/answer-service.js';
-import { QueryService, type ReaderChoices } from './core/routing/query-service.js';
-import { parseCueNames } from './core/routing/cues.js';
-import type { RouterSettings } from './core/routing/settings.js';
+import { RetrievalService } from './core/retrieval/service.js';
 import { QUERY_BATCH_JOB, queryBatchProcessor } from './core/routing/batch.js';
-import { createLimits, limitChains, limitLlm, type Limits } from './core/limits.js';
+import { parseCueNames } from './core/routing/cues.js';
+import { QueryService, type ReaderChoices } from './core/routing/query-service.js';
+import type { RouterSettings } from './core/routing/settings.js';
+import { AnswerService } from './core/strategies/answer-service.js';
+import { TokenPool } from './infra/token-pool.js';
+import { Metrics } from './metrics.js';
+import type { DocumentStore } from './ports/document-store.js';
+import type { Embedder } from './ports/embedder.js';
+import type { EmbeddingCacheStore } from './ports/embedding-cache.js';
+import type { JobQueue, JobRunner } from './ports/job-queue.js';
+import type { JobStore } from './ports/job-store.js';
+import type { KeyStore } from './ports/key-store.js';
+import type { LlmProvider } from './ports/llm.js';
+import type { TokenWork } from './ports/token-work.js';
+import type { VectorStore } from './ports/vector-store.js';
 
 /** The router's settings (ROUTER_*), typed for the core. */
 export function routerSettings(cfg: Config): RouterSettings {
@@ -72,7 +65,6 @@ export function routerSettings(cfg: Config): RouterSettings {
   };
 }
 
-/** The readers a request may choose among, and how to build one. */
 /** The Adaptive-k selection the service runs by default (ADAPTIVE_K_*). */
 export function adaptiveKSettings(cfg: Config): AdaptiveKSettings {
   return {
@@ -85,6 +77,7 @@ export function adaptiveKSettings(cfg: Config): AdaptiveKSettings {
   };
 }
 
+/** The readers a request may choose among, and how to build one. */
 export function readerChoices(cfg: Config, create?: ReaderChoices['create']): ReaderChoices {
   return {
     provider: cfg.LLM_PROVIDER,
@@ -146,12 +139,41 @@ export interface Container {
 
 export interface ContainerOptions {
   /** 'api' serves HTTP (runs jobs itself only without Redis); 'worker' runs jobs from Redis; 'local' always runs jobs in process (CLI, eval). */
-  role: 'api' | 'worker' | 'local';
+  role: ProcessRole;
   /** Replace adapters (tests). */
   overrides?: Partial<Pick<Container, 'documents' | 'vectors' | 'embedder' | 'llm' | 'queue'>>;
 }
 
-export const QUEUE_NAME = 'jobs';
+/** The registry name of each port's adapter (see {@link adapterNames}). */
+export interface AdapterNames {
+  /** Documents, texts, the in-process queue's jobs and the embedding cache: PostgreSQL or DATA_DIR's SQLite database. */
+  database: 'embedded' | 'postgres';
+  keys: 'embedded' | 'postgres' | 'redis';
+  queue: 'in-process' | 'bullmq';
+  vectors: Config['VECTOR_STORE'];
+  embedder: Config['EMBEDDER'];
+  llm: Config['LLM_PROVIDER'];
+}
+
+/**
+ * The one place the config picks adapters, by the names of their registries
+ * (`src/adapters/<port>/index.ts`). DATABASE_URL moves every store to
+ * PostgreSQL; without it they live in DATA_DIR's database. API keys go to
+ * Redis when it is configured without PostgreSQL, so every API replica sees
+ * them. REDIS_URL puts the jobs on BullMQ except for local tools (CLI, eval),
+ * which run them in process.
+ */
+export function adapterNames(config: Config, role: ProcessRole): AdapterNames {
+  const database = config.DATABASE_URL ? 'postgres' : 'embedded';
+  return {
+    database,
+    keys: config.REDIS_URL !== '' && database === 'embedded' ? 'redis' : database,
+    queue: config.REDIS_URL !== '' && role !== 'local' ? 'bullmq' : 'in-process',
+    vectors: config.VECTOR_STORE,
+    embedder: config.EMBEDDER,
+    llm: config.LLM_PROVIDER,
+  };
+}
 
 /**
  * The stores of the catalogue (documents, versions, texts), API keys and the
@@ -160,10 +182,13 @@ export const QUEUE_NAME = 'jobs';
  */
 export interface Stores {
   readonly documents: DocumentStore;
+  /** The keys of the store's database (release 0.1's keys are imported there); the container's may be Redis's. */
   readonly keys: KeyStore;
   readonly jobs: JobStore;
   /** The durable part of the embedding cache (chunk vectors by model and text digest). */
   readonly embeddingCache: EmbeddingCacheStore;
+  /** The connections the stores opened, shared with the vector store. */
+  readonly connections: Connections;
   /** The process's one PostgreSQL pool when DATABASE_URL is set, else null. */
   readonly database: PgDatabase | null;
   /** DATA_DIR's SQLite database, opened once per process, when a store lives there; the other SQLite adapters share it. */
@@ -171,73 +196,43 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/**
- * Opens the stores: PostgreSQL at DATABASE_URL, else SQLite in DATA_DIR (the
- * embedded default). Each store is one line per backend here.
- */
-export function openStores(config: Config): Stores {
-  const sqliteFile = join(resolve(config.DATA_DIR), SQLITE_FILE);
-  if (config.DATABASE_URL) {
-    // One pool per process; its migrations run before its first query. Nothing is kept in DATA_DIR.
-    const database = new PgDatabase({
-      url: config.DATABASE_URL,
-      poolSize: config.DATABASE_POOL_SIZE,
-      timeoutMs: config.DATABASE_TIMEOUT_MS,
-    });
-    // Unless VECTOR_STORE=embedded keeps the chunks in DATA_DIR's database.
-    const sqlite = config.VECTOR_STORE === 'embedded' ? openSqlite(sqliteFile) : null;
-    return {
-      documents: new PostgresDocumentStore({ db: database }),
-      keys: new PostgresKeyStore({ db: database }),
-      jobs: new PostgresJobStore({ db: database }),
-      embeddingCache: new PostgresEmbeddingCache({ db: database }),
-      database,
-      sqlite,
-      close: async () => {
-        sqlite?.close();
-        await database.close();
-      },
-    };
-  }
-  const sqlite = openSqlite(sqliteFile);
-  const jobs = new SqliteJobStore({ db: sqlite });
+/** Opens the stores in `database` (by default the one DATABASE_URL picks: PostgreSQL, else DATA_DIR's SQLite). */
+export function openStores(config: Config, database = adapterNames(config, 'local').database): Stores {
+  const connections = openConnections(config);
+  const deps = { config, connections };
+  const jobs = jobStores[database](deps);
   return {
-    documents: new SqliteDocumentStore({ db: sqlite }),
-    keys: new SqliteKeyStore({ db: sqlite }),
+    documents: documentStores[database](deps),
+    keys: keyStores[database](deps),
     jobs,
-    embeddingCache: new SqliteEmbeddingCache({ db: sqlite }),
-    database: null,
-    sqlite,
-    close: async () => {
-      // The job store's write thread has a connection of its own to the file (the document store's closes with it).
-      await jobs.close();
-      sqlite.close();
+    embeddingCache: embeddingCaches[database](deps),
+    connections,
+    get database() {
+      return connections.opened.postgres;
+    },
+    get sqlite() {
+      return connections.opened.sqlite;
+    },
+    async close() {
+      // The SQLite job store's write thread has a connection of its own to the file (the document store's closes with it).
+      try {
+        await jobs.close();
+      } finally {
+        await connections.close();
+      }
     },
   };
 }
 
 /** The vector store VECTOR_STORE names, on the process's connections in `stores`. */
-export function createVectorStore(cfg: Config, stores: Pick<Stores, 'database' | 'sqlite'>): VectorStore {
-  switch (cfg.VECTOR_STORE) {
-    case 'postgres':
-      if (!stores.database) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=postgres needs DATABASE_URL']);
-      return new PostgresVectorStore({ db: stores.database });
-    case 'qdrant':
-      return new QdrantVectorStore({
-        url: cfg.QDRANT_URL,
-        apiKey: cfg.QDRANT_API_KEY || undefined,
-        collection: cfg.QDRANT_COLLECTION,
-        timeoutMs: cfg.QDRANT_TIMEOUT_MS,
-      });
-    default:
-      if (!stores.sqlite) throw new AppError('CONFIG_INVALID', ['VECTOR_STORE=embedded needs the DATA_DIR database']);
-      return new SqliteVectorStore({ db: stores.sqlite });
-  }
+export function createVectorStore(cfg: Config, stores: Pick<Stores, 'connections'>): VectorStore {
+  return lookup(vectorStores, 'VECTOR_STORE', cfg.VECTOR_STORE)({ config: cfg, connections: stores.connections });
 }
 
 export function buildContainer(config: Config, logger: Logger, opts: ContainerOptions): Container {
   const o = opts.overrides ?? {};
-  const stores = openStores(config);
+  const names = adapterNames(config, opts.role);
+  const stores = openStores(config, names.database);
   const database = stores.database;
   const documents = o.documents ?? stores.documents;
   const vectors = o.vectors ?? createVectorStore(config, stores);
@@ -245,57 +240,17 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
   // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
   const limits = createLimits(config);
   const metrics = new Metrics();
-  const llm = limitLlm(metrics.meterLlm(o.llm ?? createLlm(config, { embedder, logger })), limits.llmCalls);
-
-  let queue: JobQueue;
-  let runner: JobRunner | null = null;
-  const useRedis = config.REDIS_URL !== '' && opts.role !== 'local';
-  if (o.queue) {
-    queue = o.queue;
-    if (o.queue instanceof InProcessQueue) runner = o.queue;
-  } else if (useRedis) {
-    const bull = {
-      url: config.REDIS_URL,
-      queueName: QUEUE_NAME,
-      prefix: config.QUEUE_PREFIX,
-      timeoutMs: config.REDIS_TIMEOUT_MS,
-      logger,
-    };
-    queue = new BullMqQueue(bull);
-    // The worker process exits at SHUTDOWN_TIMEOUT_MS; jobs still running are stopped a little before (a fifth of it, at most 2 s),
-    // so they stop and their queue retries them at once rather than when their lock expires.
-    const stopJobsAfterMs = config.SHUTDOWN_TIMEOUT_MS - Math.min(2000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 5));
-    if (opts.role === 'worker')
-      runner = new BullMqRunner({
-        ...bull,
-        concurrency: config.WORKER_CONCURRENCY,
-        lockDurationMs: config.WORKER_LOCK_MS,
-        stopJobsAfterMs,
-      });
-  } else {
-    // Every process on DATA_DIR shares one job table: each run is claimed by one of them (see InProcessQueue).
-    const q = new InProcessQueue({
-      concurrency: config.WORKER_CONCURRENCY,
-      logger,
-      store: stores.jobs,
-      leaseMs: config.WORKER_LOCK_MS,
-    });
-    queue = q;
-    runner = q;
-  }
+  const reader = (llm: LlmProvider): LlmProvider => limitLlm(metrics.meterLlm(llm), limits.llmCalls);
+  const llm = reader(o.llm ?? createLlm(config, { embedder, logger }));
+  const { queue, runner } = o.queue
+    ? givenQueue(o.queue)
+    : jobQueues[names.queue]({ config, role: opts.role, jobs: stores.jobs, logger });
+  // The stores' own key store unless the keys live elsewhere (Redis).
+  const keys =
+    names.keys === names.database ? stores.keys : keyStores[names.keys]({ config, connections: stores.connections });
+  const tokenizer = createTokenizer(config, logger);
 
   const ready = vectorReadiness(vectors, embedder);
-  const tokenPool =
-    config.TOKENIZER_THREADS > 0
-      ? new TokenPool({
-          threads: config.TOKENIZER_THREADS,
-          inlineBelowChars: config.TOKENIZER_INLINE_CHARS,
-          timeoutMs: config.TOKENIZER_TIMEOUT_MS,
-          logger,
-        })
-      : null;
-  const tokenWork: TokenWork = tokenPool ?? inlineTokenWork;
-
   const documentService = new DocumentService({
     ready,
     documents,
@@ -307,13 +262,9 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     maxDocumentTokens: config.MAX_DOCUMENT_TOKENS,
     embedBatchSize: config.EMBED_BATCH_SIZE,
     ingestAttempts: config.INGEST_ATTEMPTS,
-    tokenWork,
+    tokenWork: tokenizer.work,
     logger,
   });
-  const keys: KeyStore =
-    config.REDIS_URL !== '' && !database
-      ? new RedisKeyStore({ url: config.REDIS_URL, prefix: config.QUEUE_PREFIX, timeoutMs: config.REDIS_TIMEOUT_MS })
-      : stores.keys;
   const retrieval = new RetrievalService({
     ready,
     documents,
@@ -339,12 +290,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
       answers,
       router: routerSettings(config),
       readers: readerChoices(config, (provider, model) =>
-        limitLlm(
-          metrics.meterLlm(
-            createLlm({ ...config, LLM_PROVIDER: provider, LLM_MODEL: model } as Config, { embedder, logger }),
-          ),
-          limits.llmCalls,
-        ),
+        reader(createLlm(config, { embedder, logger, provider, model })),
       ),
       logger,
     }),
@@ -356,7 +302,6 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     metrics.timeJob(INGEST_JOB, (job) => documentService.process(job)),
   );
 
-  let closing: Promise<void> | null = null;
   return {
     config,
     logger,
@@ -376,56 +321,91 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     limits,
     metrics,
     ready,
-    warm() {
-      tokenPool?.warm();
-    },
-    async importLegacy(importOpts) {
-      if (database || !stores.sqlite) return null;
-      const ctx = {
-        dataDir: resolve(config.DATA_DIR),
-        documents,
-        keys: stores.keys,
-        jobs: stores.jobs,
-        vectors,
-        embeddingCache: stores.embeddingCache,
-        embedder,
-        chunking: { chunkTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
-        sqlite: stores.sqlite,
-        logger,
-      };
-      const summary = await importOnce(ctx, { leaseMs: config.WORKER_LOCK_MS, ...importOpts });
-      if (summary)
-        logger.info({ summary }, 'imported the data of release 0.1 found in DATA_DIR (its files are left in place)');
-      return summary;
-    },
-    close() {
-      // Stop taking jobs first, then close what they use. Every step runs even if one fails.
-      closing ??= (async () => {
-        const steps: Array<[string, () => Promise<void>]> = [
-          [
-            'runner',
-            async () => {
-              if (runner && (runner as unknown) !== queue) await runner.close();
-            },
-          ],
-          ['queue', () => queue.close()],
-          ['keys', () => keys.close()],
-          ['llm', () => llm.close()],
-          ['embedder', () => embedder.close()],
-          ['tokenizer', () => tokenWork.close()],
-          ['vectors', () => vectors.close()],
-          ['documents', () => documents.close()],
-          ['stores', () => stores.close()],
-        ];
-        for (const [name, step] of steps) {
-          try {
-            await step();
-          } catch (err) {
-            logger.error({ err, component: name }, 'close failed');
-          }
+    warm: tokenizer.warm,
+    importLegacy: (importOpts) => importLegacy(config, logger, { stores, documents, vectors, embedder }, importOpts),
+    close: closeInOrder(logger, [
+      // Stop taking jobs first, then close what they use.
+      [
+        'runner',
+        async () => {
+          if (runner && (runner as unknown) !== queue) await runner.close();
+        },
+      ],
+      ['queue', () => queue.close()],
+      ['keys', () => keys.close()],
+      ['llm', () => llm.close()],
+      ['embedder', () => embedder.close()],
+      ['tokenizer', () => tokenizer.work.close()],
+      ['vectors', () => vectors.close()],
+      ['documents', () => documents.close()],
+      ['stores', () => stores.close()],
+    ]),
+  };
+}
+
+/** A queue given by a test: an in-process one runs its own jobs. */
+function givenQueue(queue: JobQueue): QueueAndRunner {
+  return { queue, runner: queue instanceof InProcessQueue ? queue : null };
+}
+
+/**
+ * Counting and chunking: on TOKENIZER_THREADS threads (started by `warm()`
+ * or the first large text), or on the event loop when it is 0.
+ */
+function createTokenizer(config: Config, logger: Logger): { work: TokenWork; warm(): void } {
+  if (config.TOKENIZER_THREADS === 0) return { work: inlineTokenWork, warm() {} };
+  const pool = new TokenPool({
+    threads: config.TOKENIZER_THREADS,
+    inlineBelowChars: config.TOKENIZER_INLINE_CHARS,
+    timeoutMs: config.TOKENIZER_TIMEOUT_MS,
+    logger,
+  });
+  return { work: pool, warm: () => pool.warm() };
+}
+
+/** Container.importLegacy: release 0.1's files into DATA_DIR's database; null with PostgreSQL (nothing of DATA_DIR is used). */
+async function importLegacy(
+  config: Config,
+  logger: Logger,
+  parts: { stores: Stores; documents: DocumentStore; vectors: VectorStore; embedder: Embedder },
+  opts: ImportOnceOptions | undefined,
+): Promise<Import01Summary | null> {
+  const { stores } = parts;
+  if (stores.database || !stores.sqlite) return null;
+  const ctx = {
+    dataDir: resolve(config.DATA_DIR),
+    documents: parts.documents,
+    keys: stores.keys,
+    jobs: stores.jobs,
+    vectors: parts.vectors,
+    embeddingCache: stores.embeddingCache,
+    embedder: parts.embedder,
+    chunking: { chunkTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS },
+    sqlite: stores.sqlite,
+    logger,
+  };
+  const summary = await importOnce(ctx, { leaseMs: config.WORKER_LOCK_MS, ...opts });
+  if (summary)
+    logger.info({ summary }, 'imported the data of release 0.1 found in DATA_DIR (its files are left in place)');
+  return summary;
+}
+
+/** A close() that runs `steps` in order, each even if an earlier one failed (logged), once however often it is called. */
+function closeInOrder(
+  logger: Logger,
+  steps: ReadonlyArray<readonly [string, () => Promise<void>]>,
+): () => Promise<void> {
+  let closing: Promise<void> | null = null;
+  return () => {
+    closing ??= (async () => {
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          logger.error({ err, component: name }, 'close failed');
         }
-      })();
-      return closing;
-    },
+      }
+    })();
+    return closing;
   };
 }

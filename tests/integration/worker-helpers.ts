@@ -1,2 +1,2 @@
 export { BullMqQueue } from '../../src/adapters/job-queue/bullmq.js';
-export { QUEUE_NAME as QUEUE_NAME_FOR_TESTS } from '../../src/container.js';
+export { QUEUE_NAME as QUEUE_NAME_FOR_TESTS } from '../../src/adapters/job-queue/index.js';

@@ -1,48 +1,52 @@
 import type { Logger } from 'pino';
-import type { Config } from '../../config.js';
-import { AppError } from '../../errors.js';
+import type { ChoiceOf, Config } from '../../config.js';
 import type { Embedder } from '../../ports/embedder.js';
 import type { EmbeddingCacheStore } from '../../ports/embedding-cache.js';
+import { lookup, type Registry } from '../registry.js';
 import { CachingEmbedder } from './cached.js';
 import { OpenAiEmbedder } from './openai.js';
-import { TransformersEmbedder, type Pooling } from './transformers.js';
+import { type Pooling, TransformersEmbedder } from './transformers.js';
 import { UseLiteEmbedder } from './use-lite.js';
 import { UseLiteStaticEmbedder } from './use-lite-static.js';
 
-type Factory = (cfg: Config, logger: Logger | undefined) => Embedder;
+/** What an embedder is built from: the EMBEDDER_* settings and a logger. */
+export interface EmbedderDeps {
+  config: Config;
+  logger: Logger | undefined;
+}
 
-/** One line per adapter; `EMBEDDER` in config.ts lists the same names. */
-const ADAPTERS: Record<string, Factory> = {
-  'use-lite-static': (_cfg, logger) => new UseLiteStaticEmbedder({ logger }),
-  'use-lite': (cfg, logger) =>
+/** The embedders by EMBEDDER name; one line per adapter. */
+export const embedders: Registry<ChoiceOf<'EMBEDDER'>, EmbedderDeps, Embedder> = Object.freeze({
+  'use-lite-static': ({ logger }) => new UseLiteStaticEmbedder({ logger }),
+  'use-lite': ({ config, logger }) =>
     new UseLiteEmbedder({
-      batchSize: cfg.EMBED_BATCH_SIZE,
-      threads: cfg.EMBEDDER_THREADS,
-      queryThread: cfg.EMBEDDER_QUERY_THREAD,
+      batchSize: config.EMBED_BATCH_SIZE,
+      threads: config.EMBEDDER_THREADS,
+      queryThread: config.EMBEDDER_QUERY_THREAD,
       logger,
     }),
-  transformers: (cfg, logger) =>
+  transformers: ({ config, logger }) =>
     new TransformersEmbedder({
-      modelDir: cfg.EMBEDDER_MODEL_DIR,
-      model: cfg.EMBEDDER_MODEL,
-      pooling: cfg.EMBEDDER_POOLING as Pooling,
-      queryPrefix: cfg.EMBEDDER_QUERY_PREFIX,
-      documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX,
-      batchSize: cfg.EMBED_BATCH_SIZE,
+      modelDir: config.EMBEDDER_MODEL_DIR,
+      model: config.EMBEDDER_MODEL,
+      pooling: config.EMBEDDER_POOLING as Pooling,
+      queryPrefix: config.EMBEDDER_QUERY_PREFIX,
+      documentPrefix: config.EMBEDDER_DOCUMENT_PREFIX,
+      batchSize: config.EMBED_BATCH_SIZE,
       logger,
     }),
-  openai: (cfg, logger) =>
+  openai: ({ config, logger }) =>
     new OpenAiEmbedder({
-      baseUrl: cfg.EMBEDDER_URL,
-      model: cfg.EMBEDDER_MODEL,
-      apiKey: cfg.EMBEDDER_API_KEY,
-      batchSize: cfg.EMBED_BATCH_SIZE,
-      timeoutMs: cfg.EMBEDDER_TIMEOUT_MS,
-      queryPrefix: cfg.EMBEDDER_QUERY_PREFIX,
-      documentPrefix: cfg.EMBEDDER_DOCUMENT_PREFIX,
+      baseUrl: config.EMBEDDER_URL,
+      model: config.EMBEDDER_MODEL,
+      apiKey: config.EMBEDDER_API_KEY,
+      batchSize: config.EMBED_BATCH_SIZE,
+      timeoutMs: config.EMBEDDER_TIMEOUT_MS,
+      queryPrefix: config.EMBEDDER_QUERY_PREFIX,
+      documentPrefix: config.EMBEDDER_DOCUMENT_PREFIX,
       logger,
     }),
-};
+});
 
 /**
  * Adapters whose vectors cost less to compute than to look up: a static table
@@ -50,7 +54,7 @@ const ADAPTERS: Record<string, Factory> = {
  * vector, and the cache would hold a kilobyte per chunk (a gigabyte for a
  * million-chunk library) that saves nothing.
  */
-const UNCACHED = new Set(['use-lite-static']);
+const UNCACHED: ReadonlySet<string> = new Set<ChoiceOf<'EMBEDDER'>>(['use-lite-static']);
 
 /**
  * The embedder chosen by `cfg.EMBEDDER`, behind a cache of chunk vectors
@@ -60,13 +64,9 @@ const UNCACHED = new Set(['use-lite-static']);
  * Nothing is loaded until first use.
  */
 export function createEmbedder(cfg: Config, opts: { logger?: Logger; cache?: EmbeddingCacheStore } = {}): Embedder {
-  const factory = ADAPTERS[cfg.EMBEDDER];
-  if (!factory)
-    throw new AppError('CONFIG_INVALID', [
-      `EMBEDDER=${cfg.EMBEDDER} is not one of ${Object.keys(ADAPTERS).join(', ')}`,
-    ]);
+  const factory = lookup(embedders, 'EMBEDDER', cfg.EMBEDDER);
   const logger = opts.logger?.child({ component: 'embedder' });
-  const embedder = factory(cfg, logger);
+  const embedder = factory({ config: cfg, logger });
   if (UNCACHED.has(cfg.EMBEDDER)) return embedder;
   return new CachingEmbedder(embedder, {
     ...(opts.cache ? { store: opts.cache } : {}),
