@@ -175,13 +175,64 @@ export function zoneOf(
  * cannot decline honestly; the plan says so.
  */
 export function planQuery(input: PlanInput, s: RouterSettings): Plan {
-  const { requested, estimates, budgets } = input;
   const t = s.thresholds;
   const latencyMs = {
-    rag: estimateLatencyMs(estimates.rag, t),
-    full: estimateLatencyMs(estimates.full, t),
-    coa: estimateLatencyMs(estimates.coa, t),
+    rag: estimateLatencyMs(input.estimates.rag, t),
+    full: estimateLatencyMs(input.estimates.full, t),
+    coa: estimateLatencyMs(input.estimates.coa, t),
   };
+  const first = firstChoice(input, s, latencyMs);
+  const { cues, answerMayBeAbsent } = first;
+  let { strategy, reasons } = first;
+
+  validateEscalation(input);
+  validatePreference(input.preference);
+  const selfRoute = selfRoutePlan(input, s, strategy, answerMayBeAbsent);
+  // Said in the reasons only when asked for explicitly; the note field always carries it.
+  if (input.selfRoute === true && selfRoute.note) reasons = [...reasons, selfRoute.note];
+
+  const p = probePlan(input, s, { strategy, cues, answerMayBeAbsent, latencyMs }, selfRoute.requested);
+  if (p.zone) reasons = [...reasons, `retrieval probe skipped: ${p.zone.why}`];
+  const probe = p.requested && p.note === null;
+  let escalation: Escalation | null = null;
+  if (probe) {
+    escalation = probeEscalation(p.maxAnswerTokens);
+    const said = escalation.announce(p.fallback);
+    if (said) reasons = [...reasons, said];
+    strategy = 'rag';
+  } else {
+    if (input.probe === true && p.note && p.zone === null) reasons = [...reasons, p.note];
+    if (selfRoute.active) escalation = selfRouteEscalation;
+  }
+  return {
+    strategy,
+    policyStrategy: first.strategy,
+    reasons,
+    cues,
+    latencyMs,
+    escalation,
+    order: p.order,
+    selfRoute,
+    probe: {
+      requested: p.requested,
+      active: probe,
+      note: p.note,
+      maxAnswerTokens: p.maxAnswerTokens,
+      fallback: probe ? p.fallback : null,
+      verdict: null,
+      zone: p.zone?.zone ?? null,
+    },
+    answerMayBeAbsent,
+  };
+}
+
+/** What reads first before any escalation: the policy's choice with strategy auto, else the requested strategy if the budgets allow it. */
+function firstChoice(
+  input: PlanInput,
+  s: RouterSettings,
+  latencyMs: Record<StrategyName, number>,
+): { strategy: StrategyName; reasons: string[]; cues: Cue[]; answerMayBeAbsent: boolean } {
+  const { requested, estimates, budgets } = input;
   const ctx = {
     question: input.question,
     documentTokens: input.documentTokens,
@@ -190,71 +241,97 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
     estimates,
     ...(input.absentTerms ? { absentTerms: input.absentTerms } : {}),
   };
-  let strategy: StrategyName;
-  let reasons: string[];
-  let cues: Cue[];
-  let answerMayBeAbsent = false;
   if (requested === 'auto') {
-    const routed = decide(input.signals, ctx, t);
-    answerMayBeAbsent = routed.answerMayBeAbsent;
-    strategy = routed.strategy;
-    reasons = [...(input.scopeReasons ?? []), ...routed.reasons];
-    cues = routed.cues;
-  } else {
-    const why = overBudget(requested, estimates[requested], budgets, latencyMs[requested]);
-    if (why) {
-      const e = estimates[requested];
-      throw new AppError(
-        'BUDGET_TOO_SMALL',
-        [
-          `The budget is too small for strategy ${requested}: ${why}. The minimum for it is ${e.promptTokens} prompt tokens and ${e.calls} LLM call${e.calls === 1 ? '' : 's'}.`,
-        ],
-        {
-          details: {
-            strategy: requested,
-            minimum: { promptTokens: e.promptTokens, calls: e.calls, latencyMs: Math.round(latencyMs[requested]) },
-          },
+    const routed = decide(input.signals, ctx, s.thresholds);
+    return {
+      strategy: routed.strategy,
+      reasons: [...(input.scopeReasons ?? []), ...routed.reasons],
+      cues: routed.cues,
+      answerMayBeAbsent: routed.answerMayBeAbsent,
+    };
+  }
+  const why = overBudget(requested, estimates[requested], budgets, latencyMs[requested]);
+  if (why) {
+    const e = estimates[requested];
+    throw new AppError(
+      'BUDGET_TOO_SMALL',
+      [
+        `The budget is too small for strategy ${requested}: ${why}. The minimum for it is ${e.promptTokens} prompt tokens and ${e.calls} LLM call${e.calls === 1 ? '' : 's'}.`,
+      ],
+      {
+        details: {
+          strategy: requested,
+          minimum: { promptTokens: e.promptTokens, calls: e.calls, latencyMs: Math.round(latencyMs[requested]) },
         },
-      );
-    }
-    strategy = requested;
-    reasons = [`strategy ${requested} was requested`, ...(input.scopeReasons ?? [])];
-    cues = findCues(input.question);
-    // What auto would have done, for comparison; within these budgets it may have had no option at all.
-    try {
-      const routed = decide(input.signals, ctx, t);
-      if (routed.strategy !== requested)
-        reasons.push(`auto would have chosen ${routed.strategy}: ${routed.reasons.join('; ')}`);
-    } catch (err) {
-      if (!(err instanceof AppError && err.code === 'BUDGET_TOO_SMALL')) throw err;
-    }
+      },
+    );
   }
-  const policyStrategy = strategy;
+  const reasons = [`strategy ${requested} was requested`, ...(input.scopeReasons ?? [])];
+  // What auto would have done, for comparison; within these budgets it may have had no option at all.
+  try {
+    const routed = decide(input.signals, ctx, s.thresholds);
+    if (routed.strategy !== requested)
+      reasons.push(`auto would have chosen ${routed.strategy}: ${routed.reasons.join('; ')}`);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'BUDGET_TOO_SMALL')) throw err;
+  }
+  return { strategy: requested, reasons, cues: findCues(input.question), answerMayBeAbsent: false };
+}
 
-  validateEscalation(input);
-  validatePreference(input.preference);
-  const selfRouteRequested = input.selfRoute ?? (input.probe === true ? false : s.escalation === 'self-route');
-  let selfRouteNote: string | null = null;
-  if (selfRouteRequested && input.reader === 'extractive') {
-    selfRouteNote = 'Self-Route escalation is off: the extractive reader quotes sentences and cannot decline honestly';
-  } else if (selfRouteRequested && requested !== 'auto') {
-    selfRouteNote = 'Self-Route escalation applies only to strategy auto';
+/** Whether Self-Route was asked for (by the request or the settings), whether it runs, and why not. */
+function selfRoutePlan(
+  input: PlanInput,
+  s: RouterSettings,
+  strategy: StrategyName,
+  answerMayBeAbsent: boolean,
+): EscalationView {
+  const requested = input.selfRoute ?? (input.probe === true ? false : s.escalation === 'self-route');
+  let note: string | null = null;
+  if (requested && input.reader === 'extractive') {
+    note = 'Self-Route escalation is off: the extractive reader quotes sentences and cannot decline honestly';
+  } else if (requested && input.requested !== 'auto') {
+    note = 'Self-Route escalation applies only to strategy auto';
   }
-  if (selfRouteRequested && selfRouteNote === null && answerMayBeAbsent) {
+  if (requested && note === null && answerMayBeAbsent) {
     // Escalating would hand the question to the reader least likely to say the answer is not there.
-    selfRouteNote =
+    note =
       'Self-Route escalation is off for this question: its answer may not be in the text, so a reply that the passages do not answer it is kept';
   }
-  const selfRoute =
-    selfRouteRequested &&
+  const active =
+    requested &&
     input.reader === 'generative' &&
-    requested === 'auto' &&
+    input.requested === 'auto' &&
     strategy === 'rag' &&
     !answerMayBeAbsent;
-  // Said in the reasons only when asked for explicitly; the note field always carries it.
-  if (input.selfRoute === true && selfRouteNote) reasons = [...reasons, selfRouteNote];
+  return { requested, active, note };
+}
 
-  const probeRequested = input.probe ?? (selfRouteRequested ? false : s.escalation === 'probe');
+/**
+ * Whether the retrieval probe was asked for, its answer-length limit, where a
+ * retrieval answer it does not keep goes, and why it does not run (`note`,
+ * null when it runs; `zone` when the evidence makes it unnecessary).
+ */
+function probePlan(
+  input: PlanInput,
+  s: RouterSettings,
+  first: {
+    strategy: StrategyName;
+    cues: readonly Cue[];
+    answerMayBeAbsent: boolean;
+    latencyMs: Record<StrategyName, number>;
+  },
+  selfRouteRequested: boolean,
+): {
+  requested: boolean;
+  maxAnswerTokens: number;
+  order: StrategyName[];
+  fallback: StrategyName | null;
+  note: string | null;
+  zone: { zone: 'direct' | 'trust'; why: string } | null;
+} {
+  const { estimates, budgets } = input;
+  const { strategy, latencyMs } = first;
+  const requested = input.probe ?? (selfRouteRequested ? false : s.escalation === 'probe');
   const maxAnswerTokens = probeLimit(input.preference ?? s.preference, s.probeMaxAnswerTokens);
   const fits = estimates.full.feasible && !estimates.full.truncated;
   // Where a retrieval answer that is not kept goes, first the strategy read if the budgets allow.
@@ -263,65 +340,35 @@ export function planQuery(input: PlanInput, s: RouterSettings): Plan {
     strategy !== 'rag'
       ? strategy
       : (order.find((x) => overBudget(x, estimates[x], budgets, latencyMs[x]) === null) ?? null);
-  let probeNote: string | null = null;
-  let zone: ProbeView['zone'] = null;
-  if (probeRequested) {
-    if (input.reader === 'extractive')
-      probeNote =
-        'The retrieval probe is off: the extractive reader quotes sentences, so neither a decline nor the length of its answer says anything';
-    else if (requested !== 'auto') probeNote = 'The retrieval probe applies only to strategy auto';
-    else if (overBudget('rag', estimates.rag, budgets, latencyMs.rag) !== null)
-      probeNote = 'The retrieval probe is off for this question: retrieval does not fit the budgets or the window';
-    else if (
-      strategy !== 'rag' &&
-      overBudget(
-        strategy,
-        sumEstimates(estimates.rag, estimates[strategy]),
-        budgets,
-        latencyMs.rag + latencyMs[strategy],
-      ) !== null
-    ) {
-      probeNote = `The retrieval probe is off for this question: the budgets leave no room for a retrieval answer before ${strategy}`;
-    } else {
-      const z = zoneOf(input, strategy, answerMayBeAbsent, s.zones, cues);
-      if (z) {
-        zone = z.zone;
-        probeNote = `The retrieval probe is not needed for this question: ${z.why}`;
-        reasons = [...reasons, `retrieval probe skipped: ${z.why}`];
-      }
-    }
+  const plan = { requested, maxAnswerTokens, order, fallback, note: null as string | null, zone: null };
+  if (!requested) return plan;
+  if (input.reader === 'extractive')
+    return {
+      ...plan,
+      note: 'The retrieval probe is off: the extractive reader quotes sentences, so neither a decline nor the length of its answer says anything',
+    };
+  if (input.requested !== 'auto') return { ...plan, note: 'The retrieval probe applies only to strategy auto' };
+  if (overBudget('rag', estimates.rag, budgets, latencyMs.rag) !== null)
+    return {
+      ...plan,
+      note: 'The retrieval probe is off for this question: retrieval does not fit the budgets or the window',
+    };
+  if (
+    strategy !== 'rag' &&
+    overBudget(
+      strategy,
+      sumEstimates(estimates.rag, estimates[strategy]),
+      budgets,
+      latencyMs.rag + latencyMs[strategy],
+    ) !== null
+  ) {
+    return {
+      ...plan,
+      note: `The retrieval probe is off for this question: the budgets leave no room for a retrieval answer before ${strategy}`,
+    };
   }
-  const probe = probeRequested && probeNote === null;
-  let escalation: Escalation | null = null;
-  if (probe) {
-    escalation = probeEscalation(maxAnswerTokens);
-    const said = escalation.announce(fallback);
-    if (said) reasons = [...reasons, said];
-    strategy = 'rag';
-  } else {
-    if (input.probe === true && probeNote && zone === null) reasons = [...reasons, probeNote];
-    if (selfRoute) escalation = selfRouteEscalation;
-  }
-  return {
-    strategy,
-    policyStrategy,
-    reasons,
-    cues,
-    latencyMs,
-    escalation,
-    order,
-    selfRoute: { requested: selfRouteRequested, active: selfRoute, note: selfRouteNote },
-    probe: {
-      requested: probeRequested,
-      active: probe,
-      note: probeNote,
-      maxAnswerTokens,
-      fallback: probe ? fallback : null,
-      verdict: null,
-      zone,
-    },
-    answerMayBeAbsent,
-  };
+  const z = zoneOf(input, strategy, first.answerMayBeAbsent, s.zones, first.cues);
+  return z ? { ...plan, note: `The retrieval probe is not needed for this question: ${z.why}`, zone: z } : plan;
 }
 
 /** Budgets left after a first attempt that used `used`. */
