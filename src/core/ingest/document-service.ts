@@ -6,6 +6,7 @@ import type { StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId, chunkId, contentDocumentId, contentVersion, ingestJobId } from '../ids.js';
+import type { TextChunk } from './chunker.js';
 import { inlineTokenWork } from './inline-token-work.js';
 import type { TokenWork } from '../../ports/token-work.js';
 import { isBlank } from '../text/blank.js';
@@ -299,52 +300,13 @@ export class DocumentService {
       await job.updateProgress(5);
 
       await this.ready();
-      const batch = this.o.embedBatchSize;
-      for (let i = 0; i < pieces.length; i += batch) {
-        if (job.signal.aborted) throw new AppError('CANCELLED', [], { transient: true });
-        const slice = pieces.slice(i, i + batch);
-        const vectors = await this.o.embedder.embedDocuments(
-          slice.map((p) => p.text),
-          job.signal,
-        );
-        const chunks: StoredChunk[] = slice.map((p, j) => ({
-          id: chunkId(namespace, documentId, version, p.order),
-          namespace,
-          documentId,
-          version,
-          order: p.order,
-          start: p.start,
-          end: p.end,
-          tokens: p.tokens,
-          text: p.text,
-          vector: vectors[j]!,
-        }));
-        await this.o.vectors.upsert(namespace, chunks);
-        await job.updateProgress(5 + (90 * Math.min(pieces.length, i + batch)) / pieces.length);
-      }
+      await this.embedAndStore(job, pieces);
 
-      // Flip to the new version only if it is still the one wanted; the old texts go in the same atomic step.
-      let flipped = false;
-      await this.o.documents.update(
-        namespace,
-        documentId,
-        (cur) => {
-          if (!cur || cur.pending?.version !== version) return cur;
-          flipped = true;
-          return {
-            ...cur,
-            status: 'ready',
-            version,
-            pending: null,
-            chunkCount: pieces.length,
-            chars: text.length,
-            tokens,
-            error: null,
-            updatedAt: new Date().toISOString(),
-          };
-        },
-        { dropTextsStoredBefore: version },
-      );
+      const flipped = await this.goLive(namespace, documentId, version, {
+        chunkCount: pieces.length,
+        chars: text.length,
+        tokens,
+      });
       if (!flipped) {
         await this.discardVersion(namespace, documentId, version);
         return { documentId, version, chunks: 0, skipped: 'superseded' };
@@ -358,23 +320,86 @@ export class DocumentService {
       // CANCELLED, see failureOf) and recoverPending runs it again at the next start.
       if (job.signal.aborted) throw err;
       const transient = err instanceof AppError ? err.transient : true;
-      if (!transient || job.attempt >= job.maxAttempts) {
-        // Final failure: leave no partial chunks, and say why on the document.
-        await this.discardVersion(namespace, documentId, version).catch((e: unknown) =>
-          log.error({ err: e }, 'cleanup failed'),
-        );
-        const error =
-          err instanceof AppError
-            ? { code: err.code, message: err.message }
-            : { code: 'INGEST_FAILED', message: String((err as Error)?.message ?? err) };
-        await this.o.documents.update(namespace, documentId, (cur) =>
-          cur && cur.pending?.version === version
-            ? { ...cur, status: cur.version ? cur.status : 'failed', error, updatedAt: new Date().toISOString() }
-            : cur,
-        );
-      }
+      if (!transient || job.attempt >= job.maxAttempts) await this.fail(job.data, err, log);
       throw err;
     }
+  }
+
+  /** Embeds the chunks in batches of embedBatchSize and stores them with their vectors; progress runs from 5 to 95. */
+  private async embedAndStore(job: JobContext<IngestJobData>, pieces: readonly TextChunk[]): Promise<void> {
+    const { namespace, documentId, version } = job.data;
+    const batch = this.o.embedBatchSize;
+    for (let i = 0; i < pieces.length; i += batch) {
+      if (job.signal.aborted) throw new AppError('CANCELLED', [], { transient: true });
+      const slice = pieces.slice(i, i + batch);
+      const vectors = await this.o.embedder.embedDocuments(
+        slice.map((p) => p.text),
+        job.signal,
+      );
+      const chunks: StoredChunk[] = slice.map((p, j) => ({
+        id: chunkId(namespace, documentId, version, p.order),
+        namespace,
+        documentId,
+        version,
+        order: p.order,
+        start: p.start,
+        end: p.end,
+        tokens: p.tokens,
+        text: p.text,
+        vector: vectors[j]!,
+      }));
+      await this.o.vectors.upsert(namespace, chunks);
+      await job.updateProgress(5 + (90 * Math.min(pieces.length, i + batch)) / pieces.length);
+    }
+  }
+
+  /**
+   * Makes `version` live with its sizes, only if it is still the one wanted; the old texts go in the same atomic
+   * step. False when another version superseded it.
+   */
+  private async goLive(
+    namespace: string,
+    documentId: string,
+    version: string,
+    sizes: { chunkCount: number; chars: number; tokens: number },
+  ): Promise<boolean> {
+    let flipped = false;
+    await this.o.documents.update(
+      namespace,
+      documentId,
+      (cur) => {
+        if (!cur || cur.pending?.version !== version) return cur;
+        flipped = true;
+        return {
+          ...cur,
+          status: 'ready',
+          version,
+          pending: null,
+          ...sizes,
+          error: null,
+          updatedAt: new Date().toISOString(),
+        };
+      },
+      { dropTextsStoredBefore: version },
+    );
+    return flipped;
+  }
+
+  /** A final failure: leaves no partial chunks, and says why on the document. */
+  private async fail(data: IngestJobData, err: unknown, log: Logger): Promise<void> {
+    const { namespace, documentId, version } = data;
+    await this.discardVersion(namespace, documentId, version).catch((e: unknown) =>
+      log.error({ err: e }, 'cleanup failed'),
+    );
+    const error =
+      err instanceof AppError
+        ? { code: err.code, message: err.message }
+        : { code: 'INGEST_FAILED', message: String((err as Error)?.message ?? err) };
+    await this.o.documents.update(namespace, documentId, (cur) =>
+      cur && cur.pending?.version === version
+        ? { ...cur, status: cur.version ? cur.status : 'failed', error, updatedAt: new Date().toISOString() }
+        : cur,
+    );
   }
 
   /**
