@@ -1,17 +1,15 @@
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
-import type { Embedder } from '../../ports/embedder.js';
-import { batches, l2normalize, throwIfAborted } from './vectors.js';
+import { EmbedderBase, type EmbedderBaseOptions } from './base.js';
+import { l2normalize, throwIfAborted } from './vectors.js';
 
-export interface OpenAiEmbedderOptions {
+export interface OpenAiEmbedderOptions extends EmbedderBaseOptions {
   /** Base URL of an OpenAI-compatible API, e.g. `http://localhost:8080/v1`; `/embeddings` is appended. */
   baseUrl: string;
   /** Model name sent in every request. */
   model: string;
   /** Bearer key; none is sent when empty. */
   apiKey?: string;
-  /** Texts per request. Default 16. */
-  batchSize?: number;
   /** Timeout of one request in ms. Default 60 000. */
   timeoutMs?: number;
   /** Retries of a request on 429, 5xx and connection failures. Default 3. */
@@ -20,10 +18,6 @@ export interface OpenAiEmbedderOptions {
   retryBaseMs?: number;
   /** Longest wait honoured from Retry-After; beyond it the call fails with the server's delay attached. Default 30 000. */
   maxRetryAfterMs?: number;
-  /** Text put before every query (e5: `query: `). Default ''. */
-  queryPrefix?: string;
-  /** Text put before every chunk (e5: `passage: `). Default ''. */
-  documentPrefix?: string;
   logger?: Logger;
 }
 
@@ -43,22 +37,19 @@ class AttemptError extends Error {
  * gateways, vLLM, llama.cpp server, Ollama, text-embeddings-inference...).
  * Vectors are L2-normalised here, since not every server does it.
  */
-export class OpenAiEmbedder implements Embedder {
+export class OpenAiEmbedder extends EmbedderBase<null> {
   readonly id: string;
   private readonly url: string;
   private readonly model: string;
   private readonly apiKey: string;
-  private readonly batchSize: number;
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly retryBaseMs: number;
   private readonly maxRetryAfterMs: number;
-  private readonly queryPrefix: string;
-  private readonly documentPrefix: string;
   private readonly logger: Logger | undefined;
-  private dims: number | undefined;
 
   constructor(opts: OpenAiEmbedderOptions) {
+    super(opts);
     let base: URL;
     try {
       base = new URL(opts.baseUrl);
@@ -69,13 +60,10 @@ export class OpenAiEmbedder implements Embedder {
     this.url = `${base.href.replace(/\/+$/, '')}/embeddings`;
     this.model = opts.model;
     this.apiKey = opts.apiKey ?? '';
-    this.batchSize = opts.batchSize ?? 16;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.maxRetries = opts.maxRetries ?? 3;
     this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 30_000;
-    this.queryPrefix = opts.queryPrefix ?? '';
-    this.documentPrefix = opts.documentPrefix ?? '';
     this.logger = opts.logger;
     // The host is part of the identity: two servers may serve different models under one name ("default").
     this.id = [
@@ -85,36 +73,22 @@ export class OpenAiEmbedder implements Embedder {
     ].join('|');
   }
 
-  async dimensions(): Promise<number> {
-    if (this.dims === undefined) await this.embed(['dimension probe']);
-    return this.dims!;
+  /** A request, since no model is loaded here: the endpoint must answer. */
+  override async health(): Promise<void> {
+    await this.embed(['health check'], undefined, false);
   }
 
-  embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return this.embed(
-      texts.map((t) => this.documentPrefix + t),
-      signal,
-    );
+  /** Nothing to load or release: fetch keeps no connection we own; the vector size comes with the first answer. */
+  protected async load(): Promise<null> {
+    return null;
   }
 
-  async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
-    const [v] = await this.embed([this.queryPrefix + text], signal);
-    return v!;
-  }
-
-  async health(): Promise<void> {
-    await this.embed(['health check']);
-  }
-
-  async close(): Promise<void> {
-    // Stateless: fetch keeps no connection we own.
-  }
-
-  private async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    throwIfAborted(signal);
-    const out: Float32Array[] = [];
-    for (const batch of batches(texts, this.batchSize)) out.push(...(await this.request(batch, signal)));
-    return out;
+  protected embedTexts(
+    _model: null,
+    texts: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Float32Array[]> {
+    return this.inBatches(texts, signal, (batch) => this.request(batch, signal));
   }
 
   /** One batch, with retries. */

