@@ -9,7 +9,7 @@ import { buildContainer } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT } from '../helpers/paths.js';
-import { exited, spawnTs, until } from '../reliability/helpers.js';
+import { exited, spawnTs, until, untilServing } from '../reliability/helpers.js';
 
 const FIXTURE = join(ROOT, 'tests/fixtures/data-0.1');
 /** What the 0.1 service answered about the fixture (scripts/make-fixture-0.1.ts): three documents, live, one chunk each. */
@@ -110,20 +110,7 @@ describe('a DATA_DIR filled by USE lite, opened with the default embedder (use-l
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited(child);
     });
-    await until(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
-        return (
-          (await fetch(`${base}/healthz`).then(
-            (r) => r.status,
-            () => 0,
-          )) === 200
-        );
-      },
-      'the server to listen',
-      120_000,
-      100,
-    );
+    await untilServing(base, 'the server to listen', { child: child });
     const headers = { 'content-type': 'application/json', 'x-namespace': ns };
     await until(
       async () => {

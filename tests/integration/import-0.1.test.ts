@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { decodeName, IMPORT_01_STEPS, importOnce, type Import01Step } from '../../src/adapters/sqlite/import-0.1.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT } from '../helpers/paths.js';
-import { exited, spawnTs, until } from '../reliability/helpers.js';
+import { exited, spawnTs, until, untilServing } from '../reliability/helpers.js';
 
 const FIXTURE = join(ROOT, 'tests/fixtures/data-0.1');
 /** What the 0.1 service answered about the fixture (scripts/make-fixture-0.1.ts). */
@@ -113,20 +113,7 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited(child);
     });
-    await until(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
-        return (
-          (await fetch(`${base}/healthz`).then(
-            (r) => r.status,
-            () => 0,
-          )) === 200
-        );
-      },
-      'the server to listen',
-      120_000,
-      100,
-    );
+    await untilServing(base, 'the server to listen', { child: child });
     const headers = { 'x-api-key': expected.apiKey.secret, 'content-type': 'application/json' };
     const list = (await (await fetch(`${base}/v1/documents?limit=10`, { headers })).json()) as {
       items: Array<{ id: string; version: string }>;

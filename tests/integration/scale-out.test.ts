@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { freePort } from '../helpers/net.js';
 import { freshSchema, type TestSchema } from '../helpers/postgres.js';
-import { exited, spawnTs, until } from '../reliability/helpers.js';
+import { exited, spawnTs, until, untilServing } from '../reliability/helpers.js';
 import { BullMqQueue, QUEUE_NAME_FOR_TESTS } from './worker-helpers.js';
 
 const ADMIN = 'scale-out-admin-key';
@@ -71,16 +71,7 @@ describe('scale-out: two API processes and a worker, each with its own DATA_DIR,
     apiA = `http://127.0.0.1:${ports[0]}`;
     apiB = `http://127.0.0.1:${ports[1]}`;
     for (const base of [apiA, apiB]) {
-      await until(
-        async () =>
-          await fetch(`${base}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        `${base} ready`,
-        120_000,
-        200,
-      );
+      await untilServing(base, `${base} ready`, { path: '/readyz', everyMs: 200 });
     }
   });
 
@@ -179,17 +170,7 @@ describe('scale-out without Redis: two API processes with their own DATA_DIR run
       );
       apis.push(`http://127.0.0.1:${port}`);
     }
-    for (const base of apis)
-      await until(
-        async () =>
-          fetch(`${base}/readyz`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        `${base} ready`,
-        120_000,
-        200,
-      );
+    for (const base of apis) await untilServing(base, `${base} ready`, { path: '/readyz', everyMs: 200 });
   });
 
   afterAll(async () => {

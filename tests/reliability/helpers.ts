@@ -23,6 +23,29 @@ export async function until(
   }
 }
 
+/**
+ * Polls `GET base + path` until it answers 2xx; throws with `what` after `ms`, or at once when `child` (the server's
+ * process) exits first.
+ */
+export async function untilServing(
+  base: string,
+  what: string,
+  opts: { path?: '/healthz' | '/readyz'; child?: ChildProcess; ms?: number; everyMs?: number } = {},
+): Promise<void> {
+  await until(
+    async () => {
+      if (opts.child && opts.child.exitCode !== null) throw new Error(`the server exited with ${opts.child.exitCode}`);
+      return fetch(`${base}${opts.path ?? '/healthz'}`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    what,
+    opts.ms ?? 120_000,
+    opts.everyMs ?? 100,
+  );
+}
+
 /** A `node --import tsx <entry>` child in the repo root, its stderr forwarded with a tag, stdout collected line by line. */
 export function spawnTs(entry: string, env: Record<string, string>, tag: string): ChildProcess & { lines: string[] } {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {

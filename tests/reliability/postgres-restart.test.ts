@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net.js';
 import { OwnPostgres } from '../helpers/postgres.js';
 import { BullMqQueue, QUEUE_NAME_FOR_TESTS } from '../integration/worker-helpers.js';
-import { exited, spawnTs, until } from './helpers.js';
+import { exited, spawnTs, until, untilServing } from './helpers.js';
 
 const doc = (topic: string, n: number) =>
   Array.from({ length: n }, (_, i) => `Entry ${i} of the ${topic} register notes shipment ${i * 13} in detail.`).join(
@@ -75,16 +75,7 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
         await exited(child);
       });
     }
-    await until(
-      async () =>
-        fetch(`${api}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        ),
-      'the API',
-      120_000,
-      200,
-    );
+    await untilServing(api, 'the API', { path: '/readyz', everyMs: 200 });
 
     const texts = new Map(Array.from({ length: 6 }, (_, i) => [`register-${i}`, doc(`port${i}`, 60)]));
     const jobIds: string[] = [];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
 import { freePort } from '../helpers/net.js';
-import { abortablePost, exited, spawnTs, until } from './helpers.js';
+import { abortablePost, exited, spawnTs, until, untilServing } from './helpers.js';
 
 /**
  * A TCP proxy in front of the fake LLM that holds every connection until
@@ -113,20 +113,7 @@ describe('graceful shutdown of the API process (node src/server.ts)', () => {
       'api',
     );
     children.push(c);
-    await until(
-      async () => {
-        if (c.exitCode !== null) throw new Error(`the server exited with ${c.exitCode}`);
-        return (
-          (await fetch(`${base}/healthz`).then(
-            (r) => r.status,
-            () => 0,
-          )) === 200
-        );
-      },
-      'the server to listen',
-      90_000,
-      100,
-    );
+    await untilServing(base, 'the server to listen', { child: c, ms: 90_000 });
 
     const text = Array.from(
       { length: 30 },
