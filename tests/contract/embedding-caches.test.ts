@@ -6,7 +6,7 @@ import { SqliteEmbeddingCache } from '../../src/adapters/sqlite/embedding-cache.
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { PgDatabase } from '../../src/adapters/postgres/database.js';
 import { PostgresEmbeddingCache } from '../../src/adapters/postgres/embedding-cache.js';
-import { freshSchema } from '../helpers/postgres.js';
+import { schemaPools } from '../helpers/postgres.js';
 import { embeddingCacheContract } from './embedding-cache.contract.js';
 
 embeddingCacheContract('SqliteEmbeddingCache', async () => {
@@ -30,20 +30,18 @@ embeddingCacheContract('SqliteEmbeddingCache', async () => {
 });
 
 embeddingCacheContract('PostgresEmbeddingCache', async () => {
-  const schema = await freshSchema();
-  const dbs = [new PgDatabase({ url: schema.url })];
-  const store = new PostgresEmbeddingCache({ db: dbs[0]! });
+  const pools = await schemaPools();
+  const store = new PostgresEmbeddingCache({ db: pools.dbs[0]! });
   return {
     store,
     async reopen() {
-      const db = new PgDatabase({ url: schema.url });
-      dbs.push(db);
+      const db = new PgDatabase({ url: pools.schema.url });
+      pools.dbs.push(db);
       return new PostgresEmbeddingCache({ db });
     },
     async cleanup() {
       await store.close();
-      for (const db of dbs) await db.close();
-      await schema.drop();
+      await pools.cleanup();
     },
   };
 });

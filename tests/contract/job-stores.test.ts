@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { SqliteJobStore } from '../../src/adapters/sqlite/job-store.js';
-import { PgDatabase } from '../../src/adapters/postgres/database.js';
 import { PostgresJobStore } from '../../src/adapters/postgres/job-store.js';
-import { freshSchema } from '../helpers/postgres.js';
+import { schemaPools } from '../helpers/postgres.js';
 import { jobStoreContract } from './job-store.contract.js';
 
 // Two connections on one database file: what two processes on one DATA_DIR have. Results are recorded on the
@@ -36,16 +35,10 @@ for (const [name, opts] of [
 
 // Two pools on one schema of the real server: what two API processes of a deployment have.
 jobStoreContract('PostgreSQL', async () => {
-  const schema = await freshSchema();
-  const a = new PgDatabase({ url: schema.url });
-  const b = new PgDatabase({ url: schema.url });
+  const pools = await schemaPools(2);
   return {
-    store: new PostgresJobStore({ db: a }),
-    other: new PostgresJobStore({ db: b }),
-    cleanup: async () => {
-      await a.close();
-      await b.close();
-      await schema.drop();
-    },
+    store: new PostgresJobStore({ db: pools.dbs[0]! }),
+    other: new PostgresJobStore({ db: pools.dbs[1]! }),
+    cleanup: pools.cleanup,
   };
 });

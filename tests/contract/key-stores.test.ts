@@ -6,9 +6,8 @@ import { Redis } from 'ioredis';
 import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { SqliteKeyStore } from '../../src/adapters/sqlite/key-store.js';
 import { RedisKeyStore } from '../../src/adapters/key-store/redis.js';
-import { PgDatabase } from '../../src/adapters/postgres/database.js';
 import { PostgresKeyStore } from '../../src/adapters/postgres/key-store.js';
-import { freshSchema } from '../helpers/postgres.js';
+import { schemaPools } from '../helpers/postgres.js';
 import { keyStoreContract } from './key-store.contract.js';
 
 // Two connections on one database file: what two processes on one DATA_DIR have.
@@ -48,16 +47,10 @@ keyStoreContract('Redis', async () => {
 
 // Two pools on one schema of the real server (127.0.0.1:5432): what two API replicas have.
 keyStoreContract('PostgreSQL', async () => {
-  const schema = await freshSchema();
-  const a = new PgDatabase({ url: schema.url });
-  const b = new PgDatabase({ url: schema.url });
+  const pools = await schemaPools(2);
   return {
-    store: new PostgresKeyStore({ db: a }),
-    other: new PostgresKeyStore({ db: b }),
-    cleanup: async () => {
-      await a.close();
-      await b.close();
-      await schema.drop();
-    },
+    store: new PostgresKeyStore({ db: pools.dbs[0]! }),
+    other: new PostgresKeyStore({ db: pools.dbs[1]! }),
+    cleanup: pools.cleanup,
   };
 });

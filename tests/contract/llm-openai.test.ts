@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OpenAiChatProvider, parseRetryAfter, type OpenAiChatOptions } from '../../src/adapters/llm/openai.js';
-import { AppError } from '../../src/errors.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
 import { freePort } from '../helpers/net.js';
 import { contractRequest, llmContract } from './llm.contract.js';
+import { appErrorOf } from '../helpers/errors.js';
 
 let contractServer: OpenAiFixture;
 llmContract('openai (local fixture server)', async () => {
@@ -11,17 +11,6 @@ llmContract('openai (local fixture server)', async () => {
   return new OpenAiChatProvider({ baseUrl: contractServer.baseUrl, model: 'fixture-model', contextWindow: 8192 });
 });
 afterAll(async () => contractServer?.close());
-
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 describe('OpenAiChatProvider', () => {
   let server: OpenAiFixture;
@@ -132,7 +121,7 @@ describe('OpenAiChatProvider', () => {
   it('gives up on 429 after maxRetries with LLM_RATE_LIMITED and the retry-after', async () => {
     const limited = { kind: 'status', status: 429, headers: { 'retry-after': '3' } } as const;
     server.script(limited, limited, limited);
-    const err = await failure(provider({ maxRetries: 2 }).complete(contractRequest()));
+    const err = await appErrorOf(provider({ maxRetries: 2 }).complete(contractRequest()));
     expect(err.code).toBe('LLM_RATE_LIMITED');
     expect(err.retryAfter).toBe(3);
     expect(err.transient).toBe(true);
@@ -141,7 +130,7 @@ describe('OpenAiChatProvider', () => {
 
   it('fails at once when Retry-After asks for longer than the longest wait', async () => {
     server.script({ kind: 'status', status: 429, headers: { 'retry-after': '3600' } });
-    const err = await failure(provider().complete(contractRequest()));
+    const err = await appErrorOf(provider().complete(contractRequest()));
     expect(err.code).toBe('LLM_RATE_LIMITED');
     expect(err.retryAfter).toBe(3600);
     expect(server.requests).toHaveLength(1);
@@ -149,14 +138,14 @@ describe('OpenAiChatProvider', () => {
 
   it('gives up on persistent 5xx with LLM_UNAVAILABLE', async () => {
     server.script({ kind: 'status', status: 502 }, { kind: 'status', status: 502 });
-    const err = await failure(provider({ maxRetries: 1 }).complete(contractRequest()));
+    const err = await appErrorOf(provider({ maxRetries: 1 }).complete(contractRequest()));
     expect(err.code).toBe('LLM_UNAVAILABLE');
     expect(server.requests).toHaveLength(2);
   });
 
   it('times out with LLM_TIMEOUT when the server never answers', async () => {
     server.script({ kind: 'hang' });
-    const err = await failure(provider({ timeoutMs: 300 }).complete(contractRequest()));
+    const err = await appErrorOf(provider({ timeoutMs: 300 }).complete(contractRequest()));
     expect(err.code).toBe('LLM_TIMEOUT');
     expect(err.cause).toBeDefined();
   });
@@ -164,21 +153,21 @@ describe('OpenAiChatProvider', () => {
   it('reports a stream closed before [DONE] as LLM_BAD_RESPONSE and does not retry it', async () => {
     server.script({ kind: 'truncated-stream', pieces: ['Tomas', ' kept'] });
     const pieces: string[] = [];
-    const err = await failure(provider().complete(contractRequest({ onToken: (t) => pieces.push(t) })));
+    const err = await appErrorOf(provider().complete(contractRequest({ onToken: (t) => pieces.push(t) })));
     expect(err.code).toBe('LLM_BAD_RESPONSE');
     expect(server.requests).toHaveLength(1);
   });
 
   it('reports malformed JSON as LLM_BAD_RESPONSE, keeping the parse error as cause', async () => {
     server.script({ kind: 'raw', body: '{"choices": [' });
-    const err = await failure(provider().complete(contractRequest()));
+    const err = await appErrorOf(provider().complete(contractRequest()));
     expect(err.code).toBe('LLM_BAD_RESPONSE');
     expect(err.cause).toBeInstanceOf(SyntaxError);
   });
 
   it('reports a body without choices as LLM_BAD_RESPONSE', async () => {
     server.script({ kind: 'raw', body: '{"id":"x","object":"chat.completion"}' });
-    expect((await failure(provider().complete(contractRequest()))).code).toBe('LLM_BAD_RESPONSE');
+    expect((await appErrorOf(provider().complete(contractRequest()))).code).toBe('LLM_BAD_RESPONSE');
   });
 
   it('maps a 400 about the context length to LLM_CONTEXT_OVERFLOW', async () => {
@@ -192,11 +181,11 @@ describe('OpenAiChatProvider', () => {
         },
       },
     });
-    expect((await failure(provider().complete(contractRequest()))).code).toBe('LLM_CONTEXT_OVERFLOW');
+    expect((await appErrorOf(provider().complete(contractRequest()))).code).toBe('LLM_CONTEXT_OVERFLOW');
   });
 
   it('maps other 4xx to LLM_REJECTED without retrying', async () => {
-    const err = await failure(provider({ apiKey: 'wrong' }).complete(contractRequest()));
+    const err = await appErrorOf(provider({ apiKey: 'wrong' }).complete(contractRequest()));
     expect(err.code).toBe('LLM_REJECTED');
     expect(err.message).toContain('401');
     expect(server.requests).toHaveLength(1);
@@ -210,11 +199,11 @@ describe('OpenAiChatProvider', () => {
       contextWindow: 4096,
       maxRetries: 0,
     });
-    const err = await failure(llm.complete(contractRequest()));
+    const err = await appErrorOf(llm.complete(contractRequest()));
     expect(err.code).toBe('LLM_UNAVAILABLE');
     expect(err.message).toContain('ECONNREFUSED');
     expect(err.cause).toBeDefined();
-    expect((await failure(llm.health())).code).toBe('LLM_UNAVAILABLE');
+    expect((await appErrorOf(llm.health())).code).toBe('LLM_UNAVAILABLE');
   });
 
   it('stops a stream when the caller aborts, keeps the text so far, and closes the connection', async () => {
@@ -260,14 +249,14 @@ describe('OpenAiChatProvider', () => {
     const p = provider().complete(contractRequest({ signal: ac.signal }));
     await vi.waitFor(() => expect(server.requests).toHaveLength(1));
     ac.abort();
-    expect((await failure(p)).code).toBe('CANCELLED');
+    expect((await appErrorOf(p)).code).toBe('CANCELLED');
     await server.requests[0]!.clientGone;
   });
 
   it('checks health against GET /models', async () => {
     await expect(provider().health()).resolves.toBeUndefined();
     expect(server.requests[0]).toMatchObject({ method: 'GET', url: '/v1/models' });
-    expect((await failure(provider({ apiKey: 'wrong' }).health())).code).toBe('LLM_REJECTED');
+    expect((await appErrorOf(provider({ apiKey: 'wrong' }).health())).code).toBe('LLM_REJECTED');
   });
 
   it('parses Retry-After seconds and HTTP dates', () => {

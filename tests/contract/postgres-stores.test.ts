@@ -3,22 +3,20 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgDatabase } from '../../src/adapters/postgres/database.js';
 import { PostgresDocumentStore } from '../../src/adapters/postgres/document-store.js';
 import { PostgresKeyStore } from '../../src/adapters/postgres/key-store.js';
-import { AppError } from '../../src/errors.js';
 import type { ApiKeyRecord } from '../../src/ports/key-store.js';
-import { freshSchema, schemaUrl, type TestSchema } from '../helpers/postgres.js';
+import { freshSchema, schemaUrl, type TestSchema, schemaPools } from '../helpers/postgres.js';
 import { freePort, silentServer } from '../helpers/net.js';
 import { documentStoreContract, makeRecord } from './document-store.contract.js';
+import { appErrorOf } from '../helpers/errors.js';
 
 documentStoreContract('PostgresDocumentStore', async () => {
-  const schema = await freshSchema();
-  const db = new PgDatabase({ url: schema.url });
-  const store = new PostgresDocumentStore({ db });
+  const pools = await schemaPools();
+  const store = new PostgresDocumentStore({ db: pools.dbs[0]! });
   return {
     store,
     cleanup: async () => {
       await store.close();
-      await db.close();
-      await schema.drop();
+      await pools.cleanup();
     },
   };
 });
@@ -33,15 +31,6 @@ function key(over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
     createdAt: '2026-01-01T00:00:00.000Z',
     ...over,
   };
-}
-
-async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
 }
 
 describe('PostgreSQL stores on the real server', () => {

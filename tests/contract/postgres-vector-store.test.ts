@@ -4,19 +4,17 @@ import { PostgresEmbeddingCache } from '../../src/adapters/postgres/embedding-ca
 import { PostgresVectorStore } from '../../src/adapters/postgres/vector-store.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
-import { freshSchema, type TestSchema } from '../helpers/postgres.js';
+import { freshSchema, type TestSchema, schemaPools } from '../helpers/postgres.js';
 import { DIMS, makeChunks, randomVector, vectorStoreContract } from './vector-store.contract.js';
 
 vectorStoreContract('PostgresVectorStore', async () => {
-  const schema = await freshSchema();
-  const db = new PgDatabase({ url: schema.url });
-  const store = new PostgresVectorStore({ db });
+  const pools = await schemaPools();
+  const store = new PostgresVectorStore({ db: pools.dbs[0]! });
   return {
     store,
     cleanup: async () => {
       await store.close();
-      await db.close();
-      await schema.drop();
+      await pools.cleanup();
     },
   };
 });

@@ -9,17 +9,9 @@ import { seededRandom } from '../../src/core/random.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
 import { freePort, silentServer } from '../helpers/net.js';
 import { DIMS, makeChunks, randomVector } from './vector-store.contract.js';
+import { appErrorOf } from '../helpers/errors.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
-
-async function appErrorOf(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 describe('QdrantVectorStore specifics (against the schema-checking fake)', () => {
   const fake = new FakeQdrant();

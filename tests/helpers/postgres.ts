@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import pg from 'pg';
+import { PgDatabase } from '../../src/adapters/postgres/database.js';
 
 /** The machine's PostgreSQL server (CI starts it: .ci/run). Tests only ever create and drop schemas of their own on it. */
 export const PG_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -29,6 +30,25 @@ export async function freshSchema(base = PG_SERVER_URL): Promise<TestSchema> {
     schema,
     url: schemaUrl(schema, base),
     drop: () => admin(base, `DROP SCHEMA IF EXISTS ${schema} CASCADE`),
+  };
+}
+
+/**
+ * A fresh schema with `count` pools on it (two are what two processes of a deployment have), and the clean-up that
+ * closes them and drops the schema.
+ */
+export async function schemaPools(
+  count = 1,
+): Promise<{ schema: TestSchema; dbs: PgDatabase[]; cleanup(): Promise<void> }> {
+  const schema = await freshSchema();
+  const dbs = Array.from({ length: count }, () => new PgDatabase({ url: schema.url }));
+  return {
+    schema,
+    dbs,
+    async cleanup() {
+      for (const db of dbs) await db.close();
+      await schema.drop();
+    },
   };
 }
 

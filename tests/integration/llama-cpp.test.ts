@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaLogLevel, getLlama, readGgufFileInfo } from 'node-llama-cpp';
 import { LlamaCppProvider, readGgufHeader } from '../../src/adapters/llm/llama-cpp.js';
-import { AppError } from '../../src/errors.js';
 import type { CompletionRequest } from '../../src/ports/llm.js';
+import { appErrorOf } from '../helpers/errors.js';
 
 // A 260K-parameter TinyStories model (/work/shared/models/README.md): nonsense text, real llama.cpp.
 const MODEL = '/work/shared/models/stories260K/stories260K.gguf';
@@ -16,15 +16,6 @@ const ask = (content: string, extra: Partial<CompletionRequest> = {}): Completio
   temperature: 0,
   ...extra,
 });
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 describe('LlamaCppProvider with stories260K', () => {
   let llm: LlamaCppProvider;
@@ -116,7 +107,7 @@ describe('LlamaCppProvider with stories260K', () => {
     const long = 'the cat sat on the mat '.repeat(600);
     expect(llm.countTokens(long)).toBeGreaterThan(llm.contextWindow);
     const pieces: string[] = [];
-    const err = await rejection(llm.complete(ask(long, { onToken: (t) => pieces.push(t) })));
+    const err = await appErrorOf(llm.complete(ask(long, { onToken: (t) => pieces.push(t) })));
     expect(err.code).toBe('LLM_CONTEXT_OVERFLOW');
     expect(pieces).toEqual([]);
   });
@@ -124,7 +115,7 @@ describe('LlamaCppProvider with stories260K', () => {
   it('rejects a prompt that fits only without room for maxTokens', async () => {
     const prompt = 'the cat sat on the mat '.repeat(40);
     const promptTokens = llm.countMessageTokens([{ role: 'user', content: prompt }]);
-    const err = await rejection(llm.complete(ask(prompt, { maxTokens: llm.contextWindow - promptTokens + 1 })));
+    const err = await appErrorOf(llm.complete(ask(prompt, { maxTokens: llm.contextWindow - promptTokens + 1 })));
     expect(err.code).toBe('LLM_CONTEXT_OVERFLOW');
     const ok = await llm.complete(ask(prompt, { maxTokens: 4 }));
     expect(ok.usage.promptTokens).toBe(promptTokens);

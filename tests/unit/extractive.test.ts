@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EXTRACTIVE_PREFIX, ExtractiveReader, contentTerms } from '../../src/adapters/llm/extractive.js';
 import { cl100k } from '../../src/core/tokenizer.js';
-import { AppError } from '../../src/errors.js';
 import type { Embedder } from '../../src/ports/embedder.js';
 import type { CompletionRequest, ReadingTask, SourceSpan } from '../../src/ports/llm.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+import { appErrorOf } from '../helpers/errors.js';
 
 const DOC = [
   'The village of Marrow lies in a valley.',
@@ -26,15 +26,6 @@ function passage(documentId: string, text: string, from: string, to?: string): S
 
 function request(task: ReadingTask, extra: Partial<CompletionRequest> = {}): CompletionRequest {
   return { messages: [{ role: 'user', content: 'ignored by the extractive reader' }], task, maxTokens: 200, ...extra };
-}
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
 }
 
 describe('ExtractiveReader', () => {
@@ -69,7 +60,7 @@ describe('ExtractiveReader', () => {
 
   it('refuses a request without a structured task', async () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
-    const err = await rejection(
+    const err = await appErrorOf(
       reader.complete({ messages: [{ role: 'user', content: 'Who baked?' }], maxTokens: 50 }),
     );
     expect(err.code).toBe('INTERNAL');
@@ -271,7 +262,7 @@ describe('ExtractiveReader', () => {
     const reader = new ExtractiveReader({ embedder: new HashingEmbedder() });
     const ac = new AbortController();
     ac.abort();
-    const err = await rejection(
+    const err = await appErrorOf(
       reader.complete(
         request(
           { kind: 'answer', question: 'Who?', passages: [passage('d1', DOC, 'The village')] },
