@@ -10,6 +10,11 @@ export interface AssemblyChunk {
   order: number;
 }
 
+/** The AssemblyChunk of a retrieved chunk (whose `id` is the chunk id). */
+export function assemblyChunk(c: Omit<AssemblyChunk, 'chunkId'> & { id: string }): AssemblyChunk {
+  return { documentId: c.documentId, chunkId: c.id, start: c.start, end: c.end, text: c.text, order: c.order };
+}
+
 /** A contiguous stretch of one document: `text === original.slice(start, end)`. */
 export interface Passage {
   documentId: string;

@@ -9,7 +9,7 @@ import { assertValidId } from '../ids.js';
 import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
 import { fuseWeighted } from './fusion.js';
 import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
-import { assembleContext, type Passage } from './assemble.js';
+import { assembleContext, assemblyChunk, type Passage } from './assemble.js';
 import {
   documentScores,
   fuseHits,
@@ -417,17 +417,7 @@ export class RetrievalService {
     const selection = select(candidates, input.method);
     const texts = new Map<string, string>();
     for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
-    const assembled = assembleContext(
-      selection.selected.map((c) => ({
-        documentId: c.documentId,
-        chunkId: c.id,
-        start: c.start,
-        end: c.end,
-        text: c.text,
-        order: c.order,
-      })),
-      { getText: (id) => texts.get(id) },
-    );
+    const assembled = assembleContext(selection.selected.map(assemblyChunk), { getText: (id) => texts.get(id) });
     const t3 = performance.now();
 
     const docTokens = docs.reduce((a, d) => a + d.tokens, 0);

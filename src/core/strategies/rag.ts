@@ -1,5 +1,5 @@
 import type { Citation, CompletionResult, SourceSpan } from '../../ports/llm.js';
-import { assembleContext, type Passage } from '../retrieval/assemble.js';
+import { assembleContext, assemblyChunk, type Passage } from '../retrieval/assemble.js';
 import type { RetrievalResult, ScoredCandidate } from '../retrieval/service.js';
 import type { Reserves } from './budget.js';
 import type { LlmCaller } from './caller.js';
@@ -103,17 +103,7 @@ function labelled(p: Passage, titles: ReadonlyMap<string, string>): LabelledText
 }
 
 function assemblePrefix(selected: readonly ScoredCandidate[], m: number, getText: RagInput['getText']): Passage[] {
-  return assembleContext(
-    selected.slice(0, m).map((c) => ({
-      documentId: c.documentId,
-      chunkId: c.id,
-      start: c.start,
-      end: c.end,
-      text: c.text,
-      order: c.order,
-    })),
-    getText ? { getText } : {},
-  ).passages;
+  return assembleContext(selected.slice(0, m).map(assemblyChunk), getText ? { getText } : {}).passages;
 }
 
 /**
