@@ -34,7 +34,8 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { adaptiveKSettings, buildContainer, type Container } from '../src/container.js';
-import type { DocumentAggregate } from '../src/core/retrieval/library.js';
+import { analyze } from '../src/core/retrieval/bm25.js';
+import type { DocumentAggregate, TermWeights } from '../src/core/retrieval/library.js';
 import { RetrievalService } from '../src/core/retrieval/service.js';
 import { seededRandom } from '../src/core/random.js';
 import type { Embedder } from '../src/ports/embedder.js';
@@ -228,6 +229,8 @@ async function build(size: number): Promise<Built> {
     };
     await container.documents.putText(NS, id, version, text);
     await container.documents.put(rec);
+    // As the ingestion job records them: level one weights question terms by how many documents hold them.
+    await container.documents.putTerms(NS, id, version, [...new Set(analyze(text))]);
     if (batch.length >= 2000) {
       await vectors.upsert(NS, batch);
       batch = [];
@@ -316,6 +319,7 @@ function baselineService(c: Container): RetrievalService {
     namespaceCandidates: c.config.NAMESPACE_CANDIDATES,
     library: {
       aggregate: c.config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate,
+      termWeights: c.config.LIBRARY_TERM_WEIGHTS as TermWeights,
       maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS,
       buffer: c.config.LIBRARY_DOCUMENT_BUFFER,
     },

@@ -22,10 +22,15 @@ import { parseArgs } from 'node:util';
 import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { chunkText, type TextChunk } from '../src/core/ingest/chunker.js';
 import { assembleContext } from '../src/core/retrieval/assemble.js';
-import { buildBm25Index, buildBm25Part, scoreBm25Parts } from '../src/core/retrieval/bm25.js';
+import { analyze, buildBm25Index, buildBm25Part, scoreBm25Parts } from '../src/core/retrieval/bm25.js';
 import { cl100k, type Tokenizer } from '../src/core/tokenizer.js';
 import { DEFAULTS } from '../src/core/retrieval/defaults.js';
-import { documentScores, pickDocuments, type DocumentAggregate } from '../src/core/retrieval/library.js';
+import {
+  documentScores,
+  pickDocuments,
+  weightByDocumentFrequency,
+  type DocumentAggregate,
+} from '../src/core/retrieval/library.js';
 import { select } from '../src/core/retrieval/select.js';
 import { seededRandom } from '../src/core/random.js';
 import { shuffle } from './harness/sample.js';
@@ -61,24 +66,31 @@ const { values: args } = parseArgs({ options: OPTIONS });
 
 interface Setting {
   name: string;
+  /** Level one's term weights: the chunk-level search's own (`chunk`), or idf over documents (`document`). */
+  weights: 'chunk' | 'document';
   aggregate: DocumentAggregate;
   buffer: number;
   maxDocuments: number;
 }
 
-const SETTINGS: Setting[] = (['max', 'top3'] as const).flatMap((aggregate) =>
-  [0, 1].flatMap((buffer) =>
-    [1, 2, 3, 8].map((maxDocuments) => ({
-      name: `${aggregate}/B${buffer}/max${maxDocuments}`,
-      aggregate,
-      buffer,
-      maxDocuments,
-    })),
+const SETTINGS: Setting[] = (['chunk', 'document'] as const).flatMap((weights) =>
+  (['max', 'top3'] as const).flatMap((aggregate) =>
+    [0, 1].flatMap((buffer) =>
+      [1, 2, 3, 8].map((maxDocuments) => ({
+        name: `${weights}/${aggregate}/B${buffer}/max${maxDocuments}`,
+        weights,
+        aggregate,
+        buffer,
+        maxDocuments,
+      })),
+    ),
   ),
 );
 
 interface Row {
   setting: string;
+  /** No other document holds every question term that the question's own document holds (see identifiable()). */
+  identifiable: boolean;
   doc: string;
   task: string;
   docAt1: number;
@@ -109,6 +121,15 @@ async function main(): Promise<void> {
     byDoc.set(doc, cs);
   }
   const namespace = buildBm25Index(chunks.map((c) => c.text));
+  // How many documents hold each term, as the document store keeps it for the service.
+  const termDocs = new Map<string, number>();
+  const vocabulary = new Map<string, Set<string>>();
+  for (const [doc, text] of texts) {
+    const terms = new Set(analyze(text));
+    vocabulary.set(doc, terms);
+    for (const t of terms) termDocs.set(t, (termDocs.get(t) ?? 0) + 1);
+  }
+  const termStats = { documents: texts.size, counts: termDocs };
   console.error(
     `${texts.size} documents, ${chunks.length} chunks, indexed in ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
@@ -140,8 +161,15 @@ async function main(): Promise<void> {
       .sort((x, y) => s[y]! - s[x]! || x - y)
       .slice(0, m);
     const candidates = top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]! }));
+    const own = [...new Set(analyze(q.question))].filter((t) => vocabulary.get(gold)!.has(t));
+    const identifiable = ![...vocabulary].some(([d, v]) => d !== gold && own.every((t) => v.has(t)));
+    const byDocuments = weightByDocumentFrequency(
+      top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]!, text: chunks[i]!.text })),
+      q.question,
+      termStats,
+    );
     for (const st of SETTINGS) {
-      const pick = pickDocuments(documentScores(candidates, st.aggregate), {
+      const pick = pickDocuments(documentScores(st.weights === 'chunk' ? candidates : byDocuments, st.aggregate), {
         buffer: st.buffer,
         maxDocuments: st.maxDocuments,
       });
@@ -188,6 +216,7 @@ async function main(): Promise<void> {
       }
       rows.push({
         setting: st.name,
+        identifiable,
         doc: gold,
         task: q.task,
         docAt1: pick.picked[0] === gold ? 1 : 0,
@@ -212,12 +241,12 @@ async function main(): Promise<void> {
     `\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}\n`,
   );
   console.log(
-    `${'setting'.padEnd(20)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
+    `${'setting'.padEnd(26)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
   );
   for (const st of SETTINGS) {
     const a = agg(rows.filter((r) => r.setting === st.name));
     console.log(
-      `${st.name.padEnd(20)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
+      `${st.name.padEnd(26)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
     );
   }
 
@@ -250,6 +279,19 @@ async function main(): Promise<void> {
     const a = agg(held.filter((r) => r.task === t));
     console.log(
       `  ${t.padEnd(10)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`,
+    );
+  }
+
+  // Questions that do not name their document: when another document holds every question term that the question's
+  // own document holds, no term says which of them is meant (LaRA's questions were written for one document at a time:
+  // "What was the company's net loss for the three months ended March 31, 2024?" over fifteen first-quarter filings).
+  for (const [label, rs] of [
+    ['identifiable by its terms', held.filter((r) => r.identifiable)],
+    ['another document holds all its terms', held.filter((r) => !r.identifiable)],
+  ] as const) {
+    const a = agg(rs);
+    console.log(
+      `  ${label.padEnd(38)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`,
     );
   }
 

@@ -324,6 +324,12 @@ export const CONFIG_SPEC = {
     choices: ['max', 'top3'],
     doc: "Whole-namespace queries: a document's score from its candidate chunks, whose curve Adaptive-k cuts to pick the documents read: max (its best chunk) or top3 (the sum of its three best). top3 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
   },
+  LIBRARY_TERM_WEIGHTS: {
+    type: 'string',
+    default: 'document',
+    choices: ['document', 'chunk'],
+    doc: "Whole-namespace queries: how the question's terms are weighted when the store's lexical candidates score the documents: document (idf over the namespace's documents, so a name that fills one book outweighs a word in a few chunks of another) or chunk (the store's chunk-level BM25). document was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
+  },
   LIBRARY_MAX_DOCUMENTS: {
     type: 'int',
     default: 3,

@@ -20,7 +20,7 @@ import { inlineTokenWork } from './core/ingest/inline-token-work.js';
 import { createLimits, type Limits, limitChains, limitLlm } from './core/limits.js';
 import { vectorReadiness } from './core/readiness.js';
 import type { AdaptiveKSettings } from './core/retrieval/defaults.js';
-import type { DocumentAggregate } from './core/retrieval/library.js';
+import type { DocumentAggregate, TermWeights } from './core/retrieval/library.js';
 import { RetrievalService } from './core/retrieval/service.js';
 import { QUERY_BATCH_JOB, queryBatchProcessor } from './core/routing/batch.js';
 import { parseCueNames } from './core/routing/cues.js';
@@ -273,6 +273,7 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
     namespaceCandidates: config.NAMESPACE_CANDIDATES,
     library: {
       aggregate: config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate,
+      termWeights: config.LIBRARY_TERM_WEIGHTS as TermWeights,
       maxDocuments: config.LIBRARY_MAX_DOCUMENTS,
       buffer: config.LIBRARY_DOCUMENT_BUFFER,
     },

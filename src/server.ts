@@ -33,6 +33,11 @@ async function main(): Promise<void> {
     await container.documentService.reembedStale();
   }
   await app.listen({ host: config.HOST, port: config.PORT });
+  // Live versions stored before their terms were recorded (an older DATA_DIR or database): recorded in the
+  // background; until then whole-namespace retrieval uses chunk-level term weights and says so.
+  void container.documentService
+    .recordMissingTerms()
+    .catch((err: unknown) => logger.error({ err }, 'recording the terms of live versions failed'));
   logger.info(
     {
       embedder: config.EMBEDDER,

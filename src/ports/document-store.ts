@@ -48,6 +48,14 @@ export interface ListPage<T> {
   total: number;
 }
 
+/** How many of a namespace's documents hold each term (their live versions), for weighting terms by documents. */
+export interface TermDocumentStats {
+  /** Documents of the namespace whose live version's terms are recorded. */
+  documents: number;
+  /** Of those, how many hold the term; a term absent from the map is held by none. */
+  counts: ReadonlyMap<string, number>;
+}
+
 export interface UpdateOptions {
   /**
    * In the same atomic step as the write (only if `fn` returned a record):
@@ -84,6 +92,16 @@ export interface DocumentStore {
   getText(namespace: string, id: string, version: string): Promise<string | null>;
   /** Removes stored texts of a document: all, or all but `keepVersion`. */
   deleteTexts(namespace: string, id: string, opts?: { keepVersion?: string }): Promise<void>;
+  /**
+   * Records the distinct analysed terms of a version (idempotent: a version's terms are recorded once). They
+   * count in `termStats` while that version is live: from its flip (or now, if it is live already) until another
+   * version replaces it or the document is deleted, each change in the same atomic step as the record's.
+   */
+  putTerms(namespace: string, id: string, version: string, terms: readonly string[]): Promise<void>;
+  /** Whether the terms of a version are recorded. */
+  hasTerms(namespace: string, id: string, version: string): Promise<boolean>;
+  /** How many of the namespace's live documents hold each of `terms`. */
+  termStats(namespace: string, terms: readonly string[]): Promise<TermDocumentStats>;
   /** Every namespace that holds documents. */
   namespaces(): Promise<string[]>;
   health(): Promise<void>;

@@ -231,6 +231,48 @@ export function documentStoreContract(name: string, make: () => Promise<Document
       expect(await store.getText(ns, 'doc', 'v2')).toBe('second');
     });
 
+    it('counts, per term, the documents whose LIVE version holds it, following flips, replacements and deletions', async () => {
+      const stats = async (terms: string[]) => {
+        const s = await store.termStats(ns, terms);
+        return { documents: s.documents, counts: Object.fromEntries([...s.counts].sort()) };
+      };
+      expect(await stats(['cat'])).toEqual({ documents: 0, counts: {} });
+      // Recorded for a pending version: nothing counts until it is live.
+      await store.put(makeRecord(ns, 'a', { version: null, pending: { version: 'a1', jobId: 'ja1' } }));
+      await store.putTerms(ns, 'a', 'a1', ['cat', 'dog', 'cat']);
+      expect(await store.hasTerms(ns, 'a', 'a1')).toBe(true);
+      expect(await store.hasTerms(ns, 'a', 'a2')).toBe(false);
+      expect(await stats(['cat', 'dog'])).toEqual({ documents: 0, counts: {} });
+      await store.update(ns, 'a', (cur) => ({ ...cur!, version: 'a1', pending: null }));
+      expect(await stats(['cat', 'dog', 'eel'])).toEqual({ documents: 1, counts: { cat: 1, dog: 1 } });
+      // Recorded for a version that is live already: counted at once; recording again changes nothing.
+      await store.put(makeRecord(ns, 'b', { version: 'b1' }));
+      await store.putTerms(ns, 'b', 'b1', ['cat', 'eel']);
+      await store.putTerms(ns, 'b', 'b1', ['cat', 'eel']);
+      expect(await stats(['cat', 'dog', 'eel'])).toEqual({ documents: 2, counts: { cat: 2, dog: 1, eel: 1 } });
+      // A flip to a new version swaps the old version's terms for the new one's; an update that keeps the version does not count again.
+      await store.putTerms(ns, 'a', 'a2', ['dog', 'fox']);
+      await store.update(ns, 'a', (cur) => ({ ...cur!, title: 'renamed' }));
+      expect(await stats(['cat', 'dog', 'fox'])).toEqual({ documents: 2, counts: { cat: 2, dog: 1 } });
+      await store.update(ns, 'a', (cur) => ({ ...cur!, version: 'a2' }));
+      expect(await stats(['cat', 'dog', 'fox'])).toEqual({ documents: 2, counts: { cat: 1, dog: 1, fox: 1 } });
+      // An update that throws changes no count.
+      await expect(
+        store.update(ns, 'b', () => {
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      // Another namespace's documents do not count here.
+      await store.put(makeRecord(`${ns}-other`, 'c', { version: 'c1' }));
+      await store.putTerms(`${ns}-other`, 'c', 'c1', ['cat']);
+      expect(await stats(['cat', 'eel'])).toEqual({ documents: 2, counts: { cat: 1, eel: 1 } });
+      // Deleting a document takes its terms out; a term held by no document is gone.
+      await store.delete(ns, 'b');
+      expect(await stats(['cat', 'dog', 'eel', 'fox'])).toEqual({ documents: 1, counts: { dog: 1, fox: 1 } });
+      expect(await store.hasTerms(ns, 'b', 'b1')).toBe(false);
+      await store.delete(`${ns}-other`, 'c');
+    });
+
     it('delete removes the record and is a no-op for a missing one', async () => {
       await store.put(makeRecord(ns, 'doc'));
       await store.delete(ns, 'doc');

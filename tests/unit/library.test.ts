@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { documentScores, fuseHits, pickDocuments, type DocumentScore } from '../../src/core/retrieval/library.js';
+import { stem } from '../../src/core/retrieval/bm25.js';
+import {
+  documentScores,
+  fuseHits,
+  pickDocuments,
+  weightByDocumentFrequency,
+  type DocumentScore,
+} from '../../src/core/retrieval/library.js';
 
 const cand = (documentId: string, score: number, id = `${documentId}:${score}`) => ({ id, documentId, score });
 const curve = (...scores: number[]): DocumentScore[] =>
@@ -88,5 +95,32 @@ describe('fusing the lexical and dense candidate lists', () => {
 
   it('rejects a weight outside [0, 1]', () => {
     expect(() => fuseHits([], [], 1.5)).toThrow(/alpha/);
+  });
+});
+
+describe('weightByDocumentFrequency', () => {
+  it('scores each candidate by BM25 with idf over documents, against a hand computation', () => {
+    const candidates = [
+      { id: 'a', documentId: 'A', score: 9, text: 'Evelyn walked. Evelyn laughed.' },
+      { id: 'b', documentId: 'B', score: 12, text: 'perfume of roses and lavender' },
+    ];
+    const stats = {
+      documents: 10,
+      counts: new Map([
+        ['evelyn', 1],
+        [stem('perfume'), 4],
+      ]),
+    };
+    const out = weightByDocumentFrequency(candidates, 'What perfume did Evelyn wear?', stats);
+    // Analysed lengths: a = [evelyn, walk, evelyn, laugh] (4), b = [perfum, rose, lavender] (3); mean 3.5.
+    const idf = (df: number) => Math.log(1 + (10 - df + 0.5) / (df + 0.5));
+    const bm = (tf: number, dl: number) => (tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * dl) / 3.5));
+    expect(out[0]!.score).toBeCloseTo(idf(1) * bm(2, 4), 10);
+    // "wear" is in no document the statistics know: it counts as held by one, and b does not hold it anyway.
+    expect(out[1]!.score).toBeCloseTo(idf(4) * bm(1, 3), 10);
+    expect(out.map((c) => [c.id, c.documentId])).toEqual([
+      ['a', 'A'],
+      ['b', 'B'],
+    ]);
   });
 });

@@ -1,7 +1,21 @@
 import { AppError } from '../../errors.js';
-import type { DocumentRecord, DocumentStore, ListPage, UpdateOptions } from '../../ports/document-store.js';
+import type {
+  DocumentRecord,
+  DocumentStore,
+  ListPage,
+  TermDocumentStats,
+  UpdateOptions,
+} from '../../ports/document-store.js';
 import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
 import type { PgDatabase, Queryable } from './database.js';
+import {
+  documentDeleted,
+  HAS_TERMS_SQL,
+  liveChanged,
+  putVersionTerms,
+  TERM_STATS_SQL,
+  termStatsFromRows,
+} from './term-stats.js';
 
 /**
  * The document catalogue and texts in PostgreSQL (tables `documents` and
@@ -73,6 +87,7 @@ export class PostgresDocumentStore implements DocumentStore {
         if (rows[0]) {
           await c.query('DELETE FROM documents WHERE namespace = $1 AND id = $2', [namespace, id]);
           await c.query('DELETE FROM document_texts WHERE namespace = $1 AND id = $2', [namespace, id]);
+          await documentDeleted(c, namespace, id, parseRecord(rows[0].record).version);
         }
         return null;
       }
@@ -87,6 +102,7 @@ export class PostgresDocumentStore implements DocumentStore {
          ON CONFLICT (namespace, id) DO UPDATE SET created_at = EXCLUDED.created_at, record = EXCLUDED.record`,
         [namespace, id, next.createdAt, json],
       );
+      await liveChanged(c, namespace, id, rows[0] ? parseRecord(rows[0].record).version : null, next.version);
       if (opts.dropTextsStoredBefore !== undefined) {
         await c.query(
           `DELETE FROM document_texts WHERE namespace = $1 AND id = $2
@@ -109,6 +125,33 @@ export class PostgresDocumentStore implements DocumentStore {
        ON CONFLICT (namespace, id, version) DO UPDATE SET body = EXCLUDED.body, seq = nextval(pg_get_serial_sequence('document_texts', 'seq'))`,
       [namespace, id, version, Buffer.from(text, 'utf8')],
     );
+  }
+
+  async putTerms(namespace: string, id: string, version: string, terms: readonly string[]): Promise<void> {
+    await this.#db.transaction('documents.putTerms', async (c) => {
+      // The record's lock: the version cannot go live (or stop being live) between the check and the count.
+      await lockRecord(c, namespace, id);
+      const { rows } = await c.query<{ record: string }>(
+        'SELECT record FROM documents WHERE namespace = $1 AND id = $2',
+        [namespace, id],
+      );
+      const live = rows[0] ? parseRecord(rows[0].record).version === version : false;
+      await putVersionTerms(c, namespace, id, version, terms, live);
+    });
+  }
+
+  async hasTerms(namespace: string, id: string, version: string): Promise<boolean> {
+    const { rows } = await this.#db.query('documents.hasTerms', HAS_TERMS_SQL, [namespace, id, version]);
+    return rows.length > 0;
+  }
+
+  async termStats(namespace: string, terms: readonly string[]): Promise<TermDocumentStats> {
+    const { rows } = await this.#db.query<{ term: string | null; documents: number }>(
+      'documents.termStats',
+      TERM_STATS_SQL,
+      [namespace, [...new Set(terms)]],
+    );
+    return termStatsFromRows(rows);
   }
 
   async getText(namespace: string, id: string, version: string): Promise<string | null> {

@@ -5,10 +5,12 @@ import type {
   DocumentStatus,
   DocumentStore,
   ListPage,
+  TermDocumentStats,
   UpdateOptions,
 } from '../../ports/document-store.js';
 import { decodeCursor, encodeCursor } from '../document-store/cursor.js';
 import { sqlite } from './errors.js';
+import { SqliteTermStats } from './term-stats.js';
 import { ownBytes, SqliteWriteThread, WRITE_SQL, WRITE_THREAD_MIN_CHARS } from './write-thread.js';
 
 interface Row {
@@ -47,6 +49,8 @@ const COLUMNS =
  */
 export class SqliteDocumentStore implements DocumentStore {
   readonly #db: Database.Database;
+  readonly #terms: SqliteTermStats;
+  readonly #putTerms: (namespace: string, id: string, version: string, terms: readonly string[]) => void;
   readonly #thread: SqliteWriteThread | null;
   readonly #threadMinChars: number;
   readonly #get: Database.Statement<[string, string], Row>;
@@ -111,6 +115,11 @@ export class SqliteDocumentStore implements DocumentStore {
     );
     this.#namespaces = db.prepare('SELECT DISTINCT namespace FROM documents ORDER BY namespace');
 
+    this.#terms = new SqliteTermStats(db);
+    const putTerms = db.transaction((namespace: string, id: string, version: string, terms: readonly string[]) =>
+      this.#terms.put(namespace, id, version, terms, this.#get.get(namespace, id)?.version === version),
+    );
+    this.#putTerms = (namespace, id, version, terms) => putTerms.immediate(namespace, id, version, terms);
     const update = db.transaction(
       (
         namespace: string,
@@ -125,6 +134,7 @@ export class SqliteDocumentStore implements DocumentStore {
           if (row) {
             this.#delete.run(namespace, id);
             this.#deleteTexts.run(namespace, id);
+            this.#terms.deleted(namespace, id, row.version);
           }
           return null;
         }
@@ -134,6 +144,7 @@ export class SqliteDocumentStore implements DocumentStore {
           });
         }
         this.#upsert.run(...toRow(next));
+        this.#terms.liveChanged(namespace, id, row?.version ?? null, next.version);
         if (opts.dropTextsStoredBefore !== undefined) {
           const kept = this.#textSeq.get(namespace, id, opts.dropTextsStoredBefore);
           if (kept) this.#dropTextsBefore.run(namespace, id, kept.seq);
@@ -190,6 +201,18 @@ export class SqliteDocumentStore implements DocumentStore {
       return;
     }
     sqlite('documents.putText', () => this.#putText.run(namespace, id, version, text, new Date().toISOString()));
+  }
+
+  async putTerms(namespace: string, id: string, version: string, terms: readonly string[]): Promise<void> {
+    sqlite('documents.putTerms', () => this.#putTerms(namespace, id, version, terms));
+  }
+
+  async hasTerms(namespace: string, id: string, version: string): Promise<boolean> {
+    return sqlite('documents.hasTerms', () => this.#terms.has(namespace, id, version));
+  }
+
+  async termStats(namespace: string, terms: readonly string[]): Promise<TermDocumentStats> {
+    return sqlite('documents.termStats', () => this.#terms.stats(namespace, terms));
   }
 
   /**

@@ -10,6 +10,7 @@ import type { TextChunk } from './chunker.js';
 import { inlineTokenWork } from './inline-token-work.js';
 import type { TokenWork } from '../../ports/token-work.js';
 import { isBlank } from '../text/blank.js';
+import { analyze } from '../retrieval/bm25.js';
 import { assertValidMetadata } from './metadata.js';
 
 export const INGEST_JOB = 'ingest';
@@ -265,6 +266,32 @@ export class DocumentService {
     return n;
   }
 
+  /**
+   * Records the terms of every live version that has none recorded (a DATA_DIR or database from before they were
+   * kept), from its stored text, so whole-namespace retrieval weights terms over all documents. Idempotent.
+   * Returns how many versions were recorded.
+   */
+  async recordMissingTerms(): Promise<number> {
+    let n = 0;
+    for (const ns of await this.o.documents.namespaces()) {
+      let cursor: string | null = null;
+      do {
+        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
+        for (const doc of page.items) {
+          const version = doc.version;
+          if (version === null || (await this.o.documents.hasTerms(ns, doc.id, version))) continue;
+          const text = await this.o.documents.getText(ns, doc.id, version);
+          if (text === null) continue;
+          await this.o.documents.putTerms(ns, doc.id, version, await distinctTerms([{ text }]));
+          n++;
+        }
+        cursor = page.next;
+      } while (cursor);
+    }
+    if (n > 0) this.o.logger.info({ versions: n }, 'recorded the terms of live versions that had none');
+    return n;
+  }
+
   /** The ingestion job: chunk, embed, store, then make the version live. */
   async process(job: JobContext<IngestJobData>): Promise<IngestResult> {
     const { namespace, documentId, version } = job.data;
@@ -301,6 +328,9 @@ export class DocumentService {
 
       await this.ready();
       await this.embedAndStore(job, pieces);
+
+      // Its terms are recorded before the flip, which counts them for level one of whole-namespace retrieval.
+      await this.o.documents.putTerms(namespace, documentId, version, await distinctTerms(pieces, job.signal));
 
       const flipped = await this.goLive(namespace, documentId, version, {
         chunkCount: pieces.length,
@@ -424,4 +454,23 @@ export class DocumentService {
       await this.o.vectors.deleteDocument(namespace, documentId);
     }
   }
+}
+
+/**
+ * The distinct analysed terms (as BM25 analyses them) of a version's pieces, yielding to the event loop every
+ * 256 KiB of text so that a book does not hold it.
+ */
+async function distinctTerms(pieces: ReadonlyArray<{ text: string }>, signal?: AbortSignal): Promise<string[]> {
+  const terms = new Set<string>();
+  let since = 0;
+  for (const p of pieces) {
+    for (const t of analyze(p.text)) terms.add(t);
+    since += p.text.length;
+    if (since >= 1 << 18) {
+      since = 0;
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) throw new AppError('CANCELLED', [], { transient: true });
+    }
+  }
+  return [...terms];
 }

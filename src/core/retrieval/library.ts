@@ -1,5 +1,7 @@
 import { AppError } from '../../errors.js';
+import type { TermDocumentStats } from '../../ports/document-store.js';
 import { adaptiveK } from './adaptive-k.js';
+import { analyze } from './bm25.js';
 import { minMaxNormalize } from './fusion.js';
 
 /**
@@ -198,4 +200,59 @@ export function fuseHits(
   add(lexical, 1 - alpha);
   add(dense, alpha);
   return [...out.values()];
+}
+
+/**
+ * Level one's term weights: `document`, idf over the namespace's documents
+ * (weightByDocumentFrequency); `chunk`, the store's own chunk-level BM25.
+ */
+export type TermWeights = 'document' | 'chunk';
+
+export const TERM_WEIGHTS: readonly TermWeights[] = ['document', 'chunk'];
+
+/** A lexical candidate with its text, so level one can weight its terms again. */
+export interface TextCandidate extends LibraryCandidate {
+  text: string;
+}
+
+/**
+ * Level one's chunk scores with each question term weighted by how few
+ * DOCUMENTS hold it, rather than how few chunks: Okapi BM25's saturation and
+ * length normalisation (k1 = 1.2, b = 0.75, lengths against the candidates'
+ * mean) with the idf of the term over the namespace's documents,
+ * ln(1 + (D - df + 0.5) / (df + 0.5)).
+ *
+ * Why: the store's chunk-level idf sinks a name that fills one book (it is in
+ * hundreds of that book's chunks) below a word that appears in three chunks
+ * of another; for the question "which document?", the name is the better
+ * evidence. The candidates themselves still come from the store's chunk-level
+ * search, so this re-weights what was found and finds nothing new. A term the
+ * statistics do not know (a document made live since they were read) counts
+ * as held by one document.
+ */
+export function weightByDocumentFrequency(
+  candidates: readonly TextCandidate[],
+  question: string,
+  stats: TermDocumentStats,
+): LibraryCandidate[] {
+  const k1 = 1.2;
+  const b = 0.75;
+  const terms = [...new Set(analyze(question))];
+  const idf = new Map(
+    terms.map((t) => {
+      const df = Math.min(Math.max(stats.counts.get(t) ?? 1, 1), Math.max(stats.documents, 1));
+      return [t, Math.log(1 + (stats.documents - df + 0.5) / (df + 0.5))];
+    }),
+  );
+  const analysed = candidates.map((c) => analyze(c.text));
+  const avgdl = analysed.reduce((n, a) => n + a.length, 0) / Math.max(analysed.length, 1) || 1;
+  return candidates.map((c, i) => {
+    const words = analysed[i]!;
+    const tf = new Map<string, number>();
+    for (const w of words) if (idf.has(w)) tf.set(w, (tf.get(w) ?? 0) + 1);
+    const norm = k1 * (1 - b + (b * words.length) / avgdl);
+    let score = 0;
+    for (const [t, f] of tf) score += (idf.get(t)! * f * (k1 + 1)) / (f + norm);
+    return { id: c.id, documentId: c.documentId, score };
+  });
 }

@@ -6,7 +6,7 @@ import { AppError } from '../../errors.js';
 import { Lru } from '../lru.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
-import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
+import { analyze, buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
 import { fuseWeighted } from './fusion.js';
 import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
 import { assembleContext, assemblyChunk, type Passage } from './assemble.js';
@@ -15,6 +15,8 @@ import {
   fuseHits,
   pickDocuments,
   type DocumentAggregate,
+  type TermWeights,
+  weightByDocumentFrequency,
   type DocumentPickOptions,
   type DocumentScore,
   type LibraryCandidate,
@@ -89,6 +91,8 @@ export interface LibraryView {
   };
   /** Set when the candidates came another way than asked, saying why. */
   fallback: string | null;
+  /** How the lexical candidates' terms were weighted to score the documents (see ./library.ts TermWeights). */
+  termWeights: TermWeights;
   aggregate: DocumentAggregate;
   /** Picked documents, best first, with their score on the documents' curve. */
   picked: Array<{ id: string; title: string; score: number; tokens: number }>;
@@ -133,7 +137,7 @@ export interface RetrievalServiceOptions {
   embedder: Embedder;
   namespaceCandidates: number;
   /** Whole-namespace retrieval: how documents are scored and picked. Defaults in ./library.ts. */
-  library?: { aggregate?: DocumentAggregate } & DocumentPickOptions;
+  library?: { aggregate?: DocumentAggregate; termWeights?: TermWeights } & DocumentPickOptions;
   logger: Logger;
 }
 
@@ -254,6 +258,7 @@ export class RetrievalService {
         namespaceDocuments: docs.length,
         candidates: { source: c.source, lexical: c.lexical, dense: c.dense },
         fallback: c.fallback,
+        termWeights: c.termWeights,
         aggregate,
         picked: picked.map((d) => ({ id: d.id, title: d.title, score: scores.get(d.id)!, tokens: d.tokens })),
         curve: pick.curve,
@@ -294,6 +299,7 @@ export class RetrievalService {
     lexical: number;
     dense: number;
     fallback: string | null;
+    termWeights: TermWeights;
     how: string;
     embedMs: number;
   }> {
@@ -313,16 +319,20 @@ export class RetrievalService {
     let fallback: string | null = null;
     if (vectors.searchText) {
       await this.ready();
-      const lexical = input.score === 'dense' ? [] : await vectors.searchText(input.namespace, refs, input.question, m);
+      const found = input.score === 'dense' ? [] : await vectors.searchText(input.namespace, refs, input.question, m);
+      const weighed = await this.weighTerms(input, refs, found);
+      const lexical = weighed.hits;
+      fallback = weighed.fallback;
       if (input.score === 'bm25' && lexical.length > 0) {
         return {
-          candidates: hits(lexical),
+          candidates: lexical,
           query: null,
           source: 'store',
           lexical: lexical.length,
           dense: 0,
-          fallback: null,
-          how: `candidates: the ${lexical.length} best chunks of the namespace by the store's lexical search (${vectors.name})`,
+          fallback,
+          termWeights: weighed.termWeights,
+          how: `candidates: the ${lexical.length} best chunks of the namespace by the store's lexical search (${vectors.name})${weighed.how}`,
           embedMs,
         };
       }
@@ -333,15 +343,16 @@ export class RetrievalService {
       const dense = await vectors.search(input.namespace, refs, q, m);
       const alpha = input.score === 'hybrid' ? input.hybridAlpha : 1;
       return {
-        candidates: input.score === 'hybrid' ? fuseHits(hits(lexical), hits(dense), alpha) : hits(dense),
+        candidates: input.score === 'hybrid' ? fuseHits(lexical, hits(dense), alpha) : hits(dense),
         query: q,
         source: 'store',
         lexical: lexical.length,
         dense: dense.length,
         fallback,
+        termWeights: weighed.termWeights,
         how:
           input.score === 'hybrid'
-            ? `candidates: the store's ${lexical.length} best chunks by lexical search and ${dense.length} by dense similarity (${vectors.name}), fused with dense weight ${alpha}`
+            ? `candidates: the store's ${lexical.length} best chunks by lexical search${weighed.how} and ${dense.length} by dense similarity (${vectors.name}), fused with dense weight ${alpha}`
             : `candidates: the ${dense.length} chunks of the namespace most similar to the question (${vectors.name})`,
         embedMs,
       };
@@ -366,8 +377,43 @@ export class RetrievalService {
       lexical: 0,
       dense: dense.length,
       fallback,
+      termWeights: 'chunk',
       how: `candidates: the ${dense.length} chunks of the namespace most similar to the question (${vectors.name}), scored by ${input.score}`,
       embedMs,
+    };
+  }
+
+  /**
+   * The store's lexical candidates with their terms weighted as configured: by how few documents hold them
+   * (`document`, from the document store's term statistics) or as the store scored them (`chunk`). Statistics that
+   * do not cover every document in scope yet (versions from before they were recorded, being recorded at start)
+   * would weigh the rest wrongly: then the store's weights are used, and the response says so.
+   */
+  private async weighTerms(
+    input: RetrieveInput,
+    refs: readonly DocumentVersionRef[],
+    found: readonly ScoredChunk[],
+  ): Promise<{ hits: LibraryCandidate[]; termWeights: TermWeights; fallback: string | null; how: string }> {
+    const hits = found.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score }));
+    if ((this.o.library?.termWeights ?? 'document') === 'chunk' || found.length === 0)
+      return { hits, termWeights: 'chunk', fallback: null, how: '' };
+    const stats = await this.o.documents.termStats(input.namespace, analyze(input.question));
+    if (stats.documents < refs.length)
+      return {
+        hits,
+        termWeights: 'chunk',
+        fallback: `term statistics cover ${stats.documents} of the ${refs.length} documents (the rest are being recorded): terms were weighted by the store's chunk-level search, not by how few documents hold them`,
+        how: '',
+      };
+    return {
+      hits: weightByDocumentFrequency(
+        found.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score, text: s.chunk.text })),
+        input.question,
+        stats,
+      ),
+      termWeights: 'document',
+      fallback: null,
+      how: `, each question term weighted by how few of the ${stats.documents} documents hold it`,
     };
   }
 
