@@ -41,3 +41,25 @@ export function jobFromRow(r: JobRow): JobRecord {
     leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
   };
 }
+
+/** The columns a restored job is written with (no run: an active run is never restored), in the order of {@link restoreParams}. */
+export const RESTORE_COLUMNS =
+  'id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at';
+
+/** The values of RESTORE_COLUMNS for a job: the row {@link jobFromRow} reads back. */
+export function restoreParams(job: JobRecord): Array<string | number | null> {
+  return [
+    job.id,
+    job.name,
+    JSON.stringify(job.data ?? null),
+    job.state,
+    job.attempts,
+    job.maxAttempts,
+    job.progress,
+    job.result === null ? null : JSON.stringify(job.result),
+    job.error === null ? null : JSON.stringify(job.error),
+    job.createdAt,
+    job.finishedAt,
+    job.runAt,
+  ];
+}

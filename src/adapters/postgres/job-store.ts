@@ -3,7 +3,7 @@ import { AppError } from '../../errors.js';
 import type { QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import type { PgDatabase } from './database.js';
-import { JOB_COLUMNS, type JobRow, jobFromRow } from '../job-row.js';
+import { JOB_COLUMNS, type JobRow, jobFromRow, RESTORE_COLUMNS, restoreParams } from '../job-row.js';
 
 /**
  * The in-process queue's jobs in PostgreSQL (table `jobs`, migration 004),
@@ -39,22 +39,9 @@ export class PostgresJobStore implements JobStore {
       throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
     const { rowCount } = await this.#db.query(
       'jobs.restore',
-      `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at)
+      `INSERT INTO jobs (${RESTORE_COLUMNS})
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
-      [
-        job.id,
-        job.name,
-        JSON.stringify(job.data ?? null),
-        job.state,
-        job.attempts,
-        job.maxAttempts,
-        job.progress,
-        job.result === null ? null : JSON.stringify(job.result),
-        job.error === null ? null : JSON.stringify(job.error),
-        job.createdAt,
-        job.finishedAt,
-        job.runAt,
-      ],
+      restoreParams(job),
     );
     return (rowCount ?? 0) > 0;
   }

@@ -4,7 +4,7 @@ import type { QueueCounts } from '../../ports/job-queue.js';
 import type { JobRecord, JobStore, NewJob, RunOutcome } from '../../ports/job-store.js';
 import { sqlite } from './errors.js';
 import { ownBytes, SqliteWriteThread, WRITE_SQL, WRITE_THREAD_MIN_CHARS } from './write-thread.js';
-import { JOB_COLUMNS, type JobRow, jobFromRow } from '../job-row.js';
+import { JOB_COLUMNS, type JobRow, jobFromRow, RESTORE_COLUMNS, restoreParams } from '../job-row.js';
 
 /** Job names are passed as one JSON array parameter, so one prepared statement serves any set of names. */
 const NAMED = 'name IN (SELECT value FROM json_each(?))';
@@ -62,8 +62,7 @@ export class SqliteJobStore implements JobStore {
     this.#progress = db.prepare(`UPDATE jobs SET progress = ? WHERE id = ? AND owner = ? AND state = 'active'`);
 
     this.#restore = db.prepare(
-      `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, result, error, created_at, finished_at, run_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO jobs (${RESTORE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     );
     const insert = db.prepare(
       `INSERT INTO jobs (id, name, data, state, attempts, max_attempts, progress, created_at, run_at)
@@ -131,24 +130,7 @@ export class SqliteJobStore implements JobStore {
   async restore(job: JobRecord): Promise<boolean> {
     if (job.state === 'active')
       throw new AppError('INTERNAL', [], { cause: new Error(`restore(${job.id}): an active run cannot be restored`) });
-    return sqlite(
-      'jobs.restore',
-      () =>
-        this.#restore.run(
-          job.id,
-          job.name,
-          JSON.stringify(job.data ?? null),
-          job.state,
-          job.attempts,
-          job.maxAttempts,
-          job.progress,
-          job.result === null ? null : JSON.stringify(job.result),
-          job.error === null ? null : JSON.stringify(job.error),
-          job.createdAt,
-          job.finishedAt,
-          job.runAt,
-        ).changes > 0,
-    );
+    return sqlite('jobs.restore', () => this.#restore.run(...restoreParams(job)).changes > 0);
   }
 
   async get(id: string): Promise<JobRecord | null> {
