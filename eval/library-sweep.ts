@@ -33,6 +33,7 @@ import {
 } from '../src/core/retrieval/library.js';
 import { select } from '../src/core/retrieval/select.js';
 import { seededRandom } from '../src/core/random.js';
+import { Vocabularies } from './harness/identifiable.js';
 import { shuffle } from './harness/sample.js';
 import { loadLara, type LaraQuery } from './lara/dataset.js';
 import { evidenceCoverage, goldSpans, segmentSpans } from './lara/evidence.js';
@@ -89,7 +90,7 @@ const SETTINGS: Setting[] = (['chunk', 'document'] as const).flatMap((weights) =
 
 interface Row {
   setting: string;
-  /** No other document holds every question term that the question's own document holds (see identifiable()). */
+  /** No other document holds every question term that the question's own document holds (./harness/identifiable.ts). */
   identifiable: boolean;
   doc: string;
   task: string;
@@ -123,12 +124,9 @@ async function main(): Promise<void> {
   const namespace = buildBm25Index(chunks.map((c) => c.text));
   // How many documents hold each term, as the document store keeps it for the service.
   const termDocs = new Map<string, number>();
-  const vocabulary = new Map<string, Set<string>>();
-  for (const [doc, text] of texts) {
-    const terms = new Set(analyze(text));
-    vocabulary.set(doc, terms);
-    for (const t of terms) termDocs.set(t, (termDocs.get(t) ?? 0) + 1);
-  }
+  for (const text of texts.values())
+    for (const t of new Set(analyze(text))) termDocs.set(t, (termDocs.get(t) ?? 0) + 1);
+  const vocabularies = new Vocabularies(texts);
   const termStats = { documents: texts.size, counts: termDocs };
   console.error(
     `${texts.size} documents, ${chunks.length} chunks, indexed in ${((Date.now() - started) / 1000).toFixed(0)} s`,
@@ -161,8 +159,7 @@ async function main(): Promise<void> {
       .sort((x, y) => s[y]! - s[x]! || x - y)
       .slice(0, m);
     const candidates = top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]! }));
-    const own = [...new Set(analyze(q.question))].filter((t) => vocabulary.get(gold)!.has(t));
-    const identifiable = ![...vocabulary].some(([d, v]) => d !== gold && own.every((t) => v.has(t)));
+    const identifiable = vocabularies.identifiable(q.question, gold);
     const byDocuments = weightByDocumentFrequency(
       top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]!, text: chunks[i]!.text })),
       q.question,

@@ -4,6 +4,7 @@ import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import { evidenceCoverage } from './lara/evidence.js';
 import { documentPath, selectQuestions, type SelectionFilters } from './harness/dataset.js';
 import type { Backend } from './harness/backend.js';
+import { Vocabularies } from './harness/identifiable.js';
 import type { Progress } from './harness/progress.js';
 
 /**
@@ -48,6 +49,8 @@ export interface LibraryRow {
   tokens: number;
   ms: number;
   fallback: string | null;
+  /** No other document holds every question term its own document holds (./harness/identifiable.ts). */
+  identifiable: boolean;
   query?: { ms: number; strategy: string; docAt1: 0 | 1; contextTokens: number };
 }
 
@@ -69,6 +72,8 @@ export interface LibrarySummary {
   overall: LibraryAggregate;
   byTask: Record<string, LibraryAggregate>;
   byLengthType: Record<string, LibraryAggregate>;
+  /** Questions identifiable by their terms, and those another document holds every term of. */
+  byIdentifiable: Record<string, LibraryAggregate>;
   query: null | {
     n: number;
     docAt1: number;
@@ -128,6 +133,9 @@ export function summarize(rows: readonly LibraryRow[], documents: number): Libra
     overall: aggregate(rows),
     byTask: group((r) => r.task),
     byLengthType: group((r) => `${r.length} ${r.type}`),
+    byIdentifiable: group((r) =>
+      r.identifiable ? 'identifiable by its terms' : 'another document holds all its terms',
+    ),
     query:
       asked.length === 0
         ? null
@@ -167,6 +175,9 @@ export function libraryMarkdown(s: LibrarySummary): string {
     '',
     head,
     ...Object.entries(s.byLengthType).map(([t, a]) => row(t, a)),
+    '',
+    head,
+    ...Object.entries(s.byIdentifiable).map(([t, a]) => row(t, a)),
   ];
   if (s.query) {
     lines.push(
@@ -194,6 +205,7 @@ export async function runLibraryEval(o: LibraryEvalOptions): Promise<LibrarySumm
       });
   }
   await o.backend.ensureDocuments([...docs.values()], o.progress);
+  const vocabularies = new Vocabularies([...docs.values()].map((d) => [d.id, d.text] as const));
 
   mkdirSync(o.out, { recursive: true });
   const results = join(o.out, 'results.jsonl');
@@ -228,6 +240,7 @@ export async function runLibraryEval(o: LibraryEvalOptions): Promise<LibrarySumm
       tokens: r.tokens.selected,
       ms,
       fallback: r.library?.fallback ?? null,
+      identifiable: vocabularies.identifiable(q.question, q.documentId),
     };
     if (i % every === 0 && rows.filter((x) => x.query).length < asked) {
       const t1 = performance.now();
