@@ -1,7 +1,18 @@
 import type { Cell, StrategySummary } from '../harness/metrics.js';
 import type { EvalSummary } from '../harness/eval-summary.js';
 import type { ResultRow } from '../harness/types.js';
-import { CELL_HEADER, cellColumns, dur, ktok, pct, REPLAY_HEADER, replayColumns, replayNote } from './markdown.js';
+import {
+  CELL_HEADER,
+  cellColumns,
+  dur,
+  ktok,
+  LATENCY_HEADER,
+  latencyColumns,
+  pct,
+  REPLAY_HEADER,
+  replayColumns,
+  replayNote,
+} from './markdown.js';
 import { barChart, curveChart, esc, PALETTE, scatterChart, type ScatterSeries } from './svg.js';
 
 const CSS = `
@@ -177,20 +188,7 @@ export function htmlReport(s: EvalSummary, rows: readonly ResultRow[]): string {
   }
 
   b.push('<h2>Latency (wall clock)</h2>');
-  b.push(
-    htmlTable(
-      ['strategy', 'n', 'mean', 'p50', 'p90', 'retrieval', 'reader'],
-      s.timing.latency.map((l) => [
-        l.strategy,
-        String(l.n),
-        dur(l.meanMs),
-        dur(l.p50Ms),
-        dur(l.p90Ms),
-        dur(l.retrieveMs),
-        dur(l.readerMs),
-      ]),
-    ),
-  );
+  b.push(htmlTable(LATENCY_HEADER, s.timing.latency.map(latencyColumns)));
   if (s.broken.count > 0) {
     b.push(`<h2>Broken dataset lines (${s.broken.count})</h2><ul>`);
     for (const x of s.broken.items.slice(0, 100))

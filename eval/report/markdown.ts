@@ -1,4 +1,4 @@
-import type { Cell } from '../harness/metrics.js';
+import type { Cell, LatencySummary } from '../harness/metrics.js';
 import type { ModelReplay, ReplayRow } from '../replay/summary.js';
 import type { EvalSummary } from '../harness/eval-summary.js';
 import type { CalibrationReport } from './calibration.js';
@@ -61,6 +61,12 @@ export function cellColumns(c: Cell): string[] {
 /** Percentage points, signed. */
 export const points = (x: number | null | undefined): string =>
   x === null || x === undefined || !Number.isFinite(x) ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)}`;
+
+export const LATENCY_HEADER = ['strategy', 'n', 'mean', 'p50', 'p90', 'retrieval', 'reader'];
+
+export function latencyColumns(l: LatencySummary): string[] {
+  return [l.strategy, String(l.n), dur(l.meanMs), dur(l.p50Ms), dur(l.p90Ms), dur(l.retrieveMs), dur(l.readerMs)];
+}
 
 export const REPLAY_HEADER = [
   'group',
@@ -193,21 +199,7 @@ export function markdownReport(s: EvalSummary, calibration?: CalibrationReport):
   if (calibration) out.push(calibrationMarkdown(calibration), '');
 
   out.push('## Latency (wall clock, varies between runs)', '');
-  out.push(
-    table(
-      ['strategy', 'n', 'mean', 'p50', 'p90', 'retrieval', 'reader'],
-      s.timing.latency.map((l) => [
-        l.strategy,
-        String(l.n),
-        dur(l.meanMs),
-        dur(l.p50Ms),
-        dur(l.p90Ms),
-        dur(l.retrieveMs),
-        dur(l.readerMs),
-      ]),
-    ),
-    '',
-  );
+  out.push(table(LATENCY_HEADER, s.timing.latency.map(latencyColumns)), '');
 
   if (s.broken.count > 0) {
     out.push(`## Broken dataset lines (${s.broken.count})`, '');
