@@ -59,11 +59,38 @@ export function buildMcpServer(
   namespace: string,
   opts: { selection: SelectionMethod; signal?: AbortSignal; log?: Logger },
 ): McpServer {
-  const cfg = container.config;
   const server = new McpServer({ name: 'adaptive-reader', version: '0.1.0' }, { capabilities: { tools: {} } });
-  const signal = opts.signal ? { signal: opts.signal } : {};
-  const log = opts.log ? { log: opts.log } : {};
+  const t: ToolContext = {
+    container,
+    cfg: container.config,
+    namespace,
+    opts,
+    signal: opts.signal ? { signal: opts.signal } : {},
+    log: opts.log ? { log: opts.log } : {},
+  };
 
+  addListDocumentsTool(server, t);
+  addAskTool(server, t);
+  addRetrieveTool(server, t);
+  addReadTool(server, t);
+  return server;
+}
+
+/** What every tool reads: the services, the namespace and the request's default selection, signal and logger. */
+interface ToolContext {
+  container: Container;
+  cfg: Container['config'];
+  namespace: string;
+  opts: { selection: SelectionMethod };
+  /** Spread into a service call: the request's signal, if any. */
+  signal: { signal?: AbortSignal };
+  /** Spread into a query: the request's logger, if any. */
+  log: { log?: Logger };
+}
+
+/** The `list_documents` tool. */
+function addListDocumentsTool(server: McpServer, t: ToolContext): void {
+  const { container, namespace } = t;
   server.registerTool(
     'list_documents',
     {
@@ -116,7 +143,11 @@ export function buildMcpServer(
       }
     },
   );
+}
 
+/** The `ask` tool. */
+function addAskTool(server: McpServer, t: ToolContext): void {
+  const { container, cfg, namespace, opts, signal, log } = t;
   server.registerTool(
     'ask',
     {
@@ -166,7 +197,11 @@ export function buildMcpServer(
       }
     },
   );
+}
 
+/** The `retrieve` tool. */
+function addRetrieveTool(server: McpServer, t: ToolContext): void {
+  const { container, cfg, namespace, opts, signal } = t;
   server.registerTool(
     'retrieve',
     {
@@ -224,7 +259,11 @@ export function buildMcpServer(
       }
     },
   );
+}
 
+/** The `read` tool. */
+function addReadTool(server: McpServer, t: ToolContext): void {
+  const { container, namespace } = t;
   server.registerTool(
     'read',
     {
@@ -261,5 +300,4 @@ export function buildMcpServer(
       }
     },
   );
-  return server;
 }
