@@ -29,7 +29,7 @@ import metricsRoutes from '../routes/metrics.js';
 import { installAuth } from './http/auth.js';
 import { decodeUtf8 } from './http/utf8.js';
 import { assertStorableJson, assertUtf8Charset } from './http/json-body.js';
-import { authEnabled, corsOrigins } from './config.js';
+import { authEnabled, type Config, corsOrigins } from './config.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -107,12 +107,46 @@ function closeKeptAliveConnectionsOnClose(app: FastifyInstance): void {
 /**
  * Builds the HTTP app around a container. Listening and signals are the
  * entry point's job (src/server.ts), so tests can `inject` or listen on port 0.
+ * The steps run in this order on purpose: hooks run in the order they were
+ * added (metrics see every response, CORS answers a preflight before auth,
+ * the rate limit counts by the principal auth found).
  */
 export async function buildApp(container: Container): Promise<FastifyInstance> {
   const cfg = container.config;
-  const app = Fastify({
+  const app = createFastify(container);
+  app.decorate('container', container);
+  installValidators(app);
+  app.decorateRequest('namespace', 'default');
+  installErrorHandling(app, cfg.BODY_LIMIT_BYTES);
+  installUtf8JsonParser(app);
+  closeKeptAliveConnectionsOnClose(app);
+  installRequestMetrics(app, container.metrics);
+  // Before auth: a browser's preflight carries no API key. Off unless CORS_ORIGINS names origins.
+  const origins = corsOrigins(cfg);
+  if (origins)
+    await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
+  installRequestContext(app);
+  installAuth(app, {
+    enabled: authEnabled(cfg),
+    adminKey: cfg.ADMIN_API_KEY,
+    keys: container.keys,
+    failuresPerMinute: cfg.AUTH_FAILURES_PER_MINUTE,
+  });
+  if (cfg.RATE_LIMIT_PER_MINUTE > 0) await registerRateLimit(app, cfg);
+  await app.register(multipart, {
+    limits: { fileSize: cfg.BODY_LIMIT_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 12 },
+    throwFileSizeLimit: true,
+  });
+  await registerOpenApi(app);
+  await registerRoutes(app);
+  return app;
+}
+
+/** The fastify instance: the container's logger, request ids, limits, and errors before routing in the service's format. */
+function createFastify(container: Container): FastifyInstance {
+  return Fastify({
     loggerInstance: container.logger as FastifyBaseLogger,
-    bodyLimit: cfg.BODY_LIMIT_BYTES,
+    bodyLimit: container.config.BODY_LIMIT_BYTES,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
@@ -133,16 +167,20 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     },
     clientErrorHandler: clientError,
   });
-  app.decorate('container', container);
-  // Query strings and params arrive as text and are coerced ("limit=2" → 2);
-  // JSON bodies are not: {"text": 42} is a type error, not the string "42".
+}
+
+/**
+ * Query strings and params arrive as text and are coerced ("limit=2" → 2);
+ * JSON bodies are not: {"text": 42} is a type error, not the string "42".
+ */
+function installValidators(app: FastifyInstance): void {
   const coercing = newAjv(true);
   const strict = newAjv(false);
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
-  app.decorateRequest('namespace', 'default');
-  installErrorHandling(app, cfg.BODY_LIMIT_BYTES);
+}
 
-  // JSON bodies: refuse invalid UTF-8 instead of letting it turn into U+FFFD.
+/** JSON bodies: refuse invalid UTF-8 instead of letting it turn into U+FFFD, and values that cannot be stored. */
+function installUtf8JsonParser(app: FastifyInstance): void {
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -169,21 +207,20 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       done(null, value);
     });
   });
+}
 
-  closeKeptAliveConnectionsOnClose(app);
-  // Every response, refused ones included, by route pattern (never the raw URL: ids would make a series each).
+/** Every response, refused ones included, by route pattern (never the raw URL: ids would make a series each). */
+function installRequestMetrics(app: FastifyInstance, metrics: Container['metrics']): void {
   app.addHook('onResponse', async (req, reply) => {
-    container.metrics.httpDuration.observe(
+    metrics.httpDuration.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
   });
+}
 
-  // Before auth: a browser's preflight carries no API key. Off unless CORS_ORIGINS names origins.
-  const origins = corsOrigins(cfg);
-  if (origins)
-    await app.register(cors, { origin: origins, exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 });
-
+/** Every reply names its request id; X-Namespace (checked like any id) picks the tenant. */
+function installRequestContext(app: FastifyInstance): void {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     const ns = req.headers['x-namespace'];
@@ -192,66 +229,63 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       req.namespace = ns;
     }
   });
-  installAuth(app, {
-    enabled: authEnabled(cfg),
-    adminKey: cfg.ADMIN_API_KEY,
-    keys: container.keys,
-    failuresPerMinute: cfg.AUTH_FAILURES_PER_MINUTE,
-  });
+}
 
-  if (cfg.RATE_LIMIT_PER_MINUTE > 0) {
-    // Counted in Redis when there is one, so every replica shares the budget of a key.
-    // No offline queue and a command timeout: while Redis is away a count fails at once (skipOnError lets the request
-    // through), and a Redis that hangs holds a request at most REDIS_TIMEOUT_MS. With ioredis's defaults every request
-    // waited for its reconnects (3.5–10 s with Redis stopped), even requests that need no Redis at all.
-    const redis = cfg.REDIS_URL
-      ? new Redis(cfg.REDIS_URL, {
-          maxRetriesPerRequest: 1,
-          enableOfflineQueue: false,
-          connectTimeout: cfg.REDIS_TIMEOUT_MS,
-          commandTimeout: cfg.REDIS_TIMEOUT_MS,
-        })
-      : undefined;
-    if (redis) {
-      // skipOnError lets requests through while Redis is away; the listener keeps ioredis from reporting each reconnect as unhandled.
-      redis.on('error', (err: Error) => app.log.debug({ err }, 'rate-limit Redis unavailable'));
-      app.addHook('onClose', async () => redis.disconnect());
-      // Without an offline queue, counts sent before the first connection would be skipped: let it connect before
-      // the app serves, for at most REDIS_TIMEOUT_MS (a Redis down at start is then skipped like one that goes away).
-      const client = redis;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, cfg.REDIS_TIMEOUT_MS);
-        function done(): void {
-          clearTimeout(timer);
-          client.off('ready', done);
-          resolve();
-        }
-        client.once('ready', done);
-      });
+/** RATE_LIMIT_PER_MINUTE per API key (or admin, or client address), counted in Redis when there is one. */
+async function registerRateLimit(app: FastifyInstance, cfg: Config): Promise<void> {
+  const redis = cfg.REDIS_URL ? await rateLimitRedis(app, cfg) : undefined;
+  await app.register(rateLimit, {
+    global: true,
+    max: cfg.RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    ...(redis ? { redis, nameSpace: `${cfg.QUEUE_PREFIX}:rate:` } : {}),
+    skipOnError: true,
+    allowList: (req) => /^\/(healthz|readyz)$/.test(req.url.split('?')[0]!),
+    keyGenerator: (req) =>
+      req.principal?.kind === 'key'
+        ? `key:${req.principal.key.id}`
+        : req.principal?.kind === 'admin'
+          ? 'admin'
+          : `ip:${req.ip}`,
+    errorResponseBuilder: (_req, ctx) =>
+      new AppError('RATE_LIMITED', [Math.ceil(ctx.ttl / 1000)], { retryAfter: Math.ceil(ctx.ttl / 1000) }),
+  });
+}
+
+/**
+ * The rate limit's Redis connection, so every replica shares the budget of a
+ * key; disconnected when the app closes. No offline queue and a command
+ * timeout: while Redis is away a count fails at once (skipOnError lets the
+ * request through), and a Redis that hangs holds a request at most
+ * REDIS_TIMEOUT_MS. With ioredis's defaults every request waited for its
+ * reconnects (3.5–10 s with Redis stopped), even requests that need no Redis.
+ */
+async function rateLimitRedis(app: FastifyInstance, cfg: Config): Promise<Redis> {
+  const redis = new Redis(cfg.REDIS_URL, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: cfg.REDIS_TIMEOUT_MS,
+    commandTimeout: cfg.REDIS_TIMEOUT_MS,
+  });
+  // The listener keeps ioredis from reporting each reconnect as unhandled.
+  redis.on('error', (err: Error) => app.log.debug({ err }, 'rate-limit Redis unavailable'));
+  app.addHook('onClose', async () => redis.disconnect());
+  // Without an offline queue, counts sent before the first connection would be skipped: let it connect before
+  // the app serves, for at most REDIS_TIMEOUT_MS (a Redis down at start is then skipped like one that goes away).
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, cfg.REDIS_TIMEOUT_MS);
+    function done(): void {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
     }
-    await app.register(rateLimit, {
-      global: true,
-      max: cfg.RATE_LIMIT_PER_MINUTE,
-      timeWindow: 60_000,
-      ...(redis ? { redis, nameSpace: `${cfg.QUEUE_PREFIX}:rate:` } : {}),
-      skipOnError: true,
-      allowList: (req) => /^\/(healthz|readyz)$/.test(req.url.split('?')[0]!),
-      keyGenerator: (req) =>
-        req.principal?.kind === 'key'
-          ? `key:${req.principal.key.id}`
-          : req.principal?.kind === 'admin'
-            ? 'admin'
-            : `ip:${req.ip}`,
-      errorResponseBuilder: (_req, ctx) =>
-        new AppError('RATE_LIMITED', [Math.ceil(ctx.ttl / 1000)], { retryAfter: Math.ceil(ctx.ttl / 1000) }),
-    });
-  }
-
-  await app.register(multipart, {
-    limits: { fileSize: cfg.BODY_LIMIT_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 12 },
-    throwFileSizeLimit: true,
+    redis.once('ready', done);
   });
+  return redis;
+}
 
+/** The OpenAPI document (GET /openapi.json), its shared schemas, and the explorer at /docs. */
+async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -287,7 +321,10 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   app.addSchema(OpenAiErrorBody);
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
 
+/** The routes, one plugin each; the API under /v1. */
+async function registerRoutes(app: FastifyInstance): Promise<void> {
   await app.register(healthRoutes);
   await app.register(documentRoutes, { prefix: '/v1' });
   await app.register(jobRoutes, { prefix: '/v1' });
@@ -299,5 +336,4 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(openaiRoutes, { prefix: '/v1' });
   await app.register(mcpRoutes);
   await app.register(metricsRoutes);
-  return app;
 }

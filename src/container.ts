@@ -230,39 +230,110 @@ export function createVectorStore(cfg: Config, stores: Pick<Stores, 'connections
 }
 
 export function buildContainer(config: Config, logger: Logger, opts: ContainerOptions): Container {
-  const o = opts.overrides ?? {};
-  const names = adapterNames(config, opts.role);
-  const stores = openStores(config, names.database);
-  const database = stores.database;
-  const documents = o.documents ?? stores.documents;
-  const vectors = o.vectors ?? createVectorStore(config, stores);
-  const embedder = o.embedder ?? createEmbedder(config, { logger, cache: stores.embeddingCache });
+  const adapters = openAdapters(config, logger, opts);
+  const { stores, documents, vectors, embedder, queue, runner, keys } = adapters;
+  const tokenizer = createTokenizer(config, logger);
   // MAX_CONCURRENT_LLM_CALLS and MAX_CONCURRENT_CHAINS hold across every request and job of the process.
   const limits = createLimits(config);
   const metrics = new Metrics();
-  const reader = (llm: LlmProvider): LlmProvider => limitLlm(metrics.meterLlm(llm), limits.llmCalls);
-  const llm = reader(o.llm ?? createLlm(config, { embedder, logger }));
-  const { queue, runner } = o.queue
-    ? givenQueue(o.queue)
-    : jobQueues[names.queue]({ config, role: opts.role, jobs: stores.jobs, logger });
-  // The stores' own key store unless the keys live elsewhere (Redis).
-  const keys =
-    names.keys === names.database ? stores.keys : keyStores[names.keys]({ config, connections: stores.connections });
-  const tokenizer = createTokenizer(config, logger);
+  const services = buildServices(config, logger, { ...adapters, tokenWork: tokenizer.work }, limits, metrics);
+  const { llm } = services;
+  metrics.watchQueue(queue);
+  if (runner) registerJobs(runner, services, metrics);
 
+  return {
+    config,
+    logger,
+    stores,
+    database: stores.database,
+    documents,
+    vectors,
+    embedder,
+    queue,
+    runner,
+    keys,
+    // The metered and limited reader, not the adapter's.
+    llm,
+    ready: services.ready,
+    documentService: services.documentService,
+    retrieval: services.retrieval,
+    answers: services.answers,
+    query: services.query,
+    limits,
+    metrics,
+    warm: tokenizer.warm,
+    importLegacy: (importOpts) => importLegacy(config, logger, { stores, documents, vectors, embedder }, importOpts),
+    close: closeInOrder(logger, [
+      // Stop taking jobs first, then close what they use.
+      [
+        'runner',
+        async () => {
+          if (runner && (runner as unknown) !== queue) await runner.close();
+        },
+      ],
+      ['queue', () => queue.close()],
+      ['keys', () => keys.close()],
+      ['llm', () => llm.close()],
+      ['embedder', () => embedder.close()],
+      ['tokenizer', () => tokenizer.work.close()],
+      ['vectors', () => vectors.close()],
+      ['documents', () => documents.close()],
+      ['stores', () => stores.close()],
+    ]),
+  };
+}
+
+/** The adapter of every port, as {@link adapterNames} picks it (or as a test gives it). */
+type Adapters = Pick<Container, 'stores' | 'documents' | 'vectors' | 'embedder' | 'llm' | 'queue' | 'runner' | 'keys'>;
+
+function openAdapters(config: Config, logger: Logger, opts: ContainerOptions): Adapters {
+  const o = opts.overrides ?? {};
+  const names = adapterNames(config, opts.role);
+  const stores = openStores(config, names.database);
+  const embedder = o.embedder ?? createEmbedder(config, { logger, cache: stores.embeddingCache });
+  return {
+    stores,
+    documents: o.documents ?? stores.documents,
+    vectors: o.vectors ?? createVectorStore(config, stores),
+    embedder,
+    llm: o.llm ?? createLlm(config, { embedder, logger }),
+    ...(o.queue ? givenQueue(o.queue) : jobQueues[names.queue]({ config, role: opts.role, jobs: stores.jobs, logger })),
+    // The stores' own key store unless the keys live elsewhere (Redis).
+    keys:
+      names.keys === names.database ? stores.keys : keyStores[names.keys]({ config, connections: stores.connections }),
+  };
+}
+
+type Services = Pick<Container, 'llm' | 'ready' | 'documentService' | 'retrieval' | 'answers' | 'query'>;
+
+/**
+ * The core services over the adapters. Every LLM call (the configured reader
+ * and those a request picks) is metered and counted against
+ * MAX_CONCURRENT_LLM_CALLS; every strategy run against MAX_CONCURRENT_CHAINS.
+ */
+function buildServices(
+  config: Config,
+  logger: Logger,
+  a: Adapters & { tokenWork: TokenWork },
+  limits: Limits,
+  metrics: Metrics,
+): Services {
+  const { documents, vectors, embedder } = a;
+  const reader = (llm: LlmProvider): LlmProvider => limitLlm(metrics.meterLlm(llm), limits.llmCalls);
+  const llm = reader(a.llm);
   const ready = vectorReadiness(vectors, embedder);
   const documentService = new DocumentService({
     ready,
     documents,
     vectors,
     embedder,
-    queue,
+    queue: a.queue,
     chunkTokens: config.CHUNK_TOKENS,
     overlapTokens: config.CHUNK_OVERLAP_TOKENS,
     maxDocumentTokens: config.MAX_DOCUMENT_TOKENS,
     embedBatchSize: config.EMBED_BATCH_SIZE,
     ingestAttempts: config.INGEST_ATTEMPTS,
-    tokenWork: tokenizer.work,
+    tokenWork: a.tokenWork,
     logger,
   });
   const retrieval = new RetrievalService({
@@ -296,52 +367,20 @@ export function buildContainer(config: Config, logger: Logger, opts: ContainerOp
       logger,
     }),
   );
-  metrics.watchQueue(queue);
-  runner?.register(QUERY_BATCH_JOB, metrics.timeJob(QUERY_BATCH_JOB, queryBatchProcessor(query)));
-  runner?.register<IngestJobData, unknown>(
-    INGEST_JOB,
-    metrics.timeJob(INGEST_JOB, (job) => documentService.process(job)),
-  );
+  return { llm, ready, documentService, retrieval, answers, query };
+}
 
-  return {
-    config,
-    logger,
-    documents,
-    vectors,
-    embedder,
-    llm,
-    queue,
-    keys,
-    stores,
-    database,
-    runner,
-    documentService,
-    retrieval,
-    answers,
-    query,
-    limits,
-    metrics,
-    ready,
-    warm: tokenizer.warm,
-    importLegacy: (importOpts) => importLegacy(config, logger, { stores, documents, vectors, embedder }, importOpts),
-    close: closeInOrder(logger, [
-      // Stop taking jobs first, then close what they use.
-      [
-        'runner',
-        async () => {
-          if (runner && (runner as unknown) !== queue) await runner.close();
-        },
-      ],
-      ['queue', () => queue.close()],
-      ['keys', () => keys.close()],
-      ['llm', () => llm.close()],
-      ['embedder', () => embedder.close()],
-      ['tokenizer', () => tokenizer.work.close()],
-      ['vectors', () => vectors.close()],
-      ['documents', () => documents.close()],
-      ['stores', () => stores.close()],
-    ]),
-  };
+/** The jobs this process runs: query batches and ingestion, each timed. */
+function registerJobs(
+  runner: JobRunner,
+  services: Pick<Services, 'query' | 'documentService'>,
+  metrics: Metrics,
+): void {
+  runner.register(QUERY_BATCH_JOB, metrics.timeJob(QUERY_BATCH_JOB, queryBatchProcessor(services.query)));
+  runner.register<IngestJobData, unknown>(
+    INGEST_JOB,
+    metrics.timeJob(INGEST_JOB, (job) => services.documentService.process(job)),
+  );
 }
 
 /** A queue given by a test: an in-process one runs its own jobs. */
