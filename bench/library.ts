@@ -34,7 +34,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { adaptiveKSettings, buildContainer, type Container } from '../src/container.js';
-import { analyze } from '../src/core/retrieval/bm25.js';
+import { analyze } from '../src/core/text/analyse.js';
 import type { DocumentAggregate, TermWeights } from '../src/core/retrieval/library.js';
 import { RetrievalService } from '../src/core/retrieval/service.js';
 import { seededRandom } from '../src/core/random.js';

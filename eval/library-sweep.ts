@@ -22,7 +22,8 @@ import { parseArgs } from 'node:util';
 import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { chunkText, type TextChunk } from '../src/core/ingest/chunker.js';
 import { assembleContext } from '../src/core/retrieval/assemble.js';
-import { analyze, buildBm25Index, buildBm25Part, scoreBm25Parts } from '../src/core/retrieval/bm25.js';
+import { buildBm25Index, buildBm25Part, scoreBm25Parts } from '../src/core/retrieval/bm25.js';
+import { analyze } from '../src/core/text/analyse.js';
 import { cl100k, type Tokenizer } from '../src/core/tokenizer.js';
 import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import {

@@ -1,4 +1,4 @@
-import { analyze } from '../../src/core/retrieval/bm25.js';
+import { analyze } from '../../src/core/text/analyse.js';
 
 /**
  * Whether a question's terms could say which document of a library it is

@@ -1,4 +1,4 @@
-import { analyze } from '../../src/core/retrieval/bm25.js';
+import { analyze } from '../../src/core/text/analyse.js';
 import { declines, saysMissing } from '../../src/core/text/declines.js';
 
 export { declines, saysMissing };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Embedder } from '../../src/ports/embedder.js';
-import { contentTerms } from '../../src/adapters/llm/extractive.js';
+import { analyze } from '../../src/core/text/analyse.js';
 
 /**
  * A deterministic stand-in for a sentence encoder in LLM tests: a hashed bag of
@@ -31,7 +31,7 @@ export class HashingEmbedder implements Embedder {
 
   private vector(text: string): Float32Array {
     const v = new Float32Array(this.dims);
-    for (const term of contentTerms(text)) {
+    for (const term of analyze(text)) {
       const h = createHash('sha1').update(term).digest();
       v[h.readUInt32LE(0) % this.dims]! += h[4]! & 1 ? 1 : -1;
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyze, stem } from '../../src/core/retrieval/bm25.js';
+import { analyze, stem } from '../../src/core/text/analyse.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 // A novel whose heroine's name is in every chunk, and an almanac with a few chunks about perfume. The question names

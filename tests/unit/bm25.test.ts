@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyze, buildBm25Index, buildBm25Part, scoreBm25Parts, stem } from '../../src/core/retrieval/bm25.js';
+import { buildBm25Index, buildBm25Part, scoreBm25Parts } from '../../src/core/retrieval/bm25.js';
+import { analyze, stem } from '../../src/core/text/analyse.js';
 
 describe('BM25 text analysis', () => {
   it('lowercases, splits on unicode word boundaries and drops stopwords', () => {

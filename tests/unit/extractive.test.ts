@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EXTRACTIVE_PREFIX, ExtractiveReader, contentTerms } from '../../src/adapters/llm/extractive.js';
+import { EXTRACTIVE_PREFIX, ExtractiveReader } from '../../src/adapters/llm/extractive.js';
+import { analyze } from '../../src/core/text/analyse.js';
 import { cl100k } from '../../src/core/tokenizer.js';
 import type { Embedder } from '../../src/ports/embedder.js';
 import type { CompletionRequest, ReadingTask, SourceSpan } from '../../src/ports/llm.js';
@@ -274,7 +275,7 @@ describe('ExtractiveReader', () => {
   });
 
   it('stems content words and drops stopwords', () => {
-    expect(contentTerms('The lamps were lighted by the keepers')).toEqual(['lamp', 'light', 'keeper']);
+    expect(analyze('The lamps were lighted by the keepers')).toEqual(['lamp', 'light', 'keeper']);
   });
 
   const useLitePath = fileURLToPath(new URL('../../src/adapters/embedder/use-lite.ts', import.meta.url));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stem } from '../../src/core/retrieval/bm25.js';
+import { stem } from '../../src/core/text/analyse.js';
 import {
   documentScores,
   fuseHits,

@@ -2,6 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import { Lru } from '../../core/lru.js';
 import { cl100k } from '../../core/tokenizer.js';
+import { analyze } from '../../core/text/analyse.js';
 import { splitSentences } from '../../core/text/sentences.js';
 import type { Embedder } from '../../ports/embedder.js';
 import type {
@@ -85,37 +86,6 @@ interface Candidate {
   terms?: ReadonlySet<string>;
   /** `normalise(text)`, when already known: the same string object on every read keeps lookups by it cheap. */
   normalised?: string;
-}
-
-const STOPWORDS = new Set(
-  (
-    'a an and are as at be been being but by can could did do does doing done for from had has have having he her hers him his how i if in into is it its ' +
-    'me my no nor not of on or our ours she so than that the their theirs them then there these they this those to too was we were what when where which ' +
-    'while who whom whose why will with would you your yours about after again against all am any because before below between both during each few ' +
-    'further here just more most once only other own same should some such through under until up very off over out down s t also may might must shall'
-  ).split(' '),
-);
-
-/** Lowercase content words, crudely stemmed so "lamps"/"lamp" and "lighted"/"light" meet. */
-export function contentTerms(text: string): string[] {
-  const out: string[] = [];
-  for (const m of text.toLowerCase().matchAll(/[\p{L}\p{N}]+/gu)) {
-    const w = m[0];
-    if (STOPWORDS.has(w) || (w.length < 2 && !/\d/.test(w))) continue;
-    out.push(stem(w));
-  }
-  return out;
-}
-
-function stem(w: string): string {
-  if (/\d/.test(w) || w.length <= 3) return w;
-  if (w.endsWith('ies') && w.length > 4) return `${w.slice(0, -3)}y`;
-  if (w.endsWith('sses')) return w.slice(0, -2);
-  if (w.endsWith('ing') && w.length > 5) return w.slice(0, -3);
-  if (w.endsWith('ed') && w.length > 4) return w.slice(0, -2);
-  if (w.endsWith('ly') && w.length > 4) return w.slice(0, -2);
-  if (w.endsWith('s') && !/(ss|us|is)$/.test(w)) return w.slice(0, -1);
-  return w;
 }
 
 /**
@@ -318,7 +288,7 @@ export class ExtractiveReader implements LlmProvider {
     knownDf?: DocumentFrequency,
     postings?: Postings,
   ): Promise<{ scores: number[]; embedded: number[] }> {
-    const qTerms = [...new Set(contentTerms(question))];
+    const qTerms = [...new Set(analyze(question))];
     const n = candidates.length;
     if (postings && knownDf) {
       // Sparse: only sentences that use a question term get an overlap, summed in the same order as below.
@@ -344,7 +314,7 @@ export class ExtractiveReader implements LlmProvider {
         signal,
       );
     }
-    const cTerms = candidates.map((c) => c.terms ?? new Set(contentTerms(c.text)));
+    const cTerms = candidates.map((c) => c.terms ?? new Set(analyze(c.text)));
     let df = knownDf;
     if (!df) {
       const counted = new Map<string, number>();
@@ -454,7 +424,7 @@ export class ExtractiveReader implements LlmProvider {
     for (let i = 0; i < spans.length; i++) {
       if (i > 0 && i % ANALYSIS_SLICE === 0) await yieldToLoop();
       const sentence = text.slice(spans[i]!.start, spans[i]!.end);
-      const terms = new Set(contentTerms(sentence));
+      const terms = new Set(analyze(sentence));
       for (const t of terms) {
         df.set(t, (df.get(t) ?? 0) + 1);
         const list = postings.get(t);

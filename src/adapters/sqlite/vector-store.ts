@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { AppError } from '../../errors.js';
 import { Lru } from '../../core/lru.js';
-import { STOPWORDS } from '../../core/retrieval/bm25.js';
+import { STOPWORDS } from '../../core/text/analyse.js';
 import type {
   ChunkRecord,
   DocumentVersionRef,

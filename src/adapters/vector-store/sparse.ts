@@ -1,4 +1,4 @@
-import { analyze } from '../../core/retrieval/bm25.js';
+import { analyze } from '../../core/text/analyse.js';
 
 /** A sparse vector as Qdrant takes it: unique indices, one value each. */
 export interface SparseVector {

@@ -10,7 +10,7 @@ import type { TextChunk } from './chunker.js';
 import { inlineTokenWork } from './inline-token-work.js';
 import type { TokenWork } from '../../ports/token-work.js';
 import { isBlank } from '../text/blank.js';
-import { analyze } from '../retrieval/bm25.js';
+import { analyze } from '../text/analyse.js';
 import { assertValidMetadata } from './metadata.js';
 
 export const INGEST_JOB = 'ingest';

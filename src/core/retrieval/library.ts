@@ -1,7 +1,7 @@
 import { AppError } from '../../errors.js';
 import type { TermDocumentStats } from '../../ports/document-store.js';
 import { adaptiveK } from './adaptive-k.js';
-import { analyze } from './bm25.js';
+import { analyze } from '../text/analyse.js';
 import { minMaxNormalize } from './fusion.js';
 
 /**

@@ -1,4 +1,4 @@
-import { analyze } from '../retrieval/bm25.js';
+import { analyze } from '../text/analyse.js';
 
 /**
  * Which of a question's terms the documents never use. A question that names
