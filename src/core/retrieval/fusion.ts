@@ -1,3 +1,4 @@
+import type { ScoreKind } from './defaults.js';
 import { AppError } from '../../errors.js';
 
 /**
@@ -74,4 +75,14 @@ export function reciprocalRankFusion(rankings: ReadonlyArray<ArrayLike<number>>,
     for (let i = 0; i < n; i++) out[i]! += 1 / (k + rk[i]!);
   }
   return out;
+}
+
+/** The scores Adaptive-k cuts for a score kind: the dense ones, the BM25 ones, or their fusion weighted by `alpha`. */
+export function scoresOfKind(
+  kind: ScoreKind,
+  dense: ArrayLike<number>,
+  bm25: Float64Array,
+  alpha: number,
+): Float64Array {
+  return kind === 'dense' ? Float64Array.from(dense) : kind === 'bm25' ? bm25 : fuseWeighted(dense, bm25, alpha);
 }

@@ -8,9 +8,9 @@ import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
 import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
 import { analyze } from '../text/analyse.js';
-import { fuseWeighted } from './fusion.js';
-import { select, validateSelectionMethod, type SelectionMethod } from './select.js';
-import { assembleContext, assemblyChunk, type Passage } from './assemble.js';
+import { scoresOfKind } from './fusion.js';
+import { select, validateSelectionMethod, type Selection, type SelectionMethod } from './select.js';
+import { assembleContext, assemblyChunk, type AssembledContext, type Passage } from './assemble.js';
 import {
   documentScores,
   fuseHits,
@@ -364,13 +364,12 @@ export class RetrievalService {
     const q = await embed();
     const dense = await vectors.search(input.namespace, refs, q, m);
     const bm25 = buildBm25Index(dense.map((s) => s.chunk.text)).score(input.question);
-    const cosines = dense.map((s) => s.score);
-    const used =
-      input.score === 'dense'
-        ? cosines
-        : input.score === 'bm25'
-          ? bm25
-          : fuseWeighted(cosines, bm25, input.hybridAlpha);
+    const used = scoresOfKind(
+      input.score,
+      dense.map((s) => s.score),
+      bm25,
+      input.hybridAlpha,
+    );
     return {
       candidates: dense.map((s, i) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: used[i]! })),
       query: q,
@@ -432,6 +431,28 @@ export class RetrievalService {
     const q = query ?? (dense ? await this.o.embedder.embedQuery(input.question, input.signal) : null);
     await this.ready();
     const t1 = performance.now();
+    const candidates = await this.scoreCandidates(input, docs, refs, q);
+    const t2 = performance.now();
+    const selection = select(candidates, input.method);
+    const texts = new Map<string, string>();
+    for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
+    const assembled = assembleContext(selection.selected.map(assemblyChunk), { getText: (id) => texts.get(id) });
+    const t3 = performance.now();
+
+    return retrievalResult(input, docs, candidates, selection, assembled, {
+      embedMs: t1 - t0,
+      scoreMs: t2 - t1,
+      selectMs: t3 - t2,
+    });
+  }
+
+  /** Every chunk of the documents as a candidate, in document order, with its dense, BM25 and selected score. */
+  private async scoreCandidates(
+    input: RetrieveInput,
+    docs: readonly DocumentRecord[],
+    refs: readonly DocumentVersionRef[],
+    q: Float32Array | null,
+  ): Promise<ScoredCandidate[]> {
     const scored =
       q === null ? await this.unscored(input.namespace, refs) : await this.o.vectors.scoreAll(input.namespace, refs, q);
     // A stable candidate order (document, position) makes BM25 caching and tie-breaks deterministic.
@@ -442,13 +463,8 @@ export class RetrievalService {
     const chunks = scored.map((s) => s.chunk);
     const denseScores = scored.map((s) => s.score);
     const bm25 = this.bm25Scores(input.namespace, chunks, input.question);
-    const used =
-      input.score === 'dense'
-        ? Float64Array.from(denseScores)
-        : input.score === 'bm25'
-          ? bm25
-          : fuseWeighted(denseScores, bm25, input.hybridAlpha);
-    const candidates: ScoredCandidate[] = chunks.map((c, i) => ({
+    const used = scoresOfKind(input.score, denseScores, bm25, input.hybridAlpha);
+    return chunks.map((c, i) => ({
       id: c.id,
       documentId: c.documentId,
       order: c.order,
@@ -460,50 +476,6 @@ export class RetrievalService {
       bm25: bm25[i]!,
       text: c.text,
     }));
-    const t2 = performance.now();
-    const selection = select(candidates, input.method);
-    const texts = new Map<string, string>();
-    for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
-    const assembled = assembleContext(selection.selected.map(assemblyChunk), { getText: (id) => texts.get(id) });
-    const t3 = performance.now();
-
-    const docTokens = docs.reduce((a, d) => a + d.tokens, 0);
-    const ak = selection.adaptiveK;
-    const ranked = [...candidates].sort((x, y) => y.score - x.score || x.order - y.order);
-    return {
-      scope: {
-        documents: docs.map((d) => ({
-          id: d.id,
-          version: d.version!,
-          title: d.title,
-          tokens: d.tokens,
-          chars: d.chars,
-          chunkCount: d.chunkCount,
-        })),
-        wholeNamespace: false,
-      },
-      library: null,
-      method: input.method,
-      score: input.score,
-      selected: selection.selected,
-      passages: assembled.passages,
-      curve: ranked.map((c) => ({ id: c.id, documentId: c.documentId, order: c.order, score: c.score })),
-      adaptiveK: ak ? (({ sorted: _s, gaps: _g, ...rest }) => rest)(ak) : null,
-      signals: {
-        candidates: candidates.length,
-        k: selection.selected.length,
-        cutIndex: ak?.cutIndex ?? null,
-        largestGap: ak?.largestGap ?? null,
-        relativeGap: ak?.relativeGap ?? null,
-        topScore: ak ? ak.topScore : (ranked[0]?.score ?? null),
-        aboveCut: ak?.aboveCut ?? null,
-        flat: ak?.flat ?? null,
-        selectedShare: docTokens > 0 ? assembled.totalTokens / docTokens : 0,
-        spread: spreadOf(selection.selected, docs),
-      },
-      tokens: { selected: assembled.totalTokens, documents: docTokens },
-      timings: { embedMs: t1 - t0, scoreMs: t2 - t1, selectMs: t3 - t2 },
-    };
   }
 
   /** Every chunk of the versions, each with a NaN dense score: what scoreAll returns, without a query vector. */
@@ -563,4 +535,52 @@ function spreadOf(selected: readonly ScoredCandidate[], docs: readonly DocumentR
     total += orders.length;
   }
   return total > 0 ? weighted / total : 0;
+}
+
+/** The result of retrieval over named documents: the selection, its passages, the curve and the signals the router reads. */
+function retrievalResult(
+  input: RetrieveInput,
+  docs: readonly DocumentRecord[],
+  candidates: readonly ScoredCandidate[],
+  selection: Selection<ScoredCandidate>,
+  assembled: AssembledContext,
+  timings: RetrievalResult['timings'],
+): RetrievalResult {
+  const docTokens = docs.reduce((a, d) => a + d.tokens, 0);
+  const ak = selection.adaptiveK;
+  const ranked = [...candidates].sort((x, y) => y.score - x.score || x.order - y.order);
+  return {
+    scope: {
+      documents: docs.map((d) => ({
+        id: d.id,
+        version: d.version!,
+        title: d.title,
+        tokens: d.tokens,
+        chars: d.chars,
+        chunkCount: d.chunkCount,
+      })),
+      wholeNamespace: false,
+    },
+    library: null,
+    method: input.method,
+    score: input.score,
+    selected: selection.selected,
+    passages: assembled.passages,
+    curve: ranked.map((c) => ({ id: c.id, documentId: c.documentId, order: c.order, score: c.score })),
+    adaptiveK: ak ? (({ sorted: _s, gaps: _g, ...rest }) => rest)(ak) : null,
+    signals: {
+      candidates: candidates.length,
+      k: selection.selected.length,
+      cutIndex: ak?.cutIndex ?? null,
+      largestGap: ak?.largestGap ?? null,
+      relativeGap: ak?.relativeGap ?? null,
+      topScore: ak ? ak.topScore : (ranked[0]?.score ?? null),
+      aboveCut: ak?.aboveCut ?? null,
+      flat: ak?.flat ?? null,
+      selectedShare: docTokens > 0 ? assembled.totalTokens / docTokens : 0,
+      spread: spreadOf(selection.selected, docs),
+    },
+    tokens: { selected: assembled.totalTokens, documents: docTokens },
+    timings,
+  };
 }
