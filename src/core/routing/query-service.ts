@@ -269,41 +269,7 @@ export class QueryService {
       },
       this.o.router,
     );
-    const decision: QueryDecision = {
-      strategy: plan.strategy,
-      requested,
-      reasons: plan.reasons,
-      documents: r.library
-        ? {
-            picked: r.library.picked.map((d) => d.id),
-            namespaceDocuments: r.library.namespaceDocuments,
-            fallback: r.library.fallback,
-            reasons: r.library.reasons,
-          }
-        : null,
-      signals: {
-        k: r.signals.k,
-        candidates: r.signals.candidates,
-        cutIndex: r.signals.cutIndex,
-        largestGap: r.signals.largestGap,
-        relativeGap: r.signals.relativeGap,
-        aboveCut: r.signals.aboveCut,
-        flat: r.signals.flat,
-        topScore: r.signals.topScore,
-        selectedShare: r.signals.selectedShare,
-        spread: r.signals.spread,
-        selectedTokens: r.tokens.selected,
-        documentTokens: r.tokens.documents,
-        window,
-        llm: `${llm.id}:${llm.model}`,
-      },
-      cues: plan.cues,
-      estimates: estimateViews(estimates, budgets, plan.latencyMs),
-      budgets,
-      selfRoute: plan.selfRoute,
-      probe: plan.probe,
-      escalated: null,
-    };
+    const decision = decisionOf(plan, requested, r, { window, llm, estimates, budgets });
     emit({ type: 'decision', decision });
     return this.execute(plan, decision, {
       ...input,
@@ -408,5 +374,50 @@ function estimateViews(
     rag: view('rag'),
     coa: { ...view('coa'), segments: e.coa.segments },
     full: { ...view('full'), truncated: e.full.truncated },
+  };
+}
+
+/** The decision a query reports (and streams first): the plan in words, the retrieval signals it read, the costs. */
+function decisionOf(
+  plan: Plan,
+  requested: RequestedStrategy,
+  r: RetrievalResult,
+  x: { window: number; llm: LlmProvider; estimates: CostEstimates; budgets: Budgets },
+): QueryDecision {
+  const { window, llm, estimates, budgets } = x;
+  return {
+    strategy: plan.strategy,
+    requested,
+    reasons: plan.reasons,
+    documents: r.library
+      ? {
+          picked: r.library.picked.map((d) => d.id),
+          namespaceDocuments: r.library.namespaceDocuments,
+          fallback: r.library.fallback,
+          reasons: r.library.reasons,
+        }
+      : null,
+    signals: {
+      k: r.signals.k,
+      candidates: r.signals.candidates,
+      cutIndex: r.signals.cutIndex,
+      largestGap: r.signals.largestGap,
+      relativeGap: r.signals.relativeGap,
+      aboveCut: r.signals.aboveCut,
+      flat: r.signals.flat,
+      topScore: r.signals.topScore,
+      selectedShare: r.signals.selectedShare,
+      spread: r.signals.spread,
+      selectedTokens: r.tokens.selected,
+      documentTokens: r.tokens.documents,
+      window,
+      llm: `${llm.id}:${llm.model}`,
+    },
+    cues: plan.cues,
+    estimates: estimateViews(estimates, budgets, plan.latencyMs),
+    budgets,
+    selfRoute: plan.selfRoute,
+    probe: plan.probe,
+    escalated: null,
   };
 }
