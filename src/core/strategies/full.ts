@@ -43,52 +43,8 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
   let promptTokens = fullContextTokens;
 
   let cuts: HeadTail[] | null = null;
-  if (fullContextTokens > limit) {
-    const total = totals.reduce((a, b) => a + b, 0);
-    // The frame around the texts, measured with markers as long as the longest they can get.
-    const frame = llm.countMessageTokens(
-      fullMessages(
-        question,
-        docs.map((d, i) => ({ title: d.title, parts: [span(d, 0, 0), span(d, 0, 0)], droppedTokens: totals[i]! })),
-      ),
-    );
-    let budget = limit - frame;
-    budget -= slack(budget);
-    for (let attempt = 0; ; attempt++) {
-      if (budget <= 0 || attempt === FIT_ATTEMPTS) {
-        throw new AppError('BUDGET_TOO_SMALL', [
-          `the context window of ${llm.contextWindow} tokens leaves no room for document text after the question, the instructions and the answer reserve of ${reserves.answer}`,
-        ]);
-      }
-      const b = budget;
-      cuts = docs.map((d, i) => middleTruncate(d.text, Math.floor((b * totals[i]!) / total), count, totals[i]!));
-      messages = fullMessages(
-        question,
-        docs.map((d, i) => view(d, cuts![i]!)),
-      );
-      promptTokens = llm.countMessageTokens(messages);
-      const over = promptTokens - limit;
-      if (over <= 0) break;
-      budget -= over + slack(budget);
-    }
-  }
-
-  const parts: SourceSpan[] = docs.flatMap((d, i) => {
-    const c = cuts?.[i];
-    const head = c ? c.head : { start: 0, end: d.text.length };
-    const out = [
-      { documentId: d.id, chunkId: null, start: head.start, end: head.end, text: d.text.slice(head.start, head.end) },
-    ];
-    if (c?.tail)
-      out.push({
-        documentId: d.id,
-        chunkId: null,
-        start: c.tail.start,
-        end: c.tail.end,
-        text: d.text.slice(c.tail.start, c.tail.end),
-      });
-    return out.filter((p) => p.end > p.start);
-  });
+  if (fullContextTokens > limit) ({ cuts, messages, promptTokens } = fitToWindow(input, totals, limit));
+  const parts = sourceSpans(docs, cuts);
   caller.checkCancelled();
   const res = await caller.call({
     role: 'answer',
@@ -114,6 +70,67 @@ export async function runFull(input: FullInput): Promise<StrategyRun> {
     retrieval: null,
     fullContextTokens,
   };
+}
+
+/**
+ * Middle-truncates every document to a share of the window proportional to its size, shrinking the budget by what
+ * the last attempt overflowed until the prompt fits `limit` (BUDGET_TOO_SMALL when no text fits).
+ */
+function fitToWindow(
+  input: FullInput,
+  totals: readonly number[],
+  limit: number,
+): { cuts: HeadTail[]; messages: ReturnType<typeof fullMessages>; promptTokens: number } {
+  const { question, docs } = input;
+  const llm = input.caller.llm;
+  const count = (t: string) => llm.countTokens(t);
+  const total = totals.reduce((a, b) => a + b, 0);
+  // The frame around the texts, measured with markers as long as the longest they can get.
+  const frame = llm.countMessageTokens(
+    fullMessages(
+      question,
+      docs.map((d, i) => ({ title: d.title, parts: [span(d, 0, 0), span(d, 0, 0)], droppedTokens: totals[i]! })),
+    ),
+  );
+  let budget = limit - frame;
+  budget -= slack(budget);
+  for (let attempt = 0; ; attempt++) {
+    if (budget <= 0 || attempt === FIT_ATTEMPTS) {
+      throw new AppError('BUDGET_TOO_SMALL', [
+        `the context window of ${llm.contextWindow} tokens leaves no room for document text after the question, the instructions and the answer reserve of ${input.reserves.answer}`,
+      ]);
+    }
+    const b = budget;
+    const cuts = docs.map((d, i) => middleTruncate(d.text, Math.floor((b * totals[i]!) / total), count, totals[i]!));
+    const messages = fullMessages(
+      question,
+      docs.map((d, i) => view(d, cuts[i]!)),
+    );
+    const promptTokens = llm.countMessageTokens(messages);
+    const over = promptTokens - limit;
+    if (over <= 0) return { cuts, messages, promptTokens };
+    budget -= over + slack(budget);
+  }
+}
+
+/** What the reader is given of each document, as citable spans: the whole text, or the head and tail kept. */
+function sourceSpans(docs: readonly DocumentText[], cuts: readonly HeadTail[] | null): SourceSpan[] {
+  return docs.flatMap((d, i) => {
+    const c = cuts?.[i];
+    const head = c ? c.head : { start: 0, end: d.text.length };
+    const out = [
+      { documentId: d.id, chunkId: null, start: head.start, end: head.end, text: d.text.slice(head.start, head.end) },
+    ];
+    if (c?.tail)
+      out.push({
+        documentId: d.id,
+        chunkId: null,
+        start: c.tail.start,
+        end: c.tail.end,
+        text: d.text.slice(c.tail.start, c.tail.end),
+      });
+    return out.filter((p) => p.end > p.start);
+  });
 }
 
 function span(d: DocumentText, start: number, end: number) {
