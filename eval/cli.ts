@@ -12,8 +12,9 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Logger } from 'pino';
+import { loadConfig, type Config } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import { adaptiveKSettings } from '../src/container.js';
@@ -78,41 +79,74 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return n;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      dataset: { type: 'string', default: '../shared/datasets/lara' },
-      strategies: { type: 'string', default: 'auto,rag,full' },
-      'top-k': { type: 'string' },
-      'budget-tokens': { type: 'string' },
-      length: { type: 'string' },
-      type: { type: 'string' },
-      task: { type: 'string' },
-      limit: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      concurrency: { type: 'string' },
-      judge: { type: 'string', default: 'lexical' },
-      'judge-url': { type: 'string' },
-      'judge-model': { type: 'string' },
-      'judge-key': { type: 'string' },
-      out: { type: 'string', default: 'eval-out/run' },
-      url: { type: 'string' },
-      'api-key': { type: 'string' },
-      namespace: { type: 'string', default: 'lara-dev' },
-      'data-dir': { type: 'string', default: 'data/eval-embed' },
-      window: { type: 'string' },
-      'reader-sentences': { type: 'string' },
-      'on-error': { type: 'string', default: 'skip' },
-      'replay-predictions': { type: 'string', multiple: true },
-      'replay-window': { type: 'string' },
-      'replay-only': { type: 'boolean', default: false },
-      calibrate: { type: 'boolean', default: false },
-      library: { type: 'boolean', default: false },
-      'library-queries': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+const OPTIONS = {
+  dataset: { type: 'string', default: '../shared/datasets/lara' },
+  strategies: { type: 'string', default: 'auto,rag,full' },
+  'top-k': { type: 'string' },
+  'budget-tokens': { type: 'string' },
+  length: { type: 'string' },
+  type: { type: 'string' },
+  task: { type: 'string' },
+  limit: { type: 'string' },
+  seed: { type: 'string', default: '1' },
+  concurrency: { type: 'string' },
+  judge: { type: 'string', default: 'lexical' },
+  'judge-url': { type: 'string' },
+  'judge-model': { type: 'string' },
+  'judge-key': { type: 'string' },
+  out: { type: 'string', default: 'eval-out/run' },
+  url: { type: 'string' },
+  'api-key': { type: 'string' },
+  namespace: { type: 'string', default: 'lara-dev' },
+  'data-dir': { type: 'string', default: 'data/eval-embed' },
+  window: { type: 'string' },
+  'reader-sentences': { type: 'string' },
+  'on-error': { type: 'string', default: 'skip' },
+  'replay-predictions': { type: 'string', multiple: true },
+  'replay-window': { type: 'string' },
+  'replay-only': { type: 'boolean', default: false },
+  calibrate: { type: 'boolean', default: false },
+  library: { type: 'boolean', default: false },
+  'library-queries': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+const parseCli = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS });
+type CliValues = ReturnType<typeof parseCli>['values'];
+
+/** The service the questions are put to: a running server (--url) or one built in this process. */
+async function openBackend(a: CliValues, config: Config, logger: Logger): Promise<Backend> {
+  if (a.url) return new HttpBackend({ url: a.url, apiKey: a['api-key'] ?? '', namespace: a.namespace! });
+  const inProcess = new InProcessBackend({
+    config,
+    logger,
+    namespace: a.namespace!,
+    ...(a.window !== undefined ? { readerWindow: positiveInt('window', a.window, 0) } : {}),
+    ...(a['reader-sentences'] !== undefined
+      ? { readerSentences: positiveInt('reader-sentences', a['reader-sentences'], 160) }
+      : {}),
   });
+  await inProcess.start();
+  return inProcess;
+}
+
+/** Aborts on the first SIGINT or SIGTERM (the run finishes what is in flight and reports); quits at once on the second. */
+function abortOnSignals(): AbortSignal {
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: string): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    console.error(`\n${sig}: finishing the answers in flight and writing the report (again to quit at once)`);
+    abort.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  return abort.signal;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: a } = parseCli(argv);
   if (a.help) {
     process.stdout.write(HELP);
     return 0;
@@ -145,33 +179,8 @@ async function main(argv: string[]): Promise<number> {
       ? llmJudge({ url: a['judge-url']!, model: a['judge-model']!, apiKey: a['judge-key'] ?? '' })
       : lexicalJudge();
 
-  let backend: Backend;
-  if (a.url) {
-    backend = new HttpBackend({ url: a.url, apiKey: a['api-key'] ?? '', namespace: a.namespace! });
-  } else {
-    const inProcess = new InProcessBackend({
-      config,
-      logger,
-      namespace: a.namespace!,
-      ...(a.window !== undefined ? { readerWindow: positiveInt('window', a.window, 0) } : {}),
-      ...(a['reader-sentences'] !== undefined
-        ? { readerSentences: positiveInt('reader-sentences', a['reader-sentences'], 160) }
-        : {}),
-    });
-    await inProcess.start();
-    backend = inProcess;
-  }
-
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: string): void => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    console.error(`\n${sig}: finishing the answers in flight and writing the report (again to quit at once)`);
-    abort.abort();
-  };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const backend = await openBackend(a, config, logger);
+  const signal = abortOnSignals();
 
   const out = resolve(a.out!);
   const filters = {
@@ -192,13 +201,13 @@ async function main(argv: string[]): Promise<number> {
         queries: a['library-queries'] === '0' ? 0 : positiveInt('library-queries', a['library-queries'], 20),
         out,
         progress: terminalProgress(),
-        signal: abort.signal,
+        signal,
       });
       console.log(libraryMarkdown(summary));
       console.log(
         `wall time ${((Date.now() - started) / 1000).toFixed(1)} s; written ${out}/{results.jsonl,summary.json,report.md}`,
       );
-      return abort.signal.aborted ? 130 : 0;
+      return signal.aborted ? 130 : 0;
     } finally {
       await judge.close();
       await backend.close();
@@ -222,7 +231,7 @@ async function main(argv: string[]): Promise<number> {
       replayModels: a['replay-predictions'] ?? [],
       replayWindow: positiveInt('replay-window', a['replay-window'], 128_000),
       replayOnly: a['replay-only'],
-      signal: abort.signal,
+      signal,
       warn: (m) => console.error(m),
     });
     if (a.calibrate) {
