@@ -133,48 +133,13 @@ export class AnswerService {
     const reserves = reservesFor(llm, this.o.maxAnswerTokens);
     const started = performance.now();
 
-    let docs = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
+    const scope = input.documents ?? (await this.o.retrieval.resolveScope(input.namespace, input.documentIds));
     caller.checkCancelled();
-    let run: StrategyRun;
-    if (input.strategy === 'rag') {
-      let r = input.retrieval;
-      if (!r) {
-        emit({ type: 'progress', stage: 'retrieve' });
-        r = await retrieveFor(this.o.retrieval, input, docs);
-      }
-      caller.checkCancelled();
-      // Over the whole namespace the answer reads, and is costed against, the documents retrieval picked.
-      if (r.library) docs = readDocuments(docs, r.library);
-      // Texts only of the documents chunks came from, at the version retrieval read.
-      const versions = new Map(r.scope.documents.map((d) => [d.id, d.version]));
-      const texts = new Map<string, string>();
-      for (const d of docs) {
-        if (versions.get(d.id) === d.version && r.selected.some((c) => c.documentId === d.id))
-          texts.set(d.id, await this.o.retrieval.getText(input.namespace, d));
-      }
-      emit({ type: 'progress', stage: 'read' });
-      run = await runRag({
-        caller,
-        question: input.question,
-        retrieval: r,
-        titles: new Map(r.scope.documents.map((d) => [d.id, d.title || d.id])),
-        getText: (id) => texts.get(id),
-        reserves,
-        allowUnanswerable: input.allowUnanswerable ?? false,
-      });
-    } else {
-      if (input.documentIds === null) {
-        // A whole-text strategy over the whole namespace reads the documents retrieval picks for the question, not every document.
-        emit({ type: 'progress', stage: 'retrieve' });
-        const r = input.retrieval ?? (await retrieveFor(this.o.retrieval, input, docs));
-        if (r.library) docs = readDocuments(docs, r.library);
-        caller.checkCancelled();
-      }
-      const texts = await this.texts(input.namespace, docs);
-      if (input.strategy === 'full') emit({ type: 'progress', stage: 'read' });
-      const strategyInput = { caller, question: input.question, docs: texts, reserves };
-      run = input.strategy === 'full' ? await runFull(strategyInput) : await runCoa(strategyInput);
-    }
+    const read = { caller, emit, reserves };
+    const { run, docs } =
+      input.strategy === 'rag'
+        ? await this.readRetrieved(input, scope, read)
+        : await this.readWhole(input, scope, read);
 
     const fullContextTokens =
       run.fullContextTokens ?? (await this.fullContextTokens(input.namespace, input.question, docs, llm));
@@ -204,6 +169,62 @@ export class AnswerService {
       'answered',
     );
     return result;
+  }
+
+  /** The RAG strategy: retrieval (unless the caller ran it), then the selected passages; `docs` are those it read from. */
+  private async readRetrieved(
+    input: AnswerInput,
+    scope: readonly DocumentRecord[],
+    x: { caller: LlmCaller; emit: (e: AnswerEvent) => void; reserves: Reserves },
+  ): Promise<{ run: StrategyRun; docs: readonly DocumentRecord[] }> {
+    const { caller, emit } = x;
+    let r = input.retrieval;
+    if (!r) {
+      emit({ type: 'progress', stage: 'retrieve' });
+      r = await retrieveFor(this.o.retrieval, input, scope);
+    }
+    caller.checkCancelled();
+    // Over the whole namespace the answer reads, and is costed against, the documents retrieval picked.
+    const docs = r.library ? readDocuments(scope, r.library) : scope;
+    // Texts only of the documents chunks came from, at the version retrieval read.
+    const versions = new Map(r.scope.documents.map((d) => [d.id, d.version]));
+    const texts = new Map<string, string>();
+    for (const d of docs) {
+      if (versions.get(d.id) === d.version && r.selected.some((c) => c.documentId === d.id))
+        texts.set(d.id, await this.o.retrieval.getText(input.namespace, d));
+    }
+    emit({ type: 'progress', stage: 'read' });
+    const run = await runRag({
+      caller,
+      question: input.question,
+      retrieval: r,
+      titles: new Map(r.scope.documents.map((d) => [d.id, d.title || d.id])),
+      getText: (id) => texts.get(id),
+      reserves: x.reserves,
+      allowUnanswerable: input.allowUnanswerable ?? false,
+    });
+    return { run, docs };
+  }
+
+  /** Full context or Chain-of-Agents over the documents' whole texts; over the whole namespace, those retrieval picks. */
+  private async readWhole(
+    input: AnswerInput,
+    scope: readonly DocumentRecord[],
+    x: { caller: LlmCaller; emit: (e: AnswerEvent) => void; reserves: Reserves },
+  ): Promise<{ run: StrategyRun; docs: readonly DocumentRecord[] }> {
+    const { caller, emit } = x;
+    let docs = scope;
+    if (input.documentIds === null) {
+      // A whole-text strategy over the whole namespace reads the documents retrieval picks for the question, not every document.
+      emit({ type: 'progress', stage: 'retrieve' });
+      const r = input.retrieval ?? (await retrieveFor(this.o.retrieval, input, docs));
+      if (r.library) docs = readDocuments(docs, r.library);
+      caller.checkCancelled();
+    }
+    const texts = await this.texts(input.namespace, docs);
+    if (input.strategy === 'full') emit({ type: 'progress', stage: 'read' });
+    const strategyInput = { caller, question: input.question, docs: texts, reserves: x.reserves };
+    return { run: input.strategy === 'full' ? await runFull(strategyInput) : await runCoa(strategyInput), docs };
   }
 
   /**
