@@ -20,6 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { chunkText, type TextChunk } from '../src/core/ingest/chunker.js';
+import { ADAPTIVE_K_DEFAULTS } from '../src/core/retrieval/adaptive-k.js';
 import { assembleContext } from '../src/core/retrieval/assemble.js';
 import { buildBm25Index, type Bm25Index } from '../src/core/retrieval/bm25.js';
 import { DEFAULTS } from '../src/core/retrieval/defaults.js';
@@ -114,7 +115,8 @@ const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()) :
 
 function variants(dense: boolean, sweep: boolean): Variant[] {
   const ak = DEFAULTS.adaptiveK;
-  const published: SelectionMethod = { kind: 'adaptive-k', a: 0, b: 0.1, buffer: 5 };
+  const { a, b, buffer } = ADAPTIVE_K_DEFAULTS;
+  const published: SelectionMethod = { kind: 'adaptive-k', a, b, buffer };
   const v: Variant[] = [
     { name: 'top5-bm25', score: 'bm25', method: { kind: 'top-k', k: 5 } },
     { name: 'budget3k-bm25', score: 'bm25', method: { kind: 'token-budget', tokens: 3000 } },
@@ -184,6 +186,118 @@ function mean(xs: readonly number[]): number {
   return xs.length === 0 ? Number.NaN : xs.reduce((s, x) => s + x, 0) / xs.length;
 }
 
+/** One question read by one variant: what it selected, and the evidence and answer words that holds. */
+function measureVariant(
+  q: LaraQuery,
+  doc: Doc,
+  v: Variant,
+  scores: Float64Array,
+  gold: ReturnType<typeof goldSpans>,
+  segments: ReturnType<typeof segmentSpans> | undefined,
+): Row {
+  const candidates: Array<Candidate & { chunk: TextChunk }> = doc.chunks.map((c, i) => ({
+    id: String(c.order),
+    order: c.order,
+    tokens: c.tokens,
+    score: scores[i]!,
+    chunk: c,
+  }));
+  const sel = select(candidates, v.method);
+  const ctx = assembleContext(
+    sel.selected.map((c) => ({
+      documentId: q.docPath,
+      chunkId: c.id,
+      start: c.chunk.start,
+      end: c.chunk.end,
+      text: c.chunk.text,
+      order: c.order,
+    })),
+    { getText: () => doc.text },
+  );
+  const spans = ctx.passages.map((p) => ({ start: p.start, end: p.end }));
+  // Chunks end on sentence boundaries, so the words of the selected text are the union of the chunks' words.
+  const selWords = new Set<string>();
+  for (const c of sel.selected) for (const w of doc.chunkWords[c.order]!) selWords.add(w);
+  return {
+    id: q.id,
+    task: q.task,
+    length: q.length,
+    type: q.type,
+    variant: v.name,
+    k: sel.selected.length,
+    coverage: evidenceCoverage(spans, gold, segments),
+    support: answerSupport(q.answer, doc.words, selWords),
+    ratio: doc.tokens > 0 ? ctx.totalTokens / doc.tokens : 0,
+    tokens: ctx.totalTokens,
+    ...(sel.adaptiveK ? { flat: sel.adaptiveK.flat, relativeGap: sel.adaptiveK.relativeGap } : {}),
+  };
+}
+
+type Agg = { n: number; coverage: number; support: number; ratio: number; k: number; tokens: number };
+
+/** Per variant: the means over questions overall (micro), per task, and per task × length. */
+function summarise(rows: readonly Row[], vs: readonly Variant[], tasks: readonly string[], lengths: readonly string[]) {
+  const agg = (rs: readonly Row[]): Agg => ({
+    n: rs.length,
+    coverage: mean(rs.map((r) => r.coverage)),
+    support: mean(rs.flatMap((r) => (r.support === null ? [] : [r.support]))),
+    ratio: mean(rs.map((r) => r.ratio)),
+    k: mean(rs.map((r) => r.k)),
+    tokens: mean(rs.map((r) => r.tokens)),
+  });
+  return vs.map((v) => {
+    const rs = rows.filter((r) => r.variant === v.name);
+    const byTask = Object.fromEntries(tasks.map((t) => [t, agg(rs.filter((r) => r.task === t))]));
+    const byCell = Object.fromEntries(
+      tasks.flatMap((t) => lengths.map((l) => [`${t}@${l}`, agg(rs.filter((r) => r.task === t && r.length === l))])),
+    );
+    return { variant: v.name, score: v.score, method: v.method, overall: agg(rs), byTask, byCell };
+  });
+}
+
+/** The table of every variant (with its weakest task and cell), then task × length tables of the `detail` variants. */
+function printSummary(
+  summary: ReturnType<typeof summarise>,
+  tasks: readonly string[],
+  lengths: readonly string[],
+  detail: readonly string[],
+): void {
+  const f = (x: number) => (Number.isNaN(x) ? '  -  ' : x.toFixed(3));
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  console.log(
+    `${'variant'.padEnd(24)} ${'cov'.padStart(6)} ${'sup'.padStart(6)} ${'read'.padStart(6)} ${'k'.padStart(6)}  min cov (task)   min sup (task)   min cell cov`,
+  );
+  for (const s of summary) {
+    const t = Object.entries(s.byTask);
+    const minCov = t.reduce((m, e) => (e[1].coverage < m[1].coverage ? e : m));
+    const minSup = t.reduce((m, e) => (e[1].support < m[1].support ? e : m));
+    const cells = Object.entries(s.byCell).filter(([, a]) => a.n > 0);
+    const minCell = cells.reduce((m, e) => (e[1].coverage < m[1].coverage ? e : m));
+    console.log(
+      `${s.variant.padEnd(24)} ${f(s.overall.coverage).padStart(6)} ${f(s.overall.support).padStart(6)} ${pct(s.overall.ratio).padStart(6)} ${s.overall.k.toFixed(1).padStart(6)}  ` +
+        `${f(minCov[1].coverage)} (${minCov[0]})`.padEnd(17) +
+        `${f(minSup[1].support)} (${minSup[0]})`.padEnd(17) +
+        `${f(minCell[1].coverage)} (${minCell[0]})`,
+    );
+  }
+  for (const name of detail) {
+    const s = summary.find((x) => x.variant === name);
+    if (!s) continue;
+    console.log(`\n${name}: coverage / support / read, per task × length`);
+    console.log(`${'task'.padEnd(10)} ${lengths.map((l) => l.padStart(24)).join('')}`);
+    for (const t of tasks) {
+      console.log(
+        `${t.padEnd(10)} ${lengths
+          .map((l) => {
+            const a = s.byCell[`${t}@${l}`]!;
+            return `${f(a.coverage)}/${f(a.support)}/${pct(a.ratio)}`.padStart(24);
+          })
+          .join('')}`,
+      );
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const root = resolve(args.dataset!);
   const filters = { lengths: list(args.lengths), types: list(args.types), tasks: list(args.tasks) };
@@ -239,45 +353,7 @@ async function main(): Promise<void> {
       return c;
     };
 
-    for (const v of vs) {
-      const scores = curve(v.score);
-      const candidates: Array<Candidate & { chunk: TextChunk }> = doc.chunks.map((c, i) => ({
-        id: String(c.order),
-        order: c.order,
-        tokens: c.tokens,
-        score: scores[i]!,
-        chunk: c,
-      }));
-      const sel = select(candidates, v.method);
-      const ctx = assembleContext(
-        sel.selected.map((c) => ({
-          documentId: q.docPath,
-          chunkId: c.id,
-          start: c.chunk.start,
-          end: c.chunk.end,
-          text: c.chunk.text,
-          order: c.order,
-        })),
-        { getText: () => doc.text },
-      );
-      const spans = ctx.passages.map((p) => ({ start: p.start, end: p.end }));
-      // Chunks end on sentence boundaries, so the words of the selected text are the union of the chunks' words.
-      const selWords = new Set<string>();
-      for (const c of sel.selected) for (const w of doc.chunkWords[c.order]!) selWords.add(w);
-      rows.push({
-        id: q.id,
-        task: q.task,
-        length: q.length,
-        type: q.type,
-        variant: v.name,
-        k: sel.selected.length,
-        coverage: evidenceCoverage(spans, gold, segments),
-        support: answerSupport(q.answer, doc.words, selWords),
-        ratio: doc.tokens > 0 ? ctx.totalTokens / doc.tokens : 0,
-        tokens: ctx.totalTokens,
-        ...(sel.adaptiveK ? { flat: sel.adaptiveK.flat, relativeGap: sel.adaptiveK.relativeGap } : {}),
-      });
-    }
+    for (const v of vs) rows.push(measureVariant(q, doc, v, curve(v.score), gold, segments));
     done++;
     if (done % 100 === 0)
       console.error(
@@ -286,65 +362,14 @@ async function main(): Promise<void> {
   }
   await embedder?.close();
 
-  // Aggregates: per variant overall (micro over questions), per task, and per task × length.
-  type Agg = { n: number; coverage: number; support: number; ratio: number; k: number; tokens: number };
-  const agg = (rs: readonly Row[]): Agg => ({
-    n: rs.length,
-    coverage: mean(rs.map((r) => r.coverage)),
-    support: mean(rs.flatMap((r) => (r.support === null ? [] : [r.support]))),
-    ratio: mean(rs.map((r) => r.ratio)),
-    k: mean(rs.map((r) => r.k)),
-    tokens: mean(rs.map((r) => r.tokens)),
-  });
   const tasks = [...new Set(rows.map((r) => r.task))];
   const lengths = [...new Set(rows.map((r) => r.length))];
-  const summary = vs.map((v) => {
-    const rs = rows.filter((r) => r.variant === v.name);
-    const byTask = Object.fromEntries(tasks.map((t) => [t, agg(rs.filter((r) => r.task === t))]));
-    const byCell = Object.fromEntries(
-      tasks.flatMap((t) => lengths.map((l) => [`${t}@${l}`, agg(rs.filter((r) => r.task === t && r.length === l))])),
-    );
-    return { variant: v.name, score: v.score, method: v.method, overall: agg(rs), byTask, byCell };
-  });
+  const summary = summarise(rows, vs, tasks, lengths);
 
-  const f = (x: number) => (Number.isNaN(x) ? '  -  ' : x.toFixed(3));
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   console.log(
     `\nchunks: ${chunkTokens} tokens, overlap ${overlapTokens}; ${queries.length} questions, ${docs.size} documents\n`,
   );
-  console.log(
-    `${'variant'.padEnd(24)} ${'cov'.padStart(6)} ${'sup'.padStart(6)} ${'read'.padStart(6)} ${'k'.padStart(6)}  min cov (task)   min sup (task)   min cell cov`,
-  );
-  for (const s of summary) {
-    const t = Object.entries(s.byTask);
-    const minCov = t.reduce((m, e) => (e[1].coverage < m[1].coverage ? e : m));
-    const minSup = t.reduce((m, e) => (e[1].support < m[1].support ? e : m));
-    const cells = Object.entries(s.byCell).filter(([, a]) => a.n > 0);
-    const minCell = cells.reduce((m, e) => (e[1].coverage < m[1].coverage ? e : m));
-    console.log(
-      `${s.variant.padEnd(24)} ${f(s.overall.coverage).padStart(6)} ${f(s.overall.support).padStart(6)} ${pct(s.overall.ratio).padStart(6)} ${s.overall.k.toFixed(1).padStart(6)}  ` +
-        `${f(minCov[1].coverage)} (${minCov[0]})`.padEnd(17) +
-        `${f(minSup[1].support)} (${minSup[0]})`.padEnd(17) +
-        `${f(minCell[1].coverage)} (${minCell[0]})`,
-    );
-  }
-  const detail = list(args.detail) ?? ['top5-bm25', 'ak-bm25', 'DEFAULT'];
-  for (const name of detail) {
-    const s = summary.find((x) => x.variant === name);
-    if (!s) continue;
-    console.log(`\n${name}: coverage / support / read, per task × length`);
-    console.log(`${'task'.padEnd(10)} ${lengths.map((l) => l.padStart(24)).join('')}`);
-    for (const t of tasks) {
-      console.log(
-        `${t.padEnd(10)} ${lengths
-          .map((l) => {
-            const a = s.byCell[`${t}@${l}`]!;
-            return `${f(a.coverage)}/${f(a.support)}/${pct(a.ratio)}`.padStart(24);
-          })
-          .join('')}`,
-      );
-    }
-  }
+  printSummary(summary, tasks, lengths, list(args.detail) ?? ['top5-bm25', 'ak-bm25', 'DEFAULT']);
 
   const out = resolve(args.out!);
   mkdirSync(dirname(out), { recursive: true });
