@@ -101,6 +101,8 @@ const { values: args } = parseArgs({ options: OPTIONS });
 const DOCS = Number(args.documents);
 const CHUNKS = Number(args.chunks);
 const DIMS = Number(args.dims);
+/** The embedding model id the stores are readied with (the vectors are random). */
+const MODEL = 'bench-random';
 const WORDS = Number(args.words);
 const RUNS = Number(args.runs);
 const NS = 'bench';
@@ -168,7 +170,7 @@ function fileStores01(ref: string): Backend {
       const m = await load();
       const documents = new m.FileDocumentStore({ dir: join(dir, 'documents') });
       const vectors = new m.EmbeddedVectorStore({ dir: join(dir, 'vectors') });
-      await vectors.ensureReady(DIMS);
+      await vectors.ensureReady(DIMS, MODEL);
       return {
         documents,
         vectors,
@@ -186,8 +188,8 @@ const sqlite: Backend = {
     const documents = new SqliteDocumentStore({ db });
     const vectors = new SqliteVectorStore({ db });
     const inline = new SqliteVectorStore({ db, searchThread: false });
-    await vectors.ensureReady(DIMS);
-    await inline.ensureReady(DIMS);
+    await vectors.ensureReady(DIMS, MODEL);
+    await inline.ensureReady(DIMS, MODEL);
     return {
       documents,
       vectors,
@@ -230,7 +232,7 @@ function postgres(url: string): Backend {
       const db = new PgDatabase({ url: schemaUrl.toString() });
       const documents = new PostgresDocumentStore({ db });
       const vectors = new PostgresVectorStore({ db });
-      await vectors.ensureReady(DIMS);
+      await vectors.ensureReady(DIMS, MODEL);
       return {
         documents,
         vectors,

@@ -38,8 +38,15 @@ export interface DocumentVersionRef {
 
 export interface VectorStore {
   readonly name: string;
-  /** Creates the collection and indexes if missing; idempotent. */
-  ensureReady(dimensions: number): Promise<void>;
+  /**
+   * Creates the collection and indexes if missing; idempotent. `model` is the
+   * id of the embedder whose vectors the store is given and reads (its
+   * `Embedder.id`): vectors of one size from two models cannot be compared,
+   * so a document version whose vectors another model wrote reads as absent
+   * (`hasChunks` false, no chunks, no scores) until it is written again with
+   * this model, which replaces the other's chunks of that version.
+   */
+  ensureReady(dimensions: number, model: string): Promise<void>;
   /** Inserts or overwrites chunks by id; idempotent, so a retried job never duplicates. */
   upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void>;
   /**
@@ -67,7 +74,7 @@ export interface VectorStore {
     query: string,
     limit: number,
   ): Promise<ScoredChunk[]>;
-  /** Whether the store holds chunks of this document version (in its vector size): what a start checks per live version, cheaply. */
+  /** Whether the store holds chunks of this document version (in its vector size, from its model): what a start checks per live version, cheaply. */
   hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean>;
   /** The chunks of one document version in order, without vectors. */
   getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]>;

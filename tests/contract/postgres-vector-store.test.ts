@@ -5,7 +5,7 @@ import { PostgresVectorStore } from '../../src/adapters/postgres/vector-store.js
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { freshSchema, type TestSchema, schemaPools } from '../helpers/postgres.js';
-import { DIMS, makeChunks, randomVector, vectorStoreContract } from './vector-store.contract.js';
+import { DIMS, MODEL, makeChunks, randomVector, vectorStoreContract } from './vector-store.contract.js';
 
 vectorStoreContract('PostgresVectorStore', async () => {
   const pools = await schemaPools();
@@ -34,7 +34,7 @@ describe('PostgresVectorStore specifics on the real server', () => {
     schema = await freshSchema();
     db = new PgDatabase({ url: schema.url });
     store = new PostgresVectorStore({ db });
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
   });
   afterEach(async () => {
     await db.close();
@@ -100,7 +100,7 @@ describe('PostgresVectorStore specifics on the real server', () => {
   it('keeps embedders of different vector sizes apart', async () => {
     await store.upsert('ns', makeChunks('ns', 'doc', 'v1', 3, rand));
     const wide = new PostgresVectorStore({ db });
-    await wide.ensureReady(DIMS * 2);
+    await wide.ensureReady(DIMS * 2, MODEL);
     expect(await wide.getChunks('ns', V1)).toEqual([]);
     await wide.upsert('ns', makeChunks('ns', 'doc', 'v1', 1, rand, DIMS * 2));
     expect(await store.getChunks('ns', V1)).toHaveLength(3);

@@ -9,7 +9,7 @@ import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import { FakeQdrant } from '../fixtures/fake-qdrant.js';
 import { freePort, silentServer } from '../helpers/net.js';
-import { DIMS, makeChunks, randomVector } from './vector-store.contract.js';
+import { DIMS, MODEL, makeChunks, randomVector } from './vector-store.contract.js';
 import { appErrorOf } from '../helpers/errors.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
@@ -38,13 +38,18 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(pointId('ns', 'doc:v1:1')).not.toBe(id);
   });
 
-  it('ensureReady creates a cosine collection named after the vector size, with keyword indexes, once', async () => {
-    await store.ensureReady(DIMS);
-    await store.ensureReady(DIMS);
+  it('ensureReady creates a cosine collection named after the vector size, with keyword indexes (the embedding model too), once', async () => {
+    await store.ensureReady(DIMS, MODEL);
+    await store.ensureReady(DIMS, MODEL);
     const c = fake.collections.get(`${base}_${DIMS}`);
     expect(c?.dims).toBe(DIMS);
     expect(c?.distance).toBe('Cosine');
-    expect(Object.fromEntries(c!.indexes)).toEqual({ namespace: 'keyword', documentId: 'keyword', version: 'keyword' });
+    expect(Object.fromEntries(c!.indexes)).toEqual({
+      namespace: 'keyword',
+      documentId: 'keyword',
+      version: 'keyword',
+      model: 'keyword',
+    });
     expect(
       fake.requests.filter((r) => r.operationId === 'create_collection' && r.path.endsWith(`${base}_${DIMS}`)),
     ).toHaveLength(1);
@@ -52,11 +57,11 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
 
   it('ensureReady from two processes at once tolerates the loser of the creation race', async () => {
     const other = new QdrantVectorStore({ url: fake.url, collection: base });
-    await other.ensureReady(DIMS);
+    await other.ensureReady(DIMS, MODEL);
     // Stage the race: this process saw "missing" just before the other one created it.
     fake.answerNext('collection_exists', { exists: false });
     const before = fake.requests.length;
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     expect(
       fake.requests
         .slice(before)
@@ -66,17 +71,17 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(fake.collections.has(`${base}_${DIMS}`)).toBe(true);
   });
 
-  it('stores the chunk record as payload under the deterministic point id', async () => {
-    await store.ensureReady(DIMS);
+  it('stores the chunk record and the embedding model as payload under the deterministic point id', async () => {
+    await store.ensureReady(DIMS, MODEL);
     const [chunk] = makeChunks('ns', 'doc', 'v1', 1, seededRandom(1));
     await store.upsert('ns', [chunk!]);
     const point = fake.collections.get(`${base}_${DIMS}`)!.points.get(pointId('ns', chunk!.id));
     const { vector: _v, ...record } = chunk!;
-    expect(point?.payload).toEqual(record);
+    expect(point?.payload).toEqual({ ...record, model: MODEL });
   });
 
   it('scoreAll counts the matching points, then asks for exact scores of all of them', async () => {
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     await store.upsert('ns', makeChunks('ns', 'doc', 'v1', 13, seededRandom(2)));
     await store.upsert('ns', makeChunks('ns', 'doc', 'v2', 4, seededRandom(3)));
     const before = fake.requests.length;
@@ -94,7 +99,10 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(query.limit).toBe(13);
     expect(query.with_payload).toBe(true);
     expect(query.filter).toEqual({
-      must: [{ key: 'namespace', match: { value: 'ns' } }],
+      must: [
+        { key: 'namespace', match: { value: 'ns' } },
+        { key: 'model', match: { value: MODEL } },
+      ],
       should: [
         {
           must: [
@@ -107,7 +115,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   });
 
   it('deleteDocument with keepVersion filters on namespace and document and spares that version', async () => {
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     await store.deleteDocument('ns', 'doc', { keepVersion: 'v2' });
     const del = fake.requests.at(-1)!;
     expect(del.operationId).toBe('delete_points');
@@ -125,7 +133,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
 
   it('getChunks pages through scroll results and returns them in order', async () => {
     const small = new QdrantVectorStore({ url: fake.url, collection: base, scrollPage: 3 });
-    await small.ensureReady(DIMS);
+    await small.ensureReady(DIMS, MODEL);
     await small.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, seededRandom(5)));
     const before = fake.requests.length;
     const got = await small.getChunks('ns', V1);
@@ -135,14 +143,36 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
 
   it('upserts large inputs in batches', async () => {
     const batched = new QdrantVectorStore({ url: fake.url, collection: base, upsertBatch: 4 });
-    await batched.ensureReady(DIMS);
+    await batched.ensureReady(DIMS, MODEL);
     const before = fake.requests.length;
     await batched.upsert('ns', makeChunks('ns', 'doc', 'v1', 10, seededRandom(6)));
-    expect(fake.requests.slice(before).map((r) => (r.body as { points: unknown[] }).points.length)).toEqual([4, 4, 2]);
+    const sent = fake.requests.slice(before);
+    // First the version's points of another embedding model, then the new points in batches.
+    expect(sent.map((r) => r.operationId)).toEqual([
+      'delete_points',
+      'upsert_points',
+      'upsert_points',
+      'upsert_points',
+    ]);
+    expect(sent[0]!.body).toEqual({
+      filter: {
+        must: [{ key: 'namespace', match: { value: 'ns' } }],
+        should: [
+          {
+            must: [
+              { key: 'documentId', match: { value: 'doc' } },
+              { key: 'version', match: { value: 'v1' } },
+            ],
+          },
+        ],
+        must_not: [{ key: 'model', match: { value: MODEL } }],
+      },
+    });
+    expect(sent.slice(1).map((r) => (r.body as { points: unknown[] }).points.length)).toEqual([4, 4, 2]);
   });
 
   it('translates 5xx and 429 into transient VECTOR_STORE_UNAVAILABLE, keeping the cause', async () => {
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     for (const status of [500, 503, 429]) {
       fake.failNext(status, { operationId: 'count_points' });
       const err = await appErrorOf(store.scoreAll('ns', [V1], randomVector(seededRandom(7))));
@@ -154,7 +184,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   });
 
   it('translates other 4xx answers into VECTOR_STORE_ERROR that is not retried', async () => {
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     fake.failNext(400, { operationId: 'upsert_points' });
     const err = await appErrorOf(store.upsert('ns', makeChunks('ns', 'doc', 'v1', 1, seededRandom(8))));
     expect(err.code).toBe('VECTOR_STORE_ERROR');
@@ -168,7 +198,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     expect(h.code).toBe('VECTOR_STORE_UNAVAILABLE');
     expect(h.transient).toBe(true);
     expect(h.message).toMatch(/ECONNREFUSED|fetch failed/);
-    const e = await appErrorOf(dead.ensureReady(DIMS));
+    const e = await appErrorOf(dead.ensureReady(DIMS, MODEL));
     expect(e.code).toBe('VECTOR_STORE_UNAVAILABLE');
   });
 
@@ -202,7 +232,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   });
 
   it('creates the collection with a sparse vector whose idf Qdrant applies, and gives every point its BM25 term weights', async () => {
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     const c = fake.collections.get(`${base}_${DIMS}`)!;
     expect(Object.fromEntries(c.sparse)).toEqual({ [LEXICAL_VECTOR]: 'idf' });
     const [chunk] = makeChunks('ns', 'doc', 'v1', 1, seededRandom(4)).map((x) => ({
@@ -231,7 +261,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
     // With the average length the chunks really have, the store's scores are exactly the service's own BM25 over them.
     const avg = texts.reduce((n, t) => n + analyze(t).length, 0) / texts.length;
     const lexical = new QdrantVectorStore({ url: fake.url, collection: base, avgChunkTerms: avg });
-    await lexical.ensureReady(DIMS);
+    await lexical.ensureReady(DIMS, MODEL);
     await lexical.upsert(
       'ns',
       makeChunks('ns', 'doc', 'v1', 5, seededRandom(5)).map((c, i) => ({ ...c, text: texts[i]! })),
@@ -251,7 +281,7 @@ describe('QdrantVectorStore specifics (against the schema-checking fake)', () =>
   it('keeps serving dense search on a collection created without the sparse vector, and says text search needs it re-created', async () => {
     const client = new QdrantClient({ url: fake.url, checkCompatibility: false });
     await client.createCollection(`${base}_${DIMS}`, { vectors: { size: DIMS, distance: 'Cosine' } });
-    await store.ensureReady(DIMS);
+    await store.ensureReady(DIMS, MODEL);
     await store.upsert('ns', makeChunks('ns', 'doc', 'v1', 3, seededRandom(6)));
     expect(await store.scoreAll('ns', [V1], randomVector(seededRandom(7)))).toHaveLength(3);
     const err = await appErrorOf(store.searchText('ns', [V1], 'lamp', 5));

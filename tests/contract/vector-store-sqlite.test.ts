@@ -11,7 +11,7 @@ import { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { ROOT } from '../helpers/paths.js';
-import { DIMS, cosine, makeChunks, randomVector } from './vector-store.contract.js';
+import { DIMS, MODEL, cosine, makeChunks, randomVector } from './vector-store.contract.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
 
@@ -44,7 +44,7 @@ describe('SqliteVectorStore on disk', () => {
       ...(opts.searchThread === undefined ? {} : { searchThread: opts.searchThread }),
     });
     stores.push(s);
-    await s.ensureReady(opts.dims ?? DIMS);
+    await s.ensureReady(opts.dims ?? DIMS, MODEL);
     return s;
   }
 
@@ -158,7 +158,7 @@ describe('SqliteVectorStore on disk', () => {
        const { SqliteVectorStore } = await import(process.argv[3]);
        const [file, tag] = [process.argv[4], process.argv[5]];
        const s = new SqliteVectorStore({ db: openSqlite(file) });
-       await s.ensureReady(${DIMS});
+       await s.ensureReady(${DIMS}, ${JSON.stringify(MODEL)});
        for (let i = 0; i < 25; i++) {
          const vector = new Float32Array(${DIMS}).fill(i + 1);
          await s.upsert('ns', [{ id: tag + i, namespace: 'ns', documentId: 'doc', version: 'v1', order: i,

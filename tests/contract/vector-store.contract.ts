@@ -14,6 +14,8 @@ export interface VectorStoreHarness {
 }
 
 export const DIMS = 8;
+/** The embedding model id the contract's stores are readied with. */
+export const MODEL = 'test-model';
 
 export function randomVector(rand: () => number, dims = DIMS): Float32Array {
   const v = new Float32Array(dims);
@@ -73,7 +75,7 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
     beforeEach(async () => {
       h = await make();
       store = h.store;
-      await store.ensureReady(DIMS);
+      await store.ensureReady(DIMS, MODEL);
       // Unique namespaces keep tests apart even on a shared live server.
       ns = `ns-${randomUUID()}`;
       rand = seededRandom(42);
@@ -86,8 +88,40 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
     it('ensureReady can be called again without losing data', async () => {
       const chunks = makeChunks(ns, 'doc', 'v1', 3, rand);
       await store.upsert(ns, chunks);
-      await store.ensureReady(DIMS);
+      await store.ensureReady(DIMS, MODEL);
       expect(await store.getChunks(ns, { documentId: 'doc', version: 'v1' })).toHaveLength(3);
+    });
+
+    it("reads a version another embedding model of the same size wrote as absent, and replaces that model's chunks when it writes the version", async () => {
+      const doc = { documentId: 'doc', version: 'v1' };
+      const old = makeChunks(ns, 'doc', 'v1', 3, rand);
+      await store.upsert(ns, old);
+      const query = randomVector(rand);
+
+      await store.ensureReady(DIMS, `${MODEL}-other`);
+      expect(await store.hasChunks(ns, doc)).toBe(false);
+      expect(await store.getChunks(ns, doc)).toEqual([]);
+      expect(await store.scoreAll(ns, [doc], query)).toEqual([]);
+      expect(await store.search(ns, [doc], query, 10)).toEqual([]);
+      if (store.searchText) expect(await store.searchText(ns, [doc], 'chunk', 10)).toEqual([]);
+
+      // Re-embedded with fewer chunks: none of the old model's is left, not even those this write does not overwrite.
+      const fresh = makeChunks(ns, 'doc', 'v1', 2, rand);
+      await store.upsert(ns, fresh);
+      expect(await store.hasChunks(ns, doc)).toBe(true);
+      expect(await store.getChunks(ns, doc)).toEqual(fresh.map(withoutVector));
+      const scored = await store.scoreAll(ns, [doc], query);
+      expect(scored.sort(byId).map((s) => s.score)).toEqual(
+        [...fresh].sort((a, b) => (a.id < b.id ? -1 : 1)).map((c) => expect.closeTo(cosine(query, c.vector), 5)),
+      );
+
+      await store.ensureReady(DIMS, MODEL);
+      expect(await store.hasChunks(ns, doc)).toBe(false);
+      expect(await store.getChunks(ns, doc)).toEqual([]);
+    });
+
+    it('refuses an empty embedding model id', async () => {
+      await expect(store.ensureReady(DIMS, '')).rejects.toMatchObject({ code: 'VECTOR_STORE_ERROR' });
     });
 
     it('scoreAll returns exactly the upserted chunks with their cosine similarity to the query', async () => {

@@ -6,9 +6,15 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { UseLiteStaticEmbedder } from '../../src/adapters/embedder/use-lite-static.js';
 import { loadConfig } from '../../src/config.js';
 import { buildContainer } from '../../src/container.js';
+import { ingestJobId } from '../../src/core/ids.js';
 import { createLogger } from '../../src/logger.js';
+import type { Embedder } from '../../src/ports/embedder.js';
+import { HashingEmbedder } from '../contract/llm-test-embedder.js';
+import { needleDocument } from '../helpers/documents.js';
+import { ScriptedLlm } from '../helpers/llm.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT } from '../helpers/paths.js';
+import { startServer, waitForJob } from '../helpers/server.js';
 import { exited, spawnTs, until, untilServing } from '../reliability/helpers.js';
 
 const FIXTURE = join(ROOT, 'tests/fixtures/data-0.1');
@@ -156,5 +162,79 @@ describe('a DATA_DIR filled by USE lite, opened with the default embedder (use-l
     }
     // Started again, nothing is embedded a second time.
     expect(await after.documentService.reembedStale()).toBe(0);
+  });
+});
+
+/** Another model of HashingEmbedder's size (256): its vectors negated, so a cosine between the two models' vectors of one text is -1. */
+class NegatedHashing implements Embedder {
+  readonly id = 'test-hashing-256-negated';
+  embedded = 0;
+  readonly #inner = new HashingEmbedder();
+  dimensions(): Promise<number> {
+    return this.#inner.dimensions();
+  }
+  async embedDocuments(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
+    this.embedded += texts.length;
+    return (await this.#inner.embedDocuments(texts, signal)).map((v) => v.map((x) => -x));
+  }
+  async embedQuery(text: string, signal?: AbortSignal): Promise<Float32Array> {
+    return (await this.#inner.embedQuery(text, signal)).map((x) => -x);
+  }
+  health(): Promise<void> {
+    return this.#inner.health();
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+describe('a DATA_DIR filled by one embedding model, opened with another of the same vector size', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const f of cleanups.splice(0).reverse()) await f();
+  });
+
+  it('re-embeds the live version at start with the configured model, whose vectors alone are read afterwards; started again, nothing is re-embedded', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'air-same-size-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const server = async (embedder: Embedder) => {
+      const s = await startServer({ DATA_DIR: dataDir, AUTH: 'off' }, { embedder, llm: new ScriptedLlm(32_768) });
+      cleanups.push(() => s.close());
+      return s;
+    };
+    const first = await server(new HashingEmbedder());
+    const submitted = await first.call('POST', '/v1/documents', {
+      id: 'needle',
+      title: 'needle',
+      text: needleDocument(),
+    });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
+    expect((await waitForJob(first, submitted.body.jobId)).state).toBe('completed');
+    const version = (await first.call('GET', '/v1/documents/needle')).body.version as string;
+    await first.close();
+
+    const other = new NegatedHashing();
+    const second = await server(other);
+    expect(await second.container.documentService.reembedStale()).toBe(1);
+    const job = await waitForJob(second, ingestJobId('default', 'needle', version));
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    const ref = { documentId: 'needle', version };
+    const chunks = await second.container.vectors.getChunks('default', ref);
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(other.embedded).toBeGreaterThanOrEqual(chunks.length);
+    // The chunk's vector is the configured model's own (cosine 1), not the first model's (cosine -1).
+    const [own] = await other.embedDocuments([chunks[0]!.text]);
+    const scored = await second.container.vectors.scoreAll('default', [ref], own!);
+    expect(scored).toHaveLength(chunks.length);
+    expect(scored.find((x) => x.chunk.order === 0)!.score).toBeCloseTo(1, 5);
+    expect((await second.call('GET', '/v1/documents/needle')).body).toMatchObject({
+      version,
+      status: 'ready',
+      pending: null,
+    });
+    await second.close();
+
+    const third = await server(new NegatedHashing());
+    expect(await third.container.documentService.reembedStale()).toBe(0);
   });
 });

@@ -7,6 +7,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { byScore, cosine, dot, norm, topScored } from '../vector-store/exact.js';
+import { checkSpace } from '../vector-store/space.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
 
@@ -47,17 +48,17 @@ export class PostgresVectorStore implements VectorStore {
   readonly name = 'postgres';
   readonly #db: PgDatabase;
   #dims: number | null = null;
+  #model = '';
 
   constructor(opts: { db: PgDatabase }) {
     this.#db = opts.db;
   }
 
-  async ensureReady(dimensions: number): Promise<void> {
-    if (!Number.isInteger(dimensions) || dimensions <= 0) {
-      throw new AppError('VECTOR_STORE_ERROR', [`invalid vector size ${dimensions}`]);
-    }
+  async ensureReady(dimensions: number, model: string): Promise<void> {
+    checkSpace(dimensions, model);
     await this.#db.ready();
     this.#dims = dimensions;
+    this.#model = model;
   }
 
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
@@ -78,20 +79,30 @@ export class PostgresVectorStore implements VectorStore {
       byId.set(c.id, c);
     }
     const rows = [...byId.values()];
+    if (rows.length === 0) return;
+    const model = this.#model;
+    // Another model's chunks of these versions go first, whichever chunks this write brings.
+    const { ids, versions } = refs(rows);
+    await this.#db.query(
+      'vectors.upsert',
+      `DELETE FROM chunks c USING unnest($3::text[], $4::text[]) AS d(document_id, version)
+       WHERE c.dims = $1 AND c.namespace = $2 AND c.document_id = d.document_id AND c.version = d.version AND c.model <> $5`,
+      [dims, namespace, ids, versions, model],
+    );
     for (let i = 0; i < rows.length; i += UPSERT_BATCH) {
       const batch = rows.slice(i, i + UPSERT_BATCH);
       await this.#db.query(
         'vectors.upsert',
-        `INSERT INTO chunks (dims, namespace, id, document_id, version, ord, start_at, end_at, tokens, body, vector, lexemes, len)
+        `INSERT INTO chunks (dims, namespace, id, document_id, version, ord, start_at, end_at, tokens, body, vector, lexemes, len, model)
          SELECT $1, $2, r.id, r.document_id, r.version, r.ord, r.start_at, r.end_at, r.tokens, r.body, r.vector, t.lexemes,
-                (SELECT coalesce(sum(array_length(u.positions, 1)), 0) FROM unnest(t.lexemes) u)
+                (SELECT coalesce(sum(array_length(u.positions, 1)), 0) FROM unnest(t.lexemes) u), $13
          FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::int[], $9::int[], $10::bytea[], $11::bytea[], $12::text[])
               AS r(id, document_id, version, ord, start_at, end_at, tokens, body, vector, plain)
          CROSS JOIN LATERAL (SELECT to_tsvector('${TS_CONFIG}', r.plain) AS lexemes) t
          ON CONFLICT (dims, namespace, id) DO UPDATE SET
            document_id = EXCLUDED.document_id, version = EXCLUDED.version, ord = EXCLUDED.ord, start_at = EXCLUDED.start_at,
            end_at = EXCLUDED.end_at, tokens = EXCLUDED.tokens, body = EXCLUDED.body, vector = EXCLUDED.vector,
-           lexemes = EXCLUDED.lexemes, len = EXCLUDED.len`,
+           lexemes = EXCLUDED.lexemes, len = EXCLUDED.len, model = EXCLUDED.model`,
         [
           dims,
           namespace,
@@ -106,6 +117,7 @@ export class PostgresVectorStore implements VectorStore {
           batch.map((c) => vectorToBytes(c.vector)),
           // text refuses U+0000; the exact text is kept in `body`, the index only needs the words.
           batch.map((c) => c.text.replaceAll('\u0000', ' ')),
+          model,
         ],
       );
     }
@@ -139,8 +151,8 @@ export class PostgresVectorStore implements VectorStore {
       'vectors.scoreAll',
       `SELECT c.id, c.document_id, c.version, c.ord, c.start_at, c.end_at, c.tokens, c.body, c.vector
        FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
-       WHERE c.dims = $1 AND c.namespace = $2`,
-      [dims, namespace, ids, versions],
+       WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $5`,
+      [dims, namespace, ids, versions, this.#model],
     );
     const qn = norm(query);
     return rows.map((r) => {
@@ -175,7 +187,7 @@ export class PostgresVectorStore implements VectorStore {
       `WITH scope AS (
          -- Only what scoring reads: texts and vectors are fetched for the chunks returned, not for every chunk in scope.
          SELECT c.id, c.len, c.lexemes FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
-         WHERE c.dims = $1 AND c.namespace = $2
+         WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $9
        ),
        terms AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('${TS_CONFIG}', $5)) u),
        stats AS (SELECT count(*)::float8 AS n, greatest(avg(len), 1)::float8 AS avgdl FROM scope),
@@ -195,7 +207,7 @@ export class PostgresVectorStore implements VectorStore {
          GROUP BY h.id
        )
        SELECT sc.id, sc.score FROM scored sc ORDER BY sc.score DESC, sc.id LIMIT $8`,
-      [dims, namespace, ids, versions, query.replaceAll('\u0000', ' '), BM25_K1, BM25_B, n],
+      [dims, namespace, ids, versions, query.replaceAll('\u0000', ' '), BM25_K1, BM25_B, n, this.#model],
     );
     if (top.length === 0) return [];
     // The chunks themselves in a second statement: one scan for all of them, which the planner cannot turn into a
@@ -219,8 +231,8 @@ export class PostgresVectorStore implements VectorStore {
     const dims = this.#ready();
     const { rows } = await this.#db.query(
       'vectors.hasChunks',
-      'SELECT 1 FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version = $4 LIMIT 1',
-      [dims, namespace, doc.documentId, doc.version],
+      'SELECT 1 FROM chunks WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version = $4 AND model = $5 LIMIT 1',
+      [dims, namespace, doc.documentId, doc.version, this.#model],
     );
     return rows.length > 0;
   }
@@ -230,8 +242,8 @@ export class PostgresVectorStore implements VectorStore {
     const { rows } = await this.#db.query<ChunkRow>(
       'vectors.getChunks',
       `SELECT id, document_id, version, ord, start_at, end_at, tokens, body FROM chunks
-       WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version = $4 ORDER BY ord, id`,
-      [dims, namespace, doc.documentId, doc.version],
+       WHERE dims = $1 AND namespace = $2 AND document_id = $3 AND version = $4 AND model = $5 ORDER BY ord, id`,
+      [dims, namespace, doc.documentId, doc.version, this.#model],
     );
     return rows.map((r) => toRecord(namespace, r));
   }
@@ -252,7 +264,7 @@ export class PostgresVectorStore implements VectorStore {
 }
 
 /** The requested versions as two parallel arrays, duplicates removed (a join would repeat their chunks). */
-function refs(docs: readonly DocumentVersionRef[]): { ids: string[]; versions: string[] } {
+function refs(docs: ReadonlyArray<{ documentId: string; version: string }>): { ids: string[]; versions: string[] } {
   const seen = new Set<string>();
   const ids: string[] = [];
   const versions: string[] = [];

@@ -145,7 +145,7 @@ const chunksStep: Import01Step = {
   async run(ctx) {
     const counts = { documents: 0, alreadyThere: 0, chunks: 0, fromCache: 0, embedded: 0, missingTexts: 0 };
     const model = ctx.embedder.id;
-    await ctx.vectors.ensureReady(await ctx.embedder.dimensions());
+    await ctx.vectors.ensureReady(await ctx.embedder.dimensions(), ctx.embedder.id);
     for (const namespace of await ctx.documents.namespaces()) {
       let cursor: string | null = null;
       do {

@@ -9,7 +9,10 @@ import { RpcThread } from '../../infra/thread-rpc.js';
 export const SEARCH_TEXT_SQL = `SELECT c.id, c.document_id, c.version, c.ord, c.start_char, c.end_char, c.tokens, c.text, -bm25(chunks_fts) AS score
   FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
   WHERE chunks_fts MATCH ? AND c.namespace = ? AND c.dims = ?
-    AND (c.document_id, c.version) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+    AND (c.document_id, c.version) IN (
+      SELECT v.document_id, v.version FROM json_each(?) j
+        JOIN chunk_versions v ON v.document_id = j.value ->> 0 AND v.version = j.value ->> 1
+      WHERE v.dims = ? AND v.namespace = ? AND v.model = ?)
   ORDER BY bm25(chunks_fts), c.seq LIMIT ?`;
 
 export interface SearchRow {
@@ -24,7 +27,17 @@ export interface SearchRow {
   score: number;
 }
 
-export type SearchParams = [match: string, namespace: string, dims: number, refs: string, limit: number];
+/** The versions searched are those of `refs` written by `model` (migration 004); namespace and size are bound twice. */
+export type SearchParams = [
+  match: string,
+  namespace: string,
+  dims: number,
+  refs: string,
+  versionDims: number,
+  versionNamespace: string,
+  model: string,
+  limit: number,
+];
 
 /**
  * Runs FTS5 searches on a worker thread with a read-only connection of its

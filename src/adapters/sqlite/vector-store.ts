@@ -11,6 +11,7 @@ import type {
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 import { cosine, dot, norm, topScored } from '../vector-store/exact.js';
+import { checkSpace } from '../vector-store/space.js';
 import { SEARCH_TEXT_SQL, SqliteSearchThread, type SearchParams, type SearchRow } from './search-thread.js';
 
 /** Options of {@link SqliteVectorStore}. */
@@ -84,6 +85,7 @@ export class SqliteVectorStore implements VectorStore {
   readonly #sql;
   readonly #thread: SqliteSearchThread | null;
   #dims: number | null = null;
+  #model = '';
 
   constructor(opts: SqliteVectorStoreOptions) {
     this.#db = opts.db;
@@ -99,15 +101,24 @@ export class SqliteVectorStore implements VectorStore {
            end_char = excluded.end_char, tokens = excluded.tokens, text = excluded.text, dims = excluded.dims, vector = excluded.vector`,
       ),
       touch: db.prepare(
-        `INSERT INTO chunk_versions (dims, namespace, document_id, version, gen) VALUES (?, ?, ?, ?, random())
-         ON CONFLICT (dims, namespace, document_id, version) DO UPDATE SET gen = random()`,
+        `INSERT INTO chunk_versions (dims, namespace, document_id, version, gen, model) VALUES (?, ?, ?, ?, random(), ?)
+         ON CONFLICT (dims, namespace, document_id, version) DO UPDATE SET gen = random(), model = excluded.model`,
       ),
+      // A version's generation when its vectors are this model's: another model's version reads as absent.
       gen: db
-        .prepare<[number, string, string, string], bigint>(
-          'SELECT gen FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?',
+        .prepare<[number, string, string, string, string], bigint>(
+          'SELECT gen FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ? AND model = ?',
         )
         .pluck()
         .safeIntegers(),
+      modelOf: db
+        .prepare<[number, string, string, string], string>(
+          'SELECT model FROM chunk_versions WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?',
+        )
+        .pluck(),
+      deleteVersion: db.prepare(
+        'DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?',
+      ),
       rows: db.prepare<[number, string, string, string], ChunkRow & { vector: Buffer }>(
         `SELECT id, document_id, version, ord, start_char, end_char, tokens, text, vector FROM chunks
            WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ? ORDER BY ord, id`,
@@ -131,11 +142,10 @@ export class SqliteVectorStore implements VectorStore {
     };
   }
 
-  async ensureReady(dimensions: number): Promise<void> {
-    if (!Number.isInteger(dimensions) || dimensions <= 0) {
-      throw new AppError('VECTOR_STORE_ERROR', [`invalid vector size ${dimensions}`]);
-    }
+  async ensureReady(dimensions: number, model: string): Promise<void> {
+    checkSpace(dimensions, model);
     this.#dims = dimensions;
+    this.#model = model;
   }
 
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
@@ -148,12 +158,21 @@ export class SqliteVectorStore implements VectorStore {
       }
       checkVector(c.vector, dims, `chunk ${c.id}`);
     }
-    const { upsert, touch } = this.#sql;
+    const { upsert, touch, modelOf, deleteVersion } = this.#sql;
+    const model = this.#model;
     this.#run(() =>
       this.#db
         .transaction(() => {
           const versions = new Set<string>();
           for (const c of chunks) {
+            const key = `${c.documentId}\0${c.version}`;
+            if (!versions.has(key)) {
+              versions.add(key);
+              // Another model's vectors of this version go first, whichever chunks this write brings.
+              const had = modelOf.get(dims, namespace, c.documentId, c.version);
+              if (had !== undefined && had !== model) deleteVersion.run(dims, namespace, c.documentId, c.version);
+              touch.run(dims, namespace, c.documentId, c.version, model);
+            }
             upsert.run(
               namespace,
               c.id,
@@ -167,11 +186,6 @@ export class SqliteVectorStore implements VectorStore {
               dims,
               vectorBlob(c.vector),
             );
-            const key = `${c.documentId}\0${c.version}`;
-            if (!versions.has(key)) {
-              versions.add(key);
-              touch.run(dims, namespace, c.documentId, c.version);
-            }
           }
         })
         .immediate(),
@@ -243,6 +257,9 @@ export class SqliteVectorStore implements VectorStore {
       namespace,
       dims,
       JSON.stringify(docs.map((d) => [d.documentId, d.version])),
+      dims,
+      namespace,
+      this.#model,
       n,
     ];
     let rows: SearchRow[];
@@ -261,7 +278,7 @@ export class SqliteVectorStore implements VectorStore {
   async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {
     const dims = this.#ready();
     // chunk_versions has a row for a version exactly while it has chunks (written and deleted with them).
-    return this.#run(() => this.#sql.gen.get(dims, namespace, doc.documentId, doc.version)) !== undefined;
+    return this.#run(() => this.#sql.gen.get(dims, namespace, doc.documentId, doc.version, this.#model)) !== undefined;
   }
 
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
@@ -300,7 +317,8 @@ export class SqliteVectorStore implements VectorStore {
 
   #segment(key: string, namespace: string, d: DocumentVersionRef, dims: number): Segment | null {
     const { gen, rows } = this.#sql;
-    const current = this.#run(() => gen.get(dims, namespace, d.documentId, d.version));
+    const model = this.#model;
+    const current = this.#run(() => gen.get(dims, namespace, d.documentId, d.version, model));
     if (current === undefined) {
       this.#cache.delete(key);
       return null;
@@ -310,7 +328,7 @@ export class SqliteVectorStore implements VectorStore {
     // The generation and the rows from one snapshot: a concurrent writer cannot slip in between.
     const seg = this.#run(() =>
       this.#db.transaction(() => {
-        const g = gen.get(dims, namespace, d.documentId, d.version);
+        const g = gen.get(dims, namespace, d.documentId, d.version, model);
         return g === undefined
           ? null
           : buildSegment(g, namespace, rows.all(dims, namespace, d.documentId, d.version), dims);

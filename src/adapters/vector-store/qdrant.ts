@@ -15,6 +15,7 @@ import type {
 } from '../../ports/vector-store.js';
 import { toChunkRecord } from './chunk-record.js';
 import { DEFAULT_AVG_CHUNK_TERMS, chunkSparseVector, querySparseVector } from './sparse.js';
+import { checkSpace } from './space.js';
 
 /** The named sparse vector of every point: its BM25 term weights, idf applied by Qdrant (`modifier: idf`). */
 export const LEXICAL_VECTOR = 'text';
@@ -72,6 +73,8 @@ export class QdrantVectorStore implements VectorStore {
   readonly #avgChunkTerms: number;
   #collection: string | null = null;
   #dims: number | null = null;
+  /** The embedding model whose points this store reads and writes (payload field `model`). */
+  #model = '';
   /** Whether the collection has the sparse vector (false for one created before it existed). */
   #lexical = false;
 
@@ -102,10 +105,8 @@ export class QdrantVectorStore implements VectorStore {
     return `${this.#base}_${dimensions}`;
   }
 
-  async ensureReady(dimensions: number): Promise<void> {
-    if (!Number.isInteger(dimensions) || dimensions <= 0) {
-      throw new AppError('VECTOR_STORE_ERROR', [`invalid vector size ${dimensions}`]);
-    }
+  async ensureReady(dimensions: number, model: string): Promise<void> {
+    checkSpace(dimensions, model);
     const name = this.collectionName(dimensions);
     const lexical = await this.#call('ensureReady', async () => {
       let created = false;
@@ -122,7 +123,7 @@ export class QdrantVectorStore implements VectorStore {
           if (statusOf(err) !== 409 || !(await this.#client.collectionExists(name)).exists) throw err;
         }
       }
-      for (const field of ['namespace', 'documentId', 'version']) {
+      for (const field of ['namespace', 'documentId', 'version', 'model']) {
         await this.#client.createPayloadIndex(name, { field_name: field, field_schema: 'keyword', wait: true });
       }
       if (created) return true;
@@ -131,6 +132,7 @@ export class QdrantVectorStore implements VectorStore {
     });
     this.#collection = name;
     this.#dims = dimensions;
+    this.#model = model;
     this.#lexical = lexical;
   }
 
@@ -151,8 +153,17 @@ export class QdrantVectorStore implements VectorStore {
       const vector = this.#lexical
         ? { [DENSE_VECTOR]: dense, [LEXICAL_VECTOR]: chunkSparseVector(c.text, this.#avgChunkTerms) }
         : dense;
-      return { id: pointId(namespace, c.id), vector, payload: { ...toChunkRecord(c) } };
+      return { id: pointId(namespace, c.id), vector, payload: { ...toChunkRecord(c), model: this.#model } };
     });
+    // Another model's points of these versions go first (points written before the model was kept have none).
+    const written = [...new Map(chunks.map((c) => [`${c.documentId}\0${c.version}`, c])).values()];
+    if (written.length > 0) {
+      const filter: Filter = {
+        ...versionsFilter(namespace, written),
+        must_not: [match('model', this.#model)],
+      };
+      await this.#call('upsert', () => this.#client.delete(collection, { filter, wait: true }));
+    }
     for (let i = 0; i < points.length; i += this.#upsertBatch) {
       const batch = points.slice(i, i + this.#upsertBatch);
       await this.#call('upsert', () => this.#client.upsert(collection, { points: batch, wait: true }));
@@ -170,7 +181,7 @@ export class QdrantVectorStore implements VectorStore {
     const { collection } = this.#ready();
     this.#checkQuery(query);
     if (docs.length === 0) return [];
-    const filter = versionsFilter(namespace, docs);
+    const filter = versionsFilter(namespace, docs, this.#model);
     return this.#call('scoreAll', async () => {
       const { count } = await this.#client.count(collection, { filter, exact: true });
       if (count === 0) return [];
@@ -199,7 +210,7 @@ export class QdrantVectorStore implements VectorStore {
     return this.#call('search', async () => {
       const res = await this.#client.query(collection, {
         query: Array.from(query),
-        filter: versionsFilter(namespace, docs),
+        filter: versionsFilter(namespace, docs, this.#model),
         limit: n,
         with_payload: true,
         with_vector: false,
@@ -227,7 +238,7 @@ export class QdrantVectorStore implements VectorStore {
       const res = await this.#client.query(collection, {
         query: sparse,
         using: LEXICAL_VECTOR,
-        filter: versionsFilter(namespace, docs),
+        filter: versionsFilter(namespace, docs, this.#model),
         limit: n,
         with_payload: true,
         with_vector: false,
@@ -243,7 +254,7 @@ export class QdrantVectorStore implements VectorStore {
 
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
     const { collection } = this.#ready();
-    const filter = versionsFilter(namespace, [doc]);
+    const filter = versionsFilter(namespace, [doc], this.#model);
     return this.#call('getChunks', async () => {
       const out: ChunkRecord[] = [];
       let offset: Schemas['ExtendedPointId'] | null | undefined;
@@ -379,8 +390,8 @@ function match(key: string, value: string): Schemas['FieldCondition'] {
   return { key, match: { value } };
 }
 
-/** namespace AND ((documentId AND version) OR ...), one pair per requested version. */
-function versionsFilter(namespace: string, docs: readonly DocumentVersionRef[]): Filter {
+/** namespace [AND model] AND ((documentId AND version) OR ...), one pair per requested version. */
+function versionsFilter(namespace: string, docs: readonly DocumentVersionRef[], model?: string): Filter {
   const seen = new Set<string>();
   const should: Filter[] = [];
   for (const d of docs) {
@@ -389,7 +400,11 @@ function versionsFilter(namespace: string, docs: readonly DocumentVersionRef[]):
     seen.add(key);
     should.push({ must: [match('documentId', d.documentId), match('version', d.version)] });
   }
-  return { must: [match('namespace', namespace)], should };
+  return {
+    must:
+      model === undefined ? [match('namespace', namespace)] : [match('namespace', namespace), match('model', model)],
+    should,
+  };
 }
 
 function payloadToRecord(payload: Record<string, unknown> | null | undefined): ChunkRecord {
