@@ -166,6 +166,71 @@ export function markFrontier<T extends { accuracy: number; tokens: number; onFro
   return pts;
 }
 
+/** Always RAG, always full, and the routed run at each preference, with the points on the accuracy–tokens frontier marked. */
+function frontierOf(
+  rag: { acc: number; tokens: number },
+  full: { acc: number; tokens: number },
+  atPreference: (k: number) => { routed: number; ragShare: number; tokensRead: number },
+): FrontierPoint[] {
+  return markFrontier([
+    {
+      label: 'always-rag',
+      preference: null,
+      accuracy: rag.acc,
+      tokens: rag.tokens,
+      ragShare: 1,
+      gainOverLine: 0,
+      onFrontier: false,
+    },
+    {
+      label: 'always-full',
+      preference: null,
+      accuracy: full.acc,
+      tokens: full.tokens,
+      ragShare: 0,
+      gainOverLine: 0,
+      onFrontier: false,
+    },
+    ...PREFERENCES.map((p, k) => {
+      const x = atPreference(k);
+      return {
+        label: `preference=${p}`,
+        preference: p,
+        accuracy: x.routed,
+        tokens: x.tokensRead,
+        ragShare: x.ragShare,
+        gainOverLine: x.routed - lineAt(x.tokensRead, rag, full),
+        onFrontier: false,
+      };
+    }),
+  ]);
+}
+
+/** The router's rules without escalation: as configured, and cross-validated over documents and over models. */
+function rulesAloneOf(
+  m: ModelAnswers,
+  records: readonly QuestionRecord[],
+  idx: readonly number[],
+  policy: { cv: readonly PolicyCv[]; settings: RouterSettings },
+  best: number,
+): ModelSummary['rulesAlone'] {
+  const d = policy.cv.find((r) => r.model === m.model && r.mode === 'documents')!;
+  const l = policy.cv.find((r) => r.model === m.model && r.mode === 'documents+model')!;
+  const configured = idx.map((i) =>
+    replayQuestion(records[i]!, m.answers[i]!, policy.settings, { probe: false, selfRoute: false }),
+  );
+  const routed = mean(d.outcomes.map((o) => +o.correct));
+  return {
+    configured: mean(configured.map((o) => +o.correct)),
+    configuredTokens: mean(configured.map((o) => o.tokens)),
+    routed,
+    tokensRead: mean(d.outcomes.map((o) => o.tokens)),
+    ragShare: mean(d.outcomes.map((o) => +o.byRag)),
+    gainOverBest: 100 * (routed - best),
+    leaveModelOut: mean(l.outcomes.map((o) => +o.correct)),
+  };
+}
+
 /** Summaries per model from the cross-validation results; `primary` is the variant whose rules the settings ship. */
 export function summarise(
   records: readonly QuestionRecord[],
@@ -205,38 +270,7 @@ export function summarise(
     }
     const rag = { acc: alwaysRag, tokens: tokensRag };
     const full = { acc: alwaysFull, tokens: tokensFull };
-    const frontier: FrontierPoint[] = [
-      {
-        label: 'always-rag',
-        preference: null,
-        accuracy: alwaysRag,
-        tokens: tokensRag,
-        ragShare: 1,
-        gainOverLine: 0,
-        onFrontier: false,
-      },
-      {
-        label: 'always-full',
-        preference: null,
-        accuracy: alwaysFull,
-        tokens: tokensFull,
-        ragShare: 0,
-        gainOverLine: 0,
-        onFrontier: false,
-      },
-      ...PREFERENCES.map((p, k) => {
-        const x = at(find(primary, 'documents'), k);
-        return {
-          label: `preference=${p}`,
-          preference: p,
-          accuracy: x.routed,
-          tokens: x.tokensRead,
-          ragShare: x.ragShare,
-          gainOverLine: x.routed - lineAt(x.tokensRead, rag, full),
-          onFrontier: false,
-        };
-      }),
-    ];
+    const frontier = frontierOf(rag, full, (k) => at(find(primary, 'documents'), k));
     out[m.model] = {
       n: idx.length,
       alwaysRag,
@@ -252,26 +286,10 @@ export function summarise(
       leaveModelOut: { ...lomo, gainOverBest: 100 * (lomo.routed - best) },
       selfCalibrated: { ...self, gainOverBest: 100 * (self.routed - best) },
       variants,
-      frontier: markFrontier(frontier),
+      frontier,
       rulesAlone: null,
     };
-    if (policy) {
-      const d = policy.cv.find((r) => r.model === m.model && r.mode === 'documents')!;
-      const l = policy.cv.find((r) => r.model === m.model && r.mode === 'documents+model')!;
-      const configured = idx.map((i) =>
-        replayQuestion(records[i]!, a(i), policy.settings, { probe: false, selfRoute: false }),
-      );
-      const routed = mean(d.outcomes.map((o) => +o.correct));
-      out[m.model]!.rulesAlone = {
-        configured: mean(configured.map((o) => +o.correct)),
-        configuredTokens: mean(configured.map((o) => o.tokens)),
-        routed,
-        tokensRead: mean(d.outcomes.map((o) => o.tokens)),
-        ragShare: mean(d.outcomes.map((o) => +o.byRag)),
-        gainOverBest: 100 * (routed - best),
-        leaveModelOut: mean(l.outcomes.map((o) => +o.correct)),
-      };
-    }
+    if (policy) out[m.model]!.rulesAlone = rulesAloneOf(m, records, idx, policy, best);
   }
   return out;
 }
