@@ -16,15 +16,17 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { cliHelp, exitOnHelp, type CliOptions } from '../../src/cli/help.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { adaptiveKSettings, routerSettings } from '../../src/container.js';
 import { createLogger } from '../../src/logger.js';
 import { InProcessBackend } from '../harness/backend.js';
 import { selectQuestions } from '../harness/dataset.js';
+import type { EvalQuestion } from '../harness/types.js';
 import { silentProgress } from '../harness/progress.js';
 import { loadPredictions } from '../lara/dataset.js';
-import { lexicalJudge } from '../judges/llm.js';
+import { lexicalJudge, type Judge } from '../judges/llm.js';
 import { crossValidate, crossValidatePolicy, fitAll, fitPolicy, VARIANTS, type ModelAnswers } from './cv.js';
 import { answeredFor, judgePredictions } from './judged.js';
 import { measureQuestions, noDenseEmbedder, type QuestionRecord } from './records.js';
@@ -49,6 +51,74 @@ const OPTIONS = {
    */
   'lexical-only': { type: 'boolean', default: false },
 } satisfies CliOptions;
+
+/**
+ * The measured questions: read from --records when it exists, else measured here with the service's own code
+ * (ingesting the documents first; with --lexical-only without embedding them).
+ */
+async function questionRecords(
+  questions: readonly EvalQuestion[],
+  a: { records?: string | undefined; 'lexical-only'?: boolean | undefined },
+  o: { config: Config; logger: Logger; window: number; text: (q: EvalQuestion) => string },
+): Promise<QuestionRecord[]> {
+  const { config, logger, window, text } = o;
+  if (a.records && existsSync(a.records)) {
+    const byId = new Map((JSON.parse(readFileSync(a.records, 'utf8')) as QuestionRecord[]).map((r) => [r.id, r]));
+    const records = questions.map((q) => byId.get(q.id)).filter((r): r is QuestionRecord => r !== undefined);
+    console.error(`read ${records.length} measured questions from ${a.records}`);
+    return records;
+  }
+  const lexicalOnly = a['lexical-only']!;
+  if (lexicalOnly && config.RETRIEVAL_SCORE !== 'bm25')
+    throw new Error(
+      `--lexical-only needs RETRIEVAL_SCORE=bm25 (the routing signals read ${config.RETRIEVAL_SCORE} scores)`,
+    );
+  const backend = new InProcessBackend({
+    config,
+    logger,
+    namespace: 'lara-dev',
+    ...(lexicalOnly ? { overrides: { embedder: noDenseEmbedder() } } : {}),
+  });
+  await backend.start();
+  try {
+    const docs = new Map(questions.map((q) => [q.documentId, { id: q.documentId, title: q.file, text: text(q) }]));
+    await backend.ensureDocuments([...docs.values()], silentProgress);
+    let done = 0;
+    return await measureQuestions(backend, questions, {
+      config,
+      logger,
+      window,
+      selection: adaptiveKSettings(config),
+      documentText: text,
+      dense: !lexicalOnly,
+      onDone: () => ++done % 200 === 0 && console.error(`measured ${done}/${questions.length}`),
+    });
+  } finally {
+    await backend.close();
+  }
+}
+
+/** Each named model's recorded answers (all: every model in predictions/), judged, one per measured question. */
+async function judgedModels(
+  dataset: string,
+  records: readonly QuestionRecord[],
+  wanted: readonly string[] | undefined,
+  judge: Judge,
+): Promise<ModelAnswers[]> {
+  const { predictions, errors } = loadPredictions(dataset);
+  for (const e of errors) console.error(`unreadable prediction ${e.file}:${e.line}: ${e.message}`);
+  const known = [...new Set(predictions.map((p) => p.model))].sort();
+  const names = !wanted || wanted.includes('all') ? known : wanted;
+  for (const m of names)
+    if (!known.includes(m))
+      throw new Error(`no predictions for model ${JSON.stringify(m)} (found: ${known.join(', ') || 'none'})`);
+  const models: ModelAnswers[] = [];
+  for (const m of names) {
+    const judged = await judgePredictions(predictions, m, judge);
+    models.push({ model: m, answers: records.map((r) => answeredFor(judged, r)) });
+  }
+  return models;
+}
 
 async function main(argv: string[]): Promise<number> {
   exitOnHelp(
@@ -92,57 +162,12 @@ async function main(argv: string[]): Promise<number> {
   const text = (q: { length: string; type: string; file: string }) =>
     sel.dataset.documentText({ docPath: join(dataset, 'documents', q.length, q.type, q.file) });
 
-  let records: QuestionRecord[];
-  if (a.records && existsSync(a.records)) {
-    const byId = new Map((JSON.parse(readFileSync(a.records, 'utf8')) as QuestionRecord[]).map((r) => [r.id, r]));
-    records = questions.map((q) => byId.get(q.id)).filter((r): r is QuestionRecord => r !== undefined);
-    console.error(`read ${records.length} measured questions from ${a.records}`);
-  } else {
-    const lexicalOnly = a['lexical-only']!;
-    if (lexicalOnly && config.RETRIEVAL_SCORE !== 'bm25')
-      throw new Error(
-        `--lexical-only needs RETRIEVAL_SCORE=bm25 (the routing signals read ${config.RETRIEVAL_SCORE} scores)`,
-      );
-    const backend = new InProcessBackend({
-      config,
-      logger,
-      namespace: 'lara-dev',
-      ...(lexicalOnly ? { overrides: { embedder: noDenseEmbedder() } } : {}),
-    });
-    await backend.start();
-    try {
-      const docs = new Map(questions.map((q) => [q.documentId, { id: q.documentId, title: q.file, text: text(q) }]));
-      await backend.ensureDocuments([...docs.values()], silentProgress);
-      let done = 0;
-      records = await measureQuestions(backend, questions, {
-        config,
-        logger,
-        window,
-        selection: adaptiveKSettings(config),
-        documentText: text,
-        dense: !lexicalOnly,
-        onDone: () => ++done % 200 === 0 && console.error(`measured ${done}/${questions.length}`),
-      });
-    } finally {
-      await backend.close();
-    }
-  }
+  const records = await questionRecords(questions, a, { config, logger, window, text });
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'records.json'), JSON.stringify(records));
 
-  const { predictions, errors } = loadPredictions(dataset);
-  for (const e of errors) console.error(`unreadable prediction ${e.file}:${e.line}: ${e.message}`);
-  const known = [...new Set(predictions.map((p) => p.model))].sort();
-  const names = !a.model || a.model.includes('all') ? known : a.model;
-  for (const m of names)
-    if (!known.includes(m))
-      throw new Error(`no predictions for model ${JSON.stringify(m)} (found: ${known.join(', ') || 'none'})`);
   const judge = lexicalJudge();
-  const models: ModelAnswers[] = [];
-  for (const m of names) {
-    const judged = await judgePredictions(predictions, m, judge);
-    models.push({ model: m, answers: records.map((r) => answeredFor(judged, r)) });
-  }
+  const models = await judgedModels(dataset, records, a.model, judge);
 
   const settings = routerSettings(config);
   const primary = primaryVariant(settings.zones);
