@@ -194,27 +194,32 @@ export class DocumentService {
     await this.o.vectors.deleteDocument(namespace, id);
   }
 
+  /** Every document of every namespace, a page at a time (the start-up passes below). */
+  private async *everyDocument(): AsyncGenerator<[string, DocumentRecord]> {
+    for (const ns of await this.o.documents.namespaces()) {
+      let cursor: string | null = null;
+      do {
+        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
+        for (const doc of page.items) yield [ns, doc];
+        cursor = page.next;
+      } while (cursor);
+    }
+  }
+
   /**
    * Re-enqueues documents whose ingestion never finished (the process or the
    * queue died before the job ran). Idempotent: job ids are deterministic.
    */
   async recoverPending(): Promise<number> {
     let n = 0;
-    for (const ns of await this.o.documents.namespaces()) {
-      let cursor: string | null = null;
-      do {
-        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
-        for (const doc of page.items) {
-          if (doc.pending && doc.status !== 'failed') {
-            const job = await this.o.queue.get(doc.pending.jobId);
-            if (!job || job.state === 'failed' || job.state === 'completed') {
-              await this.enqueue(ns, doc.id, doc.pending.version, doc.pending.jobId);
-              n++;
-            }
-          }
+    for await (const [ns, doc] of this.everyDocument()) {
+      if (doc.pending && doc.status !== 'failed') {
+        const job = await this.o.queue.get(doc.pending.jobId);
+        if (!job || job.state === 'failed' || job.state === 'completed') {
+          await this.enqueue(ns, doc.id, doc.pending.version, doc.pending.jobId);
+          n++;
         }
-        cursor = page.next;
-      } while (cursor);
+      }
     }
     if (n > 0) this.o.logger.info({ recovered: n }, 're-enqueued unfinished ingestion jobs');
     return n;
@@ -232,31 +237,24 @@ export class DocumentService {
   async reembedStale(): Promise<number> {
     await this.ready();
     let n = 0;
-    for (const ns of await this.o.documents.namespaces()) {
-      let cursor: string | null = null;
-      do {
-        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
-        for (const doc of page.items) {
-          const version = doc.version;
-          if (version === null || doc.pending) continue;
-          if (await this.o.vectors.hasChunks(ns, { documentId: doc.id, version })) continue;
-          const jobId = ingestJobId(ns, doc.id, version);
-          let marked = false;
-          await this.o.documents.update(ns, doc.id, (cur) => {
-            if (!cur || cur.version !== version || cur.pending) return cur;
-            marked = true;
-            return {
-              ...cur,
-              pending: { version, jobId, chars: cur.chars, tokens: cur.tokens },
-              updatedAt: new Date().toISOString(),
-            };
-          });
-          if (!marked) continue;
-          await this.enqueue(ns, doc.id, version, jobId);
-          n++;
-        }
-        cursor = page.next;
-      } while (cursor);
+    for await (const [ns, doc] of this.everyDocument()) {
+      const version = doc.version;
+      if (version === null || doc.pending) continue;
+      if (await this.o.vectors.hasChunks(ns, { documentId: doc.id, version })) continue;
+      const jobId = ingestJobId(ns, doc.id, version);
+      let marked = false;
+      await this.o.documents.update(ns, doc.id, (cur) => {
+        if (!cur || cur.version !== version || cur.pending) return cur;
+        marked = true;
+        return {
+          ...cur,
+          pending: { version, jobId, chars: cur.chars, tokens: cur.tokens },
+          updatedAt: new Date().toISOString(),
+        };
+      });
+      if (!marked) continue;
+      await this.enqueue(ns, doc.id, version, jobId);
+      n++;
     }
     if (n > 0)
       this.o.logger.info(
@@ -273,20 +271,13 @@ export class DocumentService {
    */
   async recordMissingTerms(): Promise<number> {
     let n = 0;
-    for (const ns of await this.o.documents.namespaces()) {
-      let cursor: string | null = null;
-      do {
-        const page: ListPage<DocumentRecord> = await this.o.documents.list(ns, { limit: 500, cursor });
-        for (const doc of page.items) {
-          const version = doc.version;
-          if (version === null || (await this.o.documents.hasTerms(ns, doc.id, version))) continue;
-          const text = await this.o.documents.getText(ns, doc.id, version);
-          if (text === null) continue;
-          await this.o.documents.putTerms(ns, doc.id, version, await distinctTerms([{ text }]));
-          n++;
-        }
-        cursor = page.next;
-      } while (cursor);
+    for await (const [ns, doc] of this.everyDocument()) {
+      const version = doc.version;
+      if (version === null || (await this.o.documents.hasTerms(ns, doc.id, version))) continue;
+      const text = await this.o.documents.getText(ns, doc.id, version);
+      if (text === null) continue;
+      await this.o.documents.putTerms(ns, doc.id, version, await distinctTerms([{ text }]));
+      n++;
     }
     if (n > 0) this.o.logger.info({ versions: n }, 'recorded the terms of live versions that had none');
     return n;
