@@ -7,7 +7,13 @@ import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
 import { SqliteDocumentStore } from '../../src/adapters/sqlite/document-store.js';
 import { SqliteVectorStore } from '../../src/adapters/sqlite/vector-store.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import type { JobQueue, JobRunner } from '../../src/ports/job-queue.js';
+import {
+  DocumentService,
+  type DocumentServiceOptions,
+  INGEST_JOB,
+  type IngestJobData,
+} from '../../src/core/ingest/document-service.js';
 import { RetrievalService } from '../../src/core/retrieval/service.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 
@@ -36,6 +42,26 @@ export class OwnSqliteVectorStore extends SqliteVectorStore {
     await super.close();
     this.db.close();
   }
+}
+
+/**
+ * A DocumentService whose ingestion jobs `queue` runs (the queue is not started). Sizes default to 120-token chunks
+ * with 10 of overlap, documents up to 1M tokens, batches of 64 and one attempt.
+ */
+export function ingestingService(
+  deps: Pick<DocumentServiceOptions, 'documents' | 'vectors' | 'embedder' | 'logger'> &
+    Partial<DocumentServiceOptions> & { queue: JobQueue & JobRunner },
+): DocumentService {
+  const service = new DocumentService({
+    chunkTokens: 120,
+    overlapTokens: 10,
+    maxDocumentTokens: 1_000_000,
+    embedBatchSize: 64,
+    ingestAttempts: 1,
+    ...deps,
+  });
+  deps.queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => service.process(job));
+  return service;
 }
 
 /** Options of {@link openStores}: how documents are cut and how many chunks retrieval scores. */
@@ -72,7 +98,7 @@ export async function openStores(prefix: string, opts: StoresOptions, logger: Lo
   const docs = new OwnSqliteDocumentStore(dir);
   const vectors = new OwnSqliteVectorStore(dir);
   const queue = new InProcessQueue({ logger });
-  const documents = new DocumentService({
+  const documents = ingestingService({
     documents: docs,
     vectors,
     embedder,
@@ -81,10 +107,8 @@ export async function openStores(prefix: string, opts: StoresOptions, logger: Lo
     overlapTokens: opts.overlapTokens,
     maxDocumentTokens: opts.maxDocumentTokens,
     embedBatchSize: opts.embedBatchSize ?? 64,
-    ingestAttempts: 1,
     logger,
   });
-  queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => documents.process(job));
   await queue.start();
   const retrieval = new RetrievalService({
     documents: docs,

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
+import { ingestingService, OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import type { DocumentService } from '../../src/core/ingest/document-service.js';
 import { contentVersion } from '../../src/core/ids.js';
 import { RetrievalService, type RetrieveInput } from '../../src/core/retrieval/service.js';
 import { cl100k } from '../../src/core/tokenizer.js';
@@ -32,19 +32,7 @@ describe('DocumentService: the sizes on a document record', () => {
   const service = (): { service: DocumentService; queue: InProcessQueue } => {
     const queue = new InProcessQueue({ logger });
     queues.push(queue);
-    const s = new DocumentService({
-      documents,
-      vectors,
-      embedder: new HashingEmbedder(),
-      queue,
-      chunkTokens: 120,
-      overlapTokens: 10,
-      maxDocumentTokens: 1_000_000,
-      embedBatchSize: 64,
-      ingestAttempts: 1,
-      logger,
-    });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => s.process(job));
+    const s = ingestingService({ documents, vectors, embedder: new HashingEmbedder(), queue, logger });
     return { service: s, queue };
   };
 

@@ -7,16 +7,11 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { buildContainer, type Container } from '../../src/container.js';
-import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
+import { ingestingService, OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
 import { UseLiteEmbedder } from '../../src/adapters/embedder/use-lite.js';
 import { chunkText } from '../../src/core/ingest/chunker.js';
-import {
-  DocumentService,
-  INGEST_JOB,
-  type IngestJobData,
-  type SubmitResult,
-} from '../../src/core/ingest/document-service.js';
+import type { DocumentService, SubmitResult } from '../../src/core/ingest/document-service.js';
 import { TokenPool } from '../../src/infra/token-pool.js';
 import type { ChunkSizes, TokenWork } from '../../src/ports/token-work.js';
 import { cl100k } from '../../src/core/tokenizer.js';
@@ -62,7 +57,7 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
   ): { service: DocumentService; queue: InProcessQueue } => {
     const queue = new InProcessQueue({ logger });
     queues.push(queue);
-    const s = new DocumentService({
+    const s = ingestingService({
       documents: docs,
       vectors,
       embedder,
@@ -70,11 +65,9 @@ describe('DocumentService with its tokenizer work on a TokenPool thread', () => 
       ...sizes,
       maxDocumentTokens: 2_000_000,
       embedBatchSize: 16,
-      ingestAttempts: 1,
       tokenWork: work,
       logger,
     });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => s.process(job));
     return { service: s, queue };
   };
 

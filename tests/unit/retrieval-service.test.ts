@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
+import { ingestingService, OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 import type { VectorStore } from '../../src/ports/vector-store.js';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import type { DocumentService } from '../../src/core/ingest/document-service.js';
 import { RetrievalService, type RetrievalResult, type RetrieveInput } from '../../src/core/retrieval/service.js';
 import { AnswerService } from '../../src/core/strategies/answer-service.js';
 import { QueryService } from '../../src/core/routing/query-service.js';
@@ -89,19 +89,7 @@ describe('the retrieval service', () => {
     documents = new OwnSqliteDocumentStore(dir);
     vectors = new CountingVectors(dir);
     queue = new InProcessQueue({ logger });
-    service = new DocumentService({
-      documents,
-      vectors,
-      embedder,
-      queue,
-      chunkTokens: 120,
-      overlapTokens: 10,
-      maxDocumentTokens: 1_000_000,
-      embedBatchSize: 64,
-      ingestAttempts: 1,
-      logger,
-    });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => service.process(job));
+    service = ingestingService({ documents, vectors, embedder, queue, logger });
     await queue.start();
     retrieval = new CountingRetrieval({ documents, vectors, embedder, namespaceCandidates: 200, logger });
     await service.submit({ namespace: NS, id: 'long', title: 'The Harbour', text: book(300), source: 'json' });

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InProcessQueue } from '../../src/adapters/job-queue/in-process.js';
-import { DocumentService, INGEST_JOB, type IngestJobData } from '../../src/core/ingest/document-service.js';
+import type { DocumentService } from '../../src/core/ingest/document-service.js';
 import { contentVersion, ingestJobId } from '../../src/core/ids.js';
 import { AppError } from '../../src/errors.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
-import { OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
+import { ingestingService, OwnSqliteDocumentStore, OwnSqliteVectorStore } from '../helpers/stores.js';
 
 const logger = pino({ level: 'silent' });
 const NS = 'cleanup';
@@ -44,19 +44,17 @@ describe('DocumentService: replacing a version survives a death between going li
     documents = new OwnSqliteDocumentStore(dir);
     vectors = new DiesAfterGoingLive(dir);
     queue = new InProcessQueue({ logger, backoffMs: 10 });
-    service = new DocumentService({
+    service = ingestingService({
       documents,
       vectors,
       embedder: new HashingEmbedder(),
       queue,
       chunkTokens: 60,
       overlapTokens: 6,
-      maxDocumentTokens: 1_000_000,
       embedBatchSize: 16,
       ingestAttempts: 2,
       logger,
     });
-    queue.register<IngestJobData, unknown>(INGEST_JOB, (job) => service.process(job));
     await queue.start();
   });
   afterEach(async () => {
