@@ -274,7 +274,7 @@ export const CONFIG_SPEC = {
     type: 'string',
     default: DEFAULTS.score,
     choices: SCORE_KINDS,
-    doc: 'Scores Adaptive-k cuts by default. bm25 served LaRA dev best (src/core/retrieval/defaults.ts has the numbers).',
+    doc: 'Scores Adaptive-k cuts by default. bm25 served LaRA dev best (docs/retrieval.md has the numbers).',
   },
   ADAPTIVE_K_A: {
     type: 'number',
