@@ -35,7 +35,6 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { adaptiveKSettings, buildContainer, type Container } from '../src/container.js';
 import { analyze } from '../src/core/text/analyse.js';
-import type { DocumentAggregate, TermWeights } from '../src/core/retrieval/library.js';
 import { RetrievalService } from '../src/core/retrieval/service.js';
 import { seededRandom } from '../src/core/random.js';
 import type { Embedder } from '../src/ports/embedder.js';
@@ -318,8 +317,8 @@ function baselineService(c: Container): RetrievalService {
     embedder: c.embedder,
     namespaceCandidates: c.config.NAMESPACE_CANDIDATES,
     library: {
-      aggregate: c.config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate,
-      termWeights: c.config.LIBRARY_TERM_WEIGHTS as TermWeights,
+      aggregate: c.config.LIBRARY_DOCUMENT_SCORE,
+      termWeights: c.config.LIBRARY_TERM_WEIGHTS,
       maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS,
       buffer: c.config.LIBRARY_DOCUMENT_BUFFER,
     },

@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AppError } from '../src/errors.js';
 import { abortOnClientClose } from '../src/http/cancel.js';
 import { streamResult, wantsEventStream } from '../src/http/sse.js';
-import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import type { AnswerInput } from '../src/core/strategies/answer-service.js';
 import { isStrategyName, STRATEGIES, type AnswerEvent } from '../src/core/strategies/types.js';
@@ -65,7 +65,7 @@ const routes: FastifyPluginAsync = async (app) => {
         documents,
         strategy: body.strategy,
         selection,
-        score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
+        score: body.score ?? cfg.RETRIEVAL_SCORE,
         hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
         signal: abortOnClientClose(reply),
         log: req.log,

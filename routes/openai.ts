@@ -13,7 +13,7 @@ import {
   type StandaloneQuestion,
   type Turn,
 } from '../src/core/chat/conversation.js';
-import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import type { QueryInput, QueryResult, RequestedStrategy } from '../src/core/routing/query-service.js';
 import { checkQuestion, Scope, selectionFrom } from './retrieve.js';
 
@@ -237,7 +237,7 @@ const routes: FastifyPluginAsync = async (app) => {
         documents,
         strategy: body.model,
         selection: selectionFrom({}, cfg),
-        score: cfg.RETRIEVAL_SCORE as ScoreKind,
+        score: cfg.RETRIEVAL_SCORE,
         hybridAlpha: DEFAULTS.hybridAlpha,
         signal,
         log: req.log,

@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AppError } from '../src/errors.js';
 import { abortOnClientClose } from '../src/http/cancel.js';
 import { streamResult, wantsEventStream } from '../src/http/sse.js';
-import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import { validateSelectionMethod } from '../src/core/retrieval/select.js';
 import {
   batchJobId,
@@ -135,7 +135,7 @@ function common(body: Common, cfg: Config) {
     strategy,
     selection,
     budgets,
-    score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
+    score: body.score ?? cfg.RETRIEVAL_SCORE,
     hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
     documentIds: body.documentIds ?? null,
   };

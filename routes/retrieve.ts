@@ -7,7 +7,7 @@ import type { AdaptiveKOptions } from '../src/core/retrieval/adaptive-k.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
 import type { RetrievalResult } from '../src/core/retrieval/service.js';
 import type { Config } from '../src/config.js';
-import { DEFAULTS, type ScoreKind } from '../src/core/retrieval/defaults.js';
+import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import { adaptiveKSettings } from '../src/container.js';
 import { isBlank } from '../src/core/text/blank.js';
 
@@ -171,7 +171,7 @@ const routes: FastifyPluginAsync = async (app) => {
         question: checkQuestion(body.question, cfg),
         documentIds: body.documentIds ?? null,
         method: selectionFrom(body, cfg),
-        score: body.score ?? (cfg.RETRIEVAL_SCORE as ScoreKind),
+        score: body.score ?? cfg.RETRIEVAL_SCORE,
         hybridAlpha: body.hybridAlpha ?? DEFAULTS.hybridAlpha,
         denseScores: body.denseScores ?? false,
       });

@@ -506,7 +506,14 @@ export const CONFIG_SPEC = {
 } as const satisfies Record<string, Spec>;
 
 type SpecTable = typeof CONFIG_SPEC;
-type ValueOf<S> = S extends { type: 'bool' } ? boolean : S extends { type: 'int' | 'number' } ? number : string;
+/** A setting's value type; a setting with `choices` is the union of them, so no reader has to cast it. */
+type ValueOf<S> = S extends { type: 'bool' }
+  ? boolean
+  : S extends { type: 'int' | 'number' }
+    ? number
+    : S extends { choices: readonly (infer C)[] }
+      ? C
+      : string;
 export type Config = { readonly [K in keyof SpecTable]: ValueOf<SpecTable[K]> };
 /** The names a setting with `choices` allows, as a type: the adapter registries are keyed by them (src/adapters/registry.ts). */
 export type ChoiceOf<K extends keyof SpecTable> = SpecTable[K] extends { choices: readonly (infer C)[] } ? C : never;

@@ -20,7 +20,6 @@ import { inlineTokenWork } from './core/ingest/inline-token-work.js';
 import { createLimits, type Limits, limitChains, limitLlm } from './core/limits.js';
 import { vectorReadiness } from './core/readiness.js';
 import type { AdaptiveKSettings } from './core/retrieval/defaults.js';
-import type { DocumentAggregate, TermWeights } from './core/retrieval/library.js';
 import { RetrievalService } from './core/retrieval/service.js';
 import { QUERY_BATCH_JOB, queryBatchProcessor } from './core/routing/batch.js';
 import { parseCueNames } from './core/routing/cues.js';
@@ -343,8 +342,8 @@ function buildServices(
     embedder,
     namespaceCandidates: config.NAMESPACE_CANDIDATES,
     library: {
-      aggregate: config.LIBRARY_DOCUMENT_SCORE as DocumentAggregate,
-      termWeights: config.LIBRARY_TERM_WEIGHTS as TermWeights,
+      aggregate: config.LIBRARY_DOCUMENT_SCORE,
+      termWeights: config.LIBRARY_TERM_WEIGHTS,
       maxDocuments: config.LIBRARY_MAX_DOCUMENTS,
       buffer: config.LIBRARY_DOCUMENT_BUFFER,
     },

@@ -122,7 +122,7 @@ export class InProcessBackend implements Backend {
       });
     }
     this.container = buildContainer(o.config, o.logger, { role: 'local', overrides });
-    this.score = o.config.RETRIEVAL_SCORE as ScoreKind;
+    this.score = o.config.RETRIEVAL_SCORE;
   }
 
   async start(): Promise<void> {

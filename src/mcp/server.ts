@@ -5,7 +5,7 @@ import type { Container } from '../container.js';
 import type { Logger } from '../ports/logger.js';
 import { AppError, isAppError } from '../errors.js';
 import { ID_PATTERN } from '../core/ids.js';
-import { DEFAULTS, type ScoreKind } from '../core/retrieval/defaults.js';
+import { DEFAULTS } from '../core/retrieval/defaults.js';
 import type { SelectionMethod } from '../core/retrieval/select.js';
 import type { RequestedStrategy } from '../core/routing/query-service.js';
 
@@ -180,7 +180,7 @@ function addAskTool(server: McpServer, t: ToolContext): void {
           documents,
           strategy: (strategy ?? 'auto') as RequestedStrategy,
           selection: opts.selection,
-          score: cfg.RETRIEVAL_SCORE as ScoreKind,
+          score: cfg.RETRIEVAL_SCORE,
           hybridAlpha: DEFAULTS.hybridAlpha,
           ...signal,
           ...log,
@@ -239,7 +239,7 @@ function addRetrieveTool(server: McpServer, t: ToolContext): void {
           question,
           documentIds: ids ?? null,
           method: opts.selection,
-          score: cfg.RETRIEVAL_SCORE as ScoreKind,
+          score: cfg.RETRIEVAL_SCORE,
           hybridAlpha: DEFAULTS.hybridAlpha,
           ...signal,
         });

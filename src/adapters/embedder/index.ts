@@ -5,7 +5,7 @@ import type { EmbeddingCacheStore } from '../../ports/embedding-cache.js';
 import { lookup, type Registry } from '../registry.js';
 import { CachingEmbedder } from './cached.js';
 import { OpenAiEmbedder } from './openai.js';
-import { type Pooling, TransformersEmbedder } from './transformers.js';
+import { TransformersEmbedder } from './transformers.js';
 import { UseLiteEmbedder } from './use-lite.js';
 import { UseLiteStaticEmbedder } from './use-lite-static.js';
 
@@ -29,7 +29,7 @@ export const embedders: Registry<ChoiceOf<'EMBEDDER'>, EmbedderDeps, Embedder> =
     new TransformersEmbedder({
       modelDir: config.EMBEDDER_MODEL_DIR,
       model: config.EMBEDDER_MODEL,
-      pooling: config.EMBEDDER_POOLING as Pooling,
+      pooling: config.EMBEDDER_POOLING,
       queryPrefix: config.EMBEDDER_QUERY_PREFIX,
       documentPrefix: config.EMBEDDER_DOCUMENT_PREFIX,
       batchSize: config.EMBED_BATCH_SIZE,
