@@ -1,7 +1,7 @@
 import { workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { SQLITE_BUSY_TIMEOUT_MS } from './database.js';
-import { SEARCH_TEXT_SQL, type SearchParams, type SearchRow } from './search-thread.js';
+import { Fts5TopK, type LexicalQuery } from './lexical-search.js';
 import { serveRpc } from '../../infra/thread-rpc.js';
 
 /**
@@ -10,6 +10,6 @@ import { serveRpc } from '../../infra/thread-rpc.js';
  * running FTS5 searches, so the event loop never holds one.
  */
 const db = new Database((workerData as { file: string }).file, { readonly: true, timeout: SQLITE_BUSY_TIMEOUT_MS });
-const search = db.prepare<SearchParams, SearchRow>(SEARCH_TEXT_SQL);
+const search = new Fts5TopK(db);
 
-serveRpc((params: SearchParams) => search.all(...params));
+serveRpc((query: LexicalQuery) => search.search(query).rows);

@@ -12,7 +12,8 @@ import type {
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 import { cosine, dot, norm, topScored } from '../vector-store/exact.js';
 import { checkSpace } from '../vector-store/space.js';
-import { SEARCH_TEXT_SQL, SqliteSearchThread, type SearchParams, type SearchRow } from './search-thread.js';
+import { Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
+import { SqliteSearchThread } from './search-thread.js';
 
 /** Options of {@link SqliteVectorStore}. */
 export interface SqliteVectorStoreOptions {
@@ -53,15 +54,21 @@ const CHUNK_OVERHEAD_BYTES = 200;
 const FTS_WORD = /[\p{L}\p{M}\p{N}]+/gu;
 
 /**
- * The FTS5 query for a question: each distinct word a quoted string (so no
- * character of the question is FTS syntax), OR-ed, stopwords left out (they
- * match nearly every chunk, so they would make the query read the whole
- * index for terms that weigh next to nothing in BM25). Null when no word is left.
+ * The FTS5 phrases of a question: each distinct word a quoted string (so no
+ * character of the question is FTS syntax), stopwords left out (they match
+ * nearly every chunk, so they would make the query read the whole index for
+ * terms that weigh next to nothing in BM25).
  */
-export function ftsQuery(question: string): string | null {
+export function ftsPhrases(question: string): string[] {
   const words = new Set<string>();
   for (const m of question.toLowerCase().matchAll(FTS_WORD)) if (!STOPWORDS.has(m[0])) words.add(m[0]);
-  return words.size === 0 ? null : [...words].map((w) => `"${w.replace(/"/g, '""')}"`).join(' OR ');
+  return [...words].map((w) => `"${w.replace(/"/g, '""')}"`);
+}
+
+/** The FTS5 query of a question: its phrases OR-ed; null when no word is left. */
+export function ftsQuery(question: string): string | null {
+  const phrases = ftsPhrases(question);
+  return phrases.length === 0 ? null : phrases.join(' OR ');
 }
 
 /**
@@ -84,6 +91,7 @@ export class SqliteVectorStore implements VectorStore {
   readonly #cache: Lru<string, Segment>;
   readonly #sql;
   readonly #thread: SqliteSearchThread | null;
+  #inline: Fts5TopK | null = null;
   #dims: number | null = null;
   #model = '';
 
@@ -137,7 +145,6 @@ export class SqliteVectorStore implements VectorStore {
           'SELECT DISTINCT dims FROM chunk_versions WHERE namespace = ? AND document_id = ?',
         )
         .pluck(),
-      searchText: db.prepare<SearchParams, SearchRow>(SEARCH_TEXT_SQL),
       ping: db.prepare('SELECT 1'),
     };
   }
@@ -241,7 +248,10 @@ export class SqliteVectorStore implements VectorStore {
     return topScored(await this.scoreAll(namespace, docs, query), limit);
   }
 
-  /** FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better; its statistics span every chunk in the file. */
+  /**
+   * FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better; its statistics span every chunk in the file.
+   * The top `limit` without scoring every chunk that holds a common word (lexical-search.ts, MaxScore), on the search thread.
+   */
   async searchText(
     namespace: string,
     docs: readonly DocumentVersionRef[],
@@ -249,29 +259,32 @@ export class SqliteVectorStore implements VectorStore {
     limit: number,
   ): Promise<ScoredChunk[]> {
     const dims = this.#ready();
-    const match = ftsQuery(query);
+    const phrases = ftsPhrases(query);
     const n = Math.floor(limit);
-    if (match === null || n <= 0 || docs.length === 0) return [];
-    const params: SearchParams = [
-      match,
+    if (phrases.length === 0 || n <= 0 || docs.length === 0) return [];
+    const q: LexicalQuery = {
+      phrases,
       namespace,
       dims,
-      JSON.stringify(docs.map((d) => [d.documentId, d.version])),
-      dims,
-      namespace,
-      this.#model,
-      n,
-    ];
+      model: this.#model,
+      // One string: it crosses to the search thread as one copy, and SQL reads it as it is (json_each).
+      refs: JSON.stringify(docs.map((d) => [d.documentId, d.version])),
+      limit: n,
+    };
     let rows: SearchRow[];
     if (this.#thread) {
       try {
-        rows = await this.#thread.search(params);
+        rows = await this.#thread.search(q);
       } catch (err) {
         rows = this.#run(() => {
           throw err;
         });
       }
-    } else rows = this.#run(() => this.#sql.searchText.all(...params));
+    } else
+      rows = this.#run(() => {
+        this.#inline ??= new Fts5TopK(this.#db);
+        return this.#inline.search(q).rows;
+      });
     return rows.map((r) => ({ chunk: toRecord(namespace, r), score: r.score }));
   }
 

@@ -1,0 +1,258 @@
+import type Database from 'better-sqlite3';
+
+/** The FTS5 search of SqliteVectorStore.searchText: the question's phrases, the scope and how many chunks. */
+export interface LexicalQuery {
+  /** FTS5 phrases (quoted words, see `ftsPhrases`), in question order. */
+  phrases: string[];
+  namespace: string;
+  dims: number;
+  /** The embedding model whose versions are read (chunk_versions.model): another model's versions are absent. */
+  model: string;
+  /** The document versions asked for, as the JSON text of [[documentId, version], …]; those of `model` are the scope. */
+  refs: string;
+  limit: number;
+}
+
+export interface SearchRow {
+  id: string;
+  document_id: string;
+  version: string;
+  ord: number;
+  start_char: number;
+  end_char: number;
+  tokens: number;
+  text: string;
+  score: number;
+}
+
+/** k1 of FTS5's bm25() (fixed in SQLite's fts5_aux.c, with b = 0.75). */
+const FTS5_K1 = 1.2;
+
+/**
+ * An upper bound of one phrase's contribution to FTS5's bm25 for any row:
+ * idf · tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl)) < idf · (k1+1), with FTS5's
+ * idf = ln((N − df + 0.5) / (df + 0.5)), floored at 1e-6. `rows` may exceed
+ * the index's N (idf grows with N), so a cheap over-count keeps it a bound.
+ */
+export function phraseBound(df: number, rows: number): number {
+  const idf = Math.log((rows - df + 0.5) / (df + 0.5));
+  return (idf > 0 ? idf : 1e-6) * (FTS5_K1 + 1);
+}
+
+/**
+ * MaxScore's test (Turtle & Flood, "Query evaluation: strategies and
+ * optimizations", IP&M 1995): a chunk holding none of the essential phrases
+ * scores at most the sum of the other phrases' bounds, so when that sum is
+ * below the k-th best score among the chunks that hold an essential phrase
+ * (all of them fully scored), no other chunk can enter the top k. The margin
+ * absorbs floating-point rounding in the sums.
+ */
+export function prunes(kthBest: number, nonEssential: readonly number[]): boolean {
+  const sum = nonEssential.reduce((a, b) => a + b, 0);
+  return sum * (1 + 1e-9) + 1e-12 < kthBest;
+}
+
+/** The essential phrases are at most this share of the postings the whole query reads; past it pruning saves little. */
+const ESSENTIAL_SHARE = 0.25;
+
+/** The other phrases' best chunks are read in rounds of 2k, 8k, 32k rows, at most; past that the full query runs. */
+const OTHERS_ROUNDS = 3;
+
+interface Hit {
+  seq: number;
+  score: number;
+}
+
+/** What a search did, for tests and the benchmark's notes. */
+export interface SearchTrace {
+  /** Phrases that hold a chunk. */
+  phrases: number;
+  /** Phrases scored in full for every chunk holding them (the rarest); equal to `phrases` when the full query ran. */
+  essential: number;
+  /** How the top k was found: the essential phrases' chunks sufficed (MaxScore), or with the others' best chunks, or by the full query. */
+  path: 'none' | 'pruned' | 'others' | 'full';
+  /** Rows of the others' best chunks read (`others`). */
+  othersRead: number;
+}
+
+/**
+ * The best `limit` chunks of a scope by FTS5's bm25() over the question's
+ * phrases OR-ed, exactly as one FTS5 query ordered by bm25 (then by rowid)
+ * gives them, without scoring every chunk that holds a common phrase in scope.
+ *
+ * One FTS5 query scores every row matching any phrase and joins each to its
+ * chunk to test the scope: at 1M chunks a question's common word is in
+ * 2–15% of them, and that is most of a search. Instead, MaxScore (Turtle &
+ * Flood, "Query evaluation: strategies and optimizations", IP&M 1995), term
+ * at a time: phrases sorted by document frequency, the rarest are
+ * "essential", and every chunk in scope holding one is scored in full (its
+ * essential phrases by one query, all its phrases by a second,
+ * `(essential) AND (others)`, which FTS5 answers by seeking in the others'
+ * posting lists, not reading them). A chunk holding no essential phrase
+ * scores at most the others' bounds added up; when that is below the k-th
+ * best so far, nothing else can enter the top k. The essential phrases are
+ * as many of the rarest as stay a small share of the postings. Failing the
+ * test, the others' best chunks in the whole
+ * file are read, best first, without the join (one bm25 pass over their
+ * postings, the cost of the exact bound the test lacked): a chunk holding no
+ * essential phrase scores the same there as in the full query, so the top k
+ * is final once the k-th best ranks above the last row read. The full query
+ * runs only when the others' best rows are mostly out of scope.
+ *
+ * Scores are FTS5's own bm25 of each row over the same phrases (FTS5 weighs
+ * each phrase by its own document frequency, whichever query it is in), so
+ * the result is the full query's: the same chunks in the same order, scores
+ * equal up to the order in which FTS5 adds the phrases' contributions (the
+ * second query lists them in another order: a few ulps).
+ */
+export class Fts5TopK {
+  readonly #scope = new Set<string>();
+  readonly #sql;
+  readonly #snapshot: (q: LexicalQuery, k: number, trace: SearchTrace) => SearchRow[];
+
+  constructor(db: Database.Database) {
+    // The scope test runs in SQL, so only in-scope rows cross into JavaScript; the set is this search's (one at a time per connection).
+    db.function('chunk_in_scope', { deterministic: false, varargs: false }, (doc: unknown, version: unknown) =>
+      this.#scope.has(`${doc}\u0000${version}`) ? 1 : 0,
+    );
+    // chunks_scope (migration 005) covers the join: a chunk row holds its vector, so the table itself is a page per row.
+    const inScope = 'c.namespace = ? AND c.dims = ? AND chunk_in_scope(c.document_id, c.version)';
+    const hits = `SELECT c.seq AS seq, -bm25(chunks_fts) AS score
+      FROM chunks_fts JOIN chunks c INDEXED BY chunks_scope ON c.seq = chunks_fts.rowid
+      WHERE chunks_fts MATCH ? AND ${inScope}`;
+    this.#sql = {
+      hits: db.prepare<[string, string, number], Hit>(hits),
+      top: db.prepare<[string, string, number, number], Hit>(`${hits} ORDER BY bm25(chunks_fts), c.seq LIMIT ?`),
+      // The best rows of the file first, then the scope test for those only.
+      best: db.prepare<[string, number, string, number], Hit & { ok: number }>(
+        `SELECT b.seq AS seq, b.score AS score, c.seq IS NOT NULL AS ok FROM (
+           SELECT rowid AS seq, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ?
+           ORDER BY bm25(chunks_fts), rowid LIMIT ?
+         ) b LEFT JOIN chunks c INDEXED BY chunks_scope ON c.seq = b.seq AND ${inScope}
+         ORDER BY b.score DESC, b.seq`,
+      ),
+      df: db.prepare<[string], number>('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck(),
+      // INTEGER PRIMARY KEY values are distinct and positive: at least as many as the rows (the FTS index has one per chunk).
+      rows: db.prepare<[], number | null>('SELECT max(seq) FROM chunks').pluck(),
+      // The versions asked for that this model wrote, in one statement (10,000 of them in a few milliseconds).
+      scope: db
+        .prepare<[string, number, string, string], [string, string]>(
+          `SELECT v.document_id, v.version FROM json_each(?) j
+             JOIN chunk_versions v ON v.dims = ? AND v.namespace = ? AND v.document_id = j.value ->> 0 AND v.version = j.value ->> 1
+           WHERE v.model = ?`,
+        )
+        .raw(),
+      row: db.prepare<[number], Omit<SearchRow, 'score'>>(
+        'SELECT id, document_id, version, ord, start_char, end_char, tokens, text FROM chunks WHERE seq = ?',
+      ),
+    };
+    // Every statement of a search reads one snapshot: another process's commit cannot fall between them.
+    this.#snapshot = db.transaction((q: LexicalQuery, k: number, trace: SearchTrace) => {
+      this.#scope.clear();
+      for (const [doc, version] of this.#sql.scope.all(q.refs, q.dims, q.namespace, q.model))
+        this.#scope.add(`${doc}\u0000${version}`);
+      return this.#topK(q, k, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
+    });
+  }
+
+  search(q: LexicalQuery): { rows: SearchRow[]; trace: SearchTrace } {
+    const k = Math.floor(q.limit);
+    const trace: SearchTrace = { phrases: 0, essential: 0, path: 'none', othersRead: 0 };
+    if (k <= 0 || q.phrases.length === 0) return { rows: [], trace };
+    try {
+      return { rows: this.#snapshot(q, k, trace), trace };
+    } finally {
+      this.#scope.clear();
+    }
+  }
+
+  #topK(q: LexicalQuery, k: number, trace: SearchTrace): Hit[] {
+    const { df, rows, top } = this.#sql;
+    const n = rows.get() ?? 0;
+    // A phrase no row holds adds exactly 0 to every score: leaving it out changes nothing.
+    const present = q.phrases
+      .map((phrase, at) => ({ phrase, at, df: df.get(phrase) ?? 0 }))
+      .filter((p) => p.df > 0)
+      .map((p) => ({ ...p, bound: phraseBound(p.df, n) }));
+    trace.phrases = present.length;
+    if (present.length === 0) return [];
+    const byDf = [...present].sort((a, b) => a.df - b.df || a.at - b.at);
+    const postings = present.reduce((a, p) => a + p.df, 0);
+    // The essential phrases: the rarest, as many as read at most a share of the postings, never all. A larger set
+    // prunes whenever a smaller one does (more chunks scored in full, a smaller bound for the rest), so only it is tried.
+    let j = 0;
+    for (let read = byDf[0]!.df; j + 1 < byDf.length && read <= ESSENTIAL_SHARE * postings; read += byDf[++j]!.df);
+    if (j > 0) {
+      const essential = byDf.slice(0, j);
+      // The others in question order: a chunk holding none of the essential phrases then scores bit for bit as in the full query.
+      const others = byDf.slice(j).sort((a, b) => a.at - b.at);
+      const scored = this.#essential(essential, others, q);
+      trace.essential = j;
+      if (
+        scored.length >= k &&
+        prunes(
+          scored[k - 1]!.score,
+          others.map((p) => p.bound),
+        )
+      ) {
+        trace.path = 'pruned';
+        return scored.slice(0, k);
+      }
+      const done = this.#withOthers(scored, others, q, k, trace);
+      if (done) {
+        trace.path = 'others';
+        return done;
+      }
+    }
+    trace.essential = present.length;
+    trace.path = 'full';
+    // The full query, phrases in question order as before (the contributions are added in the same order).
+    return top.all(or(present), q.namespace, q.dims, k);
+  }
+
+  /** Every chunk in scope holding an essential phrase, with its full score, best first. */
+  #essential(essential: readonly Phrase[], others: readonly Phrase[], q: LexicalQuery): Hit[] {
+    const { hits } = this.#sql;
+    const scored = new Map<number, number>();
+    for (const h of hits.all(or(essential), q.namespace, q.dims)) scored.set(h.seq, h.score);
+    // Those holding another phrase too: their full score (FTS5 scores every phrase of a query).
+    if (scored.size > 0)
+      for (const h of hits.all(`(${or(essential)}) AND (${or(others)})`, q.namespace, q.dims))
+        scored.set(h.seq, h.score);
+    return [...scored].map(([seq, score]) => ({ seq, score })).sort(byScore);
+  }
+
+  /**
+   * The top k from the essential phrases' chunks (`scored`) and the best chunks of the other phrases alone: a chunk
+   * in scope holding no essential phrase scores there what it scores in the full query. Null when the others' best
+   * rows are mostly outside the scope (then reading further costs more than the full query).
+   */
+  #withOthers(scored: Hit[], others: readonly Phrase[], q: LexicalQuery, k: number, trace: SearchTrace): Hit[] | null {
+    const essential = new Set(scored.map((h) => h.seq));
+    for (let round = 0, m = 2 * k; round < OTHERS_ROUNDS; round++, m *= 4) {
+      const best = this.#sql.best.all(or(others), m, q.namespace, q.dims);
+      trace.othersRead += best.length;
+      const candidates = [...scored, ...best.filter((h) => h.ok && !essential.has(h.seq))].sort(byScore);
+      // Rows not read rank after the last one read (same order: score, then rowid).
+      const last = best.at(-1);
+      if (best.length < m || !last || (candidates.length >= k && byScore(candidates[k - 1]!, last) <= 0))
+        return candidates.slice(0, k);
+      if (best.filter((h) => h.ok).length * 4 < best.length) return null;
+    }
+    return null;
+  }
+}
+
+interface Phrase {
+  phrase: string;
+  /** Position in the question. */
+  at: number;
+  df: number;
+  bound: number;
+}
+
+const or = (ps: readonly { phrase: string }[]): string => ps.map((p) => p.phrase).join(' OR ');
+
+function byScore(a: Hit, b: Hit): number {
+  return b.score - a.score || a.seq - b.seq;
+}

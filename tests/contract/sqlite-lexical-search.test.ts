@@ -1,0 +1,173 @@
+import type Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
+import { Fts5TopK, phraseBound, prunes, type SearchTrace } from '../../src/adapters/sqlite/lexical-search.js';
+import { SqliteVectorStore, ftsPhrases } from '../../src/adapters/sqlite/vector-store.js';
+import { seededRandom } from '../../src/core/random.js';
+import type { StoredChunk } from '../../src/ports/vector-store.js';
+import { DIMS, MODEL, randomVector } from './vector-store.contract.js';
+
+/** The exhaustive scorer: one FTS5 query scoring every matching row (what searchText ran before MaxScore). */
+const EXHAUSTIVE = `SELECT c.id AS id, -bm25(chunks_fts) AS score
+  FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
+  WHERE chunks_fts MATCH @match AND c.namespace = @ns AND c.dims = @dims
+    AND (c.document_id, c.version) IN (
+      SELECT v.document_id, v.version FROM json_each(@refs) j
+        JOIN chunk_versions v ON v.document_id = j.value ->> 0 AND v.version = j.value ->> 1
+      WHERE v.dims = @dims AND v.namespace = @ns AND v.model = @model)
+  ORDER BY bm25(chunks_fts), c.seq LIMIT @k`;
+interface ExhaustiveParams {
+  match: string;
+  ns: string;
+  dims: number;
+  refs: string;
+  k: number;
+  model: string;
+}
+
+const word = (i: number): string => `x${i.toString(36)}`;
+
+/** Chunks of Zipf-distributed words: a few words in most chunks, most words in a few. */
+function corpus(
+  ns: string,
+  docs: number,
+  perDoc: number,
+  rand: () => number,
+  version = 'v1',
+  vocabulary = 400,
+): StoredChunk[] {
+  const out: StoredChunk[] = [];
+  for (let d = 0; d < docs; d++) {
+    for (let o = 0; o < perDoc; o++) {
+      const words = Array.from({ length: 8 + Math.floor(rand() * 20) }, () =>
+        word(Math.floor(vocabulary ** rand()) - 1),
+      );
+      out.push({
+        id: `${ns}:d${d}:${version}:${o}`,
+        namespace: ns,
+        documentId: `d${d}`,
+        version,
+        order: o,
+        start: 0,
+        end: 1,
+        tokens: words.length,
+        text: words.join(' '),
+        vector: randomVector(rand),
+      });
+    }
+  }
+  return out;
+}
+
+describe('Fts5TopK (MaxScore over FTS5)', () => {
+  let db: Database.Database;
+  let store: SqliteVectorStore;
+  let rand: () => number;
+
+  beforeEach(async () => {
+    db = openSqlite(':memory:');
+    store = new SqliteVectorStore({ db });
+    await store.ensureReady(DIMS, MODEL);
+    rand = seededRandom(11);
+  });
+  afterEach(async () => {
+    await store.close();
+    db.close();
+  });
+
+  it('bounds each phrase above by idf·(k1+1), and prunes only below the k-th best', () => {
+    expect(phraseBound(10, 1000)).toBeCloseTo(Math.log(990.5 / 10.5) * 2.2, 12);
+    // A phrase in more than half the rows has FTS5's floor idf.
+    expect(phraseBound(900, 1000)).toBeCloseTo(1e-6 * 2.2, 15);
+    expect(phraseBound(10, 2000)).toBeGreaterThan(phraseBound(10, 1000));
+    expect(prunes(5, [2, 2.9])).toBe(true);
+    expect(prunes(5, [2, 3])).toBe(false);
+    expect(prunes(5, [])).toBe(true);
+  });
+
+  it('returns exactly what the exhaustive FTS5 query returns, by every path, with other namespaces and stale versions in the file', async () => {
+    const ns = 'lib';
+    await store.upsert(ns, corpus(ns, 40, 25, rand));
+    // An old version of some documents and another tenant: in the index, never in the result.
+    await store.upsert(ns, corpus(ns, 10, 25, rand, 'v0'));
+    await store.upsert('other', corpus('other', 30, 25, rand));
+    const refs: Array<[string, string]> = Array.from({ length: 40 }, (_, d) => [`d${d}`, 'v1']);
+    const exhaustive = db.prepare<[ExhaustiveParams], { id: string; score: number }>(EXHAUSTIVE);
+    const search = new Fts5TopK(db);
+    const paths = new Map<SearchTrace['path'], number>();
+    for (let i = 0; i < 120; i++) {
+      // A question of one to five words, rare and common mixed, sometimes a word no chunk holds.
+      const words = Array.from({ length: 1 + Math.floor(rand() * 5) }, () =>
+        rand() < 0.1 ? 'absent' : word(Math.floor(400 ** rand()) - 1),
+      );
+      const k = [1, 5, 20, 60][i % 4]!;
+      const phrases = ftsPhrases(words.join(' '));
+      const want = exhaustive.all({
+        match: phrases.join(' OR '),
+        ns,
+        dims: DIMS,
+        refs: JSON.stringify(refs),
+        k,
+        model: MODEL,
+      });
+      const got = search.search({
+        phrases,
+        namespace: ns,
+        dims: DIMS,
+        model: MODEL,
+        refs: JSON.stringify(refs),
+        limit: k,
+      });
+      paths.set(got.trace.path, (paths.get(got.trace.path) ?? 0) + 1);
+      expect(got.rows.map((r) => r.id)).toEqual(want.map((r) => r.id));
+      for (const [j, r] of got.rows.entries()) expect(r.score).toBeCloseTo(want[j]!.score, 9);
+    }
+    // Each way to the top k was taken, so each was checked against the exhaustive scorer.
+    expect(paths.get('pruned')).toBeGreaterThan(5);
+    expect(paths.get('others')).toBeGreaterThan(5);
+    expect(paths.get('full')).toBeGreaterThan(5);
+  });
+
+  it("runs the full query when the common phrase's best rows are mostly in another namespace, with the same result", async () => {
+    const ns = 'small';
+    const chunk = (space: string, o: number, text: string): StoredChunk => ({
+      id: `${space}${o}`,
+      namespace: space === 's' ? ns : 'big',
+      documentId: 'doc',
+      version: 'v1',
+      order: o,
+      start: 0,
+      end: 1,
+      tokens: 3,
+      text,
+      vector: randomVector(rand),
+    });
+    // Here: the rare word in 30 chunks, the common one in 3 of them and in 20 others; k = 40 needs the common word's chunks.
+    await store.upsert(ns, [
+      ...Array.from({ length: 30 }, (_, o) => chunk('s', o, `xrare ${o % 10 === 0 ? 'xcommon' : 'xplain'} x${o}`)),
+      ...Array.from({ length: 20 }, (_, o) => chunk('s', 30 + o, `xcommon xplain xother x${o}`)),
+    ]);
+    // The other tenant: the common word twice in short chunks (they outrank ours), and filler so it stays rare-ish.
+    await store.upsert('big', [
+      ...Array.from({ length: 200 }, (_, o) => chunk('b', o, 'xcommon xcommon')),
+      ...Array.from({ length: 800 }, (_, o) => chunk('b', 200 + o, `xfiller x${o}`)),
+    ]);
+    const refs: Array<[string, string]> = [['doc', 'v1']];
+    const phrases = ftsPhrases('xcommon xrare');
+    const want = db
+      .prepare<[ExhaustiveParams], { id: string }>(EXHAUSTIVE)
+      .all({ match: phrases.join(' OR '), ns, dims: DIMS, refs: JSON.stringify(refs), k: 40, model: MODEL })
+      .map((r) => r.id);
+    const got = new Fts5TopK(db).search({
+      phrases,
+      namespace: ns,
+      dims: DIMS,
+      model: MODEL,
+      refs: JSON.stringify(refs),
+      limit: 40,
+    });
+    expect(got.trace.path).toBe('full');
+    expect(got.rows.map((r) => r.id)).toEqual(want);
+    expect(want).toHaveLength(40);
+  });
+});
