@@ -104,6 +104,13 @@ export interface DocumentStore {
   termStats(namespace: string, terms: readonly string[]): Promise<TermDocumentStats>;
   /** Every namespace that holds documents. */
   namespaces(): Promise<string[]>;
+  /**
+   * A value that changes whenever a document of the namespace is written or
+   * deleted, by this process or another: what lets a reader keep the
+   * namespace's listing between questions. Optional; without it the
+   * listing is read again for every whole-namespace question.
+   */
+  generation?(namespace: string): Promise<string>;
   health(): Promise<void>;
   close(): Promise<void>;
 }

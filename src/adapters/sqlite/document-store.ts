@@ -66,6 +66,7 @@ export class SqliteDocumentStore implements DocumentStore {
   readonly #deleteTexts: Database.Statement<[string, string]>;
   readonly #deleteTextsBut: Database.Statement<[string, string, string]>;
   readonly #namespaces: Database.Statement<[], { namespace: string }>;
+  readonly #generation: Database.Statement<[string], number>;
   readonly #update: (
     namespace: string,
     id: string,
@@ -114,6 +115,10 @@ export class SqliteDocumentStore implements DocumentStore {
       'DELETE FROM document_versions WHERE namespace = ? AND document_id = ? AND version <> ?',
     );
     this.#namespaces = db.prepare('SELECT DISTINCT namespace FROM documents ORDER BY namespace');
+    // Bumped by triggers on documents (migration 006), in the writer's transaction.
+    this.#generation = db
+      .prepare<[string], number>('SELECT gen FROM namespace_generations WHERE namespace = ?')
+      .pluck();
 
     this.#terms = new SqliteTermStats(db);
     const putTerms = db.transaction((namespace: string, id: string, version: string, terms: readonly string[]) =>
@@ -154,6 +159,10 @@ export class SqliteDocumentStore implements DocumentStore {
     );
     // IMMEDIATE: the write lock is taken before the read, so no other process writes between the two.
     this.#update = (namespace, id, fn, opts) => update.immediate(namespace, id, fn, opts);
+  }
+
+  async generation(namespace: string): Promise<string> {
+    return String(sqlite('documents.generation', () => this.#generation.get(namespace)) ?? 0);
   }
 
   async get(namespace: string, id: string): Promise<DocumentRecord | null> {
