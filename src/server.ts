@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   await container.importLegacy();
   await container.ready();
   // An in-process model loads in the background: wait, so prompts are sized with its own tokenizer.
-  if (config.LLM_PROVIDER === 'llama-cpp') await container.llm.health();
+  await container.llm.ready?.();
   if (container.runner) {
     await container.runner.start();
     await container.documentService.recoverPending();

@@ -28,6 +28,7 @@ export function withComplete(
     countTokens: (text) => llm.countTokens(text),
     countMessageTokens: (messages) => llm.countMessageTokens(messages),
     complete,
+    ready: async () => llm.ready?.(),
     health: () => llm.health(),
     close: () => llm.close(),
   };

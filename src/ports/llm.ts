@@ -74,6 +74,12 @@ export interface LlmProvider {
   /** Tokens the chat template adds around messages (counted into every prompt). */
   countMessageTokens(messages: readonly ChatMessage[]): number;
   complete(req: CompletionRequest): Promise<CompletionResult>;
+  /**
+   * Resolves once a provider that loads its model in the background (llama-cpp)
+   * has it, so prompts are sized with the model's own tokenizer; rejects if it
+   * cannot load. Providers with nothing to load leave it out.
+   */
+  ready?(): Promise<void>;
   health(): Promise<void>;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { createLlm } from '../../src/adapters/llm/index.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import { LlamaCppProvider } from '../../src/adapters/llm/llama-cpp.js';
 import { OpenAiChatProvider } from '../../src/adapters/llm/openai.js';
+import { ConcurrencyLimiter, limitLlm } from '../../src/core/limits.js';
 import { HashingEmbedder } from './llm-test-embedder.js';
 
 const config = (overrides: NonNullable<Parameters<typeof loadConfig>[1]>['overrides']) =>
@@ -51,5 +52,28 @@ describe('createLlm', () => {
     } finally {
       await llm.close();
     }
+  });
+
+  it('makes the reader the server waits for at start ready once the llama.cpp model has loaded, through the limit wrapper', async () => {
+    const llm = createLlm(
+      config({
+        LLM_PROVIDER: 'llama-cpp',
+        LLAMA_MODEL_PATH: '/work/shared/models/stories260K/stories260K.gguf',
+        LLM_MAX_ANSWER_TOKENS: 64,
+      }),
+      { embedder: new HashingEmbedder() },
+    );
+    const reader = limitLlm(llm, new ConcurrencyLimiter({ max: 1, what: 'LLM calls' }));
+    try {
+      expect(reader.ready).toBeTypeOf('function');
+      await reader.ready?.();
+      expect(reader.tokenCountIsEstimate).toBe(false);
+    } finally {
+      await llm.close();
+    }
+  });
+
+  it('gives the extractive reader nothing to wait for', () => {
+    expect(createLlm(config({}), { embedder: new HashingEmbedder() }).ready).toBeUndefined();
   });
 });
