@@ -11,7 +11,19 @@ import { AppError } from './errors.js';
  * Nothing but this file reads process.env.
  */
 type Spec =
-  | { type: 'string'; default: string; doc: string; choices?: readonly string[]; secret?: boolean }
+  | {
+      type: 'string';
+      default: string;
+      doc: string;
+      choices?: readonly string[];
+      /**
+       * Settings a choice cannot work without, by choice: `loadConfig` fails "EMBEDDER=openai needs EMBEDDER_URL"
+       * when one is empty. Declared beside the choice rather than in the adapter registries so that checking a
+       * config does not load every adapter (pg, better-sqlite3, ...).
+       */
+      needs?: Readonly<Record<string, readonly string[]>>;
+      secret?: boolean;
+    }
   | { type: 'int'; default: number; doc: string; min?: number; max?: number }
   | { type: 'number'; default: number; doc: string; min?: number; max?: number }
   | { type: 'bool'; default: boolean; doc: string };
@@ -86,6 +98,7 @@ export const CONFIG_SPEC = {
     type: 'string',
     default: 'use-lite-static',
     choices: ['use-lite-static', 'use-lite', 'transformers', 'openai'],
+    needs: { transformers: ['EMBEDDER_MODEL'], openai: ['EMBEDDER_URL'] },
     doc: "Embedding model: use-lite-static (static token vectors distilled from USE lite, Model2Vec-style: offline, no model run per text, default; the table is assets/use-lite-static.bin), use-lite (Universal Sentence Encoder lite itself, offline), transformers (ONNX model from a local directory), openai (any OpenAI-compatible /v1/embeddings endpoint). At start the API server embeds again, with this embedder, every live document version that has no vectors of its size (a DATA_DIR filled by another embedder, e.g. use-lite before use-lite-static was the default) and then drops the other size's vectors; two embedders with vectors of the same size are not told apart.",
   },
   EMBEDDER_THREADS: {
@@ -152,6 +165,7 @@ export const CONFIG_SPEC = {
     type: 'string',
     default: 'embedded',
     choices: ['embedded', 'qdrant', 'postgres'],
+    needs: { qdrant: ['QDRANT_URL'], postgres: ['DATABASE_URL'] },
     doc: 'embedded (SQLite in DATA_DIR: exact scores, FTS5 lexical search), qdrant, or postgres (chunks, vectors and a full-text index in DATABASE_URL, exact scores and BM25 at the store; for deployments without Qdrant).',
   },
   QDRANT_URL: { type: 'string', default: '', doc: 'qdrant: server URL, e.g. http://localhost:6333.' },
@@ -235,6 +249,7 @@ export const CONFIG_SPEC = {
     type: 'string',
     default: 'extractive',
     choices: ['extractive', 'openai', 'llama-cpp'],
+    needs: { openai: ['LLM_BASE_URL', 'LLM_MODEL'], 'llama-cpp': ['LLAMA_MODEL_PATH'] },
     doc: 'extractive (no LLM: quotes the best sentences, default), openai (any OpenAI-compatible chat endpoint), llama-cpp (GGUF in process).',
   },
   LLM_BASE_URL: { type: 'string', default: '', doc: 'openai: base URL, e.g. http://localhost:8000/v1.' },
@@ -517,6 +532,18 @@ type ValueOf<S> = S extends { type: 'bool' }
 export type Config = { readonly [K in keyof SpecTable]: ValueOf<SpecTable[K]> };
 /** The names a setting with `choices` allows, as a type: the adapter registries are keyed by them (src/adapters/registry.ts). */
 export type ChoiceOf<K extends keyof SpecTable> = SpecTable[K] extends { choices: readonly (infer C)[] } ? C : never;
+/** The settings whose `needs` is keyed by a name that is not one of their choices, or names a setting that does not exist. */
+type BadNeeds = {
+  [K in keyof SpecTable]: SpecTable[K] extends { needs: infer N }
+    ? [keyof N] extends [ChoiceOf<K>]
+      ? [N[keyof N]] extends [readonly (keyof SpecTable)[]]
+        ? never
+        : K
+      : K
+    : never;
+}[keyof SpecTable];
+// Fails tsc, naming the setting, when a `needs` is wrong.
+true satisfies [BadNeeds] extends [never] ? true : BadNeeds;
 
 function parseValue(name: string, spec: Spec, raw: string): string | number | boolean {
   switch (spec.type) {
@@ -574,19 +601,26 @@ function crossValidate(cfg: Config): void {
   };
   if (cfg.CHUNK_OVERLAP_TOKENS >= cfg.CHUNK_TOKENS) fail('CHUNK_OVERLAP_TOKENS must be smaller than CHUNK_TOKENS');
   if (cfg.ADAPTIVE_K_A + cfg.ADAPTIVE_K_B >= 1) fail('ADAPTIVE_K_A + ADAPTIVE_K_B must be below 1');
-  if (cfg.VECTOR_STORE === 'qdrant' && !cfg.QDRANT_URL) fail('VECTOR_STORE=qdrant needs QDRANT_URL');
-  if (cfg.VECTOR_STORE === 'postgres' && !cfg.DATABASE_URL) fail('VECTOR_STORE=postgres needs DATABASE_URL');
+  const unmet = unmetNeeds(cfg);
+  if (unmet) fail(unmet);
   if (cfg.DATABASE_URL && !/^postgres(ql)?:\/\//.test(cfg.DATABASE_URL))
     fail('DATABASE_URL must be a postgres:// or postgresql:// URL');
-  if (cfg.EMBEDDER === 'openai' && !cfg.EMBEDDER_URL) fail('EMBEDDER=openai needs EMBEDDER_URL');
-  if (cfg.EMBEDDER === 'transformers' && !cfg.EMBEDDER_MODEL) fail('EMBEDDER=transformers needs EMBEDDER_MODEL');
-  if (cfg.LLM_PROVIDER === 'openai' && (!cfg.LLM_BASE_URL || !cfg.LLM_MODEL))
-    fail('LLM_PROVIDER=openai needs LLM_BASE_URL and LLM_MODEL');
-  if (cfg.LLM_PROVIDER === 'llama-cpp' && !cfg.LLAMA_MODEL_PATH) fail('LLM_PROVIDER=llama-cpp needs LLAMA_MODEL_PATH');
   if (cfg.LLM_MAX_ANSWER_TOKENS >= cfg.LLM_CONTEXT_WINDOW)
     fail('LLM_MAX_ANSWER_TOKENS must be below LLM_CONTEXT_WINDOW');
   if (authEnabled(cfg) && !cfg.ADMIN_API_KEY)
     fail('auth is on (AUTH=on, or Redis/Qdrant configured with AUTH=auto): set ADMIN_API_KEY, or AUTH=off');
+}
+
+/** The first chosen adapter that lacks a setting it needs (its choice's `needs`), as a message; null if none. */
+function unmetNeeds(cfg: Config): string | null {
+  const values: Readonly<Record<string, unknown>> = cfg;
+  for (const [name, spec] of Object.entries(CONFIG_SPEC) as [string, Spec][]) {
+    if (spec.type !== 'string' || !spec.needs) continue;
+    const choice = String(values[name]);
+    const needed = Object.hasOwn(spec.needs, choice) ? spec.needs[choice]! : [];
+    if (needed.some((setting) => !values[setting])) return `${name}=${choice} needs ${needed.join(' and ')}`;
+  }
+  return null;
 }
 
 /** Auth is on unless the service runs in its local embedded mode, or AUTH says otherwise. */

@@ -55,6 +55,25 @@ describe('config', () => {
     expect(() => bare({ LLM_PROVIDER: 'openai' })).toThrow(/LLM_BASE_URL/);
   });
 
+  it('names the settings a chosen adapter cannot work without, and accepts it once they are set', () => {
+    const cases: Array<[Record<string, string>, string, Record<string, string>]> = [
+      [{ VECTOR_STORE: 'qdrant' }, 'VECTOR_STORE=qdrant needs QDRANT_URL', { QDRANT_URL: 'http://q:6333' }],
+      [{ VECTOR_STORE: 'postgres' }, 'VECTOR_STORE=postgres needs DATABASE_URL', { DATABASE_URL: 'postgres://db/x' }],
+      [{ EMBEDDER: 'openai' }, 'EMBEDDER=openai needs EMBEDDER_URL', { EMBEDDER_URL: 'http://e/v1' }],
+      [{ EMBEDDER: 'transformers' }, 'EMBEDDER=transformers needs EMBEDDER_MODEL', { EMBEDDER_MODEL: 'bge' }],
+      [
+        { LLM_PROVIDER: 'openai', LLM_MODEL: 'm' },
+        'LLM_PROVIDER=openai needs LLM_BASE_URL and LLM_MODEL',
+        { LLM_BASE_URL: 'http://l/v1' },
+      ],
+      [{ LLM_PROVIDER: 'llama-cpp' }, 'LLM_PROVIDER=llama-cpp needs LLAMA_MODEL_PATH', { LLAMA_MODEL_PATH: '/m.gguf' }],
+    ];
+    for (const [choice, message, needed] of cases) {
+      expect(() => bare(choice)).toThrow(message);
+      expect(() => bare({ ...choice, ...needed, AUTH: 'off' })).not.toThrow();
+    }
+  });
+
   it('turns auth on when Redis is configured, unless told otherwise, and then needs an admin key', () => {
     expect(authEnabled(bare())).toBe(false);
     expect(() => bare({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/ADMIN_API_KEY/);
