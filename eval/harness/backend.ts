@@ -109,6 +109,8 @@ export class InProcessBackend implements Backend {
 
   constructor(private readonly o: InProcessOptions) {
     const overrides = { ...(o.overrides ?? {}) };
+    // Built here rather than through the `llms` registry: the registry builds readers from Config, and the
+    // extractive reader's window and sentence cap are eval knobs (recorded in run.json) with no setting.
     if (
       o.config.LLM_PROVIDER === 'extractive' &&
       (o.readerWindow !== undefined || o.readerSentences !== undefined) &&

@@ -82,6 +82,8 @@ export interface LlmJudgeOptions {
  * False with the reply kept in `detail`.
  */
 export function llmJudge(opts: LlmJudgeOptions): Judge {
+  // The OpenAI-compatible provider itself, not the `llms` registry: the judge is no LLM_PROVIDER choice (LaRA
+  // judges with a chat model at an endpoint) and is set by --judge-* flags, not the service's LLM_* settings.
   const provider =
     opts.provider ??
     new OpenAiChatProvider({
