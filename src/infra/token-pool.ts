@@ -1,9 +1,8 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { TextChunk } from '../core/ingest/chunker.js';
 import { inlineTokenWork } from '../core/ingest/inline-token-work.js';
 import { AppError, cancelledBy } from '../errors.js';
-import type { ChunkSizes, TokenWork } from '../ports/token-work.js';
+import type { ChunkSizes, TextChunk, TokenWork } from '../ports/token-work.js';
 import { startModuleThread, stopThread } from './worker-thread.js';
 
 /** A request to a pool thread (see token-pool-worker.ts). */

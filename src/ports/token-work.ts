@@ -1,4 +1,11 @@
-import type { TextChunk } from '../core/ingest/chunker.js';
+/** A piece of a document: `text === original.slice(start, end)`. */
+export interface TextChunk {
+  order: number;
+  start: number;
+  end: number;
+  tokens: number;
+  text: string;
+}
 
 /** Chunk sizes in cl100k tokens (see `chunkText`). */
 export interface ChunkSizes {

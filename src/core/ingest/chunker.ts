@@ -1,13 +1,5 @@
+import type { TextChunk } from '../../ports/token-work.js';
 import { cl100k, preTokens, type Tokenizer } from '../tokenizer.js';
-
-/** A piece of a document: `text === original.slice(start, end)`. */
-export interface TextChunk {
-  order: number;
-  start: number;
-  end: number;
-  tokens: number;
-  text: string;
-}
 
 export interface ChunkOptions {
   /** Largest chunk in tokens: a sentence longer than this is cut between words (or inside a run without spaces). Default 400. */
