@@ -1,6 +1,6 @@
 import { AppError } from '../../errors.js';
 import type { TermDocumentStats } from '../../ports/document-store.js';
-import { adaptiveK } from './adaptive-k.js';
+import { ADAPTIVE_K_DEFAULTS, adaptiveK } from './adaptive-k.js';
 import { analyze } from '../text/analyse.js';
 import { minMaxNormalize } from './fusion.js';
 
@@ -87,7 +87,13 @@ export interface DocumentPickOptions {
  * question on the other folds): every fold chose top3 with no buffer, three
  * of five at most 3 documents (two chose 2). Numbers in docs/library.md.
  */
-export const DOCUMENT_PICK_DEFAULTS = Object.freeze({ a: 0, b: 0.1, buffer: 0, maxDocuments: 3 });
+export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
+  // The published window, as for chunks.
+  a: ADAPTIVE_K_DEFAULTS.a,
+  b: ADAPTIVE_K_DEFAULTS.b,
+  buffer: 0,
+  maxDocuments: 3,
+});
 
 /** What the first level decided, and why: part of every whole-namespace response. */
 export interface DocumentPick {
