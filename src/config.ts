@@ -343,7 +343,7 @@ export const CONFIG_SPEC = {
     type: 'string',
     default: 'document',
     choices: ['document', 'chunk'],
-    doc: "Whole-namespace queries: how the question's terms are weighted when the store's lexical candidates score the documents: document (idf over the namespace's documents, so a name that fills one book outweighs a word in a few chunks of another) or chunk (the store's chunk-level BM25). document was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
+    doc: "Whole-namespace queries: question terms weighted by idf over the namespace's documents (document) or as the store's chunk-level search weights them (chunk); see docs/library.md.",
   },
   LIBRARY_MAX_DOCUMENTS: {
     type: 'int',
