@@ -1,7 +1,7 @@
 import type { Logger } from '../../ports/logger.js';
 import type { DocumentRecord, DocumentStore, ListPage } from '../../ports/document-store.js';
 import type { Embedder } from '../../ports/embedder.js';
-import type { JobContext, JobInfo, JobQueue } from '../../ports/job-queue.js';
+import type { JobContext, JobQueue } from '../../ports/job-queue.js';
 import type { StoredChunk, VectorStore } from '../../ports/vector-store.js';
 import { AppError } from '../../errors.js';
 import { vectorReadiness } from '../readiness.js';
@@ -162,14 +162,31 @@ export class DocumentService {
       await this.o.documents.deleteTexts(namespace, id, { keepVersion: previous.version });
   }
 
-  private async enqueue(namespace: string, documentId: string, version: string, jobId: string): Promise<JobInfo> {
+  /**
+   * Enqueues the run of `version` under its job id; false when the document no longer waits for one. A waiting or
+   * active job with this id is the run itself. A finished one would stand in for the run this version still needs
+   * (job ids are deterministic: a failed run, or a completed one whose document was deleted before the same text
+   * came back), so it is removed first, but only if the document, read again after the job was seen finished,
+   * still waits (`waits`, by default {@link waitsForRun}). A run settles the document (live, superseded, failed)
+   * before the queue records it finished, so the caller's record (recoverPending's page, submit's `current`) may
+   * show a version pending whose run has since completed; acting on it ran the job a second time, as attempt 1
+   * again (tests/unit/document-service-rerun.test.ts).
+   */
+  private async enqueue(
+    namespace: string,
+    documentId: string,
+    version: string,
+    jobId: string,
+    waits: (doc: DocumentRecord | null) => boolean = (doc) => waitsForRun(doc, version, jobId),
+  ): Promise<boolean> {
     const existing = await this.o.queue.get(jobId);
-    // A finished job with this id would stand in for the run this version still needs (job ids are deterministic:
-    // a failed run, or a completed one whose document was deleted before the same text came back): clear it first.
-    // A waiting or active one is the run itself.
-    if (existing?.state === 'failed' || existing?.state === 'completed') await this.o.queue.remove(jobId);
+    if (existing?.state === 'failed' || existing?.state === 'completed') {
+      if (!waits(await this.o.documents.get(namespace, documentId))) return false;
+      await this.o.queue.remove(jobId);
+    }
     const data: IngestJobData = { namespace, documentId, version };
-    return this.o.queue.enqueue(INGEST_JOB, data, { jobId, attempts: this.o.ingestAttempts });
+    await this.o.queue.enqueue(INGEST_JOB, data, { jobId, attempts: this.o.ingestAttempts });
+    return true;
   }
 
   async get(namespace: string, id: string): Promise<DocumentRecord> {
@@ -212,13 +229,13 @@ export class DocumentService {
   async recoverPending(): Promise<number> {
     let n = 0;
     for await (const [ns, doc] of this.everyDocument()) {
-      if (doc.pending && doc.status !== 'failed') {
-        const job = await this.o.queue.get(doc.pending.jobId);
-        if (!job || job.state === 'failed' || job.state === 'completed') {
-          await this.enqueue(ns, doc.id, doc.pending.version, doc.pending.jobId);
-          n++;
-        }
-      }
+      if (!doc.pending || doc.status === 'failed') continue;
+      const { version, jobId } = doc.pending;
+      const job = await this.o.queue.get(jobId);
+      if (job && job.state !== 'failed' && job.state !== 'completed') continue;
+      // This record is from a page read before: enqueue reads it again before it clears a finished job.
+      const waits = (d: DocumentRecord | null) => waitsForRun(d, version, jobId) && d?.status !== 'failed';
+      if (await this.enqueue(ns, doc.id, version, jobId, waits)) n++;
     }
     if (n > 0) this.o.logger.info({ recovered: n }, 're-enqueued unfinished ingestion jobs');
     return n;
@@ -252,8 +269,7 @@ export class DocumentService {
         };
       });
       if (!marked) continue;
-      await this.enqueue(ns, doc.id, version, jobId);
-      n++;
+      if (await this.enqueue(ns, doc.id, version, jobId)) n++;
     }
     if (n > 0)
       this.o.logger.info(
@@ -444,6 +460,11 @@ export class DocumentService {
       await this.o.vectors.deleteDocument(namespace, documentId);
     }
   }
+}
+
+/** Whether `doc` still waits for the ingestion run of `version` under `jobId`: that version is its pending one. */
+function waitsForRun(doc: DocumentRecord | null, version: string, jobId: string): boolean {
+  return doc?.pending?.version === version && doc.pending.jobId === jobId;
 }
 
 /**
