@@ -6,7 +6,8 @@
  * storing), the stall the worst event-loop delay of the process meanwhile
  * (perf_hooks.monitorEventLoopDelay, 10 ms resolution: what every other
  * request of the API waited at most). Sizes are UTF-8 bytes; the book is LaRA
- * novels joined and cut to the same number of bytes, measured in the same run.
+ * novels joined and cut to the same number of bytes (see freshBook), measured
+ * in the same run.
  * Embedding is a hashing embedder here (tests/contract/llm-test-embedder.ts):
  * its cost is per chunk and bench/ingest.ts measures the real one, so the
  * times are the tokenizer's and the service's own. "tokenizer ms" is the
@@ -33,6 +34,7 @@ import { buildApp } from '../src/app.js';
 import { TokenPool } from '../src/infra/token-pool.js';
 import { HashingEmbedder } from '../tests/contract/llm-test-embedder.js';
 import { pathologicalText, type PathologicalKind } from '../tests/helpers/pathological.js';
+import { seededRandom } from '../src/core/random.js';
 import { median } from './stats.js';
 
 const OPTIONS = {
@@ -79,6 +81,31 @@ function ofBytes(text: string, bytes: number): string {
     .subarray(0, bytes)
     .toString('utf8')
     .replace(/\uFFFD$/, '');
+}
+
+let books = 0;
+/**
+ * A book of `bytes` never counted before in this process. The service
+ * remembers the counts of text it has seen, block by content-defined block
+ * (src/core/tokenizer.ts), so the same LaRA novels twice would cost the second
+ * time nothing but hashing, while every pathological text is new. Each book is
+ * the novels with the words of every line shuffled (a seed per book): the same
+ * words, lengths, spaces and punctuation, which is what BPE's cost depends on,
+ * in blocks never seen before.
+ */
+function freshBook(bytes: number): string {
+  const random = seededRandom(++books);
+  return ofBytes(library, bytes)
+    .split('\n')
+    .map((line) => {
+      const words = line.split(' ');
+      for (let i = words.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [words[i], words[j]] = [words[j]!, words[i]!];
+      }
+      return words.join(' ');
+    })
+    .join('\n');
 }
 
 /** A text of `kind` of `bytes` UTF-8 bytes (CJK characters are 3 bytes each). */
@@ -169,38 +196,37 @@ async function ingest(original: string): Promise<Run> {
 
 // Warm-up, not printed: the first runs of a process pay for JIT compilation (the first book measured took ~2.5x
 // per byte what later ones did).
-await ingest(ofBytes(library, 200_000));
+await ingest(freshBook(200_000));
 for (const c of CASES) await ingest(pathological(c.kind, 50_000));
 
 const pad = (s: string, n: number): string => s.padEnd(n);
 const num = (x: number, d = 0): string => x.toFixed(d).padStart(8);
 console.log(
-  `bench/pathological: ${rounds} round(s), scale ${scale}; time = POST to ingestion job done; stall = worst event-loop delay meanwhile; book = LaRA novels cut to the same UTF-8 size`,
+  `bench/pathological: ${rounds} round(s), scale ${scale}; time = POST to ingestion job done; stall = worst event-loop delay meanwhile; book = LaRA novels cut to the same UTF-8 size, words shuffled within lines (a book never counted before)`,
 );
 console.log(
   `${pad('text', 50)} ${'bytes'.padStart(9)} ${'tokens'.padStart(8)} ${'chunks'.padStart(8)} ${'tokenizer'.padStart(9)} ${'202 ms'.padStart(8)} ${'time ms'.padStart(8)} ${'stall ms'.padStart(8)} ${'tok/book'.padStart(9)} ${'time/book'.padStart(9)} ${'stall/book'.padStart(10)}`,
 );
-const books = new Map<number, Run[]>();
+const bookRunsOf = new Map<number, Run[]>();
 let worstRatio = 0;
 let worstTokRatio = 0;
 for (const c of CASES) {
   const bytes = Math.round(c.bytes * scale);
   const text = pathological(c.kind, bytes);
-  const book = ofBytes(library, Buffer.byteLength(text));
-  const bookRuns = books.get(bytes) ?? [];
+  const bookRuns = bookRunsOf.get(bytes) ?? [];
   const runs: Run[] = [];
   for (let r = 0; r < rounds; r++) {
-    bookRuns.push(await ingest(book));
+    bookRuns.push(await ingest(freshBook(Buffer.byteLength(text))));
     runs.push(await ingest(text));
   }
-  books.set(bytes, bookRuns);
+  bookRunsOf.set(bytes, bookRuns);
   const med = (xs: Run[], k: keyof Run): number => median(xs.map((x) => x[k]));
   const ratio = med(runs, 'ms') / med(bookRuns, 'ms');
   const tokRatio = med(runs, 'tokenMs') / med(bookRuns, 'tokenMs');
   worstRatio = Math.max(worstRatio, ratio);
   worstTokRatio = Math.max(worstTokRatio, tokRatio);
   const line = (label: string, xs: Run[], ratios: string[]): string =>
-    `${pad(label, 50)} ${String(Buffer.byteLength(label === c.name ? text : book)).padStart(9)} ${num(med(xs, 'tokens'))} ${num(med(xs, 'chunks'))} ${num(med(xs, 'tokenMs')).padStart(9)} ${num(med(xs, 'uploadMs'))} ${num(med(xs, 'ms'))} ${num(med(xs, 'stallMs'), 1)} ${(ratios[0] ?? '').padStart(9)} ${(ratios[1] ?? '').padStart(9)} ${(ratios[2] ?? '').padStart(10)}`;
+    `${pad(label, 50)} ${String(Buffer.byteLength(text)).padStart(9)} ${num(med(xs, 'tokens'))} ${num(med(xs, 'chunks'))} ${num(med(xs, 'tokenMs')).padStart(9)} ${num(med(xs, 'uploadMs'))} ${num(med(xs, 'ms'))} ${num(med(xs, 'stallMs'), 1)} ${(ratios[0] ?? '').padStart(9)} ${(ratios[1] ?? '').padStart(9)} ${(ratios[2] ?? '').padStart(10)}`;
   console.log(line('  normal book, same size', bookRuns, []));
   console.log(
     line(c.name, runs, [
