@@ -44,8 +44,12 @@ export interface JobQueue {
   readonly name: string;
   enqueue<TData>(name: string, data: TData, opts: EnqueueOptions): Promise<JobInfo<TData>>;
   get(jobId: string): Promise<JobInfo | null>;
-  /** Removes a finished job so the same id can run again. */
-  remove(jobId: string): Promise<void>;
+  /**
+   * Removes a finished job so the same id can run again: the run that finished at `finishedAt` (the job's, as the
+   * caller read it), and no other. A job that ran again since (another caller cleared the run it saw first) stays,
+   * or two callers acting on one finished run would each start the job anew.
+   */
+  remove(jobId: string, finishedAt: string | null): Promise<void>;
   /** Jobs not finished yet, by state: the queue's depth. */
   counts(): Promise<QueueCounts>;
   health(): Promise<void>;

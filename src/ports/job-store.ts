@@ -65,8 +65,11 @@ export interface JobStore {
   progress(id: string, owner: string, progress: number): Promise<boolean>;
   /** Ends a run `owner` holds with its outcome; false (and nothing written) when it no longer holds it. */
   finish(id: string, owner: string, outcome: RunOutcome, now: number): Promise<boolean>;
-  /** Removes a finished job so its id can run again; false when it is missing or not finished. */
-  remove(id: string): Promise<boolean>;
+  /**
+   * Removes a finished job so its id can run again, if it is still the run that finished at `finishedAt`; false when
+   * it is missing, not finished, or another run (see JobQueue.remove).
+   */
+  remove(id: string, finishedAt: string | null): Promise<boolean>;
   /** Removes the oldest finished jobs beyond the newest `keep`. Returns how many went. */
   prune(keep: number): Promise<number>;
   /** Whether any job of the given names is waiting, delayed or active. */

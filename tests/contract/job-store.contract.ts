@@ -163,9 +163,11 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
         const j = (await store.claim('A', [name], LEASE, T0 + i))!;
         await store.finish(j.id, 'A', { state: 'completed', result: i }, T0 + 10 * i);
       }
-      expect(await store.remove(id('open'))).toBe(false);
-      expect(await store.remove(id('f1'))).toBe(true);
-      expect(await store.remove(id('f1'))).toBe(false);
+      expect(await store.remove(id('open'), null)).toBe(false);
+      const f1 = (await store.get(id('f1')))!.finishedAt;
+      expect(await store.remove(id('f1'), new Date(T0 + 20).toISOString())).toBe(false);
+      expect(await store.remove(id('f1'), f1)).toBe(true);
+      expect(await store.remove(id('f1'), f1)).toBe(false);
       expect(await store.get(id('f1'))).toBeNull();
       await store.insert({ id: id('f1'), name, data: 'again', maxAttempts: 1 }, T0 + 50);
       expect((await store.get(id('f1')))?.data).toBe('again');
@@ -174,6 +176,22 @@ export function jobStoreContract(name: string, make: () => Promise<JobStoreHarne
       expect(await store.get(id('f2'))).toBeNull();
       expect((await store.get(id('f3')))?.result).toBe(3);
       expect((await store.get(id('open')))?.state).toBe('waiting');
+    });
+
+    it('remove takes only the finished run it names: a job that ran again since stays (two callers acting on one finished run)', async () => {
+      await store.insert({ id: id('r'), name, data: 1, maxAttempts: 1 }, T0);
+      let run = (await store.claim('A', [name], LEASE, T0 + 1))!;
+      await store.finish(run.id, 'A', { state: 'completed', result: 1 }, T0 + 10);
+      const first = (await store.get(id('r')))!.finishedAt;
+      // The first caller clears the run it read and the job runs again.
+      expect(await h.other.remove(id('r'), first)).toBe(true);
+      await h.other.insert({ id: id('r'), name, data: 2, maxAttempts: 1 }, T0 + 20);
+      run = (await h.other.claim('B', [name], LEASE, T0 + 21))!;
+      expect(run).toMatchObject({ id: id('r'), attempts: 1 });
+      await h.other.finish(run.id, 'B', { state: 'completed', result: 2 }, T0 + 30);
+      // The second caller read the same first run; its late remove leaves the new run, which then is not run a third time.
+      expect(await store.remove(id('r'), first)).toBe(false);
+      expect(await store.get(id('r'))).toMatchObject({ state: 'completed', result: 2, attempts: 1 });
     });
 
     it('busy and nextDue describe the unfinished jobs of the given names', async () => {

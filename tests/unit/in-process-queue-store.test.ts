@@ -150,7 +150,7 @@ describe('InProcessQueue on a database file shared by several queues (processes)
     second.register('echo', async (job) => ({ echoed: job.data }));
     await second.start();
     expect((await until(second, 'job-waiting', finished)).result).toEqual({ echoed: { y: 2 } });
-    await second.remove('job-done');
+    await second.remove('job-done', done!.finishedAt);
     expect(await open(file).q.get('job-done')).toBeNull();
   });
 

@@ -77,8 +77,12 @@ function toInfo(job: Job, state: string): JobInfo {
     result: job.returnvalue ?? null,
     error: mapped === 'failed' ? decodeError(job.failedReason) : null,
     createdAt: new Date(job.timestamp).toISOString(),
-    finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    finishedAt: finishedAtOf(job),
   };
+}
+
+function finishedAtOf(job: Job): string | null {
+  return job.finishedOn ? new Date(job.finishedOn).toISOString() : null;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -131,10 +135,11 @@ export class BullMqQueue implements JobQueue {
     });
   }
 
-  async remove(jobId: string): Promise<void> {
+  async remove(jobId: string, finishedAt: string | null): Promise<void> {
     return this.call(async () => {
       const job = await this.queue.getJob(jobId);
-      if (job && ((await job.isCompleted()) || (await job.isFailed()))) await job.remove();
+      if (job && finishedAtOf(job) === finishedAt && ((await job.isCompleted()) || (await job.isFailed())))
+        await job.remove();
     });
   }
 

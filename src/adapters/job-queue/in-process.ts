@@ -104,8 +104,8 @@ export class InProcessQueue implements JobQueue, JobRunner {
     return job ? toInfo(job) : null;
   }
 
-  async remove(jobId: string): Promise<void> {
-    await this.store.remove(jobId);
+  async remove(jobId: string, finishedAt: string | null): Promise<void> {
+    await this.store.remove(jobId, finishedAt);
   }
 
   counts(): Promise<QueueCounts> {

@@ -126,11 +126,11 @@ export class PostgresJobStore implements JobStore {
     return (res.rowCount ?? 0) > 0;
   }
 
-  async remove(id: string): Promise<boolean> {
+  async remove(id: string, finishedAt: string | null): Promise<boolean> {
     const { rowCount } = await this.#db.query(
       'jobs.remove',
-      `DELETE FROM jobs WHERE id = $1 AND state IN ('completed', 'failed')`,
-      [id],
+      `DELETE FROM jobs WHERE id = $1 AND state IN ('completed', 'failed') AND finished_at IS NOT DISTINCT FROM $2`,
+      [id, finishedAt],
     );
     return (rowCount ?? 0) > 0;
   }

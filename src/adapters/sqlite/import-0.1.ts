@@ -281,7 +281,8 @@ export async function importOnce(ctx: Import01Context, opts: ImportOnceOptions =
   const owner = `import:${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
   const existing = await ctx.jobs.get(IMPORT_01);
   // A finished import job (a forced re-run, or one that failed) makes way for this run.
-  if (existing?.state === 'completed' || existing?.state === 'failed') await ctx.jobs.remove(IMPORT_01);
+  if (existing?.state === 'completed' || existing?.state === 'failed')
+    await ctx.jobs.remove(IMPORT_01, existing.finishedAt);
   await ctx.jobs.insert({ id: IMPORT_01, name: IMPORT_01, data: { dataDir: ctx.dataDir }, maxAttempts: 3 }, Date.now());
   for (;;) {
     const job = await ctx.jobs.claim(owner, [IMPORT_01], leaseMs, Date.now());

@@ -21,7 +21,7 @@ const NAMED = 'name IN (SELECT value FROM json_each(?))';
  */
 export class SqliteJobStore implements JobStore {
   readonly #get: Database.Statement<[string], JobRow>;
-  readonly #removeFinished: Database.Statement<[string]>;
+  readonly #removeFinished: Database.Statement<[string, string | null]>;
   readonly #prune: Database.Statement<[number]>;
   readonly #busy: Database.Statement<[string], { one: number }>;
   readonly #nextDue: Database.Statement<[string], { at: number | null }>;
@@ -45,7 +45,9 @@ export class SqliteJobStore implements JobStore {
     this.#thread = db.memory || opts.writeThread === false ? null : new SqliteWriteThread(db.name);
     this.#threadMinChars = opts.writeThreadMinChars ?? WRITE_THREAD_MIN_CHARS;
     this.#get = db.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`);
-    this.#removeFinished = db.prepare(`DELETE FROM jobs WHERE id = ? AND state IN ('completed', 'failed')`);
+    this.#removeFinished = db.prepare(
+      `DELETE FROM jobs WHERE id = ? AND state IN ('completed', 'failed') AND finished_at IS ?`,
+    );
     this.#prune = db.prepare(
       `DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC LIMIT -1 OFFSET ?)`,
     );
@@ -161,8 +163,8 @@ export class SqliteJobStore implements JobStore {
     return sqlite('jobs.finish', () => this.#finish(id, owner, outcome, now));
   }
 
-  async remove(id: string): Promise<boolean> {
-    return sqlite('jobs.remove', () => this.#removeFinished.run(id).changes > 0);
+  async remove(id: string, finishedAt: string | null): Promise<boolean> {
+    return sqlite('jobs.remove', () => this.#removeFinished.run(id, finishedAt).changes > 0);
   }
 
   async prune(keep: number): Promise<number> {

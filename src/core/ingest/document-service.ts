@@ -182,7 +182,7 @@ export class DocumentService {
     const existing = await this.o.queue.get(jobId);
     if (existing?.state === 'failed' || existing?.state === 'completed') {
       if (!waits(await this.o.documents.get(namespace, documentId))) return false;
-      await this.o.queue.remove(jobId);
+      await this.o.queue.remove(jobId, existing.finishedAt);
     }
     const data: IngestJobData = { namespace, documentId, version };
     await this.o.queue.enqueue(INGEST_JOB, data, { jobId, attempts: this.o.ingestAttempts });
