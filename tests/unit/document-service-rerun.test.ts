@@ -124,4 +124,26 @@ describe('DocumentService: a job that has completed is not run again on a stale 
     expect(runs).toEqual([`${jobId}#1`, `${jobId}#1`]);
     expect(await documents.get(NS, 'log')).toMatchObject({ status: 'ready', pending: null });
   });
+
+  it('recoverPending does not run again a replacement that failed for good while the old version stays live', async () => {
+    await queue.start();
+    const v1 = (await service.submit({ namespace: NS, id: 'log', text: TEXT, source: 'json' })).document.pending!
+      .version;
+    await queue.drain();
+    // The replacement's text cannot be read by its run (as if lost): INGEST_FAILED, for good (one attempt).
+    const getText = documents.getText.bind(documents);
+    documents.getText = async (ns, id, version) => (version === v1 ? getText(ns, id, version) : null);
+    const replaced = await service.submit({ namespace: NS, id: 'log', text: `${TEXT} A new line.`, source: 'json' });
+    await queue.drain();
+    const doc = await documents.get(NS, 'log');
+    expect(doc).toMatchObject({ status: 'ready', version: v1, error: { code: 'INGEST_FAILED' } });
+    expect(doc!.pending?.jobId).toBe(replaced.jobId);
+    expect(await queue.get(replaced.jobId)).toMatchObject({ state: 'failed' });
+
+    // A restart does not run it again: it failed for good, as a new document's failed run is not run again.
+    const before = runs.length;
+    expect(await service.recoverPending()).toBe(0);
+    await queue.drain();
+    expect(runs.length).toBe(before);
+  });
 });

@@ -229,12 +229,12 @@ export class DocumentService {
   async recoverPending(): Promise<number> {
     let n = 0;
     for await (const [ns, doc] of this.everyDocument()) {
-      if (!doc.pending || doc.status === 'failed') continue;
+      if (!doc.pending || failedForGood(doc)) continue;
       const { version, jobId } = doc.pending;
       const job = await this.o.queue.get(jobId);
       if (job && job.state !== 'failed' && job.state !== 'completed') continue;
       // This record is from a page read before: enqueue reads it again before it clears a finished job.
-      const waits = (d: DocumentRecord | null) => waitsForRun(d, version, jobId) && d?.status !== 'failed';
+      const waits = (d: DocumentRecord | null) => waitsForRun(d, version, jobId) && !failedForGood(d!);
       if (await this.enqueue(ns, doc.id, version, jobId, waits)) n++;
     }
     if (n > 0) this.o.logger.info({ recovered: n }, 're-enqueued unfinished ingestion jobs');
@@ -460,6 +460,15 @@ export class DocumentService {
       await this.o.vectors.deleteDocument(namespace, documentId);
     }
   }
+}
+
+/**
+ * Whether the pending version's run failed for good: a new document's is `failed`; a live one keeps `ready` and its
+ * live version, with the replacement's error on the record (a submit clears it). Neither is run again at a start;
+ * submitting the text again does.
+ */
+function failedForGood(doc: DocumentRecord): boolean {
+  return doc.status === 'failed' || (doc.pending !== null && doc.error !== null);
 }
 
 /** Whether `doc` still waits for the ingestion run of `version` under `jobId`: that version is its pending one. */
