@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRecord } from '../contract/document-store.contract.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 import { ExtractiveReader } from '../../src/adapters/llm/extractive.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
@@ -238,23 +239,14 @@ describe('POST /v1/answer over HTTP (extractive reader with a 1 500-token window
     }
 
     it('rejects a document that is not ready yet with 409 DOCUMENT_NOT_READY', async () => {
-      const now = new Date().toISOString();
-      await s.container.documents.put({
-        namespace: 'default',
-        id: 'still-indexing',
-        title: '',
-        status: 'indexing',
-        version: null,
-        pending: { version: 'v1', jobId: 'j1' },
-        chars: 10,
-        tokens: 3,
-        chunkCount: 0,
-        metadata: {},
-        source: 'json',
-        error: null,
-        createdAt: now,
-        updatedAt: now,
-      });
+      await s.container.documents.put(
+        makeRecord('default', 'still-indexing', {
+          status: 'indexing',
+          version: null,
+          pending: { version: 'v1', jobId: 'j1' },
+          chunkCount: 0,
+        }),
+      );
       const r = await post({ question, strategy: 'rag', documentIds: ['still-indexing'] });
       expect(r.status).toBe(409);
       expect(r.body.error.code).toBe('DOCUMENT_NOT_READY');

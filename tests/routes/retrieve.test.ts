@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRecord } from '../contract/document-store.contract.js';
 import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 // Filler about farming; one paragraph, two thirds in, holds the answer.
@@ -145,23 +146,14 @@ describe('POST /v1/retrieve over HTTP (real USE-lite embeddings, default selecti
   it('reports a document still ingesting as not ready, naming it', async () => {
     // The record as a submit leaves it until its job makes the version live: written directly, since the in-process
     // queue may index a small text before a request sent right after the upload arrives.
-    const now = new Date().toISOString();
-    await s.container.documents.put({
-      namespace: 'default',
-      id: 'fresh',
-      title: 'fresh',
-      status: 'pending',
-      version: null,
-      pending: { version: 'v-fresh', jobId: 'ingest_fresh', chars: 100, tokens: 25 },
-      chars: 100,
-      tokens: 25,
-      chunkCount: 0,
-      metadata: {},
-      source: 'json',
-      error: null,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await s.container.documents.put(
+      makeRecord('default', 'fresh', {
+        status: 'pending',
+        version: null,
+        pending: { version: 'v-fresh', jobId: 'ingest_fresh' },
+        chunkCount: 0,
+      }),
+    );
     const q = await s.call('POST', '/v1/retrieve', { question: 'ploughing', documentIds: ['farm', 'fresh'] });
     expect(q.status).toBe(409);
     expect(q.body.error.code).toBe('DOCUMENT_NOT_READY');

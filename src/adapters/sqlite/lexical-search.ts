@@ -13,7 +13,8 @@ export interface LexicalQuery {
   limit: number;
 }
 
-export interface SearchRow {
+/** A row of the `chunks` table as the store reads it (vector aside). */
+export interface ChunkRow {
   id: string;
   document_id: string;
   version: string;
@@ -22,6 +23,9 @@ export interface SearchRow {
   end_char: number;
   tokens: number;
   text: string;
+}
+
+export interface SearchRow extends ChunkRow {
   score: number;
 }
 
@@ -141,7 +145,7 @@ export class Fts5TopK {
           'SELECT document_id, version FROM chunk_versions WHERE dims = ? AND namespace = ? AND model = ?',
         )
         .raw(),
-      row: db.prepare<[number], Omit<SearchRow, 'score'>>(
+      row: db.prepare<[number], ChunkRow>(
         'SELECT id, document_id, version, ord, start_char, end_char, tokens, text FROM chunks WHERE seq = ?',
       ),
     };

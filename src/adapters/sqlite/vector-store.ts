@@ -12,7 +12,7 @@ import type {
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 import { cosine, dot, norm, topScored } from '../vector-store/exact.js';
 import { checkSpace } from '../vector-store/space.js';
-import { Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
+import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
 import { SqliteSearchThread } from './search-thread.js';
 
 /** Options of {@link SqliteVectorStore}. */
@@ -34,17 +34,6 @@ interface Segment {
   vectors: Float32Array;
   norms: Float32Array;
   bytes: number;
-}
-
-interface ChunkRow {
-  id: string;
-  document_id: string;
-  version: string;
-  ord: number;
-  start_char: number;
-  end_char: number;
-  tokens: number;
-  text: string;
 }
 
 /** What a cached chunk record costs beyond its text (object, strings' headers), roughly. */
