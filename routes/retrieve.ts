@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from '../src/http/schemas.js';
-import { EXAMPLE, plainJson, RetrieveResult } from '../src/http/views.js';
+import { EXAMPLE, type LibraryView, plainJson, RetrieveResult } from '../src/http/views.js';
 import { AppError } from '../src/errors.js';
 import type { AdaptiveKOptions } from '../src/core/retrieval/adaptive-k.js';
 import type { SelectionMethod } from '../src/core/retrieval/select.js';
@@ -126,7 +126,8 @@ export function checkQuestion(question: string, cfg: Config): string {
 export function retrievalView(r: RetrievalResult, includeCurve = true) {
   return {
     scope: r.scope,
-    library: r.library,
+    // The schema describes what the service returns: a change to either fails to compile here.
+    library: r.library satisfies LibraryView | null,
     method: r.method,
     score: r.score,
     k: r.signals.k,

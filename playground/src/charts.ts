@@ -8,7 +8,7 @@
  * hand-made SVG is ~200 lines, styled by the page's CSS, readable by screen
  * readers (<title> on every mark) and queryable from the DOM.
  */
-import type { Citation, RetrieveResult } from './types.js';
+import type { Citation, LibraryView, RetrieveResult } from './types.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -50,31 +50,95 @@ export function band(rank: number, k: number, cutIndex: number | null): 'above' 
   return 'buffer';
 }
 
+/** One sorted score curve, whatever its points are (chunks or documents). */
+interface CurveSpec {
+  /** Scores, best first, each with its tooltip and the data attributes the page's tests read. */
+  points: Array<{ score: number; title: (band: string) => string; attrs: Attrs }>;
+  /** Points read (the first k). */
+  k: number;
+  /** Rank of the last point above the largest gap; null or -1 for none. */
+  cutIndex: number | null;
+  /** The ranks whose gaps Adaptive-k searched, [lo, hi). */
+  window: readonly [number, number] | null;
+  /** Singular and plural names of a point ("chunk", "chunks"). */
+  unit: readonly [string, string];
+  /** What the score is, for the y axis. */
+  scoreName: string | null;
+  /** Extra class of the svg (besides `chart`). */
+  cls: string;
+  /** The chart's text alternative. */
+  title: string;
+}
+
 /**
  * Every chunk's score, sorted best first, with the Adaptive-k cut (the largest
  * gap, Taguchi et al., EMNLP 2025) and the buffer read after it.
  */
 export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
+  const n = r.curve?.length ?? 0;
+  drawCurve(host, {
+    points: (r.curve ?? []).map((p) => ({
+      score: p.score,
+      title: (b) => `chunk ${p.order} of ${p.documentId} · score ${fmt(p.score)} · ${b}`,
+      attrs: { 'data-order': p.order },
+    })),
+    k: r.k,
+    cutIndex: r.cutIndex,
+    window: r.adaptiveK?.window ?? null,
+    unit: ['chunk', 'chunks'],
+    scoreName: r.score ?? null,
+    cls: 'curve',
+    title: `Score curve: ${n} chunks sorted by similarity; ${r.k} read`,
+  });
+}
+
+/**
+ * The documents' curve of a whole-namespace question: each document's score
+ * (from its best candidate chunks), best first, with the same Adaptive-k cut
+ * the chunks get; the picked documents are the ones read.
+ */
+export function renderLibraryCurve(host: HTMLElement, lib: LibraryView): void {
+  const title = new Map(lib.picked.map((d) => [d.id, d.title]));
+  drawCurve(host, {
+    points: lib.curve.map((d) => ({
+      score: d.score,
+      title: (b) =>
+        `${title.get(d.documentId) || d.documentId} · score ${fmt(d.score)} · best chunk ${fmt(d.best)} · ${d.chunks} candidate chunk${d.chunks === 1 ? '' : 's'} · ${b}`,
+      attrs: { 'data-document': d.documentId },
+    })),
+    k: lib.picked.length,
+    cutIndex: lib.cutIndex,
+    window: null,
+    unit: ['document', 'documents'],
+    scoreName: lib.aggregate,
+    cls: 'doc-curve',
+    title: `Documents' score curve: ${lib.curve.length} documents with matching chunks, sorted by score; ${lib.picked.length} picked`,
+  });
+}
+
+function drawCurve(host: HTMLElement, c: CurveSpec): void {
   host.replaceChildren();
-  const curve = r.curve ?? [];
+  const curve = c.points;
   const n = curve.length;
+  const [one, many] = c.unit;
   // Drawn at the host's pixel width, so text keeps its CSS size at any window width.
   const W = Math.max(360, Math.round(host.clientWidth || 760));
   const H = 290;
   const m = { l: 56, r: 20, t: 30, b: 46 };
+  const cut = c.cutIndex !== null && c.cutIndex >= 0 ? c.cutIndex : null;
   const svg = el('svg', {
     viewBox: `0 0 ${W} ${H}`,
-    class: 'chart curve',
+    class: `chart ${c.cls}`,
     role: 'img',
     'data-points': n,
-    'data-k': r.k,
-    'data-cut': r.cutIndex ?? -1,
+    'data-k': c.k,
+    'data-cut': cut ?? -1,
   });
-  titled(svg, `Score curve: ${n} chunks sorted by similarity; ${r.k} read`);
+  titled(svg, c.title);
   host.appendChild(svg);
   if (n === 0) {
     svg.appendChild(
-      el('text', { x: W / 2, y: H / 2, class: 'empty', 'text-anchor': 'middle' }, 'No chunks were scored.'),
+      el('text', { x: W / 2, y: H / 2, class: 'empty', 'text-anchor': 'middle' }, `No ${many} were scored.`),
     );
     return;
   }
@@ -107,7 +171,7 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
     el(
       'text',
       { x: m.l + pw / 2, y: H - 8, 'text-anchor': 'middle', class: 'axis-label' },
-      'rank (chunks sorted by score, best first)',
+      `rank (${many} sorted by score, best first)`,
     ),
   );
   axes.appendChild(
@@ -120,38 +184,38 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
         class: 'axis-label',
         transform: `rotate(-90 14 ${m.t + ph / 2})`,
       },
-      `score${r.score ? ` (${r.score})` : ''}`,
+      `score${c.scoreName ? ` (${c.scoreName})` : ''}`,
     ),
   );
   svg.appendChild(axes);
 
-  const cut = r.cutIndex;
-  const ak = r.adaptiveK;
-  if (ak && ak.window[1] > ak.window[0]) {
+  const win = c.window;
+  if (win && win[1] > win[0]) {
     // The gaps Adaptive-k searched: between ranks lo..hi (the b tail is skipped).
-    const wx1 = x(ak.window[0]);
-    const wx2 = x(Math.min(n - 1, ak.window[1]));
+    const wx1 = x(win[0]);
+    const wx2 = x(Math.min(n - 1, win[1]));
     svg.appendChild(
       titled(
         el('rect', { x: wx1, y: H - m.b + 1, width: Math.max(1, wx2 - wx1), height: 4, class: 'window' }),
-        `Gap search window: gaps ${ak.window[0]}–${ak.window[1] - 1}`,
+        `Gap search window: gaps ${win[0]}–${win[1] - 1}`,
       ),
     );
   }
-  if (cut !== null && cut >= 0 && r.k > cut + 1) {
+  if (cut !== null && c.k > cut + 1) {
     const bx1 = x(cut) + step / 2;
-    const bx2 = Math.min(W - m.r, x(r.k - 1) + step / 2);
+    const bx2 = Math.min(W - m.r, x(c.k - 1) + step / 2);
+    const extra = c.k - cut - 1;
     svg.appendChild(
       titled(
         el('rect', { x: bx1, y: m.t, width: Math.max(1, bx2 - bx1), height: ph, class: 'buffer-band' }),
-        `Buffer: ${r.k - cut - 1} chunks read after the cut`,
+        `Buffer: ${extra} ${extra === 1 ? one : many} read after the cut`,
       ),
     );
     svg.appendChild(
       el(
         'text',
         { x: (bx1 + bx2) / 2, y: m.t + 14, 'text-anchor': 'middle', class: 'buffer-label' },
-        `buffer +${r.k - cut - 1}`,
+        `buffer +${extra}`,
       ),
     );
   }
@@ -162,17 +226,18 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
   const dots = el('g', { class: 'points' });
   const radius = n > 300 ? 1.6 : n > 80 ? 2.6 : 3.6;
   curve.forEach((p, i) => {
-    const b = band(i, r.k, cut);
+    const b = band(i, c.k, cut);
+    const what = b === 'skipped' ? 'not read' : b === 'buffer' ? 'read (buffer)' : 'read';
     dots.appendChild(
       titled(
-        el('circle', { cx: x(i), cy: y(p.score), r: radius, class: `pt ${b}`, 'data-rank': i, 'data-order': p.order }),
-        `#${i + 1} · chunk ${p.order} of ${p.documentId} · score ${fmt(p.score)} · ${b === 'skipped' ? 'not read' : b === 'buffer' ? 'read (buffer)' : 'read'}`,
+        el('circle', { cx: x(i), cy: y(p.score), r: radius, class: `pt ${b}`, 'data-rank': i, ...p.attrs }),
+        `#${i + 1} · ${p.title(what)}`,
       ),
     );
   });
   svg.appendChild(dots);
 
-  if (cut !== null && cut >= 0 && cut < n - 1) {
+  if (cut !== null && cut < n - 1) {
     const cx = x(cut) + step / 2;
     const g = el('g', { class: 'cut-marker', 'data-cut': cut });
     g.appendChild(el('line', { x1: cx, x2: cx, y1: m.t - 6, y2: H - m.b, class: 'cut' }));
@@ -192,8 +257,8 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
     );
     svg.appendChild(g);
   }
-  if (r.k > 0 && r.k < n && (cut === null || r.k > cut + 1)) {
-    const kx = x(r.k - 1) + step / 2;
+  if (c.k > 0 && c.k < n && (cut === null || c.k > cut + 1)) {
+    const kx = x(c.k - 1) + step / 2;
     svg.appendChild(el('line', { x1: kx, x2: kx, y1: m.t, y2: H - m.b, class: 'k-line' }));
   }
 }

@@ -1,11 +1,12 @@
 import { Api, ApiError, loadApiKey, saveApiKey, streamError } from './api.js';
-import { renderCurve, renderDocMap } from './charts.js';
+import { renderCurve, renderDocMap, renderLibraryCurve } from './charts.js';
 import type {
   AnswerResult,
   Citation,
   Decision,
   DocumentView,
   JobView,
+  LibraryView,
   ProgressEvent,
   RetrieveResult,
   StrategyEstimate,
@@ -24,6 +25,8 @@ const api = new Api(() => keyInput.value.trim());
 
 const selected = new Set<string>();
 let lastRetrieve: RetrieveResult | null = null;
+/** The router's account of the documents a whole-namespace question read (its decision). */
+let lastDecisionDocs: Decision['documents'] = null;
 let lastCitations: Citation[] = [];
 let askRun: AbortController | null = null;
 let ingestRun = 0;
@@ -277,6 +280,9 @@ function resetResult(): void {
   show($('citations-box'), false);
   show($('curve-note'), false);
   lastCitations = [];
+  lastRetrieve = null;
+  lastDecisionDocs = null;
+  showLibrary();
 }
 
 function showStrategy(strategy: string, how: string): void {
@@ -357,6 +363,8 @@ function showDecision(d: Decision): void {
     SIGNALS.filter(([k]) => signals[k] !== undefined).map(([k, label]) => [label, fmtValue(signals[k])]),
   );
   showEstimates(d);
+  lastDecisionDocs = d.documents ?? null;
+  showLibrary();
   if (d.escalated) {
     const by = d.selfRoute?.active ? 'Self-Route' : 'Retrieval probe';
     notice(
@@ -567,6 +575,100 @@ async function loadCurve(body: object, signal: AbortSignal): Promise<void> {
     return;
   }
   drawCharts();
+  showLibrary();
+}
+
+// ---------------------------------------------------------------- the library
+
+/**
+ * How a whole-namespace question picked its documents: POST /v1/retrieve's
+ * `library` in full (curve, candidates, term weights), else the router's
+ * shorter account in its decision (ids, fallback, reasons). Hidden when the
+ * question named its documents, since then nothing was picked.
+ */
+function showLibrary(): void {
+  const lib = lastRetrieve?.library ?? null;
+  const brief = lastDecisionDocs;
+  const panel = $('library-panel');
+  // What the panel last heard from retrieval, for readers (and tests) that must tell "hidden" from "not yet shown".
+  if (lastRetrieve) panel.dataset.scope = lastRetrieve.scope.wholeNamespace ? 'library' : 'named';
+  else delete panel.dataset.scope;
+  show(panel, lib !== null || brief !== null);
+  if (!lib && !brief) return;
+  const namespaceDocuments = lib?.namespaceDocuments ?? brief?.namespaceDocuments ?? 0;
+  const picked: LibraryView['picked'] =
+    lib?.picked ?? (brief?.picked ?? []).map((id) => ({ id, title: '', score: Number.NaN, tokens: Number.NaN }));
+  const matching = lib ? ` (${fmtInt(lib.curve.length)} with matching chunks)` : '';
+  let summary = `${fmtInt(picked.length)} of ${fmtInt(namespaceDocuments)} document${namespaceDocuments === 1 ? '' : 's'}${matching} picked.`;
+  // The two calls pick independently: say so if the library changed between them.
+  if (lib && brief && brief.picked.join('\u0000') !== lib.picked.map((d) => d.id).join('\u0000'))
+    summary += ` The answer read a different pick: ${brief.picked.join(', ') || 'none'}.`;
+  $('library-summary').textContent = summary;
+
+  const fallback = $('library-fallback');
+  fallback.textContent = lib?.fallback ?? brief?.fallback ?? '';
+  show(fallback, fallback.textContent !== '');
+
+  const reasons = $('library-reasons');
+  reasons.replaceChildren();
+  for (const r of lib?.reasons ?? brief?.reasons ?? []) {
+    const li = document.createElement('li');
+    li.textContent = r;
+    reasons.appendChild(li);
+  }
+
+  const body = $<HTMLTableElement>('library-picked').tBodies[0]!;
+  body.replaceChildren();
+  for (const [i, d] of picked.entries()) {
+    const tr = document.createElement('tr');
+    tr.dataset.document = d.id;
+    const doc = cell(d.title || d.id, 'doc-cell');
+    if (d.title) {
+      const id = document.createElement('span');
+      id.className = 'muted small doc-id';
+      id.textContent = d.id;
+      doc.append(' ', id);
+    }
+    tr.append(
+      cell(String(i + 1), 'num'),
+      doc,
+      cell(Number.isFinite(d.score) ? fmtValue(d.score) : '–', 'num'),
+      cell(fmtInt(d.tokens), 'num'),
+    );
+    body.appendChild(tr);
+  }
+  if (picked.length === 0) {
+    const tr = document.createElement('tr');
+    const td = cell('No document was picked.', 'muted');
+    td.colSpan = 4;
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+
+  show($('library-legend'), lib !== null);
+  if (lib) renderLibraryCurve($('library-curve'), lib);
+  else $('library-curve').replaceChildren();
+  fillKv(
+    $('library-facts'),
+    lib
+      ? [
+          [
+            'candidate chunks',
+            `${lib.candidates.source === 'store' ? "the store's search" : 'dense search only (fallback)'}: ${fmtInt(lib.candidates.lexical)} lexical, ${fmtInt(lib.candidates.dense)} dense`,
+          ],
+          [
+            'term weights',
+            lib.termWeights === 'document' ? 'by documents holding the term' : 'by chunks holding the term',
+          ],
+          ['document score', lib.aggregate === 'max' ? 'best chunk (max)' : 'sum of the best three chunks (top3)'],
+          ['above the cut', fmtInt(lib.aboveCut)],
+          ['largest gap', fmtValue(lib.largestGap)],
+          ['relative gap', fmtValue(lib.relativeGap)],
+          ...(lib.capped ? [['capped', 'yes: more stood out than are read'] as [string, string]] : []),
+          ['time to pick', fmtMs(lib.pickMs)],
+        ]
+      : [],
+  );
 }
 
 function drawCharts(): void {
@@ -576,6 +678,7 @@ function drawCharts(): void {
   show($('legend'), true);
   renderCurve($('curve'), r);
   renderDocMap($('docmap'), r, lastCitations);
+  if (r.library && !$('library-panel').hidden) renderLibraryCurve($('library-curve'), r.library);
   const ak = r.adaptiveK;
   const facts: Array<[string, string]> = [
     ['method', describeMethod(r.method)],

@@ -19,6 +19,7 @@ export type CurvePoint = V.CurvePoint;
 export type SelectedChunk = V.SelectedChunk;
 export type AdaptiveKView = V.AdaptiveKView;
 export type ScopeDocument = V.ScopeDocument;
+export type LibraryView = V.LibraryView;
 export type RetrieveResult = V.RetrieveResult;
 export type Citation = V.Citation;
 export type LlmCall = V.LlmCall;

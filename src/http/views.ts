@@ -191,12 +191,52 @@ export const ScopeDocument = Type.Object(
   open,
 );
 
+/** How a whole-namespace question picked its documents (src/core/retrieval/service.ts LibraryView). */
+export const LibraryView = Type.Object(
+  {
+    namespaceDocuments: Type.Integer({ description: 'Ready documents in the namespace.' }),
+    candidates: Type.Object(
+      {
+        source: Type.Union([Type.Literal('store'), Type.Literal('dense-fallback')], {
+          description:
+            "store: the store's lexical search (plus its dense search when the score uses dense); dense-fallback: its dense search alone, re-scored by BM25 among its hits.",
+        }),
+        lexical: Type.Integer(),
+        dense: Type.Integer(),
+      },
+      open,
+    ),
+    fallback: Nullable(
+      Type.String({ description: 'Set when the candidates came another way than asked, saying why.' }),
+    ),
+    termWeights: Type.Union([Type.Literal('document'), Type.Literal('chunk')]),
+    aggregate: Type.Union([Type.Literal('max'), Type.Literal('top3')]),
+    picked: Type.Array(
+      Type.Object({ id: Type.String(), title: Type.String(), score: Type.Number(), tokens: Type.Integer() }, open),
+      { description: 'Picked documents, best first.' },
+    ),
+    curve: Type.Array(
+      Type.Object(
+        { documentId: Type.String(), score: Type.Number(), best: Type.Number(), chunks: Type.Integer() },
+        open,
+      ),
+      { description: "The documents' curve, best first (documents with at least one candidate chunk)." },
+    ),
+    cutIndex: Type.Integer(),
+    largestGap: Type.Number(),
+    relativeGap: Type.Number(),
+    aboveCut: Type.Integer(),
+    capped: Type.Boolean({ description: 'True when the cap on documents removed some the cut would have picked.' }),
+    reasons: Type.Array(Type.String(), { description: 'Why these documents, in words.' }),
+    pickMs: Type.Number(),
+  },
+  { ...open, description: 'Whole-namespace questions: how the documents were picked.' },
+);
+
 export const RetrieveResult = Type.Object(
   {
     scope: Type.Object({ documents: Type.Array(ScopeDocument), wholeNamespace: Type.Boolean() }, open),
-    library: Type.Unknown({
-      description: 'Whole-namespace questions: how the documents were picked (null otherwise).',
-    }),
+    library: Nullable(LibraryView),
     method: Type.Object(
       { kind: Type.String() },
       {
@@ -416,6 +456,7 @@ export type CurvePoint = Static<typeof CurvePoint>;
 export type SelectedChunk = Static<typeof SelectedChunk>;
 export type AdaptiveKView = Static<typeof AdaptiveKView>;
 export type ScopeDocument = Static<typeof ScopeDocument>;
+export type LibraryView = Static<typeof LibraryView>;
 export type RetrieveResult = Static<typeof RetrieveResult>;
 export type LlmCall = Static<typeof LlmCall>;
 export type AnswerResult = Static<typeof AnswerResult>;
