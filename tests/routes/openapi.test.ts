@@ -139,6 +139,9 @@ describe('the OpenAPI description', () => {
       (await s.call('POST', '/v1/retrieve', { ...scope, method: 'top-k', k: 1 })).body,
       'retrieve top-k',
     );
+    const library = (await s.call('POST', '/v1/retrieve', { question: EXAMPLE.question })).body;
+    expect(library.library?.picked.length, 'retrieve over the whole namespace picks a document').toBeGreaterThan(0);
+    check(RetrieveResult, library, 'retrieve over the whole namespace (library)');
     for (const strategy of ['rag', 'coa', 'full'])
       check(AnswerResult, (await s.call('POST', '/v1/answer', { ...scope, strategy })).body, `answer ${strategy}`);
     for (const strategy of ['auto', 'rag', 'coa', 'full'])
