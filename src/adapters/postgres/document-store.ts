@@ -31,6 +31,16 @@ export class PostgresDocumentStore implements DocumentStore {
     this.#db = opts.db;
   }
 
+  /** The namespace's counter (migration 007), bumped by a trigger in the transaction of every write of its documents. */
+  async generation(namespace: string): Promise<string> {
+    const { rows } = await this.#db.query<{ gen: string }>(
+      'documents.generation',
+      'SELECT gen FROM namespace_generations WHERE namespace = $1',
+      [namespace],
+    );
+    return String(rows[0]?.gen ?? 0);
+  }
+
   async get(namespace: string, id: string): Promise<DocumentRecord | null> {
     const { rows } = await this.#db.query<{ record: string }>(
       'documents.get',
