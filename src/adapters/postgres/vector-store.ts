@@ -184,21 +184,30 @@ export class PostgresVectorStore implements VectorStore {
     // is the requested versions' chunks; a query term is a distinct lexeme of the query under the same configuration.
     const { rows: top } = await this.#db.query<{ id: string; score: number }>(
       'vectors.searchText',
-      `WITH scope AS (
-         -- Only what scoring reads: texts and vectors are fetched for the chunks returned, not for every chunk in scope.
-         SELECT c.id, c.len, c.lexemes FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
-         WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $9
-       ),
+      `WITH refs AS (SELECT * FROM unnest($3::text[], $4::text[]) AS d(document_id, version)),
        terms AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('${TS_CONFIG}', $5)) u),
-       stats AS (SELECT count(*)::float8 AS n, greatest(avg(len), 1)::float8 AS avgdl FROM scope),
+       -- Each lexeme quoted for tsquery input (quotes doubled, backslashes escaped), so whatever the question holds is
+       -- read as words, never as operators.
+       q AS (
+         SELECT array_agg(lexeme) AS lexemes,
+                coalesce(string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '), '')::tsquery AS query
+         FROM terms
+       ),
+       -- N and the average length from the versions' sums (chunk_lengths, migration 008: count(*) and sum(len) of
+       -- their chunks), not from a scan of every chunk in scope.
+       stats AS (
+         SELECT coalesce(sum(l.chunks), 0)::float8 AS n, greatest(sum(l.len) / sum(l.chunks), 1)::float8 AS avgdl
+         FROM chunk_lengths l JOIN refs d USING (document_id, version)
+         WHERE l.dims = $1 AND l.namespace = $2 AND l.model = $9
+       ),
        hits AS (
-         SELECT s.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, s.len::float8 AS len
+         SELECT c.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, c.len::float8 AS len
+         FROM chunks c JOIN refs d USING (document_id, version)
          -- Only the query's lexemes are unnested: setweight marks their positions, ts_filter keeps those (both in C,
          -- where unnesting a chunk's every lexeme to pick a few costs a row per lexeme).
-         FROM scope s CROSS JOIN LATERAL unnest(ts_filter(setweight(s.lexemes, 'A', (SELECT array_agg(lexeme) FROM terms)), '{a}')) u
-         -- The GIN index finds the chunks holding any term; each lexeme is quoted for tsquery input (quotes doubled,
-         -- backslashes escaped), so whatever the question holds is read as words, never as operators.
-         WHERE s.lexemes @@ (SELECT coalesce(string_agg('''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '), '')::tsquery FROM terms)
+         CROSS JOIN LATERAL unnest(ts_filter(setweight(c.lexemes, 'A', (SELECT lexemes FROM q)), '{a}')) u
+         -- On the table rather than on a materialised scope, so the GIN index can find the chunks holding any term.
+         WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $9 AND c.lexemes @@ (SELECT query FROM q)
        ),
        df AS (SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme),
        scored AS (
