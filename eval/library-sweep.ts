@@ -21,9 +21,16 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cliHelp, exitOnHelp, type CliOptions } from '../src/cli/help.js';
 import { chunkText } from '../src/core/ingest/chunker.js';
+import type { TermDocumentStats } from '../src/ports/document-store.js';
 import type { TextChunk } from '../src/ports/token-work.js';
 import { assembleContext } from '../src/core/retrieval/assemble.js';
-import { buildBm25Index, buildBm25Part, scoreBm25Parts } from '../src/core/retrieval/bm25.js';
+import {
+  buildBm25Index,
+  buildBm25Part,
+  scoreBm25Parts,
+  type Bm25Index,
+  type Bm25Part,
+} from '../src/core/retrieval/bm25.js';
 import { analyze } from '../src/core/text/analyse.js';
 import { cl100k, type Tokenizer } from '../src/core/tokenizer.js';
 import { DEFAULTS } from '../src/core/retrieval/defaults.js';
@@ -109,13 +116,35 @@ interface NsChunk extends TextChunk {
 const mean = (xs: readonly number[]): number =>
   xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
 
-async function main(): Promise<void> {
-  const ds = loadLara(resolve(args.dataset!));
-  const queries = ds.groups.flatMap((g) => g.queries.map((q) => ({ q, nSegments: g.nSegments })));
-  const texts = new Map<string, string>();
-  for (const { q } of queries) if (!texts.has(laraDocumentId(q))) texts.set(laraDocumentId(q), ds.documentText(q));
+type Aggregate = ReturnType<typeof aggregate>;
 
-  const started = Date.now();
+function aggregate(rs: readonly Row[]) {
+  return {
+    n: rs.length,
+    docAt1: mean(rs.map((r) => r.docAt1)),
+    coverage: mean(rs.map((r) => r.coverage)),
+    tokens: mean(rs.map((r) => r.tokens)),
+    picked: mean(rs.map((r) => r.picked)),
+  };
+}
+
+const f = (x: number) => x.toFixed(3);
+
+/** The dataset's documents chunked as the service chunks them, and the indexes both levels read. */
+interface Namespace {
+  texts: Map<string, string>;
+  chunks: NsChunk[];
+  byDoc: Map<string, NsChunk[]>;
+  /** The store's lexical search: one BM25 index over every chunk of the namespace. */
+  index: Bm25Index;
+  /** How many documents hold each term, as the document store keeps it for the service. */
+  termStats: TermDocumentStats;
+  vocabularies: Vocabularies;
+  /** Level two's term statistics per document (scoreBm25Parts), so a set of documents is scored without indexing again. */
+  parts: Map<string, Bm25Part>;
+}
+
+function indexNamespace(texts: Map<string, string>): Namespace {
   const chunks: NsChunk[] = [];
   const byDoc = new Map<string, NsChunk[]>();
   for (const [doc, text] of texts) {
@@ -123,142 +152,138 @@ async function main(): Promise<void> {
     chunks.push(...cs);
     byDoc.set(doc, cs);
   }
-  const namespace = buildBm25Index(chunks.map((c) => c.text));
-  // How many documents hold each term, as the document store keeps it for the service.
-  const termDocs = new Map<string, number>();
-  for (const text of texts.values())
-    for (const t of new Set(analyze(text))) termDocs.set(t, (termDocs.get(t) ?? 0) + 1);
-  const vocabularies = new Vocabularies(texts);
-  const termStats = { documents: texts.size, counts: termDocs };
-  console.error(
-    `${texts.size} documents, ${chunks.length} chunks, indexed in ${((Date.now() - started) / 1000).toFixed(0)} s`,
-  );
-
-  // Level two reads the picked documents' chunks with BM25 over just them, as the service does: from term statistics
-  // kept per document (scoreBm25Parts), so a set of documents is scored without indexing its texts again.
-  const parts = new Map([...byDoc].map(([doc, cs]) => [doc, buildBm25Part(cs.map((c) => c.text))]));
-  const setScores = (docs: readonly string[], question: string): Array<{ c: NsChunk; score: number }> => {
-    const scores = scoreBm25Parts(
-      docs.map((d) => parts.get(d)!),
-      question,
-    );
-    return docs.flatMap((d) => byDoc.get(d)!).map((c, i) => ({ c, score: scores[i]! }));
+  const counts = new Map<string, number>();
+  for (const text of texts.values()) for (const t of new Set(analyze(text))) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return {
+    texts,
+    chunks,
+    byDoc,
+    index: buildBm25Index(chunks.map((c) => c.text)),
+    termStats: { documents: texts.size, counts },
+    vocabularies: new Vocabularies(texts),
+    parts: new Map([...byDoc].map(([doc, cs]) => [doc, buildBm25Part(cs.map((c) => c.text))])),
   };
-  const passageTokens = new Map<string, number>();
+}
 
-  const m = Number(args.candidates);
-  const method = { kind: 'adaptive-k' as const, ...DEFAULTS.adaptiveK };
-  const rows: Row[] = [];
-  let done = 0;
-  for (const { q, nSegments } of queries) {
-    const gold = laraDocumentId(q);
-    const text = texts.get(gold)!;
-    const spans = goldSpans(q, text, nSegments);
-    const segments = spans === 'full' ? segmentSpans(q.type, text, nSegments) : undefined;
-    const s = namespace.score(q.question);
-    const top = Array.from(s.keys())
-      .filter((i) => s[i]! > 0)
-      .sort((x, y) => s[y]! - s[x]! || x - y)
-      .slice(0, m);
-    const candidates = top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]! }));
-    const identifiable = vocabularies.identifiable(q.question, gold);
-    const byDocuments = weightByDocumentFrequency(
-      top.map((i) => ({ id: String(i), documentId: chunks[i]!.doc, score: s[i]!, text: chunks[i]!.text })),
-      q.question,
-      termStats,
-    );
-    for (const st of SETTINGS) {
-      const pick = pickDocuments(documentScores(st.weights === 'chunk' ? candidates : byDocuments, st.aggregate), {
-        buffer: st.buffer,
-        maxDocuments: st.maxDocuments,
-      });
-      let coverage = 0;
-      let tokens = 0;
-      if (pick.picked.length > 0) {
-        const scored = setScores(pick.picked, q.question);
-        const sel = select(
-          scored.map((x) => ({
-            id: `${x.c.doc}#${x.c.order}`,
-            order: x.c.order,
-            tokens: x.c.tokens,
-            score: x.score,
-            c: x.c,
-          })),
-          method,
-        );
-        // Passages as assembleContext merges them; their cl100k counts are cached, since settings often read the same ones.
-        const ctx = assembleContext(
-          sel.selected.map((x) => ({
-            documentId: x.c.doc,
-            chunkId: x.id,
-            start: x.c.start,
-            end: x.c.end,
-            text: x.c.text,
-            order: x.c.order,
-          })),
-          { getText: (id) => texts.get(id), tokenizer: { count: () => 0 } as unknown as Tokenizer },
-        );
-        for (const p of ctx.passages) {
-          const key = `${p.documentId}:${p.start}:${p.end}`;
-          let t = passageTokens.get(key);
-          if (t === undefined) {
-            t = cl100k.count(p.text);
-            passageTokens.set(key, t);
-          }
-          tokens += t;
-        }
-        coverage = evidenceCoverage(
-          ctx.passages.filter((p) => p.documentId === gold),
-          spans,
-          segments,
-        );
-      }
-      rows.push({
-        setting: st.name,
-        identifiable,
-        doc: gold,
-        task: q.task,
-        docAt1: pick.picked[0] === gold ? 1 : 0,
-        picked: pick.picked.length,
-        coverage,
-        tokens,
-      });
+/**
+ * Level two over the picked documents, as the service reads them (BM25 over just them, Adaptive-k, passages merged
+ * as assembleContext merges them): the tokens read and the evidence coverage of the question's own document.
+ * Passages' cl100k counts are cached in `passageTokens`, since settings often read the same ones.
+ */
+function readPicked(
+  ns: Namespace,
+  picked: readonly string[],
+  question: string,
+  gold: string,
+  evidence: { spans: ReturnType<typeof goldSpans>; segments: ReturnType<typeof segmentSpans> | undefined },
+  passageTokens: Map<string, number>,
+): { coverage: number; tokens: number } {
+  if (picked.length === 0) return { coverage: 0, tokens: 0 };
+  const scores = scoreBm25Parts(
+    picked.map((d) => ns.parts.get(d)!),
+    question,
+  );
+  const scored = picked.flatMap((d) => ns.byDoc.get(d)!).map((c, i) => ({ c, score: scores[i]! }));
+  const sel = select(
+    scored.map((x) => ({
+      id: `${x.c.doc}#${x.c.order}`,
+      order: x.c.order,
+      tokens: x.c.tokens,
+      score: x.score,
+      c: x.c,
+    })),
+    { kind: 'adaptive-k' as const, ...DEFAULTS.adaptiveK },
+  );
+  const ctx = assembleContext(
+    sel.selected.map((x) => ({
+      documentId: x.c.doc,
+      chunkId: x.id,
+      start: x.c.start,
+      end: x.c.end,
+      text: x.c.text,
+      order: x.c.order,
+    })),
+    { getText: (id) => ns.texts.get(id), tokenizer: { count: () => 0 } as unknown as Tokenizer },
+  );
+  let tokens = 0;
+  for (const p of ctx.passages) {
+    const key = `${p.documentId}:${p.start}:${p.end}`;
+    let t = passageTokens.get(key);
+    if (t === undefined) {
+      t = cl100k.count(p.text);
+      passageTokens.set(key, t);
     }
-    if (++done % 100 === 0)
-      console.error(`${done}/${queries.length} questions, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    tokens += t;
   }
+  const coverage = evidenceCoverage(
+    ctx.passages.filter((p) => p.documentId === gold),
+    evidence.spans,
+    evidence.segments,
+  );
+  return { coverage, tokens };
+}
 
-  const agg = (rs: readonly Row[]) => ({
-    n: rs.length,
-    docAt1: mean(rs.map((r) => r.docAt1)),
-    coverage: mean(rs.map((r) => r.coverage)),
-    tokens: mean(rs.map((r) => r.tokens)),
-    picked: mean(rs.map((r) => r.picked)),
+/** One row per setting for one question: the namespace's best `m` chunks, both levels, what was read. */
+function questionRows(
+  ns: Namespace,
+  q: LaraQuery,
+  nSegments: number,
+  m: number,
+  passageTokens: Map<string, number>,
+): Row[] {
+  const gold = laraDocumentId(q);
+  const text = ns.texts.get(gold)!;
+  const spans = goldSpans(q, text, nSegments);
+  const evidence = { spans, segments: spans === 'full' ? segmentSpans(q.type, text, nSegments) : undefined };
+  const s = ns.index.score(q.question);
+  const top = Array.from(s.keys())
+    .filter((i) => s[i]! > 0)
+    .sort((x, y) => s[y]! - s[x]! || x - y)
+    .slice(0, m);
+  const candidates = top.map((i) => ({ id: String(i), documentId: ns.chunks[i]!.doc, score: s[i]! }));
+  const byDocuments = weightByDocumentFrequency(
+    top.map((i) => ({ id: String(i), documentId: ns.chunks[i]!.doc, score: s[i]!, text: ns.chunks[i]!.text })),
+    q.question,
+    ns.termStats,
+  );
+  const identifiable = ns.vocabularies.identifiable(q.question, gold);
+  return SETTINGS.map((st) => {
+    const pick = pickDocuments(documentScores(st.weights === 'chunk' ? candidates : byDocuments, st.aggregate), {
+      buffer: st.buffer,
+      maxDocuments: st.maxDocuments,
+    });
+    const { coverage, tokens } = readPicked(ns, pick.picked, q.question, gold, evidence, passageTokens);
+    return {
+      setting: st.name,
+      identifiable,
+      doc: gold,
+      task: q.task,
+      docAt1: pick.picked[0] === gold ? 1 : 0,
+      picked: pick.picked.length,
+      coverage,
+      tokens,
+    };
   });
-  const f = (x: number) => x.toFixed(3);
-  console.log(
-    `\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}\n`,
-  );
-  console.log(
-    `${'setting'.padEnd(26)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
-  );
-  for (const st of SETTINGS) {
-    const a = agg(rows.filter((r) => r.setting === st.name));
-    console.log(
-      `${st.name.padEnd(26)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
-    );
-  }
+}
 
-  // Document-level cross-validation.
-  const folds = Number(args.folds);
-  const maxTokens = Number(args['max-tokens']);
-  const docs = shuffle([...texts.keys()].sort(), seededRandom(Number(args.seed)));
+/**
+ * Document-level cross-validation: in each fold the setting with the best coverage on the other folds' questions,
+ * among those reading at most `maxTokens` per question there, scored on the fold's questions.
+ */
+function crossValidate(
+  rows: readonly Row[],
+  documents: readonly string[],
+  folds: number,
+  maxTokens: number,
+  seed: number,
+): { held: Row[]; chosen: string[] } {
+  const docs = shuffle([...documents].sort(), seededRandom(seed));
   const foldOf = new Map(docs.map((d, i) => [d, i % folds]));
   const held: Row[] = [];
   const chosen: string[] = [];
   for (let k = 0; k < folds; k++) {
     const train = rows.filter((r) => foldOf.get(r.doc) !== k);
-    const ok = SETTINGS.map((st) => ({ st, a: agg(train.filter((r) => r.setting === st.name)) })).filter(
+    const ok = SETTINGS.map((st) => ({ st, a: aggregate(train.filter((r) => r.setting === st.name)) })).filter(
       (x) => x.a.tokens <= maxTokens,
     );
     const best = ok.sort((x, y) => y.a.coverage - x.a.coverage || x.a.tokens - y.a.tokens)[0];
@@ -266,33 +291,71 @@ async function main(): Promise<void> {
     chosen.push(best.st.name);
     held.push(...rows.filter((r) => foldOf.get(r.doc) === k && r.setting === best.st.name));
   }
-  const h = agg(held);
+  return { held, chosen };
+}
+
+const heldLine = (label: string, width: number, a: Aggregate): string =>
+  `  ${label.padEnd(width)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`;
+
+function printSettings(rows: readonly Row[]): void {
+  console.log(
+    `${'setting'.padEnd(26)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
+  );
+  for (const st of SETTINGS) {
+    const a = aggregate(rows.filter((r) => r.setting === st.name));
+    console.log(
+      `${st.name.padEnd(26)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
+    );
+  }
+}
+
+function printHeldOut(held: readonly Row[], chosen: readonly string[], folds: number, maxTokens: number): Aggregate {
+  const h = aggregate(held);
   console.log(
     `\ndocument-level ${folds}-fold cross-validation (best coverage at ≤ ${maxTokens} tokens on the other folds): chosen ${chosen.join(', ')}`,
   );
   console.log(
     `held out: doc@1 ${f(h.docAt1)}, coverage ${f(h.coverage)}, tokens ${Math.round(h.tokens)}, documents read ${h.picked.toFixed(2)}`,
   );
-  const tasks = [...new Set(held.map((r) => r.task))];
-  for (const t of tasks) {
-    const a = agg(held.filter((r) => r.task === t));
-    console.log(
-      `  ${t.padEnd(10)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`,
-    );
-  }
-
+  for (const t of [...new Set(held.map((r) => r.task))])
+    console.log(heldLine(t, 10, aggregate(held.filter((r) => r.task === t))));
   // Questions that do not name their document: when another document holds every question term that the question's
   // own document holds, no term says which of them is meant (LaRA's questions were written for one document at a time:
   // "What was the company's net loss for the three months ended March 31, 2024?" over fifteen first-quarter filings).
-  for (const [label, rs] of [
-    ['identifiable by its terms', held.filter((r) => r.identifiable)],
-    ['another document holds all its terms', held.filter((r) => !r.identifiable)],
-  ] as const) {
-    const a = agg(rs);
-    console.log(
-      `  ${label.padEnd(38)} n ${String(a.n).padStart(4)}  doc@1 ${f(a.docAt1)}  coverage ${f(a.coverage)}  tokens ${Math.round(a.tokens)}`,
-    );
+  console.log(heldLine('identifiable by its terms', 38, aggregate(held.filter((r) => r.identifiable))));
+  console.log(heldLine('another document holds all its terms', 38, aggregate(held.filter((r) => !r.identifiable))));
+  return h;
+}
+
+async function main(): Promise<void> {
+  const ds = loadLara(resolve(args.dataset!));
+  const queries = ds.groups.flatMap((g) => g.queries.map((q) => ({ q, nSegments: g.nSegments })));
+  const texts = new Map<string, string>();
+  for (const { q } of queries) if (!texts.has(laraDocumentId(q))) texts.set(laraDocumentId(q), ds.documentText(q));
+
+  const started = Date.now();
+  const ns = indexNamespace(texts);
+  console.error(
+    `${texts.size} documents, ${ns.chunks.length} chunks, indexed in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
+
+  const m = Number(args.candidates);
+  const passageTokens = new Map<string, number>();
+  const rows: Row[] = [];
+  for (const [done, { q, nSegments }] of queries.entries()) {
+    rows.push(...questionRows(ns, q, nSegments, m, passageTokens));
+    if ((done + 1) % 100 === 0)
+      console.error(`${done + 1}/${queries.length} questions, ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
+
+  console.log(
+    `\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}\n`,
+  );
+  printSettings(rows);
+  const folds = Number(args.folds);
+  const maxTokens = Number(args['max-tokens']);
+  const { held, chosen } = crossValidate(rows, [...texts.keys()], folds, maxTokens, Number(args.seed));
+  const h = printHeldOut(held, chosen, folds, maxTokens);
 
   const out = resolve(args.out!);
   mkdirSync(dirname(out), { recursive: true });
