@@ -15,7 +15,7 @@ import { ScriptedLlm } from '../helpers/llm.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT } from '../helpers/paths.js';
 import { startServer, waitForJob } from '../helpers/server.js';
-import { exited, spawnTs, until, untilServing } from '../reliability/helpers.js';
+import { exited, serveEmbedded, until } from '../reliability/helpers.js';
 
 const FIXTURE = join(ROOT, 'tests/fixtures/data-0.1');
 /** What the 0.1 service answered about the fixture (scripts/make-fixture-0.1.ts): three documents, live, one chunk each. */
@@ -96,27 +96,7 @@ describe('a DATA_DIR filled by USE lite, opened with the default embedder (use-l
 
     // The server with the default settings, as `npm start` runs it.
     const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const child = spawnTs(
-      'src/server.ts',
-      {
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATA_DIR: dir,
-        LOG_LEVEL: 'warn',
-        AUTH: 'off',
-        REDIS_URL: '',
-        DATABASE_URL: '',
-        VECTOR_STORE: 'embedded',
-        RATE_LIMIT_PER_MINUTE: '0',
-      },
-      'api',
-    );
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited(child);
-    });
-    await untilServing(base, 'the server to listen', { child: child });
+    const { base, child } = await serveEmbedded(dir, port, { AUTH: 'off' }, cleanups);
     const headers = { 'content-type': 'application/json', 'x-namespace': ns };
     await until(
       async () => {

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger.js';
 import { decodeName, IMPORT_01_STEPS, importOnce, type Import01Step } from '../../src/adapters/sqlite/import-0.1.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT } from '../helpers/paths.js';
-import { exited, spawnTs, until, untilServing } from '../reliability/helpers.js';
+import { exited, serveEmbedded, spawnTs, until } from '../reliability/helpers.js';
 
 const FIXTURE = join(ROOT, 'tests/fixtures/data-0.1');
 /** What the 0.1 service answered about the fixture (scripts/make-fixture-0.1.ts). */
@@ -92,28 +92,7 @@ describe('import of a DATA_DIR written by 0.1 (tests/fixtures/data-0.1)', () => 
   it('the API started on a 0.1 DATA_DIR imports it first: the old key works, its documents answer, its finished batch is readable', async () => {
     const dir = await copy();
     const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const child = spawnTs(
-      'src/server.ts',
-      {
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATA_DIR: dir,
-        LOG_LEVEL: 'warn',
-        AUTH: 'on',
-        ADMIN_API_KEY: ADMIN,
-        REDIS_URL: '',
-        DATABASE_URL: '',
-        VECTOR_STORE: 'embedded',
-        RATE_LIMIT_PER_MINUTE: '0',
-      },
-      'api',
-    );
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited(child);
-    });
-    await untilServing(base, 'the server to listen', { child: child });
+    const { base } = await serveEmbedded(dir, port, { AUTH: 'on', ADMIN_API_KEY: ADMIN }, cleanups);
     const headers = { 'x-api-key': expected.apiKey.secret, 'content-type': 'application/json' };
     const list = (await (await fetch(`${base}/v1/documents?limit=10`, { headers })).json()) as {
       items: Array<{ id: string; version: string }>;

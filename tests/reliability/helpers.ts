@@ -183,3 +183,37 @@ export function abortablePost(
   });
   return { abort: () => req.destroy(new Error('aborted by the test')), done };
 }
+
+/**
+ * The API as `npm start` runs it on embedded defaults (no Redis, no PostgreSQL), in a child process on a DATA_DIR,
+ * with `env` over those settings; killed by the clean-up pushed to `cleanups`. Resolves once it serves /healthz.
+ */
+export async function serveEmbedded(
+  dataDir: string,
+  port: number,
+  env: Record<string, string>,
+  cleanups: Array<() => Promise<unknown> | void>,
+): Promise<{ base: string; child: ChildProcess & { lines: string[] } }> {
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawnTs(
+    'src/server.ts',
+    {
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      REDIS_URL: '',
+      DATABASE_URL: '',
+      VECTOR_STORE: 'embedded',
+      RATE_LIMIT_PER_MINUTE: '0',
+      ...env,
+    },
+    'api',
+  );
+  cleanups.push(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited(child);
+  });
+  await untilServing(base, 'the server to listen', { child });
+  return { base, child };
+}
