@@ -104,18 +104,12 @@ async function child(mode: Mode, textPath: string): Promise<RunResult> {
   const { loadConfig } = await import('../src/config.js');
   const { createLogger } = await import('../src/logger.js');
   const { buildContainer } = await import('../src/container.js');
-  const { serveInProcess } = await import('./serve.js');
+  const { embeddedService, serveInProcess } = await import('./serve.js');
   const text = await readFile(textPath, 'utf8');
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-ingest-loop-'));
   const config = loadConfig(process.env, {
     overrides: {
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      REDIS_URL: '',
-      VECTOR_STORE: 'embedded',
-      AUTH: 'off',
-      RATE_LIMIT_PER_MINUTE: 0,
-      LLM_PROVIDER: 'extractive',
+      ...embeddedService(dataDir),
       BODY_LIMIT_BYTES: 256 * 1024 * 1024,
       MAX_DOCUMENT_TOKENS: 10_000_000,
       TOKENIZER_THREADS: mode === 'inline' ? 0 : 1,

@@ -30,7 +30,7 @@ import { runInNewContext } from 'node:vm';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { buildContainer } from '../src/container.js';
-import { serveInProcess } from './serve.js';
+import { embeddedService, serveInProcess } from './serve.js';
 
 const LARA = fileURLToPath(new URL('../../shared/datasets/lara/', import.meta.url));
 const OPTIONS = {
@@ -130,15 +130,7 @@ async function main(): Promise<void> {
   if (!base) {
     dataDir = await mkdtemp(join(tmpdir(), 'bench-load-'));
     const config = loadConfig(process.env, {
-      overrides: {
-        DATA_DIR: dataDir,
-        LOG_LEVEL: 'warn',
-        REDIS_URL: '',
-        VECTOR_STORE: 'embedded',
-        AUTH: 'off',
-        RATE_LIMIT_PER_MINUTE: 0,
-        LLM_PROVIDER: 'extractive',
-      },
+      overrides: embeddedService(dataDir),
     });
     const container = buildContainer(config, createLogger('warn'), { role: 'api' });
     const served = await serveInProcess(container);

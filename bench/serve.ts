@@ -16,3 +16,19 @@ export async function serveInProcess(container: Container): Promise<{ app: Fasti
   const addr = app.server.address();
   return { app, base: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}` };
 }
+
+/**
+ * The settings of a benchmark's in-process service on embedded defaults over `dataDir`: no Redis, the embedded
+ * stores, no auth or rate limit, the extractive reader, warnings only.
+ */
+export function embeddedService(dataDir: string) {
+  return {
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    REDIS_URL: '',
+    VECTOR_STORE: 'embedded',
+    AUTH: 'off',
+    RATE_LIMIT_PER_MINUTE: 0,
+    LLM_PROVIDER: 'extractive',
+  } as const;
+}
