@@ -35,8 +35,10 @@ import { analyze } from '../src/core/text/analyse.js';
 import { cl100k, type Tokenizer } from '../src/core/tokenizer.js';
 import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import {
+  analyseCandidates,
   documentScores,
   pickDocuments,
+  termDistinction,
   weightByDocumentFrequency,
   type DocumentAggregate,
 } from '../src/core/retrieval/library.js';
@@ -101,6 +103,8 @@ interface Row {
   setting: string;
   /** No other document holds every question term that the question's own document holds (./harness/identifiable.ts). */
   identifiable: boolean;
+  /** The service's own view, with no gold: the question's terms single out the first document (library.ts termDistinction). */
+  singledOut: boolean;
   doc: string;
   task: string;
   docAt1: number;
@@ -241,21 +245,20 @@ function questionRows(
     .sort((x, y) => s[y]! - s[x]! || x - y)
     .slice(0, m);
   const candidates = top.map((i) => ({ id: String(i), documentId: ns.chunks[i]!.doc, score: s[i]! }));
-  const byDocuments = weightByDocumentFrequency(
+  const analysed = analyseCandidates(
     top.map((i) => ({ id: String(i), documentId: ns.chunks[i]!.doc, score: s[i]!, text: ns.chunks[i]!.text })),
     q.question,
-    ns.termStats,
   );
+  const byDocuments = weightByDocumentFrequency(analysed, ns.termStats);
   const identifiable = ns.vocabularies.identifiable(q.question, gold);
   return SETTINGS.map((st) => {
-    const pick = pickDocuments(documentScores(st.weights === 'chunk' ? candidates : byDocuments, st.aggregate), {
-      buffer: st.buffer,
-      maxDocuments: st.maxDocuments,
-    });
+    const curve = documentScores(st.weights === 'chunk' ? candidates : byDocuments, st.aggregate);
+    const pick = pickDocuments(curve, { buffer: st.buffer, maxDocuments: st.maxDocuments });
     const { coverage, tokens } = readPicked(ns, pick.picked, q.question, gold, evidence, passageTokens);
     return {
       setting: st.name,
       identifiable,
+      singledOut: termDistinction(analysed, curve).singledOut,
       doc: gold,
       task: q.task,
       docAt1: pick.picked[0] === gold ? 1 : 0,
@@ -324,6 +327,9 @@ function printHeldOut(held: readonly Row[], chosen: readonly string[], folds: nu
   // "What was the company's net loss for the three months ended March 31, 2024?" over fifteen first-quarter filings).
   console.log(heldLine('identifiable by its terms', 38, aggregate(held.filter((r) => r.identifiable))));
   console.log(heldLine('another document holds all its terms', 38, aggregate(held.filter((r) => !r.identifiable))));
+  // The same split as the service makes it, without the gold document: library.distinction.singledOut.
+  console.log(heldLine('service: the terms single out a document', 38, aggregate(held.filter((r) => r.singledOut))));
+  console.log(heldLine('service: they do not', 38, aggregate(held.filter((r) => !r.singledOut))));
   return h;
 }
 

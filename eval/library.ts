@@ -51,6 +51,8 @@ export interface LibraryRow {
   fallback: string | null;
   /** No other document holds every question term its own document holds (./harness/identifiable.ts). */
   identifiable: boolean;
+  /** The service's own verdict, with no gold: its terms single out the first picked document (library.distinction). */
+  singledOut: boolean;
   query?: { ms: number; strategy: string; docAt1: 0 | 1; contextTokens: number };
 }
 
@@ -74,6 +76,8 @@ export interface LibrarySummary {
   byLengthType: Record<string, LibraryAggregate>;
   /** Questions identifiable by their terms, and those another document holds every term of. */
   byIdentifiable: Record<string, LibraryAggregate>;
+  /** The same split as the service makes it without the gold document (library.distinction.singledOut). */
+  bySingledOut: Record<string, LibraryAggregate>;
   query: null | {
     n: number;
     docAt1: number;
@@ -136,6 +140,9 @@ export function summarize(rows: readonly LibraryRow[], documents: number): Libra
     byIdentifiable: group((r) =>
       r.identifiable ? 'identifiable by its terms' : 'another document holds all its terms',
     ),
+    bySingledOut: group((r) =>
+      r.singledOut ? 'service: its terms single out a document' : 'service: its terms do not single one out',
+    ),
     query:
       asked.length === 0
         ? null
@@ -178,6 +185,7 @@ export function libraryMarkdown(s: LibrarySummary): string {
     '',
     head,
     ...Object.entries(s.byIdentifiable).map(([t, a]) => row(t, a)),
+    ...Object.entries(s.bySingledOut).map(([t, a]) => row(t, a)),
   ];
   if (s.query) {
     lines.push(
@@ -241,6 +249,7 @@ export async function runLibraryEval(o: LibraryEvalOptions): Promise<LibrarySumm
       ms,
       fallback: r.library?.fallback ?? null,
       identifiable: vocabularies.identifiable(q.question, q.documentId),
+      singledOut: r.library?.distinction.singledOut ?? false,
     };
     if (i % every === 0 && rows.filter((x) => x.query).length < asked) {
       const t1 = performance.now();

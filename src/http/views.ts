@@ -227,6 +227,22 @@ export const LibraryView = Type.Object(
     relativeGap: Type.Number(),
     aboveCut: Type.Integer(),
     capped: Type.Boolean({ description: 'True when the cap on documents removed some the cut would have picked.' }),
+    distinction: Type.Object(
+      {
+        singledOut: Type.Boolean({
+          description:
+            "True when no other document's matching chunks hold every question term that the first document's hold: the question's terms say which document it is about. False: the first document was ranked by how often the terms occur, and the question may be about another (alsoHeldBy).",
+        }),
+        terms: Type.Array(Type.String(), {
+          description:
+            "The question's terms (analysed as BM25 analyses them) that the first document's matching chunks hold.",
+        }),
+        alsoHeldBy: Type.Array(Type.Object({ id: Type.String(), title: Type.String() }, open), {
+          description: 'Other documents whose matching chunks hold every one of those terms, best first.',
+        }),
+      },
+      { ...open, description: "Whether the question's terms say which document it is about." },
+    ),
     reasons: Type.Array(Type.String(), { description: 'Why these documents, in words.' }),
     pickMs: Type.Number(),
   },
@@ -339,6 +355,13 @@ export const QueryDecision = Type.Object(
           picked: Type.Array(Type.String()),
           namespaceDocuments: Type.Integer(),
           fallback: Nullable(Type.String()),
+          singledOut: Type.Boolean({
+            description:
+              "Whether the question's terms single out the first picked document (the retrieval's library.distinction).",
+          }),
+          alsoHeldBy: Type.Array(Type.String(), {
+            description: 'Other documents that hold every question term the first picked one holds.',
+          }),
           reasons: Type.Array(Type.String()),
         },
         open,

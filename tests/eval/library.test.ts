@@ -83,6 +83,11 @@ describe('the library evaluation (npm run eval -- --library)', () => {
     for (const t of Object.keys(summary.byTask)) expect(md).toContain(`| ${t} |`);
     expect(md).toContain('| 32k book |');
     expect(md).toContain('| **all** |');
+    // The split the service makes itself, each row counting its own questions.
+    const singled = rows.filter((r) => r.singledOut);
+    expect(summary.bySingledOut['service: its terms single out a document']?.n ?? 0).toBe(singled.length);
+    expect(summary.bySingledOut['service: its terms do not single one out']?.n ?? 0).toBe(rows.length - singled.length);
+    for (const name of Object.keys(summary.bySingledOut)) expect(md).toContain(`| ${name} |`);
   });
 
   it('gets the same documents and passages over HTTP as in process', async () => {
@@ -103,8 +108,8 @@ describe('the library evaluation (npm run eval -- --library)', () => {
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l));
-      expect(httpRows.map((r) => [r.id, r.first, r.coverage, r.tokens])).toEqual(
-        rows.map((r) => [r.id, r.first, r.coverage, r.tokens]),
+      expect(httpRows.map((r) => [r.id, r.first, r.coverage, r.tokens, r.singledOut])).toEqual(
+        rows.map((r) => [r.id, r.first, r.coverage, r.tokens, r.singledOut]),
       );
       expect(over.overall.docAt1).toBe(summary.overall.docAt1);
     } finally {

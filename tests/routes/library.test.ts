@@ -100,11 +100,43 @@ describe.each([
     expect(r.body.tokens.documents).toBe(doc.tokens);
   });
 
+  it("says whether the question's terms single out the document it picked", async () => {
+    const named = (await s.call('POST', '/v1/retrieve', { question: QUESTION })).body.library;
+    // "oswin" and "key" are only in the needle's document; the needle says "hid", not "hide".
+    expect(named.distinction).toEqual({ singledOut: true, terms: ['oswin', 'brass', 'key'], alsoHeldBy: [] });
+    expect(named.reasons.join(' ')).toMatch(/the question's terms single out "The beekeeping"/);
+
+    // Every document says its visitors are shown "brass tools": nothing in this question says which document it means.
+    const vague = await s.call('POST', '/v1/retrieve', { question: 'Which brass tools were shown to visitors?' });
+    expect(vague.status).toBe(200);
+    const lib = vague.body.library;
+    expect(lib.distinction.singledOut).toBe(false);
+    expect(lib.distinction.terms).toEqual(['brass', 'tool', 'shown', 'visitor']);
+    // Every other document holds those terms too, in the curve's order.
+    expect(lib.distinction.alsoHeldBy.map((d: any) => d.id)).toEqual(lib.curve.slice(1).map((d: any) => d.documentId));
+    expect(lib.distinction.alsoHeldBy).toHaveLength(TRADES.length - 1);
+    expect(lib.distinction.alsoHeldBy[0].title).toMatch(/^The /);
+    expect(lib.reasons.join(' ')).toMatch(
+      /the question does not say which document it is about: .* and 8 more also hold every question term that/,
+    );
+
+    // /v1/query carries the same verdict in its decision.
+    const q = await s.call('POST', '/v1/query', { question: 'Which brass tools were shown to visitors?' });
+    expect(q.body.decision.documents.singledOut).toBe(false);
+    expect(q.body.decision.documents.alsoHeldBy).toHaveLength(TRADES.length - 1);
+    expect(q.body.decision.reasons[0]).toMatch(/does not say which document it is about/);
+  });
+
   it('/v1/query weighs and reads only the picked document, and the decision names it', async () => {
     const r = await s.call('POST', '/v1/query', { question: QUESTION });
     expect(r.status).toBe(200);
     const doc = (await s.call('GET', `/v1/documents/${holder}`)).body;
-    expect(r.body.decision.documents).toMatchObject({ picked: [holder], namespaceDocuments: TRADES.length });
+    expect(r.body.decision.documents).toMatchObject({
+      picked: [holder],
+      namespaceDocuments: TRADES.length,
+      singledOut: true,
+      alsoHeldBy: [],
+    });
     expect(r.body.decision.reasons[0]).toMatch(/^documents: .*one document stands out/);
     // The router weighs the picked document, not the namespace's tokens.
     expect(r.body.decision.signals.documentTokens).toBe(doc.tokens);

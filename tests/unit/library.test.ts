@@ -5,6 +5,8 @@ import {
   fuseHits,
   pickDocuments,
   weightByDocumentFrequency,
+  analyseCandidates,
+  termDistinction,
   type DocumentScore,
 } from '../../src/core/retrieval/library.js';
 
@@ -111,7 +113,7 @@ describe('weightByDocumentFrequency', () => {
         [stem('perfume'), 4],
       ]),
     };
-    const out = weightByDocumentFrequency(candidates, 'What perfume did Evelyn wear?', stats);
+    const out = weightByDocumentFrequency(analyseCandidates(candidates, 'What perfume did Evelyn wear?'), stats);
     // Analysed lengths: a = [evelyn, walk, evelyn, laugh] (4), b = [perfum, rose, lavender] (3); mean 3.5.
     const idf = (df: number) => Math.log(1 + (10 - df + 0.5) / (df + 0.5));
     const bm = (tf: number, dl: number) => (tf * 2.2) / (tf + 1.2 * (0.25 + (0.75 * dl) / 3.5));
@@ -122,5 +124,47 @@ describe('weightByDocumentFrequency', () => {
       ['a', 'A'],
       ['b', 'B'],
     ]);
+  });
+});
+
+describe('termDistinction', () => {
+  const curveOf = (...ids: string[]) =>
+    ids.map((documentId, i) => ({ documentId, score: 10 - i, best: 10 - i, chunks: 1 }));
+  const candidates = [
+    { id: 'a1', documentId: 'A', score: 3, text: 'Blue Star Foods reported a net loss for the quarter.' },
+    { id: 'a2', documentId: 'A', score: 2, text: 'The net loss widened in March.' },
+    { id: 'b1', documentId: 'B', score: 2, text: 'Genprex had a net loss for the quarter ended March 31.' },
+    { id: 'c1', documentId: 'C', score: 1, text: 'Revenue rose; the quarter closed in March.' },
+  ];
+
+  it('says when other documents hold every question term the first one holds', () => {
+    const d = termDistinction(
+      analyseCandidates(candidates, 'What was the net loss for the quarter ended March 31?'),
+      curveOf('A', 'B', 'C'),
+    );
+    // A holds net, loss, quarter, march (not "ended", "31"); B holds all of those; C lacks "net" and "loss".
+    expect(d.terms).toEqual(['net', 'loss', 'quarter', 'march']);
+    expect(d.alsoHeldBy).toEqual(['B']);
+    expect(d.singledOut).toBe(false);
+  });
+
+  it('singles the first document out when a term of the question is only in its chunks', () => {
+    const d = termDistinction(
+      analyseCandidates(candidates, 'What net loss did Blue Star Foods report?'),
+      curveOf('A', 'B', 'C'),
+    );
+    expect(d.terms).toContain('blue');
+    expect(d.alsoHeldBy).toEqual([]);
+    expect(d.singledOut).toBe(true);
+  });
+
+  it('does not single out a document when there is none, or when its chunks hold no question term', () => {
+    expect(termDistinction(analyseCandidates([], 'net loss'), [])).toEqual({
+      singledOut: false,
+      terms: [],
+      alsoHeldBy: [],
+    });
+    const d = termDistinction(analyseCandidates(candidates, 'Who is Evelyn?'), curveOf('C', 'A'));
+    expect(d).toEqual({ singledOut: false, terms: [], alsoHeldBy: ['A'] });
   });
 });

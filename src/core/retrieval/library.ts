@@ -216,9 +216,44 @@ export type TermWeights = 'document' | 'chunk';
 
 export const TERM_WEIGHTS: readonly TermWeights[] = ['document', 'chunk'];
 
-/** A lexical candidate with its text, so level one can weight its terms again. */
+/** A candidate with its text, so level one can weight its terms again. */
 export interface TextCandidate extends LibraryCandidate {
   text: string;
+}
+
+/** A candidate's counts of the question's terms and its length in terms, analysed once for all of level one. */
+export interface AnalysedCandidate extends LibraryCandidate {
+  /** Its analysed length (stopwords removed), for BM25's length normalisation. */
+  length: number;
+  /** How often each question term occurs in it (terms it lacks are absent). */
+  tf: Map<string, number>;
+}
+
+/** The candidates of one question, analysed as BM25 analyses text (../text/analyse.ts). */
+export interface AnalysedCandidates {
+  /** The question's distinct terms. */
+  terms: string[];
+  candidates: AnalysedCandidate[];
+}
+
+/**
+ * Analyses the candidates' texts once, keeping only what level one reads: each
+ * candidate's length and its counts of the question's terms. Analysing 200
+ * chunks of 400 tokens is the costliest step of level one, so both of its
+ * readers (the term weights and the term distinction) share one pass.
+ */
+export function analyseCandidates(candidates: readonly TextCandidate[], question: string): AnalysedCandidates {
+  const terms = [...new Set(analyze(question))];
+  const wanted = new Set(terms);
+  return {
+    terms,
+    candidates: candidates.map((c) => {
+      const words = analyze(c.text);
+      const tf = new Map<string, number>();
+      for (const w of words) if (wanted.has(w)) tf.set(w, (tf.get(w) ?? 0) + 1);
+      return { id: c.id, documentId: c.documentId, score: c.score, length: words.length, tf };
+    }),
+  };
 }
 
 /**
@@ -236,29 +271,69 @@ export interface TextCandidate extends LibraryCandidate {
  * statistics do not know (a document made live since they were read) counts
  * as held by one document.
  */
-export function weightByDocumentFrequency(
-  candidates: readonly TextCandidate[],
-  question: string,
-  stats: TermDocumentStats,
-): LibraryCandidate[] {
+export function weightByDocumentFrequency(analysed: AnalysedCandidates, stats: TermDocumentStats): LibraryCandidate[] {
   const k1 = 1.2;
   const b = 0.75;
-  const terms = [...new Set(analyze(question))];
   const idf = new Map(
-    terms.map((t) => {
+    analysed.terms.map((t) => {
       const df = Math.min(Math.max(stats.counts.get(t) ?? 1, 1), Math.max(stats.documents, 1));
       return [t, Math.log(1 + (stats.documents - df + 0.5) / (df + 0.5))];
     }),
   );
-  const analysed = candidates.map((c) => analyze(c.text));
-  const avgdl = analysed.reduce((n, a) => n + a.length, 0) / Math.max(analysed.length, 1) || 1;
-  return candidates.map((c, i) => {
-    const words = analysed[i]!;
-    const tf = new Map<string, number>();
-    for (const w of words) if (idf.has(w)) tf.set(w, (tf.get(w) ?? 0) + 1);
-    const norm = k1 * (1 - b + (b * words.length) / avgdl);
+  const cs = analysed.candidates;
+  const avgdl = cs.reduce((n, c) => n + c.length, 0) / Math.max(cs.length, 1) || 1;
+  return cs.map((c) => {
+    const norm = k1 * (1 - b + (b * c.length) / avgdl);
     let score = 0;
-    for (const [t, f] of tf) score += (idf.get(t)! * f * (k1 + 1)) / (f + norm);
+    for (const [t, f] of c.tf) score += (idf.get(t)! * f * (k1 + 1)) / (f + norm);
     return { id: c.id, documentId: c.documentId, score };
   });
+}
+
+/**
+ * Whether the question's terms say which document it is about:
+ * - `terms`: the question's terms that the first document's candidate chunks hold;
+ * - `alsoHeldBy`: the other documents of the curve whose candidate chunks hold
+ *   every one of them, best first;
+ * - `singledOut`: no other document does.
+ */
+export interface TermDistinction {
+  singledOut: boolean;
+  terms: string[];
+  alsoHeldBy: string[];
+}
+
+/**
+ * Whether the first document of the curve is the only one whose candidate
+ * chunks hold all of the question's terms that its own chunks hold. When
+ * another document holds them all, no term of the question tells the two
+ * apart and the pick rests on how often the terms occur: LaRA's questions
+ * were written for one document at a time, and "What was the company's net
+ * loss for the three months ended March 31, 2024?" fits every first-quarter
+ * filing of a library. A rule with no parameter, read from the candidates
+ * alone, so that the response can say when the question did not name its
+ * document.
+ */
+export function termDistinction(analysed: AnalysedCandidates, curve: readonly DocumentScore[]): TermDistinction {
+  const first = curve[0]?.documentId;
+  if (first === undefined) return { singledOut: false, terms: [], alsoHeldBy: [] };
+  const held = new Map<string, Set<string>>();
+  for (const c of analysed.candidates) {
+    let set = held.get(c.documentId);
+    if (!set) {
+      set = new Set();
+      held.set(c.documentId, set);
+    }
+    for (const t of c.tf.keys()) set.add(t);
+  }
+  const own = held.get(first) ?? new Set<string>();
+  const terms = analysed.terms.filter((t) => own.has(t));
+  const alsoHeldBy = curve
+    .slice(1)
+    .map((d) => d.documentId)
+    .filter((id) => {
+      const other = held.get(id);
+      return other !== undefined && terms.every((t) => other.has(t));
+    });
+  return { singledOut: alsoHeldBy.length === 0, terms, alsoHeldBy };
 }

@@ -7,7 +7,6 @@ import { Lru } from '../lru.js';
 import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
 import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
-import { analyze } from '../text/analyse.js';
 import { scoresOfKind } from './fusion.js';
 import { select, validateSelectionMethod, type Selection, type SelectionMethod } from './select.js';
 import { assembleContext, assemblyChunk, type AssembledContext, type Passage } from './assemble.js';
@@ -18,6 +17,10 @@ import {
   type DocumentAggregate,
   type TermWeights,
   weightByDocumentFrequency,
+  analyseCandidates,
+  termDistinction,
+  type AnalysedCandidates,
+  type TermDistinction,
   type DocumentPickOptions,
   type DocumentScore,
   type LibraryCandidate,
@@ -104,6 +107,11 @@ export interface LibraryView {
   relativeGap: number;
   aboveCut: number;
   capped: boolean;
+  /**
+   * Whether the question's terms say which document it is about (./library.ts termDistinction): the question terms
+   * the first document's candidate chunks hold, and the other documents whose candidates hold them all.
+   */
+  distinction: { singledOut: boolean; terms: string[]; alsoHeldBy: Array<{ id: string; title: string }> };
   /** Why these documents, in words. */
   reasons: string[];
   /** Time spent finding the candidates and picking the documents (part of `timings.embedMs` + `timings.scoreMs`). */
@@ -268,6 +276,7 @@ export class RetrievalService {
     const lib = this.o.library ?? {};
     const aggregate = lib.aggregate ?? 'top3';
     const pick = pickDocuments(documentScores(c.candidates, aggregate), lib);
+    const distinction = termDistinction(c.analysed, pick.curve);
     const pickMs = performance.now() - t0;
     const byId = new Map(docs.map((d) => [d.id, d]));
     const picked = pick.picked.map((id) => byId.get(id)!);
@@ -291,9 +300,15 @@ export class RetrievalService {
         relativeGap: pick.relativeGap,
         aboveCut: pick.aboveCut,
         capped: pick.capped,
+        distinction: {
+          singledOut: distinction.singledOut,
+          terms: distinction.terms,
+          alsoHeldBy: distinction.alsoHeldBy.map((id) => ({ id, title: byId.get(id)?.title ?? '' })),
+        },
         reasons: [
           `${c.how}`,
           ...pick.reasons,
+          distinctionReason(distinction, pick.curve[0]!.documentId, (id) => byId.get(id)),
           `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`,
         ],
         pickMs,
@@ -318,6 +333,8 @@ export class RetrievalService {
     refs: readonly DocumentVersionRef[],
   ): Promise<{
     candidates: LibraryCandidate[];
+    /** Every candidate chunk's question terms, for the term distinction. */
+    analysed: AnalysedCandidates;
     query: Float32Array | null;
     source: 'store' | 'dense-fallback';
     lexical: number;
@@ -339,17 +356,24 @@ export class RetrievalService {
     };
     const hits = (scored: readonly ScoredChunk[]): RetrieverHit[] =>
       scored.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score }));
+    const analyse = (scored: readonly ScoredChunk[]): AnalysedCandidates =>
+      analyseCandidates(
+        scored.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score, text: s.chunk.text })),
+        input.question,
+      );
 
     let fallback: string | null = null;
     if (vectors.searchText) {
       await this.ready();
       const found = input.score === 'dense' ? [] : await vectors.searchText(input.namespace, refs, input.question, m);
-      const weighed = await this.weighTerms(input, refs, found);
+      const analysed = analyse(found);
+      const weighed = await this.weighTerms(input, refs, analysed);
       const lexical = weighed.hits;
       fallback = weighed.fallback;
       if (input.score === 'bm25' && lexical.length > 0) {
         return {
           candidates: lexical,
+          analysed,
           query: null,
           source: 'store',
           lexical: lexical.length,
@@ -366,8 +390,11 @@ export class RetrievalService {
       const q = await embed();
       const dense = await vectors.search(input.namespace, refs, q, m);
       const alpha = input.score === 'hybrid' ? input.hybridAlpha : 1;
+      const lexicalIds = new Set(found.map((s) => s.chunk.id));
+      const denseOnly = analyse(dense.filter((s) => !lexicalIds.has(s.chunk.id)));
       return {
         candidates: input.score === 'hybrid' ? fuseHits(lexical, hits(dense), alpha) : hits(dense),
+        analysed: { terms: analysed.terms, candidates: [...analysed.candidates, ...denseOnly.candidates] },
         query: q,
         source: 'store',
         lexical: lexical.length,
@@ -395,6 +422,7 @@ export class RetrievalService {
     );
     return {
       candidates: dense.map((s, i) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: used[i]! })),
+      analysed: analyse(dense),
       query: q,
       source: 'dense-fallback',
       lexical: 0,
@@ -415,12 +443,12 @@ export class RetrievalService {
   private async weighTerms(
     input: RetrieveInput,
     refs: readonly DocumentVersionRef[],
-    found: readonly ScoredChunk[],
+    found: AnalysedCandidates,
   ): Promise<{ hits: LibraryCandidate[]; termWeights: TermWeights; fallback: string | null; how: string }> {
-    const hits = found.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score }));
-    if ((this.o.library?.termWeights ?? 'document') === 'chunk' || found.length === 0)
+    const hits = found.candidates.map((c) => ({ id: c.id, documentId: c.documentId, score: c.score }));
+    if ((this.o.library?.termWeights ?? 'document') === 'chunk' || hits.length === 0)
       return { hits, termWeights: 'chunk', fallback: null, how: '' };
-    const stats = await this.o.documents.termStats(input.namespace, analyze(input.question));
+    const stats = await this.o.documents.termStats(input.namespace, found.terms);
     if (stats.documents < refs.length)
       return {
         hits,
@@ -429,11 +457,7 @@ export class RetrievalService {
         how: '',
       };
     return {
-      hits: weightByDocumentFrequency(
-        found.map((s) => ({ id: s.chunk.id, documentId: s.chunk.documentId, score: s.score, text: s.chunk.text })),
-        input.question,
-        stats,
-      ),
+      hits: weightByDocumentFrequency(found, stats),
       termWeights: 'document',
       fallback: null,
       how: `, each question term weighted by how few of the ${stats.documents} documents hold it`,
@@ -606,4 +630,26 @@ function retrievalResult(
     tokens: { selected: assembled.totalTokens, documents: docTokens },
     timings,
   };
+}
+
+const quoted = (d: { id: string; title: string } | undefined, id: string): string => JSON.stringify(d?.title || id);
+
+/** The term distinction (./library.ts termDistinction) in words, for the library's reasons. */
+function distinctionReason(
+  d: TermDistinction,
+  first: string,
+  doc: (id: string) => { id: string; title: string } | undefined,
+): string {
+  const name = quoted(doc(first), first);
+  if (d.terms.length === 0)
+    return `none of the question's terms is in ${name}'s matching chunks: nothing in the question names a document`;
+  const terms = d.terms.map((t) => JSON.stringify(t)).join(', ');
+  if (d.singledOut)
+    return `the question's terms single out ${name}: no other document's matching chunks hold all of ${terms}`;
+  const others = d.alsoHeldBy.slice(0, 3).map((id) => quoted(doc(id), id));
+  const more = d.alsoHeldBy.length > 3 ? ` and ${d.alsoHeldBy.length - 3} more` : '';
+  return (
+    `the question does not say which document it is about: ${others.join(', ')}${more} also hold every question term that ${name} holds (${terms}), ` +
+    `so ${name} was ranked first by how often the terms occur in its best chunks, not by a term only it holds`
+  );
 }

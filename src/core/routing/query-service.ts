@@ -96,7 +96,16 @@ export interface QueryDecision {
    * Whole-namespace questions: the documents retrieval picked (best first),
    * the only ones any strategy reads, and why (the full curve is in the retrieval's `library`).
    */
-  documents: null | { picked: string[]; namespaceDocuments: number; fallback: string | null; reasons: string[] };
+  documents: null | {
+    picked: string[];
+    namespaceDocuments: number;
+    fallback: string | null;
+    /** Whether the question's terms single out the first picked document (retrieval's `library.distinction`). */
+    singledOut: boolean;
+    /** Other documents that hold every question term the first picked one holds. */
+    alsoHeldBy: string[];
+    reasons: string[];
+  };
   signals: {
     k: number;
     candidates: number;
@@ -394,6 +403,8 @@ function decisionOf(
           picked: r.library.picked.map((d) => d.id),
           namespaceDocuments: r.library.namespaceDocuments,
           fallback: r.library.fallback,
+          singledOut: r.library.distinction.singledOut,
+          alsoHeldBy: r.library.distinction.alsoHeldBy.map((d) => d.id),
           reasons: r.library.reasons,
         }
       : null,
