@@ -80,17 +80,26 @@ interface Setting {
   name: string;
   /** Level one's term weights: the chunk-level search's own (`chunk`), or idf over documents (`document`). */
   weights: 'chunk' | 'document';
+  /** With document weights: BM25TP's term-proximity score added (library.ts termProximity). */
+  proximity: boolean;
   aggregate: DocumentAggregate;
   buffer: number;
   maxDocuments: number;
 }
 
-const SETTINGS: Setting[] = (['chunk', 'document'] as const).flatMap((weights) =>
+const WEIGHTS = [
+  { weights: 'chunk', proximity: false },
+  { weights: 'document', proximity: false },
+  { weights: 'document', proximity: true },
+] as const;
+
+const SETTINGS: Setting[] = WEIGHTS.flatMap(({ weights, proximity }) =>
   (['max', 'top3'] as const).flatMap((aggregate) =>
     [0, 1].flatMap((buffer) =>
       [1, 2, 3, 8].map((maxDocuments) => ({
-        name: `${weights}/${aggregate}/B${buffer}/max${maxDocuments}`,
+        name: `${weights}${proximity ? '+prox' : ''}/${aggregate}/B${buffer}/max${maxDocuments}`,
         weights,
+        proximity,
         aggregate,
         buffer,
         maxDocuments,
@@ -250,9 +259,11 @@ function questionRows(
     q.question,
   );
   const byDocuments = weightByDocumentFrequency(analysed, ns.termStats);
+  const byDocumentsNear = weightByDocumentFrequency(analysed, ns.termStats, { proximity: true });
   const identifiable = ns.vocabularies.identifiable(q.question, gold);
   return SETTINGS.map((st) => {
-    const curve = documentScores(st.weights === 'chunk' ? candidates : byDocuments, st.aggregate);
+    const scored = st.weights === 'chunk' ? candidates : st.proximity ? byDocumentsNear : byDocuments;
+    const curve = documentScores(scored, st.aggregate);
     const pick = pickDocuments(curve, { buffer: st.buffer, maxDocuments: st.maxDocuments });
     const { coverage, tokens } = readPicked(ns, pick.picked, q.question, gold, evidence, passageTokens);
     return {

@@ -345,6 +345,11 @@ export const CONFIG_SPEC = {
     choices: ['document', 'chunk'],
     doc: "Whole-namespace queries: question terms weighted by idf over the namespace's documents (document) or as the store's chunk-level search weights them (chunk); see docs/library.md.",
   },
+  LIBRARY_TERM_PROXIMITY: {
+    type: 'bool',
+    default: true,
+    doc: "Whole-namespace queries with document term weights: add BM25TP's term-proximity score (Rasolofo & Savoy 2003), so question terms that stand together in a chunk (a company's or a character's name) count for more than the same terms apart; see docs/library.md.",
+  },
   LIBRARY_MAX_DOCUMENTS: {
     type: 'int',
     default: 3,

@@ -7,6 +7,7 @@ import {
   weightByDocumentFrequency,
   analyseCandidates,
   termDistinction,
+  termProximity,
   type DocumentScore,
 } from '../../src/core/retrieval/library.js';
 
@@ -166,5 +167,69 @@ describe('termDistinction', () => {
     });
     const d = termDistinction(analyseCandidates(candidates, 'Who is Evelyn?'), curveOf('C', 'A'));
     expect(d).toEqual({ singledOut: false, terms: [], alsoHeldBy: ['A'] });
+  });
+});
+
+describe('termProximity (BM25TP, Rasolofo & Savoy 2003)', () => {
+  it('adds, for terms at most five words apart, 1/d² times the other term weight, saturated as BM25 does', () => {
+    const w = new Map([
+      ['china', 0.5],
+      ['food', 2],
+      ['hold', 3],
+    ]);
+    // china@0 food@1 hold@2; a second "food" at 9 is more than five words from every other term.
+    const at = [
+      ['china', 0],
+      ['food', 1],
+      ['hold', 2],
+      ['food', 9],
+    ] as const;
+    const accChina = 2 * 1 + 3 * (1 / 4);
+    const accFood = 0.5 * 1 + 3 * 1;
+    const accHold = 0.5 * (1 / 4) + 2 * 1;
+    const k1 = 1.2;
+    const norm = 1.5;
+    const part = (weight: number, acc: number) => (Math.min(1, weight) * acc * (k1 + 1)) / (acc + norm);
+    expect(termProximity(at, w, k1, norm)).toBeCloseTo(part(0.5, accChina) + part(2, accFood) + part(3, accHold), 12);
+  });
+
+  it('is 0 when no two different question terms stand within five words', () => {
+    const w = new Map([
+      ['exact', 1],
+      ['scienc', 2],
+    ]);
+    expect(
+      termProximity(
+        [
+          ['exact', 0],
+          ['exact', 1],
+          ['scienc', 7],
+        ],
+        w,
+        1.2,
+        1,
+      ),
+    ).toBe(0);
+    expect(termProximity([], w, 1.2, 1)).toBe(0);
+  });
+
+  it('lets a phrase of common words outweigh the same words apart, through weightByDocumentFrequency', () => {
+    const candidates = [
+      { id: 'a', documentId: 'A', score: 1, text: 'Exact Sciences reported revenue.' },
+      { id: 'b', documentId: 'B', score: 1, text: 'Exact figures on revenue are rare in the sciences.' },
+    ];
+    const stats = {
+      documents: 4,
+      counts: new Map([
+        ['exact', 4],
+        [stem('sciences'), 4],
+        ['revenue', 4],
+      ]),
+    };
+    const analysed = analyseCandidates(candidates, 'What revenue did Exact Sciences report?');
+    const plain = weightByDocumentFrequency(analysed, stats);
+    const near = weightByDocumentFrequency(analysed, stats, { proximity: true });
+    expect(near[0]!.score).toBeGreaterThan(plain[0]!.score);
+    expect(near[0]!.score - plain[0]!.score).toBeGreaterThan(near[1]!.score - plain[1]!.score);
   });
 });

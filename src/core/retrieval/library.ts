@@ -227,6 +227,8 @@ export interface AnalysedCandidate extends LibraryCandidate {
   length: number;
   /** How often each question term occurs in it (terms it lacks are absent). */
   tf: Map<string, number>;
+  /** Each occurrence of a question term, in text order: the term and its position among the analysed terms. */
+  at: Array<[term: string, position: number]>;
 }
 
 /** The candidates of one question, analysed as BM25 analyses text (../text/analyse.ts). */
@@ -250,8 +252,13 @@ export function analyseCandidates(candidates: readonly TextCandidate[], question
     candidates: candidates.map((c) => {
       const words = analyze(c.text);
       const tf = new Map<string, number>();
-      for (const w of words) if (wanted.has(w)) tf.set(w, (tf.get(w) ?? 0) + 1);
-      return { id: c.id, documentId: c.documentId, score: c.score, length: words.length, tf };
+      const at: Array<[string, number]> = [];
+      words.forEach((w, i) => {
+        if (!wanted.has(w)) return;
+        tf.set(w, (tf.get(w) ?? 0) + 1);
+        at.push([w, i]);
+      });
+      return { id: c.id, documentId: c.documentId, score: c.score, length: words.length, tf, at };
     }),
   };
 }
@@ -271,7 +278,11 @@ export function analyseCandidates(candidates: readonly TextCandidate[], question
  * statistics do not know (a document made live since they were read) counts
  * as held by one document.
  */
-export function weightByDocumentFrequency(analysed: AnalysedCandidates, stats: TermDocumentStats): LibraryCandidate[] {
+export function weightByDocumentFrequency(
+  analysed: AnalysedCandidates,
+  stats: TermDocumentStats,
+  opts: { proximity?: boolean } = {},
+): LibraryCandidate[] {
   const k1 = 1.2;
   const b = 0.75;
   const idf = new Map(
@@ -286,8 +297,46 @@ export function weightByDocumentFrequency(analysed: AnalysedCandidates, stats: T
     const norm = k1 * (1 - b + (b * c.length) / avgdl);
     let score = 0;
     for (const [t, f] of c.tf) score += (idf.get(t)! * f * (k1 + 1)) / (f + norm);
+    if (opts.proximity) score += termProximity(c.at, idf, k1, norm);
     return { id: c.id, documentId: c.documentId, score };
   });
+}
+
+/** Most words between two question terms that still count as near (Rasolofo & Savoy's window). */
+const PROXIMITY_WINDOW = 5;
+
+/**
+ * BM25TP's term-proximity score (Rasolofo & Savoy, "Term Proximity Scoring
+ * for Keyword-Based Retrieval Systems", ECIR 2003), with their window and
+ * weights: each pair of different question terms at most 5 words apart adds
+ * 1/d² (d their distance) times the other term's weight to each term's
+ * accumulator, and each term contributes min(1, weight) · acc·(k1+1) /
+ * (acc + K), K = BM25's length-normalised k1. Positions are counted among the
+ * analysed terms (stopwords removed), so "China Foods Holdings" and
+ * "the Time Traveler" are adjacent. Why at level one: a document's name is
+ * often a phrase of common words ("Exact Sciences", "China Foods Holdings"),
+ * each of which many documents hold; the phrase is rare.
+ */
+export function termProximity(
+  at: ReadonlyArray<readonly [string, number]>,
+  weight: ReadonlyMap<string, number>,
+  k1: number,
+  norm: number,
+): number {
+  const acc = new Map<string, number>();
+  for (let x = 0; x < at.length; x++) {
+    const [ti, pi] = at[x]!;
+    for (let y = x + 1; y < at.length && at[y]![1] - pi <= PROXIMITY_WINDOW; y++) {
+      const [tj, pj] = at[y]!;
+      if (ti === tj) continue;
+      const tpi = 1 / (pj - pi) ** 2;
+      acc.set(ti, (acc.get(ti) ?? 0) + weight.get(tj)! * tpi);
+      acc.set(tj, (acc.get(tj) ?? 0) + weight.get(ti)! * tpi);
+    }
+  }
+  let score = 0;
+  for (const [t, a] of acc) score += (Math.min(1, weight.get(t)!) * a * (k1 + 1)) / (a + norm);
+  return score;
 }
 
 /**

@@ -146,7 +146,12 @@ export interface RetrievalServiceOptions {
   embedder: Embedder;
   namespaceCandidates: number;
   /** Whole-namespace retrieval: how documents are scored and picked. Defaults in ./library.ts. */
-  library?: { aggregate?: DocumentAggregate; termWeights?: TermWeights } & DocumentPickOptions;
+  library?: {
+    aggregate?: DocumentAggregate;
+    termWeights?: TermWeights;
+    /** With document term weights: add BM25TP's term-proximity score (./library.ts termProximity). Default true. */
+    proximity?: boolean;
+  } & DocumentPickOptions;
   logger: Logger;
 }
 
@@ -456,11 +461,14 @@ export class RetrievalService {
         fallback: `term statistics cover ${stats.documents} of the ${refs.length} documents (the rest are being recorded): terms were weighted by the store's chunk-level search, not by how few documents hold them`,
         how: '',
       };
+    const proximity = this.o.library?.proximity ?? true;
     return {
-      hits: weightByDocumentFrequency(found, stats),
+      hits: weightByDocumentFrequency(found, stats, { proximity }),
       termWeights: 'document',
       fallback: null,
-      how: `, each question term weighted by how few of the ${stats.documents} documents hold it`,
+      how:
+        `, each question term weighted by how few of the ${stats.documents} documents hold it` +
+        (proximity ? ', terms that stand close together counting for more (BM25TP)' : ''),
     };
   }
 
