@@ -113,7 +113,9 @@ describe.each([
     expect(lib.distinction.singledOut).toBe(false);
     expect(lib.distinction.terms).toEqual(['brass', 'tool', 'shown', 'visitor']);
     // Every other document holds those terms too, in the curve's order.
-    expect(lib.distinction.alsoHeldBy.map((d: any) => d.id)).toEqual(lib.curve.slice(1).map((d: any) => d.documentId));
+    expect(lib.distinction.alsoHeldBy.map((d: { id: string }) => d.id)).toEqual(
+      lib.curve.slice(1).map((d: { documentId: string }) => d.documentId),
+    );
     expect(lib.distinction.alsoHeldBy).toHaveLength(TRADES.length - 1);
     expect(lib.distinction.alsoHeldBy[0].title).toMatch(/^The /);
     expect(lib.reasons.join(' ')).toMatch(
