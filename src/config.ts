@@ -337,7 +337,7 @@ export const CONFIG_SPEC = {
     type: 'string',
     default: 'top3',
     choices: ['max', 'top3'],
-    doc: "Whole-namespace queries: a document's score from its candidate chunks, whose curve Adaptive-k cuts to pick the documents read: max (its best chunk) or top3 (the sum of its three best). top3 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
+    doc: "Whole-namespace queries: a document's score from its candidate chunks, whose curve Adaptive-k cuts to pick the documents read: max (its best chunk) or top3 (the sum of its three best). top3 was chosen on LaRA dev by document-level cross-validation (4 of 5 folds; docs/library.md).",
   },
   LIBRARY_TERM_WEIGHTS: {
     type: 'string',
@@ -355,7 +355,7 @@ export const CONFIG_SPEC = {
     default: 3,
     min: 1,
     max: 1000,
-    doc: "Whole-namespace queries: most documents picked, whatever the documents' score curve says. 3 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
+    doc: "Whole-namespace queries: most documents picked, whatever the documents' score curve says. 3 reads the most evidence within 12k tokens a question on LaRA dev (docs/library.md).",
   },
   LIBRARY_DOCUMENT_BUFFER: {
     type: 'int',
