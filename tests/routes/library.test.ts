@@ -163,6 +163,9 @@ describe.each([
     expect(r.body.library.candidates.dense).toBeGreaterThan(0);
     expect(r.body.library.fallback).toMatch(/no chunk of the namespace shares a term with the question/);
     expect(r.body.library.picked.length).toBeGreaterThan(0);
+    // No question term is in any candidate: nothing in the question names a document, and the response says so.
+    expect(r.body.library.distinction).toMatchObject({ singledOut: false, terms: [] });
+    expect(r.body.library.reasons.join(' ')).toMatch(/nothing in the question names a document/);
   });
 
   it('/v1/answer with a whole-text strategy reads the picked documents, not the namespace', async () => {
