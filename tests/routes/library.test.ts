@@ -122,6 +122,16 @@ describe.each([
       /the question does not say which document it is about: .* and 8 more also hold every question term that/,
     );
 
+    // With hybrid scores the dense candidates are read too: the vague question stays vague, the needle stays singled out.
+    const hybrid = await s.call('POST', '/v1/retrieve', {
+      question: 'Which brass tools were shown to visitors?',
+      score: 'hybrid',
+    });
+    expect(hybrid.body.library.candidates.dense).toBeGreaterThan(0);
+    expect(hybrid.body.library.distinction.singledOut).toBe(false);
+    const needle = await s.call('POST', '/v1/retrieve', { question: QUESTION, score: 'hybrid' });
+    expect(needle.body.library.distinction).toMatchObject({ singledOut: true, alsoHeldBy: [] });
+
     // /v1/query carries the same verdict in its decision.
     const q = await s.call('POST', '/v1/query', { question: 'Which brass tools were shown to visitors?' });
     expect(q.body.decision.documents.singledOut).toBe(false);
