@@ -80,26 +80,26 @@ interface Setting {
   name: string;
   /** Level one's term weights: the chunk-level search's own (`chunk`), or idf over documents (`document`). */
   weights: 'chunk' | 'document';
-  /** With document weights: BM25TP's term-proximity score added (library.ts termProximity). */
-  proximity: boolean;
+  /** With document weights: adjacent pairs of question terms scored as terms too (library.ts candidatePhrases). */
+  phrases: boolean;
   aggregate: DocumentAggregate;
   buffer: number;
   maxDocuments: number;
 }
 
 const WEIGHTS = [
-  { weights: 'chunk', proximity: false },
-  { weights: 'document', proximity: false },
-  { weights: 'document', proximity: true },
+  { weights: 'chunk', phrases: false },
+  { weights: 'document', phrases: false },
+  { weights: 'document', phrases: true },
 ] as const;
 
-const SETTINGS: Setting[] = WEIGHTS.flatMap(({ weights, proximity }) =>
+const SETTINGS: Setting[] = WEIGHTS.flatMap(({ weights, phrases }) =>
   (['max', 'top3'] as const).flatMap((aggregate) =>
     [0, 1].flatMap((buffer) =>
       [1, 2, 3, 8].map((maxDocuments) => ({
-        name: `${weights}${proximity ? '+prox' : ''}/${aggregate}/B${buffer}/max${maxDocuments}`,
+        name: `${weights}${phrases ? '+phr' : ''}/${aggregate}/B${buffer}/max${maxDocuments}`,
         weights,
-        proximity,
+        phrases,
         aggregate,
         buffer,
         maxDocuments,
@@ -259,10 +259,10 @@ function questionRows(
     q.question,
   );
   const byDocuments = weightByDocumentFrequency(analysed, ns.termStats);
-  const byDocumentsNear = weightByDocumentFrequency(analysed, ns.termStats, { proximity: true });
+  const byDocumentsPhrased = weightByDocumentFrequency(analysed, ns.termStats, { phrases: true });
   const identifiable = ns.vocabularies.identifiable(q.question, gold);
   return SETTINGS.map((st) => {
-    const scored = st.weights === 'chunk' ? candidates : st.proximity ? byDocumentsNear : byDocuments;
+    const scored = st.weights === 'chunk' ? candidates : st.phrases ? byDocumentsPhrased : byDocuments;
     const curve = documentScores(scored, st.aggregate);
     const pick = pickDocuments(curve, { buffer: st.buffer, maxDocuments: st.maxDocuments });
     const { coverage, tokens } = readPicked(ns, pick.picked, q.question, gold, evidence, passageTokens);

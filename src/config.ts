@@ -345,17 +345,17 @@ export const CONFIG_SPEC = {
     choices: ['document', 'chunk'],
     doc: "Whole-namespace queries: question terms weighted by idf over the namespace's documents (document) or as the store's chunk-level search weights them (chunk); see docs/library.md.",
   },
-  LIBRARY_TERM_PROXIMITY: {
+  LIBRARY_TERM_PHRASES: {
     type: 'bool',
     default: true,
-    doc: "Whole-namespace queries with document term weights: add BM25TP's term-proximity score (Rasolofo & Savoy 2003), so question terms that stand together in a chunk (a company's or a character's name) count for more than the same terms apart; see docs/library.md.",
+    doc: 'Whole-namespace queries with document term weights: also score the question\'s adjacent pairs of terms ("China Foods", "table understanding") as terms, weighted by how few of the candidate documents hold them side by side. Chosen on LaRA dev by document-level cross-validation (docs/library.md).',
   },
   LIBRARY_MAX_DOCUMENTS: {
     type: 'int',
-    default: 3,
+    default: 8,
     min: 1,
     max: 1000,
-    doc: "Whole-namespace queries: most documents picked, whatever the documents' score curve says. 3 reads the most evidence within 12k tokens a question on LaRA dev (docs/library.md).",
+    doc: "Whole-namespace queries: most documents picked, whatever the documents' score curve says. 8 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
   },
   LIBRARY_DOCUMENT_BUFFER: {
     type: 'int',

@@ -344,7 +344,7 @@ function buildServices(
     library: {
       aggregate: config.LIBRARY_DOCUMENT_SCORE,
       termWeights: config.LIBRARY_TERM_WEIGHTS,
-      proximity: config.LIBRARY_TERM_PROXIMITY,
+      phrases: config.LIBRARY_TERM_PHRASES,
       maxDocuments: config.LIBRARY_MAX_DOCUMENTS,
       buffer: config.LIBRARY_DOCUMENT_BUFFER,
     },

@@ -7,7 +7,6 @@ import {
   weightByDocumentFrequency,
   analyseCandidates,
   termDistinction,
-  termProximity,
   type DocumentScore,
 } from '../../src/core/retrieval/library.js';
 
@@ -170,50 +169,40 @@ describe('termDistinction', () => {
   });
 });
 
-describe('termProximity (BM25TP, Rasolofo & Savoy 2003)', () => {
-  it('adds, for terms at most five words apart, 1/d² times the other term weight, saturated as BM25 does', () => {
-    const w = new Map([
-      ['china', 0.5],
-      ['food', 2],
-      ['hold', 3],
-    ]);
-    // china@0 food@1 hold@2; a second "food" at 9 is more than five words from every other term.
-    const at = [
-      ['china', 0],
-      ['food', 1],
-      ['hold', 2],
-      ['food', 9],
-    ] as const;
-    const accChina = 2 * 1 + 3 * (1 / 4);
-    const accFood = 0.5 * 1 + 3 * 1;
-    const accHold = 0.5 * (1 / 4) + 2 * 1;
-    const k1 = 1.2;
-    const norm = 1.5;
-    const part = (weight: number, acc: number) => (Math.min(1, weight) * acc * (k1 + 1)) / (acc + norm);
-    expect(termProximity(at, w, k1, norm)).toBeCloseTo(part(0.5, accChina) + part(2, accFood) + part(3, accHold), 12);
+describe('weightByDocumentFrequency with phrases', () => {
+  const stats = { documents: 10, counts: new Map<string, number>() };
+
+  it("adds each adjacent pair of question terms as a term, with its idf over the candidates' documents", () => {
+    const candidates = [
+      { id: 'a', documentId: 'A', score: 1, text: 'table understanding matters' },
+      { id: 'b', documentId: 'B', score: 1, text: 'the table shows understanding' },
+    ];
+    const analysed = analyseCandidates(candidates, 'How is table understanding trained?');
+    expect(analysed.pairs).toEqual(['tabl understand', 'understand train']);
+    const plain = weightByDocumentFrequency(analysed, stats);
+    const phrased = weightByDocumentFrequency(analysed, stats, { phrases: true });
+    // Both candidates are 3 terms long (norm = k1 = 1.2); only A holds the pair side by side: df 1 of 2 documents,
+    // so A gains ln(1 + 1.5 / 1.5) · 1 · 2.2 / (1 + 1.2) = ln 2, and B nothing (stopwords do not part a pair, other words do).
+    expect(phrased[0]!.score - plain[0]!.score).toBeCloseTo(Math.log(2), 12);
+    expect(phrased[1]!.score).toBe(plain[1]!.score);
   });
 
-  it('is 0 when no two different question terms stand within five words', () => {
-    const w = new Map([
-      ['exact', 1],
-      ['scienc', 2],
-    ]);
-    expect(
-      termProximity(
-        [
-          ['exact', 0],
-          ['exact', 1],
-          ['scienc', 7],
-        ],
-        w,
-        1.2,
-        1,
-      ),
-    ).toBe(0);
-    expect(termProximity([], w, 1.2, 1)).toBe(0);
+  it('gives a pair that every candidate document holds the least weight', () => {
+    const candidates = [
+      { id: 'a', documentId: 'A', score: 1, text: 'net loss rose' },
+      { id: 'b', documentId: 'B', score: 1, text: 'net loss fell' },
+    ];
+    const analysed = analyseCandidates(candidates, 'What was the net loss?');
+    const gain = (i: number) =>
+      weightByDocumentFrequency(analysed, stats, { phrases: true })[i]!.score -
+      weightByDocumentFrequency(analysed, stats)[i]!.score;
+    expect(gain(0)).toBeCloseTo(Math.log(1 + 0.5 / 2.5), 12);
+    expect(gain(1)).toBeCloseTo(gain(0), 12);
   });
+});
 
-  it('lets a phrase of common words outweigh the same words apart, through weightByDocumentFrequency', () => {
+describe('a phrase of common words', () => {
+  it('outweighs the same words apart once pairs count, though every document holds each word', () => {
     const candidates = [
       { id: 'a', documentId: 'A', score: 1, text: 'Exact Sciences reported revenue.' },
       { id: 'b', documentId: 'B', score: 1, text: 'Exact figures on revenue are rare in the sciences.' },
@@ -228,8 +217,8 @@ describe('termProximity (BM25TP, Rasolofo & Savoy 2003)', () => {
     };
     const analysed = analyseCandidates(candidates, 'What revenue did Exact Sciences report?');
     const plain = weightByDocumentFrequency(analysed, stats);
-    const near = weightByDocumentFrequency(analysed, stats, { proximity: true });
-    expect(near[0]!.score).toBeGreaterThan(plain[0]!.score);
-    expect(near[0]!.score - plain[0]!.score).toBeGreaterThan(near[1]!.score - plain[1]!.score);
+    const phrased = weightByDocumentFrequency(analysed, stats, { phrases: true });
+    expect(phrased[0]!.score).toBeGreaterThan(plain[0]!.score);
+    expect(phrased[1]!.score).toBe(plain[1]!.score);
   });
 });

@@ -82,18 +82,17 @@ export interface DocumentPickOptions {
 }
 
 /**
- * The setting with the best evidence coverage at ≤ 12k tokens read per
- * question on the LaRA dev half (eval/library-sweep.ts), the rule its
- * document-level 5-fold cross-validation applies in each fold: no buffer in
- * every fold; at most 3 documents in two folds, 8 in three (8 reads 12.0k
- * tokens over the whole half, just over the budget). Numbers in docs/library.md.
+ * Chosen on the LaRA dev half by document-level 5-fold cross-validation
+ * (eval/library-sweep.ts; best evidence coverage at ≤ 12k tokens read per
+ * question on the other folds): every fold chose no buffer and at most 8
+ * documents (with phrases and top3). Numbers in docs/library.md.
  */
 export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
   // The published window, as for chunks.
   a: ADAPTIVE_K_DEFAULTS.a,
   b: ADAPTIVE_K_DEFAULTS.b,
   buffer: 0,
-  maxDocuments: 3,
+  maxDocuments: 8,
 });
 
 /** What the first level decided, and why: part of every whole-namespace response. */
@@ -228,7 +227,7 @@ export interface AnalysedCandidate extends LibraryCandidate {
   length: number;
   /** How often each question term occurs in it (terms it lacks are absent). */
   tf: Map<string, number>;
-  /** Each occurrence of a question term, in text order: the term and its position among the analysed terms. */
+  /** Each occurrence of a question term, in text order: the term and its position among the analysed terms (for pairs). */
   at: Array<[term: string, position: number]>;
 }
 
@@ -236,6 +235,8 @@ export interface AnalysedCandidate extends LibraryCandidate {
 export interface AnalysedCandidates {
   /** The question's distinct terms. */
   terms: string[];
+  /** The question's distinct pairs of adjacent terms ("tabl understand" for "table understanding"), stopwords skipped. */
+  pairs: string[];
   candidates: AnalysedCandidate[];
 }
 
@@ -246,10 +247,15 @@ export interface AnalysedCandidates {
  * readers (the term weights and the term distinction) share one pass.
  */
 export function analyseCandidates(candidates: readonly TextCandidate[], question: string): AnalysedCandidates {
-  const terms = [...new Set(analyze(question))];
+  const sequence = analyze(question);
+  const terms = [...new Set(sequence)];
   const wanted = new Set(terms);
+  const pairs = new Set<string>();
+  for (let i = 1; i < sequence.length; i++)
+    if (sequence[i - 1] !== sequence[i]) pairs.add(pairKey(sequence[i - 1]!, sequence[i]!));
   return {
     terms,
+    pairs: [...pairs],
     candidates: candidates.map((c) => {
       const words = analyze(c.text);
       const tf = new Map<string, number>();
@@ -277,12 +283,13 @@ export function analyseCandidates(candidates: readonly TextCandidate[], question
  * evidence. The candidates themselves still come from the store's chunk-level
  * search, so this re-weights what was found and finds nothing new. A term the
  * statistics do not know (a document made live since they were read) counts
- * as held by one document.
+ * as held by one document. With `phrases`, adjacent pairs of question terms
+ * count as terms too (candidatePhrases).
  */
 export function weightByDocumentFrequency(
   analysed: AnalysedCandidates,
   stats: TermDocumentStats,
-  opts: { proximity?: boolean } = {},
+  opts: { phrases?: boolean } = {},
 ): LibraryCandidate[] {
   const k1 = 1.2;
   const b = 0.75;
@@ -294,50 +301,57 @@ export function weightByDocumentFrequency(
   );
   const cs = analysed.candidates;
   const avgdl = cs.reduce((n, c) => n + c.length, 0) / Math.max(cs.length, 1) || 1;
-  return cs.map((c) => {
+  const phrases = opts.phrases ? candidatePhrases(analysed) : null;
+  return cs.map((c, i) => {
     const norm = k1 * (1 - b + (b * c.length) / avgdl);
     let score = 0;
     for (const [t, f] of c.tf) score += (idf.get(t)! * f * (k1 + 1)) / (f + norm);
-    if (opts.proximity) score += termProximity(c.at, idf, k1, norm);
+    if (phrases) for (const [p, f] of phrases.tf[i]!) score += (phrases.idf.get(p)! * f * (k1 + 1)) / (f + norm);
     return { id: c.id, documentId: c.documentId, score };
   });
 }
 
-/** Most words between two question terms that still count as near (Rasolofo & Savoy's window). */
-const PROXIMITY_WINDOW = 5;
+const pairKey = (a: string, b: string): string => `${a} ${b}`;
 
 /**
- * BM25TP's term-proximity score (Rasolofo & Savoy, "Term Proximity Scoring
- * for Keyword-Based Retrieval Systems", ECIR 2003), with their window and
- * weights: each pair of different question terms at most 5 words apart adds
- * 1/d² (d their distance) times the other term's weight to each term's
- * accumulator, and each term contributes min(1, weight) · acc·(k1+1) /
- * (acc + K), K = BM25's length-normalised k1. Positions are counted among the
- * analysed terms (stopwords removed), so "China Foods Holdings" and
- * "the Time Traveler" are adjacent. Why at level one: a document's name is
- * often a phrase of common words ("Exact Sciences", "China Foods Holdings"),
- * each of which many documents hold; the phrase is rare.
+ * The question's pairs of adjacent terms as terms of their own: how often
+ * each candidate holds a pair side by side (among its analysed terms), and
+ * the pair's idf over the CANDIDATES' documents, ln(1 + (Dc - df + 0.5) /
+ * (df + 0.5)). The namespace keeps no statistics of pairs (they would be some
+ * 14 times as many rows as its terms), so the documents that matched the
+ * question stand for it: among them, a pair that one document holds
+ * ("table understanding", "China Foods") tells it apart even when each of
+ * its words is everywhere.
  */
-export function termProximity(
-  at: ReadonlyArray<readonly [string, number]>,
-  weight: ReadonlyMap<string, number>,
-  k1: number,
-  norm: number,
-): number {
-  const acc = new Map<string, number>();
-  for (let x = 0; x < at.length; x++) {
-    const [ti, pi] = at[x]!;
-    for (let y = x + 1; y < at.length && at[y]![1] - pi <= PROXIMITY_WINDOW; y++) {
-      const [tj, pj] = at[y]!;
-      if (ti === tj) continue;
-      const tpi = 1 / (pj - pi) ** 2;
-      acc.set(ti, (acc.get(ti) ?? 0) + weight.get(tj)! * tpi);
-      acc.set(tj, (acc.get(tj) ?? 0) + weight.get(ti)! * tpi);
+function candidatePhrases(analysed: AnalysedCandidates): {
+  tf: Array<Map<string, number>>;
+  idf: Map<string, number>;
+} {
+  const wanted = new Set(analysed.pairs);
+  const holders = new Map<string, Set<string>>();
+  const tf = analysed.candidates.map((c) => {
+    const counts = new Map<string, number>();
+    for (let x = 1; x < c.at.length; x++) {
+      const [t0, p0] = c.at[x - 1]!;
+      const [t1, p1] = c.at[x]!;
+      if (p1 - p0 !== 1) continue;
+      const key = pairKey(t0, t1);
+      if (!wanted.has(key)) continue;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      let docs = holders.get(key);
+      if (!docs) {
+        docs = new Set();
+        holders.set(key, docs);
+      }
+      docs.add(c.documentId);
     }
-  }
-  let score = 0;
-  for (const [t, a] of acc) score += (Math.min(1, weight.get(t)!) * a * (k1 + 1)) / (a + norm);
-  return score;
+    return counts;
+  });
+  const documents = new Set(analysed.candidates.map((c) => c.documentId)).size;
+  const idf = new Map(
+    [...holders].map(([key, docs]) => [key, Math.log(1 + (documents - docs.size + 0.5) / (docs.size + 0.5))]),
+  );
+  return { tf, idf };
 }
 
 /**

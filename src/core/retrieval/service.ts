@@ -149,8 +149,8 @@ export interface RetrievalServiceOptions {
   library?: {
     aggregate?: DocumentAggregate;
     termWeights?: TermWeights;
-    /** With document term weights: add BM25TP's term-proximity score (./library.ts termProximity). Default true. */
-    proximity?: boolean;
+    /** With document term weights: score adjacent pairs of question terms as terms too (./library.ts). Default true. */
+    phrases?: boolean;
   } & DocumentPickOptions;
   logger: Logger;
 }
@@ -399,7 +399,7 @@ export class RetrievalService {
       const denseOnly = analyse(dense.filter((s) => !lexicalIds.has(s.chunk.id)));
       return {
         candidates: input.score === 'hybrid' ? fuseHits(lexical, hits(dense), alpha) : hits(dense),
-        analysed: { terms: analysed.terms, candidates: [...analysed.candidates, ...denseOnly.candidates] },
+        analysed: { ...analysed, candidates: [...analysed.candidates, ...denseOnly.candidates] },
         query: q,
         source: 'store',
         lexical: lexical.length,
@@ -461,14 +461,16 @@ export class RetrievalService {
         fallback: `term statistics cover ${stats.documents} of the ${refs.length} documents (the rest are being recorded): terms were weighted by the store's chunk-level search, not by how few documents hold them`,
         how: '',
       };
-    const proximity = this.o.library?.proximity ?? true;
+    const phrases = this.o.library?.phrases ?? true;
     return {
-      hits: weightByDocumentFrequency(found, stats, { proximity }),
+      hits: weightByDocumentFrequency(found, stats, { phrases }),
       termWeights: 'document',
       fallback: null,
       how:
         `, each question term weighted by how few of the ${stats.documents} documents hold it` +
-        (proximity ? ', terms that stand close together counting for more (BM25TP)' : ''),
+        (phrases
+          ? ", and each pair of adjacent question terms by how few of the candidates' documents hold it side by side"
+          : ''),
     };
   }
 
