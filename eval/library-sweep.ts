@@ -6,7 +6,7 @@
  * then for each setting the two levels of Adaptive-k as the service runs
  * them, and per question doc@1, evidence coverage and tokens read.
  *
- *   npx tsx eval/library-sweep.ts [--dataset ../shared/datasets/lara] [--folds 5] [--max-tokens 12000]
+ *   npx tsx eval/library-sweep.ts [--dataset ../shared/datasets/lara] [--folds 5] [--max-tokens 12000] [--max-read 12000]
  *     [--candidates 200] [--out eval-out/library-sweep.json]
  *
  * Cross-validation: the documents (not the questions) are split into folds;
@@ -37,12 +37,13 @@ import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import {
   analyseCandidates,
   documentScores,
+  LIBRARY_MAX_TOKENS,
   pickDocuments,
   termDistinction,
   weightByDocumentFrequency,
   type DocumentAggregate,
 } from '../src/core/retrieval/library.js';
-import { select } from '../src/core/retrieval/select.js';
+import { capTokens, select } from '../src/core/retrieval/select.js';
 import { seededRandom } from '../src/core/random.js';
 import { Vocabularies } from './harness/identifiable.js';
 import { shuffle } from './harness/sample.js';
@@ -54,6 +55,7 @@ const OPTIONS = {
   dataset: { type: 'string', default: '../shared/datasets/lara' },
   folds: { type: 'string', default: '5' },
   'max-tokens': { type: 'string', default: '12000' },
+  'max-read': { type: 'string', default: String(LIBRARY_MAX_TOKENS) },
   candidates: { type: 'string', default: '200' },
   seed: { type: 'string', default: '1' },
   out: { type: 'string', default: 'eval-out/library-sweep.json' },
@@ -67,7 +69,8 @@ exitOnHelp(() =>
     describe: {
       dataset: 'LaRA-style dataset directory',
       folds: 'folds by document',
-      'max-tokens': 'most tokens read per question',
+      'max-tokens': 'most tokens read per question on average (the cross-validation budget)',
+      'max-read': "most tokens level two selects for one question, as the service's LIBRARY_MAX_TOKENS (0: no cap)",
       candidates: 'chunks taken from the lexical search',
       seed: 'random seed',
       out: 'JSON report',
@@ -75,6 +78,7 @@ exitOnHelp(() =>
   }),
 );
 const { values: args } = parseArgs({ options: OPTIONS });
+const maxRead = Number(args['max-read']);
 
 interface Setting {
   name: string;
@@ -207,8 +211,9 @@ function readPicked(
     })),
     { kind: 'adaptive-k' as const, ...DEFAULTS.adaptiveK },
   );
+  const read = capTokens(sel, maxRead);
   const ctx = assembleContext(
-    sel.selected.map((x) => ({
+    read.selected.map((x) => ({
       documentId: x.c.doc,
       chunkId: x.id,
       start: x.c.start,
@@ -366,7 +371,7 @@ async function main(): Promise<void> {
   }
 
   console.log(
-    `\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}\n`,
+    `\n${queries.length} questions, ${texts.size} documents in one namespace; ${m} lexical candidates; chunks: Adaptive-k ${JSON.stringify(DEFAULTS.adaptiveK)}, at most ${maxRead || 'any number of'} tokens selected a question\n`,
   );
   printSettings(rows);
   const folds = Number(args.folds);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { DEFAULTS, SCORE_KINDS } from './core/retrieval/defaults.js';
+import { DOCUMENT_PICK_DEFAULTS, LIBRARY_MAX_TOKENS } from './core/retrieval/library.js';
 import { AppError } from './errors.js';
 
 /**
@@ -352,14 +353,21 @@ export const CONFIG_SPEC = {
   },
   LIBRARY_MAX_DOCUMENTS: {
     type: 'int',
-    default: 8,
+    default: DOCUMENT_PICK_DEFAULTS.maxDocuments,
     min: 1,
     max: 1000,
     doc: "Whole-namespace queries: most documents picked, whatever the documents' score curve says. 8 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
   },
+  LIBRARY_MAX_TOKENS: {
+    type: 'int',
+    default: LIBRARY_MAX_TOKENS,
+    min: 0,
+    max: 10_000_000,
+    doc: 'Whole-namespace queries: most tokens selected within the picked documents (their best chunks; the response says when it cuts); 0 = no cap.',
+  },
   LIBRARY_DOCUMENT_BUFFER: {
     type: 'int',
-    default: 0,
+    default: DOCUMENT_PICK_DEFAULTS.buffer,
     min: 0,
     max: 100,
     doc: "Whole-namespace queries: documents picked after the largest gap of the documents' score curve.",

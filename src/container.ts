@@ -345,6 +345,7 @@ function buildServices(
       aggregate: config.LIBRARY_DOCUMENT_SCORE,
       termWeights: config.LIBRARY_TERM_WEIGHTS,
       phrases: config.LIBRARY_TERM_PHRASES,
+      maxTokens: config.LIBRARY_MAX_TOKENS,
       maxDocuments: config.LIBRARY_MAX_DOCUMENTS,
       buffer: config.LIBRARY_DOCUMENT_BUFFER,
     },

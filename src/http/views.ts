@@ -243,6 +243,20 @@ export const LibraryView = Type.Object(
       },
       { ...open, description: "Whether the question's terms say which document it is about." },
     ),
+    readCap: Type.Object(
+      {
+        maxTokens: Type.Integer({
+          description: 'Most tokens selected within the picked documents (LIBRARY_MAX_TOKENS; 0: no cap).',
+        }),
+        cut: Nullable(
+          Type.Object(
+            { k: Type.Integer(), tokens: Type.Integer() },
+            { ...open, description: 'What the selection method had chosen before the cap cut it (chunks, tokens).' },
+          ),
+        ),
+      },
+      open,
+    ),
     reasons: Type.Array(Type.String(), { description: 'Why these documents, in words.' }),
     pickMs: Type.Number(),
   },

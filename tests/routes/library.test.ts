@@ -195,3 +195,48 @@ describe.each([
     expect(q.body.decision.documents).toBeNull();
   });
 });
+
+describe('the cap on what a whole-namespace question reads (LIBRARY_MAX_TOKENS), over HTTP', () => {
+  let s: TestServer;
+  const VAGUE = 'Which brass tools were shown to visitors?';
+  beforeAll(async () => {
+    s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0, LIBRARY_MAX_TOKENS: 300 });
+    const jobs: string[] = [];
+    for (let i = 0; i < TRADES.length; i++) {
+      const r = await s.call('POST', '/v1/documents', {
+        id: `doc-${i}`,
+        title: `The ${TRADES[i]![0]}`,
+        text: trade(i),
+      });
+      jobs.push(r.body.jobId);
+    }
+    for (const j of jobs) expect((await waitForJob(s, j)).state).toBe('completed');
+  }, 240_000);
+  afterAll(async () => s?.close());
+
+  it('cuts a selection over the picked documents to its best chunks within the cap, and says so', async () => {
+    // Up to 30 chunks of ~120 tokens over the picked documents: more than 300 tokens.
+    const r = await s.call('POST', '/v1/retrieve', { question: VAGUE, method: 'top-k', k: 30, includeCurve: true });
+    expect(r.status).toBe(200);
+    const lib = r.body.library;
+    expect(lib.readCap.maxTokens).toBe(300);
+    expect(lib.readCap.cut.k).toBeGreaterThan(r.body.selected.length);
+    expect(lib.readCap.cut.tokens).toBeGreaterThan(300);
+    const read = r.body.selected.reduce((a: number, c: { tokens: number }) => a + c.tokens, 0);
+    expect(read).toBeLessThanOrEqual(300);
+    expect(r.body.selected.length).toBeGreaterThan(0);
+    // The best chunks are kept: nothing left out scores above what was kept.
+    const kept = Math.min(...r.body.selected.map((c: { score: number }) => c.score));
+    const ids = new Set(r.body.selected.map((c: { id: string }) => c.id));
+    for (const p of r.body.curve) if (!ids.has(p.id)) expect(p.score).toBeLessThanOrEqual(kept);
+    expect(lib.reasons.join(' ')).toMatch(
+      /\(\d+ chunks, \d+ tokens\) was cut to its best \d+ \(\d+ tokens\): at most 300 tokens/,
+    );
+  });
+
+  it('leaves a selection within the cap alone', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: QUESTION, method: 'top-k', k: 1 });
+    expect(r.body.library.readCap).toEqual({ maxTokens: 300, cut: null });
+    expect(r.body.selected).toHaveLength(1);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fuseWeighted, minMaxNormalize, reciprocalRankFusion } from '../../src/core/retrieval/fusion.js';
-import { select, type Candidate } from '../../src/core/retrieval/select.js';
+import { capTokens, select, type Candidate } from '../../src/core/retrieval/select.js';
 import { AppError } from '../../src/errors.js';
 
 const cands = (scores: number[], tokens = 100): Candidate[] =>
@@ -98,5 +98,30 @@ describe('select', () => {
         expect.objectContaining({ code: 'INVALID_PARAMETER' }),
       );
     }
+  });
+});
+
+describe('capTokens', () => {
+  const flat = cands([5, 4.9, 4.8, 4.7, 4.6, 4.5], 100);
+
+  it('keeps the best chunks whose tokens fit, and says what the method had chosen', () => {
+    const chosen = select(flat, { kind: 'top-k', k: 5 });
+    const capped = capTokens(chosen, 250);
+    expect(capped.selected.map((c) => c.id)).toEqual(chosen.selected.slice(0, 2).map((c) => c.id));
+    expect(capped.tokens).toBe(200);
+    expect(capped.capped).toEqual({ k: 5, tokens: 500, maxTokens: 250 });
+  });
+
+  it('leaves a selection within the cap alone, and 0 means no cap', () => {
+    const chosen = select(flat, { kind: 'top-k', k: 2 });
+    expect(capTokens(chosen, 200)).toBe(chosen);
+    expect(capTokens(select(flat, { kind: 'top-k', k: 6 }), 0).selected).toHaveLength(6);
+  });
+
+  it('keeps the best chunk even when it alone is over the cap', () => {
+    const capped = capTokens(select(cands([3, 2], 900), { kind: 'top-k', k: 2 }), 500);
+    expect(capped.selected).toHaveLength(1);
+    expect(capped.selected[0]!.score).toBe(3);
+    expect(capped.capped).toEqual({ k: 2, tokens: 1800, maxTokens: 500 });
   });
 });

@@ -95,6 +95,16 @@ export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
   maxDocuments: 8,
 });
 
+/**
+ * Most tokens selected over the picked documents of a whole-namespace
+ * question: the budget the library was built for (at most 12k tokens read a
+ * question). On a flat curve Adaptive-k selects most of several documents;
+ * on the LaRA dev half cutting such selections to their best 12k tokens
+ * halved the mean tokens read for 0.3 points of evidence coverage
+ * (docs/library.md).
+ */
+export const LIBRARY_MAX_TOKENS = 12_000;
+
 /** What the first level decided, and why: part of every whole-namespace response. */
 export interface DocumentPick {
   /** Picked document ids, best first. */

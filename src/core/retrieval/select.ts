@@ -23,6 +23,8 @@ export interface Selection<C extends Candidate> {
   tokens: number;
   /** Present for Adaptive-k: the curve and the cut, with indices into the score-sorted candidates. */
   adaptiveK?: AdaptiveKResult;
+  /** Set when capTokens cut the selection: what the method chose before, and the cap. */
+  capped?: { k: number; tokens: number; maxTokens: number };
 }
 
 function rank<C extends Candidate>(candidates: readonly C[]): C[] {
@@ -92,4 +94,28 @@ export function select<C extends Candidate>(candidates: readonly C[], method: Se
       return { selected, tokens: sumTokens(selected), adaptiveK: result };
     }
   }
+}
+
+/**
+ * The selection cut to its best chunks whose tokens add up to at most
+ * `maxTokens` (the best one is kept whatever its size, so something is read).
+ * For whole-namespace questions: on a flat curve Adaptive-k's cut falls low and
+ * selects most of several documents, which adds little evidence for its cost
+ * (docs/library.md).
+ */
+export function capTokens<C extends Candidate>(selection: Selection<C>, maxTokens: number): Selection<C> {
+  if (!(maxTokens > 0) || selection.tokens <= maxTokens) return selection;
+  const selected: C[] = [];
+  let used = 0;
+  for (const c of selection.selected) {
+    if (selected.length > 0 && used + c.tokens > maxTokens) break;
+    used += c.tokens;
+    selected.push(c);
+  }
+  return {
+    ...selection,
+    selected,
+    tokens: used,
+    capped: { k: selection.selected.length, tokens: selection.tokens, maxTokens },
+  };
 }

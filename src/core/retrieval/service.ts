@@ -8,7 +8,7 @@ import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
 import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
 import { scoresOfKind } from './fusion.js';
-import { select, validateSelectionMethod, type Selection, type SelectionMethod } from './select.js';
+import { capTokens, select, validateSelectionMethod, type Selection, type SelectionMethod } from './select.js';
 import { assembleContext, assemblyChunk, type AssembledContext, type Passage } from './assemble.js';
 import {
   documentScores,
@@ -18,6 +18,7 @@ import {
   type TermWeights,
   weightByDocumentFrequency,
   analyseCandidates,
+  LIBRARY_MAX_TOKENS,
   termDistinction,
   type AnalysedCandidates,
   type TermDistinction,
@@ -112,6 +113,11 @@ export interface LibraryView {
    * the first document's candidate chunks hold, and the other documents whose candidates hold them all.
    */
   distinction: { singledOut: boolean; terms: string[]; alsoHeldBy: Array<{ id: string; title: string }> };
+  /**
+   * The cap on what level two reads over the picked documents (LIBRARY_MAX_TOKENS; 0: none) and, when it cut the
+   * selection, what the selection method had chosen (chunks and tokens).
+   */
+  readCap: { maxTokens: number; cut: null | { k: number; tokens: number } };
   /** Why these documents, in words. */
   reasons: string[];
   /** Time spent finding the candidates and picking the documents (part of `timings.embedMs` + `timings.scoreMs`). */
@@ -151,6 +157,8 @@ export interface RetrievalServiceOptions {
     termWeights?: TermWeights;
     /** With document term weights: score adjacent pairs of question terms as terms too (./library.ts). Default true. */
     phrases?: boolean;
+    /** Most tokens level two selects over the picked documents (0: no cap). Default LIBRARY_MAX_TOKENS. */
+    maxTokens?: number;
   } & DocumentPickOptions;
   logger: Logger;
 }
@@ -264,7 +272,7 @@ export class RetrievalService {
     validateSelectionMethod(input.method);
     const docs = input.documents ?? (await this.resolveScope(input.namespace, input.documentIds));
     if (input.documentIds === null) return this.retrieveLibrary(input, docs);
-    return this.retrieveIn(input, docs, null);
+    return (await this.retrieveIn(input, docs, null)).result;
   }
 
   /**
@@ -288,7 +296,13 @@ export class RetrievalService {
     if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
     const scores = new Map(pick.curve.map((d) => [d.documentId, d.score]));
     // Chunks are selected within the picked documents as for named ones; the dense question vector, when there is one, is reused.
-    const r = await this.retrieveIn({ ...input, documentIds: pick.picked }, picked, c.query);
+    const maxTokens = this.o.library?.maxTokens ?? LIBRARY_MAX_TOKENS;
+    const { result: r, capped } = await this.retrieveIn(
+      { ...input, documentIds: pick.picked },
+      picked,
+      c.query,
+      maxTokens,
+    );
     return {
       ...r,
       scope: { ...r.scope, wholeNamespace: true },
@@ -310,10 +324,16 @@ export class RetrievalService {
           terms: distinction.terms,
           alsoHeldBy: distinction.alsoHeldBy.map((id) => ({ id, title: byId.get(id)?.title ?? '' })),
         },
+        readCap: { maxTokens, cut: capped ? { k: capped.k, tokens: capped.tokens } : null },
         reasons: [
           `${c.how}`,
           ...pick.reasons,
           distinctionReason(distinction, pick.curve[0]!.documentId, (id) => byId.get(id)),
+          ...(capped
+            ? [
+                `the selection over the picked documents (${capped.k} chunks, ${capped.tokens} tokens) was cut to its best ${r.selected.length} (${r.tokens.selected} tokens): at most ${maxTokens} tokens are selected over a whole namespace`,
+              ]
+            : []),
           `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`,
         ],
         pickMs,
@@ -479,7 +499,8 @@ export class RetrievalService {
     input: RetrieveInput,
     docs: readonly DocumentRecord[],
     query: Float32Array | null,
-  ): Promise<RetrievalResult> {
+    maxTokens = 0,
+  ): Promise<{ result: RetrievalResult; capped: Selection<ScoredCandidate>['capped'] }> {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
     const t0 = performance.now();
@@ -490,17 +511,18 @@ export class RetrievalService {
     const t1 = performance.now();
     const candidates = await this.scoreCandidates(input, docs, refs, q);
     const t2 = performance.now();
-    const selection = select(candidates, input.method);
+    const selection = capTokens(select(candidates, input.method), maxTokens);
     const texts = new Map<string, string>();
     for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
     const assembled = assembleContext(selection.selected.map(assemblyChunk), { getText: (id) => texts.get(id) });
     const t3 = performance.now();
 
-    return retrievalResult(input, docs, candidates, selection, assembled, {
+    const result = retrievalResult(input, docs, candidates, selection, assembled, {
       embedMs: t1 - t0,
       scoreMs: t2 - t1,
       selectMs: t3 - t2,
     });
+    return { result, capped: selection.capped };
   }
 
   /** Every chunk of the documents as a candidate, in document order, with its dense, BM25 and selected score. */
