@@ -44,6 +44,17 @@ function trade(i: number): string {
 
 const QUESTION = 'Where did Oswin hide the brass key?';
 
+/** Ingests the twelve trades as doc-0 … doc-11 and waits until every job has completed. */
+async function loadTrades(s: TestServer): Promise<void> {
+  const jobs: string[] = [];
+  for (let i = 0; i < TRADES.length; i++) {
+    const r = await s.call('POST', '/v1/documents', { id: `doc-${i}`, title: `The ${TRADES[i]![0]}`, text: trade(i) });
+    expect(r.status).toBe(202);
+    jobs.push(r.body.jobId);
+  }
+  for (const j of jobs) expect((await waitForJob(s, j)).state).toBe('completed');
+}
+
 // The default store and PostgreSQL: their lexical search (searchText) gives the candidates.
 describe.each([
   { store: 'the embedded store (SQLite FTS5)', postgres: false },
@@ -59,17 +70,7 @@ describe.each([
       CHUNK_OVERLAP_TOKENS: 0,
       ...(schema ? { DATABASE_URL: schema.url, VECTOR_STORE: 'postgres', AUTH: 'off' } : {}),
     });
-    const jobs: string[] = [];
-    for (let i = 0; i < TRADES.length; i++) {
-      const r = await s.call('POST', '/v1/documents', {
-        id: `doc-${i}`,
-        title: `The ${TRADES[i]![0]}`,
-        text: trade(i),
-      });
-      expect(r.status).toBe(202);
-      jobs.push(r.body.jobId);
-    }
-    for (const j of jobs) expect((await waitForJob(s, j)).state).toBe('completed');
+    await loadTrades(s);
   }, 240_000);
   afterAll(async () => {
     await s?.close();
@@ -201,16 +202,7 @@ describe('the cap on what a whole-namespace question reads (LIBRARY_MAX_TOKENS),
   const VAGUE = 'Which brass tools were shown to visitors?';
   beforeAll(async () => {
     s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0, LIBRARY_MAX_TOKENS: 300 });
-    const jobs: string[] = [];
-    for (let i = 0; i < TRADES.length; i++) {
-      const r = await s.call('POST', '/v1/documents', {
-        id: `doc-${i}`,
-        title: `The ${TRADES[i]![0]}`,
-        text: trade(i),
-      });
-      jobs.push(r.body.jobId);
-    }
-    for (const j of jobs) expect((await waitForJob(s, j)).state).toBe('completed');
+    await loadTrades(s);
   }, 240_000);
   afterAll(async () => s?.close());
 
