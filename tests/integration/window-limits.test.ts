@@ -156,11 +156,33 @@ describe('prompts fit an 8k window on 128k-token LaRA documents', () => {
   it('fits retrieval prompts, dropping the lowest-scored chunks when a selection is too large', async () => {
     const llm = new Window8k();
     await ask(llm, { strategy: 'rag', documentIds: null });
+    // 60 chunks of the three named documents (~24k tokens) into an 8k window.
     const big = new Window8k();
-    const r = await ask(big, { strategy: 'rag', documentIds: null, selection: { kind: 'top-k', k: 60 } });
+    const r = await ask(big, {
+      strategy: 'rag',
+      documentIds: ['book', 'financial', 'paper'],
+      selection: { kind: 'top-k', k: 60 },
+    });
     expectFits(llm);
     expectFits(big);
     expect(r.retrieval!.droppedForWindow!.chunkIds.length).toBeGreaterThan(30);
     expect(big.requests[0]!.promptTokens).toBeGreaterThan(WINDOW - 512 - 600);
+    // Over the whole namespace the library's own cap (LIBRARY_MAX_TOKENS, 12k) cuts the selection first, and the
+    // window drops what is left over it.
+    const library = new Window8k();
+    const w = await ask(library, { strategy: 'rag', documentIds: null, selection: { kind: 'top-k', k: 60 } });
+    expectFits(library);
+    const cut = await stores.retrieval.retrieve({
+      namespace: NS,
+      question: 'What did Miss Matty do after the bank failed?',
+      documentIds: null,
+      method: { kind: 'top-k', k: 60 },
+      score: 'hybrid',
+      hybridAlpha: 0.5,
+    });
+    expect(cut.library!.readCap.cut!.k).toBe(60);
+    expect(cut.selected.reduce((a, c) => a + c.tokens, 0)).toBeLessThanOrEqual(12_000);
+    expect(w.retrieval!.droppedForWindow!.chunkIds.length).toBeGreaterThan(0);
+    expect(w.retrieval!.droppedForWindow!.chunkIds.length).toBeLessThan(r.retrieval!.droppedForWindow!.chunkIds.length);
   });
 });
