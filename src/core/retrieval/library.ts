@@ -84,8 +84,8 @@ export interface DocumentPickOptions {
 /**
  * Chosen on the LaRA dev half by document-level 5-fold cross-validation
  * (eval/library-sweep.ts; best evidence coverage at ≤ 12k tokens read per
- * question on the other folds): every fold chose no buffer and at most 8
- * documents (with phrases and top3). Numbers in docs/library.md.
+ * question on the other folds): every fold chose at most 8 documents, four
+ * of five no buffer (with pairs and top3). Numbers in docs/library.md.
  */
 export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
   // The published window, as for chunks.
