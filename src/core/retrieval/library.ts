@@ -98,10 +98,8 @@ export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
 /**
  * Most tokens selected over the picked documents of a whole-namespace
  * question: the budget the library was built for (at most 12k tokens read a
- * question). On a flat curve Adaptive-k selects most of several documents;
- * on the LaRA dev half cutting such selections to their best 12k tokens
- * halved the mean tokens read for 0.3 points of evidence coverage
- * (docs/library.md).
+ * question). On a flat curve Adaptive-k selects most of several documents,
+ * which adds little evidence for its cost (measured in docs/library.md).
  */
 export const LIBRARY_MAX_TOKENS = 12_000;
 
@@ -327,8 +325,8 @@ const pairKey = (a: string, b: string): string => `${a} ${b}`;
  * The question's pairs of adjacent terms as terms of their own: how often
  * each candidate holds a pair side by side (among its analysed terms), and
  * the pair's idf over the CANDIDATES' documents, ln(1 + (Dc - df + 0.5) /
- * (df + 0.5)). The namespace keeps no statistics of pairs (they would be some
- * 14 times as many rows as its terms), so the documents that matched the
+ * (df + 0.5)). The namespace keeps no statistics of pairs (they would far
+ * outnumber its terms), so the documents that matched the
  * question stand for it: among them, a pair that one document holds
  * ("table understanding", "China Foods") tells it apart even when each of
  * its words is everywhere.

@@ -34,6 +34,22 @@ function rank<C extends Candidate>(candidates: readonly C[]): C[] {
   );
 }
 
+/** The longest prefix of `ranked` whose tokens add up to at most `max`; with `atLeastOne`, the first even when larger. */
+function prefixWithin<C extends Candidate>(
+  ranked: readonly C[],
+  max: number,
+  atLeastOne: boolean,
+): { selected: C[]; tokens: number } {
+  const selected: C[] = [];
+  let used = 0;
+  for (const c of ranked) {
+    if (used + c.tokens > max && !(atLeastOne && selected.length === 0)) break;
+    used += c.tokens;
+    selected.push(c);
+  }
+  return { selected, tokens: used };
+}
+
 function sumTokens(cs: readonly Candidate[]): number {
   let t = 0;
   for (const c of cs) t += c.tokens;
@@ -73,16 +89,8 @@ export function select<C extends Candidate>(candidates: readonly C[], method: Se
       const selected = ranked.slice(0, method.k);
       return { selected, tokens: sumTokens(selected) };
     }
-    case 'token-budget': {
-      const selected: C[] = [];
-      let used = 0;
-      for (const c of ranked) {
-        if (used + c.tokens > method.tokens) break;
-        used += c.tokens;
-        selected.push(c);
-      }
-      return { selected, tokens: used };
-    }
+    case 'token-budget':
+      return prefixWithin(ranked, method.tokens, false);
     case 'adaptive-k': {
       const { kind: _kind, ...opts } = method;
       const result = adaptiveK(
@@ -105,17 +113,9 @@ export function select<C extends Candidate>(candidates: readonly C[], method: Se
  */
 export function capTokens<C extends Candidate>(selection: Selection<C>, maxTokens: number): Selection<C> {
   if (!(maxTokens > 0) || selection.tokens <= maxTokens) return selection;
-  const selected: C[] = [];
-  let used = 0;
-  for (const c of selection.selected) {
-    if (selected.length > 0 && used + c.tokens > maxTokens) break;
-    used += c.tokens;
-    selected.push(c);
-  }
   return {
     ...selection,
-    selected,
-    tokens: used,
+    ...prefixWithin(selection.selected, maxTokens, true),
     capped: { k: selection.selected.length, tokens: selection.tokens, maxTokens },
   };
 }

@@ -296,7 +296,7 @@ export class RetrievalService {
     if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
     const scores = new Map(pick.curve.map((d) => [d.documentId, d.score]));
     // Chunks are selected within the picked documents as for named ones; the dense question vector, when there is one, is reused.
-    const maxTokens = this.o.library?.maxTokens ?? LIBRARY_MAX_TOKENS;
+    const maxTokens = lib.maxTokens ?? LIBRARY_MAX_TOKENS;
     const { result: r, capped } = await this.retrieveIn(
       { ...input, documentIds: pick.picked },
       picked,
