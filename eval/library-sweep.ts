@@ -37,7 +37,7 @@ import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import {
   analyseCandidates,
   documentScores,
-  LIBRARY_MAX_TOKENS,
+  LIBRARY_DEFAULTS,
   pickDocuments,
   termDistinction,
   weightByDocumentFrequency,
@@ -55,7 +55,7 @@ const OPTIONS = {
   dataset: { type: 'string', default: '../shared/datasets/lara' },
   folds: { type: 'string', default: '5' },
   'max-tokens': { type: 'string', default: '12000' },
-  'max-read': { type: 'string', default: String(LIBRARY_MAX_TOKENS) },
+  'max-read': { type: 'string', default: String(LIBRARY_DEFAULTS.maxTokens) },
   candidates: { type: 'string', default: '200' },
   seed: { type: 'string', default: '1' },
   out: { type: 'string', default: 'eval-out/library-sweep.json' },

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { DEFAULTS, SCORE_KINDS } from './core/retrieval/defaults.js';
-import { DOCUMENT_PICK_DEFAULTS, LIBRARY_MAX_TOKENS } from './core/retrieval/library.js';
+import { DOCUMENT_PICK_DEFAULTS, LIBRARY_DEFAULTS } from './core/retrieval/library.js';
 import { AppError } from './errors.js';
 
 /**
@@ -336,19 +336,19 @@ export const CONFIG_SPEC = {
   },
   LIBRARY_DOCUMENT_SCORE: {
     type: 'string',
-    default: 'top3',
+    default: LIBRARY_DEFAULTS.aggregate,
     choices: ['max', 'top3'],
     doc: "Whole-namespace queries: a document's score from its candidate chunks, whose curve Adaptive-k cuts to pick the documents read: max (its best chunk) or top3 (the sum of its three best). top3 was chosen on LaRA dev by document-level cross-validation (4 of 5 folds; docs/library.md).",
   },
   LIBRARY_TERM_WEIGHTS: {
     type: 'string',
-    default: 'document',
+    default: LIBRARY_DEFAULTS.termWeights,
     choices: ['document', 'chunk'],
     doc: "Whole-namespace queries: question terms weighted by idf over the namespace's documents (document) or as the store's chunk-level search weights them (chunk); see docs/library.md.",
   },
   LIBRARY_TERM_PHRASES: {
     type: 'bool',
-    default: true,
+    default: LIBRARY_DEFAULTS.phrases,
     doc: 'Whole-namespace queries with document term weights: also score the question\'s adjacent pairs of terms ("China Foods", "table understanding") as terms, weighted by how few of the candidate documents hold them side by side. Chosen on LaRA dev by document-level cross-validation (docs/library.md).',
   },
   LIBRARY_MAX_DOCUMENTS: {
@@ -360,7 +360,7 @@ export const CONFIG_SPEC = {
   },
   LIBRARY_MAX_TOKENS: {
     type: 'int',
-    default: LIBRARY_MAX_TOKENS,
+    default: LIBRARY_DEFAULTS.maxTokens,
     min: 0,
     max: 10_000_000,
     doc: 'Whole-namespace queries: most tokens selected within the picked documents (their best chunks; the response says when it cuts); 0 = no cap.',

@@ -96,12 +96,20 @@ export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
 });
 
 /**
- * Most tokens selected over the picked documents of a whole-namespace
- * question: the budget the library was built for (at most 12k tokens read a
- * question). On a flat curve Adaptive-k selects most of several documents,
- * which adds little evidence for its cost (measured in docs/library.md).
+ * How level one scores the documents and how much level two may select, the
+ * one source of these defaults (config reads them):
+ * - `aggregate`, `termWeights`, `phrases`: chosen on the LaRA dev half by
+ *   document-level cross-validation (docs/library.md);
+ * - `maxTokens`: the budget the library was built for (at most 12k tokens
+ *   read a question). On a flat curve Adaptive-k selects most of several
+ *   documents, which adds little evidence for its cost (docs/library.md).
  */
-export const LIBRARY_MAX_TOKENS = 12_000;
+export const LIBRARY_DEFAULTS = Object.freeze({
+  aggregate: 'top3' as DocumentAggregate,
+  termWeights: 'document' as TermWeights,
+  phrases: true,
+  maxTokens: 12_000,
+});
 
 /** What the first level decided, and why: part of every whole-namespace response. */
 export interface DocumentPick {

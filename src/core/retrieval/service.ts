@@ -18,7 +18,7 @@ import {
   type TermWeights,
   weightByDocumentFrequency,
   analyseCandidates,
-  LIBRARY_MAX_TOKENS,
+  LIBRARY_DEFAULTS,
   termDistinction,
   type AnalysedCandidates,
   type TermDistinction,
@@ -157,7 +157,7 @@ export interface RetrievalServiceOptions {
     termWeights?: TermWeights;
     /** With document term weights: score adjacent pairs of question terms as terms too (./library.ts). Default true. */
     phrases?: boolean;
-    /** Most tokens level two selects over the picked documents (0: no cap). Default LIBRARY_MAX_TOKENS. */
+    /** Most tokens level two selects over the picked documents (0: no cap). Default LIBRARY_DEFAULTS.maxTokens. */
     maxTokens?: number;
   } & DocumentPickOptions;
   logger: Logger;
@@ -287,7 +287,7 @@ export class RetrievalService {
     const c = await this.namespaceCandidates(input, refs);
     const t1 = performance.now();
     const lib = this.o.library ?? {};
-    const aggregate = lib.aggregate ?? 'top3';
+    const aggregate = lib.aggregate ?? LIBRARY_DEFAULTS.aggregate;
     const pick = pickDocuments(documentScores(c.candidates, aggregate), lib);
     const distinction = termDistinction(c.analysed, pick.curve);
     const pickMs = performance.now() - t0;
@@ -296,7 +296,7 @@ export class RetrievalService {
     if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
     const scores = new Map(pick.curve.map((d) => [d.documentId, d.score]));
     // Chunks are selected within the picked documents as for named ones; the dense question vector, when there is one, is reused.
-    const maxTokens = lib.maxTokens ?? LIBRARY_MAX_TOKENS;
+    const maxTokens = lib.maxTokens ?? LIBRARY_DEFAULTS.maxTokens;
     const { result: r, capped } = await this.retrieveIn(
       { ...input, documentIds: pick.picked },
       picked,
@@ -334,7 +334,7 @@ export class RetrievalService {
                 `the selection over the picked documents (${capped.k} chunks, ${capped.tokens} tokens) was cut to its best ${r.selected.length} (${r.tokens.selected} tokens): at most ${maxTokens} tokens are selected over a whole namespace`,
               ]
             : []),
-          `read: ${picked.map((d) => JSON.stringify(d.title || d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`,
+          `read: ${picked.map((d) => quoted(d, d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`,
         ],
         pickMs,
       },
@@ -471,7 +471,7 @@ export class RetrievalService {
     found: AnalysedCandidates,
   ): Promise<{ hits: LibraryCandidate[]; termWeights: TermWeights; fallback: string | null; how: string }> {
     const hits = found.candidates.map((c) => ({ id: c.id, documentId: c.documentId, score: c.score }));
-    if ((this.o.library?.termWeights ?? 'document') === 'chunk' || hits.length === 0)
+    if ((this.o.library?.termWeights ?? LIBRARY_DEFAULTS.termWeights) === 'chunk' || hits.length === 0)
       return { hits, termWeights: 'chunk', fallback: null, how: '' };
     const stats = await this.o.documents.termStats(input.namespace, found.terms);
     if (stats.documents < refs.length)
@@ -481,7 +481,7 @@ export class RetrievalService {
         fallback: `term statistics cover ${stats.documents} of the ${refs.length} documents (the rest are being recorded): terms were weighted by the store's chunk-level search, not by how few documents hold them`,
         how: '',
       };
-    const phrases = this.o.library?.phrases ?? true;
+    const phrases = this.o.library?.phrases ?? LIBRARY_DEFAULTS.phrases;
     return {
       hits: weightByDocumentFrequency(found, stats, { phrases }),
       termWeights: 'document',
