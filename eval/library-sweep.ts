@@ -37,13 +37,14 @@ import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import {
   analyseCandidates,
   documentScores,
+  documentsToRead,
   LIBRARY_DEFAULTS,
   pickDocuments,
   termDistinction,
   weightByDocumentFrequency,
   type DocumentAggregate,
 } from '../src/core/retrieval/library.js';
-import { capTokens, select } from '../src/core/retrieval/select.js';
+import { capTokens, select, selectPerDocument } from '../src/core/retrieval/select.js';
 import { seededRandom } from '../src/core/random.js';
 import { Vocabularies } from './harness/identifiable.js';
 import { shuffle } from './harness/sample.js';
@@ -89,6 +90,10 @@ interface Setting {
   aggregate: DocumentAggregate;
   buffer: number;
   maxDocuments: number;
+  /** When the question's terms do not single out a document: also read every document holding the same terms (library.ts documentsToRead). */
+  readAlike: boolean;
+  /** Level two: Adaptive-k within each document, their selections read in turns (select.ts selectPerDocument), else one pooled cut. */
+  perDocument: boolean;
 }
 
 const WEIGHTS = [
@@ -100,14 +105,20 @@ const WEIGHTS = [
 const SETTINGS: Setting[] = WEIGHTS.flatMap(({ weights, phrases }) =>
   (['max', 'top3'] as const).flatMap((aggregate) =>
     [0, 1].flatMap((buffer) =>
-      [1, 2, 3, 8].map((maxDocuments) => ({
-        name: `${weights}${phrases ? '+phr' : ''}/${aggregate}/B${buffer}/max${maxDocuments}`,
-        weights,
-        phrases,
-        aggregate,
-        buffer,
-        maxDocuments,
-      })),
+      [1, 2, 3, 8, 16].flatMap((maxDocuments) =>
+        [false, true].flatMap((readAlike) =>
+          [false, true].map((perDocument) => ({
+            name: `${weights}${phrases ? '+phr' : ''}/${aggregate}/B${buffer}/max${maxDocuments}${readAlike ? '/alike' : ''}${perDocument ? '/each' : ''}`,
+            weights,
+            phrases,
+            aggregate,
+            buffer,
+            maxDocuments,
+            readAlike,
+            perDocument,
+          })),
+        ),
+      ),
     ),
   ),
 );
@@ -122,6 +133,8 @@ interface Row {
   task: string;
   docAt1: number;
   picked: number;
+  /** 1 when the question's own document is among those read. */
+  goldPicked: number;
   coverage: number;
   tokens: number;
 }
@@ -142,6 +155,7 @@ function aggregate(rs: readonly Row[]) {
     coverage: mean(rs.map((r) => r.coverage)),
     tokens: mean(rs.map((r) => r.tokens)),
     picked: mean(rs.map((r) => r.picked)),
+    goldPicked: mean(rs.map((r) => r.goldPicked)),
   };
 }
 
@@ -194,6 +208,7 @@ function readPicked(
   gold: string,
   evidence: { spans: ReturnType<typeof goldSpans>; segments: ReturnType<typeof segmentSpans> | undefined },
   passageTokens: Map<string, number>,
+  perDocument: boolean,
 ): { coverage: number; tokens: number } {
   if (picked.length === 0) return { coverage: 0, tokens: 0 };
   const scores = scoreBm25Parts(
@@ -201,17 +216,19 @@ function readPicked(
     question,
   );
   const scored = picked.flatMap((d) => ns.byDoc.get(d)!).map((c, i) => ({ c, score: scores[i]! }));
-  const sel = select(
-    scored.map((x) => ({
-      id: `${x.c.doc}#${x.c.order}`,
-      order: x.c.order,
-      tokens: x.c.tokens,
-      score: x.score,
-      c: x.c,
-    })),
-    { kind: 'adaptive-k' as const, ...DEFAULTS.adaptiveK },
+  const candidates = scored.map((x) => ({
+    id: `${x.c.doc}#${x.c.order}`,
+    documentId: x.c.doc,
+    order: x.c.order,
+    tokens: x.c.tokens,
+    score: x.score,
+    c: x.c,
+  }));
+  const method = { kind: 'adaptive-k' as const, ...DEFAULTS.adaptiveK };
+  const read = capTokens(
+    perDocument ? selectPerDocument(candidates, method, picked) : select(candidates, method),
+    maxRead,
   );
-  const read = capTokens(sel, maxRead);
   const ctx = assembleContext(
     read.selected.map((x) => ({
       documentId: x.c.doc,
@@ -270,15 +287,18 @@ function questionRows(
     const scored = st.weights === 'chunk' ? candidates : st.phrases ? byDocumentsPhrased : byDocuments;
     const curve = documentScores(scored, st.aggregate);
     const pick = pickDocuments(curve, { buffer: st.buffer, maxDocuments: st.maxDocuments });
-    const { coverage, tokens } = readPicked(ns, pick.picked, q.question, gold, evidence, passageTokens);
+    const distinction = termDistinction(analysed, curve);
+    const picked = st.readAlike ? documentsToRead(pick.picked, distinction, st.maxDocuments).read : pick.picked;
+    const { coverage, tokens } = readPicked(ns, picked, q.question, gold, evidence, passageTokens, st.perDocument);
     return {
       setting: st.name,
       identifiable,
-      singledOut: termDistinction(analysed, curve).singledOut,
+      singledOut: distinction.singledOut,
       doc: gold,
       task: q.task,
-      docAt1: pick.picked[0] === gold ? 1 : 0,
-      picked: pick.picked.length,
+      docAt1: picked[0] === gold ? 1 : 0,
+      picked: picked.length,
+      goldPicked: picked.includes(gold) ? 1 : 0,
       coverage,
       tokens,
     };
@@ -318,12 +338,12 @@ const heldLine = (label: string, width: number, a: Aggregate): string =>
 
 function printSettings(rows: readonly Row[]): void {
   console.log(
-    `${'setting'.padEnd(26)} ${'doc@1'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
+    `${'setting'.padEnd(33)} ${'doc@1'.padStart(6)} ${'picked'.padStart(6)} ${'cov'.padStart(6)} ${'tokens'.padStart(7)} ${'docs'.padStart(5)}`,
   );
   for (const st of SETTINGS) {
     const a = aggregate(rows.filter((r) => r.setting === st.name));
     console.log(
-      `${st.name.padEnd(26)} ${f(a.docAt1).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
+      `${st.name.padEnd(33)} ${f(a.docAt1).padStart(6)} ${f(a.goldPicked).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
     );
   }
 }

@@ -356,7 +356,12 @@ export const CONFIG_SPEC = {
     default: DOCUMENT_PICK_DEFAULTS.maxDocuments,
     min: 1,
     max: 1000,
-    doc: "Whole-namespace queries: most documents picked, whatever the documents' score curve says. 8 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
+    doc: "Whole-namespace queries: most documents read, whatever the documents' score curve says. 16 was chosen on LaRA dev by document-level cross-validation (docs/library.md).",
+  },
+  LIBRARY_READ_ALIKE: {
+    type: 'bool',
+    default: LIBRARY_DEFAULTS.readAlike,
+    doc: "Whole-namespace queries: when the question's terms do not single out the first document (another candidate document holds every one of them), also read each document that holds them all, at most LIBRARY_MAX_DOCUMENTS in all; each document's chunks are cut at their own largest gap and read in turns within LIBRARY_MAX_TOKENS. Chosen on LaRA dev by document-level cross-validation (docs/library.md).",
   },
   LIBRARY_MAX_TOKENS: {
     type: 'int',

@@ -347,6 +347,7 @@ function buildServices(
       phrases: config.LIBRARY_TERM_PHRASES,
       maxTokens: config.LIBRARY_MAX_TOKENS,
       maxDocuments: config.LIBRARY_MAX_DOCUMENTS,
+      readAlike: config.LIBRARY_READ_ALIKE,
       buffer: config.LIBRARY_DOCUMENT_BUFFER,
     },
     logger,

@@ -596,7 +596,8 @@ function showLibrary(): void {
   show(panel, lib !== null || brief !== null);
   if (!lib && !brief) return;
   const namespaceDocuments = lib?.namespaceDocuments ?? brief?.namespaceDocuments ?? 0;
-  const picked: LibraryView['picked'] =
+  // The decision's shorter account has ids only: no score, size or reason.
+  const picked: Array<Omit<LibraryView['picked'][number], 'by'> & { by?: LibraryView['picked'][number]['by'] }> =
     lib?.picked ?? (brief?.picked ?? []).map((id) => ({ id, title: '', score: Number.NaN, tokens: Number.NaN }));
   const matching = lib ? ` (${fmtInt(lib.curve.length)} with matching chunks)` : '';
   let summary = `${fmtInt(picked.length)} of ${fmtInt(namespaceDocuments)} document${namespaceDocuments === 1 ? '' : 's'}${matching} picked.`;
@@ -634,13 +635,14 @@ function showLibrary(): void {
       doc,
       cell(Number.isFinite(d.score) ? fmtValue(d.score) : '–', 'num'),
       cell(fmtInt(d.tokens), 'num'),
+      cell(d.by === 'same-terms' ? 'holds the same terms' : d.by === 'cut' ? 'above the cut' : '–'),
     );
     body.appendChild(tr);
   }
   if (picked.length === 0) {
     const tr = document.createElement('tr');
     const td = cell('No document was picked.', 'muted');
-    td.colSpan = 4;
+    td.colSpan = 5;
     tr.appendChild(td);
     body.appendChild(tr);
   }

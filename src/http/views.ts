@@ -212,8 +212,20 @@ export const LibraryView = Type.Object(
     termWeights: Type.Union([Type.Literal('document'), Type.Literal('chunk')]),
     aggregate: Type.Union([Type.Literal('max'), Type.Literal('top3')]),
     picked: Type.Array(
-      Type.Object({ id: Type.String(), title: Type.String(), score: Type.Number(), tokens: Type.Integer() }, open),
-      { description: 'Picked documents, best first.' },
+      Type.Object(
+        {
+          id: Type.String(),
+          title: Type.String(),
+          score: Type.Number(),
+          tokens: Type.Integer(),
+          by: Type.Union([Type.Literal('cut'), Type.Literal('same-terms')], {
+            description:
+              "cut: above the largest gap of the documents' curve (or the buffer); same-terms: holds every question term the first document holds, read because the terms do not single the first out (LIBRARY_READ_ALIKE).",
+          }),
+        },
+        open,
+      ),
+      { description: 'The documents read, best first.' },
     ),
     curve: Type.Array(
       Type.Object(

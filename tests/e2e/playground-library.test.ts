@@ -97,6 +97,9 @@ describe.skipIf(!hasChromium)(
       expect(rows[0]!.cells[1]).toContain('lighthouse-log');
       expect(Number(rows[0]!.cells[2])).toBeCloseTo(lib.picked[0].score, 2);
       expect(Number(rows[0]!.cells[3]!.replace(/,/g, ''))).toBe(lib.picked[0].tokens);
+      expect(rows.map((r) => r.cells[4])).toEqual(
+        lib.picked.map((d: { by: string }) => (d.by === 'cut' ? 'above the cut' : 'holds the same terms')),
+      );
 
       const reasons = await page.$$eval('#library-reasons li', (lis) => lis.map((li) => li.textContent));
       expect(reasons.length).toBeGreaterThan(0);

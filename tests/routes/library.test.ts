@@ -140,6 +140,28 @@ describe.each([
     expect(q.body.decision.reasons[0]).toMatch(/does not say which document it is about/);
   });
 
+  it('reads every document that holds the terms of a question that does not say which it means, each one in turn', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: 'Which brass tools were shown to visitors?' });
+    const lib = r.body.library;
+    expect(lib.distinction.singledOut).toBe(false);
+    // All twelve hold the same terms (at most LIBRARY_MAX_DOCUMENTS, 16): those above the cut, then the rest, best first.
+    const read = lib.picked.map((d: { id: string }) => d.id);
+    expect(read).toEqual(lib.curve.map((d: { documentId: string }) => d.documentId));
+    expect(r.body.scope.documents.map((d: { id: string }) => d.id)).toEqual(read);
+    const by = lib.picked.map((d: { by: string }) => d.by);
+    expect(by.slice(0, lib.aboveCut)).toEqual(Array(lib.aboveCut).fill('cut'));
+    expect(by.slice(lib.aboveCut)).toEqual(Array(TRADES.length - lib.aboveCut).fill('same-terms'));
+    expect(lib.reasons.join(' ')).toMatch(/documents holding the same terms are read too: "The /);
+    expect(lib.reasons.join(' ')).toMatch(/each document's chunks were cut at their own largest gap/);
+    // Level two cut each document's own curve: every document read gives at least its best chunk, first in turn.
+    const first = r.body.selected.slice(0, read.length).map((c: { documentId: string }) => c.documentId);
+    expect(first).toEqual(read);
+
+    // A question whose terms single out its document reads it alone, as before.
+    const needle = (await s.call('POST', '/v1/retrieve', { question: QUESTION })).body.library;
+    expect(needle.picked.map((d: { id: string; by: string }) => [d.id, d.by])).toEqual([[holder, 'cut']]);
+  });
+
   it('/v1/query weighs and reads only the picked document, and the decision names it', async () => {
     const r = await s.call('POST', '/v1/query', { question: QUESTION });
     expect(r.status).toBe(200);
@@ -226,9 +248,42 @@ describe('the cap on what a whole-namespace question reads (LIBRARY_MAX_TOKENS),
     );
   });
 
+  it('cuts an Adaptive-k selection over several documents by turns: each document keeps its best chunk first', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: VAGUE });
+    const lib = r.body.library;
+    expect(lib.picked.length).toBeGreaterThan(2);
+    expect(lib.readCap.cut.k).toBeGreaterThan(r.body.selected.length);
+    expect(r.body.tokens.selected).toBeLessThanOrEqual(300);
+    // Chunks of at most 120 tokens, 300 tokens: the best chunk of each of the first documents read, not several of the first.
+    expect(r.body.selected.length).toBeGreaterThanOrEqual(2);
+    expect(r.body.selected.map((c: { documentId: string }) => c.documentId)).toEqual(
+      lib.picked.slice(0, r.body.selected.length).map((d: { id: string }) => d.id),
+    );
+    expect(lib.reasons.join(' ')).toMatch(/was cut to \d+ \(\d+ tokens\), taking each document's best chunks in turn/);
+  });
+
   it('leaves a selection within the cap alone', async () => {
     const r = await s.call('POST', '/v1/retrieve', { question: QUESTION, method: 'top-k', k: 1 });
     expect(r.body.library.readCap).toEqual({ maxTokens: 300, cut: null });
     expect(r.body.selected).toHaveLength(1);
+  });
+});
+
+describe('LIBRARY_READ_ALIKE=false, over HTTP', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startServer({ CHUNK_TOKENS: 120, CHUNK_OVERLAP_TOKENS: 0, LIBRARY_READ_ALIKE: false });
+    await loadTrades(s);
+  }, 240_000);
+  afterAll(async () => s?.close());
+
+  it('reads only the documents above the cut, even when the terms do not single one out', async () => {
+    const r = await s.call('POST', '/v1/retrieve', { question: 'Which brass tools were shown to visitors?' });
+    const lib = r.body.library;
+    expect(lib.distinction.singledOut).toBe(false);
+    expect(lib.distinction.alsoHeldBy).toHaveLength(TRADES.length - 1);
+    expect(lib.picked).toHaveLength(lib.aboveCut);
+    expect(lib.picked.every((d: { by: string }) => d.by === 'cut')).toBe(true);
+    expect(lib.reasons.join(' ')).not.toMatch(/read too/);
   });
 });

@@ -6,6 +6,7 @@ import {
   pickDocuments,
   weightByDocumentFrequency,
   analyseCandidates,
+  documentsToRead,
   termDistinction,
   type DocumentScore,
 } from '../../src/core/retrieval/library.js';
@@ -220,5 +221,32 @@ describe('a phrase of common words', () => {
     const phrased = weightByDocumentFrequency(analysed, stats, { phrases: true });
     expect(phrased[0]!.score).toBeGreaterThan(plain[0]!.score);
     expect(phrased[1]!.score).toBe(plain[1]!.score);
+  });
+});
+
+describe('documentsToRead', () => {
+  const distinction = (alsoHeldBy: string[]) => ({
+    singledOut: alsoHeldBy.length === 0,
+    terms: ['net', 'loss'],
+    alsoHeldBy,
+  });
+
+  it('reads the picked documents alone when the terms single out the first', () => {
+    expect(documentsToRead(['A', 'B'], distinction([]), 16)).toEqual({ read: ['A', 'B'], alike: [] });
+  });
+
+  it('adds the documents holding the same terms after the picked ones, best first, once each', () => {
+    expect(documentsToRead(['A', 'C'], distinction(['B', 'C', 'D']), 16)).toEqual({
+      read: ['A', 'C', 'B', 'D'],
+      alike: ['B', 'D'],
+    });
+  });
+
+  it('reads at most maxDocuments in all, and never drops a picked one', () => {
+    expect(documentsToRead(['A', 'B'], distinction(['C', 'D', 'E']), 3)).toEqual({
+      read: ['A', 'B', 'C'],
+      alike: ['C'],
+    });
+    expect(documentsToRead(['A', 'B'], distinction(['C']), 2)).toEqual({ read: ['A', 'B'], alike: [] });
   });
 });

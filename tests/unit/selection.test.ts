@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fuseWeighted, minMaxNormalize, reciprocalRankFusion } from '../../src/core/retrieval/fusion.js';
-import { capTokens, select, type Candidate } from '../../src/core/retrieval/select.js';
+import { capTokens, select, selectPerDocument, type Candidate } from '../../src/core/retrieval/select.js';
 import { AppError } from '../../src/errors.js';
 
 const cands = (scores: number[], tokens = 100): Candidate[] =>
@@ -123,5 +123,43 @@ describe('capTokens', () => {
     expect(capped.selected).toHaveLength(1);
     expect(capped.selected[0]!.score).toBe(3);
     expect(capped.capped).toEqual({ k: 2, tokens: 1800, maxTokens: 500 });
+  });
+});
+
+describe('selectPerDocument', () => {
+  // A: one chunk stands out (9) over a flat tail; B: its best chunk (4) scores below all of A's tail.
+  const inDoc = (documentId: string, scores: number[]) =>
+    scores.map((score, i) => ({ id: `${documentId}${i}`, documentId, order: i, tokens: 100, score }));
+  const both = [...inDoc('A', [9, 2.1, 2, 1.9, 1.8]), ...inDoc('B', [4, 0.5, 0.4, 0.3])];
+  const method = { kind: 'adaptive-k' as const, a: 0, b: 0, buffer: 0 };
+
+  it('cuts each document at its own largest gap and reads them in turns', () => {
+    const s = selectPerDocument(both, method, ['A', 'B']);
+    expect(select(inDoc('A', [9, 2.1, 2, 1.9, 1.8]), method).selected.map((c) => c.id)).toEqual(['A0']);
+    expect(s.selected.map((c) => c.id)).toEqual(['A0', 'B0']);
+    expect(s.tokens).toBe(200);
+  });
+
+  it('keeps the pooled curve as the diagnostics the router reads', () => {
+    const s = selectPerDocument(both, method, ['A', 'B']);
+    const pooled = select(both, method);
+    expect(s.adaptiveK).toEqual(pooled.adaptiveK);
+    // Pooled, the largest gap falls after A's best chunk alone: B would not be read.
+    expect(pooled.selected.map((c) => c.id)).toEqual(['A0']);
+  });
+
+  it('interleaves by rank within each document, in the order the documents are given', () => {
+    const s = selectPerDocument([...inDoc('A', [5, 4.9, 1]), ...inDoc('B', [3, 2.9, 0.1])], { kind: 'top-k', k: 2 }, [
+      'B',
+      'A',
+    ]);
+    expect(s.selected.map((c) => c.id)).toEqual(['B0', 'A0', 'B1', 'A1']);
+    // A token cap then shortens every document's share before it drops one.
+    expect(capTokens(s, 250).selected.map((c) => c.id)).toEqual(['B0', 'A0']);
+  });
+
+  it('reads nothing of a document it is not given, and nothing from no candidates', () => {
+    expect(selectPerDocument(both, method, ['B']).selected.map((c) => c.id)).toEqual(['B0']);
+    expect(selectPerDocument([], method, ['A']).selected).toEqual([]);
   });
 });

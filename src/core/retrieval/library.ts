@@ -84,22 +84,23 @@ export interface DocumentPickOptions {
 /**
  * Chosen on the LaRA dev half by document-level 5-fold cross-validation
  * (eval/library-sweep.ts; best evidence coverage at ≤ 12k tokens read per
- * question on the other folds): every fold chose at most 8 documents, four
- * of five no buffer (with pairs and top3). Numbers in docs/library.md.
+ * question on the other folds): every fold chose at most 16 documents (the
+ * most the sweep offers; 32 read the same), four of five no buffer.
+ * Numbers in docs/library.md.
  */
 export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
   // The published window, as for chunks.
   a: ADAPTIVE_K_DEFAULTS.a,
   b: ADAPTIVE_K_DEFAULTS.b,
   buffer: 0,
-  maxDocuments: 8,
+  maxDocuments: 16,
 });
 
 /**
  * How level one scores the documents and how much level two may select, the
  * one source of these defaults (config reads them):
- * - `aggregate`, `termWeights`, `phrases`: chosen on the LaRA dev half by
- *   document-level cross-validation (docs/library.md);
+ * - `aggregate`, `termWeights`, `phrases`, `readAlike`: chosen on the LaRA
+ *   dev half by document-level cross-validation (docs/library.md);
  * - `maxTokens`: the budget the library was built for (at most 12k tokens
  *   read a question). On a flat curve Adaptive-k selects most of several
  *   documents, which adds little evidence for its cost (docs/library.md).
@@ -108,6 +109,7 @@ export const LIBRARY_DEFAULTS = Object.freeze({
   aggregate: 'top3' as DocumentAggregate,
   termWeights: 'document' as TermWeights,
   phrases: true,
+  readAlike: true,
   maxTokens: 12_000,
 });
 
@@ -416,4 +418,38 @@ export function termDistinction(analysed: AnalysedCandidates, curve: readonly Do
       return other !== undefined && terms.every((t) => other.has(t));
     });
   return { singledOut: alsoHeldBy.length === 0, terms, alsoHeldBy };
+}
+
+/** The documents level two reads, best first, and why each: above the documents' cut, or holding the same terms. */
+export interface DocumentsToRead {
+  read: string[];
+  /** The documents added because they hold every question term the first one holds (`alsoHeldBy`), best first. */
+  alike: string[];
+}
+
+/**
+ * The picked documents and, when the question's terms do not single out the
+ * first one, every other candidate document that holds all of them, best
+ * first, at most `maxDocuments` in all. Such a question fits each of them as
+ * well as the first ("the company's net loss for the quarter" over a shelf
+ * of quarterly filings), and the first was ranked by how often the terms
+ * occur, so each is read rather than one bet on. A rule with no parameter of
+ * its own: whether to apply it was chosen by cross-validation
+ * (docs/library.md).
+ */
+export function documentsToRead(
+  picked: readonly string[],
+  distinction: TermDistinction,
+  maxDocuments: number,
+): DocumentsToRead {
+  if (distinction.singledOut) return { read: [...picked], alike: [] };
+  const read = [...picked];
+  const alike: string[] = [];
+  for (const id of distinction.alsoHeldBy) {
+    if (read.length >= maxDocuments) break;
+    if (read.includes(id)) continue;
+    read.push(id);
+    alike.push(id);
+  }
+  return { read, alike };
 }

@@ -119,3 +119,28 @@ export function capTokens<C extends Candidate>(selection: Selection<C>, maxToken
     capped: { k: selection.selected.length, tokens: selection.tokens, maxTokens },
   };
 }
+
+/**
+ * The method applied within each document, their selections read in turns
+ * (every document's best chunk, then every document's second, ...), so that a
+ * token cap (capTokens) shortens each document's share instead of dropping
+ * the documents ranked last. Over several documents of a library one pooled
+ * cut falls after the document whose chunks score highest, and a question
+ * that fits several documents would read one. `adaptiveK` is the pooled
+ * method's result over all candidates: the shape of the curve, which the
+ * router reads; the chunks read are the per-document ones.
+ */
+export function selectPerDocument<C extends Candidate & { documentId: string }>(
+  candidates: readonly C[],
+  method: SelectionMethod,
+  documents: readonly string[],
+): Selection<C> {
+  const pooled = select(candidates, method);
+  const byDocument = new Map<string, C[]>(documents.map((d) => [d, []]));
+  for (const c of candidates) byDocument.get(c.documentId)?.push(c);
+  const each = [...byDocument.values()].map((cs) => select(cs, method).selected);
+  const selected: C[] = [];
+  for (let turn = 0; each.some((s) => turn < s.length); turn++)
+    for (const s of each) if (turn < s.length) selected.push(s[turn]!);
+  return { selected, tokens: sumTokens(selected), ...(pooled.adaptiveK ? { adaptiveK: pooled.adaptiveK } : {}) };
+}

@@ -8,7 +8,14 @@ import { vectorReadiness } from '../readiness.js';
 import { assertValidId } from '../ids.js';
 import { buildBm25Index, buildBm25Part, scoreBm25Parts, type Bm25Part } from './bm25.js';
 import { scoresOfKind } from './fusion.js';
-import { capTokens, select, validateSelectionMethod, type Selection, type SelectionMethod } from './select.js';
+import {
+  capTokens,
+  select,
+  selectPerDocument,
+  validateSelectionMethod,
+  type Selection,
+  type SelectionMethod,
+} from './select.js';
 import { assembleContext, assemblyChunk, type AssembledContext, type Passage } from './assemble.js';
 import {
   documentScores,
@@ -18,6 +25,8 @@ import {
   type TermWeights,
   weightByDocumentFrequency,
   analyseCandidates,
+  documentsToRead,
+  DOCUMENT_PICK_DEFAULTS,
   LIBRARY_DEFAULTS,
   termDistinction,
   type AnalysedCandidates,
@@ -99,8 +108,11 @@ export interface LibraryView {
   /** How the lexical candidates' terms were weighted to score the documents (see ./library.ts TermWeights). */
   termWeights: TermWeights;
   aggregate: DocumentAggregate;
-  /** Picked documents, best first, with their score on the documents' curve. */
-  picked: Array<{ id: string; title: string; score: number; tokens: number }>;
+  /**
+   * The documents read, best first, with their score on the documents' curve and why: above the curve's cut (`cut`),
+   * or holding every question term the first one holds when the terms do not single it out (`same-terms`).
+   */
+  picked: Array<{ id: string; title: string; score: number; tokens: number; by: 'cut' | 'same-terms' }>;
   /** The documents' curve, best first (documents with at least one candidate chunk). */
   curve: DocumentScore[];
   cutIndex: number;
@@ -159,6 +171,8 @@ export interface RetrievalServiceOptions {
     phrases?: boolean;
     /** Most tokens level two selects over the picked documents (0: no cap). Default LIBRARY_DEFAULTS.maxTokens. */
     maxTokens?: number;
+    /** Also read the documents that hold every question term the first one holds (./library.ts documentsToRead). Default true. */
+    readAlike?: boolean;
   } & DocumentPickOptions;
   logger: Logger;
 }
@@ -278,8 +292,10 @@ export class RetrievalService {
   /**
    * The whole namespace in two levels of Adaptive-k (./library.ts): the
    * store's best chunks score the documents, the documents' curve is cut at
-   * its largest gap, then chunks are selected within the picked documents as
-   * for named ones.
+   * its largest gap (and, when the question's terms do not single out the
+   * first document, the documents holding the same terms join), then chunks
+   * are selected within each document read and read in turns (select.ts
+   * selectPerDocument), at most LIBRARY_MAX_TOKENS.
    */
   private async retrieveLibrary(input: RetrieveInput, docs: readonly DocumentRecord[]): Promise<RetrievalResult> {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
@@ -290,19 +306,22 @@ export class RetrievalService {
     const aggregate = lib.aggregate ?? LIBRARY_DEFAULTS.aggregate;
     const pick = pickDocuments(documentScores(c.candidates, aggregate), lib);
     const distinction = termDistinction(c.analysed, pick.curve);
+    const toRead =
+      (lib.readAlike ?? LIBRARY_DEFAULTS.readAlike)
+        ? documentsToRead(pick.picked, distinction, lib.maxDocuments ?? DOCUMENT_PICK_DEFAULTS.maxDocuments)
+        : { read: pick.picked, alike: [] };
     const pickMs = performance.now() - t0;
     const byId = new Map(docs.map((d) => [d.id, d]));
-    const picked = pick.picked.map((id) => byId.get(id)!);
+    const picked = toRead.read.map((id) => byId.get(id)!);
     if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
     const scores = new Map(pick.curve.map((d) => [d.documentId, d.score]));
-    // Chunks are selected within the picked documents as for named ones; the dense question vector, when there is one, is reused.
+    const alike = new Set(toRead.alike);
+    // The dense question vector, when there is one, is reused.
     const maxTokens = lib.maxTokens ?? LIBRARY_DEFAULTS.maxTokens;
-    const { result: r, capped } = await this.retrieveIn(
-      { ...input, documentIds: pick.picked },
-      picked,
-      c.query,
+    const { result: r, capped } = await this.retrieveIn({ ...input, documentIds: toRead.read }, picked, c.query, {
       maxTokens,
-    );
+    });
+    const perDocument = input.method.kind === 'adaptive-k';
     return {
       ...r,
       scope: { ...r.scope, wholeNamespace: true },
@@ -312,7 +331,13 @@ export class RetrievalService {
         fallback: c.fallback,
         termWeights: c.termWeights,
         aggregate,
-        picked: picked.map((d) => ({ id: d.id, title: d.title, score: scores.get(d.id)!, tokens: d.tokens })),
+        picked: picked.map((d) => ({
+          id: d.id,
+          title: d.title,
+          score: scores.get(d.id)!,
+          tokens: d.tokens,
+          by: alike.has(d.id) ? ('same-terms' as const) : ('cut' as const),
+        })),
         curve: pick.curve,
         cutIndex: pick.cutIndex,
         largestGap: pick.largestGap,
@@ -329,9 +354,19 @@ export class RetrievalService {
           `${c.how}`,
           ...pick.reasons,
           distinctionReason(distinction, pick.curve[0]!.documentId, (id) => byId.get(id)),
+          ...(toRead.alike.length > 0
+            ? [
+                `so the ${toRead.alike.length === 1 ? 'document' : `${toRead.alike.length} documents`} holding the same terms ${toRead.alike.length === 1 ? 'is' : 'are'} read too: ${toRead.alike.map((id) => quoted(byId.get(id), id)).join(', ')}`,
+              ]
+            : []),
+          ...(perDocument && picked.length > 1
+            ? [
+                `each document's chunks were cut at their own largest gap, and the documents read in turns (each one's best chunk, then each one's second, …)`,
+              ]
+            : []),
           ...(capped
             ? [
-                `the selection over the picked documents (${capped.k} chunks, ${capped.tokens} tokens) was cut to its best ${r.selected.length} (${r.tokens.selected} tokens): at most ${maxTokens} tokens are selected over a whole namespace`,
+                `the selection over the documents read (${capped.k} chunks, ${capped.tokens} tokens) was cut to ${perDocument ? `${r.selected.length}` : `its best ${r.selected.length}`} (${r.tokens.selected} tokens)${perDocument ? ", taking each document's best chunks in turn" : ''}: at most ${maxTokens} tokens are selected over a whole namespace`,
               ]
             : []),
           `read: ${picked.map((d) => quoted(d, d.id)).join(', ')} (${picked.length} of ${docs.length} documents)`,
@@ -499,7 +534,7 @@ export class RetrievalService {
     input: RetrieveInput,
     docs: readonly DocumentRecord[],
     query: Float32Array | null,
-    maxTokens = 0,
+    library: { maxTokens: number } | null = null,
   ): Promise<{ result: RetrievalResult; capped: Selection<ScoredCandidate>['capped'] }> {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
@@ -511,7 +546,19 @@ export class RetrievalService {
     const t1 = performance.now();
     const candidates = await this.scoreCandidates(input, docs, refs, q);
     const t2 = performance.now();
-    const selection = capTokens(select(candidates, input.method), maxTokens);
+    // Over a library, Adaptive-k cuts each document's curve (select.ts selectPerDocument); a caller's top-k or token budget stays pooled.
+    const selection = library
+      ? capTokens(
+          input.method.kind === 'adaptive-k'
+            ? selectPerDocument(
+                candidates,
+                input.method,
+                docs.map((d) => d.id),
+              )
+            : select(candidates, input.method),
+          library.maxTokens,
+        )
+      : select(candidates, input.method);
     const texts = new Map<string, string>();
     for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
     const assembled = assembleContext(selection.selected.map(assemblyChunk), { getText: (id) => texts.get(id) });
