@@ -19,7 +19,10 @@
  * Synthetic text: words drawn from a Zipf(1) vocabulary of 50 000 made-up
  * words, plus two rarer words per document (its "topic"), so a question made
  * from one chunk's rarest words, its document's topic and a common word has
- * one right document and shares the common word with 1–10% of all chunks. Vectors are random unit vectors of the
+ * one right document and shares the common word with 1–10% of all chunks; a
+ * "vague" question of two common words only names no document, and is read
+ * over every document holding both (up to LIBRARY_MAX_DOCUMENTS, timed and
+ * counted apart). Vectors are random unit vectors of the
  * embedder's size (--dims, USE-lite's 512): the library path reads none of
  * them; the baseline scans them all. With --store postgres the namespace is
  * built in a fresh schema of that server, dropped at the end.
@@ -144,6 +147,8 @@ const word = (i: number): string => {
 interface Built {
   container: Container;
   questions: string[];
+  /** Questions of common words only, which single out no document: level one reads every document holding them (up to LIBRARY_MAX_DOCUMENTS). */
+  vague: string[];
   close(): Promise<void>;
 }
 
@@ -243,12 +248,19 @@ async function build(size: number): Promise<Built> {
     }
   }
   if (batch.length > 0) await vectors.upsert(NS, batch);
+  // Their own random stream, so the named questions stay those of earlier runs.
+  const vrnd = seededRandom(Number(args.seed) * 1000 + size + 1);
+  const vague = Array.from(
+    { length: Number(args.queries) },
+    () => `What is said about ${word(20 + Math.floor(vrnd() * 200))} and ${word(20 + Math.floor(vrnd() * 200))}?`,
+  );
   console.log(
     `  built ${size.toLocaleString('en-US')} chunks in ${docs.toLocaleString('en-US')} documents (${vectors.name}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   return {
     container,
     questions,
+    vague,
     async close() {
       await container.close();
       await rm(dataDir, { recursive: true, force: true });
@@ -277,7 +289,7 @@ async function measure(
   c: Container,
   questions: readonly string[],
   withoutText: boolean,
-  pick?: number[],
+  seen?: { pickMs: number[]; documents: number[] },
 ): Promise<number[]> {
   const method = adaptiveKSettings(c.config);
   // The baseline: the same service over the same store with its lexical search hidden (the fallback path, as before).
@@ -298,7 +310,8 @@ async function measure(
     const t = performance.now();
     const r = await run(q);
     out.push(performance.now() - t);
-    pick?.push(r.library!.pickMs);
+    seen?.pickMs.push(r.library!.pickMs);
+    seen?.documents.push(r.scope.documents.length);
   }
   return out;
 }
@@ -319,8 +332,11 @@ function baselineService(c: Container): RetrievalService {
     library: {
       aggregate: c.config.LIBRARY_DOCUMENT_SCORE,
       termWeights: c.config.LIBRARY_TERM_WEIGHTS,
+      phrases: c.config.LIBRARY_TERM_PHRASES,
+      maxTokens: c.config.LIBRARY_MAX_TOKENS,
       maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS,
       buffer: c.config.LIBRARY_DOCUMENT_BUFFER,
+      readAlike: c.config.LIBRARY_READ_ALIKE,
     },
     logger: c.logger,
     ready: () => c.ready(),
@@ -338,6 +354,10 @@ async function main(): Promise<void> {
     p50: number;
     p99: number;
     pick50: number;
+    documents: number;
+    vague50: number;
+    vague99: number;
+    vagueDocuments: number;
     rss: number;
     heap: number;
     base50: number | null;
@@ -348,8 +368,10 @@ async function main(): Promise<void> {
     const b = await build(size);
     try {
       const hasText = typeof b.container.vectors.searchText === 'function';
-      const pick: number[] = [];
-      const lat = await measure(b.container, b.questions, false, pick);
+      const seen = { pickMs: [] as number[], documents: [] as number[] };
+      const lat = await measure(b.container, b.questions, false, seen);
+      const vagueSeen = { pickMs: [] as number[], documents: [] as number[] };
+      const vagueLat = await measure(b.container, b.vague, false, vagueSeen);
       const base =
         size <= Number(args['baseline-max']) && hasText
           ? await measure(b.container, b.questions.slice(0, Number(args['baseline-queries'])), true)
@@ -359,7 +381,11 @@ async function main(): Promise<void> {
         size,
         p50: median(lat),
         p99: quantile(lat, 0.99),
-        pick50: median(pick),
+        pick50: median(seen.pickMs),
+        documents: seen.documents.reduce((a, n) => a + n, 0) / seen.documents.length,
+        vague50: median(vagueLat),
+        vague99: quantile(vagueLat, 0.99),
+        vagueDocuments: vagueSeen.documents.reduce((a, n) => a + n, 0) / vagueSeen.documents.length,
         rss: mem.rss / 2 ** 20,
         heap: mem.heapUsed / 2 ** 20,
         base50: base ? median(base) : null,
@@ -368,7 +394,7 @@ async function main(): Promise<void> {
       });
       const r = rows.at(-1)!;
       console.log(
-        `  ${size.toLocaleString('en-US').padStart(9)} chunks: p50 ${r.p50.toFixed(1)} ms (picking the documents ${r.pick50.toFixed(1)}), p99 ${r.p99.toFixed(1)} ms, rss ${r.rss.toFixed(0)} MiB, heap ${r.heap.toFixed(0)} MiB` +
+        `  ${size.toLocaleString('en-US').padStart(9)} chunks: p50 ${r.p50.toFixed(1)} ms (picking the documents ${r.pick50.toFixed(1)}), ${r.documents.toFixed(2)} documents read, p99 ${r.p99.toFixed(1)} ms; vague questions p50 ${r.vague50.toFixed(1)} ms, p99 ${r.vague99.toFixed(1)} ms, ${r.vagueDocuments.toFixed(2)} documents read; rss ${r.rss.toFixed(0)} MiB, heap ${r.heap.toFixed(0)} MiB` +
           (r.fallback ? ' (the store has no searchText: this is the fallback path)' : '') +
           (r.base50 !== null
             ? `; baseline (dense top-${b.container.config.NAMESPACE_CANDIDATES} + BM25) p50 ${r.base50.toFixed(1)} ms, p99 ${r.base99!.toFixed(1)} ms: ${(r.base50 / r.p50).toFixed(1)}× faster`
@@ -393,11 +419,11 @@ async function main(): Promise<void> {
     return den > 0 ? num / den : Number.NaN;
   };
   console.log(
-    '\n| chunks | p50 ms | of which picking documents | p99 ms | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|---|',
+    '\n| chunks | p50 ms | of which picking documents | documents read | p99 ms | vague: p50 ms | p99 ms | documents read | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of rows) {
     console.log(
-      `| ${r.size.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.pick50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.base50?.toFixed(1) ?? '–'} | ${r.base99?.toFixed(1) ?? '–'} | ${r.base50 !== null ? `${(r.base50 / r.p50).toFixed(1)}×` : '–'} |`,
+      `| ${r.size.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.pick50.toFixed(1)} | ${r.documents.toFixed(2)} | ${r.p99.toFixed(1)} | ${r.vague50.toFixed(1)} | ${r.vague99.toFixed(1)} | ${r.vagueDocuments.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.base50?.toFixed(1) ?? '–'} | ${r.base99?.toFixed(1) ?? '–'} | ${r.base50 !== null ? `${(r.base50 / r.p50).toFixed(1)}×` : '–'} |`,
     );
   }
   if (rows.length >= 2)
