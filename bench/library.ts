@@ -279,6 +279,8 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
+const mean = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length;
+
 function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
@@ -288,12 +290,10 @@ function quantile(xs: readonly number[], q: number): number {
 async function measure(
   c: Container,
   questions: readonly string[],
-  withoutText: boolean,
+  retrieval: RetrievalService,
   seen?: { pickMs: number[]; documents: number[] },
 ): Promise<number[]> {
   const method = adaptiveKSettings(c.config);
-  // The baseline: the same service over the same store with its lexical search hidden (the fallback path, as before).
-  const retrieval = withoutText ? baselineService(c) : c.retrieval;
   const run = (question: string) =>
     retrieval.retrieve({
       namespace: NS,
@@ -316,10 +316,14 @@ async function measure(
   return out;
 }
 
-function baselineService(c: Container): RetrievalService {
+/**
+ * The container's retrieval with its library settings, but for what is changed: the store's lexical search hidden
+ * (the dense-candidate path the service had before: the baseline) or the documents holding the same terms not read.
+ */
+function variantService(c: Container, change: { hideText?: boolean; readAlike?: boolean }): RetrievalService {
   const hidden: VectorStore = new Proxy(c.vectors, {
     get: (t, p) => {
-      if (p === 'searchText') return undefined;
+      if (p === 'searchText' && change.hideText) return undefined;
       const v: unknown = Reflect.get(t, p, t);
       return typeof v === 'function' ? v.bind(t) : v;
     },
@@ -336,7 +340,7 @@ function baselineService(c: Container): RetrievalService {
       maxTokens: c.config.LIBRARY_MAX_TOKENS,
       maxDocuments: c.config.LIBRARY_MAX_DOCUMENTS,
       buffer: c.config.LIBRARY_DOCUMENT_BUFFER,
-      readAlike: c.config.LIBRARY_READ_ALIKE,
+      readAlike: change.readAlike ?? c.config.LIBRARY_READ_ALIKE,
     },
     logger: c.logger,
     ready: () => c.ready(),
@@ -356,6 +360,10 @@ async function main(): Promise<void> {
     pick50: number;
     documents: number;
     vague50: number;
+    vaguePick50: number;
+    cut50: number;
+    cut99: number;
+    cutDocuments: number;
     vague99: number;
     vagueDocuments: number;
     rss: number;
@@ -369,12 +377,19 @@ async function main(): Promise<void> {
     try {
       const hasText = typeof b.container.vectors.searchText === 'function';
       const seen = { pickMs: [] as number[], documents: [] as number[] };
-      const lat = await measure(b.container, b.questions, false, seen);
+      const lat = await measure(b.container, b.questions, b.container.retrieval, seen);
       const vagueSeen = { pickMs: [] as number[], documents: [] as number[] };
-      const vagueLat = await measure(b.container, b.vague, false, vagueSeen);
+      const vagueLat = await measure(b.container, b.vague, b.container.retrieval, vagueSeen);
+      // The same vague questions reading only the documents above the cut: what reading the alike ones costs.
+      const cutSeen = { pickMs: [] as number[], documents: [] as number[] };
+      const cutLat = await measure(b.container, b.vague, variantService(b.container, { readAlike: false }), cutSeen);
       const base =
         size <= Number(args['baseline-max']) && hasText
-          ? await measure(b.container, b.questions.slice(0, Number(args['baseline-queries'])), true)
+          ? await measure(
+              b.container,
+              b.questions.slice(0, Number(args['baseline-queries'])),
+              variantService(b.container, { hideText: true }),
+            )
           : null;
       const mem = process.memoryUsage();
       rows.push({
@@ -382,10 +397,14 @@ async function main(): Promise<void> {
         p50: median(lat),
         p99: quantile(lat, 0.99),
         pick50: median(seen.pickMs),
-        documents: seen.documents.reduce((a, n) => a + n, 0) / seen.documents.length,
+        documents: mean(seen.documents),
         vague50: median(vagueLat),
+        vaguePick50: median(vagueSeen.pickMs),
+        cut50: median(cutLat),
+        cut99: quantile(cutLat, 0.99),
+        cutDocuments: mean(cutSeen.documents),
         vague99: quantile(vagueLat, 0.99),
-        vagueDocuments: vagueSeen.documents.reduce((a, n) => a + n, 0) / vagueSeen.documents.length,
+        vagueDocuments: mean(vagueSeen.documents),
         rss: mem.rss / 2 ** 20,
         heap: mem.heapUsed / 2 ** 20,
         base50: base ? median(base) : null,
@@ -394,7 +413,7 @@ async function main(): Promise<void> {
       });
       const r = rows.at(-1)!;
       console.log(
-        `  ${size.toLocaleString('en-US').padStart(9)} chunks: p50 ${r.p50.toFixed(1)} ms (picking the documents ${r.pick50.toFixed(1)}), ${r.documents.toFixed(2)} documents read, p99 ${r.p99.toFixed(1)} ms; vague questions p50 ${r.vague50.toFixed(1)} ms, p99 ${r.vague99.toFixed(1)} ms, ${r.vagueDocuments.toFixed(2)} documents read; rss ${r.rss.toFixed(0)} MiB, heap ${r.heap.toFixed(0)} MiB` +
+        `  ${size.toLocaleString('en-US').padStart(9)} chunks: p50 ${r.p50.toFixed(1)} ms (picking the documents ${r.pick50.toFixed(1)}), ${r.documents.toFixed(2)} documents read, p99 ${r.p99.toFixed(1)} ms; vague questions p50 ${r.vague50.toFixed(1)} ms (picking ${r.vaguePick50.toFixed(1)}), p99 ${r.vague99.toFixed(1)} ms, ${r.vagueDocuments.toFixed(2)} documents read (reading only the cut's: p50 ${r.cut50.toFixed(1)} ms, p99 ${r.cut99.toFixed(1)} ms, ${r.cutDocuments.toFixed(2)} documents); rss ${r.rss.toFixed(0)} MiB, heap ${r.heap.toFixed(0)} MiB` +
           (r.fallback ? ' (the store has no searchText: this is the fallback path)' : '') +
           (r.base50 !== null
             ? `; baseline (dense top-${b.container.config.NAMESPACE_CANDIDATES} + BM25) p50 ${r.base50.toFixed(1)} ms, p99 ${r.base99!.toFixed(1)} ms: ${(r.base50 / r.p50).toFixed(1)}× faster`
@@ -419,11 +438,11 @@ async function main(): Promise<void> {
     return den > 0 ? num / den : Number.NaN;
   };
   console.log(
-    '\n| chunks | p50 ms | of which picking documents | documents read | p99 ms | vague: p50 ms | p99 ms | documents read | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '\n| chunks | p50 ms | of which picking documents | documents read | p99 ms | vague: p50 ms | of which picking | p99 ms | documents read | vague, the cut’s documents only: p50 ms | p99 ms | documents read | RSS MiB | heap MiB | baseline p50 ms | baseline p99 ms | baseline / library p50 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of rows) {
     console.log(
-      `| ${r.size.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.pick50.toFixed(1)} | ${r.documents.toFixed(2)} | ${r.p99.toFixed(1)} | ${r.vague50.toFixed(1)} | ${r.vague99.toFixed(1)} | ${r.vagueDocuments.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.base50?.toFixed(1) ?? '–'} | ${r.base99?.toFixed(1) ?? '–'} | ${r.base50 !== null ? `${(r.base50 / r.p50).toFixed(1)}×` : '–'} |`,
+      `| ${r.size.toLocaleString('en-US')} | ${r.p50.toFixed(1)} | ${r.pick50.toFixed(1)} | ${r.documents.toFixed(2)} | ${r.p99.toFixed(1)} | ${r.vague50.toFixed(1)} | ${r.vaguePick50.toFixed(1)} | ${r.vague99.toFixed(1)} | ${r.vagueDocuments.toFixed(2)} | ${r.cut50.toFixed(1)} | ${r.cut99.toFixed(1)} | ${r.cutDocuments.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.heap.toFixed(0)} | ${r.base50?.toFixed(1) ?? '–'} | ${r.base99?.toFixed(1) ?? '–'} | ${r.base50 !== null ? `${(r.base50 / r.p50).toFixed(1)}×` : '–'} |`,
     );
   }
   if (rows.length >= 2)

@@ -378,7 +378,10 @@ export const QueryDecision = Type.Object(
     documents: Nullable(
       Type.Object(
         {
-          picked: Type.Array(Type.String()),
+          picked: Type.Array(Type.String(), {
+            description:
+              "The documents read, best first: those above the documents' cut, then, when the question's terms do not single out the first, those of alsoHeldBy (the retrieval's library.picked).",
+          }),
           namespaceDocuments: Type.Integer(),
           fallback: Nullable(Type.String()),
           singledOut: Type.Boolean({
