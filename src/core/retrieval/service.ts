@@ -316,12 +316,14 @@ export class RetrievalService {
     if (picked.length === 0) throw new AppError('NO_DOCUMENTS', [input.namespace]);
     const scores = new Map(pick.curve.map((d) => [d.documentId, d.score]));
     const alike = new Set(toRead.alike);
-    // The dense question vector, when there is one, is reused.
     const maxTokens = lib.maxTokens ?? LIBRARY_DEFAULTS.maxTokens;
+    // Adaptive-k cuts each document's curve (select.ts selectPerDocument); a caller's top-k or token budget stays pooled.
+    const perDocument = input.method.kind === 'adaptive-k';
+    // The dense question vector, when there is one, is reused.
     const { result: r, capped } = await this.retrieveIn({ ...input, documentIds: toRead.read }, picked, c.query, {
       maxTokens,
+      perDocument,
     });
-    const perDocument = input.method.kind === 'adaptive-k';
     return {
       ...r,
       scope: { ...r.scope, wholeNamespace: true },
@@ -534,7 +536,7 @@ export class RetrievalService {
     input: RetrieveInput,
     docs: readonly DocumentRecord[],
     query: Float32Array | null,
-    library: { maxTokens: number } | null = null,
+    library: { maxTokens: number; perDocument: boolean } | null = null,
   ): Promise<{ result: RetrievalResult; capped: Selection<ScoredCandidate>['capped'] }> {
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
 
@@ -546,19 +548,14 @@ export class RetrievalService {
     const t1 = performance.now();
     const candidates = await this.scoreCandidates(input, docs, refs, q);
     const t2 = performance.now();
-    // Over a library, Adaptive-k cuts each document's curve (select.ts selectPerDocument); a caller's top-k or token budget stays pooled.
-    const selection = library
-      ? capTokens(
-          input.method.kind === 'adaptive-k'
-            ? selectPerDocument(
-                candidates,
-                input.method,
-                docs.map((d) => d.id),
-              )
-            : select(candidates, input.method),
-          library.maxTokens,
+    const selected = library?.perDocument
+      ? selectPerDocument(
+          candidates,
+          input.method,
+          docs.map((d) => d.id),
         )
       : select(candidates, input.method);
+    const selection = library ? capTokens(selected, library.maxTokens) : selected;
     const texts = new Map<string, string>();
     for (const d of docs) texts.set(d.id, await this.getText(input.namespace, d));
     const assembled = assembleContext(selection.selected.map(assemblyChunk), { getText: (id) => texts.get(id) });
