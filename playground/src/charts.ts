@@ -43,9 +43,19 @@ function fmt(n: number): string {
   return a !== 0 && (a < 0.01 || a >= 1000) ? n.toExponential(1) : Number(n.toFixed(3)).toString();
 }
 
-/** Which part of the curve a rank falls in. */
-export function band(rank: number, k: number, cutIndex: number | null): 'above' | 'buffer' | 'skipped' {
-  if (rank >= k) return 'skipped';
+/**
+ * Which part of the curve a point falls in: read above the cut, read after it
+ * (the buffer, or its own document's cut), not read; `alike` for a document
+ * read because it holds the same terms as the first.
+ */
+export function band(
+  rank: number,
+  read: boolean,
+  cutIndex: number | null,
+  alike = false,
+): 'above' | 'buffer' | 'skipped' | 'alike' {
+  if (alike) return 'alike';
+  if (!read) return 'skipped';
   if (cutIndex === null || rank <= cutIndex) return 'above';
   return 'buffer';
 }
@@ -54,8 +64,17 @@ export function band(rank: number, k: number, cutIndex: number | null): 'above' 
 interface CurveSpec {
   /** Scores, best first, each with its tooltip and the data attributes the page's tests read. */
   points: Array<{ score: number; title: (band: string) => string; attrs: Attrs }>;
-  /** Points read (the first k). */
+  /** Points read: the first k, unless `read` says otherwise. */
   k: number;
+  /**
+   * Ranks read when they are not the first k: over a whole namespace each
+   * document's chunks are cut at their own gap (select.ts selectPerDocument),
+   * so the read chunks are not a prefix of the pooled curve. No buffer band or
+   * k line is drawn then.
+   */
+  read?: ReadonlySet<number>;
+  /** Ranks read past the first k: documents holding the same question terms (library.picked[].by 'same-terms'). */
+  alike?: ReadonlySet<number>;
   /** Rank of the last point above the largest gap; null or -1 for none. */
   cutIndex: number | null;
   /** The ranks whose gaps Adaptive-k searched, [lo, hi). */
@@ -70,12 +89,20 @@ interface CurveSpec {
   title: string;
 }
 
+/** The ranks in the curve of the chunks read (`selected`). */
+function readRanks(r: RetrieveResult): Set<number> {
+  const ids = new Set(r.selected.map((c) => c.id));
+  return new Set((r.curve ?? []).flatMap((p, i) => (ids.has(p.id) ? [i] : [])));
+}
+
 /**
  * Every chunk's score, sorted best first, with the Adaptive-k cut (the largest
  * gap, Taguchi et al., EMNLP 2025) and the buffer read after it.
  */
 export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
   const n = r.curve?.length ?? 0;
+  const read = readRanks(r);
+  const prefix = [...read].every((rank) => rank < r.k);
   drawCurve(host, {
     points: (r.curve ?? []).map((p) => ({
       score: p.score,
@@ -83,12 +110,13 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
       attrs: { 'data-order': p.order },
     })),
     k: r.k,
+    ...(prefix ? {} : { read }),
     cutIndex: r.cutIndex,
     window: r.adaptiveK?.window ?? null,
     unit: ['chunk', 'chunks'],
     scoreName: r.score ?? null,
     cls: 'curve',
-    title: `Score curve: ${n} chunks sorted by similarity; ${r.k} read`,
+    title: `Score curve: ${n} chunks sorted by similarity; ${r.k} read${prefix ? '' : ", each document's chunks cut at their own largest gap"}`,
   });
 }
 
@@ -99,6 +127,8 @@ export function renderCurve(host: HTMLElement, r: RetrieveResult): void {
  */
 export function renderLibraryCurve(host: HTMLElement, lib: LibraryView): void {
   const title = new Map(lib.picked.map((d) => [d.id, d.title]));
+  const sameTerms = new Set(lib.picked.filter((d) => d.by === 'same-terms').map((d) => d.id));
+  const alike = new Set(lib.curve.flatMap((d, i) => (sameTerms.has(d.documentId) ? [i] : [])));
   drawCurve(host, {
     points: lib.curve.map((d) => ({
       score: d.score,
@@ -106,13 +136,14 @@ export function renderLibraryCurve(host: HTMLElement, lib: LibraryView): void {
         `${title.get(d.documentId) || d.documentId} · score ${fmt(d.score)} · best chunk ${fmt(d.best)} · ${d.chunks} candidate chunk${d.chunks === 1 ? '' : 's'} · ${b}`,
       attrs: { 'data-document': d.documentId },
     })),
-    k: lib.picked.length,
+    k: lib.picked.length - sameTerms.size,
+    alike,
     cutIndex: lib.cutIndex,
     window: null,
     unit: ['document', 'documents'],
     scoreName: lib.aggregate,
     cls: 'doc-curve',
-    title: `Documents' score curve: ${lib.curve.length} documents with matching chunks, sorted by score; ${lib.picked.length} picked`,
+    title: `Documents' score curve: ${lib.curve.length} documents with matching chunks, sorted by score; ${lib.picked.length} read`,
   });
 }
 
@@ -201,7 +232,7 @@ function drawCurve(host: HTMLElement, c: CurveSpec): void {
       ),
     );
   }
-  if (cut !== null && c.k > cut + 1) {
+  if (!c.read && cut !== null && c.k > cut + 1) {
     const bx1 = x(cut) + step / 2;
     const bx2 = Math.min(W - m.r, x(c.k - 1) + step / 2);
     const extra = c.k - cut - 1;
@@ -226,8 +257,17 @@ function drawCurve(host: HTMLElement, c: CurveSpec): void {
   const dots = el('g', { class: 'points' });
   const radius = n > 300 ? 1.6 : n > 80 ? 2.6 : 3.6;
   curve.forEach((p, i) => {
-    const b = band(i, c.k, cut);
-    const what = b === 'skipped' ? 'not read' : b === 'buffer' ? 'read (buffer)' : 'read';
+    const b = band(i, c.read ? c.read.has(i) : i < c.k, cut, c.alike?.has(i));
+    const what =
+      b === 'skipped'
+        ? 'not read'
+        : b === 'buffer'
+          ? c.read
+            ? "read (after the pooled cut, within its document's own)"
+            : 'read (buffer)'
+          : b === 'alike'
+            ? 'read (holds the same terms)'
+            : 'read';
     dots.appendChild(
       titled(
         el('circle', { cx: x(i), cy: y(p.score), r: radius, class: `pt ${b}`, 'data-rank': i, ...p.attrs }),
@@ -257,7 +297,7 @@ function drawCurve(host: HTMLElement, c: CurveSpec): void {
     );
     svg.appendChild(g);
   }
-  if (c.k > 0 && c.k < n && (cut === null || c.k > cut + 1)) {
+  if (!c.read && c.k > 0 && c.k < n && (cut === null || c.k > cut + 1)) {
     const kx = x(c.k - 1) + step / 2;
     svg.appendChild(el('line', { x1: kx, x2: kx, y1: m.t, y2: H - m.b, class: 'k-line' }));
   }
@@ -273,6 +313,7 @@ export function renderDocMap(host: HTMLElement, r: RetrieveResult, citations: Ci
   const curve = r.curve ?? [];
   const rank = new Map<string, { rank: number; score: number }>();
   for (const [i, p] of curve.entries()) rank.set(`${p.documentId}\u0000${p.order}`, { rank: i, score: p.score });
+  const read = readRanks(r);
   const best = new Map<string, number>();
   for (const p of curve) if (!best.has(p.documentId)) best.set(p.documentId, p.score);
   // Most relevant documents first; a namespace-wide question may span many.
@@ -315,7 +356,7 @@ export function renderDocMap(host: HTMLElement, r: RetrieveResult, citations: Ci
     g.appendChild(el('rect', { x: m.l, y: top, width: bw, height: 20, class: 'doc-bar' }));
     for (let order = 0; order < d.chunkCount; order++) {
       const hit = rank.get(`${d.id}\u0000${order}`);
-      const b = hit ? band(hit.rank, r.k, r.cutIndex) : 'none';
+      const b = hit ? band(hit.rank, read.has(hit.rank), r.cutIndex) : 'none';
       const cell = el('rect', {
         x: m.l + order * cw,
         y: top,

@@ -600,7 +600,7 @@ function showLibrary(): void {
   const picked: Array<Omit<LibraryView['picked'][number], 'by'> & { by?: LibraryView['picked'][number]['by'] }> =
     lib?.picked ?? (brief?.picked ?? []).map((id) => ({ id, title: '', score: Number.NaN, tokens: Number.NaN }));
   const matching = lib ? ` (${fmtInt(lib.curve.length)} with matching chunks)` : '';
-  let summary = `${fmtInt(picked.length)} of ${fmtInt(namespaceDocuments)} document${namespaceDocuments === 1 ? '' : 's'}${matching} picked.`;
+  let summary = `${fmtInt(picked.length)} of ${fmtInt(namespaceDocuments)} document${namespaceDocuments === 1 ? '' : 's'}${matching} read.`;
   // The two calls pick independently: say so if the library changed between them.
   if (lib && brief && brief.picked.join('\u0000') !== lib.picked.map((d) => d.id).join('\u0000'))
     summary += ` The answer read a different pick: ${brief.picked.join(', ') || 'none'}.`;

@@ -112,13 +112,19 @@ describe.skipIf(!hasChromium)(
         cut: Number(svg.getAttribute('data-cut')),
         best: svg.querySelector('circle.pt[data-rank="0"]')?.getAttribute('data-document'),
         bestClass: svg.querySelector('circle.pt[data-rank="0"]')?.getAttribute('class'),
-        read: svg.querySelectorAll('circle.pt.above, circle.pt.buffer').length,
+        read: svg.querySelectorAll('circle.pt.above, circle.pt.buffer, circle.pt.alike').length,
+        alike: [...svg.querySelectorAll('circle.pt.alike')].map((c) => c.getAttribute('data-document')),
         title: svg.querySelector(':scope > title')?.textContent ?? '',
       }));
       expect(lib.curve).toHaveLength(3);
       expect(curve.points).toBe(3);
       expect(await page.$$eval('svg.doc-curve .cut-marker line.cut', (ls) => ls.length)).toBe(1);
-      expect(curve.k).toBe(rows.length);
+      // The first k points are the documents above the cut (and the buffer); those holding the same terms are marked apart.
+      const sameTerms = lib.picked
+        .filter((d: { by: string }) => d.by === 'same-terms')
+        .map((d: { id: string }) => d.id);
+      expect(curve.k).toBe(rows.length - sameTerms.length);
+      expect(curve.alike).toEqual(sameTerms);
       expect(curve.read).toBe(rows.length);
       expect(curve.cut).toBe(lib.cutIndex);
       expect(curve.best).toBe('lighthouse-log');
@@ -135,8 +141,55 @@ describe.skipIf(!hasChromium)(
       );
       expect(facts['term weights']).toMatch(/^by (documents|chunks) holding the term$/);
       expect(await page.textContent('#library-summary')).toMatch(
-        new RegExp(`^${rows.length} of 3 documents \\(${lib.curve.length} with matching chunks\\) picked\\.$`),
+        new RegExp(`^${rows.length} of 3 documents \\(${lib.curve.length} with matching chunks\\) read\\.$`),
       );
+      expect(errors).toEqual([]);
+    });
+
+    it('marks the documents read because they hold the same terms, in the table and on the curve', async () => {
+      // Every document's keepers wrote down what their thing had cost that season: the question fits all three.
+      const vague = 'What did the keepers write down about the cost that season?';
+      const api = await server.call('POST', '/v1/retrieve', { question: vague });
+      const lib = api.body.library;
+      expect(lib.distinction.singledOut).toBe(false);
+      expect(lib.picked.map((d: { id: string }) => d.id).sort()).toEqual(DOCS.map((d) => d.id).sort());
+      const sameTerms = lib.picked
+        .filter((d: { by: string }) => d.by === 'same-terms')
+        .map((d: { id: string }) => d.id);
+      expect(sameTerms.length).toBeGreaterThan(0);
+
+      await page.fill('#question', vague);
+      const retrieved = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/retrieve');
+      await page.click('#ask-btn');
+      const shown = await (await retrieved).json();
+      await page.waitForSelector('#answer:is([data-state=done], [data-state=failed])', { timeout: 120_000 });
+      await page.waitForSelector('svg.doc-curve circle.pt.alike');
+      // Each document's chunks were cut on their own: the chunk curve marks the chunks read, not the first k.
+      const chunkCurve = await page.$eval('svg.curve', (svg) => ({
+        read: [...svg.querySelectorAll('circle.pt.above, circle.pt.buffer')].map((c) =>
+          Number(c.getAttribute('data-rank')),
+        ),
+      }));
+      const readRanks = shown.curve.flatMap((p: { id: string }, i: number) =>
+        shown.selected.some((c: { id: string }) => c.id === p.id) ? [i] : [],
+      );
+      expect(chunkCurve.read).toEqual(readRanks);
+      expect(chunkCurve.read.length).toBe(shown.selected.length);
+      await page.screenshot({ path: 'test-output/playground-library-alike.png', fullPage: true });
+      const rows = await page.$$eval('#library-picked tbody tr', (trs) =>
+        trs.map((tr) => [tr.getAttribute('data-document'), tr.cells[4]?.textContent]),
+      );
+      expect(rows).toEqual(
+        lib.picked.map((d: { id: string; by: string }) => [
+          d.id,
+          d.by === 'cut' ? 'above the cut' : 'holds the same terms',
+        ]),
+      );
+      const alike = await page.$$eval('svg.doc-curve circle.pt.alike', (cs) =>
+        cs.map((c) => c.getAttribute('data-document')),
+      );
+      expect(alike.sort()).toEqual([...sameTerms].sort());
+      expect(await page.isVisible('.sw.alike')).toBe(true);
       expect(errors).toEqual([]);
     });
 
