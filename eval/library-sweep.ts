@@ -134,7 +134,7 @@ interface Row {
   docAt1: number;
   picked: number;
   /** 1 when the question's own document is among those read. */
-  goldPicked: number;
+  inPicked: number;
   coverage: number;
   tokens: number;
 }
@@ -155,7 +155,7 @@ function aggregate(rs: readonly Row[]) {
     coverage: mean(rs.map((r) => r.coverage)),
     tokens: mean(rs.map((r) => r.tokens)),
     picked: mean(rs.map((r) => r.picked)),
-    goldPicked: mean(rs.map((r) => r.goldPicked)),
+    inPicked: mean(rs.map((r) => r.inPicked)),
   };
 }
 
@@ -298,7 +298,7 @@ function questionRows(
       task: q.task,
       docAt1: picked[0] === gold ? 1 : 0,
       picked: picked.length,
-      goldPicked: picked.includes(gold) ? 1 : 0,
+      inPicked: picked.includes(gold) ? 1 : 0,
       coverage,
       tokens,
     };
@@ -343,7 +343,7 @@ function printSettings(rows: readonly Row[]): void {
   for (const st of SETTINGS) {
     const a = aggregate(rows.filter((r) => r.setting === st.name));
     console.log(
-      `${st.name.padEnd(33)} ${f(a.docAt1).padStart(6)} ${f(a.goldPicked).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
+      `${st.name.padEnd(33)} ${f(a.docAt1).padStart(6)} ${f(a.inPicked).padStart(6)} ${f(a.coverage).padStart(6)} ${Math.round(a.tokens).toString().padStart(7)} ${a.picked.toFixed(2).padStart(5)}`,
     );
   }
 }
