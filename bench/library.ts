@@ -424,7 +424,7 @@ async function main(): Promise<void> {
     }
   }
   // Least squares on log N, log p50 (and p99).
-  const fit = (ys: number[]): number => {
+  const exponentOf = (ys: number[]): number => {
     const xs = rows.map((r) => Math.log(r.size));
     const ls = ys.map(Math.log);
     const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -447,7 +447,7 @@ async function main(): Promise<void> {
   }
   if (rows.length >= 2)
     console.log(
-      `\nlatency ∝ N^b: b = ${fit(rows.map((r) => r.p50)).toFixed(2)} (p50), ${fit(rows.map((r) => r.p99)).toFixed(2)} (p99)`,
+      `\nlatency ∝ N^b: b = ${exponentOf(rows.map((r) => r.p50)).toFixed(2)} (p50), ${exponentOf(rows.map((r) => r.p99)).toFixed(2)} (p99)`,
     );
 }
 
