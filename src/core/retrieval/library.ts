@@ -85,8 +85,7 @@ export interface DocumentPickOptions {
  * Chosen on the LaRA dev half by document-level 5-fold cross-validation
  * (eval/library-sweep.ts; best evidence coverage at ≤ 12k tokens read per
  * question on the other folds): every fold chose at most 16 documents (the
- * most the sweep offers; 32 read the same), four of five no buffer.
- * Numbers in docs/library.md.
+ * most the sweep offers), four of five no buffer. Numbers in docs/library.md.
  */
 export const DOCUMENT_PICK_DEFAULTS = Object.freeze({
   // The published window, as for chunks.

@@ -17,7 +17,7 @@ export type SelectionMethod =
   | { kind: 'token-budget'; tokens: number };
 
 export interface Selection<C extends Candidate> {
-  /** Chosen candidates, best first. */
+  /** Chosen candidates, best first (selectPerDocument: each document's best in turn), the order capTokens keeps a prefix of. */
   selected: C[];
   /** Sum of the chosen candidates' tokens (overlapping chunks counted twice; assembly removes the overlap). */
   tokens: number;
