@@ -20,15 +20,14 @@ export interface Bm25Index {
   score(query: string): Float64Array;
 }
 
-interface Posting {
-  docs: Int32Array;
-  tfs: Float64Array;
-}
-
 /**
  * The term statistics of a group of texts (e.g. the chunks of one document
  * version), kept so that any set of groups can be scored as one collection
- * (`scoreBm25Parts`) without indexing their texts again.
+ * (`scoreBm25Parts`) without indexing their texts again. Postings are held in
+ * three flat arrays (compressed sparse rows) rather than two typed arrays per
+ * term: a document's part is cached for as long as its version is read, and
+ * per-term arrays cost more in object headers than in postings (a 100-chunk
+ * part held ~1 MB that way).
  */
 export interface Bm25Part {
   /** Number of texts. */
@@ -36,34 +35,78 @@ export interface Bm25Part {
   /** Analysed terms per text. */
   readonly lengths: Float64Array;
   readonly totalLength: number;
-  readonly postings: ReadonlyMap<string, Posting>;
+  /** Each term's row in `starts`. */
+  readonly terms: ReadonlyMap<string, number>;
+  /** Term i's postings are `texts` / `tfs` [starts[i], starts[i + 1]), by text index. */
+  readonly starts: Int32Array;
+  /** The text each posting is in. */
+  readonly texts: Int32Array;
+  /** How often the term occurs in that text. */
+  readonly tfs: Int32Array;
+  /** About how many bytes the part holds, so that caches of parts are bounded in memory. */
+  readonly bytes: number;
 }
+
+/** Bytes of one term's entry in a part's Map beyond its postings (key string and Map slot), roughly. */
+const TERM_BYTES = 80;
 
 /** Counts the terms of `texts` once. */
 export function buildBm25Part(texts: readonly string[]): Bm25Part {
   const n = texts.length;
   const lengths = new Float64Array(n);
-  const building = new Map<string, { docs: number[]; tfs: number[] }>();
+  const terms = new Map<string, number>();
+  // One (term, text, tf) triple per distinct term of each text, texts in order.
+  const termOf: number[] = [];
+  const textOf: number[] = [];
+  const tfOf: number[] = [];
+  // For each term, the last text it was seen in and its triple there.
+  const lastText: number[] = [];
+  const lastTriple: number[] = [];
+  let totalLength = 0;
   for (let d = 0; d < n; d++) {
-    const terms = analyze(texts[d]!);
-    lengths[d] = terms.length;
-    const counts = new Map<string, number>();
-    for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
-    for (const [t, c] of counts) {
-      let p = building.get(t);
-      if (!p) {
-        p = { docs: [], tfs: [] };
-        building.set(t, p);
+    const analysed = analyze(texts[d]!);
+    lengths[d] = analysed.length;
+    totalLength += analysed.length;
+    for (const t of analysed) {
+      let id = terms.get(t);
+      if (id === undefined) {
+        id = terms.size;
+        terms.set(t, id);
+        lastText.push(-1);
+        lastTriple.push(-1);
       }
-      p.docs.push(d);
-      p.tfs.push(c);
+      if (lastText[id] === d) tfOf[lastTriple[id]!]!++;
+      else {
+        lastText[id] = d;
+        lastTriple[id] = termOf.length;
+        termOf.push(id);
+        textOf.push(d);
+        tfOf.push(1);
+      }
     }
   }
-  let totalLength = 0;
-  for (let d = 0; d < n; d++) totalLength += lengths[d]!;
-  const postings = new Map<string, Posting>();
-  for (const [t, p] of building) postings.set(t, { docs: Int32Array.from(p.docs), tfs: Float64Array.from(p.tfs) });
-  return { size: n, lengths, totalLength, postings };
+  const starts = new Int32Array(terms.size + 1);
+  for (const id of termOf) starts[id + 1]!++;
+  for (let i = 0; i < terms.size; i++) starts[i + 1]! += starts[i]!;
+  const next = starts.slice(0, terms.size);
+  const postingTexts = new Int32Array(termOf.length);
+  const postingTfs = new Int32Array(termOf.length);
+  // Triples come text by text, so each term's postings stay in text order.
+  for (let x = 0; x < termOf.length; x++) {
+    const at = next[termOf[x]!]!++;
+    postingTexts[at] = textOf[x]!;
+    postingTfs[at] = tfOf[x]!;
+  }
+  return {
+    size: n,
+    lengths,
+    totalLength,
+    terms,
+    starts,
+    texts: postingTexts,
+    tfs: postingTfs,
+    bytes: lengths.byteLength + starts.byteLength + postingTexts.byteLength * 2 + terms.size * TERM_BYTES,
+  };
 }
 
 /**
@@ -84,16 +127,19 @@ export function scoreBm25Parts(parts: readonly Bm25Part[], query: string, opts: 
   const scores = new Float64Array(n);
   for (const term of new Set(analyze(query))) {
     let df = 0;
-    for (const p of parts) df += p.postings.get(term)?.docs.length ?? 0;
+    for (const p of parts) {
+      const id = p.terms.get(term);
+      if (id !== undefined) df += p.starts[id + 1]! - p.starts[id]!;
+    }
     if (df === 0) continue;
     const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5));
     let offset = 0;
     for (const part of parts) {
-      const p = part.postings.get(term);
-      if (p) {
-        for (let j = 0; j < p.docs.length; j++) {
-          const d = p.docs[j]!;
-          const tf = p.tfs[j]!;
+      const id = part.terms.get(term);
+      if (id !== undefined) {
+        for (let j = part.starts[id]!; j < part.starts[id + 1]!; j++) {
+          const d = part.texts[j]!;
+          const tf = part.tfs[j]!;
           // k1·(1 - b + b·dl/avgdl): the length normalisation against the whole collection.
           const norm = k1 * (1 - b + (b * part.lengths[d]!) / avgdl);
           scores[offset + d]! += (idf * tf * (k1 + 1)) / (tf + norm);

@@ -184,7 +184,8 @@ export interface RetrievalServiceOptions {
  */
 const TEXT_CACHE_CHARS = 32 * 2 ** 20;
 const CHUNK_CACHE_CHARS = 32 * 2 ** 20;
-const BM25_CACHE_CHARS = 32 * 2 ** 20;
+/** BM25 parts are bounded by their own size: a part's term table outweighs its text when chunks are short. */
+const BM25_CACHE_BYTES = 64 * 2 ** 20;
 /** Bound of the namespace listings kept, in documents (a record is a few hundred bytes). */
 const SCOPE_CACHE_DOCUMENTS = 200_000;
 /** Bookkeeping of one cached chunk beyond its text, in characters' worth. */
@@ -200,9 +201,9 @@ const chunkChars = (chunks: readonly { text: string }[]): number =>
  */
 export class RetrievalService {
   /** BM25 term statistics per document version: chunks of a version never change. */
-  private readonly bm25Cache = new Lru<string, { part: Bm25Part; ids: string[]; chars: number }>(
-    BM25_CACHE_CHARS,
-    (e) => e.chars,
+  private readonly bm25Cache = new Lru<string, { part: Bm25Part; ids: string[] }>(
+    BM25_CACHE_BYTES,
+    (e) => e.part.bytes + e.ids.reduce((n, id) => n + 2 * id.length + PER_CHUNK, 0),
   );
   /** The chunks of document versions, for selections that need no dense scores (no vector-store read then). */
   private readonly chunkCache = new Lru<string, ChunkRecord[]>(CHUNK_CACHE_CHARS, chunkChars);
@@ -631,7 +632,7 @@ export class RetrievalService {
       if (hit && hit.ids.length === group.length && hit.ids.every((id, k) => id === group[k]!.id)) parts.push(hit.part);
       else {
         const part = buildBm25Part(group.map((c) => c.text));
-        this.bm25Cache.set(key, { part, ids: group.map((c) => c.id), chars: chunkChars(group) });
+        this.bm25Cache.set(key, { part, ids: group.map((c) => c.id) });
         parts.push(part);
       }
       i = j;
