@@ -41,13 +41,31 @@ export function stem(word: string): string {
   return w;
 }
 
+/**
+ * Stems already computed: a text's words repeat (Zipf), and analysis runs on
+ * every chunk a question reads for the first time. Emptied when full, so it
+ * stays bounded whatever the texts.
+ */
+const stems = new Map<string, string>();
+const STEMS_KEPT = 100_000;
+
+function stemmed(word: string): string {
+  let s = stems.get(word);
+  if (s === undefined) {
+    if (stems.size >= STEMS_KEPT) stems.clear();
+    s = stem(word);
+    stems.set(word, s);
+  }
+  return s;
+}
+
 /** Lowercased words of `text`, stopwords removed; stemmed unless `stemming` is false. */
 export function analyze(text: string, stemming = true): string[] {
   const out: string[] = [];
   for (const m of text.toLowerCase().matchAll(WORD)) {
-    const raw = m[0].replace(/,/g, '');
+    const raw = m[0].includes(',') ? m[0].replace(/,/g, '') : m[0];
     if (STOPWORDS.has(raw)) continue;
-    out.push(stemming ? stem(raw) : raw);
+    out.push(stemming ? stemmed(raw) : raw);
   }
   return out;
 }
