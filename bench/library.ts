@@ -38,6 +38,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { adaptiveKSettings, buildContainer, type Container } from '../src/container.js';
 import { analyze } from '../src/core/text/analyse.js';
+import { cl100k } from '../src/core/tokenizer.js';
 import { RetrievalService } from '../src/core/retrieval/service.js';
 import { seededRandom } from '../src/core/random.js';
 import type { Embedder } from '../src/ports/embedder.js';
@@ -200,7 +201,10 @@ async function build(size: number): Promise<Built> {
     }
     let at = 0;
     const text = texts.join('\n');
+    let docTokens = 0;
     texts.forEach((t, order) => {
+      const counted = cl100k.count(t);
+      docTokens += counted;
       batch.push({
         id: `${id}:${order}`,
         namespace: NS,
@@ -209,7 +213,8 @@ async function build(size: number): Promise<Built> {
         order,
         start: at,
         end: at + t.length,
-        tokens: Math.round(words * 1.3),
+        // The real count: assembly takes a one-chunk passage's count from its chunk, as the chunker gives it.
+        tokens: counted,
         text: t,
         vector: embedder.vector(t),
       });
@@ -223,7 +228,7 @@ async function build(size: number): Promise<Built> {
       version,
       pending: null,
       chars: text.length,
-      tokens: Math.round(n * words * 1.3),
+      tokens: docTokens,
       chunkCount: n,
       metadata: {},
       source: 'bench',

@@ -69,6 +69,40 @@ describe('assembleContext', () => {
     expect(assembleContext([]).totalTokens).toBe(0);
   });
 
+  it("takes a one-chunk passage's count from the chunk, and counts merged passages and other tokenizers' again", () => {
+    // A count no BPE would give, so the test tells which one was used.
+    const known = (c: AssemblyChunk): AssemblyChunk => ({ ...c, tokens: 1000 + c.order });
+    const apart = assembleContext([known(chunk('d', 0, 0, 10)), known(chunk('d', 3, 47, 60))], { getText: () => doc });
+    expect(apart.totalTokens).toBe(1000 + 1003);
+    const merged = assembleContext([known(chunk('d', 0, 0, 20)), known(chunk('d', 1, 11, 33))], { getText: () => doc });
+    expect(merged.totalTokens).toBe(cl100k.count(doc.slice(0, 33)));
+    const counting = { ...cl100k, name: 'other', count: (t: string) => t.length };
+    const other = assembleContext([known(chunk('d', 0, 0, 10))], { getText: () => doc, tokenizer: counting });
+    expect(other.totalTokens).toBe(10);
+  });
+
+  it("agrees with counting when the chunks' counts are the chunker's", () => {
+    const text = Array.from({ length: 80 }, (_, i) => `Line ${i} mentions the ledger of year ${1900 + i}.`).join(' ');
+    const chunks = chunkText(text, { chunkTokens: 40, overlapTokens: 0 }).map((c) => ({
+      documentId: 'd',
+      chunkId: String(c.order),
+      start: c.start,
+      end: c.end,
+      text: c.text,
+      order: c.order,
+      tokens: c.tokens,
+    }));
+    // Every third chunk: passages of one chunk each, separated by text that is not selected.
+    const picked = chunks.filter((c) => c.order % 3 === 0);
+    const withCounts = assembleContext(picked, { getText: () => text });
+    const counted = assembleContext(
+      picked.map(({ tokens: _t, ...c }) => c),
+      { getText: () => text },
+    );
+    expect(withCounts.passages).toHaveLength(picked.length);
+    expect(withCounts.totalTokens).toBe(counted.totalTokens);
+  });
+
   it('rebuilds the exact original text from all overlapping chunks of the chunker', () => {
     const text = Array.from({ length: 60 }, (_, i) => `Sentence number ${i} says something about topic ${i % 7}.`).join(
       ' ',

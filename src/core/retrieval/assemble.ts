@@ -8,11 +8,21 @@ export interface AssemblyChunk {
   end: number;
   text: string;
   order: number;
+  /** cl100k tokens of `text`, when known: the chunker's count, which is exact (tests/unit/chunker.test.ts). */
+  tokens?: number;
 }
 
 /** The AssemblyChunk of a retrieved chunk (whose `id` is the chunk id). */
 export function assemblyChunk(c: Omit<AssemblyChunk, 'chunkId'> & { id: string }): AssemblyChunk {
-  return { documentId: c.documentId, chunkId: c.id, start: c.start, end: c.end, text: c.text, order: c.order };
+  return {
+    documentId: c.documentId,
+    chunkId: c.id,
+    start: c.start,
+    end: c.end,
+    text: c.text,
+    order: c.order,
+    ...(c.tokens !== undefined ? { tokens: c.tokens } : {}),
+  };
 }
 
 /** A contiguous stretch of one document: `text === original.slice(start, end)`. */
@@ -48,6 +58,8 @@ interface Open {
   end: number;
   parts: string[];
   chunkIds: string[];
+  /** The count of its one chunk, when known; undefined once another chunk joins. */
+  tokens: number | undefined;
 }
 
 /**
@@ -69,6 +81,10 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
   }
 
   const passages: Passage[] = [];
+  // A passage of one chunk is that chunk's text: its known count is the passage's, and BPE over the passages of a
+  // library question (up to sixteen documents read, most of them one chunk at a time) is then skipped.
+  const known = opts.tokenizer === undefined || opts.tokenizer === cl100k;
+  const counts: Array<number | undefined> = [];
   for (const [documentId, list] of byDoc) {
     const original = opts.getText?.(documentId);
     const seen = new Set<string>();
@@ -80,6 +96,7 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
     const close = (o: Open) => {
       const text = original !== undefined ? original.slice(o.start, o.end) : o.parts.join('');
       passages.push({ documentId, start: o.start, end: o.end, text, chunkIds: o.chunkIds });
+      counts.push(known ? o.tokens : undefined);
     };
     for (const c of sorted) {
       const joins =
@@ -93,15 +110,18 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
           open.end = c.end;
         }
         open.chunkIds.push(c.chunkId);
+        open.tokens = undefined;
       } else {
         if (open) close(open);
-        open = { start: c.start, end: c.end, parts: [c.text], chunkIds: [c.chunkId] };
+        open = { start: c.start, end: c.end, parts: [c.text], chunkIds: [c.chunkId], tokens: c.tokens };
       }
     }
     if (open) close(open);
   }
 
   let totalTokens = 0;
-  for (const p of passages) totalTokens += tok.count(p.text);
+  passages.forEach((p, i) => {
+    totalTokens += counts[i] ?? tok.count(p.text);
+  });
   return { passages, totalTokens };
 }
