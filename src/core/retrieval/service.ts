@@ -178,9 +178,9 @@ export interface RetrievalServiceOptions {
 }
 
 /**
- * Bounds of the caches below, in characters of document text held or
- * indexed: counts alone would let 64 documents of 2M tokens hold gigabytes.
- * 32 Mi characters is about sixty 128k-token books per cache.
+ * Bounds of the caches below, in characters of document text held, or in
+ * bytes for BM25 statistics: counts alone would let 64 documents of 2M tokens
+ * hold gigabytes. 32 Mi characters is about sixty 128k-token books per cache.
  */
 const TEXT_CACHE_CHARS = 32 * 2 ** 20;
 const CHUNK_CACHE_CHARS = 32 * 2 ** 20;

@@ -43,13 +43,16 @@ export function stem(word: string): string {
 
 /**
  * Stems already computed: a text's words repeat (Zipf), and analysis runs on
- * every chunk a question reads for the first time. Emptied when full, so it
- * stays bounded whatever the texts.
+ * every chunk a question reads for the first time. Emptied when full, and
+ * only words of ordinary length are kept (a run of base64 is one "word"), so
+ * it stays bounded whatever the texts.
  */
 const stems = new Map<string, string>();
 const STEMS_KEPT = 100_000;
+const STEM_KEPT_CHARS = 32;
 
 function stemmed(word: string): string {
+  if (word.length > STEM_KEPT_CHARS) return stem(word);
   let s = stems.get(word);
   if (s === undefined) {
     if (stems.size >= STEMS_KEPT) stems.clear();
