@@ -184,7 +184,10 @@ export interface RetrievalServiceOptions {
  */
 const TEXT_CACHE_CHARS = 32 * 2 ** 20;
 const CHUNK_CACHE_CHARS = 32 * 2 ** 20;
-/** BM25 parts are bounded by their own size: a part's term table outweighs its text when chunks are short. */
+/**
+ * BM25 parts are bounded by their own size, since a part's term table can outweigh its text (short chunks of many
+ * distinct words): 64 MiB holds the parts of about a hundred 128k-token books (0.66 MiB for one of LaRA's).
+ */
 const BM25_CACHE_BYTES = 64 * 2 ** 20;
 /** Bound of the namespace listings kept, in documents (a record is a few hundred bytes). */
 const SCOPE_CACHE_DOCUMENTS = 200_000;
