@@ -91,16 +91,19 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     // An old version of some documents and another tenant: in the index, never in the result.
     await store.upsert(ns, corpus(ns, 10, 25, rand, 'v0'));
     await store.upsert('other', corpus('other', 30, 25, rand));
-    const refs: Array<[string, string]> = Array.from({ length: 40 }, (_, d) => [`d${d}`, 'v1']);
+    const all: Array<[string, string]> = Array.from({ length: 40 }, (_, d) => [`d${d}`, 'v1']);
+    // Half the file's 80 versions, and a sixteenth of them: the file's best rows are read first only for the first.
+    const scopes = [all, all.slice(0, 5)];
     const exhaustive = db.prepare<[ExhaustiveParams], { id: string; score: number }>(EXHAUSTIVE);
     const search = new Fts5TopK(db);
     const paths = new Map<SearchTrace['path'], number>();
-    for (let i = 0; i < 120; i++) {
+    for (let i = 0; i < 160; i++) {
       // A question of one to five words, rare and common mixed, sometimes a word no chunk holds.
       const words = Array.from({ length: 1 + Math.floor(rand() * 5) }, () =>
         rand() < 0.1 ? 'absent' : word(Math.floor(400 ** rand()) - 1),
       );
       const k = [1, 5, 20, 60][i % 4]!;
+      const refs = scopes[Math.floor(i / 4) % 2]!;
       const phrases = ftsPhrases(words.join(' '));
       const want = exhaustive.all({
         match: phrases.join(' OR '),
@@ -125,6 +128,7 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     // Each way to the top k was taken, so each was checked against the exhaustive scorer.
     expect(paths.get('pruned')).toBeGreaterThan(5);
     expect(paths.get('others')).toBeGreaterThan(5);
+    expect(paths.get('best')).toBeGreaterThan(5);
     expect(paths.get('full')).toBeGreaterThan(5);
   });
 

@@ -62,6 +62,13 @@ const ESSENTIAL_SHARE = 0.25;
 /** The other phrases' best chunks are read in rounds of 2k, 8k, 32k rows, at most; past that the full query runs. */
 const OTHERS_ROUNDS = 3;
 
+/**
+ * The file's best rows are read first, for a query MaxScore cannot prune, when the scope holds at least a quarter of
+ * the file's versions: the share of in-scope rows below which reading further is given up (`#withOthers`), so a
+ * scope that small would mostly pay for a read it then discards.
+ */
+const SCOPE_SHARE_FOR_BEST = 4;
+
 interface Hit {
   seq: number;
   score: number;
@@ -73,8 +80,11 @@ export interface SearchTrace {
   phrases: number;
   /** Phrases scored in full for every chunk holding them (the rarest); equal to `phrases` when the full query ran. */
   essential: number;
-  /** How the top k was found: the essential phrases' chunks sufficed (MaxScore), or with the others' best chunks, or by the full query. */
-  path: 'none' | 'pruned' | 'others' | 'full';
+  /**
+   * How the top k was found: the essential phrases' chunks sufficed (MaxScore), or with the others' best chunks, or
+   * from the file's best chunks for the whole query (no phrase rare enough for MaxScore), or by the full query.
+   */
+  path: 'none' | 'pruned' | 'others' | 'best' | 'full';
   /** Rows of the others' best chunks read (`others`). */
   othersRead: number;
 }
@@ -138,6 +148,8 @@ export class Fts5TopK {
       df: db.prepare<[string], number>('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck(),
       // INTEGER PRIMARY KEY values are distinct and positive: at least as many as the rows (the FTS index has one per chunk).
       rows: db.prepare<[], number | null>('SELECT max(seq) FROM chunks').pluck(),
+      // One range of chunk_versions' primary key: every version of the file at these dimensions.
+      fileVersions: db.prepare<[number], number>('SELECT count(*) FROM chunk_versions WHERE dims = ?').pluck(),
       // The namespace's versions this model wrote, one range of the primary key. (Joined to json_each in SQL, the
       // planner scanned the JSON once per version: 200 ms for 1,000 versions.)
       versions: db
@@ -211,6 +223,17 @@ export class Fts5TopK {
       }
     }
     trace.essential = present.length;
+    // No phrase is rare enough for MaxScore (two common words): the full query would score every row holding one, and
+    // test each against the scope. When the scope is a good share of the file, the file's best rows for the whole
+    // query, read without that test, hold the top k after a few thousand rows.
+    // (`present` is in question order, so the rows score bit for bit as in the full query.)
+    if (j === 0 && this.#scope.size * SCOPE_SHARE_FOR_BEST >= (this.#sql.fileVersions.get(q.dims) ?? 0)) {
+      const done = this.#withOthers([], present, q, k, trace);
+      if (done) {
+        trace.path = 'best';
+        return done;
+      }
+    }
     trace.path = 'full';
     // The full query, phrases in question order as before (the contributions are added in the same order).
     return top.all(or(present), q.namespace, q.dims, k);
