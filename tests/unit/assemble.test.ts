@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chunkText } from '../../src/core/ingest/chunker.js';
 import { assembleContext, type AssemblyChunk } from '../../src/core/retrieval/assemble.js';
 import { cl100k } from '../../src/core/tokenizer.js';
+import type { TextChunk } from '../../src/ports/token-work.js';
 
 const doc = 'Alpha one. Beta two. Gamma three. Delta four. Epsilon five. Zeta six.';
 //           0         10        20        30        40        50        60
@@ -12,6 +13,17 @@ const chunk = (documentId: string, order: number, start: number, end: number, te
   end,
   text: text.slice(start, end),
   order,
+});
+
+/** A chunk of the chunker as assembly takes it, with the chunker's count. */
+const fromChunker = (c: TextChunk): AssemblyChunk => ({
+  documentId: 'd',
+  chunkId: String(c.order),
+  start: c.start,
+  end: c.end,
+  text: c.text,
+  order: c.order,
+  tokens: c.tokens,
 });
 
 describe('assembleContext', () => {
@@ -83,15 +95,7 @@ describe('assembleContext', () => {
 
   it("agrees with counting when the chunks' counts are the chunker's", () => {
     const text = Array.from({ length: 80 }, (_, i) => `Line ${i} mentions the ledger of year ${1900 + i}.`).join(' ');
-    const chunks = chunkText(text, { chunkTokens: 40, overlapTokens: 0 }).map((c) => ({
-      documentId: 'd',
-      chunkId: String(c.order),
-      start: c.start,
-      end: c.end,
-      text: c.text,
-      order: c.order,
-      tokens: c.tokens,
-    }));
+    const chunks = chunkText(text, { chunkTokens: 40, overlapTokens: 0 }).map(fromChunker);
     // Every third chunk: passages of one chunk each, separated by text that is not selected.
     const picked = chunks.filter((c) => c.order % 3 === 0);
     const withCounts = assembleContext(picked, { getText: () => text });
@@ -109,16 +113,7 @@ describe('assembleContext', () => {
     );
     const chunks = chunkText(text, { chunkTokens: 40, overlapTokens: 12 });
     expect(chunks.length).toBeGreaterThan(3);
-    const shuffled = chunks
-      .map((c) => ({
-        documentId: 'd',
-        chunkId: String(c.order),
-        start: c.start,
-        end: c.end,
-        text: c.text,
-        order: c.order,
-      }))
-      .reverse();
+    const shuffled = chunks.map(fromChunker).reverse();
     const r = assembleContext(shuffled);
     expect(r.passages).toHaveLength(1);
     expect(r.passages[0]!.text).toBe(text.slice(chunks[0]!.start, chunks.at(-1)!.end));
