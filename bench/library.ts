@@ -14,7 +14,7 @@
  *
  *   npx tsx bench/library.ts [--sizes 1000,10000,100000,1000000] [--queries 200] [--baseline-queries 20]
  *     [--baseline-max 100000] [--store embedded|postgres] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
- *     [--chunks-per-document 100] [--words 60] [--dims 512]
+ *     [--chunks-per-document 100] [--words 60] [--dims 512] [--analyze]
  *
  * Synthetic text: words drawn from a Zipf(1) vocabulary of 50 000 made-up
  * words, plus two rarer words per document (its "topic"), so a question made
@@ -25,7 +25,8 @@
  * counted apart). Vectors are random unit vectors of the
  * embedder's size (--dims, USE-lite's 512): the library path reads none of
  * them; the baseline scans them all. With --store postgres the namespace is
- * built in a fresh schema of that server, dropped at the end.
+ * built in a fresh schema of that server, dropped at the end; --analyze
+ * gives its tables planner statistics once built, as autovacuum would.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,7 @@ const OPTIONS = {
   words: { type: 'string', default: '60' },
   dims: { type: 'string', default: '512' },
   seed: { type: 'string', default: '1' },
+  analyze: { type: 'boolean', default: false },
 } satisfies CliOptions;
 exitOnHelp(() =>
   cliHelp({
@@ -75,6 +77,8 @@ exitOnHelp(() =>
       words: 'words per chunk',
       dims: 'vector dimensions',
       seed: 'random seed',
+      analyze:
+        "store postgres: ANALYZE the schema's tables once built, as autovacuum (PostgreSQL's default) would; without it a server with autovacuum off plans with no statistics",
     },
   }),
 );
@@ -253,6 +257,18 @@ async function build(size: number): Promise<Built> {
     }
   }
   if (batch.length > 0) await vectors.upsert(NS, batch);
+  if (schema && args.analyze) {
+    const client = new pg.Client({ connectionString: args.postgres });
+    await client.connect();
+    try {
+      const tables = await client.query<{ t: string }>('SELECT tablename AS t FROM pg_tables WHERE schemaname = $1', [
+        schema,
+      ]);
+      for (const { t } of tables.rows) await client.query(`ANALYZE ${schema}.${client.escapeIdentifier(t)}`);
+    } finally {
+      await client.end();
+    }
+  }
   // Their own random stream, so the named questions stay those of earlier runs.
   const vrnd = seededRandom(Number(args.seed) * 1000 + size + 1);
   const vague = Array.from(
@@ -355,7 +371,7 @@ function variantService(c: Container, change: { hideText?: boolean; readAlike?: 
 async function main(): Promise<void> {
   const sizes = args.sizes!.split(',').map(Number);
   console.log(
-    `whole-namespace retrieval (BM25 selection, no dense scores), store ${args.store}; ${args['chunks-per-document']} chunks per document, ${args.words} words per chunk, ${args.dims}-dim vectors; ` +
+    `whole-namespace retrieval (BM25 selection, no dense scores), store ${args.store}${args.store === 'postgres' && args.analyze ? ' (tables ANALYZEd once built)' : ''}; ${args['chunks-per-document']} chunks per document, ${args.words} words per chunk, ${args.dims}-dim vectors; ` +
       `${args.queries} questions per size (baseline ${args['baseline-queries']}, sizes ≤ ${Number(args['baseline-max']).toLocaleString('en-US')})`,
   );
   const rows: Array<{
