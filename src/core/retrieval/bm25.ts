@@ -26,8 +26,9 @@ export interface Bm25Index {
  * (`scoreBm25Parts`) without indexing their texts again. Postings are held in
  * three flat arrays (compressed sparse rows) rather than two typed arrays per
  * term: a document's part is cached for as long as its version is read, and
- * per-term arrays cost more in object headers than in postings (a 100-chunk
- * part held ~1 MB that way).
+ * per-term arrays cost more in object headers than in postings (a part of
+ * 100 chunks of 60 Zipf words held 1.3 MB that way, 48 times its text; 176
+ * KiB now).
  */
 export interface Bm25Part {
   /** Number of texts. */
