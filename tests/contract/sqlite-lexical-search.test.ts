@@ -137,7 +137,9 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     const chunk = (space: string, o: number, text: string): StoredChunk => ({
       id: `${space}${o}`,
       namespace: space === 's' ? ns : 'big',
-      documentId: 'doc',
+      // The other tenant's chunks in ten documents: the scope is then one version of eleven, too small a share of the
+      // file to read the file's best rows first.
+      documentId: space === 's' ? 'doc' : `doc${o % 10}`,
       version: 'v1',
       order: o,
       start: 0,

@@ -63,11 +63,18 @@ const ESSENTIAL_SHARE = 0.25;
 const OTHERS_ROUNDS = 3;
 
 /**
- * The file's best rows are read first, for a query MaxScore cannot prune, when the scope holds at least a quarter of
- * the file's versions: the share of in-scope rows below which reading further is given up (`#withOthers`), so a
- * scope that small would mostly pay for a read it then discards.
+ * The file's best rows are read first only when the scope holds at least a quarter of the file's versions: the share
+ * of in-scope rows below which reading further is given up (`#withOthers`), so a scope that small would mostly pay
+ * for a read it then discards.
  */
 const SCOPE_SHARE_FOR_BEST = 4;
+
+/**
+ * ... and when the essential phrases hold at least a tenth of the query's postings: scoring a row of theirs against
+ * the scope (and with the others' contributions) costs about ten times reading it among the file's best rows (4 µs
+ * against 0.4 µs a posting on bench/library.ts's 1M-chunk namespace), so past a tenth the best rows cost less.
+ */
+const BEST_FIRST_POSTINGS = 10;
 
 interface Hit {
   seq: number;
@@ -200,6 +207,21 @@ export class Fts5TopK {
     // prunes whenever a smaller one does (more chunks scored in full, a smaller bound for the rest), so only it is tried.
     let j = 0;
     for (let read = byDf[0]!.df; j + 1 < byDf.length && read <= ESSENTIAL_SHARE * postings; read += byDf[++j]!.df);
+    const essentialPostings = byDf.slice(0, j).reduce((a, p) => a + p.df, 0);
+    // The file's best rows first when the scope is a good share of the file and MaxScore would score many rows
+    // against the scope anyway: no phrase is rare enough to be essential (two common words), or the essential ones
+    // hold a tenth of the postings. (`present` is in question order, so the rows score bit for bit as in the full query.)
+    if (
+      (j === 0 || essentialPostings * BEST_FIRST_POSTINGS >= postings) &&
+      this.#scope.size * SCOPE_SHARE_FOR_BEST >= (this.#sql.fileVersions.get(q.dims) ?? 0)
+    ) {
+      const done = this.#withOthers([], present, q, k, trace);
+      if (done) {
+        trace.essential = 0;
+        trace.path = 'best';
+        return done;
+      }
+    }
     if (j > 0) {
       const essential = byDf.slice(0, j);
       // The others in question order: a chunk holding none of the essential phrases then scores bit for bit as in the full query.
@@ -223,17 +245,6 @@ export class Fts5TopK {
       }
     }
     trace.essential = present.length;
-    // No phrase is rare enough for MaxScore (two common words): the full query would score every row holding one, and
-    // test each against the scope. When the scope is a good share of the file, the file's best rows for the whole
-    // query, read without that test, hold the top k after a few thousand rows.
-    // (`present` is in question order, so the rows score bit for bit as in the full query.)
-    if (j === 0 && this.#scope.size * SCOPE_SHARE_FOR_BEST >= (this.#sql.fileVersions.get(q.dims) ?? 0)) {
-      const done = this.#withOthers([], present, q, k, trace);
-      if (done) {
-        trace.path = 'best';
-        return done;
-      }
-    }
     trace.path = 'full';
     // The full query, phrases in question order as before (the contributions are added in the same order).
     return top.all(or(present), q.namespace, q.dims, k);
