@@ -89,7 +89,8 @@ export interface SearchTrace {
   essential: number;
   /**
    * How the top k was found: the essential phrases' chunks sufficed (MaxScore), or with the others' best chunks, or
-   * from the file's best chunks for the whole query (no phrase rare enough for MaxScore), or by the full query.
+   * from the file's best chunks for the whole query (where MaxScore would score many rows against the scope), or by
+   * the full query.
    */
   path: 'none' | 'pruned' | 'others' | 'best' | 'full';
   /** Rows of the others' best chunks read (`others`). */
@@ -117,8 +118,12 @@ export interface SearchTrace {
  * file are read, best first, without the join (one bm25 pass over their
  * postings, the cost of the exact bound the test lacked): a chunk holding no
  * essential phrase scores the same there as in the full query, so the top k
- * is final once the k-th best ranks above the last row read. The full query
- * runs only when the others' best rows are mostly out of scope.
+ * is final once the k-th best ranks above the last row read. Where MaxScore
+ * would itself score many rows against the scope (no essential phrase, or
+ * essential ones holding a tenth of the postings) and the scope is a good
+ * share of the file, the file's best rows for the whole query are read that
+ * way first. The full query runs only when the best rows read are mostly
+ * out of scope.
  *
  * Scores are FTS5's own bm25 of each row over the same phrases (FTS5 weighs
  * each phrase by its own document frequency, whichever query it is in), so
