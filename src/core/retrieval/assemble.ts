@@ -84,7 +84,7 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
   // A passage of one chunk is that chunk's text: its known count is the passage's, and BPE over the passages of a
   // library question (up to sixteen documents read, most of them one chunk at a time) is then skipped.
   const known = opts.tokenizer === undefined || opts.tokenizer === cl100k;
-  const counts: Array<number | undefined> = [];
+  let totalTokens = 0;
   for (const [documentId, list] of byDoc) {
     const original = opts.getText?.(documentId);
     const seen = new Set<string>();
@@ -96,7 +96,7 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
     const close = (o: Open) => {
       const text = original !== undefined ? original.slice(o.start, o.end) : o.parts.join('');
       passages.push({ documentId, start: o.start, end: o.end, text, chunkIds: o.chunkIds });
-      counts.push(known ? o.tokens : undefined);
+      totalTokens += (known ? o.tokens : undefined) ?? tok.count(text);
     };
     for (const c of sorted) {
       const joins =
@@ -119,9 +119,5 @@ export function assembleContext(chunks: readonly AssemblyChunk[], opts: Assemble
     if (open) close(open);
   }
 
-  let totalTokens = 0;
-  passages.forEach((p, i) => {
-    totalTokens += counts[i] ?? tok.count(p.text);
-  });
   return { passages, totalTokens };
 }
