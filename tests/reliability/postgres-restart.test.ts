@@ -85,7 +85,17 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
       jobIds.push(r.body.jobId);
     }
 
+    // A process that dies (a lost connection thrown from an emitter did, once) fails the test at once, not at its timeout.
+    const alive = () => {
+      for (const [what, child] of [
+        ['API', server],
+        ['worker', worker],
+      ] as const)
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`the ${what} exited (${child.exitCode ?? child.signalCode})`);
+    };
     const ready = async () => {
+      alive();
       const page = await call(api, 'GET', '/v1/documents?limit=50');
       return page.status === 200 ? page.body.items.filter((d: any) => d.status === 'ready' && !d.pending).length : -1;
     };
@@ -97,7 +107,7 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
         return n >= 1;
       },
       'the first document to be indexed',
-      180_000,
+      90_000,
       25,
     );
     await db.stop('immediate');
@@ -117,7 +127,7 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
     await new Promise((r) => setTimeout(r, 3000));
     await db.start();
 
-    await until(async () => (await ready()) === texts.size, 'every document indexed after the restart', 240_000, 250);
+    await until(async () => (await ready()) === texts.size, 'every document indexed after the restart', 120_000, 250);
 
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -147,5 +157,6 @@ describe('PostgreSQL restarted during ingestion (own cluster: initdb in a temp d
     const jobs = await Promise.all(jobIds.map(async (id) => (await call(api, 'GET', `/v1/jobs/${id}`)).body));
     expect(jobs.every((j) => j.state === 'completed')).toBe(true);
     expect(Math.max(...jobs.map((j) => j.attempts))).toBeGreaterThanOrEqual(2);
-  });
+    alive();
+  }, 300_000);
 });

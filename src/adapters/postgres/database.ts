@@ -142,12 +142,13 @@ export class PgDatabase {
    */
   async transaction<T>(what: string, fn: (client: Queryable) => Promise<T>): Promise<T> {
     await this.ready();
-    let client: pg.PoolClient;
+    let lease: Lease;
     try {
-      client = await this.pool.connect();
+      lease = await this.#checkout();
     } catch (err) {
       throw translatePgError(what, err);
     }
+    const { client } = lease;
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -164,7 +165,7 @@ export class PgDatabase {
       throw translatePgError(what, err);
     } finally {
       // A connection that failed its ROLLBACK is dropped rather than handed to the next caller.
-      client.release(broken);
+      lease.release(broken);
     }
   }
 
@@ -180,7 +181,8 @@ export class PgDatabase {
   }
 
   async #migrate(): Promise<void> {
-    const client = await this.pool.connect();
+    const lease = await this.#checkout();
+    const { client } = lease;
     try {
       // One key per schema, so separate schemas (tests, tenants of one server) do not wait for each other.
       await client.query(`SELECT pg_advisory_lock(hashtext('adaptive-reader:migrate:' || current_schema()))`);
@@ -209,7 +211,38 @@ export class PgDatabase {
           .catch(() => undefined);
       }
     } finally {
-      client.release();
+      lease.release(false);
     }
   }
+
+  /**
+   * A pooled connection for several statements. node-postgres emits 'error'
+   * on a client whose server goes away, and the pool listens only while the
+   * client is idle: a checked-out client lost between statements (or after a
+   * statement's own rejection) would throw from the emitter and end the
+   * process. The listener here takes that error for the lease; the statement
+   * in flight, if any, rejects on its own, and the client is destroyed on
+   * release instead of going back to the pool.
+   */
+  async #checkout(): Promise<Lease> {
+    const client = await this.pool.connect();
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost ??= err;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      release(broken: boolean) {
+        client.removeListener('error', onError);
+        client.release(lost ?? broken);
+      },
+    };
+  }
+}
+
+/** A checked-out connection; `release(true)` destroys it. */
+interface Lease {
+  client: pg.PoolClient;
+  release(broken: boolean): void;
 }
