@@ -14,7 +14,7 @@
  *
  *   npx tsx bench/library.ts [--sizes 1000,10000,100000,1000000] [--queries 200] [--baseline-queries 20]
  *     [--baseline-max 100000] [--store embedded|postgres] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
- *     [--chunks-per-document 100] [--words 60] [--dims 512] [--analyze]
+ *     [--chunks-per-document 100] [--words 60] [--dims 512] [--analyze] [--data-dir DIR]
  *
  * Synthetic text: words drawn from a Zipf(1) vocabulary of 50 000 made-up
  * words, plus two rarer words per document (its "topic"), so a question made
@@ -27,8 +27,10 @@
  * them; the baseline scans them all. With --store postgres the namespace is
  * built in a fresh schema of that server, dropped at the end; --analyze
  * gives its tables planner statistics once built, as autovacuum would.
+ * With --data-dir (embedded store) each namespace is built in DIR/SIZE and
+ * kept, with its questions, so a later run measures it again without building.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -59,6 +61,7 @@ const OPTIONS = {
   dims: { type: 'string', default: '512' },
   seed: { type: 'string', default: '1' },
   analyze: { type: 'boolean', default: false },
+  'data-dir': { type: 'string', default: '' },
 } satisfies CliOptions;
 exitOnHelp(() =>
   cliHelp({
@@ -77,6 +80,8 @@ exitOnHelp(() =>
       words: 'words per chunk',
       dims: 'vector dimensions',
       seed: 'random seed',
+      'data-dir':
+        'store embedded: build each namespace in DIR/SIZE and keep it; a later run with the same options measures it again without building',
       analyze:
         "store postgres: ANALYZE the schema's tables once built, as autovacuum (PostgreSQL's default) would; without it a server with autovacuum off plans with no statistics",
     },
@@ -163,7 +168,9 @@ async function build(size: number): Promise<Built> {
   const dims = Number(args.dims);
   const rnd = seededRandom(Number(args.seed) * 1000 + size);
   const draw = zipf(VOCABULARY, rnd);
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-library-'));
+  const kept = args['data-dir'] && args.store === 'embedded' ? join(args['data-dir'], String(size)) : null;
+  const dataDir = kept ?? (await mkdtemp(join(tmpdir(), 'bench-library-')));
+  const built = kept ? await readBuilt(kept) : null;
   let schema: string | null = null;
   const overrides: Record<string, string | number> = {
     DATA_DIR: dataDir,
@@ -185,6 +192,10 @@ async function build(size: number): Promise<Built> {
   const container = buildContainer(config, createLogger('warn'), { role: 'local', overrides: { embedder } });
   await container.ready();
   const vectors: VectorStore = container.vectors;
+  if (built) {
+    console.log(`  kept ${size.toLocaleString('en-US')} chunks in ${dataDir}: measured again, not built`);
+    return { container, ...built, close: () => container.close() };
+  }
 
   const docs = Math.ceil(size / perDoc);
   const questions: string[] = [];
@@ -275,6 +286,7 @@ async function build(size: number): Promise<Built> {
     { length: Number(args.queries) },
     () => `What is said about ${word(20 + Math.floor(vrnd() * 200))} and ${word(20 + Math.floor(vrnd() * 200))}?`,
   );
+  if (kept) await writeFile(join(kept, BUILT), JSON.stringify({ key: builtKey(), questions, vague }));
   console.log(
     `  built ${size.toLocaleString('en-US')} chunks in ${docs.toLocaleString('en-US')} documents (${vectors.name}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
@@ -284,10 +296,33 @@ async function build(size: number): Promise<Built> {
     vague,
     async close() {
       await container.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!kept) await rm(dataDir, { recursive: true, force: true });
       if (schema) await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     },
   };
+}
+
+/** Marks a kept namespace as complete, with the options it was built with and its questions. */
+const BUILT = 'bench-library.json';
+
+/** Every option the namespace and its questions depend on: a kept one is reused only when all are the same. */
+function builtKey(): string {
+  return JSON.stringify([args['chunks-per-document'], args.words, args.dims, args.seed, args.queries]);
+}
+
+/** The questions of a namespace kept by an earlier run with the same options, or null (none, or another build). */
+async function readBuilt(dir: string): Promise<{ questions: string[]; vague: string[] } | null> {
+  const text = await readFile(join(dir, BUILT), 'utf8').catch(() => null);
+  if (text === null) {
+    // A half-built or different namespace would be measured as if whole: it is built again from nothing.
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return null;
+  }
+  const saved = JSON.parse(text) as { key: string; questions: string[]; vague: string[] };
+  if (saved.key !== builtKey())
+    throw new Error(`${dir} holds a namespace built with other options; remove it or give another --data-dir`);
+  return saved;
 }
 
 async function admin(sql: string): Promise<void> {
