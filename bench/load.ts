@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   const text = await readFile(values.doc!, 'utf8');
   const questions = await questionsFor(basename(values.doc!));
   if (questions.length === 0) throw new Error(`no LaRA questions for ${basename(values.doc!)}`);
-  let t = performance.now();
+  const t = performance.now();
   const sub = await post(`${base}/v1/documents`, { id: 'bench-128k', title: basename(values.doc!), text });
   if (sub.status >= 300 && sub.status !== 200) throw new Error(`ingest failed: ${JSON.stringify(sub.json)}`);
   await waitJob(base, sub.json.jobId);

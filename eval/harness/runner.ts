@@ -11,14 +11,7 @@ import { contentWords } from '../lara/evidence.js';
 import type { Judge } from '../judges/llm.js';
 import type { Backend, BackendDescription, RetrievalView } from './backend.js';
 import { selectQuestions, type QuestionEvidence, type Selection, type SelectionFilters } from './dataset.js';
-import {
-  latencySummary,
-  readingMetrics,
-  spansRead,
-  summarise,
-  type LatencySummary,
-  type StrategySummary,
-} from './metrics.js';
+import { latencySummary, readingMetrics, spansRead, summarise } from './metrics.js';
 import { silentProgress, type Progress } from './progress.js';
 import { adaptiveKSettings, routerSettings } from '../../src/container.js';
 import { answeredFor, judgePredictions } from '../replay/judged.js';

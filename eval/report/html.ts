@@ -5,7 +5,6 @@ import {
   CELL_HEADER,
   cellColumns,
   dur,
-  ktok,
   LATENCY_HEADER,
   latencyColumns,
   pct,

@@ -1,5 +1,5 @@
 import type { Cell, LatencySummary } from '../harness/metrics.js';
-import type { ModelReplay, ReplayRow } from '../replay/summary.js';
+import type { ReplayRow } from '../replay/summary.js';
 import type { EvalSummary } from '../harness/eval-summary.js';
 import type { CalibrationReport } from './calibration.js';
 

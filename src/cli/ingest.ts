@@ -49,7 +49,7 @@ function idFromPath(root: string, file: string): string {
   const rel = relative(root, file).replace(/\.[^.]+$/, '');
   const id = rel
     .replace(/[^A-Za-z0-9._:-]+/g, '_')
-    .replace(/^[.\-]+/, '')
+    .replace(/^[.-]+/, '')
     .slice(0, 128);
   return id || 'doc';
 }

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
-import { AppError } from '../../src/errors.js';
+import type { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { ROOT } from '../helpers/paths.js';

@@ -13,7 +13,6 @@ import { strategySpecs } from '../../eval/harness/strategies.js';
 import type { Progress } from '../../eval/harness/progress.js';
 import type { ResultRow } from '../../eval/harness/types.js';
 import { lexicalJudge } from '../../eval/judges/llm.js';
-import { markdownReport } from '../../eval/report/markdown.js';
 import { buildLaraMini } from '../fixtures/lara-mini.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 

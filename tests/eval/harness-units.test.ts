@@ -9,7 +9,7 @@ import { stratifiedSample } from '../../eval/harness/sample.js';
 import { ResultStore, manifestConflict } from '../../eval/harness/store.js';
 import { judgeMessages, lexicalJudge, llmJudge, parseVerdict } from '../../eval/judges/llm.js';
 import { agreement, laraAccuracies, pearson } from '../../eval/calibrate-judge.js';
-import type { EvalQuestion, ResultRow } from '../../eval/harness/types.js';
+import type { ResultRow } from '../../eval/harness/types.js';
 import type { LaraPrediction } from '../../eval/lara/dataset.js';
 import { startOpenAiServer, type OpenAiFixture } from '../fixtures/openai-server.js';
 

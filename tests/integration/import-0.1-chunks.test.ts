@@ -36,18 +36,6 @@ class QueriesOnly implements Embedder {
   async close(): Promise<void> {}
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return d / Math.sqrt(na * nb);
-}
-
 /** A 0.1 cache record, as 0.1 wrote it. */
 function record01(hash: Buffer, vector: Float32Array): Buffer {
   const buf = Buffer.alloc(40 + vector.length * 4 + 4);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { buildContainer, type Container } from '../../src/container.js';
+import { buildContainer } from '../../src/container.js';
 import { ingestJobId } from '../../src/core/ids.js';
 import { HashingEmbedder } from '../contract/llm-test-embedder.js';
 import { freePort } from '../helpers/net.js';

@@ -102,7 +102,7 @@ export class BullMqQueue implements JobQueue {
   private readonly timeoutMs: number;
   private closing: Promise<void> | null = null;
 
-  constructor(private readonly opts: BullMqOptions) {
+  constructor(opts: BullMqOptions) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     this.queue = new Queue(opts.queueName, {
       connection: connection(opts.url, 'producer', this.timeoutMs),
