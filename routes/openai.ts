@@ -13,6 +13,7 @@ import {
   type StandaloneQuestion,
   type Turn,
 } from '../src/core/chat/conversation.js';
+import { explanation } from '../src/core/chat/explain.js';
 import { DEFAULTS } from '../src/core/retrieval/defaults.js';
 import type { QueryInput, QueryResult, RequestedStrategy } from '../src/core/routing/query-service.js';
 import { checkQuestion, Scope, selectionFrom } from './retrieve.js';
@@ -64,6 +65,12 @@ export const ChatBody = Type.Object(
     ),
     n: Type.Optional(Type.Integer({ minimum: 1, maximum: 1, description: 'Only 1.' })),
     documentIds: Scope.documentIds,
+    explain: Type.Optional(
+      Type.Boolean({
+        description:
+          "End the answer's text with how it was read (strategy and why, tokens read, documents read, fallbacks), for chat UIs that show only the message text. Default: CHAT_EXPLANATION.",
+      }),
+    ),
   },
   {
     additionalProperties: true,
@@ -242,6 +249,8 @@ const routes: FastifyPluginAsync = async (app) => {
         signal,
         log: req.log,
       };
+      const explain = body.explain ?? cfg.CHAT_EXPLANATION === 'footer';
+      const contentOf = (r: QueryResult) => (explain ? r.answer + explanation(r, conversation.note) : r.answer);
       const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
       const created = Math.floor(Date.now() / 1000);
 
@@ -255,7 +264,12 @@ const routes: FastifyPluginAsync = async (app) => {
           choices: [
             {
               index: 0,
-              message: { role: 'assistant' as const, content: r.answer, refusal: null, annotations: annotations(r) },
+              message: {
+                role: 'assistant' as const,
+                content: contentOf(r),
+                refusal: null,
+                annotations: annotations(r),
+              },
               logprobs: null,
               finish_reason: finishReason(r),
             },
@@ -304,6 +318,7 @@ const routes: FastifyPluginAsync = async (app) => {
             'the streamed text is not a prefix of the answer',
           );
         }
+        if (explain) chunk({ content: explanation(r, conversation.note) }, null);
         chunk({ annotations: annotations(r) }, finishReason(r), { decision: r.decision, reading: reading(r) });
         if (body.stream_options?.include_usage === true) {
           sse.data(

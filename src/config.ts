@@ -410,6 +410,12 @@ export const CONFIG_SPEC = {
     doc: 'Browser origins allowed to call the API (CORS), comma-separated, e.g. https://chat.example.com,http://localhost:8080; * allows any. Empty: CORS off (browsers on other origins are refused).',
   },
   MAX_CONCURRENT_CHAINS: { type: 'int', default: 4, min: 1, doc: 'Chain-of-Agents runs at once across the process.' },
+  CHAT_EXPLANATION: {
+    type: 'string',
+    default: 'off',
+    choices: ['off', 'footer'] as const,
+    doc: "footer: /v1/chat/completions ends each answer's text with how it was read (the strategy and why, document tokens read against the whole, the documents read, any fallback), for chat UIs that show only the message text; a request's `explain` field overrides it. off: that stays in the response's own fields (decision, reading, conversation).",
+  },
 
   // Router (POST /v1/query, strategy auto). How each default was measured: docs/calibration.md (`npm run replay`).
   ROUTER_MIN_RELATIVE_GAP: {

@@ -282,3 +282,83 @@ describe('OpenAI-compatible chat behind API keys', () => {
     expect((admin as InstanceType<typeof OpenAI.APIError>).code).toBe('NO_DOCUMENTS');
   });
 });
+
+describe('OpenAI-compatible chat with CHAT_EXPLANATION=footer (for chat UIs that show only the text)', () => {
+  let s: TestServer;
+  let ai: OpenAI;
+  beforeAll(async () => {
+    s = await startServer({ CHAT_EXPLANATION: 'footer' });
+    await ingest(s, 'lighthouse', lighthouseDocument());
+    await ingest(s, 'ledger', ledgerDocument());
+    ai = client(s);
+  }, 180_000);
+  afterAll(async () => s?.close());
+
+  const ask = async (extra: Record<string, unknown> = {}) =>
+    (await ai.chat.completions.create({
+      model: 'auto',
+      messages: [{ role: 'user', content: PARROT_Q }],
+      ...extra,
+    } as WithScope)) as OpenAI.Chat.ChatCompletion & Record<string, any>;
+
+  it("ends the answer's text with the strategy and why, the tokens read, and the documents read over a namespace", async () => {
+    const c = await ask();
+    const content = c.choices[0]!.message.content!;
+    const [answer, footer] = content.split('\n\n---\n');
+    expect(answer).toMatch(/Admiral Pimento/);
+    const q = await s.call('POST', '/v1/query', { question: PARROT_Q });
+    expect(answer).toBe(q.body.answer);
+    // What the response's own fields say, in words.
+    const n = (x: number) => x.toLocaleString('en-US');
+    expect(footer).toContain(`${n(c.reading.contextTokens)} of ${n(c.reading.fullContextTokens)} document tokens`);
+    expect(footer).toContain('chosen by the router');
+    expect(footer).toContain('answered by the extractive reader');
+    // The router's reasons but the documents' (which have their own line), in order.
+    const why = (c.decision.reasons as string[]).filter((x) => !x.startsWith('documents: '));
+    expect(why.length).toBeGreaterThan(0);
+    expect(footer).toContain(`Why: ${why.join('; ')}.`);
+    expect(c.decision.documents.picked).toContain('lighthouse');
+    expect(footer).toContain(`Documents read: ${c.decision.documents.picked.join(', ')}`);
+    expect(footer).toContain('of 2 in the namespace');
+  });
+
+  it('leaves the text alone when the request says explain: false, and explains a named strategy as asked', async () => {
+    const plain = await ask({ explain: false, documentIds: ['lighthouse'] });
+    const q = await s.call('POST', '/v1/query', { question: PARROT_Q, documentIds: ['lighthouse'] });
+    expect(plain.choices[0]!.message.content).toBe(q.body.answer);
+    const full = await ask({ model: 'full', documentIds: ['lighthouse'] });
+    const footer = full.choices[0]!.message.content!.split('\n\n---\n')[1]!;
+    expect(footer).toMatch(/^Read by full context \(the whole text\), as asked/);
+    // A scope named by ids picks no documents: there is no documents line.
+    expect(footer).not.toContain('Documents read');
+  });
+
+  it('streams the same text, the explanation last', async () => {
+    const plain = await ask({ model: 'rag', documentIds: ['lighthouse'] });
+    const chunks = await collect(
+      await ai.chat.completions.create({
+        model: 'rag',
+        messages: [{ role: 'user', content: PARROT_Q }],
+        stream: true,
+        documentIds: ['lighthouse'],
+      } as WithScopeStreaming),
+    );
+    const text = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+    expect(text).toBe(plain.choices[0]!.message.content);
+    expect(text).toContain('\n\n---\nRead by retrieval');
+  });
+
+  it('says in the text when earlier turns were appended as a fallback', async () => {
+    const c = await ask({
+      model: 'rag',
+      messages: [
+        { role: 'user', content: 'Tell me about the lighthouse keeper.' },
+        { role: 'assistant', content: 'He kept a lighthouse.' },
+        { role: 'user', content: 'What was his parrot called?' },
+      ],
+      documentIds: ['lighthouse'],
+    });
+    expect(c.conversation.note).toMatch(/^fallback/);
+    expect(c.choices[0]!.message.content).toContain('\n\nFallback: the extractive reader cannot rewrite a follow-up');
+  });
+});
