@@ -116,6 +116,11 @@ export class SqliteVectorStore implements VectorStore {
       deleteVersion: db.prepare(
         'DELETE FROM chunks WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ?',
       ),
+      // A version's chunks without their vectors (getChunks: BM25 retrieval reads no vector).
+      records: db.prepare<[number, string, string, string], ChunkRow>(
+        `SELECT id, document_id, version, ord, start_char, end_char, tokens, text FROM chunks
+           WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ? ORDER BY ord, id`,
+      ),
       rows: db.prepare<[number, string, string, string], ChunkRow & { vector: Buffer }>(
         `SELECT id, document_id, version, ord, start_char, end_char, tokens, text, vector FROM chunks
            WHERE dims = ? AND namespace = ? AND document_id = ? AND version = ? ORDER BY ord, id`,
@@ -285,8 +290,22 @@ export class SqliteVectorStore implements VectorStore {
 
   async getChunks(namespace: string, doc: DocumentVersionRef): Promise<ChunkRecord[]> {
     const dims = this.#ready();
-    const [seg] = this.#segments(namespace, [doc], dims);
-    return seg ? seg.chunks.map((c) => ({ ...c })) : [];
+    const { gen, records } = this.#sql;
+    const key = `${dims}\0${namespace}\0${doc.documentId}\0${doc.version}`;
+    const model = this.#model;
+    // The records of a segment held for the current generation; else read without the vectors, which are not cached
+    // here for a later dense search: BM25 retrieval (whole-namespace questions above all) reads chunks and no vector,
+    // and building a segment read and converted 2 KiB of vector a chunk for nothing.
+    const chunks = this.#run(() =>
+      this.#db.transaction(() => {
+        const g = gen.get(dims, namespace, doc.documentId, doc.version, model);
+        if (g === undefined) return [];
+        const hit = this.#cache.get(key);
+        if (hit && hit.gen === g) return hit.chunks;
+        return records.all(dims, namespace, doc.documentId, doc.version).map((r) => toRecord(namespace, r));
+      })(),
+    );
+    return chunks.map((c) => ({ ...c }));
   }
 
   async health(): Promise<void> {
