@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
@@ -175,5 +178,62 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     expect(got.trace.path).toBe('full');
     expect(got.rows.map((r) => r.id)).toEqual(want);
     expect(want).toHaveLength(40);
+  });
+
+  it('searches the same refs again with the scope of the file as it is now: written by this connection or another', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'air-fts-scope-'));
+    const here = openSqlite(join(dir, 'db.sqlite'));
+    // Another process's connection to the same file (a worker's): its commits change this one's data version.
+    const there = openSqlite(join(dir, 'db.sqlite'));
+    const mine = new SqliteVectorStore({ db: here, searchThread: false });
+    const theirs = new SqliteVectorStore({ db: there, searchThread: false });
+    try {
+      await mine.ensureReady(DIMS, MODEL);
+      await theirs.ensureReady(DIMS, MODEL);
+      const chunk = (doc: string, text: string): StoredChunk => ({
+        id: `${doc}:0`,
+        namespace: 'ns',
+        documentId: doc,
+        version: 'v1',
+        order: 0,
+        start: 0,
+        end: text.length,
+        tokens: 3,
+        text,
+        vector: randomVector(rand),
+      });
+      const search = new Fts5TopK(here);
+      // The same refs string every time, as whole-namespace questions ask; b has no chunks yet.
+      const q = {
+        phrases: ftsPhrases('xword'),
+        namespace: 'ns',
+        dims: DIMS,
+        model: MODEL,
+        refs: JSON.stringify([
+          ['a', 'v1'],
+          ['b', 'v1'],
+        ]),
+        limit: 10,
+      };
+      const ids = () => search.search(q).rows.map((r) => r.id);
+      await mine.upsert('ns', [chunk('a', 'xword one')]);
+      expect(ids()).toEqual(['a:0']);
+      expect(ids()).toEqual(['a:0']);
+      // A version of the refs gains chunks: written by the other connection, then by this one.
+      await theirs.upsert('ns', [chunk('b', 'xword xword two')]);
+      expect(ids()).toEqual(['b:0', 'a:0']);
+      await theirs.deleteDocument('ns', 'b');
+      expect(ids()).toEqual(['a:0']);
+      await mine.upsert('ns', [chunk('b', 'xword xword two')]);
+      expect(ids()).toEqual(['b:0', 'a:0']);
+      await theirs.deleteDocument('ns', 'a');
+      expect(ids()).toEqual(['b:0']);
+    } finally {
+      await mine.close();
+      await theirs.close();
+      here.close();
+      there.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
