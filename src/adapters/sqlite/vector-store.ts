@@ -81,6 +81,8 @@ export class SqliteVectorStore implements VectorStore {
   readonly #sql;
   readonly #thread: SqliteSearchThread | null;
   #inline: Fts5TopK | null = null;
+  /** The last refs sent to the lexical search and their JSON: whole-namespace questions send the same ones each time. */
+  #refs: { docs: readonly DocumentVersionRef[]; json: string } | null = null;
   #dims: number | null = null;
   #model = '';
 
@@ -261,8 +263,8 @@ export class SqliteVectorStore implements VectorStore {
       namespace,
       dims,
       model: this.#model,
-      // One string: it crosses to the search thread as one copy, and SQL reads it as it is (json_each).
-      refs: JSON.stringify(docs.map((d) => [d.documentId, d.version])),
+      // One string: it crosses to the search thread as one copy, and the search keeps its scope while it is the same.
+      refs: this.#refsJson(docs),
       limit: n,
     };
     let rows: SearchRow[];
@@ -280,6 +282,20 @@ export class SqliteVectorStore implements VectorStore {
         return this.#inline.search(q).rows;
       });
     return rows.map((r) => ({ chunk: toRecord(namespace, r), score: r.score }));
+  }
+
+  /** The refs as JSON, the last string again when they are the same (comparing 10,000 refs costs less than writing them). */
+  #refsJson(docs: readonly DocumentVersionRef[]): string {
+    const last = this.#refs;
+    if (
+      last &&
+      last.docs.length === docs.length &&
+      last.docs.every((d, i) => d.documentId === docs[i]!.documentId && d.version === docs[i]!.version)
+    )
+      return last.json;
+    const json = JSON.stringify(docs.map((d) => [d.documentId, d.version]));
+    this.#refs = { docs: docs.map((d) => ({ documentId: d.documentId, version: d.version })), json };
+    return json;
   }
 
   async hasChunks(namespace: string, doc: DocumentVersionRef): Promise<boolean> {
