@@ -11,6 +11,12 @@ import { startServer, waitForJob, type TestServer } from '../helpers/server.js';
 
 const ADMIN = 'admin-secret-for-openai-tests-0123456789';
 const PARROT_Q = 'What is the name of the lighthouse keeper’s parrot?';
+/** A follow-up that needs the earlier turns: the extractive reader appends them to the question (a fallback). */
+const FOLLOW_UP: OpenAI.Chat.ChatCompletionMessageParam[] = [
+  { role: 'user', content: 'Tell me about the lighthouse keeper.' },
+  { role: 'assistant', content: 'He kept a lighthouse.' },
+  { role: 'user', content: 'What was his parrot called?' },
+];
 
 async function ingest(s: TestServer, id: string, text: string, headers: Record<string, string> = {}): Promise<void> {
   const r = await s.call('POST', '/v1/documents', { id, title: id, text }, headers);
@@ -139,11 +145,7 @@ describe('OpenAI-compatible chat with the extractive reader', () => {
   it('passes earlier user turns as context with the extractive reader, and says it is a fallback', async () => {
     const c = (await ai.chat.completions.create({
       model: 'rag',
-      messages: [
-        { role: 'user', content: 'Tell me about the lighthouse keeper.' },
-        { role: 'assistant', content: 'He kept a lighthouse.' },
-        { role: 'user', content: 'What was his parrot called?' },
-      ],
+      messages: FOLLOW_UP,
       documentIds: ['lighthouse'],
     } as WithScope)) as any;
     expect(c.conversation.history).toBe('context');
@@ -351,11 +353,7 @@ describe('OpenAI-compatible chat with CHAT_EXPLANATION=footer (for chat UIs that
   it('says in the text when earlier turns were appended as a fallback', async () => {
     const c = await ask({
       model: 'rag',
-      messages: [
-        { role: 'user', content: 'Tell me about the lighthouse keeper.' },
-        { role: 'assistant', content: 'He kept a lighthouse.' },
-        { role: 'user', content: 'What was his parrot called?' },
-      ],
+      messages: FOLLOW_UP,
       documentIds: ['lighthouse'],
     });
     expect(c.conversation.note).toMatch(/^fallback/);
