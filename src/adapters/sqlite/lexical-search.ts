@@ -184,16 +184,16 @@ export class Fts5TopK {
     };
     // Every statement of a search reads one snapshot: another process's commit cannot fall between them.
     this.#snapshot = db.transaction((q: LexicalQuery, k: number, trace: SearchTrace) => {
+      // The first read starts the snapshot, so the data version #scopeOf reads next is the snapshot's.
+      const n = this.#sql.rows.get() ?? 0;
       this.#scope = this.#scopeOf(q);
-      return this.#topK(q, k, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
+      return this.#topK(q, k, n, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
     });
   }
 
   /** The versions asked for that this model wrote, as `document\0version` keys; kept while the file is unchanged. */
   #scopeOf(q: LexicalQuery): ReadonlySet<string> {
-    const { versions, rows, dataVersion, changes } = this.#sql;
-    // A read first, so the data version is the snapshot's (the transaction's first read starts it).
-    rows.get();
+    const { versions, dataVersion, changes } = this.#sql;
     const stamp = `${q.dims}\u0000${q.namespace}\u0000${q.model}\u0000${dataVersion.get()}\u0000${changes.get()}`;
     if (this.#kept && this.#kept.refs === q.refs && this.#kept.stamp === stamp) return this.#kept.scope;
     const asked = new Set((JSON.parse(q.refs) as Array<[string, string]>).map(([d, v]) => `${d}\u0000${v}`));
@@ -217,9 +217,9 @@ export class Fts5TopK {
     }
   }
 
-  #topK(q: LexicalQuery, k: number, trace: SearchTrace): Hit[] {
-    const { df, rows, top } = this.#sql;
-    const n = rows.get() ?? 0;
+  /** `n`: an upper bound of the file's rows (its largest seq), for the phrases' bounds. */
+  #topK(q: LexicalQuery, k: number, n: number, trace: SearchTrace): Hit[] {
+    const { df, top } = this.#sql;
     // A phrase no row holds adds exactly 0 to every score: leaving it out changes nothing.
     const present = q.phrases
       .map((phrase, at) => ({ phrase, at, df: df.get(phrase) ?? 0 }))
