@@ -180,7 +180,7 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     expect(want).toHaveLength(40);
   });
 
-  it('searches the same refs again with the scope of the file as it is now: written by this connection or another', async () => {
+  it('searches the same refs again with the scope and the word counts of the file as it is now: written by this connection or another', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'air-fts-scope-'));
     const here = openSqlite(join(dir, 'db.sqlite'));
     // Another process's connection to the same file (a worker's): its commits change this one's data version.
@@ -228,6 +228,60 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
       expect(ids()).toEqual(['b:0', 'a:0']);
       await theirs.deleteDocument('ns', 'a');
       expect(ids()).toEqual(['b:0']);
+      // A word no chunk holds yet, then held: written by either connection, it is found (its count is not kept as 0).
+      const later = (phrase: string) => search.search({ ...q, phrases: ftsPhrases(phrase) }).rows.map((r) => r.id);
+      expect(later('xlater')).toEqual([]);
+      await theirs.upsert('ns', [chunk('a', 'xlater one')]);
+      expect(later('xlater')).toEqual(['a:0']);
+      expect(later('xsoon')).toEqual([]);
+      await mine.upsert('ns', [chunk('a', 'xsoon one')]);
+      expect(later('xsoon')).toEqual(['a:0']);
+    } finally {
+      await mine.close();
+      await theirs.close();
+      here.close();
+      there.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stays exactly the exhaustive query while either connection rewrites and deletes documents between searches of the same refs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'air-fts-kept-'));
+    const here = openSqlite(join(dir, 'db.sqlite'));
+    const there = openSqlite(join(dir, 'db.sqlite'));
+    const mine = new SqliteVectorStore({ db: here, searchThread: false });
+    const theirs = new SqliteVectorStore({ db: there, searchThread: false });
+    try {
+      await mine.ensureReady(DIMS, MODEL);
+      await theirs.ensureReady(DIMS, MODEL);
+      const ns = 'lib';
+      await mine.upsert(ns, corpus(ns, 30, 20, rand));
+      // The same refs string for every search, as whole-namespace questions send it.
+      const refs = JSON.stringify(Array.from({ length: 30 }, (_, d) => [`d${d}`, 'v1']));
+      const exhaustive = here.prepare<[ExhaustiveParams], { id: string; score: number }>(EXHAUSTIVE);
+      const search = new Fts5TopK(here);
+      let writes = 0;
+      for (let i = 0; i < 120; i++) {
+        if (i % 6 === 5) {
+          // A document's text rewritten (its words' document frequencies change) or deleted, by one connection or the other.
+          const store = writes++ % 2 === 0 ? mine : theirs;
+          const d = Math.floor(rand() * 30);
+          if (rand() < 0.7)
+            await store.upsert(
+              ns,
+              corpus(ns, 30, 20, rand).filter((c) => c.documentId === `d${d}`),
+            );
+          else await store.deleteDocument(ns, `d${d}`);
+        }
+        const words = Array.from({ length: 1 + Math.floor(rand() * 4) }, () => word(Math.floor(400 ** rand()) - 1));
+        const phrases = ftsPhrases(words.join(' '));
+        const k = [1, 10, 40][i % 3]!;
+        const want = exhaustive.all({ match: phrases.join(' OR '), ns, dims: DIMS, refs, k, model: MODEL });
+        const got = search.search({ phrases, namespace: ns, dims: DIMS, model: MODEL, refs, limit: k }).rows;
+        expect(got.map((r) => r.id)).toEqual(want.map((r) => r.id));
+        for (const [j, r] of got.entries()) expect(r.score).toBeCloseTo(want[j]!.score, 9);
+      }
+      expect(writes).toBe(20);
     } finally {
       await mine.close();
       await theirs.close();

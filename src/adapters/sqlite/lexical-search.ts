@@ -140,6 +140,12 @@ export class Fts5TopK {
    * for the same refs each time: at 10,000 documents, parsing them and filtering the versions took some 20 ms a search.
    */
   #kept: { refs: string; stamp: string; scope: ReadonlySet<string> } | null = null;
+  /**
+   * Each phrase's document frequency in the file, kept while the file is unchanged (`stamp`, as for the scope), at
+   * most DF_KEPT phrases: counting a common word's rows is a pass over its postings (12 ms for a word in a fifth of
+   * a 1M-chunk file), and common words are the ones questions repeat.
+   */
+  #dfKept: { stamp: string; counts: Map<string, number> } = { stamp: '', counts: new Map() };
   readonly #sql;
   readonly #snapshot: (q: LexicalQuery, k: number, trace: SearchTrace) => SearchRow[];
 
@@ -184,17 +190,20 @@ export class Fts5TopK {
     };
     // Every statement of a search reads one snapshot: another process's commit cannot fall between them.
     this.#snapshot = db.transaction((q: LexicalQuery, k: number, trace: SearchTrace) => {
-      // The first read starts the snapshot, so the data version #scopeOf reads next is the snapshot's.
+      // The first read starts the snapshot, so the data version read next is the snapshot's.
       const n = this.#sql.rows.get() ?? 0;
-      this.#scope = this.#scopeOf(q);
+      // The file's state: its data version (other connections' commits) and this connection's count of changes.
+      const file = `${this.#sql.dataVersion.get()}\u0000${this.#sql.changes.get()}`;
+      if (this.#dfKept.stamp !== file) this.#dfKept = { stamp: file, counts: new Map() };
+      this.#scope = this.#scopeOf(q, file);
       return this.#topK(q, k, n, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
     });
   }
 
   /** The versions asked for that this model wrote, as `document\0version` keys; kept while the file is unchanged. */
-  #scopeOf(q: LexicalQuery): ReadonlySet<string> {
-    const { versions, dataVersion, changes } = this.#sql;
-    const stamp = `${q.dims}\u0000${q.namespace}\u0000${q.model}\u0000${dataVersion.get()}\u0000${changes.get()}`;
+  #scopeOf(q: LexicalQuery, file: string): ReadonlySet<string> {
+    const { versions } = this.#sql;
+    const stamp = `${q.dims}\u0000${q.namespace}\u0000${q.model}\u0000${file}`;
     if (this.#kept && this.#kept.refs === q.refs && this.#kept.stamp === stamp) return this.#kept.scope;
     const asked = new Set((JSON.parse(q.refs) as Array<[string, string]>).map(([d, v]) => `${d}\u0000${v}`));
     const scope = new Set<string>();
@@ -219,10 +228,10 @@ export class Fts5TopK {
 
   /** `n`: an upper bound of the file's rows (its largest seq), for the phrases' bounds. */
   #topK(q: LexicalQuery, k: number, n: number, trace: SearchTrace): Hit[] {
-    const { df, top } = this.#sql;
+    const { top } = this.#sql;
     // A phrase no row holds adds exactly 0 to every score: leaving it out changes nothing.
     const present = q.phrases
-      .map((phrase, at) => ({ phrase, at, df: df.get(phrase) ?? 0 }))
+      .map((phrase, at) => ({ phrase, at, df: this.#df(phrase) }))
       .filter((p) => p.df > 0)
       .map((p) => ({ ...p, bound: phraseBound(p.df, n) }));
     trace.phrases = present.length;
@@ -276,6 +285,18 @@ export class Fts5TopK {
     return top.all(or(present), q.namespace, q.dims, k);
   }
 
+  /** The rows of the file holding `phrase`, from #dfKept when counted since the file last changed. */
+  #df(phrase: string): number {
+    const { counts } = this.#dfKept;
+    let df = counts.get(phrase);
+    if (df === undefined) {
+      df = this.#sql.df.get(phrase) ?? 0;
+      if (counts.size >= DF_KEPT) counts.clear();
+      counts.set(phrase, df);
+    }
+    return df;
+  }
+
   /** Every chunk in scope holding an essential phrase, with its full score, best first. */
   #essential(essential: readonly Phrase[], others: readonly Phrase[], q: LexicalQuery): Hit[] {
     const { hits } = this.#sql;
@@ -310,6 +331,7 @@ export class Fts5TopK {
 }
 
 const NO_SCOPE: ReadonlySet<string> = new Set();
+const DF_KEPT = 10_000;
 
 interface Phrase {
   phrase: string;
