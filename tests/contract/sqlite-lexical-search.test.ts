@@ -62,6 +62,31 @@ function corpus(
   return out;
 }
 
+/**
+ * Two connections to one temporary file, each with its store (searches inline): this one's and another process's (a
+ * worker's), whose commits change this one's data version.
+ */
+async function withTwoConnections(
+  fn: (c: { here: Database.Database; mine: SqliteVectorStore; theirs: SqliteVectorStore }) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'air-fts-two-'));
+  const here = openSqlite(join(dir, 'db.sqlite'));
+  const there = openSqlite(join(dir, 'db.sqlite'));
+  const mine = new SqliteVectorStore({ db: here, searchThread: false });
+  const theirs = new SqliteVectorStore({ db: there, searchThread: false });
+  try {
+    await mine.ensureReady(DIMS, MODEL);
+    await theirs.ensureReady(DIMS, MODEL);
+    await fn({ here, mine, theirs });
+  } finally {
+    await mine.close();
+    await theirs.close();
+    here.close();
+    there.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('Fts5TopK (MaxScore over FTS5)', () => {
   let db: Database.Database;
   let store: SqliteVectorStore;
@@ -181,15 +206,7 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
   });
 
   it('searches the same refs again with the scope and the word counts of the file as it is now: written by this connection or another', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'air-fts-scope-'));
-    const here = openSqlite(join(dir, 'db.sqlite'));
-    // Another process's connection to the same file (a worker's): its commits change this one's data version.
-    const there = openSqlite(join(dir, 'db.sqlite'));
-    const mine = new SqliteVectorStore({ db: here, searchThread: false });
-    const theirs = new SqliteVectorStore({ db: there, searchThread: false });
-    try {
-      await mine.ensureReady(DIMS, MODEL);
-      await theirs.ensureReady(DIMS, MODEL);
+    await withTwoConnections(async ({ here, mine, theirs }) => {
       const chunk = (doc: string, text: string): StoredChunk => ({
         id: `${doc}:0`,
         namespace: 'ns',
@@ -236,24 +253,11 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
       expect(later('xsoon')).toEqual([]);
       await mine.upsert('ns', [chunk('a', 'xsoon one')]);
       expect(later('xsoon')).toEqual(['a:0']);
-    } finally {
-      await mine.close();
-      await theirs.close();
-      here.close();
-      there.close();
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('stays exactly the exhaustive query while either connection rewrites and deletes documents between searches of the same refs', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'air-fts-kept-'));
-    const here = openSqlite(join(dir, 'db.sqlite'));
-    const there = openSqlite(join(dir, 'db.sqlite'));
-    const mine = new SqliteVectorStore({ db: here, searchThread: false });
-    const theirs = new SqliteVectorStore({ db: there, searchThread: false });
-    try {
-      await mine.ensureReady(DIMS, MODEL);
-      await theirs.ensureReady(DIMS, MODEL);
+    await withTwoConnections(async ({ here, mine, theirs }) => {
       const ns = 'lib';
       await mine.upsert(ns, corpus(ns, 30, 20, rand));
       // The same refs string for every search, as whole-namespace questions send it.
@@ -282,12 +286,6 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
         for (const [j, r] of got.entries()) expect(r.score).toBeCloseTo(want[j]!.score, 9);
       }
       expect(writes).toBe(20);
-    } finally {
-      await mine.close();
-      await theirs.close();
-      here.close();
-      there.close();
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
