@@ -249,8 +249,9 @@ const routes: FastifyPluginAsync = async (app) => {
         signal,
         log: req.log,
       };
+      // How the answer was read, at the end of its text, when asked (chat UIs show only the text).
       const explain = body.explain ?? cfg.CHAT_EXPLANATION === 'footer';
-      const contentOf = (r: QueryResult) => (explain ? r.answer + explanation(r, conversation.note) : r.answer);
+      const footer = (r: QueryResult) => (explain ? explanation(r, conversation.note) : '');
       const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
       const created = Math.floor(Date.now() / 1000);
 
@@ -266,7 +267,7 @@ const routes: FastifyPluginAsync = async (app) => {
               index: 0,
               message: {
                 role: 'assistant' as const,
-                content: contentOf(r),
+                content: r.answer + footer(r),
                 refusal: null,
                 annotations: annotations(r),
               },
@@ -318,7 +319,7 @@ const routes: FastifyPluginAsync = async (app) => {
             'the streamed text is not a prefix of the answer',
           );
         }
-        if (explain) chunk({ content: explanation(r, conversation.note) }, null);
+        if (explain) chunk({ content: footer(r) }, null);
         chunk({ annotations: annotations(r) }, finishReason(r), { decision: r.decision, reading: reading(r) });
         if (body.stream_options?.include_usage === true) {
           sse.data(

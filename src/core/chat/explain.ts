@@ -1,4 +1,4 @@
-import type { QueryResult } from '../routing/query-service.js';
+import { documentsReason, type QueryResult } from '../routing/query-service.js';
 
 const STRATEGY_WORDS: Record<QueryResult['strategy'], string> = {
   rag: 'retrieval (the Adaptive-k passages)',
@@ -27,7 +27,7 @@ export function explanation(r: QueryResult, note: string | null): string {
   const docs = r.decision.documents;
   // The strategy's reasons in the order the router weighed them; the documents' own (the decision's first over a
   // namespace) get their line below.
-  const scopeReason = docs ? `documents: ${docs.reasons.join('; ')}` : null;
+  const scopeReason = docs ? documentsReason(docs.reasons) : null;
   const why = r.decision.reasons.filter((x) => x !== scopeReason);
   if (why.length > 0) lines.push(`Why: ${why.join('; ')}.`);
   if (docs) {

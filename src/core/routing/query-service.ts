@@ -138,6 +138,11 @@ export interface QueryDecision {
 
 export type QueryResult = AnswerResult & { decision: QueryDecision };
 
+/** The decision's first reason over a whole namespace: the documents' reasons in one line. */
+export function documentsReason(reasons: readonly string[]): string {
+  return `documents: ${reasons.join('; ')}`;
+}
+
 /** The readers a request may choose among (LLM_PROVIDER, LLM_MODEL, ROUTER_ALLOWED_MODELS). */
 export interface ReaderChoices {
   provider: string;
@@ -268,7 +273,7 @@ export class QueryService {
         documentTokens: r.tokens.documents,
         window,
         budgets,
-        ...(r.library ? { scopeReasons: [`documents: ${r.library.reasons.join('; ')}`] } : {}),
+        ...(r.library ? { scopeReasons: [documentsReason(r.library.reasons)] } : {}),
         ...(vocabularies ? { absentTerms: absentTerms(input.question, vocabularies) } : {}),
         ...(vocabularies && top ? { topCoverage: termCoverage(input.question, top.text, vocabularies) } : {}),
         reader: llm.kind,
