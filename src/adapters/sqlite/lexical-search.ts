@@ -141,11 +141,11 @@ export class Fts5TopK {
    */
   #kept: { refs: string; stamp: string; scope: ReadonlySet<string> } | null = null;
   /**
-   * Each phrase's document frequency in the file, kept while the file is unchanged (`stamp`, as for the scope), at
-   * most DF_KEPT phrases: counting a common word's rows is a pass over its postings (12 ms for a word in a fifth of
+   * Each phrase's document frequency in the file (and its versions' count), kept while the file is unchanged
+   * (`stamp`, as for the scope), at most DF_KEPT phrases: counting a common word's rows is a pass over its postings (12 ms for a word in a fifth of
    * a 1M-chunk file), and common words are the ones questions repeat.
    */
-  #dfKept: { stamp: string; counts: Map<string, number> } = { stamp: '', counts: new Map() };
+  #dfKept: FileCounts = { stamp: '', counts: new Map(), fileVersions: new Map() };
   readonly #sql;
   readonly #snapshot: (q: LexicalQuery, k: number, trace: SearchTrace) => SearchRow[];
 
@@ -194,7 +194,7 @@ export class Fts5TopK {
       const n = this.#sql.rows.get() ?? 0;
       // The file's state: its data version (other connections' commits) and this connection's count of changes.
       const file = `${this.#sql.dataVersion.get()}\u0000${this.#sql.changes.get()}`;
-      if (this.#dfKept.stamp !== file) this.#dfKept = { stamp: file, counts: new Map() };
+      if (this.#dfKept.stamp !== file) this.#dfKept = { stamp: file, counts: new Map(), fileVersions: new Map() };
       this.#scope = this.#scopeOf(q, file);
       return this.#topK(q, k, n, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
     });
@@ -248,7 +248,7 @@ export class Fts5TopK {
     // hold a tenth of the postings. (`present` is in question order, so the rows score bit for bit as in the full query.)
     if (
       (j === 0 || essentialPostings * BEST_FIRST_POSTINGS >= postings) &&
-      this.#scope.size * SCOPE_SHARE_FOR_BEST >= (this.#sql.fileVersions.get(q.dims) ?? 0)
+      this.#scope.size * SCOPE_SHARE_FOR_BEST >= this.#fileVersions(q.dims)
     ) {
       const done = this.#withOthers([], present, q, k, trace);
       if (done) {
@@ -297,6 +297,17 @@ export class Fts5TopK {
     return df;
   }
 
+  /** The file's versions at `dims`, counted once while the file is unchanged. */
+  #fileVersions(dims: number): number {
+    const kept = this.#dfKept.fileVersions;
+    let n = kept.get(dims);
+    if (n === undefined) {
+      n = this.#sql.fileVersions.get(dims) ?? 0;
+      kept.set(dims, n);
+    }
+    return n;
+  }
+
   /** Every chunk in scope holding an essential phrase, with its full score, best first. */
   #essential(essential: readonly Phrase[], others: readonly Phrase[], q: LexicalQuery): Hit[] {
     const { hits } = this.#sql;
@@ -331,6 +342,13 @@ export class Fts5TopK {
 }
 
 const NO_SCOPE: ReadonlySet<string> = new Set();
+
+/** Counts of the file kept while it is unchanged (`stamp`): phrases' document frequencies, versions by dimensions. */
+interface FileCounts {
+  stamp: string;
+  counts: Map<string, number>;
+  fileVersions: Map<number, number>;
+}
 const DF_KEPT = 10_000;
 
 interface Phrase {
