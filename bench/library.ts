@@ -27,8 +27,9 @@
  * them; the baseline scans them all. With --store postgres the namespace is
  * built in a fresh schema of that server, dropped at the end; --analyze
  * gives its tables planner statistics once built, as autovacuum would.
- * With --data-dir (embedded store) each namespace is built in DIR/SIZE and
- * kept, with its questions, so a later run measures it again without building.
+ * With --data-dir each namespace is built in DIR/STORE-SIZE (with store
+ * postgres, in the schema bench_library_SIZE too) and kept, with its
+ * questions, so a later run measures it again without building.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -81,7 +82,7 @@ exitOnHelp(() =>
       dims: 'vector dimensions',
       seed: 'random seed',
       'data-dir':
-        'store embedded: build each namespace in DIR/SIZE and keep it; a later run with the same options measures it again without building',
+        'build each namespace in DIR/STORE-SIZE (and, for store postgres, the schema bench_library_SIZE) and keep it; a later run with the same options measures it again without building',
       analyze:
         "store postgres: ANALYZE the schema's tables once built, as autovacuum (PostgreSQL's default) would; without it a server with autovacuum off plans with no statistics",
     },
@@ -168,9 +169,11 @@ async function build(size: number): Promise<Built> {
   const dims = Number(args.dims);
   const rnd = seededRandom(Number(args.seed) * 1000 + size);
   const draw = zipf(VOCABULARY, rnd);
-  const kept = args['data-dir'] && args.store === 'embedded' ? join(args['data-dir'], String(size)) : null;
+  const kept = args['data-dir'] ? join(args['data-dir'], `${args.store}-${size}`) : null;
   const dataDir = kept ?? (await mkdtemp(join(tmpdir(), 'bench-library-')));
-  const built = kept ? await readBuilt(kept) : null;
+  // A kept PostgreSQL namespace lives in a schema named after its directory's size, beside the directory's marker.
+  const keptSchema = kept && args.store === 'postgres' ? `bench_library_${size}` : null;
+  const built = kept ? await readBuilt(kept, keptSchema) : null;
   let schema: string | null = null;
   const overrides: Record<string, string | number> = {
     DATA_DIR: dataDir,
@@ -181,8 +184,8 @@ async function build(size: number): Promise<Built> {
     AUTH: 'off',
   };
   if (args.store === 'postgres') {
-    schema = `bench_${randomUUID().replace(/-/g, '')}`;
-    await admin(`CREATE SCHEMA ${schema}`);
+    schema = keptSchema ?? `bench_${randomUUID().replace(/-/g, '')}`;
+    if (!built) await admin(`CREATE SCHEMA ${schema}`);
     const u = new URL(args.postgres!);
     u.searchParams.set('options', `-c search_path=${schema}`);
     Object.assign(overrides, { VECTOR_STORE: 'postgres', DATABASE_URL: u.toString() });
@@ -297,7 +300,7 @@ async function build(size: number): Promise<Built> {
     async close() {
       await container.close();
       if (!kept) await rm(dataDir, { recursive: true, force: true });
-      if (schema) await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      if (schema && !keptSchema) await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     },
   };
 }
@@ -311,18 +314,30 @@ function builtKey(): string {
 }
 
 /** The questions of a namespace kept by an earlier run with the same options, or null (none, or another build). */
-async function readBuilt(dir: string): Promise<{ questions: string[]; vague: string[] } | null> {
+async function readBuilt(dir: string, schema: string | null): Promise<{ questions: string[]; vague: string[] } | null> {
   const text = await readFile(join(dir, BUILT), 'utf8').catch(() => null);
-  if (text === null) {
+  if (text === null || (schema !== null && !(await schemaExists(schema)))) {
     // A half-built or different namespace would be measured as if whole: it is built again from nothing.
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
+    if (schema) await admin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     return null;
   }
   const saved = JSON.parse(text) as { key: string; questions: string[]; vague: string[] };
   if (saved.key !== builtKey())
     throw new Error(`${dir} holds a namespace built with other options; remove it or give another --data-dir`);
   return saved;
+}
+
+async function schemaExists(schema: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: args.postgres });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    return rows.length > 0;
+  } finally {
+    await client.end();
+  }
 }
 
 async function admin(sql: string): Promise<void> {
@@ -453,7 +468,7 @@ async function main(): Promise<void> {
       const cutSeen = { pickMs: [] as number[], documents: [] as number[] };
       const cutLat = await measure(b.container, b.vague, variantService(b.container, { readAlike: false }), cutSeen);
       const base =
-        size <= Number(args['baseline-max']) && hasText
+        size <= Number(args['baseline-max']) && hasText && Number(args['baseline-queries']) > 0
           ? await measure(
               b.container,
               b.questions.slice(0, Number(args['baseline-queries'])),
