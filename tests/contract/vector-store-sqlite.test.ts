@@ -48,6 +48,32 @@ describe('SqliteVectorStore on disk', () => {
     return s;
   }
 
+  it('lets other work run while a dense search scores a large scope, and scores it whole', async () => {
+    const s = await open();
+    // 40 documents of 300 chunks: about three times the chunks scored between two turns of the event loop.
+    const docs = Array.from({ length: 40 }, (_, d) => ({ documentId: `d${d}`, version: 'v1' }));
+    const chunks = docs.flatMap((d) => makeChunks('ns', d.documentId, d.version, 300, rand));
+    await s.upsert('ns', chunks);
+    const q = randomVector(rand);
+    let turns = 0;
+    let done = false;
+    const turn = () => {
+      turns++;
+      if (!done) setImmediate(turn);
+    };
+    setImmediate(turn);
+    const best = await s.search('ns', docs, q, 5);
+    const during = turns;
+    done = true;
+    // The event loop turned while it searched: it did not run as one task to the end.
+    expect(during).toBeGreaterThan(1);
+    const expected = chunks
+      .map((c) => ({ id: c.id, score: cosine(c.vector, q) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 5);
+    expect(best.map((h) => h.chunk.id)).toEqual(expected.map((e) => e.id));
+  });
+
   it('keeps chunks and scores when the database is opened again', async () => {
     const chunks = makeChunks('ns', 'doc', 'v1', 20, rand);
     const a = await open();

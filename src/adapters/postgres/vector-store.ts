@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import type {
   ChunkRecord,
@@ -6,7 +7,7 @@ import type {
   StoredChunk,
   VectorStore,
 } from '../../ports/vector-store.js';
-import { byScore, cosine, dot, norm, topScored } from '../vector-store/exact.js';
+import { byScore, cosine, dot, norm, topScored, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkSpace } from '../vector-store/space.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
@@ -155,10 +156,13 @@ export class PostgresVectorStore implements VectorStore {
       [dims, namespace, ids, versions, this.#model],
     );
     const qn = norm(query);
-    return rows.map((r) => {
+    const out: ScoredChunk[] = [];
+    for (const [i, r] of rows.entries()) {
+      if (i > 0 && i % YIELD_EVERY === 0) await setImmediate();
       const v = bytesToVector(r.vector);
-      return { chunk: toRecord(namespace, r), score: cosine(dot(query, v), qn * norm(v)) };
-    });
+      out.push({ chunk: toRecord(namespace, r), score: cosine(dot(query, v), qn * norm(v)) });
+    }
+    return out;
   }
 
   async search(

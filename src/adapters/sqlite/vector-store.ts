@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { AppError } from '../../errors.js';
 import { Lru } from '../../core/lru.js';
@@ -10,7 +11,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
-import { cosine, dot, norm, topScored } from '../vector-store/exact.js';
+import { cosine, dot, norm, topScored, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkSpace } from '../vector-store/space.js';
 import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
 import { SqliteSearchThread } from './search-thread.js';
@@ -222,6 +223,7 @@ export class SqliteVectorStore implements VectorStore {
     checkVector(query, dims, 'query');
     const qn = norm(query, 0, dims);
     const out: ScoredChunk[] = [];
+    let sinceYield = 0;
     for (const seg of this.#segments(namespace, docs, dims)) {
       const { chunks, vectors, norms } = seg;
       for (let i = 0; i < chunks.length; i++) {
@@ -230,6 +232,11 @@ export class SqliteVectorStore implements VectorStore {
           chunk: chunks[i] as ChunkRecord,
           score: cosine(dot(query, vectors, i * dims, dims), denom),
         });
+      }
+      sinceYield += chunks.length;
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await setImmediate();
       }
     }
     return out;
@@ -338,18 +345,16 @@ export class SqliteVectorStore implements VectorStore {
     return this.#dims;
   }
 
-  /** The segments of the requested versions that exist, each read once per generation. */
-  #segments(namespace: string, docs: readonly DocumentVersionRef[], dims: number): Segment[] {
+  /** The segments of the requested versions that exist, each read once per generation, as they are asked for. */
+  *#segments(namespace: string, docs: readonly DocumentVersionRef[], dims: number): Generator<Segment> {
     const seen = new Set<string>();
-    const out: Segment[] = [];
     for (const d of docs) {
       const key = `${dims}\0${namespace}\0${d.documentId}\0${d.version}`;
       if (seen.has(key)) continue;
       seen.add(key);
       const seg = this.#segment(key, namespace, d, dims);
-      if (seg) out.push(seg);
+      if (seg) yield seg;
     }
-    return out;
   }
 
   #segment(key: string, namespace: string, d: DocumentVersionRef, dims: number): Segment | null {

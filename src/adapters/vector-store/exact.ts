@@ -54,3 +54,10 @@ export function byScore(a: ScoredChunk, b: ScoredChunk): number {
 export function topScored(scored: ScoredChunk[], limit: number): ScoredChunk[] {
   return scored.sort(byScore).slice(0, Math.max(0, Math.floor(limit)));
 }
+
+/**
+ * Chunks scored between two turns of the event loop in an exact dense search: over a whole namespace the embedded and
+ * PostgreSQL stores score every chunk on the main thread (over a second at 100k chunks on SQLite with the vectors not
+ * held), and other requests must not wait that out.
+ */
+export const YIELD_EVERY = 4096;
