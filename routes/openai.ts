@@ -216,6 +216,7 @@ const routes: FastifyPluginAsync = async (app) => {
           401: Type.Ref('OpenAiErrorBody'),
           404: Type.Ref('OpenAiErrorBody'),
           409: Type.Ref('OpenAiErrorBody'),
+          422: Type.Ref('OpenAiErrorBody'),
         },
       },
       ...plainJson,

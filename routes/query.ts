@@ -164,6 +164,7 @@ const routes: FastifyPluginAsync = async (app) => {
           400: Type.Ref('ErrorBody'),
           404: Type.Ref('ErrorBody'),
           409: Type.Ref('ErrorBody'),
+          422: Type.Ref('ErrorBody'),
         },
       },
       ...plainJson,

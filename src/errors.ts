@@ -23,6 +23,11 @@ export const ErrorCatalogue = {
     message: 'The text could not be tokenized within %s ms: send it as smaller documents',
   },
   QUESTION_TOO_LONG: { status: 400, message: 'The question has %s characters, more than the limit of %s' },
+  NO_SEARCH_TERMS: {
+    status: 422,
+    message:
+      'The question has no word to find documents by (every word of it is a stopword): ask with the words the documents hold, or name the documents with documentIds',
+  },
   INVALID_ID: {
     status: 400,
     message: 'Invalid id %s: use 1–128 characters from A–Z a–z 0–9 . _ - : (not starting with . or -)',

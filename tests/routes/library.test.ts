@@ -201,6 +201,27 @@ describe.each([
     expect(r.body.library.reasons.join(' ')).toMatch(/nothing in the question names a document/);
   });
 
+  it('refuses a question of stopwords only over the whole namespace with 422 NO_SEARCH_TERMS, and reads named documents as asked', async () => {
+    for (const [path, extra] of [
+      ['/v1/retrieve', {}],
+      ['/v1/query', {}],
+      ['/v1/answer', { strategy: 'rag' }],
+    ] as const) {
+      const r = await s.call('POST', path, { question: 'What is it?', ...extra });
+      expect(r.status, path).toBe(422);
+      expect(r.body.error.code, path).toBe('NO_SEARCH_TERMS');
+      expect(r.body.error.message, path).toMatch(/every word of it is a stopword/);
+    }
+    // The same question over a named document is read (a whole-text strategy can answer it).
+    const named = await s.call('POST', '/v1/retrieve', { question: 'What is it?', documentIds: [holder] });
+    expect(named.status).toBe(200);
+    expect(named.body.library).toBeNull();
+    // A dense score is what the caller asked for: the question's vector is compared, no refusal.
+    const dense = await s.call('POST', '/v1/retrieve', { question: 'What is it?', score: 'dense' });
+    expect(dense.status).toBe(200);
+    expect(dense.body.library.candidates.dense).toBeGreaterThan(0);
+  });
+
   it('/v1/answer with a whole-text strategy reads the picked documents, not the namespace', async () => {
     const r = await s.call('POST', '/v1/answer', { question: QUESTION, strategy: 'full' });
     expect(r.status).toBe(200);

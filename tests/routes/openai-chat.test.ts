@@ -187,6 +187,13 @@ describe('OpenAI-compatible chat with the extractive reader', () => {
     expect(image).toBeInstanceOf(OpenAI.BadRequestError);
     expect((image as InstanceType<typeof OpenAI.APIError>).message).toMatch(/only text is read/);
 
+    // A first question of stopwords only, over the whole namespace: nothing to find documents by.
+    const vague = await ai.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'What is it?' }] })
+      .catch((e: unknown) => e);
+    expect(vague).toBeInstanceOf(OpenAI.UnprocessableEntityError);
+    expect((vague as InstanceType<typeof OpenAI.APIError>).code).toBe('NO_SEARCH_TERMS');
+
     const schema = await s.call('POST', '/v1/chat/completions', { model: 'auto', messages: [] });
     expect(schema.status).toBe(400);
     expect(schema.body.error).toMatchObject({ type: 'invalid_request_error', code: 'VALIDATION', param: null });

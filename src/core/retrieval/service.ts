@@ -39,6 +39,7 @@ import {
 import type { AdaptiveKResult } from './adaptive-k.js';
 import type { ScoreKind } from './defaults.js';
 import { isBlank } from '../text/blank.js';
+import { analyze } from '../text/analyse.js';
 
 export interface RetrieveInput {
   namespace: string;
@@ -302,6 +303,10 @@ export class RetrievalService {
    * selectPerDocument), at most LIBRARY_MAX_TOKENS.
    */
   private async retrieveLibrary(input: RetrieveInput, docs: readonly DocumentRecord[]): Promise<RetrievalResult> {
+    // A question of stopwords only ("What is it about?") matches no chunk by BM25, and its dense vector says nothing
+    // of any document: the dense fallback would scan every vector of the namespace (seconds at a million chunks) to
+    // pick documents at random. Named documents are still read (a whole-text strategy can answer it).
+    if (input.score === 'bm25' && analyze(input.question).length === 0) throw new AppError('NO_SEARCH_TERMS');
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
     const t0 = performance.now();
     const c = await this.namespaceCandidates(input, refs);
