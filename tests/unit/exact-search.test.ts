@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { byScore, cosine, dot, norm, topScored } from '../../src/adapters/vector-store/exact.js';
+import { byScore, cosine, dot, norm, TopScored, topScored } from '../../src/adapters/vector-store/exact.js';
 import type { ScoredChunk } from '../../src/ports/vector-store.js';
 
 function scored(documentId: string, order: number, score: number): ScoredChunk {
@@ -48,5 +49,21 @@ describe('exact vector search', () => {
     const all = () => [scored('a', 0, 0.1), scored('a', 1, 0.3), scored('a', 2, 0.2)];
     expect(topScored(all(), 2.7).map((s) => s.chunk.order)).toEqual([1, 2]);
     expect(topScored(all(), -1)).toEqual([]);
+  });
+
+  it('keeps, chunk by chunk, the same best `limit` as sorting them all, ties included', () => {
+    // Few documents, orders and scores, so that ties on score, and on score and document, are common.
+    const chunk = fc.tuple(fc.constantFrom('a', 'B', 'b', 'é'), fc.nat(20), fc.constantFrom(0, 0.1, 0.5, -0.5, 1));
+    fc.assert(
+      fc.property(fc.array(chunk, { maxLength: 300 }), fc.integer({ min: -2, max: 320 }), (cs, limit) => {
+        const all = cs.map(([d, o, score]) => scored(d, o, score));
+        const top = new TopScored(limit);
+        for (const s of all) top.offer(s);
+        const want = [...all].sort(byScore).slice(0, Math.max(0, limit));
+        expect(top.sorted()).toEqual(want);
+        expect(topScored(all, limit)).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -11,7 +11,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
-import { cosine, dot, norm, topScored, YIELD_EVERY } from '../vector-store/exact.js';
+import { cosine, dot, norm, TopScored, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkSpace } from '../vector-store/space.js';
 import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
 import { SqliteSearchThread } from './search-thread.js';
@@ -219,26 +219,8 @@ export class SqliteVectorStore implements VectorStore {
   }
 
   async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
-    const dims = this.#ready();
-    checkVector(query, dims, 'query');
-    const qn = norm(query, 0, dims);
     const out: ScoredChunk[] = [];
-    let sinceYield = 0;
-    for (const seg of this.#segments(namespace, docs, dims)) {
-      const { chunks, vectors, norms } = seg;
-      for (let i = 0; i < chunks.length; i++) {
-        const denom = qn * (norms[i] as number);
-        out.push({
-          chunk: chunks[i] as ChunkRecord,
-          score: cosine(dot(query, vectors, i * dims, dims), denom),
-        });
-      }
-      sinceYield += chunks.length;
-      if (sinceYield >= YIELD_EVERY) {
-        sinceYield = 0;
-        await setImmediate();
-      }
-    }
+    await this.#score(namespace, docs, query, (s) => out.push(s));
     return out;
   }
 
@@ -248,7 +230,34 @@ export class SqliteVectorStore implements VectorStore {
     query: Float32Array,
     limit: number,
   ): Promise<ScoredChunk[]> {
-    return topScored(await this.scoreAll(namespace, docs, query), limit);
+    const top = new TopScored(limit);
+    await this.#score(namespace, docs, query, (s) => top.offer(s));
+    return top.sorted();
+  }
+
+  /** Every chunk of the versions asked for with its cosine to `query`, handed to `each`, giving way to the event loop. */
+  async #score(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    each: (s: ScoredChunk) => void,
+  ): Promise<void> {
+    const dims = this.#ready();
+    checkVector(query, dims, 'query');
+    const qn = norm(query, 0, dims);
+    let sinceYield = 0;
+    for (const seg of this.#segments(namespace, docs, dims)) {
+      const { chunks, vectors, norms } = seg;
+      for (let i = 0; i < chunks.length; i++) {
+        const denom = qn * (norms[i] as number);
+        each({ chunk: chunks[i] as ChunkRecord, score: cosine(dot(query, vectors, i * dims, dims), denom) });
+      }
+      sinceYield += chunks.length;
+      if (sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await setImmediate();
+      }
+    }
   }
 
   /**
