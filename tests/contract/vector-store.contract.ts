@@ -284,6 +284,27 @@ export function vectorStoreContract(name: string, make: () => Promise<VectorStor
       expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
     });
 
+    it('refuses a vector with a NaN or an infinity, or of the wrong size, with VECTOR_STORE_ERROR, and writes none of the batch', async () => {
+      const doc = { documentId: 'doc', version: 'v1' };
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+        const chunks = makeChunks(ns, 'doc', 'v1', 3, rand);
+        chunks[2]!.vector[1] = bad;
+        const err = await store.upsert(ns, chunks).catch((e: unknown) => e);
+        expect((err as AppError).code).toBe('VECTOR_STORE_ERROR');
+        expect((err as AppError).message).toMatch(/non-finite/);
+        const query = randomVector(rand);
+        query[0] = bad;
+        await store.upsert(ns, makeChunks(ns, 'other', 'v1', 1, rand));
+        const q = await store.scoreAll(ns, [{ documentId: 'other', version: 'v1' }], query).catch((e: unknown) => e);
+        expect((q as AppError).code).toBe('VECTOR_STORE_ERROR');
+      }
+      const short = makeChunks(ns, 'doc', 'v1', 2, rand);
+      short[1] = { ...short[1]!, vector: new Float32Array(DIMS - 1) };
+      expect(((await store.upsert(ns, short).catch((e: unknown) => e)) as AppError).code).toBe('VECTOR_STORE_ERROR');
+      expect(await store.hasChunks(ns, doc)).toBe(false);
+      expect(await store.getChunks(ns, doc)).toEqual([]);
+    });
+
     describe('searchText (lexical search at the store, where the backend has it)', () => {
       const texts = [
         'The lighthouse keeper rowed to the island at dawn.',

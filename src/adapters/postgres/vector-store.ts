@@ -8,7 +8,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { byScore, cosine, dot, norm, topScored, YIELD_EVERY } from '../vector-store/exact.js';
-import { checkSpace } from '../vector-store/space.js';
+import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
 
@@ -65,20 +65,9 @@ export class PostgresVectorStore implements VectorStore {
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
     const dims = this.#ready();
     // One row per id (the last wins): INSERT … ON CONFLICT may not touch a row twice.
+    checkChunks(namespace, chunks, dims);
     const byId = new Map<string, StoredChunk>();
-    for (const c of chunks) {
-      if (c.namespace !== namespace) {
-        throw new AppError('VECTOR_STORE_ERROR', [
-          `chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`,
-        ]);
-      }
-      if (c.vector.length !== dims) {
-        throw new AppError('VECTOR_STORE_ERROR', [
-          `chunk ${c.id} has ${c.vector.length} dimensions, the store holds ${dims}`,
-        ]);
-      }
-      byId.set(c.id, c);
-    }
+    for (const c of chunks) byId.set(c.id, c);
     const rows = [...byId.values()];
     if (rows.length === 0) return;
     const model = this.#model;
@@ -143,9 +132,7 @@ export class PostgresVectorStore implements VectorStore {
 
   async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
     const dims = this.#ready();
-    if (query.length !== dims) {
-      throw new AppError('VECTOR_STORE_ERROR', [`query has ${query.length} dimensions, the store holds ${dims}`]);
-    }
+    checkVector(query, dims, 'query');
     if (docs.length === 0) return [];
     const { ids, versions } = refs(docs);
     const { rows } = await this.#db.query<ChunkRow & { vector: Buffer }>(

@@ -12,7 +12,7 @@ import type {
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 import { cosine, dot, norm, TopScored, YIELD_EVERY } from '../vector-store/exact.js';
-import { checkSpace } from '../vector-store/space.js';
+import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
 import { SqliteSearchThread } from './search-thread.js';
 
@@ -154,14 +154,7 @@ export class SqliteVectorStore implements VectorStore {
 
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
     const dims = this.#ready();
-    for (const c of chunks) {
-      if (c.namespace !== namespace) {
-        throw new AppError('VECTOR_STORE_ERROR', [
-          `chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`,
-        ]);
-      }
-      checkVector(c.vector, dims, `chunk ${c.id}`);
-    }
+    checkChunks(namespace, chunks, dims);
     const { upsert, touch, modelOf, deleteVersion } = this.#sql;
     const model = this.#model;
     this.#run(() =>
@@ -438,13 +431,4 @@ function buildSegment(
     return Object.freeze(toRecord(namespace, r));
   });
   return { gen, chunks, vectors, norms, bytes: vectors.byteLength + norms.byteLength + textBytes };
-}
-
-function checkVector(v: Float32Array, dims: number, what: string): void {
-  if (!(v instanceof Float32Array) || v.length !== dims) {
-    throw new AppError('VECTOR_STORE_ERROR', [`${what} has ${v?.length ?? 'no'} dimensions, the store holds ${dims}`]);
-  }
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw new AppError('VECTOR_STORE_ERROR', [`${what} has a non-finite component`]);
-  }
 }

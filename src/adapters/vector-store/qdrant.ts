@@ -15,7 +15,7 @@ import type {
 } from '../../ports/vector-store.js';
 import { toChunkRecord } from './chunk-record.js';
 import { DEFAULT_AVG_CHUNK_TERMS, chunkSparseVector, querySparseVector } from './sparse.js';
-import { checkSpace } from './space.js';
+import { checkChunks, checkSpace, checkVector } from './space.js';
 
 /** The named sparse vector of every point: its BM25 term weights, idf applied by Qdrant (`modifier: idf`). */
 export const LEXICAL_VECTOR = 'text';
@@ -138,17 +138,8 @@ export class QdrantVectorStore implements VectorStore {
 
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
     const { collection, dims } = this.#ready();
+    checkChunks(namespace, chunks, dims);
     const points: Schemas['PointStruct'][] = chunks.map((c) => {
-      if (c.namespace !== namespace) {
-        throw new AppError('VECTOR_STORE_ERROR', [
-          `chunk ${c.id} belongs to namespace ${c.namespace}, not ${namespace}`,
-        ]);
-      }
-      if (c.vector.length !== dims) {
-        throw new AppError('VECTOR_STORE_ERROR', [
-          `chunk ${c.id} has ${c.vector.length} dimensions, the collection holds ${dims}`,
-        ]);
-      }
       const dense = Array.from(c.vector);
       const vector = this.#lexical
         ? { [DENSE_VECTOR]: dense, [LEXICAL_VECTOR]: chunkSparseVector(c.text, this.#avgChunkTerms) }
@@ -289,11 +280,7 @@ export class QdrantVectorStore implements VectorStore {
   }
 
   #checkQuery(query: Float32Array): void {
-    if (query.length !== this.#dims) {
-      throw new AppError('VECTOR_STORE_ERROR', [
-        `query has ${query.length} dimensions, the collection holds ${this.#dims}`,
-      ]);
-    }
+    checkVector(query, this.#dims!, 'query');
   }
 
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
