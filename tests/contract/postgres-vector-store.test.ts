@@ -49,6 +49,19 @@ describe('PostgresVectorStore specifics on the real server', () => {
     'Gulls circled the harbour wall while the tide went out.',
   ];
 
+  it('reads a scope larger than one fetch of its cursor whole: every chunk once, and the same best chunks as sorting them all', async () => {
+    // 3 × 3,100 chunks: the cursor fetches 4,096 rows at a time, so the rows come in three fetches.
+    const docs = ['a', 'b', 'c'].map((documentId) => ({ documentId, version: 'v1' }));
+    const chunks = docs.flatMap((d) => makeChunks('ns', d.documentId, d.version, 3100, rand));
+    await store.upsert('ns', chunks);
+    const q = randomVector(rand);
+    const all = await store.scoreAll('ns', docs, q);
+    expect(all).toHaveLength(chunks.length);
+    expect(new Set(all.map((s) => s.chunk.id)).size).toBe(chunks.length);
+    const best = [...all].sort((x, y) => y.score - x.score).slice(0, 7);
+    expect((await store.search('ns', docs, q, 7)).map((s) => s.chunk.id)).toEqual(best.map((s) => s.chunk.id));
+  });
+
   it('searchText ranks by BM25: chunks holding more and rarer query terms first, only those of the requested versions', async () => {
     await store.upsert('ns', withTexts(makeChunks('ns', 'doc', 'v1', 5, rand), TEXTS));
     await store.upsert(

@@ -1,4 +1,3 @@
-import { setImmediate } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import type {
   ChunkRecord,
@@ -7,7 +6,7 @@ import type {
   StoredChunk,
   VectorStore,
 } from '../../ports/vector-store.js';
-import { byScore, cosine, dot, norm, topScored, YIELD_EVERY } from '../vector-store/exact.js';
+import { byScore, cosine, dot, norm, TopScored, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
@@ -131,24 +130,8 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
-    const dims = this.#ready();
-    checkVector(query, dims, 'query');
-    if (docs.length === 0) return [];
-    const { ids, versions } = refs(docs);
-    const { rows } = await this.#db.query<ChunkRow & { vector: Buffer }>(
-      'vectors.scoreAll',
-      `SELECT c.id, c.document_id, c.version, c.ord, c.start_at, c.end_at, c.tokens, c.body, c.vector
-       FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
-       WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $5`,
-      [dims, namespace, ids, versions, this.#model],
-    );
-    const qn = norm(query);
     const out: ScoredChunk[] = [];
-    for (const [i, r] of rows.entries()) {
-      if (i > 0 && i % YIELD_EVERY === 0) await setImmediate();
-      const v = bytesToVector(r.vector);
-      out.push({ chunk: toRecord(namespace, r), score: cosine(dot(query, v), qn * norm(v)) });
-    }
+    await this.#score(namespace, docs, query, (s) => out.push(s));
     return out;
   }
 
@@ -158,7 +141,45 @@ export class PostgresVectorStore implements VectorStore {
     query: Float32Array,
     limit: number,
   ): Promise<ScoredChunk[]> {
-    return topScored(await this.scoreAll(namespace, docs, query), limit);
+    const top = new TopScored(limit);
+    await this.#score(namespace, docs, query, (s) => top.offer(s));
+    return top.sorted();
+  }
+
+  /**
+   * Every chunk of the versions asked for with its cosine to `query`, handed to `each`. The rows come through a cursor,
+   * YIELD_EVERY at a time: over a whole namespace one result would hold every chunk's text and vector at once (some 3 GB
+   * at a million chunks) in this process, and scoring it would hold the event loop.
+   */
+  async #score(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    each: (s: ScoredChunk) => void,
+  ): Promise<void> {
+    const dims = this.#ready();
+    checkVector(query, dims, 'query');
+    if (docs.length === 0) return;
+    const { ids, versions } = refs(docs);
+    const qn = norm(query);
+    await this.#db.transaction('vectors.search', async (client) => {
+      // A cursor reads one snapshot, taken when it is declared, however many fetches it takes.
+      await client.query(
+        `DECLARE scored NO SCROLL CURSOR FOR
+         SELECT c.id, c.document_id, c.version, c.ord, c.start_at, c.end_at, c.tokens, c.body, c.vector
+         FROM chunks c JOIN unnest($3::text[], $4::text[]) AS d(document_id, version) USING (document_id, version)
+         WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $5`,
+        [dims, namespace, ids, versions, this.#model],
+      );
+      for (;;) {
+        const { rows } = await client.query<ChunkRow & { vector: Buffer }>(`FETCH ${YIELD_EVERY} FROM scored`);
+        for (const r of rows) {
+          const v = bytesToVector(r.vector);
+          each({ chunk: toRecord(namespace, r), score: cosine(dot(query, v), qn * norm(v)) });
+        }
+        if (rows.length < YIELD_EVERY) return;
+      }
+    });
   }
 
   async searchText(

@@ -113,8 +113,8 @@ export class TopScored {
 }
 
 /**
- * Chunks scored between two turns of the event loop in an exact dense search: over a whole namespace the embedded and
- * PostgreSQL stores score every chunk on the main thread (over a second at 100k chunks on SQLite with the vectors not
- * held), and other requests must not wait that out.
+ * Chunks scored between two turns of the event loop in an exact dense search (the embedded store), and rows fetched at
+ * a time (PostgreSQL's cursor): over a whole namespace both stores score every chunk on the main thread (over a second
+ * at 100k chunks on SQLite with the vectors not held), and other requests must not wait that out.
  */
 export const YIELD_EVERY = 4096;
