@@ -6,7 +6,7 @@ import type {
   StoredChunk,
   VectorStore,
 } from '../../ports/vector-store.js';
-import { byScore, cosine, dot, norm, TopScored, YIELD_EVERY } from '../vector-store/exact.js';
+import { allScored, bestScored, byScore, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
@@ -130,9 +130,7 @@ export class PostgresVectorStore implements VectorStore {
   }
 
   async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
-    const out: ScoredChunk[] = [];
-    await this.#score(namespace, docs, query, (s) => out.push(s));
-    return out;
+    return allScored((each) => this.#score(namespace, docs, query, each));
   }
 
   async search(
@@ -141,9 +139,7 @@ export class PostgresVectorStore implements VectorStore {
     query: Float32Array,
     limit: number,
   ): Promise<ScoredChunk[]> {
-    const top = new TopScored(limit);
-    await this.#score(namespace, docs, query, (s) => top.offer(s));
-    return top.sorted();
+    return bestScored((each) => this.#score(namespace, docs, query, each), limit);
   }
 
   /**

@@ -11,7 +11,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
-import { cosine, dot, norm, TopScored, YIELD_EVERY } from '../vector-store/exact.js';
+import { allScored, bestScored, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
 import { SqliteSearchThread } from './search-thread.js';
@@ -212,9 +212,7 @@ export class SqliteVectorStore implements VectorStore {
   }
 
   async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
-    const out: ScoredChunk[] = [];
-    await this.#score(namespace, docs, query, (s) => out.push(s));
-    return out;
+    return allScored((each) => this.#score(namespace, docs, query, each));
   }
 
   async search(
@@ -223,9 +221,7 @@ export class SqliteVectorStore implements VectorStore {
     query: Float32Array,
     limit: number,
   ): Promise<ScoredChunk[]> {
-    const top = new TopScored(limit);
-    await this.#score(namespace, docs, query, (s) => top.offer(s));
-    return top.sorted();
+    return bestScored((each) => this.#score(namespace, docs, query, each), limit);
   }
 
   /** Every chunk of the versions asked for with its cosine to `query`, handed to `each`, giving way to the event loop. */

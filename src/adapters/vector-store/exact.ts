@@ -57,6 +57,23 @@ export function topScored(scored: readonly ScoredChunk[], limit: number): Scored
   return top.sorted();
 }
 
+/** A store's one pass over the chunks of a scope, each handed to `each` with its score. */
+export type ScoringPass = (each: (s: ScoredChunk) => void) => Promise<void>;
+
+/** Every chunk a scoring pass scores (a store's scoreAll). */
+export async function allScored(pass: ScoringPass): Promise<ScoredChunk[]> {
+  const out: ScoredChunk[] = [];
+  await pass((s) => out.push(s));
+  return out;
+}
+
+/** The best `limit` chunks of a scoring pass, keeping no more than those as it goes (a store's search). */
+export async function bestScored(pass: ScoringPass, limit: number): Promise<ScoredChunk[]> {
+  const top = new TopScored(limit);
+  await pass((s) => top.offer(s));
+  return top.sorted();
+}
+
 /**
  * The best `limit` (floored) of the chunks offered, in {@link byScore} order, kept in a binary heap whose root is the
  * worst kept: a whole-namespace search offers every chunk of it, and sorting a million to keep two hundred took over a
