@@ -202,20 +202,33 @@ export class PostgresVectorStore implements VectorStore {
          FROM terms
        ),
        -- N and the average length from the versions' sums (chunk_lengths, migration 008: count(*) and sum(len) of
-       -- their chunks), not from a scan of every chunk in scope.
+       -- their chunks), not from a scan of every chunk in scope; and whether the scope is every version this model
+       -- wrote in the namespace (a whole-namespace question with no version pending or replaced).
        stats AS (
-         SELECT coalesce(sum(l.chunks), 0)::float8 AS n, greatest(sum(l.len) / sum(l.chunks), 1)::float8 AS avgdl
-         FROM chunk_lengths l JOIN refs d USING (document_id, version)
+         SELECT coalesce(sum(l.chunks) FILTER (WHERE d.document_id IS NOT NULL), 0)::float8 AS n,
+                greatest(sum(l.len) FILTER (WHERE d.document_id IS NOT NULL)
+                         / sum(l.chunks) FILTER (WHERE d.document_id IS NOT NULL), 1)::float8 AS avgdl,
+                coalesce(bool_and(d.document_id IS NOT NULL), false) AS whole
+         FROM chunk_lengths l LEFT JOIN refs d USING (document_id, version)
          WHERE l.dims = $1 AND l.namespace = $2 AND l.model = $9
        ),
+       -- Only the query's lexemes are unnested: setweight marks their positions, ts_filter keeps those (both in C,
+       -- where unnesting a chunk's every lexeme to pick a few costs a row per lexeme). The match is on the table
+       -- rather than on a materialised scope, so the GIN index finds the chunks holding any term. One branch runs
+       -- (the other's one-time filter is false): the whole namespace needs no join to the scope, which cost a third
+       -- of a whole-namespace search.
        hits AS (
          SELECT c.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, c.len::float8 AS len
-         FROM chunks c JOIN refs d USING (document_id, version)
-         -- Only the query's lexemes are unnested: setweight marks their positions, ts_filter keeps those (both in C,
-         -- where unnesting a chunk's every lexeme to pick a few costs a row per lexeme).
+         FROM chunks c
          CROSS JOIN LATERAL unnest(ts_filter(setweight(c.lexemes, 'A', (SELECT lexemes FROM q)), '{a}')) u
-         -- On the table rather than on a materialised scope, so the GIN index can find the chunks holding any term.
-         WHERE c.dims = $1 AND c.namespace = $2 AND c.model = $9 AND c.lexemes @@ (SELECT query FROM q)
+         WHERE (SELECT whole FROM stats)
+           AND c.dims = $1 AND c.namespace = $2 AND c.model = $9 AND c.lexemes @@ (SELECT query FROM q)
+         UNION ALL
+         SELECT c.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, c.len::float8 AS len
+         FROM chunks c JOIN refs d USING (document_id, version)
+         CROSS JOIN LATERAL unnest(ts_filter(setweight(c.lexemes, 'A', (SELECT lexemes FROM q)), '{a}')) u
+         WHERE NOT (SELECT whole FROM stats)
+           AND c.dims = $1 AND c.namespace = $2 AND c.model = $9 AND c.lexemes @@ (SELECT query FROM q)
        ),
        df AS (SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme),
        scored AS (
