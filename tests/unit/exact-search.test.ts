@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { byScore, cosine, dot, norm, TopScored, topScored } from '../../src/adapters/vector-store/exact.js';
+import { bestScored, byScore, cosine, dot, norm, TopScored } from '../../src/adapters/vector-store/exact.js';
 import type { ScoredChunk } from '../../src/ports/vector-store.js';
 
 function scored(documentId: string, order: number, score: number): ScoredChunk {
@@ -45,10 +45,12 @@ describe('exact vector search', () => {
     expect(all.sort(byScore).map((s) => s.chunk.id)).toEqual(['z#0', 'B#0', 'a#1', 'a#2', 'b#0']);
   });
 
-  it('topScored keeps the best floor(limit), none for a negative limit', () => {
-    const all = () => [scored('a', 0, 0.1), scored('a', 1, 0.3), scored('a', 2, 0.2)];
-    expect(topScored(all(), 2.7).map((s) => s.chunk.order)).toEqual([1, 2]);
-    expect(topScored(all(), -1)).toEqual([]);
+  it('bestScored keeps the best floor(limit) of a scoring pass, none for a negative limit', async () => {
+    const pass = async (each: (s: ScoredChunk) => void) => {
+      for (const s of [scored('a', 0, 0.1), scored('a', 1, 0.3), scored('a', 2, 0.2)]) each(s);
+    };
+    expect((await bestScored(pass, 2.7)).map((s) => s.chunk.order)).toEqual([1, 2]);
+    expect(await bestScored(pass, -1)).toEqual([]);
   });
 
   it('keeps, chunk by chunk, the same best `limit` as sorting them all, ties included', () => {
@@ -61,7 +63,6 @@ describe('exact vector search', () => {
         for (const s of all) top.offer(s);
         const want = [...all].sort(byScore).slice(0, Math.max(0, limit));
         expect(top.sorted()).toEqual(want);
-        expect(topScored(all, limit)).toEqual(want);
       }),
       { numRuns: 300 },
     );

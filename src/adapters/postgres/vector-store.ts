@@ -63,8 +63,8 @@ export class PostgresVectorStore implements VectorStore {
 
   async upsert(namespace: string, chunks: readonly StoredChunk[]): Promise<void> {
     const dims = this.#ready();
-    // One row per id (the last wins): INSERT … ON CONFLICT may not touch a row twice.
     checkChunks(namespace, chunks, dims);
+    // One row per id (the last wins): INSERT … ON CONFLICT may not touch a row twice.
     const byId = new Map<string, StoredChunk>();
     for (const c of chunks) byId.set(c.id, c);
     const rows = [...byId.values()];
@@ -144,8 +144,8 @@ export class PostgresVectorStore implements VectorStore {
 
   /**
    * Every chunk of the versions asked for with its cosine to `query`, handed to `each`. The rows come through a cursor,
-   * YIELD_EVERY at a time: over a whole namespace one result would hold every chunk's text and vector at once (some 3 GB
-   * at a million chunks) in this process, and scoring it would hold the event loop.
+   * YIELD_EVERY at a time: over a whole namespace one result would hold every chunk's text and vector at once in this
+   * process (gigabytes at a million chunks), and scoring it would hold the event loop.
    */
   async #score(
     namespace: string,
@@ -215,8 +215,8 @@ export class PostgresVectorStore implements VectorStore {
        -- Only the query's lexemes are unnested: setweight marks their positions, ts_filter keeps those (both in C,
        -- where unnesting a chunk's every lexeme to pick a few costs a row per lexeme). The match is on the table
        -- rather than on a materialised scope, so the GIN index finds the chunks holding any term. One branch runs
-       -- (the other's one-time filter is false): the whole namespace needs no join to the scope, which cost a third
-       -- of a whole-namespace search.
+       -- (the other's one-time filter is false): over the whole namespace every chunk found is in scope, and joining
+       -- each to the scope is work for nothing (docs/postgres.md).
        hits AS (
          SELECT c.id, u.lexeme, array_length(u.positions, 1)::float8 AS tf, c.len::float8 AS len
          FROM chunks c

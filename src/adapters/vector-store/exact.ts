@@ -50,13 +50,6 @@ export function byScore(a: ScoredChunk, b: ScoredChunk): number {
   );
 }
 
-/** The best `limit` of `scored` in {@link byScore} order. */
-export function topScored(scored: readonly ScoredChunk[], limit: number): ScoredChunk[] {
-  const top = new TopScored(limit);
-  for (const s of scored) top.offer(s);
-  return top.sorted();
-}
-
 /** A store's one pass over the chunks of a scope, each handed to `each` with its score. */
 export type ScoringPass = (each: (s: ScoredChunk) => void) => Promise<void>;
 
@@ -76,8 +69,8 @@ export async function bestScored(pass: ScoringPass, limit: number): Promise<Scor
 
 /**
  * The best `limit` (floored) of the chunks offered, in {@link byScore} order, kept in a binary heap whose root is the
- * worst kept: a whole-namespace search offers every chunk of it, and sorting a million to keep two hundred took over a
- * second of one task.
+ * worst kept: a whole-namespace search offers every chunk of it, and sorting them all to keep a few hundred is one
+ * long task on the event loop and holds every chunk scored.
  */
 export class TopScored {
   readonly #limit: number;
@@ -131,7 +124,7 @@ export class TopScored {
 
 /**
  * Chunks scored between two turns of the event loop in an exact dense search (the embedded store), and rows fetched at
- * a time (PostgreSQL's cursor): over a whole namespace both stores score every chunk on the main thread (over a second
- * at 100k chunks on SQLite with the vectors not held), and other requests must not wait that out.
+ * a time (PostgreSQL's cursor): over a whole namespace both stores score every chunk on the main thread, and other
+ * requests must not wait for all of it (docs/library.md has the stall this removed).
  */
 export const YIELD_EVERY = 4096;

@@ -304,7 +304,7 @@ export class RetrievalService {
    */
   private async retrieveLibrary(input: RetrieveInput, docs: readonly DocumentRecord[]): Promise<RetrievalResult> {
     // A question of stopwords only ("What is it about?") matches no chunk by BM25, and its dense vector says nothing
-    // of any document: the dense fallback would scan every vector of the namespace (seconds at a million chunks) to
+    // of any document: the dense fallback would scan every vector of the namespace (an exact search, O(chunks)) to
     // pick documents at random. Named documents are still read (a whole-text strategy can answer it).
     if (input.score === 'bm25' && analyze(input.question).length === 0) throw new AppError('NO_SEARCH_TERMS');
     const refs: DocumentVersionRef[] = docs.map((d) => ({ documentId: d.id, version: d.version! }));
