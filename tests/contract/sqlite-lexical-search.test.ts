@@ -3,22 +3,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqlite } from '../../src/adapters/sqlite/database.js';
+import { loadMigrations, openSqlite } from '../../src/adapters/sqlite/database.js';
+import { FtsTableLookup, FtsTables } from '../../src/adapters/sqlite/fts-tables.js';
 import { Fts5TopK, phraseBound, prunes, type SearchTrace } from '../../src/adapters/sqlite/lexical-search.js';
 import { SqliteVectorStore, ftsPhrases } from '../../src/adapters/sqlite/vector-store.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { DIMS, MODEL, randomVector } from './vector-store.contract.js';
 
-/** The exhaustive scorer: one FTS5 query scoring every matching row (what searchText ran before MaxScore). */
-const EXHAUSTIVE = `SELECT c.id AS id, -bm25(chunks_fts) AS score
-  FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
-  WHERE chunks_fts MATCH @match AND c.namespace = @ns AND c.dims = @dims
-    AND (c.document_id, c.version) IN (
-      SELECT v.document_id, v.version FROM json_each(@refs) j
-        JOIN chunk_versions v ON v.document_id = j.value ->> 0 AND v.version = j.value ->> 1
-      WHERE v.dims = @dims AND v.namespace = @ns AND v.model = @model)
-  ORDER BY bm25(chunks_fts), c.seq LIMIT @k`;
+/**
+ * The exhaustive scorer over a namespace's FTS5 index: one query scoring every matching row (what searchText ran
+ * before MaxScore).
+ */
+function exhaustiveQuery(db: Database.Database, ns: string) {
+  const t = new FtsTableLookup(db).get(DIMS, ns);
+  if (t === null) throw new Error(`namespace ${ns} has no index`);
+  return db.prepare<[ExhaustiveParams], { id: string; score: number }>(
+    `SELECT c.id AS id, -bm25(${t}) AS score
+     FROM ${t} JOIN chunks c ON c.seq = ${t}.rowid
+     WHERE ${t} MATCH @match AND c.namespace = @ns AND c.dims = @dims
+       AND (c.document_id, c.version) IN (
+         SELECT v.document_id, v.version FROM json_each(@refs) j
+           JOIN chunk_versions v ON v.document_id = j.value ->> 0 AND v.version = j.value ->> 1
+         WHERE v.dims = @dims AND v.namespace = @ns AND v.model = @model)
+     ORDER BY bm25(${t}), c.seq LIMIT @k`,
+  );
+}
 interface ExhaustiveParams {
   match: string;
   ns: string;
@@ -120,9 +130,9 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     await store.upsert(ns, corpus(ns, 10, 25, rand, 'v0'));
     await store.upsert('other', corpus('other', 30, 25, rand));
     const all: Array<[string, string]> = Array.from({ length: 40 }, (_, d) => [`d${d}`, 'v1']);
-    // Half the file's 80 versions, and a sixteenth of them: the file's best rows are read first only for the first.
+    // 40 of the namespace index's 50 versions, and 5 of them: the index's best rows are read first only for the first.
     const scopes = [all, all.slice(0, 5)];
-    const exhaustive = db.prepare<[ExhaustiveParams], { id: string; score: number }>(EXHAUSTIVE);
+    const exhaustive = exhaustiveQuery(db, ns);
     const search = new Fts5TopK(db);
     const paths = new Map<SearchTrace['path'], number>();
     for (let i = 0; i < 160; i++) {
@@ -160,13 +170,13 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     expect(paths.get('full')).toBeGreaterThan(5);
   });
 
-  it("runs the full query when the common phrase's best rows are mostly in another namespace, with the same result", async () => {
+  it("runs the full query when the common phrase's best rows are mostly in documents the question does not ask for, with the same result", async () => {
     const ns = 'small';
     const chunk = (space: string, o: number, text: string): StoredChunk => ({
       id: `${space}${o}`,
-      namespace: space === 's' ? ns : 'big',
-      // The other tenant's chunks in ten documents: the scope is then one version of eleven, too small a share of the
-      // file to read the file's best rows first.
+      namespace: ns,
+      // The other chunks in ten documents outside the scope: the scope is then one version of eleven, too small a
+      // share of the index to read the index's best rows first.
       documentId: space === 's' ? 'doc' : `doc${o % 10}`,
       version: 'v1',
       order: o,
@@ -181,15 +191,15 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
       ...Array.from({ length: 30 }, (_, o) => chunk('s', o, `xrare ${o % 10 === 0 ? 'xcommon' : 'xplain'} x${o}`)),
       ...Array.from({ length: 20 }, (_, o) => chunk('s', 30 + o, `xcommon xplain xother x${o}`)),
     ]);
-    // The other tenant: the common word twice in short chunks (they outrank ours), and filler so it stays rare-ish.
-    await store.upsert('big', [
+    // The documents not asked for: the common word twice in short chunks (they outrank ours), and filler so it stays
+    // rare-ish.
+    await store.upsert(ns, [
       ...Array.from({ length: 200 }, (_, o) => chunk('b', o, 'xcommon xcommon')),
       ...Array.from({ length: 800 }, (_, o) => chunk('b', 200 + o, `xfiller x${o}`)),
     ]);
     const refs: Array<[string, string]> = [['doc', 'v1']];
     const phrases = ftsPhrases('xcommon xrare');
-    const want = db
-      .prepare<[ExhaustiveParams], { id: string }>(EXHAUSTIVE)
+    const want = exhaustiveQuery(db, ns)
       .all({ match: phrases.join(' OR '), ns, dims: DIMS, refs: JSON.stringify(refs), k: 40, model: MODEL })
       .map((r) => r.id);
     const got = new Fts5TopK(db).search({
@@ -262,7 +272,7 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
       await mine.upsert(ns, corpus(ns, 30, 20, rand));
       // The same refs string for every search, as whole-namespace questions send it.
       const refs = JSON.stringify(Array.from({ length: 30 }, (_, d) => [`d${d}`, 'v1']));
-      const exhaustive = here.prepare<[ExhaustiveParams], { id: string; score: number }>(EXHAUSTIVE);
+      const exhaustive = exhaustiveQuery(here, ns);
       const search = new Fts5TopK(here);
       let writes = 0;
       for (let i = 0; i < 120; i++) {
@@ -289,3 +299,112 @@ describe('Fts5TopK (MaxScore over FTS5)', () => {
     });
   });
 });
+
+describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+  const file = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'air-fts-ns-'));
+    dirs.push(dir);
+    return join(dir, 'db.sqlite');
+  };
+  const QUESTIONS = ['x1 x2', 'x0 x5 x9', 'x3', 'x40 x1', 'x7 x0 x2 x11'];
+  const refsOf = (chunks: readonly StoredChunk[]): Array<{ documentId: string; version: string }> =>
+    [...new Map(chunks.map((c) => [`${c.documentId}\0${c.version}`, c])).values()].map((c) => ({
+      documentId: c.documentId,
+      version: c.version,
+    }));
+
+  /** Every question's results (ids and scores) over `ns` through the store's searchText. */
+  async function answers(store: SqliteVectorStore, ns: string, chunks: readonly StoredChunk[]) {
+    const refs = refsOf(chunks);
+    const out: Array<Array<[string, number]>> = [];
+    for (const q of QUESTIONS)
+      out.push((await store.searchText(ns, refs, q, 30)).map((s) => [s.chunk.id, s.score] as [string, number]));
+    return out;
+  }
+
+  it("ranks a namespace's chunks the same whatever other namespaces the file holds, and keeps each index to its chunks", async () => {
+    const rand = seededRandom(5);
+    const mine = corpus('mine', 12, 10, rand);
+    // Another tenant with the same words in other proportions (a small vocabulary: its common words are ours).
+    const theirs = corpus('theirs', 40, 10, rand, 'v1', 30);
+    const alone = openSqlite(await file());
+    const shared = openSqlite(await file());
+    const a = new SqliteVectorStore({ db: alone, searchThread: false });
+    const s = new SqliteVectorStore({ db: shared, searchThread: false });
+    try {
+      for (const st of [a, s]) await st.ensureReady(DIMS, MODEL);
+      await a.upsert('mine', mine);
+      await s.upsert('theirs', theirs);
+      await s.upsert('mine', mine);
+      const want = await answers(a, 'mine', mine);
+      expect(want.flat().length).toBeGreaterThan(50);
+      expect(await answers(s, 'mine', mine)).toEqual(want);
+      // The other tenant rewrites and deletes documents: still the same, and each index holds its namespace's chunks.
+      await s.upsert('theirs', corpus('theirs', 10, 10, rand, 'v1', 30));
+      await s.deleteDocument('theirs', 'd30');
+      await s.deleteDocument('theirs', 'd31', { keepVersion: 'v2' });
+      expect(await answers(s, 'mine', mine)).toEqual(want);
+      const lookup = new FtsTableLookup(shared);
+      for (const ns of ['mine', 'theirs'])
+        expect(shared.prepare(`SELECT count(*) FROM ${lookup.get(DIMS, ns)}`).pluck().get()).toBe(
+          shared.prepare('SELECT count(*) FROM chunks WHERE namespace = ?').pluck().get(ns),
+        );
+    } finally {
+      await a.close();
+      await s.close();
+      alone.close();
+      shared.close();
+    }
+  });
+
+  it("indexes a file's chunks again per namespace on the first open after the migration, as if written now", async () => {
+    const rand = seededRandom(9);
+    const mine = corpus('mine', 10, 10, rand);
+    const theirs = corpus('theirs', 20, 10, rand, 'v1', 30);
+    // A file as the code before migration 007 left it: chunks in the file's single index (its triggers fill it).
+    const old = await file();
+    const before = openSqlite(old, { migrations: loadMigrations().filter((m) => m.version < 7) });
+    const insert = before.prepare(
+      `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const version = before.prepare(
+      'INSERT OR IGNORE INTO chunk_versions (dims, namespace, document_id, version, gen, model) VALUES (?, ?, ?, ?, 1, ?)',
+    );
+    for (const c of [...theirs, ...mine]) {
+      version.run(DIMS, c.namespace, c.documentId, c.version, MODEL);
+      insert.run(c.namespace, c.id, c.documentId, c.version, c.order, c.start, c.end, c.tokens, c.text, DIMS, blob(c.vector));
+    }
+    expect(before.prepare('SELECT count(*) FROM chunks_fts').pluck().get()).toBe(mine.length + theirs.length);
+    before.close();
+
+    const fresh = openSqlite(await file());
+    const now = new SqliteVectorStore({ db: fresh, searchThread: false });
+    const upgraded = openSqlite(old);
+    const reopened = new SqliteVectorStore({ db: upgraded, searchThread: false });
+    try {
+      await now.ensureReady(DIMS, MODEL);
+      await now.upsert('mine', mine);
+      await reopened.ensureReady(DIMS, MODEL);
+      const want = await answers(now, 'mine', mine);
+      expect(want.flat().length).toBeGreaterThan(50);
+      expect(await answers(reopened, 'mine', mine)).toEqual(want);
+      expect(upgraded.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'chunks_fts'").pluck().get()).toBe(0);
+      // Opened again (another process, the next start): nothing left to index.
+      expect(new FtsTables(upgraded).indexUnindexed()).toBe(0);
+    } finally {
+      await now.close();
+      await reopened.close();
+      fresh.close();
+      upgraded.close();
+    }
+  });
+});
+
+function blob(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}

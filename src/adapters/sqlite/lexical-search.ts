@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { FtsTableLookup } from './fts-tables.js';
 
 /** The FTS5 search of SqliteVectorStore.searchText: the question's phrases, the scope and how many chunks. */
 export interface LexicalQuery {
@@ -63,7 +64,7 @@ const ESSENTIAL_SHARE = 0.25;
 const OTHERS_ROUNDS = 3;
 
 /**
- * The file's best rows are read first only when the scope holds at least a quarter of the file's versions: the share
+ * The index's best rows are read first only when the scope holds at least a quarter of the index's versions: the share
  * of in-scope rows below which reading further is given up (`#withOthers`), so a scope that small would mostly pay
  * for a read it then discards.
  */
@@ -71,7 +72,7 @@ const SCOPE_SHARE_FOR_BEST = 4;
 
 /**
  * ... and when the essential phrases hold at least a tenth of the query's postings: scoring a row of theirs against
- * the scope (and with the others' contributions) costs about ten times reading it among the file's best rows (4 µs
+ * the scope (and with the others' contributions) costs about ten times reading it among the index's best rows (4 µs
  * against 0.4 µs a posting on bench/library.ts's 1M-chunk namespace), so past a tenth the best rows cost less.
  */
 const BEST_FIRST_POSTINGS = 10;
@@ -89,7 +90,7 @@ export interface SearchTrace {
   essential: number;
   /**
    * How the top k was found: the essential phrases' chunks sufficed (MaxScore), or with the others' best chunks, or
-   * from the file's best chunks for the whole query (where MaxScore would score many rows against the scope), or by
+   * from the index's best chunks for the whole query (where MaxScore would score many rows against the scope), or by
    * the full query.
    */
   path: 'none' | 'pruned' | 'others' | 'best' | 'full';
@@ -114,14 +115,14 @@ export interface SearchTrace {
  * scores at most the others' bounds added up; when that is below the k-th
  * best so far, nothing else can enter the top k. The essential phrases are
  * as many of the rarest as stay a small share of the postings. Failing the
- * test, the others' best chunks in the whole
- * file are read, best first, without the join (one bm25 pass over their
+ * test, the others' best chunks in the namespace's whole
+ * index are read, best first, without the join (one bm25 pass over their
  * postings, the cost of the exact bound the test lacked): a chunk holding no
  * essential phrase scores the same there as in the full query, so the top k
  * is final once the k-th best ranks above the last row read. Where MaxScore
  * would itself score many rows against the scope (no essential phrase, or
  * essential ones holding a tenth of the postings) and the scope is a good
- * share of the file, the file's best rows for the whole query are read that
+ * share of the index, the index's best rows for the whole query are read that
  * way first. The full query runs only when the best rows read are mostly
  * out of scope.
  *
@@ -129,7 +130,9 @@ export interface SearchTrace {
  * each phrase by its own document frequency, whichever query it is in), so
  * the result is the full query's: the same chunks in the same order, scores
  * equal up to the order in which FTS5 adds the phrases' contributions (the
- * second query lists them in another order: a few ulps).
+ * second query lists them in another order: a few ulps). Each namespace
+ * (and vector size) has an index of its own (fts-tables.ts), so its
+ * statistics are the namespace's alone.
  */
 export class Fts5TopK {
   /** The scope of the search running (empty between searches): what chunk_in_scope tests. */
@@ -141,11 +144,17 @@ export class Fts5TopK {
    */
   #kept: { refs: string; stamp: string; scope: ReadonlySet<string> } | null = null;
   /**
-   * Each phrase's document frequency in the file (and its versions' count), kept while the file is unchanged
+   * Each phrase's document frequency in its namespace's index (and the index's versions' count), kept while the file is unchanged
    * (`stamp`, as for the scope), at most DF_KEPT phrases: counting a common word's rows is a pass over its postings (12 ms for a word in a fifth of
    * a 1M-chunk file), and common words are the ones questions repeat.
    */
-  #dfKept: FileCounts = { stamp: '', counts: new Map(), fileVersions: new Map() };
+  #dfKept: FileCounts = { stamp: '', counts: new Map(), indexVersions: new Map() };
+  readonly #db: Database.Database;
+  readonly #tables: FtsTableLookup;
+  /** Each namespace's index statements, prepared on its first search. */
+  readonly #byTable = new Map<string, TableStatements>();
+  /** The statements of the search running: its namespace's index. */
+  #fts: TableStatements | null = null;
   readonly #sql;
   readonly #snapshot: (q: LexicalQuery, k: number, trace: SearchTrace) => SearchRow[];
 
@@ -154,27 +163,15 @@ export class Fts5TopK {
     db.function('chunk_in_scope', { deterministic: false, varargs: false }, (doc: unknown, version: unknown) =>
       this.#scope.has(`${doc}\u0000${version}`) ? 1 : 0,
     );
-    // chunks_scope (migration 005) covers the join: a chunk row holds its vector, so the table itself is a page per row.
-    const inScope = 'c.namespace = ? AND c.dims = ? AND chunk_in_scope(c.document_id, c.version)';
-    const hits = `SELECT c.seq AS seq, -bm25(chunks_fts) AS score
-      FROM chunks_fts JOIN chunks c INDEXED BY chunks_scope ON c.seq = chunks_fts.rowid
-      WHERE chunks_fts MATCH ? AND ${inScope}`;
+    this.#db = db;
+    this.#tables = new FtsTableLookup(db);
     this.#sql = {
-      hits: db.prepare<[string, string, number], Hit>(hits),
-      top: db.prepare<[string, string, number, number], Hit>(`${hits} ORDER BY bm25(chunks_fts), c.seq LIMIT ?`),
-      // The best rows of the file first, then the scope test for those only.
-      best: db.prepare<[string, number, string, number], Hit & { ok: number }>(
-        `SELECT b.seq AS seq, b.score AS score, c.seq IS NOT NULL AS ok FROM (
-           SELECT rowid AS seq, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH ?
-           ORDER BY bm25(chunks_fts), rowid LIMIT ?
-         ) b LEFT JOIN chunks c INDEXED BY chunks_scope ON c.seq = b.seq AND ${inScope}
-         ORDER BY b.score DESC, b.seq`,
-      ),
-      df: db.prepare<[string], number>('SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?').pluck(),
-      // INTEGER PRIMARY KEY values are distinct and positive: at least as many as the rows (the FTS index has one per chunk).
+      // INTEGER PRIMARY KEY values are distinct and positive: at least as many as the rows of any namespace's index.
       rows: db.prepare<[], number | null>('SELECT max(seq) FROM chunks').pluck(),
-      // One range of chunk_versions' primary key: every version of the file at these dimensions.
-      fileVersions: db.prepare<[number], number>('SELECT count(*) FROM chunk_versions WHERE dims = ?').pluck(),
+      // One range of chunk_versions' primary key: every version of the namespace's index (its dims and namespace).
+      indexVersions: db
+        .prepare<[number, string], number>('SELECT count(*) FROM chunk_versions WHERE dims = ? AND namespace = ?')
+        .pluck(),
       // The namespace's versions this model wrote, one range of the primary key. (Joined to json_each in SQL, the
       // planner scanned the JSON once per version: 200 ms for 1,000 versions.)
       versions: db
@@ -192,9 +189,13 @@ export class Fts5TopK {
     this.#snapshot = db.transaction((q: LexicalQuery, k: number, trace: SearchTrace) => {
       // The first read starts the snapshot, so the data version read next is the snapshot's.
       const n = this.#sql.rows.get() ?? 0;
+      const table = this.#tables.get(q.dims, q.namespace);
+      // Nothing of the namespace was ever indexed at these dimensions: no chunk can match.
+      if (table === null) return [];
+      this.#fts = this.#statements(table);
       // The file's state: its data version (other connections' commits) and this connection's count of changes.
       const file = `${this.#sql.dataVersion.get()}\u0000${this.#sql.changes.get()}`;
-      if (this.#dfKept.stamp !== file) this.#dfKept = { stamp: file, counts: new Map(), fileVersions: new Map() };
+      if (this.#dfKept.stamp !== file) this.#dfKept = { stamp: file, counts: new Map(), indexVersions: new Map() };
       this.#scope = this.#scopeOf(q, file);
       return this.#topK(q, k, n, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
     });
@@ -223,12 +224,13 @@ export class Fts5TopK {
       return { rows: this.#snapshot(q, k, trace), trace };
     } finally {
       this.#scope = NO_SCOPE;
+      this.#fts = null;
     }
   }
 
-  /** `n`: an upper bound of the file's rows (its largest seq), for the phrases' bounds. */
+  /** `n`: an upper bound of the index's rows (the file's largest seq), for the phrases' bounds. */
   #topK(q: LexicalQuery, k: number, n: number, trace: SearchTrace): Hit[] {
-    const { top } = this.#sql;
+    const { top } = this.#fts!;
     // A phrase no row holds adds exactly 0 to every score: leaving it out changes nothing.
     const present = q.phrases
       .map((phrase, at) => ({ phrase, at, df: this.#df(phrase) }))
@@ -243,12 +245,12 @@ export class Fts5TopK {
     let j = 0;
     for (let read = byDf[0]!.df; j + 1 < byDf.length && read <= ESSENTIAL_SHARE * postings; read += byDf[++j]!.df);
     const essentialPostings = byDf.slice(0, j).reduce((a, p) => a + p.df, 0);
-    // The file's best rows first when the scope is a good share of the file and MaxScore would score many rows
+    // The index's best rows first when the scope is a good share of the index and MaxScore would score many rows
     // against the scope anyway: no phrase is rare enough to be essential (two common words), or the essential ones
     // hold a tenth of the postings. (`present` is in question order, so the rows score bit for bit as in the full query.)
     if (
       (j === 0 || essentialPostings * BEST_FIRST_POSTINGS >= postings) &&
-      this.#scope.size * SCOPE_SHARE_FOR_BEST >= this.#fileVersions(q.dims)
+      this.#scope.size * SCOPE_SHARE_FOR_BEST >= this.#indexVersions(q.dims, q.namespace)
     ) {
       const done = this.#withOthers([], present, q, k, trace);
       if (done) {
@@ -285,32 +287,63 @@ export class Fts5TopK {
     return top.all(or(present), q.namespace, q.dims, k);
   }
 
-  /** The rows of the file holding `phrase`, from #dfKept when counted since the file last changed. */
+  /** The rows of the namespace's index holding `phrase`, from #dfKept when counted since the file last changed. */
   #df(phrase: string): number {
     const { counts } = this.#dfKept;
-    let df = counts.get(phrase);
+    const fts = this.#fts!;
+    const key = `${fts.table}\u0000${phrase}`;
+    let df = counts.get(key);
     if (df === undefined) {
-      df = this.#sql.df.get(phrase) ?? 0;
+      df = fts.df.get(phrase) ?? 0;
       if (counts.size >= DF_KEPT) counts.clear();
-      counts.set(phrase, df);
+      counts.set(key, df);
     }
     return df;
   }
 
-  /** The file's versions at `dims`, counted once while the file is unchanged. */
-  #fileVersions(dims: number): number {
-    const kept = this.#dfKept.fileVersions;
-    let n = kept.get(dims);
+  /** The versions of the namespace's index (at `dims`), counted once while the file is unchanged. */
+  #indexVersions(dims: number, namespace: string): number {
+    const kept = this.#dfKept.indexVersions;
+    const key = `${dims}\u0000${namespace}`;
+    let n = kept.get(key);
     if (n === undefined) {
-      n = this.#sql.fileVersions.get(dims) ?? 0;
-      kept.set(dims, n);
+      n = this.#sql.indexVersions.get(dims, namespace) ?? 0;
+      kept.set(key, n);
     }
     return n;
   }
 
+  /** A namespace's index statements, prepared once. */
+  #statements(table: string): TableStatements {
+    let st = this.#byTable.get(table);
+    if (st) return st;
+    const db = this.#db;
+    // chunks_scope (migration 005) covers the join: a chunk row holds its vector, so the table itself is a page per row.
+    const inScope = 'c.namespace = ? AND c.dims = ? AND chunk_in_scope(c.document_id, c.version)';
+    const hits = `SELECT c.seq AS seq, -bm25(${table}) AS score
+      FROM ${table} JOIN chunks c INDEXED BY chunks_scope ON c.seq = ${table}.rowid
+      WHERE ${table} MATCH ? AND ${inScope}`;
+    st = {
+      table,
+      hits: db.prepare<[string, string, number], Hit>(hits),
+      top: db.prepare<[string, string, number, number], Hit>(`${hits} ORDER BY bm25(${table}), c.seq LIMIT ?`),
+      // The index's best rows first, then the scope test for those only.
+      best: db.prepare<[string, number, string, number], Hit & { ok: number }>(
+        `SELECT b.seq AS seq, b.score AS score, c.seq IS NOT NULL AS ok FROM (
+           SELECT rowid AS seq, -bm25(${table}) AS score FROM ${table} WHERE ${table} MATCH ?
+           ORDER BY bm25(${table}), rowid LIMIT ?
+         ) b LEFT JOIN chunks c INDEXED BY chunks_scope ON c.seq = b.seq AND ${inScope}
+         ORDER BY b.score DESC, b.seq`,
+      ),
+      df: db.prepare<[string], number>(`SELECT count(*) FROM ${table} WHERE ${table} MATCH ?`).pluck(),
+    };
+    this.#byTable.set(table, st);
+    return st;
+  }
+
   /** Every chunk in scope holding an essential phrase, with its full score, best first. */
   #essential(essential: readonly Phrase[], others: readonly Phrase[], q: LexicalQuery): Hit[] {
-    const { hits } = this.#sql;
+    const { hits } = this.#fts!;
     const scored = new Map<number, number>();
     for (const h of hits.all(or(essential), q.namespace, q.dims)) scored.set(h.seq, h.score);
     // Those holding another phrase too: their full score (FTS5 scores every phrase of a query).
@@ -328,7 +361,7 @@ export class Fts5TopK {
   #withOthers(scored: Hit[], others: readonly Phrase[], q: LexicalQuery, k: number, trace: SearchTrace): Hit[] | null {
     const essential = new Set(scored.map((h) => h.seq));
     for (let round = 0, m = 2 * k; round < OTHERS_ROUNDS; round++, m *= 4) {
-      const best = this.#sql.best.all(or(others), m, q.namespace, q.dims);
+      const best = this.#fts!.best.all(or(others), m, q.namespace, q.dims);
       trace.othersRead += best.length;
       const candidates = [...scored, ...best.filter((h) => h.ok && !essential.has(h.seq))].sort(byScore);
       // Rows not read rank after the last one read (same order: score, then rowid).
@@ -343,11 +376,20 @@ export class Fts5TopK {
 
 const NO_SCOPE: ReadonlySet<string> = new Set();
 
-/** Counts of the file kept while it is unchanged (`stamp`): phrases' document frequencies, versions by dimensions. */
+/** Counts kept while the file is unchanged (`stamp`): phrases' rows per index, each index's versions. */
 interface FileCounts {
   stamp: string;
   counts: Map<string, number>;
-  fileVersions: Map<number, number>;
+  indexVersions: Map<string, number>;
+}
+
+/** One namespace's FTS5 index (fts-tables.ts) and the statements that search it. */
+interface TableStatements {
+  table: string;
+  hits: Database.Statement<[string, string, number], Hit>;
+  top: Database.Statement<[string, string, number, number], Hit>;
+  best: Database.Statement<[string, number, string, number], Hit & { ok: number }>;
+  df: Database.Statement<[string], number>;
 }
 const DF_KEPT = 10_000;
 

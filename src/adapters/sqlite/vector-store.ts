@@ -13,6 +13,7 @@ import type {
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
 import { allScored, bestScored, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
+import { FtsTables } from './fts-tables.js';
 import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
 import { SqliteSearchThread } from './search-thread.js';
 
@@ -64,7 +65,7 @@ export function ftsQuery(question: string): string | null {
 /**
  * Vector store in the embedded SQLite database (migration 002-chunks): one row
  * per chunk with its text, offsets, order, token count and vector as a BLOB,
- * an FTS5 index over the texts, and exact cosine scores computed here for
+ * an FTS5 index over the texts of each namespace (fts-tables.ts), and exact cosine scores computed here for
  * every chunk in scope (Adaptive-k needs the whole curve).
  *
  * Each write is one transaction, so a killed process leaves the chunks of a
@@ -81,6 +82,7 @@ export class SqliteVectorStore implements VectorStore {
   readonly #cache: Lru<string, Segment>;
   readonly #sql;
   readonly #thread: SqliteSearchThread | null;
+  readonly #fts: FtsTables;
   #inline: Fts5TopK | null = null;
   /** The last refs sent to the lexical search and their JSON: whole-namespace questions send the same ones each time. */
   #refs: { docs: readonly DocumentVersionRef[]; json: string } | null = null;
@@ -92,14 +94,21 @@ export class SqliteVectorStore implements VectorStore {
     this.#cache = new Lru(opts.cacheBytes ?? 512 * 1024 * 1024, (s) => s.bytes);
     const db = this.#db;
     this.#thread = db.memory || opts.searchThread === false ? null : new SqliteSearchThread(db.name);
+    this.#fts = new FtsTables(db);
+    // Chunks indexed by the file's single index before migration 007: indexed again, per namespace, before any search.
+    this.#fts.indexUnindexed();
     this.#sql = {
-      upsert: db.prepare(
-        `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (dims, namespace, id) DO UPDATE SET
-           document_id = excluded.document_id, version = excluded.version, ord = excluded.ord, start_char = excluded.start_char,
-           end_char = excluded.end_char, tokens = excluded.tokens, text = excluded.text, dims = excluded.dims, vector = excluded.vector`,
-      ),
+      // RETURNING seq: the row's key in the namespace's FTS5 index (an update keeps it).
+      upsert: db
+        .prepare<[string, string, string, string, number, number, number, number, string, number, Buffer], number>(
+          `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (dims, namespace, id) DO UPDATE SET
+             document_id = excluded.document_id, version = excluded.version, ord = excluded.ord, start_char = excluded.start_char,
+             end_char = excluded.end_char, tokens = excluded.tokens, text = excluded.text, dims = excluded.dims, vector = excluded.vector
+           RETURNING seq`,
+        )
+        .pluck(),
       touch: db.prepare(
         `INSERT INTO chunk_versions (dims, namespace, document_id, version, gen, model) VALUES (?, ?, ?, ?, random(), ?)
          ON CONFLICT (dims, namespace, document_id, version) DO UPDATE SET gen = random(), model = excluded.model`,
@@ -160,6 +169,7 @@ export class SqliteVectorStore implements VectorStore {
     this.#run(() =>
       this.#db
         .transaction(() => {
+          const fts = this.#fts.ensure(dims, namespace);
           const versions = new Set<string>();
           for (const c of chunks) {
             const key = `${c.documentId}\0${c.version}`;
@@ -167,10 +177,13 @@ export class SqliteVectorStore implements VectorStore {
               versions.add(key);
               // Another model's vectors of this version go first, whichever chunks this write brings.
               const had = modelOf.get(dims, namespace, c.documentId, c.version);
-              if (had !== undefined && had !== model) deleteVersion.run(dims, namespace, c.documentId, c.version);
+              if (had !== undefined && had !== model) {
+                fts.removeDocument(dims, namespace, c.documentId, { version: c.version });
+                deleteVersion.run(dims, namespace, c.documentId, c.version);
+              }
               touch.run(dims, namespace, c.documentId, c.version, model);
             }
-            upsert.run(
+            const seq = upsert.get(
               namespace,
               c.id,
               c.documentId,
@@ -182,7 +195,8 @@ export class SqliteVectorStore implements VectorStore {
               c.text,
               dims,
               vectorBlob(c.vector),
-            );
+            )!;
+            fts.put(seq, c.text);
           }
         })
         .immediate(),
@@ -198,10 +212,13 @@ export class SqliteVectorStore implements VectorStore {
           // Deletes reach every size: vectors of another size are another embedder's, which no reader of this store
           // uses; once this size holds the live version (re-embedded, DocumentService.reembedStale) they are stale.
           for (const size of new Set([dims, ...s.sizes.all(namespace, documentId)])) {
+            const fts = this.#fts.existing(size, namespace);
             if (opts.keepVersion === undefined || size !== dims) {
+              fts?.removeDocument(size, namespace, documentId);
               s.deleteAll.run(size, namespace, documentId);
               s.deleteAllVersions.run(size, namespace, documentId);
             } else {
+              fts?.removeDocument(size, namespace, documentId, { except: opts.keepVersion });
               s.deleteOthers.run(size, namespace, documentId, opts.keepVersion);
               s.deleteOtherVersions.run(size, namespace, documentId, opts.keepVersion);
             }
@@ -250,8 +267,8 @@ export class SqliteVectorStore implements VectorStore {
   }
 
   /**
-   * FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better; its statistics span every chunk in the file.
-   * The top `limit` without scoring every chunk that holds a common word (lexical-search.ts, MaxScore), on the search thread.
+   * FTS5's bm25 (k1 = 1.2, b = 0.75), negated so that higher is better, with the namespace's statistics (its own FTS5
+   * table, fts-tables.ts). The top `limit` without scoring every chunk that holds a common word (lexical-search.ts, MaxScore), on the search thread.
    */
   async searchText(
     namespace: string,
