@@ -350,9 +350,12 @@ describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
       expect(await answers(s, 'mine', mine)).toEqual(want);
       const lookup = new FtsTableLookup(shared);
       for (const ns of ['mine', 'theirs'])
-        expect(shared.prepare(`SELECT count(*) FROM ${lookup.get(DIMS, ns)}`).pluck().get()).toBe(
-          shared.prepare('SELECT count(*) FROM chunks WHERE namespace = ?').pluck().get(ns),
-        );
+        expect(
+          shared
+            .prepare(`SELECT count(*) FROM ${lookup.get(DIMS, ns)}`)
+            .pluck()
+            .get(),
+        ).toBe(shared.prepare('SELECT count(*) FROM chunks WHERE namespace = ?').pluck().get(ns));
     } finally {
       await a.close();
       await s.close();
@@ -377,7 +380,19 @@ describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
     );
     for (const c of [...theirs, ...mine]) {
       version.run(DIMS, c.namespace, c.documentId, c.version, MODEL);
-      insert.run(c.namespace, c.id, c.documentId, c.version, c.order, c.start, c.end, c.tokens, c.text, DIMS, blob(c.vector));
+      insert.run(
+        c.namespace,
+        c.id,
+        c.documentId,
+        c.version,
+        c.order,
+        c.start,
+        c.end,
+        c.tokens,
+        c.text,
+        DIMS,
+        blob(c.vector),
+      );
     }
     expect(before.prepare('SELECT count(*) FROM chunks_fts').pluck().get()).toBe(mine.length + theirs.length);
     before.close();

@@ -142,7 +142,12 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
       expect(chunks).toBe(expected);
       // Every chunk in its namespace's FTS5 index, once (fts-tables.ts).
       const indexed = (db.prepare('SELECT tbl FROM chunk_fts_tables').pluck().all() as number[]).reduce(
-        (n, t) => n + (db.prepare(`SELECT count(*) FROM ${ftsTableName(t)}`).pluck().get() as number),
+        (n, t) =>
+          n +
+          (db
+            .prepare(`SELECT count(*) FROM ${ftsTableName(t)}`)
+            .pluck()
+            .get() as number),
         0,
       );
       expect(indexed).toBe(expected);

@@ -36,7 +36,12 @@ export interface FtsWriter {
   /** Indexes a chunk's text under its seq, replacing what that seq had. */
   put(seq: number | bigint, text: string): void;
   /** Removes the rows of a document's chunks (those of `version`, or of every version but `except`). */
-  removeDocument(dims: number, namespace: string, documentId: string, opts?: { version?: string; except?: string }): void;
+  removeDocument(
+    dims: number,
+    namespace: string,
+    documentId: string,
+    opts?: { version?: string; except?: string },
+  ): void;
 }
 
 /** The writer's side: creates a namespace's table on its first chunk and keeps one set of statements per table. */
