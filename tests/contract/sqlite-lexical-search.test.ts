@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadMigrations, openSqlite } from '../../src/adapters/sqlite/database.js';
 import { FtsTableLookup, FtsTables } from '../../src/adapters/sqlite/fts-tables.js';
 import { Fts5TopK, phraseBound, prunes, type SearchTrace } from '../../src/adapters/sqlite/lexical-search.js';
-import { SqliteVectorStore, ftsPhrases } from '../../src/adapters/sqlite/vector-store.js';
+import { chunkColumns, SqliteVectorStore, ftsPhrases } from '../../src/adapters/sqlite/vector-store.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { DIMS, MODEL, randomVector } from './vector-store.contract.js';
@@ -380,19 +380,7 @@ describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
     );
     for (const c of [...theirs, ...mine]) {
       version.run(DIMS, c.namespace, c.documentId, c.version, MODEL);
-      insert.run(
-        c.namespace,
-        c.id,
-        c.documentId,
-        c.version,
-        c.order,
-        c.start,
-        c.end,
-        c.tokens,
-        c.text,
-        DIMS,
-        blob(c.vector),
-      );
+      insert.run(...chunkColumns(c.namespace, c, DIMS));
     }
     expect(before.prepare('SELECT count(*) FROM chunks_fts').pluck().get()).toBe(mine.length + theirs.length);
     before.close();
@@ -419,7 +407,3 @@ describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
     }
   });
 });
-
-function blob(v: Float32Array): Buffer {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}

@@ -183,19 +183,7 @@ export class SqliteVectorStore implements VectorStore {
               }
               touch.run(dims, namespace, c.documentId, c.version, model);
             }
-            const seq = upsert.get(
-              namespace,
-              c.id,
-              c.documentId,
-              c.version,
-              c.order,
-              c.start,
-              c.end,
-              c.tokens,
-              c.text,
-              dims,
-              vectorBlob(c.vector),
-            )!;
+            const seq = upsert.get(...chunkColumns(namespace, c, dims))!;
             fts.put(seq, c.text);
           }
         })
@@ -408,6 +396,27 @@ export class SqliteVectorStore implements VectorStore {
       throw new AppError('VECTOR_STORE_ERROR', [message], { cause: err });
     }
   }
+}
+
+/** A chunk's columns in the order of the `chunks` table's insert (namespace … text, dims, vector). */
+export function chunkColumns(
+  namespace: string,
+  c: StoredChunk,
+  dims: number,
+): [string, string, string, string, number, number, number, number, string, number, Buffer] {
+  return [
+    namespace,
+    c.id,
+    c.documentId,
+    c.version,
+    c.order,
+    c.start,
+    c.end,
+    c.tokens,
+    c.text,
+    dims,
+    vectorBlob(c.vector),
+  ];
 }
 
 function toRecord(namespace: string, r: ChunkRow): ChunkRecord {
