@@ -347,6 +347,14 @@ describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
       await s.upsert('theirs', corpus('theirs', 10, 10, rand, 'v1', 30));
       await s.deleteDocument('theirs', 'd30');
       await s.deleteDocument('theirs', 'd31', { keepVersion: 'v2' });
+      // Another embedding model writes a version anew: the first model's chunks of it go, from the index too.
+      const other = new SqliteVectorStore({ db: shared, searchThread: false });
+      await other.ensureReady(DIMS, 'another-model');
+      await other.upsert(
+        'theirs',
+        theirs.filter((c) => c.documentId === 'd2'),
+      );
+      await other.close();
       expect(await answers(s, 'mine', mine)).toEqual(want);
       const lookup = new FtsTableLookup(shared);
       for (const ns of ['mine', 'theirs'])
