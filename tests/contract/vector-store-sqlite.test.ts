@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqlite } from '../../src/adapters/sqlite/database.js';
-import { SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
+import { loadMigrations, openSqlite } from '../../src/adapters/sqlite/database.js';
+import { FtsTables, ftsTableName } from '../../src/adapters/sqlite/fts-tables.js';
+import { chunkColumns, SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
 import type { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
@@ -206,8 +207,78 @@ describe('SqliteVectorStore on disk', () => {
     const ids = (await s.getChunks('ns', V1)).map((c) => c.id).sort();
     expect(ids).toHaveLength(50);
     expect(new Set(ids).size).toBe(50);
+    // Both created the namespace's FTS5 index on their first write, or found it: one table, every chunk in it once.
+    expect(indexedRows(dbs[0]!)).toEqual({ ns: 50 });
+  });
+
+  it('indexes an old file once when two processes open it at the same time (migration 007)', async () => {
+    const file = join(dir, 'test.db');
+    oldFile(file, rand);
+    // Both processes load first, then open the file at one signal. (Which of them indexes which namespace depends
+    // on SQLite's busy waits; the next test takes the interleaving where both see the same namespaces left to do.)
+    const script = join(dir, 'open.mjs');
+    const go = join(dir, 'go');
+    await writeFile(
+      script,
+      `const { existsSync } = await import('node:fs');
+       const { openSqlite } = await import(process.argv[2]);
+       const { SqliteVectorStore } = await import(process.argv[3]);
+       process.stdout.write('ready\\n');
+       while (!existsSync(process.argv[5])) await new Promise((r) => setTimeout(r, 1));
+       const s = new SqliteVectorStore({ db: openSqlite(process.argv[4]), searchThread: false });
+       await s.close();`,
+    );
+    const modules = [join(ROOT, 'src/adapters/sqlite/database.ts'), join(ROOT, 'src/adapters/sqlite/vector-store.ts')];
+    const children = [0, 1].map(() => {
+      const child = spawn(process.execPath, ['--import', 'tsx', script, ...modules, file, go], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      return {
+        ready: once(child.stdout, 'data'),
+        exited: once(child, 'exit').then(([code]) => expect(code, stderr).toBe(0)),
+      };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    await writeFile(go, '');
+    await Promise.all(children.map((c) => c.exited));
+    const s = await open();
+    expect(indexedRows(dbs[0]!)).toEqual({ a: 3000, b: 2000, c: 1000 });
+    const found = await s.searchText('b', [V1], 'word5', 100);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.every((f) => f.chunk.text.startsWith('word5 '))).toBe(true);
+  });
+
+  it('skips a namespace another connection indexed after it read what was left to do: each is indexed once', () => {
+    const file = join(dir, 'test.db');
+    oldFile(file, rand);
+    const [one, two] = [openSqlite(file), openSqlite(file)];
+    dbs.push(one, two);
+    const first = new FtsTables(one);
+    const second = new FtsTables(two);
+    // The second reads what is left to do, then the first does it all.
+    const left = second.unindexed();
+    expect(left.map((p) => p.namespace).sort()).toEqual(['a', 'b', 'c']);
+    expect(first.indexUnindexed()).toBe(6000);
+    for (const { dims, namespace } of left) expect(second.index(dims, namespace)).toBe(0);
+    expect(indexedRows(one)).toEqual({ a: 3000, b: 2000, c: 1000 });
   });
 });
+
+/** Each namespace's FTS5 index and its rows, from the registry (fts-tables.ts). */
+function indexedRows(db: Database.Database): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { namespace, tbl } of db
+    .prepare<[], { namespace: string; tbl: number }>('SELECT namespace, tbl FROM chunk_fts_tables ORDER BY namespace')
+    .all())
+    out[namespace] = db
+      .prepare(`SELECT count(*) FROM ${ftsTableName(tbl)}`)
+      .pluck()
+      .get() as number;
+  return out;
+}
 
 describe('ftsQuery', () => {
   it('quotes each distinct word, leaves stopwords out, and gives null when nothing is left', () => {
@@ -216,3 +287,27 @@ describe('ftsQuery', () => {
     expect(ftsQuery('NEAR(a*b)')).toBe('"near" OR "b"');
   });
 });
+
+/** A file as the code before migration 007 left it: three namespaces of chunks in the file's single FTS5 index. */
+function oldFile(file: string, rand: () => number): void {
+  const before = openSqlite(file, { migrations: loadMigrations().filter((m) => m.version < 7) });
+  const insert = before.prepare(
+    `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const version = before.prepare(
+    'INSERT OR IGNORE INTO chunk_versions (dims, namespace, document_id, version, gen, model) VALUES (?, ?, ?, ?, 1, ?)',
+  );
+  before.transaction(() => {
+    for (const [ns, n] of [
+      ['a', 3000],
+      ['b', 2000],
+      ['c', 1000],
+    ] as const)
+      for (const c of makeChunks(ns, 'doc', 'v1', n, rand)) {
+        version.run(DIMS, ns, c.documentId, c.version, MODEL);
+        insert.run(...chunkColumns(ns, { ...c, text: `word${c.order % 97} text of ${ns}` }, DIMS));
+      }
+  })();
+  before.close();
+}

@@ -80,25 +80,35 @@ export class FtsTables {
    * finds the namespace registered. Returns how many chunks were indexed.
    */
   indexUnindexed(): number {
-    const pending = this.#db
+    let indexed = 0;
+    for (const { dims, namespace } of this.unindexed()) indexed += this.index(dims, namespace);
+    return indexed;
+  }
+
+  /** The (dims, namespace) pairs whose chunks have no table yet. */
+  unindexed(): Array<{ dims: number; namespace: string }> {
+    return this.#db
       .prepare<[], { dims: number; namespace: string }>(
         `SELECT DISTINCT v.dims, v.namespace FROM chunk_versions v
          WHERE NOT EXISTS (SELECT 1 FROM chunk_fts_tables t WHERE t.dims = v.dims AND t.namespace = v.namespace)`,
       )
       .all();
-    let indexed = 0;
-    for (const { dims, namespace } of pending) {
-      indexed += this.#db
-        .transaction(() => {
-          if (this.#lookup.get(dims, namespace) !== null) return 0;
-          const name = this.#create(dims, namespace);
-          return this.#db
-            .prepare(`INSERT INTO ${name} (rowid, text) SELECT seq, text FROM chunks WHERE dims = ? AND namespace = ?`)
-            .run(dims, namespace).changes;
-        })
-        .immediate();
-    }
-    return indexed;
+  }
+
+  /**
+   * Creates and fills the table of one (dims, namespace) from its chunks, in one transaction; 0 when it has one
+   * already (another process may have indexed it since `unindexed` was read). Returns how many chunks were indexed.
+   */
+  index(dims: number, namespace: string): number {
+    return this.#db
+      .transaction(() => {
+        if (this.#lookup.get(dims, namespace) !== null) return 0;
+        const name = this.#create(dims, namespace);
+        return this.#db
+          .prepare(`INSERT INTO ${name} (rowid, text) SELECT seq, text FROM chunks WHERE dims = ? AND namespace = ?`)
+          .run(dims, namespace).changes;
+      })
+      .immediate();
   }
 
   #create(dims: number, namespace: string): string {
