@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadMigrations, openSqlite } from '../../src/adapters/sqlite/database.js';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { FtsTableLookup, FtsTables } from '../../src/adapters/sqlite/fts-tables.js';
 import { Fts5TopK, phraseBound, prunes, type SearchTrace } from '../../src/adapters/sqlite/lexical-search.js';
-import { chunkColumns, SqliteVectorStore, ftsPhrases } from '../../src/adapters/sqlite/vector-store.js';
+import { SqliteVectorStore, ftsPhrases } from '../../src/adapters/sqlite/vector-store.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
+import { writeOldFile } from './sqlite-old-file.js';
 import { DIMS, MODEL, randomVector } from './vector-store.contract.js';
 
 /**
@@ -378,20 +379,7 @@ describe('one FTS5 index per namespace (migration 007, fts-tables.ts)', () => {
     const theirs = corpus('theirs', 20, 10, rand, 'v1', 30);
     // A file as the code before migration 007 left it: chunks in the file's single index (its triggers fill it).
     const old = await file();
-    const before = openSqlite(old, { migrations: loadMigrations().filter((m) => m.version < 7) });
-    const insert = before.prepare(
-      `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const version = before.prepare(
-      'INSERT OR IGNORE INTO chunk_versions (dims, namespace, document_id, version, gen, model) VALUES (?, ?, ?, ?, 1, ?)',
-    );
-    for (const c of [...theirs, ...mine]) {
-      version.run(DIMS, c.namespace, c.documentId, c.version, MODEL);
-      insert.run(...chunkColumns(c.namespace, c, DIMS));
-    }
-    expect(before.prepare('SELECT count(*) FROM chunks_fts').pluck().get()).toBe(mine.length + theirs.length);
-    before.close();
+    expect(writeOldFile(old, [...theirs, ...mine])).toBe(mine.length + theirs.length);
 
     const fresh = openSqlite(await file());
     const now = new SqliteVectorStore({ db: fresh, searchThread: false });

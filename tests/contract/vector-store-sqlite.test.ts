@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadMigrations, openSqlite } from '../../src/adapters/sqlite/database.js';
+import { openSqlite } from '../../src/adapters/sqlite/database.js';
 import { FtsTables, ftsTableName } from '../../src/adapters/sqlite/fts-tables.js';
-import { chunkColumns, SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
+import { SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
 import type { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { ROOT } from '../helpers/paths.js';
+import { writeOldFile } from './sqlite-old-file.js';
 import { DIMS, MODEL, cosine, makeChunks, randomVector } from './vector-store.contract.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
@@ -290,24 +291,14 @@ describe('ftsQuery', () => {
 
 /** A file as the code before migration 007 left it: three namespaces of chunks in the file's single FTS5 index. */
 function oldFile(file: string, rand: () => number): void {
-  const before = openSqlite(file, { migrations: loadMigrations().filter((m) => m.version < 7) });
-  const insert = before.prepare(
-    `INSERT INTO chunks (namespace, id, document_id, version, ord, start_char, end_char, tokens, text, dims, vector)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
-  const version = before.prepare(
-    'INSERT OR IGNORE INTO chunk_versions (dims, namespace, document_id, version, gen, model) VALUES (?, ?, ?, ?, 1, ?)',
-  );
-  before.transaction(() => {
-    for (const [ns, n] of [
+  const chunks = (
+    [
       ['a', 3000],
       ['b', 2000],
       ['c', 1000],
-    ] as const)
-      for (const c of makeChunks(ns, 'doc', 'v1', n, rand)) {
-        version.run(DIMS, ns, c.documentId, c.version, MODEL);
-        insert.run(...chunkColumns(ns, { ...c, text: `word${c.order % 97} text of ${ns}` }, DIMS));
-      }
-  })();
-  before.close();
+    ] as const
+  ).flatMap(([ns, n]) =>
+    makeChunks(ns, 'doc', 'v1', n, rand).map((c) => ({ ...c, text: `word${c.order % 97} text of ${ns}` })),
+  );
+  writeOldFile(file, chunks);
 }
