@@ -31,17 +31,12 @@ export class FtsTableLookup {
   }
 }
 
-/** A namespace's index, written in the transaction that writes its chunks. */
+/** A namespace's index (at one size), written in the transaction that writes its chunks. */
 export interface FtsWriter {
   /** Indexes a chunk's text under its seq, replacing what that seq had. */
   put(seq: number | bigint, text: string): void;
   /** Removes the rows of a document's chunks (those of `version`, or of every version but `except`). */
-  removeDocument(
-    dims: number,
-    namespace: string,
-    documentId: string,
-    opts?: { version?: string; except?: string },
-  ): void;
+  removeDocument(documentId: string, opts?: { version?: string; except?: string }): void;
 }
 
 /** The writer's side: creates a namespace's table on its first chunk and keeps one set of statements per table. */
@@ -49,6 +44,7 @@ export class FtsTables {
   readonly #db: Database.Database;
   readonly #lookup: FtsTableLookup;
   readonly #register;
+  /** By table name: a table is one (dims, namespace), so its writer binds them. */
   readonly #writers = new Map<string, FtsWriter>();
 
   constructor(db: Database.Database) {
@@ -65,13 +61,13 @@ export class FtsTables {
   /** The namespace's index if it has one (deletes need no new table). Call inside the write's transaction. */
   existing(dims: number, namespace: string): FtsWriter | null {
     const name = this.#lookup.get(dims, namespace);
-    return name === null ? null : this.#writer(name);
+    return name === null ? null : this.#writer(name, dims, namespace);
   }
 
   /** The namespace's index, created if it has none. Call inside the write's transaction (it may create a table). */
   ensure(dims: number, namespace: string): FtsWriter {
     const name = this.#lookup.get(dims, namespace) ?? this.#create(dims, namespace);
-    return this.#writer(name);
+    return this.#writer(name, dims, namespace);
   }
 
   /**
@@ -117,7 +113,7 @@ export class FtsTables {
     return name;
   }
 
-  #writer(name: string): FtsWriter {
+  #writer(name: string, dims: number, namespace: string): FtsWriter {
     let w = this.#writers.get(name);
     if (w) return w;
     const put = this.#db.prepare(`INSERT OR REPLACE INTO ${name} (rowid, text) VALUES (?, ?)`);
@@ -127,7 +123,7 @@ export class FtsTables {
     const others = this.#db.prepare(`DELETE FROM ${name} WHERE rowid IN (${chunksOf} AND version <> ?)`);
     w = {
       put: (seq, text) => void put.run(seq, text),
-      removeDocument: (dims, namespace, documentId, opts = {}) => {
+      removeDocument: (documentId, opts = {}) => {
         if (opts.version !== undefined) one.run(dims, namespace, documentId, opts.version);
         else if (opts.except !== undefined) others.run(dims, namespace, documentId, opts.except);
         else all.run(dims, namespace, documentId);

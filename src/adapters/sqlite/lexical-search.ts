@@ -144,8 +144,8 @@ export class Fts5TopK {
    */
   #kept: { refs: string; stamp: string; scope: ReadonlySet<string> } | null = null;
   /**
-   * Each phrase's document frequency in its namespace's index (and the index's versions' count), kept while the file is unchanged
-   * (`stamp`, as for the scope), at most DF_KEPT phrases: counting a common word's rows is a pass over its postings (12 ms for a word in a fifth of
+   * Each phrase's document frequency in its namespace's index (and the index's versions' count), kept while the file
+   * is unchanged (`stamp`, as for the scope), at most DF_KEPT phrases: counting a common word's rows is a pass over its postings (12 ms for a word in a fifth of
    * a 1M-chunk file), and common words are the ones questions repeat.
    */
   #dfKept: FileCounts = { stamp: '', counts: new Map(), indexVersions: new Map() };
@@ -153,8 +153,6 @@ export class Fts5TopK {
   readonly #tables: FtsTableLookup;
   /** Each namespace's index statements, prepared on its first search. */
   readonly #byTable = new Map<string, TableStatements>();
-  /** The statements of the search running: its namespace's index. */
-  #fts: TableStatements | null = null;
   readonly #sql;
   readonly #snapshot: (q: LexicalQuery, k: number, trace: SearchTrace) => SearchRow[];
 
@@ -192,12 +190,12 @@ export class Fts5TopK {
       const table = this.#tables.get(q.dims, q.namespace);
       // Nothing of the namespace was ever indexed at these dimensions: no chunk can match.
       if (table === null) return [];
-      this.#fts = this.#statements(table);
+      const fts = this.#statements(table);
       // The file's state: its data version (other connections' commits) and this connection's count of changes.
       const file = `${this.#sql.dataVersion.get()}\u0000${this.#sql.changes.get()}`;
       if (this.#dfKept.stamp !== file) this.#dfKept = { stamp: file, counts: new Map(), indexVersions: new Map() };
       this.#scope = this.#scopeOf(q, file);
-      return this.#topK(q, k, n, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
+      return this.#topK(fts, q, k, n, trace).map((h) => ({ ...this.#sql.row.get(h.seq)!, score: h.score }));
     });
   }
 
@@ -224,16 +222,15 @@ export class Fts5TopK {
       return { rows: this.#snapshot(q, k, trace), trace };
     } finally {
       this.#scope = NO_SCOPE;
-      this.#fts = null;
     }
   }
 
-  /** `n`: an upper bound of the index's rows (the file's largest seq), for the phrases' bounds. */
-  #topK(q: LexicalQuery, k: number, n: number, trace: SearchTrace): Hit[] {
-    const { top } = this.#fts!;
+  /** `fts`: the namespace's index; `n`: an upper bound of its rows (the file's largest seq), for the phrases' bounds. */
+  #topK(fts: TableStatements, q: LexicalQuery, k: number, n: number, trace: SearchTrace): Hit[] {
+    const { top } = fts;
     // A phrase no row holds adds exactly 0 to every score: leaving it out changes nothing.
     const present = q.phrases
-      .map((phrase, at) => ({ phrase, at, df: this.#df(phrase) }))
+      .map((phrase, at) => ({ phrase, at, df: this.#df(fts, phrase) }))
       .filter((p) => p.df > 0)
       .map((p) => ({ ...p, bound: phraseBound(p.df, n) }));
     trace.phrases = present.length;
@@ -252,7 +249,7 @@ export class Fts5TopK {
       (j === 0 || essentialPostings * BEST_FIRST_POSTINGS >= postings) &&
       this.#scope.size * SCOPE_SHARE_FOR_BEST >= this.#indexVersions(q.dims, q.namespace)
     ) {
-      const done = this.#withOthers([], present, q, k, trace);
+      const done = this.#withOthers(fts, [], present, q, k, trace);
       if (done) {
         trace.essential = 0;
         trace.path = 'best';
@@ -263,7 +260,7 @@ export class Fts5TopK {
       const essential = byDf.slice(0, j);
       // The others in question order: a chunk holding none of the essential phrases then scores bit for bit as in the full query.
       const others = byDf.slice(j).sort((a, b) => a.at - b.at);
-      const scored = this.#essential(essential, others, q);
+      const scored = this.#essential(fts, essential, others, q);
       trace.essential = j;
       if (
         scored.length >= k &&
@@ -275,7 +272,7 @@ export class Fts5TopK {
         trace.path = 'pruned';
         return scored.slice(0, k);
       }
-      const done = this.#withOthers(scored, others, q, k, trace);
+      const done = this.#withOthers(fts, scored, others, q, k, trace);
       if (done) {
         trace.path = 'others';
         return done;
@@ -288,9 +285,8 @@ export class Fts5TopK {
   }
 
   /** The rows of the namespace's index holding `phrase`, from #dfKept when counted since the file last changed. */
-  #df(phrase: string): number {
+  #df(fts: TableStatements, phrase: string): number {
     const { counts } = this.#dfKept;
-    const fts = this.#fts!;
     const key = `${fts.table}\u0000${phrase}`;
     let df = counts.get(key);
     if (df === undefined) {
@@ -342,8 +338,8 @@ export class Fts5TopK {
   }
 
   /** Every chunk in scope holding an essential phrase, with its full score, best first. */
-  #essential(essential: readonly Phrase[], others: readonly Phrase[], q: LexicalQuery): Hit[] {
-    const { hits } = this.#fts!;
+  #essential(fts: TableStatements, essential: readonly Phrase[], others: readonly Phrase[], q: LexicalQuery): Hit[] {
+    const { hits } = fts;
     const scored = new Map<number, number>();
     for (const h of hits.all(or(essential), q.namespace, q.dims)) scored.set(h.seq, h.score);
     // Those holding another phrase too: their full score (FTS5 scores every phrase of a query).
@@ -358,10 +354,17 @@ export class Fts5TopK {
    * in scope holding no essential phrase scores there what it scores in the full query. Null when the others' best
    * rows are mostly outside the scope (then reading further costs more than the full query).
    */
-  #withOthers(scored: Hit[], others: readonly Phrase[], q: LexicalQuery, k: number, trace: SearchTrace): Hit[] | null {
+  #withOthers(
+    fts: TableStatements,
+    scored: Hit[],
+    others: readonly Phrase[],
+    q: LexicalQuery,
+    k: number,
+    trace: SearchTrace,
+  ): Hit[] | null {
     const essential = new Set(scored.map((h) => h.seq));
     for (let round = 0, m = 2 * k; round < OTHERS_ROUNDS; round++, m *= 4) {
-      const best = this.#fts!.best.all(or(others), m, q.namespace, q.dims);
+      const best = fts.best.all(or(others), m, q.namespace, q.dims);
       trace.othersRead += best.length;
       const candidates = [...scored, ...best.filter((h) => h.ok && !essential.has(h.seq))].sort(byScore);
       // Rows not read rank after the last one read (same order: score, then rowid).

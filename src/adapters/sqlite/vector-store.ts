@@ -178,7 +178,7 @@ export class SqliteVectorStore implements VectorStore {
               // Another model's vectors of this version go first, whichever chunks this write brings.
               const had = modelOf.get(dims, namespace, c.documentId, c.version);
               if (had !== undefined && had !== model) {
-                fts.removeDocument(dims, namespace, c.documentId, { version: c.version });
+                fts.removeDocument(c.documentId, { version: c.version });
                 deleteVersion.run(dims, namespace, c.documentId, c.version);
               }
               touch.run(dims, namespace, c.documentId, c.version, model);
@@ -202,11 +202,11 @@ export class SqliteVectorStore implements VectorStore {
           for (const size of new Set([dims, ...s.sizes.all(namespace, documentId)])) {
             const fts = this.#fts.existing(size, namespace);
             if (opts.keepVersion === undefined || size !== dims) {
-              fts?.removeDocument(size, namespace, documentId);
+              fts?.removeDocument(documentId);
               s.deleteAll.run(size, namespace, documentId);
               s.deleteAllVersions.run(size, namespace, documentId);
             } else {
-              fts?.removeDocument(size, namespace, documentId, { except: opts.keepVersion });
+              fts?.removeDocument(documentId, { except: opts.keepVersion });
               s.deleteOthers.run(size, namespace, documentId, opts.keepVersion);
               s.deleteOtherVersions.run(size, namespace, documentId, opts.keepVersion);
             }
