@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite/database.js';
-import { FtsTables, ftsTableName } from '../../src/adapters/sqlite/fts-tables.js';
+import { FtsTables } from '../../src/adapters/sqlite/fts-tables.js';
 import { SqliteVectorStore, ftsQuery } from '../../src/adapters/sqlite/vector-store.js';
 import type { AppError } from '../../src/errors.js';
 import { seededRandom } from '../../src/core/random.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { ROOT } from '../helpers/paths.js';
-import { writeOldFile } from './sqlite-old-file.js';
+import { indexedRows, writeOldFile } from './sqlite-fts.js';
 import { DIMS, MODEL, cosine, makeChunks, randomVector } from './vector-store.contract.js';
 
 const V1 = { documentId: 'doc', version: 'v1' };
@@ -267,19 +267,6 @@ describe('SqliteVectorStore on disk', () => {
     expect(indexedRows(one)).toEqual({ a: 3000, b: 2000, c: 1000 });
   });
 });
-
-/** Each namespace's FTS5 index and its rows, from the registry (fts-tables.ts). */
-function indexedRows(db: Database.Database): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const { namespace, tbl } of db
-    .prepare<[], { namespace: string; tbl: number }>('SELECT namespace, tbl FROM chunk_fts_tables ORDER BY namespace')
-    .all())
-    out[namespace] = db
-      .prepare(`SELECT count(*) FROM ${ftsTableName(tbl)}`)
-      .pluck()
-      .get() as number;
-  return out;
-}
 
 describe('ftsQuery', () => {
   it('quotes each distinct word, leaves stopwords out, and gives null when nothing is left', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqlite, SQLITE_FILE } from '../../src/adapters/sqlite/database.js';
-import { ftsTableName } from '../../src/adapters/sqlite/fts-tables.js';
+import { indexedRows } from '../contract/sqlite-fts.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildContainer, type Container } from '../../src/container.js';
@@ -141,16 +141,7 @@ describe('embedded stores: a process SIGKILLed during a stream of ingestion writ
       const expected = stored.reduce((n, d) => n + d.chunkCount, 0);
       expect(chunks).toBe(expected);
       // Every chunk in its namespace's FTS5 index, once (fts-tables.ts).
-      const indexed = (db.prepare('SELECT tbl FROM chunk_fts_tables').pluck().all() as number[]).reduce(
-        (n, t) =>
-          n +
-          (db
-            .prepare(`SELECT count(*) FROM ${ftsTableName(t)}`)
-            .pluck()
-            .get() as number),
-        0,
-      );
-      expect(indexed).toBe(expected);
+      expect(Object.values(indexedRows(db)).reduce((a, b) => a + b, 0)).toBe(expected);
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
       db.close();

@@ -1,4 +1,6 @@
+import type Database from 'better-sqlite3';
 import { loadMigrations, openSqlite } from '../../src/adapters/sqlite/database.js';
+import { ftsTableName } from '../../src/adapters/sqlite/fts-tables.js';
 import { chunkColumns } from '../../src/adapters/sqlite/vector-store.js';
 import type { StoredChunk } from '../../src/ports/vector-store.js';
 import { DIMS, MODEL } from './vector-store.contract.js';
@@ -27,4 +29,17 @@ export function writeOldFile(file: string, chunks: readonly StoredChunk[]): numb
   } finally {
     before.close();
   }
+}
+
+/** Each namespace's FTS5 index and its rows, from the registry (fts-tables.ts). */
+export function indexedRows(db: Database.Database): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { namespace, tbl } of db
+    .prepare<[], { namespace: string; tbl: number }>('SELECT namespace, tbl FROM chunk_fts_tables ORDER BY namespace')
+    .all())
+    out[namespace] = db
+      .prepare(`SELECT count(*) FROM ${ftsTableName(tbl)}`)
+      .pluck()
+      .get() as number;
+  return out;
 }
