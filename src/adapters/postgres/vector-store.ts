@@ -6,7 +6,7 @@ import type {
   StoredChunk,
   VectorStore,
 } from '../../ports/vector-store.js';
-import { allScored, bestScored, byScore, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
+import { ExactScoring, byScore, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import type { PgDatabase } from './database.js';
 import { bytesToVector, vectorToBytes } from './vectors.js';
@@ -44,13 +44,14 @@ interface ChunkRow {
  * length over the requested versions, so a score means what the service's own
  * BM25 means, over PostgreSQL's English stemming.
  */
-export class PostgresVectorStore implements VectorStore {
+export class PostgresVectorStore extends ExactScoring implements VectorStore {
   readonly name = 'postgres';
   readonly #db: PgDatabase;
   #dims: number | null = null;
   #model = '';
 
   constructor(opts: { db: PgDatabase }) {
+    super();
     this.#db = opts.db;
   }
 
@@ -129,25 +130,12 @@ export class PostgresVectorStore implements VectorStore {
     }
   }
 
-  async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
-    return allScored((each) => this.#score(namespace, docs, query, each));
-  }
-
-  async search(
-    namespace: string,
-    docs: readonly DocumentVersionRef[],
-    query: Float32Array,
-    limit: number,
-  ): Promise<ScoredChunk[]> {
-    return bestScored((each) => this.#score(namespace, docs, query, each), limit);
-  }
-
   /**
    * Every chunk of the versions asked for with its cosine to `query`, handed to `each`. The rows come through a cursor,
    * YIELD_EVERY at a time: over a whole namespace one result would hold every chunk's text and vector at once in this
    * process (gigabytes at a million chunks), and scoring it would hold the event loop.
    */
-  async #score(
+  protected async scoreEach(
     namespace: string,
     docs: readonly DocumentVersionRef[],
     query: Float32Array,

@@ -11,7 +11,7 @@ import type {
   VectorStore,
 } from '../../ports/vector-store.js';
 import { isTransientSqliteError, readVectorBlob, vectorBlob } from './blob.js';
-import { allScored, bestScored, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
+import { ExactScoring, cosine, dot, norm, YIELD_EVERY } from '../vector-store/exact.js';
 import { checkChunks, checkSpace, checkVector } from '../vector-store/space.js';
 import { FtsTables } from './fts-tables.js';
 import { type ChunkRow, Fts5TopK, type LexicalQuery, type SearchRow } from './lexical-search.js';
@@ -76,7 +76,7 @@ export function ftsQuery(question: string): string | null {
  * version) before using what they hold, which keeps the cache coherent with
  * writes from other processes.
  */
-export class SqliteVectorStore implements VectorStore {
+export class SqliteVectorStore extends ExactScoring implements VectorStore {
   readonly name = 'sqlite';
   readonly #db: Database.Database;
   readonly #cache: Lru<string, Segment>;
@@ -90,6 +90,7 @@ export class SqliteVectorStore implements VectorStore {
   #model = '';
 
   constructor(opts: SqliteVectorStoreOptions) {
+    super();
     this.#db = opts.db;
     this.#cache = new Lru(opts.cacheBytes ?? 512 * 1024 * 1024, (s) => s.bytes);
     const db = this.#db;
@@ -216,21 +217,8 @@ export class SqliteVectorStore implements VectorStore {
     );
   }
 
-  async scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
-    return allScored((each) => this.#score(namespace, docs, query, each));
-  }
-
-  async search(
-    namespace: string,
-    docs: readonly DocumentVersionRef[],
-    query: Float32Array,
-    limit: number,
-  ): Promise<ScoredChunk[]> {
-    return bestScored((each) => this.#score(namespace, docs, query, each), limit);
-  }
-
   /** Every chunk of the versions asked for with its cosine to `query`, handed to `each`, giving way to the event loop. */
-  async #score(
+  protected async scoreEach(
     namespace: string,
     docs: readonly DocumentVersionRef[],
     query: Float32Array,

@@ -1,4 +1,4 @@
-import type { ScoredChunk } from '../../ports/vector-store.js';
+import type { DocumentVersionRef, ScoredChunk } from '../../ports/vector-store.js';
 
 /**
  * Exact vector search for the stores that compare the vectors themselves
@@ -65,6 +65,33 @@ export async function bestScored(pass: ScoringPass, limit: number): Promise<Scor
   const top = new TopScored(limit);
   await pass((s) => top.offer(s));
   return top.sorted();
+}
+
+/**
+ * The VectorStore's dense reads for a store that scores every chunk in scope itself: `scoreAll` keeps every chunk of
+ * the store's one scoring pass, `search` its best `limit` ({@link bestScored}).
+ */
+export abstract class ExactScoring {
+  /** Every chunk of the versions asked for with its cosine to `query`, handed to `each`. */
+  protected abstract scoreEach(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    each: (s: ScoredChunk) => void,
+  ): Promise<void>;
+
+  scoreAll(namespace: string, docs: readonly DocumentVersionRef[], query: Float32Array): Promise<ScoredChunk[]> {
+    return allScored((each) => this.scoreEach(namespace, docs, query, each));
+  }
+
+  search(
+    namespace: string,
+    docs: readonly DocumentVersionRef[],
+    query: Float32Array,
+    limit: number,
+  ): Promise<ScoredChunk[]> {
+    return bestScored((each) => this.scoreEach(namespace, docs, query, each), limit);
+  }
 }
 
 /**
